@@ -1,0 +1,52 @@
+"""The numerical side of a check: a derivative estimate with its own error bar."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["NumericGradient"]
+
+
+@dataclass(frozen=True, eq=False)
+class NumericGradient:
+    """Central-difference estimate of one parameter's gradient, entry by entry.
+
+    Attributes
+    ----------
+    name : str
+        The parameter (``"W1"``).
+    value : ndarray
+        The best estimate of each entry (Richardson-extrapolated central
+        difference where two steps were taken).
+    error : ndarray
+        An estimate of ``|value - true derivative|`` per entry: the
+        truncation estimate (difference between the two step sizes) plus
+        the round-off bound ``eps * |f| / h``.
+    step : ndarray
+        The step ``h`` used for each entry.
+    lower, upper : ndarray
+        The smaller and larger of the two one-sided difference quotients
+        ``(f(x+h)-f(x))/h`` and ``(f(x)-f(x-h))/h``; at a kink the true
+        subgradient set lies between them.
+    kink : ndarray of bool
+        Entries where the one-sided quotients disagree by more than the
+        smooth error model allows: the stencil straddles a point where the
+        function is not differentiable.
+    """
+
+    name: str
+    value: np.ndarray
+    error: np.ndarray
+    step: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    kink: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def n_kinks(self) -> int:
+        return int(np.count_nonzero(self.kink))
