@@ -29,6 +29,10 @@ class NumericGradient:
         The smaller and larger of the two one-sided difference quotients
         ``(f(x+h)-f(x))/h`` and ``(f(x)-f(x-h))/h``; at a kink the true
         subgradient set lies between them.
+    refined : ndarray of bool
+        Entries that got the second step size (all of them unless the
+        estimate was two-stage); the others carry the plain central
+        difference and its round-off error only.
     kink : ndarray of bool
         Entries where the one-sided quotients disagree by more than the
         smooth error model allows: the stencil straddles a point where the
@@ -42,6 +46,7 @@ class NumericGradient:
     lower: np.ndarray
     upper: np.ndarray
     kink: np.ndarray
+    refined: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

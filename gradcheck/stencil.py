@@ -1,0 +1,108 @@
+"""From four function values around a point to a derivative with an error bar.
+
+Every numerical method in gradcheck evaluates the loss at the same
+five-point stencil along a direction ``v`` (an entry's unit vector, or a
+random probe) with step ``h``::
+
+    f0 = f(p),  f(p + h v),  f(p - h v),  f(p + 2h v),  f(p - 2h v)
+
+and turns them into:
+
+``d1 = (f(+h) - f(-h)) / 2h``, ``d2 = (f(+2h) - f(-2h)) / 4h``
+    central differences at two steps.  Both have truncation error
+    ``c h**2 + O(h**4)`` with ``c = f'''/6`` (``4c h**2`` for ``d2``).
+``value = (4 d1 - d2) / 3``
+    Richardson extrapolation: the ``h**2`` terms cancel.
+``error = |d1 - d2| / 3 + 1.5 * roundoff / h``
+    ``|d1 - d2| / 3`` is the truncation error of ``d1`` itself, an upper
+    bound for the extrapolated value when the series converges.  The
+    round-off term: every value of ``f`` carries an absolute error
+    ``roundoff = ROUNDOFF_ULPS * eps * max|f|`` (``eps`` the float64 machine
+    epsilon; see :data:`ROUNDOFF_ULPS`), and the extrapolation formula
+    ``(8 (f(+h) - f(-h)) - (f(+2h) - f(-2h))) / 12h`` amplifies it by at most
+    ``(8 + 8 + 1 + 1) / 12 = 1.5``.
+``lower, upper``
+    the one-sided quotients ``(f(+h) - f0) / h`` and ``(f0 - f(-h)) / h``,
+    sorted.  At a kink the subgradient lies between them.
+``kink``
+    With ``s(t) = (f(+t) - 2 f0 + f(-t)) / t`` a smooth function gives
+    ``s(2h) = 2 s(h) + O(h**3)`` (both are ``t f''``); a function with a
+    jump ``J`` in its slope within ``h`` of the point gives
+    ``s(h) ~ s(2h) ~ J``.  An entry is a kink when
+    ``|s(h) - s(2h) / 2|`` exceeds what round-off alone can produce
+    (``KINK_FACTOR * roundoff / h``) *and* a tenth of the smooth scale
+    ``|s(2h)|/2``.  A stencil that straddles a kink between ``h`` and ``2h``
+    is flagged too: its extrapolated value cannot be trusted.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["STENCIL", "ROUNDOFF_ULPS", "KINK_FACTOR", "combine", "roundoff"]
+
+#: Multiples of the step at which ``f`` is evaluated, in this order.
+STENCIL = (1.0, -1.0, 2.0, -2.0)
+
+#: Round-off of one loss evaluation, in units of ``eps * |f|``.  A loss is a
+#: sum of O(N) rounded terms; summation error grows like ``sqrt(n) eps`` in
+#: practice.  16 ulps covers batch sizes into the thousands; the verdict's
+#: factor ``k`` adds the safety margin on top.
+ROUNDOFF_ULPS = 16.0
+
+#: How many round-off units the kink statistic must exceed.
+KINK_FACTOR = 64.0
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def roundoff(*f: np.ndarray | float) -> np.ndarray:
+    """Absolute round-off of a loss value: ``ROUNDOFF_ULPS * eps * max|f|``."""
+    arrays = np.broadcast_arrays(*[np.abs(np.asarray(v, dtype=np.float64)) for v in f])
+    return ROUNDOFF_ULPS * EPS * np.maximum.reduce(arrays)
+
+
+def combine(
+    f0: np.ndarray | float,
+    f_plus: np.ndarray,
+    f_minus: np.ndarray,
+    f_plus2: np.ndarray,
+    f_minus2: np.ndarray,
+    h: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Derivative estimate, error bar and kink flag from the stencil values.
+
+    All arguments broadcast together (one entry per direction).
+
+    Returns
+    -------
+    dict with keys ``value``, ``error``, ``lower``, ``upper``, ``kink``,
+    ``d1`` (plain central difference at step ``h``).
+
+    Examples
+    --------
+    >>> h = np.array([1e-3])
+    >>> f = np.exp
+    >>> r = combine(f(0.0), f(h), f(-h), f(2 * h), f(-2 * h), h)
+    >>> bool(abs(r["value"][0] - 1.0) < 1e-12), bool(r["kink"][0])
+    (True, False)
+    >>> g = np.abs  # a kink at 0
+    >>> r = combine(g(0.0), g(h), g(-h), g(2 * h), g(-2 * h), h)
+    >>> bool(r["kink"][0]), float(r["lower"][0]), float(r["upper"][0])
+    (True, -1.0, 1.0)
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    d1 = (f_plus - f_minus) / (2.0 * h)
+    d2 = (f_plus2 - f_minus2) / (4.0 * h)
+    value = (4.0 * d1 - d2) / 3.0
+    noise = roundoff(f0, f_plus, f_minus, f_plus2, f_minus2)
+    error = np.abs(d1 - d2) / 3.0 + 1.5 * noise / h
+    forward = (f_plus - f0) / h
+    backward = (f0 - f_minus) / h
+    lower = np.minimum(forward, backward)
+    upper = np.maximum(forward, backward)
+    s1 = (f_plus - 2.0 * f0 + f_minus) / h
+    s2 = (f_plus2 - 2.0 * f0 + f_minus2) / (2.0 * h)
+    mismatch = np.abs(s1 - s2 / 2.0)
+    kink = (mismatch > KINK_FACTOR * noise / h) & (mismatch > 0.1 * np.abs(s2) / 2.0)
+    return {"value": value, "error": error, "lower": lower, "upper": upper, "kink": kink, "d1": d1}
