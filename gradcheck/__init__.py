@@ -1,8 +1,47 @@
-"""gradcheck: verify backpropagation against central differences."""
+"""gradcheck: verify backpropagation against central differences.
+
+The numerical side is exact and fast (:mod:`gradcheck.engine`), every
+numerical entry carries its own error estimate (:mod:`gradcheck.stencil`),
+verdicts follow a documented tolerance model (:mod:`gradcheck.compare`)
+and results are data (:mod:`gradcheck.results`) rendered by
+:mod:`gradcheck.report`.
+"""
 from __future__ import annotations
 
+from gradcheck.check import (
+    assert_gradients_close,
+    assert_model_gradients,
+    check_gradients,
+    check_model,
+)
+from gradcheck.compare import Tolerance, relative_error
+from gradcheck.directional import miss_probability
+from gradcheck.engine import estimate_gradients
 from gradcheck.estimate import NumericGradient
-from gradcheck.numeric import default_step, numerical_gradient
+from gradcheck.guards import GradcheckPrecisionWarning
+from gradcheck.numeric import default_step, estimate_function_gradient, numerical_gradient
+from gradcheck.report import format_result, to_dict, to_json
+from gradcheck.results import CheckResult, EntryReport, ParamCheck
 
-__all__ = ["NumericGradient", "default_step", "numerical_gradient"]
+__all__ = [
+    "CheckResult",
+    "EntryReport",
+    "GradcheckPrecisionWarning",
+    "NumericGradient",
+    "ParamCheck",
+    "Tolerance",
+    "assert_gradients_close",
+    "assert_model_gradients",
+    "check_gradients",
+    "check_model",
+    "default_step",
+    "estimate_function_gradient",
+    "estimate_gradients",
+    "format_result",
+    "miss_probability",
+    "numerical_gradient",
+    "relative_error",
+    "to_dict",
+    "to_json",
+]
 __version__ = "0.1.0"

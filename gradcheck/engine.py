@@ -352,10 +352,10 @@ def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[i
     """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
     parts = combine(f0, f[0], f[1], f[2], f[3], h)
     coarse = np.isnan(f[2])
+    noise = 1.5 * roundoff(f0, f[0], f[1]) / h
     if coarse.any():
-        d1 = parts["d1"]
-        parts["value"] = np.where(coarse, d1, parts["value"])
-        parts["error"] = np.where(coarse, 1.5 * roundoff(f0, f[0], f[1]) / h, parts["error"])
+        parts["value"] = np.where(coarse, parts["d1"], parts["value"])
+        parts["error"] = np.where(coarse, noise, parts["error"])
         parts["kink"] = np.where(coarse, False, parts["kink"])
     return NumericGradient(
         name=name,
@@ -366,4 +366,5 @@ def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[i
         upper=parts["upper"].reshape(shape),
         kink=parts["kink"].reshape(shape),
         refined=(~coarse).reshape(shape),
+        roundoff=noise.reshape(shape),
     )

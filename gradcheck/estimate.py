@@ -33,6 +33,9 @@ class NumericGradient:
         Entries that got the second step size (all of them unless the
         estimate was two-stage); the others carry the plain central
         difference and its round-off error only.
+    roundoff : ndarray
+        The round-off part of ``error`` (``1.5 * roundoff(f) / h``), the
+        margin of the one-sided quotients at a kink.
     kink : ndarray of bool
         Entries where the one-sided quotients disagree by more than the
         smooth error model allows: the stencil straddles a point where the
@@ -47,6 +50,7 @@ class NumericGradient:
     upper: np.ndarray
     kink: np.ndarray
     refined: np.ndarray | None = None
+    roundoff: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

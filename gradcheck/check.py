@@ -1,0 +1,304 @@
+"""Checking gradients: the public entry points and their assertion helpers."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from gradcheck import guards
+from gradcheck._validate import check_grads_match, check_params, describe
+from gradcheck.compare import Tolerance, compare_entries
+from gradcheck.directional import SMALL, check_directional
+from gradcheck.engine import ModelEvaluator, estimate_gradients
+from gradcheck.estimate import NumericGradient
+from gradcheck.numeric import estimate_function_gradient
+from gradcheck.report import format_result
+from gradcheck.results import CheckResult, EntryReport, ParamCheck
+
+__all__ = ["MODES", "check_gradients", "check_model", "assert_gradients_close", "assert_model_gradients"]
+
+MODES = ("full", "fast")
+MAX_WORST = 5
+MAX_INDICES = 100
+
+
+def _entry(index: tuple[int, ...], analytic: np.ndarray, numeric: NumericGradient, verdicts: Any) -> EntryReport:
+    kink = bool(verdicts.kink[index])
+    return EntryReport(
+        index=tuple(int(i) for i in index), analytic=float(analytic[index]), numeric=float(numeric.value[index]),
+        error_estimate=float(numeric.error[index]), allowed=float(verdicts.allowed[index]),
+        abs_err=float(verdicts.abs_err[index]), rel_err=float(verdicts.rel_err[index]), kink=kink,
+        lower=float(numeric.lower[index]) if kink else None, upper=float(numeric.upper[index]) if kink else None,
+    )
+
+
+def param_check(name: str, analytic: np.ndarray, numeric: NumericGradient, tol: Tolerance) -> ParamCheck:
+    """Full-mode verdict for one parameter from its analytic and numerical gradients."""
+    v = compare_entries(analytic, numeric, tol)
+    failed = ~v.passed
+    smooth = ~v.kink
+    badness = np.where(failed, 1.0 + v.abs_err / np.maximum(v.allowed, 1e-300), v.abs_err / np.maximum(v.allowed, 1e-300))
+    order = np.argsort(-badness, axis=None, kind="stable")[:MAX_WORST]
+    worst = tuple(_entry(np.unravel_index(i, analytic.shape), analytic, numeric, v) for i in order) if analytic.size else ()
+    failed_idx = tuple(tuple(int(j) for j in i) for i in np.argwhere(failed)[:MAX_INDICES])
+    return ParamCheck(
+        name=name, shape=tuple(analytic.shape), mode="full", passed=not failed.any(), n_entries=int(analytic.size),
+        n_failed=int(failed.sum()), n_kinks=int(v.kink.sum()),
+        n_refined=int(analytic.size if numeric.refined is None else numeric.refined.sum()),
+        max_abs_err=float(np.max(v.abs_err[smooth], initial=0.0)),
+        max_rel_err=float(np.max(v.rel_err[smooth], initial=0.0)),
+        worst=worst, failed_indices=failed_idx, tolerance=tol,
+    )
+
+
+def _tolerance(tolerance: Tolerance | None) -> Tolerance:
+    if tolerance is None:
+        return Tolerance()
+    if not isinstance(tolerance, Tolerance):
+        raise TypeError(f"tolerance must be a gradcheck.Tolerance, got tolerance={describe(tolerance)}")
+    return tolerance
+
+
+def check_gradients(
+    f: Callable[[dict[str, np.ndarray]], float],
+    grads: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    tolerance: Tolerance | None = None,
+    strict: bool = False,
+    subject: str = "f",
+) -> CheckResult:
+    """Compare analytic ``grads`` of ``f`` at ``params`` with central differences.
+
+    Every entry of every parameter gets the five-point stencil of
+    :mod:`gradcheck.stencil` (four calls of ``f`` per entry) and the verdict
+    ``|analytic - numeric| <= atol + rtol * |numeric| + k * error_estimate``
+    of :mod:`gradcheck.compare`; kinks are judged by the one-sided bracket.
+    Per parameter the result has the max absolute error, the max relative
+    error ``|a - n| / max(|a|, |n|)``, the worst entries with analytic and
+    numeric values, the tolerance and the verdict.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(params) -> float``; called on copies, never the caller's arrays.
+    grads : mapping of str to array
+        The analytic gradient: the keys and shapes of ``params``.
+    params : mapping of str to array
+        The point.
+    tolerance : Tolerance, optional
+    strict : bool
+        Raise instead of warning when arrays are below float64.
+    subject : str
+        Name of what is checked, for the report.
+
+    Examples
+    --------
+    >>> p = {"w": np.array([1.0, -2.0, 3.0])}
+    >>> f = lambda q: float(np.sum(q["w"] ** 3))
+    >>> check_gradients(f, {"w": 3 * p["w"] ** 2}, p).passed
+    True
+    >>> r = check_gradients(f, {"w": np.array([3.0, 12.0, -27.0])}, p)
+    >>> r.passed, r["w"].failed_indices
+    (False, ((2,),))
+    """
+    tol = _tolerance(tolerance)
+    work = check_params(params, name="params")
+    analytic = check_grads_match(grads, work, name="grads")
+    guards.warn_or_raise(guards.precision_findings(params, np.float64(0), np.float64(0), grads), strict=strict)
+    guards.require_finite(analytic, "grads")
+    pristine = {k: v.copy() for k, v in work.items()}
+    t0 = time.perf_counter()
+    numeric = estimate_function_gradient(f, work)
+    elapsed = time.perf_counter() - t0
+    problems = [m.replace("input params", "input") for m in guards.mutations(
+        {f"params[{k!r}]": v for k, v in pristine.items()}, {f"params[{k!r}]": v for k, v in work.items()}, subject)]
+    guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
+    checks = tuple(param_check(k, analytic[k], numeric[k], tol) for k in work)
+    return CheckResult(subject=subject, mode="full", seed=None, n_samples=None, params=checks, tolerance=tol,
+                       problems=tuple(problems), timings={"numeric": elapsed})
+
+
+def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None) -> tuple[list[str], dict]:
+    """Run backward and loss twice each on copies: mutation and determinism findings."""
+    problems: list[str] = []
+    losses = []
+    for _ in range(2):
+        value, found = guards.run_guarded(model.loss, params, x, y, f"{getattr(model, 'name', 'model')}.loss")
+        problems += found
+        losses.append(float(value))
+    if losses[0] != losses[1] and not (np.isnan(losses[0]) and np.isnan(losses[1])):
+        problems.append(f"the forward pass is not deterministic: the loss was {losses[0]!r} then {losses[1]!r} "
+                        "for the same input (dropout or noise without a fixed seed?)")
+    if grads is not None:
+        return problems, grads
+    results = []
+    for _ in range(2):
+        value, found = guards.run_guarded(model.backward, params, x, y, f"{getattr(model, 'name', 'model')}.backward")
+        problems += found
+        results.append(value)
+    analytic = check_grads_match(results[0], params, name="grads")
+    again = check_grads_match(results[1], params, name="grads")
+    for k in analytic:
+        if not np.array_equal(analytic[k], again[k], equal_nan=True):
+            problems.append(f"backward is not deterministic: grads[{k!r}] differs between two calls with the same input")
+    return list(dict.fromkeys(problems)), analytic
+
+
+def check_model(
+    model: Any,
+    params: Mapping[str, Any],
+    x: Any,
+    y: Any,
+    *,
+    mode: str = "full",
+    grads: Mapping[str, Any] | None = None,
+    tolerance: Tolerance | None = None,
+    seed: int = 0,
+    probes: int = 4,
+    strict: bool = False,
+    workers: int | None = None,
+) -> CheckResult:
+    """Check a layered model's backward against central differences of its forward.
+
+    The numerical side uses only ``model.layers`` and ``model.head`` (the
+    forward computation), never ``model.backward``: it is an independent
+    oracle.  See :mod:`gradcheck.engine` for why it is fast,
+    :mod:`gradcheck.compare` for the verdict and :mod:`gradcheck.directional`
+    for fast mode.
+
+    Parameters
+    ----------
+    model : reference model
+        Anything with ``layers``, ``head``, ``prepare_input``, ``loss`` and
+        (unless ``grads`` is given) ``backward``.
+    params, x, y
+        The point.  Never modified: every function under check gets copies,
+        and a function that writes into its inputs is reported.
+    mode : {"full", "fast"}
+        ``"full"`` checks every entry; ``"fast"`` uses ``probes`` random
+        probes per tensor (small tensors entry by entry) and localises
+        failures by bisection.
+    grads : mapping, optional
+        Analytic gradients to check instead of ``model.backward(params, x, y)``.
+    tolerance : Tolerance, optional
+    seed : int
+        Seeds the probes in fast mode; reported in every result.
+    probes : int
+        Probes per tensor in fast mode.
+    strict : bool
+        Raise ``TypeError`` instead of warning when arrays are below float64.
+    workers : int, optional
+        Threads for the numerical side (default: one per core).
+
+    Returns
+    -------
+    CheckResult
+
+    Examples
+    --------
+    >>> import reference_models
+    >>> m = reference_models.get("xor_2layer")
+    >>> p = m.init_params(np.random.default_rng(1))
+    >>> x, y = m.notebook_data()
+    >>> r = check_model(m, p, x, y)
+    >>> r.passed, [c.name for c in r.params]
+    (True, ['W1', 'b1', 'W2', 'b2'])
+    >>> bad = m.backward(p, x, y)
+    >>> bad["W2"] = -bad["W2"]
+    >>> r = check_model(m, p, x, y, grads=bad)
+    >>> r.passed, r["W2"].n_failed
+    (False, 3)
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
+    if not isinstance(probes, int) or isinstance(probes, bool) or probes < 1:
+        raise ValueError(f"probes must be an int >= 1, got probes={probes!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got seed={describe(seed)}")
+    tol = _tolerance(tolerance)
+    work = check_params(params, name="params")
+    xx = np.asarray(x)
+    yy = np.asarray(y)
+    for name, arr in (("x", xx), ("y", yy)):
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
+    missing = [k for k in getattr(model, "param_shapes", work) if k not in work]
+    if missing:
+        raise KeyError(f"params lacks {missing} (the model's parameters are {list(model.param_shapes)})")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    supplied = None if grads is None else check_grads_match(grads, work, name="grads")
+    problems, analytic = _model_problems(model, work, xx, yy, supplied)
+    timings["backward"] = time.perf_counter() - t0
+    output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward")
+    problems += found
+    guards.warn_or_raise(guards.precision_findings(params, x, y, grads, output), strict=strict)
+    guards.require_finite(analytic, "grads")
+    point = guards.copy_point(work, xx, yy)
+    p, px, py = guards.split_point(point)
+    t0 = time.perf_counter()
+    ev = ModelEvaluator(model, p, px, py)
+    if not np.isfinite(ev.f0):
+        raise ValueError(f"the loss is not finite at this point: {ev.f0!r}")
+    if mode == "full":
+        checks = _full(ev, analytic, tol, workers)
+    else:
+        rng = np.random.default_rng(seed)
+        checks = tuple(
+            param_check(k, analytic[k], estimate_gradients(model, p, px, py, names=[k], evaluator=ev, workers=workers)[k], tol)
+            if analytic[k].size <= SMALL else check_directional(ev, k, analytic[k], tol, rng=rng, probes=probes)
+            for k in work
+        )
+    timings["numeric"] = time.perf_counter() - t0
+    return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
+                       n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
+                       params=checks, tolerance=tol, problems=tuple(problems), timings=timings)
+
+
+def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tol: Tolerance, workers: int | None) -> tuple[ParamCheck, ...]:
+    """Two-stage full check: entries settled by ``+-h`` are not refined."""
+    def accept(a: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        flat = a.reshape(-1)
+        return lambda d1, err: np.abs(flat - d1) <= tol.allowed(d1, err)
+
+    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
+                                 accept={k: accept(a) for k, a in analytic.items()})
+    guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
+    return tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic)
+
+
+def assert_gradients_close(
+    f: Callable[[dict[str, np.ndarray]], float],
+    grads: Mapping[str, Any],
+    params: Mapping[str, Any],
+    **options: Any,
+) -> CheckResult:
+    """:func:`check_gradients`, raising ``AssertionError`` with the report when it fails.
+
+    Examples
+    --------
+    >>> p = {"w": np.array([1.0, 2.0])}
+    >>> assert_gradients_close(lambda q: float(q["w"] @ q["w"]), {"w": np.array([2.0, 4.0])}, p).passed
+    True
+    >>> assert_gradients_close(lambda q: float(q["w"] @ q["w"]), {"w": np.array([2.0, -4.0])}, p)
+    Traceback (most recent call last):
+    ...
+    AssertionError: Gradient check of f: FAILED (full mode, seed None, None samples)
+    ...
+    """
+    __tracebackhide__ = True
+    result = check_gradients(f, grads, params, **options)
+    if not result.passed:
+        raise AssertionError(format_result(result, only_failures=True))
+    return result
+
+
+def assert_model_gradients(model: Any, params: Mapping[str, Any], x: Any, y: Any, **options: Any) -> CheckResult:
+    """:func:`check_model`, raising ``AssertionError`` with the report when it fails."""
+    __tracebackhide__ = True
+    result = check_model(model, params, x, y, **options)
+    if not result.passed:
+        raise AssertionError(format_result(result, only_failures=True))
+    return result

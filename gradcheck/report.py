@@ -1,0 +1,88 @@
+"""Renderings of a :class:`~gradcheck.results.CheckResult`: text and JSON."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from gradcheck.results import CheckResult, EntryReport, ParamCheck
+
+__all__ = ["format_result", "format_param", "to_dict", "to_json"]
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v: .8e}"
+
+
+def _entry_line(name: str, e: EntryReport) -> str:
+    idx = ", ".join(str(i) for i in e.index)
+    line = (f"  {name}[{idx}]: analytic {_num(e.analytic)}  numeric {_num(e.numeric)}  "
+            f"|diff| {e.abs_err:.3e}  allowed {e.allowed:.3e}  (error estimate {e.error_estimate:.3e})")
+    if e.kink:
+        line += f"  kink: one-sided [{_num(e.lower)}, {_num(e.upper)}]"
+    return line
+
+
+def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
+    """numpy.testing-style block for one parameter."""
+    verdict = "OK" if p.passed else "MISMATCH"
+    what = "entries" if p.mode == "full" else "checks"
+    lines = [
+        f"{p.name} {tuple(p.shape)}: {verdict} ({p.mode} mode)",
+        f"Tolerance: |analytic - numeric| <= {p.tolerance.describe()}",
+        f"Mismatched {what}: {p.n_failed} / {p.n_entries} ({100.0 * p.n_failed / max(p.n_entries, 1):.3g}%)",
+        f"Kinks (judged by one-sided differences): {p.n_kinks}",
+        f"Max absolute difference: {p.max_abs_err:.6g}",
+        f"Max relative difference: {p.max_rel_err:.6g}",
+    ]
+    if p.worst:
+        lines.append("Worst entries:" if p.n_failed == 0 else "Worst mismatches:")
+        lines += [_entry_line(p.name, e) for e in p.worst]
+    lines += [f"Note: {n}" for n in p.notes]
+    if seed is not None:
+        lines.append(f"Seed: {seed}")
+    return "\n".join(lines)
+
+
+def format_result(result: CheckResult, *, only_failures: bool = False) -> str:
+    """The whole report as text, numpy.testing style.
+
+    ``only_failures`` keeps the blocks of failing parameters only (what an
+    assertion message shows).
+    """
+    head = (f"Gradient check of {result.subject}: {'PASSED' if result.passed else 'FAILED'} "
+            f"({result.mode} mode, seed {result.seed}, {result.n_samples} samples)")
+    parts = [head]
+    parts += [f"Problem: {p}" for p in result.problems]
+    parts += [f"Warning: {w}" for w in result.warnings]
+    params = result.failed if only_failures else result.params
+    parts += [format_param(p) for p in params]
+    if not only_failures and result.timings:
+        parts.append("Timings: " + ", ".join(f"{k} {v:.4g}s" for k, v in result.timings.items()))
+    return "\n\n".join(parts)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def to_dict(result: CheckResult) -> dict[str, Any]:
+    """A JSON-safe dict of the result (NaN becomes null), with ``passed`` added."""
+    out = _plain(result)
+    out["passed"] = result.passed
+    for block, p in zip(out["params"], result.params):
+        block["tolerance_terms"] = p.tolerance.describe()
+    return out
+
+
+def to_json(result: CheckResult, **kwargs: Any) -> str:
+    """``json.dumps(to_dict(result))``; keyword arguments go to ``json.dumps``."""
+    return json.dumps(to_dict(result), **kwargs)
