@@ -59,6 +59,12 @@ class ParamCheck:
     tolerance: Tolerance
     notes: tuple[str, ...] = ()
 
+    @property
+    def worst_ratio(self) -> float:
+        """Largest ``|analytic - numeric| / allowed`` among the reported entries (< 1 passes)."""
+        return max((e.abs_err / e.allowed if e.allowed > 0 else float(e.abs_err > 0) * float("inf")
+                    for e in self.worst), default=0.0)
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -91,6 +97,10 @@ class CheckResult:
     @property
     def max_rel_err(self) -> float:
         return max((p.max_rel_err for p in self.params), default=0.0)
+
+    @property
+    def worst_ratio(self) -> float:
+        return max((p.worst_ratio for p in self.params), default=0.0)
 
     @property
     def failed(self) -> tuple[ParamCheck, ...]:

@@ -1,0 +1,4 @@
+from gradcheck.cli import main
+import sys
+
+sys.exit(main())
