@@ -23,8 +23,12 @@ __all__ = [
     "Params",
     "Dense",
     "Activation",
+    "Dot",
+    "Scale",
     "Layer",
     "Model",
+    "NotebookDataUnavailable",
+    "check_size",
 ]
 
 Params = Mapping[str, np.ndarray]
@@ -63,19 +67,82 @@ class Dense:
 
 @dataclass(frozen=True)
 class Activation:
-    """Elementwise activation ``a = f(z)``; it owns no parameters."""
+    """Elementwise activation ``a = f(z)``; it owns no parameters.
+
+    ``kinks`` lists the points where ``f`` is not differentiable (``(0.0,)``
+    for ReLU and step), for checkers that must avoid stepping across them.
+    """
 
     name: str
     f: Callable[[np.ndarray], np.ndarray] = field(repr=False)
 
     param_names: tuple[str, ...] = ()
     elementwise: bool = True
+    kinks: tuple[float, ...] = ()
 
     def forward(self, params: Params, z: np.ndarray) -> np.ndarray:
         return self.f(z)
 
 
-Layer = Dense | Activation
+@dataclass(frozen=True)
+class Dot:
+    """Dot product with a weight *vector*: ``z = a @ w``, ``w`` of shape ``(fan_in,)``.
+
+    The output keeps a trailing axis of size 1, ``(..., N, 1)``; a stacked
+    ``w`` of shape ``(P, fan_in)`` gives ``(P, N, 1)``.
+    """
+
+    weight: str
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return (self.weight,)
+
+    def forward(self, params: Params, a: np.ndarray) -> np.ndarray:
+        return a @ params[self.weight][..., :, None]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Multiplication by a scalar weight: ``z = a * v``, ``v`` of shape ``()``.
+
+    A stacked ``v`` of shape ``(P,)`` scales ``(N, d)`` activations into ``(P, N, d)``.
+    """
+
+    weight: str
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return (self.weight,)
+
+    def forward(self, params: Params, a: np.ndarray) -> np.ndarray:
+        return a * params[self.weight][..., None, None]
+
+
+Layer = Dense | Activation | Dot | Scale
+
+
+class NotebookDataUnavailable(LookupError):
+    """A notebook's data set is not available locally (e.g. no ``mnist.npz``)."""
+
+
+def check_size(name: str, value: object) -> int:
+    """Validate a layer-size option: a positive int (not a bool).
+
+    Examples
+    --------
+    >>> check_size("hidden", 4)
+    4
+    >>> check_size("hidden", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden must be a positive int, got hidden=0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {name}={value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
+    return int(value)
 
 
 class Model(ABC):
@@ -93,6 +160,8 @@ class Model(ABC):
     name: str = ""
     description: str = ""
     seed_notebook: str = ""
+    #: forward and backward equations in the notebook's notation, plain text
+    equations: str = ""
     layers: tuple[Layer, ...] = ()
     param_shapes: dict[str, tuple[int, ...]] = {}
 
@@ -115,30 +184,79 @@ class Model(ABC):
         return self.present(self.run_layers(params, self.prepare_input(x)))
 
     def loss(self, params: Params, x: np.ndarray, y: np.ndarray) -> float:
-        """The loss as NETWORKS.md defines it, a Python float."""
+        """The loss as NETWORKS.md defines it, a Python float.
+
+        Always ``float(head(run_layers(params, prepare_input(x)), y))``.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            Named as in ``param_shapes``; not modified.
+        x, y : ndarray
+            A batch, e.g. from :meth:`example_batch` or :meth:`notebook_data`.
+
+        Examples
+        --------
+        >>> import reference_models
+        >>> m = reference_models.get("xor_2layer")
+        >>> x, y = m.notebook_data()
+        >>> zeros = {k: np.zeros(s) for k, s in m.param_shapes.items()}
+        >>> m.loss(zeros, x, y)   # every output is sigmoid(0) = 0.5
+        0.25
+        >>> stacked = {k: np.stack([v, v + 1.0]) for k, v in zeros.items()}
+        >>> m.head(m.run_layers(stacked, m.prepare_input(x)), y).shape   # one loss per stacked copy
+        (2,)
+        """
         out = self.run_layers(params, self.prepare_input(x))
         return float(self.head(out, np.asarray(y, dtype=np.float64)))
 
     # -- per model ------------------------------------------------------
     @abstractmethod
     def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """See the class docstring."""
+        """The loss of the last layer's output ``out`` (``(..., N, d)``): one value per stacked copy."""
 
     @abstractmethod
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """See the class docstring."""
+        """Fresh float64 parameters drawn by the notebook's own scheme."""
 
     @abstractmethod
     def example_batch(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """See the class docstring."""
+        """A random batch ``(x, y)`` of ``n`` samples with the notebook's shapes and value ranges."""
 
     @abstractmethod
     def notebook_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """See the class docstring."""
+        """The notebook's own data ``(x, y)``."""
 
     @abstractmethod
     def backward(self, params: Params, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-        """See the class docstring."""
+        """The exact gradient of :meth:`loss`: same keys and shapes as ``params``, float64."""
+
+    def notebook_step(self, params: Params, x: np.ndarray, y: np.ndarray, lr: float) -> dict[str, np.ndarray]:
+        """One update of the notebook's training loop; returns new params.
+
+        Default: plain gradient descent ``p - lr * dL/dp`` on the whole batch.
+        Models whose notebook updates differently (a missing factor, a sign
+        error, per-sample SGD, a numerical gradient) override it.
+        """
+        grads = self.backward(params, x, y)
+        return {k: np.asarray(params[k], dtype=np.float64) - lr * grads[k] for k in self.param_shapes}
+
+    # -- helpers for subclasses -------------------------------------
+    def _batch(self, x: np.ndarray, n_in: int) -> np.ndarray:
+        """``x`` as a float64 ``(N, n_in)`` batch, or a ValueError naming ``x``."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != n_in:
+            raise ValueError(f"x must have shape (N, {n_in}) for {self.name}, got x.shape={x.shape}")
+        return x
+
+    def _targets(self, y: np.ndarray, n: int, d: int) -> np.ndarray:
+        """``y`` as float64 ``(n, d)``; ``(n,)`` (and a scalar for ``n == 1``) is accepted when ``d == 1``."""
+        y = np.asarray(y, dtype=np.float64)
+        if d == 1 and (y.shape == (n,) or (n == 1 and y.ndim == 0)):
+            y = y.reshape(n, 1)
+        if y.shape != (n, d):
+            raise ValueError(f"y must have shape ({n}, {d}) for {self.name}, got y.shape={y.shape}")
+        return y
 
     @property
     def param_names(self) -> tuple[str, ...]:
