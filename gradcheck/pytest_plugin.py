@@ -1,0 +1,142 @@
+"""pytest plugin (registered through the ``pytest11`` entry point): thin glue.
+
+Options
+-------
+``--gradcheck-mode {full,fast}``, ``--gradcheck-seed N``
+    Defaults for the :func:`assert_gradients` fixture; a test can override
+    them with ``@pytest.mark.gradcheck(mode="fast", seed=3)``.
+``--gradcheck-submission FILE`` (repeatable), ``--gradcheck-model NAME``,
+``--gradcheck-assignment TOML``, ``--gradcheck-lang {en,ko}``
+    Grade student submissions as test items, one per parameter plus one
+    for the run itself (and one for ``forward`` when the grader checks it),
+    so CI reports come from pytest.  When a submission is given, the
+    project's own tests are deselected: the run is about the submission.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from gradcheck.check import MODES, assert_model_gradients
+
+__all__ = ["assert_gradients", "gradcheck_options"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradient checks (gradcheck)")
+    group.addoption("--gradcheck-mode", choices=MODES, default="full",
+                    help="full: every entry; fast: random probes with bisection (default: full)")
+    group.addoption("--gradcheck-seed", type=int, default=0, help="seed of fast-mode probes and grading points")
+    group.addoption("--gradcheck-submission", action="append", default=[], metavar="FILE",
+                    help="grade this student submission (.py or .ipynb) as test items; repeatable")
+    group.addoption("--gradcheck-model", metavar="NAME", help="reference model the submission implements")
+    group.addoption("--gradcheck-assignment", metavar="TOML", help="assignment file (calling convention, points)")
+    group.addoption("--gradcheck-lang", choices=("en", "ko"), default="en", help="language of grading messages")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gradcheck(mode=None, seed=None, **options): options for the "
+                                       "assert_gradients fixture in this test")
+    subs = config.getoption("gradcheck_submission")
+    if subs and not (config.getoption("gradcheck_model") or config.getoption("gradcheck_assignment")):
+        raise pytest.UsageError("--gradcheck-submission needs --gradcheck-model NAME (or --gradcheck-assignment TOML)")
+    for s in subs:
+        if not Path(s).is_file():
+            raise pytest.UsageError(f"--gradcheck-submission {s!r}: no such file")
+
+
+@pytest.fixture
+def gradcheck_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """``mode`` and ``seed`` from the command line, overridden by a ``gradcheck`` marker."""
+    options: dict[str, Any] = {"mode": request.config.getoption("gradcheck_mode"),
+                               "seed": request.config.getoption("gradcheck_seed")}
+    marker = request.node.get_closest_marker("gradcheck")
+    if marker is not None:
+        options.update({k: v for k, v in marker.kwargs.items() if v is not None})
+    return options
+
+
+@pytest.fixture
+def assert_gradients(gradcheck_options: dict[str, Any]) -> Callable[..., Any]:
+    """``assert_gradients(model, params, x, y, **options)``: :func:`gradcheck.assert_model_gradients`
+    with the session's mode and seed."""
+    def check(model: Any, params: Any, x: Any, y: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
+        return assert_model_gradients(model, params, x, y, **{**gradcheck_options, **options})
+    return check
+
+
+# -- grading submissions as test items ---------------------------------------
+
+class SubmissionFailure(Exception):
+    """A part of a submission did not pass; the message is the grader's."""
+
+
+class SubmissionItem(pytest.Item):
+    def __init__(self, *, part: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.part = part
+
+    def runtest(self) -> None:
+        result = self.parent.result()
+        if self.part == "run":
+            if result.verdict != "ok":
+                raise SubmissionFailure(f"{result.verdict}: " + " ".join(result.messages))
+            return
+        found = result.forward if self.part == "forward" else next(
+            (p for p in result.parameters if p.name == self.part), None)
+        if found is None:
+            raise SubmissionFailure(f"the grader reported nothing for {self.part!r} (verdict {result.verdict})")
+        if not found.passed:
+            raise SubmissionFailure(f"{self.part}: {found.diagnosis}: {found.message} "
+                                    f"({found.points:g}/{found.max_points:g} points, seed {result.seed})")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, SubmissionFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, None, str]:
+        return self.path, None, f"{self.path.name}::{self.part}"
+
+
+class SubmissionFile(pytest.File):
+    """A student submission; its items share one grading run."""
+
+    _result: Any = None
+
+    def result(self) -> Any:
+        if self._result is None:
+            from gradcheck.grading.pipeline import grade_submission
+
+            cfg = self.config
+            self._result = grade_submission(self.path, cfg.getoption("gradcheck_model"),
+                                            seed=cfg.getoption("gradcheck_seed"),
+                                            assignment=cfg.getoption("gradcheck_assignment"),
+                                            lang=cfg.getoption("gradcheck_lang"))
+        return self._result
+
+    def _parts(self) -> list[str]:
+        import reference_models
+
+        name = self.config.getoption("gradcheck_model")
+        if name is None:
+            from gradcheck.grading.assignment import load_assignment
+
+            name = load_assignment(self.config.getoption("gradcheck_assignment")).model
+        return ["run", *reference_models.get(name).param_shapes]
+
+    def collect(self) -> Iterator[SubmissionItem]:
+        for part in self._parts():
+            yield SubmissionItem.from_parent(self, name=part, part=part)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    subs = config.getoption("gradcheck_submission")
+    if not subs:
+        return
+    if items:
+        config.hook.pytest_deselected(items=list(items))
+    items[:] = [item for s in subs for item in SubmissionFile.from_parent(session, path=Path(s).resolve()).collect()]
