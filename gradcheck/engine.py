@@ -123,7 +123,7 @@ class ModelEvaluator:
             return None, None
         n = out.shape[0]
         try:
-            per = np.asarray(self.model.head(out[:, None, :], self.y[:, None]), dtype=np.float64)
+            per = np.asarray(self.model.head(out[:, None, :], self._sample_targets()[:, None]), dtype=np.float64)
         except (ValueError, IndexError, TypeError):
             return None, None
         if per.shape != (n,) or not np.all(np.isfinite(per)):
@@ -133,6 +133,10 @@ class ModelEvaluator:
             if abs(c * total - self.f0) <= 64 * EPS * max(abs(self.f0), c * float(np.sum(np.abs(per))), 1e-300):
                 return c, per
         return None, None
+
+    def _sample_targets(self) -> np.ndarray:
+        """Targets as ``(N, d)``, so that ``[:, None]`` makes one-sample batches."""
+        return self.y.reshape(len(self.y), -1) if self.y.ndim == 1 else self.y
 
     def _pairs(self, k: int, state: _Column, W: np.ndarray) -> np.ndarray:
         """Losses of a column stack through dense layer ``k``, changed samples only.
@@ -175,7 +179,7 @@ class ModelEvaluator:
             base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
             W = self.params[self.layers[k].weight]
             self._cache[key] = (np.ascontiguousarray(W.T), np.ascontiguousarray(base_out.T),
-                                np.ascontiguousarray(self.y.T))
+                                np.ascontiguousarray(self._sample_targets().T))
         return self._cache[key]
 
     # -- propagation -------------------------------------------------

@@ -250,11 +250,15 @@ class Model(ABC):
         return x
 
     def _targets(self, y: np.ndarray, n: int, d: int) -> np.ndarray:
-        """``y`` as float64 ``(n, d)``; ``(n,)`` (and a scalar for ``n == 1``) is accepted when ``d == 1``."""
+        """``y`` as float64 ``(..., n, d)``; ``(n,)`` (and a scalar for ``n == 1``) is accepted when ``d == 1``.
+
+        Leading stack axes are allowed, as for the layers: a checker may
+        evaluate a stack of one-sample batches with their own targets.
+        """
         y = np.asarray(y, dtype=np.float64)
         if d == 1 and (y.shape == (n,) or (n == 1 and y.ndim == 0)):
             y = y.reshape(n, 1)
-        if y.shape != (n, d):
+        if y.shape[-2:] != (n, d):
             raise ValueError(f"y must have shape ({n}, {d}) for {self.name}, got y.shape={y.shape}")
         return y
 
