@@ -1,0 +1,531 @@
+"""Name the kind of bug in a student's gradient.
+
+Given, for one test point, the gradients a student's backward pass returned
+and the reference model's *exact* gradients, :func:`diagnose` returns one
+:class:`Diagnosis` per parameter: a machine-readable ``code`` from
+:data:`CODES`, one plain sentence (English or Korean, see
+:mod:`gradcheck.grading.i18n`) and a ``detail`` dict of JSON-safe facts.
+
+Tolerances
+----------
+``correct``
+    Two float64 backward passes of the same network differ only by the
+    rounding of the ``O(10-100)`` operations each gradient entry goes
+    through, each contributing at most ``eps = 2.2e-16`` relative to the
+    size of the numbers involved: about ``1e-14 .. 1e-12`` relative to the
+    largest gradient entry, even after cancellation in the sums over a
+    batch.  An entry is correct when
+    ``|s - r| <= RTOL_CORRECT * max|r| + ATOL_CORRECT`` with
+    ``RTOL_CORRECT = 1e-9`` (a thousand times that rounding, so no correct
+    float64 implementation is ever refused, yet a million times tighter
+    than any real mistake) and ``ATOL_CORRECT = 1e-12`` (for a reference
+    that is exactly zero, e.g. behind a step activation, where the student's
+    rounding of terms of size ``O(1)`` that cancel is ``~ N * eps``).
+    Measuring the error against ``max|r|`` rather than entry by entry keeps
+    tiny entries (which carry cancellation error of the order of the big
+    ones) from being refused.
+``kinks``
+    Where the numerical estimate flags a kink (ReLU at 0), the derivative
+    does not exist and any value between the one-sided difference
+    quotients ``lower`` and ``upper`` (widened by their error bar) is a
+    valid subgradient and counted correct.
+patterns
+    A pattern (``-r``, ``c * r``, ``r.T``, another parameter's gradient, a
+    known mistake) is recognised when it explains the student's array to
+    ``RTOL_PATTERN = 1e-6`` relative to the largest entry: random-valued
+    arrays never agree that well by accident, and a pattern computed in
+    float32 or by a different order of operations still does.
+near misses
+    An array within ``RTOL_NEAR = 1e-3`` of the gradient that is not
+    correct was either computed in single precision (``precision``: float32
+    dtype, or every value exactly representable in float32, which a
+    float64 computation never produces) or by finite differences
+    (``finite_difference``: a central difference with a step between
+    ``1e-2`` and ``1e-8`` has a relative error between about ``1e-4`` and
+    ``1e-9``, truncation ``h**2 |f'''| / 6`` against round-off ``eps |f| / h``).
+
+Examples
+--------
+>>> r = {"W": np.array([[1.0, -2.0], [0.5, 3.0]])}
+>>> diagnose({"W": -r["W"]}, r)["W"].code
+'sign'
+>>> d = diagnose({"W": 2 * r["W"]}, r, batch_size=4)["W"]
+>>> d.code, d.detail["factor_name"]
+('scale', '2')
+>>> diagnose({"W": r["W"].T}, r)["W"].code
+'transpose'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from gradcheck.estimate import NumericGradient
+from gradcheck.grading import i18n
+
+__all__ = [
+    "CODES",
+    "RUNTIME_CODES",
+    "GRADIENT_CODES",
+    "BEHAVIOUR_CODES",
+    "PASSING_CODES",
+    "RTOL_CORRECT",
+    "ATOL_CORRECT",
+    "RTOL_PATTERN",
+    "RTOL_NEAR",
+    "Diagnosis",
+    "diagnose",
+    "diagnose_parameter",
+    "runtime_diagnosis",
+    "describe",
+    "scale_factor_names",
+]
+
+#: Codes a comparison of one gradient array can produce.
+GRADIENT_CODES: tuple[str, ...] = (
+    "correct",
+    "sign",
+    "scale",
+    "transpose",
+    "swapped",
+    "activation",
+    "partial",
+    "shape",
+    "type",
+    "nonfinite",
+    "finite_difference",
+    "precision",
+    "wrong",
+    "missing",
+)
+#: Codes for what happened around the call (the pipeline detects these).
+BEHAVIOUR_CODES: tuple[str, ...] = ("mutation", "nondeterministic")
+#: Verdicts of the sandbox that ran the submission.
+RUNTIME_CODES: tuple[str, ...] = ("syntax", "error", "timeout", "memory", "output", "forbidden", "crash")
+#: Every code, in the order reports list them.
+CODES: tuple[str, ...] = GRADIENT_CODES + BEHAVIOUR_CODES + RUNTIME_CODES
+#: Codes whose gradient is accepted as right.
+PASSING_CODES: frozenset[str] = frozenset({"correct", "precision"})
+
+RTOL_CORRECT = 1e-9
+ATOL_CORRECT = 1e-12
+RTOL_PATTERN = 1e-6
+RTOL_NEAR = 1e-3
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The verdict on one parameter's gradient (or on the whole run).
+
+    Attributes
+    ----------
+    code : str
+        One of :data:`CODES`.
+    param : str
+        The parameter (``"W1"``); for runtime verdicts, the function or ``""``.
+    message : str
+        One plain sentence for the student.
+    detail : dict
+        JSON-safe facts (``factor``, ``other``, ``n_wrong`` ...); also the
+        fields of the message template (see :func:`describe`).
+    """
+
+    code: str
+    param: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"code must be one of {CODES}, got code={self.code!r}")
+
+    @property
+    def passed(self) -> bool:
+        """Whether the gradient is accepted (``correct`` or ``precision``)."""
+        return self.code in PASSING_CODES
+
+    def in_language(self, lang: str) -> "Diagnosis":
+        """The same diagnosis with its message in ``lang``."""
+        return Diagnosis(self.code, self.param, describe(self.code, self.param, self.detail, lang=lang), dict(self.detail))
+
+
+def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "en") -> str:
+    """Render the sentence for a diagnosis from its code, parameter and detail.
+
+    ``detail["template"]`` selects a variant (``"wrong.zero"``); the
+    default is the template named by ``code``.
+
+    >>> describe("scale", "dW", {"template": "scale.named", "factor_text": "2", "cause_key": "cause.2"})
+    'dW is the exact gradient times 2: the factor 1/2 of the loss was lost (the derivative of (1/2)(y - a)^2 is (a - y), not 2(a - y)).'
+    """
+    fields: dict[str, Any] = {"param": param, "reshaped": ""}
+    fields.update(detail)
+    if detail.get("reshaped_to"):
+        fields["reshaped"] = i18n.render("transpose.reshaped", {"got_shape": tuple(detail["reshaped_to"])}, lang=lang)
+    if "cause_key" in detail:
+        fields["cause"] = i18n.render(detail["cause_key"], fields, lang=lang)
+        if detail.get("negative"):
+            fields["cause"] += i18n.text("factor.sign", lang=lang)
+    if "mistake" in detail:
+        key = f"mistake.{detail['mistake']}"
+        fields["mistake_text"] = i18n.render(key if key in i18n.TEMPLATES else "mistake.generic", fields, lang=lang)
+    for k in ("got_shape", "expected_shape"):
+        if isinstance(fields.get(k), list):
+            fields[k] = tuple(fields[k])
+    return i18n.render(str(detail.get("template", code)), fields, lang=lang)
+
+
+def _make(code: str, param: str, lang: str, **detail: Any) -> Diagnosis:
+    return Diagnosis(code, param, describe(code, param, detail, lang=lang), detail)
+
+
+def runtime_diagnosis(code: str, *, param: str = "", lang: str = "en", **detail: Any) -> Diagnosis:
+    """A diagnosis for something the sandbox or the pipeline observed.
+
+    >>> runtime_diagnosis("timeout", seconds=10).message
+    'The submission did not finish within the time limit of 10 s.'
+    >>> runtime_diagnosis("mutation", param="x", lang="ko").code
+    'mutation'
+    """
+    if code not in CODES:
+        raise ValueError(f"code must be one of {CODES}, got code={code!r}")
+    return _make(code, param, i18n.check_lang(lang), **_json_safe(detail))
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return repr(value)
+    return value
+
+
+def _max_abs(a: np.ndarray) -> float:
+    return float(np.max(np.abs(a))) if a.size else 0.0
+
+
+def _close(s: np.ndarray, t: np.ndarray, rtol: float, atol: float = ATOL_CORRECT) -> bool:
+    """``|s - t| <= rtol * max|t| + atol`` everywhere (``t`` sets the scale)."""
+    if s.shape != t.shape:
+        return False
+    return bool(np.all(np.abs(s - t) <= rtol * _max_abs(t) + atol))
+
+
+def _is_float32_valued(s: np.ndarray) -> bool:
+    """Every value is exactly a float32, and some are not 'round' numbers."""
+    finite = s[np.isfinite(s)]
+    if not np.array_equal(finite.astype(np.float32).astype(np.float64), finite):
+        return False
+    # round numbers (0, 0.5, 3.0) are float32-exact in any computation
+    return bool(np.any(finite * 1024.0 != np.round(finite * 1024.0)))
+
+
+def scale_factor_names(batch_size: int | None) -> list[tuple[str, float]]:
+    """Usual constant factors and their names, for a batch of ``batch_size``.
+
+    >>> [name for name, c in scale_factor_names(5)][:4]
+    ['2', '1/2', 'N', '1/N']
+    """
+    out: list[tuple[str, float]] = [("2", 2.0), ("1/2", 0.5)]
+    if batch_size is not None and batch_size > 1:
+        n = float(batch_size)
+        out += [("N", n), ("1/N", 1 / n), ("N/2", n / 2), ("2/N", 2 / n), ("2N", 2 * n), ("1/(2N)", 1 / (2 * n))]
+    return out
+
+
+def _factor_text(c: float, names: list[str], batch_size: int | None) -> str:
+    number = f"{c:.6g}"
+    symbolic = [n for n in names if n not in ("2", "1/2") and n != number]
+    if symbolic and batch_size is not None:
+        return f"{number} (= {' = '.join(symbolic)}, N = {batch_size})"
+    return number
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    """The student's value as an ndarray, or ``None`` when it is not numeric."""
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - any object may come from a student
+        return None
+    if arr.dtype.kind not in "iuf":
+        return None
+    return arr
+
+
+def _first_index(mask: np.ndarray) -> list[int]:
+    idx = np.argwhere(mask)
+    return [int(i) for i in idx[0]] if len(idx) else []
+
+
+# -- the per-parameter diagnosis ------------------------------------------------
+
+
+def diagnose_parameter(
+    param: str,
+    student: Any,
+    reference: np.ndarray,
+    *,
+    numeric: NumericGradient | None = None,
+    batch_size: int | None = None,
+    value: np.ndarray | None = None,
+    others: Mapping[str, np.ndarray] | None = None,
+    mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    lang: str = "en",
+) -> Diagnosis:
+    """Diagnose one parameter's gradient.
+
+    Parameters
+    ----------
+    param : str
+        The parameter's name.
+    student : any
+        What the student returned for it (``None`` when absent).
+    reference : ndarray
+        The exact gradient (finite).
+    numeric : NumericGradient, optional
+        The numerical estimate; enables acceptance at kinks.
+    batch_size : int, optional
+        ``N``, to name factors such as ``N/2``.
+    value : ndarray, optional
+        The parameter's value, to recognise a returned parameter or update.
+    others : mapping, optional
+        The exact gradients of the other parameters, to recognise swaps.
+    mistakes : mapping, optional
+        ``{mistake name: {param: wrong gradient}}`` from known mistakes
+        (:func:`gradcheck.mistakes.mistake_gradients`).
+    lang : {"en", "ko"}
+
+    Returns
+    -------
+    Diagnosis
+
+    Examples
+    --------
+    >>> r = np.array([[0.1, -0.2, 0.3]])
+    >>> diagnose_parameter("b1", r * 5, r, batch_size=5).detail["factor_names"]
+    ['N']
+    >>> diagnose_parameter("b1", np.zeros(3), r).code
+    'shape'
+    """
+    i18n.check_lang(lang)
+    r = np.asarray(reference, dtype=np.float64)
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"reference for {param!r} must be finite, got {int(np.sum(~np.isfinite(r)))} non-finite entries")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}")
+    others = {k: np.asarray(v, dtype=np.float64) for k, v in (others or {}).items() if k != param}
+    if student is None:
+        return _make("missing", param, lang)
+    arr = _as_array(student)
+    if arr is None:
+        return _make("type", param, lang, got_type=type(student).__name__ if not isinstance(student, np.ndarray) else f"ndarray of {student.dtype}")
+    dtype = str(arr.dtype)
+    s = arr.astype(np.float64)
+    if s.shape != r.shape:
+        return _diagnose_shape(param, s, r, others, lang)
+    n_bad = int(np.sum(~np.isfinite(s)))
+    if n_bad:
+        return _make("nonfinite", param, lang, n_nonfinite=n_bad, n_total=int(s.size))
+    scale = _max_abs(r)
+    err = np.abs(s - r)
+    tol = RTOL_CORRECT * scale + ATOL_CORRECT
+    ok = err <= tol
+    n_kinks = 0
+    if numeric is not None and not bool(np.all(ok)):
+        kink = np.asarray(numeric.kink, dtype=bool)
+        slack = np.asarray(numeric.error, dtype=np.float64) + tol
+        in_bracket = kink & (s >= np.asarray(numeric.lower) - slack) & (s <= np.asarray(numeric.upper) + slack)
+        n_kinks = int(np.sum(in_bracket & ~ok))
+        ok = ok | in_bracket
+    rel = float(np.max(err)) / scale if scale > 0 else float(np.max(err, initial=0.0))
+    base = {"max_abs_error": float(np.max(err, initial=0.0)), "scale": scale, "rel_error": rel, "dtype": dtype}
+    if bool(np.all(ok)):
+        if n_kinks:
+            return _make("correct", param, lang, template="correct.kinks", n_kinks=n_kinks, **base)
+        return _make("correct", param, lang, **base)
+    if dtype in ("float32", "float16") or (rel <= RTOL_NEAR and _is_float32_valued(s)):
+        if rel <= RTOL_NEAR:
+            return _make("precision", param, lang, **base)
+    if scale > 0 and not np.any(s):
+        return _make("wrong", param, lang, template="wrong.zero", all_zero=True, **base)
+    pattern = _match_pattern(param, s, r, others, mistakes or {}, batch_size, lang, base)
+    if pattern is not None:
+        return pattern
+    if value is not None:
+        update = _match_update(param, s, r, np.asarray(value, dtype=np.float64), lang, base)
+        if update is not None:
+            return update
+    meaningful = (r != 0) | (s != 0)
+    right = ok & meaningful
+    if rel <= RTOL_NEAR and scale > 0:
+        # a real bug in some entries is off by O(1) there; errors this
+        # small everywhere are the signature of an approximation
+        near = {"numeric_agrees": None}
+        if numeric is not None:
+            est = np.asarray(numeric.value, dtype=np.float64)
+            near["numeric_agrees"] = bool(np.all(np.abs(s - est) <= RTOL_NEAR * scale + np.asarray(numeric.error)))
+        return _make("finite_difference", param, lang, **near, **base)
+    if bool(np.any(right)):
+        wrong_mask = ~ok
+        return _make(
+            "partial",
+            param,
+            lang,
+            n_wrong=int(np.sum(wrong_mask)),
+            n_total=int(s.size),
+            fraction_correct=float(np.sum(ok)) / s.size,
+            first_wrong=_first_index(wrong_mask),
+            wrong_indices=[list(map(int, i)) for i in np.argwhere(wrong_mask)[:20]],
+            **base,
+        )
+    return _make("wrong", param, lang, **base)
+
+
+def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[str, np.ndarray], lang: str) -> Diagnosis:
+    got, expected = list(s.shape), list(r.shape)
+    shapes = {"got_shape": got, "expected_shape": expected}
+    finite = bool(np.all(np.isfinite(s)))
+    if finite and s.size == r.size and s.size:
+        flat_ok = _close(s.reshape(-1), r.reshape(-1), RTOL_PATTERN)
+        if np.squeeze(s).shape == np.squeeze(r).shape and flat_ok:
+            return _make("shape", param, lang, template="shape.values", values_match=True, **shapes)
+        if r.ndim == 2 and min(r.shape) > 1 and _close(s.reshape(r.T.shape), r.T, RTOL_PATTERN):
+            reshaped = None if s.shape == r.T.shape else got
+            return _make("transpose", param, lang, reshaped_to=reshaped, **shapes)
+        if flat_ok:
+            return _make("shape", param, lang, template="shape.values", values_match=True, **shapes)
+    if finite:
+        for other, g in others.items():
+            if g.size and g.shape == s.shape and _close(s, g, RTOL_PATTERN) and not _close(s, np.zeros_like(g), 0.0):
+                return _make("swapped", param, lang, other=other, **shapes)
+    return _make("shape", param, lang, values_match=False, **shapes)
+
+
+def _match_pattern(
+    param: str,
+    s: np.ndarray,
+    r: np.ndarray,
+    others: Mapping[str, np.ndarray],
+    mistakes: Mapping[str, Mapping[str, np.ndarray]],
+    batch_size: int | None,
+    lang: str,
+    base: dict[str, Any],
+) -> Diagnosis | None:
+    scale = base["scale"]
+    if scale > 0 and _close(s, -r, RTOL_PATTERN):
+        return _make("sign", param, lang, factor=-1.0, **base)
+    for name, wrong in mistakes.items():
+        w = wrong.get(param)
+        if w is None:
+            continue
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape == s.shape and not _close(w, r, RTOL_PATTERN) and _close(s, w, RTOL_PATTERN):
+            return _make("activation", param, lang, mistake=name, **base)
+    if scale > 0:
+        c = float(np.vdot(s, r) / np.vdot(r, r))
+        if c != 0 and np.isfinite(c) and _close(s, c * r, RTOL_PATTERN, 0.0) and abs(c - 1) > RTOL_PATTERN:
+            names = [n for n, v in scale_factor_names(batch_size) if abs(abs(c) - v) <= RTOL_PATTERN * v]
+            detail = dict(base, factor=c, factor_names=names, factor_name=names[0] if names else None, negative=c < 0)
+            detail["factor_text"] = _factor_text(c, names, batch_size)
+            if names:
+                # the most specific cause: a batch-size factor before a bare 2
+                best = next((n for n in names if "N" in n), names[0])
+                return _make("scale", param, lang, template="scale.named", cause_key=f"cause.{best}", **detail)
+            if np.count_nonzero(r) > 1:
+                # one number is always a multiple of another: a factor with
+                # no usual cause is only evidence when it fits many entries
+                return _make("scale", param, lang, **detail)
+    if r.ndim == 2 and r.shape[0] == r.shape[1] and r.shape[0] > 1 and not _close(r, r.T, RTOL_PATTERN):
+        if _close(s, r.T, RTOL_PATTERN):
+            return _make("transpose", param, lang, reshaped_to=None, **base)
+    for other, g in others.items():
+        if g.shape == s.shape and _max_abs(g) > 0 and _close(s, g, RTOL_PATTERN):
+            return _make("swapped", param, lang, other=other, **base)
+    return None
+
+
+def _match_update(param: str, s: np.ndarray, r: np.ndarray, value: np.ndarray, lang: str, base: dict[str, Any]) -> Diagnosis | None:
+    if value.shape != s.shape or _max_abs(value) == 0:
+        return None
+    if _close(s, value, RTOL_PATTERN):
+        return _make("wrong", param, lang, template="wrong.param", returned="param", **base)
+    step = value - s  # = lr * r for an update
+    if np.count_nonzero(r) > 1:  # one number is always "value - lr * r" for some lr
+        lr = float(np.vdot(step, r) / np.vdot(r, r))
+        if lr > 0 and _close(s, value - lr * r, RTOL_PATTERN) and not _close(s, r, RTOL_PATTERN):
+            return _make("wrong", param, lang, template="wrong.update", returned="update", lr=lr, **base)
+    return None
+
+
+def diagnose(
+    student: Mapping[str, Any] | None,
+    reference: Mapping[str, np.ndarray],
+    *,
+    numeric: Mapping[str, NumericGradient] | None = None,
+    batch_size: int | None = None,
+    params: Mapping[str, np.ndarray] | None = None,
+    mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    lang: str = "en",
+) -> dict[str, Diagnosis]:
+    """Diagnose every parameter of one test point.
+
+    Parameters
+    ----------
+    student : mapping or None
+        The student's gradients, keyed by parameter name; a key that is
+        absent gives ``missing``.  Not a mapping: every parameter is ``type``.
+    reference : mapping of str to ndarray
+        The exact gradients (``model.backward``); their keys are the parameters.
+    numeric : mapping of str to NumericGradient, optional
+    batch_size : int, optional
+    params : mapping of str to ndarray, optional
+        The parameter values.
+    mistakes : mapping, optional
+        ``{mistake name: {param: wrong gradient}}``.
+    lang : {"en", "ko"}
+
+    Returns
+    -------
+    dict of str to Diagnosis
+        In the order of ``reference``.
+
+    Examples
+    --------
+    >>> r = {"W1": np.array([[1.0, 2.0, 3.0]]), "W2": np.array([[4.0], [5.0], [-6.0]])}
+    >>> d = diagnose({"W1": r["W2"], "W2": r["W1"]}, r)
+    >>> d["W1"].code, d["W1"].detail["other"]
+    ('swapped', 'W2')
+    >>> diagnose({"W1": r["W1"]}, r)["W2"].code
+    'missing'
+    """
+    if not isinstance(reference, Mapping):
+        raise TypeError(f"reference must be a dict of str to arrays, got reference={type(reference).__name__}")
+    out: dict[str, Diagnosis] = {}
+    for name, r in reference.items():
+        if not isinstance(student, Mapping):
+            got = "None" if student is None else type(student).__name__
+            out[name] = _make("type", name, i18n.check_lang(lang), got_type=f"{got} instead of a dict of gradients")
+            continue
+        out[name] = diagnose_parameter(
+            name,
+            student.get(name),
+            r,
+            numeric=None if numeric is None else numeric.get(name),
+            batch_size=batch_size,
+            value=None if params is None else params.get(name),
+            others=reference,
+            mistakes=mistakes,
+            lang=lang,
+        )
+    return out

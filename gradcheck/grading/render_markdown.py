@@ -1,0 +1,97 @@
+"""Markdown feedback for one student: score, one line per parameter, notes.
+
+Examples
+--------
+>>> from gradcheck.grading.results import ParameterResult, SubmissionResult
+>>> p = ParameterResult("W1", "failed", "sign", "W1 has the wrong sign | really.", 0.25, 1.0)
+>>> md = render_markdown(SubmissionResult("a.py", "xor_1layer", 0, 0.25, 1.0, ("sign",), (p,)))
+>>> "| W1 | failed | 0.25 / 1 | `sign` | W1 has the wrong sign \\\\| really. |" in md
+True
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gradcheck.grading import i18n
+from gradcheck.grading.results import SubmissionResult
+
+__all__ = ["render_markdown", "format_points", "escape_cell"]
+
+
+#: Characters that end a line for Markdown renderers or :meth:`str.splitlines`.
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def format_points(x: float) -> str:
+    """Points without trailing zeros (``1``, ``0.25``).
+
+    >>> format_points(2.0), format_points(0.125)
+    ('2', '0.125')
+    """
+    return f"{x:.6g}"
+
+
+def escape_cell(text: str) -> str:
+    """Make ``text`` safe inside one Markdown table cell (pipes, newlines)."""
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|")
+    return "".join(" " if ch in _LINE_BREAKS or (ord(ch) < 32) else ch for ch in text)
+
+
+def _compact(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def render_markdown(result: SubmissionResult, *, lang: str | None = None) -> str:
+    """The feedback page for one submission.
+
+    Parameters
+    ----------
+    result : SubmissionResult
+    lang : {"en", "ko"}, optional
+        Language of the labels (default: the result's; the messages are
+        in the language they were graded in).
+    """
+    if not isinstance(result, SubmissionResult):
+        raise TypeError(f"result must be a SubmissionResult, got {type(result).__name__}")
+    lang = i18n.check_lang(lang or result.lang)
+    t = lambda key: i18n.text(key, lang=lang)  # noqa: E731
+    lines = [
+        f"# {t('ui.feedback_title')}: {escape_cell(result.submission)}",
+        "",
+        f"**{t('ui.model')}:** `{result.model}`  ",
+        f"**{t('ui.score')}:** {format_points(result.score)} / {format_points(result.max_score)}",
+        "",
+    ]
+    rows = list(result.parameters) + ([result.forward] if result.forward is not None else [])
+    if rows:
+        lines += [
+            f"| {t('ui.parameter')} | {t('ui.status')} | {t('ui.points')} | {t('ui.diagnosis')} | {t('ui.message')} |",
+            "|---|---|---|---|---|",
+        ]
+        for p in rows:
+            name = t("ui.forward") if p is result.forward else p.name
+            status = t(f"ui.{p.status}")
+            lines.append(
+                f"| {escape_cell(name)} | {status} | {format_points(p.points)} / {format_points(p.max_points)} | `{p.diagnosis}` | {escape_cell(p.message)} |"
+            )
+        lines.append("")
+    notes = [d.message + f" (-{format_points(d.points)})" for d in result.deductions] + list(result.messages)
+    if notes:
+        lines += [f"## {t('ui.notes')}", ""] + [f"- {escape_cell(n)}" for n in notes] + [""]
+    cx = result.counterexample
+    if cx is not None:
+        lines += [
+            f"## {t('ui.counterexample')} (d{cx.param})",
+            "",
+            "```",
+            f"{t('ui.input')}: x = {_compact(cx.x)}",
+            f"{t('ui.input')}: y = {_compact(cx.y)}",
+            *[f"{t('ui.input')}: {k} = {_compact(v)}" for k, v in cx.params.items()],
+            f"{t('ui.expected')}: d{cx.param} = {_compact(cx.expected)}",
+            f"{t('ui.got')}: d{cx.param} = {_compact(cx.got)}",
+            "```",
+            "",
+        ]
+    return "\n".join(lines)

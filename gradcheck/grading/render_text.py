@@ -1,0 +1,96 @@
+"""The terminal report, with :mod:`rich`: one table per submission.
+
+Examples
+--------
+>>> from gradcheck.grading.results import ParameterResult, SubmissionResult
+>>> p = ParameterResult("W1", "passed", "correct", "W1 is correct.", 1.0, 1.0)
+>>> text = render_text([SubmissionResult("a.py", "xor_1layer", 0, 1.0, 1.0, ("correct",), (p,))])
+>>> "a.py" in text and "W1 is correct." in text and "1 / 1" in text
+True
+"""
+from __future__ import annotations
+
+import io
+import json
+from typing import Iterable
+
+from gradcheck.grading import i18n
+from gradcheck.grading.render_markdown import format_points
+from gradcheck.grading.results import SubmissionResult
+
+__all__ = ["render_text", "print_report"]
+
+_STYLE = {"passed": "green", "failed": "red"}
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
+    from rich.table import Table
+    from rich.text import Text
+
+    t = lambda key: i18n.text(key, lang=lang)  # noqa: E731
+    title = f"{result.submission}  [{result.model}]  {t('ui.score')}: {format_points(result.score)} / {format_points(result.max_score)}"
+    table = Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
+    for key in ("ui.parameter", "ui.status", "ui.points", "ui.diagnosis", "ui.message"):
+        table.add_column(t(key), overflow="fold")
+    rows = list(result.parameters) + ([result.forward] if result.forward is not None else [])
+    for p in rows:
+        name = t("ui.forward") if p is result.forward else p.name
+        table.add_row(
+            Text(name),
+            Text(t(f"ui.{p.status}"), style=_STYLE[p.status]),
+            Text(f"{format_points(p.points)} / {format_points(p.max_points)}"),
+            Text(p.diagnosis),
+            Text(p.message),
+        )
+    for d in result.deductions:
+        table.add_row(Text(d.param), Text(t("ui.deduction"), style="yellow"), Text(f"-{format_points(d.points)}"), Text(d.code), Text(d.message))
+    return table
+
+
+def print_report(results: Iterable[SubmissionResult], *, console=None, lang: str | None = None) -> None:  # noqa: ANN001 - rich.Console
+    """Print the report for ``results`` on ``console`` (default: a new stdout console)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console or Console()
+    for i, r in enumerate(results):
+        if not isinstance(r, SubmissionResult):
+            raise TypeError(f"results[{i}] must be a SubmissionResult, got {type(r).__name__}")
+        lg = i18n.check_lang(lang or r.lang)
+        console.print(_table(r, lg))
+        for m in r.messages:
+            console.print(Text("  " + m))
+        cx = r.counterexample
+        if cx is not None:
+            t = lambda key: i18n.text(key, lang=lg)  # noqa: E731
+            console.print(Text(f"  {t('ui.counterexample')} (d{cx.param}):", style="bold"))
+            for label, value in ((f"{t('ui.input')} x", cx.x), (f"{t('ui.input')} y", cx.y), (t("ui.expected"), cx.expected), (t("ui.got"), cx.got)):
+                console.print(Text(f"    {label}: {_short(value)}"))
+        console.print()
+
+
+def render_text(results: Iterable[SubmissionResult], *, lang: str | None = None, width: int = 120, color: bool = False) -> str:
+    """The report as a string (plain unless ``color``).
+
+    Parameters
+    ----------
+    results : iterable of SubmissionResult
+    lang : {"en", "ko"}, optional
+    width : int
+        Columns of the virtual terminal.
+    color : bool
+        Keep ANSI colour codes.
+    """
+    from rich.console import Console
+
+    if not isinstance(width, int) or width < 40:
+        raise ValueError(f"width must be an int >= 40, got width={width!r}")
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=color, color_system="standard" if color else None, highlight=False)
+    print_report(results, console=console, lang=lang)
+    return buf.getvalue()
