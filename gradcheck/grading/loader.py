@@ -1,0 +1,309 @@
+"""Turn a submission file (``.py`` or ``.ipynb``) into cells of plain Python.
+
+Runs in the grader's process and never executes anything: it reads the
+file, splits a notebook into its code cells, rewrites IPython syntax, blanks
+out long-running top-level statements and records syntax errors.  The
+sandbox's child process then runs the cells one by one.
+
+What happens to a cell
+----------------------
+* A cell that parses as Python is kept as is.  Only a cell that does not
+  parse is rewritten for IPython syntax, so a ``%`` inside a string of a
+  valid cell is never touched:
+
+  - a cell magic ``%%time``, ``%%timeit``, ``%%capture``, ``%%prun`` loses
+    its first line (the body runs once); any other cell magic (``%%bash``,
+    ``%%writefile``, ``%%html`` ...) skips the whole cell;
+  - a line magic ``%matplotlib inline``, a shell escape ``!pip install x``
+    and a help request ``np.dot?`` become ``pass`` (indentation kept);
+    ``files = !ls`` becomes ``files = None``.
+
+* Top-level ``for``/``while`` statements (``skip_loops``) and
+  ``if __name__ == "__main__":`` blocks (``skip_main``) are replaced by
+  blank lines, so line numbers in tracebacks stay right.  Each skip is a note.
+* ``display(...)`` and ``get_ipython()`` are provided by the child as no-ops.
+
+A ``.py`` file is one cell.  A cell with a syntax error keeps its message
+(``line 3: invalid syntax``); the child skips it.
+
+Examples
+--------
+>>> code, notes, err = transform_source("%matplotlib inline\\nimport numpy as np\\nfor i in range(9):\\n    pass\\n", filename="nb")
+>>> code.splitlines()
+['pass', 'import numpy as np', '', '']
+>>> err is None, len(notes)
+(True, 2)
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "KEEP_BODY_CELL_MAGICS"]
+
+#: Cell magics whose body is run (once) with the magic line removed.
+KEEP_BODY_CELL_MAGICS: frozenset[str] = frozenset({"time", "timeit", "capture", "prun"})
+
+_LINE_MAGIC = re.compile(r"^(\s*)(%|!)(.*)$")
+_ASSIGN_MAGIC = re.compile(r"^(\s*)([A-Za-z_][\w\s,]*?)\s*=\s*(%|!)(.*)$")
+_HELP = re.compile(r"^(\s*)[\w.\[\]()]+\?{1,2}\s*$")
+_MAX_SOURCE = 4 << 20
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of code the child runs.
+
+    Attributes
+    ----------
+    number : int
+        1-based position among the code cells (1 for a ``.py`` file).
+    filename : str
+        The name tracebacks show: ``"sub.py"`` or ``"sub.ipynb, code cell 4"``.
+    source : str
+        The code to run (rewritten; same line count as the original).
+    syntax_error : str or None
+        ``"line 3: invalid syntax"`` when the cell cannot be compiled.
+    """
+
+    number: int
+    filename: str
+    source: str
+    syntax_error: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedSubmission:
+    """A submission read from disk.
+
+    Attributes
+    ----------
+    path : str
+    kind : str
+        ``"py"`` or ``"ipynb"``.
+    cells : tuple of Cell
+    notes : tuple of str
+        What was skipped or rewritten, one sentence each.
+    error : str or None
+        Why the file could not be read at all (broken notebook JSON, not
+        UTF-8 ...): the sandbox turns it into the verdict ``syntax``.
+    """
+
+    path: str
+    kind: str
+    cells: tuple[Cell, ...]
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def _syntax_message(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        text = (exc.text or "").strip()
+        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+        return f"{where}: {exc.msg}" + (f" ({text[:120]})" if text else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _parse(source: str, filename: str) -> tuple[ast.Module | None, str | None]:
+    try:
+        return ast.parse(source, filename=filename), None
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return None, _syntax_message(exc)
+
+
+def _rewrite_ipython(source: str, filename: str, notes: list[str]) -> str | None:
+    """Rewrite IPython syntax; ``None`` when the whole cell is to be skipped."""
+    lines = source.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        magic = lines[first].strip()[2:].split(None, 1)[0] if lines[first].strip()[2:] else ""
+        if magic not in KEEP_BODY_CELL_MAGICS:
+            notes.append(f"{filename}: skipped a %%{magic} cell")
+            return None
+        lines[first] = ""
+        notes.append(f"{filename}: ran the body of a %%{magic} cell once")
+    changed = 0
+    for i, line in enumerate(lines):
+        m = _ASSIGN_MAGIC.match(line)
+        if m:
+            lines[i] = f"{m.group(1)}{m.group(2).strip()} = None"
+            changed += 1
+            continue
+        m = _LINE_MAGIC.match(line)
+        if m:
+            lines[i] = f"{m.group(1)}pass"
+            changed += 1
+            continue
+        if _HELP.match(line):
+            lines[i] = f"{_HELP.match(line).group(1)}pass"  # type: ignore[union-attr]
+            changed += 1
+    if changed:
+        notes.append(f"{filename}: ignored {changed} IPython magic/shell line(s)")
+    return "\n".join(lines)
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    t = node.test
+    if len(t.ops) != 1 or not isinstance(t.ops[0], ast.Eq):
+        return False
+    sides = [t.left, t.comparators[0]]
+    has_name = any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+    has_main = any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
+    return has_name and has_main
+
+
+def transform_source(
+    source: str,
+    *,
+    filename: str,
+    skip_loops: bool = True,
+    skip_main: bool = True,
+) -> tuple[str, tuple[str, ...], str | None]:
+    """Rewrite one cell.
+
+    Parameters
+    ----------
+    source : str
+        The cell's code.
+    filename : str
+        Name used in notes and messages.
+    skip_loops, skip_main : bool
+        Blank out top-level ``for``/``while`` statements and
+        ``if __name__ == "__main__":`` blocks.
+
+    Returns
+    -------
+    code : str
+        The code to run (``""`` for a skipped cell magic).
+    notes : tuple of str
+    syntax_error : str or None
+        The original cell's syntax error, when neither it nor its rewrite parses.
+    """
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, got source={type(source).__name__}")
+    if not isinstance(filename, str):
+        raise TypeError(f"filename must be a str, got filename={filename!r}")
+    notes: list[str] = []
+    tree, err = _parse(source, filename)
+    if tree is None:
+        rewritten = _rewrite_ipython(source, filename, notes)
+        if rewritten is None:
+            return "", tuple(notes), None
+        tree, err2 = _parse(rewritten, filename)
+        if tree is None:
+            return source, tuple(notes), err
+        source = rewritten
+    lines = source.split("\n")
+    for node in tree.body:
+        what = None
+        if skip_loops and isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            what = f"a top-level {'while' if isinstance(node, ast.While) else 'for'} loop"
+        elif skip_main and _is_main_guard(node):
+            what = 'an `if __name__ == "__main__":` block'
+        if what is None:
+            continue
+        start, end = node.lineno, node.end_lineno or node.lineno
+        for i in range(start - 1, min(end, len(lines))):
+            lines[i] = ""
+        notes.append(f"{filename}, line {start}: skipped {what} (lines {start}-{end})")
+    return "\n".join(lines), tuple(notes), None
+
+
+def _read_notebook(text: str) -> tuple[list[str], str | None]:
+    """Code cell sources of a notebook, or an error message.
+
+    The JSON is parsed first (for a clear message with line and column);
+    nbformat (optional: the ``grading`` extra) then upgrades old formats.
+    A notebook nbformat rejects is still read leniently from its JSON.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [], f"the notebook is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    except RecursionError:
+        return [], "the notebook JSON is nested too deeply"
+    try:
+        import nbformat
+    except ImportError:
+        nbformat = None
+    if nbformat is not None and isinstance(data, dict) and ("cells" in data or "worksheets" in data):
+        try:
+            nb = nbformat.reads(text, as_version=4)
+            return [str(c.get("source", "")) for c in nb.cells if c.get("cell_type") == "code"], None
+        except Exception:  # nbformat raises many kinds (ValidationError, KeyError ...): read the JSON ourselves
+            pass
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if cells is None and isinstance(data, dict) and isinstance(data.get("worksheets"), list):  # nbformat 3
+        cells = [c for ws in data["worksheets"] if isinstance(ws, dict) for c in ws.get("cells", [])]
+    if not isinstance(cells, list):
+        return [], "the file is JSON but not a notebook: it has no list of cells"
+    out: list[str] = []
+    for c in cells:
+        if not isinstance(c, dict) or c.get("cell_type") != "code":
+            continue
+        src = c.get("source", c.get("input", ""))
+        if isinstance(src, list):
+            src = "".join(s for s in src if isinstance(s, str))
+        out.append(src if isinstance(src, str) else "")
+    return out, None
+
+
+def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: bool = True) -> LoadedSubmission:
+    """Read a ``.py`` or ``.ipynb`` submission into cells.
+
+    A file ending in ``.ipynb``, or any file whose text starts with ``{``
+    and parses as a notebook, is a notebook; anything else is Python.
+
+    Parameters
+    ----------
+    path : str or Path
+    skip_loops, skip_main : bool
+        See :func:`transform_source`.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist (a problem of the caller, not of the
+        submission).  Every problem *of the file* is reported in
+        :attr:`LoadedSubmission.error` instead.
+    """
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str or Path, got path={path!r}")
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no submission file at path={str(p)!r}")
+    raw = p.read_bytes()
+    kind = "ipynb" if p.suffix.lower() == ".ipynb" else "py"
+    if len(raw) > _MAX_SOURCE:
+        return LoadedSubmission(str(p), kind, (), (), f"the file is {len(raw)} bytes; the limit is {_MAX_SOURCE}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return LoadedSubmission(str(p), kind, (), (), f"the file is not UTF-8 text (byte {exc.start})")
+    if kind == "py" and text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+            if isinstance(data, dict) and "cells" in data:
+                kind = "ipynb"
+        except (json.JSONDecodeError, RecursionError):
+            pass
+    if kind == "py":
+        sources = [text]
+        names = [p.name]
+    else:
+        sources, error = _read_notebook(text)
+        if error is not None:
+            return LoadedSubmission(str(p), kind, (), (), error)
+        names = [f"{p.name}, code cell {i + 1}" for i in range(len(sources))]
+    cells: list[Cell] = []
+    notes: list[str] = []
+    for i, (src, name) in enumerate(zip(sources, names)):
+        code, cell_notes, err = transform_source(src, filename=name, skip_loops=skip_loops, skip_main=skip_main)
+        notes.extend(cell_notes)
+        cells.append(Cell(i + 1, name, code, err))
+    return LoadedSubmission(str(p), kind, tuple(cells), tuple(notes), None)

@@ -1,0 +1,657 @@
+"""Run an untrusted submission in a child process and get its gradients back.
+
+A :class:`Sandbox` is a *session*: one child process per submission, started
+once, which runs the submission's cells once and then answers many calls
+(test points sent one by one, each twice for determinism, and the
+re-calls of a property-based search shrinking a failure).
+
+Isolation
+---------
+* A child process (``python -I``: no user site, no ``PYTHON*`` variables, the
+  harness's directory not on ``sys.path``) in its own process group and a
+  fresh temporary working directory (also ``HOME`` and ``TMPDIR``), deleted
+  on :meth:`Sandbox.close`; a minimal environment (no inherited variables
+  but ``PATH``); stdin is ``/dev/null``.
+* Limits: ``RLIMIT_AS`` (memory), ``RLIMIT_CPU`` (soft: per call, hard: per
+  session), ``RLIMIT_FSIZE``, no core dumps; a wall clock per call enforced
+  by the parent, which kills the whole process group; stdout and stderr are
+  read as they come and capped (beyond the cap: killed, verdict ``output``).
+* ``gradcheck`` and ``reference_models`` cannot be imported in the child (a
+  meta-path blocker installed before the submission runs; an attempt is the
+  verdict ``forbidden`` even when the submission catches the ImportError).
+* Results come back on a dedicated pipe (stdout belongs to the student) as
+  a JSON header plus raw float64 bytes; the parent rebuilds every array with
+  ``np.frombuffer`` and ``np.asarray(..., dtype=np.float64)``.  Never pickle.
+* The parent trusts nothing the child computes about correctness: it gets
+  the gradients, the forward output and copies of the inputs *as they are
+  after the call*, and compares them itself (see ``docs/threat-model.md``).
+
+Statuses
+--------
+``ok``, ``syntax``, ``missing``, ``error``, ``timeout``, ``memory``,
+``output``, ``forbidden``, ``crash``, ``type`` (see :data:`STATUSES`).
+``shape`` is not produced here: the caller decides it from the arrays.
+After ``timeout``, ``output``, ``crash`` (and ``memory`` when the process
+died of it) the session is dead: further calls return the same verdict at
+once.
+
+Examples
+--------
+>>> import tempfile, pathlib, numpy as np
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "sub.py").write_text("def backward(params, x, y):\\n    return {'w': 2 * params['w'] * x.sum()}\\n")
+>>> with Sandbox(d / "sub.py", limits=Limits(wall_seconds=5)) as box:
+...     r = box.call({"w": np.array([1.5])}, np.ones((2, 1)), np.zeros((2, 1)))
+>>> box.load_status, r.status, r.grads["w"]
+('ok', 'ok', array([6.]))
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import selectors
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from gradcheck.grading.assignment import Limits, SubmissionSpec
+from gradcheck.grading.loader import LoadedSubmission, load_submission
+
+__all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT"]
+
+#: Every status a verdict can have (``shape`` is the caller's to give).
+STATUSES: tuple[str, ...] = ("ok", "syntax", "missing", "error", "timeout", "memory", "output", "forbidden", "crash", "type", "shape")
+#: Statuses after which the session is dead.
+DEAD_STATUSES: frozenset[str] = frozenset({"timeout", "output", "crash"})
+#: The child bootstrap.
+CHILD_SCRIPT: Path = Path(__file__).with_name("_child.py")
+
+_MAGIC = b"GCF1"
+_HEADER = struct.Struct("!4sIQ")
+_MAX_JSON = 4 << 20
+_MAX_MESSAGE = 8000
+_CHILD_STATUSES = frozenset({"ok", "syntax", "missing", "error", "memory", "forbidden", "crash", "type"})
+_MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "Unable to allocate", "out of memory")
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What one call of the submission produced.
+
+    Attributes
+    ----------
+    status : str
+        One of :data:`STATUSES` (never ``shape``).
+    message : str
+        Empty for ``ok``; otherwise one explanation for the student (for
+        ``error``, the exception and a traceback cut to the submission's frames).
+    grads : dict of str to ndarray, or None
+        float64 gradients keyed by *reference* parameter names (a gradient
+        the submission did not return is absent); ``None`` unless ``ok``.
+    forward : ndarray or None
+        The forward pass's output, when it was checked and succeeded.
+    after : dict of str to ndarray, or None
+        The inputs as they were *after* the call, to detect mutation:
+        ``"params.W1"``, ``"x"``, ``"y"`` for backward and
+        ``"forward.params.W1"``, ``"forward.x"``, ``"forward.y"`` for the
+        forward pass.  ``None`` when the process died.
+    forward_status : str or None
+        Status of the forward call (``None``: not checked).
+    forward_message : str
+    notes : tuple of str
+        Observations that are not failures (a dict without one gradient ...).
+    output : str
+        What the submission printed during this call (capped).
+    seconds : float
+        Wall-clock time of the round trip.
+    """
+
+    status: str
+    message: str
+    grads: dict[str, np.ndarray] | None
+    forward: np.ndarray | None
+    after: dict[str, np.ndarray] | None
+    forward_status: str | None = None
+    forward_message: str = ""
+    notes: tuple[str, ...] = ()
+    output: str = ""
+    seconds: float = 0.0
+
+
+class _ProtocolError(Exception):
+    pass
+
+
+def _encode(meta: Mapping[str, Any], arrays: list[tuple[str, np.ndarray]]) -> bytes:
+    listed = []
+    blobs = []
+    for key, arr in arrays:
+        a = np.asarray(arr, dtype="<f8")
+        listed.append([key, list(a.shape)])
+        blobs.append(a.tobytes(order="C"))
+    head = json.dumps(dict(meta, arrays=listed)).encode("utf-8")
+    payload = b"".join(blobs)
+    return _HEADER.pack(_MAGIC, len(head), len(payload)) + head + payload
+
+
+def _decode(buf: bytearray, max_payload: int) -> tuple[dict[str, Any], dict[str, np.ndarray], int] | None:
+    """One frame from the front of ``buf``: (meta, arrays, bytes used), or None if incomplete."""
+    if len(buf) < _HEADER.size:
+        return None
+    magic, jlen, plen = _HEADER.unpack_from(buf)
+    if magic != _MAGIC or jlen > _MAX_JSON or plen > max_payload:
+        raise _ProtocolError(f"bad result frame (magic {bytes(magic)!r}, header {jlen} bytes, payload {plen} bytes)")
+    end = _HEADER.size + jlen + plen
+    if len(buf) < end:
+        return None
+    try:
+        meta = json.loads(bytes(buf[_HEADER.size : _HEADER.size + jlen]).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise _ProtocolError(f"unreadable result header ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("arrays", []), list):
+        raise _ProtocolError("the result header is not a JSON object")
+    payload = memoryview(buf)[_HEADER.size + jlen : end]
+    arrays: dict[str, np.ndarray] = {}
+    offset = 0
+    for item in meta.get("arrays", []):
+        if (
+            not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str)
+            or not isinstance(item[1], list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item[1])
+        ):
+            raise _ProtocolError("a malformed array entry in the result header")
+        count = math.prod(item[1])
+        if offset + 8 * count > plen:
+            raise _ProtocolError("the result arrays overrun the payload")
+        raw = np.frombuffer(payload, dtype="<f8", count=count, offset=offset).reshape(item[1])
+        arrays[item[0]] = np.asarray(raw.copy(), dtype=np.float64)
+        offset += 8 * count
+    payload.release()
+    if offset != plen:
+        raise _ProtocolError("the result payload has bytes no array accounts for")
+    return meta, arrays, end
+
+
+def _text(value: Any, limit: int = _MAX_MESSAGE) -> str:
+    s = value if isinstance(value, str) else ""
+    return s if len(s) <= limit else s[: limit - 20] + " ... (cut)"
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(_text(v, 2000) for v in value[:200]) if isinstance(value, list) else ()
+
+
+def _real_array(value: Any, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(value)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__} ({exc})") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
+    return np.array(a, dtype=np.float64, copy=True)
+
+
+def _rmtree(path: str) -> None:
+    def fix(func: Any, p: str, _exc: Any) -> None:  # a submission may leave read-only directories behind
+        try:
+            os.chmod(os.path.dirname(p), stat.S_IRWXU)
+            os.chmod(p, stat.S_IRWXU)
+            func(p)
+        except OSError:
+            pass
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=fix)
+    else:
+        shutil.rmtree(path, onerror=fix)
+
+
+class _Process:
+    """The child process and its pipes; everything :meth:`shutdown` must release."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.out_fd = -1
+        self.cmd_fd = -1
+        self.res_fd = -1
+        self.tmpdir: str | None = None
+        self.exit: tuple[int, float] | None = None  # (exit code, CPU seconds)
+        self.killed = False
+
+    def reap(self, *, block: bool) -> bool:
+        if self.exit is not None:
+            return True
+        if self.proc is None:
+            return False
+        try:
+            pid, status, usage = os.wait4(self.proc.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            self.exit = (self.proc.returncode if self.proc.returncode is not None else -1, 0.0)
+            return True
+        if pid == 0:
+            return False
+        code = os.waitstatus_to_exitcode(status)
+        self.proc.returncode = code
+        self.exit = (code, usage.ru_utime + usage.ru_stime)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (before reaping, so the group id cannot be reused)."""
+        if self.proc is None or self.exit is not None and self.killed:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.killed = self.exit is None
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.reap(block=True)
+
+    def shutdown(self) -> None:
+        self.kill()
+        for name in ("out_fd", "cmd_fd", "res_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, name, -1)
+        if self.proc is not None:
+            self.proc.stdout = None  # its fd is closed above
+        if self.tmpdir is not None:
+            _rmtree(self.tmpdir)
+            self.tmpdir = None
+
+
+class Sandbox:
+    """A session with one submission in its own child process.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.py`` or ``.ipynb`` submission.
+    spec : SubmissionSpec, optional
+        The calling convention (default: ``backward(params, x, y) -> dict``,
+        optional ``forward(params, x)``).
+    limits : Limits, optional
+
+    Attributes
+    ----------
+    load_status : str
+        ``ok`` or the verdict that ended the session while loading.
+    load_message : str
+    found_names : tuple of str
+        Functions and classes the submission defined.
+    notes : tuple of str
+        What the loader skipped or rewrote, cells that failed, a missing forward.
+    load_output : str
+        What the submission printed while loading (capped).
+    has_forward : bool
+        Whether the forward pass is checked in each call.
+    start_seconds : float
+        Wall clock from spawning the child to its answer to ``load``.
+    import_seconds : float
+        The child's numpy import (part of ``start_seconds``).
+
+    Notes
+    -----
+    Not thread-safe: use one sandbox per thread (sandboxes in different
+    threads are independent).  Use as a context manager, or call
+    :meth:`close`; a sandbox that is garbage-collected is closed too.
+    """
+
+    def __init__(self, path: str | Path, spec: SubmissionSpec | None = None, *, limits: Limits | None = None) -> None:
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"path must be a str or Path, got path={path!r}")
+        if spec is None:
+            spec = SubmissionSpec()
+        if not isinstance(spec, SubmissionSpec):
+            raise TypeError(f"spec must be a SubmissionSpec, got spec={spec!r}")
+        if limits is None:
+            limits = Limits()
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, got limits={limits!r}")
+        self.path = Path(path)
+        self.spec = spec
+        self.limits = limits
+        self.load_status = "ok"
+        self.load_message = ""
+        self.found_names: tuple[str, ...] = ()
+        self.notes: tuple[str, ...] = ()
+        self.load_output = ""
+        self.has_forward = False
+        self.start_seconds = 0.0
+        self.import_seconds = 0.0
+        self._p = _Process()
+        self._finalizer = weakref.finalize(self, self._p.shutdown)
+        self._dead: tuple[str, str] | None = None
+        self._seq = 0
+        self._out_total = 0
+        self._phase_out: list[bytes] = []
+        self._res_buf = bytearray()
+        self._spec_json = spec.to_json()
+        loaded = load_submission(self.path, skip_loops=spec.skip_loops, skip_main=spec.skip_main)
+        self.notes = loaded.notes
+        verdict = self._precheck(loaded)
+        if verdict is not None:
+            self._die(*verdict, load=True)
+            return
+        self._start(loaded)
+
+    # -- public ------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        """Whether calls still reach the submission."""
+        return self._dead is None
+
+    def call(self, params: Mapping[str, Any], x: Any, y: Any) -> CallResult:
+        """Call the submission's backward (and forward) at one point.
+
+        Parameters
+        ----------
+        params : mapping of str to array-like
+            Parameters keyed by reference names (arrays of real numbers).
+        x, y : array-like
+            The batch.
+
+        Returns
+        -------
+        CallResult
+        """
+        if not isinstance(params, Mapping) or not params:
+            raise TypeError(f"params must be a non-empty dict of str to arrays, got params={type(params).__name__}")
+        p: dict[str, np.ndarray] = {}
+        for k, v in params.items():
+            if not isinstance(k, str) or not k:
+                raise TypeError(f"params keys must be non-empty str, got key {k!r}")
+            p[k] = _real_array(v, f"params[{k!r}]")
+        xa, ya = _real_array(x, "x"), _real_array(y, "y")
+        if self._dead is not None:
+            return CallResult(self._dead[0], self._dead[1], None, None, None)
+        t0 = time.monotonic()
+        self._seq += 1
+        total = sum(a.size for a in p.values()) + xa.size + ya.size
+        max_elements = max(16 * total, 1 << 20)
+        meta = {
+            "op": "call",
+            "seq": self._seq,
+            "param_names": list(p),
+            "spec": self._spec_json,
+            "cpu_seconds": self.limits.cpu_seconds,
+            "max_elements": max_elements,
+        }
+        frame = _encode(meta, [("params." + k, v) for k, v in p.items()] + [("x", xa), ("y", ya)])
+        max_payload = 8 * (4 * total + max_elements * (len(p) + 1)) + (1 << 20)
+        self._phase_out = []
+        outcome, rmeta, arrays = self._exchange(frame, t0 + self.limits.wall_seconds, max_payload)
+        output = self._phase_text()
+        seconds = time.monotonic() - t0
+        if outcome == "ok" and rmeta is not None and rmeta.get("seq") != self._seq:
+            outcome = "protocol"
+        if outcome != "ok" or rmeta is None or arrays is None:
+            status, message = self._verdict(outcome, "during a call")
+            self._die(status, message)
+            return CallResult(status, message, None, None, None, output=output, seconds=seconds)
+        status = rmeta.get("status")
+        if status not in _CHILD_STATUSES or status in ("syntax", "missing"):
+            status, message = self._verdict("protocol", "during a call")
+            self._die(status, message)
+            return CallResult(status, message, None, None, None, output=output, seconds=seconds)
+        message = _text(rmeta.get("message"))
+        f_status = rmeta.get("forward_status")
+        if f_status is not None and f_status not in _CHILD_STATUSES:
+            f_status = "crash"
+        grads = {k[5:]: v for k, v in arrays.items() if k.startswith("grad.")} if status == "ok" else None
+        after = {k[6:]: v for k, v in arrays.items() if k.startswith("after.")} or None
+        result = CallResult(
+            status,
+            message,
+            grads,
+            arrays.get("forward") if f_status == "ok" else None,
+            after,
+            f_status,
+            _text(rmeta.get("forward_message")),
+            _texts(rmeta.get("notes")),
+            output,
+            seconds,
+        )
+        if status == "crash":
+            self._die(status, message)
+        return result
+
+    def close(self) -> None:
+        """Kill the child (and its process group), close the pipes, delete the working directory."""
+        if self._dead is None:
+            self._dead = ("crash", "the sandbox was closed")
+        self._finalizer()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "alive" if self.alive else f"dead ({self._dead[0] if self._dead else ''})"
+        return f"Sandbox({str(self.path)!r}, load_status={self.load_status!r}, {state})"
+
+    # -- loading -------------------------------------------------------------------
+    def _precheck(self, loaded: LoadedSubmission) -> tuple[str, str] | None:
+        name = self.path.name
+        if loaded.error is not None:
+            return "syntax", f"{name}: {loaded.error}"
+        if not loaded.cells or not any(c.source.strip() for c in loaded.cells):
+            return "missing", f"{name} has no code: {self._expected()} was not found"
+        runnable = [c for c in loaded.cells if c.syntax_error is None]
+        if not runnable:
+            first = loaded.cells[0]
+            where = first.filename if loaded.kind == "ipynb" else name
+            return "syntax", f"{where}: {first.syntax_error}"
+        return None
+
+    def _expected(self) -> str:
+        s = self.spec
+        return f"class {s.class_name} with method {s.backward}" if s.style == "class" else f"function {s.backward}"
+
+    def _start(self, loaded: LoadedSubmission) -> None:
+        t0 = time.monotonic()
+        lim = self.limits
+        self._p.tmpdir = tmpdir = tempfile.mkdtemp(prefix="gradcheck-sandbox-")
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": tmpdir,
+            "TMPDIR": tmpdir,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": tmpdir,
+            **{v: "1" for v in _THREAD_VARS},
+        }
+        cmd_r, cmd_w = os.pipe()
+        res_r, res_w = os.pipe()
+        argv = [
+            sys.executable, "-I", "-B", "-X", "utf8", str(CHILD_SCRIPT),
+            str(cmd_r), str(res_w), str(lim.memory_bytes), str(lim.file_bytes),
+            str(int(math.ceil(lim.session_cpu_seconds))), repr(float(max(lim.cpu_seconds, lim.load_seconds))),
+        ]
+        try:
+            self._p.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=tmpdir,
+                env=env,
+                pass_fds=(cmd_r, res_w),
+                start_new_session=True,
+            )
+        finally:
+            os.close(cmd_r)
+            os.close(res_w)
+        assert self._p.proc.stdout is not None
+        self._p.out_fd = self._p.proc.stdout.fileno()
+        self._p.cmd_fd, self._p.res_fd = cmd_w, res_r
+        for fd in (self._p.out_fd, cmd_w, res_r):
+            os.set_blocking(fd, False)
+        cells = [{"filename": c.filename, "source": c.source, "syntax_error": c.syntax_error} for c in loaded.cells]
+        frame = _encode({"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name}, [])
+        outcome, meta, _ = self._exchange(frame, t0 + lim.load_seconds, 1 << 20)
+        self.load_output = self._phase_text()
+        self.start_seconds = time.monotonic() - t0
+        if outcome != "ok" or meta is None:
+            self._die(*self._verdict(outcome, "while loading the submission"), load=True)
+            return
+        status = meta.get("status")
+        self.found_names = tuple(n for n in meta.get("found", []) if isinstance(n, str))[:200]
+        self.notes = self.notes + _texts(meta.get("notes"))
+        self.import_seconds = float(meta.get("import_seconds", 0.0) or 0.0)
+        self.has_forward = bool(meta.get("has_forward"))
+        if status not in _CHILD_STATUSES or status == "type":
+            self._die(*self._verdict("protocol", "while loading the submission"), load=True)
+        elif status != "ok":
+            self._die(status, _text(meta.get("message")), load=True)
+
+    # -- plumbing ------------------------------------------------------------------
+    def _die(self, status: str, message: str, *, load: bool = False) -> None:
+        if load:
+            self.load_status, self.load_message = status, message
+        if self._dead is None:
+            self._dead = (status, message)
+        self._p.kill()
+
+    def _phase_text(self) -> str:
+        return b"".join(self._phase_out).decode("utf-8", errors="replace")
+
+    def _take_output(self, data: bytes) -> bool:
+        """Keep ``data`` within the cap; True when the cap is exceeded."""
+        room = self.limits.output_bytes - self._out_total
+        if room > 0:
+            self._phase_out.append(data[:room])
+        self._out_total += len(data)
+        return self._out_total > self.limits.output_bytes
+
+    def _drain_output(self) -> bool:
+        while self._p.out_fd >= 0:
+            try:
+                data = os.read(self._p.out_fd, 1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return False
+            if not data:
+                return False
+            if self._take_output(data):
+                return True
+        return False
+
+    def _exchange(
+        self, frame: bytes, deadline: float, max_payload: int
+    ) -> tuple[str, dict[str, Any] | None, dict[str, np.ndarray] | None]:
+        """Send ``frame``; read output and one result frame until ``deadline``.
+
+        Returns ``(outcome, meta, arrays)`` with outcome ``ok``, ``timeout``,
+        ``output``, ``died`` or ``protocol``.
+        """
+        p = self._p
+        pending = memoryview(frame)
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(p.out_fd, selectors.EVENT_READ, "out")
+            sel.register(p.res_fd, selectors.EVENT_READ, "res")
+            sel.register(p.cmd_fd, selectors.EVENT_WRITE, "cmd")
+            out_open = True
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "timeout", None, None
+                events = sel.select(min(remaining, 0.25))
+                for key, _ in events:
+                    if key.data == "cmd":
+                        try:
+                            n = os.write(p.cmd_fd, pending[: 1 << 16])
+                        except (BlockingIOError, InterruptedError):
+                            continue
+                        except (BrokenPipeError, ConnectionResetError):
+                            sel.unregister(p.cmd_fd)
+                            continue
+                        pending = pending[n:]
+                        if not pending:
+                            sel.unregister(p.cmd_fd)
+                    elif key.data == "out":
+                        try:
+                            data = os.read(p.out_fd, 1 << 16)
+                        except (BlockingIOError, InterruptedError):
+                            continue
+                        if not data:
+                            sel.unregister(p.out_fd)
+                            out_open = False
+                        elif self._take_output(data):
+                            return "output", None, None
+                    else:
+                        try:
+                            data = os.read(p.res_fd, 1 << 20)
+                        except (BlockingIOError, InterruptedError):
+                            continue
+                        if not data:
+                            if out_open:
+                                self._drain_output()
+                            return "died", None, None
+                        self._res_buf += data
+                        try:
+                            got = _decode(self._res_buf, max_payload)
+                        except _ProtocolError:
+                            return "protocol", None, None
+                        if got is not None:
+                            meta, arrays, used = got
+                            del self._res_buf[:used]
+                            if self._drain_output():
+                                return "output", None, None
+                            return "ok", meta, arrays
+                if not events and p.reap(block=False):
+                    self._drain_output()
+                    return "died", None, None
+        finally:
+            sel.close()
+
+    def _verdict(self, outcome: str, when: str) -> tuple[str, str]:
+        """Status and message for a session that ended with ``outcome``."""
+        lim = self.limits
+        p = self._p
+        if outcome == "timeout":
+            seconds = lim.load_seconds if "loading" in when else lim.wall_seconds
+            return "timeout", f"the submission took longer than {seconds:g} s (wall clock) {when} and was stopped"
+        if outcome == "output":
+            return "output", f"the submission printed more than {lim.output_bytes} bytes {when} and was stopped"
+        if outcome == "protocol":
+            return "crash", f"the submission corrupted the grader's result channel {when}"
+        deadline = time.monotonic() + 1.0
+        while not p.reap(block=False) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if p.exit is None:
+            p.kill()
+            return "crash", f"the submission closed the grader's result channel {when}"
+        code, cpu = p.exit or (-1, 0.0)
+        tail = b"".join(self._phase_out)[-4000:].decode("utf-8", errors="replace")
+        if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= lim.session_cpu_seconds - 1):
+            return "timeout", f"the submission used more than its CPU time ({lim.cpu_seconds:g} s per call) {when} and was stopped"
+        if any(h in tail for h in _MEMORY_HINTS):
+            return "memory", f"the submission ran out of memory (limit {lim.memory_bytes >> 20} MB) {when}"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return "crash", f"the process died of {name} {when}"
+        if code == 70 and "Traceback" in tail:
+            return "crash", f"the grader's child process failed {when}:\n{tail[-1500:]}"
+        return "crash", f"the process exited with code {code} {when} (os._exit or another hard exit)"

@@ -1,0 +1,348 @@
+"""The grading sandbox: every hostile behaviour gets its verdict, the next submission is graded normally."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import reference_models
+from gradcheck.grading.assignment import Limits, SubmissionSpec, load_assignment
+from gradcheck.grading.sandbox import _HEADER, _MAGIC, CallResult, Sandbox, _decode, _encode, _ProtocolError
+
+CORPUS = Path(__file__).parent / "submissions"
+REPO = Path(__file__).resolve().parent.parent
+LIMITS = Limits(wall_seconds=3, cpu_seconds=2, memory_bytes=512 << 20, load_seconds=10)
+FAST = Limits(wall_seconds=1.5, cpu_seconds=1, memory_bytes=512 << 20, load_seconds=10)
+#: expected verdicts that are the sandbox's own status; every other one means status "ok"
+SANDBOX_STATUSES = {"syntax", "missing", "error", "timeout", "memory", "output", "forbidden", "crash", "type"}
+
+
+def corpus_files() -> list[Path]:
+    return sorted(p for p in CORPUS.iterdir() if p.suffix in (".py", ".ipynb") and p.stem.count("__") == 2)
+
+
+def point(model_name: str, options: dict | None = None, seed: int = 0, n: int = 5):
+    m = reference_models.get(model_name, **(options or {}))
+    rng = np.random.default_rng(seed)
+    p = m.init_params(rng)
+    x, y = m.example_batch(rng, n)
+    return m, p, x, y
+
+
+def write(tmp_path: Path, code: str, name: str = "sub.py") -> Path:
+    path = tmp_path / name
+    path.write_text(code)
+    return path
+
+
+def run_once(path: Path, spec: SubmissionSpec | None = None, limits: Limits = LIMITS, model: str = "xor_2layer") -> tuple[Sandbox, CallResult]:
+    _, p, x, y = point(model)
+    box = Sandbox(path, spec, limits=limits)
+    try:
+        return box, box.call(p, x, y)
+    finally:
+        box.close()
+
+
+# -- the corpus -------------------------------------------------------------------
+def test_corpus_has_every_required_case() -> None:
+    stems = {p.stem for p in corpus_files()}
+    expected = {
+        "xor_2layer__correct__dict", "xor_2layer__correct__notebook", "study_2layer__correct__class",
+        "study_2layer__correct__class_notebook", "onehot_222__correct__dict",
+        "xor_2layer__timeout__hostile_infinite_loop", "xor_2layer__memory__hostile_memory_bomb",
+        "xor_2layer__output__hostile_output_flood", "xor_2layer__crash__hostile_sys_exit",
+        "xor_2layer__crash__hostile_os_exit", "xor_2layer__error__hostile_raises",
+        "xor_2layer__syntax__hostile_syntax_error", "xor_2layer__missing__hostile_wrong_names",
+        "xor_2layer__type__hostile_wrong_return_type", "xor_2layer__wrong__hostile_patches_numpy",
+        "xor_2layer__forbidden__hostile_imports_gradcheck", "xor_2layer__mutation__hostile_mutates_inputs",
+        "xor_2layer__nondeterministic__hostile_unseeded_noise",
+    }
+    assert expected <= stems, sorted(expected - stems)
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
+def test_corpus_submission(path: Path) -> None:
+    model_name, expected, _ = path.stem.split("__")
+    toml = path.with_suffix(".toml")
+    spec, options = SubmissionSpec(), {}
+    if toml.exists():
+        a = load_assignment(toml)
+        spec, options = a.spec, dict(a.model_options)
+    limits = FAST if expected == "timeout" else LIMITS
+    m, p, x, y = point(model_name, options)
+    before = {k: v.copy() for k, v in p.items()}
+    x0, y0 = x.copy(), y.copy()
+    with Sandbox(path, spec, limits=limits) as box:
+        r = box.call(p, x, y)
+        want = expected if expected in SANDBOX_STATUSES else "ok"
+        assert r.status == want, (r.status, r.message, box.load_message, box.notes)
+        # the parent's own arrays are never touched, whatever the child does
+        assert all(np.array_equal(p[k], before[k]) for k in p) and np.array_equal(x, x0) and np.array_equal(y, y0)
+        if want != "ok":
+            assert r.grads is None and r.message
+            return
+        ref = m.backward(p, x, y)
+        same = {k: k in r.grads and r.grads[k].shape == np.shape(ref[k]) and np.allclose(r.grads[k], ref[k], rtol=1e-9, atol=1e-12) for k in ref}
+        if expected in ("correct", "mutation"):
+            assert all(same.values()), same
+        if expected == "correct":
+            assert all(np.array_equal(r.after[f"params.{k}"], before[k]) for k in p)
+            assert np.array_equal(r.after["x"], x0)
+            if box.has_forward:
+                assert r.forward_status == "ok" and np.allclose(r.forward, m.forward(p, x), rtol=1e-12)
+        if expected == "mutation":
+            changed = [k for k in p if not np.array_equal(r.after[f"params.{k}"], before[k])]
+            assert changed, "the mutation must be visible in `after`"
+        if expected == "nondeterministic":
+            r2 = box.call(p, x, y)
+            assert r2.status == "ok" and any(not np.array_equal(r.grads[k], r2.grads[k]) for k in r.grads)
+        if expected == "wrong":
+            assert not all(same.values())
+
+
+# -- sessions -----------------------------------------------------------------------
+def test_session_answers_many_calls_and_is_deterministic_for_a_correct_submission() -> None:
+    m, p, x, y = point("xor_2layer")
+    with Sandbox(CORPUS / "xor_2layer__correct__dict.py", limits=LIMITS) as box:
+        t0 = time.perf_counter()
+        results = [box.call({k: v + 0.01 * i for k, v in p.items()}, x, y) for i in range(100)]
+        per_call = (time.perf_counter() - t0) / 100
+        assert all(r.status == "ok" for r in results)
+        again = box.call({k: v + 0.01 * 99 for k, v in p.items()}, x, y)
+        assert all(np.array_equal(again.grads[k], results[-1].grads[k]) for k in p)
+        assert box.start_seconds > 0 and box.import_seconds > 0
+    assert per_call < 0.05, per_call
+
+
+@pytest.mark.parametrize("name", ["xor_2layer__crash__hostile_os_exit.py", "xor_2layer__output__hostile_output_flood.py"])
+def test_a_dead_session_repeats_its_verdict_quickly(name: str) -> None:
+    _, p, x, y = point("xor_2layer")
+    with Sandbox(CORPUS / name, limits=LIMITS) as box:
+        first = box.call(p, x, y)
+        assert not box.alive
+        t0 = time.perf_counter()
+        second = box.call(p, x, y)
+        assert time.perf_counter() - t0 < 0.05
+    assert (second.status, second.message) == (first.status, first.message)
+
+
+def test_next_submission_is_graded_normally_after_hostile_ones() -> None:
+    for name in ("xor_2layer__memory__hostile_memory_bomb.py", "xor_2layer__output__hostile_output_flood.py", "xor_2layer__crash__hostile_sys_exit.py"):
+        _, r = run_once(CORPUS / name)
+        assert r.status != "ok"
+    m, p, x, y = point("xor_2layer")
+    _, r = run_once(CORPUS / "xor_2layer__correct__dict.py")
+    assert r.status == "ok" and np.allclose(r.grads["W1"], m.backward(p, x, y)["W1"])
+
+
+def test_memory_error_keeps_the_session_alive(tmp_path: Path) -> None:
+    code = "import numpy as np\nn = [0]\ndef backward(params, x, y):\n    n[0] += 1\n    if n[0] == 1:\n        a = [np.ones(10**7) for _ in range(1000)]\n    return {k: v * 0 for k, v in params.items()}\n"
+    _, p, x, y = point("xor_2layer")
+    with Sandbox(write(tmp_path, code), limits=LIMITS) as box:
+        assert box.call(p, x, y).status == "memory"
+        assert box.alive
+        assert box.call(p, x, y).status == "ok"
+
+
+def test_cpu_limit_stops_a_busy_loop_before_the_wall_clock(tmp_path: Path) -> None:
+    limits = Limits(wall_seconds=6, cpu_seconds=1, memory_bytes=512 << 20)
+    t0 = time.perf_counter()
+    _, r = run_once(CORPUS / "xor_2layer__timeout__hostile_infinite_loop.py", limits=limits)
+    assert r.status == "timeout" and "CPU" in r.message
+    assert time.perf_counter() - t0 < 5
+
+
+def test_wall_clock_stops_a_sleeping_call_and_kills_its_children(tmp_path: Path) -> None:
+    code = (
+        "import subprocess, sys, time\n"
+        "def backward(params, x, y):\n"
+        "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "    print('grandchild', child.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    box, r = run_once(write(tmp_path, code), limits=FAST)
+    assert r.status == "timeout" and "wall clock" in r.message
+    pid = int(r.output.split()[1])
+    time.sleep(0.1)
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("Z", "X", "gone"), state  # killed with the process group (a zombie until init reaps it)
+
+
+def test_load_phase_timeout_for_a_training_call_at_top_level(tmp_path: Path) -> None:
+    code = "def train():\n    while True:\n        pass\n\ntrain()\n\ndef backward(params, x, y):\n    return {}\n"
+    box = Sandbox(write(tmp_path, code), limits=Limits(load_seconds=1.5, cpu_seconds=1, memory_bytes=512 << 20))
+    box.close()
+    assert box.load_status == "timeout"
+
+
+def test_exit_while_loading_is_a_crash_and_a_defined_function_survives_it(tmp_path: Path) -> None:
+    box, r = run_once(write(tmp_path, "import sys\nsys.exit(3)\ndef backward(params, x, y):\n    return {}\n"))
+    assert box.load_status == "crash" and "sys.exit(3)" in box.load_message and r.status == "crash"
+    code = "def backward(params, x, y):\n    return {k: 0 * v for k, v in params.items()}\nimport sys\nsys.exit(0)\n"
+    box, r = run_once(write(tmp_path, code, "b.py"))
+    assert box.load_status == "ok" and r.status == "ok" and any("sys.exit(0)" in n for n in box.notes)
+
+
+def test_forbidden_even_when_the_harness_is_on_the_path(tmp_path: Path) -> None:
+    code = (
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+        "def backward(params, x, y):\n"
+        "    import importlib\n"
+        "    m = importlib.import_module('gradcheck.grading.sandbox')\n"
+        "    return {k: 0 * v for k, v in params.items()}\n"
+    )
+    _, r = run_once(write(tmp_path, code))
+    assert r.status == "forbidden" and "'gradcheck'" in r.message
+
+
+def test_child_environment_is_clean_and_its_directory_is_deleted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADCHECK_TEST_SECRET", "s3cret")
+    code = (
+        "import os, sys\n"
+        "open('scratch.txt', 'w').write('x')\n"
+        "def backward(params, x, y):\n"
+        "    leaks = [k for k in os.environ if 'SECRET' in k]\n"
+        "    assert not leaks, leaks\n"
+        "    assert os.path.exists('scratch.txt') and os.environ['HOME'] == os.getcwd()\n"
+        "    assert sys.flags.isolated == 1\n"
+        "    return {k: 0 * v for k, v in params.items()}\n"
+    )
+    _, p, x, y = point("xor_2layer")
+    box = Sandbox(write(tmp_path, code), limits=LIMITS)
+    workdir = Path(box._p.tmpdir)
+    r = box.call(p, x, y)
+    assert r.status == "ok", r.message
+    assert (workdir / "scratch.txt").exists()
+    box.close()
+    assert not workdir.exists()
+
+
+def test_output_is_captured_per_phase(tmp_path: Path) -> None:
+    code = "print('loading')\ndef backward(params, x, y):\n    print('called', len(x))\n    return {k: 0 * v for k, v in params.items()}\n"
+    box, r = run_once(write(tmp_path, code))
+    assert box.load_output == "loading\n" and r.output == "called 5\n"
+
+
+def test_corrupting_the_result_channel_is_a_crash(tmp_path: Path) -> None:
+    code = "import os\ndef backward(params, x, y):\n    for fd in range(3, 64):\n        try:\n            os.write(fd, b'garbage!' * 4)\n        except OSError:\n            pass\n    return {}\n"
+    _, r = run_once(write(tmp_path, code))
+    assert r.status == "crash" and "result channel" in r.message
+
+
+# -- what a call returns --------------------------------------------------------------
+def test_dict_without_one_gradient_reports_it_missing(tmp_path: Path) -> None:
+    code = "def backward(params, x, y):\n    return {'dW1': 0 * params['W1'], 'W2': params['W2'], 'b1': params['b1']}\n"
+    _, r = run_once(write(tmp_path, code))
+    assert r.status == "ok" and set(r.grads) == {"W1", "W2", "b1"}
+    assert any("b2" in n for n in r.notes)
+
+
+@pytest.mark.parametrize(
+    "ret, words",
+    [("None", "return"), ("(1, 2)", "expected a dict"), ("{'W1': None, 'b1': 1, 'W2': 1, 'b2': 1}", "is None (is a `return`"), ("{'a': 1}", "none of them"), ("{k: 1j for k in params}", "real numbers")],
+)
+def test_wrong_return_types(tmp_path: Path, ret: str, words: str) -> None:
+    _, r = run_once(write(tmp_path, f"def backward(params, x, y):\n    return {ret}\n"))
+    assert r.status == "type" and words in r.message, r.message
+
+
+def test_wrong_arity_explains_the_calling_convention(tmp_path: Path) -> None:
+    _, r = run_once(write(tmp_path, "def backward(params, x):\n    return {}\n"))
+    assert r.status == "error" and "TypeError" in r.message and "backward(params, x, y)" in r.message
+
+
+def test_error_traceback_shows_only_student_frames() -> None:
+    _, r = run_once(CORPUS / "xor_2layer__error__hostile_raises.py")
+    assert r.status == "error" and "ValueError" in r.message
+    assert "xor_2layer__error__hostile_raises.py" in r.message and "_child.py" not in r.message and "numpy" not in r.message
+
+
+def test_forward_failure_does_not_hide_a_good_backward(tmp_path: Path) -> None:
+    code = "def forward(params, x):\n    raise RuntimeError('no')\ndef backward(params, x, y):\n    return {k: 0 * v for k, v in params.items()}\n"
+    box, r = run_once(write(tmp_path, code))
+    assert box.has_forward and r.status == "ok" and r.forward_status == "error" and r.forward is None
+
+
+def test_missing_forward_is_noted_or_required(tmp_path: Path) -> None:
+    path = write(tmp_path, "def backward(params, x, y):\n    return {k: 0 * v for k, v in params.items()}\n")
+    box, r = run_once(path)
+    assert not box.has_forward and r.forward_status is None and any("forward" in n for n in box.notes)
+    box, r = run_once(path, SubmissionSpec(require_forward=True))
+    assert box.load_status == "missing" and r.status == "missing"
+
+
+def test_notebook_keeps_going_after_failing_cells(tmp_path: Path) -> None:
+    box, r = run_once(CORPUS / "xor_2layer__correct__notebook.ipynb")
+    assert box.load_status == "ok" and r.status == "ok"
+    joined = "\n".join(box.notes)
+    assert "code cell 4" in joined and "ModuleNotFoundError" in joined  # the raising cell
+    assert "skipped a top-level for loop" in joined and "IPython" in joined
+
+
+def test_notebook_syntax_error_cell_is_the_verdict_only_if_backward_is_missing(tmp_path: Path) -> None:
+    import json
+
+    def nb(*sources: str) -> str:
+        return json.dumps({"cells": [{"cell_type": "code", "source": s, "metadata": {}, "outputs": [], "execution_count": None} for s in sources], "metadata": {}, "nbformat": 4, "nbformat_minor": 4})
+
+    good = "def backward(params, x, y):\n    return {k: 0 * v for k, v in params.items()}"
+    box, r = run_once(write(tmp_path, nb("x = (", good), "a.ipynb"))
+    assert r.status == "ok" and any("syntax error" in n for n in box.notes)
+    box, r = run_once(write(tmp_path, nb("import numpy", "def backward(params, x, y)\n    return 1"), "b.ipynb"))
+    assert r.status == "syntax" and "code cell 2" in r.message and "backward" in r.message
+
+
+def test_class_convention_reads_attributes_and_tuples() -> None:
+    a = load_assignment(CORPUS / "study_2layer__correct__class.toml")
+    m, p, x, y = point("study_2layer")
+    with Sandbox(CORPUS / "study_2layer__correct__class.py", a.spec, limits=LIMITS) as box:
+        assert box.found_names == ("Neural_Network",)
+        r = box.call(p, x, y)
+    ref = m.backward(p, x, y)
+    assert r.status == "ok" and all(np.allclose(r.grads[k], ref[k]) for k in ref)
+    assert r.forward_status == "ok" and np.allclose(r.forward, m.forward(p, x))
+
+
+def test_class_missing_method_lists_the_methods(tmp_path: Path) -> None:
+    spec = SubmissionSpec(style="class", class_name="Net", backward="gradients", forward=None)
+    box, r = run_once(write(tmp_path, "class Net:\n    def gradient(self, x, y):\n        return 1\n"), spec)
+    assert r.status == "missing" and "gradient" in r.message and "did you mean" in r.message
+
+
+# -- argument checks and the wire format ------------------------------------------------
+def test_argument_checks_name_the_argument(tmp_path: Path) -> None:
+    path = write(tmp_path, "def backward(params, x, y):\n    return {}\n")
+    with pytest.raises(TypeError, match="spec"):
+        Sandbox(path, {"style": "function"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="limits"):
+        Sandbox(path, limits={"wall_seconds": 1})  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError, match="nope.py"):
+        Sandbox(tmp_path / "nope.py")
+    with Sandbox(path, limits=LIMITS) as box:
+        with pytest.raises(TypeError, match=r"params\['W'\]"):
+            box.call({"W": np.array(["a"])}, np.ones(2), np.ones(2))
+        with pytest.raises(TypeError, match="params"):
+            box.call([], np.ones(2), np.ones(2))  # type: ignore[arg-type]
+
+
+def test_frames_round_trip_and_reject_garbage() -> None:
+    a = np.arange(6.0).reshape(2, 3)
+    frame = bytearray(_encode({"status": "ok"}, [("grad.W", a), ("s", np.float64(2.5))]))
+    meta, arrays, used = _decode(frame, 1 << 20)
+    assert used == len(frame) and meta["status"] == "ok"
+    assert np.array_equal(arrays["grad.W"], a) and arrays["grad.W"].dtype == np.float64 and arrays["s"].shape == ()
+    assert _decode(frame[:10], 1 << 20) is None
+    with pytest.raises(_ProtocolError):
+        _decode(bytearray(b"XXXX" + bytes(12)), 1 << 20)
+    with pytest.raises(_ProtocolError):
+        _decode(frame, 8)  # payload larger than allowed
+    bad = bytearray(_HEADER.pack(_MAGIC, 2, 0) + b"[]")
+    with pytest.raises(_ProtocolError):
+        _decode(bad, 1 << 20)
