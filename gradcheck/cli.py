@@ -107,13 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--batch", type=_positive_int, default=DEFAULT_BATCH, help="random batch size")
     check.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     check.set_defaults(func=run_check)
-    for module in ("gradcheck.grading.cli", "gradcheck.grading.template"):
+    for command, (module, extra) in OPTIONAL_COMMANDS.items():
         try:
             importlib.import_module(module).register(sub)
-        except ModuleNotFoundError as exc:  # a partial install without the grader
-            if exc.name != module:
-                raise
+        except ModuleNotFoundError as exc:
+            if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+                raise  # our own module is missing: a broken install, say so loudly
+            _register_unavailable(sub, command, extra, exc.name or str(exc))
     return parser
+
+
+#: Subcommands whose modules need optional dependencies: command -> (module, extra).
+OPTIONAL_COMMANDS = {
+    "grade": ("gradcheck.grading.cli", "grading"),
+    "template": ("gradcheck.grading.template", "grading"),
+    "plot-bench": ("gradcheck.benchplot", "plot"),
+}
+
+
+def _register_unavailable(sub: Any, command: str, extra: str, missing: str) -> None:
+    """A stand-in subcommand that explains which optional dependency is missing."""
+    def explain(args: argparse.Namespace) -> int:
+        print(f"gradcheck {command} needs the optional dependency {missing!r}: "
+              f"pip install 'gradcheck[{extra}]'", file=sys.stderr)
+        return 2
+
+    stub = sub.add_parser(command, help=f"(needs pip install 'gradcheck[{extra}]')", add_help=True)
+    stub.add_argument("rest", nargs=argparse.REMAINDER)
+    stub.set_defaults(func=explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

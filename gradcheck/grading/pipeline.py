@@ -1,0 +1,695 @@
+"""Grade one submission: test points, calls, comparison, diagnosis, score, shrinking.
+
+The student's code runs in the runtime's sandbox (another process); every
+comparison happens here, in the grading process, on the arrays that came
+back.  The steps of :func:`grade_submission`:
+
+1. test points (:func:`make_points`): seeded random points with odd batch
+   sizes (3 and 5, so ``N/2`` and ``2`` are distinguishable), parameters
+   moved off their initial values (non-zero biases, no symmetric matrices,
+   so a transpose or a swap is visible), inputs with a continuous part;
+   then the notebook's own data when the model has it;
+2. one call of the student's backward per point, plus a second call on the
+   first point (non-determinism); the sandbox reports the arguments the
+   call changed in place (mutation);
+3. per point, the reference's exact gradient, the numerical estimate
+   (:func:`gradcheck.engine.estimate_gradients`, for kinks and the
+   finite-difference verdict) and the known mistakes
+   (:mod:`gradcheck.mistakes`), then :func:`gradcheck.diagnose.diagnose`;
+4. per parameter, the first failing diagnosis over the points (random
+   points come first: their odd ``N`` names factors unambiguously), or the
+   first point's when all pass;
+5. the score (:mod:`gradcheck.grading.scoring`);
+6. for the first failing parameter, :func:`hypothesis.find` shrinks the
+   failing point to the fewest samples and simplest values (rounded to one
+   decimal) on which the student's gradient is still wrong, and the result
+   keeps that input, the expected gradient and the student's.
+
+:func:`grade_with` is the same with any *caller* (a function from a test
+point to a :class:`CallOutcome`) instead of a sandbox; :func:`python_caller`
+wraps an in-process Python function, for trusted code and for tests.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from gradcheck.diagnose import RUNTIME_CODES, Diagnosis, diagnose, diagnose_parameter, runtime_diagnosis
+from gradcheck.grading.results import Counterexample, SubmissionResult
+from gradcheck.grading.scoring import ScoringPolicy, score
+
+__all__ = [
+    "TestPoint",
+    "CallOutcome",
+    "Caller",
+    "FATAL_VERDICTS",
+    "make_points",
+    "python_caller",
+    "sandbox_caller",
+    "MAX_NOTES",
+    "MAX_STORED_ENTRIES",
+    "grade_with",
+    "grade_callable",
+    "grade_submission",
+    "file_sha256",
+]
+
+#: Notes kept per submission.
+MAX_NOTES = 12
+#: Verdicts after which the submission is not called again.
+FATAL_VERDICTS: frozenset[str] = frozenset({"syntax", "timeout", "memory", "output", "forbidden", "crash", "missing"})
+
+
+@dataclass(frozen=True, eq=False)
+class TestPoint:
+    """One point at which the student's backward is called.
+
+    Attributes
+    ----------
+    label : str
+        ``"random-1"``, ``"notebook"`` ...
+    params : dict of str to ndarray
+    x, y : ndarray
+    """
+
+    __test__ = False  # not a pytest test class
+
+    label: str
+    params: dict[str, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def batch_size(self) -> int:
+        return int(len(self.x)) if np.ndim(self.x) else 1
+
+
+@dataclass(frozen=True, eq=False)
+class CallOutcome:
+    """What one call of the student's backward gave.
+
+    Attributes
+    ----------
+    grads : mapping or None
+        The gradients, keyed by reference parameter names (any values: the
+        diagnosis checks types); ``None`` when the call failed or returned
+        something that is not a set of gradients (see ``verdict``).
+    verdict : str
+        ``"ok"`` or a runtime code (``"error"``, ``"timeout"`` ...).
+    error : str
+        The message for a failed call (exception text, what was missing).
+    mutated : tuple of str
+        Arguments (``"x"``, ``"y"``, parameter names) the call changed in place.
+    forward : any
+        The forward pass's output at the point, when one was called.
+    detail : dict
+        Extra facts for the runtime message (``seconds``, ``megabytes``, ``function``).
+    forward_verdict : str or None
+        Status of the forward call (``None``: not called).
+    forward_error : str
+    notes : tuple of str
+        Observations passed on to the student.
+    """
+
+    grads: Mapping[str, Any] | None
+    verdict: str = "ok"
+    error: str = ""
+    mutated: tuple[str, ...] = ()
+    forward: Any = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    forward_verdict: str | None = None
+    forward_error: str = ""
+    notes: tuple[str, ...] = ()
+
+
+Caller = Callable[[TestPoint], CallOutcome]
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- test points -------------------------------------------------------------------
+
+
+def _spread(params: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Move every entry by a different amount: non-zero biases, no symmetry, no ties."""
+    out = {}
+    for k, v in params.items():
+        v = np.asarray(v, dtype=np.float64)
+        scale = max(0.1, float(np.std(v))) if v.size > 1 else 0.3
+        out[k] = v + scale * rng.uniform(0.2, 1.0, v.shape) * rng.choice([-1.0, 1.0], v.shape)
+    return out
+
+
+def make_points(model: Any, *, seed: int = 0, batch_sizes: Sequence[int] = (3, 5), notebook: bool = True) -> list[TestPoint]:
+    """The test points for ``model`` (see the module docstring).
+
+    Parameters
+    ----------
+    model : reference model
+    seed : int
+        Seeds everything; the same seed gives the same points.
+    batch_sizes : sequence of int
+        One random point per size.
+    notebook : bool
+        Add the notebook's data (when the model has it, with at most 8 samples).
+
+    Examples
+    --------
+    >>> import reference_models
+    >>> pts = make_points(reference_models.get("xor_2layer"), seed=1)
+    >>> [(p.label, p.batch_size) for p in pts]
+    [('random-3', 3), ('random-5', 5), ('notebook', 4)]
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
+    for n in batch_sizes:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"batch_sizes must hold ints >= 1, got {n!r} in batch_sizes={tuple(batch_sizes)!r}")
+    rng = np.random.default_rng([int(seed), 8128])
+    points = []
+    for n in batch_sizes:
+        params = _spread(model.init_params(rng), rng)
+        x, y = model.example_batch(rng, int(n))
+        x = np.asarray(x, dtype=np.float64)
+        x = x + 0.25 * rng.uniform(0.1, 1.0, x.shape) * rng.choice([-1.0, 1.0], x.shape)
+        points.append(TestPoint(f"random-{n}", params, x, np.asarray(y, dtype=np.float64)))
+    if notebook:
+        try:
+            x, y = model.notebook_data()
+        except Exception:  # noqa: BLE001 - e.g. MNIST not on this machine
+            x = None
+        if x is not None:
+            x, y = np.asarray(x, dtype=np.float64)[:8], np.asarray(y, dtype=np.float64)[:8]
+            points.append(TestPoint("notebook", _spread(model.init_params(rng), rng), x, y))
+    return points
+
+
+# -- an in-process caller ------------------------------------------------------------
+
+
+def python_caller(backward: Callable[..., Any], *, forward: Callable[..., Any] | None = None) -> Caller:
+    """A caller running ``backward(params, x, y)`` in this process (trusted code only).
+
+    The arguments are copies; the caller reports which of them the function
+    changed.  An exception becomes the verdict ``error``.
+
+    >>> import reference_models
+    >>> m = reference_models.get("study_2layer")
+    >>> out = python_caller(m.backward)(make_points(m)[0])
+    >>> out.verdict, sorted(out.grads)
+    ('ok', ['W1', 'W2'])
+    """
+
+    def call(point: TestPoint) -> CallOutcome:
+        params = {k: v.copy() for k, v in point.params.items()}
+        x, y = point.x.copy(), point.y.copy()
+        try:
+            grads = backward(params, x, y)
+            out = forward({k: v.copy() for k, v in point.params.items()}, point.x.copy()) if forward else None
+        except Exception as exc:  # noqa: BLE001 - the student's exception is a verdict
+            return CallOutcome(None, "error", f"{type(exc).__name__}: {exc}")
+        mutated = [k for k in point.params if not np.array_equal(params[k], point.params[k], equal_nan=True)]
+        mutated += [n for n, a, b in (("x", x, point.x), ("y", y, point.y)) if not np.array_equal(a, b, equal_nan=True)]
+        if not isinstance(grads, Mapping):
+            return CallOutcome(None, "ok", error=f"backward returned {type(grads).__name__}, not a dict", mutated=tuple(mutated), forward=out)
+        return CallOutcome(dict(grads), mutated=tuple(mutated), forward=out)
+
+    return call
+
+
+# -- grading ---------------------------------------------------------------------------
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc"))
+    except Exception:  # noqa: BLE001 - odd objects: compare by identity of type and repr
+        return type(a) is type(b) and repr(a) == repr(b)
+
+
+def _runtime(outcome: CallOutcome, lang: str) -> Diagnosis:
+    detail = dict(outcome.detail)
+    detail.setdefault("error", outcome.error)
+    if outcome.verdict == "missing":
+        detail["template"] = "missing.function"
+        detail.setdefault("function", outcome.error or "backward")
+    return runtime_diagnosis(outcome.verdict, lang=lang, **detail)
+
+
+def _numeric(model: Any, point: TestPoint, names: Sequence[str] | None = None) -> dict[str, Any] | None:
+    try:
+        from gradcheck.engine import estimate_gradients
+
+        return estimate_gradients(model, point.params, point.x, point.y, names=names)
+    except Exception:  # noqa: BLE001 - without an estimate, kinks are just not accepted
+        return None
+
+
+def _mistakes(model: Any, point: TestPoint) -> dict[str, dict[str, np.ndarray]]:
+    from gradcheck.mistakes import mistake_gradients
+
+    return mistake_gradients(model, point.params, point.x, point.y)
+
+
+def _diagnose_point(model: Any, point: TestPoint, outcome: CallOutcome, lang: str) -> dict[str, Diagnosis]:
+    reference = model.backward(point.params, point.x, point.y)
+    if outcome.verdict == "type":
+        return {k: runtime_diagnosis("type", param=k, lang=lang, got_type=outcome.error) for k in reference}
+    if outcome.verdict != "ok":
+        d = _runtime(outcome, lang)
+        return {k: Diagnosis(d.code, k, d.message, dict(d.detail)) for k in reference}
+    grads = outcome.grads
+    if grads is None:
+        grads = {}
+        got = outcome.error or "nothing"
+        return {k: runtime_diagnosis("output", param=k, lang=lang, error=got) for k in reference}
+    return diagnose(
+        grads,
+        reference,
+        numeric=_numeric(model, point),
+        batch_size=point.batch_size,
+        params=point.params,
+        mistakes=_mistakes(model, point),
+        lang=lang,
+    )
+
+
+def _forward_diagnosis(model: Any, point: TestPoint, outcome: CallOutcome, lang: str) -> Diagnosis | None:
+    if outcome.forward_verdict not in (None, "ok"):
+        code = outcome.forward_verdict if outcome.forward_verdict in RUNTIME_CODES + ("type", "missing") else "error"
+        return runtime_diagnosis(code, param="forward", lang=lang, error=outcome.forward_error, got_type=outcome.forward_error)
+    if outcome.verdict != "ok" or outcome.forward is None:
+        return None
+    expected = np.asarray(model.forward(point.params, point.x), dtype=np.float64)
+    got = outcome.forward
+    arr = np.asarray(got) if not isinstance(got, Mapping) else None
+    if arr is not None and arr.dtype.kind in "iuf" and arr.size == expected.size and arr.shape != expected.shape:
+        got = arr.reshape(expected.shape)  # (N,) for (N, 1): a forward's layout is not graded
+    return diagnose_parameter("forward", got, expected, batch_size=point.batch_size, lang=lang)
+
+
+def _pick(per_point: list[dict[str, Diagnosis]], name: str) -> tuple[int, Diagnosis]:
+    for i, diags in enumerate(per_point):
+        if not diags[name].passed:
+            return i, diags[name]
+    return 0, per_point[0][name]
+
+
+def _at_kink(model: Any, point: TestPoint) -> bool:
+    """Whether an activation's input sits exactly on one of its kinks (``Activation.kinks``).
+
+    Only there can a valid subgradient differ from the reference's choice,
+    so only there is the (costly) numerical estimate needed while shrinking.
+    """
+    try:
+        a = model.prepare_input(point.x)
+        for layer in model.layers:
+            kinks = tuple(getattr(layer, "kinks", ()) or ())
+            if kinks and bool(np.any(np.isin(a, kinks))):
+                return True
+            a = layer.forward(point.params, a)
+    except Exception:  # noqa: BLE001 - when in doubt, estimate
+        return True
+    return False
+
+
+def _round(a: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(a, dtype=np.float64), 1)
+
+
+def _shrink(caller: Caller, model: Any, point: TestPoint, param: str, *, seed: int, budget: int, lang: str) -> Counterexample:
+    """The smallest sub-batch (rows of ``point``), values rounded if possible, on which ``param`` still fails."""
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
+    n = point.batch_size
+    seen: dict[tuple[tuple[int, ...], bool], tuple[TestPoint, CallOutcome, Diagnosis, np.ndarray]] = {}
+
+    def build(rows: tuple[int, ...], exact: bool) -> TestPoint:
+        x, y = point.x[list(rows)], point.y[list(rows)]
+        params = dict(point.params)
+        if not exact:
+            x, params = _round(x), {k: _round(v) for k, v in params.items()}
+        return TestPoint(f"{point.label}-shrunk", params, x, y)
+
+    def evaluate(rows: tuple[int, ...], exact: bool) -> bool:
+        key = (rows, exact)
+        if key not in seen:
+            tp = build(rows, exact)
+            try:
+                expected = model.backward(tp.params, tp.x, tp.y)[param]
+            except Exception:  # noqa: BLE001 - a degenerate example the model rejects
+                return False
+            out = caller(tp)
+            if out.verdict != "ok" or out.grads is None:
+                seen[key] = (tp, out, runtime_diagnosis("error", lang=lang), expected)
+                return False
+            num = _numeric(model, tp, [param]) if _at_kink(model, tp) else None
+            d = diagnose_parameter(param, out.grads.get(param), expected, numeric=None if num is None else num[param], batch_size=tp.batch_size, lang=lang)
+            seen[key] = (tp, out, d, expected)
+        return not seen[key][2].passed and seen[key][1].verdict == "ok"
+
+    rows_strategy = st.integers(1, n).flatmap(lambda k: st.lists(st.integers(0, n - 1), min_size=k, max_size=k, unique=True).map(tuple))
+    # booleans shrink to False: rounded values are the simpler example
+    strategy = st.tuples(rows_strategy, st.booleans())
+    full = (tuple(range(n)), True)
+    try:
+        rows, exact = find(
+            strategy,
+            lambda ex: evaluate(ex[0], ex[1]),
+            settings=settings(max_examples=budget, database=None, deadline=None, phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck)),
+            random=random.Random(seed),
+        )
+    except NoSuchExample:
+        rows, exact = full
+        evaluate(*full)
+    tp, out, d, expected = seen[(rows, exact)]
+    got = None if out.grads is None else out.grads.get(param)
+    try:
+        got = np.asarray(got, dtype=np.float64) if got is not None else None
+    except (TypeError, ValueError):
+        got = repr(got)[:200]
+    return Counterexample(param, _cap(tp.x), _cap(tp.y), {k: _cap(v) for k, v in tp.params.items()}, _cap(expected), _cap(got), d.code)
+
+
+#: Arrays larger than this are stored in a counterexample as a summary.
+MAX_STORED_ENTRIES = 1000
+
+
+def _cap(value: Any) -> Any:
+    """``value`` itself when small, else ``{"shape": ..., "first": [20 values]}`` (results stay small)."""
+    if isinstance(value, np.ndarray) and value.size > MAX_STORED_ENTRIES:
+        return {"shape": list(value.shape), "first": value.reshape(-1)[:20]}
+    return value
+
+
+def grade_with(
+    caller: Caller,
+    model: Any,
+    *,
+    submission: str = "<callable>",
+    seed: int = 0,
+    points: Sequence[TestPoint] | None = None,
+    policy: ScoringPolicy | None = None,
+    lang: str = "en",
+    shrink: bool = True,
+    shrink_budget: int = 40,
+    file_hash: str = "",
+    messages: Sequence[str] = (),
+) -> SubmissionResult:
+    """Grade with any caller (see the module docstring); the core of :func:`grade_submission`.
+
+    Parameters
+    ----------
+    caller : callable
+        ``caller(point) -> CallOutcome``.
+    model : reference model
+    submission : str
+        The name reported.
+    seed : int
+    points : sequence of TestPoint, optional
+        Default :func:`make_points` ``(model, seed=seed)``.
+    policy : ScoringPolicy, optional
+    lang : {"en", "ko"}
+    shrink : bool
+        Shrink the first failure to a small counterexample.
+    shrink_budget : int
+        Examples hypothesis may try while shrinking.
+    file_hash : str
+    messages : sequence of str
+        Notes to pass on (e.g. the loader's).
+
+    Returns
+    -------
+    SubmissionResult
+    """
+    from gradcheck.grading.i18n import check_lang
+
+    check_lang(lang)
+    if not callable(caller):
+        raise TypeError(f"caller must be callable, got caller={caller!r}")
+    if isinstance(shrink_budget, bool) or not isinstance(shrink_budget, int) or shrink_budget < 1:
+        raise ValueError(f"shrink_budget must be an int >= 1, got shrink_budget={shrink_budget!r}")
+    start = time.perf_counter()
+    points = list(points) if points is not None else make_points(model, seed=seed)
+    if not points:
+        raise ValueError("points must hold at least one TestPoint")
+    names = list(model.param_shapes)
+    outcomes: list[CallOutcome] = []
+    runtime: Diagnosis | None = None
+    for point in points:
+        out = caller(point)
+        outcomes.append(out)
+        if out.verdict in FATAL_VERDICTS:
+            runtime = _runtime(out, lang)
+            break
+    if runtime is None and all(o.verdict not in ("ok", "type") for o in outcomes):
+        runtime = _runtime(outcomes[0], lang)  # it never worked: the run's verdict
+    notes = list(messages)
+    for out in outcomes:
+        notes += [n for n in out.notes if n not in notes]
+    notes = notes[:MAX_NOTES]
+    behaviour: list[Diagnosis] = []
+    per_point: list[dict[str, Diagnosis]] = []
+    forward: Diagnosis | None = None
+    counterexample = None
+    if runtime is None:
+        again = caller(points[0])
+        first = outcomes[0]
+        if again.verdict == "ok" and first.verdict == "ok" and first.grads is not None and again.grads is not None:
+            for k in names:
+                if not _same(first.grads.get(k), again.grads.get(k)):
+                    behaviour.append(runtime_diagnosis("nondeterministic", param=k, lang=lang))
+                    break
+        mutated: list[str] = []
+        for out in outcomes:
+            mutated += [m for m in out.mutated if m not in mutated]
+        behaviour += [runtime_diagnosis("mutation", param=m, lang=lang) for m in mutated]
+        per_point = [_diagnose_point(model, p, o, lang) for p, o in zip(points, outcomes)]
+        fwd = [_forward_diagnosis(model, p, o, lang) for p, o in zip(points, outcomes)]
+        fwd_failing = [d for d in fwd if d is not None and not d.passed]
+        present = [d for d in fwd if d is not None]
+        forward = fwd_failing[0] if fwd_failing else (present[0] if present else None)
+    if runtime is not None:
+        chosen = {k: runtime for k in names}
+    else:
+        picks = {k: _pick(per_point, k) for k in names}
+        chosen = {k: d for k, (_, d) in picks.items()}
+        failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in FATAL_VERDICTS | {"error", "output"}]
+        if shrink and failing:
+            k, i = failing[0]
+            counterexample = _shrink(caller, model, points[i], k, seed=seed, budget=shrink_budget, lang=lang)
+    policy = policy or ScoringPolicy()
+    s = score(chosen, policy=policy, forward=forward, behaviour=behaviour, runtime=runtime)
+    codes: list[str] = []
+    for p in s.parameters + ((s.forward,) if s.forward is not None and not s.forward.passed else ()):
+        if p.diagnosis not in codes:
+            codes.append(p.diagnosis)
+    codes += [d.code for d in s.deductions if d.code not in codes]
+    if runtime is not None:
+        notes.insert(0, runtime.message)
+    return SubmissionResult(
+        submission=submission,
+        model=str(getattr(model, "name", "")),
+        seed=int(seed),
+        score=s.score,
+        max_score=s.max_score,
+        diagnoses=tuple(codes),
+        parameters=s.parameters,
+        forward=s.forward,
+        verdict=runtime.code if runtime is not None else "ok",
+        messages=tuple(notes),
+        counterexample=counterexample,
+        deductions=s.deductions,
+        duration=round(time.perf_counter() - start, 3),
+        lang=lang,
+        file_hash=file_hash,
+    )
+
+
+def grade_callable(
+    backward: Callable[..., Any],
+    model_name: str,
+    *,
+    forward: Callable[..., Any] | None = None,
+    seed: int = 0,
+    policy: ScoringPolicy | None = None,
+    lang: str = "en",
+    shrink: bool = True,
+) -> SubmissionResult:
+    """Grade an in-process ``backward(params, x, y) -> dict`` (trusted code: no sandbox).
+
+    >>> import reference_models
+    >>> m = reference_models.get("study_2layer")
+    >>> r = grade_callable(lambda p, x, y: {k: 2 * g for k, g in m.backward(p, x, y).items()}, "study_2layer")
+    >>> r.score, r.max_score, r.diagnoses
+    (1.0, 2.0, ('scale',))
+    """
+    import reference_models
+
+    model = reference_models.get(model_name)
+    name = getattr(backward, "__qualname__", "<callable>")
+    return grade_with(python_caller(backward, forward=forward), model, submission=name, seed=seed, policy=policy, lang=lang, shrink=shrink)
+
+
+# -- the sandbox ------------------------------------------------------------------------
+
+
+def _original(point: TestPoint, key: str) -> np.ndarray | None:
+    name = key[len("forward."):] if key.startswith("forward.") else key
+    if name.startswith("params."):
+        return point.params.get(name[len("params."):])
+    return {"x": point.x, "y": point.y}.get(name)
+
+
+def _argument_label(key: str) -> str:
+    """``"params.W1"`` -> ``"W1"``, ``"forward.x"`` -> ``"x (forward)"``."""
+    forward = key.startswith("forward.")
+    name = key[len("forward."):] if forward else key
+    name = name[len("params."):] if name.startswith("params.") else name
+    return f"{name} (forward)" if forward else name
+
+
+def sandbox_caller(box: Any) -> Caller:
+    """A caller driving a :class:`gradcheck.grading.sandbox.Sandbox` session.
+
+    Mutation is decided here, by comparing the inputs the child sent back
+    (``after``) with this process's originals.
+    """
+
+    def call(point: TestPoint) -> CallOutcome:
+        res = box.call(point.params, point.x, point.y)
+        mutated: list[str] = []
+        for key, arr in (res.after or {}).items():
+            orig = _original(point, key)
+            if orig is not None and not _same(arr, orig):
+                label = _argument_label(key)
+                if label not in mutated:
+                    mutated.append(label)
+        common = {"mutated": tuple(mutated), "forward_verdict": res.forward_status, "forward_error": res.forward_message, "notes": tuple(res.notes)}
+        if res.status == "ok":
+            return CallOutcome(res.grads or {}, forward=res.forward, **common)
+        detail: dict[str, Any] = {}
+        if res.status == "timeout":
+            detail["seconds"] = box.limits.wall_seconds
+        if res.status == "memory":
+            detail["megabytes"] = box.limits.memory_bytes >> 20
+        return CallOutcome(None, res.status, res.message, detail=detail, **common)
+
+    return call
+
+
+def _load_failure(status: str, message: str, limits: Any) -> Caller:
+    detail: dict[str, Any] = {}
+    if status == "timeout":
+        detail["seconds"] = limits.load_seconds
+    if status == "memory":
+        detail["megabytes"] = limits.memory_bytes >> 20
+    if status == "missing":
+        detail["function"] = message
+
+    def call(point: TestPoint) -> CallOutcome:
+        return CallOutcome(None, status if status in FATAL_VERDICTS | {"error"} else "crash", message, detail=detail)
+
+    return call
+
+
+def grade_submission(
+    path: str | Path,
+    model_name: str | None = None,
+    *,
+    seed: int = 0,
+    assignment: Any = None,
+    limits: Any = None,
+    lang: str = "en",
+    policy: ScoringPolicy | None = None,
+    shrink: bool = True,
+) -> SubmissionResult:
+    """Grade one submission file in a sandbox (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.py`` or ``.ipynb`` file.
+    model_name : str, optional
+        The reference model; required unless ``assignment`` names it.
+    seed : int
+        Seeds the test points and the shrinking.
+    assignment : Assignment or str or Path, optional
+        An :class:`gradcheck.grading.assignment.Assignment` or its TOML
+        file: calling convention, points, limits.
+    limits : Limits, optional
+        Overrides the assignment's limits.
+    lang : {"en", "ko"}
+    policy : ScoringPolicy, optional
+        Overrides the assignment's scoring.
+    shrink : bool
+
+    Returns
+    -------
+    SubmissionResult
+        Whatever the submission does (a failure of the submission is a
+        verdict, never an exception).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For a model name that contradicts the assignment, or a bad argument.
+    """
+    from gradcheck.grading.assignment import Assignment, Limits, load_assignment, parse_assignment
+    from gradcheck.grading.i18n import check_lang
+    from gradcheck.grading.sandbox import Sandbox
+
+    check_lang(lang)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path={str(path)!r} is not a file")
+    if isinstance(assignment, (str, Path)):
+        assignment = load_assignment(assignment)
+    if assignment is None:
+        if model_name is None:
+            raise ValueError("model_name is required when no assignment is given")
+        assignment = parse_assignment({"model": model_name})
+    if not isinstance(assignment, Assignment):
+        raise TypeError(f"assignment must be an Assignment or a path to one, got assignment={assignment!r}")
+    if model_name is not None and model_name != assignment.model:
+        raise ValueError(f"model_name={model_name!r} contradicts the assignment's model={assignment.model!r}")
+    if limits is not None and not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, got limits={limits!r}")
+    limits = limits or assignment.limits
+    model = assignment.reference_model()
+    if policy is None:
+        policy = ScoringPolicy.from_mapping(assignment.scoring_options())
+    digest = file_sha256(path)
+    start = time.perf_counter()
+    with Sandbox(path, assignment.spec, limits=limits) as box:
+        notes = list(box.notes)
+        if box.load_status != "ok":
+            caller = _load_failure(box.load_status, box.load_message, limits)
+        else:
+            caller = sandbox_caller(box)
+        result = grade_with(caller, model, submission=path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
+    return _with_duration(result, time.perf_counter() - start)
+
+
+def _with_duration(result: SubmissionResult, seconds: float) -> SubmissionResult:
+    from dataclasses import replace
+
+    return replace(result, duration=round(seconds, 3))

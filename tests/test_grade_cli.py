@@ -1,0 +1,166 @@
+"""Tests of ``gradcheck grade`` (gradcheck.grading.cli), with real sandboxes."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from gradcheck.grading import cli
+
+HANGUL = re.compile("[\uac00-\ud7a3]")
+
+SUB = """
+import numpy as np
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+def backward(params, x, y):
+    z1 = x @ params["W1"] + params["b1"]
+    a1 = sigmoid(z1)
+    dz1 = OUTPUT_ERROR * a1 * (1 - a1)
+    return {"W1": x.T @ dz1, "b1": dz1.sum(0, keepdims=True)}
+"""
+
+
+@pytest.fixture
+def subs(tmp_path):
+    d = tmp_path / "subs"
+    d.mkdir()
+    (d / "good.py").write_text(SUB.replace("OUTPUT_ERROR", "2 * (a1 - y) / len(y)"))
+    (d / "notebook.py").write_text(SUB.replace("OUTPUT_ERROR", "(a1 - y)"))
+    (d / "broken.py").write_text("def backward(params, x, y)\n    return {}\n")
+    (d / "notes.txt").write_text("not a submission")
+    return d
+
+
+def _notebook(path, source):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 과제"), nbformat.v4.new_code_cell("%matplotlib inline"), nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, str(path))
+
+
+def test_notebooks_in_a_directory_are_graded(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _notebook(d / "sign.ipynb", SUB.replace("OUTPUT_ERROR", "-2 * (a1 - y) / len(y)"))
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--json", tmp_path / "r.json") == 0
+    (r,) = json.loads((tmp_path / "r.json").read_text())
+    assert (r["submission"], r["diagnoses"], r["score"]) == ("sign.ipynb", ["sign"], 0.5)
+
+
+def grade(*argv):
+    parser = argparse.ArgumentParser(prog="gradcheck")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["grade", *map(str, argv)])
+    return args.func(args)
+
+
+def test_directory_with_every_output(subs, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = grade(
+        subs, "--model", "xor_1layer", "--jobs", "2", "--cache", tmp_path / "cache",
+        "--csv", out / "grades.csv", "--json", out / "results.json", "--junit", out / "junit.xml",
+        "--feedback", out / "feedback", "--gradescope", out / "gradescope", "--summary", out / "summary.md",
+    )  # fmt: skip
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "good.py" in stdout and "Class summary" in stdout
+    rows = {r["submission"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8-sig"))}
+    assert set(rows) == {"good.py", "notebook.py", "broken.py"}
+    assert (rows["good.py"]["score"], rows["notebook.py"]["score"], rows["broken.py"]["score"]) == ("2", "1", "0")
+    assert rows["notebook.py"]["diagnoses"] == "scale" and rows["broken.py"]["verdict"] == "syntax"
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [d["submission"] for d in data] == ["broken.py", "good.py", "notebook.py"]
+    assert ET.parse(out / "junit.xml").getroot().get("tests") == "7"
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["broken.py.md", "good.py.md", "notebook.py.md"]
+    gs = json.loads((out / "gradescope" / "notebook.py.json").read_text(encoding="utf-8"))
+    assert gs["score"] == 1.0 and [t["status"] for t in gs["tests"]] == ["failed", "failed"]
+    assert "| scale | 1 |" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_resume_uses_the_cache_and_notices_changes(subs, tmp_path):
+    cache = tmp_path / "cache"
+    assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet") == 0
+    (entry,) = cache.glob("*.json")
+    data = json.loads(entry.read_text())
+    data["score"] = 1.5  # a marker: only a run that reads the cache reports it
+    entry.write_text(json.dumps(data))
+    assert grade(subs, "--model", "xor_1layer", "--cache", cache, "--quiet", "--json", tmp_path / "r.json") == 0
+    scores = {d["submission"]: d["score"] for d in json.loads((tmp_path / "r.json").read_text())}
+    assert scores == {"broken.py": 0.0, "good.py": 1.5, "notebook.py": 1.0}
+    assert len(list(cache.glob("*.json"))) == 3
+    (subs / "good.py").write_text((subs / "good.py").read_text() + "\n# edited\n")
+    assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet", "--json", tmp_path / "r.json") == 0
+    assert json.loads((tmp_path / "r.json").read_text())[0]["score"] == 2.0
+    entry.write_text("{damaged")
+    assert grade(subs / "notebook.py", "--model", "xor_1layer", "--cache", cache, "--quiet") == 0
+
+
+def test_a_grader_failure_is_exit_1_and_spares_the_others(subs, tmp_path, monkeypatch, capsys):
+    real = cli._grade_job
+
+    def flaky(path, *rest):
+        if path.endswith("good.py"):
+            raise RuntimeError("grader bug")
+        return real(path, *rest)
+
+    monkeypatch.setattr(cli, "_grade_job", flaky)
+    rc = grade(subs, "--model", "xor_1layer", "--jobs", "1", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv")
+    assert rc == 1
+    assert "grading 'good.py'" in capsys.readouterr().err.replace(str(subs) + "/", "")
+    rows = list(csv.DictReader((tmp_path / "g.csv").open(encoding="utf-8-sig")))
+    assert [r["submission"] for r in rows] == ["broken.py", "notebook.py"]
+
+
+def test_korean_feedback_and_single_gradescope_file(subs, tmp_path):
+    rc = grade(subs / "notebook.py", "--model", "xor_1layer", "--lang", "ko", "--no-cache", "--quiet",
+               "--feedback", tmp_path / "fb", "--gradescope", tmp_path / "results.json")  # fmt: skip
+    assert rc == 0
+    assert HANGUL.search((tmp_path / "fb" / "notebook.py.md").read_text(encoding="utf-8"))
+    gs = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert gs["score"] == 1.0 and HANGUL.search(gs["tests"][0]["output"])
+
+
+def test_assignment_limits_and_timeout(tmp_path):
+    (tmp_path / "loop.py").write_text("def backward(params, x, y):\n    while True:\n        pass\n")
+    (tmp_path / "a.toml").write_text('model = "xor_1layer"\n[points]\nW1 = 3\n')
+    rc = grade(tmp_path / "loop.py", "--assignment", tmp_path / "a.toml", "--timeout", "0.5", "--no-cache", "--quiet", "--json", tmp_path / "r.json")
+    assert rc == 0
+    (r,) = json.loads((tmp_path / "r.json").read_text())
+    assert (r["verdict"], r["score"], r["max_score"]) == ("timeout", 0.0, 4.0)
+    assert "0.5 s" in r["messages"][0]  # --timeout overrides the assignment's limit
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["missing.py", "--model", "xor_1layer"], "no such file"),
+        (["SUBS"], "--model"),
+        (["SUBS", "--assignment", "nope.toml"], "no such assignment"),
+        (["SUBS", "--assignment", "BAD"], "model"),
+        (["SUBS", "--model", "xor_2layer", "--assignment", "GOOD"], "contradicts"),
+        (["EMPTY", "--model", "xor_1layer"], "no .py or .ipynb"),
+    ],
+)
+def test_usage_errors_exit_2(argv, match, subs, tmp_path, capsys):
+    (tmp_path / "bad.toml").write_text('model = "no_such_model"\n')
+    (tmp_path / "good.toml").write_text('model = "xor_1layer"\n')
+    (tmp_path / "empty").mkdir()
+    names = {"SUBS": subs, "BAD": tmp_path / "bad.toml", "GOOD": tmp_path / "good.toml", "EMPTY": tmp_path / "empty"}
+    assert grade(*[names.get(a, a) for a in argv], "--no-cache") == 2
+    assert match in capsys.readouterr().err
+
+
+def test_argument_types():
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    for bad in (["--jobs", "0"], ["--timeout", "-1"], ["--seed", "-2"], ["--lang", "fr"], ["--memory", "x"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["grade", "a.py", *bad])
+    args = parser.parse_args(["grade", "a.py", "--model", "m"])
+    assert args.func is cli.run and args.jobs is None and args.cache == cli.DEFAULT_CACHE
