@@ -5,7 +5,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["check_params", "check_grads_match", "describe"]
+__all__ = ["KeyMismatchError", "check_params", "check_grads_match", "describe"]
+
+
+class KeyMismatchError(KeyError):
+    """Keys of a params or grads dict do not match; the message prints unquoted."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def describe(value: Any) -> str:
@@ -49,7 +56,7 @@ def check_grads_match(grads: Any, params: Mapping[str, np.ndarray], *, name: str
     missing = [k for k in params if k not in grads]
     extra = [k for k in grads if k not in params]
     if missing or extra:
-        raise KeyError(
+        raise KeyMismatchError(
             f"{name} keys do not match params: missing {missing}, unexpected {extra} "
             f"(expected exactly {list(params)})"
         )

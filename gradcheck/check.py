@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from gradcheck import guards
-from gradcheck._validate import check_grads_match, check_params, describe
+from gradcheck._validate import KeyMismatchError, check_grads_match, check_params, describe
 from gradcheck.compare import Tolerance, compare_entries
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import ModelEvaluator, estimate_gradients
@@ -68,6 +68,7 @@ def check_gradients(
     tolerance: Tolerance | None = None,
     strict: bool = False,
     subject: str = "f",
+    noise_scale: float = 0.0,
 ) -> CheckResult:
     """Compare analytic ``grads`` of ``f`` at ``params`` with central differences.
 
@@ -92,6 +93,9 @@ def check_gradients(
         Raise instead of warning when arrays are below float64.
     subject : str
         Name of what is checked, for the report.
+    noise_scale : float
+        Size of the numbers ``f`` is computed from, when ``f`` is a result
+        of cancellation (see :func:`gradcheck.stencil.roundoff`).
 
     Examples
     --------
@@ -108,12 +112,13 @@ def check_gradients(
     analytic = check_grads_match(grads, work, name="grads")
     guards.warn_or_raise(guards.precision_findings(params, np.float64(0), np.float64(0), grads), strict=strict)
     guards.require_finite(analytic, "grads")
-    pristine = {k: v.copy() for k, v in work.items()}
+    used = {k: v.copy() for k, v in work.items()}
+    f(used)  # on a copy of its own: does f write into its argument?
+    problems = guards.mutations({f"params[{k!r}]": v for k, v in work.items()},
+                                {f"params[{k!r}]": v for k, v in used.items()}, subject)
     t0 = time.perf_counter()
-    numeric = estimate_function_gradient(f, work)
+    numeric = estimate_function_gradient(f, work, noise_scale=noise_scale)
     elapsed = time.perf_counter() - t0
-    problems = [m.replace("input params", "input") for m in guards.mutations(
-        {f"params[{k!r}]": v for k, v in pristine.items()}, {f"params[{k!r}]": v for k, v in work.items()}, subject)]
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
     checks = tuple(param_check(k, analytic[k], numeric[k], tol) for k in work)
     return CheckResult(subject=subject, mode="full", seed=None, n_samples=None, params=checks, tolerance=tol,
@@ -217,6 +222,8 @@ def check_model(
         raise ValueError(f"probes must be an int >= 1, got probes={probes!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got seed={describe(seed)}")
+    if seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
     tol = _tolerance(tolerance)
     work = check_params(params, name="params")
     xx = np.asarray(x)
@@ -224,9 +231,7 @@ def check_model(
     for name, arr in (("x", xx), ("y", yy)):
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
-    missing = [k for k in getattr(model, "param_shapes", work) if k not in work]
-    if missing:
-        raise KeyError(f"params lacks {missing} (the model's parameters are {list(model.param_shapes)})")
+    _check_against_model(model, work)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     supplied = None if grads is None else check_grads_match(grads, work, name="grads")
@@ -259,6 +264,23 @@ def check_model(
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
                        params=checks, tolerance=tol, problems=tuple(problems), timings=timings)
+
+
+def _check_against_model(model: Any, params: Mapping[str, np.ndarray]) -> None:
+    """``params`` must have exactly the model's names and shapes (when the model declares them)."""
+    shapes = getattr(model, "param_shapes", None)
+    if not shapes:
+        return
+    missing = [k for k in shapes if k not in params]
+    if missing:
+        raise KeyMismatchError(f"params lacks {missing} (the model's parameters are {list(shapes)})")
+    extra = [k for k in params if k not in shapes]
+    if extra:
+        raise KeyMismatchError(f"params has unexpected keys {extra} (the model's parameters are {list(shapes)})")
+    for k, shape in shapes.items():
+        if tuple(params[k].shape) != tuple(shape):
+            raise ValueError(f"params[{k!r}] has shape {tuple(params[k].shape)}, expected {tuple(shape)} "
+                             f"for model {getattr(model, 'name', type(model).__name__)!r}")
 
 
 def _same_loss(first: float, second: float, model: Any, params: dict, x: np.ndarray, y: np.ndarray) -> bool:

@@ -26,7 +26,10 @@ single entries: about ``8 log2(n)`` evaluations per wrong entry.  At most
 
 **Kinks.**  A probe moves every entry at once and may cross a ReLU
 kink; such a probe is judged by its one-sided quotients like a kink entry
-in full mode.
+in full mode.  When it crosses the kinks of several samples at once, in
+opposite directions, even the bracket can miss the analytic value; a
+failing kink probe whose bisection finds no wrong entry is therefore
+reported in the notes and does not count as a failure.
 """
 from __future__ import annotations
 
@@ -58,13 +61,13 @@ def _probe(ev: ModelEvaluator, name: str, analytic: np.ndarray, dirs: np.ndarray
     t = EPS64 ** (1.0 / 3.0)
     stack = np.concatenate([o * t * dirs for o in STENCIL])
     f = ev.losses_along(name, stack).reshape(len(STENCIL), len(dirs))
-    parts = combine(ev.f0, f[0], f[1], f[2], f[3], np.full(len(dirs), t))
+    parts = combine(ev.f0, f[0], f[1], f[2], f[3], np.full(len(dirs), t), scale=ev.noise_scale)
     axes = tuple(range(1, dirs.ndim))
     a_dir = np.sum(analytic[None] * dirs, axis=axes)
     scale = np.sum(np.abs(analytic[None] * dirs), axis=axes)
     allowed = tol.atol * np.sum(np.abs(dirs), axis=axes) + tol.rtol * scale + tol.k * parts["error"]
     diff = np.abs(a_dir - parts["value"])
-    noise = 1.5 * roundoff(ev.f0, f[0], f[1]) / t
+    noise = 1.5 * roundoff(ev.f0, f[0], f[1], scale=ev.noise_scale) / t
     margin = allowed - tol.k * parts["error"] + tol.k * 2.0 * noise
     bracket = (a_dir >= parts["lower"] - margin) & (a_dir <= parts["upper"] + margin)
     ok = (diff <= allowed) | (parts["kink"] & bracket)
@@ -118,13 +121,19 @@ def check_directional(ev: ModelEvaluator, name: str, analytic: np.ndarray, tol: 
              f"probability {miss_probability(10.0, probes):.0e}"]
     worst: list[EntryReport] = []
     failed_idx: tuple = ()
-    if n_failed:
-        bad = int(np.flatnonzero(~res["ok"])[0])
-        worst, truncated = _localise(ev, name, analytic, dirs[bad], tol, max_localised)
+    for bad in np.flatnonzero(~res["ok"]):
+        found, truncated = _localise(ev, name, analytic, dirs[bad], tol, max_localised)
+        if not found and res["kink"][bad]:
+            n_failed -= 1
+            notes.append(f"probe {bad} crossed kinks of several samples at once and disagreed with its one-sided "
+                         "bracket; bisection found no wrong entry, so it does not count")
+            continue
+        worst = found
         failed_idx = tuple(e.index for e in worst)
         notes.append(f"probe {bad} failed: directional analytic {res['analytic'][bad]:.8e}, "
                      f"numeric {res['numeric'][bad]:.8e}; bisection localised {len(worst)} wrong entries"
                      + (" (stopped at the cap; there are more)" if truncated else ""))
+        break
     return ParamCheck(
         name=name, shape=tuple(p.shape), mode="fast", passed=n_failed == 0, n_entries=probes,
         n_failed=n_failed, n_kinks=int(np.count_nonzero(res["kink"])), n_refined=probes,

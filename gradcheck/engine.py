@@ -105,6 +105,8 @@ class ModelEvaluator:
             a = layer.forward(self.params, a)
         self.output = a
         self.f0 = float(model.head(a, self.y))
+        #: size of the numbers the loss is computed from (see stencil.roundoff)
+        self.noise_scale = float(max(abs(self.f0), np.max(np.abs(a), initial=0.0)))
         self._cache: dict[Any, Any] = {}
         self.sample_scale, self.sample_losses = self._separable()
         self.owner = {name: k for k, layer in enumerate(self.layers) for name in layer.param_names}
@@ -313,11 +315,12 @@ def estimate_gradients(
             f = values[name]
             h = steps[name]
             d1 = (f[0] - f[1]) / (2.0 * h)
-            err = 1.5 * roundoff(ev.f0, f[0], f[1]) / h
+            err = 1.5 * roundoff(ev.f0, f[0], f[1], scale=ev.noise_scale) / h
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _evaluate(ev, todo, steps, values, (2, 3), workers)
-    return {name: _gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape) for name in names}
+    return {name: _gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape, ev.noise_scale)
+            for name in names}
 
 
 def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
@@ -352,11 +355,12 @@ def _run_jobs(run: Any, jobs: list, workers: int | None) -> None:
             future.result()
 
 
-def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...]) -> NumericGradient:
+def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...],
+              scale: float) -> NumericGradient:
     """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
-    parts = combine(f0, f[0], f[1], f[2], f[3], h)
+    parts = combine(f0, f[0], f[1], f[2], f[3], h, scale=scale)
     coarse = np.isnan(f[2])
-    noise = 1.5 * roundoff(f0, f[0], f[1]) / h
+    noise = 1.5 * roundoff(f0, f[0], f[1], scale=scale) / h
     if coarse.any():
         parts["value"] = np.where(coarse, parts["d1"], parts["value"])
         parts["error"] = np.where(coarse, noise, parts["error"])

@@ -76,7 +76,8 @@ def numerical_gradient(
     True
     """
     params = check_params(params, name="params")
-    if eps is not None and (not np.isfinite(eps) or eps <= 0):
+    if eps is not None and (not isinstance(eps, (int, float, np.floating, np.integer)) or isinstance(eps, bool)
+                            or not np.isfinite(eps) or eps <= 0):
         raise ValueError(f"eps must be a positive finite float, got eps={eps!r}")
     work = {k: v.copy() for k, v in params.items()}
     grads: dict[str, np.ndarray] = {}
@@ -99,6 +100,8 @@ def numerical_gradient(
 def estimate_function_gradient(
     f: Callable[[dict[str, np.ndarray]], float],
     params: Mapping[str, np.ndarray],
+    *,
+    noise_scale: float = 0.0,
 ) -> dict[str, "NumericGradient"]:
     """Error-aware numerical gradient of any ``f(params) -> float``, entry by entry.
 
@@ -106,6 +109,11 @@ def estimate_function_gradient(
     (four calls of ``f`` per entry): extrapolated value, error estimate,
     one-sided quotients and kink flags.  Use the structured
     :func:`gradcheck.engine.estimate_gradients` for layered models.
+
+    ``noise_scale``: the size of the numbers ``f`` is computed from, when
+    much larger than ``f`` itself (a result of cancellation, e.g.
+    ``log(sum(exp(w)))`` near 0): the round-off model then uses
+    ``eps * noise_scale`` instead of ``eps * |f|`` (:func:`gradcheck.stencil.roundoff`).
 
     Examples
     --------
@@ -117,6 +125,9 @@ def estimate_function_gradient(
     from gradcheck.stencil import STENCIL, combine, roundoff
 
     params = check_params(params, name="params")
+    if not isinstance(noise_scale, (int, float)) or isinstance(noise_scale, bool) or not np.isfinite(noise_scale) \
+            or noise_scale < 0:
+        raise ValueError(f"noise_scale must be a finite number >= 0, got noise_scale={noise_scale!r}")
     work = {k: v.copy() for k, v in params.items()}
     f0 = float(f(dict(work)))
     if not np.isfinite(f0):
@@ -132,12 +143,12 @@ def estimate_function_gradient(
                 flat[i] = x0 + offset * h[i]
                 vals[r, i] = float(f(dict(work)))
             flat[i] = x0
-        parts = combine(f0, vals[0], vals[1], vals[2], vals[3], h)
+        parts = combine(f0, vals[0], vals[1], vals[2], vals[3], h, scale=noise_scale)
         shape = value.shape
         out[key] = NumericGradient(
             name=key, value=parts["value"].reshape(shape), error=parts["error"].reshape(shape),
             step=h.reshape(shape), lower=parts["lower"].reshape(shape), upper=parts["upper"].reshape(shape),
             kink=parts["kink"].reshape(shape), refined=np.ones(shape, bool),
-            roundoff=(1.5 * roundoff(f0, vals[0], vals[1]) / h).reshape(shape),
+            roundoff=(1.5 * roundoff(f0, vals[0], vals[1], scale=noise_scale) / h).reshape(shape),
         )
     return out

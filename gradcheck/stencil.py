@@ -22,8 +22,13 @@ and turns them into:
     ``(8 (f(+h) - f(-h)) - (f(+2h) - f(-2h))) / 12h`` amplifies it by at most
     ``(8 + 8 + 1 + 1) / 12 = 1.5``.
 ``lower, upper``
-    the one-sided quotients ``(f(+h) - f0) / h`` and ``(f0 - f(-h)) / h``,
-    sorted.  At a kink the subgradient lies between them.
+    the smallest and largest one-sided estimates: the quotients
+    ``(f(+h) - f0) / h`` and ``(f0 - f(-h)) / h`` and their second-order
+    versions ``(4 f(+h) - f(+2h) - 3 f0) / 2h`` and
+    ``(3 f0 - 4 f(-h) + f(-2h)) / 2h``.  At a kink the subgradient lies
+    between them: the first-order quotients are off by ``h f''/2`` where
+    the loss also curves, the second-order ones only by ``O(h**2)``.
+    (Where the ``2h`` points were not evaluated, the first-order pair.)
 ``kink``
     With ``s(t) = (f(+t) - 2 f0 + f(-t)) / t`` a smooth function gives
     ``s(2h) = 2 s(h) + O(h**3)`` (both are ``t f''``); a function with a
@@ -55,10 +60,16 @@ KINK_FACTOR = 64.0
 EPS = float(np.finfo(np.float64).eps)
 
 
-def roundoff(*f: np.ndarray | float) -> np.ndarray:
-    """Absolute round-off of a loss value: ``ROUNDOFF_ULPS * eps * max|f|``."""
+def roundoff(*f: np.ndarray | float, scale: float = 0.0) -> np.ndarray:
+    """Absolute round-off of a loss value: ``ROUNDOFF_ULPS * eps * max(|f|, scale)``.
+
+    ``scale`` is the size of the numbers the loss was computed from, when
+    known: a loss computed by cancellation (cross-entropy of confident
+    logits, ``log(1 + e^z) - y z``) is far smaller than its intermediates,
+    and its rounding error is ``eps`` times theirs, not its own.
+    """
     arrays = np.broadcast_arrays(*[np.abs(np.asarray(v, dtype=np.float64)) for v in f])
-    return ROUNDOFF_ULPS * EPS * np.maximum.reduce(arrays)
+    return ROUNDOFF_ULPS * EPS * np.maximum(np.maximum.reduce(arrays), scale)
 
 
 def combine(
@@ -68,6 +79,8 @@ def combine(
     f_plus2: np.ndarray,
     f_minus2: np.ndarray,
     h: np.ndarray,
+    *,
+    scale: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Derivative estimate, error bar and kink flag from the stencil values.
 
@@ -95,12 +108,16 @@ def combine(
     d1 = (f_plus - f_minus) / (2.0 * h)
     d2 = (f_plus2 - f_minus2) / (4.0 * h)
     value = (4.0 * d1 - d2) / 3.0
-    noise = roundoff(f0, f_plus, f_minus, f_plus2, f_minus2)
+    noise = roundoff(f0, f_plus, f_minus, f_plus2, f_minus2, scale=scale)
     error = np.abs(d1 - d2) / 3.0 + 1.5 * noise / h
-    forward = (f_plus - f0) / h
-    backward = (f0 - f_minus) / h
-    lower = np.minimum(forward, backward)
-    upper = np.maximum(forward, backward)
+    one_sided = (
+        (f_plus - f0) / h,
+        (f0 - f_minus) / h,
+        (4.0 * f_plus - f_plus2 - 3.0 * f0) / (2.0 * h),
+        (3.0 * f0 - 4.0 * f_minus + f_minus2) / (2.0 * h),
+    )
+    lower = np.fmin.reduce(np.broadcast_arrays(*one_sided))
+    upper = np.fmax.reduce(np.broadcast_arrays(*one_sided))
     s1 = (f_plus - 2.0 * f0 + f_minus) / h
     s2 = (f_plus2 - 2.0 * f0 + f_minus2) / (2.0 * h)
     mismatch = np.abs(s1 - s2 / 2.0)

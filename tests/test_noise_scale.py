@@ -1,0 +1,37 @@
+"""A function computed by cancellation needs its own round-off scale (``noise_scale``)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import check_gradients, estimate_function_gradient
+
+
+def lse(q):
+    return float(np.log(np.sum(np.exp(q["w"]))))
+
+
+# log(sum(exp(w))) near sum == 1: the value is ~1e-6 but carries an absolute rounding
+# error of ~eps (the sum is ~1), a million times eps * |f|.
+W = np.array([np.log(0.5), np.log(0.5) + 1e-6])
+EXACT = np.exp(W) / np.exp(W).sum()
+
+
+def test_noise_scale_gives_an_honest_error_bar():
+    est = estimate_function_gradient(lse, {"w": W}, noise_scale=1.0)["w"]
+    assert not est.kink.any()
+    assert np.all(np.abs(est.value - EXACT) <= est.error)
+    # and the error bar is still tight enough to expose a wrong gradient of 1e-6 relative
+    assert np.all(est.error < 1e-7)
+
+
+def test_check_gradients_passes_the_exact_gradient_with_noise_scale():
+    assert check_gradients(lse, {"w": EXACT}, {"w": W}, noise_scale=1.0).passed
+    wrong = EXACT * (1 + 1e-5)
+    assert not check_gradients(lse, {"w": wrong}, {"w": W}, noise_scale=1.0).passed
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "1"])
+def test_bad_noise_scale_is_named(bad):
+    with pytest.raises(ValueError, match="noise_scale"):
+        estimate_function_gradient(lse, {"w": W}, noise_scale=bad)
