@@ -218,7 +218,7 @@ def check_model(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
-    if not isinstance(probes, int) or isinstance(probes, bool) or probes < 1:
+    if not isinstance(probes, (int, np.integer)) or isinstance(probes, bool) or probes < 1:
         raise ValueError(f"probes must be an int >= 1, got probes={probes!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got seed={describe(seed)}")

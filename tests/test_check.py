@@ -1,0 +1,591 @@
+"""check_model / check_gradients: verdicts, planted bugs, kinks, guards, argument errors."""
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import reference_models as rm
+from gradcheck import (
+    GradcheckPrecisionWarning,
+    Tolerance,
+    assert_gradients_close,
+    assert_model_gradients,
+    check_gradients,
+    check_model,
+)
+from reference_models.mnist import MNISTReLU
+from reference_models.xor import XOR2Layer
+
+NAMES = rm.names()
+MODES = ("full", "fast")
+#: small mnist; its W1 (84 entries) is above directional.SMALL, so fast mode probes and bisects it
+OPTIONS = {"mnist_relu": {"n_in": 12, "hidden": 7, "n_out": 4}}
+#: sizes where fast mode bisects more than one tensor
+BIG = {
+    "mnist_relu": {"n_in": 20, "hidden": 10, "n_out": 8},
+    "study_3layer": {"hidden1": 9, "hidden2": 9},
+    "xor_3layer": {"hidden1": 9, "hidden2": 9},
+}
+
+
+def model_of(name: str, options=None) -> rm.Model:
+    return rm.get(name, **(OPTIONS.get(name, {}) if options is None else options))
+
+
+def point(model: rm.Model, seed: int, n: int = 5, scale: float = 0.8):
+    rng = np.random.default_rng(seed)
+    params = {k: np.asarray(scale * rng.standard_normal(s)) for k, s in model.param_shapes.items()}
+    x, y = model.example_batch(rng, n)
+    return params, x, y
+
+
+def copies(*arrays):
+    return [{k: v.copy() for k, v in a.items()} if isinstance(a, dict) else np.array(a, copy=True) for a in arrays]
+
+
+def assert_unchanged(before, after):
+    for b, a in zip(before, after):
+        if isinstance(b, dict):
+            assert list(a) == list(b)
+            for k in b:
+                np.testing.assert_array_equal(a[k], b[k])
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+# -- correct gradients always pass ---------------------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", NAMES)
+@settings(deadline=None, max_examples=12)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 6), scale=st.sampled_from([0.2, 1.0, 2.5]))
+def test_correct_backward_passes(name, mode, seed, n, scale):
+    model = model_of(name)
+    params, x, y = point(model, seed, n, scale)
+    # tiny losses computed by cancellation have their own tests (test_confident_correct_predictions_pass)
+    assume(model.loss(params, x, y) > 0.05)
+    before = copies(params, x, y)
+    r = check_model(model, params, x, y, mode=mode, seed=seed % 1000)
+    assert r.passed, r
+    assert r.problems == ()
+    assert [c.name for c in r.params] == list(model.param_shapes)
+    assert r.mode == mode and r.n_samples == n
+    assert_unchanged(before, (params, x, y))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ["xor_2layer", "xor_3layer", "study_2layer", "study_3layer", "onehot_222"])
+@settings(deadline=None, max_examples=8)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([12.0, 25.0, 60.0]))
+def test_saturated_sigmoids_pass(name, mode, seed, scale):
+    """Large weights: sigmoid'(z) is tiny, so are the gradients; no false alarm."""
+    model = model_of(name)
+    params, x, y = point(model, seed, 5, scale)
+    assume(model.loss(params, x, y) > 0.05)  # see test_confident_correct_predictions_pass
+    grads = model.backward(params, x, y)
+    r = check_model(model, params, x, y, mode=mode)
+    assert r.passed, r
+    assert min(float(np.min(np.abs(g))) for g in grads.values()) < 1e-3  # really saturated somewhere
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "step"])
+@pytest.mark.parametrize("mode", MODES)
+def test_every_hidden_activation_of_the_quadratic_model(activation, mode):
+    model = rm.get("relu_sigmoid_bce", activation=activation)
+    for seed in range(5):
+        params, x, y = point(model, seed, 9)
+        assert check_model(model, params, x, y, mode=mode).passed
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "mnist_relu"])  # MNIST is not bundled
+def test_notebook_data_passes(name):
+    model = model_of(name)
+    x, y = model.notebook_data()
+    params, _, _ = point(model, 0)
+    assert check_model(model, params, x, y).passed
+
+
+# -- planted bugs are caught at the right parameter and index ---------------------------------
+
+def plant_cases():
+    for name in NAMES:
+        for options in ({}, BIG.get(name)):
+            if options is None:
+                continue
+            yield pytest.param(name, options, id=f"{name}{'-big' if options else ''}")
+
+
+def _check(model, params, x, y, grads, mode):
+    return check_model(model, params, x, y, grads=grads, mode=mode, seed=7)
+
+
+def _only_failing(r, name):
+    assert not r.passed
+    assert [c.name for c in r.params if not c.passed] == [name]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name, options", plant_cases())
+def test_one_entry_off_by_1e4_of_the_largest(name, options, mode):
+    model = model_of(name, options or None)
+    params, x, y = point(model, 11)
+    exact = model.backward(params, x, y)
+    rng = np.random.default_rng(5)
+    for k in params:
+        g = exact[k]
+        bad = {kk: v.copy() for kk, v in exact.items()}
+        i = int(rng.integers(g.size))
+        bad[k].reshape(-1)[i] += 1e-4 * np.max(np.abs(g))
+        index = tuple(int(j) for j in np.unravel_index(i, g.shape))
+        r = _check(model, params, x, y, bad, mode)
+        _only_failing(r, k)
+        assert index in r[k].failed_indices
+        if r[k].mode == "full" or mode == "full":
+            assert r[k].failed_indices == (index,)
+        assert _check(model, params, x, y, exact, mode).passed
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name, options", plant_cases())
+@pytest.mark.parametrize("how", ["sign", "double"])
+def test_flipped_sign_or_doubled_gradient(name, options, mode, how):
+    model = model_of(name, options or None)
+    params, x, y = point(model, 12)
+    exact = model.backward(params, x, y)
+    for k in params:
+        bad = dict(exact)
+        bad[k] = -exact[k] if how == "sign" else 2.0 * exact[k]
+        r = _check(model, params, x, y, bad, mode)
+        _only_failing(r, k)
+        g = np.abs(exact[k])
+        worst = tuple(int(j) for j in np.unravel_index(np.argmax(g), g.shape))
+        found = set(r[k].failed_indices)
+        assert found
+        # only entries that really changed are named (a dead ReLU unit's 0 stays 0)
+        assert all(g[i] != 0.0 for i in found)
+        if r[k].mode == "full":
+            assert worst in found
+            assert np.count_nonzero(g > 1e-6 * g.max()) <= r[k].n_failed <= np.count_nonzero(g)
+
+
+def same_shape_pairs():
+    for name in NAMES:
+        shapes = model_of(name).param_shapes
+        keys = list(shapes)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                if tuple(shapes[a]) == tuple(shapes[b]):
+                    yield pytest.param(name, a, b, id=f"{name}-{a}-{b}")
+
+
+def test_there_are_same_shape_pairs():
+    pairs = {(p.values[1], p.values[2]) for p in same_shape_pairs() if p.values[0] in ("xor_3layer", "onehot_222")}
+    assert ("b1", "b2") in pairs and ("W2", "W3") in pairs
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name, a, b", same_shape_pairs())
+def test_swapped_same_shape_gradients(name, a, b, mode):
+    model = model_of(name)
+    params, x, y = point(model, 13)
+    exact = model.backward(params, x, y)
+    bad = {**exact, a: exact[b], b: exact[a]}
+    r = _check(model, params, x, y, bad, mode)
+    assert not r.passed
+    assert {c.name for c in r.params if not c.passed} == {a, b}
+    diff = np.abs(exact[a] - exact[b])
+    worst = tuple(int(j) for j in np.unravel_index(np.argmax(diff), diff.shape))
+    for k in (a, b):
+        assert set(r[k].failed_indices) <= {tuple(int(j) for j in i) for i in np.argwhere(diff > 0)}
+        if r[k].mode == "full":
+            assert worst in r[k].failed_indices
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name, k, options", [
+    ("study_3layer", "W2", {}),
+    ("xor_3layer", "W2", {}),
+    ("onehot_222", "W3", {}),
+    ("study_3layer", "W2", {"hidden1": 9, "hidden2": 9}),
+])
+def test_transposed_square_gradient(name, k, options, mode):
+    model = model_of(name, options or None)
+    params, x, y = point(model, 14)
+    exact = model.backward(params, x, y)
+    g = exact[k]
+    assert g.shape[0] == g.shape[1]
+    r = _check(model, params, x, y, {**exact, k: g.T}, mode)
+    _only_failing(r, k)
+    found = set(r[k].failed_indices)
+    assert found and all(i != j for i, j in found)  # the diagonal is unchanged
+    if r[k].mode == "full":
+        asym = np.abs(g - g.T) > 1e-6 * np.abs(g).max()
+        assert found == {tuple(int(j) for j in i) for i in np.argwhere(asym)}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ["xor_1layer", "xor_2layer", "xor_3layer"])
+def test_notebook_000_factor_n_over_2(name, mode):
+    model = model_of(name)
+    params, _, _ = point(model, 15)
+    x, y = model.notebook_data()  # N = 4: the notebook's "gradient" is twice the gradient
+    r = check_model(model, params, x, y, grads=model.notebook_gradient(params, x, y), mode=mode)
+    assert not r.passed
+    assert all(not c.passed for c in r.params)
+    # with N = 2 the factor N/2 is 1: the same code is then exactly right
+    r2 = check_model(model, params, x[1:3], y[1:3], grads=model.notebook_gradient(params, x[1:3], y[1:3]), mode=mode)
+    assert r2.passed
+
+
+# -- kinks -------------------------------------------------------------------------------------
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class ReluPrimeAtZeroIsOne(MNISTReLU):
+    """mnist_relu with the mask ``z >= 0``: relu'(0) = 1, also a valid subgradient."""
+
+    def backward(self, params, x, y):
+        x = np.asarray(x, dtype=np.float64)
+        W1, W2 = params["W1"], params["W2"]
+        z1 = x @ W1
+        a1 = np.maximum(z1, 0.0)
+        dz2 = (_softmax(a1 @ W2) - y) / len(x)
+        dz1 = (dz2 @ W2.T) * (z1 >= 0)
+        return {"W1": x.T @ dz1, "W2": a1.T @ dz2}
+
+
+def kink_point(seed: int, w2_scale: float = 1.0, single: bool = False):
+    """Pre-activations ``(x @ W1)[:, 2]`` exactly 0, for every sample or (``single``) for sample 3 only.
+
+    Every sample: ``x[:, 1] == x[:, 0]`` and ``W1[:, 2] = (0.5, -0.5, 0, ...)``.
+    Sample 3 only: ``x[3, 0] == x[3, 1] == 0.5`` and ``W1[:, 2] = (0.25, -0.25, 0, ...)``.
+    """
+    model = MNISTReLU(n_in=12, hidden=7, n_out=4)
+    rng = np.random.default_rng(seed)
+    params = model.init_params(rng)
+    params["W2"] *= w2_scale
+    x, y = model.example_batch(rng, 5)
+    params["W1"][:, 2] = 0.0
+    if single:
+        x[3, 0] = x[3, 1] = 0.5
+        params["W1"][0, 2], params["W1"][1, 2] = 0.25, -0.25
+    else:
+        x[:, 1] = x[:, 0]
+        params["W1"][0, 2], params["W1"][1, 2] = 0.5, -0.5
+    z = x @ params["W1"]
+    assert np.count_nonzero(z == 0.0) == (1 if single else 5) and np.all(z[3 if single else slice(None), 2] == 0.0)
+    return params, x, y
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_relu_prime_at_zero_is_one_passes_at_exact_kinks(seed):
+    params, x, y = kink_point(seed)
+    ge = ReluPrimeAtZeroIsOne(n_in=12, hidden=7, n_out=4)
+    g_ge, g_gt = ge.backward(params, x, y), MNISTReLU(n_in=12, hidden=7, n_out=4).backward(params, x, y)
+    assert not np.allclose(g_ge["W1"][:, 2], g_gt["W1"][:, 2])  # the two conventions differ here
+    for model in (ge, MNISTReLU(n_in=12, hidden=7, n_out=4)):
+        r = check_model(model, params, x, y, mode="full")
+        assert r.passed, r
+        assert r.n_kinks > 0 and r["W1"].n_kinks == 12  # the whole column W1[:, 2] sits on the kink
+    # a value outside the one-sided bracket still fails at a kink entry
+    bad = {k: v.copy() for k, v in g_ge.items()}
+    bad["W1"][:, 2] *= 2.0
+    r = check_model(ge, params, x, y, grads=bad, mode="full")
+    assert not r.passed and set(r["W1"].failed_indices) == {(i, 2) for i in range(12)}
+
+
+def test_exact_reference_backward_passes_at_kinks_with_larger_weights():
+    model = MNISTReLU(n_in=12, hidden=7, n_out=4)
+    for seed in range(8):
+        params, x, y = kink_point(seed, w2_scale=10.0, single=True)
+        assert check_model(model, params, x, y, mode="full").passed, seed
+
+
+def test_exact_reference_backward_passes_at_a_single_kink_in_fast_mode():
+    model = MNISTReLU(n_in=12, hidden=7, n_out=4)
+    for seed in range(8):
+        params, x, y = kink_point(seed, single=True)
+        r = check_model(model, params, x, y, mode="fast", seed=seed)
+        assert r.passed, seed
+        assert r["W1"].n_kinks > 0
+
+
+def test_exact_reference_backward_passes_at_kinks_in_fast_mode():
+    model = MNISTReLU(n_in=12, hidden=7, n_out=4)
+    for seed in range(8):
+        params, x, y = kink_point(seed)
+        assert check_model(model, params, x, y, mode="fast", seed=seed).passed, seed
+        # probes crossing several kinks are forgiven only when bisection finds nothing: a wrong column is found
+        bad = model.backward(params, x, y)
+        bad["W1"] = bad["W1"].copy()
+        # the one-sided derivatives are 0 and relu'(0)=1's value G (x >= 0): 3 G is outside [0, G]
+        bad["W1"][:, 2] = 3.0 * ReluPrimeAtZeroIsOne(n_in=12, hidden=7, n_out=4).backward(params, x, y)["W1"][:, 2]
+        r = check_model(model, params, x, y, grads=bad, mode="fast", seed=seed)
+        assert not r.passed and r["W1"].failed_indices
+        assert all(j == 2 for _, j in r["W1"].failed_indices)
+
+
+@pytest.mark.parametrize("name", ["mnist_relu", "relu_sigmoid_bce"])
+def test_confident_correct_predictions_pass(name):
+    model = model_of(name, {**OPTIONS.get(name, {}), **({"activation": "tanh"} if name == "relu_sigmoid_bce" else {})})
+    for seed in range(6):
+        params, x, _ = point(model, seed, 5, scale=4.0)
+        out = model.forward(params, x)
+        y = np.eye(out.shape[1])[out.argmax(axis=1)] if out.ndim == 2 else (out > 0.5).astype(float)
+        assert check_model(model, params, x, y, mode="full").passed, seed
+
+
+def test_nearly_fitted_sigmoid_mse_passes():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 63, 1, 2.5)  # one sample, output 0.99948 for target 1: loss 2.7e-7
+    assert model.loss(params, x, y) < 1e-6
+    assert check_model(model, params, x, y, mode="full").passed
+
+
+# -- guards ------------------------------------------------------------------------------------
+
+class LossWritesIntoX(XOR2Layer):
+    def loss(self, params, x, y):
+        x[0, 0] = 42.0
+        return super().loss(params, x, y)
+
+
+class ForwardWritesIntoParams(XOR2Layer):
+    def forward(self, params, x):
+        out = super().forward(params, x)
+        params["W1"][0, 0] += 1.0
+        return out
+
+
+class BackwardClipsX(XOR2Layer):
+    """The 004 notebook's helpers: ``z[z < 0] = 0`` on their argument."""
+
+    def backward(self, params, x, y):
+        g = super().backward(params, x, y)
+        x[x < 0.5] = 0.0
+        return g
+
+
+@pytest.mark.parametrize("cls, who, what", [
+    (LossWritesIntoX, "loss", "x"),
+    (ForwardWritesIntoParams, "forward", "params['W1']"),
+    (BackwardClipsX, "backward", "x"),
+])
+def test_mutating_model_is_reported_and_callers_arrays_survive(cls, who, what):
+    model = cls()
+    params, _, _ = point(model, 0)
+    x = np.array([[0.25, 0.75], [1.0, 0.0], [0.0, 0.3]])
+    y = np.array([[1.0], [1.0], [0.0]])
+    before = copies(params, x, y)
+    r = check_model(model, params, x, y)
+    assert not r.passed
+    assert any(f"xor_2layer.{who} changed its input {what}" in p for p in r.problems), r.problems
+    assert all(c.passed for c in r.params)  # the numbers themselves are right
+    assert_unchanged(before, (params, x, y))
+
+
+class NoisyHead(XOR2Layer):
+    def head(self, out, y):
+        return super().head(out, y) + 1e-3 * np.random.default_rng().random()
+
+
+class NoisyBackward(XOR2Layer):
+    def backward(self, params, x, y):
+        g = super().backward(params, x, y)
+        g["b2"] = g["b2"] + 1e-12 * np.random.default_rng().random()
+        return g
+
+
+def test_nondeterministic_forward_is_reported():
+    model = NoisyHead()
+    params, x, y = point(model, 1)
+    r = check_model(model, params, x, y)
+    assert not r.passed
+    assert any("forward pass is not deterministic" in p for p in r.problems), r.problems
+
+
+def test_nondeterministic_backward_is_reported():
+    model = NoisyBackward()
+    params, x, y = point(model, 1)
+    r = check_model(model, params, x, y)
+    assert not r.passed
+    assert any("backward is not deterministic: grads['b2']" in p for p in r.problems), r.problems
+
+
+@pytest.mark.parametrize("which", ["params", "x"])
+def test_float32_warns_and_strict_raises(which):
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 2)
+    if which == "params":
+        params = {k: v.astype(np.float32) for k, v in params.items()}
+        named = "params['W1'] is float32"
+    else:
+        x = x.astype(np.float32)
+        named = "x is float32"
+    with pytest.warns(GradcheckPrecisionWarning) as record:
+        check_model(model, params, x, y)
+    assert any(named in str(w.message) for w in record)
+    with pytest.raises(TypeError, match=r"strict=True.*" + re.escape(named)):
+        check_model(model, params, x, y, strict=True)
+
+
+def test_float64_does_not_warn():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GradcheckPrecisionWarning)
+        check_model(model, params, x, y)
+
+
+def test_nan_in_grads_names_the_parameter():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 3)
+    grads = model.backward(params, x, y)
+    grads["b2"] = np.array([[np.nan]])
+    with pytest.raises(ValueError, match=r"grads\['b2'\] has 1 non-finite"):
+        check_model(model, params, x, y, grads=grads)
+    with pytest.raises(ValueError, match=r"grads\['b2'\]"):
+        check_gradients(lambda q: 0.0, {"b2": np.array([np.inf])}, {"b2": np.array([1.0])})
+
+
+def test_grads_with_wrong_keys_or_shapes_name_the_parameter():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 3)
+    grads = model.backward(params, x, y)
+    missing = {k: v for k, v in grads.items() if k != "W2"}
+    with pytest.raises(KeyError, match=r"missing \['W2'\]"):
+        check_model(model, params, x, y, grads=missing)
+    with pytest.raises(KeyError, match=r"unexpected \['W9'\]"):
+        check_model(model, params, x, y, grads={**grads, "W9": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"grads\['W1'\] has shape \(3, 2\), expected \(2, 3\)"):
+        check_model(model, params, x, y, grads={**grads, "W1": np.zeros((3, 2))})
+    missing_param = {k: v for k, v in params.items() if k != "b1"}
+    with pytest.raises(KeyError, match=r"params lacks \['b1'\]"):
+        check_model(model, missing_param, x, y)
+
+
+@pytest.mark.parametrize("bad", [{"W1": np.zeros((3, 2))}, {"b1": np.zeros(3)}, {"W9": np.zeros(2)}])
+def test_params_with_wrong_shapes_or_extra_keys_name_the_parameter(bad):
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 3)
+    key = next(iter(bad))
+    with pytest.raises((KeyError, ValueError), match=rf"^params\b.*'{key}'"):
+        check_model(model, {**params, **bad}, x, y)
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    ({"mode": "slow"}, ValueError, r"mode must be one of \('full', 'fast'\), got mode='slow'"),
+    ({"mode": None}, ValueError, r"got mode=None"),
+    ({"probes": 0}, ValueError, r"probes must be an int >= 1, got probes=0"),
+    ({"probes": 2.5}, ValueError, r"got probes=2.5"),
+    ({"probes": True}, ValueError, r"got probes=True"),
+    ({"seed": "a"}, TypeError, r"seed must be an int, got seed='a'"),
+    ({"seed": 1.5}, TypeError, r"got seed=1.5"),
+    ({"tolerance": 1e-6}, TypeError, r"tolerance must be a gradcheck.Tolerance, got tolerance=1e-06"),
+])
+def test_bad_options_name_the_argument_and_value(kwargs, error, pattern):
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 4)
+    with pytest.raises(error, match=pattern):
+        check_model(model, params, x, y, **kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_negative_seed_is_named(mode):
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 4)
+    with pytest.raises(ValueError, match=r"seed=-1"):
+        check_model(model, params, x, y, seed=-1, mode=mode)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"rtol": -1.0}, r"rtol must be a finite number >= 0, got rtol=-1.0"),
+    ({"atol": float("nan")}, r"got atol=nan"),
+    ({"k": "4"}, r"got k='4'"),
+])
+def test_bad_tolerance_terms(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        Tolerance(**kwargs)
+
+
+def test_x_of_the_wrong_kind_is_named():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 4)
+    with pytest.raises(TypeError, match=r"x must be an array of real numbers"):
+        check_model(model, params, x.astype(complex), y)
+
+
+def test_a_looser_tolerance_accepts_what_the_default_rejects():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 5)
+    g = model.backward(params, x, y)
+    bad = {**g, "W2": g["W2"] * (1 + 1e-5)}
+    assert not check_model(model, params, x, y, grads=bad).passed
+    assert check_model(model, params, x, y, grads=bad, tolerance=Tolerance(rtol=1e-4)).passed
+
+
+# -- plain functions -----------------------------------------------------------------------------
+
+def _cubic(q):
+    return float(np.sum(q["w"] ** 3) + np.sum(q["A"] ** 2))
+
+
+CUBIC_AT = {"w": np.array([1.0, -2.0, 3.0]), "A": np.array([[0.5, -1.5], [2.0, 0.25]])}
+CUBIC_GRAD = {"w": 3.0 * CUBIC_AT["w"] ** 2, "A": 2.0 * CUBIC_AT["A"]}
+
+
+def test_check_gradients_passes_and_fails_at_the_index():
+    assert check_gradients(_cubic, CUBIC_GRAD, CUBIC_AT).passed
+    bad = {**CUBIC_GRAD, "A": CUBIC_GRAD["A"].copy()}
+    bad["A"][1, 0] += 1e-6
+    r = check_gradients(_cubic, bad, CUBIC_AT)
+    assert not r.passed and r["w"].passed
+    assert r["A"].failed_indices == ((1, 0),)
+
+
+def test_check_gradients_reports_a_function_that_mutates_params():
+    def vandal(q):
+        q["w"][0] = 5.0
+        return _cubic(q)
+
+    before = copies(CUBIC_AT)
+    r = check_gradients(vandal, CUBIC_GRAD, CUBIC_AT, subject="vandal")
+    assert not r.passed
+    assert any("vandal changed its input params['w']" in p for p in r.problems), r.problems
+    assert_unchanged(before, (CUBIC_AT,))
+
+
+def test_assert_gradients_close_message():
+    bad = {**CUBIC_GRAD, "w": CUBIC_GRAD["w"].copy()}
+    bad["w"][2] = 26.5  # exact: 27
+    with pytest.raises(AssertionError) as info:
+        assert_gradients_close(_cubic, bad, CUBIC_AT)
+    msg = str(info.value)
+    for piece in ("Gradient check of f: FAILED", "w (3,): MISMATCH", "Tolerance:", "Mismatched entries: 1 / 3",
+                  "Max absolute difference: 0.5", "Max relative difference:", "w[2]:",
+                  "analytic  2.65000000e+01", "numeric  2.70000000e+01"):
+        assert piece in msg, piece
+    assert "A (2, 2)" not in msg  # only the failing parameter
+    assert assert_gradients_close(_cubic, CUBIC_GRAD, CUBIC_AT).passed
+
+
+def test_assert_model_gradients_message_names_parameter_and_index():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 6)
+    g = model.backward(params, x, y)
+    bad = {**g, "W1": g["W1"].copy()}
+    bad["W1"][1, 2] += 0.01
+    with pytest.raises(AssertionError) as info:
+        assert_model_gradients(model, params, x, y, grads=bad)
+    msg = str(info.value)
+    for piece in ("xor_2layer", "W1 (2, 3): MISMATCH", "W1[1, 2]:", "Tolerance:", "Mismatched entries: 1 / 6",
+                  "Max absolute difference:", "Max relative difference:"):
+        assert piece in msg, piece

@@ -1,0 +1,127 @@
+"""Rendering of results: the text report and the JSON form."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import reference_models as rm
+from gradcheck import Tolerance, check_model, format_result, to_dict, to_json
+from gradcheck.results import CheckResult, ParamCheck
+
+
+def _strict_loads(text: str):
+    def no_constants(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=no_constants)
+
+
+@pytest.fixture
+def xor_point():
+    model = rm.get("xor_2layer")
+    rng = np.random.default_rng(0)
+    params = {k: rng.standard_normal(s) for k, s in model.param_shapes.items()}
+    x, y = model.example_batch(rng, 7)
+    return model, params, x, y
+
+
+def test_passing_report(xor_point):
+    model, params, x, y = xor_point
+    text = format_result(check_model(model, params, x, y, seed=3))
+    assert text.startswith("Gradient check of xor_2layer: PASSED (full mode, seed 3, 7 samples)")
+    for name, shape in model.param_shapes.items():
+        assert f"{name} {tuple(shape)}: OK (full mode)" in text
+    assert text.count("Tolerance: |analytic - numeric| <= atol=0 + rtol=1e-08 * |numeric| + k=4 * error_estimate") == 4
+    assert "Timings:" in text and "MISMATCH" not in text
+
+
+def test_failing_report_shows_only_failures_when_asked(xor_point):
+    model, params, x, y = xor_point
+    g = model.backward(params, x, y)
+    g["b1"] = g["b1"].copy()
+    g["b1"][0, 1] += 0.5
+    r = check_model(model, params, x, y, grads=g)
+    full = format_result(r)
+    short = format_result(r, only_failures=True)
+    assert "FAILED" in full and "b1 (1, 3): MISMATCH" in full and "W1 (2, 3): OK" in full
+    assert "b1 (1, 3): MISMATCH" in short and "W1 (2, 3)" not in short
+    assert "Mismatched entries: 1 / 3 (33.3%)" in short
+    assert "b1[0, 1]: analytic" in short
+    assert f"{g['b1'][0, 1]: .8e}" in short  # the analytic value as given
+
+
+def test_problems_are_printed():
+    r = CheckResult(subject="m", mode="full", seed=0, n_samples=2, params=(), tolerance=Tolerance(),
+                    problems=("m.loss changed its input x in place",))
+    text = format_result(r)
+    assert "FAILED" in text and "Problem: m.loss changed its input x in place" in text
+
+
+def test_to_dict_and_json_round_trip(xor_point):
+    model, params, x, y = xor_point
+    r = check_model(model, params, x, y, seed=11, tolerance=Tolerance(rtol=1e-7, atol=1e-12, k=3))
+    d = to_dict(r)
+    text = to_json(r)
+    assert "NaN" not in text and "Infinity" not in text
+    back = _strict_loads(text)
+    assert back == json.loads(json.dumps(d))
+    assert back["seed"] == 11 and back["mode"] == "full" and back["passed"] is True
+    assert back["subject"] == "xor_2layer" and back["n_samples"] == 7
+    assert [p["name"] for p in back["params"]] == list(model.param_shapes)
+    for p in back["params"]:
+        assert p["tolerance"] == {"rtol": 1e-7, "atol": 1e-12, "k": 3}
+        assert p["tolerance_terms"] == "atol=1e-12 + rtol=1e-07 * |numeric| + k=3 * error_estimate"
+        assert p["passed"] is True and p["n_failed"] == 0
+        assert all(set(e) >= {"index", "analytic", "numeric", "error_estimate", "allowed"} for e in p["worst"])
+
+
+def test_nan_becomes_null():
+    pc = ParamCheck(name="w", shape=(2,), mode="full", passed=False, n_entries=2, n_failed=1, n_kinks=0,
+                    n_refined=2, max_abs_err=float("nan"), max_rel_err=float("nan"), worst=(),
+                    failed_indices=((1,),), tolerance=Tolerance())
+    r = CheckResult(subject="f", mode="full", seed=None, n_samples=None, params=(pc,), tolerance=Tolerance())
+    back = _strict_loads(to_json(r))
+    assert back["params"][0]["max_abs_err"] is None and back["params"][0]["max_rel_err"] is None
+    assert back["params"][0]["failed_indices"] == [[1]]
+    assert back["passed"] is False
+
+
+def test_json_keyword_arguments_pass_through(xor_point):
+    model, params, x, y = xor_point
+    text = to_json(check_model(model, params, x, y), indent=2)
+    assert text.startswith("{\n  ")
+
+
+@pytest.mark.parametrize("probes", [4, 6])
+def test_fast_report_mentions_probes_and_miss_probability(probes):
+    model = rm.get("mnist_relu", n_in=12, hidden=7, n_out=4)  # W1: 84 entries, checked by probes
+    rng = np.random.default_rng(1)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 5)
+    r = check_model(model, params, x, y, mode="fast", probes=probes, seed=5)
+    text = format_result(r)
+    assert "Gradient check of mnist_relu: PASSED (fast mode, seed 5, 5 samples)" in text
+    assert "W1 (12, 7): OK (fast mode)" in text
+    assert f"Mismatched checks: 0 / {probes}" in text
+    miss = (math.sqrt(2 / math.pi) / 10) ** probes  # an error 10x its tolerance escapes every probe
+    assert f"{probes} random probes (seeded)" in text
+    assert f"probability {miss:.0e}" in text
+    assert any(f"{probes} random probes" in n for n in to_dict(r)["params"][0]["notes"])
+
+
+def test_fast_report_of_a_failure_names_the_probe_and_the_localised_entry():
+    model = rm.get("mnist_relu", n_in=12, hidden=7, n_out=4)
+    rng = np.random.default_rng(2)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 5)
+    g = model.backward(params, x, y)
+    g["W1"] = g["W1"].copy()
+    i, j = np.unravel_index(np.argmax(np.abs(g["W1"])), g["W1"].shape)
+    g["W1"][i, j] *= 1.5
+    text = format_result(check_model(model, params, x, y, grads=g, mode="fast"), only_failures=True)
+    assert "W1 (12, 7): MISMATCH (fast mode)" in text
+    assert "failed: directional analytic" in text and "bisection localised 1 wrong entries" in text
+    assert f"W1[{i}, {j}]: analytic" in text
