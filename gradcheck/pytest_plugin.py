@@ -9,8 +9,8 @@ Options
 ``--gradcheck-assignment TOML``, ``--gradcheck-lang {en,ko}``
     Grade student submissions as test items, one per parameter plus one
     for the run itself (and one for ``forward`` when the grader checks it),
-    so CI reports come from pytest.  When a submission is given, the
-    project's own tests are deselected: the run is about the submission.
+    so CI reports come from pytest.  When a submission is given, nothing
+    else is collected: the run is about the submission.
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ class SubmissionItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, None, str]:
-        return self.path, None, f"{self.path.name}::{self.part}"
+        return self.path, None, self.part
 
 
 class SubmissionFile(pytest.File):
@@ -133,10 +133,18 @@ class SubmissionFile(pytest.File):
             yield SubmissionItem.from_parent(self, name=part, part=part)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--gradcheck-submission`` the run is about the submission: collect nothing else.
+
+    (Collecting would import whatever lies below the current directory,
+    other students' files included.)
+    """
+    return True if config.getoption("gradcheck_submission") else None
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     subs = config.getoption("gradcheck_submission")
     if not subs:
         return
-    if items:
-        config.hook.pytest_deselected(items=list(items))
-    items[:] = [item for s in subs for item in SubmissionFile.from_parent(session, path=Path(s).resolve()).collect()]
+    items[:] = [item for s in subs
+                for item in SubmissionFile.from_parent(session, path=Path(s).resolve(), nodeid=str(s)).collect()]

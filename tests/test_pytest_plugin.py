@@ -80,3 +80,53 @@ def test_missing_submission_file_is_a_usage_error(pytester: pytest.Pytester) -> 
     result = pytester.runpytest("--gradcheck-submission=nope.py", "--gradcheck-model=xor_2layer")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*'nope.py': no such file*"])
+
+
+# -- submissions as test items ---------------------------------------------------------------
+
+CORPUS = __import__("pathlib").Path(__file__).parent / "submissions"
+
+
+def test_correct_submission_gives_one_passing_item_per_parameter(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unrelated="def test_project_own():\n    assert 1 + 1 == 3\n")
+    sub = CORPUS / "xor_2layer__correct__dict.py"
+    result = pytester.runpytest(f"--gradcheck-submission={sub}", "--gradcheck-model=xor_2layer", "-v",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)  # run, W1, b1, W2, b2; the failing project test is not collected
+    result.stdout.fnmatch_lines(["*xor_2layer__correct__dict.py::run PASSED*", "*::W1 PASSED*", "*::b2 PASSED*"])
+
+
+def test_buggy_submission_fails_the_parameter_with_the_diagnosis(pytester: pytest.Pytester) -> None:
+    buggy = pytester.path / "student.py"
+    buggy.write_text(_sign_bug())  # xor_2layer with dW2 negated
+    result = pytester.runpytest(f"--gradcheck-submission={buggy}", "--gradcheck-model=xor_2layer",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(["*W2: sign:*"])
+
+
+def test_hostile_submission_fails_the_run_item_and_the_parameters(pytester: pytest.Pytester) -> None:
+    sub = CORPUS / "xor_2layer__syntax__hostile_syntax_error.py"
+    result = pytester.runpytest(f"--gradcheck-submission={sub}", "--gradcheck-model=xor_2layer",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=5)
+    result.stdout.fnmatch_lines(["*_ run _*", "syntax: The submission does not compile*line 5*"])
+
+
+def _sign_bug() -> str:
+    return '''
+import numpy as np
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+def backward(params, x, y):
+    z1 = x @ params["W1"] + params["b1"]
+    a1 = sigmoid(z1)
+    z2 = a1 @ params["W2"] + params["b2"]
+    a2 = sigmoid(z2)
+    dz2 = 2 * (a2 - y) / y.size * a2 * (1 - a2)
+    dz1 = dz2 @ params["W2"].T * a1 * (1 - a1)
+    return {"W1": x.T @ dz1, "b1": dz1.sum(axis=0, keepdims=True),
+            "W2": -(a1.T @ dz2), "b2": dz2.sum(axis=0, keepdims=True)}
+'''
