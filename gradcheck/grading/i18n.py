@@ -87,8 +87,8 @@ TEMPLATES: _T = {
         "ko": "{param}에 NaN 또는 무한대 값이 {n_nonfinite}개 있습니다 (정확한 기울기는 유한합니다). 0/0, log(0), exp의 오버플로를 확인하세요.",
     },
     "finite_difference": {
-        "en": "{param} agrees with a finite-difference estimate (relative error {rel_error:.1e}) but not with the exact gradient to the precision backpropagation reaches (1e-9): it was computed numerically, not by backpropagation.",
-        "ko": "{param}은(는) 수치 미분 추정값과는 맞지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(1e-9)로는 정확한 기울기와 맞지 않습니다: 역전파가 아니라 수치 미분으로 계산했습니다.",
+        "en": "{param} agrees with a finite-difference estimate (relative error {rel_error:.1e}) but not with the exact gradient to the precision backpropagation reaches (1e-11 of the largest entry): it was computed numerically, not by backpropagation.",
+        "ko": "{param}은(는) 수치 미분 추정값과는 맞지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11)로는 정확한 기울기와 맞지 않습니다: 역전파가 아니라 수치 미분으로 계산했습니다.",
     },
     "precision": {
         "en": "{param} is right only to single precision (relative error {rel_error:.1e}): compute in float64.",
