@@ -164,6 +164,31 @@ class ModelEvaluator:
         change = np.bincount(p_idx, weights=per - self.sample_losses[n_idx], minlength=len(state.cols))
         return self.f0 + self.sample_scale * change
 
+    def _one_column(self, k: int, state: _Column, W: np.ndarray) -> np.ndarray:
+        """:meth:`_pairs` for a stack that moves one column ``j`` only.
+
+        Every copy then adds a multiple of the same row ``W[j]`` and the
+        samples that move are the same few for all copies (for a ReLU
+        layer, those where unit ``j`` is active), so the stack is a
+        broadcast ``(P, A)`` over those ``A`` samples: no gathers per pair.
+        """
+        j = int(state.cols[0])
+        delta = state.values - self._transposed(k)[j][None, :]
+        active = np.flatnonzero(np.any(delta != 0.0, axis=0))
+        if active.size == 0:
+            return np.full(len(state.cols), self.f0)
+        WT, outT, yT = self._feature_major(k)
+        moved = delta[:, active]
+        z = np.empty((WT.shape[0],) + moved.shape)
+        np.multiply(WT[:, j][:, None, None], moved[None], out=z)
+        z += outT[:, active][:, None, :]
+        out = z.transpose(1, 2, 0)[:, :, None, :]
+        for layer in self.layers[k + 1:]:
+            out = layer.forward(self.params, out)
+        y = np.ascontiguousarray(yT[:, active].T)[:, None, :]
+        per = np.asarray(self.model.head(out, y), dtype=np.float64)
+        return self.f0 + self.sample_scale * np.sum(per - self.sample_losses[active][None, :], axis=1)
+
     def _base_cols(self, k: int, cols: np.ndarray) -> np.ndarray:
         """Columns ``cols`` of the input of dense layer ``k``, as rows ``(P, N)``."""
         return np.take(self._transposed(k), cols, axis=0)
@@ -197,6 +222,8 @@ class ModelEvaluator:
                 if _is_dense(layer):
                     W = self.params[layer.weight]
                     if self.sample_scale is not None:
+                        if np.all(state.cols == state.cols[0]):
+                            return self._one_column(k, state, W)
                         return self._pairs(k, state, W)
                     base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
                     state = _rank_one(base_out, state.values - self._base_cols(k, state.cols), W[state.cols])
@@ -237,6 +264,17 @@ class ModelEvaluator:
         stacked[name] = self.params[name][None] + directions
         state = self.layers[k].forward(stacked, self.inputs[k])
         return self._finish(state, k + 1)
+
+    def column_groups(self, name: str, idx: np.ndarray) -> list[np.ndarray]:
+        """Split entry indices of a dense weight by output column (see :meth:`_one_column`)."""
+        layer = self.layers[self.owner[name]]
+        value = self.params[name]
+        if not (_is_dense(layer) and name == layer.weight and value.ndim == 2 and self.sample_scale is not None):
+            return [idx]
+        cols = idx % value.shape[1]
+        order = np.argsort(cols, kind="stable")
+        bounds = np.flatnonzero(np.diff(cols[order])) + 1
+        return np.split(idx[order], bounds)
 
     def width(self, name: str) -> int:
         """Number of float64 values one perturbed copy costs downstream."""
@@ -339,7 +377,8 @@ def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, 
     jobs = []
     for name, idx in todo.items():
         per = max(1, CHUNK_VALUES // (len(offsets) * ev.width(name)))
-        jobs += [(name, idx[i:i + per]) for i in range(0, len(idx), per)]
+        for group in ev.column_groups(name, idx):
+            jobs += [(name, group[i:i + per]) for i in range(0, len(group), per)]
     _run_jobs(run, jobs, workers)
 
 
