@@ -7,7 +7,8 @@ for every benchmark, ``extra_info`` with ``model``, ``method`` (``backprop``,
 models is timed on a subset of entries and carries
 ``extra_info["scaled_to_all_entries_s"]``; that scaled value is what is shown
 for it here (marked as scaled when ``entries_timed < n_params``).  Every other
-time is the benchmark's median.
+time is the benchmark's best round (``stats["min"]``): on a shared machine
+other processes only ever add time, so the minimum is the steadiest estimate.
 
 Command line (matplotlib is the optional ``plot`` extra)::
 
@@ -59,7 +60,8 @@ class Timing:
     method : str
         A key of :data:`METHODS`.
     seconds : float
-        The median time; for the plain loop, the value scaled to all entries.
+        The best round (``stats["min"]``); for the plain loop, the value scaled
+        to all entries.
     scaled : bool
         True when ``seconds`` was extrapolated from a subset of entries.
     entries_timed : int or None
@@ -122,7 +124,7 @@ def load_timings(bench_json: str | Path | Mapping[str, Any]) -> list[Timing]:
             raise ValueError(f"benchmark {bench.get('name')!r} lacks extra_info {missing}")
         n_params = int(info["n_params"])
         entries = info.get("entries_timed")
-        seconds = float(bench["stats"]["median"])
+        seconds = float(bench["stats"]["min"])
         scaled = False
         if method == "plain_loop":
             if "scaled_to_all_entries_s" in info:
@@ -173,7 +175,7 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
     Columns: model, params, batch, backprop, plain loop (scaled), full
     check, fast check, plain/full, plain/fast; when the run has torch
     benchmarks, also torch gradcheck (default and ``fast_mode``) and
-    plain/torch.  Times are medians; a plain loop timed on a subset shows its
+    plain/torch.  Times are best rounds (``stats["min"]``); a plain loop timed on a subset shows its
     scaled estimate followed by ``†``, explained under the table.  All
     ratios come from the same run.
 
@@ -190,7 +192,7 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
     Examples
     --------
     >>> run = {"benchmarks": [
-    ...     {"stats": {"median": s}, "extra_info": {"model": "m", "n_params": 9, "batch": 4, "method": k}}
+    ...     {"stats": {"min": s}, "extra_info": {"model": "m", "n_params": 9, "batch": 4, "method": k}}
     ...     for k, s in [("backprop", 1e-5), ("plain_loop", 2.0), ("full_check", 0.5), ("fast_check", 0.1)]]}
     >>> print(summary_table(run))  # doctest: +NORMALIZE_WHITESPACE
     | model | params | batch | backprop | plain loop (scaled) | full check | fast check | plain/full | plain/fast |
@@ -299,7 +301,7 @@ def plot_timings(bench_json: str | Path | Mapping[str, Any], output: str | Path,
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("parameters checked (entries; methods dodged slightly sideways)")
-    ax.set_ylabel("time (s, median)")
+    ax.set_ylabel("time (s, best round)")
     ax.set_title(title or "Gradient check time against parameter count")
     ax.grid(True, which="major", alpha=0.4)
     ax.grid(True, which="minor", alpha=0.12)

@@ -1,0 +1,258 @@
+"""Benchmarks: backprop vs the plain loop vs the fast full check vs fast mode.
+
+Run with ``pytest --benchmark-only benchmarks/`` (the root conftest skips
+this directory otherwise).  For every reference model, and two smaller
+``mnist_relu`` sizes (:data:`SIZES`), there are four benchmarks in one group
+``<model>-N<batch>``, so the ratios read at a glance:
+
+``backprop``
+    ``model.backward(params, x, y)``.
+``plain_loop``
+    :func:`gradcheck.numeric.numerical_gradient` on ``model.loss``: two loss
+    calls per entry.  For models with more than :data:`PLAIN_LOOP_MAX_ENTRIES`
+    parameters it is timed on a seeded random subset of
+    :data:`PLAIN_LOOP_SUBSET` entries (:func:`plain_loop_on_entries`, the
+    same per-entry work) and scaled linearly to every entry; the benchmark's
+    own statistics are then those of the subset, and
+    ``extra_info["scaled_to_all_entries_s"]`` holds the scaled best round
+    (``scaled_median_to_all_entries_s`` the scaled median).
+``full_check``
+    ``check_model(..., mode="full")``.
+``fast_check``
+    ``check_model(..., mode="fast")``.
+
+When ``torch`` is importable, ``torch.autograd.gradcheck`` (float64, default
+mode and ``fast_mode=True``) is timed on the same ``mnist_relu`` network.  Its
+default mode takes about a minute at N=32 and several at N=256, so the N=256
+default-mode run only happens with ``GRADCHECK_BENCH_SLOW=1``.
+
+Every benchmark records ``model``, ``method``, ``n_params`` and ``batch`` in
+``extra_info``; :mod:`gradcheck.benchplot` turns the JSON into a table and a plot.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pytest
+
+import reference_models
+from gradcheck.check import check_model
+from gradcheck.numeric import default_step, numerical_gradient
+
+__all__ = [
+    "BATCH",
+    "PLAIN_LOOP_MAX_ENTRIES",
+    "PLAIN_LOOP_SUBSET",
+    "SEED",
+    "SIZES",
+    "plain_loop_on_entries",
+    "sample_entries",
+]
+
+#: Batch size of every model's random batch (``mnist_relu`` also runs at 256).
+BATCH = 32
+#: Models with more parameters than this get the plain loop on a subset.
+PLAIN_LOOP_MAX_ENTRIES = 2000
+#: Entries the plain loop is timed on when it is subsampled.
+PLAIN_LOOP_SUBSET = 256
+#: Seed of parameters, batches, the entry subset and the fast-mode probes.
+SEED = 0
+
+#: Smaller ``mnist_relu`` networks (``n_in x hidden x 10``) that fill in the
+#: parameter-count axis between the notebook toys and the 79,400-entry network.
+SIZES: dict[str, tuple[str, dict[str, int]]] = {
+    "mnist_relu-32x16x10": ("mnist_relu", {"n_in": 32, "hidden": 16}),
+    "mnist_relu-196x50x10": ("mnist_relu", {"n_in": 196, "hidden": 50}),
+}
+
+CASES: list[tuple[str, int]] = ([(name, BATCH) for name in reference_models.names()] + [("mnist_relu", 256)]
+                                + [(label, BATCH) for label in SIZES])
+
+
+def _case_id(case: tuple[str, int]) -> str:
+    return f"{case[0]}-N{case[1]}"
+
+
+def _point(name: str, batch: int) -> tuple[Any, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    base, options = SIZES.get(name, (name, {}))
+    model = reference_models.get(base, **options)
+    rng = np.random.default_rng(SEED)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, batch)
+    return model, params, x, y
+
+
+def _big(model: Any) -> bool:
+    return model.n_params() > PLAIN_LOOP_MAX_ENTRIES
+
+
+def _tag(benchmark: Any, model: Any, name: str, batch: int, method: str) -> None:
+    benchmark.group = f"{name}-N{batch}"
+    benchmark.extra_info.update(model=name, method=method, n_params=int(model.n_params()), batch=int(batch))
+
+
+def sample_entries(params: Mapping[str, np.ndarray], k: int, seed: int) -> list[tuple[str, int]]:
+    """``k`` distinct entries drawn uniformly (seeded) from all entries of ``params``.
+
+    Parameters
+    ----------
+    params : mapping of str to ndarray
+    k : int
+        Number of entries (at most the total).
+    seed : int
+
+    Returns
+    -------
+    list of (str, int)
+        ``(name, flat index)`` pairs in the order of ``params`` then index.
+
+    Examples
+    --------
+    >>> sample_entries({"a": np.zeros(2), "b": np.zeros((2, 2))}, 6, 0)
+    [('a', 0), ('a', 1), ('b', 0), ('b', 1), ('b', 2), ('b', 3)]
+    """
+    names = list(params)
+    sizes = np.array([np.asarray(params[n]).size for n in names])
+    chosen = np.sort(np.random.default_rng(seed).choice(int(sizes.sum()), size=k, replace=False))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    owner = np.searchsorted(starts, chosen, side="right") - 1
+    return [(names[o], int(c - starts[o])) for o, c in zip(owner, chosen)]
+
+
+def plain_loop_on_entries(
+    f: Callable[[dict[str, np.ndarray]], float],
+    params: Mapping[str, np.ndarray],
+    entries: Sequence[tuple[str, int]],
+) -> np.ndarray:
+    """:func:`~gradcheck.numeric.numerical_gradient`'s loop, restricted to ``entries``.
+
+    The per-entry work is that of ``numerical_gradient`` line for line: move
+    the entry of a working copy by ``+h``, call ``f`` on a shallow copy of the
+    dict, move it by ``-h``, call again, restore, take the quotient, with
+    ``h`` from :func:`~gradcheck.numeric.default_step`.  Its time on ``K``
+    entries times ``n_entries / K`` estimates the plain loop over all of them
+    (every entry costs two full loss calls, whatever entry it is).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(params) -> float``.
+    params : mapping of str to ndarray
+        The point (copied, never modified).
+    entries : sequence of (str, int)
+        ``(name, flat index)`` pairs, e.g. from :func:`sample_entries`.
+
+    Returns
+    -------
+    ndarray
+        The central differences, one per entry, bit-identical to the
+        corresponding entries of ``numerical_gradient(f, params)``.
+    """
+    work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    steps = {k: default_step(v).reshape(-1) for k, v in work.items()}
+    out = np.empty(len(entries))
+    for j, (key, i) in enumerate(entries):
+        flat = work[key].reshape(-1)  # a view into work[key]
+        x0 = flat[i]
+        flat[i] = x0 + steps[key][i]
+        f_plus = float(f(dict(work)))
+        flat[i] = x0 - steps[key][i]
+        f_minus = float(f(dict(work)))
+        flat[i] = x0
+        out[j] = (f_plus - f_minus) / (2.0 * steps[key][i])
+    return out
+
+
+def _run(benchmark: Any, big: bool, fn: Callable[[], Any], rounds: int = 5) -> Any:
+    """Slow cases: a fixed number of rounds; fast ones: pytest-benchmark's calibration."""
+    if big:
+        return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    return benchmark(fn)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_backprop(benchmark: Any, case: tuple[str, int]) -> None:
+    """Time ``model.backward``."""
+    name, batch = case
+    model, params, x, y = _point(name, batch)
+    _tag(benchmark, model, name, batch, "backprop")
+    grads = _run(benchmark, _big(model), lambda: model.backward(params, x, y), rounds=10)
+    assert set(grads) == set(params)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_plain_loop(benchmark: Any, case: tuple[str, int]) -> None:
+    """Time ``numerical_gradient`` on ``model.loss`` (subset-and-scale for big models)."""
+    name, batch = case
+    model, params, x, y = _point(name, batch)
+    _tag(benchmark, model, name, batch, "plain_loop")
+    n = int(model.n_params())
+    loss = lambda q: model.loss(q, x, y)
+    if not _big(model):
+        grads = _run(benchmark, False, lambda: numerical_gradient(loss, params))
+        benchmark.extra_info.update(entries_timed=n, scale_factor=1.0, scaled_statistic="min",
+                                    scaled_to_all_entries_s=float(benchmark.stats.stats.min))
+        exact = model.backward(params, x, y)
+        assert all(np.allclose(grads[k], exact[k], rtol=1e-4, atol=1e-7) for k in params)
+        return
+    # The subset helper must do exactly numerical_gradient's arithmetic: compare
+    # bit for bit on a small network of the same kind before timing it.
+    small = reference_models.get("mnist_relu", n_in=6, hidden=3, n_out=2)
+    sp = small.init_params(np.random.default_rng(1))
+    sx, sy = small.example_batch(np.random.default_rng(2), 5)
+    ref = numerical_gradient(lambda q: small.loss(q, sx, sy), sp)
+    every = sample_entries(sp, small.n_params(), 0)
+    assert np.array_equal(plain_loop_on_entries(lambda q: small.loss(q, sx, sy), sp, every),
+                          np.array([ref[k].reshape(-1)[i] for k, i in every]))
+
+    entries = sample_entries(params, PLAIN_LOOP_SUBSET, SEED)
+    values = benchmark.pedantic(plain_loop_on_entries, args=(loss, params, entries), rounds=5, iterations=1,
+                                warmup_rounds=1)
+    stats = benchmark.stats.stats
+    benchmark.extra_info.update(entries_timed=len(entries), scale_factor=n / len(entries), scaled_statistic="min",
+                                scaled_to_all_entries_s=float(stats.min) * n / len(entries),
+                                scaled_median_to_all_entries_s=float(stats.median) * n / len(entries),
+                                note=f"timed on {len(entries)} of {n} seeded random entries; "
+                                     "scaled_to_all_entries_s = min over rounds * n_params / entries_timed")
+    exact = model.backward(params, x, y)
+    analytic = np.array([exact[k].reshape(-1)[i] for k, i in entries])
+    assert np.allclose(values, analytic, rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_check_model(benchmark: Any, case: tuple[str, int], mode: str) -> None:
+    """Time ``check_model(mode=...)``; its verdict goes into ``extra_info["passed"]``."""
+    name, batch = case
+    model, params, x, y = _point(name, batch)
+    _tag(benchmark, model, name, batch, f"{mode}_check")
+    result = _run(benchmark, _big(model), lambda: check_model(model, params, x, y, mode=mode, seed=SEED))
+    benchmark.extra_info["passed"] = bool(result.passed)
+    if mode == "full":
+        assert result.passed, f"{name}: the full check rejected a correct backward"
+
+
+@pytest.mark.parametrize("fast_mode", [False, True], ids=["default", "fast_mode"])
+@pytest.mark.parametrize("batch", [BATCH, 256], ids=lambda b: f"N{b}")
+def test_torch_gradcheck(benchmark: Any, batch: int, fast_mode: bool) -> None:
+    """Time ``torch.autograd.gradcheck`` on mnist_relu in float64 (skipped without torch)."""
+    torch = pytest.importorskip("torch")
+    if not fast_mode and batch > BATCH and os.environ.get("GRADCHECK_BENCH_SLOW") != "1":
+        pytest.skip("torch gradcheck default mode at N=256 takes minutes; set GRADCHECK_BENCH_SLOW=1")
+    model, params, x, y = _point("mnist_relu", batch)
+    _tag(benchmark, model, "mnist_relu", batch, "torch_gradcheck_fast" if fast_mode else "torch_gradcheck")
+    X, T = torch.from_numpy(x), torch.from_numpy(y)
+    inputs = tuple(torch.from_numpy(params[k].copy()).requires_grad_() for k in ("W1", "W2"))
+
+    def loss(W1: Any, W2: Any) -> Any:
+        z = torch.relu(X @ W1) @ W2
+        return -(T * torch.log_softmax(z, dim=-1)).sum(dim=-1).mean()
+
+    with torch.no_grad():
+        assert abs(float(loss(*inputs)) - model.loss(params, x, y)) < 1e-12
+    run = lambda: torch.autograd.gradcheck(loss, inputs, fast_mode=fast_mode, raise_exception=False)
+    passed = benchmark.pedantic(run, rounds=1 if not fast_mode else 3, iterations=1)
+    benchmark.extra_info.update(passed=bool(passed), torch_version=torch.__version__,
+                                torch_threads=int(torch.get_num_threads()))
