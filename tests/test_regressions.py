@@ -1,0 +1,40 @@
+"""Full-size regressions: correct gradients of the notebook's MNIST network at batch 256.
+
+At this size a random batch puts hundreds of pre-activations within a
+step of a ReLU kink; fast-mode probes cross several at once.  Before the
+kink handling of the directional check, seeds 0-3 failed in fast mode.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference_models
+from gradcheck import check_model
+
+
+@pytest.fixture(scope="module")
+def mnist_point():
+    model = reference_models.get("mnist_relu")
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 256)
+    return model, params, x, y
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_mode_passes_the_correct_backward_at_batch_256(mnist_point, seed):
+    model, params, x, y = mnist_point
+    result = check_model(model, params, x, y, mode="fast", seed=seed)
+    assert result.passed, result
+
+
+def test_full_mode_passes_at_batch_256_and_judges_kinks(mnist_point):
+    model, params, x, y = mnist_point
+    result = check_model(model, params, x, y, mode="full")
+    assert result.passed
+    assert result["W1"].n_kinks > 100  # hundreds of entries straddle a ReLU kink at this batch size
+    wrong = model.backward(params, x, y)
+    wrong["W1"][5, 7] *= 1.001
+    bad = check_model(model, params, x, y, mode="full", grads=wrong)
+    assert bad["W1"].failed_indices == ((5, 7),) and bad["W2"].passed
