@@ -195,7 +195,8 @@ def check_model(
     strict : bool
         Raise ``TypeError`` instead of warning when arrays are below float64.
     workers : int, optional
-        Threads for the numerical side (default: one per core).
+        Threads for the numerical side (default 1; see
+        :func:`gradcheck.engine.estimate_gradients`).
 
     Returns
     -------

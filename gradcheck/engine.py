@@ -19,7 +19,6 @@ The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -326,7 +325,9 @@ def estimate_gradients(
     evaluator : ModelEvaluator, optional
         Reuse one built for the same point.
     workers : int, optional
-        Threads to spread the chunks over (default: one per core).
+        Threads to spread the chunks over (default 1: with cache-sized
+        chunks, two threads on this project's 2-vCPU machines measured
+        10-30% slower than one, on mnist_relu).
 
     Returns
     -------
@@ -387,7 +388,7 @@ def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, 
 
 def _run_jobs(run: Any, jobs: list, workers: int | None) -> None:
     """Run ``run(*job)`` for every job, on ``workers`` threads (numpy releases the GIL)."""
-    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    workers = min(len(jobs), workers or 1)
     if workers <= 1:
         for job in jobs:
             run(*job)
