@@ -179,7 +179,8 @@ def test_submission_is_graded_as_its_name_says(graded: dict[str, Any], path: Pat
         if expected not in PASSING_CODES:
             failing = [p for p in r.parameters if p.status == "failed"]
             assert failing and all(p.points < p.max_points for p in failing), info
-            assert r.counterexample is not None and r.counterexample.param in {p.name for p in failing}, info
+            if expected != "type":  # nothing array-like came back: no smaller input explains it better
+                assert r.counterexample is not None and r.counterexample.param in {p.name for p in failing}, info
 
     # behaviour found across calls deducts once, whatever the gradients are
     if expected in BEHAVIOUR_CODES:
@@ -206,18 +207,7 @@ def test_correct_files_pass_in_the_same_pool_as_the_hostile_ones(graded: dict[st
     assert not failed, failed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SubmissionResult.diagnoses is documented as 'the distinct diagnosis codes', but a submission "
-        "that mutates several inputs lists 'mutation' once per mutated argument "
-        "(xor_2layer__mutation__hostile_mutates_inputs.py: ('correct', 'mutation', 'mutation'); "
-        "study_3layer__mutation__update_inside_backward.py: ('correct', 'mutation', 'mutation', 'mutation')): "
-        "pipeline.grade_with extends codes with [d.code for d in s.deductions if d.code not in codes], "
-        "a comprehension evaluated before any of its items is appended, and scoring keeps one Deduction "
-        "per mutated argument (only the first carries points)"
-    ),
-)
+# Regression: deductions once listed "mutation" once per mutated argument (pipeline.grade_with).
 def test_diagnoses_are_distinct(graded: dict[str, Any]) -> None:
     repeated = {p.name: result_of(graded, p).diagnoses for p in corpus_files() if len(set(result_of(graded, p).diagnoses)) != len(result_of(graded, p).diagnoses)}
     assert not repeated, repeated

@@ -27,7 +27,8 @@ def test_magics_shell_and_help_lines_become_pass_keeping_indentation() -> None:
     src = "%matplotlib inline\n!pip install numpy\nfiles = !ls\nif True:\n    %time f()\nnp.dot?\nx = 1"
     code, notes, err = transform_source(src, filename="c")
     assert err is None
-    assert code.splitlines() == ["pass", "pass", "files = None", "if True:", "    pass", "pass", "x = 1"]
+    # `%time stmt` runs its statement once (a later cell may use what it assigns)
+    assert code.splitlines() == ["pass", "pass", "files = None", "if True:", "    f()", "pass", "x = 1"]
     assert any("IPython" in n for n in notes)
 
 

@@ -2,13 +2,26 @@
 
 Run by :class:`gradcheck.grading.sandbox.Sandbox` as::
 
-    python -I -B -X utf8 _child.py CMD_FD RES_FD MEMORY_BYTES FILE_BYTES SESSION_CPU LOAD_CPU
+    python -I -B -X utf8 _child.py CMD_FD RES_FD MEMORY_BYTES FILE_BYTES SESSION_CPU LOAD_CPU [HARNESS_DIR...]
 
 in a fresh temporary directory, in its own process group.  It is
 self-contained (standard library and numpy only) and never imports the
 harness: ``-I`` keeps the harness's directory off ``sys.path`` and a
 meta-path blocker, installed before anything else, refuses ``gradcheck``
-and ``reference_models`` (an attempt is the verdict ``forbidden``).
+and ``reference_models`` (an attempt is the verdict ``forbidden``).  An
+audit hook (which, unlike the blocker, a submission cannot remove) refuses
+the same imports and opening any file in the ``HARNESS_DIR``\s (the answer
+key's and the harness's source) before the submission runs.
+
+A process the submission forks is never allowed to speak for it: a fork
+that returns from student code, calls ``os._exit`` or reaches the result
+channel exits at once (``os._exit`` for real), so it can neither send a
+result frame nor read the grader's commands.
+
+Cosmetic packages a notebook imports for display only (``tqdm``,
+``matplotlib``, ``seaborn``, ``IPython``, ``ipywidgets``, ``google.colab``)
+are replaced by do-nothing stand-ins *when they are not installed*, with a
+note, so a correct backward pass is not lost to a progress bar.
 
 Sequence: set the resource limits, install the blocker, import numpy and
 keep private references to the few functions the protocol needs (so a
@@ -56,6 +69,87 @@ class HardExit(BaseException):
         self.code = code
 
 
+#: Display-only packages replaced by a stand-in when they are not installed.
+COSMETIC_ROOTS = ("tqdm", "matplotlib", "seaborn", "IPython", "ipywidgets", "google.colab", "plotly", "pylab")
+
+
+class _Stub:
+    """A do-nothing stand-in for any object of a cosmetic package.
+
+    Calling it returns its first argument when that is iterable (``tqdm(range(3))``
+    iterates the range), else another stand-in; every attribute is a
+    stand-in; it iterates as empty, works as a context manager and a decorator.
+    """
+
+    def __init__(self, name: str = "stub") -> None:
+        object.__setattr__(self, "_name", name)
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        if args and (hasattr(args[0], "__iter__") or callable(args[0])) and not isinstance(args[0], (str, bytes)):
+            return args[0]
+        if self._name.endswith("trange") and args and isinstance(args[0], int):
+            return range(*args)  # type: ignore[arg-type]
+        return _Stub(self._name + "()")
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Stub(f"{self._name}.{name}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        pass
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def __enter__(self) -> object:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+    def __getitem__(self, key: object) -> object:
+        return _Stub(f"{self._name}[]")
+
+    def __len__(self) -> int:
+        return 0
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<stand-in {self._name}>"
+
+
+class CosmeticFinder:
+    """Last on ``sys.meta_path``: a stand-in module for a display-only package that is not installed."""
+
+    def __init__(self, roots: tuple[str, ...]) -> None:
+        self.roots = roots
+        self.used: list[str] = []
+
+    def _cosmetic(self, fullname: str) -> bool:
+        return any(fullname == r or fullname.startswith(r + ".") for r in self.roots)
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> object:
+        if not self._cosmetic(fullname):
+            return None
+        import importlib.machinery
+
+        root = fullname.partition(".")[0]
+        if root not in self.used:
+            self.used.append(root)
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: object) -> object:
+        return None
+
+    def exec_module(self, module: object) -> None:
+        name = module.__name__  # type: ignore[attr-defined]
+        module.__path__ = []  # type: ignore[attr-defined]
+        module.__getattr__ = lambda attr: _Stub(f"{name}.{attr}")  # type: ignore[attr-defined]
+
+
 class TypeProblem(Exception):
     """A returned value is not what the calling convention asks for."""
 
@@ -65,11 +159,11 @@ class Blocker:
 
     def __init__(self, roots: tuple[str, ...]) -> None:
         self.roots = roots
-        self.attempts: list[str] = []
+        self.attempts: list[tuple[str, str]] = []
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
         if fullname.partition(".")[0] in self.roots:
-            self.attempts.append(fullname)
+            self.attempts.append(("import", fullname))
             raise ForbiddenImport(f"importing {fullname!r} is not allowed in a submission")
         return None
 
@@ -118,6 +212,8 @@ def write_all(fd: int, data: bytes) -> None:
 def main(argv: list[str]) -> None:
     cmd_fd, res_fd = int(argv[1]), int(argv[2])
     memory, file_bytes, session_cpu, load_cpu = int(argv[3]), int(argv[4]), int(argv[5]), float(argv[6])
+    harness_dirs = tuple(os.path.join(os.path.abspath(d), "") for d in argv[7:])
+    main_pid = os.getpid()
     for fd in (cmd_fd, res_fd):
         os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
     set_limits(memory, file_bytes, session_cpu, load_cpu)
@@ -155,7 +251,15 @@ def main(argv: list[str]) -> None:
     _perf = time.perf_counter
 
     def fake_exit(code: object = 0) -> None:
+        if os.getpid() != main_pid:  # a fork of the submission: really exit
+            _real_exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
         raise HardExit(code)
+
+    def leave_if_fork() -> None:
+        """A process the submission forked never reaches the grader's channels."""
+        if os.getpid() != main_pid:
+            flush_std()
+            _real_exit(0)
 
     os._exit = fake_exit  # type: ignore[assignment]
     try:
@@ -165,6 +269,31 @@ def main(argv: list[str]) -> None:
     except ImportError:
         pass
     sys.argv = ["submission"]
+    cosmetic = CosmeticFinder(COSMETIC_ROOTS)
+    sys.meta_path.append(cosmetic)
+
+    audited: list[tuple[str, str]] = []  # the audit hook's own record (not reachable through sys.meta_path)
+    allowed_files = {os.path.abspath(__file__)}
+    in_hook = [False]
+
+    def audit(event: str, args: tuple) -> None:
+        if in_hook[0] or event not in ("import", "open"):
+            return
+        in_hook[0] = True
+        try:
+            if event == "import":
+                name = args[0] if args else None
+                if isinstance(name, str) and name.partition(".")[0] in BLOCKED_ROOTS:
+                    audited.append(("import", name))
+                    raise ForbiddenImport(f"importing {name!r} is not allowed in a submission")
+            elif harness_dirs and args and isinstance(args[0], (str, bytes)):
+                path = args[0] if isinstance(args[0], str) else os.fsdecode(args[0])
+                full = os.path.abspath(path)
+                if full.startswith(harness_dirs) and full not in allowed_files:
+                    audited.append(("open", path))
+                    raise PermissionError(f"opening {path!r} is not allowed in a submission")
+        finally:
+            in_hook[0] = False
 
     # -- framing ---------------------------------------------------------
     def read_frame() -> tuple[dict, dict]:
@@ -190,6 +319,7 @@ def main(argv: list[str]) -> None:
                 pass
 
     def send(meta: dict, arrays: list[tuple[str, object]] = ()) -> None:
+        leave_if_fork()
         flush_std()
         listed = []
         blobs = []
@@ -240,6 +370,7 @@ def main(argv: list[str]) -> None:
     def guarded(fn: object, what: str) -> tuple[str, str, object]:
         """Run ``fn()``; map every way it can end to (status, message, value)."""
         del blocker.attempts[:]
+        del audited[:]
         status, message, value = "ok", "", None
         try:
             value = fn()
@@ -257,14 +388,19 @@ def main(argv: list[str]) -> None:
                 f.filename in student_files for f in traceback.extract_tb(exc.__traceback__)
             ):
                 message += f"\n(the grader calls it as {what}; see the assignment's calling convention)"
-        if blocker.attempts:
+        leave_if_fork()
+        attempts = audited + blocker.attempts
+        if attempts:
             status = "forbidden"
-            message = f"{what} tried to import {blocker.attempts[0]!r}: the grader's own packages are off limits"
+            kind, target = attempts[0]
+            message = f"{what} tried to {kind} {target!r}: the grader's own packages are off limits"
             del blocker.attempts[:]
+            del audited[:]
         return status, clip(message), value
 
     # -- load -----------------------------------------------------------------
     def load(meta: dict) -> dict:
+        sys.addaudithook(audit)  # from here on, for good: the submission cannot remove it
         spec = meta["spec"]
         module = types.ModuleType("submission")
         module.__file__ = meta.get("filename", "submission.py")
@@ -296,6 +432,8 @@ def main(argv: list[str]) -> None:
                 problems.append((status, message))
                 lines = message.strip().splitlines() or [status]
                 notes.append(f"{name} did not finish ({status}): {lines[-1] if status == 'error' else lines[0]}")
+        for root in cosmetic.used:
+            notes.append(f"the package {root!r} is not installed where the grader runs: a do-nothing stand-in was used (display only)")
         found = found_names(ns)
         missing, has_forward = required_missing(spec, ns, found, notes)
         if missing is None:

@@ -289,18 +289,37 @@ def _execute(
                 data, error = None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
             done(i, f, key_file, data, error)
         return
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)))
+    broken = _run_pool(todo, job_args, jobs, done)
+    for item in broken:  # the pool died under these (a worker killed, out of memory ...): again, each alone
+        if _run_pool([item], job_args, 1, done):
+            done(item[0], item[1], item[2], None, "the grading worker process died while grading this submission (it was killed, or ran out of memory)")
+
+
+def _run_pool(
+    items: list[tuple[int, Path, Path | None]],
+    job_args: tuple[Any, ...],
+    jobs: int,
+    done: Callable[[int, Path, Path | None, dict[str, Any] | None, str], None],
+) -> list[tuple[int, Path, Path | None]]:
+    """Grade ``items`` in a process pool; returns the items a broken pool left ungraded."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)))
     pending: dict[Future[Any], tuple[int, Path, Path | None]] = {}
+    broken: list[tuple[int, Path, Path | None]] = []
     try:
-        for item in todo:
+        for item in items:
             pending[pool.submit(_grade_job, str(item[1]), *job_args)] = item
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
-                i, f, key_file = pending.pop(fut)
+                i, f, key_file = item = pending.pop(fut)
                 try:
                     data, error = fut.result(), ""
-                except Exception as exc:  # noqa: BLE001 - including a broken worker
+                except BrokenProcessPool:
+                    broken.append(item)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one submission never stops the others
                     data, error = None, f"{type(exc).__name__}: {exc}"
                 done(i, f, key_file, data, error)
     except KeyboardInterrupt:
@@ -309,6 +328,7 @@ def _execute(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    return sorted(broken, key=lambda it: it[0])
 
 
 def _write_outputs(args: argparse.Namespace, results: list[Any]) -> None:

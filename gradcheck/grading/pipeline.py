@@ -64,6 +64,9 @@ __all__ = [
 MAX_NOTES = 12
 #: Verdicts after which the submission is not called again.
 FATAL_VERDICTS: frozenset[str] = frozenset({"syntax", "timeout", "memory", "output", "forbidden", "crash", "missing"})
+#: Diagnoses a smaller input cannot explain better: no counterexample is searched for
+#: (nothing usable came back: an exception, a value that is not an array, no gradient).
+_NOT_SHRUNK: frozenset[str] = FATAL_VERDICTS | {"error", "output", "type", "missing"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -490,7 +493,7 @@ def grade_with(
     else:
         picks = {k: _pick(per_point, k) for k in names}
         chosen = {k: d for k, (_, d) in picks.items()}
-        failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in FATAL_VERDICTS | {"error", "output"}]
+        failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:
             k, i = failing[0]
             counterexample = _shrink(caller, model, points[i], k, seed=seed, budget=shrink_budget, lang=lang)
@@ -500,7 +503,9 @@ def grade_with(
     for p in s.parameters + ((s.forward,) if s.forward is not None and not s.forward.passed else ()):
         if p.diagnosis not in codes:
             codes.append(p.diagnosis)
-    codes += [d.code for d in s.deductions if d.code not in codes]
+    for d in s.deductions:
+        if d.code not in codes:
+            codes.append(d.code)
     if runtime is not None:
         notes.insert(0, runtime.message)
     return SubmissionResult(

@@ -77,6 +77,8 @@ STATUSES: tuple[str, ...] = ("ok", "syntax", "missing", "error", "timeout", "mem
 DEAD_STATUSES: frozenset[str] = frozenset({"timeout", "output", "crash"})
 #: The child bootstrap.
 CHILD_SCRIPT: Path = Path(__file__).with_name("_child.py")
+#: The child's parent, which a submission may kill (``os.kill(os.getppid(), ...)``) without harm.
+LAUNCHER_SCRIPT: Path = Path(__file__).with_name("_launcher.py")
 
 _MAGIC = b"GCF1"
 _HEADER = struct.Struct("!4sIQ")
@@ -201,6 +203,13 @@ def _real_array(value: Any, name: str) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
     return np.array(a, dtype=np.float64, copy=True)
+
+
+def _harness_dirs() -> list[str]:
+    """The directories of the answer key and of the harness, which the child refuses to open."""
+    import reference_models
+
+    return [str(Path(reference_models.__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
 
 def _rmtree(path: str) -> None:
@@ -482,9 +491,11 @@ class Sandbox:
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         argv = [
+            sys.executable, "-I", "-S", "-B", str(LAUNCHER_SCRIPT), f"{cmd_r},{res_w}",
             sys.executable, "-I", "-B", "-X", "utf8", str(CHILD_SCRIPT),
             str(cmd_r), str(res_w), str(lim.memory_bytes), str(lim.file_bytes),
             str(int(math.ceil(lim.session_cpu_seconds))), repr(float(max(lim.cpu_seconds, lim.load_seconds))),
+            *_harness_dirs(),
         ]
         try:
             self._p.proc = subprocess.Popen(
@@ -616,6 +627,8 @@ class Sandbox:
                             del self._res_buf[:used]
                             if self._drain_output():
                                 return "output", None, None
+                            if p.reap(block=False):  # the child's parent is gone: the submission killed it
+                                return "died", None, None
                             return "ok", meta, arrays
                 if not events and p.reap(block=False):
                     self._drain_output()
