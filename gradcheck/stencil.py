@@ -58,6 +58,7 @@ ROUNDOFF_ULPS = 16.0
 KINK_FACTOR = 64.0
 
 EPS = float(np.finfo(np.float64).eps)
+SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
 
 
 def roundoff(*f: np.ndarray | float, scale: float = 0.0) -> np.ndarray:
@@ -69,7 +70,8 @@ def roundoff(*f: np.ndarray | float, scale: float = 0.0) -> np.ndarray:
     and its rounding error is ``eps`` times theirs, not its own.
     """
     arrays = np.broadcast_arrays(*[np.abs(np.asarray(v, dtype=np.float64)) for v in f])
-    return ROUNDOFF_ULPS * EPS * np.maximum(np.maximum.reduce(arrays), scale)
+    # below 2.2e-308 float64 spacing stops shrinking with the value: 4.9e-324 absolute
+    return ROUNDOFF_ULPS * np.maximum(EPS * np.maximum(np.maximum.reduce(arrays), scale), SUBNORMAL)
 
 
 def combine(

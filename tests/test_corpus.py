@@ -29,16 +29,10 @@ SEED = 0
 WORKERS = 2
 
 #: Files the grader gets wrong today: file name -> why (expected vs. what the grader says).
-MISGRADED: dict[str, str] = {
-    "onehot_222__finite_difference__numerical_derivative.py": (
-        "expected every failing parameter to be 'finite_difference' (central differences, h = 1e-4); "
-        "the grader names W3 'scale' with the factor 1.0000017 ('the exact gradient times 1'): at the "
-        "random-3 point the h**2 truncation error of W3 is nearly proportional to the gradient "
-        "(relative error 2.2e-6, residual after the best factor 8.5e-7 < RTOL_PATTERN), and "
-        "diagnose._match_pattern accepts an unnamed factor whenever |c - 1| > RTOL_PATTERN (1e-6), "
-        "before the near-miss (finite_difference) test for rel <= RTOL_NEAR (1e-3) is reached"
-    ),
-}
+#: Files the grader is known to misgrade, with why (strict xfail).  Empty: the last one,
+#: finite differences whose truncation error is nearly proportional to the gradient
+#: (named 'scale' with a factor 1.0000017), was fixed in diagnose._match_pattern.
+MISGRADED: dict[str, str] = {}
 
 
 def corpus_files() -> list[Path]:

@@ -84,7 +84,7 @@ def test_float32_is_precision():
     assert set(codes(d32).values()) == {"precision"}
     d64 = diagnose({k: v.astype(np.float32).astype(np.float64) for k, v in r.items()}, r)
     assert set(codes(d64).values()) == {"precision"}
-    assert d32["W1"].passed
+    assert not d32["W1"].passed  # float32 arithmetic is a finding (partial credit, see scoring)
 
 
 def test_kink_value_between_one_sided_quotients_is_correct():

@@ -38,3 +38,15 @@ def test_full_mode_passes_at_batch_256_and_judges_kinks(mnist_point):
     wrong["W1"][5, 7] *= 1.001
     bad = check_model(model, params, x, y, mode="full", grads=wrong)
     assert bad["W1"].failed_indices == ((5, 7),) and bad["W2"].passed
+
+
+def test_no_kink_where_the_loss_is_subnormal():
+    # found by hypothesis: a product of tiny numbers is ~1e-310, where float64 spacing is
+    # 4.9e-324 absolute, so a round-off model of 16 eps |f| (~1e-325) rounded to zero
+    from gradcheck import estimate_function_gradient
+
+    w = np.array([7.8125e-3, 1.22288918e-120, 6.17073639e-188])
+    est = estimate_function_gradient(lambda q: float(np.prod(q["w"])), {"w": w})["w"]
+    assert not est.kink.any()
+    exact = np.array([w[1] * w[2], w[0] * w[2], w[0] * w[1]])
+    assert np.all(np.abs(est.value - exact) <= est.error)

@@ -25,10 +25,10 @@ def test_default_credit_per_code():
     }
     s = score(diags)
     got = {p.name: p.points for p in s.parameters}
-    assert got == {"a": 1.0, "b": 0.5, "c": 0.25, "d": 0.0, "e": 0.375, "f": 0.5, "g": 0.0, "h": 0.0, "i": 1.0}
-    assert s.max_score == 9.0 and s.score == 3.625
+    assert got == {"a": 1.0, "b": 0.5, "c": 0.25, "d": 0.0, "e": 0.375, "f": 0.5, "g": 0.0, "h": 0.0, "i": 0.75}
+    assert s.max_score == 9.0 and s.score == 3.375
     status = {p.name: p.status for p in s.parameters}
-    assert status["a"] == "passed" and status["i"] == "passed" and status["b"] == "failed"
+    assert status["a"] == "passed" and status["i"] == "failed" and status["b"] == "failed"
 
 
 def test_points_per_parameter():
