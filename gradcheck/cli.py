@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gradcheck._argtypes import positive_int, seed
 from gradcheck.check import MODES, check_model
 from gradcheck.report import format_result, to_dict
 from gradcheck.results import CheckResult
@@ -90,21 +91,14 @@ def run_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradcheck", description="Verify backpropagation against central differences.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check every reference model (the default command)")
     check.add_argument("--model", action="append", metavar="NAME", help="check only this model (repeatable)")
     check.add_argument("--mode", choices=MODES, default="full", help="full: every entry; fast: random probes")
-    check.add_argument("--seed", type=int, default=0, help="seed of parameters, batches and probes")
-    check.add_argument("--batch", type=_positive_int, default=DEFAULT_BATCH, help="random batch size")
+    check.add_argument("--seed", type=seed, default=0, help="seed of parameters, batches and probes")
+    check.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH, help="random batch size")
     check.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     check.set_defaults(func=run_check)
     for command, (module, extra) in OPTIONAL_COMMANDS.items():
