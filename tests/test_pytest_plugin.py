@@ -88,6 +88,7 @@ CORPUS = __import__("pathlib").Path(__file__).parent / "submissions"
 
 
 def test_correct_submission_gives_one_passing_item_per_parameter(pytester: pytest.Pytester) -> None:
+    # a project test that would fail if it were collected: grading a submission collects nothing else
     pytester.makepyfile(test_unrelated="def test_project_own():\n    assert 1 + 1 == 3\n")
     sub = CORPUS / "xor_2layer__correct__dict.py"
     result = pytester.runpytest(f"--gradcheck-submission={sub}", "--gradcheck-model=xor_2layer", "-v",
