@@ -164,3 +164,27 @@ def test_argument_types():
             parser.parse_args(["grade", "a.py", *bad])
     args = parser.parse_args(["grade", "a.py", "--model", "m"])
     assert args.func is cli.run and args.jobs is None and args.cache == cli.DEFAULT_CACHE
+
+
+KILLS_WORKER = """
+import os, signal
+import numpy as np
+# the launcher is this process's parent; the grading worker is the launcher's parent
+_worker = int(open(f"/proc/{os.getppid()}/stat").read().rsplit(")", 1)[1].split()[1])
+os.kill(_worker, signal.SIGKILL)
+def backward(params, x, y):
+    return {k: np.zeros_like(v) for k, v in params.items()}
+"""
+
+
+def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_path, capsys):
+    d = tmp_path / "class"
+    d.mkdir()
+    (d / "a_kills_worker.py").write_text(KILLS_WORKER)
+    for name in ("b_good.py", "c_good.py", "d_good.py"):
+        (d / name).write_text(SUB.replace("OUTPUT_ERROR", "2 * (a1 - y) / len(y)"))
+    status = grade(d, "--model", "xor_1layer", "--jobs", "2", "--no-cache", "--quiet", "--no-shrink", "--json", tmp_path / "r.json")
+    assert status == 1
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert [(r["submission"], r["score"]) for r in results] == [("b_good.py", 2.0), ("c_good.py", 2.0), ("d_good.py", 2.0)]
+    assert "a_kills_worker.py" in capsys.readouterr().err

@@ -118,6 +118,30 @@ def test_mutation_and_nondeterminism_deduct():
     assert "nondeterministic" in r.diagnoses and r.deductions[0].param == "W2"
 
 
+def test_each_diagnosis_is_listed_once_when_every_parameter_is_mutated():
+    def updates_in_place(p, x, y):  # a student doing the SGD step inside backward
+        g = xor2_backward(p, x, y)
+        for k in p:
+            p[k] -= 0.1 * g[k]
+        return g
+
+    r = grade_callable(updates_in_place, "xor_2layer", shrink=False)
+    assert r.diagnoses == ("correct", "mutation")
+    assert [d.param for d in r.deductions] == ["W1", "b1", "W2", "b2"] and r.score == 3.0
+
+
+def test_no_counterexample_is_searched_for_a_value_that_is_not_a_gradient():
+    calls = []
+
+    def forgot_return(p, x, y):
+        calls.append(1)
+        return {k: "not computed yet" for k in p}
+
+    r = grade_callable(forgot_return, "xor_2layer")
+    assert set(r.diagnoses) == {"type"} and r.counterexample is None
+    assert len(calls) == len(make_points(XOR2)) + 1  # the points and the determinism re-call, no shrinking
+
+
 def test_exceptions_and_bad_returns():
     def boom(p, x, y):
         raise ZeroDivisionError("division by zero")

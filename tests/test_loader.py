@@ -109,3 +109,22 @@ def test_notebook_saved_as_py_is_read_as_a_notebook(tmp_path: Path) -> None:
     p.write_text(nb("def backward(p, x, y):\n    return p"))
     sub = load_submission(p)
     assert sub.kind == "ipynb" and len(sub.cells) == 1
+
+
+def test_old_notebooks_do_not_make_the_grader_warn(tmp_path: Path) -> None:
+    """nbformat warns about cells without ids (MissingIDFieldWarning): the student's file, not the grader's stderr."""
+    import warnings
+
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps(nb))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_submission(path)
+    assert loaded.error is None and [c.source for c in loaded.cells] == ["x = 1"]
+
+
+def test_timeit_options_are_dropped_and_the_statement_kept() -> None:
+    code, _, err = transform_source("%timeit -n 10 -r 2 g = f(1)\nh = g", filename="c")
+    assert err is None and code.splitlines() == ["g = f(1)", "h = g"]

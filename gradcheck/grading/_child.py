@@ -89,6 +89,8 @@ class _Stub:
             return args[0]
         if self._name.endswith("trange") and args and isinstance(args[0], int):
             return range(*args)  # type: ignore[arg-type]
+        if self._name.endswith("subplots"):  # fig, ax = plt.subplots()
+            return _Stub("figure"), _Stub("axes")
         return _Stub(self._name + "()")
 
     def __getattr__(self, name: str) -> object:
