@@ -26,6 +26,9 @@ still graded and written), 2 for a usage error, 130 when interrupted.
 """
 from __future__ import annotations
 
+from gradcheck._argtypes import positive_float, positive_int
+from gradcheck._argtypes import seed as seed_type
+
 import argparse
 import hashlib
 import json
@@ -50,36 +53,6 @@ class UsageError(Exception):
     """A problem with the command line (exit status 2)."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
 def register(subparsers: Any) -> None:
     """Add the ``grade`` command to an :mod:`argparse` subparsers object."""
     p = subparsers.add_parser("grade", help="grade student backprop submissions (.py / .ipynb files or directories)")
@@ -93,10 +66,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--csv", metavar="FILE", help="write the CSV gradebook")
     p.add_argument("--summary", metavar="FILE", help="write the class summary as Markdown")
     p.add_argument("--lang", choices=("en", "ko"), default="en", help="language of everything students read")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the test points (default 0)")
-    p.add_argument("--jobs", type=_positive_int, default=None, help="parallel submissions (default: all cores)")
-    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds per call (wall clock and CPU)")
-    p.add_argument("--memory", type=_positive_int, default=None, metavar="MB", help="memory limit per submission")
+    p.add_argument("--seed", type=seed_type, default=0, help="seed of the test points (default 0)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="parallel submissions (default: all cores)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S", help="seconds per call (wall clock and CPU)")
+    p.add_argument("--memory", type=positive_int, default=None, metavar="MB", help="memory limit per submission")
     p.add_argument("--cache", metavar="DIR", default=DEFAULT_CACHE, help=f"result cache for resuming (default {DEFAULT_CACHE})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--no-shrink", action="store_true", help="do not shrink failures to small counterexamples")
