@@ -10,7 +10,7 @@ harness: ``-I`` keeps the harness's directory off ``sys.path`` and a
 meta-path blocker, installed before anything else, refuses ``gradcheck``
 and ``reference_models`` (an attempt is the verdict ``forbidden``).  An
 audit hook (which, unlike the blocker, a submission cannot remove) refuses
-the same imports and opening any file in the ``HARNESS_DIR``\s (the answer
+the same imports and opening any file in the ``HARNESS_DIR`` directories (the answer
 key's and the harness's source) before the submission runs.
 
 A process the submission forks is never allowed to speak for it: a fork
