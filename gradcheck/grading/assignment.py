@@ -262,10 +262,6 @@ class SubmissionSpec:
         setattr_(self, "init_kwargs", dict(self.init_kwargs))
         setattr_(self, "names", dict(self.names))
 
-    def student_name(self, ref: str) -> str:
-        """The student's name for reference parameter ``ref``."""
-        return self.names.get(ref, ref)
-
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (what the child process receives)."""
         return {
