@@ -19,7 +19,6 @@ The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
+from gradcheck.parallel import available_cpus, run_split
 from gradcheck.stencil import STENCIL, combine, roundoff
 
 __all__ = ["estimate_gradients", "ModelEvaluator"]
@@ -42,6 +42,14 @@ CHUNK_VALUES = 1 << 16
 #: Size of one slice of copies sent through the layers after a dense layer
 #: and the loss head (:meth:`ModelEvaluator._one_column`), in float64 values.
 HEAD_VALUES = 1 << 16
+
+#: Default cap on worker processes (see :func:`gradcheck.parallel.run_split`).
+AUTO_WORKERS = 4
+
+#: Stacked values (copies times their width) a pass needs before the default
+#: spreads it over processes: below about this, forking a child (2-3 ms)
+#: costs more than it saves.
+PARALLEL_MIN_VALUES = 1 << 20
 
 #: Bytes of the block :func:`_settle_allocator` frees once per evaluator.
 ALLOCATOR_BLOCK = 8 << 20
@@ -322,7 +330,10 @@ class ModelEvaluator:
         """Split entry indices of a dense weight by output column (see :meth:`_one_column`)."""
         if not self._column_path(name):
             return [idx]
-        cols = idx % self.params[name].shape[1]
+        n_cols = self.params[name].shape[1]
+        if len(idx) == self.params[name].size and n_cols > 1 and np.array_equal(idx, np.arange(len(idx))):
+            return list(np.ascontiguousarray(idx.reshape(-1, n_cols).T))  # every entry: the columns of the grid
+        cols = idx % n_cols
         order = np.argsort(cols, kind="stable")
         bounds = np.flatnonzero(np.diff(cols[order])) + 1
         return np.split(idx[order], bounds)
@@ -382,9 +393,12 @@ def estimate_gradients(
     evaluator : ModelEvaluator, optional
         Reuse one built for the same point.
     workers : int, optional
-        Threads to spread the chunks over (default 1: with cache-sized
-        chunks, two threads on this project's 2-vCPU machines measured
-        10-30% slower than one, on mnist_relu).
+        Processes to spread the passes over, this one included (see
+        :mod:`gradcheck.parallel`; forking happens on Linux only, from a
+        process without other Python threads).  By default one per
+        available CPU, at most :data:`AUTO_WORKERS`, for a stage with at
+        least :data:`PARALLEL_MIN_VALUES` stacked values, else 1.  The
+        values do not depend on it.
 
     Returns
     -------
@@ -401,6 +415,9 @@ def estimate_gradients(
     >>> bool(np.all(np.abs(est["W1"].value - exact["W1"]) <= est["W1"].error))
     True
     """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                or workers < 1):
+        raise ValueError(f"workers must be None or an int >= 1, got workers={workers!r}")
     ev = evaluator or ModelEvaluator(model, params, x, y)
     names = list(ev.params) if names is None else list(names)
     accept = accept or {}
@@ -427,32 +444,29 @@ def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, 
     """Fill ``values[name][rows][:, todo[name]]`` with losses at those stencil points."""
     offsets = np.asarray([STENCIL[r] for r in rows])
 
-    def run(name: str, idx: np.ndarray) -> None:
+    def run(job: tuple[str, np.ndarray]) -> np.ndarray:
+        name, idx = job
         h = steps[name][idx]
         flat = np.tile(idx, len(offsets))
-        moved = (offsets[:, None] * h[None, :]).reshape(-1)
-        f = ev.losses(name, flat, moved).reshape(len(offsets), -1)
-        for r, row in zip(rows, f):
-            values[name][r, idx] = row
+        return ev.losses(name, flat, (offsets[:, None] * h[None, :]).reshape(-1))
 
-    jobs = []
+    jobs: list[tuple[str, np.ndarray]] = []
     for name, idx in todo.items():
         per = max(1, ev.chunk_values() // (len(offsets) * ev.width(name)))
         for group in ev.column_groups(name, idx):
             jobs += [(name, group[i:i + per]) for i in range(0, len(group), per)]
-    _run_jobs(run, jobs, workers)
+    sizes = [len(offsets) * len(idx) for _, idx in jobs]
+    work = sum(size * ev.width(name) for size, (name, _) in zip(sizes, jobs))
+    for (name, idx), f in zip(jobs, run_split(jobs, run, sizes, workers=_workers(workers, work))):
+        for r, row in zip(rows, f.reshape(len(offsets), -1)):
+            values[name][r, idx] = row
 
 
-def _run_jobs(run: Any, jobs: list, workers: int | None) -> None:
-    """Run ``run(*job)`` for every job, on ``workers`` threads (numpy releases the GIL)."""
-    workers = min(len(jobs), workers or 1)
-    if workers <= 1:
-        for job in jobs:
-            run(*job)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(run, *job) for job in jobs]:
-            future.result()
+def _workers(workers: int | None, work: int) -> int:
+    """``workers``, or by default up to :data:`AUTO_WORKERS` processes when ``work`` is big enough."""
+    if workers is not None:
+        return workers
+    return min(available_cpus(), AUTO_WORKERS) if work >= PARALLEL_MIN_VALUES else 1
 
 
 def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...],

@@ -1,0 +1,157 @@
+"""Forked workers: same results as a serial run, and no failure of a child is fatal."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import reference_models as rm
+from gradcheck import engine, parallel
+from gradcheck.engine import estimate_gradients
+from gradcheck.parallel import can_fork, run_split
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="run_split forks only on Linux without other Python threads")
+
+
+def pid_task(k: int) -> np.ndarray:
+    """``k`` copies of the pid of the process that ran it."""
+    return np.full(k, float(os.getpid()))
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 8])
+def test_results_in_task_order_for_any_worker_count(workers: int) -> None:
+    sizes = [5, 1, 7, 3, 3, 9, 2]
+    out = run_split(list(range(len(sizes))), lambda i: np.arange(sizes[i]) + 100.0 * i, sizes, workers=workers)
+    assert [a.tolist() for a in out] == [(np.arange(s) + 100.0 * i).tolist() for i, s in enumerate(sizes)]
+
+
+@needs_fork
+def test_children_do_part_of_the_work_and_are_reaped() -> None:
+    out = run_split([3] * 8, pid_task, [3] * 8, workers=2)
+    pids = {int(a[0]) for a in out}
+    assert os.getpid() in pids and len(pids) == 2
+    child = (pids - {os.getpid()}).pop()
+    assert gone(child)
+
+
+@needs_fork
+def test_a_child_that_raises_is_recomputed_here() -> None:
+    parent = os.getpid()
+
+    def run(k: int) -> np.ndarray:
+        if os.getpid() != parent:
+            raise RuntimeError("only in the child")
+        return np.full(k, 1.0)
+
+    out = run_split([2] * 6, run, [2] * 6, workers=2)
+    assert all(a.tolist() == [1.0, 1.0] for a in out)
+
+
+@needs_fork
+def test_a_child_that_dies_is_recomputed_here() -> None:
+    parent = os.getpid()
+
+    def run(k: int) -> np.ndarray:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), 9)
+        return np.full(k, 2.0)
+
+    out = run_split([1] * 4, run, [1] * 4, workers=2)
+    assert [a.tolist() for a in out] == [[2.0]] * 4
+
+
+@needs_fork
+def test_a_child_that_hangs_is_killed_after_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "PATIENCE", 0.0)
+    monkeypatch.setattr(parallel, "GRACE_S", 0.5)
+    parent = os.getpid()
+
+    def run(k: int) -> np.ndarray:
+        if os.getpid() != parent:
+            time.sleep(600)
+        return np.full(k, float(os.getpid()))
+
+    start = time.monotonic()
+    out = run_split([1] * 4, run, [1] * 4, workers=2)
+    assert {int(a[0]) for a in out} == {parent}
+    assert time.monotonic() - start < 60  # not the child's 600 s
+
+
+def test_an_error_of_every_task_reaches_the_caller() -> None:
+    def run(k: int) -> np.ndarray:
+        raise ValueError(f"task {k} is broken")
+
+    with pytest.raises(ValueError, match="is broken"):
+        run_split([1, 2, 3, 4], run, [1, 2, 3, 4], workers=2)
+
+
+@needs_fork
+def test_no_fork_while_another_python_thread_runs() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork()
+        out = run_split([2] * 6, pid_task, [2] * 6, workers=2)
+    finally:
+        stop.set()
+        other.join()
+    assert {int(a[0]) for a in out} == {os.getpid()}
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.0, "2", None])
+def test_workers_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"workers must be an int >= 1, got workers={bad!r}"):
+        run_split([1], pid_task, [1], workers=bad)  # type: ignore[arg-type]
+
+
+def test_sizes_must_match_tasks_and_results() -> None:
+    with pytest.raises(ValueError, match="sizes must have one entry per task"):
+        run_split([1, 2], pid_task, [1], workers=1)
+    with pytest.raises(ValueError, match="returned 2 values, expected 3"):
+        run_split([2], pid_task, [3], workers=1)
+
+
+# -- the engine on top of it ---------------------------------------------
+
+def mnist_point(n: int = 9):
+    model = rm.get("mnist_relu", n_in=30, hidden=12, n_out=5)
+    rng = np.random.default_rng(3)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, n)
+    return model, params, x, y
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_engine_values_do_not_depend_on_workers(workers: int) -> None:
+    model, params, x, y = mnist_point()
+    one = estimate_gradients(model, params, x, y, workers=1)
+    many = estimate_gradients(model, params, x, y, workers=workers)
+    for k in params:
+        for field in ("value", "error", "lower", "upper", "kink"):
+            np.testing.assert_array_equal(getattr(one[k], field), getattr(many[k], field), err_msg=f"{k}.{field}")
+
+
+@pytest.mark.parametrize("bad", [0, -2, True, 1.5])
+def test_engine_rejects_bad_workers(bad: object) -> None:
+    model, params, x, y = mnist_point()
+    with pytest.raises(ValueError, match=f"workers must be None or an int >= 1, got workers={bad!r}"):
+        estimate_gradients(model, params, x, y, workers=bad)  # type: ignore[arg-type]
+
+
+def test_default_workers_only_for_big_stages() -> None:
+    assert engine._workers(None, engine.PARALLEL_MIN_VALUES - 1) == 1
+    big = engine._workers(None, engine.PARALLEL_MIN_VALUES)
+    assert big == min(parallel.available_cpus(), engine.AUTO_WORKERS)
+    assert engine._workers(3, 1) == 3
