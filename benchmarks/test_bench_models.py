@@ -20,6 +20,12 @@ this directory otherwise).  For every reference model, and two smaller
     ``check_model(..., mode="full")``.
 ``fast_check``
     ``check_model(..., mode="fast")``.
+``full_check_1proc``
+    ``check_model(..., mode="full", workers=1)`` for the networks with more
+    than :data:`PLAIN_LOOP_MAX_ENTRIES` parameters: the full check in this
+    process alone.  By default it forks one worker per CPU (see
+    :mod:`gradcheck.parallel`), as the plain loop's matrix products use
+    one BLAS thread per CPU.
 
 When ``torch`` is importable, ``torch.autograd.gradcheck`` (float64, default
 mode and ``fast_mode=True``) is timed on the same ``mnist_relu`` network.  Its
@@ -232,6 +238,17 @@ def test_check_model(benchmark: Any, case: tuple[str, int], mode: str) -> None:
     benchmark.extra_info["passed"] = bool(result.passed)
     if mode == "full":
         assert result.passed, f"{name}: the full check rejected a correct backward"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if _big(_point(*c)[0])], ids=_case_id)
+def test_full_check_one_process(benchmark: Any, case: tuple[str, int]) -> None:
+    """Time ``check_model(mode="full", workers=1)``: no forked workers."""
+    name, batch = case
+    model, params, x, y = _point(name, batch)
+    _tag(benchmark, model, name, batch, "full_check_1proc")
+    result = _run(benchmark, True, lambda: check_model(model, params, x, y, mode="full", seed=SEED, workers=1))
+    benchmark.extra_info["passed"] = bool(result.passed)
+    assert result.passed, f"{name}: the full check rejected a correct backward"
 
 
 @pytest.mark.parametrize("fast_mode", [False, True], ids=["default", "fast_mode"])

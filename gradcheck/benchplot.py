@@ -2,7 +2,7 @@
 
 ``pytest --benchmark-only benchmarks/ --benchmark-json BENCH.json`` records,
 for every benchmark, ``extra_info`` with ``model``, ``method`` (``backprop``,
-``plain_loop``, ``full_check``, ``fast_check``, ``torch_gradcheck``,
+``plain_loop``, ``full_check``, ``full_check_1proc``, ``fast_check``, ``torch_gradcheck``,
 ``torch_gradcheck_fast``), ``n_params`` and ``batch``.  The plain loop of big
 models is timed on a subset of entries and carries
 ``extra_info["scaled_to_all_entries_s"]``; that scaled value is what is shown
@@ -40,6 +40,7 @@ METHODS: dict[str, str] = {
     "backprop": "backprop",
     "plain_loop": "plain loop",
     "full_check": "full check",
+    "full_check_1proc": "full check, 1 process",
     "fast_check": "fast check",
     "torch_gradcheck": "torch gradcheck",
     "torch_gradcheck_fast": "torch gradcheck fast_mode",
@@ -173,9 +174,10 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
     """A Markdown table of one benchmark run: times per model and the plain-loop ratios.
 
     Columns: model, params, batch, backprop, plain loop (scaled), full
-    check, fast check, plain/full, plain/fast; when the run has torch
-    benchmarks, also torch gradcheck (default and ``fast_mode``) and
-    plain/torch.  Times are best rounds (``stats["min"]``); a plain loop timed on a subset shows its
+    check, fast check, plain/full, plain/fast; when the run has
+    single-process full checks, also those and plain/full(1 process); when
+    it has torch benchmarks, also torch gradcheck (default and
+    ``fast_mode``) and plain/torch.  Times are best rounds (``stats["min"]``); a plain loop timed on a subset shows its
     scaled estimate followed by ``†``, explained under the table.  All
     ratios come from the same run.
 
@@ -202,8 +204,11 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
     """
     timings = load_timings(bench_json)
     torch = any(t.method.startswith("torch") for t in timings)
+    serial = any(t.method == "full_check_1proc" for t in timings)
     header = ["model", "params", "batch", "backprop", "plain loop (scaled)", "full check", "fast check",
               "plain/full", "plain/fast"]
+    if serial:
+        header += ["full check, 1 process", "plain/full (1 process)"]
     if torch:
         header += ["torch gradcheck", "torch fast_mode", "plain/torch"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
@@ -223,6 +228,8 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
                _fmt_time(sec.get("full_check")), _fmt_time(sec.get("fast_check")),
                _fmt_ratio(sec.get("plain_loop"), sec.get("full_check")),
                _fmt_ratio(sec.get("plain_loop"), sec.get("fast_check"))]
+        if serial:
+            row += [_fmt_time(sec.get("full_check_1proc")), _fmt_ratio(sec.get("plain_loop"), sec.get("full_check_1proc"))]
         if torch:
             row += [_fmt_time(sec.get("torch_gradcheck")), _fmt_time(sec.get("torch_gradcheck_fast")),
                     _fmt_ratio(sec.get("plain_loop"), sec.get("torch_gradcheck"))]
@@ -274,6 +281,7 @@ def plot_timings(bench_json: str | Path | Mapping[str, Any], output: str | Path,
     batches = [t.batch for t in timings]
     main_batch = max(set(batches), key=lambda b: (batches.count(b), -b))
     styles = {"backprop": ("tab:green", "o"), "plain_loop": ("tab:red", "s"), "full_check": ("tab:blue", "D"),
+              "full_check_1proc": ("tab:olive", "d"),
               "fast_check": ("tab:cyan", "^"), "torch_gradcheck": ("tab:purple", "v"),
               "torch_gradcheck_fast": ("tab:pink", "P")}
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=120)

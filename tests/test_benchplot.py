@@ -86,6 +86,17 @@ def test_summary_table_torch_columns_and_big_ratios(tmp_path: Path) -> None:
     assert rows["tiny"][-3:] == ["-", "-", "-"]
 
 
+def test_summary_table_single_process_columns() -> None:
+    run = _run()
+    run["benchmarks"].append(_bench("s", 0.8, method="full_check_1proc", passed=True,
+                                    model="big", n_params=1000, batch=8))
+    table = summary_table(run)
+    assert table.splitlines()[0].endswith("| plain/fast | full check, 1 process | plain/full (1 process) |")
+    rows = _rows(table)
+    assert rows["big"][-2:] == ["800.0 ms", "2.5x"]  # 2.0 s / 0.8 s
+    assert rows["tiny"][-2:] == ["-", "-"]
+
+
 def test_subsampled_plain_loop_without_scaled_value_is_rejected() -> None:
     run = _run()
     del run["benchmarks"][1]["extra_info"]["scaled_to_all_entries_s"]
