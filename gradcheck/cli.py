@@ -23,7 +23,7 @@ __all__ = ["main", "build_parser", "run_check"]
 DEFAULT_BATCH = 17
 
 
-def _rows(name: str, seed: int, batch: int, mode: str) -> list[tuple[str, CheckResult | str]]:
+def _rows(name: str, seed: int, batch: int, mode: str, workers: int | None = None) -> list[tuple[str, CheckResult | str]]:
     import reference_models
 
     model = reference_models.get(name)
@@ -40,7 +40,8 @@ def _rows(name: str, seed: int, batch: int, mode: str) -> list[tuple[str, CheckR
         if isinstance(data, str):
             out.append((label, data))
             continue
-        out.append((label, check_model(model, params, data[0], data[1], mode=mode, seed=seed)))
+        out.append((label, check_model(model, params, data[0], data[1], mode=mode, seed=seed,
+                                               workers=workers)))
     return out
 
 
@@ -72,7 +73,7 @@ def run_check(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     for name in names:
         n = reference_models.get(name).n_params()
-        for label, r in _rows(name, args.seed, args.batch, args.mode):
+        for label, r in _rows(name, args.seed, args.batch, args.mode, args.workers):
             rows.append((name, label, n, r))
     print(_table(rows))
     skipped = [(m, d, r) for m, d, _, r in rows if isinstance(r, str)]
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=seed, default=0, help="seed of parameters, batches and probes")
     check.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH, help="random batch size")
     check.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    check.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="processes for the numerical side (default: one per CPU, at most 4, for big models)")
     check.set_defaults(func=run_check)
     for command, (module, extra) in OPTIONAL_COMMANDS.items():
         try:

@@ -62,6 +62,25 @@ def test_fast_mode(tmp_path, capsys):
     assert {d["mode"] for d in json.loads(path.read_text())} == {"fast"}
 
 
+def test_workers_option_reaches_check_model(monkeypatch, capsys):
+    import gradcheck.cli as cli
+
+    seen = []
+    real = cli.check_model
+    monkeypatch.setattr(cli, "check_model", lambda *a, **k: seen.append(k["workers"]) or real(*a, **k))
+    assert main(["check", "--model", "chain_2_1_1", "--workers", "3"]) == 0
+    assert seen == [3, 3]
+    assert main(["check", "--model", "chain_2_1_1"]) == 0
+    assert seen[2:] == [None, None]
+
+
+def test_bad_workers_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--workers", "0"])
+    assert info.value.code == 2
+    assert "--workers: must be a positive integer, got '0'" in capsys.readouterr().err
+
+
 def test_bad_mode_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["check", "--mode", "slow"])
