@@ -13,7 +13,11 @@ independent oracle.  It is fast because it exploits the structure:
   only column ``j`` of ``z``, by ``s * a[:, i]``.  That column is carried
   through elementwise activations alone and expanded (a rank-one update)
   at the next dense layer.  The cost per perturbed entry is
-  ``O(N * fan_out_next)`` instead of a whole forward pass.
+  ``O(N * fan_out_next)`` instead of a whole forward pass;
+* only the samples whose column moved go on (for a ReLU layer, those where
+  the unit is active), feature-major and in cache-sized slices;
+* big stages are spread over forked worker processes
+  (:mod:`gradcheck.parallel`), with bit-identical results.
 
 The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
