@@ -130,7 +130,7 @@ def _only_failing(r, name):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name, options", plant_cases())
+@pytest.mark.parametrize("name, options", list(plant_cases()))
 def test_one_entry_off_by_1e4_of_the_largest(name, options, mode):
     model = model_of(name, options or None)
     params, x, y = point(model, 11)
@@ -151,7 +151,7 @@ def test_one_entry_off_by_1e4_of_the_largest(name, options, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name, options", plant_cases())
+@pytest.mark.parametrize("name, options", list(plant_cases()))
 @pytest.mark.parametrize("how", ["sign", "double"])
 def test_flipped_sign_or_doubled_gradient(name, options, mode, how):
     model = model_of(name, options or None)
@@ -189,7 +189,7 @@ def test_there_are_same_shape_pairs():
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name, a, b", same_shape_pairs())
+@pytest.mark.parametrize("name, a, b", list(same_shape_pairs()))
 def test_swapped_same_shape_gradients(name, a, b, mode):
     model = model_of(name)
     params, x, y = point(model, 13)
