@@ -349,16 +349,25 @@ class ModelEvaluator:
                 and self.sample_scale is not None)
 
     def width(self, name: str) -> int:
-        """Number of float64 values one perturbed copy costs downstream."""
+        """Number of float64 values one perturbed copy costs downstream.
+
+        A dense layer's copies stay one column, ``N`` values, through
+        elementwise layers.  At the next dense layer :meth:`_one_column`
+        slices what follows by itself; anything else expands them to whole
+        activations (``N * d``) from that layer on, or for the head.
+        """
         k = self.owner[name]
         outputs = self.inputs[k + 1:] + [self.output]
-        if _is_dense(self.layers[k]) and self.params[name].ndim in (1, 2):
-            n = outputs[0].shape[-2] if outputs[0].ndim >= 2 else 1
-            if self._column_path(name):
-                return n  # one column per pass: _one_column slices what follows itself
-            later = [a.size for j, a in enumerate(outputs) if any(_is_dense(l) for l in self.layers[k + 1:k + 1 + j])]
-            return max([n] + later)
-        return max([a.size for a in outputs] + [self.params[name].size])
+        if not (_is_dense(self.layers[k]) and self.params[name].ndim in (1, 2)):
+            return max([a.size for a in outputs] + [self.params[name].size])
+        n = outputs[0].shape[-2] if outputs[0].ndim >= 2 else 1
+        for i, layer in enumerate(self.layers[k + 1:], start=1):
+            if _is_elementwise(layer):
+                continue
+            if _is_dense(layer) and self._column_path(name):
+                return n
+            return max([n] + [a.size for a in outputs[i:]])
+        return max(n, outputs[-1].size)
 
 
 def estimate_gradients(

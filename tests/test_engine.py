@@ -193,3 +193,15 @@ def test_names_subset_and_workers():
     every = estimate_gradients(model, params, x, y, workers=2)
     for k in some:
         np.testing.assert_allclose(some[k].value, every[k].value, rtol=1e-14, atol=1e-300)
+
+
+def test_width_counts_what_one_perturbed_copy_costs():
+    model = rm.get("mnist_relu", n_in=12, hidden=7, n_out=4)
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 5)
+    ev = ModelEvaluator(model, params, x, y)
+    assert ev.width("W1") == 5  # one column of z1, sliced per active sample at W2
+    assert ev.width("W2") == 5 * 4  # one column of the logits, expanded to (N, 4) for the head
+    ev.sample_scale = None  # no per-sample head: W2 expands the column to whole logits
+    assert ev.width("W1") == 5 * 4
