@@ -23,6 +23,7 @@ The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -49,6 +50,10 @@ HEAD_VALUES = 1 << 16
 
 #: Default cap on worker processes (see :func:`gradcheck.parallel.run_split`).
 AUTO_WORKERS = 4
+
+#: Environment variable that sets the default number of processes
+#: (``1``: never fork), e.g. for a CI job or a grading pool.
+WORKERS_ENV = "GRADCHECK_WORKERS"
 
 #: Stacked values (copies times their width) a pass needs before the default
 #: spreads it over processes: below about this, forking a child (2-3 ms)
@@ -408,10 +413,11 @@ def estimate_gradients(
     workers : int, optional
         Processes to spread the passes over, this one included (see
         :mod:`gradcheck.parallel`; forking happens on Linux only, from a
-        process without other Python threads).  By default one per
-        available CPU, at most :data:`AUTO_WORKERS`, for a stage with at
-        least :data:`PARALLEL_MIN_VALUES` stacked values, else 1.  The
-        values do not depend on it.
+        process without other Python threads).  By default
+        ``$GRADCHECK_WORKERS`` when set, else one per available CPU, at
+        most :data:`AUTO_WORKERS`, for a stage with at least
+        :data:`PARALLEL_MIN_VALUES` stacked values, and 1 below that.
+        The values do not depend on it.
 
     Returns
     -------
@@ -476,9 +482,14 @@ def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, 
 
 
 def _workers(workers: int | None, work: int) -> int:
-    """``workers``, or by default up to :data:`AUTO_WORKERS` processes when ``work`` is big enough."""
+    """``workers``, else ``$GRADCHECK_WORKERS``, else up to :data:`AUTO_WORKERS` processes when ``work`` is big enough."""
     if workers is not None:
         return workers
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
+        return int(env)
     return min(available_cpus(), AUTO_WORKERS) if work >= PARALLEL_MIN_VALUES else 1
 
 

@@ -188,3 +188,27 @@ def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_pa
     results = json.loads((tmp_path / "r.json").read_text())
     assert [(r["submission"], r["score"]) for r in results] == [("b_good.py", 2.0), ("c_good.py", 2.0), ("d_good.py", 2.0)]
     assert "a_kills_worker.py" in capsys.readouterr().err
+
+
+def test_pool_workers_do_not_fork_numerics_of_their_own(monkeypatch):
+    """With --jobs N the pool already fills the CPUs: its workers' engine runs in one process."""
+    import os
+
+    from gradcheck import engine
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(cli, "ProcessPoolExecutor", spy)
+    monkeypatch.setenv("GRADCHECK_WORKERS", "4")  # restored after the test
+    with pytest.raises(Stop):
+        cli._run_pool([(0, None, None)], (), 2, lambda *a: None)
+    seen["initializer"]()  # what each worker runs first
+    assert os.environ["GRADCHECK_WORKERS"] == "1"
+    assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 1

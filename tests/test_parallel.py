@@ -150,8 +150,24 @@ def test_engine_rejects_bad_workers(bad: object) -> None:
         estimate_gradients(model, params, x, y, workers=bad)  # type: ignore[arg-type]
 
 
-def test_default_workers_only_for_big_stages() -> None:
+def test_default_workers_only_for_big_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRADCHECK_WORKERS", raising=False)
     assert engine._workers(None, engine.PARALLEL_MIN_VALUES - 1) == 1
     big = engine._workers(None, engine.PARALLEL_MIN_VALUES)
     assert big == min(parallel.available_cpus(), engine.AUTO_WORKERS)
     assert engine._workers(3, 1) == 3
+
+
+def test_environment_sets_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADCHECK_WORKERS", "1")
+    assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 1
+    monkeypatch.setenv("GRADCHECK_WORKERS", "3")
+    assert engine._workers(None, 1) == 3
+    assert engine._workers(2, 1) == 2  # an explicit argument wins
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "-1", "1.5"])
+def test_bad_environment_value_is_named(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("GRADCHECK_WORKERS", bad)
+    with pytest.raises(ValueError, match=f"GRADCHECK_WORKERS must be a positive integer, got GRADCHECK_WORKERS={bad!r}"):
+        engine._workers(None, 1)

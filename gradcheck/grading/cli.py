@@ -27,6 +27,7 @@ still graded and written), 2 for a usage error, 130 when interrupted.
 from __future__ import annotations
 
 from gradcheck._argtypes import positive_float, positive_int
+from gradcheck.engine import WORKERS_ENV
 from gradcheck._argtypes import seed as seed_type
 
 import argparse
@@ -114,6 +115,11 @@ def cache_key(file_hash: str, *, model: str, seed: int, lang: str, shrink: bool,
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _one_process_numerics() -> None:
+    """In a grading pool worker: the jobs already use the CPUs, so the engine must not fork more."""
+    os.environ[WORKERS_ENV] = "1"
 
 
 def _grade_job(path: str, model: str | None, seed: int, assignment: str | None, limits: dict[str, Any], lang: str, shrink: bool) -> dict[str, Any]:
@@ -277,7 +283,7 @@ def _run_pool(
     """Grade ``items`` in a process pool; returns the items a broken pool left ungraded."""
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)))
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics)
     pending: dict[Future[Any], tuple[int, Path, Path | None]] = {}
     broken: list[tuple[int, Path, Path | None]] = []
     try:
