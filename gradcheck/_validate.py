@@ -5,7 +5,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["KeyMismatchError", "check_params", "check_grads_match", "describe"]
+__all__ = ["KeyMismatchError", "check_params", "check_grads_match", "check_workers", "describe"]
 
 
 class KeyMismatchError(KeyError):
@@ -21,6 +21,23 @@ def describe(value: Any) -> str:
         return f"ndarray(shape={value.shape}, dtype={value.dtype})"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_workers(workers: Any) -> int | None:
+    """``workers`` must be ``None`` (the default policy) or an int >= 1.
+
+    >>> check_workers(None), check_workers(2)
+    (None, 2)
+    >>> check_workers(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: workers must be None or an int >= 1, got workers=0
+    """
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be None or an int >= 1, got workers={describe(workers)}")
+    return int(workers)
 
 
 def check_params(params: Any, *, name: str = "params") -> dict[str, np.ndarray]:

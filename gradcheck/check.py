@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from gradcheck import guards
-from gradcheck._validate import KeyMismatchError, check_grads_match, check_params, describe
+from gradcheck._validate import KeyMismatchError, check_grads_match, check_params, check_workers, describe
 from gradcheck.compare import Tolerance, compare_entries
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import ModelEvaluator, estimate_gradients
@@ -244,6 +244,7 @@ def check_model(
         raise TypeError(f"seed must be an int, got seed={describe(seed)}")
     if seed < 0:
         raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
+    workers = check_workers(workers)
     tol = _tolerance(tolerance)
     work = check_params(params, name="params")
     xx = np.asarray(x)

@@ -150,6 +150,18 @@ def test_engine_rejects_bad_workers(bad: object) -> None:
         estimate_gradients(model, params, x, y, workers=bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_check_model_rejects_bad_workers_up_front(mode: str) -> None:
+    model = rm.get("mnist_relu", n_in=80, hidden=14, n_out=5)  # fast mode: both tensors > SMALL, probed only
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 4)
+    from gradcheck import check_model
+
+    with pytest.raises(ValueError, match="workers must be None or an int >= 1, got workers=0"):
+        check_model(model, params, x, y, mode=mode, workers=0)
+
+
 def test_default_workers_only_for_big_stages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRADCHECK_WORKERS", raising=False)
     assert engine._workers(None, engine.PARALLEL_MIN_VALUES - 1) == 1
