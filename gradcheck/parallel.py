@@ -123,10 +123,11 @@ def run_split(
         results.update(zip(shares[0], serial(shares[0])))
         deadline = time.monotonic() + PATIENCE * (time.monotonic() - start) + GRACE_S
         for share, (pid, fd) in children:
-            values = _collect(fd, sum(sizes[i] for i in share), deadline)
+            lengths = [sizes[i] for i in share]
+            values = _collect(fd, sum(lengths), deadline)
             _reap(pid, fd)
             reaped.add(pid)
-            parts = serial(share) if values is None else np.split(values, np.cumsum([sizes[i] for i in share])[:-1])
+            parts = serial(share) if values is None else np.split(values, np.cumsum(lengths)[:-1])
             results.update(zip(share, parts))
     finally:
         for _, (pid, fd) in children:
