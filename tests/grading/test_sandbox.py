@@ -13,7 +13,7 @@ from gradcheck.grading.assignment import Limits, SubmissionSpec, load_assignment
 from gradcheck.grading.sandbox import _HEADER, _MAGIC, CallResult, Sandbox, _decode, _encode, _ProtocolError
 
 CORPUS = Path(__file__).parent / "submissions"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LIMITS = Limits(wall_seconds=3, cpu_seconds=2, memory_bytes=512 << 20, load_seconds=10)
 FAST = Limits(wall_seconds=1.5, cpu_seconds=1, memory_bytes=512 << 20, load_seconds=10)
 #: expected verdicts that are the sandbox's own status; every other one means status "ok"

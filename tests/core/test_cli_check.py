@@ -13,7 +13,7 @@ import reference_models as rm
 from gradcheck.cli import main
 from reference_models.xor import XOR2Layer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_check_one_model_passes(capsys):

@@ -84,7 +84,7 @@ def test_missing_submission_file_is_a_usage_error(pytester: pytest.Pytester) -> 
 
 # -- submissions as test items ---------------------------------------------------------------
 
-CORPUS = __import__("pathlib").Path(__file__).parent / "submissions"
+CORPUS = __import__("pathlib").Path(__file__).parents[1] / "grading" / "submissions"
 
 
 def test_correct_submission_gives_one_passing_item_per_parameter(pytester: pytest.Pytester) -> None:

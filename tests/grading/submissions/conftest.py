@@ -2,6 +2,6 @@
 
 ``--doctest-modules`` would import every ``.py`` file it collects, running an
 infinite loop or ``os._exit`` inside the test process.  They are run by
-``tests/test_sandbox.py`` through the sandbox instead.
+``tests/grading/test_sandbox.py`` through the sandbox instead.
 """
 collect_ignore_glob = ["*.py", "*.ipynb"]

@@ -1,4 +1,4 @@
-"""Grade every submission of ``tests/submissions/`` end to end and check the name's promise.
+"""Grade every submission of ``tests/grading/submissions/`` end to end and check the name's promise.
 
 Each file ``<model>__<expected>__<desc>.<py|ipynb>`` (with ``<stem>.toml``
 when present) goes through :func:`gradcheck.grading.pipeline.grade_submission`
