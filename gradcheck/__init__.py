@@ -21,11 +21,12 @@ from gradcheck.estimate import NumericGradient
 from gradcheck.guards import GradcheckPrecisionWarning
 from gradcheck.numeric import default_step, estimate_function_gradient, numerical_gradient
 from gradcheck.report import format_result, to_dict, to_json
-from gradcheck.results import CheckResult, EntryReport, ParamCheck
+from gradcheck.results import CheckResult, EntryReport, FastGuarantee, ParamCheck
 
 __all__ = [
     "CheckResult",
     "EntryReport",
+    "FastGuarantee",
     "GradcheckPrecisionWarning",
     "NumericGradient",
     "ParamCheck",
