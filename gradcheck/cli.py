@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 OPTIONAL_COMMANDS = {
     "grade": ("gradcheck.grading.cli", "grading"),
     "template": ("gradcheck.grading.template", "grading"),
-    "plot-bench": ("gradcheck.benchplot", "plot"),
+    "plot-bench": ("gradcheck.tools.benchplot", "plot"),
 }
 
 
