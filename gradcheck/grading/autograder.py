@@ -45,21 +45,22 @@ import sys
 import time
 import traceback
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = [
-    "ROOT_ENV",
     "DEFAULT_ROOT",
     "PACKAGES",
-    "build_wheel",
-    "build_gradescope_zip",
-    "find_submission",
+    "ROOT_ENV",
     "SubmissionChoice",
-    "run_gradescope",
+    "build_gradescope_zip",
+    "build_wheel",
+    "find_submission",
     "register",
     "run",
+    "run_gradescope",
 ]
 
 #: Environment variable naming the autograder root (Gradescope's is ``/autograder``).
@@ -151,7 +152,7 @@ def _metadata_and_entry_points() -> tuple[str, str, str]:
     import importlib.metadata as md
 
     dist = md.distribution("gradcheck")
-    meta = dist.metadata
+    meta: Any = dist.metadata  # an email.message.Message underneath
     text = "".join(f"{k}: {v}\n" for k, v in meta.items() if k != "Description")
     return dist.version, text, dist.read_text("entry_points.txt") or ""
 
@@ -311,7 +312,7 @@ def _zero(assignment: Any, text: str, tag: str, seconds: float) -> dict[str, Any
     title = assignment.title or assignment.model
     return {
         "score": 0.0,
-        "execution_time": int(round(seconds)),
+        "execution_time": round(seconds),
         "output": f"# {title}\n\n{text}\n",
         "output_format": "md",
         "visibility": assignment.visibility,
@@ -356,7 +357,7 @@ def run_gradescope(root: str | os.PathLike[str], assignment: str | os.PathLike[s
     root = Path(root)
     results_dir = root / "results"
     try:
-        a = load_assignment(assignment)
+        a = load_assignment(Path(assignment))
         _max_score(a)  # the reference model must load too
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails
         traceback.print_exc(file=sys.stdout)
