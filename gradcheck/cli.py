@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 OPTIONAL_COMMANDS = {
     "grade": ("gradcheck.grading.cli", "grading"),
     "template": ("gradcheck.grading.template", "grading"),
+    "autograder": ("gradcheck.grading.autograder", "grading"),
     "plot-bench": ("gradcheck.benchplot", "plot"),
 }
 
