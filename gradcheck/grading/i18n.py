@@ -83,6 +83,7 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.pass_rates": {"en": "Pass rate per parameter", "ko": "매개변수별 통과율"},
     "ui.deduction": {"en": "Deduction", "ko": "감점"},
     "ui.seed": {"en": "Seed", "ko": "시드"},
+    "ui.assignment": {"en": "Assignment", "ko": "과제"},
 }
 
 for _key, _messages in GRADING_TEMPLATES.items():
