@@ -22,6 +22,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gradcheck.grading.verdicts import RESULT_STATUSES
+
 __all__ = [
     "STATUSES",
     "ParameterResult",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 #: Status of one check.
-STATUSES: tuple[str, ...] = ("passed", "failed")
+STATUSES: tuple[str, ...] = RESULT_STATUSES
 
 
 def json_safe(value: Any) -> Any:
@@ -81,7 +83,7 @@ class ParameterResult:
         The parameter (``"W1"``) or ``"forward"``.
     status : {"passed", "failed"}
     diagnosis : str
-        A code of :data:`gradcheck.diagnose.CODES`.
+        A code of :data:`gradcheck.grading.verdicts.CODES`.
     message : str
         The sentence for the student (in the grading language).
     points, max_points : float
@@ -232,6 +234,8 @@ class SubmissionResult:
         Language of the messages.
     file_hash : str
         SHA-256 of the submission file (for the resume cache).
+    title : str
+        The assignment's title (empty when it has none).
     """
 
     submission: str
@@ -249,6 +253,7 @@ class SubmissionResult:
     duration: float = 0.0
     lang: str = "en"
     file_hash: str = ""
+    title: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -286,6 +291,7 @@ class SubmissionResult:
             "duration": float(self.duration),
             "lang": self.lang,
             "file_hash": self.file_hash,
+            "title": self.title,
         }
 
     @classmethod
@@ -311,4 +317,5 @@ class SubmissionResult:
             duration=float(data.get("duration", 0.0)),
             lang=str(data.get("lang", "en")),
             file_hash=str(data.get("file_hash", "")),
+            title=str(data.get("title", "")),
         )
