@@ -120,6 +120,27 @@ def _stencil(ev: Any, f: np.ndarray, t: float) -> dict[str, np.ndarray]:
     return parts
 
 
+def _line_losses(ev: Any, name: str, lines: Sequence[Line]) -> Callable[..., np.ndarray]:
+    """``ev.lines(name, lines)``, or for an evaluator with ``losses_along`` only (an opaque function), the same
+    built from whole perturbed tensors, one at a time."""
+    if hasattr(ev, "lines"):
+        return ev.lines(name, lines)
+    shape = np.shape(ev.params[name])
+
+    def along(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+        picked = range(len(lines)) if which is None else which
+        out = np.empty((len(offsets), len(picked)))
+        for j, line in enumerate(picked):
+            v, s, e = lines[line]
+            for i, o in enumerate(offsets):
+                d = np.zeros(v.size)
+                d[s:e] = o * v[s:e]
+                out[i, j] = ev.losses_along(name, d.reshape((1,) + shape))[0]
+        return out
+
+    return along
+
+
 def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tolerance) -> _Measured:
     """Measure and judge every line: steps shrink until two consecutive ones agree without a kink.
 
@@ -131,7 +152,7 @@ def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tole
     judged at the smallest step that flags a kink, by its one-sided bracket,
     or else at the smallest step with the widened error bar.
     """
-    losses: Callable[..., np.ndarray] = ev.lines(name, lines)
+    losses = _line_losses(ev, name, lines)
     n = len(lines)
     a_dir = np.array([a[s:e] @ v[s:e] for v, s, e in lines])
     abs_a = np.abs(a)
@@ -243,7 +264,8 @@ def check_directional(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, 
     ev : evaluator
         Has ``params`` (the point), ``f0`` (the loss there), ``noise_scale``
         (see :func:`gradcheck.stencil.roundoff`) and ``lines(name, lines)``
-        (see :meth:`gradcheck.engine.ModelEvaluator.lines`).
+        (see :meth:`gradcheck.engine.ModelEvaluator.lines`) or
+        ``losses_along(name, directions)`` (one loss per whole moved tensor).
     name : str
         The tensor.
     analytic : ndarray
