@@ -25,15 +25,16 @@ import io
 import os
 import platform
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from gradcheck.grading import i18n
 from gradcheck.grading.gradebook import ClassSummary, class_summary
 from gradcheck.grading.render_markdown import format_points
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["REVIEW_VERDICTS", "needs_review", "identical_groups", "render_report", "write_report"]
+__all__ = ["REVIEW_VERDICTS", "identical_groups", "needs_review", "render_report", "write_report"]
 
 #: Run verdicts that deserve a human look: the cause may be the sandbox, the
 #: machine or an unusual but legitimate submission, not a wrong gradient.
@@ -109,7 +110,7 @@ def _svg(draw: Any) -> str:
             plt.close(fig)
     text = buf.getvalue()
     # the RDF block only names the (empty) metadata vocabularies; drop it with the XML header
-    return re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg"):], flags=re.S)
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg"):], flags=re.DOTALL)
 
 
 def _bar_plot(labels: Sequence[str], values: Sequence[float], *, ylabel: str, percent: bool = False) -> str:
@@ -187,7 +188,7 @@ def _distributions(summary: ClassSummary, t: Any, plots: bool) -> list[str]:
     out: list[str] = []
     if not plots:
         out.append(f'<p class="note">{_e(t("ui.no_plots"))}</p>')
-    sections = [
+    sections: list[tuple[str, str, list[tuple[str, float]], str, bool]] = [
         ("distribution", t("ui.distribution"), [(label, n) for label, n in summary.distribution], "n", False),
         ("diagnoses", t("ui.diagnosis_counts"), list(summary.diagnosis_counts.items()), "n", False),
         ("pass-rates", t("ui.pass_rates"), [(k, 100 * v) for k, v in summary.pass_rates.items()], "%", True),

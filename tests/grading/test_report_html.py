@@ -99,8 +99,7 @@ def _class() -> list[SubmissionResult]:
 
 def _table_after(page: Page, text: str, heading: str) -> list[list[str]]:
     """The first table after the heading with ``heading``'s id (by document order of tables)."""
-    order = [h for h in page.headings]
-    idx = [i for i, h in enumerate(order) if h[1] == heading][0]
+    idx = next(i for i, h in enumerate(page.headings) if h[1] == heading)
     # every h2 section before the feedback has exactly one table; the header has one too
     return page.tables[idx]
 
@@ -110,7 +109,7 @@ def test_report_states_what_it_claims() -> None:
     text = render_report(results, plots=False)
     page = parse(text)
     assert page.headings[0] == ("h1", "", "Week 3: XOR <backprop>")
-    facts = dict((row[0], row[1]) for row in page.tables[0][1:])
+    facts = {row[0]: row[1] for row in page.tables[0][1:]}
     assert facts["Seed"] == "11" and facts["Submissions"] == "4" and facts["Assignment"] == "Week 3: XOR <backprop>"
     assert facts["Versions"].startswith("gradcheck ") and "numpy" in facts["Versions"]
     ids = [h[1] for h in page.headings]
