@@ -11,10 +11,12 @@ from typing import Callable, Mapping
 import numpy as np
 
 from gradcheck._validate import check_params
+from gradcheck.stencil import EPS
 
 __all__ = ["numerical_gradient", "estimate_function_gradient", "default_step", "EPS64"]
 
-EPS64 = float(np.finfo(np.float64).eps)
+#: The float64 machine epsilon (:data:`gradcheck.stencil.EPS`).
+EPS64 = EPS
 
 
 def default_step(x: np.ndarray) -> np.ndarray:
@@ -122,7 +124,7 @@ def estimate_function_gradient(
     ([True, False], 1.0)
     """
     from gradcheck.estimate import NumericGradient
-    from gradcheck.stencil import STENCIL, combine, roundoff
+    from gradcheck.stencil import STENCIL, combine, roundoff_error
 
     params = check_params(params, name="params")
     if not isinstance(noise_scale, (int, float)) or isinstance(noise_scale, bool) or not np.isfinite(noise_scale) \
@@ -149,6 +151,6 @@ def estimate_function_gradient(
             name=key, value=parts["value"].reshape(shape), error=parts["error"].reshape(shape),
             step=h.reshape(shape), lower=parts["lower"].reshape(shape), upper=parts["upper"].reshape(shape),
             kink=parts["kink"].reshape(shape), refined=np.ones(shape, bool),
-            roundoff=(1.5 * roundoff(f0, vals[0], vals[1], scale=noise_scale) / h).reshape(shape),
+            roundoff=roundoff_error(f0, vals[0], vals[1], h=h, scale=noise_scale).reshape(shape),
         )
     return out
