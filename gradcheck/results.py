@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gradcheck.compare import Tolerance
+from gradcheck.diagnose import Diagnosis
 
-__all__ = ["EntryReport", "ParamCheck", "CheckResult"]
+__all__ = ["CheckResult", "EntryReport", "ParamCheck"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class ParamCheck:
     failed_indices : indices of failing entries (at most ``MAX_INDICES``).
     tolerance : the terms of the verdict.
     notes : anything else the reader should know (probe count, miss chance).
+    diagnosis : what kind of bug a failed gradient has (sign, scale and its
+        likely cause, transpose, ...; :mod:`gradcheck.explain`), ``correct``
+        when it passed; ``None`` where no full numerical gradient was taken.
     """
 
     name: str
@@ -58,6 +62,7 @@ class ParamCheck:
     failed_indices: tuple[tuple[int, ...], ...]
     tolerance: Tolerance
     notes: tuple[str, ...] = ()
+    diagnosis: Diagnosis | None = None
 
     @property
     def worst_ratio(self) -> float:
