@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "decode_source", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
+__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "decode_source", "source_fingerprint", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
 
 #: Cell magics whose body is run (once) with the magic line removed.
 KEEP_BODY_CELL_MAGICS: frozenset[str] = frozenset({"time", "timeit", "capture", "prun"})
@@ -385,3 +385,26 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
         notes.extend(cell_notes)
         cells.append(Cell(i + 1, name, code, err))
     return LoadedSubmission(str(p), kind, tuple(cells), tuple(notes), None)
+
+
+def source_fingerprint(loaded: LoadedSubmission) -> str:
+    """SHA-256 of a submission's normalised source: its code cells' syntax trees.
+
+    Comments, blank lines, spacing, quotes and notebook outputs do not count,
+    so two students who hand in the same code differently formatted (or one
+    as ``.py`` and one as ``.ipynb``) have the same fingerprint.  A cell that
+    does not parse counts with its text, stripped.
+
+    >>> a = LoadedSubmission("a.py", "py", (Cell(1, "a.py", "x = 1  # mine\\n"),))
+    >>> b = LoadedSubmission("b.py", "py", (Cell(1, "b.py", "\\n\\nx=1\\n"),))
+    >>> source_fingerprint(a) == source_fingerprint(b)
+    True
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for cell in loaded.cells:
+        tree, _ = _parse(cell.source, cell.filename)
+        h.update((ast.dump(tree) if tree is not None and tree.body else cell.source.strip()).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
