@@ -75,43 +75,44 @@ True
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = [
-    "Params",
-    "Layer",
-    "AffineLayer",
-    "ElementwiseLayer",
-    "DifferentiableLayer",
-    "LossHead",
-    "LayeredModel",
-    "Dense",
-    "Dot",
-    "Scale",
-    "Activation",
-    "Sigmoid",
-    "Tanh",
-    "ReLU",
-    "Step",
-    "Identity",
-    "MSE",
     "BCE",
-    "SoftmaxCrossEntropy",
+    "MSE",
     "MSE_REDUCTIONS",
+    "Activation",
+    "AffineLayer",
+    "Dense",
+    "DifferentiableLayer",
+    "Dot",
+    "ElementwiseLayer",
+    "Identity",
+    "Layer",
+    "LayeredModel",
+    "LossHead",
+    "Params",
+    "ReLU",
+    "Scale",
     "Sequential",
-    "sigmoid",
-    "sigmoid_prime",
-    "tanh",
-    "tanh_prime",
-    "relu",
-    "relu_prime",
-    "step",
-    "step_prime",
+    "Sigmoid",
+    "SoftmaxCrossEntropy",
+    "Step",
+    "Tanh",
     "identity",
     "identity_prime",
+    "relu",
+    "relu_prime",
+    "sigmoid",
+    "sigmoid_prime",
+    "step",
+    "step_prime",
+    "tanh",
+    "tanh_prime",
 ]
 
 Params = Mapping[str, np.ndarray]
@@ -382,27 +383,27 @@ def identity_prime(z: np.ndarray) -> np.ndarray:
     return np.ones_like(np.asarray(z, dtype=np.float64))
 
 
-def Sigmoid() -> Activation:  # noqa: N802 - the layer vocabulary's fixed name
+def Sigmoid() -> Activation:
     """``sigmoid(z) = 1 / (1 + exp(-z))``, smooth."""
     return Activation("sigmoid", sigmoid, sigmoid_prime)
 
 
-def Tanh() -> Activation:  # noqa: N802
+def Tanh() -> Activation:
     """``tanh(z)``, smooth."""
     return Activation("tanh", tanh, tanh_prime)
 
 
-def ReLU() -> Activation:  # noqa: N802
+def ReLU() -> Activation:
     """``max(0, z)``; kink at 0, where its derivative is taken as 0."""
     return Activation("relu", relu, relu_prime, kinks=(0.0,))
 
 
-def Step() -> Activation:  # noqa: N802
+def Step() -> Activation:
     """``0 if z <= 0 else 1``; jump at 0, derivative 0 everywhere else."""
     return Activation("step", step, step_prime, kinks=(0.0,))
 
 
-def Identity() -> Activation:  # noqa: N802
+def Identity() -> Activation:
     """``z`` itself (a placeholder where a network has no activation)."""
     return Activation("identity", identity, identity_prime)
 

@@ -38,14 +38,15 @@ four orders of magnitude on either side.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from gradcheck.nn import AffineLayer, ElementwiseLayer
 
-__all__ = ["LayerKind", "Structure", "STACK_RTOL", "recognise", "scalar_loss"]
+__all__ = ["STACK_RTOL", "LayerKind", "Structure", "recognise", "scalar_loss"]
 
 #: Relative agreement (of the largest entry) a stacked evaluation must reach.
 STACK_RTOL = 1e-9
