@@ -16,7 +16,7 @@ from gradcheck.check import MODES, check_model
 from gradcheck.report import format_result, to_dict
 from gradcheck.results import CheckResult
 
-__all__ = ["main", "build_parser", "run_check"]
+__all__ = ["main", "build_parser", "run_check", "version_line"]
 
 #: Random-batch size per model in ``gradcheck check`` (odd on purpose: shapes that
 #: hide transposition bugs at N = d are avoided).
@@ -94,6 +94,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradcheck", description="Verify backpropagation against central differences.")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check every reference model (the default command)")
     check.add_argument("--model", action="append", metavar="NAME", help="check only this model (repeatable)")
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 OPTIONAL_COMMANDS = {
     "grade": ("gradcheck.grading.cli", "grading"),
     "template": ("gradcheck.grading.template", "grading"),
+    "autograder": ("gradcheck.grading.autograder", "grading"),
     "plot-bench": ("gradcheck.benchplot", "plot"),
 }
 
@@ -134,10 +136,19 @@ def _register_unavailable(sub: Any, command: str, extra: str, missing: str) -> N
     stub.set_defaults(func=explain)
 
 
+def version_line() -> str:
+    """``gradcheck X.Y.Z (Python A.B.C, numpy D.E.F)``: what ``gradcheck --version`` prints."""
+    import platform
+
+    from gradcheck import __version__
+
+    return f"gradcheck {__version__} (Python {platform.python_version()}, numpy {np.__version__})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["check", *argv]
     args = parser.parse_args(argv)
     return int(args.func(args))

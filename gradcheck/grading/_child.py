@@ -2,16 +2,16 @@
 
 Run by :class:`gradcheck.grading.sandbox.Sandbox` as::
 
-    python -I -B -X utf8 _child.py CMD_FD RES_FD MEMORY_BYTES FILE_BYTES SESSION_CPU LOAD_CPU [HARNESS_DIR...]
+    python -I -B -X utf8 _child.py CONFIG_JSON
 
-in a fresh temporary directory, in its own process group.  It is
-self-contained (standard library and numpy only) and never imports the
-harness: ``-I`` keeps the harness's directory off ``sys.path`` and a
-meta-path blocker, installed before anything else, refuses ``gradcheck``
-and ``reference_models`` (an attempt is the verdict ``forbidden``).  An
-audit hook (which, unlike the blocker, a submission cannot remove) refuses
-the same imports and opening any file in the ``HARNESS_DIR`` directories (the answer
-key's and the harness's source) before the submission runs.
+(``CONFIG_JSON``: the pipe descriptors, the limits and the harness's
+directories) in a fresh working directory, in its own session.  It never
+imports the harness: the wire format (``_wire.py``, beside this file) is
+loaded *by path*, with numpy, before anything else; then a meta-path blocker
+refuses ``gradcheck`` and ``reference_models`` (an attempt is the verdict
+``forbidden``).  An audit hook (which, unlike the blocker, a submission
+cannot remove) refuses the same imports and opening any file in the harness's
+directories (compared after resolving symlinks) before the submission runs.
 
 A process the submission forks is never allowed to speak for it: a fork
 that returns from student code, calls ``os._exit`` or reaches the result
@@ -23,38 +23,47 @@ Cosmetic packages a notebook imports for display only (``tqdm``,
 are replaced by do-nothing stand-ins *when they are not installed*, with a
 note, so a correct backward pass is not lost to a progress bar.
 
-Sequence: set the resource limits, install the blocker, import numpy and
-keep private references to the few functions the protocol needs (so a
-submission that patches numpy or ``json`` cannot change how results are
-encoded), read the ``load`` frame, run the cells, answer, then answer
-``call`` frames until ``close`` or end of file.
-
-Frames (both directions, on dedicated pipes; stdout and stderr belong to the
-student): ``b"GCF1"``, a 4-byte JSON length and an 8-byte payload length
-(network order), the JSON header, then the payload: the raw little-endian
-float64 bytes of the arrays listed in ``header["arrays"]`` as
-``[key, shape]`` pairs, in order.  No pickle anywhere.
+Sequence (:func:`main`): set the resource limits, load the wire module (and
+numpy), install the blocker, read the ``load`` frame, run the cells
+(:func:`load`), answer, then answer ``call`` frames (:func:`call`) until
+``close`` or end of file.  The state of the conversation is one
+:class:`Session`; every step is a small top-level function of it.
 
 Nothing this process says is trusted: the parent rebuilds every array from
 raw bytes with its own numpy and makes every comparison itself.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
-import struct
 import sys
+import time
+from typing import Any, Callable
 
-MAGIC = b"GCF1"
-HEADER = struct.Struct("!4sIQ")
 BLOCKED_ROOTS = ("gradcheck", "reference_models")
 _MAX_MESSAGE = 8000
 _MAX_FRAMES = 12
+#: Keys of a gradient the submission may use for a parameter ``s``: ``s``, ``ds``, ``d_s``, ``grad_s``, ``s_grad``.
+GRAD_KEY_FORMS = ("{}", "d{}", "d_{}", "grad_{}", "{}_grad")
 
 _os_read = os.read
 _os_write = os.write
 _real_exit = os._exit
+_perf = time.perf_counter
+_W: Any = None  # the wire module, loaded by path in main()
+
+
+def load_wire(path: str) -> Any:
+    """Load ``_wire.py`` from ``path`` without the import system's name lookup (and without ``sys.modules``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_gradcheck_wire", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class ForbiddenImport(ImportError):
@@ -211,429 +220,518 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def main(argv: list[str]) -> None:
-    cmd_fd, res_fd = int(argv[1]), int(argv[2])
-    memory, file_bytes, session_cpu, load_cpu = int(argv[3]), int(argv[4]), int(argv[5]), float(argv[6])
-    harness_dirs = tuple(os.path.join(os.path.abspath(d), "") for d in argv[7:])
-    main_pid = os.getpid()
-    for fd in (cmd_fd, res_fd):
-        os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
-    set_limits(memory, file_bytes, session_cpu, load_cpu)
 
-    blocker = Blocker(BLOCKED_ROOTS)
-    sys.meta_path.insert(0, blocker)
-    for name in list(sys.modules):
-        if name.partition(".")[0] in BLOCKED_ROOTS:
-            del sys.modules[name]
+# -- the session -------------------------------------------------------------------------
+class Session:
+    """Everything the child knows between frames: channels, limits, guards, the submission's namespace."""
 
-    import time
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.cmd_fd = int(config["cmd_fd"])
+        self.res_fd = int(config["res_fd"])
+        self.memory = int(config["memory"])
+        self.main_pid = os.getpid()
+        self.harness_dirs = tuple(os.path.join(os.path.realpath(d), "") for d in config.get("harness_dirs", ()))
+        self.allowed_files = {os.path.realpath(__file__), os.path.realpath(config["wire"])}
+        self.blocker = Blocker(BLOCKED_ROOTS)
+        self.cosmetic = CosmeticFinder(COSMETIC_ROOTS)
+        self.audited: list[tuple[str, str]] = []  # the audit hook's own record (not reachable through sys.meta_path)
+        self.in_hook = False
+        self.student_files: set[str] = set()
+        self.ns: dict[str, Any] | None = None
+        self.has_forward = False
+        self.import_seconds = 0.0
+        import reprlib
 
-    t0 = time.perf_counter()
-    import collections.abc
-    import difflib
-    import inspect
-    import json
-    import linecache
-    import reprlib
-    import traceback
-    import types
+        self.repr = reprlib.Repr()
+        self.repr.maxstring = 60
+        self.repr.maxother = 60
 
-    import numpy as np
+    def is_fork(self) -> bool:
+        return os.getpid() != self.main_pid
 
-    import_seconds = time.perf_counter() - t0
-    _asarray = np.asarray
-    _frombuffer = np.frombuffer
-    _ndarray = np.ndarray
-    _dumps = json.dumps
-    _loads = json.loads
-    _Mapping = collections.abc.Mapping
-    _repr = reprlib.Repr()
-    _repr.maxstring = 60
-    _repr.maxother = 60
-    _perf = time.perf_counter
-
-    def fake_exit(code: object = 0) -> None:
-        if os.getpid() != main_pid:  # a fork of the submission: really exit
-            _real_exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
-        raise HardExit(code)
-
-    def leave_if_fork() -> None:
+    def leave_if_fork(self) -> None:
         """A process the submission forked never reaches the grader's channels."""
-        if os.getpid() != main_pid:
+        if self.is_fork():
             flush_std()
             _real_exit(0)
 
-    os._exit = fake_exit  # type: ignore[assignment]
+    def fake_exit(self, code: object = 0) -> None:
+        """``os._exit`` for the submission: a real exit in a fork, :class:`HardExit` in the session."""
+        if self.is_fork():
+            _real_exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
+        raise HardExit(code)
+
+    def audit(self, event: str, args: tuple[Any, ...]) -> None:
+        """The audit hook: refuses importing the harness and opening its files (symlinks resolved)."""
+        if self.in_hook or event not in ("import", "open"):
+            return
+        self.in_hook = True
+        try:
+            if event == "import":
+                check_import(self, args[0] if args else None)
+            elif self.harness_dirs and args and isinstance(args[0], (str, bytes)):
+                check_open(self, args[0] if isinstance(args[0], str) else os.fsdecode(args[0]))
+        finally:
+            self.in_hook = False
+
+
+def check_import(s: Session, name: object) -> None:
+    if isinstance(name, str) and name.partition(".")[0] in BLOCKED_ROOTS:
+        s.audited.append(("import", name))
+        raise ForbiddenImport(f"importing {name!r} is not allowed in a submission")
+
+
+def check_open(s: Session, path: str) -> None:
+    full = os.path.realpath(path)
+    if full.startswith(s.harness_dirs) and full not in s.allowed_files:
+        s.audited.append(("open", path))
+        raise PermissionError(f"opening {path!r} is not allowed in a submission")
+
+
+def flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()  # type: ignore[union-attr]
+        except BaseException:
+            pass
+
+
+# -- framing -------------------------------------------------------------------------------
+def read_frame(s: Session) -> tuple[dict[str, Any], dict[Any, Any]]:
+    """The grader's next command (trusted: the grader wrote it)."""
+    head = read_exact(s.cmd_fd, _W.HEADER.size)
+    _, jlen, plen = _W.HEADER.unpack(head)
+    buf = bytearray(head + read_exact(s.cmd_fd, jlen + plen))
+    try:
+        got = _W.decode(buf, plen)
+    except _W.ProtocolError as exc:
+        raise EOFError(f"bad frame from the grader: {exc}") from None
+    assert got is not None
+    return got[0], got[1]
+
+
+def send(s: Session, meta: dict[str, Any], arrays: list[tuple[Any, Any]] | tuple[()] = ()) -> None:
+    s.leave_if_fork()
+    flush_std()
+    write_all(s.res_fd, _W.encode(meta, arrays))
+
+
+# -- describing what the submission did ------------------------------------------------------------
+def clip(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 40] + f"\n... ({len(text)} characters, cut)"
+
+
+def describe(s: Session, value: object) -> str:
+    try:
+        if isinstance(value, _W.np.ndarray):
+            return f"an array of dtype {value.dtype} and shape {tuple(value.shape)}"
+        if value is None:
+            return "None (is a `return` missing?)"
+        if isinstance(value, (list, tuple)):
+            return f"a {type(value).__name__} of {len(value)} items"
+        if isinstance(value, _Mapping):
+            return f"a {type(value).__name__} with keys {s.repr.repr(list(value.keys()))}"
+        return f"a {type(value).__name__} ({s.repr.repr(value)})"
+    except BaseException:
+        return f"a {type(value).__name__}"
+
+
+def student_traceback(s: Session, exc: BaseException) -> str:
+    import traceback
+
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in s.student_files]
+        if len(frames) > _MAX_FRAMES:
+            omitted = len(frames) - _MAX_FRAMES
+            shown = traceback.format_list(frames[:4]) + [f"  ... {omitted} more frames ...\n"] + traceback.format_list(frames[-(_MAX_FRAMES - 4):])
+        else:
+            shown = traceback.format_list(frames)
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    except BaseException:
+        return f"{type(exc).__name__} (the exception could not be formatted)"
+    if not shown:
+        return last
+    return clip("Traceback (the submission's frames only):\n" + "".join(shown) + last)
+
+
+def outcome_of(s: Session, exc: BaseException, what: str) -> tuple[str, str]:
+    """The status and message for an exception that ended ``what``."""
+    import traceback
+
+    if isinstance(exc, TypeProblem):
+        return "type", f"{what}: {exc}"
+    if isinstance(exc, HardExit):
+        return "crash", f"{what} called os._exit({exc.code!r}), which ends the process"
+    if isinstance(exc, SystemExit):
+        return "crash", f"{what} called sys.exit({exc.code!r}) (or exit()/quit()), which ends the process"
+    if isinstance(exc, MemoryError):
+        return "memory", f"{what} ran out of memory (MemoryError, limit {s.memory >> 20} MB)\n" + student_traceback(s, exc)
+    message = f"{what} raised {student_traceback(s, exc)}"
+    if isinstance(exc, TypeError) and not any(f.filename in s.student_files for f in traceback.extract_tb(exc.__traceback__)):
+        message += f"\n(the grader calls it as {what}; see the assignment's calling convention)"
+    return "error", message
+
+
+def guarded(s: Session, fn: Callable[[], Any], what: str) -> tuple[str, str, Any]:
+    """Run ``fn()``; map every way it can end to (status, message, value)."""
+    del s.blocker.attempts[:]
+    del s.audited[:]
+    status, message, value = "ok", "", None
+    try:
+        value = fn()
+    except BaseException as exc:
+        status, message = outcome_of(s, exc, what)
+    s.leave_if_fork()
+    attempts = s.audited + s.blocker.attempts
+    if attempts:
+        status = "forbidden"
+        kind, target = attempts[0]
+        message = f"{what} tried to {kind} {target!r}: the grader's own packages are off limits"
+        del s.blocker.attempts[:]
+        del s.audited[:]
+    return status, clip(message), value
+
+
+# -- load ---------------------------------------------------------------------------------------
+def place_files(files: list[Any]) -> None:
+    """Write the helper files the grader sent (``[name, text]``) into the working directory."""
+    for name, text in files:
+        if not isinstance(name, str) or not isinstance(text, str) or os.path.basename(name) != name or name.startswith("."):
+            continue
+        with open(name, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def run_cell(s: Session, cell: dict[str, Any], problems: list[tuple[str, str]], notes: list[str]) -> str:
+    """Run one cell in the submission's namespace; returns its status."""
+    import linecache
+
+    assert s.ns is not None
+    name, src = cell["filename"], cell["source"]
+    s.student_files.add(name)
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    error = cell.get("syntax_error")
+    if not error:
+        try:
+            code = compile(src, name, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            error = f"line {getattr(exc, 'lineno', '?')}: {getattr(exc, 'msg', exc)}"
+    if error:
+        problems.append(("syntax", f"{name}: {error}"))
+        notes.append(f"{name}: syntax error, the cell was not run: {error}")
+        return "syntax"
+    ns = s.ns
+    status, message, _ = guarded(s, lambda: exec(code, ns), f"running {name}")
+    if status not in ("ok", "forbidden"):
+        problems.append((status, message))
+        lines = message.strip().splitlines() or [status]
+        notes.append(f"{name} did not finish ({status}): {lines[-1] if status == 'error' else lines[0]}")
+    elif status == "forbidden":
+        problems.insert(0, (status, message))
+    return status
+
+
+def new_namespace(filename: str) -> dict[str, Any]:
+    import types
+
+    module = types.ModuleType("submission")
+    module.__file__ = filename
+    ns = module.__dict__
+    ns["display"] = lambda *a, **k: None
+    ns["get_ipython"] = lambda: _IPythonStub()
+    sys.modules["submission"] = module
+    return ns
+
+
+def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
+    """Run the submission's cells; the answer to the ``load`` frame."""
+    sys.addaudithook(s.audit)  # from here on, for good: the submission cannot remove it
+    spec = meta["spec"]
+    place_files(meta.get("files", []))
+    s.ns = new_namespace(meta.get("filename", "submission.py"))
+    notes: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for cell in meta["cells"]:
+        if run_cell(s, cell, problems, notes) == "forbidden":
+            s.ns, ns = None, s.ns
+            return {"status": "forbidden", "message": problems[0][1], "found": found_names(ns), "notes": notes}
+    for root in s.cosmetic.used:
+        notes.append(f"the package {root!r} is not installed where the grader runs: a do-nothing stand-in was used (display only)")
+    found = found_names(s.ns)
+    missing, s.has_forward = required_missing(spec, s.ns, found, notes)
+    if missing is None:
+        return {"status": "ok", "message": "", "found": found, "notes": notes}
+    s.ns = None
+    if problems:
+        status, message = problems[0]
+        return {"status": status, "message": f"{message}\n({missing})", "found": found, "notes": notes}
+    return {"status": "missing", "message": missing, "found": found, "notes": notes}
+
+
+def found_names(ns: dict[str, Any]) -> list[str]:
+    import inspect
+
+    out = []
+    for k, v in list(ns.items()):
+        if k.startswith("_") or k in ("display", "get_ipython"):
+            continue
+        if (inspect.isfunction(v) or inspect.isclass(v)) and getattr(v, "__module__", None) == "submission":
+            out.append(k)
+    return out
+
+
+def suggest(name: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def class_missing(spec: dict[str, Any], ns: dict[str, Any], found: list[str], notes: list[str]) -> tuple[str | None, bool]:
+    listing = ", ".join(found) if found else "nothing callable"
+    fwd = spec.get("forward")
+    cname = spec["class_name"]
+    cls = ns.get(cname)
+    if not callable(cls):
+        return f"no class named {cname!r} was found; the submission defines: {listing}{suggest(cname, found)}", False
+    methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
+    if not hasattr(cls, spec["backward"]):
+        return (
+            f"class {cname} has no method {spec['backward']!r}; its methods: "
+            f"{', '.join(methods) or 'none'}{suggest(spec['backward'], methods)}"
+        ), False
+    if not fwd:
+        return None, False
+    if hasattr(cls, fwd):
+        return None, True
+    if spec.get("require_forward"):
+        return f"class {cname} has no method {fwd!r}; its methods: {', '.join(methods) or 'none'}{suggest(fwd, methods)}", False
+    notes.append(f"class {cname} has no method {fwd!r}: the forward pass is not checked")
+    return None, False
+
+
+def required_missing(spec: dict[str, Any], ns: dict[str, Any], found: list[str], notes: list[str]) -> tuple[str | None, bool]:
+    """(what is missing, or None; whether the forward pass can be checked)."""
+    if spec["style"] == "class":
+        return class_missing(spec, ns, found, notes)
+    listing = ", ".join(found) if found else "nothing callable"
+    fwd = spec.get("forward")
+    if not callable(ns.get(spec["backward"])):
+        return f"no function named {spec['backward']!r} was found; the submission defines: {listing}{suggest(spec['backward'], found)}", False
+    if not fwd:
+        return None, False
+    if callable(ns.get(fwd)):
+        return None, True
+    if spec.get("require_forward"):
+        return f"no function named {fwd!r} was found; the submission defines: {listing}{suggest(fwd, found)}", False
+    notes.append(f"no function named {fwd!r}: the forward pass is not checked")
+    return None, False
+
+
+# -- calls --------------------------------------------------------------------------------------
+def to_array(s: Session, value: object, label: str, max_elements: int) -> Any:
+    if value is None:
+        raise TypeProblem(f"{label} is None (is a `return` missing?)")
+    try:
+        a = _W._asarray(value)
+    except Exception as exc:
+        raise TypeProblem(f"{label} is {describe(s, value)}, which is not an array of numbers ({type(exc).__name__})") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeProblem(f"{label} is {describe(s, value)}, not an array of real numbers (dtype {a.dtype})")
+    if a.size > max_elements:
+        raise TypeProblem(f"{label} has {a.size} entries, far more than the parameters have")
+    return _W._asarray(a, dtype="<f8")
+
+
+class Call:
+    """One ``call`` frame: the calling convention, the reference parameter names, the arrays, the notes."""
+
+    def __init__(self, s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> None:
+        self.s = s
+        self.spec: dict[str, Any] = meta["spec"]
+        self.refs: list[str] = list(meta["param_names"])
+        self.max_el = int(meta["max_elements"])
+        self.arrays = arrays
+        self.notes: list[str] = []
+        self.out: list[tuple[Any, Any]] = []
+
+    def fresh(self) -> dict[str, Any]:
+        """New copies of the inputs for one call of the submission."""
+        K, a = _W.Key, self.arrays
+        return {
+            "params": {r: a[K(_W.PARAM, r)].copy() for r in self.refs},
+            "x": a[K(_W.INPUT, "x")].copy(),
+            "y": a[K(_W.INPUT, "y")].copy(),
+        }
+
+    def label(self, which: str) -> str:
+        spec = self.spec
+        return spec[which] if spec["style"] == "function" else f"{spec['class_name']}.{spec[which]}"
+
+    def after(self, inputs: dict[str, Any], *, forward: bool) -> None:
+        """Send the inputs back as they are after the call (the grader detects mutation)."""
+        param_role, input_role = (_W.AFTER_FORWARD_PARAM, _W.AFTER_FORWARD_INPUT) if forward else (_W.AFTER_PARAM, _W.AFTER_INPUT)
+        for r in self.refs:
+            self.out.append((_W.Key(param_role, r), inputs["params"][r]))
+        for b in _W.BATCH_NAMES:
+            self.out.append((_W.Key(input_role, b), inputs[b]))
+        d, before = inputs.get("dict"), inputs.get("dict_before")
+        if d is not None and (set(d) != set(before) or any(d.get(k) is not v for k, v in before.items())):
+            who = "the forward pass" if forward else "backward"
+            self.notes.append(f"{who} changed the params dict it was given (entries added, removed or replaced)")
+
+
+def invoke(c: Call, which: str, inputs: dict[str, Any]) -> Any:
+    """Call the submission's ``which`` (``backward`` or ``forward``) on ``inputs``."""
+    spec, refs = c.spec, c.refs
+    names = spec["names"]
+    arg_names = spec["args"] if which == "backward" else spec["forward_args"]
+    pdict = {names.get(r, r): inputs["params"][r] for r in refs}
+    inputs["dict"] = pdict
+    inputs["dict_before"] = dict(pdict)
+    assert c.s.ns is not None
+    if spec["style"] == "class":
+        obj = c.s.ns[spec["class_name"]](*spec["init_args"], **spec["init_kwargs"])
+        for r in refs:
+            setattr(obj, names.get(r, r), inputs["params"][r])
+        fn = getattr(obj, spec[which])
+    else:
+        fn = c.s.ns[spec[which]]
+    args = [pdict if a == "params" else inputs[a] if a in _W.BATCH_NAMES else inputs["params"][a] for a in arg_names]
+    return fn(*args)
+
+
+def grads_from_dict(c: Call, value: Any, order: list[str], what: str) -> list[tuple[str, Any]]:
+    names = c.spec["names"]
+    if c.spec["returns"] != "dict":
+        c.notes.append(f"{what} returned a dict where the assignment asks for a tuple ({', '.join(order)}); read by key")
+    out: list[tuple[str, Any]] = []
+    missing = []
+    for ref in order:
+        stem = names.get(ref, ref)
+        for cand in (form.format(stem) for form in GRAD_KEY_FORMS):
+            if cand in value:
+                out.append((ref, to_array(c.s, value[cand], f"the gradient for {ref} (key {cand!r})", c.max_el)))
+                break
+        else:
+            missing.append(ref)
+    if len(missing) == len(order):
+        raise TypeProblem(
+            f"returned a dict with keys {c.s.repr.repr(list(value.keys()))}; none of them names a gradient "
+            f"(expected the keys {', '.join(names.get(r, r) for r in order)})"
+        )
+    if missing:
+        c.notes.append(f"the returned dict has no gradient for {', '.join(missing)}")
+    return out
+
+
+def gradients(c: Call, value: Any, what: str) -> list[tuple[str, Any]]:
+    """The gradients in what backward returned, keyed by reference names (raises :class:`TypeProblem`)."""
+    returns = c.spec["returns"]
+    names = c.spec["names"]
+    order = c.refs if returns in ("dict", "tuple") else list(returns)
+    if isinstance(value, _Mapping):
+        return grads_from_dict(c, value, order, what)
+    if returns == "dict":
+        raise TypeProblem(f"returned {describe(c.s, value)}; expected a dict of gradients keyed by {', '.join(names.get(r, r) for r in order)}")
+    if len(order) == 1 and not isinstance(value, (tuple, list)):
+        value = (value,)
+    if not isinstance(value, (tuple, list)):
+        raise TypeProblem(f"returned {describe(c.s, value)}; expected a tuple of {len(order)} gradients ({', '.join(order)})")
+    if len(value) != len(order):
+        raise TypeProblem(f"returned a {type(value).__name__} of {len(value)} items; expected {len(order)} gradients ({', '.join(order)})")
+    return [(ref, to_array(c.s, v, f"the gradient for {ref} (item {i + 1})", c.max_el)) for i, (ref, v) in enumerate(zip(order, value))]
+
+
+def call(s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[Any, Any]]]:
+    """Answer one ``call`` frame: backward (and forward) at one point."""
+    set_cpu_budget(float(meta["cpu_seconds"]))
+    c = Call(s, meta, arrays)
+    bw = c.label("backward")
+    inputs = c.fresh()
+    status, message, grads = guarded(s, lambda: gradients(c, invoke(c, "backward", inputs), bw), f"{bw}({', '.join(c.spec['args'])})")
+    if status == "ok":
+        c.out.extend((_W.Key(_W.GRAD, r), a) for r, a in grads)
+    c.after(inputs, forward=False)
+    result: dict[str, Any] = {"status": status, "message": message, "forward_status": None, "forward_message": "", "notes": c.notes}
+    if status == "crash" or not s.has_forward:
+        return result, c.out
+    fw = c.label("forward")
+    f_inputs = c.fresh()
+    f_status, f_message, f_value = guarded(
+        s, lambda: to_array(s, invoke(c, "forward", f_inputs), f"{fw}'s output", c.max_el), f"{fw}({', '.join(c.spec['forward_args'])})"
+    )
+    result["forward_status"], result["forward_message"] = f_status, f_message
+    if f_status == "ok":
+        c.out.append((_W.Key(_W.FORWARD, ""), f_value))
+    c.after(f_inputs, forward=True)
+    return result, c.out
+
+
+# -- the conversation ---------------------------------------------------------------------------
+def serve(s: Session) -> None:
+    """Answer the ``load`` frame, then ``call`` frames until ``close``, end of file or a crash."""
+    meta, _ = read_frame(s)
+    t1 = _perf()
+    answer = load(s, meta)
+    answer.update(import_seconds=s.import_seconds, load_seconds=_perf() - t1, has_forward=s.has_forward)
+    send(s, answer)
+    if s.ns is None:
+        return
+    while True:
+        meta, arrays = read_frame(s)
+        if meta.get("op") != "call":
+            return
+        result, out = call(s, meta, arrays)
+        result["seq"] = meta.get("seq")
+        try:
+            send(s, result, out)
+        except MemoryError:
+            send(s, {"status": "memory", "message": "the results did not fit in memory", "seq": meta.get("seq"), "notes": []})
+        if result["status"] == "crash":
+            return
+
+
+def install_guards(s: Session) -> None:
+    """The blocker, the stand-ins, the patched exits (the audit hook comes with the ``load`` frame)."""
+    sys.meta_path.insert(0, s.blocker)
+    for name in list(sys.modules):
+        if name.partition(".")[0] in BLOCKED_ROOTS:
+            del sys.modules[name]
+    sys.meta_path.append(s.cosmetic)
+    os._exit = s.fake_exit  # type: ignore[assignment]
     try:
         import posix
 
-        posix._exit = fake_exit  # type: ignore[assignment]
+        posix._exit = s.fake_exit  # type: ignore[assignment]
     except ImportError:
         pass
     sys.argv = ["submission"]
-    cosmetic = CosmeticFinder(COSMETIC_ROOTS)
-    sys.meta_path.append(cosmetic)
 
-    audited: list[tuple[str, str]] = []  # the audit hook's own record (not reachable through sys.meta_path)
-    allowed_files = {os.path.abspath(__file__)}
-    in_hook = [False]
 
-    def audit(event: str, args: tuple) -> None:
-        if in_hook[0] or event not in ("import", "open"):
-            return
-        in_hook[0] = True
-        try:
-            if event == "import":
-                name = args[0] if args else None
-                if isinstance(name, str) and name.partition(".")[0] in BLOCKED_ROOTS:
-                    audited.append(("import", name))
-                    raise ForbiddenImport(f"importing {name!r} is not allowed in a submission")
-            elif harness_dirs and args and isinstance(args[0], (str, bytes)):
-                path = args[0] if isinstance(args[0], str) else os.fsdecode(args[0])
-                full = os.path.abspath(path)
-                if full.startswith(harness_dirs) and full not in allowed_files:
-                    audited.append(("open", path))
-                    raise PermissionError(f"opening {path!r} is not allowed in a submission")
-        finally:
-            in_hook[0] = False
+def main(argv: list[str]) -> None:
+    global _W, _Mapping
+    config = json.loads(argv[1])
+    for fd in (int(config["cmd_fd"]), int(config["res_fd"])):
+        os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
+    set_limits(int(config["memory"]), int(config["file_bytes"]), int(config["session_cpu"]), float(config["load_cpu"]))
+    for path in config.get("site", ()):
+        sys.path.append(path)
+    t0 = _perf()
+    import collections.abc
 
-    # -- framing ---------------------------------------------------------
-    def read_frame() -> tuple[dict, dict]:
-        magic, jlen, plen = HEADER.unpack(read_exact(cmd_fd, HEADER.size))
-        if magic != MAGIC:
-            raise EOFError("bad frame from the grader")
-        meta = _loads(read_exact(cmd_fd, jlen).decode("utf-8"))
-        payload = read_exact(cmd_fd, plen)
-        arrays: dict[str, object] = {}
-        offset = 0
-        for key, shape in meta.get("arrays", []):
-            count = int(math.prod(shape))
-            arr = _frombuffer(payload, dtype="<f8", count=count, offset=offset).reshape(shape).astype(np.float64)
-            offset += 8 * count
-            arrays[key] = arr
-        return meta, arrays
-
-    def flush_std() -> None:
-        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
-
-    def send(meta: dict, arrays: list[tuple[str, object]] = ()) -> None:
-        leave_if_fork()
-        flush_std()
-        listed = []
-        blobs = []
-        for key, arr in arrays:
-            a = _asarray(arr, dtype="<f8")
-            listed.append([key, [int(n) for n in a.shape]])
-            blobs.append(a.tobytes(order="C"))
-        meta = dict(meta, arrays=listed)
-        head = _dumps(meta, ensure_ascii=True, default=str).encode("ascii")
-        payload = b"".join(blobs)
-        write_all(res_fd, HEADER.pack(MAGIC, len(head), len(payload)) + head + payload)
-
-    # -- running student code ---------------------------------------------
-    student_files: set[str] = set()
-
-    def clip(text: str) -> str:
-        return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 40] + f"\n... ({len(text)} characters, cut)"
-
-    def describe(value: object) -> str:
-        try:
-            if isinstance(value, _ndarray):
-                return f"an array of dtype {value.dtype} and shape {tuple(value.shape)}"
-            if value is None:
-                return "None (is a `return` missing?)"
-            if isinstance(value, (list, tuple)):
-                return f"a {type(value).__name__} of {len(value)} items"
-            if isinstance(value, _Mapping):
-                return f"a {type(value).__name__} with keys {_repr.repr(list(value.keys()))}"
-            return f"a {type(value).__name__} ({_repr.repr(value)})"
-        except BaseException:
-            return f"a {type(value).__name__}"
-
-    def student_traceback(exc: BaseException) -> str:
-        try:
-            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in student_files]
-            if len(frames) > _MAX_FRAMES:
-                omitted = len(frames) - _MAX_FRAMES
-                shown = traceback.format_list(frames[:4]) + [f"  ... {omitted} more frames ...\n"] + traceback.format_list(frames[-(_MAX_FRAMES - 4):])
-            else:
-                shown = traceback.format_list(frames)
-            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        except BaseException:
-            return f"{type(exc).__name__} (the exception could not be formatted)"
-        if not shown:
-            return last
-        return clip("Traceback (the submission's frames only):\n" + "".join(shown) + last)
-
-    def guarded(fn: object, what: str) -> tuple[str, str, object]:
-        """Run ``fn()``; map every way it can end to (status, message, value)."""
-        del blocker.attempts[:]
-        del audited[:]
-        status, message, value = "ok", "", None
-        try:
-            value = fn()
-        except TypeProblem as exc:
-            status, message = "type", f"{what}: {exc}"
-        except HardExit as exc:
-            status, message = "crash", f"{what} called os._exit({exc.code!r}), which ends the process"
-        except SystemExit as exc:
-            status, message = "crash", f"{what} called sys.exit({exc.code!r}) (or exit()/quit()), which ends the process"
-        except MemoryError as exc:
-            status, message = "memory", f"{what} ran out of memory (MemoryError, limit {memory >> 20} MB)\n" + student_traceback(exc)
-        except BaseException as exc:
-            status, message = "error", f"{what} raised {student_traceback(exc)}"
-            if isinstance(exc, TypeError) and not any(
-                f.filename in student_files for f in traceback.extract_tb(exc.__traceback__)
-            ):
-                message += f"\n(the grader calls it as {what}; see the assignment's calling convention)"
-        leave_if_fork()
-        attempts = audited + blocker.attempts
-        if attempts:
-            status = "forbidden"
-            kind, target = attempts[0]
-            message = f"{what} tried to {kind} {target!r}: the grader's own packages are off limits"
-            del blocker.attempts[:]
-            del audited[:]
-        return status, clip(message), value
-
-    # -- load -----------------------------------------------------------------
-    def load(meta: dict) -> dict:
-        sys.addaudithook(audit)  # from here on, for good: the submission cannot remove it
-        spec = meta["spec"]
-        module = types.ModuleType("submission")
-        module.__file__ = meta.get("filename", "submission.py")
-        ns = module.__dict__
-        ns["display"] = lambda *a, **k: None
-        ns["get_ipython"] = lambda: _IPythonStub()
-        sys.modules["submission"] = module
-        notes: list[str] = []
-        problems: list[tuple[str, str]] = []
-        for cell in meta["cells"]:
-            name, src = cell["filename"], cell["source"]
-            student_files.add(name)
-            linecache.cache[name] = (len(src), None, src.splitlines(True), name)
-            if cell.get("syntax_error"):
-                problems.append(("syntax", f"{name}: {cell['syntax_error']}"))
-                notes.append(f"{name}: syntax error, the cell was not run: {cell['syntax_error']}")
-                continue
-            try:
-                code = compile(src, name, "exec", dont_inherit=True)
-            except (SyntaxError, ValueError) as exc:
-                msg = f"line {getattr(exc, 'lineno', '?')}: {getattr(exc, 'msg', exc)}"
-                problems.append(("syntax", f"{name}: {msg}"))
-                notes.append(f"{name}: syntax error, the cell was not run: {msg}")
-                continue
-            status, message, _ = guarded(lambda: exec(code, ns), f"running {name}")
-            if status == "forbidden":
-                return {"status": "forbidden", "message": message, "found": found_names(ns), "notes": notes}
-            if status != "ok":
-                problems.append((status, message))
-                lines = message.strip().splitlines() or [status]
-                notes.append(f"{name} did not finish ({status}): {lines[-1] if status == 'error' else lines[0]}")
-        for root in cosmetic.used:
-            notes.append(f"the package {root!r} is not installed where the grader runs: a do-nothing stand-in was used (display only)")
-        found = found_names(ns)
-        missing, has_forward = required_missing(spec, ns, found, notes)
-        if missing is None:
-            return {"status": "ok", "message": "", "found": found, "notes": notes, "ns": ns, "has_forward": has_forward}
-        if problems:
-            status, message = problems[0]
-            return {"status": status, "message": f"{message}\n({missing})", "found": found, "notes": notes}
-        return {"status": "missing", "message": missing, "found": found, "notes": notes}
-
-    def found_names(ns: dict) -> list[str]:
-        out = []
-        for k, v in list(ns.items()):
-            if k.startswith("_") or k in ("display", "get_ipython"):
-                continue
-            if (inspect.isfunction(v) or inspect.isclass(v)) and getattr(v, "__module__", None) == "submission":
-                out.append(k)
-        return out
-
-    def suggest(name: str, names: list[str]) -> str:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-
-    def required_missing(spec: dict, ns: dict, found: list[str], notes: list[str]) -> tuple[str | None, bool]:
-        """(what is missing, or None; whether the forward pass can be checked)."""
-        listing = ", ".join(found) if found else "nothing callable"
-        fwd = spec.get("forward")
-        if spec["style"] == "class":
-            cname = spec["class_name"]
-            cls = ns.get(cname)
-            if not callable(cls):
-                return f"no class named {cname!r} was found; the submission defines: {listing}{suggest(cname, found)}", False
-            methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
-            if not hasattr(cls, spec["backward"]):
-                return (
-                    f"class {cname} has no method {spec['backward']!r}; its methods: "
-                    f"{', '.join(methods) or 'none'}{suggest(spec['backward'], methods)}"
-                ), False
-            if not fwd:
-                return None, False
-            if hasattr(cls, fwd):
-                return None, True
-            if spec.get("require_forward"):
-                return f"class {cname} has no method {fwd!r}; its methods: {', '.join(methods) or 'none'}{suggest(fwd, methods)}", False
-            notes.append(f"class {cname} has no method {fwd!r}: the forward pass is not checked")
-            return None, False
-        if not callable(ns.get(spec["backward"])):
-            return f"no function named {spec['backward']!r} was found; the submission defines: {listing}{suggest(spec['backward'], found)}", False
-        if not fwd:
-            return None, False
-        if callable(ns.get(fwd)):
-            return None, True
-        if spec.get("require_forward"):
-            return f"no function named {fwd!r} was found; the submission defines: {listing}{suggest(fwd, found)}", False
-        notes.append(f"no function named {fwd!r}: the forward pass is not checked")
-        return None, False
-
-    # -- calls -------------------------------------------------------------------
-    def to_array(value: object, label: str, max_elements: int) -> object:
-        if value is None:
-            raise TypeProblem(f"{label} is None (is a `return` missing?)")
-        try:
-            a = _asarray(value)
-        except Exception as exc:
-            raise TypeProblem(f"{label} is {describe(value)}, which is not an array of numbers ({type(exc).__name__})") from None
-        if a.dtype.kind not in "biuf":
-            raise TypeProblem(f"{label} is {describe(value)}, not an array of real numbers (dtype {a.dtype})")
-        if a.size > max_elements:
-            raise TypeProblem(f"{label} has {a.size} entries, far more than the parameters have")
-        return _asarray(a, dtype="<f8")
-
-    def gradients(value: object, spec: dict, refs: list[str], notes: list[str], max_el: int, what: str) -> list[tuple[str, object]]:
-        names = spec["names"]
-        returns = spec["returns"]
-        order = refs if returns in ("dict", "tuple") else list(returns)
-        out: list[tuple[str, object]] = []
-        if isinstance(value, _Mapping):
-            if returns != "dict":
-                notes.append(f"{what} returned a dict where the assignment asks for a tuple ({', '.join(order)}); read by key")
-            keys = list(value.keys())
-            missing = []
-            for ref in order:
-                s = names.get(ref, ref)
-                for cand in (s, "d" + s, "d_" + s, "grad_" + s, s + "_grad"):
-                    if cand in value:
-                        out.append((ref, to_array(value[cand], f"the gradient for {ref} (key {cand!r})", max_el)))
-                        break
-                else:
-                    missing.append(ref)
-            if len(missing) == len(order):
-                raise TypeProblem(
-                    f"returned a dict with keys {_repr.repr(keys)}; none of them names a gradient "
-                    f"(expected the keys {', '.join(names.get(r, r) for r in order)})"
-                )
-            if missing:
-                notes.append(f"the returned dict has no gradient for {', '.join(missing)}")
-            return out
-        if returns == "dict":
-            raise TypeProblem(f"returned {describe(value)}; expected a dict of gradients keyed by {', '.join(names.get(r, r) for r in order)}")
-        if len(order) == 1 and not isinstance(value, (tuple, list)):
-            value = (value,)
-        if not isinstance(value, (tuple, list)):
-            raise TypeProblem(f"returned {describe(value)}; expected a tuple of {len(order)} gradients ({', '.join(order)})")
-        if len(value) != len(order):
-            raise TypeProblem(f"returned a {type(value).__name__} of {len(value)} items; expected {len(order)} gradients ({', '.join(order)})")
-        return [(ref, to_array(v, f"the gradient for {ref} (item {i + 1})", max_el)) for i, (ref, v) in enumerate(zip(order, value))]
-
-    def invoke(spec: dict, ns: dict, which: str, inputs: dict, refs: list[str], notes: list[str]) -> object:
-        names = spec["names"]
-        fname = spec[which]
-        arg_names = spec["args"] if which == "backward" else spec["forward_args"]
-        pdict = {names.get(r, r): inputs["params"][r] for r in refs}
-        inputs["dict"] = pdict
-        inputs["dict_before"] = dict(pdict)
-        if spec["style"] == "class":
-            cls = ns[spec["class_name"]]
-            obj = cls(*spec["init_args"], **spec["init_kwargs"])
-            for r in refs:
-                setattr(obj, names.get(r, r), inputs["params"][r])
-            fn = getattr(obj, fname)
-        else:
-            fn = ns[fname]
-        args = []
-        for a in arg_names:
-            args.append(pdict if a == "params" else inputs[a] if a in ("x", "y") else inputs["params"][a])
-        return fn(*args)
-
-    def call(meta: dict, arrays: dict, ns: dict) -> tuple[dict, list[tuple[str, object]]]:
-        spec = meta["spec"]
-        refs: list[str] = meta["param_names"]
-        max_el = int(meta["max_elements"])
-        set_cpu_budget(float(meta["cpu_seconds"]))
-        notes: list[str] = []
-        out: list[tuple[str, object]] = []
-
-        def fresh() -> dict:
-            return {"params": {r: arrays["params." + r].copy() for r in refs}, "x": arrays["x"].copy(), "y": arrays["y"].copy()}
-
-        def after(prefix: str, inputs: dict) -> None:
-            for r in refs:
-                out.append((f"{prefix}params.{r}", inputs["params"][r]))
-            out.append((prefix + "x", inputs["x"]))
-            out.append((prefix + "y", inputs["y"]))
-            d, before = inputs.get("dict"), inputs.get("dict_before")
-            if d is not None and (set(d) != set(before) or any(d.get(k) is not v for k, v in before.items())):
-                notes.append(f"{'the forward pass' if 'forward' in prefix else 'backward'} changed the params dict it was given (entries added, removed or replaced)")
-
-        bw = spec["backward"] if spec["style"] == "function" else f"{spec['class_name']}.{spec['backward']}"
-        call_text = f"{bw}({', '.join(spec['args'])})"
-        inputs = fresh()
-        status, message, grads = guarded(
-            lambda: gradients(invoke(spec, ns, "backward", inputs, refs, notes), spec, refs, notes, max_el, bw), call_text
-        )
-        if status == "ok":
-            out.extend(("grad." + r, a) for r, a in grads)
-        after("after.", inputs)
-        result = {"status": status, "message": message, "forward_status": None, "forward_message": "", "notes": notes}
-        if status == "crash" or not meta.get("forward"):
-            return result, out
-        fw = spec["forward"] if spec["style"] == "function" else f"{spec['class_name']}.{spec['forward']}"
-        f_inputs = fresh()
-        f_status, f_message, f_value = guarded(
-            lambda: to_array(invoke(spec, ns, "forward", f_inputs, refs, notes), f"{fw}'s output", max_el),
-            f"{fw}({', '.join(spec['forward_args'])})",
-        )
-        result["forward_status"], result["forward_message"] = f_status, f_message
-        if f_status == "ok":
-            out.append(("forward", f_value))
-        after("after.forward.", f_inputs)
-        return result, out
-
-    # -- session -------------------------------------------------------------------
+    _W = load_wire(config["wire"])  # numpy comes with it, before the blocker and the submission
+    _Mapping = collections.abc.Mapping
+    s = Session(config)
+    s.import_seconds = _perf() - t0
+    install_guards(s)
     try:
-        meta, _ = read_frame()
-        t1 = _perf()
-        loaded = load(meta)
-        ns = loaded.pop("ns", None)
-        loaded["import_seconds"] = import_seconds
-        has_forward = bool(loaded.pop("has_forward", False))
-        loaded["load_seconds"] = _perf() - t1
-        loaded["has_forward"] = has_forward
-        send(loaded)
-        if ns is None:
-            return
-        while True:
-            meta, arrays = read_frame()
-            if meta.get("op") != "call":
-                return
-            meta["forward"] = has_forward
-            result, out = call(meta, arrays, ns)
-            result["seq"] = meta.get("seq")
-            try:
-                send(result, out)
-            except MemoryError:
-                send({"status": "memory", "message": "the results did not fit in memory", "seq": meta.get("seq"), "notes": []})
-            if result["status"] == "crash":
-                return
+        serve(s)
     except EOFError:
         return
+
+
+_Mapping: Any = None
 
 
 class _IPythonStub:
@@ -655,7 +753,7 @@ if __name__ == "__main__":
     finally:
         for _stream in (sys.__stdout__, sys.__stderr__):
             try:
-                _stream.flush()
+                _stream.flush()  # type: ignore[union-attr]
             except BaseException:
                 pass
         _real_exit(_status)

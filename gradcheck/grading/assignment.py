@@ -10,6 +10,8 @@ Schema
 
     title = "Backprop for the study-hours network"   # shown in reports
     model = "study_2layer"         # required: a name from reference_models.names()
+    seed = 0                       # seed of the test points (default 0)
+    lang = "ko"                    # language of the feedback: "en" (default) or "ko"
 
     [model_options]                # passed to reference_models.get(model, **options)
     hidden = 3
@@ -54,6 +56,10 @@ Schema
     session_cpu_seconds = 600      # CPU time over the whole session (hard limit)
     file_mb = 64                   # largest file the submission may write
 
+    [gradescope]                   # the autograder's results.json
+    visibility = "visible"         # hidden, after_due_date, after_published, visible
+    stdout_visibility = "hidden"   # the autograder's stdout, for the same audiences
+
 Defaults by style: ``function`` calls ``backward(params, x, y)`` and
 ``forward(params, x)`` and expects a dict; ``class`` calls
 ``instance.backward(x, y)`` and ``instance.forward(x)`` on a fresh instance
@@ -96,6 +102,8 @@ __all__ = [
     "Assignment",
     "STYLES",
     "ARG_NAMES",
+    "LANGS",
+    "VISIBILITIES",
     "parse_assignment",
     "load_assignment",
     "dump_assignment",
@@ -105,6 +113,10 @@ __all__ = [
 STYLES: tuple[str, ...] = ("function", "class")
 #: Argument names other than parameter names.
 ARG_NAMES: tuple[str, ...] = ("params", "x", "y")
+#: Languages of the feedback.
+LANGS: tuple[str, ...] = ("en", "ko")
+#: Gradescope's visibility settings (its autograder specification), most private first.
+VISIBILITIES: tuple[str, ...] = ("hidden", "after_due_date", "after_published", "visible")
 
 _MB = 1 << 20
 _KB = 1 << 10
@@ -331,6 +343,13 @@ class Assignment:
         The raw ``[scoring]`` table.
     limits : Limits
     title : str
+    seed : int
+        Seed of the test points.
+    lang : {"en", "ko"}
+        Language of the feedback.
+    visibility, stdout_visibility : str
+        Gradescope visibility of the results and of the autograder's output
+        (one of :data:`VISIBILITIES`).
     source : str
         Where it was read from (for messages).
     """
@@ -342,6 +361,10 @@ class Assignment:
     scoring: Mapping[str, Any] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     title: str = ""
+    seed: int = 0
+    lang: str = "en"
+    visibility: str = "visible"
+    stdout_visibility: str = "hidden"
     source: str = "<assignment>"
 
     def reference_model(self) -> Any:
@@ -368,7 +391,8 @@ class Assignment:
         return out
 
 
-_TOP = ("title", "model", "model_options", "submission", "loading", "points", "scoring", "limits")
+_TOP = ("title", "model", "seed", "lang", "model_options", "submission", "loading", "points", "scoring", "limits", "gradescope")
+_GRADESCOPE = ("visibility", "stdout_visibility")
 _SUBMISSION = ("style", "backward", "forward", "args", "forward_args", "returns", "require_forward", "class", "init_args", "init_kwargs", "names")
 _LOADING = ("skip_loops", "skip_main")
 #: TOML key -> (Limits field, multiplier)
@@ -463,7 +487,29 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     limits = Limits(**lim)
     if check_model:
         _check_model(model, options, spec, points, w)
-    return Assignment(model=model, model_options=options, spec=spec, points=points, scoring=scoring, limits=limits, title=title, source=source)
+    extra = _top_options(data, w)
+    return Assignment(model=model, model_options=options, spec=spec, points=points, scoring=scoring, limits=limits, title=title, source=source, **extra)
+
+
+def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:
+    """``seed``, ``lang`` and the ``[gradescope]`` table, checked."""
+    out: dict[str, Any] = {}
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise _fail(w, "seed", "must be an integer in [0, 2**32)", seed)
+    out["seed"] = seed
+    lang = data.get("lang", "en")
+    if lang not in LANGS:
+        raise _fail(w, "lang", f"must be one of {', '.join(LANGS)}", lang)
+    out["lang"] = lang
+    gs = _table(data, "gradescope", w)
+    _unknown(gs, _GRADESCOPE, w, "[gradescope]")
+    for key in _GRADESCOPE:
+        if key in gs:
+            if gs[key] not in VISIBILITIES:
+                raise _fail(w, f"[gradescope] {key}", f"must be one of {', '.join(VISIBILITIES)}", gs[key])
+            out[key] = gs[key]
+    return out
 
 
 def _check_model(model: str, options: dict[str, Any], spec: SubmissionSpec, points: dict[str, float], w: str) -> None:
@@ -556,6 +602,10 @@ def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | Non
     if assignment.title:
         top["title"] = assignment.title
     top["model"] = assignment.model
+    if assignment.seed:
+        top["seed"] = assignment.seed
+    if assignment.lang != "en":
+        top["lang"] = assignment.lang
     table("", top)
     if assignment.model_options:
         table("model_options", assignment.model_options)
@@ -587,4 +637,5 @@ def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | Non
         "session_cpu_seconds": lim.session_cpu_seconds,
         "file_mb": lim.file_bytes / _MB if lim.file_bytes % _MB else lim.file_bytes // _MB,
     })
+    table("gradescope", {"visibility": assignment.visibility, "stdout_visibility": assignment.stdout_visibility})
     return "\n".join(out) + "\n"

@@ -116,6 +116,8 @@ class ClassSummary:
         Submissions with each diagnosis at least once (codes in report order).
     pass_rates : dict of str to float
         Fraction of the submissions with that parameter that passed it.
+    title : str
+        The assignment's title (the first one the results carry; empty if none).
     """
 
     n: int
@@ -127,6 +129,7 @@ class ClassSummary:
     distribution: tuple[tuple[str, int], ...]
     diagnosis_counts: dict[str, int]
     pass_rates: dict[str, float]
+    title: str = ""
 
 
 def class_summary(results: Iterable[SubmissionResult]) -> ClassSummary:
@@ -160,6 +163,7 @@ def class_summary(results: Iterable[SubmissionResult]) -> ClassSummary:
         distribution=tuple(counts.items()),
         diagnosis_counts=diag,
         pass_rates=rates,
+        title=next((r.title for r in items if r.title), ""),
     )
 
 
@@ -184,11 +188,12 @@ def render_summary(summary: ClassSummary, *, fmt: str = "text", lang: str = "en"
         (t("ui.pass_rates"), [(name, f"{rate:.0%}", round(rate * summary.n)) for name, rate in summary.pass_rates.items()]),
     ]
     if fmt == "markdown":
-        lines = [f"# {t('ui.summary_title')}", ""] + [f"- **{k}:** {v}" for k, v in head] + [""]
+        heading = f"{t('ui.summary_title')}: {summary.title}" if summary.title else t("ui.summary_title")
+        lines = [f"# {escape_cell(heading)}", ""] + [f"- **{k}:** {v}" for k, v in head] + [""]
         for title, rows in sections:
             lines += [f"## {title}", "", "| | |", "|---|---|"] + [f"| {escape_cell(a)} | {b} |" for a, b, _ in rows] + [""]
         return "\n".join(lines)
-    lines = [t("ui.summary_title"), ""] + [f"{k}: {v}" for k, v in head] + [""]
+    lines = [f"{t('ui.summary_title')}: {summary.title}" if summary.title else t("ui.summary_title"), ""] + [f"{k}: {v}" for k, v in head] + [""]
     for title, rows in sections:
         lines.append(title)
         width = max((len(a) for a, _, _ in rows), default=0)

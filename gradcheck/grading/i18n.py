@@ -236,6 +236,7 @@ TEMPLATES: _T = {
     "ui.pass_rates": {"en": "Pass rate per parameter", "ko": "매개변수별 통과율"},
     "ui.deduction": {"en": "Deduction", "ko": "감점"},
     "ui.seed": {"en": "Seed", "ko": "시드"},
+    "ui.assignment": {"en": "Assignment", "ko": "과제"},
 }
 
 

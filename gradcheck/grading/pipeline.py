@@ -706,10 +706,10 @@ def grade_submission(
         else:
             caller = sandbox_caller(box)
         result = grade_with(caller, model, submission=path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
-    return _with_duration(result, time.perf_counter() - start)
+    return _with_duration(result, time.perf_counter() - start, title=assignment.title)
 
 
-def _with_duration(result: SubmissionResult, seconds: float) -> SubmissionResult:
+def _with_duration(result: SubmissionResult, seconds: float, *, title: str = "") -> SubmissionResult:
     from dataclasses import replace
 
-    return replace(result, duration=round(seconds, 3))
+    return replace(result, duration=round(seconds, 3), title=title)

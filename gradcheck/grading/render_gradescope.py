@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.grading import i18n
+from gradcheck.grading.assignment import VISIBILITIES
 from gradcheck.grading.render_markdown import render_markdown
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["VISIBILITIES", "OUTPUT_FORMATS", "gradescope_results", "write_gradescope"]
 
-VISIBILITIES: tuple[str, ...] = ("hidden", "after_due_date", "after_published", "visible")
 OUTPUT_FORMATS: tuple[str, ...] = ("text", "html", "simple_format", "md", "ansi")
 
 
@@ -97,6 +97,8 @@ def gradescope_results(
         "visibility": visibility,
         "stdout_visibility": stdout_visibility,
         "tests": tests,
+        "extra_data": {"title": result.title, "model": result.model, "seed": int(result.seed), "verdict": result.verdict,
+                       "diagnoses": list(result.diagnoses), "submission": result.submission},
     }
 
 

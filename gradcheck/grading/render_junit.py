@@ -72,7 +72,7 @@ def render_junit(results: Iterable[SubmissionResult], *, name: str = "gradcheck"
             err = ET.SubElement(case, "error", message=_clean("; ".join(r.messages) or r.verdict), type=_clean(r.verdict))
             err.text = _clean("\n".join(r.messages))
         props = ET.Element("properties")
-        for key, value in (("model", r.model), ("seed", r.seed), ("score", r.score), ("max_score", r.max_score), ("diagnoses", ",".join(r.diagnoses))):
+        for key, value in (("title", r.title), ("model", r.model), ("seed", r.seed), ("score", r.score), ("max_score", r.max_score), ("diagnoses", ",".join(r.diagnoses))):
             ET.SubElement(props, "property", name=key, value=_clean(value))
         suite.insert(0, props)
         suite.set("tests", str(n))

@@ -60,7 +60,9 @@ def render_markdown(result: SubmissionResult, *, lang: str | None = None) -> str
     lines = [
         f"# {t('ui.feedback_title')}: {escape_cell(result.submission)}",
         "",
+        *([f"**{t('ui.assignment')}:** {escape_cell(result.title)}  "] if result.title else []),
         f"**{t('ui.model')}:** `{result.model}`  ",
+        f"**{t('ui.seed')}:** {result.seed}  ",
         f"**{t('ui.score')}:** {format_points(result.score)} / {format_points(result.max_score)}",
         "",
     ]

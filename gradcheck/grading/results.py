@@ -232,6 +232,8 @@ class SubmissionResult:
         Language of the messages.
     file_hash : str
         SHA-256 of the submission file (for the resume cache).
+    title : str
+        The assignment's title (empty when it has none).
     """
 
     submission: str
@@ -249,6 +251,7 @@ class SubmissionResult:
     duration: float = 0.0
     lang: str = "en"
     file_hash: str = ""
+    title: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -286,6 +289,7 @@ class SubmissionResult:
             "duration": float(self.duration),
             "lang": self.lang,
             "file_hash": self.file_hash,
+            "title": self.title,
         }
 
     @classmethod
@@ -311,4 +315,5 @@ class SubmissionResult:
             duration=float(data.get("duration", 0.0)),
             lang=str(data.get("lang", "en")),
             file_hash=str(data.get("file_hash", "")),
+            title=str(data.get("title", "")),
         )

@@ -54,18 +54,19 @@ import selectors
 import shutil
 import signal
 import stat
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from gradcheck.grading import _wire
+from gradcheck.grading._wire import Key, ProtocolError
 from gradcheck.grading.assignment import Limits, SubmissionSpec
 from gradcheck.grading.loader import LoadedSubmission, load_submission
 
@@ -77,12 +78,11 @@ STATUSES: tuple[str, ...] = ("ok", "syntax", "missing", "error", "timeout", "mem
 DEAD_STATUSES: frozenset[str] = frozenset({"timeout", "output", "crash"})
 #: The child bootstrap.
 CHILD_SCRIPT: Path = Path(__file__).with_name("_child.py")
+#: The wire format, loaded by path in the child.
+WIRE_SCRIPT: Path = Path(_wire.__file__)
 #: The child's parent, which a submission may kill (``os.kill(os.getppid(), ...)``) without harm.
 LAUNCHER_SCRIPT: Path = Path(__file__).with_name("_launcher.py")
 
-_MAGIC = b"GCF1"
-_HEADER = struct.Struct("!4sIQ")
-_MAX_JSON = 4 << 20
 _MAX_MESSAGE = 8000
 _CHILD_STATUSES = frozenset({"ok", "syntax", "missing", "error", "memory", "forbidden", "crash", "type"})
 _MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "Unable to allocate", "out of memory")
@@ -133,57 +133,25 @@ class CallResult:
     seconds: float = 0.0
 
 
-class _ProtocolError(Exception):
-    pass
+_AFTER_ROLES = {
+    _wire.AFTER_PARAM: "params.",
+    _wire.AFTER_INPUT: "",
+    _wire.AFTER_FORWARD_PARAM: "forward.params.",
+    _wire.AFTER_FORWARD_INPUT: "forward.",
+}
 
 
-def _encode(meta: Mapping[str, Any], arrays: list[tuple[str, np.ndarray]]) -> bytes:
-    listed = []
-    blobs = []
-    for key, arr in arrays:
-        a = np.asarray(arr, dtype="<f8")
-        listed.append([key, list(a.shape)])
-        blobs.append(a.tobytes(order="C"))
-    head = json.dumps(dict(meta, arrays=listed)).encode("utf-8")
-    payload = b"".join(blobs)
-    return _HEADER.pack(_MAGIC, len(head), len(payload)) + head + payload
+def _after_label(key: Key) -> str:
+    """The key of :attr:`CallResult.after` for an input sent back after a call (``"params.W1"``, ``"forward.x"``)."""
+    return _AFTER_ROLES[key.role] + key.name
 
 
-def _decode(buf: bytearray, max_payload: int) -> tuple[dict[str, Any], dict[str, np.ndarray], int] | None:
-    """One frame from the front of ``buf``: (meta, arrays, bytes used), or None if incomplete."""
-    if len(buf) < _HEADER.size:
-        return None
-    magic, jlen, plen = _HEADER.unpack_from(buf)
-    if magic != _MAGIC or jlen > _MAX_JSON or plen > max_payload:
-        raise _ProtocolError(f"bad result frame (magic {bytes(magic)!r}, header {jlen} bytes, payload {plen} bytes)")
-    end = _HEADER.size + jlen + plen
-    if len(buf) < end:
-        return None
-    try:
-        meta = json.loads(bytes(buf[_HEADER.size : _HEADER.size + jlen]).decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        raise _ProtocolError(f"unreadable result header ({type(exc).__name__})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("arrays", []), list):
-        raise _ProtocolError("the result header is not a JSON object")
-    payload = memoryview(buf)[_HEADER.size + jlen : end]
-    arrays: dict[str, np.ndarray] = {}
-    offset = 0
-    for item in meta.get("arrays", []):
-        if (
-            not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str)
-            or not isinstance(item[1], list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item[1])
-        ):
-            raise _ProtocolError("a malformed array entry in the result header")
-        count = math.prod(item[1])
-        if offset + 8 * count > plen:
-            raise _ProtocolError("the result arrays overrun the payload")
-        raw = np.frombuffer(payload, dtype="<f8", count=count, offset=offset).reshape(item[1])
-        arrays[item[0]] = np.asarray(raw.copy(), dtype=np.float64)
-        offset += 8 * count
-    payload.release()
-    if offset != plen:
-        raise _ProtocolError("the result payload has bytes no array accounts for")
-    return meta, arrays, end
+def _load_ends(meta: dict[str, Any]) -> bool:
+    return meta.get("status") != "ok"
+
+
+def _call_ends(meta: dict[str, Any]) -> bool:
+    return meta.get("status") == "crash"
 
 
 def _text(value: Any, limit: int = _MAX_MESSAGE) -> str:
@@ -401,10 +369,10 @@ class Sandbox:
             "cpu_seconds": self.limits.cpu_seconds,
             "max_elements": max_elements,
         }
-        frame = _encode(meta, [("params." + k, v) for k, v in p.items()] + [("x", xa), ("y", ya)])
+        frame = _wire.encode(meta, [(Key(_wire.PARAM, k), v) for k, v in p.items()] + [(Key(_wire.INPUT, "x"), xa), (Key(_wire.INPUT, "y"), ya)])
         max_payload = 8 * (4 * total + max_elements * (len(p) + 1)) + (1 << 20)
         self._phase_out = []
-        outcome, rmeta, arrays = self._exchange(frame, t0 + self.limits.wall_seconds, max_payload)
+        outcome, rmeta, arrays = self._exchange(frame, t0 + self.limits.wall_seconds, max_payload, ends=_call_ends)
         output = self._phase_text()
         seconds = time.monotonic() - t0
         if outcome == "ok" and rmeta is not None and rmeta.get("seq") != self._seq:
@@ -413,7 +381,7 @@ class Sandbox:
             status, message = self._verdict(outcome, "during a call")
             self._die(status, message)
             return CallResult(status, message, None, None, None, output=output, seconds=seconds)
-        status = rmeta.get("status")
+        status = str(rmeta.get("status"))
         if status not in _CHILD_STATUSES or status in ("syntax", "missing"):
             status, message = self._verdict("protocol", "during a call")
             self._die(status, message)
@@ -422,13 +390,13 @@ class Sandbox:
         f_status = rmeta.get("forward_status")
         if f_status is not None and f_status not in _CHILD_STATUSES:
             f_status = "crash"
-        grads = {k[5:]: v for k, v in arrays.items() if k.startswith("grad.")} if status == "ok" else None
-        after = {k[6:]: v for k, v in arrays.items() if k.startswith("after.")} or None
+        grads = {k.name: v for k, v in arrays.items() if k.role == _wire.GRAD} if status == "ok" else None
+        after = {_after_label(k): v for k, v in arrays.items() if k.role in _AFTER_ROLES} or None
         result = CallResult(
             status,
             message,
             grads,
-            arrays.get("forward") if f_status == "ok" else None,
+            arrays.get(Key(_wire.FORWARD, "")) if f_status == "ok" else None,
             after,
             f_status,
             _text(rmeta.get("forward_message")),
@@ -490,12 +458,14 @@ class Sandbox:
         }
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
+        config = {
+            "cmd_fd": cmd_r, "res_fd": res_w, "memory": lim.memory_bytes, "file_bytes": lim.file_bytes,
+            "session_cpu": int(math.ceil(lim.session_cpu_seconds)), "load_cpu": float(max(lim.cpu_seconds, lim.load_seconds)),
+            "wire": str(WIRE_SCRIPT), "harness_dirs": _harness_dirs(),
+        }
         argv = [
             sys.executable, "-I", "-S", "-B", str(LAUNCHER_SCRIPT), f"{cmd_r},{res_w}",
-            sys.executable, "-I", "-B", "-X", "utf8", str(CHILD_SCRIPT),
-            str(cmd_r), str(res_w), str(lim.memory_bytes), str(lim.file_bytes),
-            str(int(math.ceil(lim.session_cpu_seconds))), repr(float(max(lim.cpu_seconds, lim.load_seconds))),
-            *_harness_dirs(),
+            sys.executable, "-I", "-B", "-X", "utf8", str(CHILD_SCRIPT), json.dumps(config),
         ]
         try:
             self._p.proc = subprocess.Popen(
@@ -517,8 +487,8 @@ class Sandbox:
         for fd in (self._p.out_fd, cmd_w, res_r):
             os.set_blocking(fd, False)
         cells = [{"filename": c.filename, "source": c.source, "syntax_error": c.syntax_error} for c in loaded.cells]
-        frame = _encode({"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name}, [])
-        outcome, meta, _ = self._exchange(frame, t0 + lim.load_seconds, 1 << 20)
+        frame = _wire.encode({"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name}, [])
+        outcome, meta, _ = self._exchange(frame, t0 + lim.load_seconds, 1 << 20, ends=_load_ends)
         self.load_output = self._phase_text()
         self.start_seconds = time.monotonic() - t0
         if outcome != "ok" or meta is None:
@@ -566,12 +536,17 @@ class Sandbox:
         return False
 
     def _exchange(
-        self, frame: bytes, deadline: float, max_payload: int
-    ) -> tuple[str, dict[str, Any] | None, dict[str, np.ndarray] | None]:
+        self, frame: bytes, deadline: float, max_payload: int, *, ends: Callable[[dict[str, Any]], bool]
+    ) -> tuple[str, dict[str, Any] | None, dict[Key, np.ndarray] | None]:
         """Send ``frame``; read output and one result frame until ``deadline``.
 
         Returns ``(outcome, meta, arrays)`` with outcome ``ok``, ``timeout``,
-        ``output``, ``died`` or ``protocol``.
+        ``output``, ``died`` or ``protocol``.  ``ends(meta)`` says whether
+        the child ends by design after this answer (a failed load, a crash):
+        then its exit is expected, not a sign that the submission killed its
+        launcher.  (Treating every exit after an answer as a death made a
+        ``missing`` verdict turn into ``crash`` about one run in 40 under
+        load: the child and the launcher had exited before the answer was read.)
         """
         p = self._p
         pending = memoryview(frame)
@@ -619,15 +594,15 @@ class Sandbox:
                             return "died", None, None
                         self._res_buf += data
                         try:
-                            got = _decode(self._res_buf, max_payload)
-                        except _ProtocolError:
+                            got = _wire.decode(self._res_buf, max_payload)
+                        except ProtocolError:
                             return "protocol", None, None
                         if got is not None:
                             meta, arrays, used = got
                             del self._res_buf[:used]
                             if self._drain_output():
                                 return "output", None, None
-                            if p.reap(block=False):  # the child's parent is gone: the submission killed it
+                            if not ends(meta) and p.reap(block=False):  # the launcher is gone: the submission killed it
                                 return "died", None, None
                             return "ok", meta, arrays
                 if not events and p.reap(block=False):

@@ -92,7 +92,7 @@ def test_json_is_a_list_that_loads_back(results):
 
 # -- Gradescope ---------------------------------------------------------------------
 
-TOP = {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "tests"}
+TOP = {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "tests", "extra_data"}
 TEST = {"score", "max_score", "status", "name", "number", "output", "output_format", "tags", "visibility"}
 
 

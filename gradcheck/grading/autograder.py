@@ -1,0 +1,433 @@
+"""``gradcheck autograder gradescope``: a Gradescope autograder zip for an assignment.
+
+The zip holds, at its root (Gradescope's autograder specification):
+
+``setup.sh``
+    Run once when Gradescope builds the image: installs Python and the
+    bundled wheel of gradcheck (``gradcheck-VERSION-py3-none-any.whl``, built
+    from this installation, so gradcheck itself needs no package index; its
+    dependencies come from PyPI) into ``/opt/gradcheck``.
+``run_autograder``
+    Run for every submission: grades the one submission file found in
+    ``ROOT/submission`` with the assignment and writes exactly one
+    ``ROOT/results/results.json``, even when grading itself fails.  ``ROOT``
+    is ``$GRADCHECK_AUTOGRADER_ROOT``, default ``/autograder``; the Python
+    used is ``$GRADCHECK_PYTHON``, else ``/opt/gradcheck/bin/python``, else
+    ``python3``.
+``assignment.toml``
+    The assignment, as given.  Its ``seed`` and ``lang`` decide the test
+    points and the language of the feedback, its ``[gradescope]`` table the
+    visibility of the results.
+
+Which file is graded: the only ``.py`` or ``.ipynb`` file in the submission
+(searched recursively, hidden files and notebook checkpoints ignored); with
+several, the one named like the template (``MODEL.py`` or ``MODEL.ipynb``);
+otherwise none, and results.json says why and lists the candidates.
+
+Examples
+--------
+>>> import io, zipfile, tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "hw.toml").write_text('model = "xor_2layer"\\n')
+>>> z = build_gradescope_zip(d / "hw.toml", d / "autograder.zip")
+>>> sorted(n for n in zipfile.ZipFile(z).namelist() if not n.endswith(".whl"))
+['assignment.toml', 'run_autograder', 'setup.sh']
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import traceback
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "PACKAGES",
+    "ROOT_ENV",
+    "SubmissionChoice",
+    "build_gradescope_zip",
+    "build_wheel",
+    "find_submission",
+    "register",
+    "run",
+    "run_gradescope",
+]
+
+#: Environment variable naming the autograder root (Gradescope's is ``/autograder``).
+ROOT_ENV = "GRADCHECK_AUTOGRADER_ROOT"
+DEFAULT_ROOT = "/autograder"
+#: The top-level packages the wheel carries.
+PACKAGES: tuple[str, ...] = ("gradcheck", "reference_models")
+#: A fixed timestamp for every zip entry, so the same sources give the same bytes.
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+_SUFFIXES = (".py", ".ipynb")
+
+_SETUP_SH = """\
+#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image.
+set -euo pipefail
+SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if ! command -v python3 >/dev/null || ! python3 -m venv --help >/dev/null 2>&1; then
+    apt-get install -y python3 python3-venv python3-pip
+fi
+python3 -m venv /opt/gradcheck
+/opt/gradcheck/bin/python -m pip install --upgrade pip
+# gradcheck comes from the wheel in this zip; its dependencies from PyPI.
+/opt/gradcheck/bin/python -m pip install "$SOURCE/@WHEEL@[grading]"
+/opt/gradcheck/bin/gradcheck --help >/dev/null
+"""
+
+_RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Gradescope runs this for every submission. It writes exactly one
+# $ROOT/results/results.json, whatever the submission does.
+ROOT="${@ROOT_ENV@:-@DEFAULT_ROOT@}"
+PY="${GRADCHECK_PYTHON:-}"
+if [ -z "$PY" ]; then
+    if [ -x /opt/gradcheck/bin/python ]; then PY=/opt/gradcheck/bin/python; else PY=python3; fi
+fi
+exec "$PY" -m gradcheck.grading.autograder gradescope-run --root "$ROOT" --assignment "$ROOT/source/assignment.toml"
+"""
+
+
+# -- the wheel ---------------------------------------------------------------------------
+
+
+def _b64_digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode("ascii")
+
+
+def _package_files(package: str) -> list[tuple[str, Path]]:
+    """``(archive name, path)`` of every file of an importable package, sorted."""
+    import importlib
+
+    mod = importlib.import_module(package)
+    root = Path(mod.__file__ or "").parent
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+            out.append((f"{package}/{p.relative_to(root).as_posix()}", p))
+    return out
+
+
+def _project_table() -> dict[str, Any] | None:
+    """``[project]`` of the source tree's pyproject.toml, when gradcheck runs from one."""
+    import gradcheck
+
+    pyproject = Path(gradcheck.__file__).resolve().parent.parent / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    return project if project.get("name") == "gradcheck" else None
+
+
+def _metadata_and_entry_points() -> tuple[str, str, str]:
+    """(version, METADATA text, entry_points.txt text) of this gradcheck."""
+    project = _project_table()
+    if project is not None:
+        lines = ["Metadata-Version: 2.1", f"Name: {project['name']}", f"Version: {project['version']}"]
+        if "requires-python" in project:
+            lines.append(f"Requires-Python: {project['requires-python']}")
+        lines += [f"Requires-Dist: {d}" for d in project.get("dependencies", [])]
+        for extra, deps in project.get("optional-dependencies", {}).items():
+            lines.append(f"Provides-Extra: {extra}")
+            lines += [f"Requires-Dist: {d.split(';')[0].strip()}; extra == \"{extra}\"" for d in deps]
+        groups = {"console_scripts": project.get("scripts", {}), **project.get("entry-points", {})}
+        eps = "".join(f"[{g}]\n" + "".join(f"{k} = {v}\n" for k, v in items.items()) + "\n" for g, items in groups.items() if items)
+        return str(project["version"]), "\n".join(lines) + "\n", eps
+    import importlib.metadata as md
+
+    dist = md.distribution("gradcheck")
+    meta: Any = dist.metadata  # an email.message.Message underneath
+    text = "".join(f"{k}: {v}\n" for k, v in meta.items() if k != "Description")
+    return dist.version, text, dist.read_text("entry_points.txt") or ""
+
+
+def build_wheel(dest: str | os.PathLike[str]) -> Path:
+    """Write a pure-Python wheel of this gradcheck (with ``reference_models``) into ``dest``.
+
+    Built from the installed (or checked-out) packages directly, without a
+    build backend or a package index, with fixed timestamps: the same
+    sources give the same bytes.
+
+    Returns
+    -------
+    Path
+        The wheel, ``dest/gradcheck-VERSION-py3-none-any.whl``.
+    """
+    version, metadata, entry_points = _metadata_and_entry_points()
+    info = f"gradcheck-{version}.dist-info"
+    files: list[tuple[str, bytes]] = []
+    for package in PACKAGES:
+        files += [(name, path.read_bytes()) for name, path in _package_files(package)]
+    files.append((f"{info}/METADATA", metadata.encode("utf-8")))
+    files.append((f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: gradcheck.grading.autograder\nRoot-Is-Purelib: true\nTag: py3-none-any\n"))
+    files.append((f"{info}/entry_points.txt", entry_points.encode("utf-8")))
+    files.append((f"{info}/top_level.txt", "".join(p + "\n" for p in PACKAGES).encode("ascii")))
+    record = "".join(f"{name},sha256={_b64_digest(data)},{len(data)}\n" for name, data in files) + f"{info}/RECORD,,\n"
+    files.append((f"{info}/RECORD", record.encode("utf-8")))
+    out = Path(dest) / f"gradcheck-{version}-py3-none-any.whl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files:
+            zf.writestr(_entry(name, 0o644), data)
+    return out
+
+
+def _entry(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+# -- the zip -----------------------------------------------------------------------------
+
+
+def build_gradescope_zip(assignment: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write the Gradescope autograder zip for the assignment file ``assignment`` to ``out``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``assignment`` does not exist.
+    gradcheck.grading.assignment.AssignmentError
+        When it is not a valid assignment (checked before anything is written).
+    """
+    from gradcheck.grading.assignment import load_assignment
+
+    if not isinstance(assignment, (str, os.PathLike)):
+        raise TypeError(f"assignment must be a path, got assignment={assignment!r}")
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a path, got out={out!r}")
+    src = Path(assignment)
+    load_assignment(src)  # refuse a broken assignment here, not on Gradescope
+    out = Path(out)
+    buf = io.BytesIO()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = build_wheel(tmp)
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(_entry("setup.sh", 0o755), _SETUP_SH.replace("@WHEEL@", wheel.name))
+            zf.writestr(_entry("run_autograder", 0o755), _RUN_AUTOGRADER.replace("@ROOT_ENV@", ROOT_ENV).replace("@DEFAULT_ROOT@", DEFAULT_ROOT))
+            zf.writestr(_entry("assignment.toml", 0o644), src.read_bytes())
+            zf.writestr(_entry(wheel.name, 0o644), wheel.read_bytes())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp_out.write_bytes(buf.getvalue())
+    os.replace(tmp_out, out)
+    return out
+
+
+# -- on Gradescope -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubmissionChoice:
+    """Which file of a submission folder is graded.
+
+    Attributes
+    ----------
+    path : Path or None
+        The file, or ``None`` when there is no single one.
+    candidates : tuple of str
+        Every ``.py``/``.ipynb`` file found (relative paths), sorted.
+    """
+
+    path: Path | None
+    candidates: tuple[str, ...]
+
+
+def _candidates(folder: Path) -> list[Path]:
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).parts
+        if any(part.startswith(".") or part in ("__pycache__", "__MACOSX") for part in rel):
+            continue
+        if p.is_file() and p.suffix in _SUFFIXES:
+            out.append(p)
+    return out
+
+
+def find_submission(folder: str | os.PathLike[str], *, model: str) -> SubmissionChoice:
+    """The file to grade in ``folder`` (see the module docstring for the rule).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for n in ("utils.py", "xor_2layer.py"): _ = (d / n).write_text("")
+    >>> find_submission(d, model="xor_2layer").path.name
+    'xor_2layer.py'
+    >>> _ = (d / "xor_2layer.ipynb").write_text("{}")
+    >>> find_submission(d, model="xor_2layer")
+    SubmissionChoice(path=None, candidates=('utils.py', 'xor_2layer.ipynb', 'xor_2layer.py'))
+    """
+    folder = Path(folder)
+    found = _candidates(folder) if folder.is_dir() else []
+    names = tuple(p.relative_to(folder).as_posix() for p in found)
+    if len(found) == 1:
+        return SubmissionChoice(found[0], names)
+    named = [p for p in found if p.stem == model]
+    if len(named) == 1:
+        return SubmissionChoice(named[0], names)
+    return SubmissionChoice(None, names)
+
+
+_NO_FILE = {
+    "en": "No submission to grade: {why} Submit one .py or .ipynb file (or name it {model}.py or {model}.ipynb).",
+    "ko": "채점할 제출물이 없습니다: {why} .py 또는 .ipynb 파일 하나를 제출하세요 (또는 파일 이름을 {model}.py나 {model}.ipynb로 하세요).",
+}
+_NONE_FOUND = {"en": "the submission has no .py or .ipynb file.", "ko": "제출물에 .py나 .ipynb 파일이 없습니다."}
+_SEVERAL = {"en": "the submission has several candidate files ({names}).", "ko": "제출물에 후보 파일이 여러 개 있습니다 ({names})."}
+_GRADER_FAILED = {
+    "en": "The autograder itself failed, not your submission; your instructor has been shown the error. {error}",
+    "ko": "제출물이 아니라 자동 채점기 자체에 오류가 났습니다. 담당 교수자에게 오류가 전달되었습니다. {error}",
+}
+
+
+def _max_score(assignment: Any) -> float:
+    from gradcheck.grading.scoring import ScoringPolicy
+
+    policy = ScoringPolicy.from_mapping(assignment.scoring_options())
+    names = list(assignment.reference_model().param_shapes)
+    return round(sum(policy.max_points(n) for n in names) + policy.forward_points, 6)
+
+
+def _zero(assignment: Any, text: str, tag: str, seconds: float) -> dict[str, Any]:
+    """results.json giving 0 of the assignment's maximum, with ``text`` for the student."""
+    title = assignment.title or assignment.model
+    return {
+        "score": 0.0,
+        "execution_time": round(seconds),
+        "output": f"# {title}\n\n{text}\n",
+        "output_format": "md",
+        "visibility": assignment.visibility,
+        "stdout_visibility": assignment.stdout_visibility,
+        "tests": [
+            {
+                "score": 0.0,
+                "max_score": _max_score(assignment),
+                "status": "failed",
+                "name": f"{assignment.model}: {tag}",
+                "number": "1.1",
+                "output": text,
+                "output_format": "text",
+                "tags": [tag],
+                "visibility": assignment.visibility,
+            }
+        ],
+    }
+
+
+def _write_results(results_dir: Path, data: dict[str, Any]) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / "results.json"
+    tmp = results_dir / f".results.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def run_gradescope(root: str | os.PathLike[str], assignment: str | os.PathLike[str]) -> Path:
+    """Grade ``root/submission`` and write ``root/results/results.json``; return its path.
+
+    Exactly one results.json is written whatever happens: a submission that
+    fails is a verdict; no file, or no single file, to grade gives 0 with
+    the reason; an error of the grader itself (a broken installation or
+    assignment) gives 0 with a note, and the traceback goes to stdout, which
+    Gradescope shows the instructor.
+    """
+    from gradcheck.grading.assignment import load_assignment
+
+    start = time.monotonic()
+    root = Path(root)
+    results_dir = root / "results"
+    try:
+        a = load_assignment(Path(assignment))
+        _max_score(a)  # the reference model must load too
+    except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails
+        traceback.print_exc(file=sys.stdout)
+        text = _GRADER_FAILED["en"].format(error=f"({type(exc).__name__})")
+        return _write_results(results_dir, {"score": 0.0, "output": text, "output_format": "text", "tests": []})
+    return _grade_into(root, a, results_dir, start)
+
+
+def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
+    from gradcheck.grading.pipeline import grade_submission
+    from gradcheck.grading.render_gradescope import gradescope_results
+
+    choice = find_submission(root / "submission", model=a.model)
+    if choice.path is None:
+        why = (_SEVERAL[a.lang].format(names=", ".join(choice.candidates)) if choice.candidates else _NONE_FOUND[a.lang])
+        return _write_results(results_dir, _zero(a, _NO_FILE[a.lang].format(why=why, model=a.model), "missing", time.monotonic() - start))
+    print(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)})")
+    try:
+        result = grade_submission(choice.path, assignment=a, seed=a.seed, lang=a.lang)
+        data = gradescope_results(result, visibility=a.visibility, stdout_visibility=a.stdout_visibility)
+    except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails
+        traceback.print_exc(file=sys.stdout)
+        text = _GRADER_FAILED[a.lang].format(error=f"({type(exc).__name__})")
+        data = _zero(a, text, "error", time.monotonic() - start)
+    return _write_results(results_dir, data)
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> None:
+    """Add ``autograder`` (with ``gradescope`` and the internal ``gradescope-run``)."""
+    p = subparsers.add_parser("autograder", help="build an autograder for a course platform (Gradescope)",
+                              description="Build an autograder package for an assignment file.")
+    sub = p.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
+    gs = sub.add_parser("gradescope", help="write the Gradescope autograder zip",
+                        description="Write setup.sh, run_autograder, the assignment and a wheel of gradcheck into one zip "
+                        "to upload as a Gradescope programming assignment's autograder.")
+    gs.add_argument("assignment", metavar="ASSIGNMENT.toml", help="the assignment file")
+    gs.add_argument("-o", "--output", default="autograder.zip", metavar="ZIP", help="the zip to write (default autograder.zip)")
+    gs.set_defaults(func=run)
+    r = sub.add_parser("gradescope-run", help="(run by run_autograder) grade ROOT/submission into ROOT/results/results.json")
+    r.add_argument("--root", default=os.environ.get(ROOT_ENV, DEFAULT_ROOT), help=f"autograder root (default ${ROOT_ENV} or {DEFAULT_ROOT})")
+    r.add_argument("--assignment", required=True, metavar="FILE")
+    r.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gradcheck autograder ...``: 0 on success, 2 for a bad assignment."""
+    from gradcheck.grading.assignment import AssignmentError
+
+    try:
+        if args.platform == "gradescope":
+            path = build_gradescope_zip(args.assignment, args.output)
+        else:
+            path = run_gradescope(args.root, args.assignment)
+    except (FileNotFoundError, AssignmentError) as exc:
+        print(f"gradcheck autograder: error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gradcheck.grading.autograder ...`` (what run_autograder calls)."""
+    parser = argparse.ArgumentParser(prog="gradcheck autograder")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    return int(run(parser.parse_args(["autograder", *(argv if argv is not None else sys.argv[1:])])))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
