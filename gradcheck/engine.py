@@ -37,7 +37,7 @@ import numpy as np
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
-from gradcheck.parallel import available_cpus, run_split
+from gradcheck.parallel import WORKERS_ENV, available_cpus, run_split
 from gradcheck.recognise import LayerKind, recognise, scalar_loss
 from gradcheck.stencil import STENCIL, combine, roundoff
 
@@ -57,10 +57,6 @@ HEAD_VALUES = 1 << 16
 
 #: Default cap on worker processes (see :func:`gradcheck.parallel.run_split`).
 AUTO_WORKERS = 4
-
-#: Environment variable that sets the default number of processes
-#: (``1``: never fork), e.g. for a CI job or a grading pool.
-WORKERS_ENV = "GRADCHECK_WORKERS"
 
 #: Stacked values (copies times their width) a pass needs before the default
 #: spreads it over processes: below about this, forking a child (2-3 ms)

@@ -50,8 +50,9 @@ def format_result(result: CheckResult, *, only_failures: bool = False) -> str:
     ``only_failures`` keeps the blocks of failing parameters only (what an
     assertion message shows).
     """
-    head = (f"Gradient check of {result.subject}: {'PASSED' if result.passed else 'FAILED'} "
-            f"({result.mode} mode, seed {result.seed}, {result.n_samples} samples)")
+    facts = [f"{result.mode} mode"] + ([] if result.seed is None else [f"seed {result.seed}"])
+    facts += [] if result.n_samples is None else [f"{result.n_samples} samples"]
+    head = f"Gradient check of {result.subject}: {'PASSED' if result.passed else 'FAILED'} ({', '.join(facts)})"
     parts = [head]
     parts += [f"Problem: {p}" for p in result.problems]
     parts += [f"Warning: {w}" for w in result.warnings]
