@@ -26,11 +26,12 @@ from gradcheck.layer import assert_layer_gradients, check_layer
 from gradcheck.net import assert_net_gradients, check_net
 from gradcheck.numeric import default_step, estimate_function_gradient, numerical_gradient
 from gradcheck.report import format_result, to_dict, to_json
-from gradcheck.results import CheckResult, EntryReport, ParamCheck
+from gradcheck.results import CheckResult, EntryReport, FastGuarantee, ParamCheck
 
 __all__ = [
     "CheckResult",
     "EntryReport",
+    "FastGuarantee",
     "GradcheckPrecisionWarning",
     "NumericGradient",
     "ParamCheck",

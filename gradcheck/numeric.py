@@ -172,6 +172,8 @@ class FunctionPoint:
         return self._scalar(self.call(self.arrays))
 
     def _scalar(self, value: Any) -> float:
+        if type(value) is float or type(value) is np.float64:  # the common case, without numpy's dtype machinery
+            return float(value)
         self.dtypes.add(str(_dtype_of(value)))
         return to_scalar(value, self.who)
 

@@ -84,6 +84,17 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.deduction": {"en": "Deduction", "ko": "감점"},
     "ui.seed": {"en": "Seed", "ko": "시드"},
     "ui.assignment": {"en": "Assignment", "ko": "과제"},
+    "ui.report_title": {"en": "Class report", "ko": "채점 보고서"},
+    "ui.versions": {"en": "Versions", "ko": "버전"},
+    "ui.fact": {"en": "About this run", "ko": "채점 정보"},
+    "ui.needs_review": {"en": "Submissions that need a human look", "ko": "직접 확인이 필요한 제출물"},
+    "ui.nothing_to_review": {"en": "None: every submission ran, and no two files are identical.",
+                             "ko": "없습니다. 모든 제출물이 실행되었고 똑같은 파일도 없습니다."},
+    "ui.reason": {"en": "Reason", "ko": "이유"},
+    "ui.same_file_as": {"en": "The same file as {names}.", "ko": "{names}와(과) 똑같은 파일입니다."},
+    "ui.feedback_all": {"en": "Feedback per submission", "ko": "제출물별 채점 결과"},
+    "ui.no_plots": {"en": "Plots need matplotlib: pip install \"gradcheck[plot]\". The tables below hold the same numbers.",
+                    "ko": "그래프를 그리려면 matplotlib이 필요합니다: pip install \"gradcheck[plot]\". 아래 표에 같은 수치가 있습니다."},
 }
 
 for _key, _messages in GRADING_TEMPLATES.items():

@@ -116,9 +116,11 @@ def test_users_linear_layer_is_checked_the_generic_way(head):
     model = nn.Sequential(Linear("W1", "b1"), nn.Tanh(), Linear("W2", "b2"), loss=head)
     ev = ModelEvaluator(model, params, x, y)
     assert ev.kinds[0] is LayerKind.OPAQUE and ev.structure.looped  # a @ W.T misreads a stack of W
-    assert check_model(model, params, x, y, backward=linear_backward).passed
-    r = check_model(model, params, x, y, backward=lambda p, xx, yy: linear_backward(p, xx, yy, scale=len(xx)))
-    assert not r.passed and all(not c.passed for c in r.params)  # the missing 1/N scales every gradient
+    for mode in ("full", "fast"):
+        assert check_model(model, params, x, y, backward=linear_backward, mode=mode).passed
+        r = check_model(model, params, x, y, mode=mode,
+                        backward=lambda p, xx, yy: linear_backward(p, xx, yy, scale=len(xx)))
+        assert not r.passed and all(not c.passed for c in r.params)  # the missing 1/N scales every gradient
 
 
 def test_users_head_that_sums_everything_falls_back():
