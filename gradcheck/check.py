@@ -16,7 +16,7 @@ from gradcheck._validate import (
     check_workers,
     describe,
 )
-from gradcheck.compare import Tolerance, compare_entries
+from gradcheck.compare import Tolerance, compare_entries, judge
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import (
     AUTO_WORKERS,
@@ -326,7 +326,8 @@ def _accepts(analytic: Mapping[str, np.ndarray], tol: Tolerance) -> dict[str, Ca
     """Stage one's test: the central difference settles the entry within its round-off error."""
     def accept(a: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         flat = a.reshape(-1)
-        return lambda d1, err: np.abs(flat - d1) <= tol.allowed(d1, err)
+        # the smooth rule only: an entry d1 does not settle gets the +-2h points and the full judge
+        return lambda d1, err: judge(flat, d1, err, floor=tol.floor(d1), k=tol.k).passed
     return {k: accept(a) for k, a in analytic.items()}
 
 
@@ -571,12 +572,8 @@ def _same_loss(first: float, second: float, model: Any, params: dict, x: np.ndar
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tol: Tolerance, workers: int | None) -> tuple[ParamCheck, ...]:
     """Two-stage full check: entries settled by ``+-h`` are not refined."""
-    def accept(a: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        flat = a.reshape(-1)
-        return lambda d1, err: np.abs(flat - d1) <= tol.allowed(d1, err)
-
     numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
-                                 accept={k: accept(a) for k, a in analytic.items()})
+                                 accept=_accepts(analytic, tol))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
     return tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic)
 

@@ -39,11 +39,10 @@ from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
 from gradcheck.parallel import WORKERS_ENV, available_cpus, run_split
 from gradcheck.recognise import LayerKind, recognise, scalar_loss
-from gradcheck.stencil import STENCIL, combine, roundoff
+from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
 
 __all__ = ["estimate_gradients", "ModelEvaluator"]
 
-EPS = float(np.finfo(np.float64).eps)
 
 #: Size of one stacked pass, in float64 values (of the widest stacked array).
 #: About 512 KB, the size of a core's L2 cache: measured on mnist_relu,
@@ -546,7 +545,7 @@ def estimate_gradients(
             f = values[name]
             h = steps[name]
             d1 = (f[0] - f[1]) / (2.0 * h)
-            err = 1.5 * roundoff(ev.f0, f[0], f[1], scale=ev.noise_scale) / h
+            err = roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale)
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _evaluate(ev, todo, steps, values, (2, 3), workers)
@@ -601,7 +600,7 @@ def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[i
     """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
     parts = combine(f0, f[0], f[1], f[2], f[3], h, scale=scale)
     coarse = np.isnan(f[2])
-    noise = 1.5 * roundoff(f0, f[0], f[1], scale=scale) / h
+    noise = roundoff_error(f0, f[0], f[1], h=h, scale=scale)
     if coarse.any():
         parts["value"] = np.where(coarse, parts["d1"], parts["value"])
         parts["error"] = np.where(coarse, noise, parts["error"])

@@ -209,7 +209,8 @@ class SubmissionResult:
     Attributes
     ----------
     submission : str
-        The file's name (or path) as given.
+        The submission's identity: its path relative to the folder graded
+        (a file named on the command line: the path as given).
     model : str
         The reference model.
     seed : int
@@ -236,6 +237,8 @@ class SubmissionResult:
         SHA-256 of the submission file (for the resume cache).
     title : str
         The assignment's title (empty when it has none).
+    student_id : str
+        The student id found in the submission's path (empty when none was).
     """
 
     submission: str
@@ -254,6 +257,7 @@ class SubmissionResult:
     lang: str = "en"
     file_hash: str = ""
     title: str = ""
+    student_id: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -292,6 +296,7 @@ class SubmissionResult:
             "lang": self.lang,
             "file_hash": self.file_hash,
             "title": self.title,
+            "student_id": self.student_id,
         }
 
     @classmethod
@@ -318,4 +323,5 @@ class SubmissionResult:
             lang=str(data.get("lang", "en")),
             file_hash=str(data.get("file_hash", "")),
             title=str(data.get("title", "")),
+            student_id=str(data.get("student_id", "")),
         )
