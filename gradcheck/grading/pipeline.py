@@ -332,6 +332,8 @@ def _at_kink(model: Any, point: TestPoint) -> bool:
 
     Only there can a valid subgradient differ from the reference's choice,
     so only there is the (costly) numerical estimate needed while shrinking.
+    This decides no verdict: whether a value is acceptable at a kink is
+    :func:`gradcheck.compare.judge`'s to say, through ``diagnose_parameter``.
     """
     try:
         a = model.prepare_input(point.x)
@@ -377,8 +379,11 @@ def _shrink(caller: Caller, model: Any, point: TestPoint, param: str, *, seed: i
             if out.verdict != "ok" or out.grads is None:
                 seen[key] = (tp, out, runtime_diagnosis("error", lang=lang), expected)
                 return False
-            num = _numeric(model, tp, [param]) if _at_kink(model, tp) else None
-            d = diagnose_parameter(param, out.grads.get(param), expected, numeric=None if num is None else num[param], batch_size=tp.batch_size, lang=lang)
+            d = diagnose_parameter(param, out.grads.get(param), expected, batch_size=tp.batch_size, lang=lang)
+            if not d.passed and _at_kink(model, tp):  # the judge may accept it at a kink, given the estimate
+                num = _numeric(model, tp, [param])
+                d = diagnose_parameter(param, out.grads.get(param), expected, numeric=None if num is None else num[param],
+                                       batch_size=tp.batch_size, lang=lang)
             seen[key] = (tp, out, d, expected)
         return not seen[key][2].passed and seen[key][1].verdict == "ok"
 
