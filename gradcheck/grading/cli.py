@@ -398,13 +398,14 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
     order = sorted(batch.results)
     results = [batch.results[i] for i in order]
     names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
+    summary = class_summary(results, isolation=_isolation_level(args))
     if not args.quiet and results:
         from rich.console import Console
 
         console = Console(highlight=False)
         print_report(results, console=console, lang=lang)
         if len(results) > 1:
-            console.print(render_summary(class_summary(results), lang=lang), markup=False)
+            console.print(render_summary(summary, lang=lang), markup=False)
     if args.json:
         _write_atomic(Path(args.json), render_json(results))
     if args.junit:
@@ -414,7 +415,7 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_csv(results, path)
     if args.summary:
-        _write_atomic(Path(args.summary), render_summary(class_summary(results), fmt="markdown", lang=lang))
+        _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))
     if getattr(args, "report", None):
         from gradcheck.grading.report_html import write_report
 
