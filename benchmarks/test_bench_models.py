@@ -37,7 +37,6 @@ Every benchmark records ``model``, ``method``, ``n_params`` and ``batch`` in
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
