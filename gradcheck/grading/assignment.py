@@ -496,6 +496,7 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     scoring = dict(_table(data, "scoring", w))
     if points_t and "points" in scoring:
         raise AssignmentError(f"{w}: [points] and [scoring] points both give points; keep one of them")
+    _check_scoring(scoring, points, w)
     limits_t = _table(data, "limits", w)
     _unknown(limits_t, list(_LIMITS), w, "[limits]")
     lim: dict[str, Any] = {}
@@ -530,6 +531,21 @@ def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:
                 raise _fail(w, f"[gradescope] {key}", f"must be one of {', '.join(VISIBILITIES)}", gs[key])
             out[key] = gs[key]
     return out
+
+
+def _check_scoring(scoring: Mapping[str, Any], points: Mapping[str, float], w: str) -> None:
+    """Build the scoring policy once here, so a bad ``[scoring]`` is one error at load
+    (not a traceback per submission)."""
+    from gradcheck.grading.scoring import ScoringPolicy
+
+    table = dict(scoring)
+    pts = {k: v for k, v in points.items() if k != "forward"}
+    if pts:
+        table["points"] = pts
+    try:
+        ScoringPolicy.from_mapping(table)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise AssignmentError(f"{w}: [scoring]: {exc}") from None
 
 
 def _check_model(model: str, options: dict[str, Any], spec: SubmissionSpec, points: dict[str, float], w: str) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from gradcheck._argtypes import positive_float, positive_int
 from gradcheck.messages import LANGUAGES
-from gradcheck.parallel import WORKERS_ENV
+from gradcheck.parallel import WORKERS_ENV, start_method
 from gradcheck._argtypes import seed as seed_type
 
 import argparse
@@ -354,7 +354,11 @@ def _run_pool(items: list[tuple[int, GradingJob]], jobs: int, done: Done) -> lis
     """Grade ``items`` in a process pool; returns the items a broken pool left ungraded."""
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics)
+    # the progress bar's thread runs: fork only where gradcheck.parallel says it is safe, else a fork server
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics,
+                               mp_context=multiprocessing.get_context(start_method()))
     pending: dict[Future[Any], tuple[int, GradingJob]] = {}
     broken: list[tuple[int, GradingJob]] = []
     try:
@@ -394,13 +398,14 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
     order = sorted(batch.results)
     results = [batch.results[i] for i in order]
     names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
+    summary = class_summary(results, isolation=_isolation_level(args))
     if not args.quiet and results:
         from rich.console import Console
 
         console = Console(highlight=False)
         print_report(results, console=console, lang=lang)
         if len(results) > 1:
-            console.print(render_summary(class_summary(results), lang=lang), markup=False)
+            console.print(render_summary(summary, lang=lang), markup=False)
     if args.json:
         _write_atomic(Path(args.json), render_json(results))
     if args.junit:
@@ -410,7 +415,7 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_csv(results, path)
     if args.summary:
-        _write_atomic(Path(args.summary), render_summary(class_summary(results), fmt="markdown", lang=lang))
+        _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))
     if getattr(args, "report", None):
         from gradcheck.grading.report_html import write_report
 

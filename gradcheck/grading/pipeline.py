@@ -754,7 +754,10 @@ def grade_submission(
         else:
             caller = sandbox_caller(box, model=model)
         result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
-    return _with_duration(result, time.perf_counter() - start, title=assignment.title)
+    from gradcheck.grading.loader import load_submission, source_fingerprint
+
+    fingerprint = source_fingerprint(load_submission(path))
+    return dataclasses.replace(_with_duration(result, time.perf_counter() - start, title=assignment.title), source_hash=fingerprint)
 
 
 @contextlib.contextmanager

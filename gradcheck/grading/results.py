@@ -239,6 +239,9 @@ class SubmissionResult:
         The assignment's title (empty when it has none).
     student_id : str
         The student id found in the submission's path (empty when none was).
+    source_hash : str
+        SHA-256 of the normalised source (:func:`gradcheck.grading.loader.source_fingerprint`):
+        equal for identical code, whatever its comments and layout.
     """
 
     submission: str
@@ -258,6 +261,7 @@ class SubmissionResult:
     file_hash: str = ""
     title: str = ""
     student_id: str = ""
+    source_hash: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -297,6 +301,7 @@ class SubmissionResult:
             "file_hash": self.file_hash,
             "title": self.title,
             "student_id": self.student_id,
+            "source_hash": self.source_hash,
         }
 
     @classmethod
@@ -324,4 +329,5 @@ class SubmissionResult:
             file_hash=str(data.get("file_hash", "")),
             title=str(data.get("title", "")),
             student_id=str(data.get("student_id", "")),
+            source_hash=str(data.get("source_hash", "")),
         )
