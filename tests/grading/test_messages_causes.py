@@ -73,3 +73,25 @@ def test_silsu_means_only_real_number() -> None:
     # 실수 is "real number" (type); a mistake is 잘못 or 오류
     uses = [k for k, t in TEMPLATES.items() if "실수" in t.get("ko", "")]
     assert uses == ["type"]
+
+
+def test_a_whole_file_failure_is_one_message_with_its_traceback_as_code() -> None:
+    from gradcheck.grading.render_gradescope import gradescope_results
+    from gradcheck.grading.render_markdown import render_markdown
+    from gradcheck.grading.report_html import render_report
+    from gradcheck.grading.results import ParameterResult, SubmissionResult
+
+    tb = ('The submission raised an exception: backward(params, x, y) raised Traceback (the submission\'s frames only):\n'
+          '  File "hw.py", line 3, in backward\n    return a.T @ ```delta```\nValueError: matmul: mismatch')
+    params = tuple(ParameterResult(k, "failed", "error", tb, 0.0, 1.0) for k in ("W1", "b1", "W2", "b2"))
+    r = SubmissionResult("hw.py", "xor_2layer", 0, 0.0, 4.0, ("error",), params, verdict="error", messages=(tb, "another note"))
+    md = render_markdown(r)
+    assert md.count("ValueError: matmul: mismatch") == 1
+    assert "````\n  File \"hw.py\", line 3, in backward\n    return a.T @ ```delta```\nValueError: matmul: mismatch\n````" in md
+    table = [ln for ln in md.splitlines() if ln.startswith("| W") or ln.startswith("| b")]
+    assert len(table) == 4 and all("see below" in ln and "Traceback" not in ln for ln in table)
+    assert "- another note" in md
+    gs = gradescope_results(r)
+    assert all("Traceback" not in t["output"] for t in gs["tests"]) and gs["output"].count("ValueError") == 1
+    page = render_report([r], plots=False)
+    assert page[page.index('id="feedback"'):].count("ValueError: matmul: mismatch") == 1  # once in the student's section
