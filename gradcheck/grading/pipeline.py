@@ -46,6 +46,7 @@ from gradcheck.diagnose import Diagnosis, diagnose, diagnose_parameter
 from gradcheck.grading.results import Counterexample, SubmissionResult
 from gradcheck.grading.scoring import ScoringPolicy, score
 from gradcheck.grading.verdicts import RUNTIME_CODES, runtime_diagnosis
+from gradcheck.nn import ElementwiseLayer
 
 __all__ = [
     "TestPoint",
@@ -328,7 +329,7 @@ def _pick(per_point: list[dict[str, Diagnosis]], name: str) -> tuple[int, Diagno
 
 
 def _at_kink(model: Any, point: TestPoint) -> bool:
-    """Whether an activation's input sits exactly on one of its kinks (``Activation.kinks``).
+    """Whether an elementwise layer's input sits exactly on one of its kinks (:class:`gradcheck.nn.ElementwiseLayer`).
 
     Only there can a valid subgradient differ from the reference's choice,
     so only there is the (costly) numerical estimate needed while shrinking.
@@ -338,7 +339,7 @@ def _at_kink(model: Any, point: TestPoint) -> bool:
     try:
         a = model.prepare_input(point.x)
         for layer in model.layers:
-            kinks = tuple(getattr(layer, "kinks", ()) or ())
+            kinks = tuple(layer.kinks) if isinstance(layer, ElementwiseLayer) else ()
             if kinks and bool(np.any(np.isin(a, kinks))):
                 return True
             a = layer.forward(point.params, a)
