@@ -33,7 +33,7 @@ default mode takes about a minute at N=32 and several at N=256, so the N=256
 default-mode run only happens with ``GRADCHECK_BENCH_SLOW=1``.
 
 Every benchmark records ``model``, ``method``, ``n_params`` and ``batch`` in
-``extra_info``; :mod:`gradcheck.benchplot` turns the JSON into a table and a plot.
+``extra_info``; :mod:`gradcheck.tools.benchplot` turns the JSON into a table and a plot.
 """
 from __future__ import annotations
 

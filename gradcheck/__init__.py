@@ -19,21 +19,28 @@ from gradcheck.directional import miss_probability
 from gradcheck.engine import estimate_gradients
 from gradcheck.estimate import NumericGradient
 from gradcheck.guards import GradcheckPrecisionWarning
+from gradcheck.layer import assert_layer_gradients, check_layer
+from gradcheck.net import assert_net_gradients, check_net
 from gradcheck.numeric import default_step, estimate_function_gradient, numerical_gradient
 from gradcheck.report import format_result, to_dict, to_json
-from gradcheck.results import CheckResult, EntryReport, ParamCheck
+from gradcheck.results import CheckResult, EntryReport, FastGuarantee, ParamCheck
 
 __all__ = [
     "CheckResult",
     "EntryReport",
+    "FastGuarantee",
     "GradcheckPrecisionWarning",
     "NumericGradient",
     "ParamCheck",
     "Tolerance",
     "assert_gradients_close",
+    "assert_layer_gradients",
     "assert_model_gradients",
+    "assert_net_gradients",
     "check_gradients",
+    "check_layer",
     "check_model",
+    "check_net",
     "default_step",
     "estimate_function_gradient",
     "estimate_gradients",

@@ -1,24 +1,57 @@
 """Checking gradients: the public entry points and their assertion helpers."""
 from __future__ import annotations
 
+import os
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from gradcheck import guards
-from gradcheck._validate import KeyMismatchError, check_grads_match, check_params, check_workers, describe
+from gradcheck._validate import (
+    KeyMismatchError,
+    check_grads_match,
+    check_params,
+    check_workers,
+    describe,
+)
 from gradcheck.compare import Tolerance, compare_entries
 from gradcheck.directional import SMALL, check_directional
-from gradcheck.engine import ModelEvaluator, estimate_gradients
+from gradcheck.engine import (
+    AUTO_WORKERS,
+    WORKERS_ENV,
+    ModelEvaluator,
+    estimate_gradients,
+)
 from gradcheck.estimate import NumericGradient
-from gradcheck.numeric import estimate_function_gradient
+from gradcheck.noise import measure_noise
+from gradcheck.numeric import (
+    EPS64,
+    FunctionPoint,
+    check_noise_scale,
+    function_gradients,
+    to_scalar,
+)
+from gradcheck.parallel import available_cpus, can_fork
 from gradcheck.report import format_result
 from gradcheck.results import CheckResult, EntryReport, ParamCheck
 
-__all__ = ["MODES", "check_gradients", "check_model", "assert_gradients_close", "assert_model_gradients"]
+__all__ = [
+    "MODES",
+    "assert_gradients_close",
+    "assert_model_gradients",
+    "check_gradients",
+    "check_model",
+    "check_point",
+    "param_check",
+]
 
 MODES = ("full", "fast")
+#: The default spreads an opaque function's check over processes when the
+#: plain loop's calls (two per entry, timed from one call) would take longer
+#: than this; below it, forking (a few ms per child) is not worth it.
+AUTO_SECONDS = 1.0
 MAX_WORST = 5
 MAX_INDICES = 100
 
@@ -79,25 +112,51 @@ def _tolerance(tolerance: Tolerance | None) -> Tolerance:
     return tolerance
 
 
+def _check_options(mode: str, seed: Any, probes: Any) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
+    if not isinstance(probes, (int, np.integer)) or isinstance(probes, bool) or probes < 1:
+        raise ValueError(f"probes must be an int >= 1, got probes={probes!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got seed={describe(seed)}")
+    if seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
+
+
 def check_gradients(
     f: Callable[[dict[str, np.ndarray]], float],
     grads: Mapping[str, Any],
     params: Mapping[str, Any],
     *,
+    mode: str = "full",
     tolerance: Tolerance | None = None,
+    seed: int = 0,
+    probes: int = 4,
+    workers: int | None = None,
     strict: bool = False,
     subject: str = "f",
     noise_scale: float = 0.0,
 ) -> CheckResult:
     """Compare analytic ``grads`` of ``f`` at ``params`` with central differences.
 
-    Every entry of every parameter gets the five-point stencil of
-    :mod:`gradcheck.stencil` (four calls of ``f`` per entry) and the verdict
-    ``|analytic - numeric| <= atol + rtol * |numeric| + k * error_estimate``
-    of :mod:`gradcheck.compare`; kinks are judged by the one-sided bracket.
-    Per parameter the result has the max absolute error, the max relative
-    error ``|a - n| / max(|a|, |n|)``, the worst entries with analytic and
-    numeric values, the tolerance and the verdict.
+    Every entry first gets ``f(p +- h)``, the two calls of the plain
+    central-difference loop; only entries whose analytic value that
+    difference does not settle within its round-off error get
+    ``f(p +- 2h)`` too (:mod:`gradcheck.stencil`: extrapolated value,
+    truncation estimate, kink analysis).  A correct gradient therefore
+    costs about what the plain loop costs (``benchmarks/test_bench_function.py``).
+    The verdict is ``|analytic - numeric| <= atol + rtol * |numeric| + k * error_estimate``
+    (:mod:`gradcheck.compare`); kinks are judged by the one-sided bracket.
+
+    Before that, ``f`` is evaluated at the point three times and at a few
+    points along a seeded random ray per parameter twice: a function whose
+    repeated values differ (dropout without a fixed seed) fails the check
+    with that finding, whatever its numbers.  The same ray measures the
+    noise of ``f`` itself (:mod:`gradcheck.noise`), so a function that
+    cancels to nearly 0 (``sum(out * dout)`` of a batchnorm) gets error bars
+    from its real rounding, not from its tiny value.  A function that
+    returns float32 is checked with float32 steps and error bars (say
+    ``strict=True`` to refuse it).
 
     Parameters
     ----------
@@ -107,14 +166,25 @@ def check_gradients(
         The analytic gradient: the keys and shapes of ``params``.
     params : mapping of str to array
         The point.
+    mode : {"full", "fast"}
+        ``"fast"``: ``probes`` random directions per tensor of more than
+        :data:`gradcheck.directional.SMALL` entries, as for models.
     tolerance : Tolerance, optional
+    seed : int
+        Seeds the noise rays and fast mode's probes; reported in the result.
+    probes : int
+        Probes per tensor in fast mode.
+    workers : int, optional
+        Processes for the numerical side; default ``$GRADCHECK_WORKERS``,
+        else one per CPU (at most 4) when the plain loop would take over a
+        second, else 1 (:mod:`gradcheck.parallel`).
     strict : bool
-        Raise instead of warning when arrays are below float64.
+        Raise ``TypeError`` instead of warning when arrays or ``f``'s value are below float64.
     subject : str
         Name of what is checked, for the report.
     noise_scale : float
-        Size of the numbers ``f`` is computed from, when ``f`` is a result
-        of cancellation (see :func:`gradcheck.stencil.roundoff`).
+        Override: the size of the numbers ``f`` is computed from (see
+        :func:`gradcheck.stencil.roundoff`), instead of the measured noise.
 
     Examples
     --------
@@ -126,22 +196,164 @@ def check_gradients(
     >>> r.passed, r["w"].failed_indices
     (False, ((2,),))
     """
+    _check_options(mode, seed, probes)
+    workers = check_workers(workers)
     tol = _tolerance(tolerance)
+    user_scale = check_noise_scale(noise_scale)
     work = check_params(params, name="params")
     analytic = check_grads_match(grads, work, name="grads")
     guards.warn_or_raise(guards.precision_findings(params, np.float64(0), np.float64(0), grads), strict=strict)
     guards.require_finite(analytic, "grads")
     used = {k: v.copy() for k, v in work.items()}
-    f(used)  # on a copy of its own: does f write into its argument?
+    first = to_scalar(f(used), subject)  # on a copy of its own: does f write into its argument?
     problems = guards.mutations({f"params[{k!r}]": v for k, v in work.items()},
                                 {f"params[{k!r}]": v for k, v in used.items()}, subject)
+    point = FunctionPoint(lambda arrays: f(dict(arrays)), {k: v.copy() for k, v in work.items()}, who=subject)
+    return check_point(point, analytic, first=first, tol=tol, mode=mode, seed=seed, probes=probes,
+                       workers=workers, strict=strict, subject=subject, noise_scale=user_scale, problems=problems,
+                       moved="params[{name!r}] moved", question=f"does {subject} read its argument?")
+
+
+def check_point(
+    point: FunctionPoint,
+    analytic: dict[str, np.ndarray],
+    *,
+    first: float | None,
+    tol: Tolerance,
+    mode: str,
+    seed: int,
+    probes: int,
+    workers: int | None,
+    strict: bool,
+    subject: str,
+    noise_scale: float = 0.0,
+    noise_floor: float = 0.0,
+    problems: Sequence[str] = (),
+    n_samples: int | None = None,
+    moved: str = "{name} moved",
+    question: str = "does the function read these arrays?",
+) -> CheckResult:
+    """The check of an opaque function (shared by check_gradients, check_layer and check_net).
+
+    ``first``: a value of ``f`` at the point from an earlier call (compared
+    for determinism).  ``noise_floor``: a known size of the terms ``f`` is
+    computed from (``check_layer`` knows them), used with the measured noise.
+    ``moved``, ``question``: how the report names a moved parameter, and
+    what it asks when the loss does not see it.
+    """
+    problems = list(problems)
+    warns: list[str] = []
     t0 = time.perf_counter()
-    numeric = estimate_function_gradient(f, work, noise_scale=noise_scale)
-    elapsed = time.perf_counter() - t0
-    guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-    checks = tuple(param_check(k, analytic[k], numeric[k], tol) for k in work)
-    return CheckResult(subject=subject, mode="full", seed=None, n_samples=None, params=checks, tolerance=tol,
-                       problems=tuple(problems), timings={"numeric": elapsed})
+    point.f0 = point.value()
+    t_call = time.perf_counter() - t0
+    if not np.isfinite(point.f0):
+        raise ValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
+    rng = np.random.default_rng(seed)
+    sigma, repeats = _noise_and_repeats(point, rng)
+    repeats.append(point.value())
+    if first is not None:
+        repeats.append(first)
+    if any(r != point.f0 for r in repeats) or not _same_along(point, rng):
+        problems.append(f"{subject} is not deterministic: it returned different values for the same input "
+                        f"({point.f0!r}, then {next((float(r) for r in repeats if r != point.f0), 'another value')!r} "
+                        "at the point or at a moved point; "
+                        "dropout or noise without a fixed seed?)")
+    precision, low = _precision(point, strict, subject)
+    warns += low
+    scale = noise_scale or max(sigma / EPS64, noise_floor,
+                               abs(point.f0) * float(np.finfo(precision).eps) / EPS64)
+    point.noise_scale = scale
+    names = [k for k in analytic]
+    timings = {}
+    t0 = time.perf_counter()
+    if mode == "full":
+        numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tol),
+                                     workers=_function_workers(workers, t_call, point), precision=precision)
+        guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
+        checks = tuple(param_check(k, analytic[k], numeric[k], tol) for k in names)
+        problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
+    else:
+        small = [k for k in names if analytic[k].size <= SMALL]
+        numeric = function_gradients(point, small, noise_scale=scale, precision=precision)
+        checks = tuple(param_check(k, analytic[k], numeric[k], tol) if k in numeric
+                       # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
+                       else check_directional(point, k, analytic[k], tol, rng=rng, probes=probes)  # type: ignore[arg-type]
+                       for k in names)
+    timings["numeric"] = time.perf_counter() - t0
+    return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
+                       tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
+                       timings=timings)
+
+
+def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator) -> tuple[float, list[float]]:
+    """Measured noise of ``f`` (the largest over the parameters' rays) and the point's value once more."""
+    sigma = 0.0
+    for name, value in point.params.items():
+        if value.size == 0:
+            continue
+        h = EPS64 ** (1.0 / 3.0)
+        direction = rng.standard_normal(value.shape) * np.maximum(np.abs(value), 1.0)
+        along = lambda t, d=direction, n=name, h=h: point.losses_along(n, (t * h).reshape((-1,) + (1,) * d.ndim) * d[None])
+        sigma = max(sigma, measure_noise(along).sigma)
+    return sigma, [point.value()]
+
+
+def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
+    """``f`` twice at each of a few perturbed points (one per parameter, at most 4): the same values?"""
+    for name in [k for k, v in point.params.items() if v.size][:4]:
+        value = point.params[name]
+        d = 1e-3 * rng.standard_normal((1,) + value.shape) * np.maximum(np.abs(value), 1.0)
+        d = np.concatenate([d, d, -d, -d])
+        f = point.losses_along(name, d)
+        if not (f[0] == f[1] and f[2] == f[3]):
+            return False
+    return True
+
+
+def _precision(point: FunctionPoint, strict: bool, subject: str) -> tuple[Any, list[str]]:
+    """float32 when ``f`` returned float32 (or float16) values: said once, refused under ``strict``."""
+    low = sorted(d for d in point.dtypes if np.dtype(d).kind == "f" and np.dtype(d).itemsize < 8)
+    if not low:
+        return np.float64, []
+    message = (f"{subject} computes in {low[0]}: checked with {low[0]} steps (eps**(1/3) of {low[0]}) and "
+               f"error bars (16 eps of {low[0]} times |f|), which cannot see errors below about 1e-3 relative")
+    if strict:
+        raise TypeError(f"strict=True requires float64 throughout: {message}")
+    return np.float32, [message]
+
+
+def _accepts(analytic: Mapping[str, np.ndarray], tol: Tolerance) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """Stage one's test: the central difference settles the entry within its round-off error."""
+    def accept(a: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        flat = a.reshape(-1)
+        return lambda d1, err: np.abs(flat - d1) <= tol.allowed(d1, err)
+    return {k: accept(a) for k, a in analytic.items()}
+
+
+def _unmoved(numeric: Mapping[str, NumericGradient], analytic: Mapping[str, np.ndarray], moved: str,
+             question: str) -> list[str]:
+    """One finding naming the parameters whose every central difference is exactly 0 while the analytic gradient is not."""
+    still = [k for k, g in numeric.items() if g.value.size and not np.any(g.value) and not np.any(g.kink)
+             and np.any(analytic[k])]
+    if not still:
+        return []
+    others = f" The same for {', '.join(still[1:])}." if len(still) > 1 else ""
+    return [(f"the loss did not change when {moved.format(name=still[0])}: {question} (every numerical "
+            f"entry is exactly 0; the analytic gradient has {int(np.count_nonzero(analytic[still[0]]))} nonzero "
+            f"entries).{others}")]
+
+
+def _function_workers(workers: int | None, t_call: float, point: FunctionPoint) -> int:
+    """``workers``, else ``$GRADCHECK_WORKERS``, else one per CPU (at most 4) when the plain loop would take > 1 s."""
+    if workers is not None:
+        return workers
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
+        return int(env)
+    calls = 2 * sum(v.size for v in point.params.values())
+    return min(available_cpus(), AUTO_WORKERS) if calls * t_call > AUTO_SECONDS and can_fork() else 1
 
 
 def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None,
@@ -236,14 +448,7 @@ def check_model(
     >>> r.passed, r["W2"].n_failed
     (False, 3)
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
-    if not isinstance(probes, (int, np.integer)) or isinstance(probes, bool) or probes < 1:
-        raise ValueError(f"probes must be an int >= 1, got probes={probes!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got seed={describe(seed)}")
-    if seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
+    _check_options(mode, seed, probes)
     workers = check_workers(workers)
     tol = _tolerance(tolerance)
     work = check_params(params, name="params")
@@ -345,7 +550,7 @@ def assert_gradients_close(
     >>> assert_gradients_close(lambda q: float(q["w"] @ q["w"]), {"w": np.array([2.0, -4.0])}, p)
     Traceback (most recent call last):
     ...
-    AssertionError: Gradient check of f: FAILED (full mode, seed None, None samples)
+    AssertionError: Gradient check of f: FAILED (full mode, seed 0)
     ...
     """
     __tracebackhide__ = True

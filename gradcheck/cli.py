@@ -120,7 +120,7 @@ OPTIONAL_COMMANDS = {
     "grade": ("gradcheck.grading.cli", "grading"),
     "template": ("gradcheck.grading.template", "grading"),
     "autograder": ("gradcheck.grading.autograder", "grading"),
-    "plot-bench": ("gradcheck.benchplot", "plot"),
+    "plot-bench": ("gradcheck.tools.benchplot", "plot"),
 }
 
 

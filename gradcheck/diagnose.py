@@ -3,8 +3,12 @@
 Given, for one test point, the gradients a student's backward pass returned
 and the reference model's *exact* gradients, :func:`diagnose` returns one
 :class:`Diagnosis` per parameter: a machine-readable ``code`` from
-:data:`CODES`, one plain sentence (English or Korean, see
-:mod:`gradcheck.grading.i18n`) and a ``detail`` dict of JSON-safe facts.
+:data:`CODES` (the values of :class:`GradientCode` and
+:class:`BehaviourCode`), one plain sentence (English or Korean, see
+:mod:`gradcheck.messages`) and a ``detail`` dict of JSON-safe facts.
+Verdicts about the process that ran a submission (``syntax``,
+``timeout``, ``crash`` ...) are the grader's, in
+:mod:`gradcheck.grading.verdicts`.
 
 Tolerances
 ----------
@@ -61,17 +65,20 @@ Examples
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from gradcheck import messages
 from gradcheck.estimate import NumericGradient
-from gradcheck.grading import i18n
 
 __all__ = [
+    "GradientCode",
+    "BehaviourCode",
     "CODES",
-    "RUNTIME_CODES",
     "GRADIENT_CODES",
     "BEHAVIOUR_CODES",
     "PASSING_CODES",
@@ -87,31 +94,40 @@ __all__ = [
     "scale_factor_names",
 ]
 
+class GradientCode(str, enum.Enum):
+    """What a comparison of one gradient array can find (the value is the code)."""
+
+    CORRECT = "correct"
+    SIGN = "sign"
+    SCALE = "scale"
+    TRANSPOSE = "transpose"
+    SWAPPED = "swapped"
+    ACTIVATION = "activation"
+    PARTIAL = "partial"
+    SHAPE = "shape"
+    TYPE = "type"
+    NONFINITE = "nonfinite"
+    FINITE_DIFFERENCE = "finite_difference"
+    PRECISION = "precision"
+    WRONG = "wrong"
+    MISSING = "missing"
+
+
+class BehaviourCode(str, enum.Enum):
+    """What a backward pass did around the call (:mod:`gradcheck.guards`, the grader)."""
+
+    MUTATION = "mutation"
+    NONDETERMINISTIC = "nondeterministic"
+
+
 #: Codes a comparison of one gradient array can produce.
-GRADIENT_CODES: tuple[str, ...] = (
-    "correct",
-    "sign",
-    "scale",
-    "transpose",
-    "swapped",
-    "activation",
-    "partial",
-    "shape",
-    "type",
-    "nonfinite",
-    "finite_difference",
-    "precision",
-    "wrong",
-    "missing",
-)
-#: Codes for what happened around the call (the pipeline detects these).
-BEHAVIOUR_CODES: tuple[str, ...] = ("mutation", "nondeterministic")
-#: Verdicts of the sandbox that ran the submission.
-RUNTIME_CODES: tuple[str, ...] = ("syntax", "error", "timeout", "memory", "output", "forbidden", "crash")
-#: Every code, in the order reports list them.
-CODES: tuple[str, ...] = GRADIENT_CODES + BEHAVIOUR_CODES + RUNTIME_CODES
+GRADIENT_CODES: tuple[str, ...] = tuple(c.value for c in GradientCode)
+#: Codes for what happened around the call.
+BEHAVIOUR_CODES: tuple[str, ...] = tuple(c.value for c in BehaviourCode)
+#: Every core code, in the order reports list them.
+CODES: tuple[str, ...] = GRADIENT_CODES + BEHAVIOUR_CODES
 #: Codes whose gradient is accepted as right.
-PASSING_CODES: frozenset[str] = frozenset({"correct"})
+PASSING_CODES: frozenset[str] = frozenset({GradientCode.CORRECT.value})
 
 RTOL_CORRECT = 1e-11
 ATOL_CORRECT = 1e-13
@@ -126,7 +142,8 @@ class Diagnosis:
     Attributes
     ----------
     code : str
-        One of :data:`CODES`.
+        One of :attr:`codes` (:data:`CODES`; a :class:`GradientCode` or
+        :class:`BehaviourCode` member is stored as its value).
     param : str
         The parameter (``"W1"``); for runtime verdicts, the function or ``""``.
     message : str
@@ -141,18 +158,40 @@ class Diagnosis:
     message: str
     detail: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
 
+    #: The codes this class accepts (a higher layer's subclass may add its own).
+    codes: ClassVar[tuple[str, ...]] = CODES
+
     def __post_init__(self) -> None:
-        if self.code not in CODES:
-            raise ValueError(f"code must be one of {CODES}, got code={self.code!r}")
+        if isinstance(self.code, enum.Enum):
+            object.__setattr__(self, "code", self.code.value)
+        if self.code not in self.codes:
+            raise ValueError(f"code must be one of {self.codes}, got code={self.code!r}")
 
     @property
     def passed(self) -> bool:
         """Whether the gradient is accepted (``correct``; ``precision`` earns partial credit)."""
         return self.code in PASSING_CODES
 
+    @classmethod
+    def from_code(cls, code: str, param: str = "", *, lang: str = "en", **detail: Any) -> "Diagnosis":
+        """A diagnosis with its message rendered from ``code``'s template in ``lang``.
+
+        ``detail`` is made JSON-safe; ``code`` must be one of :attr:`codes`.
+
+        >>> Diagnosis.from_code("missing", "b2").message
+        'b2 is missing from what the submission returned.'
+        """
+        code = code.value if isinstance(code, enum.Enum) else code
+        if code not in cls.codes:
+            raise ValueError(f"code must be one of {cls.codes}, got code={code!r}")
+        lang = messages.check_lang(lang)
+        safe = _json_safe(detail)
+        return cls(code, param, describe(code, param, safe, lang=lang), safe)
+
     def in_language(self, lang: str) -> "Diagnosis":
         """The same diagnosis with its message in ``lang``."""
-        return Diagnosis(self.code, self.param, describe(self.code, self.param, self.detail, lang=lang), dict(self.detail))
+        return dataclasses.replace(self, message=describe(self.code, self.param, self.detail, lang=lang),
+                                   detail=dict(self.detail))
 
 
 def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "en") -> str:
@@ -167,18 +206,18 @@ def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "e
     fields: dict[str, Any] = {"param": param, "reshaped": ""}
     fields.update(detail)
     if detail.get("reshaped_to"):
-        fields["reshaped"] = i18n.render("transpose.reshaped", {"got_shape": tuple(detail["reshaped_to"])}, lang=lang)
+        fields["reshaped"] = messages.render("transpose.reshaped", {"got_shape": tuple(detail["reshaped_to"])}, lang=lang)
     if "cause_key" in detail:
-        fields["cause"] = i18n.render(detail["cause_key"], fields, lang=lang)
+        fields["cause"] = messages.render(detail["cause_key"], fields, lang=lang)
         if detail.get("negative"):
-            fields["cause"] += i18n.text("factor.sign", lang=lang)
+            fields["cause"] += messages.text("factor.sign", lang=lang)
     if "mistake" in detail:
         key = f"mistake.{detail['mistake']}"
-        fields["mistake_text"] = i18n.render(key if key in i18n.TEMPLATES else "mistake.generic", fields, lang=lang)
+        fields["mistake_text"] = messages.render(key if key in messages.TEMPLATES else "mistake.generic", fields, lang=lang)
     for k in ("got_shape", "expected_shape"):
         if isinstance(fields.get(k), list):
             fields[k] = tuple(fields[k])
-    return i18n.render(str(detail.get("template", code)), fields, lang=lang)
+    return messages.render(str(detail.get("template", code)), fields, lang=lang)
 
 
 def _make(code: str, param: str, lang: str, **detail: Any) -> Diagnosis:
@@ -186,16 +225,17 @@ def _make(code: str, param: str, lang: str, **detail: Any) -> Diagnosis:
 
 
 def runtime_diagnosis(code: str, *, param: str = "", lang: str = "en", **detail: Any) -> Diagnosis:
-    """A diagnosis for something the sandbox or the pipeline observed.
+    """A diagnosis for something observed around the call (a mutated argument, a missing gradient).
 
-    >>> runtime_diagnosis("timeout", seconds=10).message
-    'The submission did not finish within the time limit of 10 s.'
-    >>> runtime_diagnosis("mutation", param="x", lang="ko").code
-    'mutation'
+    The grader's verdicts about a process (``timeout``, ``crash`` ...) are
+    :func:`gradcheck.grading.verdicts.runtime_diagnosis`.
+
+    >>> runtime_diagnosis("mutation", param="x").message
+    'The submission changed its argument x in place: a backward pass must not modify its inputs (copy an array before writing into it).'
+    >>> runtime_diagnosis("nondeterministic", param="W", lang="ko").code
+    'nondeterministic'
     """
-    if code not in CODES:
-        raise ValueError(f"code must be one of {CODES}, got code={code!r}")
-    return _make(code, param, i18n.check_lang(lang), **_json_safe(detail))
+    return Diagnosis.from_code(code, param, lang=lang, **detail)
 
 
 # -- helpers -------------------------------------------------------------------
@@ -322,7 +362,7 @@ def diagnose_parameter(
     >>> diagnose_parameter("b1", np.zeros(3), r).code
     'shape'
     """
-    i18n.check_lang(lang)
+    messages.check_lang(lang)
     r = np.asarray(reference, dtype=np.float64)
     if not np.all(np.isfinite(r)):
         raise ValueError(f"reference for {param!r} must be finite, got {int(np.sum(~np.isfinite(r)))} non-finite entries")
@@ -522,7 +562,7 @@ def diagnose(
     for name, r in reference.items():
         if not isinstance(student, Mapping):
             got = "None" if student is None else type(student).__name__
-            out[name] = _make("type", name, i18n.check_lang(lang), got_type=f"{got} instead of a dict of gradients")
+            out[name] = _make("type", name, messages.check_lang(lang), got_type=f"{got} instead of a dict of gradients")
             continue
         out[name] = diagnose_parameter(
             name,

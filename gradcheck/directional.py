@@ -1,54 +1,98 @@
-"""Fast mode: random signed probes per tensor, with bisection to find wrong entries.
+"""Fast mode: random probes per tensor, kink-aware, with bisection to find wrong entries.
 
-For a parameter tensor ``p`` with analytic gradient ``a`` the check draws
-``probes`` Gaussian directions ``v`` (seeded; each entry scaled by
-``max(|p_i|, 1)`` so the move is relative) and compares the analytic
-directional derivative ``sum(a * v)`` with the five-point central
-difference of ``t -> f(p + t v)`` (:mod:`gradcheck.stencil`).  That costs
-four stacked forward evaluations per probe, whatever the tensor's size.
-Tensors of at most :data:`SMALL` entries (biases) are checked entry by
-entry instead.
+**Probes.**  For a parameter tensor ``p`` with analytic gradient ``a`` the
+check draws ``probes`` Gaussian directions ``v`` (seeded; entry ``i`` scaled
+by ``s_i = max(|p_i|, 1)`` so the move is relative) and compares the
+analytic directional derivative ``a . v`` with the five-point central
+difference of ``g(t) = f(p + t v)`` (:mod:`gradcheck.stencil`).  The
+evaluator computes each line's losses from one forward pass from the
+tensor's layer on (for a dense layer ``x @ (W + t V) = x @ W + t (x @ V)``:
+see :meth:`gradcheck.engine.ModelEvaluator.lines`); no perturbed copy of a
+dense tensor is built.  Tensors of at most :data:`SMALL` entries (biases)
+are checked entry by entry instead.
 
-**The chance of missing an error.**  If the analytic gradient is off by a
-vector ``e``, a probe sees ``v . e``, a normal variable with standard
-deviation ``s = ||e * scale||``.  The probe misses the error only when
-``|v . e|`` falls below its tolerance ``tau``: probability about
-``sqrt(2/pi) * tau / s`` when ``tau << s``, and independent probes
-multiply: ``(0.8 * tau / s) ** probes``.  An error ten times its
-tolerance escapes four probes with probability about 4e-5; a hundred
-times, about 4e-9.  Errors near the tolerance are found by full mode.
+**The verdict of a probe** is the full mode's (:mod:`gradcheck.compare`)
+with the tolerance terms carried along the direction:
+``|a.v - numeric| <= atol sum|v| + rtol sum|a v| + k error``, where
+``error`` is the stencil's own error bar (truncation plus round-off).
 
-**Localisation.**  When a probe fails, its direction is restricted to
-halves of the failing set of entries, each half tested (all halves of a
-level stacked in one pass), and failing halves split again, down to
-single entries: about ``8 log2(n)`` evaluations per wrong entry.  At most
-``max_localised`` entries are named; the report says when there are more.
+**Kinks.**  A probe moves every entry at once, so ``g`` crosses a ReLU kink
+wherever some pre-activation changes sign within ``2t`` of the point; at
+batch 256 a step of ``t = eps**(1/3)`` crosses a dozen.  When the stencil
+flags a kink (:func:`gradcheck.stencil.combine`) the probe is measured
+again at a smaller step (:data:`STEPS`; the dense layer's move is reused,
+so a retry costs the layers after it only): kinks at a distance ``d`` stay
+out of a stencil of step ``t < d / 2``, and the smaller step's larger
+round-off is in its error bar.  Only a probe still at a kink at the
+smallest step (a pre-activation exactly at 0, a tie) is judged by its
+one-sided bracket; when that fails and bisection finds no wrong entry,
+the kinks of several samples were crossed in opposite directions: the
+probe is left out (said in the notes) and counts for nothing in the
+guarantee below.
 
-**Kinks.**  A probe moves every entry at once and may cross a ReLU
-kink; such a probe is judged by its one-sided quotients like a kink entry
-in full mode.  When it crosses the kinks of several samples at once, in
-opposite directions, even the bracket can miss the analytic value; a
-failing kink probe whose bisection finds no wrong entry is therefore
-reported in the notes and does not count as a failure.
+**What fast mode can see** (:class:`gradcheck.results.FastGuarantee`).  A
+single entry ``i`` off by ``e`` shows in a probe as ``v_i e`` with
+``v_i ~ N(0, s_i**2)``.  The probe misses it when ``|v_i e|`` stays below
+its threshold ``c`` = its tolerance plus the difference it measured (at
+most its tolerance again),
+probability ``erf(c / (sqrt(2) s_i |e|))``, independently per probe.
+An entry's full-mode tolerance ``tol_i`` is at least ``atol + k * 1.5 *
+roundoff / h_i`` with ``h_i = eps**(1/3) s_i`` (:mod:`gradcheck.stencil`),
+so ``s_i tol_i`` is at least ``unit = atol min(s) + k * 1.5 * roundoff /
+eps**(1/3)``; the escape probability stated for an error ``R tol_i`` uses
+that bound and holds for every entry.  The tolerance of a probe adds up
+over the entries it moves (``rtol sum|a v|``), so for a big tensor a single
+entry must be off by thousands of times its own tolerance to be seen: the
+note says so and recommends full mode.  Errors spread over many entries
+(a wrong row, a scaled gradient, a wrong mask) add up in ``a . v`` too and
+are what fast mode is for.
+
+**Localisation.**  When a probe fails, its direction is restricted to the
+two halves of its range of entries, both tested, and failing halves split
+again, down to single entries (each half measured as above, kinks
+included).  At most ``max_localised`` entries are named, and the search
+stops there; the report says when there are more.
 """
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gradcheck.compare import Tolerance, relative_error
-from gradcheck.engine import ModelEvaluator
 from gradcheck.numeric import EPS64
-from gradcheck.results import EntryReport, ParamCheck
+from gradcheck.results import EntryReport, FastGuarantee, ParamCheck
 from gradcheck.stencil import STENCIL, combine, roundoff
 
-__all__ = ["SMALL", "check_directional", "miss_probability"]
+__all__ = ["SMALL", "STEPS", "check_directional", "miss_probability"]
 
 #: Tensors with at most this many entries are checked entry by entry in fast mode.
 SMALL = 64
 
+#: The probe step ``t`` (the unit step of :func:`gradcheck.numeric.default_step`).
+STEP = EPS64 ** (1.0 / 3.0)
+
+#: Steps a probe is measured at, in order, while its stencil still straddles a
+#: kink.  Each is 16x smaller: at mnist_relu's batch 256 about a dozen kinks lie
+#: within the first step, one within the second, a tenth within the third.
+#: The round-off term of the error bar grows as the step shrinks (4096x at
+#: the last: about 3e-5 for mnist_relu's W1, still 1e-4 of its directional
+#: derivatives).
+STEPS = (STEP, STEP / 16.0, STEP / 256.0, STEP / 4096.0)
+
+#: The error size, in units of an entry's own full-mode tolerance, the note quotes.
+RATIO = 10.0
+
+Line = tuple[np.ndarray, int, int]
+
 
 def miss_probability(ratio: float, probes: int) -> float:
-    """Chance that ``probes`` Gaussian probes all miss an error ``ratio`` times its tolerance.
+    """Chance that ``probes`` Gaussian probes all miss an error ``ratio`` times *the probes'* tolerance.
+
+    The tolerance of a probe, not of an entry: for what fast mode can see of
+    one wrong entry see :class:`gradcheck.results.FastGuarantee`.
 
     >>> f"{miss_probability(10.0, 4):.1e}"
     '4.1e-05'
@@ -56,88 +100,225 @@ def miss_probability(ratio: float, probes: int) -> float:
     return float(min(1.0, np.sqrt(2.0 / np.pi) / ratio) ** probes)
 
 
-def _probe(ev: ModelEvaluator, name: str, analytic: np.ndarray, dirs: np.ndarray, tol: Tolerance) -> dict:
-    """Test directions ``dirs`` (``(P, *shape)``) at once; return per-direction results."""
-    t = EPS64 ** (1.0 / 3.0)
-    stack = np.concatenate([o * t * dirs for o in STENCIL])
-    f = ev.losses_along(name, stack).reshape(len(STENCIL), len(dirs))
-    parts = combine(ev.f0, f[0], f[1], f[2], f[3], np.full(len(dirs), t), scale=ev.noise_scale)
-    axes = tuple(range(1, dirs.ndim))
-    a_dir = np.sum(analytic[None] * dirs, axis=axes)
-    scale = np.sum(np.abs(analytic[None] * dirs), axis=axes)
-    allowed = tol.atol * np.sum(np.abs(dirs), axis=axes) + tol.rtol * scale + tol.k * parts["error"]
-    diff = np.abs(a_dir - parts["value"])
-    noise = 1.5 * roundoff(ev.f0, f[0], f[1], scale=ev.noise_scale) / t
-    margin = allowed - tol.k * parts["error"] + tol.k * 2.0 * noise
-    bracket = (a_dir >= parts["lower"] - margin) & (a_dir <= parts["upper"] + margin)
-    ok = (diff <= allowed) | (parts["kink"] & bracket)
-    return {"ok": ok, "kink": parts["kink"], "analytic": a_dir, "numeric": parts["value"],
-            "error": parts["error"], "allowed": np.where(parts["kink"], np.maximum(allowed, margin), allowed),
-            "diff": diff, "lower": parts["lower"], "upper": parts["upper"]}
+@dataclass(frozen=True)
+class _Measured:
+    """Per line: the verdict and what it was made of (directional-derivative units)."""
+
+    ok: np.ndarray
+    kink: np.ndarray
+    analytic: np.ndarray
+    numeric: np.ndarray
+    error: np.ndarray
+    allowed: np.ndarray
+    diff: np.ndarray
 
 
-def _localise(ev: ModelEvaluator, name: str, analytic: np.ndarray, v: np.ndarray, tol: Tolerance,
+def _stencil(ev: Any, f: np.ndarray, t: float) -> dict[str, np.ndarray]:
+    """:func:`gradcheck.stencil.combine` of losses ``f`` (``(4, L)``) at step ``t``, with the round-off term."""
+    parts = combine(ev.f0, f[0], f[1], f[2], f[3], np.full(f.shape[1], t), scale=ev.noise_scale)
+    parts["noise"] = 1.5 * roundoff(ev.f0, f[0], f[1], scale=ev.noise_scale) / t
+    return parts
+
+
+def _line_losses(ev: Any, name: str, lines: Sequence[Line]) -> Callable[..., np.ndarray]:
+    """``ev.lines(name, lines)``, or for an evaluator with ``losses_along`` only (an opaque function), the same
+    built from whole perturbed tensors, one at a time."""
+    if hasattr(ev, "lines"):
+        return ev.lines(name, lines)
+    shape = np.shape(ev.params[name])
+
+    def along(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+        picked = range(len(lines)) if which is None else which
+        out = np.empty((len(offsets), len(picked)))
+        for j, line in enumerate(picked):
+            v, s, e = lines[line]
+            for i, o in enumerate(offsets):
+                d = np.zeros(v.size)
+                d[s:e] = o * v[s:e]
+                out[i, j] = ev.losses_along(name, d.reshape((1,) + shape))[0]
+        return out
+
+    return along
+
+
+def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tolerance) -> _Measured:
+    """Measure and judge every line: steps shrink until two consecutive ones agree without a kink.
+
+    A line's value is accepted at step ``STEPS[j]`` when neither it nor
+    ``STEPS[j + 1]`` flags a kink and their values agree within ``k`` times
+    their error bars; its error bar is then widened by their difference
+    (a kink between the two steps, too small to flag, moves the larger
+    step's value by at most that much).  A line that never settles is
+    judged at the smallest step that flags a kink, by its one-sided bracket,
+    or else at the smallest step with the widened error bar.
+    """
+    losses = _line_losses(ev, name, lines)
+    n = len(lines)
+    a_dir = np.array([a[s:e] @ v[s:e] for v, s, e in lines])
+    abs_a = np.abs(a)
+    floor = np.array([(tol.atol * np.sum(np.abs(v[s:e])) if tol.atol else 0.0) + tol.rtol * (abs_a[s:e] @ np.abs(v[s:e]))
+                      for v, s, e in lines])
+    value, error, noise = np.zeros(n), np.zeros(n), np.zeros(n)
+    lower, upper = np.zeros(n), np.zeros(n)
+    kink = np.zeros(n, bool)
+    settled = np.zeros(n, bool)
+    todo = np.arange(n)
+    offsets = np.asarray(STENCIL)
+    prev: dict[str, np.ndarray] | None = None
+    for t in STEPS:
+        parts = _stencil(ev, losses(offsets * t, todo), t)
+        if prev is not None:
+            gap = np.abs(prev["value"] - parts["value"])
+            clean = ~prev["kink"] & ~parts["kink"] & (gap <= tol.k * (prev["error"] + parts["error"]))
+            done = todo[clean]
+            value[done], error[done] = prev["value"][clean], prev["error"][clean] + gap[clean]
+            settled[done] = True
+            # not settled: the latest step, with the difference in its error bar unless it is at a kink
+            rest = ~clean
+            last = todo[rest]
+            kinked = parts["kink"][rest]
+            keep = ~kink[last] | kinked  # a kink seen at a larger step stays the verdict's basis until a smaller one shows it
+            upd = last[keep]
+            value[upd] = parts["value"][rest][keep]
+            error[upd] = parts["error"][rest][keep] + np.where(kinked[keep], 0.0, gap[rest][keep])
+            lower[upd], upper[upd] = parts["lower"][rest][keep], parts["upper"][rest][keep]
+            noise[upd] = parts["noise"][rest][keep]
+            kink[upd] = kinked[keep]
+            parts = {key: val[rest] for key, val in parts.items()}
+            todo = last
+        else:
+            value[todo], error[todo], noise[todo] = parts["value"], parts["error"], parts["noise"]
+            lower[todo], upper[todo], kink[todo] = parts["lower"], parts["upper"], parts["kink"]
+        prev = parts
+        if todo.size == 0:
+            break
+    kink &= ~settled
+    allowed = floor + tol.k * error
+    diff = np.abs(a_dir - value)
+    margin = floor + tol.k * 2.0 * noise
+    in_bracket = (a_dir >= lower - margin) & (a_dir <= upper + margin)
+    ok = (diff <= allowed) | (kink & in_bracket)
+    allowed = np.where(kink & (diff > allowed), np.maximum(allowed, margin), allowed)
+    return _Measured(ok=ok, kink=kink, analytic=a_dir, numeric=value, error=error, allowed=allowed, diff=diff)
+
+
+def _localise(ev: Any, name: str, a: np.ndarray, v: np.ndarray, shape: tuple[int, ...], tol: Tolerance,
               max_localised: int) -> tuple[list[EntryReport], bool]:
-    """Bisect the entries of direction ``v`` down to the single entries that fail."""
-    front = [np.arange(v.size)]
+    """Bisect the range of probe ``v`` down to the single entries that fail, at most ``max_localised``."""
+    front = [(0, v.size)]
     found: list[EntryReport] = []
-    truncated = False
-    while front:
-        halves = [h for s in front for h in ((s,) if s.size == 1 else np.array_split(s, 2))]
-        dirs = np.zeros((len(halves), v.size))
-        for row, idx in zip(dirs, halves):
-            row[idx] = v.reshape(-1)[idx]
-        res = _probe(ev, name, analytic, dirs.reshape((len(halves),) + v.shape), tol)
+    more = False
+    while front and len(found) < max_localised:
+        halves = [h for s, e in front for h in (((s, e),) if e - s == 1 else ((s, (s + e) // 2), ((s + e) // 2, e)))]
+        res = _measure(ev, name, [(v, s, e) for s, e in halves], a, tol)
         front = []
-        for j, idx in enumerate(halves):
-            if res["ok"][j]:
+        for j, (s, e) in enumerate(halves):
+            if res.ok[j]:
                 continue
-            if idx.size > 1:
-                front.append(idx)
+            if e - s > 1:
+                front.append((s, e))
                 continue
-            vi = v.reshape(-1)[idx[0]]
+            vi = abs(v[s])
             found.append(EntryReport(
-                index=tuple(int(i) for i in np.unravel_index(idx[0], v.shape)),
-                analytic=float(analytic.reshape(-1)[idx[0]]), numeric=float(res["numeric"][j] / vi),
-                error_estimate=float(res["error"][j] / abs(vi)), allowed=float(res["allowed"][j] / abs(vi)),
-                abs_err=float(res["diff"][j] / abs(vi)),
-                rel_err=float(relative_error(np.array(res["analytic"][j]), np.array(res["numeric"][j]))),
+                index=tuple(int(i) for i in np.unravel_index(s, shape)), analytic=float(a[s]),
+                numeric=float(res.numeric[j] / v[s]), error_estimate=float(res.error[j] / vi),
+                allowed=float(res.allowed[j] / vi), abs_err=float(res.diff[j] / vi),
+                rel_err=float(relative_error(np.array(res.analytic[j]), np.array(res.numeric[j]))),
+                kink=bool(res.kink[j]),
             ))
-        if len(found) + len(front) > max_localised:
-            truncated = True
-            front = front[: max(0, max_localised - len(found))]
-    return found, truncated
+        room = max_localised - len(found)
+        more = more or len(front) > room
+        front = front[:max(0, room)]
+    more = more or bool(front) or len(found) > max_localised
+    return found[:max_localised], more
 
 
-def check_directional(ev: ModelEvaluator, name: str, analytic: np.ndarray, tol: Tolerance, *,
+def _guarantee(ev: Any, p: np.ndarray, tol: Tolerance, res: _Measured, counted: np.ndarray) -> FastGuarantee:
+    """Per-entry reach of the probes that counted (see the module docstring)."""
+    unit = tol.atol * float(np.min(np.maximum(np.abs(p), 1.0), initial=1.0)) \
+        + tol.k * 1.5 * float(roundoff(ev.f0, scale=ev.noise_scale)) / STEP
+    # a probe misses an extra error x when |x + r| <= allowed, r the difference the rest leaves; a passing
+    # probe measured |r| <= allowed, and for one that failed only |r| <= allowed is assumed (what passing means)
+    thresholds = tuple(float(c) for c in (res.allowed + np.minimum(res.diff, res.allowed))[counted])
+    return FastGuarantee(thresholds=thresholds, unit=unit, n_entries=int(p.size))
+
+
+def _guarantee_note(g: FastGuarantee, probes: int) -> str:
+    """The per-entry statement, in entry units (multiples of an entry's own full-mode tolerance)."""
+    p = g.escape_probability(RATIO)
+    text = (f"per entry: one entry off by {RATIO:g}x its own full-mode tolerance escapes all {len(g.thresholds)} "
+            f"counted probes with probability at most {p:.2g}; to be caught with probability 0.99 an entry must be "
+            f"off by {g.ratio_for(0.01):.3g}x its tolerance")
+    if p > 0.5:
+        text += (f". Fast mode cannot see a single wrong entry of that size among {g.n_entries:,} entries: "
+                 "use mode='full' to check every entry")
+    return text
+
+
+def check_directional(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, *,
                       rng: np.random.Generator, probes: int, max_localised: int = 16) -> ParamCheck:
-    """Fast-mode verdict for one tensor (see the module docstring)."""
-    p = ev.params[name]
-    dirs = rng.standard_normal((probes,) + p.shape) * np.maximum(np.abs(p), 1.0)[None]
-    res = _probe(ev, name, analytic, dirs, tol)
-    n_failed = int(np.count_nonzero(~res["ok"]))
-    smooth = ~res["kink"]
-    notes = [f"{probes} random probes (seeded); an error 10x its tolerance escapes all of them with "
-             f"probability {miss_probability(10.0, probes):.0e}"]
+    """Fast-mode verdict for one tensor (see the module docstring).
+
+    Parameters
+    ----------
+    ev : evaluator
+        Has ``params`` (the point), ``f0`` (the loss there), ``noise_scale``
+        (see :func:`gradcheck.stencil.roundoff`) and ``lines(name, lines)``
+        (see :meth:`gradcheck.engine.ModelEvaluator.lines`) or
+        ``losses_along(name, directions)`` (one loss per whole moved tensor).
+    name : str
+        The tensor.
+    analytic : ndarray
+        Its analytic gradient.
+    tol : Tolerance
+    rng : numpy.random.Generator
+        Draws the probes.
+    probes : int
+        Number of random directions.
+    max_localised : int
+        At most this many wrong entries are named.
+
+    Returns
+    -------
+    ParamCheck
+        ``n_entries``, ``n_failed`` and ``n_kinks`` count *probes*;
+        ``worst`` holds localised entries (entry units); ``guarantee`` what
+        the probes can see of one wrong entry.
+    """
+    p = np.asarray(ev.params[name])
+    a = np.asarray(analytic, dtype=np.float64).reshape(-1)
+    dirs = rng.standard_normal((probes, p.size)) * np.maximum(np.abs(p), 1.0).reshape(-1)[None]
+    res = _measure(ev, name, [(v, 0, p.size) for v in dirs], a, tol)
+    counted = np.ones(probes, bool)
+    notes = [(f"{probes} random probes (seeded), each the directional derivative along a Gaussian direction over "
+              f"all {p.size:,} entries; probe differences are in directional-derivative units")]
     worst: list[EntryReport] = []
-    failed_idx: tuple = ()
-    for bad in np.flatnonzero(~res["ok"]):
-        found, truncated = _localise(ev, name, analytic, dirs[bad], tol, max_localised)
-        if not found and res["kink"][bad]:
-            n_failed -= 1
-            notes.append(f"probe {bad} crossed kinks of several samples at once and disagreed with its one-sided "
-                         "bracket; bisection found no wrong entry, so it does not count")
+    failed = False
+    for bad in np.flatnonzero(~res.ok):
+        found, more = _localise(ev, name, a, dirs[bad], p.shape, tol, max_localised)
+        if not found and res.kink[bad]:
+            counted[bad] = False
+            notes.append(f"probe {bad} sits on kinks of several samples at every step down to {STEPS[-1]:.1e} "
+                         "and disagreed with its one-sided bracket; bisection found no wrong entry, so it is left "
+                         "out (ties crossed in opposite directions)")
             continue
-        worst = found
-        failed_idx = tuple(e.index for e in worst)
-        notes.append(f"probe {bad} failed: directional analytic {res['analytic'][bad]:.8e}, "
-                     f"numeric {res['numeric'][bad]:.8e}; bisection localised {len(worst)} wrong entries"
-                     + (" (stopped at the cap; there are more)" if truncated else ""))
-        break
+        failed = True
+        worst = worst or found
+        notes.append(f"probe {bad} failed: directional analytic {res.analytic[bad]:.8e}, numeric "
+                     f"{res.numeric[bad]:.8e} (directional-derivative units); bisection localised {len(found)} "
+                     "wrong entries" + (f" (stopped at the cap of {max_localised}; there are more)" if more else "")
+                     + ("" if found else ": the error is spread over many entries, each below its share"))
+        if found:
+            break
+    guarantee = _guarantee(ev, p, tol, res, counted)
+    notes.append(_guarantee_note(guarantee, probes))
+    smooth = ~res.kink
+    n_failed = int(np.count_nonzero(~res.ok & counted))
     return ParamCheck(
-        name=name, shape=tuple(p.shape), mode="fast", passed=n_failed == 0, n_entries=probes,
-        n_failed=n_failed, n_kinks=int(np.count_nonzero(res["kink"])), n_refined=probes,
-        max_abs_err=float(np.max(res["diff"][smooth], initial=0.0)),
-        max_rel_err=float(np.max(relative_error(res["analytic"], res["numeric"])[smooth], initial=0.0)),
-        worst=tuple(worst[:8]), failed_indices=failed_idx, tolerance=tol, notes=tuple(notes),
+        name=name, shape=tuple(p.shape), mode="fast", passed=not failed, n_entries=probes,
+        n_failed=n_failed, n_kinks=int(np.count_nonzero(res.kink)), n_refined=probes,
+        max_abs_err=float(np.max(res.diff[smooth], initial=0.0)),
+        max_rel_err=float(np.max(relative_error(res.analytic, res.numeric)[smooth], initial=0.0)),
+        worst=tuple(worst[:8]), failed_indices=tuple(e.index for e in worst), tolerance=tol, notes=tuple(notes),
+        guarantee=guarantee,
     )

@@ -32,7 +32,7 @@ import numpy as np
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
-from gradcheck.parallel import available_cpus, run_split
+from gradcheck.parallel import WORKERS_ENV, available_cpus, run_split
 from gradcheck.stencil import STENCIL, combine, roundoff
 
 __all__ = ["estimate_gradients", "ModelEvaluator"]
@@ -49,12 +49,11 @@ CHUNK_VALUES = 1 << 16
 #: and the loss head (:meth:`ModelEvaluator._one_column`), in float64 values.
 HEAD_VALUES = 1 << 16
 
+#: Size of one stacked pass of fast mode's line losses (:meth:`ModelEvaluator.lines`), in float64 values.
+LINE_VALUES = 1 << 18
+
 #: Default cap on worker processes (see :func:`gradcheck.parallel.run_split`).
 AUTO_WORKERS = 4
-
-#: Environment variable that sets the default number of processes
-#: (``1``: never fork), e.g. for a CI job or a grading pool.
-WORKERS_ENV = "GRADCHECK_WORKERS"
 
 #: Stacked values (copies times their width) a pass needs before the default
 #: spreads it over processes: below about this, forking a child (2-3 ms)
@@ -326,6 +325,77 @@ class ModelEvaluator:
         stacked[name] = self.params[name][None] + directions
         state = self.layers[k].forward(stacked, self.inputs[k])
         return self._finish(state, k + 1)
+
+    def lines(self, name: str, lines: Sequence[tuple[np.ndarray, int, int]]) -> Callable[..., np.ndarray]:
+        """Losses along lines through the point, for fast mode (:mod:`gradcheck.directional`).
+
+        A line is ``(v, start, stop)``: the flat vector ``v`` (``params[name].size``
+        values) restricted to the flat entries ``start:stop``, zero elsewhere.
+        Returns ``losses(offsets, which=None)``: the losses at
+        ``params[name] + o * line`` for every offset ``o`` and every line in
+        ``which`` (default all), shape ``(len(offsets), len(which))``.
+
+        For a dense layer the move of its output is linear in the move of its
+        weight, ``a @ (W + o V) = a @ W + o (a @ V)``: ``a @ V`` is computed once
+        per line, from the rows of ``W`` the range touches only, and every
+        offset is a scaled copy of it.  No perturbed copy of the parameter is
+        built and a probe costs one forward pass from that layer on.  Other
+        layers get stacked copies of the parameter, a few at a time.
+        """
+        k = self.owner[name]
+        layer = self.layers[k]
+        value = self.params[name]
+        restricted = [(np.asarray(v, dtype=np.float64).reshape(-1), int(s), int(e)) for v, s, e in lines]
+        if _is_dense(layer) and self.inputs[k].ndim == 2 and (
+                (name == layer.weight and value.ndim == 2) or (name != layer.weight and value.ndim in (1, 2))):
+            deltas = [self._dense_delta(name, value, k, line) for line in restricted]
+            base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
+
+            def dense(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+                picked = range(len(deltas)) if which is None else which
+                pairs = [(o, deltas[j]) for j in picked for o in offsets]
+                per = max(1, LINE_VALUES // (base_out.shape[0] * self._sample_width(k)))
+                out = np.empty(len(pairs))
+                for s in range(0, len(pairs), per):
+                    part = pairs[s:s + per]
+                    z = np.stack([base_out + o * d for o, d in part])
+                    out[s:s + per] = self._finish(z, k + 1)
+                return out.reshape(-1, len(offsets)).T
+
+            return dense
+
+        def generic(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+            picked = range(len(restricted)) if which is None else which
+            pairs = [(o, restricted[j]) for j in picked for o in offsets]
+            per = max(1, CHUNK_VALUES // max(1, value.size))
+            out = np.empty(len(pairs))
+            for s in range(0, len(pairs), per):
+                block = np.repeat(value.reshape(1, -1), len(pairs[s:s + per]), axis=0)
+                for row, (o, (v, a, b)) in zip(block, pairs[s:s + per]):
+                    row[a:b] += o * v[a:b]
+                stacked = dict(self.params)
+                stacked[name] = block.reshape((-1,) + value.shape)
+                out[s:s + per] = self._finish(layer.forward(stacked, self.inputs[k]), k + 1)
+            return out.reshape(-1, len(offsets)).T
+
+        return generic
+
+    def _dense_delta(self, name: str, value: np.ndarray, k: int, line: tuple[np.ndarray, int, int]) -> np.ndarray:
+        """Move of dense layer ``k``'s output ``(N, fan_out)`` per unit step along ``line``."""
+        v, start, stop = line
+        a = self.inputs[k]
+        if name != self.layers[k].weight:  # the bias: every sample moves by the same vector
+            moved = np.zeros(value.size)
+            moved[start:stop] = v[start:stop]
+            return np.broadcast_to(moved, (a.shape[0], value.size))
+        n_out = value.shape[1]
+        if (start, stop) == (0, value.size):
+            return a @ v.reshape(value.shape)
+        r0, r1 = start // n_out, -(-stop // n_out)
+        block = v[r0 * n_out:r1 * n_out].copy()
+        block[:start - r0 * n_out] = 0.0
+        block[stop - r0 * n_out:] = 0.0
+        return a[:, r0:r1] @ block.reshape(r1 - r0, n_out)
 
     def chunk_values(self) -> int:
         """Values per stacked pass: :data:`CHUNK_VALUES`, or 512 per sample for big batches.

@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from gradcheck.grading import i18n
+from gradcheck import messages
 
 __all__ = [
     "MistakeGenerator",
@@ -85,8 +85,8 @@ def register_mistake(
     if not callable(generator):
         raise TypeError(f"generator must be callable, got generator={generator!r}")
     if message is not None:
-        i18n.register_template(f"mistake.{mistake}", message)
-    elif f"mistake.{mistake}" not in i18n.TEMPLATES:
+        messages.register_template(f"mistake.{mistake}", message)
+    elif f"mistake.{mistake}" not in messages.TEMPLATES:
         raise ValueError(f"mistake {mistake!r} has no message: pass message={{'en': ..., 'ko': ...}}")
     _REGISTRY.setdefault(model_name, {})[mistake] = generator
 

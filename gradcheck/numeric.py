@@ -6,18 +6,30 @@ numerical method in the package.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from gradcheck._validate import check_params
+from gradcheck._validate import check_params, describe
+from gradcheck.estimate import NumericGradient
+from gradcheck.parallel import run_split
+from gradcheck.stencil import STENCIL, combine, roundoff
 
-__all__ = ["numerical_gradient", "estimate_function_gradient", "default_step", "EPS64"]
+__all__ = [
+    "EPS64",
+    "FunctionPoint",
+    "default_step",
+    "estimate_function_gradient",
+    "function_gradients",
+    "numerical_gradient",
+    "to_scalar",
+]
 
 EPS64 = float(np.finfo(np.float64).eps)
 
 
-def default_step(x: np.ndarray) -> np.ndarray:
+def default_step(x: np.ndarray, *, precision: Any = np.float64) -> np.ndarray:
     """Step for the central difference of each entry of ``x``.
 
     ``h = eps**(1/3) * max(|x|, 1)``: the cube root of float64's machine
@@ -28,14 +40,20 @@ def default_step(x: np.ndarray) -> np.ndarray:
     ``x - h`` are exactly representable around ``x`` (the difference
     ``(x + h) - x`` is exactly ``h``).
 
+    ``precision=np.float32`` gives the step for a function that computes
+    in float32: ``eps32**(1/3)`` (about 4.9e-3), rounded in float32.
+
     Examples
     --------
     >>> default_step(np.array([0.0, 1.0, 1000.0]))
     array([6.05545445e-06, 6.05545445e-06, 6.05545445e-03])
+    >>> default_step(np.array([1.0]), precision=np.float32)
+    array([0.00492156])
     """
-    x = np.asarray(x, dtype=np.float64)
-    h = EPS64 ** (1.0 / 3.0) * np.maximum(np.abs(x), 1.0)
-    return (x + h) - x
+    dtype = np.dtype(precision)
+    x = np.asarray(x, dtype=dtype)
+    h = (float(np.finfo(dtype).eps) ** (1.0 / 3.0) * np.maximum(np.abs(x), 1.0)).astype(dtype)
+    return ((x + h) - x).astype(np.float64)
 
 
 def numerical_gradient(
@@ -97,18 +115,182 @@ def numerical_gradient(
     return grads
 
 
+def to_scalar(value: Any, who: str) -> float:
+    """The loss ``who`` returned, as a float; a clear ``TypeError`` for anything else.
+
+    Python and numpy real numbers and one-element arrays are accepted.
+
+    Examples
+    --------
+    >>> to_scalar(np.array([[2.5]]), "f")
+    2.5
+    >>> to_scalar(np.ones(3), "f")
+    Traceback (most recent call last):
+    ...
+    TypeError: f must return a scalar loss (one real number), got ndarray(shape=(3,), dtype=float64): reduce it to one number, e.g. float(np.sum(out * dout))
+    """
+    if isinstance(value, float):
+        return float(value)
+    arr = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray(None)
+    if arr.dtype.kind not in "iuf" or arr.size != 1:
+        raise TypeError(f"{who} must return a scalar loss (one real number), got {describe(value)}: "
+                        "reduce it to one number, e.g. float(np.sum(out * dout))")
+    return float(arr.reshape(-1)[0])
+
+
+def _dtype_of(value: Any) -> np.dtype:
+    return np.asarray(value).dtype if not isinstance(value, float) else np.dtype(np.float64)
+
+
+class FunctionPoint:
+    """Values of an opaque function at a point and at points where entries moved.
+
+    ``call(arrays)`` computes the loss from the arrays in ``arrays``, which
+    this object moves *in place* (one entry, or one tensor along a
+    direction) and restores bit for bit right after each call, also when
+    the call raises.  :func:`gradcheck.check.check_gradients` gives it
+    private copies; :func:`gradcheck.net.check_net` the net's own arrays.
+
+    ``params`` (a pristine copy of ``arrays``), ``f0`` and ``noise_scale``
+    make it usable where fast mode expects a model evaluator
+    (:func:`gradcheck.directional.check_directional` calls
+    :meth:`losses_along`).
+    """
+
+    def __init__(self, call: Callable[[dict[str, np.ndarray]], Any], arrays: dict[str, np.ndarray], *,
+                 who: str = "f") -> None:
+        self.call = call
+        self.arrays = arrays
+        self.params = {k: v.copy() for k, v in arrays.items()}
+        self.who = who
+        self.dtypes: set[str] = set()
+        self.f0 = float("nan")
+        self.noise_scale = 0.0
+
+    def value(self) -> float:
+        """``f`` at the point itself."""
+        return self._scalar(self.call(self.arrays))
+
+    def _scalar(self, value: Any) -> float:
+        if type(value) is float or type(value) is np.float64:  # the common case, without numpy's dtype machinery
+            return float(value)
+        self.dtypes.add(str(_dtype_of(value)))
+        return to_scalar(value, self.who)
+
+    def at_entries(self, name: str, flat_index: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """``f`` with ``arrays[name].flat[flat_index[p]] += steps[p]``, one ``p`` at a time."""
+        out = np.empty(len(flat_index))
+        flat = self.arrays[name].reshape(-1)
+        if not np.shares_memory(flat, self.arrays[name]):
+            raise ValueError(f"{self.who}: params[{name!r}] must be a contiguous array to be moved in place")
+        base = self.params[name].reshape(-1)
+        for p, (i, s) in enumerate(zip(flat_index, steps)):
+            try:
+                flat[i] = base[i] + s
+                out[p] = self._scalar(self.call(self.arrays))
+            finally:
+                flat[i] = base[i]
+        return out
+
+    def losses_along(self, name: str, directions: np.ndarray) -> np.ndarray:
+        """``f`` with ``arrays[name] += directions[p]``, for every ``p`` (fast mode's probes)."""
+        out = np.empty(len(directions))
+        arr = self.arrays[name]
+        base = self.params[name]
+        for p, d in enumerate(directions):
+            try:
+                np.copyto(arr, base + d, casting="unsafe")
+                out[p] = self._scalar(self.call(self.arrays))
+            finally:
+                np.copyto(arr, base)
+        return out
+
+
+def function_gradients(
+    point: FunctionPoint,
+    names: Sequence[str],
+    *,
+    noise_scale: float,
+    accept: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] | None = None,
+    workers: int = 1,
+    precision: Any = np.float64,
+) -> dict[str, NumericGradient]:
+    """Error-aware numerical gradient of ``point``'s function, entry by entry.
+
+    The stencil of :mod:`gradcheck.stencil` (see
+    :func:`gradcheck.engine.estimate_gradients` for the two stages): with
+    ``accept`` every entry first gets ``f(p +- h)`` only (the plain loop's
+    two calls), and only entries that ``accept[name](d1, roundoff_error)``
+    does not settle get ``f(p +- 2h)`` too.  ``point.f0`` must be set.
+    ``workers > 1`` spreads the entries over forked processes
+    (:func:`gradcheck.parallel.run_split`).
+    """
+    steps = {k: default_step(point.params[k], precision=precision).reshape(-1) for k in names}
+    values = {k: np.full((len(STENCIL), point.params[k].size), np.nan) for k in names}
+    todo = {k: np.arange(point.params[k].size) for k in names}
+    first = (0, 1) if accept is not None else (0, 1, 2, 3)
+    _fill(point, todo, steps, values, first, workers)
+    if accept is not None:
+        for k in names:
+            f, h = values[k], steps[k]
+            d1 = (f[0] - f[1]) / (2.0 * h)
+            err = 1.5 * roundoff(point.f0, f[0], f[1], scale=noise_scale) / h
+            ok = accept[k](d1, err) if k in accept else np.zeros(h.size, bool)
+            todo[k] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
+        _fill(point, todo, steps, values, (2, 3), workers)
+    return {k: _gradient(k, point.f0, values[k], steps[k], point.params[k].shape, noise_scale) for k in names}
+
+
+def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
+          values: dict[str, np.ndarray], rows: Sequence[int], workers: int) -> None:
+    """``values[k][rows][:, todo[k]]``: ``f`` at those stencil points, spread over ``workers`` processes."""
+    offsets = np.asarray([STENCIL[r] for r in rows])
+    jobs = []
+    for k, idx in todo.items():
+        parts = max(1, min(len(idx), 4 * workers)) if workers > 1 else 1
+        jobs += [(k, chunk) for chunk in np.array_split(idx, parts) if len(chunk)]
+
+    def run(job: tuple[str, np.ndarray]) -> np.ndarray:
+        k, idx = job
+        h = steps[k][idx]
+        return point.at_entries(k, np.tile(idx, len(offsets)), (offsets[:, None] * h[None, :]).reshape(-1))
+
+    sizes = [len(offsets) * len(idx) for _, idx in jobs]
+    for (k, idx), f in zip(jobs, run_split(jobs, run, sizes, workers=workers)):
+        for r, row in zip(rows, f.reshape(len(offsets), -1)):
+            values[k][r, idx] = row
+
+
+def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...],
+              scale: float) -> NumericGradient:
+    """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
+    parts = combine(f0, f[0], f[1], f[2], f[3], h, scale=scale)
+    coarse = np.isnan(f[2])
+    noise = 1.5 * roundoff(f0, f[0], f[1], scale=scale) / h
+    if coarse.any():
+        parts["value"] = np.where(coarse, parts["d1"], parts["value"])
+        parts["error"] = np.where(coarse, noise, parts["error"])
+        parts["kink"] = np.where(coarse, False, parts["kink"])
+    return NumericGradient(
+        name=name, value=parts["value"].reshape(shape), error=parts["error"].reshape(shape),
+        step=h.reshape(shape), lower=parts["lower"].reshape(shape), upper=parts["upper"].reshape(shape),
+        kink=parts["kink"].reshape(shape), refined=(~coarse).reshape(shape), roundoff=noise.reshape(shape),
+    )
+
+
 def estimate_function_gradient(
     f: Callable[[dict[str, np.ndarray]], float],
     params: Mapping[str, np.ndarray],
     *,
     noise_scale: float = 0.0,
-) -> dict[str, "NumericGradient"]:
+) -> dict[str, NumericGradient]:
     """Error-aware numerical gradient of any ``f(params) -> float``, entry by entry.
 
     The five-point stencil of :mod:`gradcheck.stencil` for every entry
     (four calls of ``f`` per entry): extrapolated value, error estimate,
     one-sided quotients and kink flags.  Use the structured
-    :func:`gradcheck.engine.estimate_gradients` for layered models.
+    :func:`gradcheck.engine.estimate_gradients` for layered models, and
+    :func:`gradcheck.check_gradients` for a check (two stages, measured noise).
 
     ``noise_scale``: the size of the numbers ``f`` is computed from, when
     much larger than ``f`` itself (a result of cancellation, e.g.
@@ -121,34 +303,18 @@ def estimate_function_gradient(
     >>> est["w"].kink.tolist(), float(est["w"].value[1])
     ([True, False], 1.0)
     """
-    from gradcheck.estimate import NumericGradient
-    from gradcheck.stencil import STENCIL, combine, roundoff
-
     params = check_params(params, name="params")
+    check_noise_scale(noise_scale)
+    point = FunctionPoint(lambda arrays: f(dict(arrays)), params)
+    point.f0 = point.value()
+    if not np.isfinite(point.f0):
+        raise ValueError(f"f(params) must be finite at the point to check, got {point.f0!r}")
+    return function_gradients(point, list(params), noise_scale=noise_scale)
+
+
+def check_noise_scale(noise_scale: Any) -> float:
+    """``noise_scale`` must be a finite number >= 0."""
     if not isinstance(noise_scale, (int, float)) or isinstance(noise_scale, bool) or not np.isfinite(noise_scale) \
             or noise_scale < 0:
         raise ValueError(f"noise_scale must be a finite number >= 0, got noise_scale={noise_scale!r}")
-    work = {k: v.copy() for k, v in params.items()}
-    f0 = float(f(dict(work)))
-    if not np.isfinite(f0):
-        raise ValueError(f"f(params) must be finite at the point to check, got {f0!r}")
-    out = {}
-    for key, value in params.items():
-        h = default_step(value).reshape(-1)
-        vals = np.empty((len(STENCIL), value.size))
-        flat = work[key].reshape(-1)
-        for i in range(value.size):
-            x0 = flat[i]
-            for r, offset in enumerate(STENCIL):
-                flat[i] = x0 + offset * h[i]
-                vals[r, i] = float(f(dict(work)))
-            flat[i] = x0
-        parts = combine(f0, vals[0], vals[1], vals[2], vals[3], h, scale=noise_scale)
-        shape = value.shape
-        out[key] = NumericGradient(
-            name=key, value=parts["value"].reshape(shape), error=parts["error"].reshape(shape),
-            step=h.reshape(shape), lower=parts["lower"].reshape(shape), upper=parts["upper"].reshape(shape),
-            kink=parts["kink"].reshape(shape), refined=np.ones(shape, bool),
-            roundoff=(1.5 * roundoff(f0, vals[0], vals[1], scale=noise_scale) / h).reshape(shape),
-        )
-    return out
+    return float(noise_scale)

@@ -41,9 +41,13 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-__all__ = ["available_cpus", "can_fork", "run_split"]
+__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "run_split"]
 
 T = TypeVar("T")
+
+#: Environment variable that sets the default number of processes
+#: (``1``: never fork), e.g. for a CI job or a grading pool.
+WORKERS_ENV = "GRADCHECK_WORKERS"
 
 #: A child may take this many times as long as the parent's own share ...
 PATIENCE = 10.0

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from gradcheck.check import MODES, assert_model_gradients
+from gradcheck.messages import LANGUAGES
 
 __all__ = ["assert_gradients", "gradcheck_options"]
 
@@ -33,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="grade this student submission (.py or .ipynb) as test items; repeatable")
     group.addoption("--gradcheck-model", metavar="NAME", help="reference model the submission implements")
     group.addoption("--gradcheck-assignment", metavar="TOML", help="assignment file (calling convention, points)")
-    group.addoption("--gradcheck-lang", choices=("en", "ko"), default="en", help="language of grading messages")
+    group.addoption("--gradcheck-lang", choices=LANGUAGES, default="en", help="language of grading messages")
 
 
 def pytest_configure(config: pytest.Config) -> None:

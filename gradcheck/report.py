@@ -26,18 +26,31 @@ def _entry_line(name: str, e: EntryReport) -> str:
 def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
     """numpy.testing-style block for one parameter."""
     verdict = "OK" if p.passed else "MISMATCH"
-    what = "entries" if p.mode == "full" else "checks"
-    lines = [
-        f"{p.name} {tuple(p.shape)}: {verdict} ({p.mode} mode)",
-        f"Tolerance: |analytic - numeric| <= {p.tolerance.describe()}",
-        f"Mismatched {what}: {p.n_failed} / {p.n_entries} ({100.0 * p.n_failed / max(p.n_entries, 1):.3g}%)",
-        f"Kinks (judged by one-sided differences): {p.n_kinks}",
-        f"Max absolute difference: {p.max_abs_err:.6g}",
-        f"Max relative difference: {p.max_rel_err:.6g}",
-    ]
-    if p.worst:
-        lines.append("Worst entries:" if p.n_failed == 0 else "Worst mismatches:")
-        lines += [_entry_line(p.name, e) for e in p.worst]
+    if p.mode == "fast":  # probe lines and entry lines never mix units: each line says which it is in
+        t = p.tolerance
+        lines = [
+            f"{p.name} {tuple(p.shape)}: {verdict} ({p.mode} mode)",
+            (f"Tolerance per probe: |analytic - numeric| <= atol={t.atol:g} * sum|v| + rtol={t.rtol:g} * sum|a v| "
+             f"+ k={t.k:g} * error_estimate"),
+            f"Mismatched probes: {p.n_failed} / {p.n_entries} (directional derivatives)",
+            f"Probes at a kink (judged by one-sided differences): {p.n_kinks}",
+            f"Max absolute difference over probes (directional-derivative units): {p.max_abs_err:.6g}",
+            f"Max relative difference over probes: {p.max_rel_err:.6g}",
+        ]
+        if p.worst:
+            lines.append("Localised wrong entries (entry units):")
+    else:
+        lines = [
+            f"{p.name} {tuple(p.shape)}: {verdict} ({p.mode} mode)",
+            f"Tolerance: |analytic - numeric| <= {p.tolerance.describe()}",
+            f"Mismatched entries: {p.n_failed} / {p.n_entries} ({100.0 * p.n_failed / max(p.n_entries, 1):.3g}%)",
+            f"Kinks (judged by one-sided differences): {p.n_kinks}",
+            f"Max absolute difference: {p.max_abs_err:.6g}",
+            f"Max relative difference: {p.max_rel_err:.6g}",
+        ]
+        if p.worst:
+            lines.append("Worst entries:" if p.n_failed == 0 else "Worst mismatches:")
+    lines += [_entry_line(p.name, e) for e in p.worst]
     lines += [f"Note: {n}" for n in p.notes]
     if seed is not None:
         lines.append(f"Seed: {seed}")
@@ -50,8 +63,9 @@ def format_result(result: CheckResult, *, only_failures: bool = False) -> str:
     ``only_failures`` keeps the blocks of failing parameters only (what an
     assertion message shows).
     """
-    head = (f"Gradient check of {result.subject}: {'PASSED' if result.passed else 'FAILED'} "
-            f"({result.mode} mode, seed {result.seed}, {result.n_samples} samples)")
+    facts = [f"{result.mode} mode"] + ([] if result.seed is None else [f"seed {result.seed}"])
+    facts += [] if result.n_samples is None else [f"{result.n_samples} samples"]
+    head = f"Gradient check of {result.subject}: {'PASSED' if result.passed else 'FAILED'} ({', '.join(facts)})"
     parts = [head]
     parts += [f"Problem: {p}" for p in result.problems]
     parts += [f"Warning: {w}" for w in result.warnings]

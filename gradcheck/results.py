@@ -1,11 +1,12 @@
 """What a check found, as data.  Rendering is in :mod:`gradcheck.report`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from gradcheck.compare import Tolerance
 
-__all__ = ["EntryReport", "ParamCheck", "CheckResult"]
+__all__ = ["EntryReport", "FastGuarantee", "ParamCheck", "CheckResult"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,60 @@ class EntryReport:
     kink: bool = False
     lower: float | None = None
     upper: float | None = None
+
+
+@dataclass(frozen=True)
+class FastGuarantee:
+    """What fast mode's probes of one tensor can see of a single wrong entry.
+
+    A probe along a Gaussian direction ``v`` sees a single entry ``i`` that is
+    off by ``e`` as ``v_i * e``, with ``v_i`` normal of standard deviation
+    ``s_i``; it misses it when ``|v_i e|`` stays below the probe's
+    threshold ``c`` (its tolerance plus the difference it measured).  For an
+    error ``ratio`` times the entry's own full-mode tolerance ``tol_i`` that
+    happens with probability ``erf(c / (sqrt(2) ratio s_i tol_i))``, the
+    probes independently.  ``unit`` is a lower bound of ``s_i tol_i`` over
+    the tensor's entries (see :mod:`gradcheck.directional`), so the
+    probabilities are upper bounds for every entry.
+
+    Attributes
+    ----------
+    thresholds : each probe's threshold ``c``, in directional-derivative units
+        (probes that did not count are left out).
+    unit : lower bound of ``s_i * tol_i``.
+    n_entries : entries of the tensor.
+    """
+
+    thresholds: tuple[float, ...]
+    unit: float
+    n_entries: int
+
+    def escape_probability(self, ratio: float) -> float:
+        """Upper bound of the chance that one entry off by ``ratio`` times its tolerance escapes every probe.
+
+        >>> g = FastGuarantee(thresholds=(1.0, 1.0), unit=1.0, n_entries=100)
+        >>> round(g.escape_probability(10.0), 4)  # erf(1 / (10 sqrt 2)) squared
+        0.0063
+        """
+        p = 1.0
+        for c in self.thresholds:
+            p *= math.erf(c / (math.sqrt(2.0) * ratio * self.unit)) if self.unit > 0 else 1.0
+        return p
+
+    def ratio_for(self, escape: float = 0.01) -> float:
+        """Smallest error, in units of an entry's tolerance, that escapes with probability at most ``escape``.
+
+        >>> g = FastGuarantee(thresholds=(1.0, 1.0), unit=1.0, n_entries=100)
+        >>> round(g.ratio_for(0.01), 2)
+        7.96
+        """
+        if not self.thresholds:
+            return math.inf
+        lo, hi = 1e-12, 1e300
+        for _ in range(64):  # bisection on log(ratio); escape_probability falls with the ratio
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if self.escape_probability(mid) > escape else (lo, mid)
+        return hi
 
 
 @dataclass(frozen=True)
@@ -42,6 +97,7 @@ class ParamCheck:
     failed_indices : indices of failing entries (at most ``MAX_INDICES``).
     tolerance : the terms of the verdict.
     notes : anything else the reader should know (probe count, miss chance).
+    guarantee : in fast mode, what its probes can see of a single wrong entry.
     """
 
     name: str
@@ -58,6 +114,7 @@ class ParamCheck:
     failed_indices: tuple[tuple[int, ...], ...]
     tolerance: Tolerance
     notes: tuple[str, ...] = ()
+    guarantee: FastGuarantee | None = None
 
     @property
     def worst_ratio(self) -> float:

@@ -41,23 +41,27 @@ def arrays_for_shapes(shapes: Mapping[str, tuple[int, ...]], *, scale: float = 2
     """A dict of float64 arrays with the given shapes, entries in ``[-scale, scale]``.
 
     For a user's own model: pass its parameter shapes.  Subnormal numbers
-    and NaN/inf are excluded; shrinking goes towards zeros.
+    and NaN/inf are excluded; shrinking goes towards zeros.  The dict keeps
+    the order of ``shapes`` (so it can be zipped with a backward's outputs,
+    or passed to :func:`gradcheck.check_layer` in the forward's order).
 
     Examples
     --------
     >>> from hypothesis import given
-    >>> @given(arrays_for_shapes({"W": (2, 3), "b": (3,)}))
+    >>> @given(arrays_for_shapes({"x": (2, 3), "gamma": (3,), "beta": (3,)}))
     ... def test(p):
-    ...     assert p["W"].shape == (2, 3) and p["b"].dtype == np.float64
+    ...     assert list(p) == ["x", "gamma", "beta"]
+    ...     assert p["x"].shape == (2, 3) and p["beta"].dtype == np.float64
     >>> test()
     """
     scale = _check_range(scale)
     if not isinstance(shapes, Mapping) or not shapes:
         raise ValueError(f"shapes must be a non-empty dict of name to shape tuple, got shapes={shapes!r}")
     elements = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
-    return st.fixed_dictionaries(
-        {name: hnp.arrays(np.float64, tuple(shape), elements=elements) for name, shape in shapes.items()}
-    )
+    names = list(shapes)
+    # st.fixed_dictionaries sorts its keys; a tuple keeps the caller's order
+    return st.tuples(*[hnp.arrays(np.float64, tuple(shapes[name]), elements=elements) for name in names]).map(
+        lambda arrays: dict(zip(names, arrays)))
 
 
 def params_for(model: Any, *, scale: float = 2.0) -> st.SearchStrategy[dict[str, np.ndarray]]:

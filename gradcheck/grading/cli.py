@@ -27,7 +27,8 @@ still graded and written), 2 for a usage error, 130 when interrupted.
 from __future__ import annotations
 
 from gradcheck._argtypes import positive_float, positive_int
-from gradcheck.engine import WORKERS_ENV
+from gradcheck.messages import LANGUAGES
+from gradcheck.parallel import WORKERS_ENV
 from gradcheck._argtypes import seed as seed_type
 
 import argparse
@@ -66,7 +67,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--feedback", metavar="DIR", help="write Markdown feedback, one file per submission")
     p.add_argument("--csv", metavar="FILE", help="write the CSV gradebook")
     p.add_argument("--summary", metavar="FILE", help="write the class summary as Markdown")
-    p.add_argument("--lang", choices=("en", "ko"), default="en", help="language of everything students read")
+    p.add_argument("--report", metavar="FILE", help="write the class report: one self-contained HTML file (plots with [plot])")
+    p.add_argument("--lang", choices=LANGUAGES, default="en", help="language of everything students read")
     p.add_argument("--seed", type=seed_type, default=0, help="seed of the test points (default 0)")
     p.add_argument("--jobs", type=positive_int, default=None, help="parallel submissions (default: all cores)")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="S", help="seconds per call (wall clock and CPU)")
@@ -336,6 +338,10 @@ def _write_outputs(args: argparse.Namespace, results: list[Any]) -> None:
         write_csv(results, path)
     if args.summary:
         _write_atomic(Path(args.summary), render_summary(class_summary(results), fmt="markdown", lang=lang))
+    if getattr(args, "report", None):
+        from gradcheck.grading.report_html import write_report
+
+        write_report(results, Path(args.report), lang=lang)
     if args.feedback:
         out = Path(args.feedback)
         out.mkdir(parents=True, exist_ok=True)

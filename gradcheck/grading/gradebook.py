@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from gradcheck.diagnose import CODES
 from gradcheck.grading import i18n
+from gradcheck.grading.verdicts import CODES
 from gradcheck.grading.render_markdown import escape_cell, format_points
 from gradcheck.grading.results import SubmissionResult
 

@@ -1,128 +1,29 @@
-"""Message templates for everything a student reads, in English and Korean.
+"""The grader's own message templates: process verdicts and report vocabulary.
 
-Every diagnosis code (:data:`gradcheck.diagnose.CODES`) has a template per
-language; some codes have variants (``"wrong.zero"``, ``"scale.named"``),
-and the likely causes of a constant factor (``"cause.N/2"``) and the known
-mistakes (``"mistake.sigmoid_prime_of_z"``) have their own sentences.
-Templates are :meth:`str.format` strings whose fields come from a
-diagnosis' ``param`` and ``detail``; a missing field renders as ``?``
-instead of raising, so a message never breaks a report.
+The templates of the core's diagnoses (and the language list, the
+formatter and the lookup functions) live in :mod:`gradcheck.messages`;
+this module adds the sentences only the grader says (``syntax``,
+``timeout``, ``crash`` ..., see :class:`gradcheck.grading.verdicts.ProcessVerdict`)
+and the words of its reports (``ui.*``), and re-exports the lookup
+functions so renderers need one import.
 
 Examples
 --------
->>> render("sign", {"param": "dW2"}, lang="en")
-'dW2 has the wrong sign: it is exactly the negative of the gradient, so an update with it climbs the loss instead of descending it.'
->>> render("correct", {"param": "W1"}, lang="ko")
-'W1의 기울기가 정확합니다.'
+>>> render("timeout", {"seconds": 10}, lang="en")
+'The submission did not finish within the time limit of 10 s.'
+>>> text("ui.score", lang="ko")
+'점수'
 """
 from __future__ import annotations
 
-import string
-from typing import Any, Mapping
+from gradcheck.messages import LANGUAGES, TEMPLATES, Language, check_lang, register_template, render, text
 
-__all__ = ["LANGUAGES", "TEMPLATES", "render", "text", "register_template", "check_lang"]
+__all__ = ["Language", "LANGUAGES", "TEMPLATES", "GRADING_TEMPLATES", "render", "text", "register_template", "check_lang"]
 
-#: Supported languages.
-LANGUAGES: tuple[str, ...] = ("en", "ko")
-
-_T = dict[str, dict[str, str]]
-
-#: ``TEMPLATES[key][lang]``: one template per key and language.
-TEMPLATES: _T = {
-    # -- verdicts on one gradient ------------------------------------------
-    "correct": {
-        "en": "{param} is correct.",
-        "ko": "{param}의 기울기가 정확합니다.",
-    },
-    "correct.kinks": {
-        "en": "{param} is correct ({n_kinks} entries sit on a kink of the loss, where any value between the one-sided derivatives is accepted).",
-        "ko": "{param}의 기울기가 정확합니다 ({n_kinks}개 원소가 손실의 꺾이는 점에 있어, 좌우 미분값 사이의 값을 모두 인정했습니다).",
-    },
-    "sign": {
-        "en": "{param} has the wrong sign: it is exactly the negative of the gradient, so an update with it climbs the loss instead of descending it.",
-        "ko": "{param}의 부호가 반대입니다: 정확한 기울기에 -1을 곱한 값이어서, 이 값으로 갱신하면 손실이 줄지 않고 커집니다.",
-    },
-    "scale": {
-        "en": "{param} is the exact gradient times {factor_text}, a constant factor with no usual cause: check every constant in the loss and in its derivative.",
-        "ko": "{param}의 값이 정확한 기울기의 {factor_text}배입니다. 흔한 원인에 해당하지 않는 상수배이므로 손실과 그 미분의 모든 상수를 확인하세요.",
-    },
-    "scale.named": {
-        "en": "{param} is the exact gradient times {factor_text}: {cause}",
-        "ko": "{param}의 값이 정확한 기울기의 {factor_text}배입니다: {cause}",
-    },
-    "transpose": {
-        "en": "{param} holds the right numbers, transposed{reshaped}: with a batch of rows, dW = a.T @ delta (not delta.T @ a).",
-        "ko": "{param}의 값은 맞지만 전치되어 있습니다{reshaped}. 행 단위 배치에서는 dW = a.T @ delta 입니다 (delta.T @ a 가 아닙니다).",
-    },
-    "transpose.reshaped": {
-        "en": " (and reshaped to {got_shape})",
-        "ko": " (모양도 {got_shape}로 바뀌어 있습니다)",
-    },
-    "swapped": {
-        "en": "{param} is the gradient of {other}: the gradients of {param} and {other} are swapped or mislabelled.",
-        "ko": "{param}에 {other}의 기울기가 들어 있습니다: 두 기울기가 서로 바뀌었거나 이름이 잘못 붙었습니다.",
-    },
-    "activation": {
-        "en": "{param} matches a known mistake in an activation's derivative: {mistake_text}",
-        "ko": "{param}은(는) 활성화 함수 미분의 알려진 실수와 일치합니다: {mistake_text}",
-    },
-    "partial": {
-        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries are right.",
-        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 맞습니다.",
-    },
-    "shape": {
-        "en": "{param} has shape {got_shape}, expected {expected_shape}.",
-        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다.",
-    },
-    "shape.values": {
-        "en": "{param} has shape {got_shape}, expected {expected_shape}; its values are right once reshaped.",
-        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다. 모양만 바꾸면 값은 맞습니다.",
-    },
-    "type": {
-        "en": "{param} is not an array of real numbers (got {got_type}).",
-        "ko": "{param}이(가) 실수 배열이 아닙니다 (받은 값: {got_type}).",
-    },
-    "nonfinite": {
-        "en": "{param} contains {n_nonfinite} NaN or infinite values where the gradient is finite: look for 0/0, log(0) or an overflowing exp.",
-        "ko": "{param}에 NaN 또는 무한대 값이 {n_nonfinite}개 있습니다 (정확한 기울기는 유한합니다). 0/0, log(0), exp의 오버플로를 확인하세요.",
-    },
-    "finite_difference": {
-        "en": "{param} agrees with a finite-difference estimate (relative error {rel_error:.1e}) but not with the exact gradient to the precision backpropagation reaches (1e-11 of the largest entry): it was computed numerically, not by backpropagation.",
-        "ko": "{param}은(는) 수치 미분 추정값과는 맞지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11)로는 정확한 기울기와 맞지 않습니다: 역전파가 아니라 수치 미분으로 계산했습니다.",
-    },
-    "precision": {
-        "en": "{param} is right only to single precision (relative error {rel_error:.1e}): compute in float64.",
-        "ko": "{param}은(는) 단정밀도 수준으로만 맞습니다 (상대 오차 {rel_error:.1e}). float64로 계산하세요.",
-    },
-    "wrong": {
-        "en": "{param} is wrong (largest error {max_abs_error:.3g}, gradient entries up to {scale:.3g}) and fits no known mistake.",
-        "ko": "{param}이(가) 틀렸습니다 (최대 오차 {max_abs_error:.3g}, 기울기 원소 최댓값 {scale:.3g}). 알려진 실수 유형에도 해당하지 않습니다.",
-    },
-    "wrong.zero": {
-        "en": "{param} is all zeros: its backward pass seems not to be written.",
-        "ko": "{param}이(가) 모두 0입니다: 역전파가 작성되지 않은 것 같습니다.",
-    },
-    "wrong.param": {
-        "en": "{param} equals the parameter itself, not its gradient.",
-        "ko": "{param}이(가) 기울기가 아니라 매개변수 값 자체입니다.",
-    },
-    "wrong.update": {
-        "en": "{param} looks like an updated parameter (parameter - {lr:.3g} * gradient): return the gradient itself.",
-        "ko": "{param}이(가) 갱신된 매개변수 (매개변수 - {lr:.3g} * 기울기)처럼 보입니다. 기울기 자체를 반환하세요.",
-    },
-    "mutation": {
-        "en": "The submission changed its argument {param} in place: a backward pass must not modify its inputs (copy an array before writing into it).",
-        "ko": "제출물이 인자 {param}을(를) 제자리에서 바꾸었습니다: 역전파는 입력을 수정하면 안 됩니다 (배열에 쓰기 전에 복사하세요).",
-    },
-    "nondeterministic": {
-        "en": "Two calls with the same input gave different values for {param}: the result must not depend on hidden state or randomness.",
-        "ko": "같은 입력으로 두 번 호출했더니 {param}의 값이 달랐습니다: 결과가 숨은 상태나 난수에 의존하면 안 됩니다.",
-    },
-    # -- runtime verdicts ---------------------------------------------------
-    "missing": {
-        "en": "{param} is missing from what the submission returned.",
-        "ko": "제출물이 반환한 값에 {param}이(가) 없습니다.",
-    },
+#: ``GRADING_TEMPLATES[key][lang]``: the grader's templates, registered into
+#: :data:`gradcheck.messages.TEMPLATES` when this module is imported.
+GRADING_TEMPLATES: dict[str, dict[str, str]] = {
+    # -- verdicts on the submission's process -----------------------------
     "missing.function": {
         "en": "The submission does not define {function}.",
         "ko": "제출물에 {function}이(가) 정의되어 있지 않습니다.",
@@ -155,60 +56,6 @@ TEMPLATES: _T = {
         "en": "The submission's process died: {error}",
         "ko": "제출물의 프로세스가 비정상 종료되었습니다: {error}",
     },
-    # -- likely causes of a constant factor c (the student's value is c times the gradient)
-    "cause.2": {
-        "en": "the factor 1/2 of the loss was lost (the derivative of (1/2)(y - a)^2 is (a - y), not 2(a - y)).",
-        "ko": "손실의 1/2 인수가 빠졌습니다 ((1/2)(y - a)^2의 미분은 2(a - y)가 아니라 (a - y)입니다).",
-    },
-    "cause.1/2": {
-        "en": "the factor 2 from differentiating the square is missing (the derivative of (y - a)^2 is 2(a - y)).",
-        "ko": "제곱을 미분할 때 나오는 2가 빠졌습니다 ((y - a)^2의 미분은 2(a - y)입니다).",
-    },
-    "cause.N": {
-        "en": "the loss is a mean over the N samples but this is their sum: the factor 1/N is missing.",
-        "ko": "손실은 N개 샘플의 평균인데 이 값은 합입니다: 1/N 인수가 빠졌습니다.",
-    },
-    "cause.1/N": {
-        "en": "it is divided by the batch size N, but the loss is a sum over the samples (or it was divided by N twice).",
-        "ko": "배치 크기 N으로 나누었지만 손실은 샘플에 대한 합입니다 (또는 N으로 두 번 나누었습니다).",
-    },
-    "cause.N/2": {
-        "en": "the factor 2/N of the mean squared error is missing (its derivative is 2(a - y)/N, not a - y).",
-        "ko": "평균제곱오차의 인수 2/N이 빠졌습니다 (미분은 a - y가 아니라 2(a - y)/N입니다).",
-    },
-    "cause.2/N": {
-        "en": "the derivative of a mean squared error, 2(a - y)/N, was used, but the loss is half a sum of squares, whose derivative is a - y.",
-        "ko": "평균제곱오차의 미분 2(a - y)/N을 썼지만 손실은 제곱합의 절반이므로 미분은 a - y입니다.",
-    },
-    "cause.2N": {
-        "en": "both the factor 1/2 of the loss and the 1/N of the mean are missing.",
-        "ko": "손실의 1/2 인수와 평균의 1/N 인수가 모두 빠졌습니다.",
-    },
-    "cause.1/(2N)": {
-        "en": "it is divided by 2N: the factor 2 of the square is missing and it is divided by N where the loss is a sum.",
-        "ko": "2N으로 나누어져 있습니다: 제곱의 2가 빠졌고, 손실이 합인데 N으로 나누었습니다.",
-    },
-    "factor.sign": {
-        "en": " The sign is also flipped.",
-        "ko": " 부호도 반대입니다.",
-    },
-    # -- known mistakes (see gradcheck.mistakes) -----------------------------
-    "mistake.sigmoid_prime_of_z": {
-        "en": "the sigmoid derivative was computed as z * (1 - z) on the pre-activation z; it is a * (1 - a) with a = sigmoid(z).",
-        "ko": "시그모이드 미분을 활성화 전 값 z에 대해 z * (1 - z)로 계산했습니다. 올바른 값은 a = sigmoid(z)일 때 a * (1 - a)입니다.",
-    },
-    "mistake.sigmoid_twice": {
-        "en": "sigmoid'(a) = s(a)(1 - s(a)) was applied to the activation a, which applies the sigmoid twice; use a * (1 - a).",
-        "ko": "활성화 값 a에 sigmoid'(a) = s(a)(1 - s(a))를 적용해 시그모이드를 두 번 적용했습니다. a * (1 - a)를 쓰세요.",
-    },
-    "mistake.relu_mask_output_ge0": {
-        "en": "the ReLU mask was taken as output >= 0, which is always true for a ReLU's output, so the ReLU was back-propagated as the identity; the mask must be z > 0.",
-        "ko": "ReLU 마스크를 output >= 0으로 잡았는데, ReLU의 출력은 항상 0 이상이라 마스크가 항상 1이 되어 ReLU를 항등 함수처럼 역전파했습니다. 마스크는 z > 0이어야 합니다.",
-    },
-    "mistake.generic": {
-        "en": "it matches the known mistake {mistake}.",
-        "ko": "알려진 실수 {mistake}와(과) 일치합니다.",
-    },
     # -- report vocabulary ----------------------------------------------------
     "ui.passed": {"en": "passed", "ko": "통과"},
     "ui.failed": {"en": "failed", "ko": "실패"},
@@ -237,81 +84,18 @@ TEMPLATES: _T = {
     "ui.deduction": {"en": "Deduction", "ko": "감점"},
     "ui.seed": {"en": "Seed", "ko": "시드"},
     "ui.assignment": {"en": "Assignment", "ko": "과제"},
+    "ui.report_title": {"en": "Class report", "ko": "채점 보고서"},
+    "ui.versions": {"en": "Versions", "ko": "버전"},
+    "ui.fact": {"en": "About this run", "ko": "채점 정보"},
+    "ui.needs_review": {"en": "Submissions that need a human look", "ko": "직접 확인이 필요한 제출물"},
+    "ui.nothing_to_review": {"en": "None: every submission ran, and no two files are identical.",
+                             "ko": "없습니다. 모든 제출물이 실행되었고 똑같은 파일도 없습니다."},
+    "ui.reason": {"en": "Reason", "ko": "이유"},
+    "ui.same_file_as": {"en": "The same file as {names}.", "ko": "{names}와(과) 똑같은 파일입니다."},
+    "ui.feedback_all": {"en": "Feedback per submission", "ko": "제출물별 채점 결과"},
+    "ui.no_plots": {"en": "Plots need matplotlib: pip install \"gradcheck[plot]\". The tables below hold the same numbers.",
+                    "ko": "그래프를 그리려면 matplotlib이 필요합니다: pip install \"gradcheck[plot]\". 아래 표에 같은 수치가 있습니다."},
 }
 
-
-class _Lenient(string.Formatter):
-    """A formatter that renders missing fields as ``?`` and bad formats plainly."""
-
-    def get_value(self, key: Any, args: Any, kwargs: Mapping[str, Any]) -> Any:
-        if isinstance(key, str):
-            return kwargs.get(key, "?")
-        return super().get_value(key, args, kwargs)
-
-    def format_field(self, value: Any, format_spec: str) -> str:
-        try:
-            return super().format_field(value, format_spec)
-        except (TypeError, ValueError):
-            return str(value)
-
-
-_FORMATTER = _Lenient()
-
-
-def check_lang(lang: str) -> str:
-    """Return ``lang`` if supported, else raise ``ValueError`` naming it.
-
-    >>> check_lang("ko")
-    'ko'
-    """
-    if lang not in LANGUAGES:
-        raise ValueError(f"lang must be one of {LANGUAGES}, got lang={lang!r}")
-    return lang
-
-
-def text(key: str, *, lang: str = "en") -> str:
-    """The raw template for ``key`` in ``lang`` (English when no translation exists).
-
-    >>> text("ui.score", lang="ko")
-    '점수'
-    """
-    check_lang(lang)
-    entry = TEMPLATES.get(key)
-    if entry is None:
-        raise KeyError(f"no message template for key={key!r}")
-    return entry.get(lang) or entry["en"]
-
-
-def render(key: str, fields: Mapping[str, Any], *, lang: str = "en") -> str:
-    """Format the template ``key`` in ``lang`` with ``fields``.
-
-    Parameters
-    ----------
-    key : str
-        A template key (a diagnosis code or a variant such as ``"wrong.zero"``).
-    fields : mapping
-        Values for the template's fields; missing ones render as ``?``.
-    lang : {"en", "ko"}
-
-    Returns
-    -------
-    str
-    """
-    return _FORMATTER.vformat(text(key, lang=lang), (), dict(fields))
-
-
-def register_template(key: str, messages: Mapping[str, str]) -> None:
-    """Add or replace the template ``key``; ``messages`` must include English.
-
-    >>> register_template("mistake.demo", {"en": "demo", "ko": "데모"})
-    >>> text("mistake.demo", lang="ko")
-    '데모'
-    """
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"key must be a non-empty str, got key={key!r}")
-    if "en" not in messages:
-        raise ValueError(f"messages must include an 'en' template, got languages {sorted(messages)} for key={key!r}")
-    unknown = sorted(set(messages) - set(LANGUAGES))
-    if unknown:
-        raise ValueError(f"messages has unsupported languages {unknown} for key={key!r}; supported: {LANGUAGES}")
-    TEMPLATES[key] = dict(messages)
+for _key, _messages in GRADING_TEMPLATES.items():
+    register_template(_key, _messages)

@@ -31,6 +31,7 @@ wraps an in-process Python function, for trusted code and for tests.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import time
@@ -40,9 +41,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from gradcheck.diagnose import RUNTIME_CODES, Diagnosis, diagnose, diagnose_parameter, runtime_diagnosis
+from gradcheck.diagnose import Diagnosis, diagnose, diagnose_parameter
 from gradcheck.grading.results import Counterexample, SubmissionResult
 from gradcheck.grading.scoring import ScoringPolicy, score
+from gradcheck.grading.verdicts import RUNTIME_CODES, runtime_diagnosis
 
 __all__ = [
     "TestPoint",
@@ -274,7 +276,7 @@ def _diagnose_point(model: Any, point: TestPoint, outcome: CallOutcome, lang: st
         return {k: runtime_diagnosis("type", param=k, lang=lang, got_type=outcome.error) for k in reference}
     if outcome.verdict != "ok":
         d = _runtime(outcome, lang)
-        return {k: Diagnosis(d.code, k, d.message, dict(d.detail)) for k in reference}
+        return {k: dataclasses.replace(d, param=k, detail=dict(d.detail)) for k in reference}
     grads = outcome.grads
     if grads is None:
         grads = {}

@@ -22,6 +22,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gradcheck.grading.verdicts import RESULT_STATUSES
+
 __all__ = [
     "STATUSES",
     "ParameterResult",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 #: Status of one check.
-STATUSES: tuple[str, ...] = ("passed", "failed")
+STATUSES: tuple[str, ...] = RESULT_STATUSES
 
 
 def json_safe(value: Any) -> Any:
@@ -81,7 +83,7 @@ class ParameterResult:
         The parameter (``"W1"``) or ``"forward"``.
     status : {"passed", "failed"}
     diagnosis : str
-        A code of :data:`gradcheck.diagnose.CODES`.
+        A code of :data:`gradcheck.grading.verdicts.CODES`.
     message : str
         The sentence for the student (in the grading language).
     points, max_points : float

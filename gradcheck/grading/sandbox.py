@@ -71,11 +71,12 @@ from gradcheck.grading.isolation import Isolation, Level
 from gradcheck.grading._wire import Key, ProtocolError
 from gradcheck.grading.assignment import Limits, SubmissionSpec
 from gradcheck.grading.loader import LoadedSubmission, load_submission
+from gradcheck.grading.verdicts import CALL_STATUSES, CallStatus
 
 __all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT"]
 
-#: Every status a verdict can have (``shape`` is the caller's to give).
-STATUSES: tuple[str, ...] = ("ok", "syntax", "missing", "error", "timeout", "memory", "output", "forbidden", "crash", "type", "shape")
+#: Every status a verdict can have (:class:`gradcheck.grading.verdicts.CallStatus`).
+STATUSES: tuple[str, ...] = CALL_STATUSES
 #: Statuses after which the session is dead.
 DEAD_STATUSES: frozenset[str] = frozenset({"timeout", "output", "crash"})
 #: The child bootstrap.
@@ -86,7 +87,8 @@ WIRE_SCRIPT: Path = Path(_wire.__file__)
 LAUNCHER_SCRIPT: Path = Path(__file__).with_name("_launcher.py")
 
 _MAX_MESSAGE = 8000
-_CHILD_STATUSES = frozenset({"ok", "syntax", "missing", "error", "memory", "forbidden", "crash", "type"})
+#: Statuses the child may report itself (timeouts and bad output are the parent's to see).
+_CHILD_STATUSES = frozenset(CALL_STATUSES) - {CallStatus.TIMEOUT.value, CallStatus.OUTPUT.value}
 _MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "Unable to allocate", "out of memory")
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
@@ -98,7 +100,7 @@ class CallResult:
     Attributes
     ----------
     status : str
-        One of :data:`STATUSES` (never ``shape``).
+        One of :data:`STATUSES`.
     message : str
         Empty for ``ok``; otherwise one explanation for the student (for
         ``error``, the exception and a traceback cut to the submission's frames).

@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from gradcheck.diagnose import CODES, Diagnosis
+from gradcheck.diagnose import Diagnosis
+from gradcheck.grading.verdicts import CODES
 from gradcheck.grading.results import Deduction, ParameterResult
 
 __all__ = ["DEFAULT_CREDIT", "ScoringPolicy", "Score", "parameter_points", "score"]

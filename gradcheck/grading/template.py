@@ -27,10 +27,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from gradcheck.grading.assignment import Assignment, dump_assignment
+from gradcheck.messages import LANGUAGES
 
 __all__ = ["LANGS", "FORMATS", "render_template", "write_template", "forward_source", "register", "run"]
 
-LANGS: tuple[str, ...] = ("en", "ko")
+LANGS: tuple[str, ...] = LANGUAGES
 FORMATS: tuple[str, ...] = ("py", "ipynb")
 
 _ACTIVATIONS: dict[str, str] = {

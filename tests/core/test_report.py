@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -105,11 +104,16 @@ def test_fast_report_mentions_probes_and_miss_probability(probes):
     text = format_result(r)
     assert "Gradient check of mnist_relu: PASSED (fast mode, seed 5, 5 samples)" in text
     assert "W1 (12, 7): OK (fast mode)" in text
-    assert f"Mismatched checks: 0 / {probes}" in text
-    miss = (math.sqrt(2 / math.pi) / 10) ** probes  # an error 10x its tolerance escapes every probe
+    assert f"Mismatched probes: 0 / {probes} (directional derivatives)" in text
+    assert "Max absolute difference over probes (directional-derivative units):" in text
     assert f"{probes} random probes (seeded)" in text
-    assert f"probability {miss:.0e}" in text
+    g = r["W1"].guarantee
+    assert len(g.thresholds) == probes and g.n_entries == 84
+    assert f"escapes all {probes} counted probes with probability at most {g.escape_probability(10.0):.2g}" in text
     assert any(f"{probes} random probes" in n for n in to_dict(r)["params"][0]["notes"])
+    # entry-unit lines never appear in a fast block: its probe lines say their unit
+    block = text.split("W1 (12, 7)")[1].split("W2 (")[0]
+    assert "Mismatched entries" not in block and "Max absolute difference:" not in block
 
 
 def test_fast_report_of_a_failure_names_the_probe_and_the_localised_entry():
@@ -124,4 +128,5 @@ def test_fast_report_of_a_failure_names_the_probe_and_the_localised_entry():
     text = format_result(check_model(model, params, x, y, grads=g, mode="fast"), only_failures=True)
     assert "W1 (12, 7): MISMATCH (fast mode)" in text
     assert "failed: directional analytic" in text and "bisection localised 1 wrong entries" in text
+    assert "Localised wrong entries (entry units):" in text
     assert f"W1[{i}, {j}]: analytic" in text

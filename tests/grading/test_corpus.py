@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 import reference_models
-from gradcheck.diagnose import BEHAVIOUR_CODES, CODES, GRADIENT_CODES, PASSING_CODES, RUNTIME_CODES
+from gradcheck.diagnose import BEHAVIOUR_CODES, GRADIENT_CODES, PASSING_CODES
+from gradcheck.grading.verdicts import CODES, RUNTIME_CODES
 from gradcheck.grading.assignment import Limits, load_assignment
 from gradcheck.grading.pipeline import grade_submission
 from gradcheck.grading.results import SubmissionResult

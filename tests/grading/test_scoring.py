@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from gradcheck.diagnose import Diagnosis
+from gradcheck.grading.verdicts import GradingDiagnosis as Diagnosis
 from gradcheck.grading.scoring import DEFAULT_CREDIT, ScoringPolicy, parameter_points, score
 
 

@@ -13,7 +13,7 @@ other processes only ever add time, so the minimum is the steadiest estimate.
 Command line (matplotlib is the optional ``plot`` extra)::
 
     gradcheck plot-bench BENCH.json -o bench-plot.png [--table]
-    python -m gradcheck.benchplot BENCH.json -o bench-plot.png
+    python -m gradcheck.tools.benchplot BENCH.json -o bench-plot.png
 """
 from __future__ import annotations
 
@@ -365,8 +365,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gradcheck.benchplot BENCH.json -o plot.png [--table]``."""
-    parser = argparse.ArgumentParser(prog="python -m gradcheck.benchplot", description=__doc__.splitlines()[0])
+    """``python -m gradcheck.tools.benchplot BENCH.json -o plot.png [--table]``."""
+    parser = argparse.ArgumentParser(prog="python -m gradcheck.tools.benchplot", description=__doc__.splitlines()[0])
     _add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -1,4 +1,4 @@
-"""Tests of :mod:`gradcheck.benchplot` on a small hand-written benchmark JSON."""
+"""Tests of :mod:`gradcheck.tools.benchplot` on a small hand-written benchmark JSON."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from gradcheck import benchplot
-from gradcheck.benchplot import load_timings, summary_table
+from gradcheck.tools import benchplot
+from gradcheck.tools.benchplot import load_timings, summary_table
 
 
 def _bench(name: str, best: float, **info: Any) -> dict[str, Any]:

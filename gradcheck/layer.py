@@ -1,0 +1,354 @@
+"""Checking one layer: a vector-Jacobian product against central differences.
+
+A layer maps inputs to an output ``out``; its backward turns an upstream
+gradient ``dout`` into the gradients of every input.  Those are exactly the
+gradients of the scalar ``f(inputs) = sum(forward(inputs) * dout)``, so a
+layer is checked as that function (:func:`gradcheck.check.check_point`):
+every entry of every input, with ``dout`` a seeded standard normal array
+(a random ``dout`` makes every entry of the output count, and no
+cancellation between entries can hide an error) or the one given.  Two
+conventions are understood:
+
+cs231n functions
+    ``forward(**inputs)`` returns ``out``, ``(out, cache)``, or several
+    outputs then the cache (an LSTM step: ``(next_h, next_c, cache)``);
+    ``backward(dout, cache)`` (``backward(dnext_h, dnext_c, cache)``)
+    returns the gradients in the order of the inputs (a tuple, one array
+    for one input, or a dict keyed by input name).  A loss function
+    ``forward(x, y) -> (loss, dx)`` (``softmax_loss``) is checked with
+    ``backward=None``: its second value is the gradient.
+DLFS layer objects
+    ``check_layer(layer, {"x": x})``: ``layer.forward(x)`` and
+    ``layer.backward(dout)``, which returns ``dx``; the parameters the layer
+    holds (``layer.W`` with ``layer.dW``, ``layer.gamma`` with
+    ``layer.dgamma``: every array attribute ``a`` with an array ``da`` of
+    its shape after backward) are checked too.  Like :func:`gradcheck.check_net`
+    this moves the layer's own parameter arrays in place and restores them
+    bit for bit on every way out (exceptions and Ctrl-C included); only a
+    killed process can leave a moved entry.
+
+Integer and boolean inputs (labels, masks) are passed through unchanged
+and not differentiated.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradcheck import guards
+from gradcheck._validate import check_workers, describe
+from gradcheck.check import _check_options, _tolerance, check_point
+from gradcheck.compare import Tolerance
+from gradcheck.numeric import FunctionPoint
+from gradcheck.results import CheckResult
+
+__all__ = ["assert_layer_gradients", "check_layer", "restoring"]
+
+
+def _inputs(inputs: Any) -> dict[str, np.ndarray]:
+    """Validate ``inputs``: a non-empty dict of str to arrays; non-arrays name functools.partial."""
+    if not isinstance(inputs, Mapping) or not inputs:
+        raise TypeError(f"inputs must be a non-empty dict of argument name to array, got inputs={describe(inputs)}")
+    out = {}
+    for k, v in inputs.items():
+        if not isinstance(k, str):
+            raise TypeError(f"inputs keys must be argument names (str), got {k!r}")
+        if not isinstance(v, (np.ndarray, float, int, np.number)) and not isinstance(v, (list, tuple)):
+            raise TypeError(f"inputs[{k!r}] is {describe(v)}, not an array: bind non-array arguments with "
+                            f"functools.partial, e.g. check_layer(partial(forward, {k}=...), backward, inputs)")
+        arr = np.asarray(v)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"inputs[{k!r}] must be an array of real numbers, got {describe(v)}")
+        out[k] = np.array(arr, dtype=np.float64 if arr.dtype.kind == "f" else arr.dtype, copy=True)
+    return out
+
+
+def _split(result: Any, cached: bool) -> tuple[list[np.ndarray], Any, bool]:
+    """``forward``'s value as (outputs, cache, had a cache)."""
+    if cached and isinstance(result, tuple) and len(result) >= 2:
+        return [np.asarray(o) for o in result[:-1]], result[-1], True
+    return [np.asarray(result)], None, False
+
+
+def _dout(outputs: Sequence[np.ndarray], dout: Any, rng: np.random.Generator) -> list[np.ndarray]:
+    """The upstream gradients: seeded standard normal, or the caller's (checked against the outputs)."""
+    if dout is None:
+        return [rng.standard_normal(o.shape) for o in outputs]
+    given = list(dout) if isinstance(dout, (tuple, list)) and len(outputs) > 1 else [dout]
+    if len(given) != len(outputs):
+        raise ValueError(f"dout must have one array per output of forward ({len(outputs)}), got {len(given)}")
+    out = []
+    for i, (d, o) in enumerate(zip(given, outputs)):
+        d = np.array(d, dtype=np.float64, copy=True)
+        if d.shape != o.shape:
+            raise ValueError(f"dout{'' if len(outputs) == 1 else f'[{i}]'} has shape {d.shape}, expected {o.shape} "
+                             "(the shape of forward's output)")
+        out.append(d)
+    return out
+
+
+def _dout_rng(seed: int) -> np.random.Generator:
+    """The generator of ``dout``: its own stream, not ``default_rng(seed)``.
+
+    A caller who drew ``x`` from ``default_rng(0)`` would otherwise get
+    ``dout == x``, and ``x.T @ dout`` symmetric: a transposed ``dW`` would pass.
+    """
+    return np.random.default_rng([int(seed), 0x6C61796572])  # "layer"
+
+
+def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who: str) -> dict[str, np.ndarray]:
+    """Map what backward returned onto input names (see the module docstring)."""
+    if isinstance(value, Mapping):
+        missing = [k for k in differentiable if k not in value]
+        if missing:
+            raise KeyError(f"{who} returned a dict without {missing} (expected the gradients of {list(differentiable)})")
+        got = {k: value[k] for k in differentiable}
+    else:
+        seq = list(value) if isinstance(value, (tuple, list)) else [value]
+        if len(seq) == len(names) and len(seq) != len(differentiable):
+            seq = [g for k, g in zip(names, seq) if k in differentiable]
+        if len(seq) != len(differentiable):
+            raise ValueError(f"{who} returned {len(seq)} gradient(s), expected {len(differentiable)} "
+                             f"(one per input {list(differentiable)}, in that order)")
+        got = dict(zip(differentiable, seq))
+    return got
+
+
+def _as_grad(value: Any, like: np.ndarray, name: str, who: str) -> np.ndarray:
+    arr = np.asarray(value) if value is not None else np.asarray(None)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: the gradient of {name} must be an array of real numbers, got {describe(value)}")
+    if arr.shape != like.shape:
+        raise ValueError(f"{who}: the gradient of {name} has shape {arr.shape}, expected {like.shape} "
+                         f"(the shape of {name})")
+    return np.array(arr, dtype=np.float64, copy=True)
+
+
+def _total(outputs: Sequence[np.ndarray], douts: Sequence[np.ndarray], who: str) -> Any:
+    """``sum(out * dout)`` over the outputs; float32 when the layer computes in float32 (so the check says so)."""
+    if len(outputs) != len(douts):
+        raise ValueError(f"{who} returned {len(outputs)} outputs at a moved point, {len(douts)} at the point itself")
+    total = 0.0
+    for o, d in zip(outputs, douts):
+        if o.shape != d.shape:
+            raise ValueError(f"{who}'s output changed shape from {d.shape} to {o.shape} at a moved point")
+        total += float(np.sum(np.asarray(o, dtype=np.float64) * d))
+    low = [o.dtype for o in outputs if o.dtype.kind == "f" and o.dtype.itemsize < 8]
+    return low[0].type(total) if low else total
+
+
+@contextlib.contextmanager
+def restoring(arrays: Mapping[str, np.ndarray], who: str) -> Iterator[None]:
+    """Refuse read-only arrays; on every way out, copy each array back bit for bit.
+
+    Only a killed process (SIGKILL, power loss) can leave a moved entry.
+    """
+    for k, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{who}[{k!r}] must be a numpy array (the check moves it in place), got {describe(a)}")
+        if not a.flags.writeable:
+            raise ValueError(f"{who}[{k!r}] is read-only: the check moves its entries in place (the layers hold "
+                             "these very arrays) and restores them; make it writeable or pass a copy")
+        if a.dtype.kind != "f":
+            raise TypeError(f"{who}[{k!r}] must be a floating-point array to be moved in place, got {describe(a)}")
+    saved = {k: a.copy() for k, a in arrays.items()}
+    try:
+        yield
+    finally:
+        for k, a in arrays.items():
+            np.copyto(a, saved[k])
+
+
+def _object_params(layer: Any, names: Mapping[str, str] | None) -> dict[str, str]:
+    """``{param attribute: gradient attribute}`` of a DLFS layer (after its backward ran)."""
+    if names is not None:
+        if not isinstance(names, Mapping):
+            raise TypeError(f"params must be a dict of parameter attribute to gradient attribute, got {describe(names)}")
+        return dict(names)
+    found = {}
+    for attr, value in sorted(vars(layer).items()):
+        grad = getattr(layer, "d" + attr, None)
+        if isinstance(value, np.ndarray) and isinstance(grad, np.ndarray) and grad.shape == value.shape \
+                and value.dtype.kind == "f":
+            found[attr] = "d" + attr
+    return found
+
+
+def check_layer(
+    forward: Any,
+    backward: Any = None,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    dout: Any = None,
+    seed: int = 0,
+    mode: str = "full",
+    params: Mapping[str, str] | None = None,
+    tolerance: Tolerance | None = None,
+    probes: int = 4,
+    workers: int | None = None,
+    strict: bool = False,
+    subject: str | None = None,
+) -> CheckResult:
+    """Check a layer's backward through a vector-Jacobian product (see the module docstring).
+
+    Parameters
+    ----------
+    forward : callable or layer object
+        ``forward(**inputs)`` (cs231n; bind non-array arguments such as
+        ``conv_param`` with ``functools.partial``), or an object with
+        ``forward`` and ``backward`` methods (DLFS; then pass ``inputs``
+        second).
+    backward : callable, optional
+        ``backward(dout, cache)``; ``None`` for a loss function returning
+        ``(loss, dx)``.
+    inputs : dict of str to array
+        The point: the forward's array arguments by name, in its order.
+        Never modified.
+    dout : array or tuple of arrays, optional
+        The upstream gradient; default: seeded standard normal.
+    seed : int
+        Seeds ``dout``, the determinism and noise rays and fast mode.
+    mode : {"full", "fast"}
+    params : dict of str to str, optional
+        For a layer object: ``{"W": "dW", ...}``, its parameters and their
+        gradient attributes (default: found as described above).
+    tolerance, probes, workers, strict
+        As for :func:`gradcheck.check_gradients`.
+    subject : str, optional
+        Name for the report (default: the forward's or layer's name).
+
+    Returns
+    -------
+    CheckResult
+        One :class:`~gradcheck.results.ParamCheck` per differentiable
+        input (and per parameter of a layer object).
+
+    Examples
+    --------
+    >>> def affine_forward(x, w, b):
+    ...     return x @ w + b, (x, w, b)
+    >>> def affine_backward(dout, cache):
+    ...     x, w, b = cache
+    ...     return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+    >>> rng = np.random.default_rng(0)
+    >>> point = {"x": rng.normal(size=(4, 3)), "w": rng.normal(size=(3, 2)), "b": np.zeros(2)}
+    >>> check_layer(affine_forward, affine_backward, point).passed
+    True
+    >>> bad = lambda dout, cache: (dout @ cache[1].T, cache[0].T @ dout, dout.mean(axis=0))
+    >>> r = check_layer(affine_forward, bad, point)
+    >>> r.passed, [c.name for c in r.failed]
+    (False, ['b'])
+    """
+    _check_options(mode, seed, probes)
+    options: dict[str, Any] = {"mode": mode, "seed": int(seed), "probes": probes, "workers": check_workers(workers),
+                   "tol": _tolerance(tolerance), "strict": strict}
+    if not callable(forward) and hasattr(forward, "forward") and hasattr(forward, "backward"):
+        if inputs is not None or not isinstance(backward, Mapping):
+            raise TypeError("for a layer object, call check_layer(layer, inputs): its backward is layer.backward")
+        return _check_object(forward, _inputs(backward), dout, params, subject, options)
+    if not callable(forward):
+        raise TypeError(f"forward must be callable or a layer object with forward and backward methods, "
+                        f"got forward={describe(forward)}")
+    if backward is not None and not callable(backward):
+        raise TypeError(f"backward must be callable (or None for a loss returning (loss, dx)), got {describe(backward)}")
+    if params is not None:
+        raise TypeError("params= names a layer object's parameter attributes; functions take every array in inputs")
+    return _check_functions(forward, backward, _inputs(inputs), dout, subject, options)
+
+
+def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] | None, point: dict[str, np.ndarray],
+                     dout: Any, subject: str | None, options: dict[str, Any]) -> CheckResult:
+    """cs231n convention: ``forward(**inputs)``, ``backward(*douts, cache)``."""
+    who = str(subject or getattr(forward, "__name__", None)
+              or getattr(getattr(forward, "func", None), "__name__", "forward"))
+    names = list(point)
+    diff = [k for k in names if point[k].dtype.kind == "f"]
+    rng = _dout_rng(options["seed"])
+    used = {k: v.copy() for k, v in point.items()}
+    result = forward(**used)
+    problems = guards.mutations({f"inputs[{k!r}]": v for k, v in point.items()},
+                                {f"inputs[{k!r}]": v for k, v in used.items()}, who)
+    if backward is None:  # a loss: (loss, grads)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
+        outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
+        raw = result[1]
+    else:
+        outputs, cache, cached = _split(result, True)
+        douts = _dout(outputs, dout, rng)
+        raw = backward(*[d.copy() for d in douts], *((cache,) if cached else ()))
+        again = backward(*[d.copy() for d in douts], *((_split(forward(**{k: v.copy() for k, v in point.items()}),
+                                                                   True)[1],) if cached else ()))
+        problems += _compare_twice(raw, again, names, diff, who)
+    grads = {k: _as_grad(g, point[k], k, who) for k, g in _grads(raw, names, diff, who).items()}
+    guards.require_finite(grads, "grads")
+
+    def call(arrays: dict[str, np.ndarray]) -> Any:
+        res = forward(**{k: (arrays[k] if k in arrays else point[k]).copy() for k in names})
+        outs = [np.asarray(res[0])] if backward is None else _split(res, True)[0]
+        return _total(outs, douts, who)
+
+    fp = FunctionPoint(call, {k: point[k].copy() for k in diff}, who=who)
+    floor = sum(float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * d))) for o, d in zip(outputs, douts))
+    first = float(_total(outputs, douts, who))
+    return check_point(fp, grads, first=first, subject=who, noise_floor=floor, problems=problems,
+                       n_samples=_batch(point, diff), **options)
+
+
+def _compare_twice(first: Any, second: Any, names: Sequence[str], diff: Sequence[str], who: str) -> list[str]:
+    a, b = _grads(first, names, diff, who), _grads(second, names, diff, who)
+    return [f"{who} is not deterministic: the gradient of {k} differs between two calls with the same input"
+            for k in diff if not np.array_equal(np.asarray(a[k], dtype=np.float64), np.asarray(b[k], dtype=np.float64),
+                                                equal_nan=True)]
+
+
+def _batch(point: Mapping[str, np.ndarray], diff: Sequence[str]) -> int | None:
+    first = point[diff[0]] if diff else None
+    return int(first.shape[0]) if first is not None and first.ndim else None
+
+
+def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None,
+                  subject: str | None, options: dict[str, Any]) -> CheckResult:
+    """DLFS convention: ``layer.forward(*inputs)``, ``layer.backward(dout)``, ``layer.dW``."""
+    who = subject or type(layer).__name__
+    inputs = list(point)
+    rng = _dout_rng(options["seed"])
+    out = np.asarray(layer.forward(*[point[k].copy() for k in inputs]))
+    scalar = out.ndim == 0
+    douts = [np.ones(())] if scalar else _dout([out], dout, rng)
+    raw = layer.backward(1.0 if scalar else douts[0].copy())
+    attrs = _object_params(layer, names)
+    held = {a: getattr(layer, a) for a in attrs}
+    grads_in = _grads(raw, inputs, [inputs[0]] if not isinstance(raw, (tuple, list)) else
+                      [k for k in inputs if point[k].dtype.kind == "f"], who)
+    grads = {k: _as_grad(g, point[k], k, who) for k, g in grads_in.items()}
+    for a, g in attrs.items():
+        grads[a] = _as_grad(getattr(layer, g, None), held[a], f"{who}.{a} ({who}.{g})", who)
+    guards.require_finite(grads, "grads")
+    moving = list(grads_in)
+    with restoring(held, f"{who}"):
+        arrays = {**{k: point[k].copy() for k in moving}, **held}
+
+        def call(current: dict[str, np.ndarray]) -> Any:
+            res = np.asarray(layer.forward(*[(current[k] if k in current else point[k]).copy() for k in inputs]))
+            return _total([res], douts, who)
+
+        fp = FunctionPoint(call, arrays, who=who)
+        return check_point(fp, grads, first=float(_total([out], douts, who)), subject=who, problems=[],
+                           noise_floor=float(np.sum(np.abs(out * douts[0]))), n_samples=_batch(point, moving),
+                           **options)
+
+
+def assert_layer_gradients(forward: Any, backward: Any = None, inputs: Mapping[str, Any] | None = None,
+                           **options: Any) -> CheckResult:
+    """:func:`check_layer`, raising ``AssertionError`` with the report when it fails."""
+    from gradcheck.report import format_result
+
+    __tracebackhide__ = True
+    result = check_layer(forward, backward, inputs, **options)
+    if not result.passed:
+        raise AssertionError(format_result(result, only_failures=True))
+    return result

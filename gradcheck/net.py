@@ -1,0 +1,151 @@
+"""Checking a whole net in the "Deep Learning from Scratch" convention.
+
+A DLFS ``TwoLayerNet`` keeps its parameters in ``net.params`` (a dict of
+arrays), computes ``net.loss(x, t)`` through layer objects that hold *those
+very arrays* (``Affine(self.params["W1"], ...)``) and returns its backprop
+gradients from ``net.gradient(x, t)`` as a dict with the same keys.  The
+loss can only see a moved parameter through those arrays, so
+:func:`check_net` moves them in place: the one deliberate exception to
+"never modify the caller's arrays".
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from gradcheck import guards
+from gradcheck._validate import check_grads_match, check_workers, describe
+from gradcheck.check import _check_options, _tolerance, check_point
+from gradcheck.compare import Tolerance
+from gradcheck.layer import restoring
+from gradcheck.numeric import FunctionPoint, to_scalar
+from gradcheck.results import CheckResult
+
+__all__ = ["assert_net_gradients", "check_net"]
+
+
+def _batch_arg(value: Any, name: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers (labels may be integers), got {name}={describe(value)}")
+    if arr.ndim and arr.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples (shape {arr.shape}): a gradient check needs at least one")
+    return np.array(arr, copy=True)
+
+
+def _method(net: Any, name: str, what: str) -> Any:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be the name of a method of the net (str), got {what}={describe(name)}")
+    fn = getattr(net, name, None)
+    if not callable(fn):
+        raise TypeError(f"the net has no method {name!r} ({what}={name!r}); "
+                        f"it has {sorted(a for a in dir(net) if not a.startswith('_'))}")
+    return fn
+
+
+def check_net(
+    net: Any,
+    x: Any,
+    t: Any,
+    *,
+    params: str = "params",
+    loss: str = "loss",
+    gradient: str = "gradient",
+    mode: str = "full",
+    tolerance: Tolerance | None = None,
+    seed: int = 0,
+    probes: int = 4,
+    workers: int | None = None,
+    strict: bool = False,
+) -> CheckResult:
+    """Check ``net.gradient(x, t)`` against central differences of ``net.loss(x, t)``.
+
+    Every entry of every array in ``net.params`` is moved *in place* (the
+    net's layers hold those very arrays), one at a time, and put back
+    exactly: on every way out, exceptions and Ctrl-C (``KeyboardInterrupt``)
+    included, every array is restored bit for bit from a copy taken first.
+    Only a killed process (SIGKILL, power loss) can leave a moved entry.
+    Read-only arrays are refused.  When the loss does not change at all
+    while a parameter moves, the check says so: after
+    ``net.params.update(p)`` or ``net.params["W1"] = ...`` the layers still
+    hold the old arrays and the loss cannot see the new ones.
+
+    The numbers are judged as in :func:`gradcheck.check_gradients` (two
+    calls per entry, refinement where needed, determinism and noise
+    measured from the loss itself).
+
+    Parameters
+    ----------
+    net : object
+        With ``net.<params>`` a dict of float arrays, ``net.<loss>(x, t)``
+        and ``net.<gradient>(x, t)`` returning a dict of the same keys.
+    x, t : array
+        The batch; ``t`` may be integer labels or one-hot.  Never modified.
+    params, loss, gradient : str
+        The attribute and method names (the book's by default).
+    mode, tolerance, seed, probes, workers, strict
+        As for :func:`gradcheck.check_gradients`.
+
+    Examples
+    --------
+    >>> class Net:  # a linear softmax classifier, DLFS style
+    ...     def __init__(self):
+    ...         self.params = {"W": np.array([[0.1, -0.2], [0.3, 0.05]])}
+    ...     def loss(self, x, t):
+    ...         z = x @ self.params["W"]
+    ...         z = z - z.max(axis=1, keepdims=True)
+    ...         return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(t)), t]))
+    ...     def gradient(self, x, t):
+    ...         z = x @ self.params["W"]
+    ...         y = np.exp(z - z.max(axis=1, keepdims=True))
+    ...         y /= y.sum(axis=1, keepdims=True)
+    ...         y[np.arange(len(t)), t] -= 1
+    ...         return {"W": x.T @ y / len(t)}
+    >>> net = Net()
+    >>> x, t = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([0, 1])
+    >>> check_net(net, x, t).passed
+    True
+    >>> net.params.update({"W": net.params["W"] * 2})  # the arrays the loss reads are replaced: fine here
+    >>> check_net(net, x, t).passed
+    True
+    """
+    _check_options(mode, seed, probes)
+    options: dict[str, Any] = {"mode": mode, "seed": int(seed), "probes": probes, "workers": check_workers(workers),
+                   "tol": _tolerance(tolerance), "strict": strict}
+    arrays = getattr(net, params, None) if isinstance(params, str) else None
+    if not isinstance(arrays, Mapping) or not arrays:
+        raise TypeError(f"net.{params} must be a non-empty dict of parameter arrays (params={params!r}), "
+                        f"got {describe(arrays)}")
+    loss_fn, grad_fn = _method(net, loss, "loss"), _method(net, gradient, "gradient")
+    xx, tt = _batch_arg(x, "x"), _batch_arg(t, "t")
+    who = type(net).__name__
+    with restoring(arrays, f"net.{params}"):
+        before = {k: a.copy() for k, a in arrays.items()}
+        raw = grad_fn(xx.copy(), tt.copy())
+        problems = guards.mutations({f"net.{params}[{k!r}]": v for k, v in before.items()},
+                                    {f"net.{params}[{k!r}]": v for k, v in arrays.items()}, f"net.{gradient}")
+        for k, a in arrays.items():
+            np.copyto(a, before[k])
+        grads = check_grads_match(raw, arrays, name=f"net.{gradient}(x, t)")
+        guards.require_finite(grads, "grads")
+        xs, ts = xx.copy(), tt.copy()
+        first = to_scalar(loss_fn(xs, ts), f"net.{loss}")
+        problems += guards.mutations({"x": xx, "t": tt}, {"x": xs, "t": ts}, f"net.{loss}")
+        point = FunctionPoint(lambda _: loss_fn(xs, ts), dict(arrays), who=f"net.{loss}")
+        return check_point(point, grads, first=first, subject=who, problems=problems,
+                           n_samples=int(xx.shape[0]) if xx.ndim else None,
+                           question="does the model read these arrays? (net.params.update(p) or "
+                                    "net.params[name] = ... replaces the arrays the layers hold)", **options)
+
+
+def assert_net_gradients(net: Any, x: Any, t: Any, **options: Any) -> CheckResult:
+    """:func:`check_net`, raising ``AssertionError`` with the report when it fails."""
+    from gradcheck.report import format_result
+
+    __tracebackhide__ = True
+    result = check_net(net, x, t, **options)
+    if not result.passed:
+        raise AssertionError(format_result(result, only_failures=True))
+    return result

@@ -1,0 +1,168 @@
+"""Fast mode at full size: no false failures at kinks, planted bugs caught, an honest per-entry guarantee.
+
+The planted bugs and the sizes are the ones the speed issue measured: at
+batch 256 and at 784-400-10 a probe crosses a dozen ReLU kinks, which
+once made fast mode fail correct gradients.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import reference_models
+from gradcheck import check_model
+from gradcheck.compare import Tolerance, compare_entries
+from gradcheck.directional import STEPS, check_directional
+from gradcheck.engine import ModelEvaluator, estimate_gradients
+from gradcheck.stencil import STENCIL
+from reference_models.activations import relu
+from reference_models.losses import softmax_cross_entropy_grad
+
+SEEDS = range(50)
+
+
+def mnist(hidden: int, batch: int, n_in: int = 784, n_out: int = 10):
+    model = reference_models.get("mnist_relu", n_in=n_in, hidden=hidden, n_out=n_out)
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, batch)
+    return model, params, x, y
+
+
+@pytest.fixture(scope="module")
+def mnist_100_32():
+    return mnist(100, 32)
+
+
+def mask_from_output(params, x, y):
+    """The notebook's backward: ``relu2deriv(layer_1) = layer_1 >= 0``, a mask of ones."""
+    W1, W2 = params["W1"], params["W2"]
+    layer_1 = relu(x @ W1)
+    dz2 = softmax_cross_entropy_grad(layer_1 @ W2, y)
+    dz1 = (dz2 @ W2.T) * (layer_1 >= 0)
+    return {"W1": x.T @ dz1, "W2": layer_1.T @ dz2}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hidden, batch", [(100, 256), (400, 256)])
+def test_correct_backward_never_fails_over_50_probe_seeds(hidden, batch):
+    model, params, x, y = mnist(hidden, batch)
+    grads = model.backward(params, x, y)
+    failed = [s for s in SEEDS if not check_model(model, params, x, y, grads=grads, mode="fast", seed=s).passed]
+    assert failed == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", ["zeroed row of dW1", "ReLU mask from the output", "dW2 scaled by 1.01"])
+def test_planted_bugs_are_caught_in_50_of_50_seeds(mnist_100_32, bug):
+    model, params, x, y = mnist_100_32
+    exact = model.backward(params, x, y)
+    for seed in SEEDS:
+        grads = {k: v.copy() for k, v in exact.items()}
+        row = int(np.random.default_rng(seed).integers(0, 784))
+        if bug == "zeroed row of dW1":
+            grads["W1"][row] = 0.0
+        elif bug == "ReLU mask from the output":
+            grads = mask_from_output(params, x, y)
+        else:
+            grads["W2"] = grads["W2"] * 1.01
+        r = check_model(model, params, x, y, grads=grads, mode="fast", seed=seed)
+        assert not r.passed, (bug, seed)
+        culprit = "W2" if bug == "dW2 scaled by 1.01" else "W1"
+        assert not r[culprit].passed and len(r[culprit].failed_indices) <= 16
+        if bug == "zeroed row of dW1":
+            assert r["W2"].passed
+            assert {i for i, _ in r["W1"].failed_indices} == {row}, seed
+
+
+def test_localisation_names_at_most_the_cap_and_says_there_are_more(mnist_100_32):
+    model, params, x, y = mnist_100_32
+    grads = model.backward(params, x, y)
+    grads["W1"][3] = 0.0  # 100 wrong entries
+    for cap in (1, 5, 16):
+        ev = ModelEvaluator(model, params, x, y)
+        r = check_directional(ev, "W1", grads["W1"], Tolerance(), rng=np.random.default_rng(0), probes=4,
+                              max_localised=cap)
+        assert not r.passed and len(r.failed_indices) == cap
+        assert all(i == 3 for i, _ in r.failed_indices)
+        assert any("stopped at the cap" in n for n in r.notes)
+
+
+class CountingEvaluator:
+    """A ModelEvaluator that counts the losses its lines are evaluated at."""
+
+    def __init__(self, ev):
+        self.ev, self.params, self.f0, self.noise_scale = ev, ev.params, ev.f0, ev.noise_scale
+        self.count = 0
+
+    def lines(self, name, lines):
+        losses = self.ev.lines(name, lines)
+
+        def counted(offsets, which=None):
+            out = losses(offsets, which)
+            self.count += out.size
+            return out
+
+        return counted
+
+
+def test_a_correct_tensor_costs_a_few_forward_passes_per_probe():
+    model, params, x, y = mnist(100, 256)
+    ev = CountingEvaluator(ModelEvaluator(model, params, x, y))
+    grads = model.backward(params, x, y)
+    for seed in range(5):
+        ev.count = 0
+        r = check_directional(ev, "W1", grads["W1"], Tolerance(), rng=np.random.default_rng(seed), probes=4)
+        assert r.passed
+        # at most every step of every probe, never a bisection; at least two steps each (the agreement test)
+        assert 4 * 2 * len(STENCIL) <= ev.count <= 4 * len(STEPS) * len(STENCIL)
+
+
+def binomial_upper(n: int, p: float, level: float = 0.99) -> int:
+    """Smallest k with P(Binomial(n, p) <= k) >= level."""
+    total = 0.0
+    for k in range(n + 1):
+        total += math.comb(n, k) * p ** k * (1 - p) ** (n - k)
+        if total >= level:
+            return k
+    return n
+
+
+@pytest.mark.parametrize("ratio", [3.0, 10.0, 30.0])
+def test_stated_single_entry_escape_probability_is_not_exceeded(ratio):
+    # W1 of 20-10-8 has 200 entries: there fast mode sees single entries some of the time
+    model, params, x, y = mnist(10, 5, n_in=20, n_out=8)
+    exact = model.backward(params, x, y)
+    ev = ModelEvaluator(model, params, x, y)
+    tol = Tolerance()
+    full = estimate_gradients(model, params, x, y, evaluator=ev)["W1"]
+    own = compare_entries(exact["W1"], full, tol).allowed.reshape(-1)  # each entry's full-mode tolerance
+    rng = np.random.default_rng(12345)
+    misses, stated = 0, []
+    for seed in range(200):
+        grads = exact["W1"].copy().reshape(-1)
+        i = int(rng.integers(0, grads.size))
+        grads[i] += rng.choice([-1.0, 1.0]) * ratio * own[i]
+        r = check_directional(ev, "W1", grads.reshape(exact["W1"].shape), tol, rng=np.random.default_rng(seed),
+                              probes=4)
+        misses += r.passed
+        stated.append(r.guarantee.escape_probability(ratio))
+    p = float(np.mean(stated))
+    assert misses <= binomial_upper(200, p), (misses, p)
+    # the statement says something here: errors 30x their tolerance are caught almost surely
+    if ratio >= 30:
+        assert p < 0.01
+
+
+def test_the_note_states_the_guarantee_in_entry_units_and_recommends_full_mode(mnist_100_32):
+    model, params, x, y = mnist_100_32
+    r = check_model(model, params, x, y, mode="fast", seed=1)
+    g = r["W1"].guarantee
+    assert g.n_entries == 78_400 and len(g.thresholds) == 4
+    assert g.escape_probability(10.0) > 0.99  # one entry among 78,400 is out of reach at 10x
+    note = next(n for n in r["W1"].notes if n.startswith("per entry"))
+    assert "escapes all 4 counted probes with probability at most 1" in note
+    assert "use mode='full' to check every entry" in note
+    assert f"off by {g.ratio_for(0.01):.3g}x its tolerance" in note
