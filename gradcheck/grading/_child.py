@@ -412,7 +412,12 @@ def guarded(s: Session, fn: Callable[[], Any], what: str) -> tuple[str, str, Any
 
 # -- load ---------------------------------------------------------------------------------------
 def place_files(files: list[Any]) -> None:
-    """Write the helper files the grader sent (``[name, text]``) into the working directory."""
+    """Write the helper files the grader sent (``[name, text]``) into the working directory, importable from there."""
+    if files:
+        sys.path.insert(0, os.getcwd())
+        import importlib
+
+        importlib.invalidate_caches()
     for name, text in files:
         if not isinstance(name, str) or not isinstance(text, str) or os.path.basename(name) != name or name.startswith("."):
             continue

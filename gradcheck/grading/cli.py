@@ -6,6 +6,7 @@
         [--gradescope FILE] [--junit FILE] [--feedback DIR] [--csv FILE]
         [--summary FILE] [--lang en|ko] [--seed N] [--jobs N] [--timeout S]
         [--memory MB] [--cache DIR | --no-cache] [--no-shrink] [--quiet]
+        [--isolation auto|namespaces|uid|process] [--require-isolation LEVEL]
 
 A directory stands for every ``.py`` and ``.ipynb`` file directly in it.
 Submissions are graded in parallel (``--jobs``, default: all cores), each in
@@ -77,6 +78,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--no-shrink", action="store_true", help="do not shrink failures to small counterexamples")
     p.add_argument("--quiet", action="store_true", help="no report on stdout")
+    p.add_argument(
+        "--isolation", choices=("auto", "namespaces", "uid", "process"), default="auto",
+        help="sandbox isolation level (default auto: the strongest this machine allows; see docs/threat-model.md)",
+    )
+    p.add_argument("--require-isolation", choices=("namespaces", "uid", "process"), default=None, metavar="LEVEL", help="refuse to grade below this isolation level")
     p.set_defaults(func=run)
 
 
@@ -124,13 +130,23 @@ def _one_process_numerics() -> None:
     os.environ[WORKERS_ENV] = "1"
 
 
-def _grade_job(path: str, model: str | None, seed: int, assignment: str | None, limits: dict[str, Any], lang: str, shrink: bool) -> dict[str, Any]:
+def _grade_job(
+    path: str, model: str | None, seed: int, assignment: str | None, limits: dict[str, Any], lang: str, shrink: bool, isolation: str = "auto"
+) -> dict[str, Any]:
     """One submission, in a worker process: the result as a dict (JSON-safe, picklable)."""
     from gradcheck.grading.assignment import Limits
     from gradcheck.grading.pipeline import grade_submission
 
-    result = grade_submission(path, model, seed=seed, assignment=assignment, limits=Limits(**limits), lang=lang, shrink=not not shrink)
+    result = grade_submission(path, model, seed=seed, assignment=assignment, limits=Limits(**limits), lang=lang, shrink=not not shrink, isolation=isolation)
     return result.to_dict()
+
+
+def _crash_row(path: str, job_args: tuple[Any, ...], message: str) -> dict[str, Any]:
+    """The ``crash`` row of a submission that destroyed its grading worker (every submission gets one row)."""
+    from gradcheck.grading.pipeline import crashed_result
+
+    model, seed, assignment, _limits, lang, _shrink, isolation = job_args
+    return crashed_result(path, model, seed=seed, assignment=assignment, lang=lang, isolation=isolation, message=message).to_dict()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -204,6 +220,13 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"gradcheck grade: error: {exc}", file=sys.stderr)
         return 2
+    from gradcheck.grading.isolation import IsolationUnavailable, resolve
+
+    try:
+        level = resolve(args.isolation, require=args.require_isolation).level.value
+    except IsolationUnavailable as exc:
+        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
+        return 2
     limits_d = asdict(limits)
     a_hash = file_sha256(assignment_path) if assignment_path else ""
     jobs = args.jobs or os.cpu_count() or 1
@@ -214,14 +237,14 @@ def run(args: argparse.Namespace) -> int:
     for i, f in enumerate(files):
         key_file = None
         if cache is not None:
-            key = cache_key(file_sha256(f), model=assignment.model, seed=args.seed, lang=args.lang, shrink=not args.no_shrink, assignment_hash=a_hash, limits=limits_d)
+            key = cache_key(file_sha256(f), model=assignment.model, seed=args.seed, lang=args.lang, shrink=not args.no_shrink, assignment_hash=a_hash, limits=dict(limits_d, isolation=level))
             key_file = cache / f"{key}.json"
             cached = _load_cached(key_file)
             if cached is not None:
                 results[i] = cached
                 continue
         todo.append((i, f, key_file))
-    job_args = (assignment.model, args.seed, assignment_path, limits_d, args.lang, not args.no_shrink)
+    job_args = (assignment.model, args.seed, assignment_path, limits_d, args.lang, not args.no_shrink, level)
     try:
         with _progress(len(files), args.quiet) as progress:
             task = progress.add_task("", total=len(files), completed=len(results))
@@ -273,7 +296,9 @@ def _execute(
     broken = _run_pool(todo, job_args, jobs, done)
     for item in broken:  # the pool died under these (a worker killed, out of memory ...): again, each alone
         if _run_pool([item], job_args, 1, done):
-            done(item[0], item[1], item[2], None, "the grading worker process died while grading this submission (it was killed, or ran out of memory)")
+            message = "the grading worker process died while grading this submission (it was killed, or ran out of memory)"
+            failures.append((item[1], message))
+            done(item[0], item[1], None, _crash_row(str(item[1]), job_args, message), "")
 
 
 def _run_pool(

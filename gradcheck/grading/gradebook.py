@@ -118,6 +118,8 @@ class ClassSummary:
         Fraction of the submissions with that parameter that passed it.
     title : str
         The assignment's title (the first one the results carry; empty if none).
+    isolation : str
+        The sandbox isolation levels the results were graded at (comma-separated; empty if none says).
     """
 
     n: int
@@ -130,6 +132,7 @@ class ClassSummary:
     diagnosis_counts: dict[str, int]
     pass_rates: dict[str, float]
     title: str = ""
+    isolation: str = ""
 
 
 def class_summary(results: Iterable[SubmissionResult]) -> ClassSummary:
@@ -164,6 +167,7 @@ def class_summary(results: Iterable[SubmissionResult]) -> ClassSummary:
         diagnosis_counts=diag,
         pass_rates=rates,
         title=next((r.title for r in items if r.title), ""),
+        isolation=", ".join(sorted({r.isolation for r in items if r.isolation})),
     )
 
 
@@ -181,6 +185,7 @@ def render_summary(summary: ClassSummary, *, fmt: str = "text", lang: str = "en"
         (t("ui.submissions"), str(summary.n)),
         (t("ui.mean"), f"{format_points(round(summary.mean, 4))} / {format_points(summary.max_score)}"),
         (t("ui.median"), format_points(summary.median)),
+        *([(t("ui.isolation"), summary.isolation)] if summary.isolation else []),
     ]
     sections = [
         (t("ui.distribution"), [(label, str(n), n) for label, n in summary.distribution]),

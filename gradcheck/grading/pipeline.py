@@ -641,6 +641,8 @@ def grade_submission(
     lang: str = "en",
     policy: ScoringPolicy | None = None,
     shrink: bool = True,
+    isolation: str = "auto",
+    helper_files: Sequence[str | Path] = (),
 ) -> SubmissionResult:
     """Grade one submission file in a sandbox (see the module docstring).
 
@@ -661,6 +663,12 @@ def grade_submission(
     policy : ScoringPolicy, optional
         Overrides the assignment's scoring.
     shrink : bool
+    isolation : {"auto", "namespaces", "uid", "process"}
+        The sandbox's isolation level (see :mod:`gradcheck.grading.isolation`);
+        the level used is the result's ``isolation``.
+    helper_files : sequence of paths
+        Modules the submission imports (``from utils import sigmoid``), placed
+        beside it in the sandbox's working directory.
 
     Returns
     -------
@@ -701,14 +709,34 @@ def grade_submission(
         policy = ScoringPolicy.from_mapping(assignment.scoring_options())
     digest = file_sha256(path)
     start = time.perf_counter()
-    with Sandbox(path, assignment.spec, limits=limits) as box:
+    with Sandbox(path, assignment.spec, limits=limits, isolation=isolation, helper_files=helper_files) as box:
         notes = list(box.notes)
         if box.load_status != "ok":
             caller = _load_failure(box.load_status, box.load_message, limits)
         else:
             caller = sandbox_caller(box)
         result = grade_with(caller, model, submission=path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
+        result = dataclasses.replace(result, isolation=box.isolation.value)
     return _with_duration(result, time.perf_counter() - start, title=assignment.title)
+
+
+def crashed_result(path: str | Path, model_name: str | None = None, *, seed: int = 0, assignment: Any = None, lang: str = "en", isolation: str = "", message: str) -> SubmissionResult:
+    """The row of a submission whose grading process was destroyed under it (verdict ``crash``).
+
+    Used when a submission takes its grading worker down with it (and does so
+    again when graded alone): it still gets exactly one row in every output.
+    """
+    from gradcheck.grading.assignment import load_assignment, parse_assignment
+
+    path = Path(path)
+    if isinstance(assignment, (str, Path)):
+        assignment = load_assignment(assignment)
+    if assignment is None:
+        assignment = parse_assignment({"model": model_name})
+    policy = ScoringPolicy.from_mapping(assignment.scoring_options())
+    caller = _load_failure("crash", message, assignment.limits)
+    result = grade_with(caller, assignment.reference_model(), submission=path.name, seed=seed, policy=policy, lang=lang, shrink=False, file_hash=file_sha256(path))
+    return dataclasses.replace(result, isolation=isolation, title=assignment.title)
 
 
 def _with_duration(result: SubmissionResult, seconds: float, *, title: str = "") -> SubmissionResult:

@@ -236,6 +236,10 @@ class SubmissionResult:
         SHA-256 of the submission file (for the resume cache).
     title : str
         The assignment's title (empty when it has none).
+    isolation : str
+        The sandbox's isolation level (``namespaces``, ``uid``, ``process``;
+        see :mod:`gradcheck.grading.isolation`); empty for code graded in
+        process, without a sandbox.
     """
 
     submission: str
@@ -254,6 +258,7 @@ class SubmissionResult:
     lang: str = "en"
     file_hash: str = ""
     title: str = ""
+    isolation: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -292,6 +297,7 @@ class SubmissionResult:
             "lang": self.lang,
             "file_hash": self.file_hash,
             "title": self.title,
+            "isolation": self.isolation,
         }
 
     @classmethod
@@ -318,4 +324,5 @@ class SubmissionResult:
             lang=str(data.get("lang", "en")),
             file_hash=str(data.get("file_hash", "")),
             title=str(data.get("title", "")),
+            isolation=str(data.get("isolation", "")),
         )

@@ -316,3 +316,80 @@ def test_uid_leases_are_exclusive(monkeypatch: pytest.MonkeyPatch) -> None:
         b.release()
     c = iso.lease_uid()
     c.release()
+
+
+# -- the level in every report ------------------------------------------------------------------------------------------
+def _grade_cli(*argv: object) -> int:
+    import argparse
+
+    from gradcheck.grading import cli
+
+    parser = argparse.ArgumentParser(prog="gradcheck")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["grade", *map(str, argv)])
+    return int(args.func(args))
+
+
+SUB = (
+    "import numpy as np\n"
+    "from helpers import sigmoid\n"
+    "def backward(params, x, y):\n"
+    "    a1 = sigmoid(x @ params['W1'] + params['b1'])\n"
+    "    dz1 = 2 * (a1 - y) / len(y) * a1 * (1 - a1)\n"
+    "    return {'W1': x.T @ dz1, 'b1': dz1.sum(0, keepdims=True)}\n"
+)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_report_states_the_isolation_level(tmp_path: Path, level: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    need(level)
+    d = tmp_path / "class"
+    d.mkdir()
+    for name in ("a.py", "b.py"):
+        (d / name).write_text(SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1 / (1 + np.exp(-z))\n"))
+    out = tmp_path / "out"
+    status = _grade_cli(
+        d, "--model", "xor_1layer", "--jobs", "1", "--no-cache", "--no-shrink", "--isolation", level,
+        "--json", out / "r.json", "--feedback", out / "fb", "--gradescope", out / "gs", "--summary", out / "summary.md",
+    )
+    assert status == 0
+    stdout = capsys.readouterr().out
+    rows = json.loads((out / "r.json").read_text())
+    assert [r["isolation"] for r in rows] == [level, level]
+    assert f"Isolation {level}" in stdout
+    assert f"**Isolation:** {level}" in (out / "fb" / "a.py.md").read_text()
+    assert json.loads((out / "gs" / "a.py.json").read_text())["extra_data"]["isolation"] == level
+    assert f"**Isolation:** {level}" in (out / "summary.md").read_text()
+
+
+def test_require_isolation_refuses_with_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import gradcheck.grading.isolation as iso
+
+    monkeypatch.setattr(iso, "_probed", {Level.PROCESS: None, Level.UID: "needs root", Level.NAMESPACES: "no unshare: install util-linux"})
+    sub = tmp_path / "a.py"
+    sub.write_text(SUB)
+    status = _grade_cli(sub, "--model", "xor_1layer", "--no-cache", "--quiet", "--require-isolation", "namespaces")
+    err = capsys.readouterr().err
+    assert status == 2 and "'namespaces' is required" in err and "install util-linux" in err, err
+
+
+# -- helper modules beside the submission (issue 10) ------------------------------------------------------------------------
+@pytest.mark.parametrize("level", LEVELS)
+def test_helper_files_are_importable_beside_the_submission(tmp_path: Path, level: str) -> None:
+    need(level)
+    helper = tmp_path / "helpers.py"
+    helper.write_text("import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text(SUB)
+    m = reference_models.get("xor_1layer")
+    rng = np.random.default_rng(0)
+    p = m.init_params(rng)
+    x, y = m.example_batch(rng, 4)
+    with Sandbox(sub, limits=LIMITS, isolation=level, helper_files=[helper]) as box:
+        r = box.call(p, x, y)
+    ref = m.backward(p, x, y)
+    assert r.status == "ok" and all(np.allclose(r.grads[k], ref[k], rtol=1e-12) for k in ref), (r.status, r.message, box.load_message)
+    with Sandbox(sub, limits=LIMITS, isolation=level) as box:  # without it: the import fails, and says so
+        assert box.load_status == "error" and "helpers" in box.load_message
