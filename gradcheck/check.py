@@ -16,7 +16,7 @@ from gradcheck._validate import (
     check_workers,
     describe,
 )
-from gradcheck.compare import Tolerance, compare_entries
+from gradcheck.compare import Tolerance, compare_entries, judge
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import (
     AUTO_WORKERS,
@@ -326,7 +326,8 @@ def _accepts(analytic: Mapping[str, np.ndarray], tol: Tolerance) -> dict[str, Ca
     """Stage one's test: the central difference settles the entry within its round-off error."""
     def accept(a: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         flat = a.reshape(-1)
-        return lambda d1, err: np.abs(flat - d1) <= tol.allowed(d1, err)
+        # the smooth rule only: an entry d1 does not settle gets the +-2h points and the full judge
+        return lambda d1, err: judge(flat, d1, err, floor=tol.floor(d1), k=tol.k).passed
     return {k: accept(a) for k, a in analytic.items()}
 
 
@@ -357,7 +358,7 @@ def _function_workers(workers: int | None, t_call: float, point: FunctionPoint) 
 
 
 def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None,
-                    losses: list[float]) -> tuple[list[str], dict]:
+                    losses: list[float], backward: Callable[..., Any], who: str) -> tuple[list[str], dict]:
     """Run loss once and backward twice on copies: mutation and determinism findings.
 
     The loss value is appended to ``losses``; the caller compares it with
@@ -371,7 +372,7 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
         return problems, grads
     results = []
     for _ in range(2):
-        value, found = guards.run_guarded(model.backward, params, x, y, f"{getattr(model, 'name', 'model')}.backward")
+        value, found = guards.run_guarded(backward, params, x, y, who)
         problems += found
         results.append(value)
     analytic = check_grads_match(results[0], params, name="grads")
@@ -390,6 +391,7 @@ def check_model(
     *,
     mode: str = "full",
     grads: Mapping[str, Any] | None = None,
+    backward: Callable[..., Mapping[str, Any]] | None = None,
     tolerance: Tolerance | None = None,
     seed: int = 0,
     probes: int = 4,
@@ -406,9 +408,12 @@ def check_model(
 
     Parameters
     ----------
-    model : reference model
-        Anything with ``layers``, ``head``, ``prepare_input``, ``loss`` and
-        (unless ``grads`` is given) ``backward``.
+    model : gradcheck.nn.LayeredModel
+        A model declared with :mod:`gradcheck.nn` (``nn.Sequential(...)``),
+        a reference model, or anything with ``layers``, ``head``,
+        ``prepare_input``, ``forward`` and ``loss``
+        (:class:`gradcheck.nn.LayeredModel`).  Layers the fast engine cannot
+        exploit are evaluated the generic way (:mod:`gradcheck.recognise`).
     params, x, y
         The point.  Never modified: every function under check gets copies,
         and a function that writes into its inputs is reported.
@@ -418,6 +423,11 @@ def check_model(
         failures by bisection.
     grads : mapping, optional
         Analytic gradients to check instead of ``model.backward(params, x, y)``.
+    backward : callable, optional
+        ``backward(params, x, y) -> dict of gradients``, checked instead of
+        ``model.backward`` (run twice on copies: mutation and determinism
+        are reported as for ``model.backward``).  A model declared with
+        :mod:`gradcheck.nn` has no backward of its own: pass yours here.
     tolerance : Tolerance, optional
     seed : int
         Seeds the probes in fast mode; reported in every result.
@@ -447,6 +457,18 @@ def check_model(
     >>> r = check_model(m, p, x, y, grads=bad)
     >>> r.passed, r["W2"].n_failed
     (False, 3)
+
+    A model declared with :mod:`gradcheck.nn` and your own backward:
+
+    >>> from gradcheck import nn
+    >>> net = nn.Sequential(nn.Dense("W", "b"), loss=nn.MSE("half_sum"))
+    >>> def my_backward(params, x, y):
+    ...     d = x @ params["W"] + params["b"] - y      # dL/dz
+    ...     return {"W": x.T @ d, "b": d.sum(axis=0)}
+    >>> rng = np.random.default_rng(0)
+    >>> q = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    >>> check_model(net, q, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)), backward=my_backward).passed
+    True
     """
     _check_options(mode, seed, probes)
     workers = check_workers(workers)
@@ -457,12 +479,15 @@ def check_model(
     for name, arr in (("x", xx), ("y", yy)):
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
+    if xx.ndim >= 1 and xx.shape[0] == 0:
+        raise ValueError(f"x is an empty batch (x.shape={xx.shape}): a gradient check needs at least one sample")
+    backward, who = _backward(model, grads, backward)
     _check_against_model(model, work)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     supplied = None if grads is None else check_grads_match(grads, work, name="grads")
     losses: list[float] = []
-    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses)
+    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who)
     timings["backward"] = time.perf_counter() - t0
     output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward")
     problems += found
@@ -490,6 +515,29 @@ def check_model(
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
                        params=checks, tolerance=tol, problems=tuple(problems), timings=timings)
+
+
+def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any], str]:
+    """The backward to check and its name in findings; a clear error when the model is not layered."""
+    missing = [m for m in ("layers", "head", "prepare_input", "forward", "loss") if not hasattr(model, m)]
+    if missing:
+        raise TypeError(f"model must be a layered model (gradcheck.nn.LayeredModel, e.g. nn.Sequential(...)); "
+                        f"{type(model).__name__} lacks {', '.join(missing)}")
+    if backward is not None:
+        if grads is not None:
+            raise ValueError("pass grads= or backward=, not both")
+        if not callable(backward):
+            raise TypeError(f"backward must be callable, backward(params, x, y) -> dict, got backward={describe(backward)}")
+        return backward, getattr(backward, "__name__", "backward")
+    own = getattr(model, "backward", None)
+    if grads is None and not callable(own):
+        raise TypeError(f"{getattr(model, 'name', type(model).__name__)} has no backward method: "
+                        "pass backward=fn (fn(params, x, y) -> dict of gradients) or grads=")
+    return (own if callable(own) else _no_backward), f"{getattr(model, 'name', 'model')}.backward"
+
+
+def _no_backward(params: Any, x: Any, y: Any) -> Any:  # pragma: no cover - grads= was given; never called
+    raise AssertionError("unreachable: grads were supplied")
 
 
 def _check_against_model(model: Any, params: Mapping[str, np.ndarray]) -> None:
@@ -524,12 +572,8 @@ def _same_loss(first: float, second: float, model: Any, params: dict, x: np.ndar
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tol: Tolerance, workers: int | None) -> tuple[ParamCheck, ...]:
     """Two-stage full check: entries settled by ``+-h`` are not refined."""
-    def accept(a: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        flat = a.reshape(-1)
-        return lambda d1, err: np.abs(flat - d1) <= tol.allowed(d1, err)
-
     numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
-                                 accept={k: accept(a) for k, a in analytic.items()})
+                                 accept=_accepts(analytic, tol))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
     return tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic)
 

@@ -32,6 +32,17 @@ value lies between the two one-sided difference quotients, widened by
 ``k`` times their round-off plus ``rtol * |numeric|`` and ``atol``.
 
 Relative error, as reported: ``|a - n| / max(|a|, |n|)`` (0 when both are 0).
+
+The judge
+---------
+:func:`judge` is the one rule, in gradcheck, for "is this analytic value
+acceptable for this numerical estimate": every check calls it with its own
+terms.  :func:`compare_entries` (full mode) passes the :class:`Tolerance`
+terms above; fast mode's probes pass the same terms summed along their
+direction; :func:`gradcheck.diagnose.diagnose_parameter` compares a
+student's value with the exact gradient (an estimate with no error) to
+its own ``RTOL_CORRECT`` and widens the kink bracket by the numerical
+estimate's whole error bar.
 """
 from __future__ import annotations
 
@@ -41,7 +52,7 @@ import numpy as np
 
 from gradcheck.estimate import NumericGradient
 
-__all__ = ["Tolerance", "EntryVerdicts", "compare_entries", "relative_error"]
+__all__ = ["Tolerance", "Judgement", "judge", "EntryVerdicts", "compare_entries", "relative_error"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +82,99 @@ class Tolerance:
     def describe(self) -> str:
         return f"atol={self.atol:g} + rtol={self.rtol:g} * |numeric| + k={self.k:g} * error_estimate"
 
+    def floor(self, numeric: np.ndarray) -> np.ndarray:
+        """The part of the tolerance that does not scale with the error bar: ``atol + rtol * |numeric|``."""
+        return self.atol + self.rtol * np.abs(numeric)
+
     def allowed(self, numeric: np.ndarray, error: np.ndarray) -> np.ndarray:
-        return self.atol + self.rtol * np.abs(numeric) + self.k * error
+        """The tolerance of a smooth entry: ``floor(numeric) + k * error``."""
+        return self.floor(numeric) + self.k * error
+
+
+@dataclass(frozen=True, eq=False)
+class Judgement:
+    """What :func:`judge` decided, per entry (or per probe).
+
+    Attributes
+    ----------
+    passed : ndarray of bool
+        The analytic value is acceptable.
+    by_bracket : ndarray of bool
+        Accepted only because it lies in the widened one-sided bracket of a
+        kink (it is outside the smooth tolerance).
+    allowed : ndarray
+        The tolerance the entry was held to: ``floor + k * error``, or the
+        bracket's margin where that is wider and the entry is a kink outside
+        the smooth tolerance.
+    """
+
+    passed: np.ndarray
+    by_bracket: np.ndarray
+    allowed: np.ndarray
+
+
+def judge(
+    analytic: np.ndarray,
+    value: np.ndarray,
+    error: np.ndarray | float,
+    *,
+    floor: np.ndarray | float,
+    k: float,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+    kink: np.ndarray | None = None,
+    bracket_error: np.ndarray | float = 0.0,
+) -> Judgement:
+    """Is each analytic value acceptable for its numerical estimate?  The one rule.
+
+    An entry passes when it is within the smooth tolerance::
+
+        |analytic - value| <= floor + k * error
+
+    or, where the estimate flags a kink, when it lies in the one-sided bracket::
+
+        lower - margin <= analytic <= upper + margin,   margin = floor + k * bracket_error
+
+    Parameters
+    ----------
+    analytic : ndarray
+        The values to judge (backprop's, a student's, a probe's directional derivative).
+    value, error : ndarray
+        The estimate and its error bar (``error = 0`` for an exact reference).
+    floor : ndarray or float
+        The caller's tolerance that does not scale with ``error``
+        (``atol + rtol * |numeric|`` in :class:`Tolerance`).
+    k : float
+        Safety factor on ``error`` and ``bracket_error``.
+    lower, upper, kink : ndarray, optional
+        The one-sided quotients and the kink flags of the estimate; without
+        them no entry is judged by a bracket.
+    bracket_error : ndarray or float
+        The error bar of ``lower`` and ``upper`` (twice the round-off term
+        in the checks, the estimate's whole error in the diagnosis).
+
+    Returns
+    -------
+    Judgement
+
+    Examples
+    --------
+    >>> j = judge(np.array([1.0, 1.1, 0.3]), np.array([1.0, 1.0, 0.0]), np.array([1e-9, 1e-9, 1e-9]),
+    ...           floor=0.0, k=4.0, lower=np.array([1.0, 1.0, -1.0]), upper=np.array([1.0, 1.0, 1.0]),
+    ...           kink=np.array([False, False, True]))
+    >>> j.passed.tolist(), j.by_bracket.tolist()
+    ([True, False, True], [False, False, True])
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    allowed = floor + k * np.asarray(error, dtype=np.float64)
+    smooth_ok = np.abs(a - value) <= allowed
+    if kink is None or lower is None or upper is None:
+        return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=np.broadcast_to(allowed, smooth_ok.shape))
+    margin = floor + k * np.asarray(bracket_error, dtype=np.float64)
+    in_bracket = (a >= lower - margin) & (a <= upper + margin)
+    by_bracket = kink & in_bracket & ~smooth_ok
+    allowed = np.where(kink & ~smooth_ok, np.maximum(allowed, margin), allowed)
+    return Judgement(passed=smooth_ok | by_bracket, by_bracket=by_bracket, allowed=allowed)
 
 
 def relative_error(a: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -98,16 +200,16 @@ class EntryVerdicts:
 
 
 def compare_entries(analytic: np.ndarray, numeric: NumericGradient, tol: Tolerance) -> EntryVerdicts:
-    """Apply the tolerance model to every entry of one parameter."""
+    """Apply the tolerance model to every entry of one parameter (by :func:`judge`).
+
+    At a kink the bracket's error bar is twice the round-off term of the
+    estimate (the one-sided quotients divide one difference by ``h``, not
+    ``2h``).
+    """
     a = np.asarray(analytic, dtype=np.float64)
     n = numeric.value
-    allowed = tol.allowed(n, numeric.error)
-    abs_err = np.abs(a - n)
-    smooth_ok = abs_err <= allowed
     noise = numeric.roundoff if numeric.roundoff is not None else numeric.error
-    margin = tol.atol + tol.rtol * np.abs(n) + tol.k * 2.0 * noise
-    in_bracket = (a >= numeric.lower - margin) & (a <= numeric.upper + margin)
-    passed = np.where(numeric.kink, in_bracket | smooth_ok, smooth_ok)
-    allowed = np.where(numeric.kink & ~smooth_ok, np.maximum(allowed, margin), allowed)
-    return EntryVerdicts(passed=passed, kink=numeric.kink.copy(), allowed=allowed, abs_err=abs_err,
+    j = judge(a, n, numeric.error, floor=tol.floor(n), k=tol.k, lower=numeric.lower, upper=numeric.upper,
+              kink=numeric.kink, bracket_error=2.0 * noise)
+    return EntryVerdicts(passed=j.passed, kink=numeric.kink.copy(), allowed=j.allowed, abs_err=np.abs(a - n),
                          rel_err=relative_error(a, n))

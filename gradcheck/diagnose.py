@@ -36,7 +36,8 @@ Tolerances
     Where the numerical estimate flags a kink (ReLU at 0), the derivative
     does not exist and any value between the one-sided difference
     quotients ``lower`` and ``upper`` (widened by their error bar) is a
-    valid subgradient and counted correct.
+    valid subgradient and counted correct (:func:`gradcheck.compare.judge`, the
+    rule every check uses).
 patterns
     A pattern (``-r``, ``c * r``, ``r.T``, another parameter's gradient, a
     known mistake) is recognised when it explains the student's array to
@@ -73,6 +74,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from gradcheck import messages
+from gradcheck.compare import judge
 from gradcheck.estimate import NumericGradient
 
 __all__ = [
@@ -383,15 +385,7 @@ def diagnose_parameter(
         return _make("nonfinite", param, lang, n_nonfinite=n_bad, n_total=int(s.size))
     scale = _max_abs(r)
     err = np.abs(s - r)
-    tol = RTOL_CORRECT * scale + ATOL_CORRECT
-    ok = err <= tol
-    n_kinks = 0
-    if numeric is not None and not bool(np.all(ok)):
-        kink = np.asarray(numeric.kink, dtype=bool)
-        slack = np.asarray(numeric.error, dtype=np.float64) + tol
-        in_bracket = kink & (s >= np.asarray(numeric.lower) - slack) & (s <= np.asarray(numeric.upper) + slack)
-        n_kinks = int(np.sum(in_bracket & ~ok))
-        ok = ok | in_bracket
+    ok, n_kinks = _accepted(s, r, numeric, RTOL_CORRECT * scale + ATOL_CORRECT)
     rel = float(np.max(err)) / scale if scale > 0 else float(np.max(err, initial=0.0))
     base = {"max_abs_error": float(np.max(err, initial=0.0)), "scale": scale, "rel_error": rel, "dtype": dtype}
     if bool(np.all(ok)):
@@ -434,6 +428,22 @@ def diagnose_parameter(
             **base,
         )
     return _make("wrong", param, lang, **base)
+
+
+def _accepted(s: np.ndarray, r: np.ndarray, numeric: NumericGradient | None, tol: float) -> tuple[np.ndarray, int]:
+    """Entries the judge accepts, and how many only by a kink's bracket.
+
+    The student's value is held to the exact gradient ``r`` (an estimate
+    with no error) within ``tol``; at a kink flagged by ``numeric`` it may
+    lie anywhere between the one-sided quotients, widened by ``tol`` and
+    the estimate's whole error bar.
+    """
+    if numeric is None:
+        j = judge(s, r, 0.0, floor=tol, k=1.0)
+    else:
+        j = judge(s, r, 0.0, floor=tol, k=1.0, lower=np.asarray(numeric.lower), upper=np.asarray(numeric.upper),
+                  kink=np.asarray(numeric.kink, dtype=bool), bracket_error=np.asarray(numeric.error, dtype=np.float64))
+    return j.passed, int(np.sum(j.by_bracket))
 
 
 def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[str, np.ndarray], lang: str) -> Diagnosis:

@@ -19,13 +19,18 @@ independent oracle.  It is fast because it exploits the structure:
 * big stages are spread over forked worker processes
   (:mod:`gradcheck.parallel`), with bit-identical results.
 
+Layers are recognised by the protocols of :mod:`gradcheck.nn`, each
+declaration checked on the base point first (:mod:`gradcheck.recognise`);
+a layer or head the fast paths cannot use is evaluated the generic way, one
+perturbed copy at a time, never with an error of the engine's own.
+
 The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -33,11 +38,11 @@ from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
 from gradcheck.parallel import WORKERS_ENV, available_cpus, run_split
-from gradcheck.stencil import STENCIL, combine, roundoff
+from gradcheck.recognise import LayerKind, recognise, scalar_loss
+from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
 
 __all__ = ["estimate_gradients", "ModelEvaluator"]
 
-EPS = float(np.finfo(np.float64).eps)
 
 #: Size of one stacked pass, in float64 values (of the widest stacked array).
 #: About 512 KB, the size of a core's L2 cache: measured on mnist_relu,
@@ -113,44 +118,41 @@ def _rank_one(base: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarr
     return out.transpose(1, 2, 0)
 
 
-def _is_dense(layer: Any) -> bool:
-    return type(layer).__name__ == "Dense" and hasattr(layer, "weight")
-
-
-def _is_elementwise(layer: Any) -> bool:
-    return bool(getattr(layer, "elementwise", False)) and not getattr(layer, "param_names", ())
-
-
 class ModelEvaluator:
     """Evaluate a model's loss at stacks of perturbed parameters.
 
     Parameters
     ----------
-    model : reference model
+    model : gradcheck.nn.LayeredModel
         Needs ``layers``, ``head`` and ``prepare_input``.
     params : mapping
         The point (float64 arrays; not modified).
     x, y : ndarray
-        The batch.
+        The batch; integer ``y`` (class labels) stays integer.
     """
 
     def __init__(self, model: Any, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> None:
         _settle_allocator()
         self.model = model
         self.params = dict(params)
-        self.y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y)
+        self.y = y if y.dtype.kind in "iub" else np.asarray(y, dtype=np.float64)
         self.layers = tuple(model.layers)
         a = model.prepare_input(np.asarray(x, dtype=np.float64))
+        if a.ndim >= 1 and a.shape[0] == 0:
+            raise ValueError(f"x is an empty batch (x.shape={np.shape(x)}): a gradient check needs at least one sample")
         self.inputs: list[np.ndarray] = []
         for layer in self.layers:
             self.inputs.append(a)
             a = layer.forward(self.params, a)
         self.output = a
-        self.f0 = float(model.head(a, self.y))
+        self.f0 = scalar_loss(model.head(a, self.y))
         #: size of the numbers the loss is computed from (see stencil.roundoff)
         self.noise_scale = float(max(abs(self.f0), np.max(np.abs(a), initial=0.0)))
         self._cache: dict[Any, Any] = {}
-        self.sample_scale, self.sample_losses = self._separable()
+        self.structure = recognise(self.layers, model.head, self.params, self.inputs, a, self.y, self.f0)
+        self.kinds = self.structure.kinds
+        self.sample_scale, self.sample_losses = self._separable() if self.structure.rowwise else (None, None)
         self.owner = {name: k for k, layer in enumerate(self.layers) for name in layer.param_names}
 
     def _separable(self) -> tuple[float | None, np.ndarray | None]:
@@ -168,7 +170,7 @@ class ModelEvaluator:
         n = out.shape[0]
         try:
             per = np.asarray(self.model.head(out[:, None, :], self._sample_targets()[:, None]), dtype=np.float64)
-        except (ValueError, IndexError, TypeError):
+        except Exception:  # noqa: BLE001 - a head that cannot do this is evaluated whole
             return None, None
         if per.shape != (n,) or not np.all(np.isfinite(per)):
             return None, None
@@ -276,11 +278,11 @@ class ModelEvaluator:
         for k in range(start, len(self.layers)):
             layer = self.layers[k]
             if isinstance(state, _Column):
-                if _is_elementwise(layer):
+                if self.kinds[k] is LayerKind.ELEMENTWISE:
                     state = _Column(self.inputs[k + 1] if k + 1 < len(self.layers) else self.output,
                                     state.cols, layer.forward(self.params, state.values))
                     continue
-                if _is_dense(layer):
+                if self.kinds[k] is LayerKind.AFFINE:
                     W = self.params[layer.weight]
                     if self.sample_scale is not None:
                         if np.all(state.cols == state.cols[0]):
@@ -300,7 +302,9 @@ class ModelEvaluator:
         k = self.owner[name]
         layer = self.layers[k]
         value = self.params[name]
-        if _is_dense(layer) and value.ndim in (1, 2):
+        if self.structure.looped:
+            return self._looped(name, k, (_moved(value, i, s) for i, s in zip(flat_index, steps)), len(steps))
+        if self.kinds[k] is LayerKind.AFFINE:
             base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
             n_out = base_out.shape[-1]
             cols = flat_index % n_out
@@ -321,10 +325,29 @@ class ModelEvaluator:
     def losses_along(self, name: str, directions: np.ndarray) -> np.ndarray:
         """Losses with ``params[name] += directions[p]`` (``directions``: ``(P, *shape)``)."""
         k = self.owner[name]
+        if self.structure.looped:
+            return self._looped(name, k, (self.params[name] + d for d in directions), len(directions))
         stacked = dict(self.params)
         stacked[name] = self.params[name][None] + directions
         state = self.layers[k].forward(stacked, self.inputs[k])
         return self._finish(state, k + 1)
+
+    def _looped(self, name: str, k: int, values: Iterable[np.ndarray], count: int) -> np.ndarray:
+        """Losses with ``params[name]`` set to each of ``values`` in turn, through layers ``k..`` one copy at a time.
+
+        The generic path, for models with a layer or head that does not take
+        stacks of copies (:mod:`gradcheck.recognise`): the plain loop's cost
+        per copy, minus the layers before ``k``.
+        """
+        losses = np.empty(count)
+        params = dict(self.params)
+        for p, value in enumerate(values):
+            params[name] = value
+            a = self.inputs[k]
+            for layer in self.layers[k:]:
+                a = layer.forward(params, a)
+            losses[p] = scalar_loss(self.model.head(a, self.y))
+        return losses
 
     def lines(self, name: str, lines: Sequence[tuple[np.ndarray, int, int]]) -> Callable[..., np.ndarray]:
         """Losses along lines through the point, for fast mode (:mod:`gradcheck.directional`).
@@ -346,7 +369,7 @@ class ModelEvaluator:
         layer = self.layers[k]
         value = self.params[name]
         restricted = [(np.asarray(v, dtype=np.float64).reshape(-1), int(s), int(e)) for v, s, e in lines]
-        if _is_dense(layer) and self.inputs[k].ndim == 2 and (
+        if not self.structure.looped and self.kinds[k] is LayerKind.AFFINE and self.inputs[k].ndim == 2 and (
                 (name == layer.weight and value.ndim == 2) or (name != layer.weight and value.ndim in (1, 2))):
             deltas = [self._dense_delta(name, value, k, line) for line in restricted]
             base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
@@ -373,6 +396,9 @@ class ModelEvaluator:
                 block = np.repeat(value.reshape(1, -1), len(pairs[s:s + per]), axis=0)
                 for row, (o, (v, a, b)) in zip(block, pairs[s:s + per]):
                     row[a:b] += o * v[a:b]
+                if self.structure.looped:
+                    out[s:s + per] = self._looped(name, k, (row.reshape(value.shape) for row in block), len(block))
+                    continue
                 stacked = dict(self.params)
                 stacked[name] = block.reshape((-1,) + value.shape)
                 out[s:s + per] = self._finish(layer.forward(stacked, self.inputs[k]), k + 1)
@@ -420,8 +446,8 @@ class ModelEvaluator:
 
     def _column_path(self, name: str) -> bool:
         """Is ``name`` a dense weight whose entries go one output column per pass?"""
-        layer = self.layers[self.owner[name]]
-        return (_is_dense(layer) and name == layer.weight and self.params[name].ndim == 2
+        k = self.owner[name]
+        return (self.kinds[k] is LayerKind.AFFINE and name == self.layers[k].weight
                 and self.sample_scale is not None)
 
     def width(self, name: str) -> int:
@@ -434,13 +460,13 @@ class ModelEvaluator:
         """
         k = self.owner[name]
         outputs = self.inputs[k + 1:] + [self.output]
-        if not (_is_dense(self.layers[k]) and self.params[name].ndim in (1, 2)):
+        if self.kinds[k] is not LayerKind.AFFINE or self.structure.looped:
             return max([a.size for a in outputs] + [self.params[name].size])
         n = outputs[0].shape[-2] if outputs[0].ndim >= 2 else 1
-        for i, layer in enumerate(self.layers[k + 1:], start=1):
-            if _is_elementwise(layer):
+        for i, kind in enumerate(self.kinds[k + 1:], start=1):
+            if kind is LayerKind.ELEMENTWISE:
                 continue
-            if _is_dense(layer) and self._column_path(name):
+            if kind is LayerKind.AFFINE and self._column_path(name):
                 return n
             return max([n] + [a.size for a in outputs[i:]])
         return max(n, outputs[-1].size)
@@ -519,7 +545,7 @@ def estimate_gradients(
             f = values[name]
             h = steps[name]
             d1 = (f[0] - f[1]) / (2.0 * h)
-            err = 1.5 * roundoff(ev.f0, f[0], f[1], scale=ev.noise_scale) / h
+            err = roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale)
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _evaluate(ev, todo, steps, values, (2, 3), workers)
@@ -550,6 +576,13 @@ def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, 
             values[name][r, idx] = row
 
 
+def _moved(value: np.ndarray, flat_index: int, step: float) -> np.ndarray:
+    """A copy of ``value`` with entry ``flat_index`` (of the flattened array) moved by ``step``."""
+    moved = value.copy()
+    moved.reshape(-1)[flat_index] += step
+    return moved
+
+
 def _workers(workers: int | None, work: int) -> int:
     """``workers``, else ``$GRADCHECK_WORKERS``, else up to :data:`AUTO_WORKERS` processes when ``work`` is big enough."""
     if workers is not None:
@@ -567,7 +600,7 @@ def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[i
     """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
     parts = combine(f0, f[0], f[1], f[2], f[3], h, scale=scale)
     coarse = np.isnan(f[2])
-    noise = 1.5 * roundoff(f0, f[0], f[1], scale=scale) / h
+    noise = roundoff_error(f0, f[0], f[1], h=h, scale=scale)
     if coarse.any():
         parts["value"] = np.where(coarse, parts["d1"], parts["value"])
         parts["error"] = np.where(coarse, noise, parts["error"])

@@ -19,11 +19,21 @@ class GradcheckPrecisionWarning(UserWarning):
 
 
 def copy_point(params: Mapping[str, np.ndarray], x: Any, y: Any) -> dict[str, Any]:
-    """Fresh float64 copies of a check point, keyed ``params['W1']``, ``x``, ``y``."""
+    """Fresh copies of a check point, keyed ``params['W1']``, ``x``, ``y``.
+
+    Parameters become float64; ``x`` and ``y`` too unless they hold
+    integers or booleans (class labels, token ids), which keep their dtype:
+    a head that indexes with its labels must get integers.
+    """
     out: dict[str, Any] = {f"params[{k!r}]": np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
-    out["x"] = np.array(x, dtype=np.float64, copy=True)
-    out["y"] = np.array(y, dtype=np.float64, copy=True)
+    out["x"] = _data_copy(x)
+    out["y"] = _data_copy(y)
     return out
+
+
+def _data_copy(value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    return np.array(arr, copy=True) if arr.dtype.kind in "iub" else np.array(arr, dtype=np.float64, copy=True)
 
 
 def split_point(point: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import numpy as np
 from gradcheck._validate import check_params, describe
 from gradcheck.estimate import NumericGradient
 from gradcheck.parallel import run_split
-from gradcheck.stencil import STENCIL, combine, roundoff
+from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
 
 __all__ = [
     "EPS64",
@@ -26,7 +26,8 @@ __all__ = [
     "to_scalar",
 ]
 
-EPS64 = float(np.finfo(np.float64).eps)
+#: The float64 machine epsilon (:data:`gradcheck.stencil.EPS`).
+EPS64 = EPS
 
 
 def default_step(x: np.ndarray, *, precision: Any = np.float64) -> np.ndarray:
@@ -234,7 +235,7 @@ def function_gradients(
         for k in names:
             f, h = values[k], steps[k]
             d1 = (f[0] - f[1]) / (2.0 * h)
-            err = 1.5 * roundoff(point.f0, f[0], f[1], scale=noise_scale) / h
+            err = roundoff_error(point.f0, f[0], f[1], h=h, scale=noise_scale)
             ok = accept[k](d1, err) if k in accept else np.zeros(h.size, bool)
             todo[k] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _fill(point, todo, steps, values, (2, 3), workers)
@@ -266,7 +267,7 @@ def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[i
     """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
     parts = combine(f0, f[0], f[1], f[2], f[3], h, scale=scale)
     coarse = np.isnan(f[2])
-    noise = 1.5 * roundoff(f0, f[0], f[1], scale=scale) / h
+    noise = roundoff_error(f0, f[0], f[1], h=h, scale=scale)
     if coarse.any():
         parts["value"] = np.where(coarse, parts["d1"], parts["value"])
         parts["error"] = np.where(coarse, noise, parts["error"])

@@ -20,7 +20,8 @@ and turns them into:
     ``roundoff = ROUNDOFF_ULPS * eps * max|f|`` (``eps`` the float64 machine
     epsilon; see :data:`ROUNDOFF_ULPS`), and the extrapolation formula
     ``(8 (f(+h) - f(-h)) - (f(+2h) - f(-2h))) / 12h`` amplifies it by at most
-    ``(8 + 8 + 1 + 1) / 12 = 1.5``.
+    ``(8 + 8 + 1 + 1) / 12 = 1.5`` (:data:`ROUNDOFF_GAIN`; :func:`roundoff_error`,
+    and :func:`truncation_error` for the first term).
 ``lower, upper``
     the smallest and largest one-sided estimates: the quotients
     ``(f(+h) - f0) / h`` and ``(f0 - f(-h)) / h`` and their second-order
@@ -43,7 +44,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STENCIL", "ROUNDOFF_ULPS", "KINK_FACTOR", "combine", "roundoff"]
+__all__ = ["STENCIL", "EPS", "ROUNDOFF_ULPS", "ROUNDOFF_GAIN", "KINK_FACTOR", "combine", "roundoff", "roundoff_error",
+           "truncation_error"]
 
 #: Multiples of the step at which ``f`` is evaluated, in this order.
 STENCIL = (1.0, -1.0, 2.0, -2.0)
@@ -54,9 +56,17 @@ STENCIL = (1.0, -1.0, 2.0, -2.0)
 #: factor ``k`` adds the safety margin on top.
 ROUNDOFF_ULPS = 16.0
 
+#: How much a derivative formula of this stencil amplifies the round-off of
+#: one loss value, per unit of ``1 / h``: the extrapolation
+#: ``(8 (f(+h) - f(-h)) - (f(+2h) - f(-2h))) / 12h`` sums ``(8 + 8 + 1 + 1) / 12``
+#: round-offs; the plain central difference ``(f(+h) - f(-h)) / 2h`` only 1,
+#: so one bound serves both.
+ROUNDOFF_GAIN = 1.5
+
 #: How many round-off units the kink statistic must exceed.
 KINK_FACTOR = 64.0
 
+#: The float64 machine epsilon (the one definition in gradcheck).
 EPS = float(np.finfo(np.float64).eps)
 SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
 
@@ -72,6 +82,31 @@ def roundoff(*f: np.ndarray | float, scale: float = 0.0) -> np.ndarray:
     arrays = np.broadcast_arrays(*[np.abs(np.asarray(v, dtype=np.float64)) for v in f])
     # below 2.2e-308 float64 spacing stops shrinking with the value: 4.9e-324 absolute
     return ROUNDOFF_ULPS * np.maximum(EPS * np.maximum(np.maximum.reduce(arrays), scale), SUBNORMAL)
+
+
+def roundoff_error(*f: np.ndarray | float, h: np.ndarray | float, scale: float = 0.0) -> np.ndarray:
+    """Round-off error of a derivative estimated from the loss values ``f`` at step ``h``.
+
+    ``ROUNDOFF_GAIN * roundoff(*f, scale=scale) / h``: the error bar of an
+    entry settled by ``f(+-h)`` alone, and the margin of the one-sided
+    quotients at a kink.
+
+    >>> float(roundoff_error(1.0, 1.0, 1.0, h=1e-5)) == 1.5 * 16 * EPS / 1e-5
+    True
+    """
+    return ROUNDOFF_GAIN * roundoff(*f, scale=scale) / h
+
+
+def truncation_error(d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """Truncation error of ``d1`` estimated from central differences at steps ``h`` and ``2h``.
+
+    Both err by ``c h**2`` and ``4 c h**2``, so ``|d1 - d2| / 3`` is ``|c| h**2``,
+    an upper bound for the extrapolated value when the series converges.
+
+    >>> float(truncation_error(np.float64(1.0), np.float64(1.3)))  # doctest: +ELLIPSIS
+    0.1000...
+    """
+    return np.abs(d1 - d2) / 3.0
 
 
 def combine(
@@ -111,7 +146,7 @@ def combine(
     d2 = (f_plus2 - f_minus2) / (4.0 * h)
     value = (4.0 * d1 - d2) / 3.0
     noise = roundoff(f0, f_plus, f_minus, f_plus2, f_minus2, scale=scale)
-    error = np.abs(d1 - d2) / 3.0 + 1.5 * noise / h
+    error = truncation_error(d1, d2) + ROUNDOFF_GAIN * noise / h
     one_sided = (
         (f_plus - f0) / h,
         (f0 - f_minus) / h,

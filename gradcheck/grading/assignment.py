@@ -17,6 +17,8 @@ Schema
     hidden = 3
 
     [submission]
+    file = "hw3.py"                # in a student's folder, the file graded (a name or a
+                                   # glob); the folder's other .py files are its helpers
     style = "class"                # "function" (default) or "class"
     backward = "cost_function_prime"   # the function, or (class style) the method
     args = ["x", "y"]              # what backward receives, in order: "params",
@@ -347,6 +349,8 @@ class Assignment:
         Seed of the test points.
     lang : {"en", "ko"}
         Language of the feedback.
+    file : str or None
+        The graded file's name or glob in a student's folder (``[submission] file``).
     visibility, stdout_visibility : str
         Gradescope visibility of the results and of the autograder's output
         (one of :data:`VISIBILITIES`).
@@ -363,6 +367,7 @@ class Assignment:
     title: str = ""
     seed: int = 0
     lang: str = "en"
+    file: str | None = None
     visibility: str = "visible"
     stdout_visibility: str = "hidden"
     source: str = "<assignment>"
@@ -393,7 +398,7 @@ class Assignment:
 
 _TOP = ("title", "model", "seed", "lang", "model_options", "submission", "loading", "points", "scoring", "limits", "gradescope")
 _GRADESCOPE = ("visibility", "stdout_visibility")
-_SUBMISSION = ("style", "backward", "forward", "args", "forward_args", "returns", "require_forward", "class", "init_args", "init_kwargs", "names")
+_SUBMISSION = ("file", "style", "backward", "forward", "args", "forward_args", "returns", "require_forward", "class", "init_args", "init_kwargs", "names")
 _LOADING = ("skip_loops", "skip_main")
 #: TOML key -> (Limits field, multiplier)
 _LIMITS: dict[str, tuple[str, int]] = {
@@ -456,7 +461,10 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     loading = _table(data, "loading", w)
     _unknown(loading, _LOADING, w, "[loading]")
     kwargs: dict[str, Any] = {}
-    for key in _SUBMISSION:
+    file = sub.get("file")
+    if file is not None and (not isinstance(file, str) or not file.strip() or "\x00" in file):
+        raise _fail(w, "[submission] file", 'must be the graded file\'s name or a glob, such as "hw3.py" or "hw3*.ipynb"', file)
+    for key in _SUBMISSION[1:]:
         if key in sub:
             kwargs["class_name" if key == "class" else key] = sub[key]
     for key in ("backward", "forward", "style", "class_name"):
@@ -476,6 +484,7 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     scoring = dict(_table(data, "scoring", w))
     if points_t and "points" in scoring:
         raise AssignmentError(f"{w}: [points] and [scoring] points both give points; keep one of them")
+    _check_scoring(scoring, points, w)
     limits_t = _table(data, "limits", w)
     _unknown(limits_t, list(_LIMITS), w, "[limits]")
     lim: dict[str, Any] = {}
@@ -488,7 +497,7 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     if check_model:
         _check_model(model, options, spec, points, w)
     extra = _top_options(data, w)
-    return Assignment(model=model, model_options=options, spec=spec, points=points, scoring=scoring, limits=limits, title=title, source=source, **extra)
+    return Assignment(model=model, model_options=options, spec=spec, points=points, scoring=scoring, limits=limits, title=title, source=source, file=file, **extra)
 
 
 def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:
@@ -510,6 +519,21 @@ def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:
                 raise _fail(w, f"[gradescope] {key}", f"must be one of {', '.join(VISIBILITIES)}", gs[key])
             out[key] = gs[key]
     return out
+
+
+def _check_scoring(scoring: Mapping[str, Any], points: Mapping[str, float], w: str) -> None:
+    """Build the scoring policy once here, so a bad ``[scoring]`` is one error at load
+    (not a traceback per submission)."""
+    from gradcheck.grading.scoring import ScoringPolicy
+
+    table = dict(scoring)
+    pts = {k: v for k, v in points.items() if k != "forward"}
+    if pts:
+        table["points"] = pts
+    try:
+        ScoringPolicy.from_mapping(table)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise AssignmentError(f"{w}: [scoring]: {exc}") from None
 
 
 def _check_model(model: str, options: dict[str, Any], spec: SubmissionSpec, points: dict[str, float], w: str) -> None:
@@ -610,7 +634,8 @@ def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | Non
     if assignment.model_options:
         table("model_options", assignment.model_options)
     s = assignment.spec
-    sub: dict[str, Any] = {"style": s.style, "backward": s.backward, "forward": s.forward or ""}
+    sub: dict[str, Any] = {"file": assignment.file} if assignment.file else {}
+    sub |= {"style": s.style, "backward": s.backward, "forward": s.forward or ""}
     sub["args"] = list(s.args or ())
     sub["forward_args"] = list(s.forward_args or ())
     sub["returns"] = s.returns if isinstance(s.returns, str) else list(s.returns or ())

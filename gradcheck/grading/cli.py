@@ -3,23 +3,32 @@
 ::
 
     gradcheck grade PATH... --model NAME [--assignment FILE] [--json FILE]
-        [--gradescope FILE] [--junit FILE] [--feedback DIR] [--csv FILE]
+        [--gradescope FILE|DIR] [--junit FILE] [--feedback DIR] [--csv FILE]
         [--summary FILE] [--lang en|ko] [--seed N] [--jobs N] [--timeout S]
-        [--memory MB] [--cache DIR | --no-cache] [--no-shrink] [--quiet]
+        [--memory MB] [--cache DIR | --no-cache] [--regrade errors|all]
+        [--id-pattern REGEX] [--no-shrink] [--quiet]
         [--isolation auto|namespaces|uid|process] [--require-isolation LEVEL]
 
-A directory stands for every ``.py`` and ``.ipynb`` file directly in it.
-Submissions are graded in parallel (``--jobs``, default: all cores), each in
-its own sandbox; a progress bar runs on stderr.  Every finished result is
-stored in a cache directory (default ``.gradcheck-cache``) under a key made
-of the file's SHA-256, the model, the seed, the language, the assignment
-and the limits, so an interrupted run picks up where it stopped.
+Each submission is identified by its path relative to the folder given (a
+file named on the command line: the path as given) and by the student id
+found in it (``--id-pattern``, default a leading run of digits); see
+:mod:`gradcheck.grading.identity` for the layouts of a folder (one file per
+student, or one folder per student with helper modules).  Submissions are
+graded in parallel (``--jobs``, default: all cores), each in its own
+sandbox; a progress bar runs on stderr.  Every finished result is stored in
+an authenticated cache (:mod:`gradcheck.grading.cache`, default
+``.gradcheck-cache``), so an interrupted run picks up where it stopped;
+``--regrade errors`` grades again the submissions whose cached verdict is
+``error``, ``crash``, ``timeout`` or ``memory``, ``--regrade all`` every one.
 
 Outputs: the terminal report (stdout, unless ``--quiet``), then the class
 summary when there is more than one submission; ``--json`` (a list),
-``--gradescope`` (``results.json`` of one submission; with several, a
-directory of ``NAME.json``), ``--junit``, ``--feedback`` (``NAME.md`` per
-submission), ``--csv`` (the gradebook) and ``--summary`` (Markdown).
+``--gradescope`` (a ``FILE.json``: one submission's ``results.json``, the
+paths given being that one student's files; otherwise a directory of
+``NAME.json``), ``--junit``, ``--feedback`` (``NAME.md`` per submission),
+``--csv`` (the gradebook) and ``--summary`` (Markdown).  ``NAME`` is the
+student id where one was found (and is unique), else the identity: no
+output overwrites another.
 
 Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
@@ -33,23 +42,22 @@ from gradcheck.parallel import WORKERS_ENV
 from gradcheck._argtypes import seed as seed_type
 
 import argparse
-import hashlib
-import json
 import os
 import sys
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-__all__ = ["register", "run", "collect_files", "cache_key", "UsageError", "SUFFIXES", "DEFAULT_CACHE"]
+__all__ = ["register", "run", "collect_files", "UsageError", "SUFFIXES", "DEFAULT_CACHE", "REGRADE_VERDICTS", "GradingJob"]
 
 #: File types a directory contributes.
 SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
 #: Default cache directory (relative to the working directory).
 DEFAULT_CACHE = ".gradcheck-cache"
-_CACHE_VERSION = "1"
+#: Cached verdicts ``--regrade errors`` grades again (they may come from the machine, not the student).
+REGRADE_VERDICTS: frozenset[str] = frozenset({"error", "crash", "timeout", "memory"})
 
 
 class UsageError(Exception):
@@ -58,71 +66,73 @@ class UsageError(Exception):
 
 def register(subparsers: Any) -> None:
     """Add the ``grade`` command to an :mod:`argparse` subparsers object."""
+    from gradcheck.grading.identity import DEFAULT_ID_PATTERN
+
     p = subparsers.add_parser("grade", help="grade student backprop submissions (.py / .ipynb files or directories)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="a submission file or a directory of them")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a submission file, or a folder of them (one file or one folder per student)")
     p.add_argument("--model", metavar="NAME", help="the reference model (or give it in --assignment)")
     p.add_argument("--assignment", metavar="FILE", help="assignment TOML: calling convention, points, limits")
     p.add_argument("--json", metavar="FILE", help="write all results as a JSON list")
-    p.add_argument("--gradescope", metavar="FILE", help="write Gradescope results.json (a directory when grading several)")
+    p.add_argument("--gradescope", metavar="FILE", help="write Gradescope results: FILE.json for one student's submission, else a directory")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     p.add_argument("--feedback", metavar="DIR", help="write Markdown feedback, one file per submission")
     p.add_argument("--csv", metavar="FILE", help="write the CSV gradebook")
     p.add_argument("--summary", metavar="FILE", help="write the class summary as Markdown")
     p.add_argument("--report", metavar="FILE", help="write the class report: one self-contained HTML file (plots with [plot])")
-    p.add_argument("--lang", choices=LANGUAGES, default="en", help="language of everything students read")
-    p.add_argument("--seed", type=seed_type, default=0, help="seed of the test points (default 0)")
+    p.add_argument("--lang", choices=LANGUAGES, default=None, help="language of everything students read (default: the assignment's, else en)")
+    p.add_argument("--seed", type=seed_type, default=None, help="seed of the test points (default: the assignment's, else 0)")
     p.add_argument("--jobs", type=positive_int, default=None, help="parallel submissions (default: all cores)")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="S", help="seconds per call (wall clock and CPU)")
     p.add_argument("--memory", type=positive_int, default=None, metavar="MB", help="memory limit per submission")
     p.add_argument("--cache", metavar="DIR", default=DEFAULT_CACHE, help=f"result cache for resuming (default {DEFAULT_CACHE})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--regrade", choices=("errors", "all"), default=None,
+                   help="grade again what the cache holds: errors (verdict error, crash, timeout or memory) or all")
+    p.add_argument("--id-pattern", metavar="REGEX", default=DEFAULT_ID_PATTERN,
+                   help=f"regular expression of the student id in a file or folder name (first group, if any; default {DEFAULT_ID_PATTERN!r})")
     p.add_argument("--no-shrink", action="store_true", help="do not shrink failures to small counterexamples")
     p.add_argument("--quiet", action="store_true", help="no report on stdout")
-    p.add_argument(
-        "--isolation", choices=("auto", "namespaces", "uid", "process"), default="auto",
-        help="sandbox isolation level (default auto: the strongest this machine allows; see docs/threat-model.md)",
-    )
-    p.add_argument("--require-isolation", choices=("namespaces", "uid", "process"), default=None, metavar="LEVEL", help="refuse to grade below this isolation level")
+    p.add_argument("--isolation", choices=("auto", "namespaces", "uid", "process"), default="auto",
+                   help="sandbox isolation level (default auto: the strongest this machine allows; see docs/threat-model.md)")
+    p.add_argument("--require-isolation", choices=("namespaces", "uid", "process"), default=None, metavar="LEVEL",
+                   help="refuse to grade below this isolation level (namespaces, uid or process)")
     p.set_defaults(func=run)
 
 
 def collect_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The submission files named by ``paths`` (directories expanded, duplicates removed).
+    """The submission files named by ``paths`` (one file per student; see :func:`gradcheck.grading.identity.collect_submissions`).
 
     Raises
     ------
     UsageError
         For a path that does not exist, or when nothing is left to grade.
     """
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in SUFFIXES and not f.name.startswith("."))
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise UsageError(f"no such file or directory: {str(p)!r}")
-    unique: list[Path] = []
-    seen: set[Path] = set()
-    for f in out:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    if not unique:
-        raise UsageError(f"no .py or .ipynb submissions found in {', '.join(map(str, paths))}")
-    return unique
+    from gradcheck.grading.identity import SubmissionsError, collect_submissions
+
+    try:
+        return [s.path for s in collect_submissions(paths) if s.path is not None]
+    except SubmissionsError as exc:
+        raise UsageError(str(exc)) from None
 
 
-def cache_key(file_hash: str, *, model: str, seed: int, lang: str, shrink: bool, assignment_hash: str, limits: dict[str, Any]) -> str:
-    """The cache key of one grading job (SHA-256 of everything that decides its result)."""
-    blob = json.dumps(
-        {"v": _CACHE_VERSION, "file": file_hash, "model": model, "seed": seed, "lang": lang, "shrink": shrink, "assignment": assignment_hash, "limits": limits},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+@dataclass(frozen=True)
+class GradingJob:
+    """One submission to grade, as a worker (a local process or a Dask task) receives it.
+
+    Plain data only: it crosses process and machine boundaries.
+    """
+
+    path: str
+    extra_files: tuple[str, ...]
+    identity: str
+    student_id: str
+    model: str
+    seed: int
+    assignment: str | None
+    limits: dict[str, Any]
+    lang: str
+    shrink: bool
+    isolation: str = "auto"
 
 
 def _one_process_numerics() -> None:
@@ -130,39 +140,34 @@ def _one_process_numerics() -> None:
     os.environ[WORKERS_ENV] = "1"
 
 
-def _grade_job(
-    path: str, model: str | None, seed: int, assignment: str | None, limits: dict[str, Any], lang: str, shrink: bool, isolation: str = "auto"
-) -> dict[str, Any]:
+def grade_job(job: GradingJob) -> dict[str, Any]:
     """One submission, in a worker process: the result as a dict (JSON-safe, picklable)."""
     from gradcheck.grading.assignment import Limits
     from gradcheck.grading.pipeline import grade_submission
 
-    result = grade_submission(path, model, seed=seed, assignment=assignment, limits=Limits(**limits), lang=lang, shrink=not not shrink, isolation=isolation)
-    return result.to_dict()
+    result = grade_submission(
+        job.path, job.model, seed=job.seed, assignment=job.assignment, limits=Limits(**job.limits), lang=job.lang,
+        shrink=job.shrink, name=job.identity, extra_files=job.extra_files, isolation=job.isolation,
+    )
+    return replace(result, student_id=job.student_id).to_dict()
 
 
-def _crash_row(path: str, job_args: tuple[Any, ...], message: str) -> dict[str, Any]:
-    """The ``crash`` row of a submission that destroyed its grading worker (every submission gets one row)."""
+def _crash_row(job: GradingJob, message: str) -> dict[str, Any]:
+    """The ``crash`` row of a submission that destroyed its grading worker (every submission gets exactly one row)."""
     from gradcheck.grading.pipeline import crashed_result
 
-    model, seed, assignment, _limits, lang, _shrink, isolation = job_args
-    return crashed_result(path, model, seed=seed, assignment=assignment, lang=lang, isolation=isolation, message=message).to_dict()
+    return crashed_result(
+        job.path, job.model, seed=job.seed, assignment=job.assignment, lang=job.lang, isolation=job.isolation, message=message, name=job.identity,
+    ).to_dict()
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _load_cached(path: Path) -> Any:
-    from gradcheck.grading.results import SubmissionResult
-
-    try:
-        return SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # absent or damaged: grade again
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, str | None, Any]:
@@ -210,116 +215,178 @@ def _progress(total: int, quiet: bool) -> Any:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``gradcheck grade`` (see the module docstring); returns the exit status."""
+@dataclass
+class _Batch:
+    """What one ``grade`` run works on (the coordinating process's state)."""
+
+    submissions: list[Any]
+    assignment: Any
+    assignment_path: str | None
+    limits: Any
+    seed: int
+    lang: str
+    shrink: bool
+    cache: Any
+    results: dict[int, Any]
+    failures: list[tuple[str, str]]
+    keys: dict[int, str]
+
+
+def _isolation_level(args: argparse.Namespace) -> str:
+    """The sandbox's isolation level for the cache key (``process`` until the sandbox reports another)."""
+    level = getattr(args, "isolation", None)
+    return str(level) if level else "process"
+
+
+def _assignment_identity(assignment: Any, path: str | None) -> dict[str, Any]:
+    """What identifies the assignment in a cache key: its file's bytes and the parsed assignment
+    (so ``--model`` alone, with its default options, is covered too)."""
+    from gradcheck.grading.assignment import dump_assignment
     from gradcheck.grading.pipeline import file_sha256
 
+    return {"file": file_sha256(path) if path else "", "parsed": dump_assignment(assignment), "model_options": dict(assignment.model_options)}
+
+
+def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
+    from gradcheck.grading.identity import collect_submissions
+
+    file_pattern = getattr(assignment, "file", None)
+    subs = collect_submissions(args.paths, id_pattern=args.id_pattern, file_pattern=file_pattern)
+    gs = args.gradescope
+    if gs and Path(gs).suffix.lower() == ".json" and not Path(gs).is_dir() and len(subs) > 1:
+        # a results.json is one student's: the paths given are that student's files
+        subs = collect_submissions(args.paths, id_pattern=args.id_pattern, file_pattern=file_pattern, single=True)
+    return subs
+
+
+def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob]]:
+    """Cached results into ``batch.results``, refused submissions too; the jobs left to grade."""
+    from gradcheck.grading.cache import cache_key
+    from gradcheck.grading.pipeline import file_sha256, refused_result
+
+    a_ident = _assignment_identity(batch.assignment, batch.assignment_path)
+    limits_d = asdict(batch.limits)
+    options = {"seed": batch.seed, "lang": batch.lang, "shrink": batch.shrink, "limits": limits_d, "isolation": _isolation_level(args)}
+    todo: list[tuple[int, GradingJob]] = []
+    for i, sub in enumerate(batch.submissions):
+        if sub.path is None:
+            batch.results[i] = refused_result(sub.identity, sub.problem or "nothing to grade", batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
+            continue
+        extra = {f.name: file_sha256(f) for f in sub.extra_files}
+        key = cache_key(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)
+        batch.keys[i] = key
+        if batch.cache is not None and args.regrade != "all":
+            cached = batch.cache.get(key)
+            if cached is not None and not (args.regrade == "errors" and cached.verdict in REGRADE_VERDICTS):
+                batch.results[i] = replace(cached, submission=sub.identity, student_id=sub.student_id)
+                continue
+        job = GradingJob(str(sub.path), tuple(str(f) for f in sub.extra_files), sub.identity, sub.student_id, batch.assignment.model,
+                         batch.seed, batch.assignment_path, limits_d, batch.lang, batch.shrink, _isolation_level(args))
+        todo.append((i, job))
+    return todo
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gradcheck grade`` (see the module docstring); returns the exit status."""
+    from gradcheck.grading.cache import ResultCache
+    from gradcheck.grading.identity import SubmissionsError
+
     try:
-        files = collect_files(args.paths)
         assignment, assignment_path, limits = _setup(args)
-    except UsageError as exc:
+        subs = _collect(args, assignment)
+        cache = None if args.no_cache else ResultCache(args.cache)
+    except (UsageError, SubmissionsError) as exc:
         print(f"gradcheck grade: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gradcheck grade: error: cannot use the cache directory {args.cache!r}: {exc}", file=sys.stderr)
         return 2
     from gradcheck.grading.isolation import IsolationUnavailable, resolve
 
-    try:
-        level = resolve(args.isolation, require=args.require_isolation).level.value
+    try:  # the level actually used: in the cache key, the jobs and every report
+        args.isolation = resolve(getattr(args, "isolation", "auto"), require=getattr(args, "require_isolation", None)).level.value
     except IsolationUnavailable as exc:
         print(f"gradcheck grade: error: {exc}", file=sys.stderr)
         return 2
-    limits_d = asdict(limits)
-    a_hash = file_sha256(assignment_path) if assignment_path else ""
+    batch = _Batch(subs, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
+                   args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
+    todo = _plan(args, batch)
     jobs = args.jobs or os.cpu_count() or 1
-    cache = None if args.no_cache else Path(args.cache)
-    results: dict[int, Any] = {}
-    failures: list[tuple[Path, str]] = []
-    todo: list[tuple[int, Path, Path | None]] = []
-    for i, f in enumerate(files):
-        key_file = None
-        if cache is not None:
-            key = cache_key(file_sha256(f), model=assignment.model, seed=args.seed, lang=args.lang, shrink=not args.no_shrink, assignment_hash=a_hash, limits=dict(limits_d, isolation=level))
-            key_file = cache / f"{key}.json"
-            cached = _load_cached(key_file)
-            if cached is not None:
-                results[i] = cached
-                continue
-        todo.append((i, f, key_file))
-    job_args = (assignment.model, args.seed, assignment_path, limits_d, args.lang, not args.no_shrink, level)
     try:
-        with _progress(len(files), args.quiet) as progress:
-            task = progress.add_task("", total=len(files), completed=len(results))
-            _execute(todo, job_args, jobs, results, failures, lambda name: progress.update(task, advance=1, description=name))
+        with _progress(len(subs), args.quiet) as progress:
+            task = progress.add_task("", total=len(subs), completed=len(batch.results))
+            _execute(todo, jobs, _recorder(batch), lambda name: progress.update(task, advance=1, description=name))
     except KeyboardInterrupt:
-        print(f"gradcheck grade: interrupted; {len(results)} of {len(files)} graded (cached results are kept; run again to resume)", file=sys.stderr)
+        print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(subs)} graded (cached results are kept; run again to resume)", file=sys.stderr)
         return 130
-    ordered = [results[i] for i in sorted(results)]
-    for f, message in failures:
-        print(f"gradcheck grade: error: grading {str(f)!r} failed: {message}", file=sys.stderr)
+    for identity, message in batch.failures:
+        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
+    for sub in subs:
+        if sub.path is None:
+            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
     try:
-        _write_outputs(args, ordered)
+        _write_outputs(args, batch)
     except OSError as exc:
         print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
         return 1
-    return 1 if failures else 0
+    return 1 if batch.failures else 0
 
 
-def _execute(
-    todo: list[tuple[int, Path, Path | None]],
-    job_args: tuple[Any, ...],
-    jobs: int,
-    results: dict[int, Any],
-    failures: list[tuple[Path, str]],
-    advance: Callable[[str], None],
-) -> None:
+Done = Callable[[int, GradingJob, "dict[str, Any] | None", str], None]
+
+
+def _recorder(batch: _Batch) -> Done:
+    """The coordinator's callback for a finished job: keeps the result and writes the cache (workers never do)."""
     from gradcheck.grading.results import SubmissionResult
 
-    def done(i: int, f: Path, key_file: Path | None, data: dict[str, Any] | None, error: str) -> None:
+    def done(i: int, job: GradingJob, data: dict[str, Any] | None, error: str) -> None:
         if data is None:
-            failures.append((f, error))
-        else:
-            result = SubmissionResult.from_dict(data)
-            results[i] = result
-            if key_file is not None:
-                _write_atomic(key_file, json.dumps(data, ensure_ascii=False))
-        advance(f.name)
+            batch.failures.append((job.identity, error))
+            return
+        result = replace(SubmissionResult.from_dict(data), submission=job.identity, student_id=job.student_id)
+        batch.results[i] = result
+        if batch.cache is not None:
+            batch.cache.put(batch.keys[i], result)
+
+    return done
+
+
+def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance: Callable[[str], None]) -> None:
+    def finish(i: int, job: GradingJob, data: dict[str, Any] | None, error: str) -> None:
+        done(i, job, data, error)
+        advance(job.identity)
 
     if jobs == 1 or len(todo) <= 1:
-        for i, f, key_file in todo:
+        for i, job in todo:
             try:
-                data, error = _grade_job(str(f), *job_args), ""
+                data, error = grade_job(job), ""
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001 - one submission never stops the others
                 data, error = None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-            done(i, f, key_file, data, error)
+            finish(i, job, data, error)
         return
-    broken = _run_pool(todo, job_args, jobs, done)
+    broken = _run_pool(todo, jobs, finish)
     for item in broken:  # the pool died under these (a worker killed, out of memory ...): again, each alone
-        if _run_pool([item], job_args, 1, done):
+        if _run_pool([item], 1, finish):
             message = "the grading worker process died while grading this submission (it was killed, or ran out of memory)"
-            failures.append((item[1], message))
-            done(item[0], item[1], None, _crash_row(str(item[1]), job_args, message), "")
+            finish(item[0], item[1], _crash_row(item[1], message), "")
 
 
-def _run_pool(
-    items: list[tuple[int, Path, Path | None]],
-    job_args: tuple[Any, ...],
-    jobs: int,
-    done: Callable[[int, Path, Path | None, dict[str, Any] | None, str], None],
-) -> list[tuple[int, Path, Path | None]]:
+def _run_pool(items: list[tuple[int, GradingJob]], jobs: int, done: Done) -> list[tuple[int, GradingJob]]:
     """Grade ``items`` in a process pool; returns the items a broken pool left ungraded."""
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics)
-    pending: dict[Future[Any], tuple[int, Path, Path | None]] = {}
-    broken: list[tuple[int, Path, Path | None]] = []
+    pending: dict[Future[Any], tuple[int, GradingJob]] = {}
+    broken: list[tuple[int, GradingJob]] = []
     try:
         for item in items:
-            pending[pool.submit(_grade_job, str(item[1]), *job_args)] = item
+            pending[pool.submit(grade_job, item[1])] = item
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
-                i, f, key_file = item = pending.pop(fut)
+                i, job = item = pending.pop(fut)
                 try:
                     data, error = fut.result(), ""
                 except BrokenProcessPool:
@@ -327,7 +394,7 @@ def _run_pool(
                     continue
                 except Exception as exc:  # noqa: BLE001 - one submission never stops the others
                     data, error = None, f"{type(exc).__name__}: {exc}"
-                done(i, f, key_file, data, error)
+                done(i, job, data, error)
     except KeyboardInterrupt:
         for fut in pending:
             fut.cancel()
@@ -337,22 +404,27 @@ def _run_pool(
     return sorted(broken, key=lambda it: it[0])
 
 
-def _write_outputs(args: argparse.Namespace, results: list[Any]) -> None:
+def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
     from gradcheck.grading.gradebook import class_summary, render_summary, write_csv
+    from gradcheck.grading.identity import output_names
     from gradcheck.grading.render_gradescope import write_gradescope
     from gradcheck.grading.render_json import render_json
     from gradcheck.grading.render_junit import render_junit
     from gradcheck.grading.render_markdown import render_markdown
     from gradcheck.grading.render_text import print_report
 
-    lang = args.lang
+    lang = batch.lang
+    order = sorted(batch.results)
+    results = [batch.results[i] for i in order]
+    names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
+    summary = class_summary(results, isolation=_isolation_level(args))
     if not args.quiet and results:
         from rich.console import Console
 
         console = Console(highlight=False)
         print_report(results, console=console, lang=lang)
         if len(results) > 1:
-            console.print(render_summary(class_summary(results), lang=lang), markup=False)
+            console.print(render_summary(summary, lang=lang), markup=False)
     if args.json:
         _write_atomic(Path(args.json), render_json(results))
     if args.junit:
@@ -362,7 +434,7 @@ def _write_outputs(args: argparse.Namespace, results: list[Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_csv(results, path)
     if args.summary:
-        _write_atomic(Path(args.summary), render_summary(class_summary(results), fmt="markdown", lang=lang))
+        _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))
     if getattr(args, "report", None):
         from gradcheck.grading.report_html import write_report
 
@@ -370,14 +442,21 @@ def _write_outputs(args: argparse.Namespace, results: list[Any]) -> None:
     if args.feedback:
         out = Path(args.feedback)
         out.mkdir(parents=True, exist_ok=True)
-        for r in results:
-            _write_atomic(out / f"{Path(r.submission).name}.md", render_markdown(r, lang=lang))
+        for i in order:
+            _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang))
     if args.gradescope and results:
-        target = Path(args.gradescope)
-        if len(results) == 1 and target.suffix == ".json":
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_gradescope(results[0], target, lang=lang)
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            for r in results:
-                write_gradescope(r, target / f"{Path(r.submission).name}.json", lang=lang)
+        _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
+
+
+def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict[int, str], write: Callable[..., Any]) -> None:
+    """``FILE.json``: the one submission's ``results.json`` (never a directory); else a directory of ``NAME.json``."""
+    options = {"lang": batch.lang, "visibility": batch.assignment.visibility, "stdout_visibility": batch.assignment.stdout_visibility}
+    if target.suffix.lower() == ".json" and not target.is_dir():
+        if len(order) != 1:  # _collect makes one submission of the paths given; refuse rather than pick one
+            raise OSError(f"--gradescope {str(target)!r} is one results.json but {len(order)} submissions were graded")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write(batch.results[order[0]], target, **options)
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for i in order:
+        write(batch.results[i], target / f"{names[i]}.json", **options)

@@ -31,13 +31,14 @@ wraps an in-process Python function, for trusted code and for tests.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -60,6 +61,7 @@ __all__ = [
     "grade_callable",
     "grade_submission",
     "file_sha256",
+    "refused_result",
 ]
 
 #: Notes kept per submission.
@@ -330,6 +332,8 @@ def _at_kink(model: Any, point: TestPoint) -> bool:
 
     Only there can a valid subgradient differ from the reference's choice,
     so only there is the (costly) numerical estimate needed while shrinking.
+    This decides no verdict: whether a value is acceptable at a kink is
+    :func:`gradcheck.compare.judge`'s to say, through ``diagnose_parameter``.
     """
     try:
         a = model.prepare_input(point.x)
@@ -375,8 +379,11 @@ def _shrink(caller: Caller, model: Any, point: TestPoint, param: str, *, seed: i
             if out.verdict != "ok" or out.grads is None:
                 seen[key] = (tp, out, runtime_diagnosis("error", lang=lang), expected)
                 return False
-            num = _numeric(model, tp, [param]) if _at_kink(model, tp) else None
-            d = diagnose_parameter(param, out.grads.get(param), expected, numeric=None if num is None else num[param], batch_size=tp.batch_size, lang=lang)
+            d = diagnose_parameter(param, out.grads.get(param), expected, batch_size=tp.batch_size, lang=lang)
+            if not d.passed and _at_kink(model, tp):  # the judge may accept it at a kink, given the estimate
+                num = _numeric(model, tp, [param])
+                d = diagnose_parameter(param, out.grads.get(param), expected, numeric=None if num is None else num[param],
+                                       batch_size=tp.batch_size, lang=lang)
             seen[key] = (tp, out, d, expected)
         return not seen[key][2].passed and seen[key][1].verdict == "ok"
 
@@ -515,6 +522,9 @@ def grade_with(
             k, i = failing[0]
             counterexample = _shrink(caller, model, points[i], k, seed=seed, budget=shrink_budget, lang=lang)
     policy = policy or ScoringPolicy()
+    if forward is None and policy.forward_points > 0:
+        # the forward check is worth points whether or not it could run: max_score is the assignment's
+        forward = runtime or runtime_diagnosis("missing", param="forward", lang=lang, template="missing.function", function="forward")
     s = score(chosen, policy=policy, forward=forward, behaviour=behaviour, runtime=runtime)
     codes: list[str] = []
     for p in s.parameters + ((s.forward,) if s.forward is not None and not s.forward.passed else ()):
@@ -641,8 +651,9 @@ def grade_submission(
     lang: str = "en",
     policy: ScoringPolicy | None = None,
     shrink: bool = True,
+    name: str | None = None,
+    extra_files: Sequence[str | Path] = (),
     isolation: str = "auto",
-    helper_files: Sequence[str | Path] = (),
 ) -> SubmissionResult:
     """Grade one submission file in a sandbox (see the module docstring).
 
@@ -663,12 +674,14 @@ def grade_submission(
     policy : ScoringPolicy, optional
         Overrides the assignment's scoring.
     shrink : bool
+    name : str, optional
+        The submission's identity in the result (default: the file's name).
+    extra_files : sequence of str or Path
+        Helper modules the submission may import (the other ``.py`` files of
+        its folder), put next to it in its sandbox.
     isolation : {"auto", "namespaces", "uid", "process"}
-        The sandbox's isolation level (see :mod:`gradcheck.grading.isolation`);
+        The sandbox's isolation level (:mod:`gradcheck.grading.isolation`);
         the level used is the result's ``isolation``.
-    helper_files : sequence of paths
-        Modules the submission imports (``from utils import sigmoid``), placed
-        beside it in the sandbox's working directory.
 
     Returns
     -------
@@ -709,22 +722,50 @@ def grade_submission(
         policy = ScoringPolicy.from_mapping(assignment.scoring_options())
     digest = file_sha256(path)
     start = time.perf_counter()
-    with Sandbox(path, assignment.spec, limits=limits, isolation=isolation, helper_files=helper_files) as box:
-        notes = list(box.notes)
+    extra = [Path(f) for f in extra_files]
+    for f in extra:
+        if not f.is_file():
+            raise FileNotFoundError(f"extra_files holds {str(f)!r}, which is not a file")
+    with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation) as (box, extra_notes):
+        notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
             caller = _load_failure(box.load_status, box.load_message, limits)
         else:
             caller = sandbox_caller(box)
-        result = grade_with(caller, model, submission=path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
-        result = dataclasses.replace(result, isolation=box.isolation.value)
-    return _with_duration(result, time.perf_counter() - start, title=assignment.title)
+        result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
+        result = dataclasses.replace(result, isolation=str(getattr(getattr(box, "isolation", None), "value", "")))
+    from gradcheck.grading.loader import load_submission, source_fingerprint
+
+    fingerprint = source_fingerprint(load_submission(path))
+    return dataclasses.replace(_with_duration(result, time.perf_counter() - start, title=assignment.title), source_hash=fingerprint)
 
 
-def crashed_result(path: str | Path, model_name: str | None = None, *, seed: int = 0, assignment: Any = None, lang: str = "en", isolation: str = "", message: str) -> SubmissionResult:
+@contextlib.contextmanager
+def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[Path], *, isolation: str = "auto") -> Iterator[tuple[Any, list[str]]]:
+    """The sandbox of one submission, with its helper modules when the sandbox takes them."""
+    import inspect
+
+    notes: list[str] = []
+    kwargs: dict[str, Any] = {"limits": limits, "isolation": isolation}
+    if extra:
+        if "extra_files" in inspect.signature(sandbox).parameters:
+            kwargs["extra_files"] = tuple(extra)
+        else:
+            notes.append(f"helper modules {', '.join(f.name for f in extra)} were not put in the sandbox (this grader's sandbox cannot take them)")
+    box = sandbox(path, spec, **kwargs)
+    try:
+        yield box, notes
+    finally:
+        box.close()
+
+
+def crashed_result(
+    path: str | Path, model_name: str | None = None, *, seed: int = 0, assignment: Any = None, lang: str = "en", isolation: str = "", message: str, name: str | None = None,
+) -> SubmissionResult:
     """The row of a submission whose grading process was destroyed under it (verdict ``crash``).
 
-    Used when a submission takes its grading worker down with it (and does so
-    again when graded alone): it still gets exactly one row in every output.
+    Used when a submission takes its grading worker down with it (again when
+    graded alone): it still gets exactly one row in every output.
     """
     from gradcheck.grading.assignment import load_assignment, parse_assignment
 
@@ -735,8 +776,31 @@ def crashed_result(path: str | Path, model_name: str | None = None, *, seed: int
         assignment = parse_assignment({"model": model_name})
     policy = ScoringPolicy.from_mapping(assignment.scoring_options())
     caller = _load_failure("crash", message, assignment.limits)
-    result = grade_with(caller, assignment.reference_model(), submission=path.name, seed=seed, policy=policy, lang=lang, shrink=False, file_hash=file_sha256(path))
+    result = grade_with(caller, assignment.reference_model(), submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=False, file_hash=file_sha256(path))
     return dataclasses.replace(result, isolation=isolation, title=assignment.title)
+
+
+def refused_result(identity: str, problem: str, assignment: Any, *, seed: int = 0, lang: str = "en", student_id: str = "") -> SubmissionResult:
+    """The result of a submission that could not be graded at all (no file, several candidates).
+
+    Verdict ``missing``, nothing earned, and the assignment's ``max_score``
+    like every other student's; ``problem`` is the message.
+
+    >>> from gradcheck.grading.assignment import parse_assignment
+    >>> r = refused_result("042_kim", "several candidate files: a.py, b.py", parse_assignment({"model": "xor_2layer"}))
+    >>> r.verdict, r.score, r.max_score, r.messages
+    ('missing', 0.0, 4.0, ('several candidate files: a.py, b.py',))
+    """
+    from gradcheck.diagnose import Diagnosis
+
+    model = assignment.reference_model()
+    policy = ScoringPolicy.from_mapping(assignment.scoring_options())
+    d = Diagnosis("missing", "", problem)
+    s = score({k: d for k in model.param_shapes}, policy=policy, forward=d if policy.forward_points > 0 else None, runtime=d)
+    return SubmissionResult(
+        submission=identity, model=assignment.model, seed=int(seed), score=s.score, max_score=s.max_score, diagnoses=("missing",),
+        parameters=s.parameters, forward=s.forward, verdict="missing", messages=(problem,), lang=lang, title=assignment.title, student_id=student_id,
+    )
 
 
 def _with_duration(result: SubmissionResult, seconds: float, *, title: str = "") -> SubmissionResult:

@@ -209,7 +209,8 @@ class SubmissionResult:
     Attributes
     ----------
     submission : str
-        The file's name (or path) as given.
+        The submission's identity: its path relative to the folder graded
+        (a file named on the command line: the path as given).
     model : str
         The reference model.
     seed : int
@@ -240,6 +241,11 @@ class SubmissionResult:
         The sandbox's isolation level (``namespaces``, ``uid``, ``process``;
         see :mod:`gradcheck.grading.isolation`); empty for code graded in
         process, without a sandbox.
+    student_id : str
+        The student id found in the submission's path (empty when none was).
+    source_hash : str
+        SHA-256 of the normalised source (:func:`gradcheck.grading.loader.source_fingerprint`):
+        equal for identical code, whatever its comments and layout.
     """
 
     submission: str
@@ -259,6 +265,8 @@ class SubmissionResult:
     file_hash: str = ""
     title: str = ""
     isolation: str = ""
+    student_id: str = ""
+    source_hash: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -298,6 +306,8 @@ class SubmissionResult:
             "file_hash": self.file_hash,
             "title": self.title,
             "isolation": self.isolation,
+            "student_id": self.student_id,
+            "source_hash": self.source_hash,
         }
 
     @classmethod
@@ -325,4 +335,6 @@ class SubmissionResult:
             file_hash=str(data.get("file_hash", "")),
             title=str(data.get("title", "")),
             isolation=str(data.get("isolation", "")),
+            student_id=str(data.get("student_id", "")),
+            source_hash=str(data.get("source_hash", "")),
         )

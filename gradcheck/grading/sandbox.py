@@ -186,19 +186,19 @@ MAX_HELPER_BYTES = 4 << 20
 def _read_helpers(paths: Sequence[str | Path]) -> list[list[str]]:
     """``[name, text]`` of each helper file (a module the submission imports, placed in its working directory)."""
     if isinstance(paths, (str, Path)) or not isinstance(paths, Sequence):
-        raise TypeError(f"helper_files must be a sequence of paths, got helper_files={paths!r}")
+        raise TypeError(f"extra_files must be a sequence of paths, got extra_files={paths!r}")
     out: list[list[str]] = []
     total = 0
     for raw in paths:
         p = Path(raw)
         if not p.is_file():
-            raise FileNotFoundError(f"helper_files: {str(p)!r} is not a file")
+            raise FileNotFoundError(f"extra_files: {str(p)!r} is not a file")
         if p.name.startswith(".") or any(p.name == n for n, _ in out):
-            raise ValueError(f"helper_files: {p.name!r} is hidden or given twice")
+            raise ValueError(f"extra_files: {p.name!r} is hidden or given twice")
         text = p.read_text(encoding="utf-8", errors="replace")
         total += len(text)
         if total > MAX_HELPER_BYTES:
-            raise ValueError(f"helper_files: more than {MAX_HELPER_BYTES} bytes in all")
+            raise ValueError(f"extra_files: more than {MAX_HELPER_BYTES} bytes in all")
         out.append([p.name, text])
     return out
 
@@ -350,7 +350,7 @@ class Sandbox:
         *,
         limits: Limits | None = None,
         isolation: "str | Level | Isolation" = _iso.AUTO,
-        helper_files: Sequence[str | Path] = (),
+        extra_files: Sequence[str | Path] = (),
     ) -> None:
         if not isinstance(path, (str, Path)):
             raise TypeError(f"path must be a str or Path, got path={path!r}")
@@ -366,7 +366,7 @@ class Sandbox:
         self.spec = spec
         self.limits = limits
         self._isolation = isolation if isinstance(isolation, Isolation) else _iso.resolve(isolation)
-        self._helpers = _read_helpers(helper_files)
+        self._helpers = _read_helpers(extra_files)
         self.load_status = "ok"
         self.load_message = ""
         self.found_names: tuple[str, ...] = ()

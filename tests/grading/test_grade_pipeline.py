@@ -115,7 +115,9 @@ def test_mutation_and_nondeterminism_deduct():
         return g
 
     r = grade_callable(noisy, "xor_2layer", shrink=False)
-    assert "nondeterministic" in r.diagnoses and r.deductions[0].param == "W2"
+    # W2 changes between calls: W2 earns nothing, and that is the only charge (no deduction on top)
+    assert r.parameter("W2").diagnosis == "nondeterministic" and r.parameter("W2").points == 0
+    assert r.deductions == () and r.score == r.max_score - r.parameter("W2").max_points
 
 
 def test_each_diagnosis_is_listed_once_when_every_parameter_is_mutated():
@@ -127,7 +129,8 @@ def test_each_diagnosis_is_listed_once_when_every_parameter_is_mutated():
 
     r = grade_callable(updates_in_place, "xor_2layer", shrink=False)
     assert r.diagnoses == ("correct", "mutation")
-    assert [d.param for d in r.deductions] == ["W1", "b1", "W2", "b2"] and r.score == 3.0
+    assert [(d.param, d.points) for d in r.deductions] == [("W1, b1, W2, b2", 1.0)] and r.score == 3.0
+    assert r.deductions[0].detail["params"] == ["W1", "b1", "W2", "b2"]
 
 
 def test_no_counterexample_is_searched_for_a_value_that_is_not_a_gradient():
@@ -299,3 +302,18 @@ def test_sandboxed_submissions(tmp_path):
         from gradcheck.grading.assignment import parse_assignment
 
         grade_submission(tmp_path / "good.py", "xor_1layer", assignment=parse_assignment({"model": "xor_2layer"}))
+
+
+def test_max_score_is_the_assignments_whatever_failed():
+    # a file that fails to load once had max_score 4 and the rest 5 (the forward's point vanished)
+    from gradcheck.grading.pipeline import CallOutcome, grade_with, python_caller
+    from gradcheck.grading.scoring import ScoringPolicy
+
+    m = reference_models.get("xor_2layer")
+    policy = ScoringPolicy(forward_points=1.0)
+    ok = grade_with(python_caller(m.backward, forward=m.forward), m, policy=policy, shrink=False)
+    no_forward = grade_with(python_caller(m.backward), m, policy=policy, shrink=False)
+    broken = grade_with(lambda point: CallOutcome(None, "syntax", "line 1: invalid syntax"), m, policy=policy)
+    assert ok.max_score == no_forward.max_score == broken.max_score == 5.0
+    assert (ok.score, no_forward.score, broken.score) == (5.0, 4.0, 0.0)
+    assert no_forward.forward is not None and no_forward.forward.diagnosis == "missing"

@@ -166,9 +166,9 @@ def test_text_report(results):
 
 def test_csv_gradebook(results, tmp_path):
     rows = list(csv.reader(io.StringIO(render_csv(results))))
-    assert rows[0] == ["submission", "model", "score", "max_score", "verdict", "diagnoses", "W1", "b1", "W2", "b2"]
-    assert rows[2] == ["bob|<&>.ipynb", "xor_2layer", "2.25", "4", "ok", "correct;scale;partial;mutation", "0.5", "1", "0.75", "1"]
-    assert rows[3][4] == "timeout" and len(rows) == 4
+    assert rows[0] == ["student_id", "submission", "model", "score", "max_score", "verdict", "diagnoses", "W1", "b1", "W2", "b2"]
+    assert rows[2] == ["", "bob|<&>.ipynb", "xor_2layer", "2.25", "4", "ok", "correct;scale;partial;mutation", "0.5", "1", "0.75", "1"]
+    assert rows[3][5] == "timeout" and len(rows) == 4
     path = write_csv(results, tmp_path / "grades.csv")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
 
@@ -206,7 +206,7 @@ def test_property_any_text_survives_every_format(name, message, points):
     gs = gradescope_results(r)
     assert json.loads(json.dumps(gs))["tests"][0]["output"] == message
     rows = list(csv.reader(io.StringIO(render_csv([r]), newline="")))
-    assert rows[1][0] == name and len(rows) == 2
+    assert rows[1][1] == name and len(rows) == 2
     md = render_markdown(r)
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table) == 2 and all(line.count(" | ") >= 4 for line in table)

@@ -48,10 +48,19 @@ def test_runtime_failure_gives_zero_everywhere():
 def test_mutation_and_nondeterminism_deduct_once_each():
     diags = {"W1": D("correct"), "W2": D("correct"), "b1": D("correct"), "b2": D("correct")}
     s = score(diags, behaviour=[D("mutation", "x"), D("mutation", "W1"), D("nondeterministic", "W2")])
-    assert [d.points for d in s.deductions] == [1.0, 0.0, 1.0]
+    # one deduction per code, naming every argument written (never a second "-0" line)
+    assert [(d.code, d.param, d.points) for d in s.deductions] == [("mutation", "x, W1", 1.0), ("nondeterministic", "W2", 1.0)]
     assert s.score == 2.0 and s.max_score == 4.0
     s = score({"W1": D("wrong")}, behaviour=[D("mutation", "x")])
     assert s.score == 0.0  # never below zero
+
+
+def test_nondeterminism_that_made_a_parameter_wrong_is_not_deducted_again():
+    # the dropout case: W2's value changed between calls, so W2 earns nothing; a 25 % deduction
+    # on top would charge the same fault twice
+    diags = {"W1": D("correct"), "W2": D("nondeterministic", "W2")}
+    s = score(diags, behaviour=[D("nondeterministic", "W2")])
+    assert s.deductions == () and s.score == 1.0 and s.max_score == 2.0
 
 
 def test_forward_points_and_custom_credit():

@@ -1,0 +1,69 @@
+"""Guards around the code under check (:mod:`gradcheck.guards`): behaviour, not internals."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gradcheck import guards
+
+
+def _point():
+    return {"W": np.arange(6.0).reshape(2, 3), "b": np.zeros(3)}, np.ones((4, 2)), np.arange(4.0)
+
+
+def test_a_function_that_writes_into_its_input_is_named_and_the_callers_arrays_stay_intact():
+    params, x, y = _point()
+    before = {k: v.copy() for k, v in params.items()}, x.copy(), y.copy()
+
+    def clobber(p, xx, yy):
+        p["W"][0, 0] = 99.0
+        xx *= 2.0
+        return float(np.sum(p["W"]))
+
+    value, found = guards.run_guarded(clobber, params, x, y, "backward")
+    assert value == 99.0 + 15.0
+    assert len(found) == 2
+    assert "backward changed its input params['W'] in place (1 of 6 entries)" in found[0]
+    assert "x in place (8 of 8 entries)" in found[1]
+    assert all(np.array_equal(params[k], before[0][k]) for k in params)
+    assert np.array_equal(x, before[1]) and np.array_equal(y, before[2])
+
+
+def test_a_clean_function_has_no_findings_and_nan_inputs_compare_equal():
+    params, x, y = _point()
+    x[0, 0] = np.nan
+    value, found = guards.run_guarded(lambda p, xx, yy: float(np.nansum(xx)), params, x, y, "loss")
+    assert found == [] and value == 7.0
+
+
+def test_forward_style_call_without_y():
+    params, x, _ = _point()
+    value, found = guards.run_guarded(lambda p, xx: xx.shape, params, x, None, "forward")
+    assert value == (4, 2) and found == []
+
+
+def test_precision_findings_name_every_array_below_float64():
+    params = {"W": np.ones(2, np.float32), "b": np.ones(2)}
+    found = guards.precision_findings(params, np.ones(2, np.float16), np.ones(2), grads={"W": np.ones(2, np.float32)})
+    assert [f.split(" is ")[0] for f in found] == ["params['W']", "x", "grads['W']"]
+    assert "about 1e-07 relative" in found[0]
+    assert guards.precision_findings({"W": np.ones(2)}, np.ones(2), np.ones(2)) == []
+
+
+def test_warn_or_raise_warns_unless_strict():
+    with pytest.warns(guards.GradcheckPrecisionWarning, match="float32"):
+        guards.warn_or_raise(["x is float32"], strict=False)
+    with pytest.raises(TypeError, match="strict=True requires float64 throughout: x is float32"):
+        guards.warn_or_raise(["x is float32"], strict=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        guards.warn_or_raise([], strict=False)
+
+
+def test_require_finite_names_the_parameter_count_and_first_index():
+    g = {"W": np.array([[1.0, np.inf], [np.nan, 2.0]])}
+    with pytest.raises(ValueError, match=r"numerical gradient\['W'\] has 2 non-finite entries \(NaN or inf\), first at index \(0, 1\)"):
+        guards.require_finite(g, "numerical gradient")
+    guards.require_finite({"W": np.ones(3)}, "numerical gradient")
