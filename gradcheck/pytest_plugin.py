@@ -15,15 +15,16 @@ Options
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from gradcheck.check import MODES, assert_gradients_close, assert_model_gradients
 from gradcheck.layer import assert_layer_gradients
-from gradcheck.net import assert_net_gradients
 from gradcheck.messages import LANGUAGES
+from gradcheck.net import assert_net_gradients
 
 __all__ = ["GradientAsserter", "assert_gradients", "gradcheck_options"]
 
