@@ -83,6 +83,7 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.pass_rates": {"en": "Pass rate per parameter", "ko": "매개변수별 통과율"},
     "ui.deduction": {"en": "Deduction", "ko": "감점"},
     "ui.seed": {"en": "Seed", "ko": "시드"},
+    "ui.isolation": {"en": "Isolation level", "ko": "격리 수준"},
     "ui.assignment": {"en": "Assignment", "ko": "과제"},
     "ui.report_title": {"en": "Class report", "ko": "채점 보고서"},
     "ui.versions": {"en": "Versions", "ko": "버전"},
