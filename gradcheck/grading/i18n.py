@@ -98,6 +98,7 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.see_below": {"en": "not graded: the whole submission failed (see below)", "ko": "채점하지 못했습니다: 제출물 전체가 실패했습니다 (아래 참고)"},
     "ui.run_failed": {"en": "What went wrong", "ko": "무엇이 잘못되었는지"},
     "ui.seed": {"en": "Seed", "ko": "시드"},
+    "ui.isolation": {"en": "Isolation level", "ko": "격리 수준"},
     "ui.assignment": {"en": "Assignment", "ko": "과제"},
     "ui.report_title": {"en": "Class report", "ko": "채점 보고서"},
     "ui.versions": {"en": "Versions", "ko": "버전"},

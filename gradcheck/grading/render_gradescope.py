@@ -98,7 +98,7 @@ def gradescope_results(
         "visibility": visibility,
         "stdout_visibility": stdout_visibility,
         "tests": tests,
-        "extra_data": {"title": result.title, "model": result.model, "seed": int(result.seed), "verdict": result.verdict,
+        "extra_data": {"title": result.title, "model": result.model, "seed": int(result.seed), "verdict": result.verdict, "isolation": result.isolation,
                        "diagnoses": list(result.diagnoses), "submission": result.submission},
     }
 

@@ -84,6 +84,7 @@ def render_markdown(result: SubmissionResult, *, lang: str | None = None) -> str
         *([f"**{t('ui.assignment')}:** {escape_cell(result.title)}  "] if result.title else []),
         f"**{t('ui.model')}:** `{result.model}`  ",
         f"**{t('ui.seed')}:** {result.seed}  ",
+        *([f"**{t('ui.isolation')}:** {result.isolation}  "] if result.isolation else []),
         f"**{t('ui.score')}:** {format_points(result.score)} / {format_points(result.max_score)}",
         "",
     ]

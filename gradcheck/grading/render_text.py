@@ -34,7 +34,8 @@ def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
 
     t = lambda key: i18n.text(key, lang=lang)  # noqa: E731
     head = f"{result.title}: " if result.title else ""
-    title = f"{head}{result.submission}  [{result.model}, {t('ui.seed')} {result.seed}]  {t('ui.score')}: {format_points(result.score)} / {format_points(result.max_score)}"
+    iso = f", {t('ui.isolation')} {result.isolation}" if result.isolation else ""
+    title = f"{head}{result.submission}  [{result.model}, {t('ui.seed')} {result.seed}{iso}]  {t('ui.score')}: {format_points(result.score)} / {format_points(result.max_score)}"
     table = Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
     for key in ("ui.parameter", "ui.status", "ui.points", "ui.diagnosis", "ui.message"):
         table.add_column(t(key), overflow="fold")
