@@ -484,11 +484,31 @@ def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
     missing, s.has_forward = required_missing(spec, s.ns, found, notes)
     if missing is None:
         return {"status": "ok", "message": "", "found": found, "notes": notes}
+    facts = missing_facts(spec, s.ns, found)
     s.ns = None
     if problems:
         status, message = problems[0]
         return {"status": status, "message": f"{message}\n({missing})", "found": found, "notes": notes}
-    return {"status": "missing", "message": missing, "found": found, "notes": notes}
+    return {"status": "missing", "message": missing, "found": found, "notes": notes, "missing": facts}
+
+
+def missing_facts(spec: dict[str, Any], ns: dict[str, Any], found: list[str]) -> dict[str, Any]:
+    """What is missing, as facts the grader words in the student's language (kind, name, owner, found, close)."""
+    import difflib
+
+    def close(name: str, names: list[str]) -> list[str]:
+        return difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+
+    if spec["style"] == "class":
+        cname = spec["class_name"]
+        cls = ns.get(cname)
+        if not callable(cls):
+            return {"kind": "class", "name": cname, "found": found, "close": close(cname, found)}
+        methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
+        name = spec["backward"] if not hasattr(cls, spec["backward"]) else spec.get("forward") or ""
+        return {"kind": "method", "name": name, "owner": cname, "found": methods, "close": close(name, methods)}
+    name = spec["backward"] if not callable(ns.get(spec["backward"])) else spec.get("forward") or ""
+    return {"kind": "function", "name": name, "found": found, "close": close(name, found)}
 
 
 def found_names(ns: dict[str, Any]) -> list[str]:
