@@ -56,8 +56,19 @@ import numpy as np
 from gradcheck.grading.assignment import Assignment, SubmissionSpec, dump_assignment
 from gradcheck.messages import LANGUAGES
 
-__all__ = ["LANGS", "FORMATS", "STYLES", "HINTS", "CLASS_NAME", "WORKFLOW", "render_template", "write_template",
-           "forward_source", "register", "run"]
+__all__ = [
+    "CLASS_NAME",
+    "FORMATS",
+    "HINTS",
+    "LANGS",
+    "STYLES",
+    "WORKFLOW",
+    "forward_source",
+    "register",
+    "render_template",
+    "run",
+    "write_template",
+]
 
 LANGS: tuple[str, ...] = LANGUAGES
 FORMATS: tuple[str, ...] = ("py", "ipynb")
@@ -213,7 +224,7 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def _split_equations(model: Any) -> tuple[str, str]:
     """(forward and loss, backward) parts of the model's equations."""
     text = model.equations.strip("\n").replace('"""', "'''")
-    m = re.search(r"^backward", text, flags=re.M)
+    m = re.search(r"^backward", text, flags=re.MULTILINE)
     return (text, "") if m is None else (text[: m.start()].rstrip(), text[m.start():].rstrip())
 
 

@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-import gradcheck.grading.causes  # noqa: F401 - registers its templates
+import gradcheck.grading.causes
 import gradcheck.grading.i18n  # noqa: F401 - registers the grader's templates
 from gradcheck.messages import TEMPLATES, render
 
@@ -23,13 +23,15 @@ FIELDS = {
 CODE_WORDS = {
     "ReLU", "relu", "sigmoid", "softmax", "NaN", "log", "exp", "float64", "dict", "delta", "output", "matplotlib", "pip",
     "install", "gradcheck", "plot", "MB", "ValueError", "matmul", "list", "backward", "forward", "back_prop",
-    "Neural_Network", "sigmoid_twice", "alice", "wrong", "correct", "mean",
+    "Neural_Network", "sigmoid_twice", "alice", "wrong", "correct", "mean", "tolerance", "Tolerance", "rtol",
+    "DLFS",  # the book "Deep Learning from Scratch", by its usual name
 }
 
 
 def _english_words(text: str) -> set[str]:
     for value in FIELDS.values():
-        text = text.replace(str(value), " ")
+        if isinstance(value, str) and value:  # names; numbers would cut words such as float64
+            text = text.replace(str(value), " ")
     return {w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]*", text) if len(w) > 2 and w not in CODE_WORDS and not re.search(r"\d|_", w)}
 
 
