@@ -17,7 +17,7 @@ FIELDS = {
     "rel_error": 1e-5, "max_abs_error": 0.5, "scale": 1.2, "lr": 0.1, "seconds": 10, "megabytes": 1024,
     "error": "ValueError: matmul", "function": "backward", "owner": "Neural_Network", "found": "forward, back_prop",
     "close": "back_prop", "mistake": "sigmoid_twice", "names": "alice.py", "code": "wrong", "cause": "",
-    "mistake_text": "", "keys": "W1, b1", "median_offset": 1e-7, "min_offset": 5e-8, "max_offset": 2e-7,
+    "mistake_text": "", "keys": "W1, b1", "median_offset": 1e-7, "min_offset": 5e-8, "max_offset": 2e-7, "max_rel_offset": 2e-7,
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {
