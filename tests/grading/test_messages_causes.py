@@ -126,3 +126,16 @@ def test_missing_names_are_sentences_in_the_students_language(tmp_path, lang: st
             "ko": "클래스 Neural_Network에 이름이 cost_function_prime인 메서드가 없습니다. 이 클래스의 메서드: cost_prime, forward. "
                   "혹시 cost_prime을(를) 뜻했나요?"}
     assert r.messages[0] == want[lang]
+
+
+def test_no_second_story_after_a_file_that_raised_and_no_forward_for_backward(tmp_path) -> None:
+    from gradcheck.grading.pipeline import grade_submission
+
+    head = "import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))\ndef forward(params, x):\n    return x\n"
+    (tmp_path / "raises.py").write_text(head + 'raise PermissionError("no access")\n')
+    r = grade_submission(tmp_path / "raises.py", "xor_2layer", shrink=False)
+    assert r.verdict == "error" and "PermissionError: no access" in r.messages[0]
+    assert "backward" not in r.messages[0].split("Traceback")[-1]  # nothing about what the file never reached
+    (tmp_path / "no_backward.py").write_text(head)
+    r = grade_submission(tmp_path / "no_backward.py", "xor_2layer", shrink=False)
+    assert r.verdict == "missing" and "Did you mean" not in r.messages[0] and "forward" in r.messages[0]
