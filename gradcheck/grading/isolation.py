@@ -280,6 +280,18 @@ def lease_uid() -> UidLease:
     raise IsolationUnavailable(f"all {n} sandbox uids {first}-{last} are in use; widen {UID_RANGE_ENV}")
 
 
+def kill_uid(uid: int, gid: int) -> None:
+    """SIGKILL every process of ``uid``: util-linux ``setpriv`` runs ``kill -9 -1`` *as that uid*, which reaches exactly its processes.
+
+    (A subprocess rather than a fork of this process, which may be threaded.)
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return
+    for _ in range(2):
+        subprocess.run([setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "kill", "-9", "-1"], capture_output=True, timeout=10)
+
+
 # -- what the child needs to see -------------------------------------------------------------------------
 def _reachable(path: str) -> bool:
     """Whether "others" can reach ``path``: search permission on every ancestor, read on the path."""

@@ -497,3 +497,26 @@ def _unprivileged_grader(tmp_path: Path, unshare: str, setpriv: str) -> None:
     assert (work / "grader" / "results.json").read_text() == '{"score": 0}' and not (work / "grader" / "late.json").exists()
     assert (work / "subs" / "classmate.py").read_text() == "# classmate's code\n"
     assert not alive
+
+
+def test_kill_uid_reaches_every_process_of_that_uid_and_no_other() -> None:
+    import shutil
+    import subprocess
+
+    import gradcheck.grading.isolation as iso
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and util-linux setpriv")
+    victim = subprocess.Popen([setpriv, "--reuid=60997", "--regid=60997", "--clear-groups", "sleep", "30"], start_new_session=True)
+    bystander = subprocess.Popen([setpriv, "--reuid=60998", "--regid=60998", "--clear-groups", "sleep", "30"], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        iso.kill_uid(60997, 60997)
+        assert victim.wait(timeout=5) == -signal.SIGKILL
+        assert bystander.poll() is None
+    finally:
+        victim.kill()
+        bystander.kill()
+        victim.wait()
+        bystander.wait()
