@@ -520,3 +520,14 @@ def test_kill_uid_reaches_every_process_of_that_uid_and_no_other() -> None:
         bystander.kill()
         victim.wait()
         bystander.wait()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_dev_null_and_urandom_work_in_the_sandbox(tmp_path: Path, level: str) -> None:
+    body = (
+        "    subprocess.run([sys.executable, '-c', 'pass'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)\n"
+        "    open('/dev/null', 'w').write('x')\n"
+        "    assert len(open('/dev/urandom', 'rb').read(8)) == 8 and open('/dev/zero', 'rb').read(2) == bytes(2)\n"
+    )
+    _, r = run(tmp_path, level, body)
+    assert r.status == "ok", r.message
