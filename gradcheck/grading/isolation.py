@@ -508,7 +508,7 @@ def _plan_namespaces(
 
     python = os.path.realpath(sys.executable)
     files = {f"{NS_HOME}/{scripts[k].name}": scripts[k].read_text(encoding="utf-8") for k in ("child", "wire")}
-    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site"], nproc=nproc if lease is not None else 0)
+    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site"], nproc=nproc)
     env = dict(env, HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp", PATH="/usr/local/bin:/usr/bin:/bin")
     uid, gid = (lease.uid, lease.gid) if lease is not None else (0, 0)
     prefix = _setpriv(iso, lease)
@@ -520,7 +520,7 @@ def _plan_namespaces(
     root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
     cfg = dict(
         launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,
-        uid=uid, gid=gid, nproc=nproc if lease is not None else 0, setsid=True,
+        uid=uid, gid=gid, nproc=nproc, setsid=True,  # in a nested user namespace too: counted per namespace since Linux 5.14
     )
     argv = [*_unshare_ns(iso), python, "-I", "-S", "-B", str(scripts["launcher"]), json.dumps(cfg)]
     return Launch(argv, env, "/", None, lease, "/tmp")
