@@ -25,6 +25,7 @@ from gradcheck.engine import (
     estimate_gradients,
 )
 from gradcheck.estimate import NumericGradient
+from gradcheck.explain import explain
 from gradcheck.noise import measure_noise
 from gradcheck.numeric import (
     EPS64,
@@ -270,7 +271,8 @@ def check_point(
         numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tol),
                                      workers=_function_workers(workers, t_call, point), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-        checks = tuple(param_check(k, analytic[k], numeric[k], tol) for k in names)
+        checks = explain(tuple(param_check(k, analytic[k], numeric[k], tol) for k in names), analytic, numeric,
+                         batch_size=n_samples)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         small = [k for k in names if analytic[k].size <= SMALL]
@@ -279,6 +281,7 @@ def check_point(
                        # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
                        else check_directional(point, k, analytic[k], tol, rng=rng, probes=probes)  # type: ignore[arg-type]
                        for k in names)
+        checks = explain(checks, analytic, numeric, batch_size=n_samples)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
@@ -575,7 +578,9 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tol: Tolerance, w
     numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
                                  accept=_accepts(analytic, tol))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-    return tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic)
+    n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
+    return explain(tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic), analytic, numeric,
+                   batch_size=n)
 
 
 def assert_gradients_close(

@@ -553,17 +553,27 @@ def estimate_gradients(
             for name in names}
 
 
+@dataclass(frozen=True)
+class _StencilJob:
+    """Losses of one job ``(name, entry indices)`` at the stencil ``offsets``: a picklable callable, so that
+    fork-server workers (:func:`gradcheck.parallel.start_method`) can run it too."""
+
+    ev: ModelEvaluator
+    steps: dict[str, np.ndarray]
+    offsets: np.ndarray
+
+    def __call__(self, job: tuple[str, np.ndarray]) -> np.ndarray:
+        name, idx = job
+        h = self.steps[name][idx]
+        flat = np.tile(idx, len(self.offsets))
+        return self.ev.losses(name, flat, (self.offsets[:, None] * h[None, :]).reshape(-1))
+
+
 def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
               values: dict[str, np.ndarray], rows: Sequence[int], workers: int | None) -> None:
     """Fill ``values[name][rows][:, todo[name]]`` with losses at those stencil points."""
     offsets = np.asarray([STENCIL[r] for r in rows])
-
-    def run(job: tuple[str, np.ndarray]) -> np.ndarray:
-        name, idx = job
-        h = steps[name][idx]
-        flat = np.tile(idx, len(offsets))
-        return ev.losses(name, flat, (offsets[:, None] * h[None, :]).reshape(-1))
-
+    run = _StencilJob(ev, steps, offsets)
     jobs: list[tuple[str, np.ndarray]] = []
     for name, idx in todo.items():
         per = max(1, ev.chunk_values() // (len(offsets) * ev.width(name)))

@@ -590,15 +590,58 @@ def invoke(c: Call, which: str, inputs: dict[str, Any]) -> Any:
     inputs["dict"] = pdict
     inputs["dict_before"] = dict(pdict)
     assert c.s.ns is not None
+    def arguments(names_: list[str]) -> list[Any]:
+        return [pdict if a == "params" else inputs[a] if a in _W.BATCH_NAMES else inputs["params"][a] for a in names_]
+
     if spec["style"] == "class":
         obj = c.s.ns[spec["class_name"]](*spec["init_args"], **spec["init_kwargs"])
         for r in refs:
             setattr(obj, names.get(r, r), inputs["params"][r])
+        if which == "backward" and spec.get("forward_first") and c.s.has_forward:
+            prime_forward(obj, spec["forward"], arguments(spec["forward_args"]))
         fn = getattr(obj, spec[which])
     else:
         fn = c.s.ns[spec[which]]
-    args = [pdict if a == "params" else inputs[a] if a in _W.BATCH_NAMES else inputs["params"][a] for a in arg_names]
-    return fn(*args)
+    return fn(*arguments(arg_names))
+
+
+def prime_forward(obj: Any, method: str, args: list[Any]) -> None:
+    """A training loop's order: ``forward`` on the instance, then backward may use what it kept.
+
+    A failure here is not reported: the forward check reports the forward
+    pass on its own, and a backward that needed its values fails then.
+    """
+    try:
+        getattr(obj, method)(*args)
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+
+
+def per_sample(c: Call, which: str, inputs: dict[str, Any], what: str) -> Any:
+    """Call ``which`` once per sample (1-D rows ``x[i]``, ``y[i]``, views of the inputs).
+
+    Backward: the sum of the samples' gradients, by reference name (the
+    grader weighs it as the model's loss weighs samples).  Forward: the
+    samples' outputs stacked.
+    """
+    n = len(inputs["x"])
+    if which == "forward":
+        rows = [to_array(c.s, invoke(c, which, {**inputs, "x": inputs["x"][i]}), f"{what}'s output for sample {i}", c.max_el)
+                for i in range(n)]
+        return _W._asarray(rows, dtype="<f8")  # the private reference: numpy.stack may be patched
+    total: dict[str, Any] = {}
+    order: list[str] = []
+    for i in range(n):
+        row = {**inputs, "x": inputs["x"][i], "y": inputs["y"][i]}
+        for ref, g in gradients(c, invoke(c, which, row), what):
+            if ref not in total:
+                order.append(ref)
+                total[ref] = g.copy()
+            elif g.shape != total[ref].shape:
+                raise TypeProblem(f"the gradient for {ref} has shape {g.shape} for sample {i} but {total[ref].shape} before")
+            else:
+                total[ref] = total[ref] + g
+    return [(ref, total[ref]) for ref in order]
 
 
 def grads_from_dict(c: Call, value: Any, order: list[str], what: str) -> list[tuple[str, Any]]:
@@ -649,7 +692,10 @@ def call(s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> tuple[dict
     c = Call(s, meta, arrays)
     bw = c.label("backward")
     inputs = c.fresh()
-    status, message, grads = guarded(s, lambda: gradients(c, invoke(c, "backward", inputs), bw), f"{bw}({', '.join(c.spec['args'])})")
+    if c.spec.get("per_sample"):
+        status, message, grads = guarded(s, lambda: per_sample(c, "backward", inputs, bw), f"{bw}({', '.join(c.spec['args'])}), one sample at a time")
+    else:
+        status, message, grads = guarded(s, lambda: gradients(c, invoke(c, "backward", inputs), bw), f"{bw}({', '.join(c.spec['args'])})")
     if status == "ok":
         c.out.extend((_W.Key(_W.GRAD, r), a) for r, a in grads)
     c.after(inputs, forward=False)
@@ -658,9 +704,13 @@ def call(s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> tuple[dict
         return result, c.out
     fw = c.label("forward")
     f_inputs = c.fresh()
-    f_status, f_message, f_value = guarded(
-        s, lambda: to_array(s, invoke(c, "forward", f_inputs), f"{fw}'s output", c.max_el), f"{fw}({', '.join(c.spec['forward_args'])})"
-    )
+    if c.spec.get("per_sample"):
+        def run_forward() -> Any:
+            return per_sample(c, "forward", f_inputs, fw)
+    else:
+        def run_forward() -> Any:
+            return to_array(s, invoke(c, "forward", f_inputs), f"{fw}'s output", c.max_el)
+    f_status, f_message, f_value = guarded(s, run_forward, f"{fw}({', '.join(c.spec['forward_args'])})")
     result["forward_status"], result["forward_message"] = f_status, f_message
     if f_status == "ok":
         c.out.append((_W.Key(_W.FORWARD, ""), f_value))

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from gradcheck._argtypes import positive_float, positive_int
 from gradcheck.messages import LANGUAGES
-from gradcheck.parallel import WORKERS_ENV
+from gradcheck.parallel import WORKERS_ENV, start_method
 from gradcheck._argtypes import seed as seed_type
 
 import argparse
@@ -401,7 +401,11 @@ def _run_pool(items: list[tuple[int, GradingJob]], jobs: int, done: Done) -> lis
     """Grade ``items`` in a process pool; returns the items a broken pool left ungraded."""
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics)
+    # the progress bar's thread runs: fork only where gradcheck.parallel says it is safe, else a fork server
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics,
+                               mp_context=multiprocessing.get_context(start_method()))
     pending: dict[Future[Any], tuple[int, GradingJob]] = {}
     broken: list[tuple[int, GradingJob]] = []
     try:

@@ -597,15 +597,40 @@ def _argument_label(key: str) -> str:
     return f"{name} (forward)" if forward else name
 
 
-def sandbox_caller(box: Any) -> Caller:
+def per_sample_weight(model: Any, point: TestPoint) -> float:
+    """``c`` with ``loss(batch) = c * sum of loss(one-row batch i)``: 1 for a sum over samples, 1/N for a mean.
+
+    Computed from the model's own loss at the point, so a per-sample
+    submission's summed gradients are weighed exactly as the loss weighs samples.
+
+    >>> import reference_models
+    >>> m = reference_models.get("onehot_222")
+    >>> p = m.init_params(np.random.default_rng(0))
+    >>> x, y = m.example_batch(np.random.default_rng(1), 4)
+    >>> round(per_sample_weight(m, TestPoint("t", p, x, y)), 12)
+    0.25
+    """
+    n = point.batch_size
+    parts = sum(model.loss(point.params, point.x[i:i + 1], point.y[i:i + 1]) for i in range(n))
+    total = model.loss(point.params, point.x, point.y)
+    return float(total / parts) if parts else 1.0
+
+
+def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
     """A caller driving a :class:`gradcheck.grading.sandbox.Sandbox` session.
 
     Mutation is decided here, by comparing the inputs the child sent back
-    (``after``) with this process's originals.
+    (``after``) with this process's originals.  With a ``per_sample``
+    assignment the child returns the sum of the samples' gradients; it is
+    weighed here by :func:`per_sample_weight` of ``model``.
     """
+    per_sample = bool(getattr(getattr(box, "spec", None), "per_sample", False)) and model is not None
 
     def call(point: TestPoint) -> CallOutcome:
         res = box.call(point.params, point.x, point.y)
+        if per_sample and res.grads:
+            c = per_sample_weight(model, point)
+            res = dataclasses.replace(res, grads={k: np.asarray(v) * c for k, v in res.grads.items()})
         mutated: list[str] = []
         for key, arr in (res.after or {}).items():
             orig = _original(point, key)
@@ -727,7 +752,7 @@ def grade_submission(
         if box.load_status != "ok":
             caller = _load_failure(box.load_status, box.load_message, limits)
         else:
-            caller = sandbox_caller(box)
+            caller = sandbox_caller(box, model=model)
         result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
     from gradcheck.grading.loader import load_submission, source_fingerprint
 

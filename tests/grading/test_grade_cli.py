@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from gradcheck import parallel
 from gradcheck.grading import cli
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -250,6 +251,33 @@ def test_pool_workers_do_not_fork_numerics_of_their_own(monkeypatch):
     monkeypatch.setenv("GRADCHECK_WORKERS", "4")  # restored after the test
     with pytest.raises(Stop):
         cli._run_pool([(0, None)], 2, lambda *a: None)
+    # started safely: the progress bar's thread (or any other) rules out a plain fork
+    assert seen["mp_context"].get_start_method() == parallel.start_method()
     seen["initializer"]()  # what each worker runs first
     assert os.environ["GRADCHECK_WORKERS"] == "1"
     assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 1
+
+
+def test_the_pool_is_not_forked_while_the_progress_bar_thread_runs(monkeypatch):
+    import threading
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(cli, "ProcessPoolExecutor", spy)
+    stop = threading.Event()
+    bar = threading.Thread(target=stop.wait)  # what rich's live progress bar runs beside the pool
+    bar.start()
+    try:
+        with pytest.raises(Stop):
+            cli._run_pool([(0, None)], 2, lambda *a: None)
+    finally:
+        stop.set()
+        bar.join()
+    assert seen["mp_context"].get_start_method() != "fork"
