@@ -33,6 +33,9 @@ or Moodle (:mod:`gradcheck.grading.lms`; it also sets the default
 ``--id-pattern`` to that LMS's download naming).  ``--overrides`` applies
 manual decisions (:mod:`gradcheck.grading.overrides`) on top of the
 grader's results, after the cache, so they survive regrading.
+``--scheduler ADDRESS`` grades on a Dask cluster instead of local processes
+(:mod:`gradcheck.grading.distributed`): one task per submission, each in a
+sandbox on its worker; this process alone writes the outputs and the cache.
 
 Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
@@ -98,6 +101,8 @@ def register(subparsers: Any) -> None:
                         "or the LMS's download naming with --lms)")
     p.add_argument("--lms", choices=LMS_FORMATS, default=None, help="also write a grade import CSV for this LMS (--lms-file)")
     p.add_argument("--lms-file", metavar="FILE", default=None, help="where --lms writes (default LMS-grades.csv)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="grade on a Dask distributed cluster (tcp://host:8786; needs pip install 'gradcheck[distributed]')")
     p.add_argument("--overrides", metavar="FILE", default=None,
                    help="CSV of manual decisions (student_id, parameter or total, score, reason), applied on top of every run")
     p.add_argument("--no-shrink", action="store_true", help="do not shrink failures to small counterexamples")
@@ -328,7 +333,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _progress(len(subs), args.quiet) as progress:
             task = progress.add_task("", total=len(subs), completed=len(batch.results))
-            _execute(todo, jobs, _recorder(batch), lambda name: progress.update(task, advance=1, description=name))
+            advance = lambda name: progress.update(task, advance=1, description=name)  # noqa: E731
+            if args.scheduler:
+                from gradcheck.grading.distributed import run_on_cluster
+
+                run_on_cluster(todo, args.scheduler, _recorder(batch), advance)
+            else:
+                _execute(todo, jobs, _recorder(batch), advance)
+    except ImportError as exc:
+        print(f"gradcheck grade: error: --scheduler needs the optional dependency {exc.name!r}: pip install 'gradcheck[distributed]'", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(subs)} graded (cached results are kept; run again to resume)", file=sys.stderr)
         return 130
