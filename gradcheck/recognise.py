@@ -122,9 +122,9 @@ def _close(got: Any, want: np.ndarray) -> bool:
 def _kind(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> LayerKind:
     if not _stacks(layer, params, a, out):
         return LayerKind.OPAQUE
-    if isinstance(layer, AffineLayer) and _affine(layer, params, a, out):
+    if isinstance(layer, AffineLayer) and is_affine(layer, params, a, out):
         return LayerKind.AFFINE
-    if isinstance(layer, ElementwiseLayer) and _entrywise(layer, params, a, out):
+    if isinstance(layer, ElementwiseLayer) and is_entrywise(layer, params, a, out):
         return LayerKind.ELEMENTWISE
     return LayerKind.STACKED
 
@@ -145,7 +145,7 @@ def _stacks(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np
     return True
 
 
-def _affine(layer: AffineLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
+def is_affine(layer: AffineLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
     try:
         W = params[layer.weight]
         b = None if layer.bias is None else params[layer.bias]
@@ -158,13 +158,13 @@ def _affine(layer: AffineLayer, params: Mapping[str, np.ndarray], a: np.ndarray,
         return False
 
 
-def _entrywise(layer: ElementwiseLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
+def is_entrywise(layer: ElementwiseLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
     try:
         if not layer.elementwise or tuple(layer.param_names):
             return False
         flipped = a.reshape(-1)[::-1].copy()
         return _close(layer.forward(params, flipped), out.reshape(-1)[::-1])
-    except Exception:  # noqa: BLE001 - see _affine
+    except Exception:  # noqa: BLE001 - see is_affine
         return False
 
 

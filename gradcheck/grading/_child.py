@@ -34,6 +34,7 @@ raw bytes with its own numpy and makes every comparison itself.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -229,6 +230,7 @@ class Session:
         self.cmd_fd = int(config["cmd_fd"])
         self.res_fd = int(config["res_fd"])
         self.memory = int(config["memory"])
+        self.nproc = int(config.get("nproc", 0))
         self.main_pid = os.getpid()
         self.harness_dirs = tuple(os.path.join(os.path.realpath(d), "") for d in config.get("harness_dirs", ()))
         self.allowed_files = {os.path.realpath(__file__), os.path.realpath(config["wire"])}
@@ -364,12 +366,28 @@ def outcome_of(s: Session, exc: BaseException, what: str) -> tuple[str, str]:
         return "crash", f"{what} called os._exit({exc.code!r}), which ends the process"
     if isinstance(exc, SystemExit):
         return "crash", f"{what} called sys.exit({exc.code!r}) (or exit()/quit()), which ends the process"
+    if s.nproc and isinstance(exc, OSError) and exc.errno == errno.EAGAIN and forked_here(exc):
+        return "crash", (
+            f"{what} could not start another process: the sandbox's limit of {s.nproc} processes was reached "
+            f"(RLIMIT_NPROC; a fork bomb?)\n" + student_traceback(s, exc)
+        )
     if isinstance(exc, MemoryError):
         return "memory", f"{what} ran out of memory (MemoryError, limit {s.memory >> 20} MB)\n" + student_traceback(s, exc)
     message = f"{what} raised {student_traceback(s, exc)}"
     if isinstance(exc, TypeError) and not any(f.filename in s.student_files for f in traceback.extract_tb(exc.__traceback__)):
         message += f"\n(the grader calls it as {what}; see the assignment's calling convention)"
     return "error", message
+
+
+def forked_here(exc: BaseException) -> bool:
+    """Whether ``exc`` came from starting a process (``os.fork``, ``subprocess``, ``multiprocessing``)."""
+    import traceback
+
+    try:
+        frames = traceback.extract_tb(exc.__traceback__)
+    except BaseException:
+        return False
+    return any("fork" in (f.line or "") or f.name in ("_execute_child", "_launch", "_Popen") for f in frames[-3:])
 
 
 def guarded(s: Session, fn: Callable[[], Any], what: str) -> tuple[str, str, Any]:
@@ -394,7 +412,12 @@ def guarded(s: Session, fn: Callable[[], Any], what: str) -> tuple[str, str, Any
 
 # -- load ---------------------------------------------------------------------------------------
 def place_files(files: list[Any]) -> None:
-    """Write the helper files the grader sent (``[name, text]``) into the working directory."""
+    """Write the helper files the grader sent (``[name, text]``) into the working directory, importable from there."""
+    if files:
+        sys.path.insert(0, os.getcwd())
+        import importlib
+
+        importlib.invalidate_caches()
     for name, text in files:
         if not isinstance(name, str) or not isinstance(text, str) or os.path.basename(name) != name or name.startswith("."):
             continue
@@ -765,8 +788,11 @@ def main(argv: list[str]) -> None:
     for fd in (int(config["cmd_fd"]), int(config["res_fd"])):
         os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
     set_limits(int(config["memory"]), int(config["file_bytes"]), int(config["session_cpu"]), float(config["load_cpu"]))
-    for path in config.get("site", ()):
-        sys.path.append(path)
+    if config.get("site"):  # run with -S (namespaces): only the packages bound into the sandbox, and exit()/quit()
+        import site
+
+        site.setquit()
+        sys.path.extend(config["site"])
     t0 = _perf()
     import collections.abc
 

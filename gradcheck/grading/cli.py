@@ -7,7 +7,8 @@
         [--summary FILE] [--lang en|ko] [--seed N] [--jobs N] [--timeout S]
         [--memory MB] [--cache DIR | --no-cache] [--regrade errors|all]
         [--id-pattern REGEX] [--lms canvas|moodle [--lms-file FILE]]
-        [--overrides FILE] [--report FILE] [--no-shrink] [--quiet]
+        [--overrides FILE] [--report FILE] [--scheduler ADDRESS] [--no-shrink] [--quiet]
+        [--isolation auto|namespaces|uid|process] [--require-isolation LEVEL]
 
 Each submission is identified by its path relative to the folder given (a
 file named on the command line: the path as given) and by the student id
@@ -107,6 +108,10 @@ def register(subparsers: Any) -> None:
                    help="CSV of manual decisions (student_id, parameter or total, score, reason), applied on top of every run")
     p.add_argument("--no-shrink", action="store_true", help="do not shrink failures to small counterexamples")
     p.add_argument("--quiet", action="store_true", help="no report on stdout")
+    p.add_argument("--isolation", choices=("auto", "namespaces", "uid", "process"), default="auto",
+                   help="sandbox isolation level (default auto: the strongest this machine allows; see docs/threat-model.md)")
+    p.add_argument("--require-isolation", choices=("namespaces", "uid", "process"), default=None, metavar="LEVEL",
+                   help="refuse to grade below this isolation level (namespaces, uid or process)")
     p.set_defaults(func=run)
 
 
@@ -143,6 +148,7 @@ class GradingJob:
     limits: dict[str, Any]
     lang: str
     shrink: bool
+    isolation: str = "auto"
 
 
 def _one_process_numerics() -> None:
@@ -157,9 +163,18 @@ def grade_job(job: GradingJob) -> dict[str, Any]:
 
     result = grade_submission(
         job.path, job.model, seed=job.seed, assignment=job.assignment, limits=Limits(**job.limits), lang=job.lang,
-        shrink=job.shrink, name=job.identity, extra_files=job.extra_files,
+        shrink=job.shrink, name=job.identity, extra_files=job.extra_files, isolation=job.isolation,
     )
     return replace(result, student_id=job.student_id).to_dict()
+
+
+def _crash_row(job: GradingJob, message: str) -> dict[str, Any]:
+    """The ``crash`` row of a submission that destroyed its grading worker (every submission gets exactly one row)."""
+    from gradcheck.grading.pipeline import crashed_result
+
+    return crashed_result(
+        job.path, job.model, seed=job.seed, assignment=job.assignment, lang=job.lang, isolation=job.isolation, message=message, name=job.identity,
+    ).to_dict()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -305,7 +320,7 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
                 batch.results[i] = replace(cached, submission=sub.identity, student_id=sub.student_id)
                 continue
         job = GradingJob(str(sub.path), tuple(str(f) for f in sub.extra_files), sub.identity, sub.student_id, batch.assignment.model,
-                         batch.seed, batch.assignment_path, limits_d, batch.lang, batch.shrink)
+                         batch.seed, batch.assignment_path, limits_d, batch.lang, batch.shrink, _isolation_level(args))
         todo.append((i, job))
     return todo
 
@@ -325,6 +340,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         print(f"gradcheck grade: error: cannot use the cache directory {args.cache!r}: {exc}", file=sys.stderr)
+        return 2
+    from gradcheck.grading.isolation import IsolationUnavailable, resolve
+
+    try:  # the level actually used: in the cache key, the jobs and every report
+        args.isolation = resolve(getattr(args, "isolation", "auto"), require=getattr(args, "require_isolation", None)).level.value
+    except IsolationUnavailable as exc:
+        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
         return 2
     batch = _Batch(subs, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                    args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
@@ -411,7 +433,8 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
     broken = _run_pool(todo, jobs, finish)
     for item in broken:  # the pool died under these (a worker killed, out of memory ...): again, each alone
         if _run_pool([item], 1, finish):
-            finish(item[0], item[1], None, "the grading worker process died while grading this submission (it was killed, or ran out of memory)")
+            message = "the grading worker process died while grading this submission (it was killed, or ran out of memory)"
+            finish(item[0], item[1], _crash_row(item[1], message), "")
 
 
 def _run_pool(items: list[tuple[int, GradingJob]], jobs: int, done: Done) -> list[tuple[int, GradingJob]]:

@@ -259,6 +259,10 @@ class SubmissionResult:
         SHA-256 of the submission file (for the resume cache).
     title : str
         The assignment's title (empty when it has none).
+    isolation : str
+        The sandbox's isolation level (``namespaces``, ``uid``, ``process``;
+        see :mod:`gradcheck.grading.isolation`); empty for code graded in
+        process, without a sandbox.
     student_id : str
         The student id found in the submission's path (empty when none was).
     source_hash : str
@@ -284,6 +288,7 @@ class SubmissionResult:
     lang: str = "en"
     file_hash: str = ""
     title: str = ""
+    isolation: str = ""
     student_id: str = ""
     source_hash: str = ""
     overrides: tuple[Override, ...] = ()
@@ -326,6 +331,7 @@ class SubmissionResult:
             "lang": self.lang,
             "file_hash": self.file_hash,
             "title": self.title,
+            "isolation": self.isolation,
             "student_id": self.student_id,
             "source_hash": self.source_hash,
             "overrides": [o.to_dict() for o in self.overrides],
@@ -355,6 +361,7 @@ class SubmissionResult:
             lang=str(data.get("lang", "en")),
             file_hash=str(data.get("file_hash", "")),
             title=str(data.get("title", "")),
+            isolation=str(data.get("isolation", "")),
             student_id=str(data.get("student_id", "")),
             source_hash=str(data.get("source_hash", "")),
             overrides=tuple(Override.from_dict(o) for o in data.get("overrides", ())),
