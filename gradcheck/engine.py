@@ -57,6 +57,9 @@ HEAD_VALUES = 1 << 16
 #: Size of one stacked pass of fast mode's line losses (:meth:`ModelEvaluator.lines`), in float64 values.
 LINE_VALUES = 1 << 18
 
+#: Stacked values up to which a model's stencil points all go in one pass (:meth:`ModelEvaluator.tiny`).
+TINY_VALUES = 1 << 16
+
 #: Default cap on worker processes (see :func:`gradcheck.parallel.run_split`).
 AUTO_WORKERS = 4
 
@@ -423,6 +426,18 @@ class ModelEvaluator:
         block[stop - r0 * n_out:] = 0.0
         return a[:, r0:r1] @ block.reshape(r1 - r0, n_out)
 
+    def tiny(self, names: Sequence[str]) -> bool:
+        """Is the model so small that one stacked pass over every stencil point is cheapest?
+
+        When ``4 * entries`` copies of the widest activation fit in
+        :data:`TINY_VALUES` values (the notebooks' toy networks).
+        """
+        if self.structure.looped:  # a layer that cannot take stacked copies
+            return False
+        entries = sum(int(np.size(self.params[n])) for n in names)
+        widest = max([a.size for a in self.inputs] + [np.size(self.output)])
+        return len(STENCIL) * entries * widest <= TINY_VALUES
+
     def chunk_values(self) -> int:
         """Values per stacked pass: :data:`CHUNK_VALUES`, or 512 per sample for big batches.
 
@@ -538,8 +553,12 @@ def estimate_gradients(
     steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}
     values = {name: np.full((len(STENCIL), ev.params[name].size), np.nan) for name in names}
     todo = {name: np.arange(ev.params[name].size) for name in names}
+    tiny = ev.tiny(names)
+    if tiny:  # every point in one pass; entries ``accept`` settles keep the first stage's d1, as below
+        _evaluate_tiny(ev, steps, values)
     first = (0, 1) if accept else (0, 1, 2, 3)
-    _evaluate(ev, todo, steps, values, first, workers)
+    if not tiny:
+        _evaluate(ev, todo, steps, values, first, workers)
     if accept:
         for name in names:
             f = values[name]
@@ -548,9 +567,49 @@ def estimate_gradients(
             err = roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale)
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
-        _evaluate(ev, todo, steps, values, (2, 3), workers)
+            if tiny:
+                values[name][2:, np.asarray(ok, bool).reshape(-1)] = np.nan
+        if not tiny:
+            _evaluate(ev, todo, steps, values, (2, 3), workers)
+    if tiny:  # one combine for every tensor: its fixed cost dominates at this size
+        whole = _gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
+                          np.concatenate([steps[n] for n in names]), (-1,), ev.noise_scale)
+        bounds = np.cumsum([0] + [steps[n].size for n in names])
+        return {name: NumericGradient(name=name, **{
+            f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
+            for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
+            for name, a, b in zip(names, bounds[:-1], bounds[1:])}
     return {name: _gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape, ev.noise_scale)
             for name in names}
+
+
+def _evaluate_tiny(ev: ModelEvaluator, steps: dict[str, np.ndarray], values: dict[str, np.ndarray]) -> None:
+    """Every stencil point of every entry of a tiny model in one stacked forward pass from the input.
+
+    For the notebooks' toy networks (3 to 28 parameters) the structured
+    passes cost more in Python calls than the arithmetic: one pass over
+    ``4 * n_params`` stacked copies of all the parameters does everything
+    (:meth:`ModelEvaluator.tiny` says when).
+    """
+    names = list(steps)
+    sizes = [steps[n].size for n in names]
+    total = len(STENCIL) * sum(sizes)
+    stacked = {k: np.repeat(np.asarray(v)[None], total, axis=0) for k, v in ev.params.items()}
+    row = 0
+    for name, size in zip(names, sizes):
+        flat = stacked[name].reshape(total, -1)
+        idx = np.arange(size)
+        for offset in STENCIL:
+            flat[row + idx, idx] += offset * steps[name]
+            row += size
+    state = ev.inputs[0]
+    for layer in ev.layers:
+        state = layer.forward(stacked, state)
+    f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
+    row = 0
+    for name, size in zip(names, sizes):
+        values[name][:] = f[row:row + len(STENCIL) * size].reshape(len(STENCIL), size)
+        row += len(STENCIL) * size
 
 
 @dataclass(frozen=True)

@@ -285,7 +285,7 @@ def _diagnose_point(model: Any, point: TestPoint, outcome: CallOutcome, lang: st
         grads = {}
         got = outcome.error or "nothing"
         return {k: runtime_diagnosis("output", param=k, lang=lang, error=got) for k in reference}
-    return diagnose(
+    found = diagnose(
         grads,
         reference,
         numeric=_numeric(model, point),
@@ -294,6 +294,12 @@ def _diagnose_point(model: Any, point: TestPoint, outcome: CallOutcome, lang: st
         mistakes=_mistakes(model, point),
         lang=lang,
     )
+    if point.batch_size > 1 and any(d.code == "scale" for d in found.values()):
+        from gradcheck.grading.causes import loss_facts, refine
+
+        facts = loss_facts(model, point.params, point.x, point.y)  # the cause of a factor depends on the loss
+        found = {k: refine(d, facts, lang=lang) for k, d in found.items()}
+    return found
 
 
 def _forward_diagnosis(model: Any, point: TestPoint, outcome: CallOutcome, lang: str) -> Diagnosis | None:
@@ -307,7 +313,15 @@ def _forward_diagnosis(model: Any, point: TestPoint, outcome: CallOutcome, lang:
     arr = np.asarray(got) if not isinstance(got, Mapping) else None
     if arr is not None and arr.dtype.kind in "iuf" and arr.size == expected.size and arr.shape != expected.shape:
         got = arr.reshape(expected.shape)  # (N,) for (N, 1): a forward's layout is not graded
-    return diagnose_parameter("forward", got, expected, batch_size=point.batch_size, lang=lang)
+    return _about_the_output(diagnose_parameter("forward", got, expected, batch_size=point.batch_size, lang=lang), lang)
+
+
+def _about_the_output(d: Diagnosis, lang: str) -> Diagnosis:
+    """A forward-pass diagnosis in words about an output, not a gradient."""
+    from gradcheck.grading.i18n import render
+
+    key = {"correct": "forward.correct", "shape": "forward.shape"}.get(d.code, "forward.wrong")
+    return dataclasses.replace(d, message=render(key, {"code": d.code, **d.detail}, lang=lang))
 
 
 #: Diagnoses resting on the weakest evidence: chosen only when no test point says more.

@@ -15,7 +15,7 @@ import json
 from typing import Iterable
 
 from gradcheck.grading import i18n
-from gradcheck.grading.render_markdown import format_points
+from gradcheck.grading.render_markdown import format_points, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["render_text", "print_report"]
@@ -47,7 +47,7 @@ def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
             Text(t(f"ui.{p.status}"), style=_STYLE[p.status]),
             Text(f"{format_points(p.points)} / {format_points(p.max_points)}"),
             Text(p.diagnosis),
-            Text(p.message),
+            Text(t("ui.see_below") if whole_file_failure(result, p) else p.message),
         )
     for d in result.deductions:
         table.add_row(Text(d.param), Text(t("ui.deduction"), style="yellow"), Text(f"-{format_points(d.points)}"), Text(d.code), Text(d.message))

@@ -31,7 +31,7 @@ from typing import Any
 
 from gradcheck.grading import i18n
 from gradcheck.grading.gradebook import REVIEW_VERDICTS, ClassSummary, class_summary, identical_groups, needs_review
-from gradcheck.grading.render_markdown import format_points
+from gradcheck.grading.render_markdown import format_points, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["REVIEW_VERDICTS", "identical_groups", "needs_review", "render_report", "write_report"]
@@ -194,7 +194,8 @@ def _feedback(i: int, r: SubmissionResult, t: Any) -> list[str]:
     for p in list(r.parameters) + ([r.forward] if r.forward is not None else []):
         name = t("ui.forward") if p is r.forward else p.name
         status = f'<span class="{_e(p.status)}">{_e(t("ui." + p.status))}</span>'
-        rows.append([_e(name), status, _e(f"{format_points(p.points)} / {format_points(p.max_points)}"), f"<code>{_e(p.diagnosis)}</code>", _e(p.message)])
+        message = t("ui.see_below") if whole_file_failure(r, p) else p.message
+        rows.append([_e(name), status, _e(f"{format_points(p.points)} / {format_points(p.max_points)}"), f"<code>{_e(p.diagnosis)}</code>", _e(message)])
     for d in r.deductions:
         rows.append([_e(d.param), _e(t("ui.deduction")), _e(f"-{format_points(d.points)}"), f"<code>{_e(d.code)}</code>", _e(d.message)])
     if rows:
