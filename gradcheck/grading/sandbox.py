@@ -290,6 +290,8 @@ class _Process:
             if self.exit is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # before reaping, so the group id cannot be reused
                 self.killed = True
+                if self.supervised and self.lease is not None:  # the launcher could not finish: kill the uid from here
+                    _iso.kill_uid(self.lease.uid, self.lease.gid)
         except (ProcessLookupError, PermissionError):
             pass
         self.reap(block=True)
