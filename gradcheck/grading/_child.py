@@ -91,6 +91,8 @@ class _Stub:
     stand-in; it iterates as empty, works as a context manager and a decorator.
     """
 
+    _name: str
+
     def __init__(self, name: str = "stub") -> None:
         object.__setattr__(self, "_name", name)
 
@@ -98,7 +100,7 @@ class _Stub:
         if args and (hasattr(args[0], "__iter__") or callable(args[0])) and not isinstance(args[0], (str, bytes)):
             return args[0]
         if self._name.endswith("trange") and args and isinstance(args[0], int):
-            return range(*args)  # type: ignore[arg-type]
+            return range(*args)  # type: ignore[call-overload]
         if self._name.endswith("subplots"):  # fig, ax = plt.subplots()
             return _Stub("figure"), _Stub("axes")
         return _Stub(self._name + "()")
@@ -117,8 +119,8 @@ class _Stub:
     def __enter__(self) -> object:
         return self
 
-    def __exit__(self, *exc: object) -> bool:
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def __getitem__(self, key: object) -> object:
         return _Stub(f"{self._name}[]")
@@ -151,7 +153,7 @@ class CosmeticFinder:
         root = fullname.partition(".")[0]
         if root not in self.used:
             self.used.append(root)
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)  # type: ignore[arg-type]
 
     def create_module(self, spec: object) -> object:
         return None
@@ -476,19 +478,47 @@ def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
     problems: list[tuple[str, str]] = []
     for cell in meta["cells"]:
         if run_cell(s, cell, problems, notes) == "forbidden":
-            s.ns, ns = None, s.ns
-            return {"status": "forbidden", "message": problems[0][1], "found": found_names(ns), "notes": notes}
+            found = found_names(s.ns or {})
+            s.ns = None
+            return {"status": "forbidden", "message": problems[0][1], "found": found, "notes": notes}
     for root in s.cosmetic.used:
         notes.append(f"the package {root!r} is not installed where the grader runs: a do-nothing stand-in was used (display only)")
     found = found_names(s.ns)
     missing, s.has_forward = required_missing(spec, s.ns, found, notes)
     if missing is None:
         return {"status": "ok", "message": "", "found": found, "notes": notes}
+    facts = missing_facts(spec, s.ns, found)
     s.ns = None
     if problems:
         status, message = problems[0]
-        return {"status": status, "message": f"{message}\n({missing})", "found": found, "notes": notes}
-    return {"status": "missing", "message": missing, "found": found, "notes": notes}
+        # the file failed before it could define what is missing: that failure is the whole story
+        return {"status": status, "message": message, "found": found, "notes": notes}
+    return {"status": "missing", "message": missing, "found": found, "notes": notes, "missing": facts}
+
+
+def close_names(name: str, names: list[str], spec: dict[str, Any]) -> list[str]:
+    """Names like ``name``, never another name the assignment asks for (``forward`` is no typo of ``backward``)."""
+    import difflib
+
+    required = {spec.get("backward"), spec.get("forward"), spec.get("class_name")} - {name}
+    return difflib.get_close_matches(name, [n for n in names if n not in required], n=3, cutoff=0.5)
+
+
+def missing_facts(spec: dict[str, Any], ns: dict[str, Any], found: list[str]) -> dict[str, Any]:
+    """What is missing, as facts the grader words in the student's language (kind, name, owner, found, close)."""
+    def close(name: str, names: list[str]) -> list[str]:
+        return close_names(name, names, spec)
+
+    if spec["style"] == "class":
+        cname = spec["class_name"]
+        cls = ns.get(cname)
+        if not callable(cls):
+            return {"kind": "class", "name": cname, "found": found, "close": close(cname, found)}
+        methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
+        name = spec["backward"] if not hasattr(cls, spec["backward"]) else spec.get("forward") or ""
+        return {"kind": "method", "name": name, "owner": cname, "found": methods, "close": close(name, methods)}
+    name = spec["backward"] if not callable(ns.get(spec["backward"])) else spec.get("forward") or ""
+    return {"kind": "function", "name": name, "found": found, "close": close(name, found)}
 
 
 def found_names(ns: dict[str, Any]) -> list[str]:
@@ -503,10 +533,8 @@ def found_names(ns: dict[str, Any]) -> list[str]:
     return out
 
 
-def suggest(name: str, names: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+def suggest(name: str, names: list[str], spec: dict[str, Any]) -> str:
+    close = close_names(name, names, spec)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
@@ -516,19 +544,19 @@ def class_missing(spec: dict[str, Any], ns: dict[str, Any], found: list[str], no
     cname = spec["class_name"]
     cls = ns.get(cname)
     if not callable(cls):
-        return f"no class named {cname!r} was found; the submission defines: {listing}{suggest(cname, found)}", False
+        return f"no class named {cname!r} was found; the submission defines: {listing}{suggest(cname, found, spec)}", False
     methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
     if not hasattr(cls, spec["backward"]):
         return (
             f"class {cname} has no method {spec['backward']!r}; its methods: "
-            f"{', '.join(methods) or 'none'}{suggest(spec['backward'], methods)}"
+            f"{', '.join(methods) or 'none'}{suggest(spec['backward'], methods, spec)}"
         ), False
     if not fwd:
         return None, False
     if hasattr(cls, fwd):
         return None, True
     if spec.get("require_forward"):
-        return f"class {cname} has no method {fwd!r}; its methods: {', '.join(methods) or 'none'}{suggest(fwd, methods)}", False
+        return f"class {cname} has no method {fwd!r}; its methods: {', '.join(methods) or 'none'}{suggest(fwd, methods, spec)}", False
     notes.append(f"class {cname} has no method {fwd!r}: the forward pass is not checked")
     return None, False
 
@@ -540,13 +568,13 @@ def required_missing(spec: dict[str, Any], ns: dict[str, Any], found: list[str],
     listing = ", ".join(found) if found else "nothing callable"
     fwd = spec.get("forward")
     if not callable(ns.get(spec["backward"])):
-        return f"no function named {spec['backward']!r} was found; the submission defines: {listing}{suggest(spec['backward'], found)}", False
+        return f"no function named {spec['backward']!r} was found; the submission defines: {listing}{suggest(spec['backward'], found, spec)}", False
     if not fwd:
         return None, False
     if callable(ns.get(fwd)):
         return None, True
     if spec.get("require_forward"):
-        return f"no function named {fwd!r} was found; the submission defines: {listing}{suggest(fwd, found)}", False
+        return f"no function named {fwd!r} was found; the submission defines: {listing}{suggest(fwd, found, spec)}", False
     notes.append(f"no function named {fwd!r}: the forward pass is not checked")
     return None, False
 
@@ -598,7 +626,7 @@ class Call:
             self.out.append((_W.Key(param_role, r), inputs["params"][r]))
         for b in _W.BATCH_NAMES:
             self.out.append((_W.Key(input_role, b), inputs[b]))
-        d, before = inputs.get("dict"), inputs.get("dict_before")
+        d, before = inputs.get("dict"), inputs.get("dict_before") or {}
         if d is not None and (set(d) != set(before) or any(d.get(k) is not v for k, v in before.items())):
             who = "the forward pass" if forward else "backward"
             self.notes.append(f"{who} changed the params dict it was given (entries added, removed or replaced)")
@@ -771,7 +799,7 @@ def install_guards(s: Session) -> None:
     for name in list(sys.modules):
         if name.partition(".")[0] in BLOCKED_ROOTS:
             del sys.modules[name]
-    sys.meta_path.append(s.cosmetic)
+    sys.meta_path.append(s.cosmetic)  # type: ignore[arg-type]
     os._exit = s.fake_exit  # type: ignore[assignment]
     try:
         import posix

@@ -47,7 +47,6 @@ Examples
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import selectors
@@ -56,7 +55,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import weakref
 from dataclasses import dataclass
@@ -236,6 +234,16 @@ def _rmtree(path: str) -> None:
         shutil.rmtree(root, onerror=fix)
 
 
+@dataclass
+class _Exchange:
+    """The state of one request/answer exchange with the child."""
+
+    pending: memoryview
+    max_payload: int
+    ends: Callable[[dict[str, Any]], bool]
+    out_open: bool = True
+
+
 class _Process:
     """The launcher process, its pipes, its uid lease: everything :meth:`shutdown` must release."""
 
@@ -282,6 +290,8 @@ class _Process:
             if self.exit is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # before reaping, so the group id cannot be reused
                 self.killed = True
+                if self.supervised and self.lease is not None:  # the launcher could not finish: kill the uid from here
+                    _iso.kill_uid(self.lease.uid, self.lease.gid)
         except (ProcessLookupError, PermissionError):
             pass
         self.reap(block=True)
@@ -369,6 +379,7 @@ class Sandbox:
         self._helpers = _read_helpers(extra_files)
         self.load_status = "ok"
         self.load_message = ""
+        self.load_facts: dict[str, Any] = {}  # for "missing": kind, name, owner, found, close (see _child.missing_facts)
         self.found_names: tuple[str, ...] = ()
         self.notes: tuple[str, ...] = ()
         self.load_output = ""
@@ -577,6 +588,7 @@ class Sandbox:
         if status not in _CHILD_STATUSES or status == "type":
             self._die(*self._verdict("protocol", "while loading the submission"), load=True)
         elif status != "ok":
+            self.load_facts = _missing_facts(meta.get("missing"))
             self._die(status, _text(meta.get("message")), load=True)
 
     # -- plumbing ------------------------------------------------------------------
@@ -624,67 +636,79 @@ class Sandbox:
         load: the child and the launcher had exited before the answer was read.)
         """
         p = self._p
-        pending = memoryview(frame)
         sel = selectors.DefaultSelector()
+        ex = _Exchange(memoryview(frame), max_payload, ends)
         try:
             sel.register(p.out_fd, selectors.EVENT_READ, "out")
             sel.register(p.res_fd, selectors.EVENT_READ, "res")
             sel.register(p.cmd_fd, selectors.EVENT_WRITE, "cmd")
-            out_open = True
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return "timeout", None, None
                 events = sel.select(min(remaining, 0.25))
                 for key, _ in events:
-                    if key.data == "cmd":
-                        try:
-                            n = os.write(p.cmd_fd, pending[: 1 << 16])
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        except (BrokenPipeError, ConnectionResetError):
-                            sel.unregister(p.cmd_fd)
-                            continue
-                        pending = pending[n:]
-                        if not pending:
-                            sel.unregister(p.cmd_fd)
-                    elif key.data == "out":
-                        try:
-                            data = os.read(p.out_fd, 1 << 16)
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        if not data:
-                            sel.unregister(p.out_fd)
-                            out_open = False
-                        elif self._take_output(data):
-                            return "output", None, None
-                    else:
-                        try:
-                            data = os.read(p.res_fd, 1 << 20)
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        if not data:
-                            if out_open:
-                                self._drain_output()
-                            return "died", None, None
-                        self._res_buf += data
-                        try:
-                            got = _wire.decode(self._res_buf, max_payload)
-                        except ProtocolError:
-                            return "protocol", None, None
-                        if got is not None:
-                            meta, arrays, used = got
-                            del self._res_buf[:used]
-                            if self._drain_output():
-                                return "output", None, None
-                            if not ends(meta) and p.reap(block=False):  # the launcher is gone: the submission killed it
-                                return "died", None, None
-                            return "ok", meta, arrays
+                    handler = {"cmd": self._send_some, "out": self._read_output}.get(key.data, self._read_result)
+                    done = handler(sel, ex)
+                    if done is not None:
+                        return done
                 if not events and p.reap(block=False):
                     self._drain_output()
                     return "died", None, None
         finally:
             sel.close()
+
+    def _send_some(self, sel: selectors.BaseSelector, ex: "_Exchange") -> None:
+        """Write what the pipe takes of the pending command."""
+        try:
+            n = os.write(self._p.cmd_fd, ex.pending[: 1 << 16])
+        except (BlockingIOError, InterruptedError):
+            return None
+        except (BrokenPipeError, ConnectionResetError):
+            sel.unregister(self._p.cmd_fd)
+            return None
+        ex.pending = ex.pending[n:]
+        if not ex.pending:
+            sel.unregister(self._p.cmd_fd)
+        return None
+
+    def _read_output(self, sel: selectors.BaseSelector, ex: "_Exchange") -> "tuple[str, None, None] | None":
+        """Take what the submission printed; ``output`` beyond the cap."""
+        try:
+            data = os.read(self._p.out_fd, 1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return None
+        if not data:
+            sel.unregister(self._p.out_fd)
+            ex.out_open = False
+        elif self._take_output(data):
+            return "output", None, None
+        return None
+
+    def _read_result(self, sel: selectors.BaseSelector, ex: "_Exchange") -> "tuple[str, dict[str, Any] | None, dict[Key, np.ndarray] | None] | None":
+        """Read the result channel; the exchange's outcome once a whole frame (or the end) is there."""
+        try:
+            data = os.read(self._p.res_fd, 1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return None
+        if not data:
+            if ex.out_open:
+                self._drain_output()
+            return "died", None, None
+        self._res_buf += data
+        try:
+            got = _wire.decode(self._res_buf, ex.max_payload)
+        except ProtocolError:
+            return "protocol", None, None
+        if got is None:
+            return None
+        meta, arrays, used = got
+        del self._res_buf[:used]
+        if self._drain_output():
+            return "output", None, None
+        if not ex.ends(meta) and self._p.reap(block=False):  # the launcher is gone: the submission killed it
+            return "died", None, None
+        return "ok", meta, arrays
 
     def _verdict(self, outcome: str, when: str) -> tuple[str, str]:
         """Status and message for a session that ended with ``outcome``."""
@@ -720,3 +744,17 @@ class Sandbox:
         if code == 70 and "Traceback" in tail:
             return "crash", f"the grader's child process failed {when}:\n{tail[-1500:]}"
         return "crash", f"the process exited with code {code} {when} (os._exit or another hard exit)"
+
+
+def _missing_facts(raw: Any) -> dict[str, Any]:
+    """The child's facts about what is missing, kept only as short strings and lists of them (it is not trusted)."""
+    if not isinstance(raw, dict) or raw.get("kind") not in ("function", "class", "method"):
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("kind", "name", "owner"):
+        if isinstance(raw.get(key), str):
+            out[key] = raw[key][:100]
+    for key in ("found", "close"):
+        value = raw.get(key)
+        out[key] = [v[:100] for v in value[:30] if isinstance(v, str)] if isinstance(value, list) else []
+    return out
