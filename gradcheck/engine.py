@@ -615,7 +615,7 @@ def _evaluate_tiny(ev: ModelEvaluator, steps: dict[str, np.ndarray], values: dic
 @dataclass(frozen=True)
 class _StencilJob:
     """Losses of one job ``(name, entry indices)`` at the stencil ``offsets``: a picklable callable, so that
-    fork-server workers (:func:`gradcheck.parallel.start_method`) can run it too."""
+    fresh-interpreter workers (:func:`gradcheck.parallel.run_split`) can run it too."""
 
     ev: ModelEvaluator
     steps: dict[str, np.ndarray]
