@@ -282,6 +282,6 @@ def test_an_unguarded_script_with_a_native_thread_is_checked_once(tmp_path: Path
     script = tmp_path / "user_script.py"
     script.write_text(UNGUARDED_SCRIPT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["RUNS", "PASSED"]  # the script ran once: no worker re-ran it
