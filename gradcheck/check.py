@@ -1,7 +1,6 @@
 """Checking gradients: the public entry points and their assertion helpers."""
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -10,17 +9,19 @@ import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import (
+    check_choice,
+    check_int,
     KeyMismatchError,
     check_grads_match,
     check_params,
     check_workers,
     describe,
 )
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import Tolerance, compare_entries, judge
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import (
     AUTO_WORKERS,
-    WORKERS_ENV,
     ModelEvaluator,
     estimate_gradients,
 )
@@ -33,7 +34,7 @@ from gradcheck.numeric import (
     function_gradients,
     to_scalar,
 )
-from gradcheck.parallel import available_cpus, can_fork
+from gradcheck.parallel import available_cpus, can_fork, workers_from_env
 from gradcheck.report import format_result
 from gradcheck.results import CheckResult, EntryReport, ParamCheck
 
@@ -108,19 +109,14 @@ def _tolerance(tolerance: Tolerance | None) -> Tolerance:
     if tolerance is None:
         return Tolerance()
     if not isinstance(tolerance, Tolerance):
-        raise TypeError(f"tolerance must be a gradcheck.Tolerance, got tolerance={describe(tolerance)}")
+        raise GradcheckTypeError(f"tolerance must be a gradcheck.Tolerance, got tolerance={describe(tolerance)}")
     return tolerance
 
 
 def _check_options(mode: str, seed: Any, probes: Any) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
-    if not isinstance(probes, (int, np.integer)) or isinstance(probes, bool) or probes < 1:
-        raise ValueError(f"probes must be an int >= 1, got probes={probes!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got seed={describe(seed)}")
-    if seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
+    check_choice(mode, "mode", MODES)
+    check_int(probes, "probes", min_value=1)
+    check_int(seed, "seed", min_value=0)
 
 
 def check_gradients(
@@ -247,7 +243,7 @@ def check_point(
     point.f0 = point.value()
     t_call = time.perf_counter() - t0
     if not np.isfinite(point.f0):
-        raise ValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
+        raise GradcheckValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
     rng = np.random.default_rng(seed)
     sigma, repeats = _noise_and_repeats(point, rng)
     repeats.append(point.value())
@@ -318,7 +314,7 @@ def _precision(point: FunctionPoint, strict: bool, subject: str) -> tuple[Any, l
     message = (f"{subject} computes in {low[0]}: checked with {low[0]} steps (eps**(1/3) of {low[0]}) and "
                f"error bars (16 eps of {low[0]} times |f|), which cannot see errors below about 1e-3 relative")
     if strict:
-        raise TypeError(f"strict=True requires float64 throughout: {message}")
+        raise GradcheckTypeError(f"strict=True requires float64 throughout: {message}")
     return np.float32, [message]
 
 
@@ -348,11 +344,9 @@ def _function_workers(workers: int | None, t_call: float, point: FunctionPoint) 
     """``workers``, else ``$GRADCHECK_WORKERS``, else one per CPU (at most 4) when the plain loop would take > 1 s."""
     if workers is not None:
         return workers
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
-        return int(env)
+    env = workers_from_env()
+    if env is not None:
+        return env
     calls = 2 * sum(v.size for v in point.params.values())
     return min(available_cpus(), AUTO_WORKERS) if calls * t_call > AUTO_SECONDS and can_fork() else 1
 
@@ -457,7 +451,7 @@ def check_model(
     yy = np.asarray(y)
     for name, arr in (("x", xx), ("y", yy)):
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
+            raise GradcheckTypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
     _check_against_model(model, work)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -474,7 +468,7 @@ def check_model(
     t0 = time.perf_counter()
     ev = ModelEvaluator(model, p, px, py)
     if not np.isfinite(ev.f0):
-        raise ValueError(f"the loss is not finite at this point: {ev.f0!r}")
+        raise GradcheckValueError(f"the loss is not finite at this point: {ev.f0!r}")
     if not _same_loss(losses[0], ev.f0, model, p, px, py):
         problems.append(f"the forward pass is not deterministic: the loss was {losses[0]!r} then {ev.f0!r} "
                         "for the same input (dropout or noise without a fixed seed?)")
@@ -506,7 +500,7 @@ def _check_against_model(model: Any, params: Mapping[str, np.ndarray]) -> None:
         raise KeyMismatchError(f"params has unexpected keys {extra} (the model's parameters are {list(shapes)})")
     for k, shape in shapes.items():
         if tuple(params[k].shape) != tuple(shape):
-            raise ValueError(f"params[{k!r}] has shape {tuple(params[k].shape)}, expected {tuple(shape)} "
+            raise GradcheckValueError(f"params[{k!r}] has shape {tuple(params[k].shape)}, expected {tuple(shape)} "
                              f"for model {getattr(model, 'name', type(model).__name__)!r}")
 
 

@@ -74,6 +74,8 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from gradcheck import messages
+from gradcheck._validate import check_int
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import judge
 from gradcheck.estimate import NumericGradient
 
@@ -167,7 +169,7 @@ class Diagnosis:
         if isinstance(self.code, enum.Enum):
             object.__setattr__(self, "code", self.code.value)
         if self.code not in self.codes:
-            raise ValueError(f"code must be one of {self.codes}, got code={self.code!r}")
+            raise GradcheckValueError(f"code must be one of {self.codes}, got code={self.code!r}")
 
     @property
     def passed(self) -> bool:
@@ -185,7 +187,7 @@ class Diagnosis:
         """
         code = code.value if isinstance(code, enum.Enum) else code
         if code not in cls.codes:
-            raise ValueError(f"code must be one of {cls.codes}, got code={code!r}")
+            raise GradcheckValueError(f"code must be one of {cls.codes}, got code={code!r}")
         lang = messages.check_lang(lang)
         safe = _json_safe(detail)
         return cls(code, param, describe(code, param, safe, lang=lang), safe)
@@ -367,9 +369,8 @@ def diagnose_parameter(
     messages.check_lang(lang)
     r = np.asarray(reference, dtype=np.float64)
     if not np.all(np.isfinite(r)):
-        raise ValueError(f"reference for {param!r} must be finite, got {int(np.sum(~np.isfinite(r)))} non-finite entries")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}")
+        raise GradcheckValueError(f"reference for {param!r} must be finite, got {int(np.sum(~np.isfinite(r)))} non-finite entries")
+    check_int(batch_size, "batch_size", min_value=1, allow_none=True)
     others = {k: np.asarray(v, dtype=np.float64) for k, v in (others or {}).items() if k != param}
     if student is None:
         return _make("missing", param, lang)
@@ -567,7 +568,7 @@ def diagnose(
     'missing'
     """
     if not isinstance(reference, Mapping):
-        raise TypeError(f"reference must be a dict of str to arrays, got reference={type(reference).__name__}")
+        raise GradcheckTypeError(f"reference must be a dict of str to arrays, got reference={type(reference).__name__}")
     out: dict[str, Diagnosis] = {}
     for name, r in reference.items():
         if not isinstance(student, Mapping):

@@ -23,7 +23,6 @@ The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -32,7 +31,7 @@ import numpy as np
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
-from gradcheck.parallel import WORKERS_ENV, available_cpus, run_split
+from gradcheck.parallel import available_cpus, run_split, workers_from_env
 from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
 
 __all__ = ["estimate_gradients", "ModelEvaluator"]
@@ -553,11 +552,9 @@ def _workers(workers: int | None, work: int) -> int:
     """``workers``, else ``$GRADCHECK_WORKERS``, else up to :data:`AUTO_WORKERS` processes when ``work`` is big enough."""
     if workers is not None:
         return workers
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
-        return int(env)
+    env = workers_from_env()
+    if env is not None:
+        return env
     return min(available_cpus(), AUTO_WORKERS) if work >= PARALLEL_MIN_VALUES else 1
 
 

@@ -11,6 +11,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
+
 __all__ = ["GradcheckPrecisionWarning", "copy_point", "mutations", "precision_findings", "require_finite"]
 
 
@@ -71,7 +73,7 @@ def precision_findings(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping
 
 def warn_or_raise(findings: list[str], *, strict: bool) -> None:
     if findings and strict:
-        raise TypeError("strict=True requires float64 throughout: " + "; ".join(findings))
+        raise GradcheckTypeError("strict=True requires float64 throughout: " + "; ".join(findings))
     for f in findings:
         warnings.warn(f, GradcheckPrecisionWarning, stacklevel=4)
 
@@ -82,5 +84,5 @@ def require_finite(grads: Mapping[str, np.ndarray], what: str) -> None:
         bad = ~np.isfinite(g)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{what}[{name!r}] has {int(bad.sum())} non-finite entries (NaN or inf), "
+            raise GradcheckValueError(f"{what}[{name!r}] has {int(bad.sum())} non-finite entries (NaN or inf), "
                              f"first at index {first}: {g[first]!r}")

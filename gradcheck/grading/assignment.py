@@ -92,6 +92,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from gradcheck._validate import check_int, check_number
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -170,7 +172,7 @@ class Limits:
     >>> Limits(memory_bytes=0)
     Traceback (most recent call last):
     ...
-    ValueError: memory_bytes must be an int > 0, got memory_bytes=0
+    gradcheck.errors.GradcheckValueError: memory_bytes must be an int >= 1, got memory_bytes=0
     """
 
     wall_seconds: float = 10.0
@@ -185,10 +187,9 @@ class Limits:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name.endswith("_bytes"):
-                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                    raise ValueError(f"{f.name} must be an int > 0, got {f.name}={value!r}")
-            elif not _positive(value):
-                raise ValueError(f"{f.name} must be a finite number > 0, got {f.name}={value!r}")
+                check_int(value, f.name, min_value=1)
+            else:
+                check_number(value, f.name, min_value=0, exclusive_min=True)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import io
 import json
 from typing import Iterable
 
+from gradcheck._validate import check_int
 from gradcheck.grading import i18n
 from gradcheck.grading.render_markdown import format_points
 from gradcheck.grading.results import SubmissionResult
@@ -89,8 +90,7 @@ def render_text(results: Iterable[SubmissionResult], *, lang: str | None = None,
     """
     from rich.console import Console
 
-    if not isinstance(width, int) or width < 40:
-        raise ValueError(f"width must be an int >= 40, got width={width!r}")
+    check_int(width, "width", min_value=40)
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=color, color_system="standard" if color else None, highlight=False)
     print_report(results, console=console, lang=lang)
