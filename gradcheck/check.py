@@ -464,7 +464,7 @@ def check_model(
     guards.warn_or_raise(guards.precision_findings(params, x, y, grads, output), strict=strict)
     guards.require_finite(analytic, "grads")
     point = guards.copy_point(work, xx, yy)
-    p, px, py = guards.split_point(point)
+    p, px, py = point.params, point.x, point.y
     t0 = time.perf_counter()
     ev = ModelEvaluator(model, p, px, py)
     if not np.isfinite(ev.f0):

@@ -78,6 +78,7 @@ from gradcheck._validate import check_int
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import judge
 from gradcheck.estimate import NumericGradient
+from gradcheck.jsonsafe import json_safe
 
 __all__ = [
     "GradientCode",
@@ -189,7 +190,7 @@ class Diagnosis:
         if code not in cls.codes:
             raise GradcheckValueError(f"code must be one of {cls.codes}, got code={code!r}")
         lang = messages.check_lang(lang)
-        safe = _json_safe(detail)
+        safe = json_safe(detail)
         return cls(code, param, describe(code, param, safe, lang=lang), safe)
 
     def in_language(self, lang: str) -> "Diagnosis":
@@ -243,20 +244,6 @@ def runtime_diagnosis(code: str, *, param: str = "", lang: str = "en", **detail:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return repr(value)
-    return value
 
 
 def _max_abs(a: np.ndarray) -> float:
