@@ -4,10 +4,13 @@ The numerical side is exact and fast (:mod:`gradcheck.engine`), every
 numerical entry carries its own error estimate (:mod:`gradcheck.stencil`),
 verdicts follow a documented tolerance model (:mod:`gradcheck.compare`)
 and results are data (:mod:`gradcheck.results`) rendered by
-:mod:`gradcheck.report`.
+:mod:`gradcheck.report`.  Models are declared with the layer
+vocabulary :mod:`gradcheck.nn` (``nn.Sequential(nn.Dense("W1", "b1"),
+nn.Tanh(), ..., loss=nn.MSE())``) and checked with :func:`check_model`.
 """
 from __future__ import annotations
 
+from gradcheck import nn
 from gradcheck.check import (
     assert_gradients_close,
     assert_model_gradients,
@@ -50,6 +53,7 @@ __all__ = [
     "estimate_gradients",
     "format_result",
     "miss_probability",
+    "nn",
     "numerical_gradient",
     "relative_error",
     "to_dict",

@@ -26,6 +26,7 @@ from gradcheck.engine import (
     estimate_gradients,
 )
 from gradcheck.estimate import NumericGradient
+from gradcheck.explain import explain
 from gradcheck.noise import measure_noise
 from gradcheck.numeric import (
     EPS64,
@@ -266,7 +267,8 @@ def check_point(
         numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tol),
                                      workers=_function_workers(workers, t_call, point), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-        checks = tuple(param_check(k, analytic[k], numeric[k], tol) for k in names)
+        checks = explain(tuple(param_check(k, analytic[k], numeric[k], tol) for k in names), analytic, numeric,
+                         batch_size=n_samples)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         small = [k for k in names if analytic[k].size <= SMALL]
@@ -275,6 +277,7 @@ def check_point(
                        # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
                        else check_directional(point, k, analytic[k], tol, rng=rng, probes=probes)  # type: ignore[arg-type]
                        for k in names)
+        checks = explain(checks, analytic, numeric, batch_size=n_samples)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
@@ -352,7 +355,7 @@ def _function_workers(workers: int | None, t_call: float, point: FunctionPoint) 
 
 
 def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None,
-                    losses: list[float]) -> tuple[list[str], dict]:
+                    losses: list[float], backward: Callable[..., Any], who: str) -> tuple[list[str], dict]:
     """Run loss once and backward twice on copies: mutation and determinism findings.
 
     The loss value is appended to ``losses``; the caller compares it with
@@ -366,7 +369,7 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
         return problems, grads
     results = []
     for _ in range(2):
-        value, found = guards.run_guarded(model.backward, params, x, y, f"{getattr(model, 'name', 'model')}.backward")
+        value, found = guards.run_guarded(backward, params, x, y, who)
         problems += found
         results.append(value)
     analytic = check_grads_match(results[0], params, name="grads")
@@ -385,6 +388,7 @@ def check_model(
     *,
     mode: str = "full",
     grads: Mapping[str, Any] | None = None,
+    backward: Callable[..., Mapping[str, Any]] | None = None,
     tolerance: Tolerance | None = None,
     seed: int = 0,
     probes: int = 4,
@@ -401,9 +405,12 @@ def check_model(
 
     Parameters
     ----------
-    model : reference model
-        Anything with ``layers``, ``head``, ``prepare_input``, ``loss`` and
-        (unless ``grads`` is given) ``backward``.
+    model : gradcheck.nn.LayeredModel
+        A model declared with :mod:`gradcheck.nn` (``nn.Sequential(...)``),
+        a reference model, or anything with ``layers``, ``head``,
+        ``prepare_input``, ``forward`` and ``loss``
+        (:class:`gradcheck.nn.LayeredModel`).  Layers the fast engine cannot
+        exploit are evaluated the generic way (:mod:`gradcheck.recognise`).
     params, x, y
         The point.  Never modified: every function under check gets copies,
         and a function that writes into its inputs is reported.
@@ -413,6 +420,11 @@ def check_model(
         failures by bisection.
     grads : mapping, optional
         Analytic gradients to check instead of ``model.backward(params, x, y)``.
+    backward : callable, optional
+        ``backward(params, x, y) -> dict of gradients``, checked instead of
+        ``model.backward`` (run twice on copies: mutation and determinism
+        are reported as for ``model.backward``).  A model declared with
+        :mod:`gradcheck.nn` has no backward of its own: pass yours here.
     tolerance : Tolerance, optional
     seed : int
         Seeds the probes in fast mode; reported in every result.
@@ -442,6 +454,18 @@ def check_model(
     >>> r = check_model(m, p, x, y, grads=bad)
     >>> r.passed, r["W2"].n_failed
     (False, 3)
+
+    A model declared with :mod:`gradcheck.nn` and your own backward:
+
+    >>> from gradcheck import nn
+    >>> net = nn.Sequential(nn.Dense("W", "b"), loss=nn.MSE("half_sum"))
+    >>> def my_backward(params, x, y):
+    ...     d = x @ params["W"] + params["b"] - y      # dL/dz
+    ...     return {"W": x.T @ d, "b": d.sum(axis=0)}
+    >>> rng = np.random.default_rng(0)
+    >>> q = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    >>> check_model(net, q, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)), backward=my_backward).passed
+    True
     """
     _check_options(mode, seed, probes)
     workers = check_workers(workers)
@@ -452,12 +476,15 @@ def check_model(
     for name, arr in (("x", xx), ("y", yy)):
         if arr.dtype.kind not in "biuf":
             raise GradcheckTypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
+    if xx.ndim >= 1 and xx.shape[0] == 0:
+        raise GradcheckValueError(f"x is an empty batch (x.shape={xx.shape}): a gradient check needs at least one sample")
+    backward, who = _backward(model, grads, backward)
     _check_against_model(model, work)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     supplied = None if grads is None else check_grads_match(grads, work, name="grads")
     losses: list[float] = []
-    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses)
+    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who)
     timings["backward"] = time.perf_counter() - t0
     output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward")
     problems += found
@@ -485,6 +512,29 @@ def check_model(
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
                        params=checks, tolerance=tol, problems=tuple(problems), timings=timings)
+
+
+def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any], str]:
+    """The backward to check and its name in findings; a clear error when the model is not layered."""
+    missing = [m for m in ("layers", "head", "prepare_input", "forward", "loss") if not hasattr(model, m)]
+    if missing:
+        raise GradcheckTypeError(f"model must be a layered model (gradcheck.nn.LayeredModel, e.g. nn.Sequential(...)); "
+                        f"{type(model).__name__} lacks {', '.join(missing)}")
+    if backward is not None:
+        if grads is not None:
+            raise GradcheckValueError("pass grads= or backward=, not both")
+        if not callable(backward):
+            raise GradcheckTypeError(f"backward must be callable, backward(params, x, y) -> dict, got backward={describe(backward)}")
+        return backward, getattr(backward, "__name__", "backward")
+    own = getattr(model, "backward", None)
+    if grads is None and not callable(own):
+        raise GradcheckTypeError(f"{getattr(model, 'name', type(model).__name__)} has no backward method: "
+                        "pass backward=fn (fn(params, x, y) -> dict of gradients) or grads=")
+    return (own if callable(own) else _no_backward), f"{getattr(model, 'name', 'model')}.backward"
+
+
+def _no_backward(params: Any, x: Any, y: Any) -> Any:  # pragma: no cover - grads= was given; never called
+    raise AssertionError("unreachable: grads were supplied")
 
 
 def _check_against_model(model: Any, params: Mapping[str, np.ndarray]) -> None:
@@ -522,7 +572,9 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tol: Tolerance, w
     numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
                                  accept=_accepts(analytic, tol))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-    return tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic)
+    n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
+    return explain(tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic), analytic, numeric,
+                   batch_size=n)
 
 
 def assert_gradients_close(

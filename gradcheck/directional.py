@@ -11,8 +11,9 @@ see :meth:`gradcheck.engine.ModelEvaluator.lines`); no perturbed copy of a
 dense tensor is built.  Tensors of at most :data:`SMALL` entries (biases)
 are checked entry by entry instead.
 
-**The verdict of a probe** is the full mode's (:mod:`gradcheck.compare`)
-with the tolerance terms carried along the direction:
+**The verdict of a probe** is the full mode's rule
+(:func:`gradcheck.compare.judge`) with the tolerance terms carried along
+the direction:
 ``|a.v - numeric| <= atol sum|v| + rtol sum|a v| + k error``, where
 ``error`` is the stencil's own error bar (truncation plus round-off).
 
@@ -61,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.compare import Tolerance, relative_error
+from gradcheck.compare import Tolerance, judge, relative_error
 from gradcheck.numeric import EPS64
 from gradcheck.results import EntryReport, FastGuarantee, ParamCheck
 from gradcheck.stencil import STENCIL, combine, roundoff
@@ -193,13 +194,12 @@ def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tole
         if todo.size == 0:
             break
     kink &= ~settled
-    allowed = floor + tol.k * error
-    diff = np.abs(a_dir - value)
-    margin = floor + tol.k * 2.0 * noise
-    in_bracket = (a_dir >= lower - margin) & (a_dir <= upper + margin)
-    ok = (diff <= allowed) | (kink & in_bracket)
-    allowed = np.where(kink & (diff > allowed), np.maximum(allowed, margin), allowed)
-    return _Measured(ok=ok, kink=kink, analytic=a_dir, numeric=value, error=error, allowed=allowed, diff=diff)
+    # the one rule (gradcheck.compare.judge) with this probe's own tolerance terms; the bracket's error bar is
+    # twice the round-off term, as for a kink entry in full mode
+    verdict = judge(a_dir, value, error, floor=floor, k=tol.k, lower=lower, upper=upper, kink=kink,
+                    bracket_error=2.0 * noise)
+    return _Measured(ok=verdict.passed, kink=kink, analytic=a_dir, numeric=value, error=error,
+                     allowed=np.asarray(verdict.allowed, dtype=np.float64), diff=np.abs(a_dir - value))
 
 
 def _localise(ev: Any, name: str, a: np.ndarray, v: np.ndarray, shape: tuple[int, ...], tol: Tolerance,

@@ -19,19 +19,26 @@ independent oracle.  It is fast because it exploits the structure:
 * big stages are spread over forked worker processes
   (:mod:`gradcheck.parallel`), with bit-identical results.
 
+Layers are recognised by the protocols of :mod:`gradcheck.nn`, each
+declaration checked on the base point first (:mod:`gradcheck.recognise`);
+a layer or head the fast paths cannot use is evaluated the generic way, one
+perturbed copy at a time, never with an error of the engine's own.
+
 The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
 from gradcheck.parallel import available_cpus, run_split, workers_from_env
+from gradcheck.recognise import LayerKind, recognise, scalar_loss
 from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
 
 __all__ = ["estimate_gradients", "ModelEvaluator"]
@@ -49,6 +56,9 @@ HEAD_VALUES = 1 << 16
 
 #: Size of one stacked pass of fast mode's line losses (:meth:`ModelEvaluator.lines`), in float64 values.
 LINE_VALUES = 1 << 18
+
+#: Stacked values up to which a model's stencil points all go in one pass (:meth:`ModelEvaluator.tiny`).
+TINY_VALUES = 1 << 16
 
 #: Default cap on worker processes (see :func:`gradcheck.parallel.run_split`).
 AUTO_WORKERS = 4
@@ -111,44 +121,41 @@ def _rank_one(base: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarr
     return out.transpose(1, 2, 0)
 
 
-def _is_dense(layer: Any) -> bool:
-    return type(layer).__name__ == "Dense" and hasattr(layer, "weight")
-
-
-def _is_elementwise(layer: Any) -> bool:
-    return bool(getattr(layer, "elementwise", False)) and not getattr(layer, "param_names", ())
-
-
 class ModelEvaluator:
     """Evaluate a model's loss at stacks of perturbed parameters.
 
     Parameters
     ----------
-    model : reference model
+    model : gradcheck.nn.LayeredModel
         Needs ``layers``, ``head`` and ``prepare_input``.
     params : mapping
         The point (float64 arrays; not modified).
     x, y : ndarray
-        The batch.
+        The batch; integer ``y`` (class labels) stays integer.
     """
 
     def __init__(self, model: Any, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> None:
         _settle_allocator()
         self.model = model
         self.params = dict(params)
-        self.y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y)
+        self.y = y if y.dtype.kind in "iub" else np.asarray(y, dtype=np.float64)
         self.layers = tuple(model.layers)
         a = model.prepare_input(np.asarray(x, dtype=np.float64))
+        if a.ndim >= 1 and a.shape[0] == 0:
+            raise GradcheckValueError(f"x is an empty batch (x.shape={np.shape(x)}): a gradient check needs at least one sample")
         self.inputs: list[np.ndarray] = []
         for layer in self.layers:
             self.inputs.append(a)
             a = layer.forward(self.params, a)
         self.output = a
-        self.f0 = float(model.head(a, self.y))
+        self.f0 = scalar_loss(model.head(a, self.y))
         #: size of the numbers the loss is computed from (see stencil.roundoff)
         self.noise_scale = float(max(abs(self.f0), np.max(np.abs(a), initial=0.0)))
         self._cache: dict[Any, Any] = {}
-        self.sample_scale, self.sample_losses = self._separable()
+        self.structure = recognise(self.layers, model.head, self.params, self.inputs, a, self.y, self.f0)
+        self.kinds = self.structure.kinds
+        self.sample_scale, self.sample_losses = self._separable() if self.structure.rowwise else (None, None)
         self.owner = {name: k for k, layer in enumerate(self.layers) for name in layer.param_names}
 
     def _separable(self) -> tuple[float | None, np.ndarray | None]:
@@ -166,7 +173,7 @@ class ModelEvaluator:
         n = out.shape[0]
         try:
             per = np.asarray(self.model.head(out[:, None, :], self._sample_targets()[:, None]), dtype=np.float64)
-        except (ValueError, IndexError, TypeError):
+        except Exception:  # noqa: BLE001 - a head that cannot do this is evaluated whole
             return None, None
         if per.shape != (n,) or not np.all(np.isfinite(per)):
             return None, None
@@ -274,11 +281,11 @@ class ModelEvaluator:
         for k in range(start, len(self.layers)):
             layer = self.layers[k]
             if isinstance(state, _Column):
-                if _is_elementwise(layer):
+                if self.kinds[k] is LayerKind.ELEMENTWISE:
                     state = _Column(self.inputs[k + 1] if k + 1 < len(self.layers) else self.output,
                                     state.cols, layer.forward(self.params, state.values))
                     continue
-                if _is_dense(layer):
+                if self.kinds[k] is LayerKind.AFFINE:
                     W = self.params[layer.weight]
                     if self.sample_scale is not None:
                         if np.all(state.cols == state.cols[0]):
@@ -298,7 +305,9 @@ class ModelEvaluator:
         k = self.owner[name]
         layer = self.layers[k]
         value = self.params[name]
-        if _is_dense(layer) and value.ndim in (1, 2):
+        if self.structure.looped:
+            return self._looped(name, k, (_moved(value, i, s) for i, s in zip(flat_index, steps)), len(steps))
+        if self.kinds[k] is LayerKind.AFFINE:
             base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
             n_out = base_out.shape[-1]
             cols = flat_index % n_out
@@ -319,10 +328,29 @@ class ModelEvaluator:
     def losses_along(self, name: str, directions: np.ndarray) -> np.ndarray:
         """Losses with ``params[name] += directions[p]`` (``directions``: ``(P, *shape)``)."""
         k = self.owner[name]
+        if self.structure.looped:
+            return self._looped(name, k, (self.params[name] + d for d in directions), len(directions))
         stacked = dict(self.params)
         stacked[name] = self.params[name][None] + directions
         state = self.layers[k].forward(stacked, self.inputs[k])
         return self._finish(state, k + 1)
+
+    def _looped(self, name: str, k: int, values: Iterable[np.ndarray], count: int) -> np.ndarray:
+        """Losses with ``params[name]`` set to each of ``values`` in turn, through layers ``k..`` one copy at a time.
+
+        The generic path, for models with a layer or head that does not take
+        stacks of copies (:mod:`gradcheck.recognise`): the plain loop's cost
+        per copy, minus the layers before ``k``.
+        """
+        losses = np.empty(count)
+        params = dict(self.params)
+        for p, value in enumerate(values):
+            params[name] = value
+            a = self.inputs[k]
+            for layer in self.layers[k:]:
+                a = layer.forward(params, a)
+            losses[p] = scalar_loss(self.model.head(a, self.y))
+        return losses
 
     def lines(self, name: str, lines: Sequence[tuple[np.ndarray, int, int]]) -> Callable[..., np.ndarray]:
         """Losses along lines through the point, for fast mode (:mod:`gradcheck.directional`).
@@ -344,7 +372,7 @@ class ModelEvaluator:
         layer = self.layers[k]
         value = self.params[name]
         restricted = [(np.asarray(v, dtype=np.float64).reshape(-1), int(s), int(e)) for v, s, e in lines]
-        if _is_dense(layer) and self.inputs[k].ndim == 2 and (
+        if not self.structure.looped and self.kinds[k] is LayerKind.AFFINE and self.inputs[k].ndim == 2 and (
                 (name == layer.weight and value.ndim == 2) or (name != layer.weight and value.ndim in (1, 2))):
             deltas = [self._dense_delta(name, value, k, line) for line in restricted]
             base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
@@ -371,6 +399,9 @@ class ModelEvaluator:
                 block = np.repeat(value.reshape(1, -1), len(pairs[s:s + per]), axis=0)
                 for row, (o, (v, a, b)) in zip(block, pairs[s:s + per]):
                     row[a:b] += o * v[a:b]
+                if self.structure.looped:
+                    out[s:s + per] = self._looped(name, k, (row.reshape(value.shape) for row in block), len(block))
+                    continue
                 stacked = dict(self.params)
                 stacked[name] = block.reshape((-1,) + value.shape)
                 out[s:s + per] = self._finish(layer.forward(stacked, self.inputs[k]), k + 1)
@@ -395,6 +426,18 @@ class ModelEvaluator:
         block[stop - r0 * n_out:] = 0.0
         return a[:, r0:r1] @ block.reshape(r1 - r0, n_out)
 
+    def tiny(self, names: Sequence[str]) -> bool:
+        """Is the model so small that one stacked pass over every stencil point is cheapest?
+
+        When ``4 * entries`` copies of the widest activation fit in
+        :data:`TINY_VALUES` values (the notebooks' toy networks).
+        """
+        if self.structure.looped:  # a layer that cannot take stacked copies
+            return False
+        entries = sum(int(np.size(self.params[n])) for n in names)
+        widest = max([a.size for a in self.inputs] + [np.size(self.output)])
+        return len(STENCIL) * entries * widest <= TINY_VALUES
+
     def chunk_values(self) -> int:
         """Values per stacked pass: :data:`CHUNK_VALUES`, or 512 per sample for big batches.
 
@@ -418,8 +461,8 @@ class ModelEvaluator:
 
     def _column_path(self, name: str) -> bool:
         """Is ``name`` a dense weight whose entries go one output column per pass?"""
-        layer = self.layers[self.owner[name]]
-        return (_is_dense(layer) and name == layer.weight and self.params[name].ndim == 2
+        k = self.owner[name]
+        return (self.kinds[k] is LayerKind.AFFINE and name == self.layers[k].weight
                 and self.sample_scale is not None)
 
     def width(self, name: str) -> int:
@@ -432,13 +475,13 @@ class ModelEvaluator:
         """
         k = self.owner[name]
         outputs = self.inputs[k + 1:] + [self.output]
-        if not (_is_dense(self.layers[k]) and self.params[name].ndim in (1, 2)):
+        if self.kinds[k] is not LayerKind.AFFINE or self.structure.looped:
             return max([a.size for a in outputs] + [self.params[name].size])
         n = outputs[0].shape[-2] if outputs[0].ndim >= 2 else 1
-        for i, layer in enumerate(self.layers[k + 1:], start=1):
-            if _is_elementwise(layer):
+        for i, kind in enumerate(self.kinds[k + 1:], start=1):
+            if kind is LayerKind.ELEMENTWISE:
                 continue
-            if _is_dense(layer) and self._column_path(name):
+            if kind is LayerKind.AFFINE and self._column_path(name):
                 return n
             return max([n] + [a.size for a in outputs[i:]])
         return max(n, outputs[-1].size)
@@ -510,8 +553,12 @@ def estimate_gradients(
     steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}
     values = {name: np.full((len(STENCIL), ev.params[name].size), np.nan) for name in names}
     todo = {name: np.arange(ev.params[name].size) for name in names}
+    tiny = ev.tiny(names)
+    if tiny:  # every point in one pass; entries ``accept`` settles keep the first stage's d1, as below
+        _evaluate_tiny(ev, steps, values)
     first = (0, 1) if accept else (0, 1, 2, 3)
-    _evaluate(ev, todo, steps, values, first, workers)
+    if not tiny:
+        _evaluate(ev, todo, steps, values, first, workers)
     if accept:
         for name in names:
             f = values[name]
@@ -520,22 +567,72 @@ def estimate_gradients(
             err = roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale)
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
-        _evaluate(ev, todo, steps, values, (2, 3), workers)
+            if tiny:
+                values[name][2:, np.asarray(ok, bool).reshape(-1)] = np.nan
+        if not tiny:
+            _evaluate(ev, todo, steps, values, (2, 3), workers)
+    if tiny:  # one combine for every tensor: its fixed cost dominates at this size
+        whole = _gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
+                          np.concatenate([steps[n] for n in names]), (-1,), ev.noise_scale)
+        bounds = np.cumsum([0] + [steps[n].size for n in names])
+        return {name: NumericGradient(name=name, **{
+            f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
+            for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
+            for name, a, b in zip(names, bounds[:-1], bounds[1:])}
     return {name: _gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape, ev.noise_scale)
             for name in names}
+
+
+def _evaluate_tiny(ev: ModelEvaluator, steps: dict[str, np.ndarray], values: dict[str, np.ndarray]) -> None:
+    """Every stencil point of every entry of a tiny model in one stacked forward pass from the input.
+
+    For the notebooks' toy networks (3 to 28 parameters) the structured
+    passes cost more in Python calls than the arithmetic: one pass over
+    ``4 * n_params`` stacked copies of all the parameters does everything
+    (:meth:`ModelEvaluator.tiny` says when).
+    """
+    names = list(steps)
+    sizes = [steps[n].size for n in names]
+    total = len(STENCIL) * sum(sizes)
+    stacked = {k: np.repeat(np.asarray(v)[None], total, axis=0) for k, v in ev.params.items()}
+    row = 0
+    for name, size in zip(names, sizes):
+        flat = stacked[name].reshape(total, -1)
+        idx = np.arange(size)
+        for offset in STENCIL:
+            flat[row + idx, idx] += offset * steps[name]
+            row += size
+    state = ev.inputs[0]
+    for layer in ev.layers:
+        state = layer.forward(stacked, state)
+    f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
+    row = 0
+    for name, size in zip(names, sizes):
+        values[name][:] = f[row:row + len(STENCIL) * size].reshape(len(STENCIL), size)
+        row += len(STENCIL) * size
+
+
+@dataclass(frozen=True)
+class _StencilJob:
+    """Losses of one job ``(name, entry indices)`` at the stencil ``offsets``: a picklable callable, so that
+    fork-server workers (:func:`gradcheck.parallel.start_method`) can run it too."""
+
+    ev: ModelEvaluator
+    steps: dict[str, np.ndarray]
+    offsets: np.ndarray
+
+    def __call__(self, job: tuple[str, np.ndarray]) -> np.ndarray:
+        name, idx = job
+        h = self.steps[name][idx]
+        flat = np.tile(idx, len(self.offsets))
+        return self.ev.losses(name, flat, (self.offsets[:, None] * h[None, :]).reshape(-1))
 
 
 def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
               values: dict[str, np.ndarray], rows: Sequence[int], workers: int | None) -> None:
     """Fill ``values[name][rows][:, todo[name]]`` with losses at those stencil points."""
     offsets = np.asarray([STENCIL[r] for r in rows])
-
-    def run(job: tuple[str, np.ndarray]) -> np.ndarray:
-        name, idx = job
-        h = steps[name][idx]
-        flat = np.tile(idx, len(offsets))
-        return ev.losses(name, flat, (offsets[:, None] * h[None, :]).reshape(-1))
-
+    run = _StencilJob(ev, steps, offsets)
     jobs: list[tuple[str, np.ndarray]] = []
     for name, idx in todo.items():
         per = max(1, ev.chunk_values() // (len(offsets) * ev.width(name)))
@@ -546,6 +643,13 @@ def _evaluate(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, 
     for (name, idx), f in zip(jobs, run_split(jobs, run, sizes, workers=_workers(workers, work))):
         for r, row in zip(rows, f.reshape(len(offsets), -1)):
             values[name][r, idx] = row
+
+
+def _moved(value: np.ndarray, flat_index: int, step: float) -> np.ndarray:
+    """A copy of ``value`` with entry ``flat_index`` (of the flattened array) moved by ``step``."""
+    moved = value.copy()
+    moved.reshape(-1)[flat_index] += step
+    return moved
 
 
 def _workers(workers: int | None, work: int) -> int:

@@ -38,9 +38,18 @@ class Point:
 
 
 def copy_point(params: Mapping[str, np.ndarray], x: Any, y: Any) -> Point:
-    """Fresh float64 copies of a check point."""
-    return Point({k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()},
-                 np.array(x, dtype=np.float64, copy=True), np.array(y, dtype=np.float64, copy=True))
+    """Fresh copies of a check point.
+
+    Parameters become float64; ``x`` and ``y`` too unless they hold
+    integers or booleans (class labels, token ids), which keep their dtype:
+    a head that indexes with its labels must get integers.
+    """
+    return Point({k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}, _data_copy(x), _data_copy(y))
+
+
+def _data_copy(value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    return np.array(arr, copy=True) if arr.dtype.kind in "iub" else np.array(arr, dtype=np.float64, copy=True)
 
 
 def mutations(pristine: Mapping[str, np.ndarray], used: Mapping[str, np.ndarray], who: str) -> list[str]:

@@ -79,7 +79,7 @@ TEMPLATES: _T = {
     },
     "activation": {
         "en": "{param} matches a known mistake in an activation's derivative: {mistake_text}",
-        "ko": "{param}은(는) 활성화 함수 미분의 알려진 실수와 일치합니다: {mistake_text}",
+        "ko": "{param}은(는) 활성화 함수를 미분할 때 흔히 하는 잘못과 일치합니다: {mistake_text}",
     },
     "partial": {
         "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries are right.",
@@ -111,7 +111,7 @@ TEMPLATES: _T = {
     },
     "wrong": {
         "en": "{param} is wrong (largest error {max_abs_error:.3g}, gradient entries up to {scale:.3g}) and fits no known mistake.",
-        "ko": "{param}이(가) 틀렸습니다 (최대 오차 {max_abs_error:.3g}, 기울기 원소 최댓값 {scale:.3g}). 알려진 실수 유형에도 해당하지 않습니다.",
+        "ko": "{param}이(가) 틀렸습니다 (최대 오차 {max_abs_error:.3g}, 기울기 원소 최댓값 {scale:.3g}). 알려진 오류 유형에도 해당하지 않습니다.",
     },
     "wrong.zero": {
         "en": "{param} is all zeros: its backward pass seems not to be written.",
@@ -127,7 +127,7 @@ TEMPLATES: _T = {
     },
     "mutation": {
         "en": "The submission changed its argument {param} in place: a backward pass must not modify its inputs (copy an array before writing into it).",
-        "ko": "제출물이 인자 {param}을(를) 제자리에서 바꾸었습니다: 역전파는 입력을 수정하면 안 됩니다 (배열에 쓰기 전에 복사하세요).",
+        "ko": "제출물이 인수 {param}을(를) 직접 수정했습니다: 역전파는 입력을 수정하면 안 됩니다 (배열에 쓰기 전에 복사하세요).",
     },
     "nondeterministic": {
         "en": "Two calls with the same input gave different values for {param}: the result must not depend on hidden state or randomness.",
@@ -141,7 +141,7 @@ TEMPLATES: _T = {
     # -- likely causes of a constant factor c (the student's value is c times the gradient)
     "cause.2": {
         "en": "the factor 1/2 of the loss was lost (the derivative of (1/2)(y - a)^2 is (a - y), not 2(a - y)).",
-        "ko": "손실의 1/2 인수가 빠졌습니다 ((1/2)(y - a)^2의 미분은 2(a - y)가 아니라 (a - y)입니다).",
+        "ko": "손실의 계수 1/2이 빠졌습니다 ((1/2)(y - a)^2의 미분은 2(a - y)가 아니라 (a - y)입니다).",
     },
     "cause.1/2": {
         "en": "the factor 2 from differentiating the square is missing (the derivative of (y - a)^2 is 2(a - y)).",
@@ -149,7 +149,7 @@ TEMPLATES: _T = {
     },
     "cause.N": {
         "en": "the loss is a mean over the N samples but this is their sum: the factor 1/N is missing.",
-        "ko": "손실은 N개 샘플의 평균인데 이 값은 합입니다: 1/N 인수가 빠졌습니다.",
+        "ko": "손실은 N개 샘플의 평균인데 이 값은 합입니다: 계수 1/N이 빠졌습니다.",
     },
     "cause.1/N": {
         "en": "it is divided by the batch size N, but the loss is a sum over the samples (or it was divided by N twice).",
@@ -157,7 +157,7 @@ TEMPLATES: _T = {
     },
     "cause.N/2": {
         "en": "the factor 2/N of the mean squared error is missing (its derivative is 2(a - y)/N, not a - y).",
-        "ko": "평균제곱오차의 인수 2/N이 빠졌습니다 (미분은 a - y가 아니라 2(a - y)/N입니다).",
+        "ko": "평균제곱오차의 계수 2/N이 빠졌습니다 (미분은 a - y가 아니라 2(a - y)/N입니다).",
     },
     "cause.2/N": {
         "en": "the derivative of a mean squared error, 2(a - y)/N, was used, but the loss is half a sum of squares, whose derivative is a - y.",
@@ -165,7 +165,7 @@ TEMPLATES: _T = {
     },
     "cause.2N": {
         "en": "both the factor 1/2 of the loss and the 1/N of the mean are missing.",
-        "ko": "손실의 1/2 인수와 평균의 1/N 인수가 모두 빠졌습니다.",
+        "ko": "손실의 계수 1/2과 평균의 계수 1/N이 모두 빠졌습니다.",
     },
     "cause.1/(2N)": {
         "en": "it is divided by 2N: the factor 2 of the square is missing and it is divided by N where the loss is a sum.",
@@ -190,7 +190,7 @@ TEMPLATES: _T = {
     },
     "mistake.generic": {
         "en": "it matches the known mistake {mistake}.",
-        "ko": "알려진 실수 {mistake}와(과) 일치합니다.",
+        "ko": "알려진 오류 {mistake}와(과) 일치합니다.",
     },
 }
 

@@ -1,14 +1,20 @@
 """Known wrong gradients: recompute what a classic backprop mistake produces.
 
 A *mistake generator* is a function ``(model, params, x, y) -> dict of wrong
-gradients``.  Generators are registered per reference model name with
-:func:`register_mistake`; :func:`mistake_gradients` runs every generator
-registered for a model and returns ``{mistake name: {param: gradient}}``,
-which :func:`gradcheck.diagnose.diagnose` compares the student's arrays
-with (a match is diagnosed ``activation``, with the mistake's sentence).
+gradients``.  :func:`mistake_gradients` runs every generator that applies to
+a model and returns ``{mistake name: {param: gradient}}``, which
+:func:`gradcheck.diagnose.diagnose` compares the student's arrays with (a
+match is diagnosed ``activation``, with the mistake's sentence).
+
+Which generators apply is read from the model itself, never from a table of
+model names: the built-in mistakes (:data:`ACTIVATION_MISTAKES`) belong to
+an activation, and apply to every model whose layers include that activation
+(a :class:`gradcheck.nn.DifferentiableLayer` of that ``name``).  Mistakes
+peculiar to one model are registered for its name with :func:`register_mistake`.
 
 The built-in generators run a generic backward pass over the model's layers
-(:func:`backprop_with`) in which one activation's derivative is replaced:
+(:func:`backprop_with`, which reads the layers through the protocols of
+:mod:`gradcheck.nn`) in which one activation's derivative is replaced:
 
 ``sigmoid_prime_of_z``
     ``sigmoid'(z)`` computed as ``z * (1 - z)`` on the pre-activation ``z``
@@ -29,25 +35,32 @@ Examples
 True
 >>> sorted(mistake_gradients(m, p, x, y))
 ['sigmoid_prime_of_z', 'sigmoid_twice']
+>>> sorted(known_mistakes(reference_models.get("relu_sigmoid_bce", activation="tanh")))
+[]
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gradcheck import messages
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
+from gradcheck.nn import AffineLayer, DifferentiableLayer, ElementwiseLayer
+from gradcheck.recognise import is_affine, is_entrywise
 
 __all__ = [
-    "MistakeGenerator",
+    "ACTIVATION_MISTAKES",
+    "ActivationMistake",
     "Derivative",
-    "register_mistake",
+    "MistakeGenerator",
+    "backprop_with",
     "known_mistakes",
     "mistake_gradients",
-    "backprop_with",
-    "SIGMOID_MODELS",
-    "RELU_MODELS",
+    "register_mistake",
 ]
 
 MistakeGenerator = Callable[[Any, Mapping[str, np.ndarray], np.ndarray, np.ndarray], dict[str, np.ndarray]]
@@ -92,13 +105,23 @@ def register_mistake(
     _REGISTRY.setdefault(model_name, {})[mistake] = generator
 
 
-def known_mistakes(model_name: str) -> dict[str, MistakeGenerator]:
-    """The generators registered for ``model_name`` (a copy; empty if none).
+def known_mistakes(model: Any) -> dict[str, MistakeGenerator]:
+    """The generators that apply to ``model`` (a new dict).
 
-    >>> sorted(known_mistakes("mnist_relu"))
+    For a model object: the built-in mistakes of every activation among its
+    layers, then those registered for its ``name``.  For a str: those
+    registered for that name only.
+
+    >>> import reference_models
+    >>> sorted(known_mistakes(reference_models.get("mnist_relu")))
     ['relu_mask_output_ge0']
     """
-    return dict(_REGISTRY.get(model_name, {}))
+    if isinstance(model, str):
+        return dict(_REGISTRY.get(model, {}))
+    names = {layer.name for layer in getattr(model, "layers", ()) if isinstance(layer, DifferentiableLayer)}
+    found = {m.mistake: _replacing(m.activation, m.derivative) for m in ACTIVATION_MISTAKES if m.activation in names}
+    found.update(_REGISTRY.get(getattr(model, "name", ""), {}))
+    return found
 
 
 def mistake_gradients(model: Any, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
@@ -108,7 +131,7 @@ def mistake_gradients(model: Any, params: Mapping[str, np.ndarray], x: np.ndarra
     missing candidate only means a mistake goes unnamed.
     """
     out: dict[str, dict[str, np.ndarray]] = {}
-    for name, gen in known_mistakes(getattr(model, "name", "")).items():
+    for name, gen in known_mistakes(model).items():
         try:
             grads = gen(model, params, x, y)
         except Exception:  # noqa: BLE001 - a candidate is optional by design
@@ -124,19 +147,6 @@ def mistake_gradients(model: Any, params: Mapping[str, np.ndarray], x: np.ndarra
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -z))
-
-
-_CORRECT: dict[str, Derivative] = {
-    "sigmoid": lambda z, a: a * (1.0 - a),
-    "relu": lambda z, a: (z > 0).astype(np.float64),
-    "tanh": lambda z, a: 1.0 - a * a,
-    "step": lambda z, a: np.zeros_like(z),
-    "identity": lambda z, a: np.ones_like(z),
-}
-
-
-def _is_dense(layer: Any) -> bool:
-    return hasattr(layer, "weight") and hasattr(layer, "bias")
 
 
 def _numeric_derivative(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
@@ -204,62 +214,81 @@ def backprop_with(
     correct derivative.
     """
     layers = list(model.layers)
-    k = len(layers)
-    while k > 0 and not _is_dense(layers[k - 1]) and not getattr(layers[k - 1], "elementwise", False):
-        k -= 1
-    body, tail = layers[:k], layers[k:]
     a = model.prepare_input(np.asarray(x, dtype=np.float64))
-    y = np.asarray(y, dtype=np.float64)
+    y = np.asarray(y)
+    y = y if y.dtype.kind in "iub" else np.asarray(y, dtype=np.float64)
     inputs: list[np.ndarray] = []
-    for layer in body:
+    for layer in layers:
         inputs.append(a)
         a = layer.forward(params, a)
-    delta = _tail_gradient(model, tail, params, a, y)
+    outputs = inputs[1:] + [a]
+    kinds = [_kind(layer, params, a_in, out) for layer, a_in, out in zip(layers, inputs, outputs)]
+    k = len(layers)
+    while k > 0 and kinds[k - 1] == "other":
+        k -= 1
+    body, tail = layers[:k], layers[k:]
+    delta = _tail_gradient(model, tail, params, inputs[k] if k < len(layers) else a, y)
     grads: dict[str, np.ndarray] = {}
-    for layer, a_in in zip(reversed(body), reversed(inputs)):
-        if _is_dense(layer):
+    for layer, kind, a_in in zip(reversed(body), reversed(kinds[:k]), reversed(inputs[:k])):
+        if kind == "affine":
             W = np.asarray(params[layer.weight], dtype=np.float64)
             grads[layer.weight] = (a_in.T @ delta).reshape(W.shape)
             if layer.bias is not None:
                 grads[layer.bias] = delta.sum(axis=0).reshape(np.shape(params[layer.bias]))
             delta = delta @ W.T
-        elif not getattr(layer, "elementwise", False):
-            for pname in getattr(layer, "param_names", ()):
-                grads[pname] = _numeric_vjp(lambda v: layer.forward({**params, pname: v}, a_in), np.asarray(params[pname], dtype=np.float64), delta)
-            delta = _numeric_vjp(lambda v: layer.forward(params, v), a_in, delta)
+        elif kind == "other":
+            for pname in layer.param_names:
+                moved = functools.partial(_forward_with, layer, params, pname, a_in)
+                grads[pname] = _numeric_vjp(moved, np.asarray(params[pname], dtype=np.float64), delta)
+            delta = _numeric_vjp(functools.partial(layer.forward, params), a_in, delta)
         else:
-            out = layer.forward(params, a_in)
-            name = str(layer.name).lower()
-            deriv = derivatives.get(name) or _CORRECT.get(name)
-            factor = deriv(a_in, out) if deriv else _numeric_derivative(lambda z: layer.forward(params, z), a_in)
-            delta = delta * factor
+            delta = delta * _factor(layer, params, a_in, derivatives)
     return grads
+
+
+def _forward_with(layer: Any, params: Mapping[str, np.ndarray], name: str, a: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``layer.forward`` on ``a`` with ``params[name]`` replaced by ``value``."""
+    return np.asarray(layer.forward({**params, name: value}, a))
+
+
+def _kind(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> str:
+    """``"affine"``, ``"elementwise"`` or ``"other"``: each declaration checked as the engine checks it."""
+    if isinstance(layer, AffineLayer) and is_affine(layer, params, a, out):
+        return "affine"
+    if isinstance(layer, ElementwiseLayer) and is_entrywise(layer, params, a, out):
+        return "elementwise"
+    return "other"
+
+
+def _factor(layer: Any, params: Mapping[str, np.ndarray], z: np.ndarray, derivatives: Mapping[str, Derivative]) -> np.ndarray:
+    """The elementwise layer's derivative at its input ``z``: replaced, its own, or a central difference."""
+    if isinstance(layer, DifferentiableLayer):
+        replaced = derivatives.get(layer.name)
+        return replaced(z, layer.forward(params, z)) if replaced else layer.derivative(z)
+    return _numeric_derivative(lambda v: layer.forward(params, v), z)
 
 
 def _replacing(activation: str, derivative: Derivative) -> MistakeGenerator:
     def generator(model: Any, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-        if not any(str(getattr(layer, "name", "")).lower() == activation for layer in model.layers):
+        if not any(isinstance(layer, DifferentiableLayer) and layer.name == activation for layer in model.layers):
             raise GradcheckTypeError(f"model {model.name!r} has no {activation} layer")
         return backprop_with(model, params, x, y, derivatives={activation: derivative})
 
     return generator
 
 
-#: Models with sigmoid layers (the built-in sigmoid mistakes are registered for them).
-SIGMOID_MODELS: tuple[str, ...] = (
-    "xor_1layer",
-    "xor_2layer",
-    "xor_3layer",
-    "onehot_222",
-    "study_2layer",
-    "study_3layer",
-    "chain_2_1_1",
-)
-#: Models with ReLU layers.
-RELU_MODELS: tuple[str, ...] = ("mnist_relu", "relu_sigmoid_bce")
+@dataclass(frozen=True)
+class ActivationMistake:
+    """A classic wrong derivative of one activation: ``derivative(z, a)`` replaces the right one."""
 
-for _name in SIGMOID_MODELS:
-    register_mistake(_name, "sigmoid_prime_of_z", _replacing("sigmoid", lambda z, a: z * (1.0 - z)))
-    register_mistake(_name, "sigmoid_twice", _replacing("sigmoid", lambda z, a: _sigmoid(a) * (1.0 - _sigmoid(a))))
-for _name in RELU_MODELS:
-    register_mistake(_name, "relu_mask_output_ge0", _replacing("relu", lambda z, a: (a >= 0).astype(np.float64)))
+    activation: str
+    mistake: str
+    derivative: Derivative
+
+
+#: The built-in mistakes; each applies to every model with a layer of that activation.
+ACTIVATION_MISTAKES: tuple[ActivationMistake, ...] = (
+    ActivationMistake("sigmoid", "sigmoid_prime_of_z", lambda z, a: z * (1.0 - z)),
+    ActivationMistake("sigmoid", "sigmoid_twice", lambda z, a: _sigmoid(a) * (1.0 - _sigmoid(a))),
+    ActivationMistake("relu", "relu_mask_output_ge0", lambda z, a: (a >= 0).astype(np.float64)),
+)

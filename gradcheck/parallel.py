@@ -12,32 +12,45 @@ share too.
 Forking is only used where it is safe and worth it:
 
 * on Linux (``os.fork`` of a process using Apple's frameworks is unsafe);
-* when the calling process runs no other Python thread: a child inherits
-  only the forking thread, and a lock held by another thread at fork time
-  (an import lock, a logging handler's lock) would stay locked in the
-  child forever.  The only other threads then are the BLAS library's idle
-  workers, which OpenBLAS re-creates in a child through its ``atfork``
+* when the calling process runs no other thread than numpy's own
+  BLAS/OpenMP pool workers (:func:`can_fork`): a child inherits only the
+  forking thread, and a lock held by another thread at fork time (an import
+  lock, a logging handler's lock, a native runtime's mutex: JAX, torch)
+  would stay locked in the child forever.  Native threads count: they are
+  read from ``/proc/self/task``, and numpy's pools are identified with
+  ``threadpoolctl`` (optional; without it every extra thread is foreign).
+  OpenBLAS re-creates its workers in a child through its ``atfork``
   handlers; Python 3.12's ``DeprecationWarning`` about forking a
   multi-threaded process is silenced for them alone;
 * when the caller asks for more than one worker.
+
+Where another thread runs, the workers come from multiprocessing's fork
+server instead (:func:`start_method`): a single-threaded process started
+once by fork and exec, which forks them.  The work (``run`` and the tasks)
+then travels pickled; work that cannot be pickled runs in the caller alone.
 
 A child that dies (killed, out of memory), raises, or is still running
 :data:`PATIENCE` times as long as the parent took for its own share (plus
 :data:`GRACE_S`) is not fatal: it is killed and its share is computed again
 in the parent, so the result never depends on it.
-Results are bit-identical to a serial run: every task is computed by the
-same code on the same inherited data.
+Results are bit-identical to a serial run whatever the start method: every
+task is computed by the same code on the same data (inherited, or unpickled
+bit for bit).
 """
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import pickle
 import select
 import sys
-import time
 import threading
+import time
 import traceback
 import warnings
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -89,9 +102,96 @@ def available_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def numpy_pool_threads() -> int | None:
+    """Worker threads numpy's own BLAS/OpenMP pools run now, or ``None`` when they cannot be identified.
+
+    The pools are identified with ``threadpoolctl`` (an optional dependency,
+    in the ``test`` and ``grading`` extras): those of libraries that numpy
+    ships (under ``numpy/`` or ``numpy.libs/``) or that numpy's build
+    configuration names as its BLAS.  A pool of ``n`` threads runs ``n - 1``
+    workers beside the calling thread.  OpenBLAS stops its workers before
+    every fork and starts them again on its next threaded product, so for
+    OpenBLAS the count is read from the library itself (``blas_server_avail``,
+    ``blas_num_threads``); a pool whose live count cannot be read makes the
+    answer ``None``.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    root = os.path.dirname(os.path.abspath(np.__file__))
+    roots = (root + os.sep, root + ".libs" + os.sep)
+    try:
+        blas = str(np.show_config(mode="dicts")["Build Dependencies"]["blas"].get("name", "")).lower()
+    except Exception:  # noqa: BLE001 - an older numpy without the dict form: rely on the paths
+        blas = ""
+    total = 0
+    for info in threadpool_info():
+        path = os.path.abspath(str(info.get("filepath", "")))
+        internal = str(info.get("internal_api", "")).lower()
+        if not (path.startswith(roots) or (info.get("user_api") == "blas" and internal and internal in blas)):
+            continue
+        if int(info.get("num_threads", 1)) <= 1:
+            continue
+        live = _openblas_workers(path) if internal == "openblas" else None
+        if live is None:
+            return None
+        total += live
+    return total
+
+
+def _openblas_workers(path: str) -> int | None:
+    """Worker threads an OpenBLAS library runs right now (``None``: its state cannot be read)."""
+    try:
+        lib = ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_LOCAL)
+        avail = ctypes.c_int.in_dll(lib, "blas_server_avail").value
+        threads = ctypes.c_int.in_dll(lib, "blas_num_threads").value
+    except (OSError, ValueError):
+        return None
+    return max(0, threads - 1) if avail else 0
+
+
+def foreign_threads() -> int | None:
+    """OS threads of this process other than the calling thread and numpy's pools (``None``: unknown).
+
+    Native threads count too (a library's own pool, a JAX or torch runtime):
+    ``threading`` does not see them, ``/proc/self/task`` does.
+    """
+    pools = numpy_pool_threads()
+    if pools is None:
+        return None
+    try:
+        n = len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+    return n - 1 - pools if n - 1 >= pools else None
+
+
 def can_fork() -> bool:
-    """Is :func:`run_split` allowed to fork here (Linux, no other Python thread)?"""
-    return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+    """Is :func:`run_split` allowed to fork here?
+
+    Linux, no other Python thread, and no other native thread than numpy's
+    own BLAS/OpenMP pools (:func:`foreign_threads`): a child inherits only
+    the forking thread, and a lock another thread holds at fork time stays
+    locked in the child forever.
+    """
+    return (sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+            and foreign_threads() == 0)
+
+
+def start_method() -> str | None:
+    """How :func:`run_split` starts workers here: ``"fork"``, ``"forkserver"`` or ``None`` (not at all).
+
+    ``"fork"`` where :func:`can_fork`; else, on Linux, ``"forkserver"``: the
+    workers are forked from a separate single-threaded server process
+    (started once, by fork and exec), so no thread of this process can hold
+    a lock in them; the tasks then travel pickled.
+    """
+    if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
+        return None
+    if can_fork():
+        return "fork"
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
 
 
 def run_split(
@@ -132,28 +232,28 @@ def run_split(
         raise GradcheckValueError(f"sizes must have one entry per task ({len(tasks)}), got {len(sizes)}")
     serial = lambda share: [_flat(run(tasks[i]), sizes[i]) for i in share]
     shares = _shares(sizes, min(int(workers), len(tasks)))
-    if len(shares) <= 1 or not can_fork():
+    method = start_method() if len(shares) > 1 else None
+    payload = _payload(run, tasks, sizes) if method == "forkserver" else None
+    if method is None or (method == "forkserver" and payload is None):
         return serial(range(len(tasks)))
-    children = []
+    children: list[tuple[list[int], _Child]] = []
     results: dict[int, np.ndarray] = {}
-    reaped: set[int] = set()
     try:
         for share in shares[1:]:
-            children.append((share, _fork(lambda share=share: serial(share))))
+            child = _fork(lambda share=share: serial(share)) if payload is None else _serve(payload, share)
+            children.append((share, child))
         start = time.monotonic()
         results.update(zip(shares[0], serial(shares[0])))
         deadline = time.monotonic() + PATIENCE * (time.monotonic() - start) + GRACE_S
-        for share, (pid, fd) in children:
+        for share, child in children:
             lengths = [sizes[i] for i in share]
-            values = _collect(fd, sum(lengths), deadline)
-            _reap(pid, fd)
-            reaped.add(pid)
+            values = child.collect(sum(lengths), deadline)
+            child.reap()
             parts = serial(share) if values is None else np.split(values, np.cumsum(lengths)[:-1])
             results.update(zip(share, parts))
     finally:
-        for _, (pid, fd) in children:
-            if pid not in reaped:
-                _reap(pid, fd)
+        for _, child in children:
+            child.reap()
     return [results[i] for i in range(len(tasks))]
 
 
@@ -177,8 +277,86 @@ def _shares(sizes: Sequence[int], workers: int) -> list[list[int]]:
     return [sorted(s) for s in shares if s]
 
 
-def _fork(compute: Callable[[], list[np.ndarray]]) -> tuple[int, int]:
-    """Fork a child that runs ``compute`` and writes its results to a pipe; return ``(pid, read end)``."""
+class _Child:
+    """A worker: its results come through ``collect`` (``None``: recompute), ``reap`` ends it (idempotent)."""
+
+    def collect(self, n_values: int, deadline: float) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def reap(self) -> None:
+        raise NotImplementedError
+
+
+class _Forked(_Child):
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd, self.done = pid, fd, False
+
+    def collect(self, n_values: int, deadline: float) -> np.ndarray | None:
+        return _collect(self.fd, n_values, deadline)
+
+    def reap(self) -> None:
+        if not self.done:
+            self.done = True
+            _reap(self.pid, self.fd)
+
+
+class _Served(_Child):
+    """A worker forked by multiprocessing's fork server."""
+
+    def __init__(self, process: Any, conn: Any) -> None:
+        self.process, self.conn, self.done = process, conn, False
+
+    def collect(self, n_values: int, deadline: float) -> np.ndarray | None:
+        try:
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                return None
+            data = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            return None
+        if data[:1] != _OK or len(data) != 1 + 8 * n_values:
+            return None
+        return np.frombuffer(data, dtype=np.float64, offset=1).copy()
+
+    def reap(self) -> None:
+        if not self.done:
+            self.done = True
+            self.conn.close()
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join()
+
+
+def _payload(run: Callable[[Any], np.ndarray], tasks: Sequence[Any], sizes: Sequence[int]) -> bytes | None:
+    """The work, pickled for a fork-server worker; ``None`` when it cannot be pickled (then: serial)."""
+    try:
+        return pickle.dumps((run, list(tasks), list(sizes)), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - lambdas, closures, open files: whatever pickle refuses
+        return None
+
+
+def _serve(payload: bytes, share: list[int]) -> _Child:
+    """Start a fork-server worker computing ``share`` of the pickled work."""
+    ctx = multiprocessing.get_context("forkserver")
+    read, write = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_served_main, args=(payload, share, write), daemon=True)
+    process.start()
+    write.close()
+    return _Served(process, read)
+
+
+def _served_main(payload: bytes, share: list[int], conn: Any) -> None:
+    """In a fork-server worker: compute the share and send the raw float64 values back."""
+    try:
+        run, tasks, sizes = pickle.loads(payload)
+        data = _OK + b"".join(_flat(run(tasks[i]), sizes[i]).tobytes() for i in share)
+    except BaseException:  # noqa: BLE001 - the parent recomputes the share
+        data = _FAILED + traceback.format_exc().encode("utf-8", "replace")
+    conn.send_bytes(data)
+    conn.close()
+
+
+def _fork(compute: Callable[[], list[np.ndarray]]) -> _Child:
+    """Fork a child that runs ``compute`` and writes its results to a pipe."""
     read, write = os.pipe()
     with warnings.catch_warnings():
         # Python >= 3.12 warns whenever the process has several OS threads;
@@ -191,7 +369,7 @@ def _fork(compute: Callable[[], list[np.ndarray]]) -> tuple[int, int]:
             os.close(read)
             try:
                 payload = _OK + b"".join(a.tobytes() for a in compute())
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - the parent recomputes the share
                 payload = _FAILED + traceback.format_exc().encode("utf-8", "replace")
             with os.fdopen(write, "wb") as pipe:
                 pipe.write(payload)
@@ -199,7 +377,7 @@ def _fork(compute: Callable[[], list[np.ndarray]]) -> tuple[int, int]:
         finally:
             os._exit(code)
     os.close(write)
-    return pid, read
+    return _Forked(pid, read)
 
 
 def _collect(fd: int, n_values: int, deadline: float) -> np.ndarray | None:

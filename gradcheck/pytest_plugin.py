@@ -3,8 +3,9 @@
 Options
 -------
 ``--gradcheck-mode {full,fast}``, ``--gradcheck-seed N``
-    Defaults for the :func:`assert_gradients` fixture; a test can override
-    them with ``@pytest.mark.gradcheck(mode="fast", seed=3)``.
+    Defaults for every check of the :func:`assert_gradients` fixture
+    (models, functions, layers, nets); a test can override them with
+    ``@pytest.mark.gradcheck(mode="fast", seed=3)``.
 ``--gradcheck-submission FILE`` (repeatable), ``--gradcheck-model NAME``,
 ``--gradcheck-assignment TOML``, ``--gradcheck-lang {en,ko}``
     Grade student submissions as test items, one per parameter plus one
@@ -14,15 +15,18 @@ Options
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from gradcheck.check import MODES, assert_model_gradients
+from gradcheck.check import MODES, assert_gradients_close, assert_model_gradients
+from gradcheck.layer import assert_layer_gradients
 from gradcheck.messages import LANGUAGES
+from gradcheck.net import assert_net_gradients
 
-__all__ = ["assert_gradients", "gradcheck_options"]
+__all__ = ["GradientAsserter", "assert_gradients", "gradcheck_options"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,14 +63,50 @@ def gradcheck_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return options
 
 
-@pytest.fixture
-def assert_gradients(gradcheck_options: dict[str, Any]) -> Callable[..., Any]:
-    """``assert_gradients(model, params, x, y, **options)``: :func:`gradcheck.assert_model_gradients`
-    with the session's mode and seed."""
-    def check(model: Any, params: Any, x: Any, y: Any, **options: Any) -> Any:
+class GradientAsserter:
+    """The :func:`assert_gradients` fixture: every check, raising ``AssertionError`` with the report.
+
+    Each method takes the arguments of the check it names, with the
+    session's ``mode`` and ``seed`` (command line, then marker) as
+    defaults that keyword arguments override; each returns the
+    :class:`~gradcheck.results.CheckResult` when the check passes.
+    """
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = dict(options)
+
+    def __call__(self, model: Any, params: Any, x: Any, y: Any, **options: Any) -> Any:
+        """:meth:`model` (the fixture called directly checks a model)."""
         __tracebackhide__ = True
-        return assert_model_gradients(model, params, x, y, **{**gradcheck_options, **options})
-    return check
+        return self.model(model, params, x, y, **options)
+
+    def model(self, model: Any, params: Any, x: Any, y: Any, **options: Any) -> Any:
+        """:func:`gradcheck.assert_model_gradients`."""
+        __tracebackhide__ = True
+        return assert_model_gradients(model, params, x, y, **{**self.options, **options})
+
+    def function(self, f: Any, grads: Any, params: Any, **options: Any) -> Any:
+        """:func:`gradcheck.assert_gradients_close` (``f(params) -> float``)."""
+        __tracebackhide__ = True
+        return assert_gradients_close(f, grads, params, **{**self.options, **options})
+
+    def layer(self, forward: Any, backward: Any = None, inputs: Any = None, **options: Any) -> Any:
+        """:func:`gradcheck.assert_layer_gradients` (cs231n functions or a DLFS layer object)."""
+        __tracebackhide__ = True
+        return assert_layer_gradients(forward, backward, inputs, **{**self.options, **options})
+
+    def net(self, net: Any, x: Any, t: Any, **options: Any) -> Any:
+        """:func:`gradcheck.assert_net_gradients` (a DLFS net)."""
+        __tracebackhide__ = True
+        return assert_net_gradients(net, x, t, **{**self.options, **options})
+
+
+@pytest.fixture
+def assert_gradients(gradcheck_options: dict[str, Any]) -> GradientAsserter:
+    """``assert_gradients(model, params, x, y)``, ``.function(f, grads, params)``,
+    ``.layer(forward, backward, inputs)`` (or ``.layer(layer, inputs)``) and
+    ``.net(net, x, t)``, with the session's mode and seed (see :class:`GradientAsserter`)."""
+    return GradientAsserter(gradcheck_options)
 
 
 # -- grading submissions as test items ---------------------------------------

@@ -51,6 +51,8 @@ def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
         if p.worst:
             lines.append("Worst entries:" if p.n_failed == 0 else "Worst mismatches:")
     lines += [_entry_line(p.name, e) for e in p.worst]
+    if p.diagnosis is not None and not p.passed:
+        lines.append(f"Diagnosis ({p.diagnosis.code}): {p.diagnosis.message}")
     lines += [f"Note: {n}" for n in p.notes]
     if seed is not None:
         lines.append(f"Seed: {seed}")

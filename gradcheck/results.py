@@ -5,8 +5,9 @@ import math
 from dataclasses import dataclass, field
 
 from gradcheck.compare import Tolerance
+from gradcheck.diagnose import Diagnosis
 
-__all__ = ["EntryReport", "FastGuarantee", "ParamCheck", "CheckResult"]
+__all__ = ["CheckResult", "EntryReport", "FastGuarantee", "ParamCheck"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ class ParamCheck:
     tolerance : the terms of the verdict.
     notes : anything else the reader should know (probe count, miss chance).
     guarantee : in fast mode, what its probes can see of a single wrong entry.
+    diagnosis : what kind of bug a failed gradient has (sign, scale and its
+        likely cause, transpose, ...; :mod:`gradcheck.explain`), ``correct``
+        when it passed; ``None`` where no full numerical gradient was taken.
     """
 
     name: str
@@ -115,6 +119,7 @@ class ParamCheck:
     tolerance: Tolerance
     notes: tuple[str, ...] = ()
     guarantee: FastGuarantee | None = None
+    diagnosis: Diagnosis | None = None
 
     @property
     def worst_ratio(self) -> float:

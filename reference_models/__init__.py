@@ -12,9 +12,19 @@ an exact hand-written ``backward``.  Look them up by name::
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from reference_models._base import Activation, Dense, Dot, Layer, Model, NotebookDataUnavailable, Params, Scale
+from reference_models._base import (
+    Activation,
+    Dense,
+    Dot,
+    Layer,
+    Model,
+    NotebookDataUnavailable,
+    Params,
+    Scale,
+)
 from reference_models.chain import Chain211
 from reference_models.mnist import MNISTReLU
 from reference_models.onehot import OneHot222
@@ -23,26 +33,27 @@ from reference_models.study import Study2Layer, Study3Layer
 from reference_models.xor import XOR1Layer, XOR2Layer, XOR3Layer
 
 __all__ = [
-    "names",
-    "get",
-    "UnknownModelError",
-    "NotebookDataUnavailable",
-    "Model",
-    "Dense",
     "Activation",
+    "Chain211",
+    "Dense",
     "Dot",
-    "Scale",
     "Layer",
+    "MNISTReLU",
+    "Model",
+    "NotebookDataUnavailable",
+    "OneHot222",
     "Params",
+    "ReLUSigmoidBCE",
+    "Scale",
+    "Study2Layer",
+    "Study3Layer",
+    "UnknownModelError",
     "XOR1Layer",
     "XOR2Layer",
     "XOR3Layer",
-    "MNISTReLU",
-    "OneHot222",
-    "ReLUSigmoidBCE",
-    "Study2Layer",
-    "Study3Layer",
-    "Chain211",
+    "get",
+    "names",
+    "register",
 ]
 
 _REGISTRY: dict[str, Callable[..., Model]] = {
@@ -66,6 +77,30 @@ class UnknownModelError(KeyError, ValueError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+def register(cls: type[Model]) -> type[Model]:
+    """Add a reference model class to the registry under its ``name`` (usable as a decorator).
+
+    This and the class itself are all a new reference model needs: the
+    engine, the grader's mistakes and kink handling read its declared
+    structure (:mod:`gradcheck.nn`), never a table of model names.
+
+    Raises
+    ------
+    TypeError
+        When ``cls`` is not a :class:`Model` subclass.
+    ValueError
+        When its ``name`` is empty or already taken.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Model)):
+        raise TypeError(f"cls must be a subclass of reference_models.Model, got cls={cls!r}")
+    if not isinstance(cls.name, str) or not cls.name:
+        raise ValueError(f"{cls.__name__}.name must be a non-empty str, got name={cls.name!r}")
+    if cls.name in _REGISTRY:
+        raise ValueError(f"a reference model named {cls.name!r} is already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
 
 
 def names() -> list[str]:

@@ -1,6 +1,8 @@
 """The building blocks every reference model is made of.
 
-A reference model is a *sequence of layers* followed by a *loss head*.
+A reference model is a *sequence of layers* followed by a *loss head*,
+declared with the public layer vocabulary :mod:`gradcheck.nn` (the same
+``Dense``, ``Sigmoid()``, ``MSE(...)`` a user declares a model with).
 Each layer is a forward computation on its own named parameters, so a
 checker can see the structure: perturbing ``W2`` only requires recomputing
 from the layer that owns ``W2`` onwards.
@@ -9,18 +11,21 @@ Every layer's ``forward`` accepts parameters and activations with extra
 *leading* axes (a stack of ``P`` perturbed copies of the parameters, shape
 ``(P, *shape)``, and activations of shape ``(P, N, d)`` or ``(N, d)``).
 Numpy broadcasting does the rest.  The models themselves only ever call
-them with plain arrays.
+them with plain arrays.  What a model adds to its declared structure is
+the notebook: its initialisation, its data, and a hand-written ``backward``.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import ClassVar
 
 import numpy as np
 
+from gradcheck.nn import Activation, Dense, Dot, Layer, LossHead, Params, Scale
+
 __all__ = [
     "Params",
+    "LossHead",
     "Dense",
     "Activation",
     "Dot",
@@ -30,97 +35,6 @@ __all__ = [
     "NotebookDataUnavailable",
     "check_size",
 ]
-
-Params = Mapping[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class Dense:
-    """Affine layer ``z = a @ W + b`` in the notebooks' row-vector convention.
-
-    Parameters
-    ----------
-    weight : str
-        Name of the weight matrix, shape ``(fan_in, fan_out)``.
-    bias : str or None
-        Name of the bias, shape ``(fan_out,)`` or ``(1, fan_out)``; ``None``
-        for layers without a bias.
-    """
-
-    weight: str
-    bias: str | None = None
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        return (self.weight,) if self.bias is None else (self.weight, self.bias)
-
-    def forward(self, params: Params, a: np.ndarray) -> np.ndarray:
-        z = a @ params[self.weight]
-        if self.bias is None:
-            return z
-        b = params[self.bias]
-        if b.ndim == 1 or (b.ndim >= 2 and b.shape[-2] != 1):
-            # a (fan_out,) vector, possibly stacked as (P, fan_out)
-            b = b[..., None, :]
-        return z + b
-
-
-@dataclass(frozen=True)
-class Activation:
-    """Elementwise activation ``a = f(z)``; it owns no parameters.
-
-    ``kinks`` lists the points where ``f`` is not differentiable (``(0.0,)``
-    for ReLU and step), for checkers that must avoid stepping across them.
-    """
-
-    name: str
-    f: Callable[[np.ndarray], np.ndarray] = field(repr=False)
-
-    param_names: tuple[str, ...] = ()
-    elementwise: bool = True
-    kinks: tuple[float, ...] = ()
-
-    def forward(self, params: Params, z: np.ndarray) -> np.ndarray:
-        return self.f(z)
-
-
-@dataclass(frozen=True)
-class Dot:
-    """Dot product with a weight *vector*: ``z = a @ w``, ``w`` of shape ``(fan_in,)``.
-
-    The output keeps a trailing axis of size 1, ``(..., N, 1)``; a stacked
-    ``w`` of shape ``(P, fan_in)`` gives ``(P, N, 1)``.
-    """
-
-    weight: str
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        return (self.weight,)
-
-    def forward(self, params: Params, a: np.ndarray) -> np.ndarray:
-        return a @ params[self.weight][..., :, None]
-
-
-@dataclass(frozen=True)
-class Scale:
-    """Multiplication by a scalar weight: ``z = a * v``, ``v`` of shape ``()``.
-
-    A stacked ``v`` of shape ``(P,)`` scales ``(N, d)`` activations into ``(P, N, d)``.
-    """
-
-    weight: str
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        return (self.weight,)
-
-    def forward(self, params: Params, a: np.ndarray) -> np.ndarray:
-        return a * params[self.weight][..., None, None]
-
-
-Layer = Dense | Activation | Dot | Scale
-
 
 class NotebookDataUnavailable(LookupError):
     """A notebook's data set is not available locally (e.g. no ``mnist.npz``)."""
@@ -148,9 +62,11 @@ def check_size(name: str, value: object) -> int:
 class Model(ABC):
     """A reference network: ``layers`` then ``head`` (the loss).
 
-    Subclasses set ``name``, ``layers`` and ``param_shapes`` and implement
-    ``head``, ``init_params``, ``example_batch`` and ``backward``.  The
-    forward pass and the loss come from the layers and are shared.
+    Subclasses set ``name``, ``layers``, ``loss_head`` and ``param_shapes``
+    (the declared structure, from :mod:`gradcheck.nn`) and implement
+    ``init_params``, ``example_batch``, ``notebook_data`` and ``backward``.
+    The forward pass and the loss come from the layers and the head and are
+    shared.  A model satisfies :class:`gradcheck.nn.LayeredModel`.
 
     ``head(out, y)`` maps the last layer's output (leading stack axes
     allowed, ``(..., N, d_out)``) to the loss, reducing over the sample and
@@ -163,6 +79,7 @@ class Model(ABC):
     #: forward and backward equations in the notebook's notation, plain text
     equations: str = ""
     layers: tuple[Layer, ...] = ()
+    loss_head: ClassVar[LossHead]
     param_shapes: dict[str, tuple[int, ...]] = {}
 
     # -- the shared forward pass -------------------------------------
@@ -210,10 +127,15 @@ class Model(ABC):
         out = self.run_layers(params, self.prepare_input(x))
         return float(self.head(out, np.asarray(y, dtype=np.float64)))
 
-    # -- per model ------------------------------------------------------
-    @abstractmethod
     def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """The loss of the last layer's output ``out`` (``(..., N, d)``): one value per stacked copy."""
+        """The loss of the last layer's output ``out`` (``(..., N, d)``): one value per stacked copy.
+
+        ``loss_head(out, y)`` with ``y`` checked against the output's shape
+        (a ``ValueError`` naming this model otherwise).
+        """
+        return self.loss_head(out, self._targets(y, out.shape[-2], out.shape[-1]))
+
+    # -- per model ------------------------------------------------------
 
     @abstractmethod
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:

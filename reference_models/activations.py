@@ -9,10 +9,21 @@ with respect to ``z``, as in ``sigmoid'(z) = s(z) (1 - s(z))``.
 ReLU and step have a kink at ``z = 0``; their derivatives use the mask
 ``z > 0`` (ReLU) and ``0`` everywhere (step), the conventions of the
 notebooks' own ``relu`` / ``step_function`` (``np.where(z <= 0, 0, 1)``).
+They are defined once, in :mod:`gradcheck.nn`, whose ``Sigmoid()``,
+``ReLU()``, ... layers the models declare; this module re-exports them
+next to the softmax.
+
+Examples
+--------
+>>> sigmoid(np.array([0.0, 1000.0, -1000.0]))
+array([0.5, 1. , 0. ])
 """
 from __future__ import annotations
 
 import numpy as np
+
+# the elementwise functions are the layer vocabulary's own: one definition
+from gradcheck.nn import relu, relu_prime, sigmoid, sigmoid_prime, step, step_prime, tanh, tanh_prime
 
 __all__ = [
     "sigmoid",
@@ -30,58 +41,6 @@ __all__ = [
 
 def _as_float(z: np.ndarray) -> np.ndarray:
     return np.asarray(z, dtype=np.float64)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """``s(z) = 1 / (1 + exp(-z))``, without overflow for large ``|z|``.
-
-    Computed as ``exp(-log(1 + exp(-z)))`` with :func:`numpy.logaddexp`,
-    which never overflows (``1 / (1 + exp(-z))`` warns for ``z < -709``).
-
-    Examples
-    --------
-    >>> sigmoid(np.array([0.0, 1000.0, -1000.0]))
-    array([0.5, 1. , 0. ])
-    """
-    z = _as_float(z)
-    return np.exp(-np.logaddexp(0.0, -z))
-
-
-def sigmoid_prime(z: np.ndarray) -> np.ndarray:
-    """``sigmoid'(z) = s(z) (1 - s(z))`` (the notebooks' ``a * (1 - a)``)."""
-    s = sigmoid(z)
-    return s * (1.0 - s)
-
-
-def relu(z: np.ndarray) -> np.ndarray:
-    """``relu(z) = max(0, z)``."""
-    return np.maximum(0.0, _as_float(z))
-
-
-def relu_prime(z: np.ndarray) -> np.ndarray:
-    """``relu'(z) = 1 if z > 0 else 0`` (the mask comes from ``z``, not the output)."""
-    return (_as_float(z) > 0).astype(np.float64)
-
-
-def tanh(z: np.ndarray) -> np.ndarray:
-    """``tanh(z)``."""
-    return np.tanh(_as_float(z))
-
-
-def tanh_prime(z: np.ndarray) -> np.ndarray:
-    """``tanh'(z) = 1 - tanh(z)**2``."""
-    t = np.tanh(_as_float(z))
-    return 1.0 - t * t
-
-
-def step(z: np.ndarray) -> np.ndarray:
-    """The perceptron's step function ``0 if z <= 0 else 1`` (002's ``step_function``)."""
-    return np.where(_as_float(z) <= 0, 0.0, 1.0)
-
-
-def step_prime(z: np.ndarray) -> np.ndarray:
-    """``step'(z) = 0`` wherever it exists (everywhere but ``z = 0``)."""
-    return np.zeros_like(_as_float(z))
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_models._base import Activation, Dot, Model, Params, Scale, check_size
+from gradcheck import nn
+from reference_models._base import Model, Params, check_size
 from reference_models.activations import sigmoid, sigmoid_prime
-from reference_models.losses import half_squared_error, half_squared_error_grad
+from reference_models.losses import half_squared_error_grad
 
 __all__ = ["Chain211", "CHAIN_X", "CHAIN_Y", "CHAIN_PARAMS"]
 
@@ -53,7 +54,8 @@ backward:
   dL/dz1 = dL/dz2 * v * sigmoid'(input1 . w)  (hidden_error_term, same sign caveat)
   dL/dw  = dL/dz1 * input1
 """
-    layers = (Dot("w"), Activation("sigmoid", sigmoid), Scale("v"), Activation("sigmoid", sigmoid))
+    layers = (nn.Dot("w"), nn.Sigmoid(), nn.Scale("v"), nn.Sigmoid())
+    loss_head = nn.MSE("half_sample_mean")
 
     def __init__(self) -> None:
         self.param_shapes = {"w": (2,), "v": ()}
@@ -67,9 +69,6 @@ backward:
     def present(self, out: np.ndarray) -> np.ndarray:
         """``l2`` of shape ``(..., N)``."""
         return out[..., 0]
-
-    def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return half_squared_error(out, self._targets(y, out.shape[-2], 1))
 
     def init_params(self, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
         """The notebook's ``weights = [0.4, -0.2]``, ``hidden_weight = 0.1`` (``rng`` is not used)."""

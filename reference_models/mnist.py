@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reference_models._base import Activation, Dense, Model, NotebookDataUnavailable, Params, check_size
+from gradcheck import nn
+from reference_models._base import Model, NotebookDataUnavailable, Params, check_size
 from reference_models.activations import relu, relu_prime, softmax
-from reference_models.losses import softmax_cross_entropy, softmax_cross_entropy_grad
+from reference_models.losses import softmax_cross_entropy_grad
 
 __all__ = ["MNISTReLU", "NOTEBOOK_SEED", "mnist_paths", "load_mnist"]
 
@@ -101,6 +102,7 @@ class MNISTReLU(Model):
     name = "mnist_relu"
     description = "MNIST, 784 -> 100 ReLU -> 10 softmax, no biases, cross-entropy"
     seed_notebook = "001"
+    loss_head = nn.SoftmaxCrossEntropy()
     equations = """\
 forward:
   z1 = layer_0 W1            (layer_0: the images, N x 784)
@@ -122,7 +124,7 @@ backward:
         self.hidden = check_size("hidden", hidden)
         self.n_out = check_size("n_out", n_out)
         self.param_shapes = {"W1": (self.n_in, self.hidden), "W2": (self.hidden, self.n_out)}
-        self.layers = (Dense("W1"), Activation("relu", relu, kinks=(0.0,)), Dense("W2"))
+        self.layers = (nn.Dense("W1"), nn.ReLU(), nn.Dense("W2"))
 
     def prepare_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -133,9 +135,6 @@ backward:
     def present(self, out: np.ndarray) -> np.ndarray:
         """The probabilities ``softmax(z2)`` (the layers end at the logits)."""
         return softmax(out)
-
-    def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return softmax_cross_entropy(out, self._targets(y, out.shape[-2], self.n_out))
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``0.2 * rng.random(shape) - 0.1`` for ``W1`` then ``W2`` (notebook seed: :data:`NOTEBOOK_SEED`)."""

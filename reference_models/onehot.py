@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_models._base import Activation, Dense, Model, Params, check_size
+from gradcheck import nn
+from reference_models._base import Model, Params, check_size
 from reference_models.activations import sigmoid, sigmoid_prime
-from reference_models.losses import sse_per_sample, sse_per_sample_grad
+from reference_models.losses import sse_per_sample_grad
 
 __all__ = ["OneHot222", "ONEHOT_X", "ONEHOT_LABELS", "smoothed_onehot"]
 
@@ -44,6 +45,7 @@ class OneHot222(Model):
     name = "onehot_222"
     description = "2 -> 2 sigmoid -> 2 sigmoid, smoothed one-hot targets, sum of squares / N"
     seed_notebook = "003"
+    loss_head = nn.MSE("sample_mean")
     equations = """\
 forward:
   a1 = x
@@ -65,13 +67,10 @@ backward:
         self.hidden = check_size("hidden", hidden)
         h = self.hidden
         self.param_shapes = {"W2": (2, h), "b2": (h,), "W3": (h, 2), "b3": (2,)}
-        self.layers = (Dense("W2", "b2"), Activation("sigmoid", sigmoid), Dense("W3", "b3"), Activation("sigmoid", sigmoid))
+        self.layers = (nn.Dense("W2", "b2"), nn.Sigmoid(), nn.Dense("W3", "b3"), nn.Sigmoid())
 
     def prepare_input(self, x: np.ndarray) -> np.ndarray:
         return self._batch(x, 2)
-
-    def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return sse_per_sample(out, self._targets(y, out.shape[-2], 2))
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``W2, b2, W3, b3 = randn(2, h), randn(h), randn(h, 2), randn(2)``, in that order."""

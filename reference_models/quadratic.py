@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_models._base import Activation, Dense, Model, Params, check_size
+from gradcheck import nn
+from reference_models._base import Model, Params, check_size
 from reference_models.activations import relu, relu_prime, sigmoid, step, step_prime, tanh, tanh_prime
-from reference_models.losses import bce_with_logits, bce_with_logits_grad
+from reference_models.losses import bce_with_logits_grad
 
 __all__ = ["ReLUSigmoidBCE", "ACTIVATIONS", "to_notebook_names", "from_notebook_names", "golden_params"]
 
-#: hidden activation name -> (function, derivative, kinks)
+#: hidden activation name -> (function, derivative, the layer that declares it)
 ACTIVATIONS = {
-    "relu": (relu, relu_prime, (0.0,)),
-    "tanh": (tanh, tanh_prime, ()),
-    "step": (step, step_prime, (0.0,)),
+    "relu": (relu, relu_prime, nn.ReLU()),
+    "tanh": (tanh, tanh_prime, nn.Tanh()),
+    "step": (step, step_prime, nn.Step()),
 }
 
 
@@ -102,6 +103,7 @@ class ReLUSigmoidBCE(Model):
     name = "relu_sigmoid_bce"
     description = "quadratic boundary, 2 -> 3 ReLU/tanh/step -> 1 sigmoid, binary cross-entropy"
     seed_notebook = "002"
+    loss_head = nn.BCE()
     equations = """\
 forward (the notebook calls pre-activations a and activations z):
   a   = x W1 + b1          (a_j = b1j + w1j x1 + w2j x2)
@@ -122,10 +124,10 @@ backward:
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got activation={activation!r}")
         self.activation = activation
-        self.act, self.act_prime, kinks = ACTIVATIONS[activation]
+        self.act, self.act_prime, hidden_layer = ACTIVATIONS[activation]
         h = self.hidden
         self.param_shapes = {"W1": (2, h), "b1": (h,), "W2": (h, 1), "b2": (1,)}
-        self.layers = (Dense("W1", "b1"), Activation(activation, self.act, kinks=kinks), Dense("W2", "b2"))
+        self.layers = (nn.Dense("W1", "b1"), hidden_layer, nn.Dense("W2", "b2"))
 
     def prepare_input(self, x: np.ndarray) -> np.ndarray:
         return self._batch(x, 2)
@@ -133,9 +135,6 @@ backward:
     def present(self, out: np.ndarray) -> np.ndarray:
         """``yhat = sigmoid(ay1)``, shape ``(..., N)`` like the notebook's."""
         return sigmoid(out)[..., 0]
-
-    def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return bce_with_logits(out, self._targets(y, out.shape[-2], 1))
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The notebook's training start (``w11, w12, w13 = 0.2, 0.3, 0.8`` ..., zero biases).

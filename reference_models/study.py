@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_models._base import Activation, Dense, Model, Params, check_size
+from gradcheck import nn
+from reference_models._base import Model, Params, check_size
 from reference_models.activations import sigmoid, sigmoid_prime
-from reference_models.losses import half_sse, half_sse_grad
+from reference_models.losses import half_sse_grad
 
 __all__ = ["Study2Layer", "Study3Layer", "STUDY_X", "STUDY_Y"]
 
@@ -20,17 +21,12 @@ __all__ = ["Study2Layer", "Study3Layer", "STUDY_X", "STUDY_Y"]
 STUDY_X = np.array([[3.0, 5.0], [5.0, 1.0], [10.0, 2.0]])
 STUDY_Y = np.array([[0.75], [0.82], [0.93]])
 
-_SIGMOID = Activation("sigmoid", sigmoid)
-
-
 class _StudyModel(Model):
     seed_notebook = "004"
+    loss_head = nn.MSE("half_sum")
 
     def prepare_input(self, x: np.ndarray) -> np.ndarray:
         return self._batch(x, 2)
-
-    def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return half_sse(out, self._targets(y, out.shape[-2], 1))
 
     def example_batch(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Hours uniform in ``[0, 10)`` (not normalised, as in the notebook), scores in ``[0, 1)``."""
@@ -78,7 +74,7 @@ backward:
     def __init__(self, hidden: int = 3) -> None:
         self.hidden = check_size("hidden", hidden)
         self.param_shapes = {"W1": (2, self.hidden), "W2": (self.hidden, 1)}
-        self.layers = (Dense("W1"), _SIGMOID, Dense("W2"), _SIGMOID)
+        self.layers = (nn.Dense("W1"), nn.Sigmoid(), nn.Dense("W2"), nn.Sigmoid())
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``W1 = randn(2, h)``, ``W2 = randn(h, 1)``."""
@@ -129,7 +125,7 @@ backward:
         self.hidden1 = check_size("hidden1", hidden1)
         self.hidden2 = check_size("hidden2", hidden2)
         self.param_shapes = {"W1": (2, self.hidden1), "W2": (self.hidden1, self.hidden2), "W3": (self.hidden2, 1)}
-        self.layers = (Dense("W1"), _SIGMOID, Dense("W2"), _SIGMOID, Dense("W3"), _SIGMOID)
+        self.layers = (nn.Dense("W1"), nn.Sigmoid(), nn.Dense("W2"), nn.Sigmoid(), nn.Dense("W3"), nn.Sigmoid())
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``W1, W2, W3 = randn(2, h1), randn(h1, h2), randn(h2, 1)``, in that order."""

@@ -17,9 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-from reference_models._base import Activation, Dense, Model, Params, check_size
+from gradcheck import nn
+from reference_models._base import Model, Params, check_size
 from reference_models.activations import sigmoid, sigmoid_prime
-from reference_models.losses import mse, mse_grad
+from reference_models.losses import mse_grad
 
 __all__ = ["XOR1Layer", "XOR2Layer", "XOR3Layer", "XOR_X", "XOR_Y"]
 
@@ -35,14 +36,9 @@ def _notebook_output_error(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     return a - y
 
 
-_SIGMOID = Activation("sigmoid", sigmoid)
-
-
 class _XORModel(Model):
     seed_notebook = "000"
-
-    def head(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return mse(out, self._targets(y, out.shape[-2], 1))
+    loss_head = nn.MSE("mean")
 
     def prepare_input(self, x: np.ndarray) -> np.ndarray:
         return self._batch(x, 2)
@@ -104,7 +100,7 @@ backward:
   dL/dW1 = X^T dL/dz1
   dL/db1 = sum over samples of dL/dz1
 """
-    layers = (Dense("W1", "b1"), _SIGMOID)
+    layers = (nn.Dense("W1", "b1"), nn.Sigmoid())
 
     def __init__(self) -> None:
         self.param_shapes = {"W1": (2, 1), "b1": (1, 1)}
@@ -159,7 +155,7 @@ backward:
   dL/dW1 = X^T dL/dz1
   dL/db1 = sum over samples of dL/dz1
 """
-    layers = (Dense("W1", "b1"), _SIGMOID, Dense("W2", "b2"), _SIGMOID)
+    layers = (nn.Dense("W1", "b1"), nn.Sigmoid(), nn.Dense("W2", "b2"), nn.Sigmoid())
 
     def __init__(self, hidden: int = 3) -> None:
         self.hidden = check_size("hidden", hidden)
@@ -220,7 +216,7 @@ backward:
   dL/dz1 = (dL/dz2 W2^T) * sigmoid'(z1)
   dL/dW1 = X^T dL/dz1,   dL/db1 = sum over samples of dL/dz1
 """
-    layers = (Dense("W1", "b1"), _SIGMOID, Dense("W2", "b2"), _SIGMOID, Dense("W3", "b3"), _SIGMOID)
+    layers = (nn.Dense("W1", "b1"), nn.Sigmoid(), nn.Dense("W2", "b2"), nn.Sigmoid(), nn.Dense("W3", "b3"), nn.Sigmoid())
 
     def __init__(self, hidden1: int = 3, hidden2: int = 3) -> None:
         self.hidden1 = check_size("hidden1", hidden1)

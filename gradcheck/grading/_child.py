@@ -34,6 +34,7 @@ raw bytes with its own numpy and makes every comparison itself.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -229,6 +230,7 @@ class Session:
         self.cmd_fd = int(config["cmd_fd"])
         self.res_fd = int(config["res_fd"])
         self.memory = int(config["memory"])
+        self.nproc = int(config.get("nproc", 0))
         self.main_pid = os.getpid()
         self.harness_dirs = tuple(os.path.join(os.path.realpath(d), "") for d in config.get("harness_dirs", ()))
         self.allowed_files = {os.path.realpath(__file__), os.path.realpath(config["wire"])}
@@ -364,12 +366,28 @@ def outcome_of(s: Session, exc: BaseException, what: str) -> tuple[str, str]:
         return "crash", f"{what} called os._exit({exc.code!r}), which ends the process"
     if isinstance(exc, SystemExit):
         return "crash", f"{what} called sys.exit({exc.code!r}) (or exit()/quit()), which ends the process"
+    if s.nproc and isinstance(exc, OSError) and exc.errno == errno.EAGAIN and forked_here(exc):
+        return "crash", (
+            f"{what} could not start another process: the sandbox's limit of {s.nproc} processes was reached "
+            f"(RLIMIT_NPROC; a fork bomb?)\n" + student_traceback(s, exc)
+        )
     if isinstance(exc, MemoryError):
         return "memory", f"{what} ran out of memory (MemoryError, limit {s.memory >> 20} MB)\n" + student_traceback(s, exc)
     message = f"{what} raised {student_traceback(s, exc)}"
     if isinstance(exc, TypeError) and not any(f.filename in s.student_files for f in traceback.extract_tb(exc.__traceback__)):
         message += f"\n(the grader calls it as {what}; see the assignment's calling convention)"
     return "error", message
+
+
+def forked_here(exc: BaseException) -> bool:
+    """Whether ``exc`` came from starting a process (``os.fork``, ``subprocess``, ``multiprocessing``)."""
+    import traceback
+
+    try:
+        frames = traceback.extract_tb(exc.__traceback__)
+    except BaseException:
+        return False
+    return any("fork" in (f.line or "") or f.name in ("_execute_child", "_launch", "_Popen") for f in frames[-3:])
 
 
 def guarded(s: Session, fn: Callable[[], Any], what: str) -> tuple[str, str, Any]:
@@ -394,7 +412,12 @@ def guarded(s: Session, fn: Callable[[], Any], what: str) -> tuple[str, str, Any
 
 # -- load ---------------------------------------------------------------------------------------
 def place_files(files: list[Any]) -> None:
-    """Write the helper files the grader sent (``[name, text]``) into the working directory."""
+    """Write the helper files the grader sent (``[name, text]``) into the working directory, importable from there."""
+    if files:
+        sys.path.insert(0, os.getcwd())
+        import importlib
+
+        importlib.invalidate_caches()
     for name, text in files:
         if not isinstance(name, str) or not isinstance(text, str) or os.path.basename(name) != name or name.startswith("."):
             continue
@@ -590,15 +613,58 @@ def invoke(c: Call, which: str, inputs: dict[str, Any]) -> Any:
     inputs["dict"] = pdict
     inputs["dict_before"] = dict(pdict)
     assert c.s.ns is not None
+    def arguments(names_: list[str]) -> list[Any]:
+        return [pdict if a == "params" else inputs[a] if a in _W.BATCH_NAMES else inputs["params"][a] for a in names_]
+
     if spec["style"] == "class":
         obj = c.s.ns[spec["class_name"]](*spec["init_args"], **spec["init_kwargs"])
         for r in refs:
             setattr(obj, names.get(r, r), inputs["params"][r])
+        if which == "backward" and spec.get("forward_first") and c.s.has_forward:
+            prime_forward(obj, spec["forward"], arguments(spec["forward_args"]))
         fn = getattr(obj, spec[which])
     else:
         fn = c.s.ns[spec[which]]
-    args = [pdict if a == "params" else inputs[a] if a in _W.BATCH_NAMES else inputs["params"][a] for a in arg_names]
-    return fn(*args)
+    return fn(*arguments(arg_names))
+
+
+def prime_forward(obj: Any, method: str, args: list[Any]) -> None:
+    """A training loop's order: ``forward`` on the instance, then backward may use what it kept.
+
+    A failure here is not reported: the forward check reports the forward
+    pass on its own, and a backward that needed its values fails then.
+    """
+    try:
+        getattr(obj, method)(*args)
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+
+
+def per_sample(c: Call, which: str, inputs: dict[str, Any], what: str) -> Any:
+    """Call ``which`` once per sample (1-D rows ``x[i]``, ``y[i]``, views of the inputs).
+
+    Backward: the sum of the samples' gradients, by reference name (the
+    grader weighs it as the model's loss weighs samples).  Forward: the
+    samples' outputs stacked.
+    """
+    n = len(inputs["x"])
+    if which == "forward":
+        rows = [to_array(c.s, invoke(c, which, {**inputs, "x": inputs["x"][i]}), f"{what}'s output for sample {i}", c.max_el)
+                for i in range(n)]
+        return _W._asarray(rows, dtype="<f8")  # the private reference: numpy.stack may be patched
+    total: dict[str, Any] = {}
+    order: list[str] = []
+    for i in range(n):
+        row = {**inputs, "x": inputs["x"][i], "y": inputs["y"][i]}
+        for ref, g in gradients(c, invoke(c, which, row), what):
+            if ref not in total:
+                order.append(ref)
+                total[ref] = g.copy()
+            elif g.shape != total[ref].shape:
+                raise TypeProblem(f"the gradient for {ref} has shape {g.shape} for sample {i} but {total[ref].shape} before")
+            else:
+                total[ref] = total[ref] + g
+    return [(ref, total[ref]) for ref in order]
 
 
 def grads_from_dict(c: Call, value: Any, order: list[str], what: str) -> list[tuple[str, Any]]:
@@ -649,7 +715,10 @@ def call(s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> tuple[dict
     c = Call(s, meta, arrays)
     bw = c.label("backward")
     inputs = c.fresh()
-    status, message, grads = guarded(s, lambda: gradients(c, invoke(c, "backward", inputs), bw), f"{bw}({', '.join(c.spec['args'])})")
+    if c.spec.get("per_sample"):
+        status, message, grads = guarded(s, lambda: per_sample(c, "backward", inputs, bw), f"{bw}({', '.join(c.spec['args'])}), one sample at a time")
+    else:
+        status, message, grads = guarded(s, lambda: gradients(c, invoke(c, "backward", inputs), bw), f"{bw}({', '.join(c.spec['args'])})")
     if status == "ok":
         c.out.extend((_W.Key(_W.GRAD, r), a) for r, a in grads)
     c.after(inputs, forward=False)
@@ -658,9 +727,13 @@ def call(s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> tuple[dict
         return result, c.out
     fw = c.label("forward")
     f_inputs = c.fresh()
-    f_status, f_message, f_value = guarded(
-        s, lambda: to_array(s, invoke(c, "forward", f_inputs), f"{fw}'s output", c.max_el), f"{fw}({', '.join(c.spec['forward_args'])})"
-    )
+    if c.spec.get("per_sample"):
+        def run_forward() -> Any:
+            return per_sample(c, "forward", f_inputs, fw)
+    else:
+        def run_forward() -> Any:
+            return to_array(s, invoke(c, "forward", f_inputs), f"{fw}'s output", c.max_el)
+    f_status, f_message, f_value = guarded(s, run_forward, f"{fw}({', '.join(c.spec['forward_args'])})")
     result["forward_status"], result["forward_message"] = f_status, f_message
     if f_status == "ok":
         c.out.append((_W.Key(_W.FORWARD, ""), f_value))
@@ -715,8 +788,11 @@ def main(argv: list[str]) -> None:
     for fd in (int(config["cmd_fd"]), int(config["res_fd"])):
         os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
     set_limits(int(config["memory"]), int(config["file_bytes"]), int(config["session_cpu"]), float(config["load_cpu"]))
-    for path in config.get("site", ()):
-        sys.path.append(path)
+    if config.get("site"):  # run with -S (namespaces): only the packages bound into the sandbox, and exit()/quit()
+        import site
+
+        site.setquit()
+        sys.path.extend(config["site"])
     t0 = _perf()
     import collections.abc
 

@@ -1,60 +1,310 @@
-"""The sandbox child's parent: a small process the submission can kill without harm.
+"""The sandbox child's parent and supervisor.
 
 Run by :class:`gradcheck.grading.sandbox.Sandbox` as::
 
-    python -I -S -B _launcher.py FD,FD,... CHILD_ARGV...
+    python -I -S -B _launcher.py CONFIG_JSON
 
-It forks, the fork ``exec``\\s ``CHILD_ARGV`` (inheriting the listed pipe
-descriptors), and the launcher closes its own copies of those descriptors
-and waits.  When the child ends, the launcher ends the same way: the same
-exit code, or the same signal re-raised on itself, so the grader reads the
-child's fate (``SIGXCPU``, ``SIGKILL`` ...) and its CPU time (``wait4``
-counts the waited-for child) exactly as if it had spawned the child itself.
+directly (level ``process``), under ``unshare --mount`` (level ``uid`` when
+the interpreter must be made reachable), or as pid 1 of new pid, mount,
+network, ipc and uts namespaces made by util-linux ``unshare`` (level
+``namespaces``).  Standard library only, no ``site``.
 
-Why: the submission's ``os.getppid()`` is this process, not the grader's
-worker, so ``os.kill(os.getppid(), SIGKILL)`` or
-``os.killpg(os.getpgid(os.getppid()), ...)`` ends this submission's own
-session (verdict ``crash``) instead of the worker grading it, and the other
-submissions are not disturbed.  Standard library only, no ``site``.
+What it does, in order:
+
+1. ``namespaces``: builds the child's whole filesystem view on a fresh
+   tmpfs (the system's read-only directories, the interpreter's prefix and
+   the packages the child needs, each bound read-only; the child bootstrap
+   and the wire module copied in; a private ``/tmp`` of bounded size as the
+   working directory; a ``/proc`` of the new pid namespace) and
+   ``pivot_root``\\s into it.  ``uid`` with an unreachable interpreter
+   (Python under ``/root``, mode 0700): a tmpfs over the unreachable
+   directory with the needed paths bound back read-only.
+2. Forks the child: a new session, ``RLIMIT_NPROC``, then ``exec`` of the
+   child's command (at ``uid`` and ``namespaces``: through util-linux
+   ``setpriv``, which drops to the sandbox's own uid and gid, clears the
+   supplementary groups, every capability and sets ``no_new_privs``).
+3. Supervises: waits for the child (a pidfd) and for the end of its
+   *lifeline*, a pipe whose other end only the grading process holds.
+   When the child ends, or the grading process goes away for any reason
+   (killed, crashed, a threaded executor: no ``PR_SET_PDEATHSIG``
+   subtleties), every process of the sandbox is killed: as pid 1 of the
+   pid namespace by ``kill(-1)``; at ``uid`` by ``kill(-1)`` *as the
+   sandbox's uid*, which reaches exactly its processes; at ``process`` the
+   child's process group.  Then the working directory is removed (``uid``)
+   and the launcher ends the way the child ended (the same exit code, or
+   the same signal), so the grader reads the child's fate and CPU time
+   exactly as if it had spawned the child itself.
+
+At ``uid`` and ``namespaces`` the launcher keeps the grader's identity, so
+the submission can neither signal nor trace it.  At ``process`` it is the
+submission's own parent: ``os.kill(os.getppid(), SIGKILL)`` ends only this
+session.
 """
+import ctypes
+import json
 import os
 import resource
+import select
+import shutil
 import signal
 import sys
 
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+PR_SET_DUMPABLE = 4
 
-def main(argv: list) -> None:
-    fds = [int(s) for s in argv[1].split(",") if s]
-    child = argv[2:]
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # re-raising SIGXCPU must not dump a core
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execv(child[0], child)
-        finally:
-            os._exit(127)
-    for fd in fds:
-        try:
+_libc = None
+
+
+def libc():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(rc, what):
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(src, target, fstype, flags, data=None):
+    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
+    _check(libc().mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {src} on {target}")
+
+
+def bind(src, target, *, writable=False):
+    """Bind ``src`` on ``target`` (created: a directory or an empty file), read-only unless ``writable``."""
+    if os.path.isdir(src):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target):
+            open(target, "wb").close()
+    mount(src, target, None, MS_BIND | MS_REC)
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY)
+    mount(None, target, None, flags)
+
+
+def pivot_root(new_root, put_old):
+    nr = 155  # x86_64
+    if os.uname().machine in ("aarch64", "arm64"):
+        nr = 41
+    _check(libc().syscall(nr, os.fsencode(new_root), os.fsencode(put_old)), "pivot_root")
+
+
+def build_root(plan):
+    """The child's filesystem view on a fresh tmpfs (see the module docstring)."""
+    base = plan["base"]
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
+    for src, dst in plan["binds"]:
+        if os.path.islink(src) and dst in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            os.symlink(os.readlink(src), base + dst)  # merged /usr: keep the symlink
+        elif os.path.exists(src):
+            bind(src, base + dst)
+    for dst, text in plan["files"].items():
+        os.makedirs(os.path.dirname(base + dst), exist_ok=True)
+        with open(base + dst, "w", encoding="utf-8") as f:
+            f.write(text)
+    for link, target in plan.get("symlinks", {}).items():
+        os.makedirs(os.path.dirname(base + link), exist_ok=True)
+        os.symlink(target, base + link)
+    for dev in ("null", "zero", "full", "random", "urandom"):
+        bind("/dev/" + dev, f"{base}/dev/{dev}", writable=True)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{base}/dev/{name}")
+    os.makedirs(base + "/proc")
+    mount("proc", base + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.makedirs(base + "/tmp")
+    mount("tmpfs", base + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,size={plan['tmp_bytes']},uid={plan['uid']},gid={plan['gid']}")
+    os.makedirs(base + "/.old")
+    pivot_root(base, base + "/.old")
+    os.chdir("/")
+    _check(libc().umount2(b"/.old", MNT_DETACH), "umount the old root")
+    os.rmdir("/.old")
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def expose(plan, writable):
+    """``uid``: cover directories with an empty read-only tmpfs, binding back the paths the child needs."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for hidden, paths in plan:
+        fds = [(p, os.open(p, os.O_PATH)) for p in paths]
+        mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+        for p, fd in fds:
+            _bind_fd(fd, p, p in writable)
             os.close(fd)
+        mount(None, hidden, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _bind_fd(fd, target, writable):
+    src = f"/proc/self/fd/{fd}"
+    if os.path.isdir(src):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "wb").close()
+    mount(src, target, None, MS_BIND | MS_REC)
+    mount(None, target, None, MS_BIND | MS_REMOUNT | (0 if writable else MS_RDONLY) | MS_NOSUID | MS_NODEV)
+
+
+def kill_uid(uid, gid):
+    """SIGKILL every process of ``uid`` (as that uid, ``kill(-1)`` reaches exactly its processes)."""
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            except BaseException:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
+def remove_owned(uid):
+    """What the uid left in the world-writable directories (it is this sandbox's alone while leased)."""
+    for top in ("/tmp", "/var/tmp", "/dev/shm"):
+        try:
+            entries = list(os.scandir(top))
         except OSError:
-            pass
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def start_child(cfg):
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    try:
+        if cfg.get("setsid"):
+            os.setsid()
+        nproc = cfg.get("nproc")
+        if nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        if cfg.get("cwd"):
+            os.chdir(cfg["cwd"])
+        for fd in (cfg["lifeline"], cfg.get("lease_fd")):
+            if fd is not None:
+                os.close(fd)
+        argv = cfg["argv"]
+        os.execve(argv[0], argv, cfg["env"])
+    finally:
+        os._exit(127)
+
+
+def reap_others(child):
+    """Reap orphans (pid 1 of a namespace adopts them); the child's status when it is among them."""
+    status = None
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
+            pid, st = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            os._exit(70)
+            return status
+        if pid == 0:
+            return status
+        if pid == child:
+            status = st
+
+
+def supervise(cfg, child):
+    """Wait for the child's end or the lifeline's; returns the child's wait status (None: the grader left)."""
+    lifeline = cfg["lifeline"]
+    pidfd = os.pidfd_open(child)
+    while True:
+        ready, _, _ = select.select([pidfd, lifeline], [], [], 1.0)
+        status = reap_others(child)
+        if status is not None:
+            return status
+        if lifeline in ready:
+            try:
+                data = os.read(lifeline, 64)
+            except OSError:
+                data = b""
+            if not data:
+                return None
+
+
+def finish(cfg, child):
+    level = cfg["level"]
+    if level == "namespaces":
+        try:
+            os.kill(-1, signal.SIGKILL)  # pid 1: every other process of the namespace
+        except ProcessLookupError:
+            pass
+    elif level == "uid":
+        kill_uid(cfg["uid"], cfg["gid"])
+        remove_owned(cfg["uid"])
+    else:
+        try:
+            os.killpg(child, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    reap_others(child)
+    workdir = cfg.get("cleanup")
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def mirror(status):
+    """End the way the child ended."""
+    if status is None:
+        os._exit(137)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
             signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         os.kill(os.getpid(), sig)
         os._exit(128 + sig)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def main(argv):
+    cfg = json.loads(argv[1])
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # re-raising SIGXCPU must not dump a core
+    if cfg["level"] != "process":
+        libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # not traceable, /proc/1/* closed to the child
+    if cfg.get("root"):
+        build_root(cfg["root"])
+    elif cfg.get("expose"):
+        expose(cfg["expose"], {cfg.get("cleanup")})
+    child = start_child(cfg)
+    for fd in cfg["fds"]:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    status = supervise(cfg, child)
+    finish(cfg, child)
+    if status is None:
+        try:
+            _, status = os.waitpid(child, 0)
+        except ChildProcessError:
+            status = None
+    mirror(status)
 
 
 if __name__ == "__main__":

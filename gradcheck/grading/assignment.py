@@ -30,6 +30,10 @@ Schema
                                    # "" turns the check off
     forward_args = ["x"]
     require_forward = false        # true: a missing forward is a "missing" verdict
+    forward_first = true           # class style: call forward(x) on the instance before
+                                   # backward (default true for "class", as a training loop does)
+    per_sample = false             # true: call backward once per sample (1-D rows x[i], y[i]),
+                                   # sum the gradients, weight them as the model's loss weighs samples
     class = "Neural_Network"       # class style: the class to instantiate ...
     init_args = [2, 1, 3]          # ... with these constructor arguments
     init_kwargs = {}
@@ -223,6 +227,8 @@ class SubmissionSpec:
     names: Mapping[str, str] = field(default_factory=dict)
     skip_loops: bool = True
     skip_main: bool = True
+    forward_first: bool | None = None
+    per_sample: bool = False
 
     def __post_init__(self) -> None:
         w = "SubmissionSpec"
@@ -238,6 +244,10 @@ class SubmissionSpec:
             setattr_(self, "returns", "tuple" if cls_style else "dict")
         if self.forward == "":
             setattr_(self, "forward", None)
+        if self.forward_first is None:
+            setattr_(self, "forward_first", cls_style and self.forward is not None)
+        if self.forward_first and self.forward is None:
+            raise _fail(w, "forward_first", "needs a forward method to call", self.forward_first)
         if not _identifier(self.backward):
             raise _fail(w, "backward", "must be a Python identifier", self.backward)
         if self.forward is not None and not _identifier(self.forward):
@@ -271,7 +281,7 @@ class SubmissionSpec:
         for k, v in self.names.items():
             if not isinstance(k, str) or not isinstance(v, str) or not v:
                 raise _fail(w, f"names.{k}", "must be a non-empty string", v)
-        for key in ("require_forward", "skip_loops", "skip_main"):
+        for key in ("require_forward", "skip_loops", "skip_main", "forward_first", "per_sample"):
             if not isinstance(getattr(self, key), bool):
                 raise _fail(w, key, "must be true or false", getattr(self, key))
         setattr_(self, "init_kwargs", dict(self.init_kwargs))
@@ -291,6 +301,8 @@ class SubmissionSpec:
             "init_args": list(self.init_args),
             "init_kwargs": dict(self.init_kwargs),
             "names": dict(self.names),
+            "forward_first": bool(self.forward_first),
+            "per_sample": self.per_sample,
         }
 
     def check_against(self, param_names: tuple[str, ...] | list[str], *, where: str = "[submission]") -> None:
@@ -399,7 +411,7 @@ class Assignment:
 
 _TOP = ("title", "model", "seed", "lang", "model_options", "submission", "loading", "points", "scoring", "limits", "gradescope")
 _GRADESCOPE = ("visibility", "stdout_visibility")
-_SUBMISSION = ("file", "style", "backward", "forward", "args", "forward_args", "returns", "require_forward", "class", "init_args", "init_kwargs", "names")
+_SUBMISSION = ("file", "style", "backward", "forward", "args", "forward_args", "returns", "require_forward", "class", "init_args", "init_kwargs", "names", "forward_first", "per_sample")
 _LOADING = ("skip_loops", "skip_main")
 #: TOML key -> (Limits field, multiplier)
 _LIMITS: dict[str, tuple[str, int]] = {
@@ -485,6 +497,7 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     scoring = dict(_table(data, "scoring", w))
     if points_t and "points" in scoring:
         raise AssignmentError(f"{w}: [points] and [scoring] points both give points; keep one of them")
+    _check_scoring(scoring, points, w)
     limits_t = _table(data, "limits", w)
     _unknown(limits_t, list(_LIMITS), w, "[limits]")
     lim: dict[str, Any] = {}
@@ -519,6 +532,21 @@ def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:
                 raise _fail(w, f"[gradescope] {key}", f"must be one of {', '.join(VISIBILITIES)}", gs[key])
             out[key] = gs[key]
     return out
+
+
+def _check_scoring(scoring: Mapping[str, Any], points: Mapping[str, float], w: str) -> None:
+    """Build the scoring policy once here, so a bad ``[scoring]`` is one error at load
+    (not a traceback per submission)."""
+    from gradcheck.grading.scoring import ScoringPolicy
+
+    table = dict(scoring)
+    pts = {k: v for k, v in points.items() if k != "forward"}
+    if pts:
+        table["points"] = pts
+    try:
+        ScoringPolicy.from_mapping(table)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise AssignmentError(f"{w}: [scoring]: {exc}") from None
 
 
 def _check_model(model: str, options: dict[str, Any], spec: SubmissionSpec, points: dict[str, float], w: str) -> None:
@@ -625,6 +653,10 @@ def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | Non
     sub["forward_args"] = list(s.forward_args or ())
     sub["returns"] = s.returns if isinstance(s.returns, str) else list(s.returns or ())
     sub["require_forward"] = s.require_forward
+    if s.forward_first != (s.style == "class" and s.forward is not None):
+        sub["forward_first"] = bool(s.forward_first)
+    if s.per_sample:
+        sub["per_sample"] = True
     if s.style == "class":
         sub["class"] = s.class_name
         sub["init_args"] = list(s.init_args)

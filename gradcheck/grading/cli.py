@@ -7,6 +7,7 @@
         [--summary FILE] [--lang en|ko] [--seed N] [--jobs N] [--timeout S]
         [--memory MB] [--cache DIR | --no-cache] [--regrade errors|all]
         [--id-pattern REGEX] [--no-shrink] [--quiet]
+        [--isolation auto|namespaces|uid|process] [--require-isolation LEVEL]
 
 Each submission is identified by its path relative to the folder given (a
 file named on the command line: the path as given) and by the student id
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 from gradcheck._argtypes import positive_float, positive_int
 from gradcheck.messages import LANGUAGES
-from gradcheck.parallel import WORKERS_ENV
+from gradcheck.parallel import WORKERS_ENV, start_method
 from gradcheck._argtypes import seed as seed_type
 
 import argparse
@@ -91,6 +92,10 @@ def register(subparsers: Any) -> None:
                    help=f"regular expression of the student id in a file or folder name (first group, if any; default {DEFAULT_ID_PATTERN!r})")
     p.add_argument("--no-shrink", action="store_true", help="do not shrink failures to small counterexamples")
     p.add_argument("--quiet", action="store_true", help="no report on stdout")
+    p.add_argument("--isolation", choices=("auto", "namespaces", "uid", "process"), default="auto",
+                   help="sandbox isolation level (default auto: the strongest this machine allows; see docs/threat-model.md)")
+    p.add_argument("--require-isolation", choices=("namespaces", "uid", "process"), default=None, metavar="LEVEL",
+                   help="refuse to grade below this isolation level (namespaces, uid or process)")
     p.set_defaults(func=run)
 
 
@@ -127,6 +132,7 @@ class GradingJob:
     limits: dict[str, Any]
     lang: str
     shrink: bool
+    isolation: str = "auto"
 
 
 def _one_process_numerics() -> None:
@@ -141,9 +147,18 @@ def grade_job(job: GradingJob) -> dict[str, Any]:
 
     result = grade_submission(
         job.path, job.model, seed=job.seed, assignment=job.assignment, limits=Limits(**job.limits), lang=job.lang,
-        shrink=job.shrink, name=job.identity, extra_files=job.extra_files,
+        shrink=job.shrink, name=job.identity, extra_files=job.extra_files, isolation=job.isolation,
     )
     return replace(result, student_id=job.student_id).to_dict()
+
+
+def _crash_row(job: GradingJob, message: str) -> dict[str, Any]:
+    """The ``crash`` row of a submission that destroyed its grading worker (every submission gets exactly one row)."""
+    from gradcheck.grading.pipeline import crashed_result
+
+    return crashed_result(
+        job.path, job.model, seed=job.seed, assignment=job.assignment, lang=job.lang, isolation=job.isolation, message=message, name=job.identity,
+    ).to_dict()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -266,7 +281,7 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
                 batch.results[i] = replace(cached, submission=sub.identity, student_id=sub.student_id)
                 continue
         job = GradingJob(str(sub.path), tuple(str(f) for f in sub.extra_files), sub.identity, sub.student_id, batch.assignment.model,
-                         batch.seed, batch.assignment_path, limits_d, batch.lang, batch.shrink)
+                         batch.seed, batch.assignment_path, limits_d, batch.lang, batch.shrink, _isolation_level(args))
         todo.append((i, job))
     return todo
 
@@ -285,6 +300,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         print(f"gradcheck grade: error: cannot use the cache directory {args.cache!r}: {exc}", file=sys.stderr)
+        return 2
+    from gradcheck.grading.isolation import IsolationUnavailable, resolve
+
+    try:  # the level actually used: in the cache key, the jobs and every report
+        args.isolation = resolve(getattr(args, "isolation", "auto"), require=getattr(args, "require_isolation", None)).level.value
+    except IsolationUnavailable as exc:
+        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
         return 2
     batch = _Batch(subs, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                    args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
@@ -347,14 +369,19 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
     broken = _run_pool(todo, jobs, finish)
     for item in broken:  # the pool died under these (a worker killed, out of memory ...): again, each alone
         if _run_pool([item], 1, finish):
-            finish(item[0], item[1], None, "the grading worker process died while grading this submission (it was killed, or ran out of memory)")
+            message = "the grading worker process died while grading this submission (it was killed, or ran out of memory)"
+            finish(item[0], item[1], _crash_row(item[1], message), "")
 
 
 def _run_pool(items: list[tuple[int, GradingJob]], jobs: int, done: Done) -> list[tuple[int, GradingJob]]:
     """Grade ``items`` in a process pool; returns the items a broken pool left ungraded."""
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics)
+    # the progress bar's thread runs: fork only where gradcheck.parallel says it is safe, else a fork server
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics,
+                               mp_context=multiprocessing.get_context(start_method()))
     pending: dict[Future[Any], tuple[int, GradingJob]] = {}
     broken: list[tuple[int, GradingJob]] = []
     try:
@@ -394,13 +421,14 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
     order = sorted(batch.results)
     results = [batch.results[i] for i in order]
     names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
+    summary = class_summary(results, isolation=_isolation_level(args))
     if not args.quiet and results:
         from rich.console import Console
 
         console = Console(highlight=False)
         print_report(results, console=console, lang=lang)
         if len(results) > 1:
-            console.print(render_summary(class_summary(results), lang=lang), markup=False)
+            console.print(render_summary(summary, lang=lang), markup=False)
     if args.json:
         _write_atomic(Path(args.json), render_json(results))
     if args.junit:
@@ -410,7 +438,7 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_csv(results, path)
     if args.summary:
-        _write_atomic(Path(args.summary), render_summary(class_summary(results), fmt="markdown", lang=lang))
+        _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))
     if getattr(args, "report", None):
         from gradcheck.grading.report_html import write_report
 

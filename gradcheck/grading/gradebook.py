@@ -28,16 +28,16 @@ import csv
 import io
 import os
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from gradcheck.grading import i18n
 from gradcheck.grading.verdicts import CODES
 from gradcheck.grading.render_markdown import escape_cell, format_points
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["BINS", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "class_summary", "render_summary"]
+__all__ = ["BINS", "REVIEW_VERDICTS", "identical_groups", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "class_summary", "render_summary"]
 
 #: Score bins as fractions of the maximum: ``[lo, hi)``, the last one is exactly full marks.
 BINS: tuple[tuple[str, float, float], ...] = (
@@ -99,6 +99,66 @@ def write_csv(results: Iterable[SubmissionResult], path: str | os.PathLike[str])
     return path
 
 
+#: Run verdicts that deserve a human look: the cause may be the sandbox, the
+#: machine or an unusual but legitimate submission, not a wrong gradient.
+REVIEW_VERDICTS: tuple[str, ...] = ("error", "crash", "timeout", "memory", "output", "forbidden", "missing")
+
+for _key, _messages in {
+    "ui.full_marks": {"en": "Full marks", "ko": "만점"},
+    "ui.ran": {"en": "Ran (no runtime failure)", "ko": "실행됨 (실행 오류 없음)"},
+    "ui.verdict_counts": {"en": "Submissions per run verdict", "ko": "실행 결과별 제출물 수"},
+    "ui.diagnosis_counts_note": {"en": "Submissions with each diagnosis on at least one parameter (a submission counts once per diagnosis)",
+                                 "ko": "매개변수 하나 이상에서 각 진단을 받은 제출물 수 (제출물 하나는 진단마다 한 번만 셉니다)"},
+    "ui.pass_rates_note": {"en": "Pass rate per parameter (submissions whose gradient of it is correct)",
+                           "ko": "매개변수별 통과율 (그 기울기가 정확한 제출물의 비율)"},
+    "ui.identical_groups": {"en": "Identical submissions (same code once comments and layout are ignored)",
+                            "ko": "똑같은 제출물 (주석과 서식을 빼면 같은 코드)"},
+    "ui.isolation": {"en": "Isolation level", "ko": "격리 수준"},
+    "ui.review_identical": {"en": "identical to another submission", "ko": "다른 제출물과 똑같음"},
+}.items():
+    i18n.register_template(_key, _messages)
+
+
+def identical_groups(results: Sequence[SubmissionResult]) -> list[list[SubmissionResult]]:
+    """Groups of two or more submissions with the same normalised source, in input order.
+
+    The normalised source hash (``source_hash``) is used; a result without one
+    (an older cache) falls back to the file's SHA-256.
+
+    >>> rs = [SubmissionResult(n, "m", 0, 1.0, 1.0, source_hash=h) for n, h in (("a", "x"), ("b", "y"), ("c", "x"))]
+    >>> [[r.submission for r in g] for g in identical_groups(rs)]
+    [['a', 'c']]
+    """
+    groups: dict[str, list[SubmissionResult]] = {}
+    for r in results:
+        key = r.source_hash or r.file_hash
+        if key:
+            groups.setdefault(key, []).append(r)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def needs_review(results: Sequence[SubmissionResult]) -> list[tuple[SubmissionResult, str]]:
+    """``(result, reason)`` for every submission a person should look at, in input order.
+
+    The reason is the run verdict (:data:`REVIEW_VERDICTS`) or ``"identical"``
+    when another submission has the same normalised source.
+
+    >>> rs = [SubmissionResult("a.py", "m", 0, 0.0, 1.0, verdict="timeout"),
+    ...       SubmissionResult("b.py", "m", 0, 1.0, 1.0, file_hash="f"),
+    ...       SubmissionResult("c.py", "m", 0, 1.0, 1.0, file_hash="f")]
+    >>> [(r.submission, why) for r, why in needs_review(rs)]
+    [('a.py', 'timeout'), ('b.py', 'identical'), ('c.py', 'identical')]
+    """
+    same = {id(r) for group in identical_groups(results) for r in group}
+    out = []
+    for r in results:
+        if r.verdict in REVIEW_VERDICTS:
+            out.append((r, r.verdict))
+        elif id(r) in same:
+            out.append((r, "identical"))
+    return out
+
+
 @dataclass(frozen=True)
 class ClassSummary:
     """Class statistics.
@@ -114,11 +174,27 @@ class ClassSummary:
     distribution : tuple of (str, int)
         Submissions per score bin (:data:`BINS`, fractions of each one's maximum).
     diagnosis_counts : dict of str to int
-        Submissions with each diagnosis at least once (codes in report order).
+        Submissions with each diagnosis on at least one parameter (codes in
+        report order); a submission counts once per diagnosis, so these do
+        not add up to ``n``.
     pass_rates : dict of str to float
         Fraction of the submissions with that parameter that passed it.
     title : str
         The assignment's title (the first one the results carry; empty if none).
+    full_marks : int
+        Submissions with the maximum score.
+    verdict_counts : dict of str to int
+        Submissions per run verdict (``ok``: it ran; these add up to ``n``).
+    seeds : tuple of int
+        The seeds of the test points (one, unless results of several runs are mixed).
+    isolation : str
+        The sandbox's isolation level (empty when not known).
+    versions : str
+        gradcheck, Python and numpy versions of the grader.
+    review : tuple of (str, str)
+        ``(submission, reason)`` for every submission that needs a human look.
+    identical : tuple of tuple of str
+        Groups of submissions with the same normalised source.
     """
 
     n: int
@@ -131,10 +207,33 @@ class ClassSummary:
     diagnosis_counts: dict[str, int]
     pass_rates: dict[str, float]
     title: str = ""
+    full_marks: int = 0
+    verdict_counts: dict[str, int] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    isolation: str = ""
+    versions: str = ""
+    review: tuple[tuple[str, str], ...] = ()
+    identical: tuple[tuple[str, ...], ...] = ()
 
 
-def class_summary(results: Iterable[SubmissionResult]) -> ClassSummary:
-    """Summarise the class (see :class:`ClassSummary`)."""
+def _versions() -> str:
+    import platform
+
+    import numpy
+
+    import gradcheck
+
+    return f"gradcheck {gradcheck.__version__}, Python {platform.python_version()}, numpy {numpy.__version__}"
+
+
+def class_summary(results: Iterable[SubmissionResult], *, isolation: str = "") -> ClassSummary:
+    """Summarise the class (see :class:`ClassSummary`).
+
+    >>> rs = [SubmissionResult("a.py", "m", 3, 2.0, 2.0, source_hash="h"), SubmissionResult("b.py", "m", 3, 0.0, 2.0, verdict="crash")]
+    >>> s = class_summary(rs, isolation="process")
+    >>> s.full_marks, s.verdict_counts, s.seeds, s.review
+    (1, {'crash': 1, 'ok': 1}, (3,), (('b.py', 'crash'),))
+    """
     items = _check(results)
     scores = [r.score for r in items]
     counts = {label: 0 for label, _, _ in BINS}
@@ -145,9 +244,11 @@ def class_summary(results: Iterable[SubmissionResult]) -> ClassSummary:
                 counts[label] += 1
                 break
     seen: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
     for r in items:
         for code in set(r.diagnoses):
             seen[code] = seen.get(code, 0) + 1
+        verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
     order = {c: i for i, c in enumerate(CODES)}
     diag = dict(sorted(seen.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
     rates: dict[str, float] = {}
@@ -165,11 +266,47 @@ def class_summary(results: Iterable[SubmissionResult]) -> ClassSummary:
         diagnosis_counts=diag,
         pass_rates=rates,
         title=next((r.title for r in items if r.title), ""),
+        full_marks=sum(r.passed for r in items),
+        verdict_counts=dict(sorted(verdicts.items())),
+        seeds=tuple(sorted({r.seed for r in items})),
+        isolation=isolation or ", ".join(sorted({r.isolation for r in items if r.isolation})),
+        versions=_versions(),
+        review=tuple((r.submission, why) for r, why in needs_review(items)),
+        identical=tuple(tuple(r.submission for r in g) for g in identical_groups(items)),
     )
 
 
+def _summary_head(summary: ClassSummary, t: Callable[[str], str]) -> list[tuple[str, str]]:
+    head = [
+        (t("ui.submissions"), str(summary.n)),
+        (t("ui.full_marks"), str(summary.full_marks)),
+        (t("ui.ran"), str(summary.verdict_counts.get("ok", 0))),
+        (t("ui.mean"), f"{format_points(round(summary.mean, 4))} / {format_points(summary.max_score)}"),
+        (t("ui.median"), format_points(summary.median)),
+        (t("ui.seed"), ", ".join(map(str, summary.seeds)) or "-"),
+    ]
+    if summary.isolation:
+        head.append((t("ui.isolation"), summary.isolation))
+    if summary.versions:
+        head.append((t("ui.versions"), summary.versions))
+    return head
+
+
+def _summary_sections(summary: ClassSummary, t: Callable[[str], str]) -> list[tuple[str, list[tuple[str, str, int]]]]:
+    review_label = {"identical": t("ui.review_identical")}
+    sections = [
+        (t("ui.distribution"), [(label, str(n), n) for label, n in summary.distribution]),
+        (t("ui.verdict_counts"), [(v, str(n), n) for v, n in summary.verdict_counts.items()]),
+        (t("ui.diagnosis_counts_note"), [(code, str(n), n) for code, n in summary.diagnosis_counts.items()]),
+        (t("ui.pass_rates_note"), [(name, f"{rate:.0%}", round(rate * summary.n)) for name, rate in summary.pass_rates.items()]),
+        (t("ui.needs_review"), [(name, review_label.get(why, why), 0) for name, why in summary.review]),
+        (t("ui.identical_groups"), [(", ".join(g), str(len(g)), 0) for g in summary.identical]),
+    ]
+    return [(title, rows) for title, rows in sections if rows or title == t("ui.needs_review")]
+
+
 def render_summary(summary: ClassSummary, *, fmt: str = "text", lang: str = "en") -> str:
-    """The summary as plain text (with bars) or Markdown.
+    """The summary as plain text (with bars) or Markdown: what each number counts is said next to it.
 
     >>> s = ClassSummary(2, 0.5, 0.5, 0.0, 1.0, 1.0, (("0%", 1), ("100%", 1)), {"sign": 1}, {"W1": 0.5})
     >>> "| W1 | 50% |" in render_summary(s, fmt="markdown")
@@ -178,29 +315,28 @@ def render_summary(summary: ClassSummary, *, fmt: str = "text", lang: str = "en"
     if fmt not in ("text", "markdown"):
         raise ValueError(f"fmt must be 'text' or 'markdown', got fmt={fmt!r}")
     t = lambda key: i18n.text(key, lang=lang)  # noqa: E731
-    head = [
-        (t("ui.submissions"), str(summary.n)),
-        (t("ui.mean"), f"{format_points(round(summary.mean, 4))} / {format_points(summary.max_score)}"),
-        (t("ui.median"), format_points(summary.median)),
-    ]
-    sections = [
-        (t("ui.distribution"), [(label, str(n), n) for label, n in summary.distribution]),
-        (t("ui.diagnosis_counts"), [(code, str(n), n) for code, n in summary.diagnosis_counts.items()]),
-        (t("ui.pass_rates"), [(name, f"{rate:.0%}", round(rate * summary.n)) for name, rate in summary.pass_rates.items()]),
-    ]
+    head = _summary_head(summary, t)
+    sections = _summary_sections(summary, t)
+    heading = f"{t('ui.summary_title')}: {summary.title}" if summary.title else t("ui.summary_title")
     if fmt == "markdown":
-        heading = f"{t('ui.summary_title')}: {summary.title}" if summary.title else t("ui.summary_title")
-        lines = [f"# {escape_cell(heading)}", ""] + [f"- **{k}:** {v}" for k, v in head] + [""]
+        lines = [f"# {escape_cell(heading)}", ""] + [f"- **{k}:** {escape_cell(v)}" for k, v in head] + [""]
         for title, rows in sections:
-            lines += [f"## {title}", "", "| | |", "|---|---|"] + [f"| {escape_cell(a)} | {b} |" for a, b, _ in rows] + [""]
+            lines += [f"## {title}", ""]
+            if not rows:
+                lines += [t("ui.nothing_to_review"), ""]
+                continue
+            lines += ["| | |", "|---|---|"] + [f"| {escape_cell(a)} | {escape_cell(b)} |" for a, b, _ in rows] + [""]
         return "\n".join(lines)
-    lines = [f"{t('ui.summary_title')}: {summary.title}" if summary.title else t("ui.summary_title"), ""] + [f"{k}: {v}" for k, v in head] + [""]
+    lines = [heading, ""] + [f"{k}: {v}" for k, v in head] + [""]
     for title, rows in sections:
         lines.append(title)
+        if not rows:
+            lines += ["  " + t("ui.nothing_to_review"), ""]
+            continue
         width = max((len(a) for a, _, _ in rows), default=0)
         top = max((n for _, _, n in rows), default=0)
         for a, b, n in rows:
             bar = "#" * (round(30 * n / top) if top else 0)
-            lines.append(f"  {a.ljust(width)}  {b.rjust(5)}  {bar}")
+            lines.append(f"  {a.ljust(width)}  {b.rjust(5)}  {bar}".rstrip())
         lines.append("")
     return "\n".join(lines)

@@ -56,6 +56,19 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "The submission's process died: {error}",
         "ko": "제출물의 프로세스가 비정상 종료되었습니다: {error}",
     },
+    # -- the forward pass (an output, not a gradient) -------------------------
+    "forward.correct": {
+        "en": "The forward pass is correct: its output is the network's.",
+        "ko": "순전파가 정확합니다: 출력이 신경망의 출력과 같습니다.",
+    },
+    "forward.shape": {
+        "en": "The forward pass's output has shape {got_shape}, expected {expected_shape}.",
+        "ko": "순전파 출력의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다.",
+    },
+    "forward.wrong": {
+        "en": "The forward pass's output is not the network's (diagnosis {code}): check each layer against the equations.",
+        "ko": "순전파 출력이 신경망의 출력과 다릅니다 (진단 {code}): 각 층을 수식과 비교해 보세요.",
+    },
     # -- report vocabulary ----------------------------------------------------
     "ui.passed": {"en": "passed", "ko": "통과"},
     "ui.failed": {"en": "failed", "ko": "실패"},
@@ -68,7 +81,7 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.forward": {"en": "Forward pass", "ko": "순전파"},
     "ui.submission": {"en": "Submission", "ko": "제출물"},
     "ui.model": {"en": "Model", "ko": "모델"},
-    "ui.counterexample": {"en": "Smallest failing example", "ko": "실패하는 가장 작은 예"},
+    "ui.counterexample": {"en": "Smallest failing example", "ko": "가장 작은 반례"},
     "ui.input": {"en": "input", "ko": "입력"},
     "ui.expected": {"en": "expected", "ko": "기댓값"},
     "ui.got": {"en": "got", "ko": "제출값"},
@@ -82,7 +95,10 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.diagnosis_counts": {"en": "Submissions per diagnosis", "ko": "진단별 제출물 수"},
     "ui.pass_rates": {"en": "Pass rate per parameter", "ko": "매개변수별 통과율"},
     "ui.deduction": {"en": "Deduction", "ko": "감점"},
+    "ui.see_below": {"en": "not graded: the whole submission failed (see below)", "ko": "채점하지 못했습니다: 제출물 전체가 실패했습니다 (아래 참고)"},
+    "ui.run_failed": {"en": "What went wrong", "ko": "무엇이 잘못되었는지"},
     "ui.seed": {"en": "Seed", "ko": "시드"},
+    "ui.isolation": {"en": "Isolation level", "ko": "격리 수준"},
     "ui.assignment": {"en": "Assignment", "ko": "과제"},
     "ui.report_title": {"en": "Class report", "ko": "채점 보고서"},
     "ui.versions": {"en": "Versions", "ko": "버전"},

@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "KEEP_BODY_CELL_MAGICS"]
+__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "decode_source", "source_fingerprint", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
 
 #: Cell magics whose body is run (once) with the magic line removed.
 KEEP_BODY_CELL_MAGICS: frozenset[str] = frozenset({"time", "timeit", "capture", "prun"})
@@ -268,6 +268,70 @@ def _read_notebook(text: str) -> tuple[list[str], str | None]:
     return out, None
 
 
+_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")  # PEP 263
+#: Encodings tried, in order, for a file that declares none and is not UTF-8
+#: (cp949: what Korean Windows editors save; Latin-1 decodes any bytes).
+FALLBACK_ENCODINGS: tuple[str, ...] = ("cp949", "latin-1")
+
+
+def decode_source(raw: bytes, *, python: bool = True) -> tuple[str | None, str | None, str | None]:
+    """Decode a submission's bytes as Python does, with fallbacks.
+
+    A Python file is decoded as the interpreter decodes it: a UTF-8 BOM, or a
+    PEP 263 coding cookie in its first two lines, else UTF-8.  A file that
+    declares nothing and is not UTF-8 is decoded with
+    :data:`FALLBACK_ENCODINGS` in turn, with a note saying which.  A file
+    whose declared encoding is unknown or does not decode it is what Python
+    rejects too: no text, and the error.
+
+    Returns
+    -------
+    text : str or None
+    note : str or None
+        Set when a fallback encoding was used.
+    error : str or None
+        Set when ``text`` is None.
+
+    Examples
+    --------
+    >>> decode_source("# -*- coding: cp949 -*-\\nx = '한글'\\n".encode("cp949"))[0].splitlines()[1]
+    "x = '한글'"
+    >>> text, note, _ = decode_source("x = '한글'\\n".encode("cp949"))
+    >>> text == "x = '한글'\\n", note
+    (True, 'not UTF-8 and no coding declaration: read as cp949')
+    >>> decode_source(b"# coding: nonsense\\nx = 1\\n")[2]
+    'the file declares an encoding Python does not know: unknown encoding: nonsense'
+    """
+    import codecs
+    import io
+    import tokenize
+
+    head = raw.split(b"\n", 2)[:2]
+    explicit = raw.startswith(codecs.BOM_UTF8) or (python and any(_COOKIE.match(line.decode("latin-1")) for line in head))
+    declared = "utf-8-sig"
+    if python:
+        try:
+            declared = tokenize.detect_encoding(io.BytesIO(raw).readline)[0]
+        except SyntaxError as exc:
+            msg = str(getattr(exc, "msg", exc))
+            if "unknown encoding" in msg:
+                return None, None, f"the file declares an encoding Python does not know: {msg}"
+            if explicit:
+                return None, None, f"the file's encoding cannot be read: {msg}"
+    try:
+        return raw.decode(declared), None, None
+    except (UnicodeDecodeError, LookupError) as exc:
+        if explicit:
+            where = f" (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
+            return None, None, f"the file is not valid {declared} text{where}, the encoding it declares"
+    for enc in FALLBACK_ENCODINGS:
+        try:
+            return raw.decode(enc), f"not UTF-8 and no coding declaration: read as {enc}", None
+        except UnicodeDecodeError:
+            continue
+    return None, None, "the file is not text in UTF-8, cp949 or Latin-1"  # pragma: no cover - Latin-1 decodes every byte
+
+
 def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: bool = True) -> LoadedSubmission:
     """Read a ``.py`` or ``.ipynb`` submission into cells.
 
@@ -296,10 +360,9 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
     kind = "ipynb" if p.suffix.lower() == ".ipynb" else "py"
     if len(raw) > _MAX_SOURCE:
         return LoadedSubmission(str(p), kind, (), (), f"the file is {len(raw)} bytes; the limit is {_MAX_SOURCE}")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return LoadedSubmission(str(p), kind, (), (), f"the file is not UTF-8 text (byte {exc.start})")
+    text, decode_note, decode_error = decode_source(raw, python=kind == "py")
+    if text is None:
+        return LoadedSubmission(str(p), kind, (), (), decode_error)
     if kind == "py" and text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
@@ -316,9 +379,32 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
             return LoadedSubmission(str(p), kind, (), (), error)
         names = [f"{p.name}, code cell {i + 1}" for i in range(len(sources))]
     cells: list[Cell] = []
-    notes: list[str] = []
+    notes: list[str] = [f"{p.name}: {decode_note}"] if decode_note else []
     for i, (src, name) in enumerate(zip(sources, names)):
         code, cell_notes, err = transform_source(src, filename=name, skip_loops=skip_loops, skip_main=skip_main)
         notes.extend(cell_notes)
         cells.append(Cell(i + 1, name, code, err))
     return LoadedSubmission(str(p), kind, tuple(cells), tuple(notes), None)
+
+
+def source_fingerprint(loaded: LoadedSubmission) -> str:
+    """SHA-256 of a submission's normalised source: its code cells' syntax trees.
+
+    Comments, blank lines, spacing, quotes and notebook outputs do not count,
+    so two students who hand in the same code differently formatted (or one
+    as ``.py`` and one as ``.ipynb``) have the same fingerprint.  A cell that
+    does not parse counts with its text, stripped.
+
+    >>> a = LoadedSubmission("a.py", "py", (Cell(1, "a.py", "x = 1  # mine\\n"),))
+    >>> b = LoadedSubmission("b.py", "py", (Cell(1, "b.py", "\\n\\nx=1\\n"),))
+    >>> source_fingerprint(a) == source_fingerprint(b)
+    True
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for cell in loaded.cells:
+        tree, _ = _parse(cell.source, cell.filename)
+        h.update((ast.dump(tree) if tree is not None and tree.body else cell.source.strip()).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()

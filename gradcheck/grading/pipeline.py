@@ -47,6 +47,7 @@ from gradcheck.diagnose import Diagnosis, diagnose, diagnose_parameter
 from gradcheck.grading.results import Counterexample, SubmissionResult
 from gradcheck.grading.scoring import ScoringPolicy, score
 from gradcheck.grading.verdicts import RUNTIME_CODES, runtime_diagnosis
+from gradcheck.nn import ElementwiseLayer
 
 __all__ = [
     "TestPoint",
@@ -283,7 +284,7 @@ def _diagnose_point(model: Any, point: TestPoint, outcome: CallOutcome, lang: st
         grads = {}
         got = outcome.error or "nothing"
         return {k: runtime_diagnosis("output", param=k, lang=lang, error=got) for k in reference}
-    return diagnose(
+    found = diagnose(
         grads,
         reference,
         numeric=_numeric(model, point),
@@ -292,6 +293,12 @@ def _diagnose_point(model: Any, point: TestPoint, outcome: CallOutcome, lang: st
         mistakes=_mistakes(model, point),
         lang=lang,
     )
+    if point.batch_size > 1 and any(d.code == "scale" for d in found.values()):
+        from gradcheck.grading.causes import loss_facts, refine
+
+        facts = loss_facts(model, point.params, point.x, point.y)  # the cause of a factor depends on the loss
+        found = {k: refine(d, facts, lang=lang) for k, d in found.items()}
+    return found
 
 
 def _forward_diagnosis(model: Any, point: TestPoint, outcome: CallOutcome, lang: str) -> Diagnosis | None:
@@ -305,7 +312,15 @@ def _forward_diagnosis(model: Any, point: TestPoint, outcome: CallOutcome, lang:
     arr = np.asarray(got) if not isinstance(got, Mapping) else None
     if arr is not None and arr.dtype.kind in "iuf" and arr.size == expected.size and arr.shape != expected.shape:
         got = arr.reshape(expected.shape)  # (N,) for (N, 1): a forward's layout is not graded
-    return diagnose_parameter("forward", got, expected, batch_size=point.batch_size, lang=lang)
+    return _about_the_output(diagnose_parameter("forward", got, expected, batch_size=point.batch_size, lang=lang), lang)
+
+
+def _about_the_output(d: Diagnosis, lang: str) -> Diagnosis:
+    """A forward-pass diagnosis in words about an output, not a gradient."""
+    from gradcheck.grading.i18n import render
+
+    key = {"correct": "forward.correct", "shape": "forward.shape"}.get(d.code, "forward.wrong")
+    return dataclasses.replace(d, message=render(key, {"code": d.code, **d.detail}, lang=lang))
 
 
 #: Diagnoses resting on the weakest evidence: chosen only when no test point says more.
@@ -327,7 +342,7 @@ def _pick(per_point: list[dict[str, Diagnosis]], name: str) -> tuple[int, Diagno
 
 
 def _at_kink(model: Any, point: TestPoint) -> bool:
-    """Whether an activation's input sits exactly on one of its kinks (``Activation.kinks``).
+    """Whether an elementwise layer's input sits exactly on one of its kinks (:class:`gradcheck.nn.ElementwiseLayer`).
 
     Only there can a valid subgradient differ from the reference's choice,
     so only there is the (costly) numerical estimate needed while shrinking.
@@ -337,7 +352,7 @@ def _at_kink(model: Any, point: TestPoint) -> bool:
     try:
         a = model.prepare_input(point.x)
         for layer in model.layers:
-            kinks = tuple(getattr(layer, "kinks", ()) or ())
+            kinks = tuple(layer.kinks) if isinstance(layer, ElementwiseLayer) else ()
             if kinks and bool(np.any(np.isin(a, kinks))):
                 return True
             a = layer.forward(point.params, a)
@@ -595,15 +610,40 @@ def _argument_label(key: str) -> str:
     return f"{name} (forward)" if forward else name
 
 
-def sandbox_caller(box: Any) -> Caller:
+def per_sample_weight(model: Any, point: TestPoint) -> float:
+    """``c`` with ``loss(batch) = c * sum of loss(one-row batch i)``: 1 for a sum over samples, 1/N for a mean.
+
+    Computed from the model's own loss at the point, so a per-sample
+    submission's summed gradients are weighed exactly as the loss weighs samples.
+
+    >>> import reference_models
+    >>> m = reference_models.get("onehot_222")
+    >>> p = m.init_params(np.random.default_rng(0))
+    >>> x, y = m.example_batch(np.random.default_rng(1), 4)
+    >>> round(per_sample_weight(m, TestPoint("t", p, x, y)), 12)
+    0.25
+    """
+    n = point.batch_size
+    parts = sum(model.loss(point.params, point.x[i:i + 1], point.y[i:i + 1]) for i in range(n))
+    total = model.loss(point.params, point.x, point.y)
+    return float(total / parts) if parts else 1.0
+
+
+def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
     """A caller driving a :class:`gradcheck.grading.sandbox.Sandbox` session.
 
     Mutation is decided here, by comparing the inputs the child sent back
-    (``after``) with this process's originals.
+    (``after``) with this process's originals.  With a ``per_sample``
+    assignment the child returns the sum of the samples' gradients; it is
+    weighed here by :func:`per_sample_weight` of ``model``.
     """
+    per_sample = bool(getattr(getattr(box, "spec", None), "per_sample", False)) and model is not None
 
     def call(point: TestPoint) -> CallOutcome:
         res = box.call(point.params, point.x, point.y)
+        if per_sample and res.grads:
+            c = per_sample_weight(model, point)
+            res = dataclasses.replace(res, grads={k: np.asarray(v) * c for k, v in res.grads.items()})
         mutated: list[str] = []
         for key, arr in (res.after or {}).items():
             orig = _original(point, key)
@@ -651,6 +691,7 @@ def grade_submission(
     shrink: bool = True,
     name: str | None = None,
     extra_files: Sequence[str | Path] = (),
+    isolation: str = "auto",
 ) -> SubmissionResult:
     """Grade one submission file in a sandbox (see the module docstring).
 
@@ -676,6 +717,9 @@ def grade_submission(
     extra_files : sequence of str or Path
         Helper modules the submission may import (the other ``.py`` files of
         its folder), put next to it in its sandbox.
+    isolation : {"auto", "namespaces", "uid", "process"}
+        The sandbox's isolation level (:mod:`gradcheck.grading.isolation`);
+        the level used is the result's ``isolation``.
 
     Returns
     -------
@@ -720,23 +764,27 @@ def grade_submission(
     for f in extra:
         if not f.is_file():
             raise FileNotFoundError(f"extra_files holds {str(f)!r}, which is not a file")
-    with _open_sandbox(Sandbox, path, assignment.spec, limits, extra) as (box, extra_notes):
+    with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation) as (box, extra_notes):
         notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
             caller = _load_failure(box.load_status, box.load_message, limits)
         else:
-            caller = sandbox_caller(box)
+            caller = sandbox_caller(box, model=model)
         result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
-    return _with_duration(result, time.perf_counter() - start, title=assignment.title)
+        result = dataclasses.replace(result, isolation=str(getattr(getattr(box, "isolation", None), "value", "")))
+    from gradcheck.grading.loader import load_submission, source_fingerprint
+
+    fingerprint = source_fingerprint(load_submission(path))
+    return dataclasses.replace(_with_duration(result, time.perf_counter() - start, title=assignment.title), source_hash=fingerprint)
 
 
 @contextlib.contextmanager
-def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[Path]) -> Iterator[tuple[Any, list[str]]]:
+def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[Path], *, isolation: str = "auto") -> Iterator[tuple[Any, list[str]]]:
     """The sandbox of one submission, with its helper modules when the sandbox takes them."""
     import inspect
 
     notes: list[str] = []
-    kwargs: dict[str, Any] = {"limits": limits}
+    kwargs: dict[str, Any] = {"limits": limits, "isolation": isolation}
     if extra:
         if "extra_files" in inspect.signature(sandbox).parameters:
             kwargs["extra_files"] = tuple(extra)
@@ -747,6 +795,27 @@ def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[
         yield box, notes
     finally:
         box.close()
+
+
+def crashed_result(
+    path: str | Path, model_name: str | None = None, *, seed: int = 0, assignment: Any = None, lang: str = "en", isolation: str = "", message: str, name: str | None = None,
+) -> SubmissionResult:
+    """The row of a submission whose grading process was destroyed under it (verdict ``crash``).
+
+    Used when a submission takes its grading worker down with it (again when
+    graded alone): it still gets exactly one row in every output.
+    """
+    from gradcheck.grading.assignment import load_assignment, parse_assignment
+
+    path = Path(path)
+    if isinstance(assignment, (str, Path)):
+        assignment = load_assignment(assignment)
+    if assignment is None:
+        assignment = parse_assignment({"model": model_name})
+    policy = ScoringPolicy.from_mapping(assignment.scoring_options())
+    caller = _load_failure("crash", message, assignment.limits)
+    result = grade_with(caller, assignment.reference_model(), submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=False, file_hash=file_sha256(path))
+    return dataclasses.replace(result, isolation=isolation, title=assignment.title)
 
 
 def refused_result(identity: str, problem: str, assignment: Any, *, seed: int = 0, lang: str = "en", student_id: str = "") -> SubmissionResult:

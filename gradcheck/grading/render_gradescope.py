@@ -27,7 +27,7 @@ from typing import Any
 
 from gradcheck.grading import i18n
 from gradcheck.grading.assignment import VISIBILITIES
-from gradcheck.grading.render_markdown import render_markdown
+from gradcheck.grading.render_markdown import render_markdown, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["VISIBILITIES", "OUTPUT_FORMATS", "gradescope_results", "write_gradescope"]
@@ -81,7 +81,8 @@ def gradescope_results(
         )
 
     for p in result.parameters:
-        add(p.points, p.max_points, p.status, f"{result.model}: d{p.name}", p.message, [p.diagnosis])
+        output = i18n.text("ui.see_below", lang=lang) if whole_file_failure(result, p) else p.message
+        add(p.points, p.max_points, p.status, f"{result.model}: d{p.name}", output, [p.diagnosis])
     if result.forward is not None:
         f = result.forward
         add(f.points, f.max_points, f.status, f"{result.model}: {i18n.text('ui.forward', lang=lang)}", f.message, [f.diagnosis])
@@ -97,7 +98,7 @@ def gradescope_results(
         "visibility": visibility,
         "stdout_visibility": stdout_visibility,
         "tests": tests,
-        "extra_data": {"title": result.title, "model": result.model, "seed": int(result.seed), "verdict": result.verdict,
+        "extra_data": {"title": result.title, "model": result.model, "seed": int(result.seed), "verdict": result.verdict, "isolation": result.isolation,
                        "diagnoses": list(result.diagnoses), "submission": result.submission},
     }
 

@@ -11,12 +11,13 @@ True
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from gradcheck.grading import i18n
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["render_markdown", "format_points", "escape_cell"]
+__all__ = ["render_markdown", "format_points", "escape_cell", "whole_file_failure", "code_block"]
 
 
 #: Characters that end a line for Markdown renderers or :meth:`str.splitlines`.
@@ -36,6 +37,26 @@ def escape_cell(text: str) -> str:
     """Make ``text`` safe inside one Markdown table cell (pipes, newlines)."""
     text = str(text).replace("\\", "\\\\").replace("|", "\\|")
     return "".join(" " if ch in _LINE_BREAKS or (ord(ch) < 32) else ch for ch in text)
+
+
+def whole_file_failure(result: SubmissionResult, row: Any) -> bool:
+    """Whether ``row`` only repeats the run's verdict (the whole file failed, not this parameter)."""
+    return result.verdict != "ok" and row.diagnosis == result.verdict
+
+
+def code_block(text: str) -> list[str]:
+    """``text`` as a fenced Markdown code block (a fence longer than any backtick run inside)."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, *text.splitlines(), fence]
+
+
+def _note(text: str) -> list[str]:
+    """A note: one line as a list item; a first line and a traceback as the item and a code block."""
+    head, _, rest = text.partition("\n")
+    if not rest.strip():
+        return [f"- {escape_cell(head)}"]
+    return [f"- {escape_cell(head)}", "", *("  " + ln if ln else "" for ln in code_block(rest)), ""]
 
 
 def _compact(value: Any) -> str:
@@ -63,6 +84,7 @@ def render_markdown(result: SubmissionResult, *, lang: str | None = None) -> str
         *([f"**{t('ui.assignment')}:** {escape_cell(result.title)}  "] if result.title else []),
         f"**{t('ui.model')}:** `{result.model}`  ",
         f"**{t('ui.seed')}:** {result.seed}  ",
+        *([f"**{t('ui.isolation')}:** {result.isolation}  "] if result.isolation else []),
         f"**{t('ui.score')}:** {format_points(result.score)} / {format_points(result.max_score)}",
         "",
     ]
@@ -75,13 +97,18 @@ def render_markdown(result: SubmissionResult, *, lang: str | None = None) -> str
         for p in rows:
             name = t("ui.forward") if p is result.forward else p.name
             status = t(f"ui.{p.status}")
+            message = t("ui.see_below") if whole_file_failure(result, p) else p.message
             lines.append(
-                f"| {escape_cell(name)} | {status} | {format_points(p.points)} / {format_points(p.max_points)} | `{p.diagnosis}` | {escape_cell(p.message)} |"
+                f"| {escape_cell(name)} | {status} | {format_points(p.points)} / {format_points(p.max_points)} | `{p.diagnosis}` | {escape_cell(message)} |"
             )
         lines.append("")
     notes = [d.message + f" (-{format_points(d.points)})" for d in result.deductions] + list(result.messages)
+    if result.verdict != "ok" and result.messages:
+        head, _, rest = result.messages[0].partition("\n")
+        lines += [f"## {t('ui.run_failed')}", "", escape_cell(head), ""] + (code_block(rest) + [""] if rest.strip() else [])
+        notes = notes[: len(result.deductions)] + notes[len(result.deductions) + 1:]
     if notes:
-        lines += [f"## {t('ui.notes')}", ""] + [f"- {escape_cell(n)}" for n in notes] + [""]
+        lines += [f"## {t('ui.notes')}", ""] + [ln for n in notes for ln in _note(n)] + [""]
     cx = result.counterexample
     if cx is not None:
         lines += [

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from gradcheck._validate import check_int
 from gradcheck.grading import i18n
-from gradcheck.grading.render_markdown import format_points
+from gradcheck.grading.render_markdown import format_points, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["render_text", "print_report"]
@@ -35,7 +35,8 @@ def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
 
     t = lambda key: i18n.text(key, lang=lang)  # noqa: E731
     head = f"{result.title}: " if result.title else ""
-    title = f"{head}{result.submission}  [{result.model}, {t('ui.seed')} {result.seed}]  {t('ui.score')}: {format_points(result.score)} / {format_points(result.max_score)}"
+    iso = f", {t('ui.isolation')} {result.isolation}" if result.isolation else ""
+    title = f"{head}{result.submission}  [{result.model}, {t('ui.seed')} {result.seed}{iso}]  {t('ui.score')}: {format_points(result.score)} / {format_points(result.max_score)}"
     table = Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
     for key in ("ui.parameter", "ui.status", "ui.points", "ui.diagnosis", "ui.message"):
         table.add_column(t(key), overflow="fold")
@@ -47,7 +48,7 @@ def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
             Text(t(f"ui.{p.status}"), style=_STYLE[p.status]),
             Text(f"{format_points(p.points)} / {format_points(p.max_points)}"),
             Text(p.diagnosis),
-            Text(p.message),
+            Text(t("ui.see_below") if whole_file_failure(result, p) else p.message),
         )
     for d in result.deductions:
         table.add_row(Text(d.param), Text(t("ui.deduction"), style="yellow"), Text(f"-{format_points(d.points)}"), Text(d.code), Text(d.message))

@@ -30,15 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.grading import i18n
-from gradcheck.grading.gradebook import ClassSummary, class_summary
-from gradcheck.grading.render_markdown import format_points
+from gradcheck.grading.gradebook import REVIEW_VERDICTS, ClassSummary, class_summary, identical_groups, needs_review
+from gradcheck.grading.render_markdown import format_points, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["REVIEW_VERDICTS", "identical_groups", "needs_review", "render_report", "write_report"]
-
-#: Run verdicts that deserve a human look: the cause may be the sandbox, the
-#: machine or an unusual but legitimate submission, not a wrong gradient.
-REVIEW_VERDICTS: tuple[str, ...] = ("error", "crash", "timeout", "memory", "output", "forbidden")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans KR","Malgun Gothic",sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
@@ -55,38 +51,6 @@ def _check(results: Iterable[SubmissionResult]) -> list[SubmissionResult]:
         if not isinstance(r, SubmissionResult):
             raise TypeError(f"results[{i}] must be a SubmissionResult, got {type(r).__name__}")
     return items
-
-
-def needs_review(results: Sequence[SubmissionResult]) -> list[tuple[SubmissionResult, str]]:
-    """``(result, reason)`` for every submission a person should look at, in input order.
-
-    The reason is the run verdict (:data:`REVIEW_VERDICTS`) or ``"identical"``
-    when another submission has the very same file (same SHA-256).
-
-    >>> from gradcheck.grading.results import SubmissionResult
-    >>> rs = [SubmissionResult("a.py", "m", 0, 0.0, 1.0, verdict="timeout"),
-    ...       SubmissionResult("b.py", "m", 0, 1.0, 1.0, file_hash="f"),
-    ...       SubmissionResult("c.py", "m", 0, 1.0, 1.0, file_hash="f")]
-    >>> [(r.submission, why) for r, why in needs_review(rs)]
-    [('a.py', 'timeout'), ('b.py', 'identical'), ('c.py', 'identical')]
-    """
-    same = {r.file_hash for group in identical_groups(results) for r in group}
-    out = []
-    for r in results:
-        if r.verdict in REVIEW_VERDICTS:
-            out.append((r, r.verdict))
-        elif r.file_hash and r.file_hash in same:
-            out.append((r, "identical"))
-    return out
-
-
-def identical_groups(results: Sequence[SubmissionResult]) -> list[list[SubmissionResult]]:
-    """Groups of two or more submissions with the same file hash, in input order."""
-    groups: dict[str, list[SubmissionResult]] = {}
-    for r in results:
-        if r.file_hash:
-            groups.setdefault(r.file_hash, []).append(r)
-    return [g for g in groups.values() if len(g) > 1]
 
 
 # -- plots -------------------------------------------------------------------------------
@@ -210,11 +174,11 @@ def _review(items: Sequence[SubmissionResult], t: Any) -> list[str]:
     if not flagged:
         return out + [f"<p>{_e(t('ui.nothing_to_review'))}</p>"]
     index = {id(r): i for i, r in enumerate(items)}
-    twins = {r.file_hash: g for g in identical_groups(items) for r in g}
+    twins = {id(r): g for g in identical_groups(items) for r in g}
     rows = []
     for r, why in flagged:
         if why == "identical":
-            others = [o.submission for o in twins[r.file_hash] if o is not r]
+            others = [o.submission for o in twins[id(r)] if o is not r]
             detail = _e(t("ui.same_file_as").format(names=", ".join(others)))
         else:
             detail = f"<pre>{_e(r.messages[0])}</pre>" if r.messages else ""
@@ -230,7 +194,8 @@ def _feedback(i: int, r: SubmissionResult, t: Any) -> list[str]:
     for p in list(r.parameters) + ([r.forward] if r.forward is not None else []):
         name = t("ui.forward") if p is r.forward else p.name
         status = f'<span class="{_e(p.status)}">{_e(t("ui." + p.status))}</span>'
-        rows.append([_e(name), status, _e(f"{format_points(p.points)} / {format_points(p.max_points)}"), f"<code>{_e(p.diagnosis)}</code>", _e(p.message)])
+        message = t("ui.see_below") if whole_file_failure(r, p) else p.message
+        rows.append([_e(name), status, _e(f"{format_points(p.points)} / {format_points(p.max_points)}"), f"<code>{_e(p.diagnosis)}</code>", _e(message)])
     for d in r.deductions:
         rows.append([_e(d.param), _e(t("ui.deduction")), _e(f"-{format_points(d.points)}"), f"<code>{_e(d.code)}</code>", _e(d.message)])
     if rows:

@@ -212,8 +212,15 @@ class SubmissionResult:
         SHA-256 of the submission file (for the resume cache).
     title : str
         The assignment's title (empty when it has none).
+    isolation : str
+        The sandbox's isolation level (``namespaces``, ``uid``, ``process``;
+        see :mod:`gradcheck.grading.isolation`); empty for code graded in
+        process, without a sandbox.
     student_id : str
         The student id found in the submission's path (empty when none was).
+    source_hash : str
+        SHA-256 of the normalised source (:func:`gradcheck.grading.loader.source_fingerprint`):
+        equal for identical code, whatever its comments and layout.
     """
 
     submission: str
@@ -232,7 +239,9 @@ class SubmissionResult:
     lang: str = "en"
     file_hash: str = ""
     title: str = ""
+    isolation: str = ""
     student_id: str = ""
+    source_hash: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -271,7 +280,9 @@ class SubmissionResult:
             "lang": self.lang,
             "file_hash": self.file_hash,
             "title": self.title,
+            "isolation": self.isolation,
             "student_id": self.student_id,
+            "source_hash": self.source_hash,
         }
 
     @classmethod
@@ -298,5 +309,7 @@ class SubmissionResult:
             lang=str(data.get("lang", "en")),
             file_hash=str(data.get("file_hash", "")),
             title=str(data.get("title", "")),
+            isolation=str(data.get("isolation", "")),
             student_id=str(data.get("student_id", "")),
+            source_hash=str(data.get("source_hash", "")),
         )

@@ -61,11 +61,13 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from gradcheck.grading import _wire
+from gradcheck.grading import isolation as _iso
+from gradcheck.grading.isolation import Isolation, Level
 from gradcheck.grading._wire import Key, ProtocolError
 from gradcheck.grading.assignment import Limits, SubmissionSpec
 from gradcheck.grading.loader import LoadedSubmission, load_submission
@@ -175,6 +177,32 @@ def _real_array(value: Any, name: str) -> np.ndarray:
     return np.array(a, dtype=np.float64, copy=True)
 
 
+#: Processes the sandbox's uid may have at once (``RLIMIT_NPROC``, at the ``uid`` and ``namespaces`` levels).
+DEFAULT_PROCESSES = 64
+#: Largest total size of the helper files placed beside a submission.
+MAX_HELPER_BYTES = 4 << 20
+
+
+def _read_helpers(paths: Sequence[str | Path]) -> list[list[str]]:
+    """``[name, text]`` of each helper file (a module the submission imports, placed in its working directory)."""
+    if isinstance(paths, (str, Path)) or not isinstance(paths, Sequence):
+        raise TypeError(f"extra_files must be a sequence of paths, got extra_files={paths!r}")
+    out: list[list[str]] = []
+    total = 0
+    for raw in paths:
+        p = Path(raw)
+        if not p.is_file():
+            raise FileNotFoundError(f"extra_files: {str(p)!r} is not a file")
+        if p.name.startswith(".") or any(p.name == n for n, _ in out):
+            raise ValueError(f"extra_files: {p.name!r} is hidden or given twice")
+        text = p.read_text(encoding="utf-8", errors="replace")
+        total += len(text)
+        if total > MAX_HELPER_BYTES:
+            raise ValueError(f"extra_files: more than {MAX_HELPER_BYTES} bytes in all")
+        out.append([p.name, text])
+    return out
+
+
 def _harness_dirs() -> list[str]:
     """The directories of the answer key and of the harness, which the child refuses to open."""
     import reference_models
@@ -183,31 +211,45 @@ def _harness_dirs() -> list[str]:
 
 
 def _rmtree(path: str) -> None:
-    def fix(func: Any, p: str, _exc: Any) -> None:  # a submission may leave read-only directories behind
+    """Remove the tree at ``path``, even directories the submission made read-only; never touches anything outside it."""
+    root = os.path.abspath(path)
+
+    def fix(func: Any, p: str, exc: Any) -> None:
+        err = exc[1] if isinstance(exc, tuple) else exc
+        if isinstance(err, FileNotFoundError):
+            return  # already gone (the launcher cleans up too)
         try:
-            os.chmod(os.path.dirname(p), stat.S_IRWXU)
-            os.chmod(p, stat.S_IRWXU)
+            parent = os.path.dirname(os.path.abspath(p))
+            if parent == root or parent.startswith(root + os.sep):
+                os.chmod(parent, stat.S_IRWXU)
+            if os.path.abspath(p) != root:
+                os.chmod(p, stat.S_IRWXU)
             func(p)
         except OSError:
             pass
 
+    if not os.path.lexists(root):
+        return
     if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=fix)
+        shutil.rmtree(root, onexc=fix)
     else:
-        shutil.rmtree(path, onerror=fix)
+        shutil.rmtree(root, onerror=fix)
 
 
 class _Process:
-    """The child process and its pipes; everything :meth:`shutdown` must release."""
+    """The launcher process, its pipes, its uid lease: everything :meth:`shutdown` must release."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.out_fd = -1
         self.cmd_fd = -1
         self.res_fd = -1
+        self.lifeline = -1  # closing it tells the launcher to kill everything and leave
         self.tmpdir: str | None = None
+        self.lease: _iso.UidLease | None = None
         self.exit: tuple[int, float] | None = None  # (exit code, CPU seconds)
         self.killed = False
+        self.supervised = False  # uid, namespaces: the launcher is out of the submission's reach
 
     def reap(self, *, block: bool) -> bool:
         if self.exit is not None:
@@ -227,19 +269,26 @@ class _Process:
         return True
 
     def kill(self) -> None:
-        """SIGKILL the whole process group (before reaping, so the group id cannot be reused)."""
+        """End the sandbox: its launcher kills every process of it (lifeline), else SIGKILL to the launcher's group."""
         if self.proc is None or self.exit is not None and self.killed:
             return
+        if self.lifeline >= 0 and self.supervised:
+            os.close(self.lifeline)
+            self.lifeline = -1
+            deadline = time.monotonic() + 2.0
+            while not self.reap(block=False) and time.monotonic() < deadline:
+                time.sleep(0.002)
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.killed = self.exit is None
+            if self.exit is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # before reaping, so the group id cannot be reused
+                self.killed = True
         except (ProcessLookupError, PermissionError):
             pass
         self.reap(block=True)
 
     def shutdown(self) -> None:
         self.kill()
-        for name in ("out_fd", "cmd_fd", "res_fd"):
+        for name in ("out_fd", "cmd_fd", "res_fd", "lifeline"):
             fd = getattr(self, name)
             if fd >= 0:
                 try:
@@ -252,6 +301,9 @@ class _Process:
         if self.tmpdir is not None:
             _rmtree(self.tmpdir)
             self.tmpdir = None
+        if self.lease is not None:  # only now: every process that ran as its uid is gone
+            self.lease.release()
+            self.lease = None
 
 
 class Sandbox:
@@ -291,7 +343,15 @@ class Sandbox:
     :meth:`close`; a sandbox that is garbage-collected is closed too.
     """
 
-    def __init__(self, path: str | Path, spec: SubmissionSpec | None = None, *, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        spec: SubmissionSpec | None = None,
+        *,
+        limits: Limits | None = None,
+        isolation: "str | Level | Isolation" = _iso.AUTO,
+        extra_files: Sequence[str | Path] = (),
+    ) -> None:
         if not isinstance(path, (str, Path)):
             raise TypeError(f"path must be a str or Path, got path={path!r}")
         if spec is None:
@@ -305,6 +365,8 @@ class Sandbox:
         self.path = Path(path)
         self.spec = spec
         self.limits = limits
+        self._isolation = isolation if isinstance(isolation, Isolation) else _iso.resolve(isolation)
+        self._helpers = _read_helpers(extra_files)
         self.load_status = "ok"
         self.load_message = ""
         self.found_names: tuple[str, ...] = ()
@@ -330,6 +392,11 @@ class Sandbox:
         self._start(loaded)
 
     # -- public ------------------------------------------------------------------
+    @property
+    def isolation(self) -> Level:
+        """The isolation level this sandbox runs at (see :mod:`gradcheck.grading.isolation`)."""
+        return self._isolation.level
+
     @property
     def alive(self) -> bool:
         """Whether calls still reach the submission."""
@@ -444,52 +511,58 @@ class Sandbox:
         s = self.spec
         return f"class {s.class_name} with method {s.backward}" if s.style == "class" else f"function {s.backward}"
 
-    def _start(self, loaded: LoadedSubmission) -> None:
-        t0 = time.monotonic()
+    def _spawn(self) -> None:
+        """Start the launcher (and through it the child) at this sandbox's isolation level."""
         lim = self.limits
-        self._p.tmpdir = tmpdir = tempfile.mkdtemp(prefix="gradcheck-sandbox-")
-        env = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "HOME": tmpdir,
-            "TMPDIR": tmpdir,
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": tmpdir,
-            **{v: "1" for v in _THREAD_VARS},
-        }
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
-        config = {
+        life_r, life_w = os.pipe()
+        self._p.cmd_fd, self._p.res_fd, self._p.lifeline = cmd_w, res_r, life_w
+        self._p.supervised = self.isolation is not Level.PROCESS
+        child_config = {
             "cmd_fd": cmd_r, "res_fd": res_w, "memory": lim.memory_bytes, "file_bytes": lim.file_bytes,
             "session_cpu": int(math.ceil(lim.session_cpu_seconds)), "load_cpu": float(max(lim.cpu_seconds, lim.load_seconds)),
-            "wire": str(WIRE_SCRIPT), "harness_dirs": _harness_dirs(),
+            "harness_dirs": _harness_dirs(),
         }
-        argv = [
-            sys.executable, "-I", "-S", "-B", str(LAUNCHER_SCRIPT), f"{cmd_r},{res_w}",
-            sys.executable, "-I", "-B", "-X", "utf8", str(CHILD_SCRIPT), json.dumps(config),
-        ]
+        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg", **{v: "1" for v in _THREAD_VARS}}
         try:
+            launch = _iso.plan_launch(
+                self._isolation,
+                scripts={"launcher": LAUNCHER_SCRIPT, "child": CHILD_SCRIPT, "wire": WIRE_SCRIPT},
+                child_config=child_config,
+                env=env,
+                launcher_config={"fds": [cmd_r, res_w], "lifeline": life_r},
+                nproc=DEFAULT_PROCESSES,
+                tmp_bytes=lim.file_bytes,
+                hide=[str(self.path.resolve().parent), os.getcwd()],
+            )
+            self._p.tmpdir, self._p.lease = launch.workdir, launch.lease
+            lease_fds = (launch.lease.fd,) if launch.lease is not None else ()
             self._p.proc = subprocess.Popen(
-                argv,
+                launch.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                cwd=tmpdir,
-                env=env,
-                pass_fds=(cmd_r, res_w),
+                cwd=launch.cwd,
+                env=launch.env,
+                pass_fds=(cmd_r, res_w, life_r, *lease_fds),
                 start_new_session=True,
             )
         finally:
-            os.close(cmd_r)
-            os.close(res_w)
-        assert self._p.proc.stdout is not None
+            for fd in (cmd_r, res_w, life_r):
+                os.close(fd)
+
+    def _start(self, loaded: LoadedSubmission) -> None:
+        t0 = time.monotonic()
+        lim = self.limits
+        self._spawn()
+        assert self._p.proc is not None and self._p.proc.stdout is not None
         self._p.out_fd = self._p.proc.stdout.fileno()
-        self._p.cmd_fd, self._p.res_fd = cmd_w, res_r
-        for fd in (self._p.out_fd, cmd_w, res_r):
+        for fd in (self._p.out_fd, self._p.cmd_fd, self._p.res_fd):
             os.set_blocking(fd, False)
         cells = [{"filename": c.filename, "source": c.source, "syntax_error": c.syntax_error} for c in loaded.cells]
-        frame = _wire.encode({"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name}, [])
+        load = {"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name, "files": self._helpers}
+        frame = _wire.encode(load, [])
         outcome, meta, _ = self._exchange(frame, t0 + lim.load_seconds, 1 << 20, ends=_load_ends)
         self.load_output = self._phase_text()
         self.start_seconds = time.monotonic() - t0
@@ -631,6 +704,8 @@ class Sandbox:
             p.kill()
             return "crash", f"the submission closed the grader's result channel {when}"
         code, cpu = p.exit or (-1, 0.0)
+        if self.isolation is Level.NAMESPACES and 128 < code < 128 + 65:
+            code = 128 - code  # pid 1 of a namespace cannot re-raise the child's signal on itself: 128 + signal
         tail = b"".join(self._phase_out)[-4000:].decode("utf-8", errors="replace")
         if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= lim.session_cpu_seconds - 1):
             return "timeout", f"the submission used more than its CPU time ({lim.cpu_seconds:g} s per call) {when} and was stopped"

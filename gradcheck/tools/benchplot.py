@@ -44,6 +44,7 @@ METHODS: dict[str, str] = {
     "fast_check": "fast check",
     "torch_gradcheck": "torch gradcheck",
     "torch_gradcheck_fast": "torch gradcheck fast_mode",
+    "floor": "floor (compact reference)",
 }
 
 _PLOT_EXTRA = 'matplotlib is needed for plot-bench: install the "plot" extra (pip install "gradcheck[plot]")'
@@ -127,7 +128,7 @@ def load_timings(bench_json: str | Path | Mapping[str, Any]) -> list[Timing]:
         entries = info.get("entries_timed")
         seconds = float(bench["stats"]["min"])
         scaled = False
-        if method == "plain_loop":
+        if method in ("plain_loop", "torch_gradcheck"):  # both may be timed on sampled entries and scaled
             if "scaled_to_all_entries_s" in info:
                 seconds = float(info["scaled_to_all_entries_s"])
                 scaled = entries is not None and int(entries) < n_params
@@ -205,12 +206,15 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
     timings = load_timings(bench_json)
     torch = any(t.method.startswith("torch") for t in timings)
     serial = any(t.method == "full_check_1proc" for t in timings)
+    floor = any(t.method == "floor" for t in timings)
     header = ["model", "params", "batch", "backprop", "plain loop (scaled)", "full check", "fast check",
               "plain/full", "plain/fast"]
     if serial:
         header += ["full check, 1 process", "plain/full (1 process)"]
     if torch:
-        header += ["torch gradcheck", "torch fast_mode", "plain/torch"]
+        header += ["torch gradcheck", "torch fast_mode", "plain/torch", "torch/full", "torch fast_mode/fast"]
+    if floor:
+        header += ["floor", "full (1 process)/floor"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     notes = []
     for model, batch, n_params, m in _cases(timings):
@@ -231,8 +235,18 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
         if serial:
             row += [_fmt_time(sec.get("full_check_1proc")), _fmt_ratio(sec.get("plain_loop"), sec.get("full_check_1proc"))]
         if torch:
-            row += [_fmt_time(sec.get("torch_gradcheck")), _fmt_time(sec.get("torch_gradcheck_fast")),
-                    _fmt_ratio(sec.get("plain_loop"), sec.get("torch_gradcheck"))]
+            torch_cell = _fmt_time(sec.get("torch_gradcheck"))
+            tg = m.get("torch_gradcheck")
+            if tg is not None and tg.scaled:
+                torch_cell += " ‡"
+                notes.append(f"‡ {model} N={batch}: torch gradcheck (default mode) timed on {tg.entries_timed} of "
+                             f"{n_params:,} seeded random entries and scaled by {n_params / tg.entries_timed:,.1f}.")
+            row += [torch_cell, _fmt_time(sec.get("torch_gradcheck_fast")),
+                    _fmt_ratio(sec.get("plain_loop"), sec.get("torch_gradcheck")),
+                    _fmt_ratio(sec.get("torch_gradcheck"), sec.get("full_check")),
+                    _fmt_ratio(sec.get("torch_gradcheck_fast"), sec.get("fast_check"))]
+        if floor:
+            row += [_fmt_time(sec.get("floor")), _fmt_ratio(sec.get("full_check_1proc"), sec.get("floor"))]
         lines.append("| " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"
     if notes:
@@ -283,7 +297,7 @@ def plot_timings(bench_json: str | Path | Mapping[str, Any], output: str | Path,
     styles = {"backprop": ("tab:green", "o"), "plain_loop": ("tab:red", "s"), "full_check": ("tab:blue", "D"),
               "full_check_1proc": ("tab:olive", "d"),
               "fast_check": ("tab:cyan", "^"), "torch_gradcheck": ("tab:purple", "v"),
-              "torch_gradcheck_fast": ("tab:pink", "P")}
+              "torch_gradcheck_fast": ("tab:pink", "P"), "floor": ("tab:gray", "x")}
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=120)
     present = [m for m in METHODS if any(t.method == m for t in timings)]
     for i, method in enumerate(present):

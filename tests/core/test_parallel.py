@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Self
 
 import numpy as np
 import pytest
@@ -96,18 +97,83 @@ def test_an_error_of_every_task_reaches_the_caller() -> None:
         run_split([1, 2, 3, 4], run, [1, 2, 3, 4], workers=2)
 
 
+def ppid_task(k: int) -> np.ndarray:
+    """``k`` copies of the pid of the parent of the process that ran it."""
+    return np.full(k, float(os.getppid()))
+
+
 @needs_fork
 def test_no_fork_while_another_python_thread_runs() -> None:
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert not can_fork()
-        out = run_split([2] * 6, pid_task, [2] * 6, workers=2)
+        assert not can_fork() and parallel.start_method() == "forkserver"
+        out = run_split([2] * 6, ppid_task, [2] * 6, workers=2)
+        # work that cannot be pickled runs here alone
+        here = run_split([2] * 6, lambda k: pid_task(k), [2] * 6, workers=2)
     finally:
         stop.set()
         other.join()
-    assert {int(a[0]) for a in out} == {os.getpid()}
+    parents = {int(a[0]) for a in out}
+    assert os.getppid() in parents  # this process's share
+    assert len(parents) == 2 and os.getpid() not in parents  # the other share: a worker the fork server forked
+    assert {int(a[0]) for a in here} == {os.getpid()}
+
+
+class NativeThread:
+    """A thread started by C code (``pthread_create`` running libc's ``sleep``): invisible to ``threading``."""
+
+    def __enter__(self) -> Self:
+        import ctypes
+
+        self.libc = ctypes.CDLL(None)
+        self.tid = ctypes.c_ulong()
+        sleep = ctypes.cast(self.libc.sleep, ctypes.c_void_p)
+        assert self.libc.pthread_create(ctypes.byref(self.tid), None, sleep, ctypes.c_void_p(600)) == 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.libc.pthread_cancel(self.tid)
+        self.libc.pthread_join(self.tid, None)
+
+
+@needs_fork
+def test_a_foreign_native_thread_means_no_fork_and_the_check_completes_bit_identical() -> None:
+    model = rm.get("mnist_relu", n_in=60, hidden=30, n_out=10)
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 16)
+    serial = estimate_gradients(model, params, x, y, workers=1)
+    before = parallel.foreign_threads()  # 0, unless an earlier test left a native thread behind
+    assert before is not None
+    with NativeThread():
+        assert threading.active_count() == 1  # threading does not see it ...
+        assert parallel.foreign_threads() == before + 1  # ... /proc/self/task does, numpy's pool told apart
+        assert not can_fork() and parallel.start_method() == "forkserver"
+        out = run_split([2] * 6, ppid_task, [2] * 6, workers=2)
+        spread = estimate_gradients(model, params, x, y, workers=2)
+        from gradcheck import check_model
+
+        assert check_model(model, params, x, y, workers=2).passed
+    assert len({int(a[0]) for a in out}) == 2
+    for k in params:
+        for field in ("value", "error", "lower", "upper", "kink"):
+            assert np.array_equal(getattr(serial[k], field), getattr(spread[k], field)), (k, field)
+    assert parallel.foreign_threads() == before  # the thread is gone
+
+
+@needs_fork
+def test_numpy_pool_is_identified_also_while_openblas_has_stopped_it_for_a_fork() -> None:
+    pytest.importorskip("threadpoolctl")
+    np.ones((128, 128)) @ np.ones((128, 128))  # a threaded product: the pool runs
+    before = parallel.foreign_threads()  # 0, unless an earlier test left a native thread behind
+    n = len(os.listdir("/proc/self/task"))
+    assert before is not None and parallel.numpy_pool_threads() == n - 1 - before
+    run_split([1, 1], pid_task, [1, 1], workers=2)  # forks where it may: OpenBLAS stops its workers first
+    assert parallel.numpy_pool_threads() == len(os.listdir("/proc/self/task")) - 1 - before
+    with NativeThread():  # not hidden by a stopped pool
+        assert parallel.foreign_threads() == before + 1 and not can_fork()
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (True, TypeError), (2.0, TypeError),

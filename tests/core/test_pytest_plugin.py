@@ -131,3 +131,66 @@ def backward(params, x, y):
     return {"W1": x.T @ dz1, "b1": dz1.sum(axis=0, keepdims=True),
             "W2": -(a1.T @ dz2), "b2": dz2.sum(axis=0, keepdims=True)}
 '''
+
+
+EVERY_KIND = """
+import numpy as np, pytest
+
+def affine_forward(x, w, b):
+    return x @ w + b, (x, w, b)
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+    return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+class Affine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+    def backward(self, dout):
+        self.dW, self.db = self.x.T @ dout, dout.sum(axis=0)
+        return dout @ self.W.T
+
+class Net:
+    def __init__(self):
+        self.params = {{"W": np.array([[0.5, -1.0], [2.0, 0.25]])}}
+    def loss(self, x, t):
+        return float(np.sum((x @ self.params["W"] - t) ** 2))
+    def gradient(self, x, t):
+        return {{"W": {net_factor} * x.T @ (x @ self.params["W"] - t)}}
+
+RNG = np.random.default_rng(3)
+X, W, B = RNG.normal(size=(4, 2)), RNG.normal(size=(2, 3)), RNG.normal(size=3)
+
+def test_function(assert_gradients):
+    f = lambda p: float(np.sum(p["w"] ** 3))
+    r = assert_gradients.function(f, {{"w": {f_factor} * X ** 2}}, {{"w": X}})
+    assert r.mode == {mode!r}
+
+def test_layer(assert_gradients):
+    backward = affine_backward if {layer_ok} else (lambda d, c: (d @ c[1].T, c[0].T @ d, d.mean(axis=0)))
+    assert assert_gradients.layer(affine_forward, backward, {{"x": X, "w": W, "b": B}}).mode == {mode!r}
+
+def test_layer_object(assert_gradients):
+    assert assert_gradients.layer(Affine(W.copy(), B.copy()), {{"x": X}}).passed
+
+def test_net(assert_gradients):
+    assert assert_gradients.net(Net(), X, RNG.normal(size=(4, 2))).mode == {mode!r}
+"""
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_fixture_checks_functions_layers_and_nets_in_the_session_mode(pytester: pytest.Pytester, mode: str) -> None:
+    pytester.makepyfile(EVERY_KIND.format(mode=mode, f_factor=3, layer_ok=True, net_factor=2))
+    result = pytester.runpytest(f"--gradcheck-mode={mode}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+
+
+def test_fixture_fails_planted_bugs_in_functions_layers_and_nets(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(EVERY_KIND.format(mode="full", f_factor=-3, layer_ok=False, net_factor=1))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(["*Diagnosis (sign): w has the wrong sign*", "*b (3,): MISMATCH*",
+                                 "*Diagnosis (scale): W is the exact gradient times 0.5*"])

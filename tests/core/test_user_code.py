@@ -340,3 +340,42 @@ def test_a_gradient_that_updates_the_params_is_reported_and_undone():
     r = check_net(net, *dlfs.batch())
     assert any("net.gradient changed its input net.params['W1'] in place" in p for p in r.problems)
     assert all(np.array_equal(net.params[k], saved[k]) for k in saved)
+
+
+# -- diagnosis for every check ------------------------------------------------------------
+
+def test_missing_1_over_n_is_named_with_the_batch_size():
+    r = check_net(dlfs.TwoLayerNetGradientMissing1OverN(6, 5, 3), *dlfs.batch(n=5))
+    d = r["W1"].diagnosis
+    assert d.code == "scale" and d.detail["factor"] == pytest.approx(5.0) and "N" in d.detail["factor_names"]
+    assert "Diagnosis (scale): W1 is the exact gradient times 5 (= N" in format_result(r)
+
+
+def test_log_plus_1e_7_is_named_a_relative_offset():
+    r = check_net(dlfs.TwoLayerNet(6, 5, 3, delta=1e-7), *dlfs.batch())
+    assert not r.passed
+    for c in r.params:
+        assert c.diagnosis.detail.get("template") == "wrong.offset", c.diagnosis
+        assert 1e-8 < c.diagnosis.detail["median_offset"] < 1e-5
+
+
+def test_transpose_sign_and_partial_are_named_for_layers():
+    inputs = CS231N["affine_transposed_dw"][3]
+    assert check_layer(L.affine_forward, L.affine_backward_dw_transposed, inputs)["w"].diagnosis.code == "transpose"
+    negated = lambda dout, cache: tuple(-g for g in L.affine_backward(dout, cache))
+    assert {c.diagnosis.code for c in check_layer(L.affine_forward, negated, inputs).params} == {"sign"}
+    x = np.array([[-0.3, 0.5, -2.0], [1.0, -0.1, 0.0]])
+    d = check_layer(L.relu_forward, L.relu_backward_ge, {"x": x})["x"].diagnosis
+    assert d.code == "partial" and d.detail["n_wrong"] == 2
+
+
+def test_diagnosis_is_in_the_json_and_correct_when_passing():
+    import json
+
+    from gradcheck import to_json
+
+    r = check_gradients(lambda q: float(np.sum(q["w"] ** 2)), {"w": np.array([-2.0, -4.0])}, {"w": np.array([1.0, 2.0])})
+    block = json.loads(to_json(r))["params"][0]
+    assert block["diagnosis"]["code"] == "sign" and block["passed"] is False
+    ok = check_gradients(lambda q: float(np.sum(q["w"] ** 2)), {"w": np.array([2.0, 4.0])}, {"w": np.array([1.0, 2.0])})
+    assert ok["w"].diagnosis.code == "correct"

@@ -84,3 +84,15 @@ def test_dump_round_trips() -> None:
     assert b == a and text.startswith("# a comment")
     odd = Assignment(model="xor_2layer", limits=Limits(memory_bytes=1000, output_bytes=1500))
     assert parse_assignment(tomllib.loads(dump_assignment(odd))).limits == odd.limits
+
+
+def test_a_bad_scoring_table_is_one_error_at_load(tmp_path):
+    from gradcheck.grading.assignment import AssignmentError, load_assignment
+
+    p = tmp_path / "a.toml"
+    p.write_text('model = "xor_2layer"\n[scoring]\nmutation_penalti = 0.5\n')
+    with pytest.raises(AssignmentError, match=r"a.toml: \[scoring\]: unknown scoring option\(s\) \['mutation_penalti'\]"):
+        load_assignment(p)
+    p.write_text('model = "xor_2layer"\n[scoring]\ncredit = {scale = 2}\n')
+    with pytest.raises(AssignmentError, match=r"\[scoring\]: credit\['scale'\] must be a number in \[0, 1\]"):
+        load_assignment(p)

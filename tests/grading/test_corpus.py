@@ -36,6 +36,15 @@ WORKERS = 2
 MISGRADED: dict[str, str] = {}
 
 
+#: Files whose named outcome depends on the isolation level (the attack fails at the stronger
+#: levels: the launcher belongs to the grader's user, so killing it is EPERM; at ``namespaces``
+#: the answer key is not in view, and the submission's fallback, zeros, is graded as wrong).
+LEVEL_OUTCOMES: dict[str, dict[str, str]] = {
+    "xor_2layer__crash__rt_hostile_kills_parent": {"uid": "error", "namespaces": "error"},
+    "xor_2layer__forbidden__rt_hostile_loads_reference_by_path": {"namespaces": "wrong"},
+}
+
+
 def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS.iterdir() if p.suffix in (".py", ".ipynb") and p.stem.count("__") == 2)
 
@@ -137,7 +146,10 @@ def test_misgraded_list_names_existing_files() -> None:
 
 @pytest.mark.parametrize("path", cases())
 def test_submission_is_graded_as_its_name_says(graded: dict[str, Any], path: Path) -> None:
+    from gradcheck.grading.isolation import resolve
+
     model, expected, _ = split_name(path)
+    expected = LEVEL_OUTCOMES.get(path.stem, {}).get(resolve().level.value, expected)
     r = result_of(graded, path)
     info = describe(r)
     assert r.model == model and r.seed == SEED, info

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from gradcheck import parallel
 from gradcheck.grading import cli
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -218,17 +219,20 @@ def backward(params, x, y):
 """
 
 
-def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_path, capsys):
+@pytest.mark.parametrize("level", ["process", "auto"])
+def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_path, capsys, level):
+    """Every submission gets exactly one row: the one that destroys its worker a ``crash``."""
     d = tmp_path / "class"
     d.mkdir()
     (d / "a_kills_worker.py").write_text(KILLS_WORKER)
     for name in ("b_good.py", "c_good.py", "d_good.py"):
         (d / name).write_text(SUB.replace("OUTPUT_ERROR", "2 * (a1 - y) / len(y)"))
-    status = grade(d, "--model", "xor_1layer", "--jobs", "2", "--no-cache", "--quiet", "--no-shrink", "--json", tmp_path / "r.json")
-    assert status == 1
+    status = grade(d, "--model", "xor_1layer", "--jobs", "2", "--no-cache", "--quiet", "--no-shrink", "--json", tmp_path / "r.json", "--isolation", level)
     results = json.loads((tmp_path / "r.json").read_text())
-    assert [(r["submission"], r["score"]) for r in results] == [("b_good.py", 2.0), ("c_good.py", 2.0), ("d_good.py", 2.0)]
-    assert "a_kills_worker.py" in capsys.readouterr().err
+    assert [(r["submission"], r["score"]) for r in results] == [("a_kills_worker.py", 0.0), ("b_good.py", 2.0), ("c_good.py", 2.0), ("d_good.py", 2.0)]
+    assert results[0]["verdict"] == "crash" and status == 0
+    if results[0]["isolation"] == "process":  # it reached the worker (at the stronger levels the worker is out of its reach)
+        assert "grading worker process died" in " ".join(results[0]["messages"])
 
 
 def test_pool_workers_do_not_fork_numerics_of_their_own(monkeypatch):
@@ -250,6 +254,33 @@ def test_pool_workers_do_not_fork_numerics_of_their_own(monkeypatch):
     monkeypatch.setenv("GRADCHECK_WORKERS", "4")  # restored after the test
     with pytest.raises(Stop):
         cli._run_pool([(0, None)], 2, lambda *a: None)
+    # started safely: the progress bar's thread (or any other) rules out a plain fork
+    assert seen["mp_context"].get_start_method() == parallel.start_method()
     seen["initializer"]()  # what each worker runs first
     assert os.environ["GRADCHECK_WORKERS"] == "1"
     assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 1
+
+
+def test_the_pool_is_not_forked_while_the_progress_bar_thread_runs(monkeypatch):
+    import threading
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(cli, "ProcessPoolExecutor", spy)
+    stop = threading.Event()
+    bar = threading.Thread(target=stop.wait)  # what rich's live progress bar runs beside the pool
+    bar.start()
+    try:
+        with pytest.raises(Stop):
+            cli._run_pool([(0, None)], 2, lambda *a: None)
+    finally:
+        stop.set()
+        bar.join()
+    assert seen["mp_context"].get_start_method() != "fork"

@@ -178,3 +178,25 @@ def test_helper_modules_are_importable(tmp_path):
     assert grade(d.parent, "--model", "xor_1layer", "--no-cache", "--quiet", "--json", tmp_path / "r.json") == 0
     (r,) = json.loads((tmp_path / "r.json").read_text())
     assert (r["submission"], r["student_id"], r["verdict"], r["score"]) == ("0001_kim", "0001", "ok", 2.0)
+
+
+def test_summary_says_what_it_counts_and_what_needs_a_look(tmp_path, capsys):
+    d = tmp_path / "class"
+    d.mkdir()
+    (d / "01_a.py").write_text(GOOD)
+    (d / "02_b.py").write_text("# my own work, honest\n" + GOOD.replace("    ", "  ").replace('"', "'"))  # the same code, reformatted
+    (d / "03_c.py").write_text(SCALE)
+    (d / "04_d.py").write_text("def backward(params, x, y):\n    raise RuntimeError('x')\n")
+    (tmp_path / "a.toml").write_text('title = "HW3: backprop"\nmodel = "xor_1layer"\nseed = 5\n')
+    assert grade(d, "--assignment", tmp_path / "a.toml", "--no-cache", "--jobs", "1", "--summary", tmp_path / "s.md") == 0
+    md = (tmp_path / "s.md").read_text(encoding="utf-8")
+    stdout = capsys.readouterr().out
+    for text in (md, stdout):
+        assert "HW3: backprop" in text and "Seed" in text and "5" in text and "Isolation level" in text
+        assert "gradcheck 0." in text and "numpy" in text
+        assert "on at least one parameter" in text  # what the diagnosis counts mean
+    assert "- **Full marks:** 2" in md and "- **Ran (no runtime failure):** 3" in md
+    review = md.split("## Submissions that need a human look")[1].split("##")[0]
+    assert "| 01_a.py | identical to another submission |" in review and "| 02_b.py |" in review
+    assert "| 04_d.py | error |" in review and "03_c.py" not in review
+    assert "| 01_a.py, 02_b.py | 2 |" in md

@@ -96,8 +96,11 @@ def test_broken_notebooks_are_reported_not_raised(tmp_path: Path, content: str, 
 
 def test_non_utf8_and_missing_files(tmp_path: Path) -> None:
     p = tmp_path / "latin.py"
-    p.write_bytes(b"x = '\xe9'\n")
-    assert "UTF-8" in (load_submission(p).error or "")
+    p.write_bytes(b"x = '\xe9'\n")  # neither UTF-8 nor cp949: Latin-1, with a note
+    sub = load_submission(p)
+    assert sub.error is None and sub.cells[0].source == "x = '\xe9'\n" and "read as latin-1" in sub.notes[0]
+    p.write_bytes(b"# -*- coding: utf-8 -*-\nx = '\xe9'\n")  # declared UTF-8 and is not: Python rejects it too
+    assert "utf-8" in (load_submission(p).error or "")
     with pytest.raises(FileNotFoundError, match="nope.py"):
         load_submission(tmp_path / "nope.py")
     with pytest.raises(TypeError, match="path"):
@@ -128,3 +131,18 @@ def test_old_notebooks_do_not_make_the_grader_warn(tmp_path: Path) -> None:
 def test_timeit_options_are_dropped_and_the_statement_kept() -> None:
     code, _, err = transform_source("%timeit -n 10 -r 2 g = f(1)\nh = g", filename="c")
     assert err is None and code.splitlines() == ["g = f(1)", "h = g"]
+
+
+def test_files_are_decoded_as_python_decodes_them(tmp_path: Path) -> None:
+    src = "# -*- coding: cp949 -*-\ndef backward(params, x, y):\n    return {}  # 한글 주석\n"
+    p = tmp_path / "cp949.py"
+    p.write_bytes(src.encode("cp949"))  # what a Korean Windows editor saves; Python runs it
+    sub = load_submission(p)
+    assert sub.error is None and sub.cells[0].source == src and sub.notes == ()
+    p.write_bytes(b"\xef\xbb\xbf" + "x = '한글'\n".encode())  # UTF-8 with a BOM
+    assert load_submission(p).cells[0].source == "x = '한글'\n"
+    p.write_bytes("x = '한글'\n".encode("cp949"))  # cp949 without a declaration: read, with a note
+    sub = load_submission(p)
+    assert sub.cells[0].source == "x = '한글'\n" and "cp949" in sub.notes[0]
+    p.write_bytes(b"# coding: no-such-codec\nx = 1\n")
+    assert "no-such-codec" in (load_submission(p).error or "")

@@ -147,7 +147,7 @@ def test_markdown_feedback(results):
     rows = [line for line in md.splitlines() if line.startswith("| ")]
     assert rows and all(line.count(" | ") == 4 for line in rows)  # escaped pipes split no cell
     ko = render_markdown(results[1], lang="ko")
-    assert "**점수:** 2.25 / 4" in ko and "실패하는 가장 작은 예" in ko
+    assert "**점수:** 2.25 / 4" in ko and "가장 작은 반례" in ko
 
 
 def test_text_report(results):

@@ -91,3 +91,146 @@ def test_cli_bad_name_and_argument_checks(tmp_path: Path, capsys: pytest.Capture
         render_template("xor_2layer", fmt="txt")
     with pytest.raises(ValueError, match="lang"):
         render_template("xor_2layer", lang="fr")
+
+
+# -- styles, hints, languages, classroom ---------------------------------------------------------
+
+import re  # noqa: E402
+
+from gradcheck.grading.pipeline import grade_submission  # noqa: E402
+from gradcheck.grading.template import HINTS, STYLES, WORKFLOW  # noqa: E402
+
+CLASS_SOLUTION = '''
+        delta3 = (self.yhat - y) * self.yhat * (1 - self.yhat)   # d loss / d z3, loss = sum((y - yhat)**2) / 2
+        dW2 = self.a2.T @ delta3
+        delta2 = (delta3 @ self.W2.T) * self.a2 * (1 - self.a2)
+        dW1 = X.T @ delta2
+        return dW1, dW2
+'''
+
+ARGS_SOLUTION = '''
+    a2 = sigmoid(x @ W2 + b2)
+    a3 = sigmoid(a2 @ W3 + b3)
+    d3 = 2 * (a3 - y) * a3 * (1 - a3)                       # one sample: N = 1 in the loss
+    d2 = (d3 @ W3.T) * a2 * (1 - a2)
+    return np.outer(x, d2), d2, np.outer(a2, d3), d3
+'''
+
+
+def _fill(code: str, solution: str, zeros_line: str) -> str:
+    lines = code.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.strip().startswith(zeros_line))
+    return "\n".join(lines[:i] + solution.strip("\n").splitlines() + lines[i + 1:]) + "\n"
+
+
+def _exec(code: str) -> dict:
+    ns: dict = {"__name__": "skeleton"}
+    exec(compile(code, "skeleton.py", "exec"), ns)
+    return ns
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("name", reference_models.names())
+def test_every_style_has_the_models_forward_and_zero_gradients(name: str, style: str) -> None:
+    files = render_template(name, style=style)
+    ns = _exec(files[f"{name}.py"])
+    m = reference_models.get(name)
+    rng = np.random.default_rng(5)
+    p = m.init_params(rng)
+    x, y = m.example_batch(rng, 3)
+    want = m.forward(p, x)
+    if style == "dict":
+        got, grads = ns["forward"](p, x), ns["backward"](p, x, y)
+        grads = [grads[k] for k in m.param_shapes]
+    elif style == "class":
+        net = ns["Neural_Network"]()
+        for k, v in p.items():
+            setattr(net, k, v)
+        got = net.forward(x)
+        grads = net.cost_function_prime(x, y)
+    else:
+        args = [p[k] for k in m.param_shapes]
+        got = np.stack([ns["forward"](x[i], *args) for i in range(len(x))])
+        grads = ns["backward"](x[0], y[0], *args)
+    np.testing.assert_allclose(np.reshape(got, np.shape(want)), want, rtol=1e-12, atol=1e-15)
+    assert [np.shape(g) for g in grads] == [tuple(s) for s in m.param_shapes.values()]
+    assert not any(np.any(g) for g in grads)
+    a = load_assignment_text(files[f"{name}.toml"])
+    assert a.spec.per_sample == (style == "args") and a.spec.forward_first == (style == "class")
+
+
+@pytest.mark.parametrize("name", ["study_2layer", "study_3layer", "xor_2layer", "onehot_222"])
+@pytest.mark.parametrize("style", STYLES)
+def test_code_names_are_the_equations_names(name: str, style: str) -> None:
+    code = render_template(name, style=style, hints="full")[f"{name}.py"]
+    m = reference_models.get(name)
+    eq_names = set(re.findall(r"\b(z\d+|a\d+|yhat)\b", m.equations))
+    forward = code[code.index("def forward"):code.index("return", code.index("def forward"))]
+    code_names = set(re.findall(r"\b(z\d+|a\d+|yhat)\b", forward))
+    assert code_names and code_names <= eq_names, (code_names - eq_names)
+
+
+@pytest.mark.parametrize("hints", HINTS)
+def test_hints_control_the_derivation(hints: str) -> None:
+    m = reference_models.get("xor_2layer")
+    code = render_template("xor_2layer", hints=hints)["xor_2layer.py"]
+    assert ("L  = mean((y - a2)**2)" in code) == (hints != "none")
+    assert ("dL/dW1 = X^T dL/dz1" in code) == (hints == "full")
+    assert "Return a dict with the keys W1, b1, W2, b2" in code
+    assert m.equations  # the model has both parts to hand out
+
+
+def test_korean_equations_leave_no_english_words() -> None:
+    allowed = {"sigmoid", "relu", "tanh", "step", "softmax", "log", "mean", "sum", "abs", "loss", "yhat", "weights", "dict", "dloss"}
+    for name in reference_models.names():
+        code = render_template(name, lang="ko", hints="full")[f"{name}.py"]
+        doc = code[code.index("def backward"):]
+        doc = doc[doc.index('"""') + 3:doc.index('"""', doc.index('"""') + 3)]
+        words = {w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", doc) if len(w) > 2 and w.isalpha() and w.islower()}
+        assert words <= allowed, (name, sorted(words - allowed))
+        assert "역전파" in doc and "순전파" in doc
+
+
+def test_notebook_trial_cell_is_skipped_by_the_grader_as_it_says(tmp_path: Path) -> None:
+    write_template("xor_2layer", out=tmp_path, fmt="ipynb")
+    nb = json.loads((tmp_path / "xor_2layer.ipynb").read_text(encoding="utf-8"))
+    last = "".join(nb["cells"][-1]["source"])
+    assert last.startswith('if __name__ == "__main__":')
+    sub = load_submission(tmp_path / "xor_2layer.ipynb")
+    assert not any("print(forward(params, x).shape)" in c.source for c in sub.cells if not getattr(c, "skipped", False))
+
+
+def test_class_style_cost_function_prime_may_rely_on_forward(tmp_path: Path) -> None:
+    files = render_template("study_2layer", style="class")
+    (tmp_path / "hw.py").write_text(_fill(files["study_2layer.py"], CLASS_SOLUTION, "return np.zeros_like(self.W1)"))
+    (tmp_path / "hw.toml").write_text(files["study_2layer.toml"])
+    r = grade_submission(tmp_path / "hw.py", assignment=tmp_path / "hw.toml", shrink=False)
+    assert (r.score, r.max_score, r.verdict) == (2.0, 2.0, "ok"), r.messages
+    # without forward first, self.yhat does not exist: the convention is what makes it work
+    (tmp_path / "off.toml").write_text(files["study_2layer.toml"].replace("[submission]\n", "[submission]\nforward_first = false\n"))
+    r = grade_submission(tmp_path / "hw.py", assignment=tmp_path / "off.toml", shrink=False)
+    assert r.score == 0 and "yhat" in " ".join(r.messages + tuple(p.message for p in r.parameters))
+
+
+def test_args_style_is_graded_one_sample_at_a_time(tmp_path: Path) -> None:
+    files = render_template("onehot_222", style="args")
+    assert "per_sample = true" in files["onehot_222.toml"]
+    (tmp_path / "hw.py").write_text(_fill(files["onehot_222.py"], ARGS_SOLUTION, "return np.zeros_like(W2)"))
+    (tmp_path / "hw.toml").write_text(files["onehot_222.toml"])
+    r = grade_submission(tmp_path / "hw.py", assignment=tmp_path / "hw.toml", shrink=False)
+    assert (r.score, r.max_score, r.verdict) == (4.0, 4.0, "ok"), [p.message for p in r.parameters]
+    assert r.forward is not None and r.forward.passed
+    # the same code called with whole batches (no per_sample) cannot work: np.outer flattens the batch
+    (tmp_path / "batch.toml").write_text(files["onehot_222.toml"].replace("per_sample = true\n", ""))
+    r = grade_submission(tmp_path / "hw.py", assignment=tmp_path / "batch.toml", shrink=False)
+    assert r.score < 4
+
+
+def test_classroom_writes_a_workflow_and_a_wheel(tmp_path: Path) -> None:
+    paths = write_template("xor_2layer", out=tmp_path, classroom=True)
+    wf = (tmp_path / WORKFLOW).read_text(encoding="utf-8")
+    wheels = list((tmp_path / ".github" / "gradcheck").glob("gradcheck-*.whl"))
+    assert len(wheels) == 1 and set(paths) >= {tmp_path / WORKFLOW, wheels[0]}
+    assert "on: [push" in wf and f".github/gradcheck/{wheels[0].name}[grading]" in wf
+    assert "--gradcheck-submission xor_2layer.py --gradcheck-assignment xor_2layer.toml" in wf
+    assert "actions/checkout" in wf and "http" not in wf.replace("https://", "")  # no other downloads

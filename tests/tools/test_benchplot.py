@@ -82,8 +82,22 @@ def test_summary_table_torch_columns_and_big_ratios(tmp_path: Path) -> None:
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(run), encoding="utf-8")
     rows = _rows(summary_table(path))
-    assert rows["big"][4:] == ["3000.00 s †", "500.0 ms", "25.0 ms", "6,000x", "120,000x", "8.00 s", "4.0 ms", "375x"]
-    assert rows["tiny"][-3:] == ["-", "-", "-"]
+    assert rows["big"][4:] == ["3000.00 s †", "500.0 ms", "25.0 ms", "6,000x", "120,000x", "8.00 s", "4.0 ms", "375x",
+                               "16.0x", "0.2x"]  # torch default / full check, torch fast_mode / fast check
+    assert rows["tiny"][-5:] == ["-", "-", "-", "-", "-"]
+
+
+def test_summary_table_scaled_torch_default_and_the_floor() -> None:
+    run = _run()
+    info = {"model": "big", "n_params": 1000, "batch": 8}
+    torch = _bench("t", 0.5, method="torch_gradcheck", passed=True, **info)
+    torch["extra_info"].update(entries_timed=100, scaled_to_all_entries_s=5.0)  # 0.5 s on 100 of 1000 entries
+    run["benchmarks"] += [torch, _bench("f", 0.2, method="floor", **info),
+                          _bench("s", 0.3, method="full_check_1proc", passed=True, **info)]
+    table = summary_table(run)
+    rows = _rows(table)
+    assert rows["big"][-7] == "5.00 s ‡" and rows["big"][-2:] == ["200.0 ms", "1.5x"]  # 0.3 s / 0.2 s
+    assert "‡ big N=8: torch gradcheck (default mode) timed on 100 of 1,000 seeded random entries" in table
 
 
 def test_summary_table_single_process_columns() -> None:

@@ -1,0 +1,513 @@
+"""Isolation levels of the grading sandbox: what the machine allows, and how to start a child at each.
+
+Three levels, strongest first (see ``docs/threat-model.md``):
+
+``namespaces``
+    The child runs in new pid, mount, network, ipc and uts namespaces
+    (util-linux ``unshare``) as an unprivileged uid of its own
+    (util-linux ``setpriv``: no supplementary groups, no capabilities,
+    ``no_new_privs``).  Its filesystem is the system's read-only
+    directories, the interpreter and numpy (read-only), its bootstrap and a
+    private ``/tmp`` (its working directory): the grader's files, the other
+    submissions, the harness and the grader's ``/proc`` are not in its view.
+    When the sandbox ends, its pid namespace ends, and every process in it.
+    Needs root (or, for a non-root grader, unprivileged user namespaces).
+``uid``
+    A separate unprivileged uid (from :data:`UID_RANGE`, locked so no two
+    sandboxes share one), ``RLIMIT_NPROC`` on it, and at the end
+    ``kill(-1)`` *as that uid*: exactly its processes die.  What a Docker
+    container without ``CAP_SYS_ADMIN`` (Gradescope's) allows.  Needs root.
+``process``
+    Today's sandbox: the grader's own user, resource limits, its own
+    session.  Works everywhere (macOS, Windows: this level only).
+
+:func:`resolve` picks the level (``auto``: the strongest available) or
+refuses with one message saying what is missing and how to get it.
+
+Examples
+--------
+>>> Level.parse("uid") is Level.UID, Level.NAMESPACES > Level.PROCESS
+(True, True)
+>>> resolve("process").level is Level.PROCESS
+True
+"""
+from __future__ import annotations
+
+import enum
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Level", "AUTO", "LEVEL_CHOICES", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
+    "resolve", "available_levels", "UidLease", "lease_uid",
+]
+
+#: The choice that means "the strongest level the machine allows".
+AUTO = "auto"
+#: Default range of uids sandboxes run as (first, last), overridable with :data:`UID_RANGE_ENV` ("60000-60999").
+UID_RANGE: tuple[int, int] = (60000, 60999)
+UID_RANGE_ENV = "GRADCHECK_UID_RANGE"
+_LOCK_DIR = "/run/gradcheck-uids"
+
+
+class Level(enum.Enum):
+    """An isolation level; ordered, strongest greatest."""
+
+    PROCESS = "process"
+    UID = "uid"
+    NAMESPACES = "namespaces"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    @classmethod
+    def parse(cls, value: "str | Level", *, name: str = "isolation") -> "Level":
+        """The level named ``value``; a clear ``ValueError`` naming ``name`` otherwise."""
+        if isinstance(value, Level):
+            return value
+        for level in cls:
+            if level.value == value:
+                return level
+        raise ValueError(f"{name} must be one of {', '.join(l.value for l in cls)}, got {name}={value!r}")
+
+
+_RANK = {Level.PROCESS: 0, Level.UID: 1, Level.NAMESPACES: 2}
+#: The values ``--isolation`` accepts.
+LEVEL_CHOICES: tuple[str, ...] = (AUTO, Level.NAMESPACES.value, Level.UID.value, Level.PROCESS.value)
+
+
+class IsolationUnavailable(RuntimeError):
+    """The requested (or required) isolation level cannot be had on this machine; the message says why and how."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """A resolved level and the tools it uses (paths of ``unshare``/``setpriv``)."""
+
+    level: Level
+    unshare: str | None = None
+    setpriv: str | None = None
+    userns: bool = False  # a non-root grader: namespaces through an unprivileged user namespace
+    mount_ns: bool = False  # uid: a mount namespace can hide the grader's directories and expose the interpreter
+
+
+# -- what the machine allows ---------------------------------------------------------------------
+_probe_lock = threading.Lock()
+_probed: dict[Level, str | None] | None = None
+
+
+def _is_root() -> bool:
+    return sys.platform.startswith("linux") and os.geteuid() == 0
+
+
+def _try(argv: list[str]) -> str | None:
+    """None when ``argv`` succeeds; else the reason (its stderr)."""
+    try:
+        r = subprocess.run(argv, capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None if r.returncode == 0 else (r.stderr.decode(errors="replace").strip() or f"exit status {r.returncode}")
+
+
+def _probe() -> dict[Level, str | None]:
+    """For each level: None when available, else what is missing and how to get it."""
+    out: dict[Level, str | None] = {Level.PROCESS: None}
+    if not sys.platform.startswith("linux"):
+        why = f"the {sys.platform} platform has no Linux namespaces or per-uid sandboxes: only 'process' is available"
+        out[Level.UID] = out[Level.NAMESPACES] = why
+        return out
+    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
+    missing = [n for n, p in (("unshare", unshare), ("setpriv", setpriv)) if p is None]
+    if missing:
+        why = f"{' and '.join(missing)} not found: install util-linux (Debian/Ubuntu: apt-get install util-linux)"
+        out[Level.UID] = out[Level.NAMESPACES] = why
+        return out
+    assert unshare is not None
+    if _is_root():
+        out[Level.UID] = None
+        if expose_plan(python_paths()) and _try([unshare, "--mount", "true"]) is not None:
+            out[Level.UID] = (
+                f"the interpreter ({sys.executable}) is not readable by other users (a directory on its path, such as /root, "
+                "has no search permission for others) and no mount namespace can be made to expose it; install Python in a "
+                "world-readable place (/usr/local, /opt) or use --isolation process"
+            )
+        why = _try([unshare, "--pid", "--fork", "--mount", "--net", "--ipc", "--uts", "--kill-child", "true"])
+        out[Level.NAMESPACES] = None if why is None else (
+            f"the kernel refused new namespaces ({why}); in Docker, run the container with --cap-add SYS_ADMIN "
+            "(or --privileged), or use --isolation uid"
+        )
+        return out
+    out[Level.UID] = "a separate uid needs the grader to run as root (in CI, Docker and Gradescope it does); run as root, or use --isolation namespaces"
+    why = _try([unshare, "--user", "--map-root-user", "--pid", "--fork", "--mount", "--net", "--ipc", "--uts", "--kill-child", "true"])
+    out[Level.NAMESPACES] = None if why is None else (
+        f"unprivileged user namespaces are not allowed here ({why}); enable them "
+        "(sysctl kernel.unprivileged_userns_clone=1, or the distribution's AppArmor policy), or run the grader as root"
+    )
+    return out
+
+
+def available_levels() -> dict[Level, str | None]:
+    """Each level mapped to None (available) or the reason it is not (probed once per process)."""
+    global _probed
+    with _probe_lock:
+        if _probed is None:
+            _probed = _probe()
+        return dict(_probed)
+
+
+def resolve(requested: "str | Level" = AUTO, *, require: "str | Level | None" = None) -> Isolation:
+    """The isolation to use for ``requested`` (``auto``: the strongest available), at least ``require``.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a level.
+    IsolationUnavailable
+        When the level asked for, or the one required, is not available; the
+        message says what is missing and how to get it.
+    """
+    minimum = Level.parse(require, name="require_isolation") if require is not None else Level.PROCESS
+    levels = available_levels()
+    if requested == AUTO:
+        level = max(lv for lv, why in levels.items() if why is None)
+    else:
+        level = Level.parse(requested)
+        if levels[level] is not None:
+            raise IsolationUnavailable(f"isolation level {level.value!r} is not available on this machine: {levels[level]}")
+    if level < minimum:
+        raise IsolationUnavailable(
+            f"isolation level {minimum.value!r} is required but the strongest this machine allows is {level.value!r}: "
+            f"{levels[minimum]}"
+        )
+    if level is Level.PROCESS:
+        return Isolation(level)
+    unshare = shutil.which("unshare")
+    mount_ns = level is Level.UID and unshare is not None and _mount_ns_ok(unshare)
+    return Isolation(level, unshare, shutil.which("setpriv"), userns=not _is_root(), mount_ns=mount_ns)
+
+
+_mount_ok: list[bool] = []
+
+
+def _mount_ns_ok(unshare: str) -> bool:
+    with _probe_lock:
+        if not _mount_ok:
+            _mount_ok.append(_try([unshare, "--mount", "true"]) is None)
+        return _mount_ok[0]
+
+
+# -- uids ------------------------------------------------------------------------------------------
+def uid_range() -> tuple[int, int]:
+    """The configured uid range (:data:`UID_RANGE_ENV`, else :data:`UID_RANGE`)."""
+    raw = os.environ.get(UID_RANGE_ENV)
+    if not raw:
+        return UID_RANGE
+    try:
+        first, last = (int(v) for v in raw.split("-"))
+    except ValueError:
+        raise ValueError(f"{UID_RANGE_ENV} must be FIRST-LAST (e.g. 60000-60999), got {raw!r}") from None
+    if not 1000 <= first <= last < 2**31:
+        raise ValueError(f"{UID_RANGE_ENV} must be FIRST-LAST with 1000 <= FIRST <= LAST, got {raw!r}")
+    return first, last
+
+
+class UidLease:
+    """An exclusive uid (and gid of the same number) for one sandbox; the lock is an ``flock`` on a root-only file.
+
+    The lock file descriptor is handed to the launcher too, so the uid stays
+    taken until every process that could still run as it is gone.
+    """
+
+    def __init__(self, uid: int, fd: int) -> None:
+        self.uid = uid
+        self.gid = uid
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+_next = [0]
+
+
+def lease_uid() -> UidLease:
+    """Take a free uid of the range (shared by every grader on this machine through lock files)."""
+    first, last = uid_range()
+    os.makedirs(_LOCK_DIR, mode=0o700, exist_ok=True)
+    n = last - first + 1
+    start = (os.getpid() * 7919 + _next[0]) % n
+    _next[0] += 1
+    for i in range(n):
+        uid = first + (start + i) % n
+        fd = os.open(f"{_LOCK_DIR}/{uid}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return UidLease(uid, fd)
+    raise IsolationUnavailable(f"all {n} sandbox uids {first}-{last} are in use; widen {UID_RANGE_ENV}")
+
+
+# -- what the child needs to see -------------------------------------------------------------------------
+def _reachable(path: str) -> bool:
+    """Whether "others" can reach ``path``: search permission on every ancestor, read on the path."""
+    p = Path(path)
+    try:
+        for parent in reversed(p.parents):
+            if not os.stat(parent).st_mode & 0o001:
+                return False
+        return bool(os.stat(p).st_mode & 0o004)
+    except OSError:
+        return False
+
+
+def _hidden_ancestor(path: str) -> str | None:
+    """The highest ancestor of ``path`` that "others" cannot search, if any."""
+    for parent in reversed(Path(path).parents):
+        try:
+            if not os.stat(parent).st_mode & 0o001:
+                return str(parent)
+        except OSError:
+            return None
+    return None
+
+
+def python_paths() -> list[str]:
+    """The interpreter's own prefix, the venv (if any) and numpy's directories: what the child must read."""
+    import numpy
+
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    site = os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))
+    paths.add(site)
+    return sorted(paths)
+
+
+def _inside(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def expose_plan(paths: list[str], hide: list[str] = ()) -> list[tuple[str, list[str]]] | None:  # type: ignore[assignment]
+    """For ``uid``: directories to cover with an empty read-only tmpfs, each with the paths to bind back.
+
+    Covered: the highest directory on the way to each of ``paths`` that
+    others cannot search (``/root``, mode 0700, when Python lives there), and
+    each directory of ``hide`` (the submission's folder, the grader's working
+    directory).  Paths of ``paths`` inside a covered directory are bound back
+    read-only.  None when there is nothing to cover.
+    """
+    covers: dict[str, list[str]] = {}
+    for p in paths:
+        hidden = _hidden_ancestor(p)
+        if hidden is not None:
+            covers.setdefault(hidden, [])
+    for h in hide:
+        h = os.path.realpath(h)
+        if h != "/" and os.path.isdir(h):
+            covers.setdefault(h, [])
+    tops: list[str] = []
+    for c in sorted(covers, key=len):
+        if not any(_inside(c, t) for t in tops):
+            tops.append(c)
+    plan = [(t, sorted(p for p in paths if _inside(p, t) and p != t)) for t in tops]
+    plan = [(t, back) for t, back in plan if not any(_inside(t, p) for p in paths)]  # never cover what the child needs
+    return plan or None
+
+
+def numpy_dirs() -> list[str]:
+    """numpy's package directory and the shared libraries bundled beside it (``numpy.libs``)."""
+    import numpy
+
+    pkg = os.path.dirname(os.path.realpath(numpy.__file__))
+    site = os.path.dirname(pkg)
+    out = [pkg]
+    for name in os.listdir(site):
+        if name.startswith("numpy") and name.endswith(".libs"):
+            out.append(os.path.join(site, name))
+    return out
+
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+
+
+def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sources: list[str]) -> dict[str, Any]:
+    """For ``namespaces``: the child's whole filesystem view (see ``_launcher.build_root``).
+
+    The interpreter is run from its real prefix (bound at the same path, read-only), with
+    ``-S`` (no site-packages); numpy is bound under ``/run/gradcheck/site``.
+    """
+    prefix = os.path.realpath(sys.base_prefix)
+    binds = [(d, d) for d in SYSTEM_DIRS if not prefix.startswith(d + "/")]
+    binds.append((prefix, prefix))
+    for d in numpy_dirs():
+        binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
+    return {
+        "base": _mount_base(sources),
+        "binds": binds,
+        "files": files,
+        "tmp_bytes": tmp_bytes,
+        "uid": uid,
+        "gid": gid,
+    }
+
+
+def _mount_base(sources: list[str]) -> str:
+    """A directory to build the new root on: one that holds none of the bind sources."""
+    for cand in ("/mnt", "/media", "/srv", "/opt", "/tmp", "/var/tmp"):
+        if os.path.isdir(cand) and not any(s == cand or s.startswith(cand + "/") for s in sources):
+            return cand
+    raise IsolationUnavailable("no directory to build the sandbox's root on (/mnt, /srv, /opt, /tmp all hold the interpreter)")
+
+
+# -- how to start a child ---------------------------------------------------------------------------------
+#: Where the child's bootstrap lives inside the ``namespaces`` view.
+NS_HOME = "/run/gradcheck"
+#: uid and gid of the child inside a user namespace (a non-root grader).
+NS_USER = 1000
+
+
+@dataclass
+class Launch:
+    """The command that starts the launcher, and what the grader must clean up after it."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    workdir: str | None  # a host directory the grader removes at the end (``None`` at ``namespaces``)
+    lease: UidLease | None
+    child_workdir: str  # the child's working directory, as the child sees it
+
+
+def _setpriv(iso: Isolation, lease: UidLease | None) -> list[str]:
+    assert iso.setpriv is not None
+    if lease is None:  # inside a user namespace: the nested one already left every capability behind
+        return [iso.setpriv, "--no-new-privs", "--"]
+    return [
+        iso.setpriv, f"--reuid={lease.uid}", f"--regid={lease.gid}", "--clear-groups",
+        "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
+    ]
+
+
+def _unshare_ns(iso: Isolation) -> list[str]:
+    assert iso.unshare is not None
+    user = ["--user", "--map-root-user"] if iso.userns else []
+    return [iso.unshare, *user, "--pid", "--fork", "--mount", "--net", "--ipc", "--uts", "--kill-child", "--"]
+
+
+def plan_launch(
+    iso: Isolation,
+    *,
+    scripts: dict[str, Path],
+    child_config: dict[str, Any],
+    env: dict[str, str],
+    launcher_config: dict[str, Any],
+    nproc: int,
+    tmp_bytes: int,
+    hide: "list[str] | tuple[str, ...]" = (),
+) -> Launch:
+    """The launcher's command line for ``iso`` (see ``_launcher.py`` for what it does with it).
+
+    ``scripts`` maps ``"launcher"``, ``"child"`` and ``"wire"`` to the
+    harness's files; ``child_config`` is completed with the paths the child
+    sees; ``launcher_config`` (descriptors, lifeline) with the level's plan.
+    """
+    import json
+    import tempfile
+
+    lease = lease_uid() if iso.level is not Level.PROCESS and not iso.userns else None
+    if lease is not None:
+        launcher_config = dict(launcher_config, lease_fd=lease.fd)
+    try:
+        if iso.level is Level.NAMESPACES:
+            return _plan_namespaces(iso, scripts, child_config, env, launcher_config, nproc, tmp_bytes, lease)
+        workdir = tempfile.mkdtemp(prefix="gradcheck-sandbox-")
+        env = dict(env, HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
+        child_config = dict(child_config, wire=str(scripts["wire"]))
+        child_script = str(scripts["child"])
+        prefix: list[str] = []
+        cfg = dict(launcher_config, level=iso.level.value, cwd=workdir)
+        if lease is not None:  # uid: the child's own copy of its bootstrap, a workdir it owns, setpriv
+            boot = os.path.join(workdir, ".gradcheck")
+            os.mkdir(boot, 0o755)
+            for key in ("child", "wire"):
+                shutil.copyfile(scripts[key], os.path.join(boot, scripts[key].name))
+            child_script = os.path.join(boot, scripts["child"].name)
+            child_config["wire"] = os.path.join(boot, scripts["wire"].name)
+            os.chown(workdir, lease.uid, lease.gid)
+            prefix = _setpriv(iso, lease)
+            plan = expose_plan([*python_paths(), workdir], list(hide)) if iso.mount_ns else None
+            cfg.update(uid=lease.uid, gid=lease.gid, nproc=nproc, cleanup=workdir, expose=plan, setsid=True)
+            child_config["nproc"] = nproc
+        child_argv = [*prefix, sys.executable, "-I", "-B", "-X", "utf8", child_script, json.dumps(child_config)]
+        cfg.update(argv=child_argv, env=env)
+        argv = [sys.executable, "-I", "-S", "-B", str(scripts["launcher"]), json.dumps(cfg)]
+        if cfg.get("expose"):
+            assert iso.unshare is not None
+            argv = [iso.unshare, "--mount", "--", *argv]
+        return Launch(argv, env, workdir, workdir, lease, workdir)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+
+
+def _plan_namespaces(
+    iso: Isolation,
+    scripts: dict[str, Path],
+    child_config: dict[str, Any],
+    env: dict[str, str],
+    launcher_config: dict[str, Any],
+    nproc: int,
+    tmp_bytes: int,
+    lease: UidLease | None,
+) -> Launch:
+    import json
+
+    python = os.path.realpath(sys.executable)
+    files = {f"{NS_HOME}/{scripts[k].name}": scripts[k].read_text(encoding="utf-8") for k in ("child", "wire")}
+    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site"], nproc=nproc if lease is not None else 0)
+    env = dict(env, HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp", PATH="/usr/local/bin:/usr/bin:/bin")
+    uid, gid = (lease.uid, lease.gid) if lease is not None else (0, 0)
+    prefix = _setpriv(iso, lease)
+    if lease is None:  # a non-root grader: a nested user namespace in which the child is an ordinary user
+        assert iso.unshare is not None
+        prefix = [iso.unshare, "--user", f"--map-user={NS_USER}", f"--map-group={NS_USER}", "--", *prefix]
+    child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", json.dumps(child_config)]
+    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs()]
+    root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
+    cfg = dict(
+        launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,
+        uid=uid, gid=gid, nproc=nproc if lease is not None else 0, setsid=True,
+    )
+    argv = [*_unshare_ns(iso), python, "-I", "-S", "-B", str(scripts["launcher"]), json.dumps(cfg)]
+    return Launch(argv, env, "/", None, lease, "/tmp")

@@ -1,0 +1,186 @@
+"""What the engine may exploit in a model's layers: protocols checked on the base point.
+
+:mod:`gradcheck.engine` is fast because it assumes things about layers: a
+dense layer moved at one weight moves one column by a rank-one update, an
+elementwise layer carries a single column through, every layer and the head
+accept stacks of perturbed copies, each sample's loss depends on that sample
+alone.  A layer *declares* its shape of computation through the protocols of
+:mod:`gradcheck.nn` (never through its class name), and before the engine
+relies on a declaration it checks it once, at the base point, by evaluating
+the layer the way the fast path will:
+
+``AFFINE``
+    an :class:`~gradcheck.nn.AffineLayer` whose ``forward`` equals
+    ``a @ W + b`` there (``W`` 2-D, ``b`` of shape ``(d,)`` or ``(1, d)``);
+``ELEMENTWISE``
+    an :class:`~gradcheck.nn.ElementwiseLayer` without parameters whose
+    ``forward`` of the entries in another order and shape (reversed, flat)
+    gives the same entries (a softmax or a normalisation does not);
+``STACKED``
+    any other layer whose ``forward`` gives ``P`` copies of its output for
+    ``P`` copies of its input, and for ``P`` copies of each parameter;
+``OPAQUE``
+    a layer that does not (raises, or returns anything else): the engine
+    then evaluates perturbed copies one at a time, through every layer from
+    the perturbed one, as the plain loop does.
+
+The head is checked the same way (``P`` copies of the output give ``P``
+losses); a head that reduces every axis makes the whole model ``looped``.
+Per-sample evaluation (``rowwise``) additionally needs every layer to map a
+stack of one-sample batches to the stack of their outputs.
+
+Tolerance: a stacked evaluation sums in another order (a batched matrix
+product) and differs from the plain one by a few ulps times the fan-in,
+about 1e-13 relative for a fan-in of 1000; a layer that misreads the stack is
+off by order 1 or raises.  :data:`STACK_RTOL` = 1e-9 separates the two with
+four orders of magnitude on either side.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradcheck.errors import GradcheckValueError
+from gradcheck.nn import AffineLayer, ElementwiseLayer
+
+__all__ = ["STACK_RTOL", "LayerKind", "Structure", "recognise", "scalar_loss"]
+
+#: Relative agreement (of the largest entry) a stacked evaluation must reach.
+STACK_RTOL = 1e-9
+
+
+class LayerKind(enum.Enum):
+    """How the engine evaluates perturbed copies through one layer."""
+
+    AFFINE = "affine"
+    ELEMENTWISE = "elementwise"
+    STACKED = "stacked"
+    OPAQUE = "opaque"
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What the engine may exploit in one model at one point.
+
+    Attributes
+    ----------
+    kinds : tuple of LayerKind
+        One per layer.
+    looped : bool
+        A layer or the head is not stack-aware: copies go one at a time.
+    rowwise : bool
+        Every layer maps one-sample batches to their outputs (per-sample
+        evaluation of the head is then allowed, if the head is separable).
+    """
+
+    kinds: tuple[LayerKind, ...]
+    looped: bool
+    rowwise: bool
+
+
+def scalar_loss(value: Any) -> float:
+    """The head's loss of one (unstacked) batch as a float, or a ``ValueError`` saying what came back."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.size != 1:
+        raise GradcheckValueError(f"the loss head returned an array of shape {arr.shape} for one batch; "
+                         "expected a single value (reduce over samples and outputs)")
+    return float(arr.reshape(()))
+
+
+def recognise(layers: Sequence[Any], head: Callable[[np.ndarray, np.ndarray], Any], params: Mapping[str, np.ndarray],
+              inputs: Sequence[np.ndarray], output: np.ndarray, y: np.ndarray, f0: float) -> Structure:
+    """Classify every layer and the head at the base point (see the module docstring).
+
+    ``inputs[k]`` is the input of layer ``k`` and ``output`` the last
+    layer's output, both computed with ``params``; ``f0`` is the head's loss.
+    """
+    outs = list(inputs[1:]) + [output]
+    kinds = tuple(_kind(layer, params, a, out) for layer, a, out in zip(layers, inputs, outs))
+    looped = LayerKind.OPAQUE in kinds or not _head_stacks(head, output, y, f0)
+    rowwise = not looped and all(
+        kind is LayerKind.ELEMENTWISE or _rowwise(layer, params, a, out)
+        for layer, kind, a, out in zip(layers, kinds, inputs, outs))
+    return Structure(kinds=kinds, looped=looped, rowwise=rowwise)
+
+
+def _close(got: Any, want: np.ndarray) -> bool:
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if got.shape != want.shape:
+        return False
+    scale = max(1.0, float(np.max(np.abs(want), initial=0.0, where=np.isfinite(want))))
+    with np.errstate(invalid="ignore"):
+        same = (got == want) | (np.isnan(got) & np.isnan(want)) | (np.abs(got - want) <= STACK_RTOL * scale)
+    return bool(np.all(same))
+
+
+def _kind(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> LayerKind:
+    if not _stacks(layer, params, a, out):
+        return LayerKind.OPAQUE
+    if isinstance(layer, AffineLayer) and is_affine(layer, params, a, out):
+        return LayerKind.AFFINE
+    if isinstance(layer, ElementwiseLayer) and is_entrywise(layer, params, a, out):
+        return LayerKind.ELEMENTWISE
+    return LayerKind.STACKED
+
+
+def _stacks(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
+    """Two copies of the input, then of each parameter, give two copies of the output."""
+    twice = np.stack([out, out])
+    try:
+        if not _close(layer.forward(params, np.stack([a, a])), twice):
+            return False
+        for name in layer.param_names:
+            stacked = dict(params)
+            stacked[name] = np.stack([params[name], params[name]])
+            if not _close(layer.forward(stacked, a), twice):
+                return False
+    except Exception:  # noqa: BLE001 - any failure only means "evaluate copies one at a time"
+        return False
+    return True
+
+
+def is_affine(layer: AffineLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
+    try:
+        W = params[layer.weight]
+        b = None if layer.bias is None else params[layer.bias]
+        if a.ndim != 2 or W.ndim != 2 or tuple(layer.param_names) != tuple(n for n in (layer.weight, layer.bias) if n):
+            return False
+        if b is not None and b.shape not in ((W.shape[1],), (1, W.shape[1])):
+            return False
+        return _close(out, a @ W if b is None else a @ W + b.reshape(1, -1))
+    except Exception:  # noqa: BLE001 - a declared but unusable affine layer is evaluated the generic way
+        return False
+
+
+def is_entrywise(layer: ElementwiseLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
+    try:
+        if not layer.elementwise or tuple(layer.param_names):
+            return False
+        flipped = a.reshape(-1)[::-1].copy()
+        return _close(layer.forward(params, flipped), out.reshape(-1)[::-1])
+    except Exception:  # noqa: BLE001 - see is_affine
+        return False
+
+
+def _rowwise(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
+    """A stack of one-sample batches ``(1, N, 1, d)`` gives the stack of the samples' outputs."""
+    if a.ndim != 2 or out.ndim != 2:
+        return False
+    try:
+        return _close(layer.forward(params, a[None, :, None, :]), out[None, :, None, :])
+    except Exception:  # noqa: BLE001 - see _stacks
+        return False
+
+
+def _head_stacks(head: Callable[[np.ndarray, np.ndarray], Any], output: np.ndarray, y: np.ndarray, f0: float) -> bool:
+    try:
+        return _close(head(np.stack([output, output]), y), np.array([f0, f0]))
+    except Exception:  # noqa: BLE001 - see _stacks
+        return False

@@ -1,0 +1,395 @@
+"""One test per attack of issue 9, at each isolation level.
+
+Each attack is a submission that tries it and prints what it got; the test
+then looks from the grader's side (files on disk, processes alive, data
+received, output) for any sign that it worked.  A level that does not claim
+to stop an attack runs it as a strict ``xfail``: the test fails there (the
+attack works), which is what ``docs/threat-model.md`` says of that level, and
+an xfail that starts passing is an error too.  Levels the machine cannot
+provide are skipped with the reason :func:`available_levels` gives.
+
+Every test uses short wall limits; processes a submission leaves behind are
+looked for by a marker in their command line and killed by the test if found.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import reference_models
+from gradcheck.grading.assignment import Limits
+from gradcheck.grading.isolation import IsolationUnavailable, Level, available_levels, resolve
+from gradcheck.grading.sandbox import Sandbox
+
+LIMITS = Limits(wall_seconds=4, cpu_seconds=3, memory_bytes=512 << 20, load_seconds=10)
+GRADS = "    return {k: 0 * v for k, v in params.items()}\n"
+LEVELS = ("process", "uid", "namespaces")
+
+
+def levels(*stopped_by: str) -> list[Any]:
+    """The levels, with the ones that do not claim to stop the attack as strict xfails."""
+    out = []
+    for lv in LEVELS:
+        marks = [] if lv in stopped_by else [pytest.mark.xfail(strict=True, reason=f"the {lv} level does not claim to stop this attack")]
+        out.append(pytest.param(lv, marks=marks, id=lv))
+    return out
+
+
+def need(level: str) -> None:
+    why = available_levels()[Level.parse(level)]
+    if why is not None:
+        pytest.skip(f"{level} isolation is not available here: {why}")
+
+
+def point() -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    m = reference_models.get("xor_2layer")
+    rng = np.random.default_rng(0)
+    p = m.init_params(rng)
+    x, y = m.example_batch(rng, 4)
+    return p, x, y
+
+
+def run(tmp_path: Path, level: str, body: str, *, prelude: str = "") -> tuple[Sandbox, Any]:
+    """Grade a submission whose backward runs ``body`` (indented 4) once; returns the closed sandbox and the call."""
+    need(level)
+    sub = tmp_path / "subs" / "attacker.py"
+    sub.parent.mkdir(exist_ok=True)
+    sub.write_text(f"import os, sys, signal, socket, subprocess, time\nimport numpy as np\n{prelude}\ndef backward(params, x, y):\n{body}{GRADS}")
+    p, x, y = point()
+    box = Sandbox(sub, limits=LIMITS, isolation=level)
+    try:
+        r = box.call(p, x, y)
+    finally:
+        box.close()
+    return box, r
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if marker.encode() in (d / "cmdline").read_bytes():
+                    found.append(int(d.name))
+            except OSError:
+                pass
+    return found
+
+
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+# -- processes that outlive the grader --------------------------------------------------------------
+DETACH = {
+    "popen_new_session": "    subprocess.Popen([sys.executable, '-c', SCRIPT], start_new_session=True)\n",
+    "fork_setsid": "    if os.fork() == 0:\n        os.setsid()\n        os.execv(sys.executable, [sys.executable, '-c', SCRIPT])\n",
+    "ignores_sigterm": (
+        "    subprocess.Popen([sys.executable, '-c', 'import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); ' + SCRIPT],"
+        " start_new_session=True)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(DETACH))
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_a_detached_process_dies_with_the_sandbox_and_forges_nothing(tmp_path: Path, level: str, how: str) -> None:
+    marker = f"gc-detached-{uuid.uuid4().hex}"
+    results = tmp_path / "out"
+    results.mkdir()
+    (results / "results.json").write_text('{"score": 0}')
+    script = f"import time; time.sleep(0.6); open({str(results / 'results.json')!r}, 'w').write('forged')  # {marker}"
+    _, r = run(tmp_path, level, DETACH[how] + "    time.sleep(0.3)  # until the detached process runs on its own\n", prelude=f"SCRIPT = {script!r}")
+    time.sleep(0.2)
+    alive = processes_with(marker)
+    kill_all(alive)
+    time.sleep(1.0)
+    assert not alive and (results / "results.json").read_text() == '{"score": 0}', (alive, r.status, r.message)
+
+
+# -- the grader's /proc ----------------------------------------------------------------------------------------
+@pytest.fixture
+def fake_grader() -> Any:
+    """A process standing for the grader: a secret in its environment, the submissions' folder on its command line."""
+    import subprocess
+    import sys
+
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    folder = f"/srv/class-{uuid.uuid4().hex}/submissions"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "grade", folder],
+        env={"GRADER_TOKEN": secret, "PATH": os.defpath},
+    )
+    yield proc.pid, secret, folder
+    proc.kill()
+    proc.wait()
+
+
+READ_PROC = (
+    "    for d in os.listdir('/proc'):\n"
+    "        if d.isdigit():\n"
+    "            for f in ('cmdline', 'environ'):\n"
+    "                try:\n"
+    "                    print(open(f'/proc/{d}/{f}', 'rb').read().decode(errors='replace'))\n"
+    "                except OSError:\n"
+    "                    pass\n"
+)
+
+
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_the_graders_environment_cannot_be_read_through_proc(tmp_path: Path, level: str, fake_grader: Any) -> None:
+    pid, secret, _ = fake_grader
+    body = READ_PROC + f"    try:\n        print(open('/proc/{pid}/mem', 'rb').read(64))\n    except OSError:\n        pass\n"
+    _, r = run(tmp_path, level, body)
+    assert r.status == "ok", r.message
+    assert secret not in r.output and secret not in r.message
+
+
+@pytest.mark.parametrize("level", levels("namespaces"))
+def test_the_graders_command_line_cannot_be_read_through_proc(tmp_path: Path, level: str, fake_grader: Any) -> None:
+    _, _, folder = fake_grader
+    _, r = run(tmp_path, level, READ_PROC)
+    assert r.status == "ok", r.message
+    assert folder not in r.output
+
+
+# -- the filesystem -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_another_submission_cannot_be_read_by_absolute_path(tmp_path: Path, level: str) -> None:
+    classmate = tmp_path / "subs" / "classmate.py"
+    classmate.parent.mkdir()
+    classmate.write_text("# the classmate's secret backward pass\n")
+    os.chmod(tmp_path, 0o755)  # as an instructor's umask 022 leaves it: readable by every user
+    os.chmod(classmate, 0o644)
+    body = f"    try:\n        print(open({str(classmate)!r}).read())\n    except OSError as e:\n        print('refused', e)\n"
+    _, r = run(tmp_path, level, body)
+    assert "secret backward" not in r.output, r.output
+
+
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_nothing_is_written_into_the_graders_working_directory(tmp_path: Path, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = tmp_path / "grader"
+    cwd.mkdir()
+    os.chmod(cwd, 0o777)  # even a directory anyone may write to is out of the child's view
+    monkeypatch.chdir(cwd)
+    body = f"    for name in ('results.json', '.gradcheck-cache/forged.json'):\n        try:\n            os.makedirs(os.path.dirname(os.path.join({str(cwd)!r}, name)), exist_ok=True)\n            open(os.path.join({str(cwd)!r}, name), 'w').write('forged')\n        except OSError as e:\n            print('refused', e)\n"
+    _, r = run(tmp_path, level, body)
+    assert list(cwd.iterdir()) == [], (list(cwd.iterdir()), r.output)
+
+
+@pytest.mark.parametrize("level", levels("process", "uid", "namespaces"))
+def test_a_symlink_to_the_answer_key_does_not_open_it(tmp_path: Path, level: str) -> None:
+    key = Path(reference_models.__file__).resolve().parent
+    source = (key / "__init__.py").read_text()
+    telltale = max(source.splitlines(), key=len)  # the answer key's longest line
+    body = (
+        f"    os.symlink({str(key)!r}, 'answers')\n"
+        "    try:\n"
+        "        print(open('answers/__init__.py').read())\n"
+        "    except OSError as e:\n"
+        "        print('refused', e)\n"
+    )
+    _, r = run(tmp_path, level, body)
+    assert telltale not in r.output and r.status in ("forbidden", "ok"), (r.status, r.message)
+
+
+# -- the network -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", levels("namespaces"))
+def test_no_connection_reaches_a_server_on_the_loopback(tmp_path: Path, level: str) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            got.append(conn.recv(100))
+            conn.close()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    body = f"    try:\n        s = socket.create_connection(('127.0.0.1', {port}), timeout=1)\n        s.sendall(b'exfiltrated')\n        s.close()\n    except OSError as e:\n        print('refused', e)\n"
+    try:
+        _, r = run(tmp_path, level, body)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        t.join()
+        server.close()
+    assert got == [], got
+
+
+# -- limits of the whole tree ---------------------------------------------------------------------------------------
+FORK_BOMB = (
+    "    kids = []\n"
+    "    try:\n"
+    "        for _ in range(200):  # the bomb's own cap: a broken sandbox cannot take the machine down\n"
+    "            pid = os.fork()\n"
+    "            if pid == 0:\n"
+    "                time.sleep(30)\n"
+    "                os._exit(0)\n"
+    "            kids.append(pid)\n"
+    "    except OSError as e:\n"
+    "        print('stopped after', len(kids), 'processes:', e, flush=True)\n"
+    "        raise\n"
+)
+
+
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_a_fork_bomb_is_stopped_by_the_sandboxs_process_limit(tmp_path: Path, level: str) -> None:
+    from gradcheck.grading.sandbox import DEFAULT_PROCESSES
+
+    _, r = run(tmp_path, level, FORK_BOMB)
+    assert r.status == "crash" and "process" in r.message and str(DEFAULT_PROCESSES) in r.message, (r.status, r.message)
+    stopped = [line for line in r.output.splitlines() if line.startswith("stopped after")]
+    assert stopped and int(stopped[0].split()[2]) < DEFAULT_PROCESSES, r.output
+
+
+MEMORY_BOMB = (
+    "    blocks = []\n"
+    "    for _ in range(100):  # touches 16 MB at a time, up to 1.6 GB: above the sandbox's 512 MB\n"
+    "        blocks.append(np.ones(2 * 1024 * 1024))\n"
+)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_memory_bomb_touching_memory_in_steps_ends_as_memory(tmp_path: Path, level: str) -> None:
+    _, r = run(tmp_path, level, MEMORY_BOMB)
+    assert r.status == "memory" and "512 MB" in r.message, (r.status, r.message)
+
+
+# -- choosing a level --------------------------------------------------------------------------------------------------
+def test_resolve_refuses_a_level_the_machine_lacks_and_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradcheck.grading.isolation as iso
+
+    monkeypatch.setattr(iso, "_probed", {Level.PROCESS: None, Level.UID: "needs root: run as root", Level.NAMESPACES: "no unshare: install util-linux"})
+    assert resolve("auto").level is Level.PROCESS
+    with pytest.raises(IsolationUnavailable, match="'namespaces' is required .* 'process': no unshare: install util-linux"):
+        resolve("auto", require="namespaces")
+    with pytest.raises(IsolationUnavailable, match="'uid' is not available on this machine: needs root"):
+        resolve("uid")
+    with pytest.raises(ValueError, match="isolation must be one of"):
+        resolve("chroot")
+
+
+def test_the_strongest_level_is_the_default_and_is_stated(tmp_path: Path) -> None:
+    strongest = max(lv for lv, why in available_levels().items() if why is None)
+    sub = tmp_path / "s.py"
+    sub.write_text(f"def backward(params, x, y):\n{GRADS}")
+    with Sandbox(sub, limits=LIMITS) as box:
+        assert box.isolation is strongest
+
+
+def test_uid_leases_are_exclusive(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradcheck.grading.isolation as iso
+
+    if os.geteuid() != 0:
+        pytest.skip("uid leases live in a root-only directory")
+    monkeypatch.setenv(iso.UID_RANGE_ENV, "60990-60991")
+    a, b = iso.lease_uid(), iso.lease_uid()
+    try:
+        assert {a.uid, b.uid} == {60990, 60991}
+        with pytest.raises(IsolationUnavailable, match="in use"):
+            iso.lease_uid()
+    finally:
+        a.release()
+        b.release()
+    c = iso.lease_uid()
+    c.release()
+
+
+# -- the level in every report ------------------------------------------------------------------------------------------
+def _grade_cli(*argv: object) -> int:
+    import argparse
+
+    from gradcheck.grading import cli
+
+    parser = argparse.ArgumentParser(prog="gradcheck")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["grade", *map(str, argv)])
+    return int(args.func(args))
+
+
+SUB = (
+    "import numpy as np\n"
+    "from helpers import sigmoid\n"
+    "def backward(params, x, y):\n"
+    "    a1 = sigmoid(x @ params['W1'] + params['b1'])\n"
+    "    dz1 = 2 * (a1 - y) / len(y) * a1 * (1 - a1)\n"
+    "    return {'W1': x.T @ dz1, 'b1': dz1.sum(0, keepdims=True)}\n"
+)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_report_states_the_isolation_level(tmp_path: Path, level: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    need(level)
+    d = tmp_path / "class"
+    d.mkdir()
+    for name in ("a.py", "b.py"):
+        (d / name).write_text(SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1 / (1 + np.exp(-z))\n"))
+    out = tmp_path / "out"
+    status = _grade_cli(
+        d, "--model", "xor_1layer", "--jobs", "1", "--no-cache", "--no-shrink", "--isolation", level,
+        "--json", out / "r.json", "--feedback", out / "fb", "--gradescope", out / "gs", "--summary", out / "summary.md",
+    )
+    assert status == 0
+    stdout = capsys.readouterr().out
+    rows = json.loads((out / "r.json").read_text())
+    assert [r["isolation"] for r in rows] == [level, level]
+    assert f"Isolation level {level}" in stdout
+    assert f"**Isolation level:** {level}" in (out / "fb" / "a.py.md").read_text()
+    assert json.loads((out / "gs" / "a.py.json").read_text())["extra_data"]["isolation"] == level
+    assert any("Isolation" in line and level in line for line in (out / "summary.md").read_text().splitlines())
+
+
+def test_require_isolation_refuses_with_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import gradcheck.grading.isolation as iso
+
+    monkeypatch.setattr(iso, "_probed", {Level.PROCESS: None, Level.UID: "needs root", Level.NAMESPACES: "no unshare: install util-linux"})
+    sub = tmp_path / "a.py"
+    sub.write_text(SUB)
+    status = _grade_cli(sub, "--model", "xor_1layer", "--no-cache", "--quiet", "--require-isolation", "namespaces")
+    err = capsys.readouterr().err
+    assert status == 2 and "'namespaces' is required" in err and "install util-linux" in err, err
+
+
+# -- helper modules beside the submission (issue 10) ------------------------------------------------------------------------
+@pytest.mark.parametrize("level", LEVELS)
+def test_extra_files_are_importable_beside_the_submission(tmp_path: Path, level: str) -> None:
+    need(level)
+    helper = tmp_path / "helpers.py"
+    helper.write_text("import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text(SUB)
+    m = reference_models.get("xor_1layer")
+    rng = np.random.default_rng(0)
+    p = m.init_params(rng)
+    x, y = m.example_batch(rng, 4)
+    with Sandbox(sub, limits=LIMITS, isolation=level, extra_files=[helper]) as box:
+        r = box.call(p, x, y)
+    ref = m.backward(p, x, y)
+    assert r.status == "ok" and all(np.allclose(r.grads[k], ref[k], rtol=1e-12) for k in ref), (r.status, r.message, box.load_message)
+    with Sandbox(sub, limits=LIMITS, isolation=level) as box:  # without it: the import fails, and says so
+        assert box.load_status == "error" and "helpers" in box.load_message
