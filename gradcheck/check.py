@@ -275,7 +275,7 @@ def check_point(
         numeric = function_gradients(point, small, noise_scale=scale, precision=precision)
         checks = tuple(param_check(k, analytic[k], numeric[k], tol) if k in numeric
                        # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
-                       else check_directional(point, k, analytic[k], tol, rng=rng, probes=probes)  # type: ignore[arg-type]
+                       else check_directional(point, k, analytic[k], tol, rng=rng, probes=probes)
                        for k in names)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     timings["numeric"] = time.perf_counter() - t0

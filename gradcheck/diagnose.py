@@ -392,12 +392,19 @@ def diagnose_parameter(
         update = _match_update(param, s, r, np.asarray(value, dtype=np.float64), lang, base)
         if update is not None:
             return update
+    return _near_or_partial(param, s, r, ok, numeric, lang, base)
+
+
+def _near_or_partial(param: str, s: np.ndarray, r: np.ndarray, ok: np.ndarray, numeric: NumericGradient | None,
+                     lang: str, base: dict[str, Any]) -> Diagnosis:
+    """A wrong gradient no pattern explains: an approximation, right in some entries, or just wrong."""
+    scale, rel = base["scale"], base["rel_error"]
     meaningful = (r != 0) | (s != 0)
     right = ok & meaningful
     if rel <= RTOL_NEAR and scale > 0:
         # a real bug in some entries is off by O(1) there; errors this
         # small everywhere are the signature of an approximation
-        near = {"numeric_agrees": None}
+        near: dict[str, bool | None] = {"numeric_agrees": None}
         if numeric is not None:
             est = np.asarray(numeric.value, dtype=np.float64)
             near["numeric_agrees"] = bool(np.all(np.abs(s - est) <= RTOL_NEAR * scale + np.asarray(numeric.error)))

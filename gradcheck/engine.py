@@ -195,6 +195,7 @@ class ModelEvaluator:
         ``c`` times the change of those samples' own losses.  Every gather
         reads a feature-major copy, so the stacks stay feature-major.
         """
+        assert self.sample_losses is not None and self.sample_scale is not None  # only called for rowwise heads
         delta = (state.values - self._base_cols(k, state.cols)).reshape(-1)
         flat = np.flatnonzero(delta)
         n_samples = state.values.shape[1]
@@ -221,6 +222,7 @@ class ModelEvaluator:
         The copies go through the rest of the model in slices of about
         :data:`HEAD_VALUES` values, sized by ``A``.
         """
+        assert self.sample_losses is not None and self.sample_scale is not None  # only called for rowwise heads
         j = int(state.cols[0])
         delta = state.values - self._transposed(k)[j][None, :]
         active = np.flatnonzero(np.any(delta, axis=0))
@@ -490,7 +492,7 @@ class ModelEvaluator:
 def estimate_gradients(
     model: Any,
     params: Mapping[str, np.ndarray],
-    x: np.ndarray,
+    x: np.ndarray | None,
     y: np.ndarray,
     *,
     names: Sequence[str] | None = None,
@@ -547,7 +549,9 @@ def estimate_gradients(
     True
     """
     workers = check_workers(workers)
-    ev = evaluator or ModelEvaluator(model, params, x, y)
+    if evaluator is None and x is None:
+        raise GradcheckValueError("x is needed unless an evaluator for the point is given")
+    ev = evaluator if evaluator is not None else ModelEvaluator(model, params, x, y)  # type: ignore[arg-type]
     names = list(ev.params) if names is None else list(names)
     accept = accept or {}
     steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}

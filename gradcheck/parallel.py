@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import functools
 import os
 import pickle
 import select
@@ -240,7 +241,7 @@ def run_split(
     results: dict[int, np.ndarray] = {}
     try:
         for share in shares[1:]:
-            child = _fork(lambda share=share: serial(share)) if payload is None else _serve(payload, share)
+            child = _fork(functools.partial(serial, share)) if payload is None else _serve(payload, share)
             children.append((share, child))
         start = time.monotonic()
         results.update(zip(shares[0], serial(shares[0])))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Iterable
+from typing import Any, Iterable
 
 from gradcheck._validate import check_int
 from gradcheck.grading import i18n
@@ -29,7 +29,7 @@ def _short(value: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
+def _table(result: SubmissionResult, lang: str) -> Any:  # a rich.table.Table (rich is imported lazily)
     from rich.table import Table
     from rich.text import Text
 
@@ -55,7 +55,7 @@ def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
     return table
 
 
-def print_report(results: Iterable[SubmissionResult], *, console=None, lang: str | None = None) -> None:  # noqa: ANN001 - rich.Console
+def print_report(results: Iterable[SubmissionResult], *, console: Any = None, lang: str | None = None) -> None:  # console: a rich.Console
     """Print the report for ``results`` on ``console`` (default: a new stdout console)."""
     from rich.console import Console
     from rich.text import Text
