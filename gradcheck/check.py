@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,6 @@ from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import Tolerance, compare_entries, judge
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import (
-    AUTO_WORKERS,
     ModelEvaluator,
     estimate_gradients,
 )
@@ -35,7 +35,7 @@ from gradcheck.numeric import (
     function_gradients,
     to_scalar,
 )
-from gradcheck.parallel import available_cpus, can_fork, workers_from_env
+from gradcheck.parallel import workers_from_env
 from gradcheck.report import format_result
 from gradcheck.results import CheckResult, EntryReport, ParamCheck
 
@@ -50,10 +50,6 @@ __all__ = [
 ]
 
 MODES = ("full", "fast")
-#: The default spreads an opaque function's check over processes when the
-#: plain loop's calls (two per entry, timed from one call) would take longer
-#: than this; below it, forking (a few ms per child) is not worth it.
-AUTO_SECONDS = 1.0
 MAX_WORST = 5
 MAX_INDICES = 100
 
@@ -172,9 +168,8 @@ def check_gradients(
     probes : int
         Probes per tensor in fast mode.
     workers : int, optional
-        Processes for the numerical side; default ``$GRADCHECK_WORKERS``,
-        else one per CPU (at most 4) when the plain loop would take over a
-        second, else 1 (:mod:`gradcheck.parallel`).
+        Processes for the numerical side (:mod:`gradcheck.parallel`);
+        default ``$GRADCHECK_WORKERS``, else 1: the plain loop's one process.
     strict : bool
         Raise ``TypeError`` instead of warning when arrays or ``f``'s value are below float64.
     subject : str
@@ -199,7 +194,8 @@ def check_gradients(
     user_scale = check_noise_scale(noise_scale)
     work = check_params(params, name="params")
     analytic = check_grads_match(grads, work, name="grads")
-    guards.warn_or_raise(guards.precision_findings(params, np.float64(0), np.float64(0), grads), strict=strict)
+    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()},
+                                **{f"grads[{k!r}]": v for k, v in grads.items()}})
     guards.require_finite(analytic, "grads")
     used = {k: v.copy() for k, v in work.items()}
     first = to_scalar(f(used), subject)  # on a copy of its own: does f write into its argument?
@@ -208,7 +204,8 @@ def check_gradients(
     point = FunctionPoint(lambda arrays: f(dict(arrays)), {k: v.copy() for k, v in work.items()}, who=subject)
     return check_point(point, analytic, first=first, tol=tol, mode=mode, seed=seed, probes=probes,
                        workers=workers, strict=strict, subject=subject, noise_scale=user_scale, problems=problems,
-                       moved="params[{name!r}] moved", question=f"does {subject} read its argument?")
+                       moved="params[{name!r}] moved", question=f"does {subject} read its argument?",
+                       low_precision=low)
 
 
 def check_point(
@@ -229,6 +226,8 @@ def check_point(
     n_samples: int | None = None,
     moved: str = "{name} moved",
     question: str = "does the function read these arrays?",
+    low_precision: Sequence[str] = (),
+    force_float32: bool = False,
 ) -> CheckResult:
     """The check of an opaque function (shared by check_gradients, check_layer and check_net).
 
@@ -236,13 +235,13 @@ def check_point(
     for determinism).  ``noise_floor``: a known size of the terms ``f`` is
     computed from (``check_layer`` knows them), used with the measured noise.
     ``moved``, ``question``: how the report names a moved parameter, and
-    what it asks when the loss does not see it.
+    what it asks when the loss does not see it.  ``low_precision``: the
+    arrays below float64 (see :func:`float32_tolerances`); ``force_float32``:
+    the function computes in float32 though it may return a Python float.
     """
     problems = list(problems)
     warns: list[str] = []
-    t0 = time.perf_counter()
     point.f0 = point.value()
-    t_call = time.perf_counter() - t0
     if not np.isfinite(point.f0):
         raise GradcheckValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
     rng = np.random.default_rng(seed)
@@ -256,7 +255,10 @@ def check_point(
                         "at the point or at a moved point; "
                         "dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
-    warns += low
+    tols, said = float32_tolerances(tol, analytic, low_precision, strict=strict, subject=subject)
+    warns += said or low  # said once
+    if force_float32:
+        precision = np.float32
     scale = noise_scale or max(sigma / EPS64, noise_floor,
                                abs(point.f0) * float(np.finfo(precision).eps) / EPS64)
     point.noise_scale = scale
@@ -264,18 +266,18 @@ def check_point(
     timings = {}
     t0 = time.perf_counter()
     if mode == "full":
-        numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tol),
-                                     workers=_function_workers(workers, t_call, point), precision=precision)
+        numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tols),
+                                     workers=_function_workers(workers), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-        checks = explain(tuple(param_check(k, analytic[k], numeric[k], tol) for k in names), analytic, numeric,
+        checks = explain(tuple(param_check(k, analytic[k], numeric[k], tols[k]) for k in names), analytic, numeric,
                          batch_size=n_samples)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         small = [k for k in names if analytic[k].size <= SMALL]
         numeric = function_gradients(point, small, noise_scale=scale, precision=precision)
-        checks = tuple(param_check(k, analytic[k], numeric[k], tol) if k in numeric
+        checks = tuple(param_check(k, analytic[k], numeric[k], tols[k]) if k in numeric
                        # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
-                       else check_directional(point, k, analytic[k], tol, rng=rng, probes=probes)
+                       else check_directional(point, k, analytic[k], tols[k], rng=rng, probes=probes)
                        for k in names)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     timings["numeric"] = time.perf_counter() - t0
@@ -309,6 +311,38 @@ def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
     return True
 
 
+#: The error bar of a gradient computed in float32, relative to its entry and to
+#: the largest entry of its parameter: float32 rounds to 6e-8 relative, and a
+#: backward pass accumulates that over sums of O(N) terms and a few layers
+#: (measured on the reference networks in float32: 1e-7 .. 3e-6 of the largest
+#: entry); 1e-5 leaves a margin and still fails any bug of 0.01% or more.
+F32_RTOL = 1e-5
+
+
+def low_precision_arrays(named: Mapping[str, Any]) -> list[str]:
+    """The names of the arrays in ``named`` whose dtype is a float below float64."""
+    return [k for k, v in named.items() if v is not None and np.asarray(v).dtype.kind == "f"
+            and np.asarray(v).dtype.itemsize < 8]
+
+
+def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: Sequence[str], *, strict: bool,
+                       subject: str) -> tuple[dict[str, Tolerance], list[str]]:
+    """Per-parameter tolerances: ``tol``, or float32 error bars when ``low`` names arrays below float64.
+
+    Said once (one warning, one line in the result), refused under ``strict``.
+    """
+    if not low:
+        return {k: tol for k in analytic}, []
+    message = (f"{subject} computes in float32 ({', '.join(low)}): its gradient is judged with float32 error bars, "
+               f"rtol={F32_RTOL:g} and atol={F32_RTOL:g} times the largest entry of each parameter")
+    if strict:
+        raise TypeError(f"strict=True requires float64 throughout: {message}")
+    warnings.warn(message, guards.GradcheckPrecisionWarning, stacklevel=4)
+    return {k: Tolerance(rtol=max(tol.rtol, F32_RTOL), k=tol.k,
+                         atol=max(tol.atol, F32_RTOL * float(np.max(np.abs(a), initial=0.0))))
+            for k, a in analytic.items()}, [message]
+
+
 def _precision(point: FunctionPoint, strict: bool, subject: str) -> tuple[Any, list[str]]:
     """float32 when ``f`` returned float32 (or float16) values: said once, refused under ``strict``."""
     low = sorted(d for d in point.dtypes if np.dtype(d).kind == "f" and np.dtype(d).itemsize < 8)
@@ -321,13 +355,14 @@ def _precision(point: FunctionPoint, strict: bool, subject: str) -> tuple[Any, l
     return np.float32, [message]
 
 
-def _accepts(analytic: Mapping[str, np.ndarray], tol: Tolerance) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+def _accepts(analytic: Mapping[str, np.ndarray],
+             tols: Mapping[str, Tolerance]) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """Stage one's test: the central difference settles the entry within its round-off error."""
-    def accept(a: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def accept(a: np.ndarray, tol: Tolerance) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         flat = a.reshape(-1)
         # the smooth rule only: an entry d1 does not settle gets the +-2h points and the full judge
         return lambda d1, err: judge(flat, d1, err, floor=tol.floor(d1), k=tol.k).passed
-    return {k: accept(a) for k, a in analytic.items()}
+    return {k: accept(a, tols[k]) for k, a in analytic.items()}
 
 
 def _unmoved(numeric: Mapping[str, NumericGradient], analytic: Mapping[str, np.ndarray], moved: str,
@@ -343,15 +378,21 @@ def _unmoved(numeric: Mapping[str, NumericGradient], analytic: Mapping[str, np.n
             f"entries).{others}")]
 
 
-def _function_workers(workers: int | None, t_call: float, point: FunctionPoint) -> int:
-    """``workers``, else ``$GRADCHECK_WORKERS``, else one per CPU (at most 4) when the plain loop would take > 1 s."""
+def _function_workers(workers: int | None) -> int:
+    """``workers``, else ``$GRADCHECK_WORKERS``, else 1.
+
+    An opaque function is never spread over processes by default: on a
+    busy machine the children compete with the function's own BLAS threads
+    and with everything else (measured by a red team on a loaded 2-core box:
+    3.9x the plain loop with forking, 1.2x without), and the promise is
+    "never slower than the plain loop", which runs in one process.
+    """
     if workers is not None:
         return workers
     env = workers_from_env()
     if env is not None:
         return env
-    calls = 2 * sum(v.size for v in point.params.values())
-    return min(available_cpus(), AUTO_WORKERS) if calls * t_call > AUTO_SECONDS and can_fork() else 1
+    return 1
 
 
 def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None,
@@ -488,8 +529,13 @@ def check_model(
     timings["backward"] = time.perf_counter() - t0
     output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward")
     problems += found
-    guards.warn_or_raise(guards.precision_findings(params, x, y, grads, output), strict=strict)
+    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
+                                **{f"grads[{k!r}]": v for k, v in (grads or {}).items()}, "forward output": output})
     guards.require_finite(analytic, "grads")
+    if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
+        return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
+                                    tol=tol, mode=mode, seed=seed, probes=probes, workers=workers, strict=strict)
+    tols, said = float32_tolerances(tol, analytic, low, strict=strict, subject=getattr(model, "name", "the model"))
     point = guards.copy_point(work, xx, yy)
     p, px, py = point.params, point.x, point.y
     t0 = time.perf_counter()
@@ -500,18 +546,31 @@ def check_model(
         problems.append(f"the forward pass is not deterministic: the loss was {losses[0]!r} then {ev.f0!r} "
                         "for the same input (dropout or noise without a fixed seed?)")
     if mode == "full":
-        checks = _full(ev, analytic, tol, workers)
+        checks = _full(ev, analytic, tols, workers)
     else:
         rng = np.random.default_rng(seed)
         checks = tuple(
-            param_check(k, analytic[k], estimate_gradients(model, p, px, py, names=[k], evaluator=ev, workers=workers)[k], tol)
-            if analytic[k].size <= SMALL else check_directional(ev, k, analytic[k], tol, rng=rng, probes=probes)
+            param_check(k, analytic[k], estimate_gradients(model, p, px, py, names=[k], evaluator=ev, workers=workers)[k],
+                        tols[k])
+            if analytic[k].size <= SMALL else check_directional(ev, k, analytic[k], tols[k], rng=rng, probes=probes)
             for k in work
         )
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
-                       params=checks, tolerance=tol, problems=tuple(problems), timings=timings)
+                       params=checks, tolerance=tol, problems=tuple(problems), warnings=tuple(said),
+                       timings=timings)
+
+
+def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+                         analytic: dict[str, np.ndarray], first: float, low: Sequence[str], problems: list[str],
+                         **options: Any) -> CheckResult:
+    """A model whose forward computes in float32: checked through ``model.loss`` with float32 steps and error bars."""
+    name = getattr(model, "name", type(model).__name__)
+    point = FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
+                          {k: v.copy() for k, v in work.items()}, who=f"{name}.loss")
+    return check_point(point, analytic, first=first, subject=name, problems=problems, low_precision=low,
+                       force_float32=True, n_samples=int(x.shape[0]) if x.ndim else None, **options)
 
 
 def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any], str]:
@@ -567,13 +626,14 @@ def _same_loss(first: float, second: float, model: Any, params: dict, x: np.ndar
     return again[0] == again[1] == first
 
 
-def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tol: Tolerance, workers: int | None) -> tuple[ParamCheck, ...]:
+def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance],
+          workers: int | None) -> tuple[ParamCheck, ...]:
     """Two-stage full check: entries settled by ``+-h`` are not refined."""
     numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
-                                 accept=_accepts(analytic, tol))
+                                 accept=_accepts(analytic, tols))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
-    return explain(tuple(param_check(k, analytic[k], numeric[k], tol) for k in analytic), analytic, numeric,
+    return explain(tuple(param_check(k, analytic[k], numeric[k], tols[k]) for k in analytic), analytic, numeric,
                    batch_size=n)
 
 

@@ -20,6 +20,7 @@ from gradcheck import (
     assert_model_gradients,
     check_gradients,
     check_model,
+    format_result,
 )
 from reference_models.mnist import MNISTReLU
 from reference_models.xor import XOR2Layer
@@ -424,18 +425,25 @@ def test_nondeterministic_backward_is_reported():
 
 
 @pytest.mark.parametrize("which", ["params", "x"])
-def test_float32_warns_and_strict_raises(which):
+def test_float32_is_said_once_judged_with_float32_error_bars_and_refused_under_strict(which):
     model = rm.get("xor_2layer")
     params, x, y = point(model, 2)
     if which == "params":
         params = {k: v.astype(np.float32) for k, v in params.items()}
-        named = "params['W1'] is float32"
+        named = "params['W1']"
     else:
         x = x.astype(np.float32)
-        named = "x is float32"
+        named = "x"
+    grads = model.backward(params, x, y)  # computed in float32 where params or x are
     with pytest.warns(GradcheckPrecisionWarning) as record:
-        check_model(model, params, x, y)
-    assert any(named in str(w.message) for w in record)
+        r = check_model(model, params, x, y, grads=grads)
+    said = [w for w in record if issubclass(w.category, GradcheckPrecisionWarning)]
+    assert len(said) == 1 and "computes in float32" in str(said[0].message) and named in str(said[0].message)
+    assert r.passed and r.n_kinks == 0 and r.warnings == (str(said[0].message),), format_result(r)
+    bad = {k: v.copy() for k, v in grads.items()}
+    bad["W2"] = bad["W2"] * np.float32(1.001)  # 0.1%: far outside float32 error bars
+    with pytest.warns(GradcheckPrecisionWarning):
+        assert [c.name for c in check_model(model, params, x, y, grads=bad).failed] == ["W2"]
     with pytest.raises(TypeError, match=r"strict=True.*" + re.escape(named)):
         check_model(model, params, x, y, strict=True)
 
