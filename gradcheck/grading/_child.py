@@ -91,6 +91,8 @@ class _Stub:
     stand-in; it iterates as empty, works as a context manager and a decorator.
     """
 
+    _name: str
+
     def __init__(self, name: str = "stub") -> None:
         object.__setattr__(self, "_name", name)
 
@@ -98,7 +100,7 @@ class _Stub:
         if args and (hasattr(args[0], "__iter__") or callable(args[0])) and not isinstance(args[0], (str, bytes)):
             return args[0]
         if self._name.endswith("trange") and args and isinstance(args[0], int):
-            return range(*args)  # type: ignore[arg-type]
+            return range(*args)  # type: ignore[call-overload]
         if self._name.endswith("subplots"):  # fig, ax = plt.subplots()
             return _Stub("figure"), _Stub("axes")
         return _Stub(self._name + "()")
@@ -117,8 +119,8 @@ class _Stub:
     def __enter__(self) -> object:
         return self
 
-    def __exit__(self, *exc: object) -> bool:
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def __getitem__(self, key: object) -> object:
         return _Stub(f"{self._name}[]")
@@ -151,7 +153,7 @@ class CosmeticFinder:
         root = fullname.partition(".")[0]
         if root not in self.used:
             self.used.append(root)
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)  # type: ignore[arg-type]
 
     def create_module(self, spec: object) -> object:
         return None
@@ -476,8 +478,9 @@ def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
     problems: list[tuple[str, str]] = []
     for cell in meta["cells"]:
         if run_cell(s, cell, problems, notes) == "forbidden":
-            s.ns, ns = None, s.ns
-            return {"status": "forbidden", "message": problems[0][1], "found": found_names(ns), "notes": notes}
+            found = found_names(s.ns or {})
+            s.ns = None
+            return {"status": "forbidden", "message": problems[0][1], "found": found, "notes": notes}
     for root in s.cosmetic.used:
         notes.append(f"the package {root!r} is not installed where the grader runs: a do-nothing stand-in was used (display only)")
     found = found_names(s.ns)
@@ -598,7 +601,7 @@ class Call:
             self.out.append((_W.Key(param_role, r), inputs["params"][r]))
         for b in _W.BATCH_NAMES:
             self.out.append((_W.Key(input_role, b), inputs[b]))
-        d, before = inputs.get("dict"), inputs.get("dict_before")
+        d, before = inputs.get("dict"), inputs.get("dict_before") or {}
         if d is not None and (set(d) != set(before) or any(d.get(k) is not v for k, v in before.items())):
             who = "the forward pass" if forward else "backward"
             self.notes.append(f"{who} changed the params dict it was given (entries added, removed or replaced)")
@@ -771,7 +774,7 @@ def install_guards(s: Session) -> None:
     for name in list(sys.modules):
         if name.partition(".")[0] in BLOCKED_ROOTS:
             del sys.modules[name]
-    sys.meta_path.append(s.cosmetic)
+    sys.meta_path.append(s.cosmetic)  # type: ignore[arg-type]
     os._exit = s.fake_exit  # type: ignore[assignment]
     try:
         import posix

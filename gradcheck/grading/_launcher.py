@@ -40,6 +40,8 @@ the submission can neither signal nor trace it.  At ``process`` it is the
 submission's own parent: ``os.kill(os.getppid(), SIGKILL)`` ends only this
 session.
 """
+from __future__ import annotations
+
 import ctypes
 import json
 import os
@@ -48,6 +50,7 @@ import select
 import shutil
 import signal
 import sys
+from typing import Any
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -60,28 +63,30 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_SET_DUMPABLE = 4
 
-_libc = None
+_libc: Any = None
 
 
-def libc():
+def libc() -> Any:
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
 
 
-def _check(rc, what):
+def _check(rc: int, what: str) -> None:
     if rc != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def mount(src, target, fstype, flags, data=None):
-    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
+def mount(src: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else os.fsencode(s)
+
     _check(libc().mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {src} on {target}")
 
 
-def bind(src, target, *, writable=False):
+def bind(src: str, target: str, *, writable: bool = False) -> None:
     """Bind ``src`` on ``target`` (created: a directory or an empty file), read-only unless ``writable``."""
     if os.path.isdir(src):
         os.makedirs(target, exist_ok=True)
@@ -94,14 +99,14 @@ def bind(src, target, *, writable=False):
     mount(None, target, None, flags)
 
 
-def pivot_root(new_root, put_old):
+def pivot_root(new_root: str, put_old: str) -> None:
     nr = 155  # x86_64
     if os.uname().machine in ("aarch64", "arm64"):
         nr = 41
     _check(libc().syscall(nr, os.fsencode(new_root), os.fsencode(put_old)), "pivot_root")
 
 
-def build_root(plan):
+def build_root(plan: dict[str, Any]) -> None:
     """The child's filesystem view on a fresh tmpfs (see the module docstring)."""
     base = plan["base"]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -134,7 +139,7 @@ def build_root(plan):
     mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def expose(plan, writable):
+def expose(plan: list[list[Any]], writable: set[str | None]) -> None:
     """``uid``: cover directories with an empty read-only tmpfs, binding back the paths the child needs."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for hidden, paths in plan:
@@ -146,7 +151,7 @@ def expose(plan, writable):
         mount(None, hidden, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def _bind_fd(fd, target, writable):
+def _bind_fd(fd: int, target: str, writable: bool) -> None:
     src = f"/proc/self/fd/{fd}"
     if os.path.isdir(src):
         os.makedirs(target, exist_ok=True)
@@ -157,7 +162,7 @@ def _bind_fd(fd, target, writable):
     mount(None, target, None, MS_BIND | MS_REMOUNT | (0 if writable else MS_RDONLY) | MS_NOSUID | MS_NODEV)
 
 
-def kill_uid(uid, gid):
+def kill_uid(uid: int, gid: int) -> None:
     """SIGKILL every process of ``uid`` (as that uid, ``kill(-1)`` reaches exactly its processes)."""
     for _ in range(2):
         pid = os.fork()
@@ -173,7 +178,7 @@ def kill_uid(uid, gid):
         os.waitpid(pid, 0)
 
 
-def remove_owned(uid):
+def remove_owned(uid: int) -> None:
     """What the uid left in the world-writable directories (it is this sandbox's alone while leased)."""
     for top in ("/tmp", "/var/tmp", "/dev/shm"):
         try:
@@ -192,7 +197,7 @@ def remove_owned(uid):
                 pass
 
 
-def start_child(cfg):
+def start_child(cfg: dict[str, Any]) -> int:
     pid = os.fork()
     if pid != 0:
         return pid
@@ -213,7 +218,7 @@ def start_child(cfg):
         os._exit(127)
 
 
-def reap_others(child):
+def reap_others(child: int) -> int | None:
     """Reap orphans (pid 1 of a namespace adopts them); the child's status when it is among them."""
     status = None
     while True:
@@ -227,7 +232,7 @@ def reap_others(child):
             status = st
 
 
-def supervise(cfg, child):
+def supervise(cfg: dict[str, Any], child: int) -> int | None:
     """Wait for the child's end or the lifeline's; returns the child's wait status (None: the grader left)."""
     lifeline = cfg["lifeline"]
     pidfd = os.pidfd_open(child)
@@ -245,7 +250,7 @@ def supervise(cfg, child):
                 return None
 
 
-def finish(cfg, child):
+def finish(cfg: dict[str, Any], child: int) -> None:
     level = cfg["level"]
     if level == "namespaces":
         try:
@@ -266,7 +271,7 @@ def finish(cfg, child):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def mirror(status):
+def mirror(status: int | None) -> None:
     """End the way the child ended."""
     if status is None:
         os._exit(137)
@@ -282,7 +287,7 @@ def mirror(status):
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     cfg = json.loads(argv[1])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # re-raising SIGXCPU must not dump a core
     if cfg["level"] != "process":

@@ -6,7 +6,8 @@
         [--gradescope FILE|DIR] [--junit FILE] [--feedback DIR] [--csv FILE]
         [--summary FILE] [--lang en|ko] [--seed N] [--jobs N] [--timeout S]
         [--memory MB] [--cache DIR | --no-cache] [--regrade errors|all]
-        [--id-pattern REGEX] [--no-shrink] [--quiet]
+        [--id-pattern REGEX] [--lms canvas|moodle [--lms-file FILE]]
+        [--overrides FILE] [--report FILE] [--scheduler ADDRESS] [--no-shrink] [--quiet]
         [--isolation auto|namespaces|uid|process] [--require-isolation LEVEL]
 
 Each submission is identified by its path relative to the folder given (a
@@ -28,7 +29,14 @@ paths given being that one student's files; otherwise a directory of
 ``NAME.json``), ``--junit``, ``--feedback`` (``NAME.md`` per submission),
 ``--csv`` (the gradebook) and ``--summary`` (Markdown).  ``NAME`` is the
 student id where one was found (and is unique), else the identity: no
-output overwrites another.
+output overwrites another.  ``--lms`` writes a grade import CSV for Canvas
+or Moodle (:mod:`gradcheck.grading.lms`; it also sets the default
+``--id-pattern`` to that LMS's download naming).  ``--overrides`` applies
+manual decisions (:mod:`gradcheck.grading.overrides`) on top of the
+grader's results, after the cache, so they survive regrading.
+``--scheduler ADDRESS`` grades on a Dask cluster instead of local processes
+(:mod:`gradcheck.grading.distributed`): one task per submission, each in a
+sandbox on its worker; this process alone writes the outputs and the cache.
 
 Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
@@ -67,6 +75,7 @@ class UsageError(Exception):
 def register(subparsers: Any) -> None:
     """Add the ``grade`` command to an :mod:`argparse` subparsers object."""
     from gradcheck.grading.identity import DEFAULT_ID_PATTERN
+    from gradcheck.grading.lms import LMS_FORMATS
 
     p = subparsers.add_parser("grade", help="grade student backprop submissions (.py / .ipynb files or directories)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="a submission file, or a folder of them (one file or one folder per student)")
@@ -88,8 +97,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--regrade", choices=("errors", "all"), default=None,
                    help="grade again what the cache holds: errors (verdict error, crash, timeout or memory) or all")
-    p.add_argument("--id-pattern", metavar="REGEX", default=DEFAULT_ID_PATTERN,
-                   help=f"regular expression of the student id in a file or folder name (first group, if any; default {DEFAULT_ID_PATTERN!r})")
+    p.add_argument("--id-pattern", metavar="REGEX", default=None,
+                   help=f"regular expression of the student id in a file or folder name (first group, if any; default {DEFAULT_ID_PATTERN!r}, "
+                        "or the LMS's download naming with --lms)")
+    p.add_argument("--lms", choices=LMS_FORMATS, default=None, help="also write a grade import CSV for this LMS (--lms-file)")
+    p.add_argument("--lms-file", metavar="FILE", default=None, help="where --lms writes (default LMS-grades.csv)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="grade on a Dask distributed cluster (tcp://host:8786; needs pip install 'gradcheck[distributed]')")
+    p.add_argument("--overrides", metavar="FILE", default=None,
+                   help="CSV of manual decisions (student_id, parameter or total, score, reason), applied on top of every run")
     p.add_argument("--no-shrink", action="store_true", help="do not shrink failures to small counterexamples")
     p.add_argument("--quiet", action="store_true", help="no report on stdout")
     p.add_argument("--isolation", choices=("auto", "namespaces", "uid", "process"), default="auto",
@@ -247,16 +263,39 @@ def _assignment_identity(assignment: Any, path: str | None) -> dict[str, Any]:
     return {"file": file_sha256(path) if path else "", "parsed": dump_assignment(assignment), "model_options": dict(assignment.model_options)}
 
 
+def _id_pattern(args: argparse.Namespace) -> str:
+    from gradcheck.grading.identity import DEFAULT_ID_PATTERN
+    from gradcheck.grading.lms import ID_PATTERNS
+
+    if args.id_pattern is not None:
+        return str(args.id_pattern)
+    return ID_PATTERNS[args.lms] if args.lms else DEFAULT_ID_PATTERN
+
+
 def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
     from gradcheck.grading.identity import collect_submissions
 
     file_pattern = getattr(assignment, "file", None)
-    subs = collect_submissions(args.paths, id_pattern=args.id_pattern, file_pattern=file_pattern)
+    pattern = _id_pattern(args)
+    subs = collect_submissions(args.paths, id_pattern=pattern, file_pattern=file_pattern)
     gs = args.gradescope
     if gs and Path(gs).suffix.lower() == ".json" and not Path(gs).is_dir() and len(subs) > 1:
         # a results.json is one student's: the paths given are that student's files
-        subs = collect_submissions(args.paths, id_pattern=args.id_pattern, file_pattern=file_pattern, single=True)
+        subs = collect_submissions(args.paths, id_pattern=pattern, file_pattern=file_pattern, single=True)
     return subs
+
+
+def _load_overrides(args: argparse.Namespace, assignment: Any) -> list[Any]:
+    from gradcheck.grading.overrides import OverridesError, load_overrides
+
+    if not args.overrides:
+        return []
+    try:
+        return load_overrides(args.overrides, parameters=list(assignment.reference_model().param_shapes))
+    except FileNotFoundError:
+        raise UsageError(f"no such overrides file: {args.overrides!r}") from None
+    except (OverridesError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--overrides: {exc}") from None
 
 
 def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob]]:
@@ -294,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         assignment, assignment_path, limits = _setup(args)
         subs = _collect(args, assignment)
+        rules = _load_overrides(args, assignment)
         cache = None if args.no_cache else ResultCache(args.cache)
     except (UsageError, SubmissionsError) as exc:
         print(f"gradcheck grade: error: {exc}", file=sys.stderr)
@@ -315,7 +355,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _progress(len(subs), args.quiet) as progress:
             task = progress.add_task("", total=len(subs), completed=len(batch.results))
-            _execute(todo, jobs, _recorder(batch), lambda name: progress.update(task, advance=1, description=name))
+            advance = lambda name: progress.update(task, advance=1, description=name)  # noqa: E731
+            if args.scheduler:
+                from gradcheck.grading.distributed import run_on_cluster
+
+                run_on_cluster(todo, args.scheduler, _recorder(batch), advance)
+            else:
+                _execute(todo, jobs, _recorder(batch), advance)
+    except ImportError as exc:
+        print(f"gradcheck grade: error: --scheduler needs the optional dependency {exc.name!r}: pip install 'gradcheck[distributed]'", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(subs)} graded (cached results are kept; run again to resume)", file=sys.stderr)
         return 130
@@ -325,11 +377,23 @@ def run(args: argparse.Namespace) -> int:
         if sub.path is None:
             print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
     try:
+        _apply_overrides(batch, rules)
         _write_outputs(args, batch)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
         return 1
     return 1 if batch.failures else 0
+
+
+def _apply_overrides(batch: _Batch, rules: list[Any]) -> None:
+    """Manual decisions on top of the grader's results (never cached: they survive regrading)."""
+    from gradcheck.grading.overrides import apply_all
+
+    if not rules:
+        return
+    batch.results, unused = apply_all(batch.results, rules)
+    for rule in unused:
+        print(f"gradcheck grade: warning: overrides line {rule.line}: no submission has the student id {rule.student_id!r}", file=sys.stderr)
 
 
 Done = Callable[[int, GradingJob, "dict[str, Any] | None", str], None]
@@ -450,6 +514,12 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
             _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang))
     if args.gradescope and results:
         _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
+    if args.lms:
+        from gradcheck.grading.lms import write_lms
+
+        skipped = write_lms(results, args.lms, Path(args.lms_file or f"{args.lms}-grades.csv"), title=batch.assignment.title or batch.assignment.model)
+        for r in skipped:
+            print(f"gradcheck grade: warning: {r.submission!r} has no student id (--id-pattern): left out of the {args.lms} file", file=sys.stderr)
 
 
 def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict[int, str], write: Callable[..., Any]) -> None:

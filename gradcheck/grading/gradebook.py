@@ -2,8 +2,9 @@
 
 The CSV has one row per submission: ``student_id`` (empty when none was
 found), ``submission`` (its identity), ``model``, ``score``,
-``max_score``, ``verdict``, ``diagnoses`` (codes joined by ``;``) and one
-column per parameter holding the points earned for it.  The summary counts,
+``max_score``, ``verdict``, ``diagnoses`` (codes joined by ``;``), one
+column per parameter holding the points earned for it, and ``overrides``
+(manual decisions applied, ``W2: 0 -> 1 (reason)``; empty when none).  The summary counts,
 over the class, the score distribution, how many submissions share each
 diagnosis and each parameter's pass rate.
 
@@ -15,9 +16,9 @@ Examples
 >>> rs = [SubmissionResult("a.py", "m", 0, 1.0, 1.0, ("correct",), (ok,)),
 ...       SubmissionResult("b.py", "m", 0, 0.25, 1.0, ("sign",), (bad,))]
 >>> print(render_csv(rs).strip())
-student_id,submission,model,score,max_score,verdict,diagnoses,W1
-,a.py,m,1,1,ok,correct,1
-,b.py,m,0.25,1,ok,sign,0.25
+student_id,submission,model,score,max_score,verdict,diagnoses,W1,overrides
+,a.py,m,1,1,ok,correct,1,
+,b.py,m,0.25,1,ok,sign,0.25,
 >>> s = class_summary(rs)
 >>> s.pass_rates["W1"], s.diagnosis_counts["sign"]
 (0.5, 1)
@@ -71,13 +72,14 @@ def gradebook_rows(results: Iterable[SubmissionResult]) -> tuple[list[str], list
     """Header and rows of the gradebook (strings, ready for :mod:`csv`)."""
     items = _check(results)
     names = _param_names(items)
-    header = ["student_id", "submission", "model", "score", "max_score", "verdict", "diagnoses"] + names
+    header = ["student_id", "submission", "model", "score", "max_score", "verdict", "diagnoses"] + names + ["overrides"]
     rows = []
     for r in items:
         points = {p.name: format_points(p.points) for p in r.parameters}
         rows.append(
             [r.student_id, r.submission, r.model, format_points(r.score), format_points(r.max_score), r.verdict, ";".join(r.diagnoses)]
             + [points.get(n, "") for n in names]
+            + ["; ".join(f"{o.parameter}: {format_points(o.original)} -> {format_points(o.score)} ({o.reason})" for o in r.overrides)]
         )
     return header, rows
 

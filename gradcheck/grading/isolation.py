@@ -140,6 +140,7 @@ def _try(argv: list[str]) -> str | None:
 def _probe() -> dict[Level, str | None]:
     """For each level: None when available, else what is missing and how to get it."""
     out: dict[Level, str | None] = {Level.PROCESS: None}
+    why: str | None
     if not sys.platform.startswith("linux"):
         why = f"the {sys.platform} platform has no Linux namespaces or per-uid sandboxes: only 'process' is available"
         out[Level.UID] = out[Level.NAMESPACES] = why
@@ -455,7 +456,7 @@ def plan_launch(
         child_config = dict(child_config, wire=str(scripts["wire"]))
         child_script = str(scripts["child"])
         prefix: list[str] = []
-        cfg = dict(launcher_config, level=iso.level.value, cwd=workdir)
+        cfg = dict(launcher_config, level=iso.level.value, cwd=workdir, cleanup=workdir)  # removed by the launcher too: a killed worker leaves nothing
         if lease is not None:  # uid: the child's own copy of its bootstrap, a workdir it owns, setpriv
             boot = os.path.join(workdir, ".gradcheck")
             os.mkdir(boot, 0o755)

@@ -28,6 +28,7 @@ __all__ = [
     "ParameterResult",
     "Deduction",
     "Counterexample",
+    "Override",
     "SubmissionResult",
     "json_safe",
 ]
@@ -133,6 +134,27 @@ class Deduction:
 
 
 @dataclass(frozen=True)
+class Override:
+    """A manual decision applied on top of the grader's (:mod:`gradcheck.grading.overrides`).
+
+    ``parameter`` is a parameter name, ``"forward"`` or ``"total"``;
+    ``original`` the grader's points, ``score`` the points given instead.
+    """
+
+    parameter: str
+    original: float
+    score: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"parameter": self.parameter, "original": float(self.original), "score": float(self.score), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Override":
+        return cls(str(data["parameter"]), float(data.get("original", 0.0)), float(data.get("score", 0.0)), str(data.get("reason", "")))
+
+
+@dataclass(frozen=True)
 class Counterexample:
     """The smallest failing example found by shrinking.
 
@@ -221,6 +243,8 @@ class SubmissionResult:
     source_hash : str
         SHA-256 of the normalised source (:func:`gradcheck.grading.loader.source_fingerprint`):
         equal for identical code, whatever its comments and layout.
+    overrides : tuple of Override
+        Manual decisions applied to this result (empty: the grader's own).
     """
 
     submission: str
@@ -242,6 +266,7 @@ class SubmissionResult:
     isolation: str = ""
     student_id: str = ""
     source_hash: str = ""
+    overrides: tuple[Override, ...] = ()
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -249,6 +274,7 @@ class SubmissionResult:
         object.__setattr__(self, "parameters", tuple(self.parameters))
         object.__setattr__(self, "messages", tuple(self.messages))
         object.__setattr__(self, "deductions", tuple(self.deductions))
+        object.__setattr__(self, "overrides", tuple(self.overrides))
 
     @property
     def passed(self) -> bool:
@@ -283,6 +309,7 @@ class SubmissionResult:
             "isolation": self.isolation,
             "student_id": self.student_id,
             "source_hash": self.source_hash,
+            "overrides": [o.to_dict() for o in self.overrides],
         }
 
     @classmethod
@@ -312,4 +339,5 @@ class SubmissionResult:
             isolation=str(data.get("isolation", "")),
             student_id=str(data.get("student_id", "")),
             source_hash=str(data.get("source_hash", "")),
+            overrides=tuple(Override.from_dict(o) for o in data.get("overrides", ())),
         )

@@ -234,6 +234,16 @@ def _rmtree(path: str) -> None:
         shutil.rmtree(root, onerror=fix)
 
 
+@dataclass
+class _Exchange:
+    """The state of one request/answer exchange with the child."""
+
+    pending: memoryview
+    max_payload: int
+    ends: Callable[[dict[str, Any]], bool]
+    out_open: bool = True
+
+
 class _Process:
     """The launcher process, its pipes, its uid lease: everything :meth:`shutdown` must release."""
 
@@ -624,67 +634,79 @@ class Sandbox:
         load: the child and the launcher had exited before the answer was read.)
         """
         p = self._p
-        pending = memoryview(frame)
         sel = selectors.DefaultSelector()
+        ex = _Exchange(memoryview(frame), max_payload, ends)
         try:
             sel.register(p.out_fd, selectors.EVENT_READ, "out")
             sel.register(p.res_fd, selectors.EVENT_READ, "res")
             sel.register(p.cmd_fd, selectors.EVENT_WRITE, "cmd")
-            out_open = True
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return "timeout", None, None
                 events = sel.select(min(remaining, 0.25))
                 for key, _ in events:
-                    if key.data == "cmd":
-                        try:
-                            n = os.write(p.cmd_fd, pending[: 1 << 16])
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        except (BrokenPipeError, ConnectionResetError):
-                            sel.unregister(p.cmd_fd)
-                            continue
-                        pending = pending[n:]
-                        if not pending:
-                            sel.unregister(p.cmd_fd)
-                    elif key.data == "out":
-                        try:
-                            data = os.read(p.out_fd, 1 << 16)
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        if not data:
-                            sel.unregister(p.out_fd)
-                            out_open = False
-                        elif self._take_output(data):
-                            return "output", None, None
-                    else:
-                        try:
-                            data = os.read(p.res_fd, 1 << 20)
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        if not data:
-                            if out_open:
-                                self._drain_output()
-                            return "died", None, None
-                        self._res_buf += data
-                        try:
-                            got = _wire.decode(self._res_buf, max_payload)
-                        except ProtocolError:
-                            return "protocol", None, None
-                        if got is not None:
-                            meta, arrays, used = got
-                            del self._res_buf[:used]
-                            if self._drain_output():
-                                return "output", None, None
-                            if not ends(meta) and p.reap(block=False):  # the launcher is gone: the submission killed it
-                                return "died", None, None
-                            return "ok", meta, arrays
+                    handler = {"cmd": self._send_some, "out": self._read_output}.get(key.data, self._read_result)
+                    done = handler(sel, ex)
+                    if done is not None:
+                        return done
                 if not events and p.reap(block=False):
                     self._drain_output()
                     return "died", None, None
         finally:
             sel.close()
+
+    def _send_some(self, sel: selectors.BaseSelector, ex: "_Exchange") -> None:
+        """Write what the pipe takes of the pending command."""
+        try:
+            n = os.write(self._p.cmd_fd, ex.pending[: 1 << 16])
+        except (BlockingIOError, InterruptedError):
+            return None
+        except (BrokenPipeError, ConnectionResetError):
+            sel.unregister(self._p.cmd_fd)
+            return None
+        ex.pending = ex.pending[n:]
+        if not ex.pending:
+            sel.unregister(self._p.cmd_fd)
+        return None
+
+    def _read_output(self, sel: selectors.BaseSelector, ex: "_Exchange") -> "tuple[str, None, None] | None":
+        """Take what the submission printed; ``output`` beyond the cap."""
+        try:
+            data = os.read(self._p.out_fd, 1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return None
+        if not data:
+            sel.unregister(self._p.out_fd)
+            ex.out_open = False
+        elif self._take_output(data):
+            return "output", None, None
+        return None
+
+    def _read_result(self, sel: selectors.BaseSelector, ex: "_Exchange") -> "tuple[str, dict[str, Any] | None, dict[Key, np.ndarray] | None] | None":
+        """Read the result channel; the exchange's outcome once a whole frame (or the end) is there."""
+        try:
+            data = os.read(self._p.res_fd, 1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return None
+        if not data:
+            if ex.out_open:
+                self._drain_output()
+            return "died", None, None
+        self._res_buf += data
+        try:
+            got = _wire.decode(self._res_buf, ex.max_payload)
+        except ProtocolError:
+            return "protocol", None, None
+        if got is None:
+            return None
+        meta, arrays, used = got
+        del self._res_buf[:used]
+        if self._drain_output():
+            return "output", None, None
+        if not ex.ends(meta) and self._p.reap(block=False):  # the launcher is gone: the submission killed it
+            return "died", None, None
+        return "ok", meta, arrays
 
     def _verdict(self, outcome: str, when: str) -> tuple[str, str]:
         """Status and message for a session that ended with ``outcome``."""

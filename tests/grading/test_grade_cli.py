@@ -223,8 +223,15 @@ def backward(params, x, y):
 
 
 @pytest.mark.parametrize("level", ["process", "auto"])
-def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_path, capsys, level):
-    """Every submission gets exactly one row: the one that destroys its worker a ``crash``."""
+def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_path, capsys, level, monkeypatch):
+    """Every submission gets exactly one row: the one that destroys its worker a ``crash``; no sandbox directory is left."""
+    import tempfile
+    import time
+
+    scratch = tmp_path / "scratch"  # the sandboxes' directories (process level: on the grader's disk)
+    scratch.mkdir()
+    if level == "process":
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # the pool's forked workers inherit it
     d = tmp_path / "class"
     d.mkdir()
     (d / "a_kills_worker.py").write_text(KILLS_WORKER)
@@ -236,6 +243,8 @@ def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_pa
     assert results[0]["verdict"] == "crash" and status == 0
     if results[0]["isolation"] == "process":  # it reached the worker (at the stronger levels the worker is out of its reach)
         assert "grading worker process died" in " ".join(results[0]["messages"])
+    time.sleep(0.5)  # the launchers of the killed worker's sandboxes clean up after it
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("gradcheck-sandbox-")] == []
 
 
 def test_pool_workers_do_not_fork_numerics_of_their_own(monkeypatch):

@@ -393,3 +393,107 @@ def test_extra_files_are_importable_beside_the_submission(tmp_path: Path, level:
     assert r.status == "ok" and all(np.allclose(r.grads[k], ref[k], rtol=1e-12) for k in ref), (r.status, r.message, box.load_message)
     with Sandbox(sub, limits=LIMITS, isolation=level) as box:  # without it: the import fails, and says so
         assert box.load_status == "error" and "helpers" in box.load_message
+
+
+# -- an unprivileged grader ------------------------------------------------------------------------------------------------
+AS_GRADER = r'''
+import json, os, sys, time
+from pathlib import Path
+import numpy as np
+import reference_models
+from gradcheck.grading.sandbox import Sandbox
+from gradcheck.grading.assignment import Limits
+work = Path(sys.argv[1])
+os.chdir(work / "grader")
+m = reference_models.get("xor_2layer")
+rng = np.random.default_rng(0)
+p = m.init_params(rng)
+x, y = m.example_batch(rng, 4)
+with Sandbox(work / "subs" / "attacker.py", limits=Limits(wall_seconds=4, cpu_seconds=3, memory_bytes=512 << 20, load_seconds=10)) as box:
+    r = box.call(p, x, y)
+print(json.dumps({"uid": os.getuid(), "level": box.isolation.value, "status": r.status, "message": r.message, "output": r.output}))
+'''
+
+ATTACK = (
+    "import os, sys, subprocess, time\nimport numpy as np\n"
+    "def backward(params, x, y):\n"
+    "    for d in os.listdir('/proc'):\n"
+    "        if d.isdigit():\n"
+    "            try:\n"
+    "                print(open(f'/proc/{d}/environ', 'rb').read().decode(errors='replace'))\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "    for target in (GRADER_CWD + '/results.json', CLASSMATE):\n"
+    "        try:\n"
+    "            print(open(target).read())\n"
+    "            open(target, 'w').write('forged')\n"
+    "        except OSError as e:\n"
+    "            print('refused', type(e).__name__)\n"
+    "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.5); open(GRADER_CWD + \"/late.json\", \"w\")  # ' + MARKER], start_new_session=True)\n"
+    "    time.sleep(0.3)\n"
+    "    return {k: 0 * v for k, v in params.items()}\n"
+)
+
+
+def test_an_unprivileged_grader_gets_namespaces_and_their_protection() -> None:
+    """The grader as 'nobody' (dropped to in the test): auto is namespaces through a user namespace."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("the test drops from root to an unprivileged grader")
+    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
+    if unshare is None or setpriv is None:
+        pytest.skip("util-linux unshare/setpriv are not installed")
+    if subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", unshare, "--user", "--map-root-user", "--pid", "--fork",
+                       "--mount", "--net", "--kill-child", "true"], capture_output=True).returncode != 0:
+        pytest.skip("the kernel does not allow unprivileged user namespaces here")
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="gc-unpriv-"))  # pytest's own tmp_path is under a root-only directory
+    try:
+        _unprivileged_grader(top, unshare, setpriv)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _unprivileged_grader(tmp_path: Path, unshare: str, setpriv: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    work = tmp_path / "w"
+    (work / "grader").mkdir(parents=True)
+    (work / "subs").mkdir()
+    marker = f"gc-unpriv-{uuid.uuid4().hex}"
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    (work / "grader" / "results.json").write_text('{"score": 0}')
+    (work / "subs" / "classmate.py").write_text("# classmate's code\n")
+    consts = f"GRADER_CWD = {str(work / 'grader')!r}\nCLASSMATE = {str(work / 'subs' / 'classmate.py')!r}\nMARKER = {marker!r}\n"
+    (work / "subs" / "attacker.py").write_text(consts + ATTACK)
+    (work / "grader.py").write_text(AS_GRADER)
+    for d in (tmp_path, work, work / "grader", work / "subs"):
+        os.chmod(d, 0o777)
+    for f in (work / "grader" / "results.json", work / "subs" / "classmate.py", work / "subs" / "attacker.py", work / "grader.py"):
+        os.chmod(f, 0o666)
+    # Python lives under /root (mode 0700): in a mount namespace of its own, the test makes it reachable for 'nobody'
+    prefix = os.path.realpath(sys.base_prefix)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    hidden = next((str(p) for p in reversed(Path(prefix).parents) if not os.stat(p).st_mode & 0o001), None)
+    expose = f"mount --bind {prefix} {stage} && mount -t tmpfs -o mode=0755 tmpfs {hidden} && mkdir -p {prefix} && mount --bind {stage} {prefix} && " if hidden else ""
+    repo = Path(__file__).resolve().parents[2]
+    env = {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": str(repo), "GRADER_TOKEN": secret, "HOME": str(work)}
+    script = f"{expose}exec {setpriv} --reuid=65534 --regid=65534 --clear-groups {sys.executable} {work / 'grader.py'} {work}"
+    proc = subprocess.run([unshare, "--mount", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    time.sleep(1.0)
+    alive = processes_with(marker)
+    kill_all(alive)
+    assert got["uid"] == 65534 and got["level"] == "namespaces", got
+    assert got["status"] == "ok", got
+    assert secret not in got["output"] and "classmate's code" not in got["output"], got["output"]
+    assert (work / "grader" / "results.json").read_text() == '{"score": 0}' and not (work / "grader" / "late.json").exists()
+    assert (work / "subs" / "classmate.py").read_text() == "# classmate's code\n"
+    assert not alive

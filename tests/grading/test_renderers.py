@@ -168,8 +168,8 @@ def test_text_report(results):
 
 def test_csv_gradebook(results, tmp_path):
     rows = list(csv.reader(io.StringIO(render_csv(results))))
-    assert rows[0] == ["student_id", "submission", "model", "score", "max_score", "verdict", "diagnoses", "W1", "b1", "W2", "b2"]
-    assert rows[2] == ["", "bob|<&>.ipynb", "xor_2layer", "2.25", "4", "ok", "correct;scale;partial;mutation", "0.5", "1", "0.75", "1"]
+    assert rows[0] == ["student_id", "submission", "model", "score", "max_score", "verdict", "diagnoses", "W1", "b1", "W2", "b2", "overrides"]
+    assert rows[2] == ["", "bob|<&>.ipynb", "xor_2layer", "2.25", "4", "ok", "correct;scale;partial;mutation", "0.5", "1", "0.75", "1", ""]
     assert rows[3][5] == "timeout" and len(rows) == 4
     path = write_csv(results, tmp_path / "grades.csv")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")

@@ -1,0 +1,118 @@
+"""Grades as a CSV an LMS imports as it is: ``--lms canvas|moodle``.
+
+**Canvas** (Grades > Import): the columns ``Student``, ``ID``,
+``SIS User ID``, ``SIS Login ID``, ``Section`` and one column named after
+the assignment holding the score.  Canvas matches rows by ``ID`` (its user
+id); a column name it does not know becomes a new assignment.  Canvas's
+"Download Submissions" names files ``name_userid_submissionid_file`` (with
+``_LATE_`` after the name for late ones), so with ``--lms canvas`` the
+default ``--id-pattern`` is :data:`ID_PATTERNS` ``["canvas"]``, the user id.
+
+**Moodle** (Assignment > View all submissions > Grading action "Upload
+grading worksheet"): the columns ``Identifier``, ``Full name``,
+``Email address``, ``Grade``, ``Maximum Grade`` and ``Feedback comments``;
+Moodle matches rows by ``Identifier`` (``Participant 12345``).  Moodle's
+"Download all submissions" names folders and files
+``Full Name_12345_assignsubmission_file_``, so the default ``--id-pattern``
+is the participant number.  Worksheet uploads need "Offline grading
+worksheet" enabled in the assignment's feedback types.
+
+A submission without a student id cannot be matched by the LMS: it is left
+out of the file and listed by :func:`render_lms` (the caller warns).
+Scores use a dot and at most 6 decimals; the file is UTF-8 with a BOM
+(spreadsheets then read Korean names).
+
+Examples
+--------
+>>> from gradcheck.grading.results import SubmissionResult
+>>> rs = [SubmissionResult("Kim Ji_12345_assignsubmission_file_", "m", 0, 2.5, 4.0, student_id="12345")]
+>>> text, skipped = render_lms(rs, "moodle", title="HW3")
+>>> print(text.strip())
+Identifier,Full name,Email address,Grade,Maximum Grade,Feedback comments
+Participant 12345,Kim Ji,,2.5,4,
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Mapping
+
+from gradcheck.grading.results import SubmissionResult
+
+__all__ = ["LMS_FORMATS", "ID_PATTERNS", "render_lms", "write_lms", "display_name"]
+
+#: Supported LMS formats.
+LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
+#: The student id in each LMS's download names (the default ``--id-pattern`` with ``--lms``).
+ID_PATTERNS: Mapping[str, str] = {
+    "canvas": r"^[^_]+_(?:LATE_)?(\d+)_\d+",
+    "moodle": r"_(\d+)_assignsubmission_",
+}
+
+
+def _points(x: float) -> str:
+    return f"{round(float(x), 6):.6f}".rstrip("0").rstrip(".")
+
+
+def display_name(result: SubmissionResult) -> str:
+    """The student's name as the download's file or folder name has it (what comes before the id).
+
+    >>> display_name(SubmissionResult("Kim Ji_12345_assignsubmission_file_", "m", 0, 0.0, 1.0, student_id="12345"))
+    'Kim Ji'
+    >>> display_name(SubmissionResult("kimji_LATE_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
+    'kimji'
+    """
+    first = PurePosixPath(result.submission).parts[0] if result.submission else ""
+    if result.student_id and result.student_id in first:
+        head = first.split(result.student_id, 1)[0]
+        head = re.sub(r"_LATE_?$", "", head.rstrip("_")).strip(" _")
+        if head:
+            return head
+    return ""
+
+
+def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str) -> tuple[str, list[SubmissionResult]]:
+    """The import CSV for ``lms`` and the results left out (no student id).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``lms``, or two submissions with the same student id
+        (the LMS would keep one of them: decide which by hand first).
+    """
+    if lms not in LMS_FORMATS:
+        raise ValueError(f"lms must be one of {LMS_FORMATS}, got lms={lms!r}")
+    items = list(results)
+    with_id = [r for r in items if r.student_id]
+    skipped = [r for r in items if not r.student_id]
+    seen: dict[str, str] = {}
+    for r in with_id:
+        if r.student_id in seen:
+            raise ValueError(f"student id {r.student_id} has two submissions ({seen[r.student_id]!r} and {r.submission!r}); an LMS import keeps one score per student")
+        seen[r.student_id] = r.submission
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    if lms == "canvas":
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", title])
+        for r in with_id:
+            w.writerow([display_name(r), r.student_id, "", "", "", _points(r.score)])
+    else:
+        w.writerow(["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"])
+        for r in with_id:
+            note = "; ".join(f"{o.parameter}: {o.reason}" for o in r.overrides)
+            w.writerow([f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), note])
+    return buf.getvalue(), skipped
+
+
+def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.PathLike[str], *, title: str) -> list[SubmissionResult]:
+    """Write :func:`render_lms` to ``path`` (UTF-8 with BOM); returns the results left out."""
+    text, skipped = render_lms(results, lms, title=title)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8-sig", newline="")
+    os.replace(tmp, p)
+    return skipped
