@@ -33,6 +33,7 @@ and not differentiated.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -205,7 +206,8 @@ def check_layer(
         ``backward(dout, cache)``; ``None`` for a loss function returning
         ``(loss, dx)``.
     inputs : dict of str to array
-        The point: the forward's array arguments by name, in its order.
+        The point: the forward's array arguments by name (matched to the
+        backward's gradients in the order of the forward's signature).
         Never modified.
     dout : array or tuple of arrays, optional
         The upstream gradient; default: seeded standard normal.
@@ -264,7 +266,7 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
     """cs231n convention: ``forward(**inputs)``, ``backward(*douts, cache)``."""
     who = str(subject or getattr(forward, "__name__", None)
               or getattr(getattr(forward, "func", None), "__name__", "forward"))
-    names = list(point)
+    names = _signature_order(forward, list(point))
     diff = [k for k in names if point[k].dtype.kind == "f"]
     rng = _dout_rng(options["seed"])
     used = {k: v.copy() for k, v in point.items()}
@@ -296,6 +298,21 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
     first = float(_total(outputs, douts, who))
     return check_point(fp, grads, first=first, subject=who, noise_floor=floor, problems=problems,
                        n_samples=_batch(point, diff), **options)
+
+
+def _signature_order(forward: Callable[..., Any], names: list[str]) -> list[str]:
+    """``names`` in the order of ``forward``'s parameters (a backward returns its gradients in that order).
+
+    >>> _signature_order(lambda x, w, b: None, ["w", "b", "x"])
+    ['x', 'w', 'b']
+    """
+    try:
+        order = list(inspect.signature(forward).parameters)
+    except (TypeError, ValueError):  # a builtin or C function: keep the caller's order
+        return names
+    if not set(names) <= set(order):
+        return names
+    return sorted(names, key=order.index)
 
 
 def _compare_twice(first: Any, second: Any, names: Sequence[str], diff: Sequence[str], who: str) -> list[str]:

@@ -487,11 +487,38 @@ def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
     missing, s.has_forward = required_missing(spec, s.ns, found, notes)
     if missing is None:
         return {"status": "ok", "message": "", "found": found, "notes": notes}
+    facts = missing_facts(spec, s.ns, found)
     s.ns = None
     if problems:
         status, message = problems[0]
-        return {"status": status, "message": f"{message}\n({missing})", "found": found, "notes": notes}
-    return {"status": "missing", "message": missing, "found": found, "notes": notes}
+        # the file failed before it could define what is missing: that failure is the whole story
+        return {"status": status, "message": message, "found": found, "notes": notes}
+    return {"status": "missing", "message": missing, "found": found, "notes": notes, "missing": facts}
+
+
+def close_names(name: str, names: list[str], spec: dict[str, Any]) -> list[str]:
+    """Names like ``name``, never another name the assignment asks for (``forward`` is no typo of ``backward``)."""
+    import difflib
+
+    required = {spec.get("backward"), spec.get("forward"), spec.get("class_name")} - {name}
+    return difflib.get_close_matches(name, [n for n in names if n not in required], n=3, cutoff=0.5)
+
+
+def missing_facts(spec: dict[str, Any], ns: dict[str, Any], found: list[str]) -> dict[str, Any]:
+    """What is missing, as facts the grader words in the student's language (kind, name, owner, found, close)."""
+    def close(name: str, names: list[str]) -> list[str]:
+        return close_names(name, names, spec)
+
+    if spec["style"] == "class":
+        cname = spec["class_name"]
+        cls = ns.get(cname)
+        if not callable(cls):
+            return {"kind": "class", "name": cname, "found": found, "close": close(cname, found)}
+        methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
+        name = spec["backward"] if not hasattr(cls, spec["backward"]) else spec.get("forward") or ""
+        return {"kind": "method", "name": name, "owner": cname, "found": methods, "close": close(name, methods)}
+    name = spec["backward"] if not callable(ns.get(spec["backward"])) else spec.get("forward") or ""
+    return {"kind": "function", "name": name, "found": found, "close": close(name, found)}
 
 
 def found_names(ns: dict[str, Any]) -> list[str]:
@@ -506,10 +533,8 @@ def found_names(ns: dict[str, Any]) -> list[str]:
     return out
 
 
-def suggest(name: str, names: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+def suggest(name: str, names: list[str], spec: dict[str, Any]) -> str:
+    close = close_names(name, names, spec)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
@@ -519,19 +544,19 @@ def class_missing(spec: dict[str, Any], ns: dict[str, Any], found: list[str], no
     cname = spec["class_name"]
     cls = ns.get(cname)
     if not callable(cls):
-        return f"no class named {cname!r} was found; the submission defines: {listing}{suggest(cname, found)}", False
+        return f"no class named {cname!r} was found; the submission defines: {listing}{suggest(cname, found, spec)}", False
     methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
     if not hasattr(cls, spec["backward"]):
         return (
             f"class {cname} has no method {spec['backward']!r}; its methods: "
-            f"{', '.join(methods) or 'none'}{suggest(spec['backward'], methods)}"
+            f"{', '.join(methods) or 'none'}{suggest(spec['backward'], methods, spec)}"
         ), False
     if not fwd:
         return None, False
     if hasattr(cls, fwd):
         return None, True
     if spec.get("require_forward"):
-        return f"class {cname} has no method {fwd!r}; its methods: {', '.join(methods) or 'none'}{suggest(fwd, methods)}", False
+        return f"class {cname} has no method {fwd!r}; its methods: {', '.join(methods) or 'none'}{suggest(fwd, methods, spec)}", False
     notes.append(f"class {cname} has no method {fwd!r}: the forward pass is not checked")
     return None, False
 
@@ -543,13 +568,13 @@ def required_missing(spec: dict[str, Any], ns: dict[str, Any], found: list[str],
     listing = ", ".join(found) if found else "nothing callable"
     fwd = spec.get("forward")
     if not callable(ns.get(spec["backward"])):
-        return f"no function named {spec['backward']!r} was found; the submission defines: {listing}{suggest(spec['backward'], found)}", False
+        return f"no function named {spec['backward']!r} was found; the submission defines: {listing}{suggest(spec['backward'], found, spec)}", False
     if not fwd:
         return None, False
     if callable(ns.get(fwd)):
         return None, True
     if spec.get("require_forward"):
-        return f"no function named {fwd!r} was found; the submission defines: {listing}{suggest(fwd, found)}", False
+        return f"no function named {fwd!r} was found; the submission defines: {listing}{suggest(fwd, found, spec)}", False
     notes.append(f"no function named {fwd!r}: the forward pass is not checked")
     return None, False
 

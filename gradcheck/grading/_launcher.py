@@ -86,7 +86,7 @@ def mount(src: str | None, target: str, fstype: str | None, flags: int, data: st
     _check(libc().mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {src} on {target}")
 
 
-def bind(src: str, target: str, *, writable: bool = False) -> None:
+def bind(src: str, target: str, *, writable: bool = False, device: bool = False) -> None:
     """Bind ``src`` on ``target`` (created: a directory or an empty file), read-only unless ``writable``."""
     if os.path.isdir(src):
         os.makedirs(target, exist_ok=True)
@@ -95,7 +95,7 @@ def bind(src: str, target: str, *, writable: bool = False) -> None:
         if not os.path.exists(target):
             open(target, "wb").close()
     mount(src, target, None, MS_BIND | MS_REC)
-    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY)
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if device else MS_NODEV) | (0 if writable else MS_RDONLY)
     mount(None, target, None, flags)
 
 
@@ -124,7 +124,7 @@ def build_root(plan: dict[str, Any]) -> None:
         os.makedirs(os.path.dirname(base + link), exist_ok=True)
         os.symlink(target, base + link)
     for dev in ("null", "zero", "full", "random", "urandom"):
-        bind("/dev/" + dev, f"{base}/dev/{dev}", writable=True)
+        bind("/dev/" + dev, f"{base}/dev/{dev}", writable=True, device=True)  # nodev would make /dev/null unopenable
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{base}/dev/{name}")
     os.makedirs(base + "/proc")

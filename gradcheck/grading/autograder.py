@@ -13,7 +13,10 @@ The zip holds, at its root (Gradescope's autograder specification):
     ``ROOT/results/results.json``, even when grading itself fails.  ``ROOT``
     is ``$GRADCHECK_AUTOGRADER_ROOT``, default ``/autograder``; the Python
     used is ``$GRADCHECK_PYTHON``, else ``/opt/gradcheck/bin/python``, else
-    ``python3``.
+    ``python3``.  Student code runs with the strongest isolation the machine
+    offers and never below an unprivileged uid (``$GRADCHECK_REQUIRE_ISOLATION``
+    changes that floor, e.g. to ``process`` to try the zip as a normal user):
+    below it, results.json gives 0 and says the autograder failed.
 ``assignment.toml``
     The assignment, as given.  Its ``seed`` and ``lang`` decide the test
     points and the language of the feedback, its ``[gradescope]`` table the
@@ -51,8 +54,10 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DEFAULT_REQUIRE",
     "DEFAULT_ROOT",
     "PACKAGES",
+    "REQUIRE_ENV",
     "ROOT_ENV",
     "SubmissionChoice",
     "build_gradescope_zip",
@@ -66,6 +71,10 @@ __all__ = [
 #: Environment variable naming the autograder root (Gradescope's is ``/autograder``).
 ROOT_ENV = "GRADCHECK_AUTOGRADER_ROOT"
 DEFAULT_ROOT = "/autograder"
+#: Environment variable naming the weakest isolation run_autograder accepts (default :data:`DEFAULT_REQUIRE`).
+REQUIRE_ENV = "GRADCHECK_REQUIRE_ISOLATION"
+#: An unprivileged uid at least (Gradescope runs the autograder as root, so it is always available there).
+DEFAULT_REQUIRE = "uid"
 #: The top-level packages the wheel carries.
 PACKAGES: tuple[str, ...] = ("gradcheck", "reference_models")
 #: A fixed timestamp for every zip entry, so the same sources give the same bytes.
@@ -376,8 +385,14 @@ def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
         return _write_results(results_dir, _zero(a, _NO_FILE[a.lang].format(why=why, model=a.model), "missing", time.monotonic() - start))
     print(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)})")
     try:
-        result = grade_submission(choice.path, assignment=a, seed=a.seed, lang=a.lang)
+        from gradcheck.grading.isolation import resolve
+
+        # student code never runs with the grader's uid: refuse rather than grade weaker than REQUIRE_ENV
+        iso = resolve("auto", require=os.environ.get(REQUIRE_ENV) or DEFAULT_REQUIRE)
+        print(f"gradcheck: isolation {iso.level.value}")
+        result = grade_submission(choice.path, assignment=a, seed=a.seed, lang=a.lang, isolation=iso.level.value)
         data = gradescope_results(result, visibility=a.visibility, stdout_visibility=a.stdout_visibility)
+        data["extra_data"]["isolation"] = result.isolation
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails
         traceback.print_exc(file=sys.stdout)
         text = _GRADER_FAILED[a.lang].format(error=f"({type(exc).__name__})")

@@ -25,8 +25,36 @@ __all__ = ["Language", "LANGUAGES", "TEMPLATES", "GRADING_TEMPLATES", "render", 
 GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     # -- verdicts on the submission's process -----------------------------
     "missing.function": {
+        "en": "The submission defines no function named {function}; it defines: {found}.",
+        "ko": "제출물에 이름이 {function}인 함수가 없습니다. 제출물이 정의한 것: {found}.",
+    },
+    "missing.function.close": {
+        "en": "The submission defines no function named {function}; it defines: {found}. Did you mean {close}?",
+        "ko": "제출물에 이름이 {function}인 함수가 없습니다. 제출물이 정의한 것: {found}. 혹시 {close}을(를) 뜻했나요?",
+    },
+    "missing.class": {
+        "en": "The submission defines no class named {function}; it defines: {found}.",
+        "ko": "제출물에 이름이 {function}인 클래스가 없습니다. 제출물이 정의한 것: {found}.",
+    },
+    "missing.class.close": {
+        "en": "The submission defines no class named {function}; it defines: {found}. Did you mean {close}?",
+        "ko": "제출물에 이름이 {function}인 클래스가 없습니다. 제출물이 정의한 것: {found}. 혹시 {close}을(를) 뜻했나요?",
+    },
+    "missing.method": {
+        "en": "The class {owner} has no method named {function}; its methods: {found}.",
+        "ko": "클래스 {owner}에 이름이 {function}인 메서드가 없습니다. 이 클래스의 메서드: {found}.",
+    },
+    "missing.method.close": {
+        "en": "The class {owner} has no method named {function}; its methods: {found}. Did you mean {close}?",
+        "ko": "클래스 {owner}에 이름이 {function}인 메서드가 없습니다. 이 클래스의 메서드: {found}. 혹시 {close}을(를) 뜻했나요?",
+    },
+    "missing.named": {
         "en": "The submission does not define {function}.",
         "ko": "제출물에 {function}이(가) 정의되어 있지 않습니다.",
+    },
+    "missing.detail": {
+        "en": "The grader could not find what the assignment asks for: {function}",
+        "ko": "채점기가 과제에서 요구하는 것을 찾지 못했습니다: {function}",
     },
     "syntax": {
         "en": "The submission does not compile: {error}",
@@ -95,6 +123,7 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.diagnosis_counts": {"en": "Submissions per diagnosis", "ko": "진단별 제출물 수"},
     "ui.pass_rates": {"en": "Pass rate per parameter", "ko": "매개변수별 통과율"},
     "ui.deduction": {"en": "Deduction", "ko": "감점"},
+    "ui.nothing": {"en": "nothing callable", "ko": "호출할 수 있는 것 없음"},
     "ui.see_below": {"en": "not graded: the whole submission failed (see below)", "ko": "채점하지 못했습니다: 제출물 전체가 실패했습니다 (아래 참고)"},
     "ui.run_failed": {"en": "What went wrong", "ko": "무엇이 잘못되었는지"},
     "ui.seed": {"en": "Seed", "ko": "시드"},

@@ -253,7 +253,7 @@ def _runtime(outcome: CallOutcome, lang: str) -> Diagnosis:
     detail = dict(outcome.detail)
     detail.setdefault("error", outcome.error)
     if outcome.verdict == "missing":
-        detail["template"] = "missing.function"
+        detail.setdefault("template", "missing.detail")
         detail.setdefault("function", outcome.error or "backward")
     return runtime_diagnosis(outcome.verdict, lang=lang, **detail)
 
@@ -440,7 +440,7 @@ def _scored_forward(forward: Diagnosis | None, runtime: Diagnosis | None, policy
     """The forward check to score: worth its points whether or not it could run (max_score is the assignment's)."""
     if forward is not None or policy.forward_points <= 0:
         return forward
-    return runtime or runtime_diagnosis("missing", param="forward", lang=lang, template="missing.function", function="forward")
+    return runtime or runtime_diagnosis("missing", param="forward", lang=lang, template="missing.named", function="forward")
 
 
 def grade_with(
@@ -671,14 +671,25 @@ def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
     return call
 
 
-def _load_failure(status: str, message: str, limits: Any) -> Caller:
+def _missing_detail(facts: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """Template and fields for what the child found missing (names stay as they are; the words are translated)."""
+    from gradcheck.grading.i18n import text
+
+    kind = facts["kind"]
+    found = ", ".join(facts.get("found") or ()) or text("ui.nothing", lang=lang)
+    close = ", ".join(facts.get("close") or ())
+    return {"template": f"missing.{kind}" + (".close" if close else ""), "function": facts.get("name", ""),
+            "owner": facts.get("owner", ""), "found": found, "close": close}
+
+
+def _load_failure(status: str, message: str, limits: Any, facts: Mapping[str, Any] | None = None, lang: str = "en") -> Caller:
     detail: dict[str, Any] = {}
     if status == "timeout":
         detail["seconds"] = limits.load_seconds
     if status == "memory":
         detail["megabytes"] = limits.memory_bytes >> 20
     if status == "missing":
-        detail["function"] = message
+        detail.update(_missing_detail(facts, lang) if facts and facts.get("kind") else {"function": message})
 
     def call(point: TestPoint) -> CallOutcome:
         return CallOutcome(None, status if status in FATAL_VERDICTS | {"error"} else "crash", message, detail=detail)
@@ -774,7 +785,7 @@ def grade_submission(
     with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation) as (box, extra_notes):
         notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
-            caller = _load_failure(box.load_status, box.load_message, limits)
+            caller = _load_failure(box.load_status, box.load_message, limits, getattr(box, "load_facts", None), lang)
         else:
             caller = sandbox_caller(box, model=model)
         result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)

@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.grading import i18n
-from gradcheck.grading.gradebook import REVIEW_VERDICTS, ClassSummary, class_summary, identical_groups, needs_review
+from gradcheck.grading.gradebook import (
+    REVIEW_VERDICTS,
+    ClassSummary,
+    class_summary,
+    identical_groups,
+    needs_review,
+)
 from gradcheck.grading.render_markdown import format_points, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 

@@ -290,6 +290,8 @@ class _Process:
             if self.exit is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # before reaping, so the group id cannot be reused
                 self.killed = True
+                if self.supervised and self.lease is not None:  # the launcher could not finish: kill the uid from here
+                    _iso.kill_uid(self.lease.uid, self.lease.gid)
         except (ProcessLookupError, PermissionError):
             pass
         self.reap(block=True)
@@ -377,6 +379,7 @@ class Sandbox:
         self._helpers = _read_helpers(extra_files)
         self.load_status = "ok"
         self.load_message = ""
+        self.load_facts: dict[str, Any] = {}  # for "missing": kind, name, owner, found, close (see _child.missing_facts)
         self.found_names: tuple[str, ...] = ()
         self.notes: tuple[str, ...] = ()
         self.load_output = ""
@@ -585,6 +588,7 @@ class Sandbox:
         if status not in _CHILD_STATUSES or status == "type":
             self._die(*self._verdict("protocol", "while loading the submission"), load=True)
         elif status != "ok":
+            self.load_facts = _missing_facts(meta.get("missing"))
             self._die(status, _text(meta.get("message")), load=True)
 
     # -- plumbing ------------------------------------------------------------------
@@ -740,3 +744,17 @@ class Sandbox:
         if code == 70 and "Traceback" in tail:
             return "crash", f"the grader's child process failed {when}:\n{tail[-1500:]}"
         return "crash", f"the process exited with code {code} {when} (os._exit or another hard exit)"
+
+
+def _missing_facts(raw: Any) -> dict[str, Any]:
+    """The child's facts about what is missing, kept only as short strings and lists of them (it is not trusted)."""
+    if not isinstance(raw, dict) or raw.get("kind") not in ("function", "class", "method"):
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("kind", "name", "owner"):
+        if isinstance(raw.get(key), str):
+            out[key] = raw[key][:100]
+    for key in ("found", "close"):
+        value = raw.get(key)
+        out[key] = [v[:100] for v in value[:30] if isinstance(v, str)] if isinstance(value, list) else []
+    return out

@@ -53,11 +53,23 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck import nn
 from gradcheck.grading.assignment import Assignment, SubmissionSpec, dump_assignment
 from gradcheck.messages import LANGUAGES
 
-__all__ = ["LANGS", "FORMATS", "STYLES", "HINTS", "CLASS_NAME", "WORKFLOW", "render_template", "write_template",
-           "forward_source", "register", "run"]
+__all__ = [
+    "CLASS_NAME",
+    "FORMATS",
+    "HINTS",
+    "LANGS",
+    "STYLES",
+    "WORKFLOW",
+    "forward_source",
+    "register",
+    "render_template",
+    "run",
+    "write_template",
+]
 
 LANGS: tuple[str, ...] = LANGUAGES
 FORMATS: tuple[str, ...] = ("py", "ipynb")
@@ -213,7 +225,7 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def _split_equations(model: Any) -> tuple[str, str]:
     """(forward and loss, backward) parts of the model's equations."""
     text = model.equations.strip("\n").replace('"""', "'''")
-    m = re.search(r"^backward", text, flags=re.M)
+    m = re.search(r"^backward", text, flags=re.MULTILINE)
     return (text, "") if m is None else (text[: m.start()].rstrip(), text[m.start():].rstrip())
 
 
@@ -263,17 +275,15 @@ def _output_transform(model: Any) -> tuple[str, str | None]:
 
 
 def _layer_line(layer: Any, last: str, target: str, ref: Callable[[str], str]) -> tuple[str, str | None]:
-    """One line of the forward pass for ``layer`` and the activation helper it needs."""
-    from reference_models._base import Activation, Dense, Dot, Scale
-
-    if isinstance(layer, Dense):
+    """One line of the forward pass for ``layer`` (by the layer protocols of :mod:`gradcheck.nn`) and its helper."""
+    if isinstance(layer, nn.AffineLayer):
         bias = f" + {ref(layer.bias)}" if layer.bias else ""
         return f"{target} = {last} @ {ref(layer.weight)}{bias}", None
-    if isinstance(layer, Dot):
+    if isinstance(layer, nn.Dot):
         return f"{target} = {last} @ {ref(layer.weight)}[:, None]", None
-    if isinstance(layer, Scale):
+    if isinstance(layer, nn.Scale):
         return f"{target} = {last} * {ref(layer.weight)}", None
-    if isinstance(layer, Activation):
+    if isinstance(layer, nn.DifferentiableLayer):
         if layer.name not in _ACTIVATIONS:
             raise ValueError(f"no template for activation {layer.name!r}")
         return f"{target} = {layer.name}({last})", layer.name
@@ -282,15 +292,13 @@ def _layer_line(layer: Any, last: str, target: str, ref: Callable[[str], str]) -
 
 def _forward_lines(model: Any, *, ref: Callable[[str], str], keep: Callable[[str], str], x: str) -> tuple[list[str], list[str], list[str]]:
     """(lines, helpers, kept names): the forward pass in the model's own variable names."""
-    from reference_models._base import Activation
-
     names = _names(model)
     lines: list[str] = []
     helpers: list[str] = []
     kept: list[str] = []
     last, k = x, 0
     for layer in model.layers:
-        is_act = isinstance(layer, Activation)
+        is_act = isinstance(layer, nn.ElementwiseLayer)
         if not is_act:
             k += 1
         target = names.a(k) if is_act else names.z(k)

@@ -379,3 +379,23 @@ def test_diagnosis_is_in_the_json_and_correct_when_passing():
     assert block["diagnosis"]["code"] == "sign" and block["passed"] is False
     ok = check_gradients(lambda q: float(np.sum(q["w"] ** 2)), {"w": np.array([2.0, 4.0])}, {"w": np.array([1.0, 2.0])})
     assert ok["w"].diagnosis.code == "correct"
+
+
+def test_inputs_in_any_order_follow_the_forward_signature():
+    forward, backward, _, inputs, _ = CS231N["affine"]
+    shuffled = {k: inputs[k] for k in ("b", "x", "w")}
+    r = check_layer(forward, backward, shuffled)
+    assert r.passed and [c.name for c in r.params] == ["x", "w", "b"]
+
+
+def test_swapped_gradients_are_named():
+    def forward(h, c):
+        return np.tanh(h) * c ** 2, (h, c)
+
+    def backward_swapped(dout, cache):
+        h, c = cache
+        return dout * np.tanh(h) * 2 * c, dout * (1 - np.tanh(h) ** 2) * c ** 2  # (dc, dh), not (dh, dc)
+
+    r = check_layer(forward, backward_swapped, {"h": RNG.normal(size=(3, 4)), "c": RNG.normal(size=(3, 4))})
+    assert [(c.name, c.diagnosis.code, c.diagnosis.detail["other"]) for c in r.params] == [
+        ("h", "swapped", "c"), ("c", "swapped", "h")]

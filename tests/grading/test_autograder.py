@@ -170,3 +170,19 @@ def test_wheel_installs_without_an_index(tmp_path: Path) -> None:
     assert len(dist_info) == 1
     assert "gradcheck = gradcheck.cli:main" in (dist_info[0] / "entry_points.txt").read_text()
     assert "Provides-Extra: grading" in (dist_info[0] / "METADATA").read_text()
+
+
+def test_run_autograder_runs_student_code_as_another_uid(tmp_path: Path, autograder_zip: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the uid level needs root, as on Gradescope")
+    root = _mock_root(tmp_path, autograder_zip, {"hw3.py": SUBMISSIONS / "xor_2layer__correct__dict.py"})
+    data = _run_autograder(root)
+    assert data["extra_data"]["isolation"] in ("uid", "namespaces") and data["score"] == 4
+
+
+def test_run_autograder_refuses_to_grade_below_the_required_isolation(tmp_path: Path, autograder_zip: Path) -> None:
+    root = _mock_root(tmp_path, autograder_zip, {"hw3.py": PARTIAL})
+    env = {**os.environ, ROOT_ENV: str(root), "GRADCHECK_PYTHON": sys.executable, "GRADCHECK_REQUIRE_ISOLATION": "bogus-level"}
+    subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False)
+    data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert data["score"] == 0 and "autograder itself failed" in data["tests"][0]["output"]

@@ -430,6 +430,15 @@ ATTACK = (
     "        except OSError as e:\n"
     "            print('refused', type(e).__name__)\n"
     "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.5); open(GRADER_CWD + \"/late.json\", \"w\")  # ' + MARKER], start_new_session=True)\n"
+    "    kids = 0\n"
+    "    try:\n"
+    "        for _ in range(200):  # a fork bomb with its own cap\n"
+    "            if os.fork() == 0:\n"
+    "                time.sleep(5)\n"
+    "                os._exit(0)\n"
+    "            kids += 1\n"
+    "    except OSError:\n"
+    "        print('stopped after', kids)\n"
     "    time.sleep(0.3)\n"
     "    return {k: 0 * v for k, v in params.items()}\n"
 )
@@ -494,6 +503,42 @@ def _unprivileged_grader(tmp_path: Path, unshare: str, setpriv: str) -> None:
     assert got["uid"] == 65534 and got["level"] == "namespaces", got
     assert got["status"] == "ok", got
     assert secret not in got["output"] and "classmate's code" not in got["output"], got["output"]
+    stopped = [line for line in got["output"].splitlines() if line.startswith("stopped after")]
+    assert stopped and int(stopped[0].split()[2]) < 64, got["output"][-500:]  # the sandbox's RLIMIT_NPROC, not the bomb's cap
     assert (work / "grader" / "results.json").read_text() == '{"score": 0}' and not (work / "grader" / "late.json").exists()
     assert (work / "subs" / "classmate.py").read_text() == "# classmate's code\n"
     assert not alive
+
+
+def test_kill_uid_reaches_every_process_of_that_uid_and_no_other() -> None:
+    import shutil
+    import subprocess
+
+    import gradcheck.grading.isolation as iso
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and util-linux setpriv")
+    victim = subprocess.Popen([setpriv, "--reuid=60997", "--regid=60997", "--clear-groups", "sleep", "30"], start_new_session=True)
+    bystander = subprocess.Popen([setpriv, "--reuid=60998", "--regid=60998", "--clear-groups", "sleep", "30"], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        iso.kill_uid(60997, 60997)
+        assert victim.wait(timeout=5) == -signal.SIGKILL
+        assert bystander.poll() is None
+    finally:
+        victim.kill()
+        bystander.kill()
+        victim.wait()
+        bystander.wait()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_dev_null_and_urandom_work_in_the_sandbox(tmp_path: Path, level: str) -> None:
+    body = (
+        "    subprocess.run([sys.executable, '-c', 'pass'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)\n"
+        "    open('/dev/null', 'w').write('x')\n"
+        "    assert len(open('/dev/urandom', 'rb').read(8)) == 8 and open('/dev/zero', 'rb').read(2) == bytes(2)\n"
+    )
+    _, r = run(tmp_path, level, body)
+    assert r.status == "ok", r.message

@@ -95,3 +95,47 @@ def test_a_whole_file_failure_is_one_message_with_its_traceback_as_code() -> Non
     assert all("Traceback" not in t["output"] for t in gs["tests"]) and gs["output"].count("ValueError") == 1
     page = render_report([r], plots=False)
     assert page[page.index('id="feedback"'):].count("ValueError: matmul: mismatch") == 1  # once in the student's section
+
+
+CLASS_WITHOUT_METHOD = '''
+class Neural_Network:
+    def __init__(self, a, b, c):
+        pass
+    def forward(self, X):
+        return X
+    def cost_prime(self, X, y):
+        return 0
+'''
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_missing_names_are_sentences_in_the_students_language(tmp_path, lang: str) -> None:
+    from pathlib import Path
+
+    from gradcheck.grading.pipeline import grade_submission
+
+    subs = Path(__file__).parent / "submissions"
+    r = grade_submission(subs / "xor_2layer__missing__hostile_wrong_names.py", "xor_2layer", lang=lang, shrink=False)
+    want = {"en": "The submission defines no function named backward; it defines: forward_pass, backprop. Did you mean backprop?",
+            "ko": "제출물에 이름이 backward인 함수가 없습니다. 제출물이 정의한 것: forward_pass, backprop. 혹시 backprop을(를) 뜻했나요?"}
+    assert r.verdict == "missing" and r.messages[0] == want[lang]
+    (tmp_path / "hw.py").write_text(CLASS_WITHOUT_METHOD)
+    r = grade_submission(tmp_path / "hw.py", assignment=subs / "study_2layer__correct__class.toml", lang=lang, shrink=False)
+    want = {"en": "The class Neural_Network has no method named cost_function_prime; its methods: cost_prime, forward. "
+                  "Did you mean cost_prime?",
+            "ko": "클래스 Neural_Network에 이름이 cost_function_prime인 메서드가 없습니다. 이 클래스의 메서드: cost_prime, forward. "
+                  "혹시 cost_prime을(를) 뜻했나요?"}
+    assert r.messages[0] == want[lang]
+
+
+def test_no_second_story_after_a_file_that_raised_and_no_forward_for_backward(tmp_path) -> None:
+    from gradcheck.grading.pipeline import grade_submission
+
+    head = "import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))\ndef forward(params, x):\n    return x\n"
+    (tmp_path / "raises.py").write_text(head + 'raise PermissionError("no access")\n')
+    r = grade_submission(tmp_path / "raises.py", "xor_2layer", shrink=False)
+    assert r.verdict == "error" and "PermissionError: no access" in r.messages[0]
+    assert "backward" not in r.messages[0].split("Traceback")[-1]  # nothing about what the file never reached
+    (tmp_path / "no_backward.py").write_text(head)
+    r = grade_submission(tmp_path / "no_backward.py", "xor_2layer", shrink=False)
+    assert r.verdict == "missing" and "Did you mean" not in r.messages[0] and "forward" in r.messages[0]

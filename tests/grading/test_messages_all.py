@@ -1,0 +1,51 @@
+"""Every message template renders as a sentence in English and Korean, with no English left in the Korean."""
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+
+import gradcheck.grading.causes
+import gradcheck.grading.i18n  # noqa: F401 - registers the grader's templates
+from gradcheck.messages import TEMPLATES, render
+
+#: Realistic details: names from the code (kept as they are in every language) and numbers.
+FIELDS = {
+    "param": "W1", "other": "b1", "factor_text": "2", "n_kinks": 2, "reshaped": "", "n_wrong": 1, "n_total": 6,
+    "first_wrong": "[0, 1]", "got_shape": (2, 3), "expected_shape": (3, 2), "got_type": "list", "n_nonfinite": 2,
+    "rel_error": 1e-5, "max_abs_error": 0.5, "scale": 1.2, "lr": 0.1, "seconds": 10, "megabytes": 1024,
+    "error": "ValueError: matmul", "function": "backward", "owner": "Neural_Network", "found": "forward, back_prop",
+    "close": "back_prop", "mistake": "sigmoid_twice", "names": "alice.py", "code": "wrong", "cause": "",
+    "mistake_text": "", "keys": "W1, b1", "median_offset": 1e-7, "min_offset": 5e-8, "max_offset": 2e-7, "max_rel_offset": 2e-7,
+}
+#: Words of code, units and product names a Korean sentence may contain.
+CODE_WORDS = {
+    "ReLU", "relu", "sigmoid", "softmax", "NaN", "log", "exp", "float64", "dict", "delta", "output", "matplotlib", "pip",
+    "install", "gradcheck", "plot", "MB", "ValueError", "matmul", "list", "backward", "forward", "back_prop",
+    "Neural_Network", "sigmoid_twice", "alice", "wrong", "correct", "mean", "tolerance", "Tolerance", "rtol",
+    "DLFS",  # the book "Deep Learning from Scratch", by its usual name
+}
+
+
+def _english_words(text: str) -> set[str]:
+    for value in FIELDS.values():
+        if isinstance(value, str) and value:  # names; numbers would cut words such as float64
+            text = text.replace(str(value), " ")
+    return {w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]*", text) if len(w) > 2 and w not in CODE_WORDS and not re.search(r"\d|_", w)}
+
+
+KEYS = sorted(TEMPLATES)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_template_has_both_languages_and_renders(key: str) -> None:
+    entry = TEMPLATES[key]
+    assert set(entry) >= {"en", "ko"}, key
+    for lang in ("en", "ko"):
+        named = {f for _, f, _, _ in string.Formatter().parse(entry[lang]) if f}
+        assert named <= set(FIELDS), (key, lang, named - set(FIELDS))  # realistic details for every field
+    en, ko = render(key, FIELDS, lang="en"), render(key, FIELDS, lang="ko")
+    assert en[:1].isupper() or en[:1] in "0123456789(" or key.startswith(("ui.", "cause.", "mistake.", "factor.", "transpose.")), en
+    assert re.search(r"[\uac00-\ud7a3]", ko), ko  # Korean
+    assert _english_words(ko) == set(), (key, ko)
