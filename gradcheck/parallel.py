@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import functools
 import os
 import pickle
 import select
@@ -54,13 +55,31 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "run_split"]
+from gradcheck._validate import check_int
+from gradcheck.errors import GradcheckValueError
+
+__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "run_split", "workers_from_env"]
 
 T = TypeVar("T")
 
 #: Environment variable that sets the default number of processes
 #: (``1``: never fork), e.g. for a CI job or a grading pool.
 WORKERS_ENV = "GRADCHECK_WORKERS"
+
+
+def workers_from_env() -> int | None:
+    """The process count ``$GRADCHECK_WORKERS`` sets, or ``None`` when it is unset or blank.
+
+    >>> import os; os.environ.pop(WORKERS_ENV, None) and None
+    >>> workers_from_env() is None
+    True
+    """
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if not env:
+        return None
+    if not env.isdigit() or int(env) < 1:
+        raise GradcheckValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
+    return int(env)
 
 #: A child may take this many times as long as the parent's own share ...
 PATIENCE = 10.0
@@ -209,10 +228,9 @@ def run_split(
     >>> [a.tolist() for a in out]
     [[1.0], [2.0, 2.0], [3.0, 3.0, 3.0]]
     """
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got workers={workers!r}")
+    check_int(workers, "workers", min_value=1)
     if len(sizes) != len(tasks):
-        raise ValueError(f"sizes must have one entry per task ({len(tasks)}), got {len(sizes)}")
+        raise GradcheckValueError(f"sizes must have one entry per task ({len(tasks)}), got {len(sizes)}")
     serial = lambda share: [_flat(run(tasks[i]), sizes[i]) for i in share]
     shares = _shares(sizes, min(int(workers), len(tasks)))
     method = start_method() if len(shares) > 1 else None
@@ -223,7 +241,7 @@ def run_split(
     results: dict[int, np.ndarray] = {}
     try:
         for share in shares[1:]:
-            child = _fork(lambda share=share: serial(share)) if payload is None else _serve(payload, share)
+            child = _fork(functools.partial(serial, share)) if payload is None else _serve(payload, share)
             children.append((share, child))
         start = time.monotonic()
         results.update(zip(shares[0], serial(shares[0])))
@@ -243,7 +261,7 @@ def run_split(
 def _flat(value: np.ndarray, size: int) -> np.ndarray:
     out = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
     if out.size != size:
-        raise ValueError(f"a task returned {out.size} values, expected {size}")
+        raise GradcheckValueError(f"a task returned {out.size} values, expected {size}")
     return out
 
 

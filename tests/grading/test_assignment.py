@@ -73,7 +73,7 @@ def test_invalid_toml_and_types(tmp_path: Path) -> None:
         load_assignment(p)
     with pytest.raises(TypeError, match="data"):
         parse_assignment([1])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="output_bytes=1.5"):
+    with pytest.raises(TypeError, match="output_bytes=1.5"):  # wrong type: TypeError
         Limits(output_bytes=1.5)  # type: ignore[arg-type]
 
 
