@@ -492,9 +492,7 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     loading = _table(data, "loading", w)
     _unknown(loading, _LOADING, w, "[loading]")
     kwargs: dict[str, Any] = {}
-    file = sub.get("file")
-    if file is not None and (not isinstance(file, str) or not file.strip() or "\x00" in file):
-        raise _fail(w, "[submission] file", 'must be the graded file\'s name or a glob, such as "hw3.py" or "hw3*.ipynb"', file)
+    file = _file_key(sub, w)
     for key in _SUBMISSION[1:]:
         if key in sub:
             kwargs["class_name" if key == "class" else key] = sub[key]
@@ -550,6 +548,19 @@ def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:
                 raise _fail(w, f"[gradescope] {key}", f"must be one of {', '.join(VISIBILITIES)}", gs[key])
             out[key] = gs[key]
     return out
+
+
+def _file_key(sub: Mapping[str, Any], w: str) -> str | None:
+    """``[submission] file``: the graded file's name or glob in a student's folder."""
+    file = sub.get("file")
+    if file is not None and (not isinstance(file, str) or not file.strip() or "\x00" in file):
+        raise _fail(w, "[submission] file", 'must be the graded file\'s name or a glob, such as "hw3.py" or "hw3*.ipynb"', file)
+    return file
+
+
+def _file_entry(assignment: Assignment) -> dict[str, Any]:
+    """``{"file": ...}`` for :func:`dump_assignment` when the assignment names its file."""
+    return {} if assignment.file is None else {"file": assignment.file}
 
 
 def _check_scoring(scoring: Mapping[str, Any], points: Mapping[str, float], w: str) -> None:
@@ -666,7 +677,7 @@ def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | Non
     if assignment.model_options:
         table("model_options", assignment.model_options)
     s = assignment.spec
-    sub: dict[str, Any] = {"file": assignment.file} if assignment.file else {}
+    sub: dict[str, Any] = _file_entry(assignment)
     sub |= {"style": s.style, "backward": s.backward, "forward": s.forward or ""}
     sub["args"] = list(s.args or ())
     sub["forward_args"] = list(s.forward_args or ())

@@ -435,6 +435,13 @@ def _cap(value: Any) -> Any:
     return value
 
 
+def _scored_forward(forward: Diagnosis | None, runtime: Diagnosis | None, policy: ScoringPolicy, lang: str) -> Diagnosis | None:
+    """The forward check to score: worth its points whether or not it could run (max_score is the assignment's)."""
+    if forward is not None or policy.forward_points <= 0:
+        return forward
+    return runtime or runtime_diagnosis("missing", param="forward", lang=lang, template="missing.named", function="forward")
+
+
 # Long: the grading steps of one submission in order (load, call per point, diagnose, shrink, score);
 # classA is reworking pipeline.py this session and will split it into steps.
 def grade_with(  # noqa: C901 - the grading steps in order; classA reworks pipeline.py this session
@@ -537,9 +544,7 @@ def grade_with(  # noqa: C901 - the grading steps in order; classA reworks pipel
             k, i = failing[0]
             counterexample = _shrink(caller, model, points[i], k, seed=seed, budget=shrink_budget, lang=lang)
     policy = policy or ScoringPolicy()
-    if forward is None and policy.forward_points > 0:
-        # the forward check is worth points whether or not it could run: max_score is the assignment's
-        forward = runtime or runtime_diagnosis("missing", param="forward", lang=lang, template="missing.named", function="forward")
+    forward = _scored_forward(forward, runtime, policy, lang)
     s = score(chosen, policy=policy, forward=forward, behaviour=behaviour, runtime=runtime)
     codes: list[str] = []
     for p in s.parameters + ((s.forward,) if s.forward is not None and not s.forward.passed else ()):
