@@ -108,11 +108,11 @@ TEMPLATES: _T = {
         "ko": "{param}은(는) 단정밀도 수준으로만 맞습니다 (상대 오차 {rel_error:.1e}). float64로 계산하세요.",
     },
     "global": {
-        "en": "backward uses the global {name} (defined in your file) instead of its argument {argument}: {param} is exact for the notebook's data, not for the inputs it was given.",
+        "en": "Your backward uses the global {name} (defined in your file) instead of its argument {argument}: {param} is exact for the notebook's data, not for the inputs it was given.",
         "ko": "backward가 인자 {argument} 대신 파일에 정의된 전역 변수 {name}을(를) 사용합니다: {param}은(는) 노트북의 데이터에 대해서는 정확하지만, 전달받은 입력에 대해서는 정확하지 않습니다.",
     },
     "global.both": {
-        "en": "backward uses the globals {name} and {name2} (defined in your file) instead of its arguments x and y: {param} is exact for the notebook's data, not for the inputs it was given.",
+        "en": "Your backward uses the globals {name} and {name2} (defined in your file) instead of its arguments x and y: {param} is exact for the notebook's data, not for the inputs it was given.",
         "ko": "backward가 인자 x, y 대신 파일에 정의된 전역 변수 {name}, {name2}을(를) 사용합니다: {param}은(는) 노트북의 데이터에 대해서는 정확하지만, 전달받은 입력에 대해서는 정확하지 않습니다.",
     },
     "wrong": {
