@@ -20,6 +20,7 @@ from gradcheck.check import (
 from gradcheck.compare import Tolerance, relative_error
 from gradcheck.directional import miss_probability
 from gradcheck.engine import estimate_gradients
+from gradcheck.errors import GradcheckError, GradcheckTypeError, GradcheckValueError
 from gradcheck.estimate import NumericGradient
 from gradcheck.guards import GradcheckPrecisionWarning
 from gradcheck.layer import assert_layer_gradients, check_layer
@@ -32,6 +33,9 @@ __all__ = [
     "CheckResult",
     "EntryReport",
     "FastGuarantee",
+    "GradcheckError",
+    "GradcheckTypeError",
+    "GradcheckValueError",
     "GradcheckPrecisionWarning",
     "NumericGradient",
     "ParamCheck",

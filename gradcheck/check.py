@@ -1,7 +1,6 @@
 """Checking gradients: the public entry points and their assertion helpers."""
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -11,16 +10,18 @@ import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import (
+    check_choice,
+    check_int,
     KeyMismatchError,
     check_grads_match,
     check_params,
     check_workers,
     describe,
 )
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import Tolerance, compare_entries, judge
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import (
-    WORKERS_ENV,
     ModelEvaluator,
     estimate_gradients,
 )
@@ -34,6 +35,7 @@ from gradcheck.numeric import (
     function_gradients,
     to_scalar,
 )
+from gradcheck.parallel import workers_from_env
 from gradcheck.report import format_result
 from gradcheck.results import CheckResult, EntryReport, ParamCheck
 
@@ -104,19 +106,14 @@ def _tolerance(tolerance: Tolerance | None) -> Tolerance:
     if tolerance is None:
         return Tolerance()
     if not isinstance(tolerance, Tolerance):
-        raise TypeError(f"tolerance must be a gradcheck.Tolerance, got tolerance={describe(tolerance)}")
+        raise GradcheckTypeError(f"tolerance must be a gradcheck.Tolerance, got tolerance={describe(tolerance)}")
     return tolerance
 
 
 def _check_options(mode: str, seed: Any, probes: Any) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
-    if not isinstance(probes, (int, np.integer)) or isinstance(probes, bool) or probes < 1:
-        raise ValueError(f"probes must be an int >= 1, got probes={probes!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got seed={describe(seed)}")
-    if seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
+    check_choice(mode, "mode", MODES)
+    check_int(probes, "probes", min_value=1)
+    check_int(seed, "seed", min_value=0)
 
 
 def check_gradients(
@@ -246,7 +243,7 @@ def check_point(
     warns: list[str] = []
     point.f0 = point.value()
     if not np.isfinite(point.f0):
-        raise ValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
+        raise GradcheckValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
     rng = np.random.default_rng(seed)
     sigma, repeats = _noise_and_repeats(point, rng)
     repeats.append(point.value())
@@ -280,7 +277,7 @@ def check_point(
         numeric = function_gradients(point, small, noise_scale=scale, precision=precision)
         checks = tuple(param_check(k, analytic[k], numeric[k], tols[k]) if k in numeric
                        # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
-                       else check_directional(point, k, analytic[k], tols[k], rng=rng, probes=probes)  # type: ignore[arg-type]
+                       else check_directional(point, k, analytic[k], tols[k], rng=rng, probes=probes)
                        for k in names)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     timings["numeric"] = time.perf_counter() - t0
@@ -354,7 +351,7 @@ def _precision(point: FunctionPoint, strict: bool, subject: str) -> tuple[Any, l
     message = (f"{subject} computes in {low[0]}: checked with {low[0]} steps (eps**(1/3) of {low[0]}) and "
                f"error bars (16 eps of {low[0]} times |f|), which cannot see errors below about 1e-3 relative")
     if strict:
-        raise TypeError(f"strict=True requires float64 throughout: {message}")
+        raise GradcheckTypeError(f"strict=True requires float64 throughout: {message}")
     return np.float32, [message]
 
 
@@ -392,11 +389,9 @@ def _function_workers(workers: int | None) -> int:
     """
     if workers is not None:
         return workers
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
-        return int(env)
+    env = workers_from_env()
+    if env is not None:
+        return env
     return 1
 
 
@@ -521,9 +516,9 @@ def check_model(
     yy = np.asarray(y)
     for name, arr in (("x", xx), ("y", yy)):
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
+            raise GradcheckTypeError(f"{name} must be an array of real numbers, got {name}={describe(x if name == 'x' else y)}")
     if xx.ndim >= 1 and xx.shape[0] == 0:
-        raise ValueError(f"x is an empty batch (x.shape={xx.shape}): a gradient check needs at least one sample")
+        raise GradcheckValueError(f"x is an empty batch (x.shape={xx.shape}): a gradient check needs at least one sample")
     backward, who = _backward(model, grads, backward)
     _check_against_model(model, work)
     timings: dict[str, float] = {}
@@ -542,11 +537,11 @@ def check_model(
                                     tol=tol, mode=mode, seed=seed, probes=probes, workers=workers, strict=strict)
     tols, said = float32_tolerances(tol, analytic, low, strict=strict, subject=getattr(model, "name", "the model"))
     point = guards.copy_point(work, xx, yy)
-    p, px, py = guards.split_point(point)
+    p, px, py = point.params, point.x, point.y
     t0 = time.perf_counter()
     ev = ModelEvaluator(model, p, px, py)
     if not np.isfinite(ev.f0):
-        raise ValueError(f"the loss is not finite at this point: {ev.f0!r}")
+        raise GradcheckValueError(f"the loss is not finite at this point: {ev.f0!r}")
     if not _same_loss(losses[0], ev.f0, model, p, px, py):
         problems.append(f"the forward pass is not deterministic: the loss was {losses[0]!r} then {ev.f0!r} "
                         "for the same input (dropout or noise without a fixed seed?)")
@@ -582,17 +577,17 @@ def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any]
     """The backward to check and its name in findings; a clear error when the model is not layered."""
     missing = [m for m in ("layers", "head", "prepare_input", "forward", "loss") if not hasattr(model, m)]
     if missing:
-        raise TypeError(f"model must be a layered model (gradcheck.nn.LayeredModel, e.g. nn.Sequential(...)); "
+        raise GradcheckTypeError(f"model must be a layered model (gradcheck.nn.LayeredModel, e.g. nn.Sequential(...)); "
                         f"{type(model).__name__} lacks {', '.join(missing)}")
     if backward is not None:
         if grads is not None:
-            raise ValueError("pass grads= or backward=, not both")
+            raise GradcheckValueError("pass grads= or backward=, not both")
         if not callable(backward):
-            raise TypeError(f"backward must be callable, backward(params, x, y) -> dict, got backward={describe(backward)}")
+            raise GradcheckTypeError(f"backward must be callable, backward(params, x, y) -> dict, got backward={describe(backward)}")
         return backward, getattr(backward, "__name__", "backward")
     own = getattr(model, "backward", None)
     if grads is None and not callable(own):
-        raise TypeError(f"{getattr(model, 'name', type(model).__name__)} has no backward method: "
+        raise GradcheckTypeError(f"{getattr(model, 'name', type(model).__name__)} has no backward method: "
                         "pass backward=fn (fn(params, x, y) -> dict of gradients) or grads=")
     return (own if callable(own) else _no_backward), f"{getattr(model, 'name', 'model')}.backward"
 
@@ -614,7 +609,7 @@ def _check_against_model(model: Any, params: Mapping[str, np.ndarray]) -> None:
         raise KeyMismatchError(f"params has unexpected keys {extra} (the model's parameters are {list(shapes)})")
     for k, shape in shapes.items():
         if tuple(params[k].shape) != tuple(shape):
-            raise ValueError(f"params[{k!r}] has shape {tuple(params[k].shape)}, expected {tuple(shape)} "
+            raise GradcheckValueError(f"params[{k!r}] has shape {tuple(params[k].shape)}, expected {tuple(shape)} "
                              f"for model {getattr(model, 'name', type(model).__name__)!r}")
 
 

@@ -55,9 +55,9 @@ def _table(rows: list[tuple[str, str, int, CheckResult | str]]) -> str:
         lines.append((model, data, str(n), f"{r.max_rel_err:.2e}", f"{r.worst_ratio:.2e}", str(r.n_kinks),
                       "PASS" if r.passed else "FAIL", f"{r.timings.get('backward', 0):.4f}",
                       f"{r.timings.get('numeric', 0):.4f}"))
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
     fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))
-    return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths))] + [fmt(l) for l in lines])
+    return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths))] + [fmt(row) for row in lines])
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck._validate import check_number
 from gradcheck.estimate import NumericGradient
 
 __all__ = ["Tolerance", "Judgement", "judge", "EntryVerdicts", "compare_entries", "relative_error"]
@@ -66,7 +67,7 @@ class Tolerance:
     >>> Tolerance(rtol=-1)
     Traceback (most recent call last):
     ...
-    ValueError: rtol must be a finite number >= 0, got rtol=-1
+    gradcheck.errors.GradcheckValueError: rtol must be a finite number >= 0, got rtol=-1
     """
 
     rtol: float = 1e-8
@@ -75,9 +76,7 @@ class Tolerance:
 
     def __post_init__(self) -> None:
         for name in ("rtol", "atol", "k"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {name}={value!r}")
+            check_number(getattr(self, name), name, min_value=0.0)
 
     def describe(self) -> str:
         return f"atol={self.atol:g} + rtol={self.rtol:g} * |numeric| + k={self.k:g} * error_estimate"

@@ -74,8 +74,11 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from gradcheck import messages
+from gradcheck._validate import check_int
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import judge
 from gradcheck.estimate import NumericGradient
+from gradcheck.jsonsafe import json_safe
 
 __all__ = [
     "GradientCode",
@@ -168,7 +171,7 @@ class Diagnosis:
         if isinstance(self.code, enum.Enum):
             object.__setattr__(self, "code", self.code.value)
         if self.code not in self.codes:
-            raise ValueError(f"code must be one of {self.codes}, got code={self.code!r}")
+            raise GradcheckValueError(f"code must be one of {self.codes}, got code={self.code!r}")
 
     @property
     def passed(self) -> bool:
@@ -186,9 +189,9 @@ class Diagnosis:
         """
         code = code.value if isinstance(code, enum.Enum) else code
         if code not in cls.codes:
-            raise ValueError(f"code must be one of {cls.codes}, got code={code!r}")
+            raise GradcheckValueError(f"code must be one of {cls.codes}, got code={code!r}")
         lang = messages.check_lang(lang)
-        safe = _json_safe(detail)
+        safe = json_safe(detail)
         return cls(code, param, describe(code, param, safe, lang=lang), safe)
 
     def in_language(self, lang: str) -> "Diagnosis":
@@ -242,20 +245,6 @@ def runtime_diagnosis(code: str, *, param: str = "", lang: str = "en", **detail:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return repr(value)
-    return value
 
 
 def _max_abs(a: np.ndarray) -> float:
@@ -368,9 +357,8 @@ def diagnose_parameter(
     messages.check_lang(lang)
     r = np.asarray(reference, dtype=np.float64)
     if not np.all(np.isfinite(r)):
-        raise ValueError(f"reference for {param!r} must be finite, got {int(np.sum(~np.isfinite(r)))} non-finite entries")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}")
+        raise GradcheckValueError(f"reference for {param!r} must be finite, got {int(np.sum(~np.isfinite(r)))} non-finite entries")
+    check_int(batch_size, "batch_size", min_value=1, allow_none=True)
     others = {k: np.asarray(v, dtype=np.float64) for k, v in (others or {}).items() if k != param}
     if student is None:
         return _make("missing", param, lang)
@@ -405,12 +393,19 @@ def diagnose_parameter(
         update = _match_update(param, s, r, np.asarray(value, dtype=np.float64), lang, base)
         if update is not None:
             return update
+    return _near_or_partial(param, s, r, ok, numeric, lang, base)
+
+
+def _near_or_partial(param: str, s: np.ndarray, r: np.ndarray, ok: np.ndarray, numeric: NumericGradient | None,
+                     lang: str, base: dict[str, Any]) -> Diagnosis:
+    """A wrong gradient no pattern explains: an approximation, right in some entries, or just wrong."""
+    scale, rel = base["scale"], base["rel_error"]
     meaningful = (r != 0) | (s != 0)
     right = ok & meaningful
     if rel <= RTOL_NEAR and scale > 0:
         # a real bug in some entries is off by O(1) there; errors this
         # small everywhere are the signature of an approximation
-        near = {"numeric_agrees": None}
+        near: dict[str, bool | None] = {"numeric_agrees": None}
         if numeric is not None:
             est = np.asarray(numeric.value, dtype=np.float64)
             near["numeric_agrees"] = bool(np.all(np.abs(s - est) <= RTOL_NEAR * scale + np.asarray(numeric.error)))
@@ -568,7 +563,7 @@ def diagnose(
     'missing'
     """
     if not isinstance(reference, Mapping):
-        raise TypeError(f"reference must be a dict of str to arrays, got reference={type(reference).__name__}")
+        raise GradcheckTypeError(f"reference must be a dict of str to arrays, got reference={type(reference).__name__}")
     out: dict[str, Diagnosis] = {}
     for name, r in reference.items():
         if not isinstance(student, Mapping):

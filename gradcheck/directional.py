@@ -65,7 +65,7 @@ import numpy as np
 from gradcheck.compare import Tolerance, judge, relative_error
 from gradcheck.numeric import EPS64
 from gradcheck.results import EntryReport, FastGuarantee, ParamCheck
-from gradcheck.stencil import STENCIL, combine, roundoff
+from gradcheck.stencil import ROUNDOFF_GAIN, STENCIL, combine, roundoff, roundoff_error
 
 __all__ = ["SMALL", "STEPS", "check_directional", "miss_probability"]
 
@@ -117,7 +117,7 @@ class _Measured:
 def _stencil(ev: Any, f: np.ndarray, t: float) -> dict[str, np.ndarray]:
     """:func:`gradcheck.stencil.combine` of losses ``f`` (``(4, L)``) at step ``t``, with the round-off term."""
     parts = combine(ev.f0, f[0], f[1], f[2], f[3], np.full(f.shape[1], t), scale=ev.noise_scale)
-    parts["noise"] = 1.5 * roundoff(ev.f0, f[0], f[1], scale=ev.noise_scale) / t
+    parts["noise"] = roundoff_error(ev.f0, f[0], f[1], h=t, scale=ev.noise_scale)
     return parts
 
 
@@ -236,7 +236,7 @@ def _localise(ev: Any, name: str, a: np.ndarray, v: np.ndarray, shape: tuple[int
 def _guarantee(ev: Any, p: np.ndarray, tol: Tolerance, res: _Measured, counted: np.ndarray) -> FastGuarantee:
     """Per-entry reach of the probes that counted (see the module docstring)."""
     unit = tol.atol * float(np.min(np.maximum(np.abs(p), 1.0), initial=1.0)) \
-        + tol.k * 1.5 * float(roundoff(ev.f0, scale=ev.noise_scale)) / STEP
+        + tol.k * ROUNDOFF_GAIN * float(roundoff(ev.f0, scale=ev.noise_scale)) / STEP
     # a probe misses an extra error x when |x + r| <= allowed, r the difference the rest leaves; a passing
     # probe measured |r| <= allowed, and for one that failed only |r| <= allowed is assumed (what passing means)
     thresholds = tuple(float(c) for c in (res.allowed + np.minimum(res.diff, res.allowed))[counted])

@@ -28,16 +28,16 @@ The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step
-from gradcheck.parallel import WORKERS_ENV, available_cpus, run_split
+from gradcheck.parallel import available_cpus, run_split, workers_from_env
 from gradcheck.recognise import LayerKind, recognise, scalar_loss
 from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
 
@@ -143,7 +143,7 @@ class ModelEvaluator:
         self.layers = tuple(model.layers)
         a = model.prepare_input(np.asarray(x, dtype=np.float64))
         if a.ndim >= 1 and a.shape[0] == 0:
-            raise ValueError(f"x is an empty batch (x.shape={np.shape(x)}): a gradient check needs at least one sample")
+            raise GradcheckValueError(f"x is an empty batch (x.shape={np.shape(x)}): a gradient check needs at least one sample")
         self.inputs: list[np.ndarray] = []
         for layer in self.layers:
             self.inputs.append(a)
@@ -195,6 +195,7 @@ class ModelEvaluator:
         ``c`` times the change of those samples' own losses.  Every gather
         reads a feature-major copy, so the stacks stay feature-major.
         """
+        assert self.sample_losses is not None and self.sample_scale is not None  # only called for rowwise heads
         delta = (state.values - self._base_cols(k, state.cols)).reshape(-1)
         flat = np.flatnonzero(delta)
         n_samples = state.values.shape[1]
@@ -221,6 +222,7 @@ class ModelEvaluator:
         The copies go through the rest of the model in slices of about
         :data:`HEAD_VALUES` values, sized by ``A``.
         """
+        assert self.sample_losses is not None and self.sample_scale is not None  # only called for rowwise heads
         j = int(state.cols[0])
         delta = state.values - self._transposed(k)[j][None, :]
         active = np.flatnonzero(np.any(delta, axis=0))
@@ -490,7 +492,7 @@ class ModelEvaluator:
 def estimate_gradients(
     model: Any,
     params: Mapping[str, np.ndarray],
-    x: np.ndarray,
+    x: np.ndarray | None,
     y: np.ndarray,
     *,
     names: Sequence[str] | None = None,
@@ -547,7 +549,9 @@ def estimate_gradients(
     True
     """
     workers = check_workers(workers)
-    ev = evaluator or ModelEvaluator(model, params, x, y)
+    if evaluator is None and x is None:
+        raise GradcheckValueError("x is needed unless an evaluator for the point is given")
+    ev = evaluator if evaluator is not None else ModelEvaluator(model, params, x, y)  # type: ignore[arg-type]
     names = list(ev.params) if names is None else list(names)
     accept = accept or {}
     steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}
@@ -615,7 +619,7 @@ def _evaluate_tiny(ev: ModelEvaluator, steps: dict[str, np.ndarray], values: dic
 @dataclass(frozen=True)
 class _StencilJob:
     """Losses of one job ``(name, entry indices)`` at the stencil ``offsets``: a picklable callable, so that
-    fork-server workers (:func:`gradcheck.parallel.start_method`) can run it too."""
+    fresh-interpreter workers (:func:`gradcheck.parallel.run_split`) can run it too."""
 
     ev: ModelEvaluator
     steps: dict[str, np.ndarray]
@@ -656,11 +660,9 @@ def _workers(workers: int | None, work: int) -> int:
     """``workers``, else ``$GRADCHECK_WORKERS``, else up to :data:`AUTO_WORKERS` processes when ``work`` is big enough."""
     if workers is not None:
         return workers
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
-        return int(env)
+    env = workers_from_env()
+    if env is not None:
+        return env
     return min(available_cpus(), AUTO_WORKERS) if work >= PARALLEL_MIN_VALUES else 1
 
 

@@ -7,38 +7,49 @@ a function received with pristine ones afterwards.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-__all__ = ["GradcheckPrecisionWarning", "copy_point", "mutations", "precision_findings", "require_finite"]
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
+
+__all__ = ["GradcheckPrecisionWarning", "Point", "copy_point", "mutations", "precision_findings", "require_finite"]
 
 
 class GradcheckPrecisionWarning(UserWarning):
     """Inputs or outputs below float64: the check runs in float64, but the code under check does not."""
 
 
-def copy_point(params: Mapping[str, np.ndarray], x: Any, y: Any) -> dict[str, Any]:
-    """Fresh copies of a check point, keyed ``params['W1']``, ``x``, ``y``.
+@dataclass(frozen=True, eq=False)
+class Point:
+    """A check point: parameters, inputs and targets (float64 arrays)."""
+
+    params: dict[str, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+
+    def copy(self) -> "Point":
+        return Point({k: v.copy() for k, v in self.params.items()}, self.x.copy(), self.y.copy())
+
+    def labelled(self) -> dict[str, np.ndarray]:
+        """Every array under the name a message gives it (``params['W1']``, ``x``, ``y``)."""
+        return {**{f"params[{k!r}]": v for k, v in self.params.items()}, "x": self.x, "y": self.y}
+
+
+def copy_point(params: Mapping[str, np.ndarray], x: Any, y: Any) -> Point:
+    """Fresh copies of a check point.
 
     Parameters become float64; ``x`` and ``y`` too unless they hold
     integers or booleans (class labels, token ids), which keep their dtype:
     a head that indexes with its labels must get integers.
     """
-    out: dict[str, Any] = {f"params[{k!r}]": np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
-    out["x"] = _data_copy(x)
-    out["y"] = _data_copy(y)
-    return out
+    return Point({k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}, _data_copy(x), _data_copy(y))
 
 
 def _data_copy(value: Any) -> np.ndarray:
     arr = np.asarray(value)
     return np.array(arr, copy=True) if arr.dtype.kind in "iub" else np.array(arr, dtype=np.float64, copy=True)
-
-
-def split_point(point: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    params = {k[len("params['"):-2]: v for k, v in point.items() if k.startswith("params[")}
-    return params, point["x"], point["y"]
 
 
 def mutations(pristine: Mapping[str, np.ndarray], used: Mapping[str, np.ndarray], who: str) -> list[str]:
@@ -56,10 +67,9 @@ def mutations(pristine: Mapping[str, np.ndarray], used: Mapping[str, np.ndarray]
 def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any, y: Any | None, who: str) -> tuple[Any, list[str]]:
     """Call ``fn`` on copies of the point; return its value and any mutation found."""
     pristine = copy_point(params, x, y if y is not None else np.zeros(0))
-    used = {k: v.copy() for k, v in pristine.items()}
-    p, xx, yy = split_point(used)
-    value = fn(p, xx) if y is None else fn(p, xx, yy)
-    return value, mutations(pristine, used, who)
+    used = pristine.copy()
+    value = fn(used.params, used.x) if y is None else fn(used.params, used.x, used.y)
+    return value, mutations(pristine.labelled(), used.labelled(), who)
 
 
 def precision_findings(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any] | None = None,
@@ -81,7 +91,7 @@ def precision_findings(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping
 
 def warn_or_raise(findings: list[str], *, strict: bool) -> None:
     if findings and strict:
-        raise TypeError("strict=True requires float64 throughout: " + "; ".join(findings))
+        raise GradcheckTypeError("strict=True requires float64 throughout: " + "; ".join(findings))
     for f in findings:
         warnings.warn(f, GradcheckPrecisionWarning, stacklevel=4)
 
@@ -92,5 +102,5 @@ def require_finite(grads: Mapping[str, np.ndarray], what: str) -> None:
         bad = ~np.isfinite(g)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{what}[{name!r}] has {int(bad.sum())} non-finite entries (NaN or inf), "
+            raise GradcheckValueError(f"{what}[{name!r}] has {int(bad.sum())} non-finite entries (NaN or inf), "
                              f"first at index {first}: {g[first]!r}")

@@ -41,6 +41,7 @@ import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import check_workers, describe
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point
 from gradcheck.compare import Tolerance
 from gradcheck.numeric import FunctionPoint
@@ -52,17 +53,17 @@ __all__ = ["assert_layer_gradients", "check_layer", "restoring"]
 def _inputs(inputs: Any) -> dict[str, np.ndarray]:
     """Validate ``inputs``: a non-empty dict of str to arrays; non-arrays name functools.partial."""
     if not isinstance(inputs, Mapping) or not inputs:
-        raise TypeError(f"inputs must be a non-empty dict of argument name to array, got inputs={describe(inputs)}")
+        raise GradcheckTypeError(f"inputs must be a non-empty dict of argument name to array, got inputs={describe(inputs)}")
     out = {}
     for k, v in inputs.items():
         if not isinstance(k, str):
-            raise TypeError(f"inputs keys must be argument names (str), got {k!r}")
+            raise GradcheckTypeError(f"inputs keys must be argument names (str), got {k!r}")
         if not isinstance(v, (np.ndarray, float, int, np.number)) and not isinstance(v, (list, tuple)):
-            raise TypeError(f"inputs[{k!r}] is {describe(v)}, not an array: bind non-array arguments with "
+            raise GradcheckTypeError(f"inputs[{k!r}] is {describe(v)}, not an array: bind non-array arguments with "
                             f"functools.partial, e.g. check_layer(partial(forward, {k}=...), backward, inputs)")
         arr = np.asarray(v)
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"inputs[{k!r}] must be an array of real numbers, got {describe(v)}")
+            raise GradcheckTypeError(f"inputs[{k!r}] must be an array of real numbers, got {describe(v)}")
         out[k] = np.array(arr, dtype=np.float64 if arr.dtype.kind == "f" else arr.dtype, copy=True)
     return out
 
@@ -80,12 +81,12 @@ def _dout(outputs: Sequence[np.ndarray], dout: Any, rng: np.random.Generator) ->
         return [rng.standard_normal(o.shape) for o in outputs]
     given = list(dout) if isinstance(dout, (tuple, list)) and len(outputs) > 1 else [dout]
     if len(given) != len(outputs):
-        raise ValueError(f"dout must have one array per output of forward ({len(outputs)}), got {len(given)}")
+        raise GradcheckValueError(f"dout must have one array per output of forward ({len(outputs)}), got {len(given)}")
     out = []
     for i, (d, o) in enumerate(zip(given, outputs)):
         d = np.array(d, dtype=np.float64, copy=True)
         if d.shape != o.shape:
-            raise ValueError(f"dout{'' if len(outputs) == 1 else f'[{i}]'} has shape {d.shape}, expected {o.shape} "
+            raise GradcheckValueError(f"dout{'' if len(outputs) == 1 else f'[{i}]'} has shape {d.shape}, expected {o.shape} "
                              "(the shape of forward's output)")
         out.append(d)
     return out
@@ -112,7 +113,7 @@ def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who:
         if len(seq) == len(names) and len(seq) != len(differentiable):
             seq = [g for k, g in zip(names, seq) if k in differentiable]
         if len(seq) != len(differentiable):
-            raise ValueError(f"{who} returned {len(seq)} gradient(s), expected {len(differentiable)} "
+            raise GradcheckValueError(f"{who} returned {len(seq)} gradient(s), expected {len(differentiable)} "
                              f"(one per input {list(differentiable)}, in that order)")
         got = dict(zip(differentiable, seq))
     return got
@@ -121,9 +122,9 @@ def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who:
 def _as_grad(value: Any, like: np.ndarray, name: str, who: str) -> np.ndarray:
     arr = np.asarray(value) if value is not None else np.asarray(None)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{who}: the gradient of {name} must be an array of real numbers, got {describe(value)}")
+        raise GradcheckTypeError(f"{who}: the gradient of {name} must be an array of real numbers, got {describe(value)}")
     if arr.shape != like.shape:
-        raise ValueError(f"{who}: the gradient of {name} has shape {arr.shape}, expected {like.shape} "
+        raise GradcheckValueError(f"{who}: the gradient of {name} has shape {arr.shape}, expected {like.shape} "
                          f"(the shape of {name})")
     return np.array(arr, dtype=np.float64, copy=True)
 
@@ -131,11 +132,11 @@ def _as_grad(value: Any, like: np.ndarray, name: str, who: str) -> np.ndarray:
 def _total(outputs: Sequence[np.ndarray], douts: Sequence[np.ndarray], who: str) -> Any:
     """``sum(out * dout)`` over the outputs; float32 when the layer computes in float32 (so the check says so)."""
     if len(outputs) != len(douts):
-        raise ValueError(f"{who} returned {len(outputs)} outputs at a moved point, {len(douts)} at the point itself")
+        raise GradcheckValueError(f"{who} returned {len(outputs)} outputs at a moved point, {len(douts)} at the point itself")
     total = 0.0
     for o, d in zip(outputs, douts):
         if o.shape != d.shape:
-            raise ValueError(f"{who}'s output changed shape from {d.shape} to {o.shape} at a moved point")
+            raise GradcheckValueError(f"{who}'s output changed shape from {d.shape} to {o.shape} at a moved point")
         total += float(np.sum(np.asarray(o, dtype=np.float64) * d))
     low = [o.dtype for o in outputs if o.dtype.kind == "f" and o.dtype.itemsize < 8]
     return low[0].type(total) if low else total
@@ -149,12 +150,12 @@ def restoring(arrays: Mapping[str, np.ndarray], who: str) -> Iterator[None]:
     """
     for k, a in arrays.items():
         if not isinstance(a, np.ndarray):
-            raise TypeError(f"{who}[{k!r}] must be a numpy array (the check moves it in place), got {describe(a)}")
+            raise GradcheckTypeError(f"{who}[{k!r}] must be a numpy array (the check moves it in place), got {describe(a)}")
         if not a.flags.writeable:
-            raise ValueError(f"{who}[{k!r}] is read-only: the check moves its entries in place (the layers hold "
+            raise GradcheckValueError(f"{who}[{k!r}] is read-only: the check moves its entries in place (the layers hold "
                              "these very arrays) and restores them; make it writeable or pass a copy")
         if a.dtype.kind != "f":
-            raise TypeError(f"{who}[{k!r}] must be a floating-point array to be moved in place, got {describe(a)}")
+            raise GradcheckTypeError(f"{who}[{k!r}] must be a floating-point array to be moved in place, got {describe(a)}")
     saved = {k: a.copy() for k, a in arrays.items()}
     try:
         yield
@@ -167,7 +168,7 @@ def _object_params(layer: Any, names: Mapping[str, str] | None) -> dict[str, str
     """``{param attribute: gradient attribute}`` of a DLFS layer (after its backward ran)."""
     if names is not None:
         if not isinstance(names, Mapping):
-            raise TypeError(f"params must be a dict of parameter attribute to gradient attribute, got {describe(names)}")
+            raise GradcheckTypeError(f"params must be a dict of parameter attribute to gradient attribute, got {describe(names)}")
         return dict(names)
     found = {}
     for attr, value in sorted(vars(layer).items()):
@@ -249,15 +250,15 @@ def check_layer(
                    "tol": _tolerance(tolerance), "strict": strict}
     if not callable(forward) and hasattr(forward, "forward") and hasattr(forward, "backward"):
         if inputs is not None or not isinstance(backward, Mapping):
-            raise TypeError("for a layer object, call check_layer(layer, inputs): its backward is layer.backward")
+            raise GradcheckTypeError("for a layer object, call check_layer(layer, inputs): its backward is layer.backward")
         return _check_object(forward, _inputs(backward), dout, params, subject, options)
     if not callable(forward):
-        raise TypeError(f"forward must be callable or a layer object with forward and backward methods, "
+        raise GradcheckTypeError(f"forward must be callable or a layer object with forward and backward methods, "
                         f"got forward={describe(forward)}")
     if backward is not None and not callable(backward):
-        raise TypeError(f"backward must be callable (or None for a loss returning (loss, dx)), got {describe(backward)}")
+        raise GradcheckTypeError(f"backward must be callable (or None for a loss returning (loss, dx)), got {describe(backward)}")
     if params is not None:
-        raise TypeError("params= names a layer object's parameter attributes; functions take every array in inputs")
+        raise GradcheckTypeError("params= names a layer object's parameter attributes; functions take every array in inputs")
     return _check_functions(forward, backward, _inputs(inputs), dout, subject, options)
 
 
@@ -275,7 +276,7 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
                                 {f"inputs[{k!r}]": v for k, v in used.items()}, who)
     if backward is None:  # a loss: (loss, grads)
         if not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
+            raise GradcheckTypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
         outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
         raw = result[1]
     else:

@@ -25,6 +25,8 @@ import enum
 import string
 from typing import Any, Mapping
 
+from gradcheck.errors import GradcheckValueError
+
 __all__ = ["Language", "LANGUAGES", "TEMPLATES", "render", "text", "register_template", "check_lang"]
 
 
@@ -228,7 +230,7 @@ def check_lang(lang: str) -> str:
     if isinstance(lang, Language):
         return lang.value
     if lang not in LANGUAGES:
-        raise ValueError(f"lang must be one of {LANGUAGES}, got lang={lang!r}")
+        raise GradcheckValueError(f"lang must be one of {LANGUAGES}, got lang={lang!r}")
     return lang
 
 
@@ -271,10 +273,10 @@ def register_template(key: str, messages: Mapping[str, str]) -> None:
     '데모'
     """
     if not isinstance(key, str) or not key:
-        raise ValueError(f"key must be a non-empty str, got key={key!r}")
+        raise GradcheckValueError(f"key must be a non-empty str, got key={key!r}")
     if "en" not in messages:
-        raise ValueError(f"messages must include an 'en' template, got languages {sorted(messages)} for key={key!r}")
+        raise GradcheckValueError(f"messages must include an 'en' template, got languages {sorted(messages)} for key={key!r}")
     unknown = sorted(set(messages) - set(LANGUAGES))
     if unknown:
-        raise ValueError(f"messages has unsupported languages {unknown} for key={key!r}; supported: {LANGUAGES}")
+        raise GradcheckValueError(f"messages has unsupported languages {unknown} for key={key!r}; supported: {LANGUAGES}")
     TEMPLATES[key] = dict(messages)

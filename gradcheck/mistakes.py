@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck import messages
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.nn import AffineLayer, DifferentiableLayer, ElementwiseLayer
 from gradcheck.recognise import is_affine, is_entrywise
 
@@ -92,15 +93,15 @@ def register_mistake(
         needed unless one is already registered under ``mistake.<name>``.
     """
     if not isinstance(model_name, str) or not model_name:
-        raise ValueError(f"model_name must be a non-empty str, got model_name={model_name!r}")
+        raise GradcheckValueError(f"model_name must be a non-empty str, got model_name={model_name!r}")
     if not isinstance(mistake, str) or not mistake.isidentifier():
-        raise ValueError(f"mistake must be an identifier, got mistake={mistake!r}")
+        raise GradcheckValueError(f"mistake must be an identifier, got mistake={mistake!r}")
     if not callable(generator):
-        raise TypeError(f"generator must be callable, got generator={generator!r}")
+        raise GradcheckTypeError(f"generator must be callable, got generator={generator!r}")
     if message is not None:
         messages.register_template(f"mistake.{mistake}", message)
     elif f"mistake.{mistake}" not in messages.TEMPLATES:
-        raise ValueError(f"mistake {mistake!r} has no message: pass message={{'en': ..., 'ko': ...}}")
+        raise GradcheckValueError(f"mistake {mistake!r} has no message: pass message={{'en': ..., 'ko': ...}}")
     _REGISTRY.setdefault(model_name, {})[mistake] = generator
 
 
@@ -270,7 +271,7 @@ def _factor(layer: Any, params: Mapping[str, np.ndarray], z: np.ndarray, derivat
 def _replacing(activation: str, derivative: Derivative) -> MistakeGenerator:
     def generator(model: Any, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         if not any(isinstance(layer, DifferentiableLayer) and layer.name == activation for layer in model.layers):
-            raise TypeError(f"model {model.name!r} has no {activation} layer")
+            raise GradcheckTypeError(f"model {model.name!r} has no {activation} layer")
         return backprop_with(model, params, x, y, derivatives={activation: derivative})
 
     return generator

@@ -17,6 +17,7 @@ import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import check_grads_match, check_workers, describe
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point
 from gradcheck.compare import Tolerance
 from gradcheck.layer import restoring
@@ -29,18 +30,18 @@ __all__ = ["assert_net_gradients", "check_net"]
 def _batch_arg(value: Any, name: str) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be an array of real numbers (labels may be integers), got {name}={describe(value)}")
+        raise GradcheckTypeError(f"{name} must be an array of real numbers (labels may be integers), got {name}={describe(value)}")
     if arr.ndim and arr.shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples (shape {arr.shape}): a gradient check needs at least one")
+        raise GradcheckValueError(f"{name} has 0 samples (shape {arr.shape}): a gradient check needs at least one")
     return np.array(arr, copy=True)
 
 
 def _method(net: Any, name: str, what: str) -> Any:
     if not isinstance(name, str):
-        raise TypeError(f"{what} must be the name of a method of the net (str), got {what}={describe(name)}")
+        raise GradcheckTypeError(f"{what} must be the name of a method of the net (str), got {what}={describe(name)}")
     fn = getattr(net, name, None)
     if not callable(fn):
-        raise TypeError(f"the net has no method {name!r} ({what}={name!r}); "
+        raise GradcheckTypeError(f"the net has no method {name!r} ({what}={name!r}); "
                         f"it has {sorted(a for a in dir(net) if not a.startswith('_'))}")
     return fn
 
@@ -116,7 +117,7 @@ def check_net(
                    "tol": _tolerance(tolerance), "strict": strict}
     arrays = getattr(net, params, None) if isinstance(params, str) else None
     if not isinstance(arrays, Mapping) or not arrays:
-        raise TypeError(f"net.{params} must be a non-empty dict of parameter arrays (params={params!r}), "
+        raise GradcheckTypeError(f"net.{params} must be a non-empty dict of parameter arrays (params={params!r}), "
                         f"got {describe(arrays)}")
     loss_fn, grad_fn = _method(net, loss, "loss"), _method(net, gradient, "gradient")
     xx, tt = _batch_arg(x, "x"), _batch_arg(t, "t")

@@ -81,6 +81,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
+
 __all__ = [
     "BCE",
     "MSE",
@@ -415,10 +417,10 @@ _LAST_TWO = (-2, -1)
 
 def _n_samples(out: np.ndarray) -> int:
     if out.ndim < 2:
-        raise ValueError(f"a loss head needs outputs of shape (..., N, d), got out.shape={out.shape}")
+        raise GradcheckValueError(f"a loss head needs outputs of shape (..., N, d), got out.shape={out.shape}")
     n = int(out.shape[-2])
     if n == 0:
-        raise ValueError(f"empty batch: out has 0 samples (out.shape={out.shape}); a loss needs at least one")
+        raise GradcheckValueError(f"empty batch: out has 0 samples (out.shape={out.shape}); a loss needs at least one")
     return n
 
 
@@ -429,7 +431,7 @@ def _float_targets(out: np.ndarray, y: np.ndarray) -> np.ndarray:
     if d == 1 and y.shape[-1:] == (n,) and y.shape[-2:] != (n, 1):
         y = y[..., None]
     if y.shape[-2:] != (n, d):
-        raise ValueError(f"y must have shape ({n}, {d}) (or ({n},) for one output) to match the output, "
+        raise GradcheckValueError(f"y must have shape ({n}, {d}) (or ({n},) for one output) to match the output, "
                          f"got y.shape={y.shape}")
     return y
 
@@ -465,14 +467,14 @@ class MSE:
     >>> MSE("avg")
     Traceback (most recent call last):
     ...
-    ValueError: reduction must be one of ['mean', 'sum', 'half_sum', 'sample_mean', 'half_sample_mean'], got reduction='avg'
+    gradcheck.errors.GradcheckValueError: reduction must be one of ['mean', 'sum', 'half_sum', 'sample_mean', 'half_sample_mean'], got reduction='avg'
     """
 
     reduction: str = "mean"
 
     def __post_init__(self) -> None:
         if self.reduction not in MSE_REDUCTIONS:
-            raise ValueError(f"reduction must be one of {list(MSE_REDUCTIONS)}, got reduction={self.reduction!r}")
+            raise GradcheckValueError(f"reduction must be one of {list(MSE_REDUCTIONS)}, got reduction={self.reduction!r}")
 
     def __call__(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
         n = _n_samples(out)
@@ -539,7 +541,7 @@ class SoftmaxCrossEntropy:
     >>> head(z, np.array([0, 3]))
     Traceback (most recent call last):
     ...
-    ValueError: integer labels y must lie in 0 .. 2 (the output has 3 classes), got a label 3
+    gradcheck.errors.GradcheckValueError: integer labels y must lie in 0 .. 2 (the output has 3 classes), got a label 3
     """
 
     def __call__(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -558,10 +560,10 @@ class SoftmaxCrossEntropy:
             return _float_targets(out, y)
         labels = y[..., 0] if y.shape[-2:] == (n, 1) else y
         if labels.shape[-1:] != (n,):
-            raise ValueError(f"integer labels y must have shape ({n},) for {n} samples, got y.shape={y.shape}")
+            raise GradcheckValueError(f"integer labels y must have shape ({n},) for {n} samples, got y.shape={y.shape}")
         if labels.size and (labels.min() < 0 or labels.max() >= d):
             bad = labels.min() if labels.min() < 0 else labels.max()
-            raise ValueError(f"integer labels y must lie in 0 .. {d - 1} (the output has {d} classes), got a label {bad}")
+            raise GradcheckValueError(f"integer labels y must lie in 0 .. {d - 1} (the output has {d} classes), got a label {bad}")
         return (labels[..., None] == np.arange(d)).astype(np.float64)
 
 
@@ -601,16 +603,16 @@ class Sequential:
     def __init__(self, *layers: Layer, loss: LossHead, name: str = "sequential") -> None:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layer {i} must have param_names and forward(params, a) (gradcheck.nn.Layer), "
+                raise GradcheckTypeError(f"layer {i} must have param_names and forward(params, a) (gradcheck.nn.Layer), "
                                 f"got {layer!r}")
         if not callable(loss):
-            raise TypeError(f"loss must be a loss head, head(out, y) -> losses (gradcheck.nn.LossHead), got loss={loss!r}")
+            raise GradcheckTypeError(f"loss must be a loss head, head(out, y) -> losses (gradcheck.nn.LossHead), got loss={loss!r}")
         if not isinstance(name, str):
-            raise TypeError(f"name must be a str, got name={name!r}")
+            raise GradcheckTypeError(f"name must be a str, got name={name!r}")
         names = [p for layer in layers for p in layer.param_names]
         shared = sorted({p for p in names if names.count(p) > 1})
         if shared:
-            raise ValueError(f"every parameter must belong to one layer; {shared} belong to several")
+            raise GradcheckValueError(f"every parameter must belong to one layer; {shared} belong to several")
         self._layers = tuple(layers)
         self.loss_head = loss
         self.name = name
@@ -644,7 +646,7 @@ class Sequential:
         """``float(head(forward(params, x), y))``; ``y`` is passed as given (integer labels stay integers)."""
         value = np.asarray(self.head(self.forward(params, x), np.asarray(y)), dtype=np.float64)
         if value.size != 1:
-            raise ValueError(f"the loss head returned shape {value.shape} for one batch, expected a single value")
+            raise GradcheckValueError(f"the loss head returned shape {value.shape} for one batch, expected a single value")
         return float(value.reshape(()))
 
     def _require(self, params: Params) -> None:
@@ -659,6 +661,6 @@ class Sequential:
 
 def _check_name(what: str, value: object) -> None:
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a parameter name (a non-empty str), got {what}={value!r}")
+        raise GradcheckTypeError(f"{what} must be a parameter name (a non-empty str), got {what}={value!r}")
     if not value:
-        raise ValueError(f"{what} must be a parameter name (a non-empty str), got {what}={value!r}")
+        raise GradcheckValueError(f"{what} must be a parameter name (a non-empty str), got {what}={value!r}")

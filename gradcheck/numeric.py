@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._validate import check_params, describe
+from gradcheck._validate import check_number, check_params, describe
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.estimate import NumericGradient
 from gradcheck.parallel import run_split
 from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
@@ -95,9 +96,8 @@ def numerical_gradient(
     True
     """
     params = check_params(params, name="params")
-    if eps is not None and (not isinstance(eps, (int, float, np.floating, np.integer)) or isinstance(eps, bool)
-                            or not np.isfinite(eps) or eps <= 0):
-        raise ValueError(f"eps must be a positive finite float, got eps={eps!r}")
+    if eps is not None:
+        check_number(eps, "eps", min_value=0.0, exclusive_min=True)
     work = {k: v.copy() for k, v in params.items()}
     grads: dict[str, np.ndarray] = {}
     for key, value in params.items():
@@ -128,13 +128,13 @@ def to_scalar(value: Any, who: str) -> float:
     >>> to_scalar(np.ones(3), "f")
     Traceback (most recent call last):
     ...
-    TypeError: f must return a scalar loss (one real number), got ndarray(shape=(3,), dtype=float64): reduce it to one number, e.g. float(np.sum(out * dout))
+    gradcheck.errors.GradcheckTypeError: f must return a scalar loss (one real number), got ndarray(shape=(3,), dtype=float64): reduce it to one number, e.g. float(np.sum(out * dout))
     """
     if isinstance(value, float):
         return float(value)
     arr = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray(None)
     if arr.dtype.kind not in "iuf" or arr.size != 1:
-        raise TypeError(f"{who} must return a scalar loss (one real number), got {describe(value)}: "
+        raise GradcheckTypeError(f"{who} must return a scalar loss (one real number), got {describe(value)}: "
                         "reduce it to one number, e.g. float(np.sum(out * dout))")
     return float(arr.reshape(-1)[0])
 
@@ -183,7 +183,7 @@ class FunctionPoint:
         out = np.empty(len(flat_index))
         flat = self.arrays[name].reshape(-1)
         if not np.shares_memory(flat, self.arrays[name]):
-            raise ValueError(f"{self.who}: params[{name!r}] must be a contiguous array to be moved in place")
+            raise GradcheckValueError(f"{self.who}: params[{name!r}] must be a contiguous array to be moved in place")
         base = self.params[name].reshape(-1)
         for p, (i, s) in enumerate(zip(flat_index, steps)):
             try:
@@ -309,13 +309,10 @@ def estimate_function_gradient(
     point = FunctionPoint(lambda arrays: f(dict(arrays)), params)
     point.f0 = point.value()
     if not np.isfinite(point.f0):
-        raise ValueError(f"f(params) must be finite at the point to check, got {point.f0!r}")
+        raise GradcheckValueError(f"f(params) must be finite at the point to check, got {point.f0!r}")
     return function_gradients(point, list(params), noise_scale=noise_scale)
 
 
 def check_noise_scale(noise_scale: Any) -> float:
     """``noise_scale`` must be a finite number >= 0."""
-    if not isinstance(noise_scale, (int, float)) or isinstance(noise_scale, bool) or not np.isfinite(noise_scale) \
-            or noise_scale < 0:
-        raise ValueError(f"noise_scale must be a finite number >= 0, got noise_scale={noise_scale!r}")
-    return float(noise_scale)
+    return check_number(noise_scale, "noise_scale", min_value=0.0)

@@ -24,10 +24,14 @@ Forking is only used where it is safe and worth it:
   multi-threaded process is silenced for them alone;
 * when the caller asks for more than one worker.
 
-Where another thread runs, the workers come from multiprocessing's fork
-server instead (:func:`start_method`): a single-threaded process started
-once by fork and exec, which forks them.  The work (``run`` and the tasks)
-then travels pickled; work that cannot be pickled runs in the caller alone.
+Where another thread runs, :func:`run_split` starts its workers as fresh
+interpreters instead (``python -c``, by fork and exec, which is safe with
+threads): the work (``run`` and the tasks) travels pickled; work that
+cannot be pickled, or that a worker cannot unpickle (a model class defined
+in ``__main__``), runs in the caller.  Not multiprocessing's fork server:
+it re-runs the caller's unguarded ``__main__`` script in each worker.
+(The grading pool, which has its own guarded entry point, does use the
+fork server there: :func:`start_method`.)
 
 A child that dies (killed, out of memory), raises, or is still running
 :data:`PATIENCE` times as long as the parent took for its own share (plus
@@ -39,12 +43,16 @@ bit for bit).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import multiprocessing
 import os
 import pickle
 import select
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -54,13 +62,31 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "run_split"]
+from gradcheck._validate import check_int
+from gradcheck.errors import GradcheckValueError
+
+__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "run_split", "workers_from_env"]
 
 T = TypeVar("T")
 
 #: Environment variable that sets the default number of processes
 #: (``1``: never fork), e.g. for a CI job or a grading pool.
 WORKERS_ENV = "GRADCHECK_WORKERS"
+
+
+def workers_from_env() -> int | None:
+    """The process count ``$GRADCHECK_WORKERS`` sets, or ``None`` when it is unset or blank.
+
+    >>> import os; os.environ.pop(WORKERS_ENV, None) and None
+    >>> workers_from_env() is None
+    True
+    """
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if not env:
+        return None
+    if not env.isdigit() or int(env) < 1:
+        raise GradcheckValueError(f"{WORKERS_ENV} must be a positive integer, got {WORKERS_ENV}={env!r}")
+    return int(env)
 
 #: A child may take this many times as long as the parent's own share ...
 PATIENCE = 10.0
@@ -162,7 +188,7 @@ def can_fork() -> bool:
 
 
 def start_method() -> str | None:
-    """How :func:`run_split` starts workers here: ``"fork"``, ``"forkserver"`` or ``None`` (not at all).
+    """The safe multiprocessing start method here: ``"fork"``, ``"forkserver"`` or ``None`` (not at all).
 
     ``"fork"`` where :func:`can_fork`; else, on Linux, ``"forkserver"``: the
     workers are forked from a separate single-threaded server process
@@ -209,10 +235,9 @@ def run_split(
     >>> [a.tolist() for a in out]
     [[1.0], [2.0, 2.0], [3.0, 3.0, 3.0]]
     """
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got workers={workers!r}")
+    check_int(workers, "workers", min_value=1)
     if len(sizes) != len(tasks):
-        raise ValueError(f"sizes must have one entry per task ({len(tasks)}), got {len(sizes)}")
+        raise GradcheckValueError(f"sizes must have one entry per task ({len(tasks)}), got {len(sizes)}")
     serial = lambda share: [_flat(run(tasks[i]), sizes[i]) for i in share]
     shares = _shares(sizes, min(int(workers), len(tasks)))
     method = start_method() if len(shares) > 1 else None
@@ -223,7 +248,10 @@ def run_split(
     results: dict[int, np.ndarray] = {}
     try:
         for share in shares[1:]:
-            child = _fork(lambda share=share: serial(share)) if payload is None else _serve(payload, share)
+            child = _fork(functools.partial(serial, share)) if payload is None else _serve(payload, share)
+            if child is None:
+                results.update(zip(share, serial(share)))
+                continue
             children.append((share, child))
         start = time.monotonic()
         results.update(zip(shares[0], serial(shares[0])))
@@ -243,7 +271,7 @@ def run_split(
 def _flat(value: np.ndarray, size: int) -> np.ndarray:
     out = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
     if out.size != size:
-        raise ValueError(f"a task returned {out.size} values, expected {size}")
+        raise GradcheckValueError(f"a task returned {out.size} values, expected {size}")
     return out
 
 
@@ -284,58 +312,75 @@ class _Forked(_Child):
 
 
 class _Served(_Child):
-    """A worker forked by multiprocessing's fork server."""
+    """A worker in a fresh interpreter (see :func:`_serve`)."""
 
-    def __init__(self, process: Any, conn: Any) -> None:
-        self.process, self.conn, self.done = process, conn, False
+    def __init__(self, process: subprocess.Popen[bytes], payload_path: str) -> None:
+        self.process, self.payload_path, self.done = process, payload_path, False
 
     def collect(self, n_values: int, deadline: float) -> np.ndarray | None:
-        try:
-            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-                return None
-            data = self.conn.recv_bytes()
-        except (EOFError, OSError):
-            return None
-        if data[:1] != _OK or len(data) != 1 + 8 * n_values:
-            return None
-        return np.frombuffer(data, dtype=np.float64, offset=1).copy()
+        assert self.process.stdout is not None
+        return _collect(self.process.stdout.fileno(), n_values, deadline)
 
     def reap(self) -> None:
         if not self.done:
             self.done = True
-            self.conn.close()
-            if self.process.is_alive():
+            if self.process.poll() is None:
                 self.process.kill()
-            self.process.join()
+            self.process.wait()
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.payload_path)
 
 
 def _payload(run: Callable[[Any], np.ndarray], tasks: Sequence[Any], sizes: Sequence[int]) -> bytes | None:
-    """The work, pickled for a fork-server worker; ``None`` when it cannot be pickled (then: serial)."""
+    """The work, pickled for a fresh-interpreter worker; ``None`` when it cannot be pickled (then: serial)."""
     try:
         return pickle.dumps((run, list(tasks), list(sizes)), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # noqa: BLE001 - lambdas, closures, open files: whatever pickle refuses
         return None
 
 
-def _serve(payload: bytes, share: list[int]) -> _Child:
-    """Start a fork-server worker computing ``share`` of the pickled work."""
-    ctx = multiprocessing.get_context("forkserver")
-    read, write = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_served_main, args=(payload, share, write), daemon=True)
-    process.start()
-    write.close()
-    return _Served(process, read)
+_WORKER = "import sys; from gradcheck.parallel import _served_main; _served_main(sys.argv[1], sys.argv[2])"
 
 
-def _served_main(payload: bytes, share: list[int], conn: Any) -> None:
-    """In a fork-server worker: compute the share and send the raw float64 values back."""
+def _serve(payload: bytes, share: list[int]) -> _Child | None:
+    """Start a fresh interpreter computing ``share`` of the pickled work; ``None`` if it cannot start.
+
+    Not multiprocessing's fork server: it re-imports the caller's
+    ``__main__`` in every worker, which re-runs a script that has no
+    ``if __name__ == "__main__":`` guard (most scripts and notebooks of
+    this audience) and broke the check with a ``BrokenPipeError``.  A
+    fresh ``python -c`` imports only gradcheck and what unpickling the work
+    needs, on the caller's own ``sys.path``; whatever it cannot do (a model
+    class defined in ``__main__``), the parent recomputes.
+    """
+    fd, path = tempfile.mkstemp(prefix="gradcheck-work-", suffix=".pickle")
+    with os.fdopen(fd, "wb") as f:
+        f.write(payload)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if isinstance(p, str) and p),
+               **{WORKERS_ENV: "1"})
     try:
-        run, tasks, sizes = pickle.loads(payload)
+        process = subprocess.Popen([sys.executable, "-c", _WORKER, path, ",".join(map(str, share))],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, env=env, close_fds=True)
+    except OSError:
+        os.unlink(path)
+        return None
+    return _Served(process, path)
+
+
+def _served_main(payload_path: str, share_text: str) -> None:
+    """In a fresh-interpreter worker: compute the share and write the raw float64 values to stdout."""
+    try:
+        with open(payload_path, "rb") as f:
+            run, tasks, sizes = pickle.load(f)
+        share = [int(i) for i in share_text.split(",")]
         data = _OK + b"".join(_flat(run(tasks[i]), sizes[i]).tobytes() for i in share)
     except BaseException:  # noqa: BLE001 - the parent recomputes the share
         data = _FAILED + traceback.format_exc().encode("utf-8", "replace")
-    conn.send_bytes(data)
-    conn.close()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _fork(compute: Callable[[], list[np.ndarray]]) -> _Child:

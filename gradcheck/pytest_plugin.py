@@ -121,6 +121,7 @@ class SubmissionItem(pytest.Item):
         self.part = part
 
     def runtest(self) -> None:
+        assert isinstance(self.parent, SubmissionFile)
         result = self.parent.result()
         if self.part == "run":
             if result.verdict != "ok":

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.errors import GradcheckValueError
 from gradcheck.nn import AffineLayer, ElementwiseLayer
 
 __all__ = ["STACK_RTOL", "LayerKind", "Structure", "recognise", "scalar_loss"]
@@ -85,7 +86,7 @@ def scalar_loss(value: Any) -> float:
     """The head's loss of one (unstacked) batch as a float, or a ``ValueError`` saying what came back."""
     arr = np.asarray(value, dtype=np.float64)
     if arr.size != 1:
-        raise ValueError(f"the loss head returned an array of shape {arr.shape} for one batch; "
+        raise GradcheckValueError(f"the loss head returned an array of shape {arr.shape} for one batch; "
                          "expected a single value (reduce over samples and outputs)")
     return float(arr.reshape(()))
 

@@ -1,10 +1,10 @@
 """Renderings of a :class:`~gradcheck.results.CheckResult`: text and JSON."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
+from gradcheck.jsonsafe import json_safe
 from gradcheck.results import CheckResult, EntryReport, ParamCheck
 
 __all__ = ["format_result", "format_param", "to_dict", "to_json"]
@@ -78,21 +78,9 @@ def format_result(result: CheckResult, *, only_failures: bool = False) -> str:
     return "\n\n".join(parts)
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def to_dict(result: CheckResult) -> dict[str, Any]:
-    """A JSON-safe dict of the result (NaN becomes null), with ``passed`` added."""
-    out = _plain(result)
+    """A JSON-safe dict of the result (NaN becomes ``"nan"``, see :mod:`gradcheck.jsonsafe`), with ``passed`` added."""
+    out = json_safe(result)
     out["passed"] = result.passed
     for block, p in zip(out["params"], result.params):
         block["tolerance_terms"] = p.tolerance.describe()

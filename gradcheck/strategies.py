@@ -26,15 +26,15 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from gradcheck._validate import check_int, check_number
+from gradcheck.errors import GradcheckValueError
 from gradcheck.check import check_model  # noqa: F401  (used in the module example)
 
 __all__ = ["arrays_for_shapes", "params_for", "batches_for", "model_points"]
 
 
 def _check_range(scale: float) -> float:
-    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number, got scale={scale!r}")
-    return float(scale)
+    return check_number(scale, "scale", min_value=0.0, exclusive_min=True)
 
 
 def arrays_for_shapes(shapes: Mapping[str, tuple[int, ...]], *, scale: float = 2.0) -> st.SearchStrategy[dict[str, np.ndarray]]:
@@ -56,7 +56,7 @@ def arrays_for_shapes(shapes: Mapping[str, tuple[int, ...]], *, scale: float = 2
     """
     scale = _check_range(scale)
     if not isinstance(shapes, Mapping) or not shapes:
-        raise ValueError(f"shapes must be a non-empty dict of name to shape tuple, got shapes={shapes!r}")
+        raise GradcheckValueError(f"shapes must be a non-empty dict of name to shape tuple, got shapes={shapes!r}")
     elements = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
     names = list(shapes)
     # st.fixed_dictionaries sorts its keys; a tuple keeps the caller's order
@@ -76,10 +76,8 @@ def batches_for(model: Any, *, min_size: int = 1, max_size: int = 9) -> st.Searc
     range (one-hot targets, MNIST pixels in [0, 1]); shrinking goes to
     fewer samples and seed 0.
     """
-    if not isinstance(min_size, int) or min_size < 1:
-        raise ValueError(f"min_size must be an int >= 1, got min_size={min_size!r}")
-    if not isinstance(max_size, int) or max_size < min_size:
-        raise ValueError(f"max_size must be an int >= min_size={min_size}, got max_size={max_size!r}")
+    check_int(min_size, "min_size", min_value=1)
+    check_int(max_size, "max_size", min_value=min_size)
     return st.builds(
         lambda n, seed: model.example_batch(np.random.default_rng(seed), n),
         st.integers(min_size, max_size),

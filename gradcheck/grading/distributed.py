@@ -68,7 +68,7 @@ def portable(job: Any) -> PortableJob:
 
 def grade_portable(task: PortableJob) -> dict[str, Any]:
     """Run on a worker: unpack into a private folder, grade, return the result as a dict."""
-    from gradcheck.engine import WORKERS_ENV
+    from gradcheck.parallel import WORKERS_ENV
     from gradcheck.grading.cache import versions
 
     here = versions()

@@ -96,7 +96,7 @@ class Level(enum.Enum):
         for level in cls:
             if level.value == value:
                 return level
-        raise ValueError(f"{name} must be one of {', '.join(l.value for l in cls)}, got {name}={value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(lv.value for lv in cls)}, got {name}={value!r}")
 
 
 _RANK = {Level.PROCESS: 0, Level.UID: 1, Level.NAMESPACES: 2}
@@ -160,16 +160,16 @@ def _probe() -> dict[Level, str | None]:
                 "has no search permission for others) and no mount namespace can be made to expose it; install Python in a "
                 "world-readable place (/usr/local, /opt) or use --isolation process"
             )
-        why = _try([unshare, "--pid", "--fork", "--mount", "--net", "--ipc", "--uts", "--kill-child", "true"])
-        out[Level.NAMESPACES] = None if why is None else (
-            f"the kernel refused new namespaces ({why}); in Docker, run the container with --cap-add SYS_ADMIN "
+        refused = _try([unshare, "--pid", "--fork", "--mount", "--net", "--ipc", "--uts", "--kill-child", "true"])
+        out[Level.NAMESPACES] = None if refused is None else (
+            f"the kernel refused new namespaces ({refused}); in Docker, run the container with --cap-add SYS_ADMIN "
             "(or --privileged), or use --isolation uid"
         )
         return out
     out[Level.UID] = "a separate uid needs the grader to run as root (in CI, Docker and Gradescope it does); run as root, or use --isolation namespaces"
-    why = _try([unshare, "--user", "--map-root-user", "--pid", "--fork", "--mount", "--net", "--ipc", "--uts", "--kill-child", "true"])
-    out[Level.NAMESPACES] = None if why is None else (
-        f"unprivileged user namespaces are not allowed here ({why}); enable them "
+    refused = _try([unshare, "--user", "--map-root-user", "--pid", "--fork", "--mount", "--net", "--ipc", "--uts", "--kill-child", "true"])
+    out[Level.NAMESPACES] = None if refused is None else (
+        f"unprivileged user namespaces are not allowed here ({refused}); enable them "
         "(sysctl kernel.unprivileged_userns_clone=1, or the distribution's AppArmor policy), or run the grader as root"
     )
     return out

@@ -241,7 +241,7 @@ def _read_notebook(text: str) -> tuple[list[str], str | None]:
     try:
         import nbformat
     except ImportError:
-        nbformat = None
+        nbformat = None  # type: ignore[assignment]
     if nbformat is not None and isinstance(data, dict) and ("cells" in data or "worksheets" in data):
         try:
             import warnings

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from gradcheck._validate import check_int
 from gradcheck.diagnose import Diagnosis, diagnose, diagnose_parameter
 from gradcheck.grading.results import Counterexample, SubmissionResult
 from gradcheck.grading.scoring import ScoringPolicy, score
@@ -181,11 +182,9 @@ def make_points(model: Any, *, seed: int = 0, batch_sizes: Sequence[int] = (3, 5
     >>> [(p.label, p.batch_size) for p in pts]
     [('random-3', 3), ('random-5', 5), ('notebook', 4)]
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
-    for n in batch_sizes:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"batch_sizes must hold ints >= 1, got {n!r} in batch_sizes={tuple(batch_sizes)!r}")
+    check_int(seed, "seed", min_value=0)
+    for i, n in enumerate(batch_sizes):
+        check_int(n, f"batch_sizes[{i}]", min_value=1)
     rng = np.random.default_rng([int(seed), 8128])
     points = []
     for n in batch_sizes:
@@ -480,7 +479,16 @@ def _cap(value: Any) -> Any:
     return value
 
 
-def grade_with(
+def _scored_forward(forward: Diagnosis | None, runtime: Diagnosis | None, policy: ScoringPolicy, lang: str) -> Diagnosis | None:
+    """The forward check to score: worth its points whether or not it could run (max_score is the assignment's)."""
+    if forward is not None or policy.forward_points <= 0:
+        return forward
+    return runtime or runtime_diagnosis("missing", param="forward", lang=lang, template="missing.named", function="forward")
+
+
+# Long: the grading steps of one submission in order (load, call per point, diagnose, shrink, score);
+# classA is reworking pipeline.py this session and will split it into steps.
+def grade_with(  # noqa: C901 - the grading steps in order; classA reworks pipeline.py this session
     caller: Caller,
     model: Any,
     *,
@@ -530,8 +538,7 @@ def grade_with(
     check_lang(lang)
     if not callable(caller):
         raise TypeError(f"caller must be callable, got caller={caller!r}")
-    if isinstance(shrink_budget, bool) or not isinstance(shrink_budget, int) or shrink_budget < 1:
-        raise ValueError(f"shrink_budget must be an int >= 1, got shrink_budget={shrink_budget!r}")
+    check_int(shrink_budget, "shrink_budget", min_value=1)
     start = time.perf_counter()
     points = list(points) if points is not None else make_points(model, seed=seed)
     if not points:
@@ -589,9 +596,7 @@ def grade_with(
             k, i = failing[0]
             counterexample = _shrink(caller, model, points[i], k, seed=seed, budget=shrink_budget, lang=lang)
     policy = policy or ScoringPolicy()
-    if forward is None and policy.forward_points > 0:
-        # the forward check is worth points whether or not it could run: max_score is the assignment's
-        forward = runtime or runtime_diagnosis("missing", param="forward", lang=lang, template="missing.named", function="forward")
+    forward = _scored_forward(forward, runtime, policy, lang)
     s = score(chosen, policy=policy, forward=forward, behaviour=behaviour, runtime=runtime)
     codes: list[str] = []
     for p in s.parameters + ((s.forward,) if s.forward is not None and not s.forward.passed else ()):

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Iterable
+from typing import Any, Iterable
 
+from gradcheck._validate import check_int
 from gradcheck.grading import i18n
 from gradcheck.grading.render_markdown import format_points, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
@@ -28,7 +29,7 @@ def _short(value: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
+def _table(result: SubmissionResult, lang: str) -> Any:  # a rich.table.Table (rich is imported lazily)
     from rich.table import Table
     from rich.text import Text
 
@@ -54,7 +55,7 @@ def _table(result: SubmissionResult, lang: str):  # -> rich.table.Table
     return table
 
 
-def print_report(results: Iterable[SubmissionResult], *, console=None, lang: str | None = None) -> None:  # noqa: ANN001 - rich.Console
+def print_report(results: Iterable[SubmissionResult], *, console: Any = None, lang: str | None = None) -> None:  # console: a rich.Console
     """Print the report for ``results`` on ``console`` (default: a new stdout console)."""
     from rich.console import Console
     from rich.text import Text
@@ -90,8 +91,7 @@ def render_text(results: Iterable[SubmissionResult], *, lang: str | None = None,
     """
     from rich.console import Console
 
-    if not isinstance(width, int) or width < 40:
-        raise ValueError(f"width must be an int >= 40, got width={width!r}")
+    check_int(width, "width", min_value=40)
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=color, color_system="standard" if color else None, highlight=False)
     print_report(results, console=console, lang=lang)

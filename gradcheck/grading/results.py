@@ -20,9 +20,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import numpy as np
-
 from gradcheck.grading.verdicts import RESULT_STATUSES
+from gradcheck.jsonsafe import json_safe
 
 __all__ = [
     "STATUSES",
@@ -36,30 +35,6 @@ __all__ = [
 
 #: Status of one check.
 STATUSES: tuple[str, ...] = RESULT_STATUSES
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with numpy types, tuples and non-finite floats made JSON-safe.
-
-    Arrays become nested lists, tuples lists, ``nan``/``inf`` the strings
-    ``"nan"``/``"inf"``/``"-inf"`` (JSON has no such numbers).
-
-    >>> json_safe({"a": np.array([1.0, np.nan]), "b": (np.int64(2),)})
-    {'a': [1.0, 'nan'], 'b': [2]}
-    """
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)
 
 
 def _check_status(status: str) -> None:

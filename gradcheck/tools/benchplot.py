@@ -221,7 +221,7 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
         sec = {k: t.seconds for k, t in m.items()}
         plain = m.get("plain_loop")
         plain_cell = _fmt_time(sec.get("plain_loop"))
-        if plain is not None and plain.scaled:
+        if plain is not None and plain.scaled and plain.entries_timed:  # scaled implies entries_timed
             plain_cell += " †"
             notes.append(f"† {model} N={batch}: plain loop timed on {plain.entries_timed} of {n_params:,} "
                          f"seeded random entries and scaled by {n_params / plain.entries_timed:,.1f}.")
@@ -237,7 +237,7 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
         if torch:
             torch_cell = _fmt_time(sec.get("torch_gradcheck"))
             tg = m.get("torch_gradcheck")
-            if tg is not None and tg.scaled:
+            if tg is not None and tg.scaled and tg.entries_timed:
                 torch_cell += " ‡"
                 notes.append(f"‡ {model} N={batch}: torch gradcheck (default mode) timed on {tg.entries_timed} of "
                              f"{n_params:,} seeded random entries and scaled by {n_params / tg.entries_timed:,.1f}.")

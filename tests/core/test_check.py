@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 
 import reference_models as rm
 from gradcheck import (
+    GradcheckError,
     GradcheckPrecisionWarning,
+    GradcheckTypeError,
+    GradcheckValueError,
     Tolerance,
     assert_gradients_close,
     assert_model_gradients,
@@ -493,17 +496,18 @@ def test_params_with_wrong_shapes_or_extra_keys_name_the_parameter(bad):
     ({"mode": "slow"}, ValueError, r"mode must be one of \('full', 'fast'\), got mode='slow'"),
     ({"mode": None}, ValueError, r"got mode=None"),
     ({"probes": 0}, ValueError, r"probes must be an int >= 1, got probes=0"),
-    ({"probes": 2.5}, ValueError, r"got probes=2.5"),
-    ({"probes": True}, ValueError, r"got probes=True"),
-    ({"seed": "a"}, TypeError, r"seed must be an int, got seed='a'"),
+    ({"probes": 2.5}, TypeError, r"got probes=2.5"),  # wrong type: TypeError, wrong value: ValueError
+    ({"probes": True}, TypeError, r"got probes=True"),
+    ({"seed": "a"}, TypeError, r"seed must be an int >= 0, got seed='a'"),
     ({"seed": 1.5}, TypeError, r"got seed=1.5"),
     ({"tolerance": 1e-6}, TypeError, r"tolerance must be a gradcheck.Tolerance, got tolerance=1e-06"),
 ])
 def test_bad_options_name_the_argument_and_value(kwargs, error, pattern):
     model = rm.get("xor_2layer")
     params, x, y = point(model, 4)
-    with pytest.raises(error, match=pattern):
+    with pytest.raises(error, match=pattern) as info:
         check_model(model, params, x, y, **kwargs)
+    assert isinstance(info.value, GradcheckError)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -514,13 +518,13 @@ def test_negative_seed_is_named(mode):
         check_model(model, params, x, y, seed=-1, mode=mode)
 
 
-@pytest.mark.parametrize("kwargs, pattern", [
-    ({"rtol": -1.0}, r"rtol must be a finite number >= 0, got rtol=-1.0"),
-    ({"atol": float("nan")}, r"got atol=nan"),
-    ({"k": "4"}, r"got k='4'"),
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    ({"rtol": -1.0}, GradcheckValueError, r"rtol must be a finite number >= 0, got rtol=-1.0"),
+    ({"atol": float("nan")}, GradcheckValueError, r"got atol=nan"),
+    ({"k": "4"}, GradcheckTypeError, r"got k='4'"),
 ])
-def test_bad_tolerance_terms(kwargs, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_bad_tolerance_terms(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
         Tolerance(**kwargs)
 
 

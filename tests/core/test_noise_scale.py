@@ -31,7 +31,7 @@ def test_check_gradients_passes_the_exact_gradient_with_noise_scale():
     assert not check_gradients(lse, {"w": wrong}, {"w": W}, noise_scale=1.0).passed
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), "1"])
-def test_bad_noise_scale_is_named(bad):
-    with pytest.raises(ValueError, match="noise_scale"):
+@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (float("nan"), ValueError), ("1", TypeError)])
+def test_bad_noise_scale_is_named(bad, error):
+    with pytest.raises(error, match="noise_scale"):
         estimate_function_gradient(lse, {"w": W}, noise_scale=bad)

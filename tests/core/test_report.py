@@ -77,13 +77,14 @@ def test_to_dict_and_json_round_trip(xor_point):
         assert all(set(e) >= {"index", "analytic", "numeric", "error_estimate", "allowed"} for e in p["worst"])
 
 
-def test_nan_becomes_null():
+def test_nan_becomes_the_string_nan():
     pc = ParamCheck(name="w", shape=(2,), mode="full", passed=False, n_entries=2, n_failed=1, n_kinks=0,
                     n_refined=2, max_abs_err=float("nan"), max_rel_err=float("nan"), worst=(),
                     failed_indices=((1,),), tolerance=Tolerance())
     r = CheckResult(subject="f", mode="full", seed=None, n_samples=None, params=(pc,), tolerance=Tolerance())
     back = _strict_loads(to_json(r))
-    assert back["params"][0]["max_abs_err"] is None and back["params"][0]["max_rel_err"] is None
+    # one policy for every JSON gradcheck writes (gradcheck.jsonsafe): non-finite floats as strings
+    assert back["params"][0]["max_abs_err"] == "nan" and back["params"][0]["max_rel_err"] == "nan"
     assert back["params"][0]["failed_indices"] == [[1]]
     assert back["passed"] is False
 
@@ -130,3 +131,14 @@ def test_fast_report_of_a_failure_names_the_probe_and_the_localised_entry():
     assert "failed: directional analytic" in text and "bisection localised 1 wrong entries" in text
     assert "Localised wrong entries (entry units):" in text
     assert f"W1[{i}, {j}]: analytic" in text
+
+
+def test_json_safe_policy_keeps_nan_and_the_sign_of_infinity():
+    from gradcheck.diagnose import GradientCode
+    from gradcheck.jsonsafe import json_safe
+
+    value = {"a": np.array([np.inf, -np.inf, np.nan]), 3: (np.float32(0.5), GradientCode.SIGN, None), "o": object}
+    safe = json_safe(value)
+    assert safe == {"a": ["inf", "-inf", "nan"], "3": [0.5, "sign", None], "o": repr(object)}
+    assert [float(v) for v in safe["a"][:2]] == [np.inf, -np.inf]
+    assert json.loads(json.dumps(safe, allow_nan=False)) == safe

@@ -258,9 +258,9 @@ def test_noise_scale_covers_a_cancelling_loss():
     assert np.all(np.abs(est.value - _softmax(w)) <= est.error)
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), "1"])
-def test_bad_noise_scale_is_named(bad):
-    with pytest.raises(ValueError, match="noise_scale="):
+@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), (float("nan"), ValueError), ("1", TypeError)])
+def test_bad_noise_scale_is_named(bad, error):
+    with pytest.raises(error, match="noise_scale="):
         estimate_function_gradient(lambda q: 0.0, {"w": np.ones(2)}, noise_scale=bad)
 
 

@@ -9,6 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+# the grade command prints its progress and report with rich (the grading extra)
+pytest.importorskip("rich")
+
 from gradcheck import parallel
 from gradcheck.grading import cli
 
@@ -38,7 +41,7 @@ def subs(tmp_path):
 
 
 def _notebook(path, source):
-    import nbformat
+    nbformat = pytest.importorskip("nbformat")
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# 과제"), nbformat.v4.new_code_cell("%matplotlib inline"), nbformat.v4.new_code_cell(source)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import re
@@ -151,6 +152,7 @@ def test_markdown_feedback(results):
 
 
 def test_text_report(results):
+    pytest.importorskip("rich")
     text = render_text(results)
     for name in ("alice.py", "bob|<&>.ipynb", "carol.py", "W1 is the exact gradient times 2.5", "2.25 / 4", "timeout"):
         assert name in text
@@ -210,4 +212,6 @@ def test_property_any_text_survives_every_format(name, message, points):
     md = render_markdown(r)
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table) == 2 and all(line.count(" | ") >= 4 for line in table)
+    if importlib.util.find_spec("rich") is None:  # the text report needs the grading extra
+        return
     assert name.replace("\n", "") in render_text([r], width=400).replace("\n", "") or not name.isprintable()
