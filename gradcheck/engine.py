@@ -36,10 +36,10 @@ import numpy as np
 from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
-from gradcheck.numeric import default_step
+from gradcheck.numeric import default_step, stencil_gradient
 from gradcheck.parallel import available_cpus, run_split, workers_from_env
 from gradcheck.recognise import LayerKind, recognise, scalar_loss
-from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
+from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
 __all__ = ["estimate_gradients", "ModelEvaluator"]
 
@@ -576,14 +576,14 @@ def estimate_gradients(
         if not tiny:
             _evaluate(ev, todo, steps, values, (2, 3), workers)
     if tiny:  # one combine for every tensor: its fixed cost dominates at this size
-        whole = _gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
+        whole = stencil_gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
                           np.concatenate([steps[n] for n in names]), (-1,), ev.noise_scale)
         bounds = np.cumsum([0] + [steps[n].size for n in names])
         return {name: NumericGradient(name=name, **{
             f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
             for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
             for name, a, b in zip(names, bounds[:-1], bounds[1:])}
-    return {name: _gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape, ev.noise_scale)
+    return {name: stencil_gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape, ev.noise_scale)
             for name in names}
 
 
@@ -664,26 +664,3 @@ def _workers(workers: int | None, work: int) -> int:
     if env is not None:
         return env
     return min(available_cpus(), AUTO_WORKERS) if work >= PARALLEL_MIN_VALUES else 1
-
-
-def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...],
-              scale: float) -> NumericGradient:
-    """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
-    parts = combine(f0, f[0], f[1], f[2], f[3], h, scale=scale)
-    coarse = np.isnan(f[2])
-    noise = roundoff_error(f0, f[0], f[1], h=h, scale=scale)
-    if coarse.any():
-        parts["value"] = np.where(coarse, parts["d1"], parts["value"])
-        parts["error"] = np.where(coarse, noise, parts["error"])
-        parts["kink"] = np.where(coarse, False, parts["kink"])
-    return NumericGradient(
-        name=name,
-        value=parts["value"].reshape(shape),
-        error=parts["error"].reshape(shape),
-        step=h.reshape(shape),
-        lower=parts["lower"].reshape(shape),
-        upper=parts["upper"].reshape(shape),
-        kink=parts["kink"].reshape(shape),
-        refined=(~coarse).reshape(shape),
-        roundoff=noise.reshape(shape),
-    )

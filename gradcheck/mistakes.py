@@ -34,7 +34,7 @@ Examples
 >>> bool(np.allclose(exact["W1"], m.backward(p, x, y)["W1"], rtol=1e-8, atol=1e-12))
 True
 >>> sorted(mistake_gradients(m, p, x, y))
-['sigmoid_prime_of_z', 'sigmoid_twice']
+['sigmoid_prime_of_z', 'sigmoid_prime_of_z@1', 'sigmoid_prime_of_z@3', 'sigmoid_twice', 'sigmoid_twice@1', 'sigmoid_twice@3']
 >>> sorted(known_mistakes(reference_models.get("relu_sigmoid_bce", activation="tanh")))
 []
 """
@@ -118,8 +118,14 @@ def known_mistakes(model: Any) -> dict[str, MistakeGenerator]:
     """
     if isinstance(model, str):
         return dict(_REGISTRY.get(model, {}))
-    names = {layer.name for layer in getattr(model, "layers", ()) if isinstance(layer, DifferentiableLayer)}
-    found = {m.mistake: _replacing(m.activation, m.derivative) for m in ACTIVATION_MISTAKES if m.activation in names}
+    found: dict[str, MistakeGenerator] = {}
+    for m in ACTIVATION_MISTAKES:
+        at = [i for i, layer in enumerate(getattr(model, "layers", ()))
+              if isinstance(layer, DifferentiableLayer) and layer.name == m.activation]
+        if at:
+            found[m.mistake] = _replacing(m.activation, m.derivative)
+        if len(at) > 1:  # the same slip in one layer only (a student's hidden layer, say): named "mistake@index"
+            found.update({f"{m.mistake}@{i}": _replacing(m.activation, m.derivative, only=i) for i in at})
     found.update(_REGISTRY.get(getattr(model, "name", ""), {}))
     return found
 
@@ -203,6 +209,7 @@ def backprop_with(
     y: np.ndarray,
     *,
     derivatives: Mapping[str, Derivative],
+    only: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Backward pass over ``model.layers`` with some activation derivatives replaced.
 
@@ -211,7 +218,8 @@ def backprop_with(
     the loss head, and the loss head and any other layer are differentiated
     numerically (fourth-order central differences, ~1e-10 relative).  ``derivatives`` maps an
     activation name to ``derivative(z, a)``; other activations use their
-    correct derivative.
+    correct derivative.  With ``only``, the replacement applies to the layer
+    of that index in ``model.layers`` alone.
     """
     layers = list(model.layers)
     a = model.prepare_input(np.asarray(x, dtype=np.float64))
@@ -229,7 +237,7 @@ def backprop_with(
     body, tail = layers[:k], layers[k:]
     delta = _tail_gradient(model, tail, params, inputs[k] if k < len(layers) else a, y)
     grads: dict[str, np.ndarray] = {}
-    for layer, kind, a_in in zip(reversed(body), reversed(kinds[:k]), reversed(inputs[:k])):
+    for index, layer, kind, a_in in zip(reversed(range(k)), reversed(body), reversed(kinds[:k]), reversed(inputs[:k])):
         if kind == "affine":
             W = np.asarray(params[layer.weight], dtype=np.float64)
             grads[layer.weight] = (a_in.T @ delta).reshape(W.shape)
@@ -242,7 +250,7 @@ def backprop_with(
                 grads[pname] = _numeric_vjp(moved, np.asarray(params[pname], dtype=np.float64), delta)
             delta = _numeric_vjp(functools.partial(layer.forward, params), a_in, delta)
         else:
-            delta = delta * _factor(layer, params, a_in, derivatives)
+            delta = delta * _factor(layer, params, a_in, derivatives if only in (None, index) else {})
     return grads
 
 
@@ -268,11 +276,11 @@ def _factor(layer: Any, params: Mapping[str, np.ndarray], z: np.ndarray, derivat
     return _numeric_derivative(lambda v: layer.forward(params, v), z)
 
 
-def _replacing(activation: str, derivative: Derivative) -> MistakeGenerator:
+def _replacing(activation: str, derivative: Derivative, only: int | None = None) -> MistakeGenerator:
     def generator(model: Any, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         if not any(isinstance(layer, DifferentiableLayer) and layer.name == activation for layer in model.layers):
             raise GradcheckTypeError(f"model {model.name!r} has no {activation} layer")
-        return backprop_with(model, params, x, y, derivatives={activation: derivative})
+        return backprop_with(model, params, x, y, derivatives={activation: derivative}, only=only)
 
     return generator
 

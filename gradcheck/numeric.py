@@ -239,7 +239,7 @@ def function_gradients(
             ok = accept[k](d1, err) if k in accept else np.zeros(h.size, bool)
             todo[k] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _fill(point, todo, steps, values, (2, 3), workers)
-    return {k: _gradient(k, point.f0, values[k], steps[k], point.params[k].shape, noise_scale) for k in names}
+    return {k: stencil_gradient(k, point.f0, values[k], steps[k], point.params[k].shape, noise_scale) for k in names}
 
 
 def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
@@ -262,9 +262,12 @@ def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np
             values[k][r, idx] = row
 
 
-def _gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...],
+def stencil_gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...],
               scale: float) -> NumericGradient:
-    """Combine stencil values; entries without the 2h points keep d1 and the round-off error."""
+    """Combine stencil values; entries without the 2h points keep d1 and the round-off error.
+
+    Shared by this module's opaque-function path and :mod:`gradcheck.engine`.
+    """
     parts = combine(f0, f[0], f[1], f[2], f[3], h, scale=scale)
     coarse = np.isnan(f[2])
     noise = roundoff_error(f0, f[0], f[1], h=h, scale=scale)

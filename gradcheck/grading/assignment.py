@@ -427,7 +427,7 @@ class Assignment:
         return out
 
 
-_TOP = ("title", "model", "seed", "lang", "model_options", "submission", "loading", "points", "scoring", "limits", "gradescope")
+_TOP = ("title", "model", "file", "seed", "lang", "model_options", "submission", "loading", "points", "scoring", "limits", "gradescope")
 _GRADESCOPE = ("visibility", "stdout_visibility")
 _SUBMISSION = ("file", "style", "backward", "forward", "args", "forward_args", "returns", "require_forward", "class", "init_args", "init_kwargs", "names", "forward_first", "per_sample")
 _LOADING = ("skip_loops", "skip_main")
@@ -492,7 +492,7 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     loading = _table(data, "loading", w)
     _unknown(loading, _LOADING, w, "[loading]")
     kwargs: dict[str, Any] = {}
-    file = _file_key(sub, w)
+    file = _file_key(data, sub, w)
     for key in _SUBMISSION[1:]:
         if key in sub:
             kwargs["class_name" if key == "class" else key] = sub[key]
@@ -560,11 +560,14 @@ def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:
     return out
 
 
-def _file_key(sub: Mapping[str, Any], w: str) -> str | None:
-    """``[submission] file``: the graded file's name or glob in a student's folder."""
-    file = sub.get("file")
+def _file_key(data: Mapping[str, Any], sub: Mapping[str, Any], w: str) -> str | None:
+    """The graded file's name or glob in a student's folder: top-level ``file`` or ``[submission] file``."""
+    if "file" in data and "file" in sub and data["file"] != sub["file"]:
+        raise _fail(w, "file", f"is given twice with different values (top level and [submission]: {sub['file']!r})", data["file"])
+    key = "file" if "file" in data else "[submission] file"
+    file = data.get("file", sub.get("file"))
     if file is not None and (not isinstance(file, str) or not file.strip() or "\x00" in file):
-        raise _fail(w, "[submission] file", 'must be the graded file\'s name or a glob, such as "hw3.py" or "hw3*.ipynb"', file)
+        raise _fail(w, key, 'must be the graded file\'s name or a glob, such as "hw3.py" or "hw3*.ipynb"', file)
     return file
 
 

@@ -38,7 +38,7 @@ from gradcheck.grading.verdicts import CODES
 from gradcheck.grading.render_markdown import escape_cell, format_points
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["BINS", "REVIEW_VERDICTS", "identical_groups", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "class_summary", "render_summary"]
+__all__ = ["BINS", "REVIEW_VERDICTS", "identical_groups", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "render_summary"]
 
 #: Score bins as fractions of the maximum: ``[lo, hi)``, the last one is exactly full marks.
 BINS: tuple[tuple[str, float, float], ...] = (
@@ -51,7 +51,8 @@ BINS: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def _check(results: Iterable[SubmissionResult]) -> list[SubmissionResult]:
+def check_results(results: Iterable[SubmissionResult]) -> list[SubmissionResult]:
+    """``results`` as a list, each checked to be a :class:`SubmissionResult` (a named ``TypeError`` otherwise)."""
     items = list(results)
     for i, r in enumerate(items):
         if not isinstance(r, SubmissionResult):
@@ -70,7 +71,7 @@ def _param_names(results: Sequence[SubmissionResult]) -> list[str]:
 
 def gradebook_rows(results: Iterable[SubmissionResult]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the gradebook (strings, ready for :mod:`csv`)."""
-    items = _check(results)
+    items = check_results(results)
     names = _param_names(items)
     header = ["student_id", "submission", "model", "score", "max_score", "verdict", "diagnoses"] + names + ["overrides"]
     rows = []
@@ -236,7 +237,7 @@ def class_summary(results: Iterable[SubmissionResult], *, isolation: str = "") -
     >>> s.full_marks, s.verdict_counts, s.seeds, s.review
     (1, {'crash': 1, 'ok': 1}, (3,), (('b.py', 'crash'),))
     """
-    items = _check(results)
+    items = check_results(results)
     scores = [r.score for r in items]
     counts = {label: 0 for label, _, _ in BINS}
     for r in items:

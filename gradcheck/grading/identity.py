@@ -19,14 +19,22 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   files are helper modules the graded file may import.
 
 The student id is the first match of ``--id-pattern`` (its first group when
-it has one) in the identity's first component; the default,
-:data:`DEFAULT_ID_PATTERN`, takes a leading run of digits
-(``"2023001234_홍길동"`` -> ``"2023001234"``, leading zeros kept).
+it has one; with several, the first that matched) in the identity's first
+component; the default, :data:`DEFAULT_ID_PATTERN`, takes a leading run of
+digits (``"2023001234_홍길동"`` -> ``"2023001234"``, leading zeros kept), else
+the first run of five or more digits anywhere (``"홍길동_2023001234_assignsubmission_file_hw3.py"``,
+as Moodle names files, or ``"홍길동 (2023001234)"``).
 
 Examples
 --------
 >>> student_id("0042_김철수 (1).py", DEFAULT_ID_PATTERN)
 '0042'
+>>> student_id("류건우_2023210866_assignsubmission_file_hw3.py", DEFAULT_ID_PATTERN)
+'2023210866'
+>>> student_id("송가은 (2022297975)/hw.py", DEFAULT_ID_PATTERN)
+'2022297975'
+>>> student_id("hw3 (1).py", DEFAULT_ID_PATTERN)
+''
 >>> student_id("alice.py", DEFAULT_ID_PATTERN)
 ''
 >>> safe_name("2023 홍길동/hw3 (1).py")
@@ -54,7 +62,7 @@ __all__ = [
 #: File types that can be graded.
 SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
 #: Default ``--id-pattern``: a leading run of digits.
-DEFAULT_ID_PATTERN = r"^(\d+)"
+DEFAULT_ID_PATTERN = r"^(\d+)|(?<!\d)(\d{5,})(?!\d)"
 #: Folders inside a student's folder that never hold submission files.
 _IGNORED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", "__MACOSX"})
 
@@ -102,7 +110,7 @@ def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
     m = rx.search(first)
     if m is None:
         return ""
-    return m.group(1) if rx.groups else m.group(0)
+    return next((g for g in m.groups() if g is not None), m.group(0))
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|\s]+")

@@ -33,6 +33,7 @@ from gradcheck.grading import i18n
 from gradcheck.grading.gradebook import (
     REVIEW_VERDICTS,
     ClassSummary,
+    check_results,
     class_summary,
     identical_groups,
     needs_review,
@@ -49,14 +50,6 @@ th{background:#f3f3f3}td.num{text-align:right}.passed{color:#17692f}.failed{colo
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}.note{background:#fff7d6;padding:.5em;border-left:4px solid #e0b000}
 .bar{display:inline-block;height:.8em;background:#4a7bd0}figure{margin:0 0 1em}details{margin:.3em 0 1em}
 """
-
-
-def _check(results: Iterable[SubmissionResult]) -> list[SubmissionResult]:
-    items = list(results)
-    for i, r in enumerate(items):
-        if not isinstance(r, SubmissionResult):
-            raise TypeError(f"results[{i}] must be a SubmissionResult, got {type(r).__name__}")
-    return items
 
 
 # -- plots -------------------------------------------------------------------------------
@@ -234,7 +227,7 @@ def render_report(results: Iterable[SubmissionResult], *, lang: str = "en", plot
         When ``plots=True`` and matplotlib is not installed.
     """
     i18n.check_lang(lang)
-    items = _check(results)
+    items = check_results(results)
     if plots is None:
         plots = _plots_available()
     elif plots and not _plots_available():

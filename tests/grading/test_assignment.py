@@ -96,3 +96,12 @@ def test_a_bad_scoring_table_is_one_error_at_load(tmp_path):
     p.write_text('model = "xor_2layer"\n[scoring]\ncredit = {scale = 2}\n')
     with pytest.raises(AssignmentError, match=r"\[scoring\]: credit\['scale'\] must be a number in \[0, 1\]"):
         load_assignment(p)
+
+
+def test_the_graded_file_may_be_named_at_the_top_level() -> None:
+    from gradcheck.grading.assignment import AssignmentError, parse_assignment
+
+    assert parse_assignment({"model": "xor_2layer", "file": "hw3.py"}).file == "hw3.py"
+    assert parse_assignment({"model": "xor_2layer", "submission": {"file": "hw*.py"}}).file == "hw*.py"
+    with pytest.raises(AssignmentError, match="file"):
+        parse_assignment({"model": "xor_2layer", "file": "a.py", "submission": {"file": "b.py"}})

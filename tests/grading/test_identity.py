@@ -8,7 +8,7 @@ import json
 import pytest
 
 from gradcheck.grading import cli
-from gradcheck.grading.identity import Submission, collect_submissions, output_names, student_id
+from gradcheck.grading.identity import DEFAULT_ID_PATTERN, Submission, collect_submissions, output_names, student_id
 
 GOOD = """
 import numpy as np
@@ -191,3 +191,15 @@ def test_summary_says_what_it_counts_and_what_needs_a_look(tmp_path, capsys):
     assert "| 01_a.py | identical to another submission |" in review and "| 02_b.py |" in review
     assert "| 04_d.py | error |" in review and "03_c.py" not in review
     assert "| 01_a.py, 02_b.py | 2 |" in md
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("류건우_2023210866_assignsubmission_file_hw3.py", "2023210866"),  # Moodle's download names
+    ("강채원_2022202947", "2022202947"),
+    ("송가은 (2022297975)", "2022297975"),
+    ("0042_김철수 (1).py", "0042"),  # a leading run keeps its zeros, whatever its length
+    ("hw3 (1).py", ""),  # a copy number is not an id
+    ("홍길동 2023.py", ""),  # nor a four-digit year
+])
+def test_the_default_id_pattern_finds_lms_student_numbers(name: str, expected: str) -> None:
+    assert student_id(name, DEFAULT_ID_PATTERN) == expected
