@@ -647,7 +647,7 @@ def _toml_value(value: Any) -> str:
 
 
 # Long: one block per TOML table, written in the order a teacher reads them; classA is reworking this file.
-def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | None = None) -> str:  # noqa: C901 - one branch per table written; classA reworks assignment.py this session
+def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | None = None) -> str:  # noqa: C901 - one short branch per optional table, written in the file's own order: the TOML layout reads top to bottom here
     """TOML text that :func:`parse_assignment` reads back to an equal assignment.
 
     Parameters

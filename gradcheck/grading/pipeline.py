@@ -488,7 +488,7 @@ def _scored_forward(forward: Diagnosis | None, runtime: Diagnosis | None, policy
 
 # Long: the grading steps of one submission in order (load, call per point, diagnose, shrink, score);
 # classA is reworking pipeline.py this session and will split it into steps.
-def grade_with(  # noqa: C901 - the grading steps in order; classA reworks pipeline.py this session
+def grade_with(  # noqa: C901 - the grading steps in order (load, forward, parameters, shrinking, deductions): each branch is a step's early exit
     caller: Caller,
     model: Any,
     *,

@@ -627,7 +627,7 @@ class Sandbox:
 
     # Long: one select loop that must see every pipe event in one place (see its docstring);
     # helper sandbox is reworking sandbox.py this session.
-    def _exchange(  # noqa: C901 - one select loop over the child's pipes; sandbox reworks it this session
+    def _exchange(  # noqa: C901 - one select loop over the child's pipes: every limit and timeout path in one place, to audit together
         self, frame: bytes, deadline: float, max_payload: int, *, ends: Callable[[dict[str, Any]], bool]
     ) -> tuple[str, dict[str, Any] | None, dict[Key, np.ndarray] | None]:
         """Send ``frame``; read output and one result frame until ``deadline``.
