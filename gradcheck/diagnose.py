@@ -114,6 +114,7 @@ class GradientCode(str, enum.Enum):
     NONFINITE = "nonfinite"
     FINITE_DIFFERENCE = "finite_difference"
     PRECISION = "precision"
+    GLOBAL = "global"  # exact for the module's own global data, not for the arguments (the grader's check)
     WRONG = "wrong"
     MISSING = "missing"
 

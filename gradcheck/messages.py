@@ -109,6 +109,14 @@ TEMPLATES: _T = {
         "en": "{param} is right only to single precision (relative error {rel_error:.1e}): compute in float64.",
         "ko": "{param}은(는) 단정밀도 수준으로만 맞습니다 (상대 오차 {rel_error:.1e}). float64로 계산하세요.",
     },
+    "global": {
+        "en": "Your backward uses the global {name} (defined in your file) instead of its argument {argument}: {param} is exact for the notebook's data, not for the inputs it was given.",
+        "ko": "backward가 인자 {argument} 대신 파일에 정의된 전역 변수 {name}을(를) 사용합니다: {param}은(는) 노트북의 데이터에 대해서는 정확하지만, 전달받은 입력에 대해서는 정확하지 않습니다.",
+    },
+    "global.both": {
+        "en": "Your backward uses the globals {name} and {name2} (defined in your file) instead of its arguments x and y: {param} is exact for the notebook's data, not for the inputs it was given.",
+        "ko": "backward가 인자 x, y 대신 파일에 정의된 전역 변수 {name}, {name2}을(를) 사용합니다: {param}은(는) 노트북의 데이터에 대해서는 정확하지만, 전달받은 입력에 대해서는 정확하지 않습니다.",
+    },
     "wrong": {
         "en": "{param} is wrong (largest error {max_abs_error:.3g}, gradient entries up to {scale:.3g}) and fits no known mistake.",
         "ko": "{param}이(가) 틀렸습니다 (최대 오차 {max_abs_error:.3g}, 기울기 원소 최댓값 {scale:.3g}). 알려진 오류 유형에도 해당하지 않습니다.",

@@ -46,6 +46,10 @@ from typing import Any, Callable
 BLOCKED_ROOTS = ("gradcheck", "reference_models")
 _MAX_MESSAGE = 8000
 _MAX_FRAMES = 12
+#: At most this many of the module's global arrays, each of at most this many entries, go back
+#: with the load answer (for the grader's "uses a global instead of its argument" check).
+_MAX_GLOBALS = 4
+_MAX_GLOBAL_SIZE = 4096
 #: Keys of a gradient the submission may use for a parameter ``s``: ``s``, ``ds``, ``d_s``, ``grad_s``, ``s_grad``.
 GRAD_KEY_FORMS = ("{}", "d{}", "d_{}", "grad_{}", "{}_grad")
 
@@ -769,6 +773,20 @@ def call(s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> tuple[dict
     return result, c.out
 
 
+def module_arrays(ns: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The module's small global numeric arrays (plain ndarrays only, never anything else), bounded."""
+    out: list[tuple[Any, Any]] = []
+    for name, value in list(ns.items()):
+        if len(out) >= _MAX_GLOBALS:
+            break
+        if (
+            type(value) is _W.np.ndarray and isinstance(name, str) and not name.startswith("_")
+            and value.dtype.kind in "iuf" and 1 <= value.ndim <= 2 and 0 < value.size <= _MAX_GLOBAL_SIZE
+        ):
+            out.append((_W.Key(_W.GLOBAL, name[:100]), _W._asarray(value, dtype="<f8")))
+    return out
+
+
 # -- the conversation ---------------------------------------------------------------------------
 def serve(s: Session) -> None:
     """Answer the ``load`` frame, then ``call`` frames until ``close``, end of file or a crash."""
@@ -776,7 +794,7 @@ def serve(s: Session) -> None:
     t1 = _perf()
     answer = load(s, meta)
     answer.update(import_seconds=s.import_seconds, load_seconds=_perf() - t1, has_forward=s.has_forward)
-    send(s, answer)
+    send(s, answer, module_arrays(s.ns) if s.ns is not None else ())
     if s.ns is None:
         return
     while True:

@@ -38,7 +38,7 @@ import numpy as np
 
 __all__ = [
     "MAGIC", "HEADER", "MAX_JSON", "ProtocolError", "Key", "encode", "decode",
-    "PARAM", "INPUT", "GRAD", "FORWARD", "AFTER_PARAM", "AFTER_INPUT", "AFTER_FORWARD_PARAM", "AFTER_FORWARD_INPUT",
+    "PARAM", "INPUT", "GRAD", "GLOBAL", "FORWARD", "AFTER_PARAM", "AFTER_INPUT", "AFTER_FORWARD_PARAM", "AFTER_FORWARD_INPUT",
     "ROLES", "BATCH_NAMES",
 ]
 
@@ -64,8 +64,11 @@ AFTER_INPUT = "after"
 AFTER_FORWARD_PARAM = "after.forward.params"
 #: ``x`` or ``y`` as they were after the forward call.
 AFTER_FORWARD_INPUT = "after.forward"
+#: A numeric array the submission's module defines at top level (name: the global's name),
+#: sent once with the answer to ``load`` (see ``_child.module_arrays``).
+GLOBAL = "global"
 #: Every role, longest first (so parsing takes the most specific one).
-ROLES: tuple[str, ...] = (AFTER_FORWARD_PARAM, AFTER_FORWARD_INPUT, AFTER_PARAM, AFTER_INPUT, PARAM, GRAD, FORWARD, INPUT)
+ROLES: tuple[str, ...] = (AFTER_FORWARD_PARAM, AFTER_FORWARD_INPUT, AFTER_PARAM, AFTER_INPUT, GLOBAL, PARAM, GRAD, FORWARD, INPUT)
 #: The names an ``INPUT`` can have.
 BATCH_NAMES: tuple[str, ...] = ("x", "y")
 

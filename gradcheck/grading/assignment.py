@@ -456,7 +456,7 @@ def _unknown(table: Mapping[str, Any], known: tuple[str, ...] | list[str], where
             raise AssignmentError(f"{where}: {name}: unknown key {k!r}; known keys: {', '.join(known)}")
 
 
-def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", check_model: bool = True) -> Assignment:  # noqa: C901 - one flat pass over the file's tables; classA reworks assignment.py this session
+def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", check_model: bool = True) -> Assignment:
     """Validate a parsed TOML document and build an :class:`Assignment`.
 
     Parameters
@@ -505,16 +505,30 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
     except AssignmentError as exc:
         raise AssignmentError(str(exc).replace("SubmissionSpec:", f"{w}: [submission]", 1)) from None
     points_t = _table(data, "points", w)
+    points = _points(points_t, w)
+    scoring = dict(_table(data, "scoring", w))
+    if points_t and "points" in scoring:
+        raise AssignmentError(f"{w}: [points] and [scoring] points both give points; keep one of them")
+    _check_scoring(scoring, points, w)
+    limits = _limits(_table(data, "limits", w), w)
+    if check_model:
+        _check_model(model, options, spec, points, w)
+    extra = _top_options(data, w)
+    return Assignment(model=model, model_options=options, spec=spec, points=points, scoring=scoring, limits=limits, title=title, source=source, file=file, **extra)
+
+
+def _points(points_t: Mapping[str, Any], w: str) -> dict[str, float]:
+    """``[points]``: each value a finite number >= 0."""
     points: dict[str, float] = {}
     for k, v in points_t.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise _fail(w, f"[points] {k}", "must be a number >= 0", v)
         points[k] = float(v)
-    scoring = dict(_table(data, "scoring", w))
-    if points_t and "points" in scoring:
-        raise AssignmentError(f"{w}: [points] and [scoring] points both give points; keep one of them")
-    _check_scoring(scoring, points, w)
-    limits_t = _table(data, "limits", w)
+    return points
+
+
+def _limits(limits_t: Mapping[str, Any], w: str) -> Limits:
+    """``[limits]``: known keys, each a finite number > 0, scaled to :class:`Limits` units."""
     _unknown(limits_t, list(_LIMITS), w, "[limits]")
     lim: dict[str, Any] = {}
     for k, v in limits_t.items():
@@ -522,11 +536,7 @@ def parse_assignment(data: Mapping[str, Any], *, source: str = "<assignment>", c
             raise _fail(w, f"[limits] {k}", "must be a finite number > 0", v)
         name, mult = _LIMITS[k]
         lim[name] = int(v * mult) if mult > 1 else v
-    limits = Limits(**lim)
-    if check_model:
-        _check_model(model, options, spec, points, w)
-    extra = _top_options(data, w)
-    return Assignment(model=model, model_options=options, spec=spec, points=points, scoring=scoring, limits=limits, title=title, source=source, file=file, **extra)
+    return Limits(**lim)
 
 
 def _top_options(data: Mapping[str, Any], w: str) -> dict[str, Any]:

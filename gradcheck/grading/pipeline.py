@@ -361,6 +361,50 @@ def _at_kink(model: Any, point: TestPoint) -> bool:
     return False
 
 
+#: Failing codes the global check leaves alone (nothing was returned, or not in the right shape).
+_NOT_GLOBAL = frozenset({"missing", "type", "shape", "nonfinite", "nondeterministic"}) | frozenset(RUNTIME_CODES)
+
+
+def _global_candidates(globals_: Mapping[str, np.ndarray], point: TestPoint) -> list[tuple[str, str]]:
+    """``(x source, y source)`` pairs to try: a global of the argument's trailing shape, or ``""`` (the argument)."""
+    xs = [n for n, a in globals_.items() if a.shape[1:] == np.shape(point.x)[1:]]
+    ys = [n for n, a in globals_.items() if a.shape[1:] == np.shape(point.y)[1:]]
+    both = [(gx, gy) for gx in xs for gy in ys if gx != gy and len(globals_[gx]) == len(globals_[gy])]
+    return both + [(gx, "") for gx in xs] + [("", gy) for gy in ys]
+
+
+def _global_use(model: Any, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], name: str, d: Diagnosis,
+                globals_: Mapping[str, np.ndarray], lang: str) -> Diagnosis | None:
+    """``global`` if the wrong gradient ``name`` is exact (the diagnosis tolerance) at the module's own data.
+
+    The reference model computes the gradient at each point's parameters with
+    ``x`` and/or ``y`` replaced by a global of compatible shape; the child only
+    sent the arrays, all arithmetic is here.  Every point that returned
+    gradients must match, or the finding is not made.
+    """
+    if d.passed or d.code in _NOT_GLOBAL:
+        return None
+    done = [(p, o) for p, o in zip(points, outcomes) if o.verdict == "ok" and o.grads is not None and name in o.grads]
+    if not done:
+        return None
+    for gx, gy in _global_candidates(globals_, done[0][0]):
+        if all(_exact_at(model, p, o.grads[name], name, globals_.get(gx, p.x), globals_.get(gy, p.y)) for p, o in done):  # type: ignore[index]
+            if gx and gy:
+                return runtime_diagnosis("global", param=name, lang=lang, template="global.both", name=gx, name2=gy)
+            return runtime_diagnosis("global", param=name, lang=lang, name=gx or gy, argument="x" if gx else "y")
+    return None
+
+
+def _exact_at(model: Any, point: TestPoint, got: Any, name: str, x: np.ndarray, y: np.ndarray) -> bool:
+    if len(x) != len(y):
+        return False
+    try:
+        expected = model.backward(point.params, np.array(x, dtype=np.float64), np.array(y, dtype=np.float64))[name]
+    except (ValueError, IndexError):  # the global does not fit the model after all
+        return False
+    return diagnose_parameter(name, got, expected, batch_size=len(x)).code == "correct"
+
+
 def _round(a: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(a, dtype=np.float64), 1)
 
@@ -457,6 +501,7 @@ def grade_with(  # noqa: C901 - the grading steps in order; classA reworks pipel
     shrink_budget: int = 40,
     file_hash: str = "",
     messages: Sequence[str] = (),
+    module_globals: Mapping[str, np.ndarray] | None = None,
 ) -> SubmissionResult:
     """Grade with any caller (see the module docstring); the core of :func:`grade_submission`.
 
@@ -479,6 +524,10 @@ def grade_with(  # noqa: C901 - the grading steps in order; classA reworks pipel
     file_hash : str
     messages : sequence of str
         Notes to pass on (e.g. the loader's).
+    module_globals : mapping of str to ndarray, optional
+        The submission module's small global arrays (the sandbox's
+        ``module_globals``): a wrong gradient that is exact for them instead
+        of ``x``/``y`` is diagnosed ``global``.
 
     Returns
     -------
@@ -538,6 +587,9 @@ def grade_with(  # noqa: C901 - the grading steps in order; classA reworks pipel
         # wrong because of that, whatever pattern one call happens to fit
         picks.update({k: (picks[k][0], runtime_diagnosis("nondeterministic", param=k, lang=lang))
                       for k in unstable if not picks[k][1].passed})
+        if module_globals:
+            picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
+                          and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:
@@ -788,7 +840,8 @@ def grade_submission(
             caller = _load_failure(box.load_status, box.load_message, limits, getattr(box, "load_facts", None), lang)
         else:
             caller = sandbox_caller(box, model=model)
-        result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink, file_hash=digest, messages=notes)
+        result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink,
+                            file_hash=digest, messages=notes, module_globals=getattr(box, "module_globals", None))
         result = dataclasses.replace(result, isolation=str(getattr(getattr(box, "isolation", None), "value", "")))
     from gradcheck.grading.loader import load_submission, source_fingerprint
 

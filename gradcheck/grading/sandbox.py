@@ -384,6 +384,8 @@ class Sandbox:
         self.notes: tuple[str, ...] = ()
         self.load_output = ""
         self.has_forward = False
+        # the module's small global numeric arrays, by name (read from the load answer, at most 4)
+        self.module_globals: dict[str, np.ndarray] = {}
         self.start_seconds = 0.0
         self.import_seconds = 0.0
         self._p = _Process()
@@ -574,7 +576,7 @@ class Sandbox:
         cells = [{"filename": c.filename, "source": c.source, "syntax_error": c.syntax_error} for c in loaded.cells]
         load = {"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name, "files": self._helpers}
         frame = _wire.encode(load, [])
-        outcome, meta, _ = self._exchange(frame, t0 + lim.load_seconds, 1 << 20, ends=_load_ends)
+        outcome, meta, arrays = self._exchange(frame, t0 + lim.load_seconds, 1 << 20, ends=_load_ends)
         self.load_output = self._phase_text()
         self.start_seconds = time.monotonic() - t0
         if outcome != "ok" or meta is None:
@@ -585,6 +587,7 @@ class Sandbox:
         self.notes = self.notes + _texts(meta.get("notes"))
         self.import_seconds = float(meta.get("import_seconds", 0.0) or 0.0)
         self.has_forward = bool(meta.get("has_forward"))
+        self.module_globals = {k.name: a for k, a in (arrays or {}).items() if k.role == _wire.GLOBAL and np.isfinite(a).all()}
         if status not in _CHILD_STATUSES or status == "type":
             self._die(*self._verdict("protocol", "while loading the submission"), load=True)
         elif status != "ok":

@@ -18,12 +18,14 @@ FIELDS = {
     "error": "ValueError: matmul", "function": "backward", "owner": "Neural_Network", "found": "forward, back_prop",
     "close": "back_prop", "mistake": "sigmoid_twice", "names": "alice.py", "code": "wrong", "cause": "",
     "mistake_text": "", "keys": "W1, b1", "median_offset": 1e-7, "min_offset": 5e-8, "max_offset": 2e-7, "max_rel_offset": 2e-7,
+    "name": "X_train", "name2": "Y_train", "argument": "x",
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {
     "ReLU", "relu", "sigmoid", "softmax", "NaN", "log", "exp", "float64", "dict", "delta", "output", "matplotlib", "pip",
     "install", "gradcheck", "plot", "MB", "ValueError", "matmul", "list", "backward", "forward", "back_prop",
     "Neural_Network", "sigmoid_twice", "alice", "wrong", "correct", "mean", "tolerance", "Tolerance", "rtol",
+    "X_train", "Y_train",  # a student's global names
     "DLFS",  # the book "Deep Learning from Scratch", by its usual name
 }
 
