@@ -396,21 +396,26 @@ def _function_workers(workers: int | None) -> int:
 
 
 def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None,
-                    losses: list[float], backward: Callable[..., Any], who: str) -> tuple[list[str], dict]:
+                    losses: list[float], backward: Callable[..., Any], who: str,
+                    pristine: guards.Point | None = None) -> tuple[list[str], dict]:
     """Run loss once and backward twice on copies: mutation and determinism findings.
 
     The loss value is appended to ``losses``; the caller compares it with
-    the numerical engine's own evaluation of the same point.
+    the numerical engine's own evaluation of the same point.  ``pristine``:
+    a copy of the point that no code under check sees (the reference the
+    guards compare with; made here when not given).
     """
     problems: list[str] = []
-    value, found = guards.run_guarded(model.loss, params, x, y, f"{getattr(model, 'name', 'model')}.loss")
+    pristine = pristine if pristine is not None else guards.copy_point(params, x, y)
+    value, found = guards.run_guarded(model.loss, params, x, y, f"{getattr(model, 'name', 'model')}.loss",
+                                      pristine=pristine)
     problems += found
     losses.append(float(value))
     if grads is not None:
         return problems, grads
     results = []
     for _ in range(2):
-        value, found = guards.run_guarded(backward, params, x, y, who)
+        value, found = guards.run_guarded(backward, params, x, y, who, pristine=pristine)
         problems += found
         results.append(value)
     analytic = check_grads_match(results[0], params, name="grads")
@@ -525,9 +530,11 @@ def check_model(
     t0 = time.perf_counter()
     supplied = None if grads is None else check_grads_match(grads, work, name="grads")
     losses: list[float] = []
-    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who)
+    point = guards.copy_point(work, xx, yy)  # the guards' reference, then (never seen by the code under check) the engine's
+    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who, pristine=point)
     timings["backward"] = time.perf_counter() - t0
-    output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward")
+    output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward",
+                                       pristine=point)
     problems += found
     low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
                                 **{f"grads[{k!r}]": v for k, v in (grads or {}).items()}, "forward output": output})
@@ -536,7 +543,6 @@ def check_model(
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
                                     tol=tol, mode=mode, seed=seed, probes=probes, workers=workers, strict=strict)
     tols, said = float32_tolerances(tol, analytic, low, strict=strict, subject=getattr(model, "name", "the model"))
-    point = guards.copy_point(work, xx, yy)
     p, px, py = point.params, point.x, point.y
     t0 = time.perf_counter()
     ev = ModelEvaluator(model, p, px, py)

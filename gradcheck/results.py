@@ -1,13 +1,14 @@
 """What a check found, as data.  Rendering is in :mod:`gradcheck.report`."""
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
 from gradcheck.compare import Tolerance
 from gradcheck.diagnose import Diagnosis
 
-__all__ = ["CheckResult", "EntryReport", "FastGuarantee", "ParamCheck"]
+__all__ = ["CheckResult", "EntryReport", "FastGuarantee", "PROBE_LEVELS", "ParamCheck"]
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,29 @@ class EntryReport:
     upper: float | None = None
 
 
+#: Magnitudes of fast mode's probe weights (before an entry's scale ``s_i``), each drawn with
+#: probability 1/64 and a random sign: ``(64.5 + k) / 128`` for ``k = 0..63``, so ``1/2 < |w| < 1``
+#: (see :func:`gradcheck.directional.draw_directions`).
+PROBE_LEVELS: tuple[float, ...] = tuple((64.5 + k) / 128.0 for k in range(64))
+
+
 @dataclass(frozen=True)
 class FastGuarantee:
     """What fast mode's probes of one tensor can see of a single wrong entry.
 
-    A probe along a Gaussian direction ``v`` sees a single entry ``i`` that is
-    off by ``e`` as ``v_i * e``, with ``v_i`` normal of standard deviation
-    ``s_i``; it misses it when ``|v_i e|`` stays below the probe's
+    A probe along a direction ``v`` sees a single entry ``i`` that is off by
+    ``e`` as ``v_i * e``, with ``v_i = s_i w_i``: ``s_i`` the entry's scale
+    and ``w_i`` a random sign times a magnitude drawn uniformly from
+    :data:`PROBE_LEVELS` (between 1/2 and 1), independently per entry and
+    probe.  The probe misses the entry when ``|v_i e|`` stays below its
     threshold ``c`` (its tolerance plus the difference it measured).  For an
     error ``ratio`` times the entry's own full-mode tolerance ``tol_i`` that
-    happens with probability ``erf(c / (sqrt(2) ratio s_i tol_i))``, the
-    probes independently.  ``unit`` is a lower bound of ``s_i tol_i`` over
-    the tensor's entries (see :mod:`gradcheck.directional`), so the
-    probabilities are upper bounds for every entry.
+    happens with probability ``P(|w| <= c / (ratio s_i tol_i))``, the
+    fraction of the levels at most that, and the probes independently.
+    ``unit`` is a lower bound of ``s_i tol_i`` over the tensor's entries
+    (see :mod:`gradcheck.directional`), so the probabilities are upper
+    bounds for every entry.  As ``|w| > 1/2``, an error above ``2 c /
+    unit`` times its tolerance cannot escape a probe.
 
     Attributes
     ----------
@@ -56,25 +67,32 @@ class FastGuarantee:
         """Upper bound of the chance that one entry off by ``ratio`` times its tolerance escapes every probe.
 
         >>> g = FastGuarantee(thresholds=(1.0, 1.0), unit=1.0, n_entries=100)
-        >>> round(g.escape_probability(10.0), 4)  # erf(1 / (10 sqrt 2)) squared
-        0.0063
+        >>> g.escape_probability(1.0)  # |w| <= 1 always: each probe may miss it
+        1.0
+        >>> g.escape_probability(1.5)  # levels (64.5 + k) / 128 <= 1 / 1.5: k <= 20, 21 of 64, per probe
+        0.107666015625
+        >>> g.escape_probability(2.0)  # every level is above 1 / 2: caught for certain
+        0.0
         """
         p = 1.0
         for c in self.thresholds:
-            p *= math.erf(c / (math.sqrt(2.0) * ratio * self.unit)) if self.unit > 0 else 1.0
+            if self.unit <= 0 or ratio <= 0:
+                continue
+            bound = c / (ratio * self.unit)
+            p *= bisect.bisect_right(PROBE_LEVELS, bound) / len(PROBE_LEVELS)  # the levels are sorted
         return p
 
     def ratio_for(self, escape: float = 0.01) -> float:
         """Smallest error, in units of an entry's tolerance, that escapes with probability at most ``escape``.
 
         >>> g = FastGuarantee(thresholds=(1.0, 1.0), unit=1.0, n_entries=100)
-        >>> round(g.ratio_for(0.01), 2)
-        7.96
+        >>> round(g.ratio_for(0.01), 4)  # 128 / 70.5: then 6 of 64 levels per probe, (6/64)**2 < 0.01 < (7/64)**2
+        1.8156
         """
         if not self.thresholds:
             return math.inf
         lo, hi = 1e-12, 1e300
-        for _ in range(64):  # bisection on log(ratio); escape_probability falls with the ratio
+        for _ in range(64):  # bisection on log(ratio); escape_probability falls with the ratio (in steps)
             mid = math.sqrt(lo * hi)
             lo, hi = (mid, hi) if self.escape_probability(mid) > escape else (lo, mid)
         return hi

@@ -65,3 +65,26 @@ def test_miss_probability_by_hand():
     assert miss_probability(10.0, 1) == pytest.approx(0.0797884560802865)
     assert miss_probability(100.0, 2) == pytest.approx(0.0797884560802865 ** 2 / 100)
     assert miss_probability(0.5, 3) == 1.0  # an error below its tolerance is not promised to be found
+
+
+def test_directions_take_every_sign_and_level_equally_often():
+    from gradcheck.directional import draw_directions
+    from gradcheck.results import PROBE_LEVELS
+
+    v = draw_directions(np.random.default_rng(0), 2, np.ones(64_000))
+    levels = np.asarray(PROBE_LEVELS)
+    k = np.searchsorted(levels, np.abs(v).reshape(-1))
+    assert np.array_equal(levels[k], np.abs(v).reshape(-1))  # every magnitude is one of the 64 levels
+    counts = np.bincount(2 * k + (v.reshape(-1) < 0), minlength=128)
+    # 128,000 draws over 128 (level, sign) cells: 1000 each, binomial sd about 31; 5 sd either side
+    assert counts.min() >= 1000 - 5 * 31 and counts.max() <= 1000 + 5 * 31, (counts.min(), counts.max())
+
+
+def test_directions_scale_by_the_entry_and_are_seeded():
+    from gradcheck.directional import draw_directions
+    from gradcheck.results import PROBE_LEVELS
+
+    scale = np.array([1.0, 3.0, 1.0, 0.5])
+    a = draw_directions(np.random.default_rng(4), 5, scale)
+    assert np.array_equal(a, draw_directions(np.random.default_rng(4), 5, scale))
+    assert np.all(np.isin(np.abs(a) / scale, PROBE_LEVELS))

@@ -67,3 +67,30 @@ def test_require_finite_names_the_parameter_count_and_first_index():
     with pytest.raises(ValueError, match=r"numerical gradient\['W'\] has 2 non-finite entries \(NaN or inf\), first at index \(0, 1\)"):
         guards.require_finite(g, "numerical gradient")
     guards.require_finite({"W": np.ones(3)}, "numerical gradient")
+
+
+def test_one_pristine_copy_serves_several_guarded_calls_and_each_finds_its_own_writes():
+    params, x, y = _point()
+    x[1, 1] = np.nan
+    pristine = guards.copy_point(params, x, y)
+
+    def nan_writer(p, xx, yy):
+        p["b"][1] = np.nan  # equal_nan must not hide a NaN written over a number
+        return 0.0
+
+    _, found = guards.run_guarded(nan_writer, params, x, y, "loss", pristine=pristine)
+    assert len(found) == 1 and "params['b'] in place (1 of 3 entries)" in found[0]
+    _, clean = guards.run_guarded(lambda p, xx, yy: 0.0, params, x, y, "loss", pristine=pristine)
+    assert clean == []  # the first call wrote into its own copy, not into the reference
+    assert np.isnan(pristine.x[1, 1]) and not np.isnan(pristine.params["b"]).any()
+
+
+def test_a_write_that_moves_a_value_by_one_ulp_is_found():
+    params, x, y = _point()
+
+    def nudge(p, xx, yy):
+        p["W"][1, 2] = np.nextafter(p["W"][1, 2], np.inf)
+        return 0.0
+
+    _, found = guards.run_guarded(nudge, params, x, y, "backward")
+    assert len(found) == 1 and "params['W'] in place (1 of 6 entries)" in found[0]

@@ -360,3 +360,20 @@ def test_softmax_rank_one_equals_the_head_on_moved_samples(labels: bool, size: f
             for p in range(4)]
     assert isinstance(head, nn.RankOneHead)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+
+
+def test_declares_answers_as_isinstance_does():
+    from gradcheck.recognise import declares
+
+    class NoneForward:  # a callable member set to None does not implement the protocol
+        param_names = ()
+        elementwise = True
+        kinks = ()
+        forward = None
+
+    objects = [layer for name in rm.names() for layer in rm.get(name).layers]
+    objects += [MyAffine("W", "b"), MyTanh(), SoftmaxClaimingElementwise(), NoneForward(), object(), nn.MSE()]
+    protocols = (nn.Layer, nn.AffineLayer, nn.ElementwiseLayer, nn.DifferentiableLayer)
+    answers = [(type(o).__name__, p.__name__, declares(o, p), isinstance(o, p)) for o in objects for p in protocols]
+    assert [a for a in answers if a[2] != a[3]] == []
+    assert sum(a[3] for a in answers) >= 10 and sum(not a[3] for a in answers) >= 10  # both answers occur
