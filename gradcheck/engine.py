@@ -42,7 +42,7 @@ from gradcheck.nn import RankOneHead
 from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
-__all__ = ["estimate_gradients", "ModelEvaluator"]
+__all__ = ["estimate_gradients", "LineLosses", "ModelEvaluator"]
 
 
 #: Size of one stacked pass, in float64 values (of the widest stacked array).
@@ -120,6 +120,22 @@ def _rank_one(base: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarr
     np.multiply(rows.T[:, :, None], delta[None, :, :], out=out)
     out += base.T[:, None, :]
     return out.transpose(1, 2, 0)
+
+
+@dataclass(frozen=True)
+class LineLosses:
+    """What :meth:`ModelEvaluator.lines` returns: ``losses(offsets, which=None)``, and what is known of kinks.
+
+    ``safe_step``: the largest step ``t`` at which no line's stencil (offsets
+    up to ``2 t``) crosses a kink a layer declares, ``inf`` when the layers
+    after the tensor declare none, ``None`` when unknown.
+    """
+
+    losses: Callable[..., np.ndarray]
+    safe_step: float | None
+
+    def __call__(self, offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+        return self.losses(offsets, which)
 
 
 class ModelEvaluator:
@@ -398,14 +414,16 @@ class ModelEvaluator:
             losses[p] = scalar_loss(self.model.head(a, self.y))
         return losses
 
-    def lines(self, name: str, lines: Sequence[tuple[np.ndarray, int, int]]) -> Callable[..., np.ndarray]:
+    def lines(self, name: str, lines: Sequence[tuple[np.ndarray, int, int]]) -> LineLosses:
         """Losses along lines through the point, for fast mode (:mod:`gradcheck.directional`).
 
         A line is ``(v, start, stop)``: the flat vector ``v`` (``params[name].size``
         values) restricted to the flat entries ``start:stop``, zero elsewhere.
-        Returns ``losses(offsets, which=None)``: the losses at
-        ``params[name] + o * line`` for every offset ``o`` and every line in
-        ``which`` (default all), shape ``(len(offsets), len(which))``.
+        Returns a :class:`LineLosses`, ``losses(offsets, which=None)``: the
+        losses at ``params[name] + o * line`` for every offset ``o`` and every
+        line in ``which`` (default all), shape ``(len(offsets), len(which))``,
+        with the largest step that crosses no declared kink
+        (:meth:`_kink_free_step`) where it is known.
 
         For a dense layer the move of its output is linear in the move of its
         weight, ``a @ (W + o V) = a @ W + o (a @ V)``: ``a @ V`` is computed once
@@ -434,7 +452,7 @@ class ModelEvaluator:
                     out[s:s + per] = self._finish(z, k + 1)
                 return out.reshape(-1, len(offsets)).T
 
-            return dense
+            return LineLosses(dense, self._kink_free_step(k, base_out, deltas))
 
         def generic(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
             picked = range(len(restricted)) if which is None else which
@@ -453,7 +471,40 @@ class ModelEvaluator:
                 out[s:s + per] = self._finish(layer.forward(stacked, self.inputs[k]), k + 1)
             return out.reshape(-1, len(offsets)).T
 
-        return generic
+        return LineLosses(generic, None)
+
+    def _kink_free_step(self, k: int, base_out: np.ndarray, deltas: Sequence[np.ndarray]) -> float | None:
+        """Largest step ``t`` at which no line's stencil (offsets up to ``2 t``) crosses a declared kink, or None.
+
+        Dense layer ``k``'s output moves linearly along a line, ``z + o D``;
+        when the layer after it is elementwise with kinks ``c`` (a ReLU: 0)
+        its input entry crosses one within ``|o| <= 2 t`` only if
+        ``|z - c| <= 2 t |D|``.  Known only when no later layer declares
+        kinks and every later layer is dense or elementwise (their inputs then
+        move nonlinearly, or in ways not declared): otherwise None.  Where an
+        entry does not move (``D == 0``) it crosses nothing.
+        """
+        later = list(zip(self.layers[k + 1:], self.kinds[k + 1:]))
+        kinks: tuple[float, ...] = ()
+        if later and later[0][1] is LayerKind.ELEMENTWISE:
+            kinks = tuple(getattr(later[0][0], "kinks", (np.nan,)))
+            later = later[1:]
+        for layer, kind in later:
+            if kind is not LayerKind.AFFINE and not (kind is LayerKind.ELEMENTWISE
+                                                     and tuple(getattr(layer, "kinks", (np.nan,))) == ()):
+                return None
+        if not kinks:
+            return float("inf")
+        if not all(np.isfinite(kinks)):
+            return None
+        reach = np.inf
+        for d in deltas:
+            moved = np.abs(d)
+            for c in kinks:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.abs(base_out - c) / moved
+                reach = min(reach, float(np.min(ratio, where=moved > 0, initial=np.inf)))
+        return reach / 2.0
 
     def _dense_delta(self, name: str, value: np.ndarray, k: int, line: tuple[np.ndarray, int, int]) -> np.ndarray:
         """Move of dense layer ``k``'s output ``(N, fan_out)`` per unit step along ``line``."""
