@@ -22,7 +22,14 @@ the direction:
 
 **Kinks.**  A probe moves every entry at once, so ``g`` crosses a ReLU kink
 wherever some pre-activation changes sign within ``2t`` of the point; at
-batch 256 a step of ``t = eps**(1/3)`` crosses a dozen.  When the stencil
+batch 256 a step of ``t = eps**(1/3)`` crosses a dozen.  For a dense layer
+followed by an activation with declared kinks (and nothing with kinks after
+it) the evaluator knows the pre-activations ``z`` and their move ``D`` per
+unit step, so the largest step that crosses none is ``min |z - c| / (2 |D|)``
+(:meth:`gradcheck.engine.ModelEvaluator.lines`): a probe is measured once, at
+:data:`SAFE_MARGIN` of it (at most ``eps**(1/3)``), and judged like a full-mode
+entry.  A probe that fails there or still flags a kink, and every probe
+where no such step is known, goes down the ladder below.  When the stencil
 flags a kink (:func:`gradcheck.stencil.combine`) the probe is measured
 again at a smaller step (:data:`STEPS`; the dense layer's move is reused,
 so a retry costs the layers after it only): kinks at a distance ``d`` stay
@@ -90,6 +97,10 @@ STEP = EPS64 ** (1.0 / 3.0)
 #: the last: about 3e-5 for mnist_relu's W1, still 1e-4 of its directional
 #: derivatives).
 STEPS = (STEP, STEP / 16.0, STEP / 256.0, STEP / 4096.0)
+
+#: Fraction of the kink-free step (:meth:`gradcheck.engine.ModelEvaluator.lines`) a probe is measured at:
+#: a margin for the rounding of ``z + o D`` and of the step itself, far below 20%.
+SAFE_MARGIN = 0.8
 
 #: The error size, in units of an entry's own full-mode tolerance, the note quotes.
 RATIO = 10.0
@@ -180,7 +191,40 @@ def _line_losses(ev: Any, name: str, lines: Sequence[Line]) -> Callable[..., np.
 
 
 def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tolerance) -> _Measured:
-    """Measure and judge every line: steps shrink until two consecutive ones agree without a kink.
+    """Measure and judge every line: at a step that crosses no kink when the evaluator knows one, else (and for
+    the lines that fail or flag a kink there) shrinking steps until two consecutive ones agree (:func:`_ladder`)."""
+    losses = _line_losses(ev, name, lines)
+    n = len(lines)
+    a_dir = np.array([a[s:e] @ v[s:e] for v, s, e in lines])
+    abs_a = np.abs(a)
+    floor = np.array([(tol.atol * np.sum(np.abs(v[s:e])) if tol.atol else 0.0) + tol.rtol * (abs_a[s:e] @ np.abs(v[s:e]))
+                      for v, s, e in lines])
+    m = {key: np.zeros(n) for key in ("value", "error", "noise", "lower", "upper")}
+    m["kink"] = np.zeros(n, bool)
+    todo = np.arange(n)
+    safe = getattr(losses, "safe_step", None)
+    if safe is not None and SAFE_MARGIN * safe >= STEPS[-1]:
+        # no declared kink within the stencil: one step, judged as full mode judges an entry; a line that fails
+        # or still flags a kink (an undeclared one) goes down the ladder before anything is concluded
+        t = min(STEP, SAFE_MARGIN * safe)
+        parts = _stencil(ev, losses(np.asarray(STENCIL) * t, todo), t)
+        good = ~parts["kink"] & judge(a_dir, parts["value"], parts["error"], floor=floor, k=tol.k).passed
+        for key in m:
+            m[key][good] = parts[key][good]
+        todo = todo[~good]
+    if todo.size:
+        _ladder(ev, losses, todo, tol, m)
+    # the one rule (gradcheck.compare.judge) with this probe's own tolerance terms; the bracket's error bar is
+    # twice the round-off term, as for a kink entry in full mode
+    verdict = judge(a_dir, m["value"], m["error"], floor=floor, k=tol.k, lower=m["lower"], upper=m["upper"],
+                    kink=m["kink"], bracket_error=2.0 * m["noise"])
+    return _Measured(ok=verdict.passed, kink=m["kink"], analytic=a_dir, numeric=m["value"], error=m["error"],
+                     allowed=np.asarray(verdict.allowed, dtype=np.float64), diff=np.abs(a_dir - m["value"]))
+
+
+def _ladder(ev: Any, losses: Callable[..., np.ndarray], todo: np.ndarray, tol: Tolerance,
+            m: dict[str, np.ndarray]) -> None:
+    """Fill ``m`` for lines ``todo``: steps shrink (:data:`STEPS`) until two consecutive ones agree without a kink.
 
     A line's value is accepted at step ``STEPS[j]`` when neither it nor
     ``STEPS[j + 1]`` flags a kink and their values agree within ``k`` times
@@ -190,17 +234,8 @@ def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tole
     judged at the smallest step that flags a kink, by its one-sided bracket,
     or else at the smallest step with the widened error bar.
     """
-    losses = _line_losses(ev, name, lines)
-    n = len(lines)
-    a_dir = np.array([a[s:e] @ v[s:e] for v, s, e in lines])
-    abs_a = np.abs(a)
-    floor = np.array([(tol.atol * np.sum(np.abs(v[s:e])) if tol.atol else 0.0) + tol.rtol * (abs_a[s:e] @ np.abs(v[s:e]))
-                      for v, s, e in lines])
-    value, error, noise = np.zeros(n), np.zeros(n), np.zeros(n)
-    lower, upper = np.zeros(n), np.zeros(n)
-    kink = np.zeros(n, bool)
-    settled = np.zeros(n, bool)
-    todo = np.arange(n)
+    value, error, noise, lower, upper, kink = (m[key] for key in ("value", "error", "noise", "lower", "upper", "kink"))
+    settled = np.zeros(kink.size, bool)
     offsets = np.asarray(STENCIL)
     prev: dict[str, np.ndarray] | None = None
     for t in STEPS:
@@ -210,6 +245,7 @@ def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tole
             clean = ~prev["kink"] & ~parts["kink"] & (gap <= tol.k * (prev["error"] + parts["error"]))
             done = todo[clean]
             value[done], error[done] = prev["value"][clean], prev["error"][clean] + gap[clean]
+            kink[done] = False
             settled[done] = True
             # not settled: the latest step, with the difference in its error bar unless it is at a kink
             rest = ~clean
@@ -231,12 +267,6 @@ def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tole
         if todo.size == 0:
             break
     kink &= ~settled
-    # the one rule (gradcheck.compare.judge) with this probe's own tolerance terms; the bracket's error bar is
-    # twice the round-off term, as for a kink entry in full mode
-    verdict = judge(a_dir, value, error, floor=floor, k=tol.k, lower=lower, upper=upper, kink=kink,
-                    bracket_error=2.0 * noise)
-    return _Measured(ok=verdict.passed, kink=kink, analytic=a_dir, numeric=value, error=error,
-                     allowed=np.asarray(verdict.allowed, dtype=np.float64), diff=np.abs(a_dir - value))
 
 
 def _localise(ev: Any, name: str, a: np.ndarray, v: np.ndarray, shape: tuple[int, ...], tol: Tolerance,

@@ -38,10 +38,11 @@ from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, stencil_gradient
 from gradcheck.parallel import available_cpus, run_split, workers_from_env
-from gradcheck.recognise import LayerKind, recognise, scalar_loss
+from gradcheck.nn import RankOneHead
+from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
-__all__ = ["estimate_gradients", "ModelEvaluator"]
+__all__ = ["estimate_gradients", "LineLosses", "ModelEvaluator"]
 
 
 #: Size of one stacked pass, in float64 values (of the widest stacked array).
@@ -119,6 +120,22 @@ def _rank_one(base: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarr
     np.multiply(rows.T[:, :, None], delta[None, :, :], out=out)
     out += base.T[:, None, :]
     return out.transpose(1, 2, 0)
+
+
+@dataclass(frozen=True)
+class LineLosses:
+    """What :meth:`ModelEvaluator.lines` returns: ``losses(offsets, which=None)``, and what is known of kinks.
+
+    ``safe_step``: the largest step ``t`` at which no line's stencil (offsets
+    up to ``2 t``) crosses a kink a layer declares, ``inf`` when the layers
+    after the tensor declare none, ``None`` when unknown.
+    """
+
+    losses: Callable[..., np.ndarray]
+    safe_step: float | None
+
+    def __call__(self, offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+        return self.losses(offsets, which)
 
 
 class ModelEvaluator:
@@ -228,16 +245,23 @@ class ModelEvaluator:
         active = np.flatnonzero(np.any(delta, axis=0))
         if active.size == 0:
             return np.full(len(state.cols), self.f0)
-        WT, outT, yT = self._feature_major(k)
         moved = np.take(delta, active, axis=1)
+        step = max(1, HEAD_VALUES // (active.size * self._sample_width(k)))
+        change = np.empty(len(moved))
+        head = self._rank_one_head() if k + 1 == len(self.layers) else None
+        if head is not None:  # the last layer: the head moves its own outputs along W[j]
+            losses = head.rank_one(self.output[active], np.take(self.y, active, axis=0), W[j])
+            base = losses(np.zeros((1, active.size)))[0]  # the same formula at the point: errors cancel
+            for s in range(0, len(moved), step):
+                change[s:s + step] = np.sum(losses(moved[s:s + step]) - base, axis=1)
+            return self.f0 + self.sample_scale * change
+        WT, outT, yT = self._feature_major(k)
         row = WT[:, j][:, None, None]
         base = np.take(outT, active, axis=1)[:, None, :]
         # feature-major like the stacks: a C-order (A, d) y makes every ufunc
         # that mixes the two switch layouts (the head 1.5x slower, measured)
         y = np.take(yT, active, axis=1).T[:, None, :]
         base_losses = self.sample_losses[active]
-        step = max(1, HEAD_VALUES // (active.size * self._sample_width(k)))
-        change = np.empty(len(moved))
         for s in range(0, len(moved), step):
             part = moved[s:s + step]
             z = np.empty((WT.shape[0],) + part.shape)
@@ -249,6 +273,42 @@ class ModelEvaluator:
             per = np.asarray(self.model.head(out, y), dtype=np.float64)
             change[s:s + step] = np.sum(per - base_losses, axis=1)
         return self.f0 + self.sample_scale * change
+
+    def _rank_one_head(self) -> RankOneHead | None:
+        """The model's ``loss_head`` when it is a :class:`~gradcheck.nn.RankOneHead` that agrees with ``model.head``.
+
+        Checked once, at the point, as :mod:`gradcheck.recognise` checks
+        layers: the head's ``rank_one`` losses along a row of the last dense
+        weight (moves of zero and of about 1e-3 of the outputs' size) must
+        equal ``model.head`` on the moved one-sample batches to
+        :data:`~gradcheck.recognise.STACK_RTOL`.  Otherwise (or when it
+        raises) the head is evaluated as the model gives it.
+        """
+        if "rank_one" not in self._cache:
+            self._cache["rank_one"] = self._verified_rank_one()
+        return self._cache["rank_one"]
+
+    def _verified_rank_one(self) -> RankOneHead | None:
+        head = getattr(self.model, "loss_head", None)
+        k = len(self.layers) - 1
+        if not isinstance(head, RankOneHead) or self.sample_losses is None or self.kinds[k] is not LayerKind.AFFINE:
+            return None
+        out, W = self.output, self.params[self.layers[k].weight]
+        rng = np.random.default_rng(0)
+        row = W[int(rng.integers(W.shape[0]))]
+        size = 1e-3 * max(float(np.max(np.abs(out), initial=0.0)), 1e-3) / max(float(np.max(np.abs(row))), 1e-300)
+        deltas = np.vstack([np.zeros(out.shape[0]), size * rng.standard_normal((2, out.shape[0]))])
+        try:
+            got = np.asarray(head.rank_one(out, self.y, row)(deltas), dtype=np.float64)
+            moved = out[None, :, None, :] + deltas[:, :, None, None] * row
+            want = np.asarray(self.model.head(moved, self._sample_targets()[:, None]), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a head whose rank_one fails is evaluated whole
+            return None
+        if got.shape != deltas.shape or want.shape != deltas.shape or not np.all(np.isfinite(got)):
+            return None
+        if np.max(np.abs(got - want)) > STACK_RTOL * max(float(np.max(np.abs(want))), 1e-300):
+            return None
+        return head
 
     def _sample_width(self, k: int) -> int:
         """Widest per-sample activation from the output of dense layer ``k`` on."""
@@ -354,14 +414,16 @@ class ModelEvaluator:
             losses[p] = scalar_loss(self.model.head(a, self.y))
         return losses
 
-    def lines(self, name: str, lines: Sequence[tuple[np.ndarray, int, int]]) -> Callable[..., np.ndarray]:
+    def lines(self, name: str, lines: Sequence[tuple[np.ndarray, int, int]]) -> LineLosses:
         """Losses along lines through the point, for fast mode (:mod:`gradcheck.directional`).
 
         A line is ``(v, start, stop)``: the flat vector ``v`` (``params[name].size``
         values) restricted to the flat entries ``start:stop``, zero elsewhere.
-        Returns ``losses(offsets, which=None)``: the losses at
-        ``params[name] + o * line`` for every offset ``o`` and every line in
-        ``which`` (default all), shape ``(len(offsets), len(which))``.
+        Returns a :class:`LineLosses`, ``losses(offsets, which=None)``: the
+        losses at ``params[name] + o * line`` for every offset ``o`` and every
+        line in ``which`` (default all), shape ``(len(offsets), len(which))``,
+        with the largest step that crosses no declared kink
+        (:meth:`_kink_free_step`) where it is known.
 
         For a dense layer the move of its output is linear in the move of its
         weight, ``a @ (W + o V) = a @ W + o (a @ V)``: ``a @ V`` is computed once
@@ -390,7 +452,7 @@ class ModelEvaluator:
                     out[s:s + per] = self._finish(z, k + 1)
                 return out.reshape(-1, len(offsets)).T
 
-            return dense
+            return LineLosses(dense, self._kink_free_step(k, base_out, deltas))
 
         def generic(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
             picked = range(len(restricted)) if which is None else which
@@ -409,7 +471,40 @@ class ModelEvaluator:
                 out[s:s + per] = self._finish(layer.forward(stacked, self.inputs[k]), k + 1)
             return out.reshape(-1, len(offsets)).T
 
-        return generic
+        return LineLosses(generic, None)
+
+    def _kink_free_step(self, k: int, base_out: np.ndarray, deltas: Sequence[np.ndarray]) -> float | None:
+        """Largest step ``t`` at which no line's stencil (offsets up to ``2 t``) crosses a declared kink, or None.
+
+        Dense layer ``k``'s output moves linearly along a line, ``z + o D``;
+        when the layer after it is elementwise with kinks ``c`` (a ReLU: 0)
+        its input entry crosses one within ``|o| <= 2 t`` only if
+        ``|z - c| <= 2 t |D|``.  Known only when no later layer declares
+        kinks and every later layer is dense or elementwise (their inputs then
+        move nonlinearly, or in ways not declared): otherwise None.  Where an
+        entry does not move (``D == 0``) it crosses nothing.
+        """
+        later = list(zip(self.layers[k + 1:], self.kinds[k + 1:]))
+        kinks: tuple[float, ...] = ()
+        if later and later[0][1] is LayerKind.ELEMENTWISE:
+            kinks = tuple(getattr(later[0][0], "kinks", (np.nan,)))
+            later = later[1:]
+        for layer, kind in later:
+            if kind is not LayerKind.AFFINE and not (kind is LayerKind.ELEMENTWISE
+                                                     and tuple(getattr(layer, "kinks", (np.nan,))) == ()):
+                return None
+        if not kinks:
+            return float("inf")
+        if not all(np.isfinite(kinks)):
+            return None
+        reach = np.inf
+        for d in deltas:
+            moved = np.abs(d)
+            for c in kinks:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.abs(base_out - c) / moved
+                reach = min(reach, float(np.min(ratio, where=moved > 0, initial=np.inf)))
+        return reach / 2.0
 
     def _dense_delta(self, name: str, value: np.ndarray, k: int, line: tuple[np.ndarray, int, int]) -> np.ndarray:
         """Move of dense layer ``k``'s output ``(N, fan_out)`` per unit step along ``line``."""

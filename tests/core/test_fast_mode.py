@@ -14,8 +14,8 @@ import pytest
 import reference_models
 from gradcheck import check_model
 from gradcheck.compare import Tolerance, compare_entries
-from gradcheck.directional import STEPS, check_directional
-from gradcheck.engine import ModelEvaluator, estimate_gradients
+from gradcheck.directional import check_directional
+from gradcheck.engine import LineLosses, ModelEvaluator, estimate_gradients
 from gradcheck.stencil import STENCIL
 from reference_models.activations import relu
 from reference_models.losses import softmax_cross_entropy_grad
@@ -105,7 +105,7 @@ class CountingEvaluator:
             self.count += out.size
             return out
 
-        return counted
+        return LineLosses(counted, losses.safe_step)
 
 
 def test_a_correct_tensor_costs_a_few_forward_passes_per_probe():
@@ -116,8 +116,8 @@ def test_a_correct_tensor_costs_a_few_forward_passes_per_probe():
         ev.count = 0
         r = check_directional(ev, "W1", grads["W1"], Tolerance(), rng=np.random.default_rng(seed), probes=4)
         assert r.passed
-        # at most every step of every probe, never a bisection; at least two steps each (the agreement test)
-        assert 4 * 2 * len(STENCIL) <= ev.count <= 4 * len(STEPS) * len(STENCIL)
+        # one kink-free step per probe (the engine knows the ReLU's pre-activations): one stencil each
+        assert ev.count == 4 * len(STENCIL)
 
 
 def binomial_upper(n: int, p: float, level: float = 0.99) -> int:
@@ -166,3 +166,17 @@ def test_the_note_states_the_guarantee_in_entry_units_and_recommends_full_mode(m
     assert "escapes all 4 counted probes with probability at most 1" in note
     assert "use mode='full' to check every entry" in note
     assert f"off by {g.ratio_for(0.01):.3g}x its tolerance" in note
+
+
+def test_the_kink_free_step_is_the_largest_that_crosses_no_relu_kink():
+    model, params, x, y = mnist(30, 64, n_in=50)
+    ev = ModelEvaluator(model, params, x, y)
+    v = np.random.default_rng(1).standard_normal(params["W1"].size)
+    t = ev.lines("W1", [(v, 0, v.size)]).safe_step
+    z, moved = x @ params["W1"], x @ v.reshape(params["W1"].shape)
+    # the stencil reaches 2t either way: one pre-activation reaches 0 there; none changes sign before, one after
+    for o in (1.999 * t, -1.999 * t):
+        assert np.array_equal(z + o * moved > 0, z > 0)
+    assert any(not np.array_equal(z + o * moved > 0, z > 0) for o in (2.001 * t, -2.001 * t))
+    # W2 feeds the smooth softmax head only: any step is kink-free
+    assert ev.lines("W2", [(np.ones(params["W2"].size), 0, params["W2"].size)]).safe_step == np.inf
