@@ -38,7 +38,8 @@ from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, stencil_gradient
 from gradcheck.parallel import available_cpus, run_split, workers_from_env
-from gradcheck.recognise import LayerKind, recognise, scalar_loss
+from gradcheck.nn import RankOneHead
+from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
 __all__ = ["estimate_gradients", "LineLosses", "ModelEvaluator"]
@@ -244,16 +245,23 @@ class ModelEvaluator:
         active = np.flatnonzero(np.any(delta, axis=0))
         if active.size == 0:
             return np.full(len(state.cols), self.f0)
-        WT, outT, yT = self._feature_major(k)
         moved = np.take(delta, active, axis=1)
+        step = max(1, HEAD_VALUES // (active.size * self._sample_width(k)))
+        change = np.empty(len(moved))
+        head = self._rank_one_head() if k + 1 == len(self.layers) else None
+        if head is not None:  # the last layer: the head moves its own outputs along W[j]
+            losses = head.rank_one(self.output[active], np.take(self.y, active, axis=0), W[j])
+            base = losses(np.zeros((1, active.size)))[0]  # the same formula at the point: errors cancel
+            for s in range(0, len(moved), step):
+                change[s:s + step] = np.sum(losses(moved[s:s + step]) - base, axis=1)
+            return self.f0 + self.sample_scale * change
+        WT, outT, yT = self._feature_major(k)
         row = WT[:, j][:, None, None]
         base = np.take(outT, active, axis=1)[:, None, :]
         # feature-major like the stacks: a C-order (A, d) y makes every ufunc
         # that mixes the two switch layouts (the head 1.5x slower, measured)
         y = np.take(yT, active, axis=1).T[:, None, :]
         base_losses = self.sample_losses[active]
-        step = max(1, HEAD_VALUES // (active.size * self._sample_width(k)))
-        change = np.empty(len(moved))
         for s in range(0, len(moved), step):
             part = moved[s:s + step]
             z = np.empty((WT.shape[0],) + part.shape)
@@ -265,6 +273,42 @@ class ModelEvaluator:
             per = np.asarray(self.model.head(out, y), dtype=np.float64)
             change[s:s + step] = np.sum(per - base_losses, axis=1)
         return self.f0 + self.sample_scale * change
+
+    def _rank_one_head(self) -> RankOneHead | None:
+        """The model's ``loss_head`` when it is a :class:`~gradcheck.nn.RankOneHead` that agrees with ``model.head``.
+
+        Checked once, at the point, as :mod:`gradcheck.recognise` checks
+        layers: the head's ``rank_one`` losses along a row of the last dense
+        weight (moves of zero and of about 1e-3 of the outputs' size) must
+        equal ``model.head`` on the moved one-sample batches to
+        :data:`~gradcheck.recognise.STACK_RTOL`.  Otherwise (or when it
+        raises) the head is evaluated as the model gives it.
+        """
+        if "rank_one" not in self._cache:
+            self._cache["rank_one"] = self._verified_rank_one()
+        return self._cache["rank_one"]
+
+    def _verified_rank_one(self) -> RankOneHead | None:
+        head = getattr(self.model, "loss_head", None)
+        k = len(self.layers) - 1
+        if not isinstance(head, RankOneHead) or self.sample_losses is None or self.kinds[k] is not LayerKind.AFFINE:
+            return None
+        out, W = self.output, self.params[self.layers[k].weight]
+        rng = np.random.default_rng(0)
+        row = W[int(rng.integers(W.shape[0]))]
+        size = 1e-3 * max(float(np.max(np.abs(out), initial=0.0)), 1e-3) / max(float(np.max(np.abs(row))), 1e-300)
+        deltas = np.vstack([np.zeros(out.shape[0]), size * rng.standard_normal((2, out.shape[0]))])
+        try:
+            got = np.asarray(head.rank_one(out, self.y, row)(deltas), dtype=np.float64)
+            moved = out[None, :, None, :] + deltas[:, :, None, None] * row
+            want = np.asarray(self.model.head(moved, self._sample_targets()[:, None]), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a head whose rank_one fails is evaluated whole
+            return None
+        if got.shape != deltas.shape or want.shape != deltas.shape or not np.all(np.isfinite(got)):
+            return None
+        if np.max(np.abs(got - want)) > STACK_RTOL * max(float(np.max(np.abs(want))), 1e-300):
+            return None
+        return head
 
     def _sample_width(self, k: int) -> int:
         """Widest per-sample activation from the output of dense layer ``k`` on."""

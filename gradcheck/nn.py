@@ -99,6 +99,7 @@ __all__ = [
     "LossHead",
     "Params",
     "ReLU",
+    "RankOneHead",
     "Scale",
     "Sequential",
     "Sigmoid",
@@ -179,6 +180,21 @@ class LossHead(Protocol):
 
     def __call__(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The loss, reduced over the last two axes (samples, outputs) only."""
+
+
+@runtime_checkable
+class RankOneHead(LossHead, Protocol):
+    """A loss head that also gives per-sample losses along rank-one moves of its input, cheaply.
+
+    A model's ``loss_head`` with this method lets :mod:`gradcheck.engine`
+    evaluate the moves of a last dense layer's weight (``out[n] + delta * W[j]``)
+    without building the moved outputs; the engine checks it against the
+    head itself at the base point before it relies on it.
+    """
+
+    def rank_one(self, out: np.ndarray, y: np.ndarray, row: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``losses(deltas)``: for ``deltas`` ``(P, N)``, the ``(P, N)`` losses of each sample ``n``
+        alone (a one-sample batch) at ``out[n] + deltas[p, n] * row``; ``out`` is ``(N, d)``, ``row`` ``(d,)``."""
 
 
 @runtime_checkable
@@ -522,6 +538,12 @@ class BCE:
         return -np.mean(y * np.log(out) + (1.0 - y) * np.log(1.0 - out), axis=_LAST_TWO)
 
 
+#: Largest ``|delta * row_k|`` :meth:`SoftmaxCrossEntropy.rank_one` takes through ``exp`` unshifted:
+#: ``exp(50)`` is 5e21, far from float64's overflow (``exp(709)``), and
+#: ``exp(-50)`` keeps the largest logit's term above underflow.
+RANK_ONE_REACH = 50.0
+
+
 @dataclass(frozen=True)
 class SoftmaxCrossEntropy:
     """Cross-entropy of ``softmax(z)``, mean over samples of ``-sum_k t_k log p_k`` (a :class:`LossHead`).
@@ -550,6 +572,45 @@ class SoftmaxCrossEntropy:
         shifted = out - np.max(out, axis=-1, keepdims=True)
         log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
         return -np.sum(t * log_p, axis=_LAST_TWO) / n
+
+    def rank_one(self, out: np.ndarray, y: np.ndarray, row: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """Per-sample losses at ``out[n] + deltas[p, n] * row`` (a :class:`RankOneHead`).
+
+        With ``m`` the row maximum of ``out`` and ``e = exp(out - m)``, the loss
+        of sample ``n`` moved by ``delta`` is
+        ``sum(t) log(sum_k e_k exp(delta row_k)) - t . (out - m) - delta t . row``:
+        one ``exp`` per logit and no maximum, a third of the passes of the
+        head itself.  ``exp`` stays finite while ``|delta row_k| <= 50``
+        (:data:`RANK_ONE_REACH`); larger moves are evaluated as the head does.
+
+        Examples
+        --------
+        >>> head = SoftmaxCrossEntropy()
+        >>> out, t, row = np.array([[2.0, 0.0, -1.0]]), np.array([[0.0, 1.0, 0.0]]), np.array([1.0, -1.0, 0.5])
+        >>> moved = head.rank_one(out, t, row)(np.array([[0.0], [0.3]]))
+        >>> bool(np.allclose(moved[:, 0], [head(out, t), head(out + 0.3 * row, t)], rtol=1e-14))
+        True
+        """
+        t = self.targets(out, y)
+        shifted = out - np.max(out, axis=-1, keepdims=True)
+        e = np.exp(shifted).T[:, None, :]  # (d, 1, N): the stacks are feature-major, one plane per logit
+        t_sum, t_row, t_shifted = t.sum(axis=-1), t @ row, np.sum(t * shifted, axis=-1)
+        row_max = float(np.max(np.abs(row), initial=0.0))
+
+        def losses(deltas: np.ndarray) -> np.ndarray:
+            if row_max * float(np.max(np.abs(deltas), initial=0.0)) > RANK_ONE_REACH:
+                moved = out[None] + deltas[:, :, None] * row
+                return np.asarray(self(moved[:, :, None, :], t[:, None, :]), dtype=np.float64)
+            terms = np.multiply.outer(row, deltas)  # (d, P, N)
+            np.exp(terms, out=terms)
+            terms *= e
+            total = np.log(np.sum(terms, axis=0))
+            total *= t_sum
+            total -= t_shifted
+            total -= deltas * t_row
+            return total
+
+        return losses
 
     @staticmethod
     def targets(out: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import reference_models as rm
+from gradcheck import nn
 from gradcheck.engine import ModelEvaluator, estimate_gradients
 from gradcheck.numeric import EPS64, default_step, numerical_gradient
 
@@ -205,3 +206,43 @@ def test_width_counts_what_one_perturbed_copy_costs():
     assert ev.width("W2") == 5 * 4  # one column of the logits, expanded to (N, 4) for the head
     ev.sample_scale = None  # no per-sample head: W2 expands the column to whole logits
     assert ev.width("W1") == 5 * 4
+
+
+def _softmax_point(head):
+    model = nn.Sequential(nn.Dense("W1", "b1"), nn.ReLU(), nn.Dense("W2"), loss=head)
+    rng = np.random.default_rng(6)
+    params = {"W1": rng.standard_normal((8, 5)), "b1": 0.1 * rng.standard_normal(5), "W2": rng.standard_normal((5, 4))}
+    return model, params, rng.standard_normal((9, 8)), rng.integers(0, 4, 9)
+
+
+def test_rank_one_head_is_used_and_agrees_with_the_head():
+    """A last dense layer's weight rows moved through the head's ``rank_one``: same estimate as the head itself."""
+    model, params, x, y = _softmax_point(nn.SoftmaxCrossEntropy())
+    fast = ModelEvaluator(model, params, x, y)
+    assert fast._rank_one_head() is model.loss_head
+    plain = ModelEvaluator(model, params, x, y)
+    plain._cache["rank_one"] = None  # the head as the model gives it
+    a = estimate_gradients(model, params, x, y, evaluator=fast, workers=1)
+    b = estimate_gradients(model, params, x, y, evaluator=plain, workers=1)
+    for k in params:
+        tol = roundoff_tol(model, params, x, y, b[k].value, b[k].step)
+        assert np.all(np.abs(a[k].value - b[k].value) <= tol), k
+
+
+class _OffHead(nn.SoftmaxCrossEntropy):
+    """Declares ``rank_one`` but gets it wrong by 1e-6 per unit move: the engine must not believe it."""
+
+    def rank_one(self, out, y, row):
+        right = super().rank_one(out, y, row)
+        return lambda deltas: right(deltas) + 1e-6 * deltas
+
+
+def test_a_wrong_rank_one_is_not_trusted():
+    model, params, x, y = _softmax_point(_OffHead())
+    ev = ModelEvaluator(model, params, x, y)
+    assert ev._rank_one_head() is None
+    est = estimate_gradients(model, params, x, y, evaluator=ev, workers=1)
+    plain = numerical_gradient(lambda q: model.loss(q, x, y), params)
+    for k in params:
+        assert np.all(np.abs(est[k].value - plain[k]) <= est[k].error + roundoff_tol(model, params, x, y, plain[k],
+                                                                                   est[k].step)), k

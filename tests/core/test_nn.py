@@ -338,6 +338,30 @@ def test_reference_models_are_declared_with_nn():
         assert isinstance(m.loss_head, (nn.MSE, nn.BCE, nn.SoftmaxCrossEntropy)), name
 
 
+@pytest.mark.parametrize("labels", [False, True], ids=["one_hot", "integer_labels"])
+@pytest.mark.parametrize("size", [1e-4, 1.0, 40.0])
+def test_softmax_rank_one_equals_the_head_on_moved_samples(labels: bool, size: float) -> None:
+    """``rank_one(out, y, row)(deltas)[p, n]`` is the head of sample ``n`` alone at ``out[n] + deltas[p, n] row``.
+
+    ``size`` 40 puts ``|delta row_k|`` above 50 (``RANK_ONE_REACH``) for some
+    copies: those go through the head itself.  Tolerance 1e-13 relative: the
+    two formulas round differently, by a few ulps of the loss.
+    """
+    rng = np.random.default_rng(4)
+    head = nn.SoftmaxCrossEntropy()
+    out = 3.0 * rng.standard_normal((6, 5))
+    classes = rng.integers(0, 5, 6)
+    y = classes if labels else np.eye(5)[classes]
+    row = rng.standard_normal(5)
+    deltas = size * rng.standard_normal((4, 6))
+    deltas[0] = 0.0
+    got = head.rank_one(out, y, row)(deltas)
+    want = [[float(head(out[n:n + 1] + deltas[p, n] * row, np.eye(5)[classes[n:n + 1]])) for n in range(6)]
+            for p in range(4)]
+    assert isinstance(head, nn.RankOneHead)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+
+
 def test_declares_answers_as_isinstance_does():
     from gradcheck.recognise import declares
 
