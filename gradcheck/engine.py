@@ -471,21 +471,7 @@ class ModelEvaluator:
         restricted = [(np.asarray(v, dtype=np.float64).reshape(-1), int(s), int(e)) for v, s, e in lines]
         if not self.structure.looped and self.kinds[k] is LayerKind.AFFINE and self.inputs[k].ndim == 2 and (
                 (name == layer.weight and value.ndim == 2) or (name != layer.weight and value.ndim in (1, 2))):
-            deltas = [self._dense_delta(name, value, k, line) for line in restricted]
-            base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
-
-            def dense(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
-                picked = range(len(deltas)) if which is None else which
-                pairs = [(o, deltas[j]) for j in picked for o in offsets]
-                per = max(1, LINE_VALUES // (base_out.shape[0] * self._sample_width(k)))
-                out = np.empty(len(pairs))
-                for s in range(0, len(pairs), per):
-                    part = pairs[s:s + per]
-                    z = np.stack([base_out + o * d for o, d in part])
-                    out[s:s + per] = self._finish(z, k + 1)
-                return out.reshape(-1, len(offsets)).T
-
-            return LineLosses(dense, self._kink_free_step(k, base_out, deltas))
+            return self._dense_lines(k, [self._dense_delta(name, value, k, line) for line in restricted])
 
         def generic(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
             picked = range(len(restricted)) if which is None else which
@@ -505,6 +491,41 @@ class ModelEvaluator:
             return out.reshape(-1, len(offsets)).T
 
         return LineLosses(generic, None)
+
+    def rank_one_lines(self, name: str, left: np.ndarray, right: np.ndarray) -> LineLosses | None:
+        """:meth:`lines` along rank-one directions ``outer(left[j], right[j])`` of dense weight ``name``, or None.
+
+        The move of the layer's output is ``a @ outer(u, w) = outer(a @ u, w)``:
+        ``O(N (fan_in + fan_out))`` per line instead of a matrix product.  None
+        when ``name`` is not the 2-D weight of a dense layer the engine
+        evaluates (use :meth:`lines` with the flattened directions).
+        """
+        k = self.owner[name]
+        layer = self.layers[k]
+        value = self.params[name]
+        if self.structure.looped or self.kinds[k] is not LayerKind.AFFINE or self.inputs[k].ndim != 2 \
+                or name != layer.weight or value.ndim != 2:
+            return None
+        moved = self.inputs[k] @ np.asarray(left, dtype=np.float64).T  # (N, lines)
+        return self._dense_lines(k, [moved[:, j, None] * np.asarray(w, dtype=np.float64)[None, :]
+                                     for j, w in enumerate(right)])
+
+    def _dense_lines(self, k: int, deltas: Sequence[np.ndarray]) -> LineLosses:
+        """Losses along lines that move dense layer ``k``'s output by ``o * deltas[j]`` (see :meth:`lines`)."""
+        base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
+
+        def dense(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+            picked = range(len(deltas)) if which is None else which
+            pairs = [(o, deltas[j]) for j in picked for o in offsets]
+            per = max(1, LINE_VALUES // (base_out.shape[0] * self._sample_width(k)))
+            out = np.empty(len(pairs))
+            for s in range(0, len(pairs), per):
+                part = pairs[s:s + per]
+                z = np.stack([base_out + o * d for o, d in part])
+                out[s:s + per] = self._finish(z, k + 1)
+            return out.reshape(-1, len(offsets)).T
+
+        return LineLosses(dense, self._kink_free_step(k, base_out, deltas))
 
     def _kink_free_step(self, k: int, base_out: np.ndarray, deltas: Sequence[np.ndarray]) -> float | None:
         """Largest step ``t`` at which no line's stencil (offsets up to ``2 t``) crosses a declared kink, or None.
