@@ -11,8 +11,12 @@ difference of ``g(t) = f(p + t v)`` (:mod:`gradcheck.stencil`).  The
 evaluator computes each line's losses from one forward pass from the
 tensor's layer on (for a dense layer ``x @ (W + t V) = x @ W + t (x @ V)``:
 see :meth:`gradcheck.engine.ModelEvaluator.lines`); no perturbed copy of a
-dense tensor is built.  Tensors of at most :data:`SMALL` entries (biases)
-are checked entry by entry instead.
+dense tensor is built.  A dense layer's 2-D weight with every ``|p_i| <= 1``
+(so ``s = 1``) gets rank-one probes ``V = outer(u, w)``, ``u`` and ``w``
+drawn as above: then ``a . V = u . A w`` and ``x @ V = outer(x @ u, w)``,
+``O(N (fan_in + fan_out))`` per probe instead of a matrix product, and an
+entry's weight ``u_i w_j`` lies between 1/4 and 1.  Tensors of at most
+:data:`SMALL` entries (biases) are checked entry by entry instead.
 
 **The verdict of a probe** is the full mode's rule
 (:func:`gradcheck.compare.judge`) with the tolerance terms carried along
@@ -191,14 +195,24 @@ def _line_losses(ev: Any, name: str, lines: Sequence[Line]) -> Callable[..., np.
 
 
 def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tolerance) -> _Measured:
-    """Measure and judge every line: at a step that crosses no kink when the evaluator knows one, else (and for
-    the lines that fail or flag a kink there) shrinking steps until two consecutive ones agree (:func:`_ladder`)."""
+    """Measure and judge every line (:func:`_judge_lines`)."""
     losses = _line_losses(ev, name, lines)
-    n = len(lines)
     a_dir = np.array([a[s:e] @ v[s:e] for v, s, e in lines])
     abs_a = np.abs(a)
     floor = np.array([(tol.atol * np.sum(np.abs(v[s:e])) if tol.atol else 0.0) + tol.rtol * (abs_a[s:e] @ np.abs(v[s:e]))
                       for v, s, e in lines])
+    return _judge_lines(ev, losses, a_dir, floor, tol)
+
+
+def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, floor: np.ndarray,
+                 tol: Tolerance) -> _Measured:
+    """Measure and judge every line: at a step that crosses no kink when the evaluator knows one, else (and for
+    the lines that fail or flag a kink there) shrinking steps until two consecutive ones agree (:func:`_ladder`).
+
+    ``a_dir`` are the analytic directional derivatives and ``floor`` the
+    tolerance terms carried along the lines (``atol sum|v| + rtol sum|a v|``).
+    """
+    n = a_dir.size
     m = {key: np.zeros(n) for key in ("value", "error", "noise", "lower", "upper")}
     m["kink"] = np.zeros(n, bool)
     todo = np.arange(n)
@@ -300,14 +314,41 @@ def _localise(ev: Any, name: str, a: np.ndarray, v: np.ndarray, shape: tuple[int
     return found[:max_localised], more
 
 
-def _guarantee(ev: Any, p: np.ndarray, tol: Tolerance, res: _Measured, counted: np.ndarray) -> FastGuarantee:
+def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.Generator,
+              probes: int) -> tuple[_Measured, np.ndarray, np.ndarray] | None:
+    """Probes ``outer(u, w)`` of a dense weight with every ``|p| <= 1`` (so ``s = 1``), or None where not possible.
+
+    ``u`` and ``w`` are drawn as :func:`draw_directions` draws a direction;
+    the analytic derivative is ``u . A w`` and the move of the layer's
+    output ``outer(x u, w)`` (:meth:`gradcheck.engine.ModelEvaluator.rank_one_lines`):
+    no dense direction, no matrix product per probe.
+    """
+    p = np.asarray(ev.params[name])
+    if p.ndim != 2 or not hasattr(ev, "rank_one_lines") or np.max(np.abs(p), initial=0.0) > 1.0:
+        return None
+    left = draw_directions(rng, probes, np.ones(p.shape[0]))
+    right = draw_directions(rng, probes, np.ones(p.shape[1]))
+    losses = ev.rank_one_lines(name, left, right)
+    if losses is None:
+        return None
+    A = a.reshape(p.shape)
+    a_dir = np.einsum("pj,pj->p", left @ A, right)
+    abs_l, abs_r = np.abs(left), np.abs(right)
+    floor = tol.rtol * np.einsum("pj,pj->p", abs_l @ np.abs(A), abs_r)
+    if tol.atol:
+        floor += tol.atol * abs_l.sum(axis=1) * abs_r.sum(axis=1)
+    return _judge_lines(ev, losses, a_dir, floor, tol), left, right
+
+
+def _guarantee(ev: Any, p: np.ndarray, tol: Tolerance, res: _Measured, counted: np.ndarray, *,
+               rank_one: bool = False) -> FastGuarantee:
     """Per-entry reach of the probes that counted (see the module docstring)."""
     unit = tol.atol * float(np.min(np.maximum(np.abs(p), 1.0), initial=1.0)) \
         + tol.k * ROUNDOFF_GAIN * float(roundoff(ev.f0, scale=ev.noise_scale)) / STEP
     # a probe misses an extra error x when |x + r| <= allowed, r the difference the rest leaves; a passing
     # probe measured |r| <= allowed, and for one that failed only |r| <= allowed is assumed (what passing means)
     thresholds = tuple(float(c) for c in (res.allowed + np.minimum(res.diff, res.allowed))[counted])
-    return FastGuarantee(thresholds=thresholds, unit=unit, n_entries=int(p.size))
+    return FastGuarantee(thresholds=thresholds, unit=unit, n_entries=int(p.size), rank_one=rank_one)
 
 
 def _guarantee_note(g: FastGuarantee, probes: int) -> str:
@@ -354,11 +395,19 @@ def check_directional(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, 
     """
     p = np.asarray(ev.params[name])
     a = np.asarray(analytic, dtype=np.float64).reshape(-1)
-    dirs = draw_directions(rng, probes, np.maximum(np.abs(p), 1.0))
-    res = _measure(ev, name, [(v, 0, p.size) for v in dirs], a, tol)
+    rank_one = _rank_one(ev, name, a, tol, rng, probes)
+    if rank_one is None:
+        dirs = draw_directions(rng, probes, np.maximum(np.abs(p), 1.0))
+        res = _measure(ev, name, [(v, 0, p.size) for v in dirs], a, tol)
+        law = "a random direction over all {:,} entries (random signs, magnitudes 1/2 to 1 times max(|p|, 1))"
+    else:
+        res, left, right = rank_one
+        dirs = np.einsum("pi,pj->pij", left, right).reshape(probes, -1) if not res.ok.all() else np.zeros((0, p.size))
+        law = ("a random rank-one direction u w^T over all {:,} entries (u, w: random signs, magnitudes 1/2 to 1; "
+               "entry weights 1/4 to 1)")
     counted = np.ones(probes, bool)
-    notes = [(f"{probes} random probes (seeded), each the directional derivative along a random direction over "
-              f"all {p.size:,} entries (random signs, magnitudes 1/2 to 1 times max(|p|, 1)); probe differences are in directional-derivative units")]
+    notes = [(f"{probes} random probes (seeded), each the directional derivative along " + law.format(p.size)
+              + "; probe differences are in directional-derivative units")]
     worst: list[EntryReport] = []
     failed = False
     for bad in np.flatnonzero(~res.ok):
@@ -377,7 +426,7 @@ def check_directional(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, 
                      + ("" if found else ": the error is spread over many entries, each below its share"))
         if found:
             break
-    guarantee = _guarantee(ev, p, tol, res, counted)
+    guarantee = _guarantee(ev, p, tol, res, counted, rank_one=rank_one is not None)
     notes.append(_guarantee_note(guarantee, probes))
     smooth = ~res.kink
     n_failed = int(np.count_nonzero(~res.ok & counted))

@@ -32,6 +32,9 @@ class EntryReport:
 #: (see :func:`gradcheck.directional.draw_directions`).
 PROBE_LEVELS: tuple[float, ...] = tuple((64.5 + k) / 128.0 for k in range(64))
 
+#: Magnitudes of a rank-one probe's weights ``u_i w_j``: every product of two levels, sorted (4096, equally likely).
+_PRODUCTS: tuple[float, ...] = tuple(sorted(a * b for a in PROBE_LEVELS for b in PROBE_LEVELS))
+
 
 @dataclass(frozen=True)
 class FastGuarantee:
@@ -49,7 +52,10 @@ class FastGuarantee:
     ``unit`` is a lower bound of ``s_i tol_i`` over the tensor's entries
     (see :mod:`gradcheck.directional`), so the probabilities are upper
     bounds for every entry.  As ``|w| > 1/2``, an error above ``2 c /
-    unit`` times its tolerance cannot escape a probe.
+    unit`` times its tolerance cannot escape a probe.  With ``rank_one``
+    the probes of a dense weight are ``outer(u, w)``, so an entry's weight is
+    the product of two independent such weights (between 1/4 and 1; its
+    law is that of the 4096 products of two levels).
 
     Attributes
     ----------
@@ -57,11 +63,13 @@ class FastGuarantee:
         (probes that did not count are left out).
     unit : lower bound of ``s_i * tol_i``.
     n_entries : entries of the tensor.
+    rank_one : the probes were rank-one (entry weights products of two levels).
     """
 
     thresholds: tuple[float, ...]
     unit: float
     n_entries: int
+    rank_one: bool = False
 
     def escape_probability(self, ratio: float) -> float:
         """Upper bound of the chance that one entry off by ``ratio`` times its tolerance escapes every probe.
@@ -73,13 +81,16 @@ class FastGuarantee:
         0.107666015625
         >>> g.escape_probability(2.0)  # every level is above 1 / 2: caught for certain
         0.0
+        >>> FastGuarantee(thresholds=(1.0,), unit=1.0, n_entries=100, rank_one=True).escape_probability(2.0) > 0
+        True
         """
+        law = _PRODUCTS if self.rank_one else PROBE_LEVELS
         p = 1.0
         for c in self.thresholds:
             if self.unit <= 0 or ratio <= 0:
                 continue
             bound = c / (ratio * self.unit)
-            p *= bisect.bisect_right(PROBE_LEVELS, bound) / len(PROBE_LEVELS)  # the levels are sorted
+            p *= bisect.bisect_right(law, bound) / len(law)  # sorted: the fraction of weights at most the bound
         return p
 
     def ratio_for(self, escape: float = 0.01) -> float:

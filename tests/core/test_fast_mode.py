@@ -180,3 +180,26 @@ def test_the_kink_free_step_is_the_largest_that_crosses_no_relu_kink():
     assert any(not np.array_equal(z + o * moved > 0, z > 0) for o in (2.001 * t, -2.001 * t))
     # W2 feeds the smooth softmax head only: any step is kink-free
     assert ev.lines("W2", [(np.ones(params["W2"].size), 0, params["W2"].size)]).safe_step == np.inf
+
+
+def test_rank_one_lines_are_the_lines_along_the_outer_product():
+    model, params, x, y = mnist(30, 16, n_in=50)
+    ev = ModelEvaluator(model, params, x, y)
+    rng = np.random.default_rng(5)
+    left, right = rng.standard_normal((3, 50)), rng.standard_normal((3, 30))
+    offsets = np.array([1e-3, -2e-3])
+    got = ev.rank_one_lines("W1", left, right)(offsets)
+    want = ev.lines("W1", [(np.outer(u, w).reshape(-1), 0, 1500) for u, w in zip(left, right)])(offsets)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    assert ev.rank_one_lines("W1", left, right).safe_step == ev.lines(
+        "W1", [(np.outer(u, w).reshape(-1), 0, 1500) for u, w in zip(left, right)]).safe_step
+
+
+def test_dense_weights_get_rank_one_probes_unless_an_entry_exceeds_one(mnist_100_32):
+    model, params, x, y = mnist_100_32
+    r = check_model(model, params, x, y, mode="fast", seed=0)
+    assert r["W1"].guarantee.rank_one and any("rank-one direction" in n for n in r["W1"].notes)
+    big = dict(params, W1=params["W1"].copy())
+    big["W1"][0, 0] = 3.0  # entry scales max(|p|, 1) differ: a rank-one direction cannot carry them
+    r = check_model(model, big, x, y, mode="fast", seed=0)
+    assert r.passed and not r["W1"].guarantee.rank_one
