@@ -246,15 +246,11 @@ class ModelEvaluator:
         if active.size == 0:
             return np.full(len(state.cols), self.f0)
         moved = np.take(delta, active, axis=1)
-        step = max(1, HEAD_VALUES // (active.size * self._sample_width(k)))
-        change = np.empty(len(moved))
         head = self._rank_one_head() if k + 1 == len(self.layers) else None
         if head is not None:  # the last layer: the head moves its own outputs along W[j]
-            losses = head.rank_one(self.output[active], np.take(self.y, active, axis=0), W[j])
-            base = losses(np.zeros((1, active.size)))[0]  # the same formula at the point: errors cancel
-            for s in range(0, len(moved), step):
-                change[s:s + step] = np.sum(losses(moved[s:s + step]) - base, axis=1)
-            return self.f0 + self.sample_scale * change
+            return self._along(head, W[j], active, moved)
+        step = max(1, HEAD_VALUES // (active.size * self._sample_width(k)))
+        change = np.empty(len(moved))
         WT, outT, yT = self._feature_major(k)
         row = WT[:, j][:, None, None]
         base = np.take(outT, active, axis=1)[:, None, :]
@@ -273,6 +269,40 @@ class ModelEvaluator:
             per = np.asarray(self.model.head(out, y), dtype=np.float64)
             change[s:s + step] = np.sum(per - base_losses, axis=1)
         return self.f0 + self.sample_scale * change
+
+    def _along(self, head: RankOneHead, row: np.ndarray, active: np.ndarray, moved: np.ndarray) -> np.ndarray:
+        """Losses of copies whose outputs move by ``moved[p, a] * row`` at samples ``active`` only, by ``head.rank_one``.
+
+        The copies go in slices of about :data:`HEAD_VALUES` values.  The
+        base losses come from the same formula at zero moves, so that its
+        rounding cancels in the change.
+        """
+        assert self.sample_scale is not None  # only called for rowwise heads
+        losses = head.rank_one(self.output[active], np.take(self.y, active, axis=0), row)
+        base = losses(np.zeros((1, active.size)))[0]
+        step = max(1, HEAD_VALUES // (active.size * row.size))
+        change = np.empty(len(moved))
+        for s in range(0, len(moved), step):
+            change[s:s + step] = np.sum(losses(moved[s:s + step]) - base, axis=1)
+        return self.f0 + self.sample_scale * change
+
+    def _output_column(self, state: _Column) -> np.ndarray | None:
+        """Losses of a stack that moves one column ``c`` of the model's output: the head moves it along ``e_c``.
+
+        ``None`` when the stack moves several columns or the head has no
+        verified ``rank_one`` (:meth:`_rank_one_head`).
+        """
+        head = self._rank_one_head()
+        if head is None or not np.all(state.cols == state.cols[0]):
+            return None
+        c = int(state.cols[0])
+        delta = state.values - self._transposed(len(self.layers))[c][None, :]
+        active = np.flatnonzero(np.any(delta, axis=0))
+        if active.size == 0:
+            return np.full(len(state.cols), self.f0)
+        row = np.zeros(self.output.shape[-1])
+        row[c] = 1.0
+        return self._along(head, row, active, np.take(delta, active, axis=1))
 
     def _rank_one_head(self) -> RankOneHead | None:
         """The model's ``loss_head`` when it is a :class:`~gradcheck.nn.RankOneHead` that agrees with ``model.head``.
@@ -359,6 +389,9 @@ class ModelEvaluator:
                 state = state.dense()
             state = layer.forward(self.params, state)
         if isinstance(state, _Column):
+            along = self._output_column(state)
+            if along is not None:
+                return along
             state = state.dense()
         return np.asarray(self.model.head(state, self.y), dtype=np.float64)
 
