@@ -73,6 +73,8 @@ def same_entries(a: np.ndarray, b: np.ndarray) -> bool:
     """
     if a.shape != b.shape:
         return False
+    if a.size <= 4096 and a.dtype == b.dtype and a.tobytes() == b.tobytes():  # small: the same bits, the fastest test
+        return True
     return bool((a == b).all()) or bool(np.array_equal(a, b, equal_nan=True))
 
 
