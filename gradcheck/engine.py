@@ -16,6 +16,11 @@ independent oracle.  It is fast because it exploits the structure:
   ``O(N * fan_out_next)`` instead of a whole forward pass;
 * only the samples whose column moved go on (for a ReLU layer, those where
   the unit is active), feature-major and in cache-sized slices;
+* when the last dense layer moves one row of its output (``delta * W[j]``,
+  or ``delta * e_c`` for its own weight) and the model's ``loss_head`` is a
+  :class:`~gradcheck.nn.RankOneHead` that agrees with ``model.head`` at the
+  point, the head gives those samples' losses without building the moved
+  outputs (softmax cross-entropy: one ``exp`` per logit, no maximum);
 * big stages are spread over forked worker processes
   (:mod:`gradcheck.parallel`), with bit-identical results.
 
