@@ -218,14 +218,7 @@ def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, 
     todo = np.arange(n)
     safe = getattr(losses, "safe_step", None)
     if safe is not None and SAFE_MARGIN * safe >= STEPS[-1]:
-        # no declared kink within the stencil: one step, judged as full mode judges an entry; a line that fails
-        # or still flags a kink (an undeclared one) goes down the ladder before anything is concluded
-        t = min(STEP, SAFE_MARGIN * safe)
-        parts = _stencil(ev, losses(np.asarray(STENCIL) * t, todo), t)
-        good = ~parts["kink"] & judge(a_dir, parts["value"], parts["error"], floor=floor, k=tol.k).passed
-        for key in m:
-            m[key][good] = parts[key][good]
-        todo = todo[~good]
+        todo = _kink_free(ev, losses, min(STEP, SAFE_MARGIN * safe), a_dir, floor, tol, m)
     if todo.size:
         _ladder(ev, losses, todo, tol, m)
     # the one rule (gradcheck.compare.judge) with this probe's own tolerance terms; the bracket's error bar is
@@ -234,6 +227,36 @@ def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, 
                     kink=m["kink"], bracket_error=2.0 * m["noise"])
     return _Measured(ok=verdict.passed, kink=m["kink"], analytic=a_dir, numeric=m["value"], error=m["error"],
                      allowed=np.asarray(verdict.allowed, dtype=np.float64), diff=np.abs(a_dir - m["value"]))
+
+
+def _kink_free(ev: Any, losses: Callable[..., np.ndarray], t: float, a_dir: np.ndarray, floor: np.ndarray,
+               tol: Tolerance, m: dict[str, np.ndarray]) -> np.ndarray:
+    """Judge the lines at a step ``t`` whose stencil crosses no declared kink, as full mode judges an entry;
+    fill ``m`` for those that pass and return the others (for :func:`_ladder`).
+
+    Two stages, as the full check's (:func:`gradcheck.engine.estimate_gradients`
+    with ``accept``): a line whose central difference at ``+-t`` passes the
+    smooth rule within its round-off error is settled by two evaluations;
+    the others get ``+-2t`` too and the five-point verdict.  A line that
+    still fails or flags a kink (an undeclared one) is returned: the ladder
+    measures it again before anything is concluded.
+    """
+    todo = np.arange(a_dir.size)
+    near = losses(np.array([t, -t]), todo)
+    d1 = (near[0] - near[1]) / (2.0 * t)
+    noise = roundoff_error(ev.f0, near[0], near[1], h=t, scale=ev.noise_scale)
+    first = judge(a_dir, d1, noise, floor=floor, k=tol.k).passed
+    m["value"][first], m["error"][first], m["noise"][first] = d1[first], noise[first], noise[first]
+    m["lower"][first], m["upper"][first] = d1[first], d1[first]
+    todo = todo[~first]
+    if todo.size == 0:
+        return todo
+    far = losses(np.array([2.0 * t, -2.0 * t]), todo)
+    parts = _stencil(ev, np.concatenate([near[:, todo], far]), t)
+    good = ~parts["kink"] & judge(a_dir[todo], parts["value"], parts["error"], floor=floor[todo], k=tol.k).passed
+    for key in m:
+        m[key][todo[good]] = parts[key][good]
+    return todo[~good]
 
 
 def _ladder(ev: Any, losses: Callable[..., np.ndarray], todo: np.ndarray, tol: Tolerance,

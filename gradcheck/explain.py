@@ -81,11 +81,11 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
                       others: Mapping[str, np.ndarray], batch_size: int | None) -> Diagnosis:
     """The diagnosis of one parameter (see the module docstring)."""
     name = check.name
-    base: dict[str, Any] = {"max_abs_error": check.max_abs_err, "scale": float(np.max(np.abs(numeric.value), initial=0.0))}
     if check.passed:
         if check.n_kinks:
             return Diagnosis.from_code("correct", name, template="correct.kinks", n_kinks=check.n_kinks)
         return Diagnosis.from_code("correct", name)
+    base: dict[str, Any] = {"max_abs_error": check.max_abs_err, "scale": float(np.max(np.abs(numeric.value), initial=0.0))}
     found = diagnose_parameter(name, analytic, numeric.value, numeric=numeric, batch_size=batch_size,
                                others={k: v for k, v in others.items() if k != name})
     if found.code in _PATTERNS or found.detail.get("all_zero"):

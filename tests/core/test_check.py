@@ -601,3 +601,40 @@ def test_assert_model_gradients_message_names_parameter_and_index():
     for piece in ("xor_2layer", "W1 (2, 3): MISMATCH", "W1[1, 2]:", "Tolerance:", "Mismatched entries: 1 / 6",
                   "Max absolute difference:", "Max relative difference:"):
         assert piece in msg, piece
+
+
+def _estimate(name, value, kink=None, lower=None, upper=None):
+    from gradcheck.estimate import NumericGradient
+    kink = np.zeros(value.shape, bool) if kink is None else kink
+    return NumericGradient(name=name, value=value, error=np.full(value.shape, 1e-10), step=np.full(value.shape, 1e-5),
+                           lower=value if lower is None else lower, upper=value if upper is None else upper, kink=kink,
+                           refined=np.ones(value.shape, bool), roundoff=np.full(value.shape, 1e-11))
+
+
+def test_param_checks_of_a_small_model_report_each_parameter_as_one_by_one():
+    from gradcheck.check import param_check, param_checks
+    value = {"a": np.arange(6.0).reshape(2, 3), "b": np.array([0.0, 1.0, -2.0, 3.0]), "c": np.array(1.5)}
+    analytic = {k: v.copy() for k, v in value.items()}
+    analytic["a"][1, 2] += 1.0
+    analytic["b"][3] -= 0.5
+    analytic["b"][0] = 0.25  # a kink whose one-sided quotients bracket it: passes by the bracket
+    kink = np.array([True, False, False, False])
+    numeric = {"a": _estimate("a", value["a"]),
+               "b": _estimate("b", value["b"], kink=kink, lower=np.array([-1.0, 1, -2, 3]), upper=np.array([1.0, 1, -2, 3])),
+               "c": _estimate("c", value["c"])}
+    tols = {k: Tolerance() for k in value}
+    joined = param_checks(analytic, numeric, tols)
+    assert joined == tuple(param_check(k, analytic[k], numeric[k], tols[k]) for k in value)
+    a, b, c = joined
+    assert c.passed and [(e.index, e.analytic) for e in c.worst] == [((), 1.5)]  # a 0-d parameter
+    assert (a.n_failed, a.failed_indices, a.worst[0].index, a.worst[0].analytic, a.worst[0].numeric) == (1, ((1, 2),), (1, 2), 6.0, 5.0)
+    assert [e.index for e in a.worst] == [(1, 2), (0, 0), (0, 1), (0, 2), (1, 0)]  # the failure, then ties by index
+    assert (b.n_failed, b.failed_indices, b.n_kinks) == (1, ((3,),), 1)
+    # the failure first, though the kink's distance from the central value (0.25 / a 1e-10 margin) is larger
+    assert [(e.index, e.analytic, e.numeric) for e in b.worst[:2]] == [((3,), 2.5, 3.0), ((0,), 0.25, 0.0)]
+    kinked = [e for e in b.worst if e.kink]
+    assert [(e.index, e.lower, e.upper) for e in kinked] == [((0,), -1.0, 1.0)]
+    assert all(e.lower is None for e in b.worst if not e.kink)
+    assert b.max_abs_err == 0.5  # the kink's 0.25 is not a smooth error
+    mixed = param_checks(analytic, numeric, {"a": Tolerance(), "b": Tolerance(atol=1.0), "c": Tolerance()})  # one by one
+    assert mixed[1].passed and not mixed[0].passed
