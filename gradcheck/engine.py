@@ -526,7 +526,10 @@ class ModelEvaluator:
             out = np.empty(len(pairs))
             for s in range(0, len(pairs), per):
                 part = pairs[s:s + per]
-                z = np.stack([base_out + o * d for o, d in part])
+                z = np.empty((len(part),) + base_out.shape)
+                for i, (o, d) in enumerate(part):  # in place: no temporaries the size of the stack
+                    np.multiply(d, o, out=z[i])
+                    z[i] += base_out
                 out[s:s + per] = self._finish(z, k + 1)
             return out.reshape(-1, len(offsets)).T
 
@@ -556,14 +559,15 @@ class ModelEvaluator:
             return float("inf")
         if not all(np.isfinite(kinks)):
             return None
-        reach = np.inf
-        for d in deltas:
-            moved = np.abs(d)
-            for c in kinks:
+        fastest = 0.0  # the largest |D| / |z - c|: inf for an entry at a kink that moves, NaN (ignored) for one that does not
+        for c in kinks:
+            dist = np.abs(base_out - c)
+            for d in deltas:
+                speed = np.abs(d)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.abs(base_out - c) / moved
-                reach = min(reach, float(np.min(ratio, where=moved > 0, initial=np.inf)))
-        return reach / 2.0
+                    np.divide(speed, dist, out=speed)
+                fastest = max(fastest, float(np.fmax.reduce(speed, axis=None)))
+        return 1.0 / fastest / 2.0 if fastest > 0 else float("inf")
 
     def _dense_delta(self, name: str, value: np.ndarray, k: int, line: tuple[np.ndarray, int, int]) -> np.ndarray:
         """Move of dense layer ``k``'s output ``(N, fan_out)`` per unit step along ``line``."""
