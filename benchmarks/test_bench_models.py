@@ -27,6 +27,10 @@ this directory otherwise).  For every reference model, and the
     :mod:`gradcheck.parallel`), as the plain loop's matrix products use
     one BLAS thread per CPU.
 
+``full_1proc_over_floor``
+    :func:`test_full_check_over_floor`: the floor and the one-process full
+    check timed alternately, round by round; their ratio is in ``extra_info``.
+
 ``floor``
     :func:`floor_losses` for ``mnist_relu`` at N=32: the arithmetic the full
     check minimally needs (``f(p +- h)`` for every entry, the points its first
@@ -44,6 +48,7 @@ Every benchmark records ``model``, ``method``, ``n_params`` and ``batch`` in
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -413,3 +418,45 @@ def test_floor(benchmark: Any, case: tuple[str, int]) -> None:
             moved = {q: v.copy() for q, v in params.items()}
             moved[k].reshape(-1)[i] += o * default_step(params[k]).reshape(-1)[i]
             assert abs(got[k].reshape(2, -1)[r, i] - model.loss(moved, x, y)) <= 1e-13 * abs(model.loss(params, x, y))
+
+
+#: Alternating rounds of :func:`test_full_check_over_floor` (after one unmeasured round of each).
+FLOOR_ROUNDS = 9
+
+
+@pytest.mark.parametrize("case", [("mnist_relu", BATCH)], ids=_case_id)
+def test_full_check_over_floor(benchmark: Any, case: tuple[str, int]) -> None:
+    """The one-process full check over the floor, the two timed alternately: a ratio a drifting load leaves alone.
+
+    ``test_floor`` and ``test_full_check_one_process`` each run their rounds
+    back to back, so on a shared machine a burst of other work can land on
+    one and not the other.  Here every round times :func:`floor_losses` and
+    then ``check_model(..., mode="full", workers=1)``;
+    ``extra_info["ratio_of_best"]`` is the best full check over the best
+    floor (``ratio_of_medians`` likewise).  The benchmark's own statistics
+    are those of one round (both).
+    """
+    name, batch = case
+    model, params, x, y = _point(name, batch)
+    _tag(benchmark, model, name, batch, "full_1proc_over_floor")
+    times: dict[str, list[float]] = {"floor": [], "full": []}
+
+    def one_round() -> Any:
+        start = time.perf_counter()
+        floor_losses(params, x, y)
+        middle = time.perf_counter()
+        result = check_model(model, params, x, y, mode="full", seed=SEED, workers=1)
+        times["floor"].append(middle - start)
+        times["full"].append(time.perf_counter() - middle)
+        return result
+
+    one_round()
+    times["floor"].clear()
+    times["full"].clear()
+    result = benchmark.pedantic(one_round, rounds=FLOOR_ROUNDS, iterations=1, warmup_rounds=0)
+    best = {k: min(v) for k, v in times.items()}
+    median = {k: float(np.median(v)) for k, v in times.items()}
+    benchmark.extra_info.update(floor_best_s=best["floor"], full_1proc_best_s=best["full"],
+                                ratio_of_best=best["full"] / best["floor"],
+                                ratio_of_medians=median["full"] / median["floor"], rounds=FLOOR_ROUNDS)
+    assert result.passed, f"{name}: the full check rejected a correct backward"

@@ -41,7 +41,7 @@ import numpy as np
 from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
-from gradcheck.numeric import default_step, stencil_gradient
+from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
 from gradcheck.parallel import available_cpus, run_split, workers_from_env
 from gradcheck.nn import RankOneHead
 from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
@@ -737,12 +737,14 @@ def estimate_gradients(
         whole = stencil_gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
                           np.concatenate([steps[n] for n in names]), (-1,), ev.noise_scale)
         bounds = np.cumsum([0] + [steps[n].size for n in names])
-        return {name: NumericGradient(name=name, **{
+        grads = {name: NumericGradient(name=name, **{
             f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
             for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
             for name, a, b in zip(names, bounds[:-1], bounds[1:])}
-    return {name: stencil_gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape, ev.noise_scale)
-            for name in names}
+    else:
+        grads = {name: stencil_gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape,
+                                        ev.noise_scale) for name in names}
+    return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale)
 
 
 def _evaluate_tiny(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
