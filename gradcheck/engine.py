@@ -712,16 +712,22 @@ def estimate_gradients(
     ev = evaluator if evaluator is not None else ModelEvaluator(model, params, x, y)  # type: ignore[arg-type]
     names = list(ev.params) if names is None else list(names)
     accept = accept or {}
-    steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}
+    tiny = ev.tiny(names)
+    if tiny:  # one call for all tensors: per-tensor fixed costs dominate at this size
+        steps = _split(default_step(np.concatenate([np.reshape(ev.params[n], -1) for n in names])), names, ev)
+    else:
+        steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}
     values = {name: np.full((len(STENCIL), ev.params[name].size), np.nan) for name in names}
     todo = {name: np.arange(ev.params[name].size) for name in names}
-    tiny = ev.tiny(names)
     first = (0, 1) if accept else (0, 1, 2, 3)
     if tiny:  # one stacked pass per layer (see _evaluate_tiny)
         _evaluate_tiny(ev, todo, steps, values, first)
     else:
         _evaluate(ev, todo, steps, values, first, workers)
-    if accept:
+    if accept and tiny:
+        _accept_tiny(ev, names, steps, values, accept, todo)
+        _evaluate_tiny(ev, todo, steps, values, (2, 3))
+    elif accept:
         for name in names:
             f = values[name]
             h = steps[name]
@@ -729,10 +735,7 @@ def estimate_gradients(
             err = roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale)
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
-        if tiny:
-            _evaluate_tiny(ev, todo, steps, values, (2, 3))
-        else:
-            _evaluate(ev, todo, steps, values, (2, 3), workers)
+        _evaluate(ev, todo, steps, values, (2, 3), workers)
     if tiny:  # one combine for every tensor: its fixed cost dominates at this size
         whole = stencil_gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
                           np.concatenate([steps[n] for n in names]), (-1,), ev.noise_scale)
@@ -745,6 +748,26 @@ def estimate_gradients(
         grads = {name: stencil_gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape,
                                         ev.noise_scale) for name in names}
     return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale)
+
+
+def _split(flat: np.ndarray, names: Sequence[str], ev: ModelEvaluator) -> dict[str, np.ndarray]:
+    """``flat`` (every entry of ``names``, in order) cut into one flat array per parameter."""
+    bounds = np.cumsum([0] + [int(np.size(ev.params[n])) for n in names]).tolist()
+    return {n: flat[a:b] for n, a, b in zip(names, bounds[:-1], bounds[1:])}
+
+
+def _accept_tiny(ev: ModelEvaluator, names: Sequence[str], steps: dict[str, np.ndarray], values: dict[str, np.ndarray],
+                 accept: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
+                 todo: dict[str, np.ndarray]) -> None:
+    """Stage one's test of :func:`estimate_gradients` for a tiny model: ``d1`` and its round-off
+    error computed once for all tensors (the same values, entry by entry), then each tensor's ``accept``."""
+    f = np.concatenate([values[n][:2] for n in names], axis=1)
+    h = np.concatenate([steps[n] for n in names])
+    d1 = _split((f[0] - f[1]) / (2.0 * h), names, ev)
+    err = _split(roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale), names, ev)
+    for name in names:
+        ok = accept[name](d1[name], err[name]) if name in accept else np.zeros(steps[name].size, bool)
+        todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
 
 
 def _evaluate_tiny(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
