@@ -194,23 +194,27 @@ def _line_losses(ev: Any, name: str, lines: Sequence[Line]) -> Callable[..., np.
     return along
 
 
-def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tolerance) -> _Measured:
-    """Measure and judge every line (:func:`_judge_lines`)."""
+def _measure(ev: Any, name: str, lines: Sequence[Line], a: np.ndarray, tol: Tolerance, *,
+             confirm: np.ndarray | None = None) -> _Measured:
+    """Measure and judge every line (:func:`_judge_lines`; ``confirm`` as there)."""
     losses = _line_losses(ev, name, lines)
     a_dir = np.array([a[s:e] @ v[s:e] for v, s, e in lines])
     abs_a = np.abs(a)
     floor = np.array([(tol.atol * np.sum(np.abs(v[s:e])) if tol.atol else 0.0) + tol.rtol * (abs_a[s:e] @ np.abs(v[s:e]))
                       for v, s, e in lines])
-    return _judge_lines(ev, losses, a_dir, floor, tol)
+    return _judge_lines(ev, losses, a_dir, floor, tol, confirm=confirm)
 
 
 def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, floor: np.ndarray,
-                 tol: Tolerance) -> _Measured:
+                 tol: Tolerance, *, confirm: np.ndarray | None = None) -> _Measured:
     """Measure and judge every line: at a step that crosses no kink when the evaluator knows one, else (and for
     the lines that fail or flag a kink there) shrinking steps until two consecutive ones agree (:func:`_ladder`).
 
     ``a_dir`` are the analytic directional derivatives and ``floor`` the
     tolerance terms carried along the lines (``atol sum|v| + rtol sum|a v|``).
+    Only lines where ``confirm`` is true (default all) go down the ladder
+    after failing at the kink-free step: bisection passes False for halves
+    of more than one entry, whose failure only says where to look next.
     """
     n = a_dir.size
     m = {key: np.zeros(n) for key in ("value", "error", "noise", "lower", "upper")}
@@ -219,6 +223,8 @@ def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, 
     safe = getattr(losses, "safe_step", None)
     if safe is not None and SAFE_MARGIN * safe >= STEPS[-1]:
         todo = _kink_free(ev, losses, min(STEP, SAFE_MARGIN * safe), a_dir, floor, tol, m)
+        if confirm is not None:
+            todo = todo[np.asarray(confirm, bool)[todo]]
     if todo.size:
         _ladder(ev, losses, todo, tol, m)
     # the one rule (gradcheck.compare.judge) with this probe's own tolerance terms; the bracket's error bar is
@@ -254,8 +260,8 @@ def _kink_free(ev: Any, losses: Callable[..., np.ndarray], t: float, a_dir: np.n
     far = losses(np.array([2.0 * t, -2.0 * t]), todo)
     parts = _stencil(ev, np.concatenate([near[:, todo], far]), t)
     good = ~parts["kink"] & judge(a_dir[todo], parts["value"], parts["error"], floor=floor[todo], k=tol.k).passed
-    for key in m:
-        m[key][todo[good]] = parts[key][good]
+    for key in m:  # every line, so that one the ladder does not measure again is judged on these
+        m[key][todo] = parts[key]
     return todo[~good]
 
 
@@ -314,7 +320,10 @@ def _localise(ev: Any, name: str, a: np.ndarray, v: np.ndarray, shape: tuple[int
     more = False
     while front and len(found) < max_localised:
         halves = [h for s, e in front for h in (((s, e),) if e - s == 1 else ((s, (s + e) // 2), ((s + e) // 2, e)))]
-        res = _measure(ev, name, [(v, s, e) for s, e in halves], a, tol)
+        # a half of several entries that fails at the kink-free step is searched without the ladder's
+        # confirmation; a single entry gets it before it is named
+        res = _measure(ev, name, [(v, s, e) for s, e in halves], a, tol,
+                       confirm=np.array([e - s == 1 for s, e in halves]))
         front = []
         for j, (s, e) in enumerate(halves):
             if res.ok[j]:

@@ -26,10 +26,15 @@ and turns them into:
     the smallest and largest one-sided estimates: the quotients
     ``(f(+h) - f0) / h`` and ``(f0 - f(-h)) / h`` and their second-order
     versions ``(4 f(+h) - f(+2h) - 3 f0) / 2h`` and
-    ``(3 f0 - 4 f(-h) + f(-2h)) / 2h``.  At a kink the subgradient lies
-    between them: the first-order quotients are off by ``h f''/2`` where
-    the loss also curves, the second-order ones only by ``O(h**2)``.
-    (Where the ``2h`` points were not evaluated, the first-order pair.)
+    ``(3 f0 - 4 f(-h) + f(-2h)) / 2h``, each second-order quotient widened
+    by its side's truncation term ``t``: the gap between that side's first-
+    and second-order quotients.  At a kink the subgradient lies between the
+    two one-sided derivatives.  The first-order quotients are off by about
+    ``h f''/2`` where the loss also curves, the second-order ones by about
+    ``h**2 f'''/3``, and ``t`` (about ``|h f''/2 - h**2 f'''/2|``) covers
+    the second-order error.  Without ``t`` an exact one-sided derivative (a
+    ReLU at exactly 0 with ``relu'(0) = 0``) fell outside the bracket by
+    that ``O(h**2)`` term wherever the other side's slope lies below it.
 ``kink``
     With ``s(t) = (f(+t) - 2 f0 + f(-t)) / t`` a smooth function gives
     ``s(2h) = 2 s(h) + O(h**3)`` (both are ``t f''``); a function with a
@@ -147,14 +152,12 @@ def combine(
     value = (4.0 * d1 - d2) / 3.0
     noise = roundoff(f0, f_plus, f_minus, f_plus2, f_minus2, scale=scale)
     error = truncation_error(d1, d2) + ROUNDOFF_GAIN * noise / h
-    one_sided = (
-        (f_plus - f0) / h,
-        (f0 - f_minus) / h,
-        (4.0 * f_plus - f_plus2 - 3.0 * f0) / (2.0 * h),
-        (3.0 * f0 - 4.0 * f_minus + f_minus2) / (2.0 * h),
-    )
-    lower = np.fmin.reduce(np.broadcast_arrays(*one_sided))
-    upper = np.fmax.reduce(np.broadcast_arrays(*one_sided))
+    fwd, bwd = (f_plus - f0) / h, (f0 - f_minus) / h
+    fwd2 = (4.0 * f_plus - f_plus2 - 3.0 * f0) / (2.0 * h)
+    bwd2 = (3.0 * f0 - 4.0 * f_minus + f_minus2) / (2.0 * h)
+    t_fwd, t_bwd = np.abs(fwd - fwd2), np.abs(bwd - bwd2)  # each side's truncation term (module docstring)
+    lower = np.fmin.reduce(np.broadcast_arrays(fwd, bwd, fwd2 - t_fwd, bwd2 - t_bwd))
+    upper = np.fmax.reduce(np.broadcast_arrays(fwd, bwd, fwd2 + t_fwd, bwd2 + t_bwd))
     s1 = (f_plus - 2.0 * f0 + f_minus) / h
     s2 = (f_plus2 - 2.0 * f0 + f_minus2) / (2.0 * h)
     mismatch = np.abs(s1 - s2 / 2.0)

@@ -298,6 +298,11 @@ class _Process:
 
     def shutdown(self) -> None:
         self.kill()
+        if self.proc is not None and self.proc.stdout is not None:
+            # through its file object, once: an os.close of the number followed by the file object's own close
+            # when it is dropped closed the number twice, by then another thread's new pipe (seen under load)
+            self.proc.stdout.close()
+            self.out_fd = -1
         for name in ("out_fd", "cmd_fd", "res_fd", "lifeline"):
             fd = getattr(self, name)
             if fd >= 0:
@@ -306,8 +311,6 @@ class _Process:
                 except OSError:
                     pass
                 setattr(self, name, -1)
-        if self.proc is not None:
-            self.proc.stdout = None  # its fd is closed above
         if self.tmpdir is not None:
             _rmtree(self.tmpdir)
             self.tmpdir = None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcheck.numeric import EPS64, default_step, estimate_function_gradient, numerical_gradient
+from gradcheck.numeric import EPS64, KINK_REFINE, default_step, estimate_function_gradient, numerical_gradient
 from gradcheck.stencil import combine
 
 H0 = EPS64 ** (1.0 / 3.0)  # the default step at |x| <= 1
@@ -311,20 +311,26 @@ def test_piecewise_linear_kink_has_both_slopes(left, jump, c):
 
 
 def test_step_function_has_both_one_sided_quotients():
-    # Heaviside at 0: forward quotient 1/h, backward quotient 0; the second-order
-    # forward estimate (4 f(h) - f(2h) - 3 f(0)) / 2h = 3 / 2h is the largest one-sided value
+    # Heaviside at 0, measured again at h' = h / 16 (refine_kinks): forward quotient 1/h', backward
+    # quotient 0; the second-order forward quotient (4 f(h') - f(2h') - 3 f(0)) / 2h' = 1.5 / h' is
+    # widened by its gap 0.5 / h' to the first-order one: the bracket is [0, 2 / h']
     est = estimate_function_gradient(lambda q: float(q["w"][0] > 0), {"w": np.array([0.0])})["w"]
-    h = default_step(np.array([0.0]))[0]
-    assert est.kink[0]
+    h = default_step(np.array([0.0]))[0] * KINK_REFINE
+    assert est.kink[0] and est.step[0] == h
     assert est.lower[0] == 0.0
-    assert est.upper[0] == pytest.approx(1.5 / h, rel=1e-12)
+    assert est.upper[0] == pytest.approx(2.0 / h, rel=1e-12)
 
 
-def test_kink_between_h_and_2h_is_flagged():
+def test_kink_between_h_and_2h_is_flagged_then_measured_past():
     h = default_step(np.array([0.0]))[0]
-    est = estimate_function_gradient(lambda q: float(max(q["w"][0] + 1.5 * h, 0.0)), {"w": np.array([0.0])})["w"]
+    f = lambda w: max(w + 1.5 * h, 0.0)  # noqa: E731
+    r = combine(f(0.0), f(h), f(-h), f(2 * h), f(-2 * h), np.array([h]))
     # the +-h points see slope 1 only, the -2h point is past the kink: the first-order
     # quotients are both 1, the second-order backward one (3 f0 - 4 f(-h) + f(-2h)) / 2h is
-    # (3 * 1.5h - 4 * 0.5h + 0) / 2h = 1.25
-    assert est.kink[0]
-    assert est.lower[0] == pytest.approx(1.0, abs=1e-9) and est.upper[0] == pytest.approx(1.25, abs=1e-9)
+    # (3 * 1.5h - 4 * 0.5h + 0) / 2h = 1.25, widened by its gap 0.25 to the first-order one
+    assert r["kink"][0]
+    assert r["lower"][0] == pytest.approx(1.0, abs=1e-9) and r["upper"][0] == pytest.approx(1.5, abs=1e-9)
+    # the estimate measures the flagged entry again at h / 16: the kink is then outside its stencil
+    est = estimate_function_gradient(lambda q: f(float(q["w"][0])), {"w": np.array([0.0])})["w"]
+    assert not est.kink[0] and est.step[0] == h * KINK_REFINE
+    assert abs(est.value[0] - 1.0) <= est.error[0]

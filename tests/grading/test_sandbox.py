@@ -421,3 +421,39 @@ def test_missing_is_missing_in_200_loads_under_load(tmp_path: Path) -> None:
         verdicts = list(pool.map(once, range(200)))
     wrong = [v for v in verdicts if v[0] != "missing"]
     assert not wrong, (len(wrong), wrong[:3])
+
+
+def test_shutdown_closes_each_descriptor_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A descriptor number closed twice closes whatever another thread opened under it in between.
+
+    Seen as ``OSError: [Errno 9] Bad file descriptor`` in 4 threads x 200 loads: the launcher's output
+    was closed by number and then again by its file object.  Here every ``os.close`` of the sandbox
+    is followed at once by new pipes until one takes the closed number, as another thread could; those
+    pipes must survive.
+    """
+    import os
+
+    from gradcheck.grading import sandbox as sandbox_module
+
+    real_close = os.close
+    others: list[int] = []
+
+    def close_then_open(fd: int) -> None:
+        real_close(fd)
+        for _ in range(64):  # until the closed number is taken again (lower free numbers go first)
+            others.extend(os.pipe())
+            if fd in others[-2:]:
+                break
+
+    path = write(tmp_path, BACK_PROP)
+    with Sandbox(path, limits=LIMITS) as box:
+        assert box.load_status == "missing"
+        monkeypatch.setattr(sandbox_module.os, "close", close_then_open)
+    monkeypatch.undo()
+    assert others, "the sandbox closed nothing through os.close"
+    try:
+        for fd in others:
+            os.fstat(fd)  # raises OSError (EBADF) when a second close hit it
+    finally:
+        for fd in others:
+            real_close(fd)
