@@ -716,10 +716,10 @@ def estimate_gradients(
     values = {name: np.full((len(STENCIL), ev.params[name].size), np.nan) for name in names}
     todo = {name: np.arange(ev.params[name].size) for name in names}
     tiny = ev.tiny(names)
-    if tiny:  # every point in one pass; entries ``accept`` settles keep the first stage's d1, as below
-        _evaluate_tiny(ev, steps, values)
     first = (0, 1) if accept else (0, 1, 2, 3)
-    if not tiny:
+    if tiny:  # one stacked pass per layer (see _evaluate_tiny)
+        _evaluate_tiny(ev, todo, steps, values, first)
+    else:
         _evaluate(ev, todo, steps, values, first, workers)
     if accept:
         for name in names:
@@ -729,9 +729,9 @@ def estimate_gradients(
             err = roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale)
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
-            if tiny:
-                values[name][2:, np.asarray(ok, bool).reshape(-1)] = np.nan
-        if not tiny:
+        if tiny:
+            _evaluate_tiny(ev, todo, steps, values, (2, 3))
+        else:
             _evaluate(ev, todo, steps, values, (2, 3), workers)
     if tiny:  # one combine for every tensor: its fixed cost dominates at this size
         whole = stencil_gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
@@ -747,33 +747,44 @@ def estimate_gradients(
     return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale)
 
 
-def _evaluate_tiny(ev: ModelEvaluator, steps: dict[str, np.ndarray], values: dict[str, np.ndarray]) -> None:
-    """Every stencil point of every entry of a tiny model in one stacked forward pass from the input.
+def _evaluate_tiny(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
+                   values: dict[str, np.ndarray], rows: Sequence[int]) -> None:
+    """Fill ``values[name][rows][:, todo[name]]`` for a tiny model: one stacked pass per layer.
 
     For the notebooks' toy networks (3 to 28 parameters) the structured
-    passes cost more in Python calls than the arithmetic: one pass over
-    ``4 * n_params`` stacked copies of all the parameters does everything
-    (:meth:`ModelEvaluator.tiny` says when).
+    passes cost more in Python calls than the arithmetic: the copies of
+    every entry of one layer's parameters go in one stacked pass, which
+    starts from that layer's input at the base point (the layers before it
+    do not change), so a toy network costs at most the plain loop's
+    arithmetic (:meth:`ModelEvaluator.tiny` says when).
     """
-    names = list(steps)
-    sizes = [steps[n].size for n in names]
-    total = len(STENCIL) * sum(sizes)
-    stacked = {k: np.repeat(np.asarray(v)[None], total, axis=0) for k, v in ev.params.items()}
-    row = 0
-    for name, size in zip(names, sizes):
-        flat = stacked[name].reshape(total, -1)
-        idx = np.arange(size)
-        for offset in STENCIL:
-            flat[row + idx, idx] += offset * steps[name]
-            row += size
-    state = ev.inputs[0]
-    for layer in ev.layers:
-        state = layer.forward(stacked, state)
-    f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
-    row = 0
-    for name, size in zip(names, sizes):
-        values[name][:] = f[row:row + len(STENCIL) * size].reshape(len(STENCIL), size)
-        row += len(STENCIL) * size
+    offsets = [STENCIL[r] for r in rows]
+    by_layer: dict[int, list[str]] = {}
+    for name in todo:
+        by_layer.setdefault(ev.owner[name], []).append(name)
+    for k, group in sorted(by_layer.items()):
+        total = len(offsets) * sum(todo[n].size for n in group)
+        if total == 0:
+            continue
+        stacked = dict(ev.params)
+        row = 0
+        for name in group:
+            block = np.repeat(np.asarray(ev.params[name])[None], total, axis=0)
+            stacked[name] = block
+            idx = todo[name]
+            for offset in offsets:
+                block.reshape(total, -1)[row + np.arange(idx.size), idx] += offset * steps[name][idx]
+                row += idx.size
+        state = ev.inputs[k]
+        for layer in ev.layers[k:]:
+            state = layer.forward(stacked, state)
+        f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
+        row = 0
+        for name in group:
+            idx = todo[name]
+            for r in rows:
+                values[name][r, idx] = f[row:row + idx.size]
+                row += idx.size
 
 
 @dataclass(frozen=True)
