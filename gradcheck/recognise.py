@@ -104,7 +104,7 @@ def recognise(layers: Sequence[Any], head: Callable[[np.ndarray, np.ndarray], An
     kinds = tuple(_kind(layer, params, a, out) for layer, a, out in zip(layers, inputs, outs))
     looped = LayerKind.OPAQUE in kinds or not _head_stacks(head, output, y, f0)
     rowwise = not looped and all(
-        kind is LayerKind.ELEMENTWISE or _rowwise(layer, params, a, out)
+        kind is LayerKind.ELEMENTWISE or _rowwise(layer, params, a, out, rows=AFFINE_PROBE_ROWS if kind is LayerKind.AFFINE else None)
         for layer, kind, a, out in zip(layers, kinds, inputs, outs))
     return Structure(kinds=kinds, looped=looped, rowwise=rowwise)
 
@@ -144,30 +144,56 @@ def declares(obj: Any, protocol: type) -> bool:
                for name in _members(protocol))
 
 
+#: Samples a layer already verified affine on the whole batch is asked to stack and to run one sample at a time.
+AFFINE_PROBE_ROWS = 2
+
+
 def _kind(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> LayerKind:
+    if declares(layer, AffineLayer) and is_affine(layer, params, a, out):
+        # ``out == a @ W + b`` holds on the whole batch, so each row of the output is its row's own: the
+        # stack is asked of a few rows (against our own ``a @ W + b`` for them), not of the whole batch
+        # and every weight, which cost 3-4 forward passes of a 784x1000 layer.  A layer that answers a
+        # smaller batch differently is evaluated the generic way.
+        rows = min(AFFINE_PROBE_ROWS, a.shape[0])
+        return LayerKind.AFFINE if _stacks(layer, params, a[:rows], out[:rows], view=True) else LayerKind.OPAQUE
     if not _stacks(layer, params, a, out):
         return LayerKind.OPAQUE
-    if declares(layer, AffineLayer) and is_affine(layer, params, a, out):
-        return LayerKind.AFFINE
     if declares(layer, ElementwiseLayer) and is_entrywise(layer, params, a, out):
         return LayerKind.ELEMENTWISE
     return LayerKind.STACKED
 
 
-def _stacks(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
-    """Two copies of the input, then of each parameter, give two copies of the output."""
+def _stacks(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray, *, view: bool = False) -> bool:
+    """Two copies of the input, then of each parameter, give two copies of the output.
+
+    With ``view`` a parameter's two copies are first a read-only broadcast
+    view (no copy of a big weight), and real copies only if the layer
+    cannot take the view.
+    """
     twice = np.array([out, out])  # np.array: np.stack of equal shapes, without its Python overhead
     try:
         if not _close(layer.forward(params, np.array([a, a])), twice):
             return False
         for name in layer.param_names:
-            stacked = dict(params)
-            stacked[name] = np.array([params[name], params[name]])
-            if not _close(layer.forward(stacked, a), twice):
+            if not _stacks_param(layer, params, name, a, twice, view=view):
                 return False
     except Exception:  # noqa: BLE001 - any failure only means "evaluate copies one at a time"
         return False
     return True
+
+
+def _stacks_param(layer: Any, params: Mapping[str, np.ndarray], name: str, a: np.ndarray, twice: np.ndarray, *,
+                  view: bool) -> bool:
+    stacked = dict(params)
+    p = np.asarray(params[name])
+    if view:
+        stacked[name] = np.broadcast_to(p, (2,) + p.shape)
+        try:
+            return _close(layer.forward(stacked, a), twice)
+        except Exception:  # noqa: BLE001 - e.g. a layer that writes into its parameters: real copies below
+            pass
+    stacked[name] = np.array([p, p])
+    return _close(layer.forward(stacked, a), twice)
 
 
 def is_affine(layer: AffineLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
@@ -193,10 +219,16 @@ def is_entrywise(layer: ElementwiseLayer, params: Mapping[str, np.ndarray], a: n
         return False
 
 
-def _rowwise(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
-    """A stack of one-sample batches ``(1, N, 1, d)`` gives the stack of the samples' outputs."""
+def _rowwise(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray, *,
+             rows: int | None = None) -> bool:
+    """A stack of one-sample batches ``(1, N, 1, d)`` gives the stack of the samples' outputs.
+
+    ``rows``: only the first samples (a layer verified affine on the whole batch, whose rows are independent).
+    """
     if a.ndim != 2 or out.ndim != 2:
         return False
+    if rows is not None:
+        a, out = a[:rows], out[:rows]
     try:
         return _close(layer.forward(params, a[None, :, None, :]), out[None, :, None, :])
     except Exception:  # noqa: BLE001 - see _stacks

@@ -203,6 +203,36 @@ def test_a_false_elementwise_declaration_is_not_trusted():
     assert check_model(model, params, x, y, backward=backward).passed
 
 
+class AffineOnlyAtThisBatchSize(MyAffine):
+    """Affine on the whole batch, but adds 1 to every output of a smaller batch: not affine in truth."""
+
+    def __init__(self, weight, bias, batch):
+        super().__init__(weight, bias)
+        self.batch = batch
+
+    def forward(self, params, a):
+        return super().forward(params, a) + (np.shape(a)[-2] != self.batch)
+
+
+class AffineThatTouchesItsWeight(MyAffine):
+    """Affine, and writes its weight back into itself (a no-op, but not possible on a read-only view)."""
+
+    def forward(self, params, a):
+        W = params[self.weight]
+        W[...] = W
+        return super().forward(params, a)
+
+
+def test_an_affine_layer_is_confirmed_on_a_few_rows_and_copies_when_it_must():
+    params, x, y = mlp_point(4)
+    odd = nn.Sequential(AffineOnlyAtThisBatchSize("W1", "b1", len(x)), MyTanh(), MyAffine("W2", "b2"), MyTanh(),
+                        MyAffine("W3", "b3"), loss=nn.MSE())
+    assert ModelEvaluator(odd, params, x, y).kinds[0] is LayerKind.OPAQUE
+    touchy = nn.Sequential(AffineThatTouchesItsWeight("W1", "b1"), MyTanh(), MyAffine("W2", "b2"), MyTanh(),
+                           MyAffine("W3", "b3"), loss=nn.MSE())
+    assert ModelEvaluator(touchy, params, x, y).kinds[0] is LayerKind.AFFINE
+
+
 # -- loss heads ----------------------------------------------------------------
 
 
