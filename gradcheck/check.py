@@ -467,27 +467,36 @@ def _function_workers(workers: int | None) -> int:
 
 def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None,
                     losses: list[float], backward: Callable[..., Any], who: str,
-                    pristine: guards.Point | None = None) -> tuple[list[str], dict]:
+                    pristine: guards.Point | None = None,
+                    spare: list[guards.Point] | None = None) -> tuple[list[str], dict]:
     """Run loss once and backward twice on copies: mutation and determinism findings.
 
     The loss value is appended to ``losses``; the caller compares it with
     the numerical engine's own evaluation of the same point.  ``pristine``:
     a copy of the point that no code under check sees (the reference the
-    guards compare with; made here when not given).
+    guards compare with; made here when not given); ``spare``: see
+    :func:`guards.run_guarded`.  The second backward call always gets a
+    fresh copy, so a backward that keys a cache on its arrays' identity
+    cannot make two calls look deterministic.
     """
     problems: list[str] = []
     pristine = pristine if pristine is not None else guards.copy_point(params, x, y)
+    spare = spare if spare is not None else []
     value, found = guards.run_guarded(model.loss, params, x, y, f"{getattr(model, 'name', 'model')}.loss",
-                                      pristine=pristine)
+                                      pristine=pristine, spare=spare)
     problems += found
     losses.append(float(value))
     if grads is not None:
         return problems, grads
     results = []
-    for _ in range(2):
-        value, found = guards.run_guarded(backward, params, x, y, who, pristine=pristine)
+    held: list[guards.Point] = []
+    for call in range(2):
+        if call == 1:  # alive until both calls are done, so the second copy's arrays cannot reuse its ids
+            held, spare[:] = list(spare), []
+        value, found = guards.run_guarded(backward, params, x, y, who, pristine=pristine, spare=spare)
         problems += found
         results.append(value)
+    del held
     analytic = check_grads_match(results[0], params, name="grads")
     again = check_grads_match(results[1], params, name="grads")
     for k in analytic:
@@ -601,10 +610,12 @@ def check_model(
     supplied = None if grads is None else check_grads_match(grads, work, name="grads")
     losses: list[float] = []
     point = guards.copy_point(work, xx, yy)  # the guards' reference, then (never seen by the code under check) the engine's
-    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who, pristine=point)
+    spare: list[guards.Point] = []  # a copy the last call left unchanged (guards.run_guarded)
+    problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who, pristine=point,
+                                         spare=spare)
     timings["backward"] = time.perf_counter() - t0
     output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward",
-                                       pristine=point)
+                                       pristine=point, spare=spare)
     problems += found
     low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
                                 **{f"grads[{k!r}]": v for k, v in (grads or {}).items()}, "forward output": output})

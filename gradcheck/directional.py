@@ -356,7 +356,7 @@ def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.
     no dense direction, no matrix product per probe.
     """
     p = np.asarray(ev.params[name])
-    if p.ndim != 2 or not hasattr(ev, "rank_one_lines") or np.max(np.abs(p), initial=0.0) > 1.0:
+    if p.ndim != 2 or not hasattr(ev, "rank_one_lines") or p.size == 0 or max(float(p.max()), -float(p.min())) > 1.0:
         return None
     left = draw_directions(rng, probes, np.ones(p.shape[0]))
     right = draw_directions(rng, probes, np.ones(p.shape[1]))

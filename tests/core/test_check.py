@@ -424,6 +424,32 @@ def test_nondeterministic_backward_is_reported():
     assert any("backward is not deterministic: grads['b2']" in p for p in r.problems), r.problems
 
 
+class CachingNoisyBackward(XOR2Layer):
+    """Random gradients, cached by the identity of the arrays it was given: the guard's copies must differ."""
+
+    def __init__(self):
+        super().__init__()
+        self.cache = {}
+
+    def backward(self, params, x, y):
+        key = tuple(id(v) for v in params.values()) + (id(x),)
+        if key not in self.cache:
+            g = super().backward(params, x, y)
+            g["b2"] = g["b2"] + 1e-12 * np.random.default_rng().random()
+            self.cache[key] = g
+        return {k: v.copy() for k, v in self.cache[key].items()}
+
+
+def test_a_backward_caching_by_array_identity_cannot_hide_its_nondeterminism():
+    # the loss call's unchanged copy serves the first backward (guards.run_guarded's spare); the
+    # second backward must get arrays with other identities, all alive at the same time
+    model = CachingNoisyBackward()
+    params, x, y = point(model, 1)
+    for _ in range(20):
+        r = check_model(model, params, x, y)
+        assert any("backward is not deterministic: grads['b2']" in p for p in r.problems), r.problems
+
+
 @pytest.mark.parametrize("which", ["params", "x"])
 def test_float32_is_said_once_judged_with_float32_error_bars_and_refused_under_strict(which):
     model = rm.get("xor_2layer")
