@@ -111,3 +111,33 @@ def test_relu_mlp_at_exact_ties_with_neighbouring_kinks_passes(seed):
     params, x, y = _relu_mlp_at_ties(seed)
     result = check_model(model, params, x, y, backward=_relu_mlp_backward, workers=1)
     assert result.passed, [(p.name, p.failed_indices) for p in result.params if not p.passed]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("relu_prime_at_0", [0.0, 1.0])
+def test_fast_mode_at_exact_ties_never_fails_a_correct_backward(relu_prime_at_0):
+    # the red team's point: every hidden unit of the two all-zero samples sits exactly on its kink; a
+    # probe of b1 shows the kink at its larger steps only (the jump is below the round-off the kink
+    # test allows for at the smallest), where two steps agree on the mean of the one-sided slopes
+    model = nn.Sequential(nn.Dense("W1", "b1"), nn.ReLU(), nn.Dense("W2", "b2"), loss=nn.SoftmaxCrossEntropy())
+
+    def backward(q, x, y):
+        g = _relu_mlp_backward(q, x, y)
+        if relu_prime_at_0:  # relu'(0) = 1: the right derivative at the tie, as valid
+            z1 = x @ q["W1"] + q["b1"]
+            a = np.maximum(z1, 0.0)
+            z = a @ q["W2"] + q["b2"]
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            dz = e / e.sum(axis=1, keepdims=True)
+            dz[np.arange(len(y)), y] -= 1.0
+            dz1 = (dz / len(y) @ q["W2"].T) * (z1 >= 0)
+            g["W1"], g["b1"] = x.T @ dz1, dz1.sum(axis=0)
+        return g
+
+    failed = []
+    for seed in (2, 28, 44, 0, 1, 3, 4, 5):
+        params, x, y = _relu_mlp_at_ties(seed)
+        result = check_model(model, params, x, y, backward=backward, mode="fast", seed=seed)
+        if not result.passed:
+            failed.append(seed)
+    assert not failed
