@@ -42,7 +42,7 @@ from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
-from gradcheck.parallel import available_cpus, run_split, workers_from_env
+from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
 from gradcheck.nn import RankOneHead
 from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
@@ -868,10 +868,20 @@ def _moved(value: np.ndarray, flat_index: int, step: float) -> np.ndarray:
 
 
 def _workers(workers: int | None, work: int) -> int:
-    """``workers``, else ``$GRADCHECK_WORKERS``, else up to :data:`AUTO_WORKERS` processes when ``work`` is big enough."""
+    """``workers``, else ``$GRADCHECK_WORKERS``, else up to :data:`AUTO_WORKERS` processes when ``work`` is big
+    enough and this process may fork.
+
+    Where it may not (a foreign thread runs: after importing torch or JAX), the
+    workers would be fresh interpreters that import numpy and unpickle the
+    model first: the red team measured the full check 1.1-2.9x *slower* with
+    them than in one process, from 784-100-10 to 784-1000-10.  So the default
+    is then one process; an explicit ``workers`` still gets them.
+    """
     if workers is not None:
         return workers
     env = workers_from_env()
     if env is not None:
         return env
-    return min(available_cpus(), AUTO_WORKERS) if work >= PARALLEL_MIN_VALUES else 1
+    if work < PARALLEL_MIN_VALUES or not can_fork():
+        return 1
+    return min(available_cpus(), AUTO_WORKERS)

@@ -235,10 +235,19 @@ def test_check_model_rejects_bad_workers_up_front(mode: str) -> None:
 
 def test_default_workers_only_for_big_stages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRADCHECK_WORKERS", raising=False)
+    monkeypatch.setattr(engine, "can_fork", lambda: True)
     assert engine._workers(None, engine.PARALLEL_MIN_VALUES - 1) == 1
     big = engine._workers(None, engine.PARALLEL_MIN_VALUES)
     assert big == min(parallel.available_cpus(), engine.AUTO_WORKERS)
     assert engine._workers(3, 1) == 3
+
+
+def test_no_default_workers_where_forking_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fresh-interpreter workers cost more than they save at these sizes (red team, after importing torch)
+    monkeypatch.delenv("GRADCHECK_WORKERS", raising=False)
+    monkeypatch.setattr(engine, "can_fork", lambda: False)
+    assert engine._workers(None, 100 * engine.PARALLEL_MIN_VALUES) == 1
+    assert engine._workers(2, 1) == 2  # asked for: still given
 
 
 def test_environment_sets_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
