@@ -254,12 +254,11 @@ class ModelEvaluator:
             return self._along(head, W[j], active, moved)
         step = max(1, HEAD_VALUES // (active.size * self._sample_width(k)))
         change = np.empty(len(moved))
-        WT, outT, yT = self._feature_major(k)
-        row = np.ascontiguousarray(WT[:, j])
+        row = W[j]
         # sample-major (copy, sample, unit): the affine layers after this one are then single 2-D matrix
         # products on contiguous rows (_forward_from), and y is sample-major too, as the stacks
-        base = np.ascontiguousarray(np.take(outT, active, axis=1).T)
-        y = np.ascontiguousarray(np.take(yT, active, axis=1).T)[:, None, :]
+        base = (self.inputs[k + 1] if k + 1 < len(self.layers) else self.output)[active]
+        y = self._sample_targets()[active][:, None, :]
         base_losses = self.sample_losses[active]
         for s in range(0, len(moved), step):
             part = moved[s:s + step]
