@@ -135,11 +135,13 @@ def check_params(params: Any, *, name: str = "params") -> dict[str, np.ndarray]:
     return out
 
 
-def check_grads_match(grads: Any, params: Mapping[str, np.ndarray], *, name: str = "grads") -> dict[str, np.ndarray]:
+def check_grads_match(grads: Any, params: Mapping[str, np.ndarray], *, name: str = "grads",
+                      copy: bool = True) -> dict[str, np.ndarray]:
     """Check that ``grads`` has exactly the keys and shapes of ``params``.
 
-    Returns float64 copies.  Errors name the parameter, what was found and
-    what was expected.
+    Returns float64 copies (``copy=False``: the arrays themselves where
+    they are float64 already, for a caller that only reads them at once).
+    Errors name the parameter, what was found and what was expected.
     """
     if not isinstance(grads, Mapping):
         raise GradcheckTypeError(f"{name} must be a dict with the keys of params {sorted(params)}, got {name}={describe(grads)}")
@@ -159,5 +161,5 @@ def check_grads_match(grads: Any, params: Mapping[str, np.ndarray], *, name: str
             raise GradcheckValueError(
                 f"{name}[{key!r}] has shape {g.shape}, expected {np.shape(p)} (the shape of params[{key!r}])"
             )
-        out[key] = np.array(g, dtype=np.float64, copy=True)
+        out[key] = np.array(g, dtype=np.float64, copy=True) if copy else np.asarray(g, dtype=np.float64)
     return out

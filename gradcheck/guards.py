@@ -29,8 +29,20 @@ class Point:
     x: np.ndarray
     y: np.ndarray
 
-    def copy(self) -> "Point":
-        return Point({k: v.copy() for k, v in self.params.items()}, self.x.copy(), self.y.copy())
+    def copy(self, *, read_only: bool = False) -> "Point":
+        """Fresh copies of every array; ``read_only``: numpy refuses any write into them."""
+        copied = Point({k: v.copy() for k, v in self.params.items()}, self.x.copy(), self.y.copy())
+        if read_only:
+            for arr in copied.arrays():
+                arr.flags.writeable = False
+        return copied
+
+    def arrays(self) -> list[np.ndarray]:
+        return [*self.params.values(), self.x, self.y]
+
+    def read_only(self) -> bool:
+        """True while numpy refuses writes into every array (nothing written since :meth:`copy`)."""
+        return not any(arr.flags.writeable for arr in self.arrays())
 
     def labelled(self) -> dict[str, np.ndarray]:
         """Every array under the name a message gives it (``params['W1']``, ``x``, ``y``)."""
@@ -82,22 +94,43 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
                 pristine: Point | None = None, spare: list[Point] | None = None) -> tuple[Any, list[str]]:
     """Call ``fn`` on copies of the point; return its value and any mutation found.
 
+    The copies are read-only.  Numpy refuses every write into them, so a
+    call that returns with its copies still read-only changed nothing, and
+    no entry-by-entry comparison is needed (comparing a 784x1000 weight
+    costs about as much as a forward pass).  A call that raises on them
+    (numpy's ``ValueError: assignment destination is read-only``, or a
+    compiled function's own refusal of read-only arrays) is run again on
+    writable copies, and those are compared with the pristine point as
+    always, so a function that writes into its inputs is reported, with
+    the number of entries it changed, rather than failing; an error the
+    second call raises too is the caller's.  A call that made its copies
+    writable again is compared too.
+
     ``pristine``: the point already copied (``copy_point(params, x, y)``) and
     never handed to code under check, to share between several guarded calls.
     ``spare``: a one-place holder shared by those calls: a copy that a call
-    left entry for entry equal to ``pristine`` is put there, and the next
-    call takes it instead of copying the point again (each copy of a 784x1000
-    weight costs about as much as a forward pass).  Empty it before a call
-    that must see arrays no earlier call has seen.
+    left unchanged is put there, and the next call takes it instead of
+    copying the point again.  Empty it before a call that must see arrays
+    no earlier call has seen.
     """
     if pristine is None:
         pristine = copy_point(params, x, y if y is not None else np.zeros(0))
-    used = spare.pop() if spare else pristine.copy()
-    value = fn(used.params, used.x) if y is None else fn(used.params, used.x, used.y)
-    found = mutations(pristine.labelled(), used.labelled(), who)
+    used = spare.pop() if spare else pristine.copy(read_only=True)
+    try:
+        value = _call(fn, used, y is not None)
+    except Exception:  # noqa: BLE001 - any refusal of read-only arrays; a real error is raised again below
+        if not used.read_only():
+            raise
+        used = pristine.copy()
+        value = _call(fn, used, y is not None)
+    found = [] if used.read_only() else mutations(pristine.labelled(), used.labelled(), who)
     if spare is not None and not found:
         spare.append(used)
     return value, found
+
+
+def _call(fn: Callable[..., Any], point: Point, with_y: bool) -> Any:
+    return fn(point.params, point.x, point.y) if with_y else fn(point.params, point.x)
 
 
 def precision_findings(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any] | None = None,

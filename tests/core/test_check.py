@@ -450,6 +450,84 @@ def test_a_backward_caching_by_array_identity_cannot_hide_its_nondeterminism():
         assert any("backward is not deterministic: grads['b2']" in p for p in r.problems), r.problems
 
 
+class AccumulatingBackward(XOR2Layer):
+    """Adds into gradient buffers it keeps and returns them (never zeroed): every call returns the same arrays."""
+
+    def __init__(self):
+        super().__init__()
+        self.grads = None
+
+    def backward(self, params, x, y):
+        g = super().backward(params, x, y)
+        if self.grads is None:
+            self.grads = {k: np.zeros_like(v) for k, v in g.items()}
+        for k in g:
+            self.grads[k] += g[k]
+        return self.grads
+
+
+def test_a_backward_accumulating_into_the_arrays_it_returned_is_not_deterministic():
+    # both calls return the same arrays: the first result must be kept before the second call writes
+    model = AccumulatingBackward()
+    params, x, y = point(model, 1)
+    r = check_model(model, params, x, y)
+    assert any("backward is not deterministic: grads['W1']" in p for p in r.problems), r.problems
+
+
+class UnlocksAndWritesX(XOR2Layer):
+    """Makes its (read-only) input writable again, then writes into it."""
+
+    def loss(self, params, x, y):
+        x.flags.writeable = True
+        x[0, 0] = 42.0
+        return super().loss(params, x, y)
+
+
+class RaisesValueError(XOR2Layer):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def backward(self, params, x, y):
+        self.calls += 1
+        raise ValueError("not implemented yet")
+
+
+def test_a_function_that_unlocks_its_input_and_writes_is_reported():
+    model = UnlocksAndWritesX()
+    params, _, _ = point(model, 0)
+    x = np.array([[0.25, 0.75], [1.0, 0.0], [0.0, 0.3]])
+    y = np.array([[1.0], [1.0], [0.0]])
+    before = copies(params, x, y)
+    r = check_model(model, params, x, y)
+    assert any("xor_2layer.loss changed its input x in place (1 of 6 entries)" in p for p in r.problems), r.problems
+    assert_unchanged(before, (params, x, y))
+
+
+def test_an_error_of_the_code_under_check_reaches_the_caller():
+    # read-only copies first, then (an error) writable ones: the second error is the user's own
+    model = RaisesValueError()
+    params, x, y = point(model, 0)
+    with pytest.raises(ValueError, match="not implemented yet"):
+        check_model(model, params, x, y)
+    assert model.calls == 2
+
+
+def test_the_code_under_check_gets_read_only_copies():
+    seen = []
+
+    class Looks(XOR2Layer):
+        def backward(self, params, x, y):
+            seen.append((params["W1"].flags.writeable, x.flags.writeable, y.flags.writeable))
+            return super().backward(params, x, y)
+
+    model = Looks()
+    params, x, y = point(model, 0)
+    assert check_model(model, params, x, y).passed
+    assert seen == [(False, False, False)] * 2
+    assert params["W1"].flags.writeable and x.flags.writeable  # the caller's arrays are not touched
+
+
 @pytest.mark.parametrize("which", ["params", "x"])
 def test_float32_is_said_once_judged_with_float32_error_bars_and_refused_under_strict(which):
     model = rm.get("xor_2layer")
