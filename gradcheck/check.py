@@ -26,9 +26,12 @@ from gradcheck.engine import (
     ModelEvaluator,
     _settle_allocator,
     estimate_gradients,
+    estimate_tiny,
+    refine_estimate,
+    split_estimate,
 )
 from gradcheck.estimate import NumericGradient
-from gradcheck.explain import explain
+from gradcheck.explain import explain, passing
 from gradcheck.noise import measure_noise
 from gradcheck.numeric import (
     EPS64,
@@ -100,15 +103,97 @@ def param_checks(analytic: Mapping[str, np.ndarray], numeric: Mapping[str, Numer
     columns: dict[str, Any] = {f: np.concatenate([getattr(numeric[k], f).reshape(-1) for k in names])
                                if all(given[f]) else None for f in fields}
     joined = NumericGradient(name="", **columns)
-    v = compare_entries(np.concatenate([analytic[k].reshape(-1) for k in names]), joined, tol)
+    return _joined_checks(names, analytic, np.concatenate([analytic[k].reshape(-1) for k in names]), joined, tol)
+
+
+def _joined_checks(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,
+                   joined: NumericGradient, tol: Tolerance, *, diagnose_passed: bool = False) -> tuple[ParamCheck, ...]:
+    """:func:`param_check` of every parameter of ``names`` from their joined entries (``flat``, ``joined``).
+
+    The verdicts are elementwise and taken once; each parameter's summary
+    is then a slice of them.  With ``diagnose_passed`` a passing parameter
+    gets its diagnosis (:func:`gradcheck.explain.passing`) here, the one
+    :func:`gradcheck.explain.explain` would give it.
+    """
+    v = compare_entries(flat, joined, tol)
     bad = _badness(v)
-    bounds = np.cumsum([0] + sizes)
+    sizes = [int(analytic[k].size) for k in names]
+    bounds = np.cumsum([0] + sizes).tolist()
+    if 0 in sizes or max(sizes) > 64:  # one parameter at a time (np.add.reduceat cannot sum empty slices)
+        out = []
+        for k, lo, hi in zip(names, bounds[:-1], bounds[1:]):
+            shape = analytic[k].shape
+            part = EntryVerdicts(**{f.name: getattr(v, f.name)[lo:hi].reshape(shape) for f in dataclasses.fields(v)})
+            sliced: dict[str, Any] = {f.name: getattr(joined, f.name) for f in dataclasses.fields(joined) if f.name != "name"}
+            sliced = {f: None if c is None else c[lo:hi].reshape(shape) for f, c in sliced.items()}
+            numeric = NumericGradient(k, **sliced)
+            c = _summary(k, analytic[k], numeric, part, bad[lo:hi].reshape(shape), tol)
+            out.append(dataclasses.replace(c, diagnosis=passing(k, c.n_kinks)) if diagnose_passed and c.passed else c)
+        return tuple(out)
+    return _small_summaries(names, analytic, flat, joined, v, bad, tol, bounds, diagnose_passed)
+
+
+def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,
+                     joined: NumericGradient, v: EntryVerdicts, bad: np.ndarray, tol: Tolerance, bounds: list[int],
+                     diagnose_passed: bool) -> tuple[ParamCheck, ...]:
+    """:func:`_summary` of parameters of 1 to 64 entries each, every count and maximum taken once for all of them.
+
+    The same numbers as :func:`_summary` on each slice: counts and maxima
+    per slice by ``reduceat``; the worst entries by one stable sort on
+    (parameter, -badness), which is each slice's ``_largest``.
+    """
+    starts = bounds[:-1]
+    failed = ~v.passed
+    n_failed = np.add.reduceat(failed, starts, dtype=np.intp).tolist()
+    n_kinks = np.add.reduceat(v.kink, starts, dtype=np.intp).tolist()
+    any_kink = any(n_kinks)
+    n_refined = (np.diff(bounds).tolist() if joined.refined is None
+                 else np.add.reduceat(joined.refined, starts, dtype=np.intp).tolist())
+    smooth_abs, smooth_rel = ((np.where(v.kink, 0.0, v.abs_err), np.where(v.kink, 0.0, v.rel_err)) if any_kink
+                              else (v.abs_err, v.rel_err))  # 0 is the maxima's initial value: the same maxima
+    max_abs = np.maximum(np.maximum.reduceat(smooth_abs, starts), 0.0).tolist()
+    max_rel = np.maximum(np.maximum.reduceat(smooth_rel, starts), 0.0).tolist()
+    segment = np.repeat(np.arange(len(names)), np.diff(bounds))
+    ranked = np.lexsort((-bad, segment))  # stable: ties by index, as _largest
+    picks = [ranked[a:a + min(MAX_WORST, b - a)] for a, b in zip(starts, bounds[1:])]
+    chosen = np.concatenate(picks)
+    columns = [arr[chosen].tolist() for arr in (flat, joined.value, joined.error, v.allowed, v.abs_err, v.rel_err)]
+    kinks = v.kink[chosen].tolist()
+    lower, upper = ((joined.lower[chosen].tolist(), joined.upper[chosen].tolist()) if any_kink
+                    else ([None] * len(kinks),) * 2)
+    rows = list(zip(chosen.tolist(), *columns, kinks, lower, upper))
     out = []
-    for k, lo, hi in zip(names, bounds[:-1], bounds[1:]):
-        shape = analytic[k].shape
-        part = EntryVerdicts(**{f.name: getattr(v, f.name)[lo:hi].reshape(shape) for f in dataclasses.fields(v)})
-        out.append(_summary(k, analytic[k], numeric[k], part, bad[lo:hi].reshape(shape), tols[k]))
+    at = 0
+    for j, name in enumerate(names):
+        shape = tuple(analytic[name].shape)
+        worst = tuple(
+            EntryReport(index=_unravel(i - starts[j], shape), analytic=a, numeric=n, error_estimate=e, allowed=al,
+                        abs_err=ab, rel_err=r, kink=k, lower=lo if k else None, upper=up if k else None)
+            for i, a, n, e, al, ab, r, k, lo, up in rows[at:at + len(picks[j])])
+        at += len(picks[j])
+        failed_idx = (tuple(tuple(int(i) for i in row) for row in
+                            np.argwhere(failed[starts[j]:bounds[j + 1]].reshape(shape))[:MAX_INDICES])
+                      if n_failed[j] else ())
+        passed = n_failed[j] == 0
+        out.append(ParamCheck(
+            name=name, shape=shape, mode="full", passed=passed, n_entries=bounds[j + 1] - starts[j],
+            n_failed=n_failed[j], n_kinks=n_kinks[j], n_refined=n_refined[j], max_abs_err=max_abs[j],
+            max_rel_err=max_rel[j], worst=worst, failed_indices=failed_idx, tolerance=tol,
+            diagnosis=passing(name, n_kinks[j]) if diagnose_passed and passed else None))
     return tuple(out)
+
+
+def _unravel(i: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``np.unravel_index(i, shape)`` as a tuple of Python ints.
+
+    >>> _unravel(5, (2, 3)), _unravel(0, ())
+    ((1, 2), ())
+    """
+    index = []
+    for d in reversed(shape):
+        i, r = divmod(i, d)
+        index.append(r)
+    return tuple(reversed(index))
 
 
 #: Above this many entries in all, parameters are compared one by one (joining
@@ -720,13 +805,33 @@ def _same_loss(first: float, second: float, model: Any, params: dict, x: np.ndar
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance],
           workers: int | None) -> tuple[ParamCheck, ...]:
-    """Two-stage full check: entries settled by ``+-h`` are not refined."""
-    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
-                                 accept=_accepts(analytic, tols))
-    guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
+    """Two-stage full check: entries settled by ``+-h`` are not refined.
+
+    A tiny model (:meth:`~gradcheck.engine.ModelEvaluator.tiny`, the
+    notebooks' toy networks) whose parameters share a tolerance keeps its
+    entries joined from the estimate to the summaries
+    (:func:`gradcheck.engine.estimate_tiny`, :func:`_joined_checks`): the
+    same numbers, verdicts and diagnoses, with every numpy call made once
+    for all parameters instead of once per parameter.
+    """
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
-    return explain(param_checks(analytic, numeric, tols), analytic, numeric,
-                   batch_size=n)
+    names = list(analytic)
+    tol = tols[names[0]] if names else _DEFAULT_TOLERANCE
+    if names and all(tols[k] == tol for k in names) and ev.tiny(names):
+        flat = np.concatenate([analytic[k].reshape(-1) for k in names])
+        # the test of _accepts, on the joined entries (elementwise: the same booleans)
+        whole = estimate_tiny(ev, names, lambda d1, err: judge(flat, d1, err, floor=tol.floor(d1), k=tol.k).passed)
+        if not whole.kink.any() and np.isfinite(whole.value).all():
+            checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True)
+            if all(c.passed for c in checks):
+                return checks
+            return explain(checks, analytic, split_estimate(ev, names, whole), batch_size=n)
+        numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
+    else:
+        numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
+                                     accept=_accepts(analytic, tols))
+    guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
+    return explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n)
 
 
 def assert_gradients_close(

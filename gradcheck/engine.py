@@ -47,7 +47,7 @@ from gradcheck.nn import RankOneHead
 from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
-__all__ = ["estimate_gradients", "LineLosses", "ModelEvaluator"]
+__all__ = ["estimate_gradients", "estimate_tiny", "LineLosses", "ModelEvaluator", "refine_estimate", "split_estimate"]
 
 
 #: Size of one stacked pass, in float64 values (of the widest stacked array).
@@ -618,6 +618,23 @@ class ModelEvaluator:
         widest = max([a.size for a in self.inputs] + [np.size(self.output)])
         return len(STENCIL) * entries * widest <= TINY_VALUES
 
+    def bounds(self, names: Sequence[str]) -> list[int]:
+        """Where each parameter of ``names`` starts in their flattened, joined entries, and where the last ends."""
+        key = ("bounds", tuple(names))
+        if key not in self._cache:
+            self._cache[key] = np.cumsum([0] + [int(np.size(self.params[n])) for n in names]).tolist()
+        return self._cache[key]
+
+    def by_layer(self, names: Sequence[str]) -> list[tuple[int, list[tuple[int, str]]]]:
+        """``(layer, [(position in names, name), ...])`` for the layers owning ``names``, first layer first."""
+        key = ("by_layer", tuple(names))
+        if key not in self._cache:
+            groups: dict[int, list[tuple[int, str]]] = {}
+            for i, name in enumerate(names):
+                groups.setdefault(self.owner[name], []).append((i, name))
+            self._cache[key] = sorted(groups.items())
+        return self._cache[key]
+
     def chunk_values(self) -> int:
         """Values per stacked pass: :data:`CHUNK_VALUES`, or 512 per sample for big batches.
 
@@ -732,22 +749,37 @@ def estimate_gradients(
     ev = evaluator if evaluator is not None else ModelEvaluator(model, params, x, y)  # type: ignore[arg-type]
     names = list(ev.params) if names is None else list(names)
     accept = accept or {}
-    tiny = ev.tiny(names)
-    if tiny:  # one call for all tensors: per-tensor fixed costs dominate at this size
-        steps = _split(default_step(np.concatenate([np.reshape(ev.params[n], -1) for n in names])), names, ev)
-    else:
-        steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}
+    if ev.tiny(names):  # every tensor at once: per-tensor fixed costs dominate at this size
+        whole = estimate_tiny(ev, names, _joined_accept(accept, names, ev.bounds(names)) if accept else None)
+        return refine_estimate(ev, split_estimate(ev, names, whole), workers)
+    return refine_estimate(ev, _estimate_structured(ev, names, accept, workers), workers)
+
+
+def split_estimate(ev: ModelEvaluator, names: Sequence[str], whole: NumericGradient) -> dict[str, NumericGradient]:
+    """The joined estimate of :func:`estimate_tiny` as one estimate per parameter (views of its arrays)."""
+    bounds = ev.bounds(names)
+    return {name: NumericGradient(name=name, **{
+        f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
+        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
+        for name, a, b in zip(names, bounds[:-1], bounds[1:])}
+
+
+def refine_estimate(ev: ModelEvaluator, grads: dict[str, NumericGradient], workers: int | None) -> dict[str, NumericGradient]:
+    """Estimates with their kinks measured again at a smaller step (:func:`~gradcheck.numeric.refine_kinks`)."""
+    if not any(g.kink.any() for g in grads.values()):
+        return grads
+    return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale)
+
+
+def _estimate_structured(ev: ModelEvaluator, names: Sequence[str],
+                         accept: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
+                         workers: int | None) -> dict[str, NumericGradient]:
+    """:func:`estimate_gradients` of a model that is not tiny, before kinks are refined: tensor by tensor."""
+    steps = {name: default_step(ev.params[name]).reshape(-1) for name in names}
     values = {name: np.full((len(STENCIL), ev.params[name].size), np.nan) for name in names}
     todo = {name: np.arange(ev.params[name].size) for name in names}
-    first = (0, 1) if accept else (0, 1, 2, 3)
-    if tiny:  # one stacked pass per layer (see _evaluate_tiny)
-        _evaluate_tiny(ev, todo, steps, values, first)
-    else:
-        _evaluate(ev, todo, steps, values, first, workers)
-    if accept and tiny:
-        _accept_tiny(ev, names, steps, values, accept, todo)
-        _evaluate_tiny(ev, todo, steps, values, (2, 3))
-    elif accept:
+    _evaluate(ev, todo, steps, values, (0, 1) if accept else (0, 1, 2, 3), workers)
+    if accept:
         for name in names:
             f = values[name]
             h = steps[name]
@@ -756,78 +788,98 @@ def estimate_gradients(
             ok = accept[name](d1, err) if name in accept else np.zeros(h.size, bool)
             todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _evaluate(ev, todo, steps, values, (2, 3), workers)
-    if tiny:  # one combine for every tensor: its fixed cost dominates at this size
-        whole = stencil_gradient("", ev.f0, np.concatenate([values[n] for n in names], axis=1),
-                          np.concatenate([steps[n] for n in names]), (-1,), ev.noise_scale)
-        bounds = np.cumsum([0] + [steps[n].size for n in names])
-        grads = {name: NumericGradient(name=name, **{
-            f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
-            for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
-            for name, a, b in zip(names, bounds[:-1], bounds[1:])}
-    else:
-        grads = {name: stencil_gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape,
-                                        ev.noise_scale) for name in names}
-    return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale)
+    return {name: stencil_gradient(name, ev.f0, values[name], steps[name], ev.params[name].shape, ev.noise_scale)
+            for name in names}
 
 
-def _split(flat: np.ndarray, names: Sequence[str], ev: ModelEvaluator) -> dict[str, np.ndarray]:
-    """``flat`` (every entry of ``names``, in order) cut into one flat array per parameter."""
-    bounds = np.cumsum([0] + [int(np.size(ev.params[n])) for n in names]).tolist()
-    return {n: flat[a:b] for n, a, b in zip(names, bounds[:-1], bounds[1:])}
+def _joined_accept(accept: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]], names: Sequence[str],
+                   bounds: Sequence[int]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Per-tensor ``accept`` tests as one test of the joined entries (a tensor without one accepts nothing)."""
+    def joined(d1: np.ndarray, err: np.ndarray) -> np.ndarray:
+        ok = np.zeros(d1.size, bool)
+        for name, a, b in zip(names, bounds[:-1], bounds[1:]):
+            if name in accept:
+                ok[a:b] = np.asarray(accept[name](d1[a:b], err[a:b]), bool).reshape(-1)
+        return ok
+    return joined
 
 
-def _accept_tiny(ev: ModelEvaluator, names: Sequence[str], steps: dict[str, np.ndarray], values: dict[str, np.ndarray],
-                 accept: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
-                 todo: dict[str, np.ndarray]) -> None:
-    """Stage one's test of :func:`estimate_gradients` for a tiny model: ``d1`` and its round-off
-    error computed once for all tensors (the same values, entry by entry), then each tensor's ``accept``."""
-    f = np.concatenate([values[n][:2] for n in names], axis=1)
-    h = np.concatenate([steps[n] for n in names])
-    d1 = _split((f[0] - f[1]) / (2.0 * h), names, ev)
-    err = _split(roundoff_error(ev.f0, f[0], f[1], h=h, scale=ev.noise_scale), names, ev)
-    for name in names:
-        ok = accept[name](d1[name], err[name]) if name in accept else np.zeros(steps[name].size, bool)
-        todo[name] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
+def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
+                  accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> NumericGradient:
+    """:func:`estimate_gradients` of a tiny model (:meth:`ModelEvaluator.tiny`), joined, before kinks are refined.
+
+    The entries of ``names``, flattened and joined in that order, are one
+    estimate (``name`` ``""``): the values are those of the tensor-by-tensor
+    path entry for entry, and ``accept(d1, error)`` tests all of them at once.
+    At this size a check is made of fixed costs, numpy calls of a few
+    microseconds each, so every step is taken once for all tensors: one
+    stacked pass per layer and stage (:func:`_stack_pass`), one round-off
+    bound, one acceptance test.  When the first stage settles every entry
+    (a correct gradient), the estimate is the central difference and its
+    round-off error, as :func:`~gradcheck.numeric.stencil_gradient` gives
+    it for entries without the ``+-2h`` points, without combining the
+    missing points.
+    """
+    flat = np.concatenate([np.reshape(ev.params[n], -1) for n in names])
+    h = default_step(flat)
+    values = np.full((len(STENCIL), h.size), np.nan)
+    if accept is None:  # one stage: every stencil point in one pass
+        _stack_pass(ev, names, h, values, np.arange(h.size), (0, 1, 2, 3))
+        return stencil_gradient("", ev.f0, values, h, (-1,), ev.noise_scale)
+    _stack_pass(ev, names, h, values, np.arange(h.size), (0, 1))
+    f_plus, f_minus = values[0], values[1]
+    d1 = (f_plus - f_minus) / (2.0 * h)
+    noise = roundoff_error(ev.f0, f_plus, f_minus, h=h, scale=ev.noise_scale)
+    todo = np.flatnonzero(~np.asarray(accept(d1, noise), bool).reshape(-1))
+    if todo.size:
+        _stack_pass(ev, names, h, values, todo, (2, 3))
+        return stencil_gradient("", ev.f0, values, h, (-1,), ev.noise_scale)
+    # stencil_gradient with every entry coarse: the +-2h quotients are NaN, which fmin/fmax ignore
+    fwd, bwd = (f_plus - ev.f0) / h, (ev.f0 - f_minus) / h
+    none = np.zeros(h.size, bool)
+    return NumericGradient(name="", value=d1, error=noise, step=h, lower=np.fmin(fwd, bwd), upper=np.fmax(fwd, bwd),
+                           kink=none, refined=none.copy(), roundoff=noise)
 
 
-def _evaluate_tiny(ev: ModelEvaluator, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
-                   values: dict[str, np.ndarray], rows: Sequence[int]) -> None:
-    """Fill ``values[name][rows][:, todo[name]]`` for a tiny model: one stacked pass per layer.
+def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values: np.ndarray, todo: np.ndarray,
+                rows: Sequence[int]) -> None:
+    """Fill ``values[rows][:, todo]`` for a tiny model (joined entries of ``names``): one stacked pass per layer.
 
     For the notebooks' toy networks (3 to 28 parameters) the structured
     passes cost more in Python calls than the arithmetic: the copies of
     every entry of one layer's parameters go in one stacked pass, which
     starts from that layer's input at the base point (the layers before it
     do not change), so a toy network costs at most the plain loop's
-    arithmetic (:meth:`ModelEvaluator.tiny` says when).
+    arithmetic (:meth:`ModelEvaluator.tiny` says when).  The copies of a
+    layer are ordered by tensor (in the order of ``names``), then by stencil
+    point, then by entry.  ``todo``: joined indices, ascending.
     """
-    offsets = [STENCIL[r] for r in rows]
-    by_layer: dict[int, list[str]] = {}
-    for name in todo:
-        by_layer.setdefault(ev.owner[name], []).append(name)
-    for k, group in sorted(by_layer.items()):
-        total = len(offsets) * sum(todo[n].size for n in group)
+    offsets = np.asarray([STENCIL[r] for r in rows])
+    bounds = ev.bounds(names)
+    cuts = np.searchsorted(todo, bounds).tolist()
+    for k, members in ev.by_layer(names):
+        picked = [(n, todo[cuts[i]:cuts[i + 1]], bounds[i]) for i, n in members]
+        total = len(offsets) * sum(idx.size for _, idx, _ in picked)
         if total == 0:
             continue
         stacked = dict(ev.params)
         row = 0
-        for name in group:
+        for name, idx, start in picked:
+            count = len(offsets) * idx.size
             block = np.repeat(np.asarray(ev.params[name])[None], total, axis=0)
+            block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, len(offsets))] += (
+                offsets[:, None] * h[idx]).reshape(-1)
             stacked[name] = block
-            idx = todo[name]
-            for offset in offsets:
-                block.reshape(total, -1)[row + np.arange(idx.size), idx] += offset * steps[name][idx]
-                row += idx.size
+            row += count
         state = ev.inputs[k]
         for layer in ev.layers[k:]:
             state = layer.forward(stacked, state)
         f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
         row = 0
-        for name in group:
-            idx = todo[name]
-            for r in rows:
-                values[name][r, idx] = f[row:row + idx.size]
-                row += idx.size
+        where = np.asarray(rows)[:, None]
+        for name, idx, start in picked:
+            values[where, idx] = f[row:row + len(offsets) * idx.size].reshape(len(offsets), idx.size)
+            row += len(offsets) * idx.size
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from gradcheck.diagnose import Diagnosis, diagnose_parameter
 from gradcheck.estimate import NumericGradient
 from gradcheck.results import ParamCheck
 
-__all__ = ["OFFSET_MAX", "OFFSET_MIN", "explain", "explain_parameter"]
+__all__ = ["OFFSET_MAX", "OFFSET_MIN", "explain", "explain_parameter", "passing"]
 
 #: Smallest difference named, relative to the largest entry: about the check's own
 #: allowance (rtol 1e-8 plus its error bars); below it an entry passes.
@@ -77,14 +77,36 @@ def _offset(analytic: np.ndarray, numeric: np.ndarray) -> dict[str, Any] | None:
     return {"max_rel_offset": rel, "median_offset": float(np.median(q)) if q.size else 0.0}
 
 
+#: Rendered ``correct`` messages by parameter name and template text (a replaced template is a new key).
+_CORRECT: dict[tuple[str, str], str] = {}
+
+
+def passing(name: str, n_kinks: int = 0) -> Diagnosis:
+    """The diagnosis of a passing parameter: ``correct`` (``correct.kinks`` when kinks decided some entries).
+
+    The plain ``correct`` message depends on the name alone and is rendered
+    once per name (a toy network's check builds one for every parameter).
+
+    >>> passing("W1").message == Diagnosis.from_code("correct", "W1").message
+    True
+    """
+    if n_kinks:
+        return Diagnosis.from_code("correct", name, template="correct.kinks", n_kinks=n_kinks)
+    key = (name, messages.text("correct"))
+    message = _CORRECT.get(key)
+    if message is None:
+        if len(_CORRECT) > 4096:  # parameter names are few; never grow without bound
+            _CORRECT.clear()
+        message = _CORRECT[key] = Diagnosis.from_code("correct", name).message
+    return Diagnosis("correct", name, message, {})
+
+
 def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericGradient,
                       others: Mapping[str, np.ndarray], batch_size: int | None) -> Diagnosis:
     """The diagnosis of one parameter (see the module docstring)."""
     name = check.name
     if check.passed:
-        if check.n_kinks:
-            return Diagnosis.from_code("correct", name, template="correct.kinks", n_kinks=check.n_kinks)
-        return Diagnosis.from_code("correct", name)
+        return passing(name, check.n_kinks)
     base: dict[str, Any] = {"max_abs_error": check.max_abs_err, "scale": float(np.max(np.abs(numeric.value), initial=0.0))}
     found = diagnose_parameter(name, analytic, numeric.value, numeric=numeric, batch_size=batch_size,
                                others={k: v for k, v in others.items() if k != name})

@@ -97,6 +97,26 @@ def test_two_stage_and_full_agree(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_every_entry_accepted_is_stencil_gradient_of_the_first_stage(name):
+    """When stage one settles every entry the estimate skips combining the missing points: the same bits.
+
+    The accepted entries of a mixed acceptance go through
+    ``stencil_gradient`` with NaN at ``+-2h``; an acceptance of every entry
+    takes the shortcut.  Both evaluate the same ``+-h`` stacks.
+    """
+    model, params, x, y = point(name, 5, seed=4)
+    assert ModelEvaluator(model, params, x, y).tiny(list(params))  # the toy networks' path
+    rng = np.random.default_rng(2)
+    masks = {k: rng.random(v.size) < 0.5 for k, v in params.items()}
+    mixed = estimate_gradients(model, params, x, y, accept={k: (lambda d1, err, m=masks[k]: m) for k in params})
+    every = estimate_gradients(model, params, x, y, accept={k: (lambda d1, err: np.ones(d1.shape, bool)) for k in params})
+    for k in params:
+        m = masks[k].reshape(params[k].shape)
+        for field in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff"):
+            np.testing.assert_array_equal(getattr(every[k], field)[m], getattr(mixed[k], field)[m], err_msg=f"{k}.{field}")
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_estimate_agrees_with_backward(name):
     """The oracle is independent of ``backward`` but must agree with the exact reference."""
     model, params, x, y = point(name, 5, seed=4)
