@@ -44,7 +44,7 @@ from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
 from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
 from gradcheck.nn import RankOneHead
-from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
+from gradcheck.recognise import STACK_RTOL, LayerKind, Stacking, Structure, recognise, scalar_loss, stacking
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
 __all__ = ["estimate_gradients", "estimate_tiny", "LineLosses", "ModelEvaluator", "refine_estimate", "split_estimate"]
@@ -175,10 +175,53 @@ class ModelEvaluator:
         #: size of the numbers the loss is computed from (see stencil.roundoff)
         self.noise_scale = float(max(abs(self.f0), np.max(np.abs(a), initial=0.0)))
         self._cache: dict[Any, Any] = {}
-        self.structure = recognise(self.layers, model.head, self.params, self.inputs, a, self.y, self.f0)
-        self.kinds = self.structure.kinds
-        self.sample_scale, self.sample_losses = self._separable() if self.structure.rowwise else (None, None)
         self.owner = {name: k for k, layer in enumerate(self.layers) for name in layer.param_names}
+        # what the layers and the head allow (gradcheck.recognise) is found when first needed: a tiny
+        # model's stacked passes need only whether everything stacks (:attr:`stacking`), which on the
+        # notebooks' toy networks is half the cost of the whole recognition
+        self._stacking: Stacking | None = None
+        self._structure: Structure | None = None
+        self._separated: tuple[float | None, np.ndarray | None] | None = None
+
+    @property
+    def stacking(self) -> Stacking:
+        """Does every layer and the head take stacks of copies (:func:`gradcheck.recognise.stacking`)?"""
+        if self._stacking is None:
+            self._stacking = stacking(self.layers, self.model.head, self.params, self.inputs, self.output, self.y,
+                                      self.f0)
+        return self._stacking
+
+    @property
+    def structure(self) -> Structure:
+        """What the engine may exploit in the layers (:func:`gradcheck.recognise.recognise`)."""
+        if self._structure is None:
+            self._structure = recognise(self.layers, self.model.head, self.params, self.inputs, self.output, self.y,
+                                        self.f0, known=self.stacking)
+        return self._structure
+
+    @property
+    def kinds(self) -> tuple[LayerKind, ...]:
+        """How each layer is evaluated (:class:`~gradcheck.recognise.LayerKind`)."""
+        return self.structure.kinds
+
+    @property
+    def sample_scale(self) -> float | None:
+        """``c`` when the loss is ``c * sum_n head(sample n)`` (see :meth:`_separable`), else None."""
+        return self._separate()[0]
+
+    @sample_scale.setter
+    def sample_scale(self, value: float | None) -> None:  # None forces the whole-batch paths (tests do)
+        self._separated = (value, self._separate()[1])
+
+    @property
+    def sample_losses(self) -> np.ndarray | None:
+        """Each sample's own loss at the point, when :attr:`sample_scale` is known."""
+        return self._separate()[1]
+
+    def _separate(self) -> tuple[float | None, np.ndarray | None]:
+        if self._separated is None:
+            self._separated = self._separable() if self.structure.rowwise else (None, None)
+        return self._separated
 
     def _separable(self) -> tuple[float | None, np.ndarray | None]:
         """Is the loss ``c * sum_n head(sample n)`` with ``c`` 1 or 1/N?
@@ -608,11 +651,10 @@ class ModelEvaluator:
         When ``4 * entries`` copies of the widest activation fit in
         :data:`TINY_VALUES` values (the notebooks' toy networks).
         """
-        if self.structure.looped:  # a layer that cannot take stacked copies
-            return False
         entries = sum(int(np.size(self.params[n])) for n in names)
         widest = max([a.size for a in self.inputs] + [np.size(self.output)])
-        return len(STENCIL) * entries * widest <= TINY_VALUES
+        # the size first: a model too big for this path never needs stacking's tests alone
+        return len(STENCIL) * entries * widest <= TINY_VALUES and not self.stacking.looped
 
     def bounds(self, names: Sequence[str]) -> list[int]:
         """Where each parameter of ``names`` starts in their flattened, joined entries, and where the last ends."""
