@@ -862,9 +862,9 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
     h = default_step(flat)
     values = np.full((len(STENCIL), h.size), np.nan)
     if accept is None:  # one stage: every stencil point in one pass
-        _stack_pass(ev, names, h, values, np.arange(h.size), (0, 1, 2, 3))
+        _stack_pass(ev, names, h, values, None, (0, 1, 2, 3))
         return stencil_gradient("", ev.f0, values, h, (-1,), ev.noise_scale)
-    _stack_pass(ev, names, h, values, np.arange(h.size), (0, 1))
+    _stack_pass(ev, names, h, values, None, (0, 1))
     f_plus, f_minus = values[0], values[1]
     d1 = (f_plus - f_minus) / (2.0 * h)
     noise = roundoff_error(ev.f0, f_plus, f_minus, h=h, scale=ev.noise_scale)
@@ -879,7 +879,7 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
                            kink=none, refined=none.copy(), roundoff=noise)
 
 
-def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values: np.ndarray, todo: np.ndarray,
+def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values: np.ndarray, todo: np.ndarray | None,
                 rows: Sequence[int]) -> None:
     """Fill ``values[rows][:, todo]`` for a tiny model (joined entries of ``names``): one stacked pass per layer.
 
@@ -890,23 +890,32 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
     do not change), so a toy network costs at most the plain loop's
     arithmetic (:meth:`ModelEvaluator.tiny` says when).  The copies of a
     layer are ordered by tensor (in the order of ``names``), then by stencil
-    point, then by entry.  ``todo``: joined indices, ascending.
+    point, then by entry.  ``todo``: joined indices, ascending; None for
+    every entry (then the moved entries of a tensor's copies are a strided
+    view, its diagonal, and its losses a block of ``values``: no index arrays).
     """
     offsets = np.asarray([STENCIL[r] for r in rows])
     bounds = ev.bounds(names)
-    cuts = np.searchsorted(todo, bounds).tolist()
+    cuts = bounds if todo is None else np.searchsorted(todo, bounds).tolist()
+    where = slice(rows[0], rows[-1] + 1) if list(rows) == list(range(rows[0], rows[-1] + 1)) else np.asarray(rows)[:, None]
     for k, members in ev.by_layer(names):
-        picked = [(n, todo[cuts[i]:cuts[i + 1]], bounds[i]) for i, n in members]
-        total = len(offsets) * sum(idx.size for _, idx, _ in picked)
+        # (name, its entries to move or None for all of them, where it starts in the joined entries, how many)
+        picked = [(n, None if todo is None or cuts[i + 1] - cuts[i] == bounds[i + 1] - bounds[i] else todo[cuts[i]:cuts[i + 1]],
+                   bounds[i], cuts[i + 1] - cuts[i]) for i, n in members]
+        total = len(offsets) * sum(m for _, _, _, m in picked)
         if total == 0:
             continue
         stacked = dict(ev.params)
         row = 0
-        for name, idx, start in picked:
-            count = len(offsets) * idx.size
+        for name, idx, start, m in picked:
+            count = len(offsets) * m
             block = np.repeat(np.asarray(ev.params[name])[None], total, axis=0)
-            block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, len(offsets))] += (
-                offsets[:, None] * h[idx]).reshape(-1)
+            if idx is None and m:  # copy row + p * m + i moves entry i: in (p, m * m), every (m + 1)-th value
+                block.reshape(total, m)[row:row + count].reshape(len(offsets), m * m)[:, ::m + 1] += (
+                    offsets[:, None] * h[start:start + m])
+            elif idx is not None and m:
+                block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, len(offsets))] += (
+                    offsets[:, None] * h[idx]).reshape(-1)
             stacked[name] = block
             row += count
         state = ev.inputs[k]
@@ -914,10 +923,13 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
             state = layer.forward(stacked, state)
         f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
         row = 0
-        where = np.asarray(rows)[:, None]
-        for name, idx, start in picked:
-            values[where, idx] = f[row:row + len(offsets) * idx.size].reshape(len(offsets), idx.size)
-            row += len(offsets) * idx.size
+        for name, idx, start, m in picked:
+            got = f[row:row + len(offsets) * m].reshape(len(offsets), m)
+            if idx is None:
+                values[where, start:start + m] = got
+            else:
+                values[where, idx] = got
+            row += len(offsets) * m
 
 
 @dataclass(frozen=True)
