@@ -26,6 +26,7 @@ from gradcheck.compare import EntryVerdicts, Tolerance, compare_entries, judge
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import (
     ModelEvaluator,
+    _settle_allocator,
     estimate_gradients,
     estimate_tiny,
     refine_estimate,
@@ -681,6 +682,7 @@ def check_model(
     _check_options(mode, seed, probes)
     workers = check_workers(workers)
     tol = _tolerance(tolerance)
+    _settle_allocator()  # before the first copy of a large weight (engine._settle_allocator)
     work = check_params(params, name="params")
     xx = np.asarray(x)
     yy = np.asarray(y)
