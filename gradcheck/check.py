@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -166,8 +168,9 @@ def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], f
     at = 0
     for j, name in enumerate(names):
         shape = tuple(analytic[name].shape)
+        index = _indices(shape)
         worst = tuple(
-            EntryReport(index=_unravel(i - starts[j], shape), analytic=a, numeric=n, error_estimate=e, allowed=al,
+            EntryReport(index=index[i - starts[j]], analytic=a, numeric=n, error_estimate=e, allowed=al,
                         abs_err=ab, rel_err=r, kink=k, lower=lo if k else None, upper=up if k else None)
             for i, a, n, e, al, ab, r, k, lo, up in rows[at:at + len(picks[j])])
         at += len(picks[j])
@@ -183,17 +186,14 @@ def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], f
     return tuple(out)
 
 
-def _unravel(i: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``np.unravel_index(i, shape)`` as a tuple of Python ints.
+@functools.lru_cache(maxsize=256)
+def _indices(shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Every index of an array of ``shape`` in flat order, as tuples of Python ints (for at most 64 entries).
 
-    >>> _unravel(5, (2, 3)), _unravel(0, ())
-    ((1, 2), ())
+    >>> _indices((2, 3))[5], _indices(())
+    ((1, 2), ((),))
     """
-    index = []
-    for d in reversed(shape):
-        i, r = divmod(i, d)
-        index.append(r)
-    return tuple(reversed(index))
+    return tuple(itertools.product(*[range(d) for d in shape]))
 
 
 #: Above this many entries in all, parameters are compared one by one (joining

@@ -169,6 +169,8 @@ def judge(
     smooth_ok = np.abs(a - value) <= allowed
     if kink is None or lower is None or upper is None:
         return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=np.broadcast_to(allowed, smooth_ok.shape))
+    if not kink.any() and kink.shape == smooth_ok.shape == np.shape(allowed):  # what the rest gives with no kink
+        return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=allowed)
     margin = floor + k * np.asarray(bracket_error, dtype=np.float64)
     in_bracket = (a >= lower - margin) & (a <= upper + margin)
     by_bracket = kink & in_bracket & ~smooth_ok
@@ -182,9 +184,15 @@ def relative_error(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     >>> relative_error(np.array([1.0, 0.0, 2.0]), np.array([1.5, 0.0, -2.0]))
     array([0.33333333, 0.        , 2.        ])
     """
+    with np.errstate(invalid="ignore"):  # inf - inf
+        return _relative(np.abs(a - n), a, n)
+
+
+def _relative(diff: np.ndarray, a: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """:func:`relative_error` given ``diff = |a - n|``: divided only where the denominator is positive."""
     denom = np.maximum(np.abs(a), np.abs(n))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, np.abs(a - n) / np.where(denom > 0, denom, 1.0), 0.0)
+    positive = denom > 0
+    return np.divide(diff, denom, out=np.zeros(np.broadcast(diff, denom).shape, np.result_type(diff, denom, 1.0)), where=positive)
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,5 +218,6 @@ def compare_entries(analytic: np.ndarray, numeric: NumericGradient, tol: Toleran
     noise = numeric.roundoff if numeric.roundoff is not None else numeric.error
     j = judge(a, n, numeric.error, floor=tol.floor(n), k=tol.k, lower=numeric.lower, upper=numeric.upper,
               kink=numeric.kink, bracket_error=2.0 * noise)
-    return EntryVerdicts(passed=j.passed, kink=numeric.kink.copy(), allowed=j.allowed, abs_err=np.abs(a - n),
-                         rel_err=relative_error(a, n))
+    diff = np.abs(a - n)
+    return EntryVerdicts(passed=j.passed, kink=numeric.kink.copy(), allowed=j.allowed, abs_err=diff,
+                         rel_err=_relative(diff, a, n))

@@ -44,7 +44,7 @@ from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
 from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
 from gradcheck.nn import RankOneHead
-from gradcheck.recognise import STACK_RTOL, LayerKind, recognise, scalar_loss
+from gradcheck.recognise import STACK_RTOL, LayerKind, Stacking, Structure, recognise, scalar_loss, stacking
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
 __all__ = ["estimate_gradients", "estimate_tiny", "LineLosses", "ModelEvaluator", "refine_estimate", "split_estimate"]
@@ -179,10 +179,53 @@ class ModelEvaluator:
         #: size of the numbers the loss is computed from (see stencil.roundoff)
         self.noise_scale = float(max(abs(self.f0), np.max(np.abs(a), initial=0.0)))
         self._cache: dict[Any, Any] = {}
-        self.structure = recognise(self.layers, model.head, self.params, self.inputs, a, self.y, self.f0)
-        self.kinds = self.structure.kinds
-        self.sample_scale, self.sample_losses = self._separable() if self.structure.rowwise else (None, None)
         self.owner = {name: k for k, layer in enumerate(self.layers) for name in layer.param_names}
+        # what the layers and the head allow (gradcheck.recognise) is found when first needed: a tiny
+        # model's stacked passes need only whether everything stacks (:attr:`stacking`), which on the
+        # notebooks' toy networks is half the cost of the whole recognition
+        self._stacking: Stacking | None = None
+        self._structure: Structure | None = None
+        self._separated: tuple[float | None, np.ndarray | None] | None = None
+
+    @property
+    def stacking(self) -> Stacking:
+        """Does every layer and the head take stacks of copies (:func:`gradcheck.recognise.stacking`)?"""
+        if self._stacking is None:
+            self._stacking = stacking(self.layers, self.model.head, self.params, self.inputs, self.output, self.y,
+                                      self.f0)
+        return self._stacking
+
+    @property
+    def structure(self) -> Structure:
+        """What the engine may exploit in the layers (:func:`gradcheck.recognise.recognise`)."""
+        if self._structure is None:
+            self._structure = recognise(self.layers, self.model.head, self.params, self.inputs, self.output, self.y,
+                                        self.f0, known=self.stacking)
+        return self._structure
+
+    @property
+    def kinds(self) -> tuple[LayerKind, ...]:
+        """How each layer is evaluated (:class:`~gradcheck.recognise.LayerKind`)."""
+        return self.structure.kinds
+
+    @property
+    def sample_scale(self) -> float | None:
+        """``c`` when the loss is ``c * sum_n head(sample n)`` (see :meth:`_separable`), else None."""
+        return self._separate()[0]
+
+    @sample_scale.setter
+    def sample_scale(self, value: float | None) -> None:  # None forces the whole-batch paths (tests do)
+        self._separated = (value, self._separate()[1])
+
+    @property
+    def sample_losses(self) -> np.ndarray | None:
+        """Each sample's own loss at the point, when :attr:`sample_scale` is known."""
+        return self._separate()[1]
+
+    def _separate(self) -> tuple[float | None, np.ndarray | None]:
+        if self._separated is None:
+            self._separated = self._separable() if self.structure.rowwise else (None, None)
+        return self._separated
 
     def _separable(self) -> tuple[float | None, np.ndarray | None]:
         """Is the loss ``c * sum_n head(sample n)`` with ``c`` 1 or 1/N?
@@ -612,11 +655,10 @@ class ModelEvaluator:
         When ``4 * entries`` copies of the widest activation fit in
         :data:`TINY_VALUES` values (the notebooks' toy networks).
         """
-        if self.structure.looped:  # a layer that cannot take stacked copies
-            return False
         entries = sum(int(np.size(self.params[n])) for n in names)
         widest = max([a.size for a in self.inputs] + [np.size(self.output)])
-        return len(STENCIL) * entries * widest <= TINY_VALUES
+        # the size first: a model too big for this path never needs stacking's tests alone
+        return len(STENCIL) * entries * widest <= TINY_VALUES and not self.stacking.looped
 
     def bounds(self, names: Sequence[str]) -> list[int]:
         """Where each parameter of ``names`` starts in their flattened, joined entries, and where the last ends."""
@@ -824,9 +866,9 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
     h = default_step(flat)
     values = np.full((len(STENCIL), h.size), np.nan)
     if accept is None:  # one stage: every stencil point in one pass
-        _stack_pass(ev, names, h, values, np.arange(h.size), (0, 1, 2, 3))
+        _stack_pass(ev, names, h, values, None, (0, 1, 2, 3))
         return stencil_gradient("", ev.f0, values, h, (-1,), ev.noise_scale)
-    _stack_pass(ev, names, h, values, np.arange(h.size), (0, 1))
+    _stack_pass(ev, names, h, values, None, (0, 1))
     f_plus, f_minus = values[0], values[1]
     d1 = (f_plus - f_minus) / (2.0 * h)
     noise = roundoff_error(ev.f0, f_plus, f_minus, h=h, scale=ev.noise_scale)
@@ -841,7 +883,7 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
                            kink=none, refined=none.copy(), roundoff=noise)
 
 
-def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values: np.ndarray, todo: np.ndarray,
+def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values: np.ndarray, todo: np.ndarray | None,
                 rows: Sequence[int]) -> None:
     """Fill ``values[rows][:, todo]`` for a tiny model (joined entries of ``names``): one stacked pass per layer.
 
@@ -852,23 +894,32 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
     do not change), so a toy network costs at most the plain loop's
     arithmetic (:meth:`ModelEvaluator.tiny` says when).  The copies of a
     layer are ordered by tensor (in the order of ``names``), then by stencil
-    point, then by entry.  ``todo``: joined indices, ascending.
+    point, then by entry.  ``todo``: joined indices, ascending; None for
+    every entry (then the moved entries of a tensor's copies are a strided
+    view, its diagonal, and its losses a block of ``values``: no index arrays).
     """
     offsets = np.asarray([STENCIL[r] for r in rows])
     bounds = ev.bounds(names)
-    cuts = np.searchsorted(todo, bounds).tolist()
+    cuts = bounds if todo is None else np.searchsorted(todo, bounds).tolist()
+    where = slice(rows[0], rows[-1] + 1) if list(rows) == list(range(rows[0], rows[-1] + 1)) else np.asarray(rows)[:, None]
     for k, members in ev.by_layer(names):
-        picked = [(n, todo[cuts[i]:cuts[i + 1]], bounds[i]) for i, n in members]
-        total = len(offsets) * sum(idx.size for _, idx, _ in picked)
+        # (name, its entries to move or None for all of them, where it starts in the joined entries, how many)
+        picked = [(n, None if todo is None or cuts[i + 1] - cuts[i] == bounds[i + 1] - bounds[i] else todo[cuts[i]:cuts[i + 1]],
+                   bounds[i], cuts[i + 1] - cuts[i]) for i, n in members]
+        total = len(offsets) * sum(m for _, _, _, m in picked)
         if total == 0:
             continue
         stacked = dict(ev.params)
         row = 0
-        for name, idx, start in picked:
-            count = len(offsets) * idx.size
+        for name, idx, start, m in picked:
+            count = len(offsets) * m
             block = np.repeat(np.asarray(ev.params[name])[None], total, axis=0)
-            block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, len(offsets))] += (
-                offsets[:, None] * h[idx]).reshape(-1)
+            if idx is None and m:  # copy row + p * m + i moves entry i: in (p, m * m), every (m + 1)-th value
+                block.reshape(total, m)[row:row + count].reshape(len(offsets), m * m)[:, ::m + 1] += (
+                    offsets[:, None] * h[start:start + m])
+            elif idx is not None and m:
+                block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, len(offsets))] += (
+                    offsets[:, None] * h[idx]).reshape(-1)
             stacked[name] = block
             row += count
         state = ev.inputs[k]
@@ -876,10 +927,13 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
             state = layer.forward(stacked, state)
         f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
         row = 0
-        where = np.asarray(rows)[:, None]
-        for name, idx, start in picked:
-            values[where, idx] = f[row:row + len(offsets) * idx.size].reshape(len(offsets), idx.size)
-            row += len(offsets) * idx.size
+        for name, idx, start, m in picked:
+            got = f[row:row + len(offsets) * m].reshape(len(offsets), m)
+            if idx is None:
+                values[where, start:start + m] = got
+            else:
+                values[where, idx] = got
+            row += len(offsets) * m
 
 
 @dataclass(frozen=True)

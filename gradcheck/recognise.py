@@ -49,7 +49,7 @@ import numpy as np
 from gradcheck.errors import GradcheckValueError
 from gradcheck.nn import AffineLayer, ElementwiseLayer
 
-__all__ = ["STACK_RTOL", "LayerKind", "Structure", "recognise", "scalar_loss"]
+__all__ = ["STACK_RTOL", "LayerKind", "Stacking", "Structure", "recognise", "scalar_loss", "stacking"]
 
 #: Relative agreement (of the largest entry) a stacked evaluation must reach.
 STACK_RTOL = 1e-9
@@ -93,16 +93,56 @@ def scalar_loss(value: Any) -> float:
     return float(arr.reshape(()))
 
 
+@dataclass(frozen=True)
+class Stacking:
+    """Which layers, and whether the head, take stacks of copies: the part of :func:`recognise` that decides ``looped``.
+
+    Attributes
+    ----------
+    layers : tuple of (bool, bool)
+        Per layer: it stacks (is not ``OPAQUE``), and it was verified affine
+        on the whole batch (and then stack-tested on a few rows only).
+    head : bool
+        The head gives ``P`` losses for ``P`` copies of the output (not
+        asked, and False, when a layer does not stack).
+    """
+
+    layers: tuple[tuple[bool, bool], ...]
+    head: bool
+
+    @property
+    def looped(self) -> bool:
+        """A layer or the head is not stack-aware: :attr:`Structure.looped`."""
+        return not (self.head and all(stacks for stacks, _ in self.layers))
+
+
+def stacking(layers: Sequence[Any], head: Callable[[np.ndarray, np.ndarray], Any], params: Mapping[str, np.ndarray],
+             inputs: Sequence[np.ndarray], output: np.ndarray, y: np.ndarray, f0: float) -> Stacking:
+    """Does every layer and the head take stacks of copies?  The tests :func:`recognise` makes for that, alone.
+
+    Enough for a model whose copies all go through every layer stacked
+    (:meth:`gradcheck.engine.ModelEvaluator.tiny`); :func:`recognise` takes
+    the result and adds what the structured paths need.
+    """
+    outs = list(inputs[1:]) + [output]
+    found = tuple(_stacking(layer, params, a, out) for layer, a, out in zip(layers, inputs, outs))
+    # the head is asked only when every layer stacks (else the model is looped whatever it answers)
+    return Stacking(layers=found, head=all(stacks for stacks, _ in found) and _head_stacks(head, output, y, f0))
+
+
 def recognise(layers: Sequence[Any], head: Callable[[np.ndarray, np.ndarray], Any], params: Mapping[str, np.ndarray],
-              inputs: Sequence[np.ndarray], output: np.ndarray, y: np.ndarray, f0: float) -> Structure:
+              inputs: Sequence[np.ndarray], output: np.ndarray, y: np.ndarray, f0: float,
+              known: Stacking | None = None) -> Structure:
     """Classify every layer and the head at the base point (see the module docstring).
 
     ``inputs[k]`` is the input of layer ``k`` and ``output`` the last
     layer's output, both computed with ``params``; ``f0`` is the head's loss.
+    ``known``: :func:`stacking` of the same point, already found.
     """
     outs = list(inputs[1:]) + [output]
-    kinds = tuple(_kind(layer, params, a, out) for layer, a, out in zip(layers, inputs, outs))
-    looped = LayerKind.OPAQUE in kinds or not _head_stacks(head, output, y, f0)
+    found = known if known is not None else stacking(layers, head, params, inputs, output, y, f0)
+    kinds = tuple(_kind(layer, params, a, out, stack) for layer, a, out, stack in zip(layers, inputs, outs, found.layers))
+    looped = found.looped
     rowwise = not looped and all(
         kind is LayerKind.ELEMENTWISE or _rowwise(layer, params, a, out, rows=AFFINE_PROBE_ROWS if kind is LayerKind.AFFINE else None)
         for layer, kind, a, out in zip(layers, kinds, inputs, outs))
@@ -148,16 +188,26 @@ def declares(obj: Any, protocol: type) -> bool:
 AFFINE_PROBE_ROWS = 2
 
 
-def _kind(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> LayerKind:
+def _stacking(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> tuple[bool, bool]:
+    """(the layer takes stacks of copies, it is verified affine): see :class:`Stacking`."""
     if declares(layer, AffineLayer) and is_affine(layer, params, a, out):
         # ``out == a @ W + b`` holds on the whole batch, so each row of the output is its row's own: the
         # stack is asked of a few rows (against our own ``a @ W + b`` for them), not of the whole batch
         # and every weight, which cost 3-4 forward passes of a 784x1000 layer.  A layer that answers a
         # smaller batch differently is evaluated the generic way.
         rows = min(AFFINE_PROBE_ROWS, a.shape[0])
-        return LayerKind.AFFINE if _stacks(layer, params, a[:rows], out[:rows], view=True) else LayerKind.OPAQUE
-    if not _stacks(layer, params, a, out):
+        return _stacks(layer, params, a[:rows], out[:rows], view=True), True
+    return _stacks(layer, params, a, out), False
+
+
+def _kind(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray,
+          stack: tuple[bool, bool]) -> LayerKind:
+    """The layer's kind, given its :func:`_stacking`."""
+    stacks, affine = stack
+    if not stacks:
         return LayerKind.OPAQUE
+    if affine:
+        return LayerKind.AFFINE
     if declares(layer, ElementwiseLayer) and is_entrywise(layer, params, a, out):
         return LayerKind.ELEMENTWISE
     return LayerKind.STACKED
