@@ -554,11 +554,14 @@ def _function_workers(workers: int | None) -> int:
 def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grads: dict | None,
                     losses: list[float], backward: Callable[..., Any], who: str,
                     pristine: guards.Point | None = None,
-                    spare: list[guards.Point] | None = None) -> tuple[list[str], dict]:
+                    spare: list[guards.Point] | None = None,
+                    returned: dict[str, Any] | None = None) -> tuple[list[str], dict]:
     """Run loss once and backward twice on copies: mutation and determinism findings.
 
     The loss value is appended to ``losses``; the caller compares it with
-    the numerical engine's own evaluation of the same point.  ``pristine``:
+    the numerical engine's own evaluation of the same point.  ``returned``
+    receives the gradients the first backward returned as it returned them
+    (the analytic ones are float64 copies): a float32 backward is said so.  ``pristine``:
     a copy of the point that no code under check sees (the reference the
     guards compare with; made here when not given); ``spare``: see
     :func:`guards.run_guarded`.  The second backward call always gets a
@@ -568,6 +571,7 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
     problems: list[str] = []
     pristine = pristine if pristine is not None else guards.copy_point(params, x, y)
     spare = spare if spare is not None else []
+    returned = returned if returned is not None else {}
     value, found = guards.run_guarded(model.loss, params, x, y, f"{getattr(model, 'name', 'model')}.loss",
                                       pristine=pristine, spare=spare)
     problems += found
@@ -584,6 +588,8 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
         # the first result is copied before the second call: a backward that writes into the arrays
         # it returned last time (a buffer it keeps, gradients it accumulates) must not look deterministic
         results.append(check_grads_match(value, params, name="grads", copy=call == 0))
+        if call == 0:
+            returned.update({k: value[k] for k in params})
     del held
     analytic, again = results
     for k in analytic:
@@ -701,14 +707,17 @@ def check_model(
     data = guards.copy_point({}, xx, yy)
     point = guards.Point(work, data.x, data.y)
     spare: list[guards.Point] = []  # a copy the last call left unchanged (guards.run_guarded)
+    returned: dict[str, Any] = {}  # the first backward's gradients as it returned them (their dtypes)
     problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who, pristine=point,
-                                         spare=spare)
+                                         spare=spare, returned=returned)
     timings["backward"] = time.perf_counter() - t0
     output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward",
                                        pristine=point, spare=spare)
     problems += found
     low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
-                                **{f"grads[{k!r}]": v for k, v in (grads or {}).items()}, "forward output": output})
+                                **{f"grads[{k!r}]": v for k, v in (grads or {}).items()},
+                                **{f"grads[{k!r}]": v for k, v in returned.items()},
+                                "forward output": output})
     guards.require_finite(analytic, "grads")
     if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,

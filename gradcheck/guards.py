@@ -44,6 +44,16 @@ class Point:
         """True while numpy refuses writes into every array (nothing written since :meth:`copy`)."""
         return not any(arr.flags.writeable for arr in self.arrays())
 
+    def untouched(self, pristine: "Point") -> bool:
+        """Read-only still, and every array with its pristine shape, dtype and strides.
+
+        Setting ``.shape`` (or ``.strides``) changes an array in place without
+        writing its data, which read-only arrays allow.
+        """
+        return self.read_only() and all(
+            a.shape == b.shape and a.dtype == b.dtype and a.strides == b.strides
+            for a, b in zip(self.arrays(), pristine.arrays()))
+
     def labelled(self) -> dict[str, np.ndarray]:
         """Every array under the name a message gives it (``params['W1']``, ``x``, ``y``)."""
         return {**{f"params[{k!r}]": v for k, v in self.params.items()}, "x": self.x, "y": self.y}
@@ -117,20 +127,40 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
         pristine = copy_point(params, x, y if y is not None else np.zeros(0))
     used = spare.pop() if spare else pristine.copy(read_only=True)
     try:
-        value = _call(fn, used, y is not None)
+        value, found = _call(fn, used, y is not None, who)
+        refused = False
     except Exception:  # noqa: BLE001 - any refusal of read-only arrays; a real error is raised again below
         if not used.read_only():
             raise
+        refused = True
+    if refused:  # outside the handler: an error of the second call is the user's own, with nothing of ours chained
         used = pristine.copy()
-        value = _call(fn, used, y is not None)
-    found = [] if used.read_only() else mutations(pristine.labelled(), used.labelled(), who)
+        value, found = _call(fn, used, y is not None, who)
+    if not used.untouched(pristine):
+        found += mutations(pristine.labelled(), used.labelled(), who)
     if spare is not None and not found:
         spare.append(used)
     return value, found
 
 
-def _call(fn: Callable[..., Any], point: Point, with_y: bool) -> Any:
-    return fn(point.params, point.x, point.y) if with_y else fn(point.params, point.x)
+def _call(fn: Callable[..., Any], point: Point, with_y: bool, who: str) -> tuple[Any, list[str]]:
+    """``fn`` on the point, its ``params`` as a dict of its own: what the call did to that dict is a finding."""
+    handed = dict(point.params)
+    value = fn(handed, point.x, point.y) if with_y else fn(handed, point.x)
+    return value, _dict_changes(point.params, handed, who)
+
+
+def _dict_changes(before: Mapping[str, np.ndarray], after: Mapping[str, Any], who: str) -> list[str]:
+    """Keys removed, added or bound to another object in the ``params`` dict a function was handed."""
+    removed = [k for k in before if k not in after]
+    added = [k for k in after if k not in before]
+    rebound = [k for k in before if k in after and after[k] is not before[k]]
+    if not (removed or added or rebound):
+        return []
+    what = "; ".join(f"{verb} {keys}" for verb, keys in (("removed", removed), ("added", added),
+                                                           ("replaced", rebound)) if keys)
+    return [f"{who} changed its input params (the dict) in place ({what}): "
+            "a function under check must not write into its arguments"]
 
 
 def precision_findings(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any] | None = None,

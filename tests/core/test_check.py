@@ -505,12 +505,76 @@ def test_a_function_that_unlocks_its_input_and_writes_is_reported():
 
 
 def test_an_error_of_the_code_under_check_reaches_the_caller():
-    # read-only copies first, then (an error) writable ones: the second error is the user's own
+    # read-only copies first, then (an error) writable ones: the second error is the user's own,
+    # raised as it was, with no "during handling of the above exception" chain of ours
     model = RaisesValueError()
     params, x, y = point(model, 0)
-    with pytest.raises(ValueError, match="not implemented yet"):
+    with pytest.raises(ValueError, match="not implemented yet") as caught:
         check_model(model, params, x, y)
     assert model.calls == 2
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
+
+
+class PopsAKey(XOR2Layer):
+    def __init__(self, write):
+        super().__init__()
+        self.write = write
+
+    def backward(self, params, x, y):
+        g = super().backward(params, x, y)
+        params.pop("b1")
+        if self.write:
+            x[0, 0] = 7.0
+        return g
+
+
+class Reshapes(XOR2Layer):
+    def loss(self, params, x, y):
+        value = super().loss(params, x, y)
+        x.shape = (x.size,)  # in place, without writing an entry: allowed on a read-only array
+        return value
+
+
+@pytest.mark.parametrize("write", [False, True])
+def test_a_function_that_changes_its_params_dict_is_reported_and_later_calls_get_the_whole_dict(write):
+    model = PopsAKey(write)
+    params, x, y = point(model, 0)
+    before = copies(params, x, y)
+    r = check_model(model, params, x, y)
+    said = [p for p in r.problems if "xor_2layer.backward changed its input params (the dict) in place (removed ['b1'])" in p]
+    assert said, r.problems
+    assert any("changed its input x in place (1 of" in p for p in r.problems) == write, r.problems
+    assert all(c.passed for c in r.params)
+    assert_unchanged(before, (params, x, y))
+
+
+def test_a_function_that_reshapes_its_input_in_place_is_reported():
+    model = Reshapes()
+    params, x, y = point(model, 0)
+    r = check_model(model, params, x, y)
+    assert any("xor_2layer.loss changed its input x in place" in p for p in r.problems), r.problems
+    assert all(c.passed for c in r.params)  # the backward still got x in its shape
+
+
+def test_float32_gradients_of_a_backward_are_said_and_judged_with_float32_error_bars():
+    model = rm.get("xor_2layer")
+    params, x, y = point(model, 2)
+
+    def backward32(p, xx, yy):
+        return {k: v.astype(np.float32) for k, v in model.backward(p, xx, yy).items()}
+
+    with pytest.warns(GradcheckPrecisionWarning, match=r"grads\['W1'\]"):
+        r = check_model(model, params, x, y, backward=backward32)
+    assert r.passed, format_result(r)
+
+    def wrong32(p, xx, yy):
+        g = backward32(p, xx, yy)
+        g["W2"] = g["W2"] * np.float32(1.01)
+        return g
+
+    with pytest.warns(GradcheckPrecisionWarning):
+        r = check_model(model, params, x, y, backward=wrong32)
+    assert [c.name for c in r.params if not c.passed] == ["W2"]
 
 
 def test_the_code_under_check_gets_read_only_copies():
