@@ -834,9 +834,12 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
         whole = estimate_tiny(ev, names, lambda d1, err: judge(flat, d1, err, floor=tol.floor(d1), k=tol.k).passed)
         if not whole.kink.any() and np.isfinite(whole.value).all():
             checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True)
-            if all(c.passed for c in checks):
+            failing = tuple(c for c in checks if not c.passed)
+            if not failing:
                 return checks
-            return explain(checks, analytic, split_estimate(ev, names, whole), batch_size=n)
+            # the passing ones already have what explain would give them
+            explained = iter(explain(failing, analytic, split_estimate(ev, names, whole), batch_size=n))
+            return tuple(c if c.passed else next(explained) for c in checks)
         numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
     else:
         numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
