@@ -233,6 +233,40 @@ def test_an_affine_layer_is_confirmed_on_a_few_rows_and_copies_when_it_must():
     assert ModelEvaluator(touchy, params, x, y).kinds[0] is LayerKind.AFFINE
 
 
+class AffineOffByALittle(MyAffine):
+    """Declares itself affine; output entry ``where`` of the batch is off by ``off``.
+
+    Batches too short to hold row ``where[0]`` (the few rows recognition stacks) are left exact.
+    """
+
+    def __init__(self, weight, bias, off, where):
+        super().__init__(weight, bias)
+        self.off, self.where = off, where
+
+    def forward(self, params, a):
+        out = super().forward(params, a)
+        if out.shape[-2] > self.where[0]:
+            out[..., self.where[0], self.where[1]] += self.off
+        return out
+
+
+@pytest.mark.parametrize("off", [1.0, 1e-3, 1e-6])
+@pytest.mark.parametrize("where", [(0, 0), (40, 517), (63, 999)])
+def test_a_layer_declared_affine_that_is_not_is_not_trusted(off, where):
+    # recognise.is_affine decides along random projections (Freivalds): a single entry off by a
+    # millionth of the largest output, in any row or column of a 784x1000 layer, is still seen
+    rng = np.random.default_rng(9)
+    params = {"W1": 0.1 * rng.standard_normal((784, 1000)), "b1": rng.standard_normal(1000),
+              "W2": 0.1 * rng.standard_normal((1000, 10)), "b2": np.zeros(10)}
+    x, y = rng.random((64, 784)), rng.standard_normal((64, 10))
+    scale = float(np.abs(x @ params["W1"] + params["b1"]).max())
+    model = nn.Sequential(AffineOffByALittle("W1", "b1", off * scale, where), MyTanh(), MyAffine("W2", "b2"),
+                          loss=nn.MSE())
+    assert ModelEvaluator(model, params, x, y).kinds[0] is not LayerKind.AFFINE
+    honest = nn.Sequential(AffineOffByALittle("W1", "b1", 0.0, where), MyTanh(), MyAffine("W2", "b2"), loss=nn.MSE())
+    assert ModelEvaluator(honest, params, x, y).kinds[0] is LayerKind.AFFINE
+
+
 # -- loss heads ----------------------------------------------------------------
 
 
