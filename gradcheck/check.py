@@ -120,7 +120,7 @@ def _joined_checks(names: Sequence[str], analytic: Mapping[str, np.ndarray], fla
     v = compare_entries(flat, joined, tol)
     bad = _badness(v)
     sizes = [int(analytic[k].size) for k in names]
-    bounds = np.cumsum([0] + sizes).tolist()
+    bounds = list(itertools.accumulate(sizes, initial=0))
     if 0 in sizes or max(sizes) > 64:  # one parameter at a time (np.add.reduceat cannot sum empty slices)
         out = []
         for k, lo, hi in zip(names, bounds[:-1], bounds[1:]):
@@ -146,17 +146,20 @@ def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], f
     """
     starts = bounds[:-1]
     failed = ~v.passed
-    n_failed = np.add.reduceat(failed, starts, dtype=np.intp).tolist()
-    n_kinks = np.add.reduceat(v.kink, starts, dtype=np.intp).tolist()
-    any_kink = any(n_kinks)
-    n_refined = (np.diff(bounds).tolist() if joined.refined is None
-                 else np.add.reduceat(joined.refined, starts, dtype=np.intp).tolist())
+    sizes = [b - a for a, b in zip(starts, bounds[1:])]
+    none = [0] * len(names)
+
+    def count(flags: np.ndarray) -> list[int]:  # per parameter; a correct gradient has none of any
+        return np.add.reduceat(flags, starts, dtype=np.intp).tolist() if flags.any() else none
+
+    n_failed, n_kinks = count(failed), count(v.kink)
+    any_kink = n_kinks is not none
+    n_refined = sizes if joined.refined is None else count(joined.refined)
     smooth_abs, smooth_rel = ((np.where(v.kink, 0.0, v.abs_err), np.where(v.kink, 0.0, v.rel_err)) if any_kink
                               else (v.abs_err, v.rel_err))  # 0 is the maxima's initial value: the same maxima
     max_abs = np.maximum(np.maximum.reduceat(smooth_abs, starts), 0.0).tolist()
     max_rel = np.maximum(np.maximum.reduceat(smooth_rel, starts), 0.0).tolist()
-    segment = np.repeat(np.arange(len(names)), np.diff(bounds))
-    ranked = np.lexsort((-bad, segment))  # stable: ties by index, as _largest
+    ranked = np.lexsort((-bad, _segments(tuple(sizes))))  # stable: ties by index, as _largest
     picks = [ranked[a:a + min(MAX_WORST, b - a)] for a, b in zip(starts, bounds[1:])]
     chosen = np.concatenate(picks)
     columns = [arr[chosen].tolist() for arr in (flat, joined.value, joined.error, v.allowed, v.abs_err, v.rel_err)]
@@ -184,6 +187,14 @@ def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], f
             max_rel_err=max_rel[j], worst=worst, failed_indices=failed_idx, tolerance=tol,
             diagnosis=passing(name, n_kinks[j]) if diagnose_passed and passed else None))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _segments(sizes: tuple[int, ...]) -> np.ndarray:
+    """Which parameter each joined entry belongs to: ``sizes[j]`` times ``j`` (read-only, shared)."""
+    out = np.repeat(np.arange(len(sizes)), sizes)
+    out.flags.writeable = False
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -832,9 +843,12 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
         whole = estimate_tiny(ev, names, lambda d1, err: judge(flat, d1, err, floor=tol.floor(d1), k=tol.k).passed)
         if not whole.kink.any() and np.isfinite(whole.value).all():
             checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True)
-            if all(c.passed for c in checks):
+            failing = tuple(c for c in checks if not c.passed)
+            if not failing:
                 return checks
-            return explain(checks, analytic, split_estimate(ev, names, whole), batch_size=n)
+            # the passing ones already have what explain would give them
+            explained = iter(explain(failing, analytic, split_estimate(ev, names, whole), batch_size=n))
+            return tuple(c if c.passed else next(explained) for c in checks)
         numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
     else:
         numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,

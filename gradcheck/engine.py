@@ -33,6 +33,7 @@ The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -664,7 +665,7 @@ class ModelEvaluator:
         """Where each parameter of ``names`` starts in their flattened, joined entries, and where the last ends."""
         key = ("bounds", tuple(names))
         if key not in self._cache:
-            self._cache[key] = np.cumsum([0] + [int(np.size(self.params[n])) for n in names]).tolist()
+            self._cache[key] = list(itertools.accumulate((int(np.size(self.params[n])) for n in names), initial=0))
         return self._cache[key]
 
     def by_layer(self, names: Sequence[str]) -> list[tuple[int, list[tuple[int, str]]]]:

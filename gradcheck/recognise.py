@@ -156,6 +156,8 @@ def _close(got: Any, want: np.ndarray) -> bool:
         return False
     if got.shape != want.shape:
         return False
+    if got.size <= 4096 and got.dtype == want.dtype and got.tobytes() == want.tobytes():
+        return True  # the usual case for a small array, bit for bit: one comparison of bytes, no ufunc
     if (got == want).all():  # the usual case, bit for bit: no NaN, no scale, no error state to set
         return True
     scale = max(1.0, float(np.max(np.abs(want), initial=0.0, where=np.isfinite(want))))
@@ -237,13 +239,26 @@ def _stacks_param(layer: Any, params: Mapping[str, np.ndarray], name: str, a: np
     stacked = dict(params)
     p = np.asarray(params[name])
     if view:
-        stacked[name] = np.broadcast_to(p, (2,) + p.shape)
+        stacked[name] = _twice(p)
         try:
             return _close(layer.forward(stacked, a), twice)
         except Exception:  # noqa: BLE001 - e.g. a layer that writes into its parameters: real copies below
             pass
     stacked[name] = np.array([p, p])
     return _close(layer.forward(stacked, a), twice)
+
+
+def _twice(p: np.ndarray) -> np.ndarray:
+    """``np.broadcast_to(p, (2,) + p.shape)``: a read-only view, the same array twice.
+
+    Built directly for a contiguous ``p`` (broadcast_to's argument checks
+    cost 4 us, a tenth of a toy network's dense layer's tests).
+    """
+    if not p.flags.c_contiguous or p.size == 0:
+        return np.broadcast_to(p, (2,) + p.shape)
+    view = np.ndarray((2,) + p.shape, p.dtype, buffer=p, strides=(0,) + p.strides)
+    view.flags.writeable = False
+    return view
 
 
 def is_affine(layer: AffineLayer, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
