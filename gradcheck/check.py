@@ -570,9 +570,8 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
     """Run loss once and backward twice on copies: mutation and determinism findings.
 
     The loss value is appended to ``losses``; the caller compares it with
-    the numerical engine's own evaluation of the same point.  ``returned``
-    receives the gradients the first backward returned as it returned them
-    (the analytic ones are float64 copies): a float32 backward is said so.  ``pristine``:
+    the numerical engine's own evaluation of the same point; ``returned``
+    the first backward's gradients as returned (their dtypes).  ``pristine``:
     a copy of the point that no code under check sees (the reference the
     guards compare with; made here when not given); ``spare``: see
     :func:`guards.run_guarded`.  The second backward call always gets a
