@@ -122,24 +122,50 @@ def check_net(
     loss_fn, grad_fn = _method(net, loss, "loss"), _method(net, gradient, "gradient")
     xx, tt = _batch_arg(x, "x"), _batch_arg(t, "t")
     who = type(net).__name__
+    label = {k: f"net.{params}[{k!r}]" for k in arrays}
     with restoring(arrays, f"net.{params}"):
         before = {k: a.copy() for k, a in arrays.items()}
-        raw = grad_fn(xx.copy(), tt.copy())
-        problems = guards.mutations({f"net.{params}[{k!r}]": v for k, v in before.items()},
-                                    {f"net.{params}[{k!r}]": v for k, v in arrays.items()}, f"net.{gradient}")
-        for k, a in arrays.items():
-            np.copyto(a, before[k])
-        grads = check_grads_match(raw, arrays, name=f"net.{gradient}(x, t)")
+        grads, problems = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
+        again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
+        problems += [f"net.{gradient} is not deterministic: the gradient of {k} differs between two calls with the same "
+                     "input (gradients kept from an earlier call and added to?)"
+                     for k in grads if not guards.same_entries(grads[k], again[k])]
         guards.require_finite(grads, "grads")
         xs, ts = xx.copy(), tt.copy()
         first = to_scalar(loss_fn(xs, ts), f"net.{loss}")
-        problems += guards.mutations({"x": xx, "t": tt}, {"x": xs, "t": ts}, f"net.{loss}")
-        point = FunctionPoint(lambda _: loss_fn(xs, ts), dict(arrays), who=f"net.{loss}")
+        problems += _written(arrays, before, label, f"net.{loss}", {"x": (xx, xs), "t": (tt, ts)})
+        # every call of the loss gets fresh copies of the batch: a loss that writes into x or t must not move
+        # the point the numbers are taken at
+        point = FunctionPoint(lambda _: loss_fn(xx.copy(), tt.copy()), dict(arrays), who=f"net.{loss}")
         return check_point(point, grads, first=first, subject=who, problems=problems,
                            n_samples=int(xx.shape[0]) if xx.ndim else None,
                            question="does the model read these arrays? (net.params.update(p) or "
                                     "net.params[name] = ... replaces the arrays the layers hold)", **options)
 
+
+def _guarded_gradient(grad_fn: Any, arrays: Mapping[str, np.ndarray], before: Mapping[str, np.ndarray],
+                      xx: np.ndarray, tt: np.ndarray, label: Mapping[str, str],
+                      who: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """``grad_fn`` on fresh copies of the batch: copies of its gradients, and what it wrote into.
+
+    The gradients are copied before anything else runs, so a gradient that
+    returns the same buffers on every call, adding into them, is still seen
+    to change between two calls.  The parameters are put back afterwards.
+    """
+    xg, tg = xx.copy(), tt.copy()
+    raw = grad_fn(xg, tg)
+    grads = check_grads_match(raw, arrays, name=f"{who}(x, t)")
+    return grads, _written(arrays, before, label, who, {"x": (xx, xg), "t": (tt, tg)})
+
+
+def _written(arrays: Mapping[str, np.ndarray], before: Mapping[str, np.ndarray], label: Mapping[str, str], who: str,
+             batch: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """Writes into the net's parameters (undone here) and into its copies of the batch."""
+    found = guards.mutations({label[k]: v for k, v in before.items()}, {label[k]: v for k, v in arrays.items()}, who)
+    for k, a in arrays.items():
+        np.copyto(a, before[k])
+    return found + guards.mutations({k: pristine for k, (pristine, _) in batch.items()},
+                                    {k: used for k, (_, used) in batch.items()}, who)
 
 def assert_net_gradients(net: Any, x: Any, t: Any, **options: Any) -> CheckResult:
     """:func:`check_net`, raising ``AssertionError`` with the report when it fails."""
