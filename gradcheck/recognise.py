@@ -277,9 +277,25 @@ def is_affine(layer: AffineLayer, params: Mapping[str, np.ndarray], a: np.ndarra
 #: Random projections of a layer's output :func:`_affine_agrees` compares.
 AFFINE_PROJECTIONS = 2
 
+#: Multiply-adds of ``a @ W`` up to which :func:`_affine_agrees` compares the product itself, entry by
+#: entry: below it the product costs less than drawing and applying the projections (the notebooks' toy
+#: layers: 3 us against 40 us, most of it the generator's construction).
+AFFINE_DIRECT = 1 << 16
+
+
+@functools.lru_cache(maxsize=64)
+def _projections(n_out: int) -> np.ndarray:
+    """The projections of :func:`_affine_agrees` for ``n_out`` outputs: seeded, so drawn once per width (read-only)."""
+    rng = np.random.default_rng(0)
+    V = rng.uniform(0.5, 1.0, (n_out, AFFINE_PROJECTIONS)) * rng.choice((-1.0, 1.0), (n_out, AFFINE_PROJECTIONS))
+    V.flags.writeable = False
+    return V
+
 
 def _affine_agrees(out: np.ndarray, a: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> bool:
     """``out == a @ W + b`` within :data:`STACK_RTOL`, decided along random projections (Freivalds).
+
+    Small layers (:data:`AFFINE_DIRECT`) and non-finite outputs are compared entry by entry.
 
     ``out @ V`` is compared with ``a @ (W @ V) + b @ V`` for ``V`` of
     :data:`AFFINE_PROJECTIONS` columns with entries ``+-[1/2, 1]``: a pass
@@ -294,10 +310,9 @@ def _affine_agrees(out: np.ndarray, a: np.ndarray, W: np.ndarray, b: np.ndarray 
     layer that misreads its input (off by order 1) fails.  Non-finite
     outputs are compared entry by entry.
     """
-    if not np.isfinite(out).all():
+    if a.shape[0] * W.size <= AFFINE_DIRECT or not np.isfinite(out).all():
         return _close(out, a @ W if b is None else a @ W + b.reshape(1, -1))
-    rng = np.random.default_rng(0)
-    V = rng.uniform(0.5, 1.0, (W.shape[1], AFFINE_PROJECTIONS)) * rng.choice((-1.0, 1.0), (W.shape[1], AFFINE_PROJECTIONS))
+    V = _projections(W.shape[1])
     want = a @ (W @ V)
     if b is not None:
         want += b.reshape(1, -1) @ V

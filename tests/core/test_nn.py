@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import reference_models as rm
-from gradcheck import check_model, nn
+from gradcheck import check_model, nn, recognise
 from gradcheck.engine import ModelEvaluator, estimate_gradients
 from gradcheck.recognise import LayerKind
 
@@ -259,6 +259,23 @@ def test_a_layer_declared_affine_that_is_not_is_not_trusted(off, where):
     params = {"W1": 0.1 * rng.standard_normal((784, 1000)), "b1": rng.standard_normal(1000),
               "W2": 0.1 * rng.standard_normal((1000, 10)), "b2": np.zeros(10)}
     x, y = rng.random((64, 784)), rng.standard_normal((64, 10))
+    scale = float(np.abs(x @ params["W1"] + params["b1"]).max())
+    model = nn.Sequential(AffineOffByALittle("W1", "b1", off * scale, where), MyTanh(), MyAffine("W2", "b2"),
+                          loss=nn.MSE())
+    assert ModelEvaluator(model, params, x, y).kinds[0] is not LayerKind.AFFINE
+    honest = nn.Sequential(AffineOffByALittle("W1", "b1", 0.0, where), MyTanh(), MyAffine("W2", "b2"), loss=nn.MSE())
+    assert ModelEvaluator(honest, params, x, y).kinds[0] is LayerKind.AFFINE
+
+
+@pytest.mark.parametrize("off", [1.0, 1e-6])
+@pytest.mark.parametrize("where", [(0, 0), (3, 2)])
+def test_a_small_layer_declared_affine_that_is_not_is_not_trusted(off, where):
+    # below recognise.AFFINE_DIRECT the product itself is compared, entry by entry
+    rng = np.random.default_rng(3)
+    params = {"W1": rng.standard_normal((2, 3)), "b1": rng.standard_normal(3), "W2": rng.standard_normal((3, 1)),
+              "b2": np.zeros(1)}
+    x, y = rng.random((5, 2)), rng.standard_normal((5, 1))
+    assert x.shape[0] * params["W1"].size <= recognise.AFFINE_DIRECT
     scale = float(np.abs(x @ params["W1"] + params["b1"]).max())
     model = nn.Sequential(AffineOffByALittle("W1", "b1", off * scale, where), MyTanh(), MyAffine("W2", "b2"),
                           loss=nn.MSE())
