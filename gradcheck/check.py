@@ -725,9 +725,7 @@ def check_model(
                                        pristine=point, spare=spare)
     problems += found
     low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
-                                **{f"grads[{k!r}]": v for k, v in (grads or {}).items()},
-                                **{f"grads[{k!r}]": v for k, v in returned.items()},
-                                "forward output": output})
+                                **{f"grads[{k!r}]": v for k, v in (grads or returned).items()}, "forward output": output})
     guards.require_finite(analytic, "grads")
     if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
