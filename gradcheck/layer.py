@@ -22,10 +22,14 @@ DLFS layer objects
     ``layer.backward(dout)``, which returns ``dx``; the parameters the layer
     holds (``layer.W`` with ``layer.dW``, ``layer.gamma`` with
     ``layer.dgamma``: every array attribute ``a`` with an array ``da`` of
-    its shape after backward) are checked too.  Like :func:`gradcheck.check_net`
-    this moves the layer's own parameter arrays in place and restores them
-    bit for bit on every way out (exceptions and Ctrl-C included); only a
-    killed process can leave a moved entry.
+    its shape after backward) are checked too.  Forward and backward run
+    twice on fresh copies, so a backward adding into a ``self.dW`` it never
+    zeroes is found not deterministic; writes into the inputs (by forward,
+    or by backward through the ``self.x`` forward kept) and into the
+    parameters are reported.  Like :func:`gradcheck.check_net` this moves
+    the layer's own parameter arrays in place; every array the layer held
+    is put back bit for bit on every way out (exceptions and Ctrl-C
+    included); only a killed process can leave a moved entry.
 
 Integer and boolean inputs (labels, masks) are passed through unchanged
 and not differentiated.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -328,36 +333,132 @@ def _batch(point: Mapping[str, np.ndarray], diff: Sequence[str]) -> int | None:
     return int(first.shape[0]) if first is not None and first.ndim else None
 
 
-def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None,
-                  subject: str | None, options: dict[str, Any]) -> CheckResult:
-    """DLFS convention: ``layer.forward(*inputs)``, ``layer.backward(dout)``, ``layer.dW``."""
-    who = subject or type(layer).__name__
+@dataclass
+class _Pass:
+    """One forward and backward of a layer object on fresh copies: what it gave and what it wrote into."""
+
+    out: np.ndarray
+    grads: dict[str, np.ndarray]
+    attrs: dict[str, str]
+    problems: list[str]
+
+
+class _Attributes:
+    """Every array a layer object holds before the check: the objects and copies of their entries.
+
+    :meth:`restore` puts each object back under its attribute and its
+    entries back bit for bit (a backward that takes an SGD step on
+    ``self.W``, or rebinds it, leaves no trace); the gradient attributes
+    too, so the check leaves the layer as it found it.
+    """
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.objects = {a: v for a, v in vars(layer).items() if isinstance(v, np.ndarray)}
+        self.saved = {a: v.copy() for a, v in self.objects.items()}
+
+    def current(self, attr: str) -> Any:
+        return getattr(self.layer, attr, None)
+
+    def entries(self) -> dict[str, np.ndarray]:
+        """Copies of what the held attributes hold now."""
+        return {a: np.array(self.current(a), copy=True) for a in self.objects}
+
+    def restore(self, attrs: Sequence[str] | None = None) -> None:
+        for a in self.objects if attrs is None else [a for a in attrs if a in self.objects]:
+            obj = self.objects[a]
+            if self.current(a) is not obj:
+                setattr(self.layer, a, obj)
+            if not guards.same_entries(obj, self.saved[a]):
+                np.copyto(obj, self.saved[a])
+
+
+def _params_written(attrs: Sequence[str], before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray],
+                    who: str) -> list[str]:
+    """Parameters (``self.W``) whose entries differ between two snapshots of the layer."""
+    kept = [a for a in attrs if a in before]
+    return guards.mutations({f"self.{a}": before[a] for a in kept}, {f"self.{a}": after[a] for a in kept}, who)
+
+
+def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None, who: str,
+                 held: _Attributes, rng: np.random.Generator) -> _Pass:
+    """``layer.forward`` on fresh copies of the inputs, then ``layer.backward`` on a fresh copy of ``dout``.
+
+    Reported: writes of ``forward`` into its inputs; writes of ``backward``
+    into the inputs ``forward`` kept (``self.x``); writes of either into the
+    layer's parameters.  Writes into ``dout`` are not (the book's own
+    ``Relu.backward`` does ``dout[mask] = 0``, harmless in a chain).
+    """
     inputs = list(point)
-    rng = _dout_rng(options["seed"])
-    out = np.asarray(layer.forward(*[point[k].copy() for k in inputs]))
+    used = {k: point[k].copy() for k in inputs}
+    out = np.array(layer.forward(*[used[k] for k in inputs]), copy=True)  # backward may write into self.out
+    problems = guards.mutations(point, used, f"{who}.forward")
+    after_forward = {k: v.copy() for k, v in used.items()}
+    params_after_forward = held.entries()
     scalar = out.ndim == 0
     douts = [np.ones(())] if scalar else _dout([out], dout, rng)
     raw = layer.backward(1.0 if scalar else douts[0].copy())
-    attrs = _object_params(layer, names)
-    held = {a: getattr(layer, a) for a in attrs}
     grads_in = _grads(raw, inputs, [inputs[0]] if not isinstance(raw, (tuple, list)) else
                       [k for k in inputs if point[k].dtype.kind == "f"], who)
-    grads = {k: _as_grad(g, point[k], k, who) for k, g in grads_in.items()}
+    grads = {k: _as_grad(g, point[k], k, who) for k, g in grads_in.items()}  # copies, before anything else runs
+    attrs = _object_params(layer, names)
     for a, g in attrs.items():
-        grads[a] = _as_grad(getattr(layer, g, None), held[a], f"{who}.{a} ({who}.{g})", who)
-    guards.require_finite(grads, "grads")
-    moving = list(grads_in)
-    with restoring(held, f"{who}"):
-        arrays = {**{k: point[k].copy() for k in moving}, **held}
+        grads[a] = _as_grad(getattr(layer, g, None), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)
+    problems += guards.mutations({f"{k} (which forward kept)": v for k, v in after_forward.items()},
+                                 {f"{k} (which forward kept)": v for k, v in used.items()}, f"{who}.backward")
+    after_backward = held.entries()
+    problems += _params_written(list(attrs), held.saved, params_after_forward, f"{who}.forward")
+    problems += _params_written([a for a in attrs if a in held.saved
+                                 and guards.same_entries(params_after_forward[a], held.saved[a])],
+                                params_after_forward, after_backward, f"{who}.backward")
+    return _Pass(out, grads, attrs, problems)
 
-        def call(current: dict[str, np.ndarray]) -> Any:
-            res = np.asarray(layer.forward(*[(current[k] if k in current else point[k]).copy() for k in inputs]))
-            return _total([res], douts, who)
 
-        fp = FunctionPoint(call, arrays, who=who)
-        return check_point(fp, grads, first=float(_total([out], douts, who)), subject=who, problems=[],
-                           noise_floor=float(np.sum(np.abs(out * douts[0]))), n_samples=_batch(point, moving),
-                           **options)
+def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None,
+                  subject: str | None, options: dict[str, Any]) -> CheckResult:
+    """DLFS convention: ``layer.forward(*inputs)``, ``layer.backward(dout)``, ``layer.dW``.
+
+    Forward and backward run twice on fresh copies, the parameters put back
+    in between: a backward that adds into ``self.dW`` (never zeroed) gives a
+    different gradient the second time.  Every array the layer held is put
+    back on every way out.
+    """
+    who = subject or type(layer).__name__
+    inputs = list(point)
+    held = _Attributes(layer)
+    try:
+        first = _object_pass(layer, point, dout, names, who, held, _dout_rng(options["seed"]))
+        held.restore(list(first.attrs))
+        second = _object_pass(layer, point, dout, names, who, held, _dout_rng(options["seed"]))
+        held.restore(list(first.attrs))
+        problems = first.problems + _object_nondeterminism(first, second, who)
+        grads, out = first.grads, first.out
+        guards.require_finite(grads, "grads")
+        douts = [np.ones(())] if out.ndim == 0 else _dout([out], dout, _dout_rng(options["seed"]))
+        moving = [k for k in grads if k in point]
+        params = {a: held.objects.get(a, held.current(a)) for a in first.attrs}
+        with restoring(params, f"{who}"):
+            arrays = {**{k: point[k].copy() for k in moving}, **params}
+
+            def call(current: dict[str, np.ndarray]) -> Any:
+                res = np.asarray(layer.forward(*[(current[k] if k in current else point[k]).copy() for k in inputs]))
+                return _total([res], douts, who)
+
+            fp = FunctionPoint(call, arrays, who=who)
+            return check_point(fp, grads, first=float(_total([out], douts, who)), subject=who, problems=problems,
+                               noise_floor=float(np.sum(np.abs(out * douts[0]))), n_samples=_batch(point, moving),
+                               **options)
+    finally:
+        held.restore()
+
+
+def _object_nondeterminism(first: _Pass, second: _Pass, who: str) -> list[str]:
+    """Which of forward or backward gave something else the second time (forward's output first)."""
+    if not guards.same_entries(first.out, second.out):
+        return [f"{who}.forward is not deterministic: its output differs between two calls with the same input"]
+    return [f"{who}.backward is not deterministic: the gradient of {k} differs between two calls with the same input"
+            + (f" (self.{first.attrs[k]} kept from an earlier call and added to?)" if k in first.attrs else "")
+            for k in first.grads if not guards.same_entries(first.grads[k], second.grads.get(k, first.grads[k]))]
 
 
 def assert_layer_gradients(forward: Any, backward: Any = None, inputs: Mapping[str, Any] | None = None,

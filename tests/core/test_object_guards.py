@@ -11,7 +11,7 @@ from __future__ import annotations
 import dlfs
 import numpy as np
 
-from gradcheck import check_net, format_result
+from gradcheck import check_layer, check_net, format_result
 
 
 def plain_central_differences(loss, params, x, t, h=1e-6):
@@ -127,3 +127,131 @@ def test_a_gradient_writing_into_x_is_reported():
     n = int((x0 < 0).sum())
     assert any(p.startswith(f"net.gradient changed its input x in place ({n} of {x.size} entries)") for p in r.problems)
     assert not r.failed and np.array_equal(x, x0)
+
+
+# -- check_layer with a DLFS layer object ---------------------------------------------------
+
+class AffineForgotToZero(dlfs.Affine):
+    def __init__(self, W, b):
+        super().__init__(W, b)
+        self.dW, self.db = np.zeros_like(W), np.zeros_like(b)
+
+    def backward(self, dout):
+        self.dW += self.x.T @ dout  # never zeroed
+        self.db += dout.sum(axis=0)
+        return dout @ self.W.T
+
+
+class SameBufferDx(dlfs.Sigmoid):
+    """Returns one kept dx buffer every call, adding into it."""
+
+    def backward(self, dout):
+        if not hasattr(self, "dx"):
+            self.dx = np.zeros_like(dout)
+        self.dx += dout * (1.0 - self.out) * self.out
+        return self.dx
+
+
+class AffineSGD(dlfs.Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.W -= 0.01 * self.dW  # an SGD step inside backward
+        return dx
+
+
+class ReluWritesX(dlfs.Relu):
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        return np.where(self.mask, 0.0, dout)
+
+
+class TanhInPlace:
+    def forward(self, x):
+        np.tanh(x, out=x)
+        self.out = x
+        return x
+
+    def backward(self, dout):
+        return dout * (1 - self.out ** 2)
+
+
+class SigmoidFreesX(dlfs.Sigmoid):
+    def forward(self, x):
+        self.x = x
+        return super().forward(x)
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.x[...] = 0.0  # "frees" the input forward kept
+        return dx
+
+
+def _layer_point():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(5, 4))
+    x[np.abs(x) < 0.05] = 0.3  # no entry at ReLU's kink
+    return x, rng.normal(size=(4, 3)), rng.normal(size=3)
+
+
+def test_a_layer_that_forgets_to_zero_dW_is_not_deterministic():
+    x, W, b = _layer_point()
+    r = check_layer(AffineForgotToZero(W, b), {"x": x})
+    assert not r.passed and not r.failed
+    for k, g in (("W", "dW"), ("b", "db")):
+        assert f"AffineForgotToZero.backward is not deterministic: the gradient of {k} differs between two calls with " \
+               f"the same input (self.{g} kept from an earlier call and added to?)" in r.problems, r.problems
+
+
+def test_a_backward_returning_one_buffer_it_adds_into_is_not_deterministic():
+    x, _, _ = _layer_point()
+    r = check_layer(SameBufferDx(), {"x": x})
+    assert any(p.startswith("SameBufferDx.backward is not deterministic: the gradient of x") for p in r.problems), r.problems
+
+
+def test_a_backward_stepping_W_is_reported_and_undone():
+    x, W, b = _layer_point()
+    layer = AffineSGD(W.copy(), b.copy())
+    held_W = layer.W
+    r = check_layer(layer, {"x": x})
+    assert layer.W is held_W and np.array_equal(layer.W, W) and np.array_equal(layer.b, b)
+    assert f"AffineSGD.backward changed its input self.W in place ({W.size} of {W.size} entries): a function under " \
+           "check must not write into its arguments" in r.problems, r.problems
+    assert not any("deterministic" in p for p in r.problems), r.problems
+    assert not r.failed, format_result(r)
+
+
+def test_a_forward_writing_into_x_is_reported():
+    x, W, b = _layer_point()
+    x0 = x.copy()
+    r = check_layer(ReluWritesX(), {"x": x})
+    n = int((x0 <= 0).sum())
+    assert f"ReluWritesX.forward changed its input x in place ({n} of {x.size} entries): a function under check " \
+           "must not write into its arguments" in r.problems, r.problems
+    assert not r.failed and np.array_equal(x, x0)
+    r = check_layer(TanhInPlace(), {"x": x})
+    assert any(p.startswith(f"TanhInPlace.forward changed its input x in place ({x.size} of {x.size}") for p in r.problems)
+    assert not r.failed and np.array_equal(x, x0)
+
+
+def test_a_backward_writing_into_the_x_forward_kept_is_reported():
+    x, _, _ = _layer_point()
+    x0 = x.copy()
+    r = check_layer(SigmoidFreesX(), {"x": x})
+    assert any(p.startswith(f"SigmoidFreesX.backward changed its input x (which forward kept) in place ({x.size} of")
+               for p in r.problems), r.problems
+    assert not r.failed and np.array_equal(x, x0)
+
+
+def test_the_books_relu_writing_into_dout_is_not_reported():
+    class BookRelu(dlfs.Relu):
+        def backward(self, dout):
+            dout[self.mask] = 0  # verbatim from the book: harmless in a chain
+            return dout
+
+    x, _, _ = _layer_point()
+    assert check_layer(BookRelu(), {"x": x}).passed
