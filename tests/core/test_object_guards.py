@@ -255,3 +255,86 @@ def test_the_books_relu_writing_into_dout_is_not_reported():
 
     x, _, _ = _layer_point()
     assert check_layer(BookRelu(), {"x": x}).passed
+
+
+# -- check_layer with cs231n functions -------------------------------------------------------
+
+def affine_forward(x, w, b):
+    return x @ w + b, (x, w, b)
+
+
+def affine_backward_sgd(dout, cache):
+    x, w, _b = cache
+    dw = x.T @ dout
+    w -= 0.1 * dw  # an SGD step on the cached w
+    return dout @ (w + 0.1 * dw).T, dw, dout.sum(axis=0)
+
+
+KEPT: dict[str, np.ndarray] = {}
+
+
+def affine_backward_kept(dout, cache):
+    """Adds into buffers it keeps between calls, and returns them (forgot to zero)."""
+    x, w, _b = cache
+    for k, g in (("dx", dout @ w.T), ("dw", x.T @ dout), ("db", dout.sum(axis=0))):
+        KEPT.setdefault(k, np.zeros_like(g))
+        KEPT[k] += g
+    return KEPT["dx"], KEPT["dw"], KEPT["db"]
+
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+
+def relu_backward_writes_cache(dout, cache):
+    dx = dout * (cache > 0)
+    cache[cache <= 0] = 0
+    return dx
+
+
+def relu_backward_writes_dout(dout, cache):
+    dout[cache <= 0] = 0
+    return dout
+
+
+def _affine_point():
+    x, w, b = _layer_point()
+    return {"x": x, "w": w, "b": b}
+
+
+def test_a_backward_writing_into_its_cache_is_reported_under_its_name():
+    x, _, _ = _layer_point()
+    x0 = x.copy()
+    r = check_layer(relu_forward, relu_backward_writes_cache, {"x": x})
+    n = int((x0 <= 0).sum())
+    assert f"relu_backward_writes_cache changed its input inputs['x'] (held in its cache) in place ({n} of {x.size} " \
+           "entries): a function under check must not write into its arguments" in r.problems, r.problems
+    assert not r.failed and np.array_equal(x, x0)
+    point = _affine_point()
+    w0 = point["w"].copy()
+    r = check_layer(affine_forward, affine_backward_sgd, point)
+    assert any(p.startswith(f"affine_backward_sgd changed its input inputs['w'] (held in its cache) in place "
+                            f"({w0.size} of {w0.size} entries)") for p in r.problems), r.problems
+    assert not r.failed and np.array_equal(point["w"], w0)
+
+
+def test_a_backward_writing_into_dout_is_reported_and_the_callers_dout_survives():
+    x, _, _ = _layer_point()
+    n = int((x <= 0).sum())
+    dout = np.random.default_rng(3).normal(size=x.shape)
+    d0 = dout.copy()
+    for given in (None, dout):
+        r = check_layer(relu_forward, relu_backward_writes_dout, {"x": x}, dout=given)
+        assert f"relu_backward_writes_dout changed its input dout in place ({n} of {x.size} entries): a function " \
+               "under check must not write into its arguments" in r.problems, r.problems
+        assert not r.failed
+    assert np.array_equal(dout, d0)
+
+
+def test_a_nondeterministic_backward_is_named_not_the_forward():
+    KEPT.clear()
+    r = check_layer(affine_forward, affine_backward_kept, _affine_point())
+    for k in ("x", "w", "b"):
+        assert f"affine_backward_kept is not deterministic: the gradient of {k} differs between two calls with the " \
+               "same input" in r.problems, r.problems
+    assert not r.failed
