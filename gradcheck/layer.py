@@ -340,7 +340,14 @@ def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], p
     kept = {k: v.copy() for k, v in used.items()}
     given = [d.copy() for d in douts]
     raw = backward(*given, *((cache,) if cached else ()))
-    grads = {k: _as_grad(g, point[k], k, bwho) for k, g in _grads(raw, names, diff, bwho).items()}
+    try:
+        grads = {k: _as_grad(g, point[k], k, bwho) for k, g in _grads(raw, names, diff, bwho).items()}
+    except GradcheckValueError as e:
+        reshaped = [f"{k} from {point[k].shape} to {v.shape}" for k, v in used.items() if v.shape != point[k].shape]
+        if not reshaped:
+            raise
+        raise GradcheckValueError(f"{e}; {_name(forward, 'forward')} changed the shape of its input in place "
+                                  f"({', '.join(reshaped)}): a function under check must not change its arguments") from None
     dnames = _dout_names(backward, len(douts))
     problems = guards.mutations({f"inputs[{k!r}] (held in its cache)": v for k, v in kept.items()},
                                 {f"inputs[{k!r}] (held in its cache)": v for k, v in used.items()}, bwho)

@@ -12,6 +12,7 @@ from functools import partial
 
 import dlfs
 import numpy as np
+import pytest
 
 from gradcheck import check_gradients, check_layer, check_net, format_result
 
@@ -375,3 +376,20 @@ def test_a_function_writing_into_its_argument_is_judged_at_the_given_point():
                           "must not write into its arguments",), r.problems  # and not "not deterministic"
     assert not r.failed, format_result(r)
     assert [c.name for c in check_gradients(f_sq_clip, {"w": exact * 1.1}, {"w": w}).failed] == ["w"]
+
+
+def test_a_forward_reshaping_its_input_in_place_is_named_as_the_cause():
+    def affine_forward_reshaping(x, w, b):
+        x.shape = (x.shape[0], -1)  # in place: the caller's x would change shape
+        return x @ w + b, (x, w, b)
+
+    def affine_backward(dout, cache):
+        x, w, _b = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 2, 2))
+    with pytest.raises(ValueError, match=r"affine_forward_reshaping changed the shape of its input in place "
+                                         r"\(x from \(3, 2, 2\) to \(3, 4\)\)"):
+        check_layer(affine_forward_reshaping, affine_backward, {"x": x, "w": rng.normal(size=(4, 2)), "b": np.zeros(2)})
+    assert x.shape == (3, 2, 2)
