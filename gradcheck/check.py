@@ -276,7 +276,7 @@ def check_gradients(
     probes: int = 4,
     workers: int | None = None,
     strict: bool = False,
-    subject: str = "f",
+    subject: str | None = None,
     noise_scale: float = 0.0,
 ) -> CheckResult:
     """Compare analytic ``grads`` of ``f`` at ``params`` with central differences.
@@ -321,8 +321,9 @@ def check_gradients(
         default ``$GRADCHECK_WORKERS``, else 1: the plain loop's one process.
     strict : bool
         Raise ``TypeError`` instead of warning when arrays or ``f``'s value are below float64.
-    subject : str
-        Name of what is checked, for the report.
+    subject : str, optional
+        Name of what is checked, for the report and its findings (default:
+        ``f.__name__``, through ``functools.partial`` too; ``"f"`` for a lambda).
     noise_scale : float
         Override: the size of the numbers ``f`` is computed from (see
         :func:`gradcheck.stencil.roundoff`), instead of the measured noise.
@@ -346,15 +347,30 @@ def check_gradients(
     low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()},
                                 **{f"grads[{k!r}]": v for k, v in grads.items()}})
     guards.require_finite(analytic, "grads")
+    subject = subject or _function_name(f)
     used = {k: v.copy() for k, v in work.items()}
     first = to_scalar(f(used), subject)  # on a copy of its own: does f write into its argument?
     problems = guards.mutations({f"params[{k!r}]": v for k, v in work.items()},
                                 {f"params[{k!r}]": v for k, v in used.items()}, subject)
-    point = FunctionPoint(lambda arrays: f(dict(arrays)), {k: v.copy() for k, v in work.items()}, who=subject)
+    # an f that wrote into its copy gets fresh copies on every call: its writes must not move the point
+    # the numbers are taken at (the plain loop's arrays otherwise, without a copy per call)
+    call = (lambda arrays: f({k: v.copy() for k, v in arrays.items()})) if problems else (lambda arrays: f(dict(arrays)))
+    point = FunctionPoint(call, {k: v.copy() for k, v in work.items()}, who=subject)
     return check_point(point, analytic, first=first, tol=tol, mode=mode, seed=seed, probes=probes,
                        workers=workers, strict=strict, subject=subject, noise_scale=user_scale, problems=problems,
                        moved="params[{name!r}] moved", question=f"does {subject} read its argument?",
                        low_precision=low)
+
+
+def _function_name(f: Any) -> str:
+    """What a report calls ``f``: its ``__name__`` (through ``functools.partial``), ``"f"`` for a lambda.
+
+    >>> def f_clip(q): ...
+    >>> _function_name(f_clip), _function_name(lambda q: 0.0)
+    ('f_clip', 'f')
+    """
+    name = getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", None)
+    return name if isinstance(name, str) and name.isidentifier() else "f"
 
 
 def check_point(

@@ -685,7 +685,7 @@ def test_assert_gradients_close_message():
     with pytest.raises(AssertionError) as info:
         assert_gradients_close(_cubic, bad, CUBIC_AT)
     msg = str(info.value)
-    for piece in ("Gradient check of f: FAILED", "w (3,): MISMATCH", "Tolerance:", "Mismatched entries: 1 / 3",
+    for piece in ("Gradient check of _cubic: FAILED", "w (3,): MISMATCH", "Tolerance:", "Mismatched entries: 1 / 3",
                   "Max absolute difference: 0.5", "Max relative difference:", "w[2]:",
                   "analytic  2.65000000e+01", "numeric  2.70000000e+01"):
         assert piece in msg, piece

@@ -8,10 +8,12 @@ the numbers is what a plain central-difference loop on fresh copies gives.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import dlfs
 import numpy as np
 
-from gradcheck import check_layer, check_net, format_result
+from gradcheck import check_gradients, check_layer, check_net, format_result
 
 
 def plain_central_differences(loss, params, x, t, h=1e-6):
@@ -338,3 +340,38 @@ def test_a_nondeterministic_backward_is_named_not_the_forward():
         assert f"affine_backward_kept is not deterministic: the gradient of {k} differs between two calls with the " \
                "same input" in r.problems, r.problems
     assert not r.failed
+
+
+# -- check_gradients names the function --------------------------------------------------------
+
+def f_clip(q):
+    value = float(np.sum(q["w"] ** 2))
+    np.clip(q["w"], -1.0, 1.0, out=q["w"])  # writes into its argument after computing the value
+    return value
+
+
+def test_check_gradients_names_the_function_in_its_findings():
+    w = np.array([0.5, -0.25, 2.0, 0.75])
+    w0 = w.copy()
+    r = check_gradients(f_clip, {"w": 2 * w}, {"w": w})
+    assert "f_clip changed its input params['w'] in place (1 of 4 entries): a function under check must not " \
+           "write into its arguments" in r.problems, r.problems
+    assert r.subject == "f_clip" and not r.failed and np.array_equal(w, w0)
+    assert check_gradients(partial(f_clip), {"w": 2 * w}, {"w": w}).subject == "f_clip"
+    assert check_gradients(lambda q: float(q["w"] @ q["w"]), {"w": 2 * w}, {"w": w}).subject == "f"
+    assert check_gradients(f_clip, {"w": 2 * w}, {"w": w}, subject="mine").problems[0].startswith("mine changed")
+
+
+def test_a_function_writing_into_its_argument_is_judged_at_the_given_point():
+    def f_sq_clip(q):
+        value = float(np.sum(q["w"]) ** 2)
+        np.clip(q["w"], -1.0, 1.0, out=q["w"])  # after computing its value: the value at q is right
+        return value
+
+    w = np.array([0.5, -0.25, 2.0, 0.75])
+    exact = 2 * w.sum() * np.ones(4)
+    r = check_gradients(f_sq_clip, {"w": exact}, {"w": w})
+    assert r.problems == ("f_sq_clip changed its input params['w'] in place (1 of 4 entries): a function under check "
+                          "must not write into its arguments",), r.problems  # and not "not deterministic"
+    assert not r.failed, format_result(r)
+    assert [c.name for c in check_gradients(f_sq_clip, {"w": exact * 1.1}, {"w": w}).failed] == ["w"]
