@@ -121,7 +121,8 @@ def _joined_checks(names: Sequence[str], analytic: Mapping[str, np.ndarray], fla
     bad = _badness(v)
     sizes = [int(analytic[k].size) for k in names]
     bounds = list(itertools.accumulate(sizes, initial=0))
-    if 0 in sizes or max(sizes) > 64:  # one parameter at a time (np.add.reduceat cannot sum empty slices)
+    if (0 in sizes or max(sizes) > 64 or len(flat) > SMALL_SUMMARY_ENTRIES  # one parameter at a time
+            or np.isnan(bad).any() or np.isnan(v.rel_err).any()):
         out = []
         for k, lo, hi in zip(names, bounds[:-1], bounds[1:]):
             shape = analytic[k].shape
@@ -135,66 +136,47 @@ def _joined_checks(names: Sequence[str], analytic: Mapping[str, np.ndarray], fla
     return _small_summaries(names, analytic, flat, joined, v, bad, tol, bounds, diagnose_passed)
 
 
+#: Joined entries up to which :func:`_small_summaries` summarises them in Python lists.
+SMALL_SUMMARY_ENTRIES = 1024
+
+
 def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,
                      joined: NumericGradient, v: EntryVerdicts, bad: np.ndarray, tol: Tolerance, bounds: list[int],
                      diagnose_passed: bool) -> tuple[ParamCheck, ...]:
-    """:func:`_summary` of parameters of 1 to 64 entries each, every count and maximum taken once for all of them.
+    """:func:`_summary` of parameters of 1 to 64 entries each (at most :data:`SMALL_SUMMARY_ENTRIES` in all).
 
-    The same numbers as :func:`_summary` on each slice: counts and maxima
-    per slice by ``reduceat``; the worst entries by one stable sort on
-    (parameter, -badness), which is each slice's ``_largest``.
+    The same numbers as :func:`_summary` on each slice, from Python lists:
+    at this size a numpy call costs more than its arithmetic, and every
+    entry is read once.  Counts by ``list.count``; maxima by ``max`` (exact,
+    as numpy's; no NaN here: the caller sends those to :func:`_summary`);
+    the worst entries by a stable sort on badness, largest first, ties by
+    index, which is :func:`_largest`.
     """
-    starts = bounds[:-1]
-    failed = ~v.passed
-    sizes = [b - a for a, b in zip(starts, bounds[1:])]
-    none = [0] * len(names)
-
-    def count(flags: np.ndarray) -> list[int]:  # per parameter; a correct gradient has none of any
-        return np.add.reduceat(flags, starts, dtype=np.intp).tolist() if flags.any() else none
-
-    n_failed, n_kinks = count(failed), count(v.kink)
-    any_kink = n_kinks is not none
-    n_refined = sizes if joined.refined is None else count(joined.refined)
-    smooth_abs, smooth_rel = ((np.where(v.kink, 0.0, v.abs_err), np.where(v.kink, 0.0, v.rel_err)) if any_kink
-                              else (v.abs_err, v.rel_err))  # 0 is the maxima's initial value: the same maxima
-    max_abs = np.maximum(np.maximum.reduceat(smooth_abs, starts), 0.0).tolist()
-    max_rel = np.maximum(np.maximum.reduceat(smooth_rel, starts), 0.0).tolist()
-    ranked = np.lexsort((-bad, _segments(tuple(sizes))))  # stable: ties by index, as _largest
-    picks = [ranked[a:a + min(MAX_WORST, b - a)] for a, b in zip(starts, bounds[1:])]
-    chosen = np.concatenate(picks)
-    columns = [arr[chosen].tolist() for arr in (flat, joined.value, joined.error, v.allowed, v.abs_err, v.rel_err)]
-    kinks = v.kink[chosen].tolist()
-    lower, upper = ((joined.lower[chosen].tolist(), joined.upper[chosen].tolist()) if any_kink
-                    else ([None] * len(kinks),) * 2)
-    rows = list(zip(chosen.tolist(), *columns, kinks, lower, upper))
+    passed, kink, abs_err, rel_err, badness = (a.tolist() for a in (v.passed, v.kink, v.abs_err, v.rel_err, bad))
+    refined = None if joined.refined is None else joined.refined.tolist()
+    columns = [a.tolist() for a in (flat, joined.value, joined.error, v.allowed, joined.lower, joined.upper)]
     out = []
-    at = 0
-    for j, name in enumerate(names):
+    for name, start, stop in zip(names, bounds[:-1], bounds[1:]):
         shape = tuple(analytic[name].shape)
+        n_failed = passed[start:stop].count(False)
+        n_kinks = kink[start:stop].count(True)
+        smooth = [i for i in range(start, stop) if not kink[i]] if n_kinks else range(start, stop)
+        order = sorted(range(start, stop), key=badness.__getitem__, reverse=True)[:MAX_WORST]  # stable
         index = _indices(shape)
         worst = tuple(
-            EntryReport(index=index[i - starts[j]], analytic=a, numeric=n, error_estimate=e, allowed=al,
-                        abs_err=ab, rel_err=r, kink=k, lower=lo if k else None, upper=up if k else None)
-            for i, a, n, e, al, ab, r, k, lo, up in rows[at:at + len(picks[j])])
-        at += len(picks[j])
+            EntryReport(index=index[i - start], analytic=a, numeric=n, error_estimate=e, allowed=al,
+                        abs_err=abs_err[i], rel_err=rel_err[i], kink=kink[i], lower=lo if kink[i] else None,
+                        upper=up if kink[i] else None)
+            for i, (a, n, e, al, lo, up) in ((i, [c[i] for c in columns]) for i in order))
         failed_idx = (tuple(tuple(int(i) for i in row) for row in
-                            np.argwhere(failed[starts[j]:bounds[j + 1]].reshape(shape))[:MAX_INDICES])
-                      if n_failed[j] else ())
-        passed = n_failed[j] == 0
+                            np.argwhere(~v.passed[start:stop].reshape(shape))[:MAX_INDICES]) if n_failed else ())
         out.append(ParamCheck(
-            name=name, shape=shape, mode="full", passed=passed, n_entries=bounds[j + 1] - starts[j],
-            n_failed=n_failed[j], n_kinks=n_kinks[j], n_refined=n_refined[j], max_abs_err=max_abs[j],
-            max_rel_err=max_rel[j], worst=worst, failed_indices=failed_idx, tolerance=tol,
-            diagnosis=passing(name, n_kinks[j]) if diagnose_passed and passed else None))
+            name=name, shape=shape, mode="full", passed=n_failed == 0, n_entries=stop - start, n_failed=n_failed,
+            n_kinks=n_kinks, n_refined=stop - start if refined is None else refined[start:stop].count(True),
+            max_abs_err=max([0.0] + [abs_err[i] for i in smooth]), max_rel_err=max([0.0] + [rel_err[i] for i in smooth]),
+            worst=worst, failed_indices=failed_idx, tolerance=tol,
+            diagnosis=passing(name, n_kinks) if diagnose_passed and n_failed == 0 else None))
     return tuple(out)
-
-
-@functools.lru_cache(maxsize=256)
-def _segments(sizes: tuple[int, ...]) -> np.ndarray:
-    """Which parameter each joined entry belongs to: ``sizes[j]`` times ``j`` (read-only, shared)."""
-    out = np.repeat(np.arange(len(sizes)), sizes)
-    out.flags.writeable = False
-    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -294,7 +276,7 @@ def check_gradients(
     probes: int = 4,
     workers: int | None = None,
     strict: bool = False,
-    subject: str = "f",
+    subject: str | None = None,
     noise_scale: float = 0.0,
 ) -> CheckResult:
     """Compare analytic ``grads`` of ``f`` at ``params`` with central differences.
@@ -339,8 +321,9 @@ def check_gradients(
         default ``$GRADCHECK_WORKERS``, else 1: the plain loop's one process.
     strict : bool
         Raise ``TypeError`` instead of warning when arrays or ``f``'s value are below float64.
-    subject : str
-        Name of what is checked, for the report.
+    subject : str, optional
+        Name of what is checked, for the report and its findings (default:
+        ``f.__name__``, through ``functools.partial`` too; ``"f"`` for a lambda).
     noise_scale : float
         Override: the size of the numbers ``f`` is computed from (see
         :func:`gradcheck.stencil.roundoff`), instead of the measured noise.
@@ -364,15 +347,30 @@ def check_gradients(
     low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()},
                                 **{f"grads[{k!r}]": v for k, v in grads.items()}})
     guards.require_finite(analytic, "grads")
+    subject = subject or _function_name(f)
     used = {k: v.copy() for k, v in work.items()}
     first = to_scalar(f(used), subject)  # on a copy of its own: does f write into its argument?
     problems = guards.mutations({f"params[{k!r}]": v for k, v in work.items()},
                                 {f"params[{k!r}]": v for k, v in used.items()}, subject)
-    point = FunctionPoint(lambda arrays: f(dict(arrays)), {k: v.copy() for k, v in work.items()}, who=subject)
+    # an f that wrote into its copy gets fresh copies on every call: its writes must not move the point
+    # the numbers are taken at (the plain loop's arrays otherwise, without a copy per call)
+    call = (lambda arrays: f({k: v.copy() for k, v in arrays.items()})) if problems else (lambda arrays: f(dict(arrays)))
+    point = FunctionPoint(call, {k: v.copy() for k, v in work.items()}, who=subject)
     return check_point(point, analytic, first=first, tol=tol, mode=mode, seed=seed, probes=probes,
                        workers=workers, strict=strict, subject=subject, noise_scale=user_scale, problems=problems,
                        moved="params[{name!r}] moved", question=f"does {subject} read its argument?",
                        low_precision=low)
+
+
+def _function_name(f: Any) -> str:
+    """What a report calls ``f``: its ``__name__`` (through ``functools.partial``), ``"f"`` for a lambda.
+
+    >>> def f_clip(q): ...
+    >>> _function_name(f_clip), _function_name(lambda q: 0.0)
+    ('f_clip', 'f')
+    """
+    name = getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", None)
+    return name if isinstance(name, str) and name.isidentifier() else "f"
 
 
 def check_point(

@@ -168,7 +168,8 @@ def judge(
     allowed = floor + k * np.asarray(error, dtype=np.float64)
     smooth_ok = np.abs(a - value) <= allowed
     if kink is None or lower is None or upper is None:
-        return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=np.broadcast_to(allowed, smooth_ok.shape))
+        full = allowed if np.shape(allowed) == smooth_ok.shape else np.broadcast_to(allowed, smooth_ok.shape)
+        return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=full)
     if not kink.any() and kink.shape == smooth_ok.shape == np.shape(allowed):  # what the rest gives with no kink
         return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=allowed)
     margin = floor + k * np.asarray(bracket_error, dtype=np.float64)

@@ -16,7 +16,10 @@ cs231n functions
     returns the gradients in the order of the inputs (a tuple, one array
     for one input, or a dict keyed by input name).  A loss function
     ``forward(x, y) -> (loss, dx)`` (``softmax_loss``) is checked with
-    ``backward=None``: its second value is the gradient.
+    ``backward=None``: its second value is the gradient.  ``backward`` runs
+    twice, the second time on a fresh forward's cache; gradients that
+    differ, and writes into ``dout`` or into the inputs the cache holds,
+    are reported under the backward's name.
 DLFS layer objects
     ``check_layer(layer, {"x": x})``: ``layer.forward(x)`` and
     ``layer.backward(dout)``, which returns ``dx``; the parameters the layer
@@ -283,15 +286,10 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
         if not (isinstance(result, tuple) and len(result) == 2):
             raise GradcheckTypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
         outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
-        raw = result[1]
+        grads = {k: _as_grad(g, point[k], k, who) for k, g in _grads(result[1], names, diff, who).items()}
     else:
-        outputs, cache, cached = _split(result, True)
-        douts = _dout(outputs, dout, rng)
-        raw = backward(*[d.copy() for d in douts], *((cache,) if cached else ()))
-        again = backward(*[d.copy() for d in douts], *((_split(forward(**{k: v.copy() for k, v in point.items()}),
-                                                                   True)[1],) if cached else ()))
-        problems += _compare_twice(raw, again, names, diff, who)
-    grads = {k: _as_grad(g, point[k], k, who) for k, g in _grads(raw, names, diff, who).items()}
+        grads, outputs, douts, found = _backward_twice(forward, backward, point, used, result, names, dout, rng)
+        problems += found
     guards.require_finite(grads, "grads")
 
     def call(arrays: dict[str, np.ndarray]) -> Any:
@@ -321,11 +319,59 @@ def _signature_order(forward: Callable[..., Any], names: list[str]) -> list[str]
     return sorted(names, key=order.index)
 
 
-def _compare_twice(first: Any, second: Any, names: Sequence[str], diff: Sequence[str], who: str) -> list[str]:
-    a, b = _grads(first, names, diff, who), _grads(second, names, diff, who)
-    return [f"{who} is not deterministic: the gradient of {k} differs between two calls with the same input"
-            for k in diff if not np.array_equal(np.asarray(a[k], dtype=np.float64), np.asarray(b[k], dtype=np.float64),
-                                                equal_nan=True)]
+def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], point: dict[str, np.ndarray],
+                    used: dict[str, np.ndarray], result: Any, names: Sequence[str], dout: Any,
+                    rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[np.ndarray],
+                                                       list[str]]:
+    """``backward`` on ``forward``'s cache, then again on a fresh forward's: (gradients, outputs, douts, problems).
+
+    The first call's gradients and the outputs are copied before anything
+    else runs (a backward may return one buffer it adds into, or write into
+    a cache that holds the output).  Reported under the backward's name:
+    writes into the inputs the cache holds, writes into ``dout`` (a copy:
+    the caller's ``dout=`` is never handed over), and gradients that differ
+    between the two calls.
+    """
+    bwho = _name(backward, "backward")
+    diff = [k for k in names if point[k].dtype.kind == "f"]
+    outputs, cache, cached = _split(result, True)
+    outputs = [np.array(o, copy=True) for o in outputs]
+    douts = _dout(outputs, dout, rng)
+    kept = {k: v.copy() for k, v in used.items()}
+    given = [d.copy() for d in douts]
+    raw = backward(*given, *((cache,) if cached else ()))
+    try:
+        grads = {k: _as_grad(g, point[k], k, bwho) for k, g in _grads(raw, names, diff, bwho).items()}
+    except GradcheckValueError as e:
+        reshaped = [f"{k} from {point[k].shape} to {v.shape}" for k, v in used.items() if v.shape != point[k].shape]
+        if not reshaped:
+            raise
+        raise GradcheckValueError(f"{e}; {_name(forward, 'forward')} changed the shape of its input in place "
+                                  f"({', '.join(reshaped)}): a function under check must not change its arguments") from None
+    dnames = _dout_names(backward, len(douts))
+    problems = guards.mutations({f"inputs[{k!r}] (held in its cache)": v for k, v in kept.items()},
+                                {f"inputs[{k!r}] (held in its cache)": v for k, v in used.items()}, bwho)
+    problems += guards.mutations(dict(zip(dnames, douts)), dict(zip(dnames, given)), bwho)
+    again = backward(*[d.copy() for d in douts], *((_split(forward(**{k: v.copy() for k, v in point.items()}),
+                                                           True)[1],) if cached else ()))
+    second = _grads(again, names, diff, bwho)
+    problems += [f"{bwho} is not deterministic: the gradient of {k} differs between two calls with the same input"
+                 for k in diff if not guards.same_entries(grads[k], np.asarray(second[k], dtype=np.float64))]
+    return grads, outputs, douts, problems
+
+
+def _name(fn: Any, default: str) -> str:
+    """A function's ``__name__``, also through ``functools.partial``."""
+    return str(getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None) or default)
+
+
+def _dout_names(backward: Callable[..., Any], n: int) -> list[str]:
+    """What ``backward`` calls its upstream gradients (``dout``; ``dnext_h``, ``dnext_c``)."""
+    try:
+        order = [p for p in inspect.signature(backward).parameters][:n]
+    except (TypeError, ValueError):  # a builtin or C function
+        order = []
+    return order if len(order) == n else ["dout"] if n == 1 else [f"dout[{i}]" for i in range(n)]
 
 
 def _batch(point: Mapping[str, np.ndarray], diff: Sequence[str]) -> int | None:

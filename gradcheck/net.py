@@ -73,9 +73,14 @@ def check_net(
     ``net.params.update(p)`` or ``net.params["W1"] = ...`` the layers still
     hold the old arrays and the loss cannot see the new ones.
 
-    The numbers are judged as in :func:`gradcheck.check_gradients` (two
-    calls per entry, refinement where needed, determinism and noise
-    measured from the loss itself).
+    ``net.gradient`` runs twice on fresh copies of ``x`` and ``t`` (a
+    gradient that adds into buffers it never zeroes is not deterministic),
+    and every call of ``net.loss`` gets fresh copies too: a loss or gradient
+    that writes into ``x``, ``t`` or the parameters is reported, and its
+    writes never move the point the numbers are taken at.  The numbers are
+    judged as in :func:`gradcheck.check_gradients` (two calls per entry,
+    refinement where needed, determinism and noise measured from the loss
+    itself).
 
     Parameters
     ----------

@@ -749,7 +749,7 @@ def test_assert_gradients_close_message():
     with pytest.raises(AssertionError) as info:
         assert_gradients_close(_cubic, bad, CUBIC_AT)
     msg = str(info.value)
-    for piece in ("Gradient check of f: FAILED", "w (3,): MISMATCH", "Tolerance:", "Mismatched entries: 1 / 3",
+    for piece in ("Gradient check of _cubic: FAILED", "w (3,): MISMATCH", "Tolerance:", "Mismatched entries: 1 / 3",
                   "Max absolute difference: 0.5", "Max relative difference:", "w[2]:",
                   "analytic  2.65000000e+01", "numeric  2.70000000e+01"):
         assert piece in msg, piece
@@ -806,3 +806,41 @@ def test_param_checks_of_a_small_model_report_each_parameter_as_one_by_one():
     assert b.max_abs_err == 0.5  # the kink's 0.25 is not a smooth error
     mixed = param_checks(analytic, numeric, {"a": Tolerance(), "b": Tolerance(atol=1.0), "c": Tolerance()})  # one by one
     assert mixed[1].passed and not mixed[0].passed
+
+
+def _wrong(grads: dict, how: str) -> dict:
+    """The correct gradient, or one with a planted bug."""
+    out = {k: v.copy() for k, v in grads.items()}
+    first, last = list(out)[0], list(out)[-1]
+    if how == "sign":
+        out[first] = -out[first]
+    elif how == "scale":
+        out[last] = 2.0 * out[last]
+    elif how == "one":
+        out[first].reshape(-1)[0] += 1e-3 * (1.0 + abs(out[first].reshape(-1)[0]))
+    return out
+
+
+@pytest.mark.parametrize("how", ["correct", "sign", "scale", "one"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_tiny_models_joined_check_is_the_check_parameter_by_parameter(name, how):
+    """_full keeps a toy network's entries joined to the summaries: each ParamCheck (worst entries,
+    maxima, counts, diagnosis) must be the one param_check and explain give each parameter alone."""
+    from gradcheck.check import _accepts, _full, param_check
+    from gradcheck.engine import ModelEvaluator, estimate_gradients
+    from gradcheck.explain import explain
+
+    model = model_of(name, OPTIONS.get(name))
+    rng = np.random.default_rng(7)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 6)
+    analytic = _wrong(model.backward(params, x, y), how)
+    tols = {k: Tolerance() for k in analytic}
+    ev = ModelEvaluator(model, params, x, y)
+    assert ev.tiny(list(analytic))
+    numeric = estimate_gradients(model, params, x, y, accept=_accepts(analytic, tols))
+    alone = explain(tuple(param_check(k, analytic[k], numeric[k], tols[k]) for k in analytic), analytic, numeric,
+                    batch_size=6)
+    joined = _full(ev, analytic, tols, workers=1)
+    assert joined == alone
+    assert all(c.passed for c in joined) == (how == "correct")

@@ -8,10 +8,13 @@ the numbers is what a plain central-difference loop on fresh copies gives.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import dlfs
 import numpy as np
+import pytest
 
-from gradcheck import check_layer, check_net, format_result
+from gradcheck import check_gradients, check_layer, check_net, format_result
 
 
 def plain_central_differences(loss, params, x, t, h=1e-6):
@@ -255,3 +258,138 @@ def test_the_books_relu_writing_into_dout_is_not_reported():
 
     x, _, _ = _layer_point()
     assert check_layer(BookRelu(), {"x": x}).passed
+
+
+# -- check_layer with cs231n functions -------------------------------------------------------
+
+def affine_forward(x, w, b):
+    return x @ w + b, (x, w, b)
+
+
+def affine_backward_sgd(dout, cache):
+    x, w, _b = cache
+    dw = x.T @ dout
+    w -= 0.1 * dw  # an SGD step on the cached w
+    return dout @ (w + 0.1 * dw).T, dw, dout.sum(axis=0)
+
+
+KEPT: dict[str, np.ndarray] = {}
+
+
+def affine_backward_kept(dout, cache):
+    """Adds into buffers it keeps between calls, and returns them (forgot to zero)."""
+    x, w, _b = cache
+    for k, g in (("dx", dout @ w.T), ("dw", x.T @ dout), ("db", dout.sum(axis=0))):
+        KEPT.setdefault(k, np.zeros_like(g))
+        KEPT[k] += g
+    return KEPT["dx"], KEPT["dw"], KEPT["db"]
+
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+
+def relu_backward_writes_cache(dout, cache):
+    dx = dout * (cache > 0)
+    cache[cache <= 0] = 0
+    return dx
+
+
+def relu_backward_writes_dout(dout, cache):
+    dout[cache <= 0] = 0
+    return dout
+
+
+def _affine_point():
+    x, w, b = _layer_point()
+    return {"x": x, "w": w, "b": b}
+
+
+def test_a_backward_writing_into_its_cache_is_reported_under_its_name():
+    x, _, _ = _layer_point()
+    x0 = x.copy()
+    r = check_layer(relu_forward, relu_backward_writes_cache, {"x": x})
+    n = int((x0 <= 0).sum())
+    assert f"relu_backward_writes_cache changed its input inputs['x'] (held in its cache) in place ({n} of {x.size} " \
+           "entries): a function under check must not write into its arguments" in r.problems, r.problems
+    assert not r.failed and np.array_equal(x, x0)
+    point = _affine_point()
+    w0 = point["w"].copy()
+    r = check_layer(affine_forward, affine_backward_sgd, point)
+    assert any(p.startswith(f"affine_backward_sgd changed its input inputs['w'] (held in its cache) in place "
+                            f"({w0.size} of {w0.size} entries)") for p in r.problems), r.problems
+    assert not r.failed and np.array_equal(point["w"], w0)
+
+
+def test_a_backward_writing_into_dout_is_reported_and_the_callers_dout_survives():
+    x, _, _ = _layer_point()
+    n = int((x <= 0).sum())
+    dout = np.random.default_rng(3).normal(size=x.shape)
+    d0 = dout.copy()
+    for given in (None, dout):
+        r = check_layer(relu_forward, relu_backward_writes_dout, {"x": x}, dout=given)
+        assert f"relu_backward_writes_dout changed its input dout in place ({n} of {x.size} entries): a function " \
+               "under check must not write into its arguments" in r.problems, r.problems
+        assert not r.failed
+    assert np.array_equal(dout, d0)
+
+
+def test_a_nondeterministic_backward_is_named_not_the_forward():
+    KEPT.clear()
+    r = check_layer(affine_forward, affine_backward_kept, _affine_point())
+    for k in ("x", "w", "b"):
+        assert f"affine_backward_kept is not deterministic: the gradient of {k} differs between two calls with the " \
+               "same input" in r.problems, r.problems
+    assert not r.failed
+
+
+# -- check_gradients names the function --------------------------------------------------------
+
+def f_clip(q):
+    value = float(np.sum(q["w"] ** 2))
+    np.clip(q["w"], -1.0, 1.0, out=q["w"])  # writes into its argument after computing the value
+    return value
+
+
+def test_check_gradients_names_the_function_in_its_findings():
+    w = np.array([0.5, -0.25, 2.0, 0.75])
+    w0 = w.copy()
+    r = check_gradients(f_clip, {"w": 2 * w}, {"w": w})
+    assert "f_clip changed its input params['w'] in place (1 of 4 entries): a function under check must not " \
+           "write into its arguments" in r.problems, r.problems
+    assert r.subject == "f_clip" and not r.failed and np.array_equal(w, w0)
+    assert check_gradients(partial(f_clip), {"w": 2 * w}, {"w": w}).subject == "f_clip"
+    assert check_gradients(lambda q: float(q["w"] @ q["w"]), {"w": 2 * w}, {"w": w}).subject == "f"
+    assert check_gradients(f_clip, {"w": 2 * w}, {"w": w}, subject="mine").problems[0].startswith("mine changed")
+
+
+def test_a_function_writing_into_its_argument_is_judged_at_the_given_point():
+    def f_sq_clip(q):
+        value = float(np.sum(q["w"]) ** 2)
+        np.clip(q["w"], -1.0, 1.0, out=q["w"])  # after computing its value: the value at q is right
+        return value
+
+    w = np.array([0.5, -0.25, 2.0, 0.75])
+    exact = 2 * w.sum() * np.ones(4)
+    r = check_gradients(f_sq_clip, {"w": exact}, {"w": w})
+    assert r.problems == ("f_sq_clip changed its input params['w'] in place (1 of 4 entries): a function under check "
+                          "must not write into its arguments",), r.problems  # and not "not deterministic"
+    assert not r.failed, format_result(r)
+    assert [c.name for c in check_gradients(f_sq_clip, {"w": exact * 1.1}, {"w": w}).failed] == ["w"]
+
+
+def test_a_forward_reshaping_its_input_in_place_is_named_as_the_cause():
+    def affine_forward_reshaping(x, w, b):
+        x.shape = (x.shape[0], -1)  # in place: the caller's x would change shape
+        return x @ w + b, (x, w, b)
+
+    def affine_backward(dout, cache):
+        x, w, _b = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 2, 2))
+    with pytest.raises(ValueError, match=r"affine_forward_reshaping changed the shape of its input in place "
+                                         r"\(x from \(3, 2, 2\) to \(3, 4\)\)"):
+        check_layer(affine_forward_reshaping, affine_backward, {"x": x, "w": rng.normal(size=(4, 2)), "b": np.zeros(2)})
+    assert x.shape == (3, 2, 2)
