@@ -398,8 +398,9 @@ def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.
 def _guarantee(ev: Any, p: np.ndarray, tol: Tolerance, res: _Measured, counted: np.ndarray, *,
                rank_one: bool = False) -> FastGuarantee:
     """Per-entry reach of the probes that counted (see the module docstring)."""
-    unit = tol.atol * float(np.min(np.maximum(np.abs(p), 1.0), initial=1.0)) \
-        + tol.k * ROUNDOFF_GAIN * float(roundoff(ev.f0, scale=ev.noise_scale)) / STEP
+    # atol (this was atol times np.min(np.maximum(|p|, 1), initial=1.0), which is 1 for every p: two
+    # passes over a 784x1000 weight for nothing) plus k times the error bar of a unit step's loss difference
+    unit = tol.atol + tol.k * ROUNDOFF_GAIN * float(roundoff(ev.f0, scale=ev.noise_scale)) / STEP
     # a probe misses an extra error x when |x + r| <= allowed, r the difference the rest leaves; a passing
     # probe measured |r| <= allowed, and for one that failed only |r| <= allowed is assumed (what passing means)
     thresholds = tuple(float(c) for c in (res.allowed + np.minimum(res.diff, res.allowed))[counted])
