@@ -107,9 +107,9 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
     The copies are read-only.  Numpy refuses every write into them, so a
     call that returns with its copies still read-only changed nothing, and
     no entry-by-entry comparison is needed (comparing a 784x1000 weight
-    costs about as much as a forward pass).  A call that raises on them
-    (numpy's ``ValueError: assignment destination is read-only``, or a
-    compiled function's own refusal of read-only arrays) is run again on
+    costs about as much as a forward pass).  A call that raises
+    ``ValueError`` on them (numpy's "assignment destination is read-only",
+    Cython's "buffer source array is read-only") is run again on
     writable copies, and those are compared with the pristine point as
     always, so a function that writes into its inputs is reported, with
     the number of entries it changed, rather than failing; an error the
@@ -129,7 +129,7 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
     try:
         value, found = _call(fn, used, y is not None, who)
         refused = False
-    except Exception:  # noqa: BLE001 - any refusal of read-only arrays; a real error is raised again below
+    except ValueError:  # how numpy and Cython refuse a read-only array; any other error is the user's, raised once
         if not used.read_only():
             raise
         refused = True

@@ -484,13 +484,19 @@ class UnlocksAndWritesX(XOR2Layer):
 
 
 class RaisesValueError(XOR2Layer):
+    error = ValueError
+
     def __init__(self):
         super().__init__()
         self.calls = 0
 
     def backward(self, params, x, y):
         self.calls += 1
-        raise ValueError("not implemented yet")
+        raise self.error("not implemented yet")
+
+
+class RaisesNotImplementedError(RaisesValueError):
+    error = NotImplementedError
 
 
 def test_a_function_that_unlocks_its_input_and_writes_is_reported():
@@ -513,6 +519,14 @@ def test_an_error_of_the_code_under_check_reaches_the_caller():
         check_model(model, params, x, y)
     assert model.calls == 2
     assert caught.value.__context__ is None and caught.value.__cause__ is None
+
+
+def test_an_error_that_is_no_refusal_of_read_only_arrays_is_raised_at_once():
+    model = RaisesNotImplementedError()
+    params, x, y = point(model, 0)
+    with pytest.raises(NotImplementedError, match="not implemented yet"):
+        check_model(model, params, x, y)
+    assert model.calls == 1  # its side effects happen once
 
 
 class PopsAKey(XOR2Layer):
