@@ -100,6 +100,10 @@ def same_entries(a: np.ndarray, b: np.ndarray) -> bool:
     return bool((a == b).all()) or bool(np.array_equal(a, b, equal_nan=True))
 
 
+#: Errors by which code refuses a read-only array (see :func:`run_guarded`).
+REFUSALS: tuple[type[BaseException], ...] = (ValueError, TypeError, Warning)
+
+
 def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any, y: Any | None, who: str, *,
                 pristine: Point | None = None, spare: list[Point] | None = None) -> tuple[Any, list[str]]:
     """Call ``fn`` on copies of the point; return its value and any mutation found.
@@ -108,9 +112,11 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
     call that returns with its copies still read-only changed nothing, and
     no entry-by-entry comparison is needed (comparing a 784x1000 weight
     costs about as much as a forward pass).  A call that raises
-    ``ValueError`` on them (numpy's "assignment destination is read-only",
-    Cython's "buffer source array is read-only") is run again on
-    writable copies, and those are compared with the pristine point as
+    one of :data:`REFUSALS` on them (numpy's ``ValueError: assignment
+    destination is read-only``, Cython's "buffer source array is
+    read-only", a memoryview's ``TypeError: cannot modify read-only
+    memory``, torch's "not writable" warning under ``-W error``) is run
+    again on writable copies, and those are compared with the pristine point as
     always, so a function that writes into its inputs is reported, with
     the number of entries it changed, rather than failing; an error the
     second call raises too is the caller's.  A call that made its copies
@@ -129,7 +135,7 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
     try:
         value, found = _call(fn, used, y is not None, who)
         refused = False
-    except ValueError:  # how numpy and Cython refuse a read-only array; any other error is the user's, raised once
+    except REFUSALS:  # how a read-only array is refused; any other error is the user's, raised after one call
         if not used.read_only():
             raise
         refused = True

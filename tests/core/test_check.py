@@ -521,6 +521,22 @@ def test_an_error_of_the_code_under_check_reaches_the_caller():
     assert caught.value.__context__ is None and caught.value.__cause__ is None
 
 
+class WritesThroughAMemoryview(XOR2Layer):
+    def loss(self, params, x, y):
+        view = memoryview(x).cast("B")  # TypeError on a read-only array, not numpy's ValueError
+        view[0] = 1
+        return super().loss(params, x, y)
+
+
+def test_a_write_through_a_memoryview_is_reported_not_raised():
+    model = WritesThroughAMemoryview()
+    params, x, y = point(model, 0)
+    before = copies(params, x, y)
+    r = check_model(model, params, x, y)
+    assert any("xor_2layer.loss changed its input x in place (1 of" in p for p in r.problems), r.problems
+    assert_unchanged(before, (params, x, y))
+
+
 def test_an_error_that_is_no_refusal_of_read_only_arrays_is_raised_at_once():
     model = RaisesNotImplementedError()
     params, x, y = point(model, 0)
