@@ -499,8 +499,17 @@ class RaisesNotImplementedError(RaisesValueError):
     error = NotImplementedError
 
 
-def test_a_function_that_unlocks_its_input_and_writes_is_reported():
-    model = UnlocksAndWritesX()
+class WritesThroughAMemoryview(XOR2Layer):
+    def loss(self, params, x, y):
+        view = memoryview(x).cast("B")  # TypeError on a read-only array, not numpy's ValueError
+        view[0] = 1
+        return super().loss(params, x, y)
+
+
+@pytest.mark.parametrize("cls", [UnlocksAndWritesX, WritesThroughAMemoryview])
+def test_a_write_past_the_read_only_flag_is_reported_not_raised(cls):
+    # one makes its copy writable again, the other is refused with a TypeError and rerun on writable copies
+    model = cls()
     params, _, _ = point(model, 0)
     x = np.array([[0.25, 0.75], [1.0, 0.0], [0.0, 0.3]])
     y = np.array([[1.0], [1.0], [0.0]])
@@ -519,22 +528,6 @@ def test_an_error_of_the_code_under_check_reaches_the_caller():
         check_model(model, params, x, y)
     assert model.calls == 2
     assert caught.value.__context__ is None and caught.value.__cause__ is None
-
-
-class WritesThroughAMemoryview(XOR2Layer):
-    def loss(self, params, x, y):
-        view = memoryview(x).cast("B")  # TypeError on a read-only array, not numpy's ValueError
-        view[0] = 1
-        return super().loss(params, x, y)
-
-
-def test_a_write_through_a_memoryview_is_reported_not_raised():
-    model = WritesThroughAMemoryview()
-    params, x, y = point(model, 0)
-    before = copies(params, x, y)
-    r = check_model(model, params, x, y)
-    assert any("xor_2layer.loss changed its input x in place (1 of" in p for p in r.problems), r.problems
-    assert_unchanged(before, (params, x, y))
 
 
 def test_an_error_that_is_no_refusal_of_read_only_arrays_is_raised_at_once():

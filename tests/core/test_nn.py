@@ -250,6 +250,18 @@ class AffineOffByALittle(MyAffine):
         return out
 
 
+def assert_only_the_honest_layer_is_affine(params, x, y, off, where):
+    """W1's layer off by ``off`` times its largest output at ``where`` is not AFFINE; the same layer exact is."""
+    scale = float(np.abs(x @ params["W1"] + params["b1"]).max())
+    kinds = {}
+    for label, offset in (("off", off * scale), ("honest", 0.0)):
+        model = nn.Sequential(AffineOffByALittle("W1", "b1", offset, where), MyTanh(), MyAffine("W2", "b2"),
+                              loss=nn.MSE())
+        kinds[label] = ModelEvaluator(model, params, x, y).kinds[0]
+    assert kinds["off"] is not LayerKind.AFFINE
+    assert kinds["honest"] is LayerKind.AFFINE
+
+
 @pytest.mark.parametrize("off", [1.0, 1e-3, 1e-6])
 @pytest.mark.parametrize("where", [(0, 0), (40, 517), (63, 999)])
 def test_a_layer_declared_affine_that_is_not_is_not_trusted(off, where):
@@ -259,12 +271,7 @@ def test_a_layer_declared_affine_that_is_not_is_not_trusted(off, where):
     params = {"W1": 0.1 * rng.standard_normal((784, 1000)), "b1": rng.standard_normal(1000),
               "W2": 0.1 * rng.standard_normal((1000, 10)), "b2": np.zeros(10)}
     x, y = rng.random((64, 784)), rng.standard_normal((64, 10))
-    scale = float(np.abs(x @ params["W1"] + params["b1"]).max())
-    model = nn.Sequential(AffineOffByALittle("W1", "b1", off * scale, where), MyTanh(), MyAffine("W2", "b2"),
-                          loss=nn.MSE())
-    assert ModelEvaluator(model, params, x, y).kinds[0] is not LayerKind.AFFINE
-    honest = nn.Sequential(AffineOffByALittle("W1", "b1", 0.0, where), MyTanh(), MyAffine("W2", "b2"), loss=nn.MSE())
-    assert ModelEvaluator(honest, params, x, y).kinds[0] is LayerKind.AFFINE
+    assert_only_the_honest_layer_is_affine(params, x, y, off, where)
 
 
 @pytest.mark.parametrize("off", [1.0, 1e-6])
@@ -276,12 +283,7 @@ def test_a_small_layer_declared_affine_that_is_not_is_not_trusted(off, where):
               "b2": np.zeros(1)}
     x, y = rng.random((5, 2)), rng.standard_normal((5, 1))
     assert x.shape[0] * params["W1"].size <= recognise.AFFINE_DIRECT
-    scale = float(np.abs(x @ params["W1"] + params["b1"]).max())
-    model = nn.Sequential(AffineOffByALittle("W1", "b1", off * scale, where), MyTanh(), MyAffine("W2", "b2"),
-                          loss=nn.MSE())
-    assert ModelEvaluator(model, params, x, y).kinds[0] is not LayerKind.AFFINE
-    honest = nn.Sequential(AffineOffByALittle("W1", "b1", 0.0, where), MyTanh(), MyAffine("W2", "b2"), loss=nn.MSE())
-    assert ModelEvaluator(honest, params, x, y).kinds[0] is LayerKind.AFFINE
+    assert_only_the_honest_layer_is_affine(params, x, y, off, where)
 
 
 # -- loss heads ----------------------------------------------------------------
