@@ -722,6 +722,7 @@ def check_model(
     output, found = guards.run_guarded(model.forward, work, xx, None, f"{getattr(model, 'name', 'model')}.forward",
                                        pristine=point, spare=spare)
     problems += found
+    point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
     low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
                                 **{f"grads[{k!r}]": v for k, v in (grads or returned).items()}, "forward output": output})
     guards.require_finite(analytic, "grads")

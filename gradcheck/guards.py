@@ -1,8 +1,10 @@
 """Guards around the code under check: mutation, determinism, dtype, finiteness.
 
-The functions under check only ever see *copies* of the caller's arrays,
-so the caller's data can never be changed.  A guard compares the copies
-a function received with pristine ones afterwards.
+The functions under check never see the caller's arrays: they get
+read-only views of the check's own copy (or, when they refuse read-only
+arrays, writable copies of it), so the caller's data can never be
+changed.  A guard compares what a function received with the pristine
+copy afterwards.
 """
 from __future__ import annotations
 
@@ -33,9 +35,29 @@ class Point:
         """Fresh copies of every array; ``read_only``: numpy refuses any write into them."""
         copied = Point({k: v.copy() for k, v in self.params.items()}, self.x.copy(), self.y.copy())
         if read_only:
-            for arr in copied.arrays():
-                arr.flags.writeable = False
+            copied.freeze()
         return copied
+
+    def freeze(self) -> "Point":
+        """Make every array read-only (these very arrays: only for a point of the check's own)."""
+        for arr in self.arrays():
+            arr.flags.writeable = False
+        return self
+
+    def thaw(self) -> None:
+        """Undo :meth:`freeze`."""
+        for arr in self.arrays():
+            arr.flags.writeable = True
+
+    def views(self) -> "Point":
+        """New read-only array objects over this (frozen) point's memory: no copy.
+
+        Numpy refuses to make a view writable while the array it views is
+        read-only, so a call can write into these only by unlocking the
+        frozen arrays themselves through ``.base`` (which
+        :func:`run_guarded` detects).
+        """
+        return Point({k: v.view() for k, v in self.params.items()}, self.x.view(), self.y.view())
 
     def arrays(self) -> list[np.ndarray]:
         return [*self.params.values(), self.x, self.y]
@@ -106,10 +128,11 @@ REFUSALS: tuple[type[BaseException], ...] = (ValueError, TypeError, Warning)
 
 def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any, y: Any | None, who: str, *,
                 pristine: Point | None = None, spare: list[Point] | None = None) -> tuple[Any, list[str]]:
-    """Call ``fn`` on copies of the point; return its value and any mutation found.
+    """Call ``fn`` on the point, never on the caller's arrays; return its value and any mutation found.
 
-    The copies are read-only.  Numpy refuses every write into them, so a
-    call that returns with its copies still read-only changed nothing, and
+    The call gets read-only views of ``pristine`` (frozen for it: no copy
+    of a large weight per call).  Numpy refuses every write into them, so a
+    call that returns with its views still read-only changed nothing, and
     no entry-by-entry comparison is needed (comparing a 784x1000 weight
     costs about as much as a forward pass).  A call that raises
     one of :data:`REFUSALS` on them (numpy's ``ValueError: assignment
@@ -119,19 +142,21 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
     again on writable copies, and those are compared with the pristine point as
     always, so a function that writes into its inputs is reported, with
     the number of entries it changed, rather than failing; an error the
-    second call raises too is the caller's.  A call that made its copies
-    writable again is compared too.
+    second call raises too is the caller's.  A call that made its views
+    writable is compared too; one that unlocked the frozen arrays behind
+    them is an error (the reference itself may have been written).
 
     ``pristine``: the point already copied (``copy_point(params, x, y)``) and
     never handed to code under check, to share between several guarded calls.
-    ``spare``: a one-place holder shared by those calls: a copy that a call
-    left unchanged is put there, and the next call takes it instead of
-    copying the point again.  Empty it before a call that must see arrays
-    no earlier call has seen.
+    It is frozen (made read-only) here: :meth:`Point.thaw` it when the
+    guarded calls are done, if it must be written.  ``spare``: a one-place
+    holder shared by those calls: the views a call left unchanged are put
+    there, and the next call takes them.  Empty it before a call that must
+    see array objects no earlier call has seen.
     """
     if pristine is None:
         pristine = copy_point(params, x, y if y is not None else np.zeros(0))
-    used = spare.pop() if spare else pristine.copy(read_only=True)
+    used = spare.pop() if spare else pristine.freeze().views()
     try:
         value, found = _call(fn, used, y is not None, who)
         refused = False
@@ -142,11 +167,22 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
     if refused:  # outside the handler: an error of the second call is the user's own, with nothing of ours chained
         used = pristine.copy()
         value, found = _call(fn, used, y is not None, who)
+    _require_frozen(pristine, who)
     if not used.untouched(pristine):
         found += mutations(pristine.labelled(), used.labelled(), who)
     if spare is not None and not found:
         spare.append(used)
     return value, found
+
+
+def _require_frozen(pristine: Point, who: str) -> None:
+    """Raise when a call made the check's own arrays (behind the views it was handed) writable again."""
+    unlocked = [name for name, arr in pristine.labelled().items() if arr.flags.writeable]
+    if unlocked:
+        raise GradcheckValueError(
+            f"{who} made the read-only memory behind its input{'s' if len(unlocked) > 1 else ''} "
+            f"{', '.join(unlocked)} writable again (through .base): a function under check must not write "
+            "into its arguments, and what it wrote there cannot be told apart from the point being checked")
 
 
 def _call(fn: Callable[..., Any], point: Point, with_y: bool, who: str) -> tuple[Any, list[str]]:

@@ -519,6 +519,26 @@ def test_a_write_past_the_read_only_flag_is_reported_not_raised(cls):
     assert_unchanged(before, (params, x, y))
 
 
+class UnlocksTheBase(XOR2Layer):
+    """Unlocks the check's own (frozen) array behind the read-only view it was handed, then writes."""
+
+    def loss(self, params, x, y):
+        x.base.flags.writeable = True
+        x.base[0, 0] = 42.0
+        return super().loss(params, x, y)
+
+
+def test_a_call_that_unlocks_the_memory_behind_its_views_is_an_error_naming_it():
+    # the write lands in the check's reference point itself: no comparison can see it, so it must stop the check
+    model = UnlocksTheBase()
+    params, x, y = point(model, 0)
+    before = copies(params, x, y)
+    with pytest.raises(GradcheckValueError, match=r"xor_2layer\.loss made the read-only memory behind its input x "
+                                                  r"writable again"):
+        check_model(model, params, x, y)
+    assert_unchanged(before, (params, x, y))
+
+
 def test_an_error_of_the_code_under_check_reaches_the_caller():
     # read-only copies first, then (an error) writable ones: the second error is the user's own,
     # raised as it was, with no "during handling of the above exception" chain of ours
@@ -606,12 +626,15 @@ def test_the_code_under_check_gets_read_only_copies():
     class Looks(XOR2Layer):
         def backward(self, params, x, y):
             seen.append((params["W1"].flags.writeable, x.flags.writeable, y.flags.writeable))
+            seen_arrays.append((params["W1"], x))
             return super().backward(params, x, y)
 
+    seen_arrays: list = []
     model = Looks()
     params, x, y = point(model, 0)
     assert check_model(model, params, x, y).passed
     assert seen == [(False, False, False)] * 2
+    assert not any(np.shares_memory(w, params["W1"]) or np.shares_memory(xx, x) for w, xx in seen_arrays)
     assert params["W1"].flags.writeable and x.flags.writeable  # the caller's arrays are not touched
 
 
