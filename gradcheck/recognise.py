@@ -187,7 +187,10 @@ def carries(got: Any, want: np.ndarray, copies: int) -> bool:
     >>> carries(np.array([5.0, 1.0, 1.0]), np.asarray(1.0), 3), carries(np.array([[1.0], [1.0]]), np.asarray(1.0), 2)
     (True, False)
     """
-    if np.shape(got) != (copies,) + want.shape:
+    if isinstance(got, np.ndarray) and got.dtype == want.dtype and got.shape == (copies,) + want.shape:
+        if got[copies - CHECK_COPIES:].tobytes() == want.tobytes() * CHECK_COPIES:
+            return True  # the usual case, bit for bit: one comparison of bytes
+    elif np.shape(got) != (copies,) + want.shape:
         return False
     got = np.asarray(got)
     return all(_close(got[i], want) for i in range(copies - CHECK_COPIES, copies))
