@@ -45,7 +45,8 @@ from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
 from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
 from gradcheck.nn import RankOneHead
-from gradcheck.recognise import STACK_RTOL, LayerKind, Stacking, Structure, recognise, scalar_loss, stacking
+from gradcheck.recognise import (CHECK_COPIES, STACK_RTOL, LayerKind, Stacking, Structure, carries, recognise, scalar_loss,
+                                 stacking, takes_stacks)
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
 __all__ = ["estimate_gradients", "estimate_tiny", "LineLosses", "ModelEvaluator", "refine_estimate", "split_estimate"]
@@ -654,12 +655,18 @@ class ModelEvaluator:
         """Is the model so small that one stacked pass over every stencil point is cheapest?
 
         When ``4 * entries`` copies of the widest activation fit in
-        :data:`TINY_VALUES` values (the notebooks' toy networks).
+        :data:`TINY_VALUES` values (the notebooks' toy networks,
+        :meth:`tiny_size`) and every layer and the head take stacks of copies
+        (:attr:`stacking`).
         """
+        # the size first: a model too big for this path never needs stacking's tests alone
+        return self.tiny_size(names) and not self.stacking.looped
+
+    def tiny_size(self, names: Sequence[str]) -> bool:
+        """:meth:`tiny` without the stacking tests: the size alone."""
         entries = sum(int(np.size(self.params[n])) for n in names)
         widest = max([a.size for a in self.inputs] + [np.size(self.output)])
-        # the size first: a model too big for this path never needs stacking's tests alone
-        return len(STENCIL) * entries * widest <= TINY_VALUES and not self.stacking.looped
+        return len(STENCIL) * entries * widest <= TINY_VALUES
 
     def bounds(self, names: Sequence[str]) -> list[int]:
         """Where each parameter of ``names`` starts in their flattened, joined entries, and where the last ends."""
@@ -794,6 +801,7 @@ def estimate_gradients(
     accept = accept or {}
     if ev.tiny(names):  # every tensor at once: per-tensor fixed costs dominate at this size
         whole = estimate_tiny(ev, names, _joined_accept(accept, names, ev.bounds(names)) if accept else None)
+        assert whole is not None  # without verify it always estimates
         return refine_estimate(ev, split_estimate(ev, names, whole), workers)
     return refine_estimate(ev, _estimate_structured(ev, names, accept, workers), workers)
 
@@ -848,7 +856,8 @@ def _joined_accept(accept: Mapping[str, Callable[[np.ndarray, np.ndarray], np.nd
 
 
 def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
-                  accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> NumericGradient:
+                  accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None, *,
+                  verify: bool = False) -> NumericGradient | None:
     """:func:`estimate_gradients` of a tiny model (:meth:`ModelEvaluator.tiny`), joined, before kinks are refined.
 
     The entries of ``names``, flattened and joined in that order, are one
@@ -862,14 +871,22 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
     round-off error, as :func:`~gradcheck.numeric.stencil_gradient` gives
     it for entries without the ``+-2h`` points, without combining the
     missing points.
+
+    ``verify``: for a model of :meth:`ModelEvaluator.tiny_size` whose
+    :attr:`~ModelEvaluator.stacking` is not known, the first stage's passes
+    test the stacking themselves (:func:`_stack_pass`); None when a layer
+    or the head did not take the stack (the caller then asks
+    :meth:`ModelEvaluator.tiny`, and the values are thrown away).
     """
     flat = np.concatenate([np.reshape(ev.params[n], -1) for n in names])
     h = default_step(flat)
     values = np.full((len(STENCIL), h.size), np.nan)
     if accept is None:  # one stage: every stencil point in one pass
-        _stack_pass(ev, names, h, values, None, (0, 1, 2, 3))
+        if not _stack_pass(ev, names, h, values, None, (0, 1, 2, 3), verify=verify):
+            return None
         return stencil_gradient("", ev.f0, values, h, (-1,), ev.noise_scale)
-    _stack_pass(ev, names, h, values, None, (0, 1))
+    if not _stack_pass(ev, names, h, values, None, (0, 1), verify=verify):
+        return None
     f_plus, f_minus = values[0], values[1]
     d1 = (f_plus - f_minus) / (2.0 * h)
     noise = roundoff_error(ev.f0, f_plus, f_minus, h=h, scale=ev.noise_scale)
@@ -885,7 +902,7 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
 
 
 def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values: np.ndarray, todo: np.ndarray | None,
-                rows: Sequence[int]) -> None:
+                rows: Sequence[int], *, verify: bool = False) -> bool:
     """Fill ``values[rows][:, todo]`` for a tiny model (joined entries of ``names``): one stacked pass per layer.
 
     For the notebooks' toy networks (3 to 28 parameters) the structured
@@ -898,18 +915,49 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
     point, then by entry.  ``todo``: joined indices, ascending; None for
     every entry (then the moved entries of a tensor's copies are a strided
     view, its diagonal, and its losses a block of ``values``: no index arrays).
+
+    ``verify`` (with ``todo`` None): the stacking tests of
+    :func:`gradcheck.recognise.stacking` made on the pass itself.  Each
+    pass carries :data:`~gradcheck.recognise.CHECK_COPIES` unmoved copies
+    after the moved ones; every layer's output and the head's losses must
+    carry them as the base point's values
+    (:func:`gradcheck.recognise.carries`), and the layers no pass gives a
+    stack of inputs (up to the first one with parameters) are asked for
+    one (:func:`gradcheck.recognise.takes_stacks`).  Those evaluations
+    were the stacking tests' own on a toy network, a sixth of its check.
+    Returns False, having filled nothing reliable, when a test fails or the
+    model's code raises; True otherwise.
     """
     offsets = np.asarray([STENCIL[r] for r in rows])
     bounds = ev.bounds(names)
     cuts = bounds if todo is None else np.searchsorted(todo, bounds).tolist()
     where = slice(rows[0], rows[-1] + 1) if list(rows) == list(range(rows[0], rows[-1] + 1)) else np.asarray(rows)[:, None]
-    for k, members in ev.by_layer(names):
+    extra = CHECK_COPIES if verify else 0
+    layers = ev.by_layer(names)
+    if verify:
+        try:
+            first = layers[0][0] if layers else len(ev.layers)
+            if not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], (ev.inputs[1:] + [ev.output])[j])
+                       for j in range(min(first + 1, len(ev.layers)))):
+                return False
+            return _stack_layers(ev, layers, h, values, todo, cuts, bounds, offsets, where, extra)
+        except Exception:  # noqa: BLE001 - any failure only means "not stacked": the caller's stacking tests decide
+            return False
+    return _stack_layers(ev, layers, h, values, todo, cuts, bounds, offsets, where, extra)
+
+
+def _stack_layers(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]], h: np.ndarray,
+                  values: np.ndarray, todo: np.ndarray | None, cuts: Sequence[int], bounds: Sequence[int],
+                  offsets: np.ndarray, where: Any, extra: int) -> bool:
+    """The passes of :func:`_stack_pass`, one per layer owning parameters; ``extra`` unmoved copies to verify."""
+    for k, members in layers:
         # (name, its entries to move or None for all of them, where it starts in the joined entries, how many)
         picked = [(n, None if todo is None or cuts[i + 1] - cuts[i] == bounds[i + 1] - bounds[i] else todo[cuts[i]:cuts[i + 1]],
                    bounds[i], cuts[i + 1] - cuts[i]) for i, n in members]
-        total = len(offsets) * sum(m for _, _, _, m in picked)
-        if total == 0:
+        moved = len(offsets) * sum(m for _, _, _, m in picked)
+        if moved == 0:
             continue
+        total = moved + extra
         stacked = dict(ev.params)
         row = 0
         for name, idx, start, m in picked:
@@ -924,9 +972,14 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
             stacked[name] = block
             row += count
         state = ev.inputs[k]
-        for layer in ev.layers[k:]:
-            state = layer.forward(stacked, state)
-        f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64).reshape(-1)
+        for j in range(k, len(ev.layers)):
+            state = ev.layers[j].forward(stacked, state)
+            if extra and not carries(state, ev.inputs[j + 1] if j + 1 < len(ev.layers) else ev.output, total):
+                return False
+        f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64)
+        if extra and not carries(f, np.asarray(ev.f0), total):
+            return False
+        f = f.reshape(-1)
         row = 0
         for name, idx, start, m in picked:
             got = f[row:row + len(offsets) * m].reshape(len(offsets), m)
@@ -935,6 +988,7 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
             else:
                 values[where, idx] = got
             row += len(offsets) * m
+    return True
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ import numpy as np
 from gradcheck.errors import GradcheckValueError
 from gradcheck.nn import AffineLayer, ElementwiseLayer
 
-__all__ = ["STACK_RTOL", "LayerKind", "Stacking", "Structure", "recognise", "scalar_loss", "stacking"]
+__all__ = ["CHECK_COPIES", "STACK_RTOL", "LayerKind", "Stacking", "Structure", "carries", "recognise", "scalar_loss",
+           "stacking", "takes_stacks"]
 
 #: Relative agreement (of the largest entry) a stacked evaluation must reach.
 STACK_RTOL = 1e-9
@@ -164,6 +165,43 @@ def _close(got: Any, want: np.ndarray) -> bool:
     with np.errstate(invalid="ignore"):
         same = (got == want) | (np.isnan(got) & np.isnan(want)) | (np.abs(got - want) <= STACK_RTOL * scale)
     return bool(np.all(same))
+
+
+#: Unmoved copies a stacked pass carries to test the stacking on itself (:func:`carries`): two, as
+#: :func:`stacking`'s tests stack two copies (a layer that mixes copies, or reads the stack as the
+#: batch, makes them differ from the base point's value).
+CHECK_COPIES = 2
+
+
+def carries(got: Any, want: np.ndarray, copies: int) -> bool:
+    """Is ``got`` a stack of ``copies`` values whose last :data:`CHECK_COPIES` are ``want`` (within :func:`_close`)?
+
+    The test of :func:`stacking` made on a stacked pass of moved copies
+    (:func:`gradcheck.engine.estimate_tiny`): the pass appends
+    :data:`CHECK_COPIES` unmoved copies, and every layer's output (the
+    head's losses: ``want`` the loss, a 0-d array) must carry them.
+
+    >>> out = np.array([[1.0, 2.0]])
+    >>> carries(np.array([out + 1.0, out, out]), out, 3), carries(np.array([out, out, out + 1e-3]), out, 3)
+    (True, False)
+    >>> carries(np.array([5.0, 1.0, 1.0]), np.asarray(1.0), 3), carries(np.array([[1.0], [1.0]]), np.asarray(1.0), 2)
+    (True, False)
+    """
+    if np.shape(got) != (copies,) + want.shape:
+        return False
+    got = np.asarray(got)
+    return all(_close(got[i], want) for i in range(copies - CHECK_COPIES, copies))
+
+
+def takes_stacks(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:
+    """Two copies of the input give two copies of the output: :func:`_stacks` without its parameters' tests.
+
+    For the layers a stacked pass never gives a stack of inputs (see :func:`carries`).
+    """
+    try:
+        return _close(layer.forward(params, np.array([a, a])), np.array([out, out]))
+    except Exception:  # noqa: BLE001 - see _stacks
+        return False
 
 
 @functools.lru_cache(maxsize=None)

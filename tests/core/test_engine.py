@@ -268,3 +268,27 @@ def test_a_wrong_rank_one_is_not_trusted():
     for k in params:
         assert np.all(np.abs(est[k].value - plain[k]) <= est[k].error + roundoff_tol(model, params, x, y, plain[k],
                                                                                    est[k].step)), k
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "mnist_relu"])
+@pytest.mark.parametrize("accept", [None, "all", "half"])
+def test_a_pass_that_tests_its_own_stacking_gives_the_same_bits(name, accept):
+    """``estimate_tiny(verify=True)`` (two unmoved copies carried to the head) equals the plain passes bit for bit.
+
+    And it runs none of the separate stacking tests: that is its point.
+    """
+    from gradcheck.engine import estimate_tiny
+
+    model, params, x, y = point(name, 5, seed=3)
+    names = list(params)
+    rng = np.random.default_rng(1)
+    mask = rng.random(sum(v.size for v in params.values())) < 0.5
+    test = None if accept is None else (lambda d1, err: mask if accept == "half" else np.ones(d1.shape, bool))
+    ev = ModelEvaluator(model, params, x, y)
+    verified = estimate_tiny(ev, names, test, verify=True)
+    assert verified is not None and ev._stacking is None
+    plain = ModelEvaluator(model, params, x, y)
+    assert plain.tiny(names)
+    want = estimate_tiny(plain, names, test)
+    for field in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff"):
+        assert getattr(verified, field).tobytes() == getattr(want, field).tobytes(), field

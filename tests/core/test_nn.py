@@ -460,3 +460,39 @@ def test_declares_answers_as_isinstance_does():
     answers = [(type(o).__name__, p.__name__, declares(o, p), isinstance(o, p)) for o in objects for p in protocols]
     assert [a for a in answers if a[2] != a[3]] == []
     assert sum(a[3] for a in answers) >= 10 and sum(not a[3] for a in answers) >= 10  # both answers occur
+
+
+class OffByStackIndex:
+    """Elementwise ``tanh``, but adds 1e-6 times the copy's position to a stack (reads the stack as data)."""
+
+    param_names = ()
+    elementwise = True
+    kinks = ()
+
+    def forward(self, params, z):
+        out = np.tanh(z)
+        return out + 1e-6 * np.arange(len(z)).reshape((-1,) + (1,) * (z.ndim - 1)) if z.ndim == 3 else out
+
+
+@pytest.mark.parametrize("where", ["first", "middle"])
+def test_a_pass_testing_its_own_stacking_refuses_what_the_stacking_tests_refuse(where):
+    """A layer or head that misreads a stack fails the test the first pass makes of itself (None), as it fails
+    recognise.stacking; check_model then takes the generic path and is right."""
+    from gradcheck.engine import estimate_tiny
+
+    params, x, y = linear_point()
+    models = {"linear": nn.Sequential(Linear("W1", "b1"), nn.Tanh(), Linear("W2", "b2"), loss=nn.MSE("sample_mean")),
+              "sum-head": nn.Sequential(*mlp().layers, loss=SumOverN()),
+              "stack-index": nn.Sequential(nn.Dense("W1", "b1"), OffByStackIndex(), nn.Dense("W2", "b2"),
+                                           loss=nn.MSE("sample_mean"))}
+    mlp_params, mx, my = mlp_point(2)
+    dense = {"W1": params["W1"].T.copy(), "b1": params["b1"], "W2": params["W2"].T.copy(), "b2": params["b2"]}
+    if where == "first":  # a layer before every parameter: never given a stack by a pass, asked for one alone
+        models = {"stack-index-first": nn.Sequential(OffByStackIndex(), nn.Dense("W1", "b1"), nn.Tanh(),
+                                                     nn.Dense("W2", "b2"), loss=nn.MSE("sample_mean"))}
+    for label, model in models.items():
+        p, xx, yy = (mlp_params, mx, my) if label == "sum-head" else (params if label == "linear" else dense, x, y)
+        ev = ModelEvaluator(model, p, xx, yy)
+        assert ev.tiny_size(list(p)), label
+        assert estimate_tiny(ev, list(p), None, verify=True) is None, label
+        assert ev.stacking.looped, label
