@@ -387,9 +387,11 @@ def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.
     if losses is None:
         return None
     A = a.reshape(p.shape)
-    a_dir = np.einsum("pj,pj->p", left @ A, right)
+    # A @ right.T, not left @ A: both 0.2 ms on a quiet 2-core machine, but with the other core busy OpenBLAS's
+    # two-thread (4, 784) @ (784, 1000) took a median 20 ms (A @ right.T stayed at 0.2 ms)
+    a_dir = np.einsum("ip,pi->p", A @ right.T, left)
     abs_l, abs_r = np.abs(left), np.abs(right)
-    floor = tol.rtol * np.einsum("pj,pj->p", abs_l @ np.abs(A), abs_r)
+    floor = tol.rtol * np.einsum("ip,pi->p", np.abs(A) @ abs_r.T, abs_l)
     if tol.atol:
         floor += tol.atol * abs_l.sum(axis=1) * abs_r.sum(axis=1)
     return _judge_lines(ev, losses, a_dir, floor, tol), left, right
