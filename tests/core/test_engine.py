@@ -292,3 +292,39 @@ def test_a_pass_that_tests_its_own_stacking_gives_the_same_bits(name, accept):
     want = estimate_tiny(plain, names, test)
     for field in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff"):
         assert getattr(verified, field).tobytes() == getattr(want, field).tobytes(), field
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "mnist_relu"])
+@pytest.mark.parametrize("some", [False, True])
+def test_one_stacked_pass_gives_each_tensors_own_pass_bit_for_bit(name, some):
+    """Every layer's copies go in one pass, joining it at their layer (engine._one_pass): their losses are those
+    of a pass of one tensor's copies alone, from its layer's input, bit for bit (all entries, or some)."""
+    from gradcheck.engine import STENCIL, _stack_pass
+
+    model, params, x, y = point(name, 5, seed=2)
+    ev = ModelEvaluator(model, params, x, y)
+    names = list(params)
+    h = default_step(np.concatenate([params[n].reshape(-1) for n in names]))
+    todo = np.flatnonzero(np.random.default_rng(0).random(h.size) < 0.5) if some else None
+    values = np.full((len(STENCIL), h.size), np.nan)
+    assert _stack_pass(ev, names, h, values, todo, (0, 1, 2, 3), verify=not some)
+    start = 0
+    for n in names:
+        k = next(i for i, layer in enumerate(ev.layers) if n in layer.param_names)
+        entries = [i for i in range(params[n].size) if todo is None or start + i in todo]
+        if not entries:
+            start += params[n].size
+            continue
+        copies = []
+        for off in STENCIL:
+            for i in entries:
+                c = params[n].copy()
+                c.reshape(-1)[i] += off * h[start + i]
+                copies.append(c)
+        state = ev.inputs[k]
+        for layer in ev.layers[k:]:
+            state = layer.forward({**params, n: np.array(copies)}, state)
+        want = np.asarray(model.head(state, ev.y), dtype=np.float64).reshape(len(STENCIL), len(entries))
+        got = values[:, [start + i for i in entries]]
+        assert got.tobytes() == want.tobytes(), n
+        start += params[n].size
