@@ -46,7 +46,10 @@ def test_children_do_part_of_the_work_and_are_reaped() -> None:
     pids = {int(a[0]) for a in out}
     assert os.getpid() in pids and len(pids) == 2
     child = (pids - {os.getpid()}).pop()
-    assert gone(child)
+    if can_fork():
+        assert gone(child)
+    else:  # torch, imported by an earlier test, runs threads: a warm worker did it, and stays for the next call
+        assert child in [w.process.pid for w in parallel._warm]
 
 
 @needs_fork
@@ -242,12 +245,6 @@ def test_default_workers_only_for_big_stages(monkeypatch: pytest.MonkeyPatch) ->
     assert engine._workers(3, 1) == 3
 
 
-def test_no_default_workers_where_forking_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
-    # fresh-interpreter workers cost more than they save at these sizes (red team, after importing torch)
-    monkeypatch.delenv("GRADCHECK_WORKERS", raising=False)
-    monkeypatch.setattr(engine, "can_fork", lambda: False)
-    assert engine._workers(None, 100 * engine.PARALLEL_MIN_VALUES) == 1
-    assert engine._workers(2, 1) == 2  # asked for: still given
 
 
 def test_environment_sets_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -320,7 +317,7 @@ def test_warm_workers_start_once_and_serve_every_later_call() -> None:
         first = run_split([1] * 4, printing_pid_task, [1] * 4, workers=2)
         second = run_split([1] * 4, pid_task, [1] * 4, workers=2)
         still = parallel.ready_warm_workers(1), [w.process.pid for w in parallel._warm]
-    (worker,) = still[1]
+    worker = still[1][0]  # a split in two uses the first (earlier tests may have started more)
     # the same worker both times (what the work printed did not cost it its answer), and still there
     assert {int(a[0]) for a in first} == {int(a[0]) for a in second} == {os.getpid(), worker} and still[0] == 1
 
@@ -337,6 +334,7 @@ def test_the_engine_default_uses_warm_workers_only_once_they_are_ready(monkeypat
         assert ready_warm(1) == 1
         assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 2  # ... and the next one uses the worker
         assert engine._workers(None, engine.PARALLEL_MIN_VALUES - 1) == 1  # small work: never
+        assert engine._workers(3, 1) == 3  # asked for: given
 
 
 @needs_fork
