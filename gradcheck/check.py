@@ -22,7 +22,7 @@ from gradcheck._validate import (
     describe,
 )
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
-from gradcheck.compare import EntryVerdicts, Tolerance, compare_entries, judge
+from gradcheck.compare import EntryVerdicts, Judgement, Tolerance, compare_entries, judge, judged_entries
 from gradcheck.directional import SMALL, check_directional
 from gradcheck.engine import (
     ModelEvaluator,
@@ -109,15 +109,18 @@ def param_checks(analytic: Mapping[str, np.ndarray], numeric: Mapping[str, Numer
 
 
 def _joined_checks(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,
-                   joined: NumericGradient, tol: Tolerance, *, diagnose_passed: bool = False) -> tuple[ParamCheck, ...]:
+                   joined: NumericGradient, tol: Tolerance, *, diagnose_passed: bool = False,
+                   judged: Judgement | None = None) -> tuple[ParamCheck, ...]:
     """:func:`param_check` of every parameter of ``names`` from their joined entries (``flat``, ``joined``).
 
     The verdicts are elementwise and taken once; each parameter's summary
     is then a slice of them.  With ``diagnose_passed`` a passing parameter
     gets its diagnosis (:func:`gradcheck.explain.passing`) here, the one
-    :func:`gradcheck.explain.explain` would give it.
+    :func:`gradcheck.explain.explain` would give it.  ``judged``: the
+    judgement :func:`~gradcheck.compare.compare_entries` would make, already
+    made (:func:`~gradcheck.compare.judged_entries`).
     """
-    v = compare_entries(flat, joined, tol)
+    v = compare_entries(flat, joined, tol) if judged is None else judged_entries(flat, joined, judged)
     bad = _badness(v)
     sizes = [int(analytic[k].size) for k in names]
     bounds = list(itertools.accumulate(sizes, initial=0))
@@ -845,14 +848,22 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
     if names and all(tols[k] == tol for k in names) and ev.tiny_size(names):
         flat = np.concatenate([analytic[k].reshape(-1) for k in names])
         # the test of _accepts, on the joined entries (elementwise: the same booleans)
-        accept = lambda d1, err: judge(flat, d1, err, floor=tol.floor(d1), k=tol.k).passed  # noqa: E731
+        judged: list[tuple[np.ndarray, np.ndarray, Judgement]] = []
+
+        def accept(d1: np.ndarray, err: np.ndarray) -> np.ndarray:
+            judged.append((d1, err, judge(flat, d1, err, floor=tol.floor(d1), k=tol.k)))
+            return judged[-1][2].passed
+
         # the stacking tested on the first pass itself; when it fails, by its own tests (engine.estimate_tiny)
         whole = estimate_tiny(ev, names, accept, verify=True)
         if whole is None and ev.tiny(names):
             whole = estimate_tiny(ev, names, accept)
     if whole is not None:
         if not whole.kink.any() and np.isfinite(whole.value).all():
-            checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True)
+            # every entry accepted by its central difference: then compare_entries would judge it so again
+            d1, err, j = judged[-1]
+            same = whole.value is d1 and whole.error is err
+            checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True, judged=j if same else None)
             failing = tuple(c for c in checks if not c.passed)
             if not failing:
                 return checks

@@ -53,7 +53,7 @@ import numpy as np
 from gradcheck._validate import check_number
 from gradcheck.estimate import NumericGradient
 
-__all__ = ["Tolerance", "Judgement", "judge", "EntryVerdicts", "compare_entries", "relative_error"]
+__all__ = ["Tolerance", "Judgement", "judge", "EntryVerdicts", "compare_entries", "judged_entries", "relative_error"]
 
 
 @dataclass(frozen=True)
@@ -219,6 +219,20 @@ def compare_entries(analytic: np.ndarray, numeric: NumericGradient, tol: Toleran
     noise = numeric.roundoff if numeric.roundoff is not None else numeric.error
     j = judge(a, n, numeric.error, floor=tol.floor(n), k=tol.k, lower=numeric.lower, upper=numeric.upper,
               kink=numeric.kink, bracket_error=2.0 * noise)
-    diff = np.abs(a - n)
-    return EntryVerdicts(passed=j.passed, kink=numeric.kink.copy(), allowed=j.allowed, abs_err=diff,
-                         rel_err=_relative(diff, a, n))
+    return judged_entries(a, numeric, j)
+
+
+def judged_entries(analytic: np.ndarray, numeric: NumericGradient, judged: Judgement) -> EntryVerdicts:
+    """:func:`compare_entries` given its judgement (float64 ``analytic``): the errors added.
+
+    A caller that already judged the same entries, the same way, passes
+    that :class:`Judgement`: a toy network's first stage judges every
+    central difference with its round-off error (the test of
+    :func:`gradcheck.engine.estimate_tiny`), and when it accepts them all
+    without a kink, those are the estimate's value and error, and
+    :func:`judge` would decide the same again.
+    """
+    n = numeric.value
+    diff = np.abs(analytic - n)
+    return EntryVerdicts(passed=judged.passed, kink=numeric.kink.copy(), allowed=judged.allowed, abs_err=diff,
+                         rel_err=_relative(diff, analytic, n))
