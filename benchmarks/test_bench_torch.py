@@ -5,16 +5,19 @@ This module is named to run after every gradcheck benchmark: importing torch
 starts native threads, and from then on gradcheck does not fork its workers by
 default (:func:`gradcheck.parallel.can_fork`, the speed issue's item 3), so a
 gradcheck benchmark run after it would time a process that imported torch
-rather than a numpy user's process.
+rather than a numpy user's process.  The last benchmark here times exactly
+that: the full check beside torch's threads, with default workers.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pytest
 
-from benchmarks.test_bench_models import PLAIN_LOOP_SUBSET, SEED, TABLE, _params, _point, _tag, sample_entries
+from benchmarks.test_bench_models import (PLAIN_LOOP_SUBSET, SEED, SLOW_PARAMS, TABLE, _params, _point, _tag,
+                                         sample_entries)
 
 
 def _torch_loss(torch: Any, model: Any, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
@@ -79,3 +82,32 @@ def test_torch_gradcheck(benchmark: Any, case: tuple[str, int], fast_mode: bool)
         benchmark.extra_info.update(entries_timed=len(entries), scale_factor=n / len(entries), scaled_statistic="min",
                                     scaled_to_all_entries_s=float(stats.min) * n / len(entries),
                                     note=f"default mode timed on {len(entries)} of {n} seeded random entries")
+
+
+@pytest.mark.parametrize("case", _params(TABLE))
+def test_full_check_beside_torch_threads(benchmark: Any, case: tuple[str, int]) -> None:
+    """Time ``check_model(mode="full")`` with default workers in this process, where torch's threads run.
+
+    Forking is unsafe here (:func:`gradcheck.parallel.can_fork` is false),
+    so the default workers are warm fresh interpreters
+    (:func:`gradcheck.parallel.ready_warm_workers`); the first check of a
+    session starts them and runs alone, so they are made ready before the timing.
+    """
+    torch = pytest.importorskip("torch")
+    from gradcheck import check_model
+    from gradcheck.engine import AUTO_WORKERS
+    from gradcheck.parallel import available_cpus, can_fork, ready_warm_workers
+
+    torch.ones(256, 256, dtype=torch.float64).matmul(torch.ones(256, 256, dtype=torch.float64))  # torch's pool runs
+    assert not can_fork(), "torch's threads should make forking unsafe here"
+    wanted = min(available_cpus(), AUTO_WORKERS) - 1
+    deadline = time.monotonic() + 60
+    while ready_warm_workers(wanted) < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    name, batch = case
+    model, params, x, y = _point(name, batch)
+    _tag(benchmark, model, name, batch, "full_check_beside_torch")
+    result = benchmark.pedantic(lambda: check_model(model, params, x, y, mode="full", seed=SEED),
+                                rounds=3 if model.n_params() > SLOW_PARAMS else 5, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(passed=bool(result.passed), warm_workers=int(ready_warm_workers(wanted)))
+    assert result.passed

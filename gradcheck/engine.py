@@ -43,7 +43,7 @@ from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
-from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
+from gradcheck.parallel import available_cpus, can_fork, ready_warm_workers, run_split, workers_from_env
 from gradcheck.nn import RankOneHead
 from gradcheck.recognise import (CHECK_COPIES, STACK_RTOL, LayerKind, Stacking, Structure, carries, recognise, scalar_loss,
                                  stacking, takes_stacks)
@@ -1060,17 +1060,18 @@ def _workers(workers: int | None, work: int) -> int:
     enough and this process may fork.
 
     Where it may not (a foreign thread runs: after importing torch or JAX), the
-    workers would be fresh interpreters that import numpy and unpickle the
-    model first: the red team measured the full check 1.1-2.9x *slower* with
-    them than in one process, from 784-100-10 to 784-1000-10.  So the default
-    is then one process; an explicit ``workers`` still gets them.
+    workers are warm fresh interpreters (:func:`gradcheck.parallel.ready_warm_workers`).
+    Starting one costs more than the check it would help (the red team measured
+    the full check 1.1-2.9x *slower* with one started per check), so only
+    those already ready count: the first large check starts them and runs in
+    one process, later ones use them.
     """
     if workers is not None:
         return workers
     env = workers_from_env()
     if env is not None:
         return env
-    if work < PARALLEL_MIN_VALUES or not can_fork():
+    if work < PARALLEL_MIN_VALUES:
         return 1
-    return min(available_cpus(), AUTO_WORKERS)
-
+    wanted = min(available_cpus(), AUTO_WORKERS)
+    return wanted if can_fork() else 1 + ready_warm_workers(wanted - 1)

@@ -72,9 +72,10 @@ class Point:
         Setting ``.shape`` (or ``.strides``) changes an array in place without
         writing its data, which read-only arrays allow.
         """
-        return self.read_only() and all(
-            a.shape == b.shape and a.dtype == b.dtype and a.strides == b.strides
-            for a, b in zip(self.arrays(), pristine.arrays()))
+        for a, b in zip(self.arrays(), pristine.arrays()):  # one flat loop: this runs around every call, toys included
+            if a.flags.writeable or a.shape != b.shape or a.dtype != b.dtype or a.strides != b.strides:
+                return False
+        return True
 
     def labelled(self) -> dict[str, np.ndarray]:
         """Every array under the name a message gives it (``params['W1']``, ``x``, ``y``)."""
@@ -177,6 +178,8 @@ def run_guarded(fn: Callable[..., Any], params: Mapping[str, np.ndarray], x: Any
 
 def _require_frozen(pristine: Point, who: str) -> None:
     """Raise when a call made the check's own arrays (behind the views it was handed) writable again."""
+    if pristine.read_only():
+        return
     unlocked = [name for name, arr in pristine.labelled().items() if arr.flags.writeable]
     if unlocked:
         raise GradcheckValueError(

@@ -24,14 +24,21 @@ Forking is only used where it is safe and worth it:
   multi-threaded process is silenced for them alone;
 * when the caller asks for more than one worker.
 
-Where another thread runs, :func:`run_split` starts its workers as fresh
-interpreters instead (``python -c``, by fork and exec, which is safe with
-threads): the work (``run`` and the tasks) travels pickled; work that
+Where another thread runs, :func:`run_split` uses *warm* workers instead:
+fresh interpreters (``python -c``, started by fork and exec, which is safe
+with threads) that import numpy and gradcheck once and then serve every
+later :func:`run_split` of this process, until it exits (a worker reads
+its commands from a pipe and leaves at end of file, so it never outlives
+its parent).  The work (``run`` and the tasks) travels pickled; work that
 cannot be pickled, or that a worker cannot unpickle (a model class defined
-in ``__main__``), runs in the caller.  Not multiprocessing's fork server:
-it re-runs the caller's unguarded ``__main__`` script in each worker.
-(The grading pool, which has its own guarded entry point, does use the
-fork server there: :func:`start_method`.)
+in ``__main__``), runs in the caller.  Starting an interpreter costs about
+as much as a whole check of a 79k-parameter model, so the engine's default
+(:func:`ready_warm_workers`) starts them in the background and uses them
+from the first check that finds them ready; an explicit ``workers`` waits
+for them.  Not multiprocessing's fork server: it re-runs the caller's
+unguarded ``__main__`` script in each worker.  (The grading pool, which has
+its own guarded entry point, does use the fork server there:
+:func:`start_method`.)
 
 A child that dies (killed, out of memory), raises, or is still running
 :data:`PATIENCE` times as long as the parent took for its own share (plus
@@ -43,6 +50,7 @@ bit for bit).
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import functools
@@ -65,7 +73,7 @@ import numpy as np
 from gradcheck._validate import check_int
 from gradcheck.errors import GradcheckValueError
 
-__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "run_split", "workers_from_env"]
+__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "ready_warm_workers", "run_split", "workers_from_env"]
 
 T = TypeVar("T")
 
@@ -95,6 +103,9 @@ GRACE_S = 5.0
 
 _OK = b"k"
 _FAILED = b"e"
+_READY = b"r"
+#: Seconds a warm worker may take to start (import numpy and gradcheck) when ``workers`` asks for it.
+WARM_START_S = 60.0
 
 
 def available_cpus() -> int:
@@ -221,8 +232,10 @@ def run_split(
     sizes : sequence of int
         The number of values each task returns, known in advance.
     workers : int
-        Processes to use, the caller's included.  With 1, or where
-        :func:`can_fork` is false, everything runs in the caller.
+        Processes to use, the caller's included.  With 1, everything runs
+        in the caller; where :func:`can_fork` is false, the others are warm
+        workers (waited for while they start; work they cannot take runs
+        in the caller).
 
     Returns
     -------
@@ -241,22 +254,27 @@ def run_split(
     serial = lambda share: [_flat(run(tasks[i]), sizes[i]) for i in share]
     shares = _shares(sizes, min(int(workers), len(tasks)))
     method = start_method() if len(shares) > 1 else None
-    payload = _payload(run, tasks, sizes) if method == "forkserver" else None
-    if method is None or (method == "forkserver" and payload is None):
+    if method == "forkserver":
+        return _run_warm(run, tasks, sizes, shares, serial)
+    if method is None:
         return serial(range(len(tasks)))
-    children: list[tuple[list[int], _Child]] = []
+    return _gather([(share, _fork(functools.partial(serial, share))) for share in shares[1:]], shares[0], sizes, serial)
+
+
+def _gather(children: list[tuple[list[int], _Child | None]], own: list[int], sizes: Sequence[int],
+            serial: Callable[[Sequence[int]], list[np.ndarray]]) -> list[np.ndarray]:
+    """Compute ``own`` here, then collect each child's share (recomputed here when it fails or is late)."""
     results: dict[int, np.ndarray] = {}
     try:
-        for share in shares[1:]:
-            child = _fork(functools.partial(serial, share)) if payload is None else _serve(payload, share)
+        for share, child in children:
             if child is None:
                 results.update(zip(share, serial(share)))
-                continue
-            children.append((share, child))
+        children = [(share, child) for share, child in children if child is not None]
         start = time.monotonic()
-        results.update(zip(shares[0], serial(shares[0])))
+        results.update(zip(own, serial(own)))
         deadline = time.monotonic() + PATIENCE * (time.monotonic() - start) + GRACE_S
         for share, child in children:
+            assert child is not None
             lengths = [sizes[i] for i in share]
             values = child.collect(sum(lengths), deadline)
             child.reap()
@@ -264,8 +282,9 @@ def run_split(
             results.update(zip(share, parts))
     finally:
         for _, child in children:
-            child.reap()
-    return [results[i] for i in range(len(tasks))]
+            if child is not None:
+                child.reap()
+    return [results[i] for i in range(len(sizes))]
 
 
 def _flat(value: np.ndarray, size: int) -> np.ndarray:
@@ -311,76 +330,203 @@ class _Forked(_Child):
             _reap(self.pid, self.fd)
 
 
-class _Served(_Child):
-    """A worker in a fresh interpreter (see :func:`_serve`)."""
+class _Warm:
+    """A warm worker: a fresh interpreter started once, serving every :func:`run_split` of this process.
 
-    def __init__(self, process: subprocess.Popen[bytes], payload_path: str) -> None:
-        self.process, self.payload_path, self.done = process, payload_path, False
+    It reads one command line at a time from its stdin (the path of a
+    pickled work file and the task indices of its share) and answers on
+    its stdout with a status byte, an 8-byte length and the raw float64
+    values (or a traceback).  At end of file on stdin (this process closed
+    it, or died) it exits.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process, self.ready = process, False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the worker has said it is ready (waiting at most ``timeout`` seconds for it)."""
+        if not self.ready and self.alive():
+            assert self.process.stdout is not None
+            fd = self.process.stdout.fileno()
+            if select.select([fd], [], [], timeout)[0]:
+                self.ready = os.read(fd, 1) == _READY
+                if not self.ready:
+                    self.kill()
+        return self.ready and self.alive()
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+class _Job(_Child):
+    """One share of one :func:`run_split`, sent to a warm worker."""
+
+    def __init__(self, worker: _Warm) -> None:
+        self.worker, self.done = worker, False
 
     def collect(self, n_values: int, deadline: float) -> np.ndarray | None:
-        assert self.process.stdout is not None
-        return _collect(self.process.stdout.fileno(), n_values, deadline)
+        assert self.worker.process.stdout is not None
+        fd = self.worker.process.stdout.fileno()
+        head = _read_exactly(fd, 9, deadline)
+        data = None if head is None else _read_exactly(fd, int.from_bytes(head[1:], "big"), deadline)
+        self.done = data is not None  # else late or dead: :meth:`reap` kills it, a new one starts when needed
+        if head is None or data is None or head[:1] != _OK or len(data) != 8 * n_values:
+            return None
+        return np.frombuffer(data, dtype=np.float64).copy()
 
     def reap(self) -> None:
-        if not self.done:
+        if not self.done:  # no whole answer read (late, dead, or an error here): in an unknown state
             self.done = True
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self.payload_path)
+            self.worker.kill()
+
+
+def _read_exactly(fd: int, n: int, deadline: float) -> bytes | None:
+    """``n`` bytes from ``fd``, or ``None`` at end of file or when ``deadline`` passes first."""
+    chunks, got = [], 0
+    while got < n:
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            return None
+        data = os.read(fd, min(n - got, 1 << 20))
+        if not data:
+            return None
+        chunks.append(data)
+        got += len(data)
+    return b"".join(chunks)
+
+
+_warm: list[_Warm] = []
+_warm_owner: list[int] = []  # the pid that started them: a forked child of this process never uses them
+_warm_lock = threading.Lock()
+
+
+def _warm_workers(n: int) -> list[_Warm]:
+    """Up to ``n`` warm workers of this process, started now where missing (ready or not)."""
+    if _warm_owner != [os.getpid()]:
+        _warm[:], _warm_owner[:] = [], [os.getpid()]
+    _warm[:] = [w for w in _warm if w.alive()]
+    while len(_warm) < n:
+        worker = _start_warm()
+        if worker is None:
+            break
+        _warm.append(worker)
+    return _warm[:n]
+
+
+def ready_warm_workers(n: int) -> int:
+    """How many of ``n`` warm workers are ready now; those missing are started, without waiting for them.
+
+    Where :func:`can_fork` is false (a foreign thread runs), the engine's
+    default process count is ``1 +`` this: the first large check starts the
+    workers and runs alone, later ones use them.  0 off Linux, or when
+    ``n < 1``.
+    """
+    if n < 1 or start_method() != "forkserver" or not _warm_lock.acquire(blocking=False):
+        return 0
+    try:
+        return sum(w.wait_ready(0.0) for w in _warm_workers(n))
+    finally:
+        _warm_lock.release()
+
+
+_WARM_MAIN = "from gradcheck.parallel import _warm_main; _warm_main()"
+
+
+def _start_warm() -> _Warm | None:
+    """Start one warm worker (fork and exec of this interpreter); ``None`` if it cannot start."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if isinstance(p, str) and p),
+               **{WORKERS_ENV: "1"})
+    try:
+        process = subprocess.Popen([sys.executable, "-c", _WARM_MAIN], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+    except OSError:
+        return None
+    return _Warm(process)
+
+
+@atexit.register
+def _stop_warm() -> None:
+    """Workers leave at end of file on their stdin; stop them with this process, not after it."""
+    if _warm_owner == [os.getpid()]:
+        for worker in _warm:
+            worker.kill()
+
+
+def _run_warm(run: Callable[[Any], np.ndarray], tasks: Sequence[Any], sizes: Sequence[int],
+              shares: list[list[int]], serial: Callable[[Sequence[int]], list[np.ndarray]]) -> list[np.ndarray]:
+    """:func:`run_split` over warm workers; serial when the work cannot be pickled or another thread uses them."""
+    payload = _payload(run, tasks, sizes)
+    if payload is None or not _warm_lock.acquire(blocking=False):
+        return serial(range(len(tasks)))
+    fd, path = tempfile.mkstemp(prefix="gradcheck-work-", suffix=".pickle")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        workers = _warm_workers(len(shares) - 1)
+        children: list[tuple[list[int], _Child | None]] = []
+        for i, share in enumerate(shares[1:]):
+            worker = workers[i] if i < len(workers) else None
+            children.append((share, _send(worker, path, share) if worker is not None else None))
+        return _gather(children, shares[0], sizes, serial)
+    finally:
+        _warm_lock.release()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _send(worker: _Warm, path: str, share: list[int]) -> _Child | None:
+    """Give ``worker`` its share of the work in ``path``; ``None`` when it is not ready or cannot take it."""
+    if not worker.wait_ready(WARM_START_S):
+        worker.kill()
+        return None
+    assert worker.process.stdin is not None
+    try:
+        worker.process.stdin.write(f"{path}\t{','.join(map(str, share))}\n".encode())
+        worker.process.stdin.flush()
+    except OSError:
+        worker.kill()
+        return None
+    return _Job(worker)
 
 
 def _payload(run: Callable[[Any], np.ndarray], tasks: Sequence[Any], sizes: Sequence[int]) -> bytes | None:
-    """The work, pickled for a fresh-interpreter worker; ``None`` when it cannot be pickled (then: serial)."""
+    """The work, pickled for a warm worker, after this process's ``sys.path``; ``None`` when it cannot be pickled."""
     try:
-        return pickle.dumps((run, list(tasks), list(sizes)), protocol=pickle.HIGHEST_PROTOCOL)
+        return (pickle.dumps(list(p for p in sys.path if isinstance(p, str)), protocol=pickle.HIGHEST_PROTOCOL)
+                + pickle.dumps((run, list(tasks), list(sizes)), protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:  # noqa: BLE001 - lambdas, closures, open files: whatever pickle refuses
         return None
 
 
-_WORKER = "import sys; from gradcheck.parallel import _served_main; _served_main(sys.argv[1], sys.argv[2])"
-
-
-def _serve(payload: bytes, share: list[int]) -> _Child | None:
-    """Start a fresh interpreter computing ``share`` of the pickled work; ``None`` if it cannot start.
-
-    Not multiprocessing's fork server: it re-imports the caller's
-    ``__main__`` in every worker, which re-runs a script that has no
-    ``if __name__ == "__main__":`` guard (most scripts and notebooks of
-    this audience) and broke the check with a ``BrokenPipeError``.  A
-    fresh ``python -c`` imports only gradcheck and what unpickling the work
-    needs, on the caller's own ``sys.path``; whatever it cannot do (a model
-    class defined in ``__main__``), the parent recomputes.
-    """
-    fd, path = tempfile.mkstemp(prefix="gradcheck-work-", suffix=".pickle")
-    with os.fdopen(fd, "wb") as f:
-        f.write(payload)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if isinstance(p, str) and p),
-               **{WORKERS_ENV: "1"})
-    try:
-        process = subprocess.Popen([sys.executable, "-c", _WORKER, path, ",".join(map(str, share))],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, env=env, close_fds=True)
-    except OSError:
-        os.unlink(path)
-        return None
-    return _Served(process, path)
-
-
-def _served_main(payload_path: str, share_text: str) -> None:
-    """In a fresh-interpreter worker: compute the share and write the raw float64 values to stdout."""
-    try:
-        with open(payload_path, "rb") as f:
-            run, tasks, sizes = pickle.load(f)
-        share = [int(i) for i in share_text.split(",")]
-        data = _OK + b"".join(_flat(run(tasks[i]), sizes[i]).tobytes() for i in share)
-    except BaseException:  # noqa: BLE001 - the parent recomputes the share
-        data = _FAILED + traceback.format_exc().encode("utf-8", "replace")
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+def _warm_main() -> None:
+    """In a warm worker: say ready, then answer each command line from stdin until end of file."""
+    out = os.fdopen(os.dup(1), "wb")  # the answers' channel; what the work prints goes to /dev/null instead
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    out.write(_READY)
+    out.flush()
+    for line in sys.stdin.buffer:
+        path, _, share_text = line.decode().rstrip("\n").partition("\t")
+        try:
+            with open(path, "rb") as f:
+                paths = pickle.load(f)
+                sys.path[:] = paths + [p for p in sys.path if p not in paths]
+                run, tasks, sizes = pickle.load(f)
+            share = [int(i) for i in share_text.split(",")]
+            status, data = _OK, b"".join(_flat(run(tasks[i]), sizes[i]).tobytes() for i in share)
+        except BaseException:  # noqa: BLE001 - the parent recomputes the share
+            status, data = _FAILED, traceback.format_exc().encode("utf-8", "replace")
+        out.write(status + len(data).to_bytes(8, "big") + data)
+        out.flush()
 
 
 def _fork(compute: Callable[[], list[np.ndarray]]) -> _Child:
