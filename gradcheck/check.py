@@ -125,7 +125,8 @@ def _joined_checks(names: Sequence[str], analytic: Mapping[str, np.ndarray], fla
     sizes = [int(analytic[k].size) for k in names]
     bounds = list(itertools.accumulate(sizes, initial=0))
     if (0 in sizes or max(sizes) > 64 or len(flat) > SMALL_SUMMARY_ENTRIES  # one parameter at a time
-            or np.isnan(bad).any() or np.isnan(v.rel_err).any()):
+            # a NaN in either (both are >= 0 or NaN: their sum is NaN only from a NaN, never from inf - inf)
+            or np.isnan(np.add.reduce(bad, axis=None) + np.add.reduce(v.rel_err, axis=None))):
         out = []
         for k, lo, hi in zip(names, bounds[:-1], bounds[1:]):
             shape = analytic[k].shape
@@ -216,6 +217,8 @@ def _badness(v: EntryVerdicts) -> np.ndarray:
     failure out of ``worst``.
     """
     ratio = v.abs_err / np.maximum(v.allowed, 1e-300)
+    if v.passed.all():  # np.where's first branch alone (the usual case)
+        return 1.0 - 1.0 / (1.0 + ratio)
     return np.where(v.passed, 1.0 - 1.0 / (1.0 + ratio), 1.0 + ratio)  # 1 - 1/(1+r): no inf/inf
 
 

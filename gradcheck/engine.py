@@ -33,6 +33,7 @@ The stencil and its error model are in :mod:`gradcheck.stencil`.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -878,7 +879,7 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
     or the head did not take the stack (the caller then asks
     :meth:`ModelEvaluator.tiny`, and the values are thrown away).
     """
-    flat = np.concatenate([np.reshape(ev.params[n], -1) for n in names])
+    flat = np.concatenate([np.asarray(ev.params[n]).reshape(-1) for n in names])
     h = default_step(flat)
     values = np.full((len(STENCIL), h.size), np.nan)
     if accept is None:  # one stage: every stencil point in one pass
@@ -890,8 +891,9 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
     f_plus, f_minus = values[0], values[1]
     d1 = (f_plus - f_minus) / (2.0 * h)
     noise = roundoff_error(ev.f0, f_plus, f_minus, h=h, scale=ev.noise_scale)
-    todo = np.flatnonzero(~np.asarray(accept(d1, noise), bool).reshape(-1))
-    if todo.size:
+    ok = np.asarray(accept(d1, noise), bool).reshape(-1)
+    if not ok.all():
+        todo = np.flatnonzero(~ok)
         _stack_pass(ev, names, h, values, todo, (2, 3))
         return stencil_gradient("", ev.f0, values, h, (-1,), ev.noise_scale)
     # stencil_gradient with every entry coarse: the +-2h quotients are NaN, which fmin/fmax ignore
@@ -928,7 +930,7 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
     sixth of its check.  Returns False, having filled nothing reliable,
     when a test fails or the model's code raises; True otherwise.
     """
-    offsets = np.asarray([STENCIL[r] for r in rows])
+    offsets = _offsets(tuple(rows))
     bounds = ev.bounds(names)
     cuts = bounds if todo is None else np.searchsorted(todo, bounds).tolist()
     where = slice(rows[0], rows[-1] + 1) if list(rows) == list(range(rows[0], rows[-1] + 1)) else np.asarray(rows)[:, None]
@@ -940,6 +942,14 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
         except Exception:  # noqa: BLE001 - any failure only means "not stacked": the caller's stacking tests decide
             return False
     return _one_pass(ev, layers, h, values, todo, cuts, bounds, offsets, where, extra)
+
+
+@functools.lru_cache(maxsize=16)
+def _offsets(rows: tuple[int, ...]) -> np.ndarray:
+    """The stencil offsets of ``rows`` (read-only: shared by every call)."""
+    offsets = np.asarray([STENCIL[r] for r in rows])
+    offsets.flags.writeable = False
+    return offsets
 
 
 def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]], h: np.ndarray,
@@ -975,7 +985,7 @@ def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]
         if j in joins:
             picked, moved = joins[j]
             if j != plan[0][0]:
-                state = np.concatenate([state, np.repeat(ev.inputs[j][None], moved, axis=0)])
+                state = np.concatenate([state, ev.inputs[j][None].repeat(moved, axis=0)])
             params = _moved_copies(ev.params, picked, live, live + moved, h, offsets)
             starts.append((live, picked))
             live += moved
@@ -1004,7 +1014,7 @@ def _moved_copies(params: Mapping[str, np.ndarray], picked: Sequence[tuple[str, 
     n_off = len(offsets)
     for name, idx, start, m in picked:
         count = n_off * m
-        block = np.repeat(np.asarray(params[name])[None], total, axis=0)
+        block = np.asarray(params[name])[None].repeat(total, axis=0)
         if idx is None and m:  # copy row + p * m + i moves entry i: in (p, m * m), every (m + 1)-th value
             block.reshape(total, m)[row:row + count].reshape(n_off, m * m)[:, ::m + 1] += offsets[:, None] * h[start:start + m]
         elif idx is not None and m:
