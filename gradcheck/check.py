@@ -160,7 +160,9 @@ def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], f
     """
     passed, kink, abs_err, rel_err, badness = (a.tolist() for a in (v.passed, v.kink, v.abs_err, v.rel_err, bad))
     refined = None if joined.refined is None else joined.refined.tolist()
-    columns = [a.tolist() for a in (flat, joined.value, joined.error, v.allowed, joined.lower, joined.upper)]
+    # every entry's report fields but its index, in EntryReport's order (lower and upper only at a kink)
+    rows = list(zip(flat.tolist(), joined.value.tolist(), joined.error.tolist(), v.allowed.tolist(), abs_err, rel_err,
+                    kink, joined.lower.tolist(), joined.upper.tolist()))
     any_failed, any_kink, any_refined = False in passed, True in kink, refined is not None and True in refined
     out = []
     for name, start, stop in zip(names, bounds[:-1], bounds[1:]):
@@ -171,9 +173,8 @@ def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], f
         index = _indices(shape)
         worst = tuple(
             frozen_instance(EntryReport, index=index[i - start], analytic=a, numeric=n, error_estimate=e, allowed=al,
-                            abs_err=abs_err[i], rel_err=rel_err[i], kink=kink[i], lower=lo if kink[i] else None,
-                            upper=up if kink[i] else None)
-            for i, (a, n, e, al, lo, up) in ((i, [c[i] for c in columns]) for i in order))
+                            abs_err=ab, rel_err=r, kink=k, lower=lo if k else None, upper=up if k else None)
+            for i in order for a, n, e, al, ab, r, k, lo, up in (rows[i],))
         failed_idx = (tuple(tuple(int(i) for i in row) for row in
                             np.argwhere(~v.passed[start:stop].reshape(shape))[:MAX_INDICES]) if n_failed else ())
         if n_kinks:

@@ -179,7 +179,7 @@ class ModelEvaluator:
         self.output = a
         self.f0 = scalar_loss(model.head(a, self.y))
         #: size of the numbers the loss is computed from (see stencil.roundoff)
-        self.noise_scale = float(max(abs(self.f0), np.max(np.abs(a), initial=0.0)))
+        self.noise_scale = float(max(abs(self.f0), np.maximum.reduce(np.abs(a), axis=None, initial=0.0)))  # np.max
         self._cache: dict[Any, Any] = {}
         self.owner = {name: k for k, layer in enumerate(self.layers) for name in layer.param_names}
         # what the layers and the head allow (gradcheck.recognise) is found when first needed: a tiny
