@@ -515,18 +515,22 @@ def _warm_main() -> None:
     out.write(_READY)
     out.flush()
     for line in sys.stdin.buffer:
-        path, _, share_text = line.decode().rstrip("\n").partition("\t")
-        try:
-            with open(path, "rb") as f:
-                paths = pickle.load(f)
-                sys.path[:] = paths + [p for p in sys.path if p not in paths]
-                run, tasks, sizes = pickle.load(f)
-            share = [int(i) for i in share_text.split(",")]
-            status, data = _OK, b"".join(_flat(run(tasks[i]), sizes[i]).tobytes() for i in share)
-        except BaseException:  # noqa: BLE001 - the parent recomputes the share
-            status, data = _FAILED, traceback.format_exc().encode("utf-8", "replace")
+        status, data = _answer(*line.decode().rstrip("\n").split("\t"))
         out.write(status + len(data).to_bytes(8, "big") + data)
         out.flush()
+
+
+def _answer(path: str, share_text: str) -> tuple[bytes, bytes]:
+    """One warm-worker job: status and raw values (or a traceback); the work is freed on return."""
+    try:
+        with open(path, "rb") as f:
+            paths = pickle.load(f)
+            sys.path[:] = paths + [p for p in sys.path if p not in paths]
+            run, tasks, sizes = pickle.load(f)
+        share = [int(i) for i in share_text.split(",")]
+        return _OK, b"".join(_flat(run(tasks[i]), sizes[i]).tobytes() for i in share)
+    except BaseException:  # noqa: BLE001 - the parent recomputes the share
+        return _FAILED, traceback.format_exc().encode("utf-8", "replace")
 
 
 def _fork(compute: Callable[[], list[np.ndarray]]) -> _Child:

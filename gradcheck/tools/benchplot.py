@@ -2,8 +2,8 @@
 
 ``pytest --benchmark-only benchmarks/ --benchmark-json BENCH.json`` records,
 for every benchmark, ``extra_info`` with ``model``, ``method`` (``backprop``,
-``plain_loop``, ``full_check``, ``full_check_1proc``, ``fast_check``, ``torch_gradcheck``,
-``torch_gradcheck_fast``), ``n_params`` and ``batch``.  The plain loop of big
+``plain_loop``, ``full_check``, ``full_check_1proc``, ``full_check_beside_torch``, ``fast_check``,
+``torch_gradcheck``, ``torch_gradcheck_fast``), ``n_params`` and ``batch``.  The plain loop of big
 models is timed on a subset of entries and carries
 ``extra_info["scaled_to_all_entries_s"]``; that scaled value is what is shown
 for it here (marked as scaled when ``entries_timed < n_params``).  Every other
@@ -41,6 +41,7 @@ METHODS: dict[str, str] = {
     "plain_loop": "plain loop",
     "full_check": "full check",
     "full_check_1proc": "full check, 1 process",
+    "full_check_beside_torch": "full check beside torch's threads",
     "fast_check": "fast check",
     "torch_gradcheck": "torch gradcheck",
     "torch_gradcheck_fast": "torch gradcheck fast_mode",
@@ -207,6 +208,7 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
     torch = any(t.method.startswith("torch") for t in timings)
     serial = any(t.method == "full_check_1proc" for t in timings)
     floor = any(t.method == "floor" for t in timings)
+    beside = any(t.method == "full_check_beside_torch" for t in timings)
     header = ["model", "params", "batch", "backprop", "plain loop (scaled)", "full check", "fast check",
               "plain/full", "plain/fast"]
     if serial:
@@ -215,6 +217,8 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
         header += ["torch gradcheck", "torch fast_mode", "plain/torch", "torch/full", "torch fast_mode/fast"]
     if floor:
         header += ["floor", "full (1 process)/floor"]
+    if beside:
+        header += ["full check beside torch's threads", "plain/full (beside torch)"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     notes = []
     for model, batch, n_params, m in _cases(timings):
@@ -247,6 +251,9 @@ def summary_table(bench_json: str | Path | Mapping[str, Any]) -> str:
                     _fmt_ratio(sec.get("torch_gradcheck_fast"), sec.get("fast_check"))]
         if floor:
             row += [_fmt_time(sec.get("floor")), _fmt_ratio(sec.get("full_check_1proc"), sec.get("floor"))]
+        if beside:
+            row += [_fmt_time(sec.get("full_check_beside_torch")),
+                    _fmt_ratio(sec.get("plain_loop"), sec.get("full_check_beside_torch"))]
         lines.append("| " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"
     if notes:
@@ -295,7 +302,7 @@ def plot_timings(bench_json: str | Path | Mapping[str, Any], output: str | Path,
     batches = [t.batch for t in timings]
     main_batch = max(set(batches), key=lambda b: (batches.count(b), -b))
     styles = {"backprop": ("tab:green", "o"), "plain_loop": ("tab:red", "s"), "full_check": ("tab:blue", "D"),
-              "full_check_1proc": ("tab:olive", "d"),
+              "full_check_1proc": ("tab:olive", "d"), "full_check_beside_torch": ("tab:brown", "*"),
               "fast_check": ("tab:cyan", "^"), "torch_gradcheck": ("tab:purple", "v"),
               "torch_gradcheck_fast": ("tab:pink", "P"), "floor": ("tab:gray", "x")}
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=120)

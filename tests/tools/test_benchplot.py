@@ -111,6 +111,15 @@ def test_summary_table_single_process_columns() -> None:
     assert rows["tiny"][-2:] == ["-", "-"]
 
 
+def test_summary_table_full_check_beside_torch_columns() -> None:
+    run = _run()
+    run["benchmarks"].append(_bench("b", 0.4, method="full_check_beside_torch", passed=True,
+                                    model="big", n_params=1000, batch=8))
+    table = summary_table(run)
+    assert table.splitlines()[0].endswith("| full check beside torch's threads | plain/full (beside torch) |")
+    assert _rows(table)["big"][-2:] == ["400.0 ms", "5.0x"]  # 2.0 s / 0.4 s
+
+
 def test_subsampled_plain_loop_without_scaled_value_is_rejected() -> None:
     run = _run()
     del run["benchmarks"][1]["extra_info"]["scaled_to_all_entries_s"]
