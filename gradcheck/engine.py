@@ -974,18 +974,23 @@ def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]
     if not plan:
         return not extra  # nothing moved: nothing verified either
     outputs = ev.inputs[1:] + [ev.output]
-    if extra and not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], outputs[j]) for j in range(plan[0][0] + 1)):
+    first = plan[0][0]
+    # verifying, the first layer too gets a stack of inputs (its test of taking one); the layers before it are
+    # not in the pass and are asked alone
+    if extra and not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], outputs[j]) for j in range(first)):
         return False
     joins = {k: (picked, moved) for k, picked, moved in plan}
     live = extra  # copies under way
     starts = []  # where each layer's copies are in the stack
-    state = ev.inputs[plan[0][0]]
-    for j in range(plan[0][0], len(ev.layers)):
+    state = ev.inputs[first]
+    for j in range(first, len(ev.layers)):
         params = ev.params
         if j in joins:
             picked, moved = joins[j]
-            if j != plan[0][0]:
+            if j != first:
                 state = np.concatenate([state, ev.inputs[j][None].repeat(moved, axis=0)])
+            elif extra:
+                state = state[None].repeat(extra + moved, axis=0)
             params = _moved_copies(ev.params, picked, live, live + moved, h, offsets)
             starts.append((live, picked))
             live += moved
