@@ -83,6 +83,8 @@ class Tolerance:
 
     def floor(self, numeric: np.ndarray) -> np.ndarray:
         """The part of the tolerance that does not scale with the error bar: ``atol + rtol * |numeric|``."""
+        if self.atol == 0:  # adding 0.0 to rtol * |numeric| (>= 0 or NaN) changes no bit: one numpy call less
+            return self.rtol * np.abs(numeric)
         return self.atol + self.rtol * np.abs(numeric)
 
     def allowed(self, numeric: np.ndarray, error: np.ndarray) -> np.ndarray:
@@ -169,9 +171,9 @@ def judge(
     smooth_ok = np.abs(a - value) <= allowed
     if kink is None or lower is None or upper is None:
         full = allowed if np.shape(allowed) == smooth_ok.shape else np.broadcast_to(allowed, smooth_ok.shape)
-        return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=full)
+        return Judgement(passed=smooth_ok, by_bracket=np.zeros(smooth_ok.shape, bool), allowed=full)
     if not kink.any() and kink.shape == smooth_ok.shape == np.shape(allowed):  # what the rest gives with no kink
-        return Judgement(passed=smooth_ok, by_bracket=np.zeros_like(smooth_ok), allowed=allowed)
+        return Judgement(passed=smooth_ok, by_bracket=np.zeros(smooth_ok.shape, bool), allowed=allowed)
     margin = floor + k * np.asarray(bracket_error, dtype=np.float64)
     in_bracket = (a >= lower - margin) & (a <= upper + margin)
     by_bracket = kink & in_bracket & ~smooth_ok

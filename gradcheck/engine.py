@@ -82,6 +82,11 @@ PARALLEL_MIN_VALUES = 1 << 20
 ALLOCATOR_BLOCK = 30 << 20
 
 
+def _size(value: Any) -> int:
+    """``int(np.size(value))``, read from the array itself when it is one (np.size's call cost more than the rest)."""
+    return value.size if isinstance(value, np.ndarray) else int(np.size(value))
+
+
 def _settle_allocator() -> None:
     """Let the C allocator keep the check's temporaries instead of returning them to the OS.
 
@@ -665,15 +670,15 @@ class ModelEvaluator:
 
     def tiny_size(self, names: Sequence[str]) -> bool:
         """:meth:`tiny` without the stacking tests: the size alone."""
-        entries = sum(int(np.size(self.params[n])) for n in names)
-        widest = max([a.size for a in self.inputs] + [np.size(self.output)])
+        entries = sum(_size(self.params[n]) for n in names)
+        widest = max([a.size for a in self.inputs] + [_size(self.output)])
         return len(STENCIL) * entries * widest <= TINY_VALUES
 
     def bounds(self, names: Sequence[str]) -> list[int]:
         """Where each parameter of ``names`` starts in their flattened, joined entries, and where the last ends."""
         key = ("bounds", tuple(names))
         if key not in self._cache:
-            self._cache[key] = list(itertools.accumulate((int(np.size(self.params[n])) for n in names), initial=0))
+            self._cache[key] = list(itertools.accumulate((_size(self.params[n]) for n in names), initial=0))
         return self._cache[key]
 
     def by_layer(self, names: Sequence[str]) -> list[tuple[int, list[tuple[int, str]]]]:
@@ -930,10 +935,9 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
     sixth of its check.  Returns False, having filled nothing reliable,
     when a test fails or the model's code raises; True otherwise.
     """
-    offsets = _offsets(tuple(rows))
+    offsets, where = _offsets(tuple(rows))
     bounds = ev.bounds(names)
     cuts = bounds if todo is None else np.searchsorted(todo, bounds).tolist()
-    where = slice(rows[0], rows[-1] + 1) if list(rows) == list(range(rows[0], rows[-1] + 1)) else np.asarray(rows)[:, None]
     extra = CHECK_COPIES if verify else 0
     layers = ev.by_layer(names)
     if verify:
@@ -945,11 +949,15 @@ def _stack_pass(ev: ModelEvaluator, names: Sequence[str], h: np.ndarray, values:
 
 
 @functools.lru_cache(maxsize=16)
-def _offsets(rows: tuple[int, ...]) -> np.ndarray:
-    """The stencil offsets of ``rows`` (read-only: shared by every call)."""
+def _offsets(rows: tuple[int, ...]) -> tuple[np.ndarray, Any]:
+    """The stencil offsets of ``rows`` (read-only: shared by every call), and where ``rows`` are in the values."""
     offsets = np.asarray([STENCIL[r] for r in rows])
     offsets.flags.writeable = False
-    return offsets
+    if list(rows) == list(range(rows[0], rows[-1] + 1)):
+        return offsets, slice(rows[0], rows[-1] + 1)
+    where = np.asarray(rows)[:, None]
+    where.flags.writeable = False
+    return offsets, where
 
 
 def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]], h: np.ndarray,
@@ -974,18 +982,23 @@ def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]
     if not plan:
         return not extra  # nothing moved: nothing verified either
     outputs = ev.inputs[1:] + [ev.output]
-    if extra and not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], outputs[j]) for j in range(plan[0][0] + 1)):
+    first = plan[0][0]
+    # verifying, the first layer too gets a stack of inputs (its test of taking one); the layers before it are
+    # not in the pass and are asked alone
+    if extra and not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], outputs[j]) for j in range(first)):
         return False
     joins = {k: (picked, moved) for k, picked, moved in plan}
     live = extra  # copies under way
     starts = []  # where each layer's copies are in the stack
-    state = ev.inputs[plan[0][0]]
-    for j in range(plan[0][0], len(ev.layers)):
+    state = ev.inputs[first]
+    for j in range(first, len(ev.layers)):
         params = ev.params
         if j in joins:
             picked, moved = joins[j]
-            if j != plan[0][0]:
+            if j != first:
                 state = np.concatenate([state, ev.inputs[j][None].repeat(moved, axis=0)])
+            elif extra:
+                state = state[None].repeat(extra + moved, axis=0)
             params = _moved_copies(ev.params, picked, live, live + moved, h, offsets)
             starts.append((live, picked))
             live += moved
