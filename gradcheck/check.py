@@ -754,9 +754,7 @@ def check_model(
     ev = ModelEvaluator(model, p, px, py)
     if not np.isfinite(ev.f0):
         raise GradcheckValueError(f"the loss is not finite at this point: {ev.f0!r}")
-    if not _same_loss(losses[0], ev.f0, model, p, px, py):
-        problems.append(f"the forward pass is not deterministic: the loss was {losses[0]!r} then {ev.f0!r} "
-                        "for the same input (dropout or noise without a fixed seed?)")
+    problems += _forward_problems(model, ev, losses[0], output, px, py)
     if mode == "full":
         checks = _full(ev, analytic, tols, workers)
     else:
@@ -836,6 +834,38 @@ def _same_loss(first: float, second: float, model: Any, params: dict, x: np.ndar
         return True
     again = [float(model.loss({k: v.copy() for k, v in params.items()}, x.copy(), y.copy())) for _ in range(2)]
     return again[0] == again[1] == first
+
+
+def _forward_problems(model: Any, ev: ModelEvaluator, loss: float, output: Any, x: np.ndarray,
+                      y: np.ndarray) -> list[str]:
+    """Nondeterminism of ``model.loss`` or ``model.forward``: their guarded calls against the engine's own pass."""
+    found = []
+    if not _same_loss(loss, ev.f0, model, ev.params, x, y):
+        found.append(f"the forward pass is not deterministic: the loss was {loss!r} then {ev.f0!r} "
+                     "for the same input (dropout or noise without a fixed seed?)")
+    if not _same_forward(output, ev.output, model, ev.params, x):
+        found.append(f"{getattr(model, 'name', 'model')}.forward is not deterministic: its output differs between "
+                     "calls with the same input (dropout or noise without a fixed seed?)")
+    return found
+
+
+def _same_forward(output: Any, layered: np.ndarray, model: Any, params: dict, x: np.ndarray) -> bool:
+    """Did ``model.forward`` give the engine's output through the layers, or the same output twice more?
+
+    Bitwise equal to the engine's pass (the usual case) costs one
+    comparison.  Otherwise ``model.forward`` is called twice more on fresh
+    copies: a forward that computes the same thing another way agrees with
+    itself; only one whose three outputs differ is nondeterministic.
+    """
+    try:
+        first = np.asarray(output, dtype=np.float64)
+    except (TypeError, ValueError):
+        return True  # not an array: nothing to compare
+    if first.shape == layered.shape and np.array_equal(first, layered):
+        return True
+    again = [np.asarray(model.forward({k: v.copy() for k, v in params.items()}, x.copy()), dtype=np.float64)
+             for _ in range(2)]
+    return all(a.shape == first.shape and np.array_equal(a, first, equal_nan=True) for a in again)
 
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance],

@@ -539,6 +539,29 @@ def test_a_call_that_unlocks_the_memory_behind_its_views_is_an_error_naming_it()
     assert_unchanged(before, (params, x, y))
 
 
+class NoisyForward(XOR2Layer):
+    def forward(self, params, x):
+        return super().forward(params, x) + 1e-3 * np.random.default_rng().random()
+
+
+class RoundsItsOwnWay(XOR2Layer):
+    """A deterministic forward one ulp away from the layers' own pass."""
+
+    def forward(self, params, x):
+        out = super().forward(params, x)
+        return np.nextafter(out, np.inf)
+
+
+def test_a_nondeterministic_forward_is_said_and_one_that_only_rounds_differently_is_not():
+    model = NoisyForward()
+    params, x, y = point(model, 0)
+    r = check_model(model, params, x, y)
+    assert any("xor_2layer.forward is not deterministic" in p for p in r.problems), r.problems
+    assert not r.passed
+    r = check_model(RoundsItsOwnWay(), params, x, y)
+    assert r.passed and r.problems == (), r.problems
+
+
 def test_an_error_of_the_code_under_check_reaches_the_caller():
     # read-only copies first, then (an error) writable ones: the second error is the user's own,
     # raised as it was, with no "during handling of the above exception" chain of ours
