@@ -877,7 +877,11 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
     entries joined from the estimate to the summaries
     (:func:`gradcheck.engine.estimate_tiny`, :func:`_joined_checks`): the
     same numbers, verdicts and diagnoses, with every numpy call made once
-    for all parameters instead of once per parameter.
+    for all parameters instead of once per parameter.  Its first stacked
+    pass tests the stacking itself (``verify``; the separate tests of
+    :func:`gradcheck.recognise.stacking` only when that fails), and when the
+    central differences settle every entry, their acceptance test's
+    judgement is the verdict's (:func:`gradcheck.compare.judged_entries`).
     """
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
     names = list(analytic)
