@@ -910,7 +910,10 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
             if not failing:
                 return checks
             # the passing ones already have what explain would give them
-            explained = iter(explain(failing, analytic, split_estimate(ev, names, whole), batch_size=n))
+            bounds = ev.bounds(names)
+            values = {k: whole.value[a:b].reshape(analytic[k].shape) for k, a, b in zip(names, bounds[:-1], bounds[1:])}
+            wrong = split_estimate(ev, names, whole, only={c.name for c in failing})
+            explained = iter(explain(failing, analytic, wrong, batch_size=n, values=values))
             return tuple(c if c.passed else next(explained) for c in checks)
         numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
     else:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -812,13 +812,17 @@ def estimate_gradients(
     return refine_estimate(ev, _estimate_structured(ev, names, accept, workers), workers)
 
 
-def split_estimate(ev: ModelEvaluator, names: Sequence[str], whole: NumericGradient) -> dict[str, NumericGradient]:
-    """The joined estimate of :func:`estimate_tiny` as one estimate per parameter (views of its arrays)."""
+def split_estimate(ev: ModelEvaluator, names: Sequence[str], whole: NumericGradient, *,
+                   only: Collection[str] | None = None) -> dict[str, NumericGradient]:
+    """The joined estimate of :func:`estimate_tiny` (entries of ``names``) as one estimate per parameter (views).
+
+    ``only``: just those parameters (a failing toy network's explanation needs the others' values alone).
+    """
     bounds = ev.bounds(names)
     return {name: NumericGradient(name=name, **{
         f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
         for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
-        for name, a, b in zip(names, bounds[:-1], bounds[1:])}
+        for name, a, b in zip(names, bounds[:-1], bounds[1:]) if only is None or name in only}
 
 
 def refine_estimate(ev: ModelEvaluator, grads: dict[str, NumericGradient], workers: int | None) -> dict[str, NumericGradient]:

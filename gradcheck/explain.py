@@ -125,8 +125,13 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
 
 
 def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
-            numeric: Mapping[str, NumericGradient], *, batch_size: int | None = None) -> tuple[ParamCheck, ...]:
+            numeric: Mapping[str, NumericGradient], *, batch_size: int | None = None,
+            values: Mapping[str, np.ndarray] | None = None) -> tuple[ParamCheck, ...]:
     """``checks`` with their diagnoses (full-mode parameters; the others are returned as they are).
+
+    ``values``: every parameter's numerical gradient (what a diagnosis
+    compares with, e.g. to recognise a swapped one), when ``numeric`` holds
+    only the parameters of ``checks``; default: the values of ``numeric``.
 
     Examples
     --------
@@ -137,7 +142,8 @@ def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
     >>> r["W"].diagnosis.code, r["W"].diagnosis.detail["factor"]
     ('scale', 4.0)
     """
-    values = {k: g.value for k, g in numeric.items()}
+    if values is None:
+        values = {k: g.value for k, g in numeric.items()}
     return tuple(
         dataclasses.replace(c, diagnosis=explain_parameter(c, analytic[c.name], numeric[c.name], values, batch_size))
         if c.name in numeric and c.mode == "full" else c
