@@ -883,7 +883,7 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
     names = list(analytic)
     tol = tols[names[0]] if names else _DEFAULT_TOLERANCE
     whole = None
-    if names and all(tols[k] == tol for k in names) and ev.tiny_size(names):
+    if names and all(tols[k] is tol or tols[k] == tol for k in names) and ev.tiny_size(names):  # `is`: one object, usually
         flat = np.concatenate([analytic[k].reshape(-1) for k in names])
         # the test of _accepts, on the joined entries (elementwise: the same booleans)
         judged: list[tuple[np.ndarray, np.ndarray, Judgement]] = []
