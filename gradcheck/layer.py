@@ -50,7 +50,7 @@ import numpy as np
 from gradcheck import guards
 from gradcheck._validate import check_workers, describe
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
-from gradcheck.check import _check_options, _tolerance, check_point
+from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.compare import Tolerance
 from gradcheck.numeric import FunctionPoint
 from gradcheck.results import CheckResult
@@ -286,10 +286,12 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
         if not (isinstance(result, tuple) and len(result) == 2):
             raise GradcheckTypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
         outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
-        grads = {k: _as_grad(g, point[k], k, who) for k, g in _grads(result[1], names, diff, who).items()}
+        raw = _grads(result[1], names, diff, who)
+        grads = {k: _as_grad(g, point[k], k, who) for k, g in raw.items()}
     else:
-        grads, outputs, douts, found = _backward_twice(forward, backward, point, used, result, names, dout, rng)
+        grads, outputs, douts, found, raw = _backward_twice(forward, backward, point, used, result, names, dout, rng)
         problems += found
+    low = low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})  # judged with float32 error bars, said
     guards.require_finite(grads, "grads")
 
     def call(arrays: dict[str, np.ndarray]) -> Any:
@@ -301,7 +303,7 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
     floor = sum(float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * d))) for o, d in zip(outputs, douts))
     first = float(_total(outputs, douts, who))
     return check_point(fp, grads, first=first, subject=who, noise_floor=floor, problems=problems,
-                       n_samples=_batch(point, diff), **options)
+                       n_samples=_batch(point, diff), low_precision=low, **options)
 
 
 def _signature_order(forward: Callable[..., Any], names: list[str]) -> list[str]:
@@ -322,8 +324,10 @@ def _signature_order(forward: Callable[..., Any], names: list[str]) -> list[str]
 def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], point: dict[str, np.ndarray],
                     used: dict[str, np.ndarray], result: Any, names: Sequence[str], dout: Any,
                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[np.ndarray],
-                                                       list[str]]:
-    """``backward`` on ``forward``'s cache, then again on a fresh forward's: (gradients, outputs, douts, problems).
+                                                       list[str], dict[str, Any]]:
+    """``backward`` on ``forward``'s cache, then again on a fresh forward's.
+
+    Returns (gradients, outputs, douts, problems, the gradients as returned).
 
     The first call's gradients and the outputs are copied before anything
     else runs (a backward may return one buffer it adds into, or write into
@@ -339,9 +343,10 @@ def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], p
     douts = _dout(outputs, dout, rng)
     kept = {k: v.copy() for k, v in used.items()}
     given = [d.copy() for d in douts]
-    raw = backward(*given, *((cache,) if cached else ()))
+    returned = backward(*given, *((cache,) if cached else ()))
     try:
-        grads = {k: _as_grad(g, point[k], k, bwho) for k, g in _grads(raw, names, diff, bwho).items()}
+        raw = _grads(returned, names, diff, bwho)
+        grads = {k: _as_grad(g, point[k], k, bwho) for k, g in raw.items()}
     except GradcheckValueError as e:
         reshaped = [f"{k} from {point[k].shape} to {v.shape}" for k, v in used.items() if v.shape != point[k].shape]
         if not reshaped:
@@ -357,7 +362,7 @@ def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], p
     second = _grads(again, names, diff, bwho)
     problems += [f"{bwho} is not deterministic: the gradient of {k} differs between two calls with the same input"
                  for k in diff if not guards.same_entries(grads[k], np.asarray(second[k], dtype=np.float64))]
-    return grads, outputs, douts, problems
+    return grads, outputs, douts, problems, raw
 
 
 def _name(fn: Any, default: str) -> str:

@@ -393,3 +393,24 @@ def test_a_forward_reshaping_its_input_in_place_is_named_as_the_cause():
                                          r"\(x from \(3, 2, 2\) to \(3, 4\)\)"):
         check_layer(affine_forward_reshaping, affine_backward, {"x": x, "w": rng.normal(size=(4, 2)), "b": np.zeros(2)})
     assert x.shape == (3, 2, 2)
+
+
+def _sigmoid_forward(x):
+    return 1 / (1 + np.exp(-x)), x
+
+
+def _sigmoid_backward32(dout, cache, scale=1.0):
+    s = 1 / (1 + np.exp(-cache))
+    return (scale * dout * s * (1 - s)).astype(np.float32)
+
+
+def test_check_layer_names_a_float32_gradient_and_judges_it_with_float32_error_bars():
+    from gradcheck import GradcheckPrecisionWarning
+
+    x = {"x": np.random.default_rng(0).normal(size=(3, 4))}
+    with pytest.warns(GradcheckPrecisionWarning, match=r"grads\['x'\]"):
+        r = check_layer(_sigmoid_forward, _sigmoid_backward32, x)
+    assert r.passed and any("grads['x']" in w and "float32" in w for w in r.warnings), format_result(r)
+    with pytest.warns(GradcheckPrecisionWarning):
+        r = check_layer(_sigmoid_forward, partial(_sigmoid_backward32, scale=1.01), x)  # 1%: far outside
+    assert not r.passed
