@@ -913,3 +913,16 @@ def test_a_tiny_models_joined_check_is_the_check_parameter_by_parameter(name, ho
     joined = _full(ev, analytic, tols, workers=1)
     assert joined == alone
     assert all(c.passed for c in joined) == (how == "correct")
+
+
+def test_a_toy_networks_gradient_copied_from_a_passing_parameter_is_named():
+    """The tiny path explains only its failing parameters, but with every parameter's values: a gradient that is
+    another, correct, parameter's is diagnosed ``swapped`` with that parameter named."""
+    model = rm.get("onehot_222")
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 6)
+    exact = model.backward(params, x, y)
+    r = check_model(model, params, x, y, grads={**exact, "W3": exact["W2"].copy()})
+    assert [c.name for c in r.params if not c.passed] == ["W3"]
+    assert r["W3"].diagnosis.code == "swapped" and r["W3"].diagnosis.detail["other"] == "W2"
