@@ -926,3 +926,16 @@ def test_a_toy_networks_gradient_copied_from_a_passing_parameter_is_named():
     r = check_model(model, params, x, y, grads={**exact, "W3": exact["W2"].copy()})
     assert [c.name for c in r.params if not c.passed] == ["W3"]
     assert r["W3"].diagnosis.code == "swapped" and r["W3"].diagnosis.detail["other"] == "W2"
+
+
+@pytest.mark.parametrize("passed", [[True, True, True], [True, False, True]])
+def test_badness_ranks_failures_above_every_passing_entry(passed):
+    """``1 - 1/(1 + r)`` for a passing entry, ``1 + r`` for a failure, r = |a - n| / allowed (worked by hand)."""
+    from gradcheck.check import _badness
+    from gradcheck.compare import EntryVerdicts
+
+    ok = np.array(passed)
+    v = EntryVerdicts(passed=ok, kink=np.zeros(3, bool), allowed=np.array([1.0, 1.0, 2.0]),
+                      abs_err=np.array([0.0, 1.0, 6.0]), rel_err=np.zeros(3))
+    want = [0.0, 2.0 if not ok[1] else 0.5, 0.75]
+    assert _badness(v).tolist() == want
