@@ -562,6 +562,18 @@ def test_a_nondeterministic_forward_is_said_and_one_that_only_rounds_differently
     assert r.passed and r.problems == (), r.problems
 
 
+@pytest.mark.parametrize("name", ["xor_2layer", "relu_sigmoid_bce"])  # forward: the logits; a sigmoid of them
+def test_a_deterministic_forward_is_called_once(name):
+    # checked against the engine's own pass (or the model's present() of it), not by calling it again
+    model = rm.get(name)
+    params, x, y = point(model, 0)
+    calls = []
+    forward = model.forward
+    model.forward = lambda p, xx: calls.append(1) or forward(p, xx)
+    assert check_model(model, params, x, y).passed
+    assert len(calls) == 1
+
+
 def test_an_error_of_the_code_under_check_reaches_the_caller():
     # read-only copies first, then (an error) writable ones: the second error is the user's own,
     # raised as it was, with no "during handling of the above exception" chain of ours
