@@ -137,7 +137,13 @@ class FastGuarantee:
         if not self.thresholds:
             return math.inf
         lo, hi = 1e-12, 1e300
-        for _ in range(64):  # bisection on log(ratio); escape_probability falls with the ratio (in steps)
+        law = _PRODUCTS if self.rank_one else PROBE_LEVELS
+        if self.unit > 0 and min(self.thresholds) > 0 and max(self.thresholds) < math.inf:
+            # below min(c) / (unit * largest weight) every probe may miss (1), above max(c) / (unit * smallest) none
+            # can (0): a bracket a few hundred wide instead of 1e312, so 26 halvings reach 1e-7 relative, not 64
+            lo = min(self.thresholds) / (self.unit * law[-1])
+            hi = max(self.thresholds) / (self.unit * law[0]) * (1 + 1e-12)
+        while hi > lo * (1 + 1e-7):  # bisection on log(ratio); escape_probability falls with the ratio (in steps)
             mid = math.sqrt(lo * hi)
             lo, hi = (mid, hi) if self.escape_probability(mid) > escape else (lo, mid)
         return hi
