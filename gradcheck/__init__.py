@@ -23,6 +23,7 @@ from gradcheck.engine import estimate_gradients
 from gradcheck.errors import GradcheckError, GradcheckTypeError, GradcheckValueError
 from gradcheck.estimate import NumericGradient
 from gradcheck.guards import GradcheckPrecisionWarning
+from gradcheck.parallel import GradcheckWorkerWarning
 from gradcheck.layer import assert_layer_gradients, check_layer
 from gradcheck.net import assert_net_gradients, check_net
 from gradcheck.numeric import default_step, estimate_function_gradient, numerical_gradient
@@ -37,6 +38,7 @@ __all__ = [
     "GradcheckTypeError",
     "GradcheckValueError",
     "GradcheckPrecisionWarning",
+    "GradcheckWorkerWarning",
     "NumericGradient",
     "ParamCheck",
     "Tolerance",

@@ -44,7 +44,7 @@ from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
-from gradcheck.parallel import available_cpus, can_fork, ready_warm_workers, run_split, workers_from_env
+from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
 from gradcheck.nn import RankOneHead
 from gradcheck.recognise import (CHECK_COPIES, STACK_RTOL, LayerKind, Stacking, Structure, carries, recognise, scalar_loss,
                                  stacking, takes_stacks)
@@ -1086,19 +1086,20 @@ def _workers(workers: int | None, work: int) -> int:
     """``workers``, else ``$GRADCHECK_WORKERS``, else up to :data:`AUTO_WORKERS` processes when ``work`` is big
     enough and this process may fork.
 
-    Where it may not (a foreign thread runs: after importing torch or JAX), the
-    workers are warm fresh interpreters (:func:`gradcheck.parallel.ready_warm_workers`).
-    Starting one costs more than the check it would help (the red team measured
-    the full check 1.1-2.9x *slower* with one started per check), so only
-    those already ready count: the first large check starts them and runs in
-    one process, later ones use them.
+    Where it may not (a foreign thread runs: after using torch or JAX), the
+    default is one process.  Workers there are fresh interpreters
+    (:func:`gradcheck.parallel.run_split`'s warm workers), which import the
+    user's modules afresh: module-level state a script changed at run time
+    is not theirs (a red team planted a leaky-ReLU slope set after import,
+    and a wrong gradient passed), so they are used only when ``workers``
+    asks for them, and then checked against the caller
+    (:func:`gradcheck.parallel.run_split`).
     """
     if workers is not None:
         return workers
     env = workers_from_env()
     if env is not None:
         return env
-    if work < PARALLEL_MIN_VALUES:
+    if work < PARALLEL_MIN_VALUES or not can_fork():
         return 1
-    wanted = min(available_cpus(), AUTO_WORKERS)
-    return wanted if can_fork() else 1 + ready_warm_workers(wanted - 1)
+    return min(available_cpus(), AUTO_WORKERS)

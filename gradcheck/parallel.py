@@ -31,12 +31,14 @@ later :func:`run_split` of this process, until it exits (a worker reads
 its commands from a pipe and leaves at end of file, so it never outlives
 its parent).  The work (``run`` and the tasks) travels pickled; work that
 cannot be pickled, or that a worker cannot unpickle (a model class defined
-in ``__main__``), runs in the caller.  Starting an interpreter costs about
-as much as a whole check of a 79k-parameter model, so the engine's default
-(:func:`ready_warm_workers`) starts them in the background and uses them
-from the first check that finds them ready; an explicit ``workers`` waits
-for them.  Not multiprocessing's fork server: it re-runs the caller's
-unguarded ``__main__`` script in each worker.  (The grading pool, which has
+in ``__main__``), runs in the caller.  A fresh interpreter imports the
+caller's modules afresh, so module-level state changed at run time is not
+its own: three tasks of each worker's share are computed in the caller too
+and must agree bit for bit, or the share is recomputed there (with a
+:class:`GradcheckWorkerWarning`).  The engine therefore uses them only when
+``workers`` asks for them (its default there is one process).  Not
+multiprocessing's fork server: it re-runs the caller's unguarded
+``__main__`` script in each worker.  (The grading pool, which has
 its own guarded entry point, does use the fork server there:
 :func:`start_method`.)
 
@@ -73,7 +75,7 @@ import numpy as np
 from gradcheck._validate import check_int
 from gradcheck.errors import GradcheckValueError
 
-__all__ = ["WORKERS_ENV", "available_cpus", "can_fork", "ready_warm_workers", "run_split", "workers_from_env"]
+__all__ = ["WORKERS_ENV", "GradcheckWorkerWarning", "available_cpus", "can_fork", "ready_warm_workers", "run_split", "workers_from_env"]
 
 T = TypeVar("T")
 
@@ -262,8 +264,13 @@ def run_split(
 
 
 def _gather(children: list[tuple[list[int], _Child | None]], own: list[int], sizes: Sequence[int],
-            serial: Callable[[Sequence[int]], list[np.ndarray]]) -> list[np.ndarray]:
-    """Compute ``own`` here, then collect each child's share (recomputed here when it fails or is late)."""
+            serial: Callable[[Sequence[int]], list[np.ndarray]], *, verify: bool = False) -> list[np.ndarray]:
+    """Compute ``own`` here, then collect each child's share (recomputed here when it fails or is late).
+
+    ``verify``: the children are not forks of this process (warm workers),
+    so a few tasks of each share are computed here too and must agree bit
+    for bit (:func:`_agrees`); a share that does not is recomputed here.
+    """
     results: dict[int, np.ndarray] = {}
     try:
         for share, child in children:
@@ -278,13 +285,38 @@ def _gather(children: list[tuple[list[int], _Child | None]], own: list[int], siz
             lengths = [sizes[i] for i in share]
             values = child.collect(sum(lengths), deadline)
             child.reap()
-            parts = serial(share) if values is None else np.split(values, np.cumsum(lengths)[:-1])
+            parts = None if values is None else np.split(values, np.cumsum(lengths)[:-1])
+            if parts is None or (verify and not _agrees(share, parts, serial)):
+                parts = serial(share)
             results.update(zip(share, parts))
     finally:
         for _, child in children:
             if child is not None:
                 child.reap()
     return [results[i] for i in range(len(sizes))]
+
+
+class GradcheckWorkerWarning(UserWarning):
+    """A worker process computed other values than this process would: its work was redone here."""
+
+
+def _agrees(share: list[int], parts: list[np.ndarray], serial: Callable[[Sequence[int]], list[np.ndarray]]) -> bool:
+    """Do the first, middle and last task of a worker's share, computed here, equal its values bit for bit?
+
+    A fresh interpreter imports the caller's modules afresh: module-level
+    state the caller changed at run time (a global set after import, a
+    monkeypatch) is not the worker's, and its numbers would silently be
+    another model's.  A disagreement is said (:class:`GradcheckWorkerWarning`).
+    """
+    picks = sorted({0, len(share) // 2, len(share) - 1})
+    here = serial([share[j] for j in picks])
+    if all(np.array_equal(a, parts[j], equal_nan=True) for a, j in zip(here, picks)):
+        return True
+    warnings.warn("a worker process (a fresh interpreter, used because another thread runs here) computed other "
+                  "values than this process for the same tasks, so its share was computed here instead: module-level "
+                  "state changed after import (a global, a monkeypatch) is not seen by a fresh interpreter; "
+                  "pass workers=1 to skip the workers", GradcheckWorkerWarning, stacklevel=2)
+    return False
 
 
 def _flat(value: np.ndarray, size: int) -> np.ndarray:
@@ -424,10 +456,9 @@ def _warm_workers(n: int) -> list[_Warm]:
 def ready_warm_workers(n: int) -> int:
     """How many of ``n`` warm workers are ready now; those missing are started, without waiting for them.
 
-    Where :func:`can_fork` is false (a foreign thread runs), the engine's
-    default process count is ``1 +`` this: the first large check starts the
-    workers and runs alone, later ones use them.  0 off Linux, or when
-    ``n < 1``.
+    Lets a caller that will pass ``workers=`` where forking is unsafe start
+    them ahead of time.  0 where :func:`run_split` would fork instead, off
+    Linux, or when ``n < 1``.
     """
     if n < 1 or start_method() != "forkserver" or not _warm_lock.acquire(blocking=False):
         return 0
@@ -475,7 +506,7 @@ def _run_warm(run: Callable[[Any], np.ndarray], tasks: Sequence[Any], sizes: Seq
         for i, share in enumerate(shares[1:]):
             worker = workers[i] if i < len(workers) else None
             children.append((share, _send(worker, path, share) if worker is not None else None))
-        return _gather(children, shares[0], sizes, serial)
+        return _gather(children, shares[0], sizes, serial, verify=True)
     finally:
         _warm_lock.release()
         with contextlib.suppress(OSError):

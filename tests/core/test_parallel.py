@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Self
 
@@ -25,6 +26,20 @@ def pid_task(k: int) -> np.ndarray:
     return np.full(k, float(os.getpid()))
 
 
+def logged_task(task: tuple[str, int]) -> np.ndarray:
+    """``k`` copies of ``k`` (the same in every process, as the warm workers' check needs), with the pid of the
+    process that ran it and of its parent appended to the file ``path``."""
+    path, k = task
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()} {os.getppid()}\n")
+    return np.full(k, float(k))
+
+
+def ran(path: Path) -> list[tuple[int, int]]:
+    """``(pid, parent pid)`` of every task :func:`logged_task` logged in ``path``."""
+    return [tuple(map(int, line.split())) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -41,9 +56,11 @@ def test_results_in_task_order_for_any_worker_count(workers: int) -> None:
 
 
 @needs_fork
-def test_children_do_part_of_the_work_and_are_reaped() -> None:
-    out = run_split([3] * 8, pid_task, [3] * 8, workers=2)
-    pids = {int(a[0]) for a in out}
+def test_children_do_part_of_the_work_and_are_reaped(tmp_path: Path) -> None:
+    log = tmp_path / "ran"
+    out = run_split([(str(log), 3)] * 8, logged_task, [3] * 8, workers=2)
+    assert [a.tolist() for a in out] == [[3.0] * 3] * 8
+    pids = {pid for pid, _ in ran(log)}
     assert os.getpid() in pids and len(pids) == 2
     child = (pids - {os.getpid()}).pop()
     if can_fork():
@@ -103,29 +120,24 @@ def test_an_error_of_every_task_reaches_the_caller() -> None:
         run_split([1, 2, 3, 4], run, [1, 2, 3, 4], workers=2)
 
 
-def ppid_task(k: int) -> np.ndarray:
-    """``k`` copies of the pid of the parent of the process that ran it."""
-    return np.full(k, float(os.getppid()))
-
-
 @needs_fork
-def test_no_fork_while_another_python_thread_runs() -> None:
+def test_no_fork_while_another_python_thread_runs(tmp_path: Path) -> None:
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
         assert not can_fork() and parallel.start_method() == "forkserver"
-        out = run_split([2] * 6, ppid_task, [2] * 6, workers=2)
+        run_split([(str(tmp_path / "out"), 2)] * 6, logged_task, [2] * 6, workers=2)
         # work that cannot be pickled runs here alone
-        here = run_split([2] * 6, lambda k: pid_task(k), [2] * 6, workers=2)
+        run_split([(str(tmp_path / "here"), 2)] * 6, lambda task: logged_task(task), [2] * 6, workers=2)
     finally:
         stop.set()
         other.join()
-    parents = {int(a[0]) for a in out}
+    parents = {parent for _, parent in ran(tmp_path / "out")}
     # this process's share has this process's parent; the other share ran in a worker this process
     # started by fork and exec (a fresh interpreter), never in a fork of this threaded process
     assert parents == {os.getppid(), os.getpid()}
-    assert {int(a[0]) for a in here} == {os.getpid()}
+    assert {pid for pid, _ in ran(tmp_path / "here")} == {os.getpid()}
 
 
 class NativeThread:
@@ -146,7 +158,7 @@ class NativeThread:
 
 
 @needs_fork
-def test_a_foreign_native_thread_means_no_fork_and_the_check_completes_bit_identical() -> None:
+def test_a_foreign_native_thread_means_no_fork_and_the_check_completes_bit_identical(tmp_path: Path) -> None:
     model = rm.get("mnist_relu", n_in=60, hidden=30, n_out=10)
     rng = np.random.default_rng(0)
     params = model.init_params(rng)
@@ -158,12 +170,12 @@ def test_a_foreign_native_thread_means_no_fork_and_the_check_completes_bit_ident
         assert threading.active_count() == 1  # threading does not see it ...
         assert parallel.foreign_threads() == before + 1  # ... /proc/self/task does, numpy's pool told apart
         assert not can_fork() and parallel.start_method() == "forkserver"
-        out = run_split([2] * 6, ppid_task, [2] * 6, workers=2)
+        run_split([(str(tmp_path / "ran"), 2)] * 6, logged_task, [2] * 6, workers=2)
         spread = estimate_gradients(model, params, x, y, workers=2)
         from gradcheck import check_model
 
         assert check_model(model, params, x, y, workers=2).passed
-    assert len({int(a[0]) for a in out}) == 2
+    assert len({pid for pid, _ in ran(tmp_path / "ran")}) == 2
     for k in params:
         for field in ("value", "error", "lower", "upper", "kink"):
             assert np.array_equal(getattr(serial[k], field), getattr(spread[k], field)), (k, field)
@@ -171,13 +183,13 @@ def test_a_foreign_native_thread_means_no_fork_and_the_check_completes_bit_ident
 
 
 @needs_fork
-def test_numpy_pool_is_identified_also_while_openblas_has_stopped_it_for_a_fork() -> None:
+def test_numpy_pool_is_identified_also_while_openblas_has_stopped_it_for_a_fork(tmp_path: Path) -> None:
     pytest.importorskip("threadpoolctl")
     np.ones((128, 128)) @ np.ones((128, 128))  # a threaded product: the pool runs
     before = parallel.foreign_threads()  # 0, unless an earlier test left a native thread behind
     n = len(os.listdir("/proc/self/task"))
     assert before is not None and parallel.numpy_pool_threads() == n - 1 - before
-    run_split([1, 1], pid_task, [1, 1], workers=2)  # forks where it may: OpenBLAS stops its workers first
+    run_split([(str(tmp_path / "ran"), 1)] * 2, logged_task, [1, 1], workers=2)  # forks where it may: OpenBLAS stops its workers first
     assert parallel.numpy_pool_threads() == len(os.listdir("/proc/self/task")) - 1 - before
     with NativeThread():  # not hidden by a stopped pool
         assert parallel.foreign_threads() == before + 1 and not can_fork()
@@ -296,10 +308,10 @@ def test_an_unguarded_script_with_a_native_thread_is_checked_once(tmp_path: Path
 
 # -- warm workers: where a foreign thread forbids forking ------------------------------
 
-def printing_pid_task(k: int) -> np.ndarray:
-    """:func:`pid_task` that also prints (to the stdout a warm worker answers on, were it not redirected)."""
+def printing_task(task: tuple[str, int]) -> np.ndarray:
+    """:func:`logged_task` that also prints (to the stdout a warm worker answers on, were it not redirected)."""
     print("some output of the work " * 4000)  # past any buffer: it reaches the descriptor at once
-    return pid_task(k)
+    return logged_task(task)
 
 
 def ready_warm(n: int) -> int:
@@ -310,54 +322,70 @@ def ready_warm(n: int) -> int:
 
 
 @needs_fork
-def test_warm_workers_start_once_and_serve_every_later_call() -> None:
-    with NativeThread():
+def test_warm_workers_start_once_and_serve_every_later_call(tmp_path: Path) -> None:
+    with NativeThread(), warnings.catch_warnings():
+        warnings.simplefilter("error", parallel.GradcheckWorkerWarning)  # the checked tasks agree
         assert not can_fork()
         assert ready_warm(1) == 1
-        first = run_split([1] * 4, printing_pid_task, [1] * 4, workers=2)
-        second = run_split([1] * 4, pid_task, [1] * 4, workers=2)
+        first = run_split([(str(tmp_path / "first"), 1)] * 6, printing_task, [1] * 6, workers=2)
+        second = run_split([(str(tmp_path / "second"), 1)] * 6, logged_task, [1] * 6, workers=2)
         still = parallel.ready_warm_workers(1), [w.process.pid for w in parallel._warm]
     worker = still[1][0]  # a split in two uses the first (earlier tests may have started more)
     # the same worker both times (what the work printed did not cost it its answer), and still there
-    assert {int(a[0]) for a in first} == {int(a[0]) for a in second} == {os.getpid(), worker} and still[0] == 1
+    pids = [{pid for pid, _ in ran(tmp_path / name)} for name in ("first", "second")]
+    assert pids[0] == pids[1] == {os.getpid(), worker} and still[0] == 1
+    assert [a.tolist() for a in first + second] == [[1.0]] * 12
+
+
+def test_no_default_workers_where_forking_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # warm workers import the user's modules afresh (module state set at run time is not theirs): asked for only
+    monkeypatch.delenv("GRADCHECK_WORKERS", raising=False)
+    monkeypatch.setattr(engine, "can_fork", lambda: False)
+    assert engine._workers(None, 100 * engine.PARALLEL_MIN_VALUES) == 1
+    assert engine._workers(2, 1) == 2  # asked for: still given
+
+
+#: Read by :func:`scaled_task`; a test changes it at run time, which a fresh interpreter does not see.
+SCALE = 1.0
+
+
+def scaled_task(k: int) -> np.ndarray:
+    return np.full(k, SCALE)
 
 
 @needs_fork
-def test_the_engine_default_uses_warm_workers_only_once_they_are_ready(monkeypatch: pytest.MonkeyPatch) -> None:
-    if parallel.available_cpus() < 2:
-        pytest.skip("one CPU: the default is one process")
-    monkeypatch.delenv(parallel.WORKERS_ENV, raising=False)
-    for worker in parallel._warm:
-        worker.kill()
+def test_a_warm_worker_that_computes_otherwise_is_caught_and_its_share_redone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "SCALE", 2.0)  # the worker imports this module with 1.0
     with NativeThread():
-        assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 1  # none ready: this check runs alone ...
         assert ready_warm(1) == 1
-        assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 2  # ... and the next one uses the worker
-        assert engine._workers(None, engine.PARALLEL_MIN_VALUES - 1) == 1  # small work: never
-        assert engine._workers(3, 1) == 3  # asked for: given
+        with pytest.warns(parallel.GradcheckWorkerWarning, match="module-level state changed after import"):
+            out = run_split([1] * 8, scaled_task, [1] * 8, workers=2)
+    assert [a.tolist() for a in out] == [[2.0]] * 8
 
 
 @needs_fork
-def test_a_dead_or_hung_warm_worker_is_replaced_and_its_share_recomputed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_or_hung_warm_worker_is_replaced_and_its_share_recomputed(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
     monkeypatch.setattr(parallel, "PATIENCE", 0.0)
     monkeypatch.setattr(parallel, "GRACE_S", 0.5)
     with NativeThread():
         assert ready_warm(1) == 1
         dead = parallel._warm[0].process.pid
         os.kill(dead, 9)
-        after_death = run_split([1] * 4, pid_task, [1] * 4, workers=2)
+        after_death = run_split([(str(tmp_path / "after"), 1)] * 4, logged_task, [1] * 4, workers=2)
         assert ready_warm(1) == 1
         hung = parallel._warm[0].process.pid
-        out = run_split([os.getpid()] * 4, sleepy_pid_task, [1] * 4, workers=2)  # the worker sleeps 600 s
+        out = run_split([(str(tmp_path / "hung"), os.getpid())] * 4, sleepy_task, [1] * 4, workers=2)  # sleeps 600 s
         assert ready_warm(1) == 1
         fresh = parallel._warm[0].process.pid
-    assert [a.tolist() for a in after_death] != [] and all(a.shape == (1,) for a in after_death)
-    assert {int(a[0]) for a in out} == {os.getpid()}  # its share was recomputed here
+    assert [a.tolist() for a in after_death] == [[1.0]] * 4
+    assert [a.tolist() for a in out] == [[1.0]] * 4 and {pid for pid, _ in ran(tmp_path / "hung")} == {os.getpid()}
     assert len({dead, hung, fresh}) == 3 and gone(hung)
 
 
-def sleepy_pid_task(test_pid: int) -> np.ndarray:
-    """:func:`pid_task` of one value, but a process other than ``test_pid`` sleeps 600 s first."""
+def sleepy_task(task: tuple[str, int]) -> np.ndarray:
+    """:func:`logged_task` of one value, but a process other than the test's (``task[1]``) sleeps 600 s first."""
+    path, test_pid = task
     if os.getpid() != test_pid:
         time.sleep(600)
-    return pid_task(1)
+    return logged_task((path, 1))
