@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pytest
 
-from benchmarks.test_bench_models import (PLAIN_LOOP_SUBSET, SEED, SLOW_PARAMS, TABLE, _params, _point, _tag,
+from benchmarks.test_bench_models import (FAST_ROUNDS, PLAIN_LOOP_SUBSET, SEED, SLOW_PARAMS, TABLE, _params, _point, _tag,
                                          sample_entries)
 
 
@@ -73,7 +73,7 @@ def test_torch_gradcheck(benchmark: Any, case: tuple[str, int], fast_mode: bool)
     with torch.no_grad():
         assert abs(float(loss(*inputs)) - model.loss(params, x, y)) < 1e-12
     run = lambda: torch.autograd.gradcheck(loss, inputs, fast_mode=fast_mode, raise_exception=False)
-    passed = benchmark.pedantic(run, rounds=5 if fast_mode else 3, iterations=1, warmup_rounds=1)
+    passed = benchmark.pedantic(run, rounds=FAST_ROUNDS if fast_mode else 3, iterations=1, warmup_rounds=1)
     benchmark.extra_info.update(passed=bool(passed), torch_version=torch.__version__,
                                 torch_threads=int(torch.get_num_threads()))
     if entries is not None:
