@@ -591,8 +591,8 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
     the first backward's gradients as returned (their dtypes).  ``pristine``:
     a copy of the point that no code under check sees (the reference the
     guards compare with; made here when not given); ``spare``: see
-    :func:`guards.run_guarded`.  The second backward call always gets a
-    fresh copy, so a backward that keys a cache on its arrays' identity
+    :func:`guards.run_guarded`.  The second backward call always gets
+    fresh views, so a backward that keys a cache on its arrays' identity
     cannot make two calls look deterministic.
     """
     problems: list[str] = []
@@ -608,7 +608,7 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
     results = []
     held: list[guards.Point] = []
     for call in range(2):
-        if call == 1:  # alive until both calls are done, so the second copy's arrays cannot reuse its ids
+        if call == 1:  # alive until both calls are done, so the second call's views cannot reuse their ids
             held, spare[:] = list(spare), []
         value, found = guards.run_guarded(backward, params, x, y, who, pristine=pristine, spare=spare)
         problems += found
@@ -733,7 +733,7 @@ def check_model(
     # the guards' reference, then (never seen by the code under check) the engine's; work is a copy already
     data = guards.copy_point({}, xx, yy)
     point = guards.Point(work, data.x, data.y)
-    spare: list[guards.Point] = []  # a copy the last call left unchanged (guards.run_guarded)
+    spare: list[guards.Point] = []  # the views the last call left unchanged (guards.run_guarded)
     returned: dict[str, Any] = {}  # the first backward's gradients as it returned them (their dtypes)
     problems, analytic = _model_problems(model, work, xx, yy, supplied, losses, backward, who, pristine=point,
                                          spare=spare, returned=returned)

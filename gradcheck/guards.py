@@ -31,12 +31,9 @@ class Point:
     x: np.ndarray
     y: np.ndarray
 
-    def copy(self, *, read_only: bool = False) -> "Point":
-        """Fresh copies of every array; ``read_only``: numpy refuses any write into them."""
-        copied = Point({k: v.copy() for k, v in self.params.items()}, self.x.copy(), self.y.copy())
-        if read_only:
-            copied.freeze()
-        return copied
+    def copy(self) -> "Point":
+        """Fresh (writable) copies of every array."""
+        return Point({k: v.copy() for k, v in self.params.items()}, self.x.copy(), self.y.copy())
 
     def freeze(self) -> "Point":
         """Make every array read-only (these very arrays: only for a point of the check's own)."""
@@ -63,7 +60,7 @@ class Point:
         return [*self.params.values(), self.x, self.y]
 
     def read_only(self) -> bool:
-        """True while numpy refuses writes into every array (nothing written since :meth:`copy`)."""
+        """True while numpy refuses writes into every array."""
         return not any(arr.flags.writeable for arr in self.arrays())
 
     def untouched(self, pristine: "Point") -> bool:
@@ -181,11 +178,10 @@ def _require_frozen(pristine: Point, who: str) -> None:
     if pristine.read_only():
         return
     unlocked = [name for name, arr in pristine.labelled().items() if arr.flags.writeable]
-    if unlocked:
-        raise GradcheckValueError(
-            f"{who} made the read-only memory behind its input{'s' if len(unlocked) > 1 else ''} "
-            f"{', '.join(unlocked)} writable again (through .base): a function under check must not write "
-            "into its arguments, and what it wrote there cannot be told apart from the point being checked")
+    raise GradcheckValueError(
+        f"{who} made the read-only memory behind its input{'s' if len(unlocked) > 1 else ''} "
+        f"{', '.join(unlocked)} writable again (through .base): a function under check must not write "
+        "into its arguments, and what it wrote there cannot be told apart from the point being checked")
 
 
 def _call(fn: Callable[..., Any], point: Point, with_y: bool, who: str) -> tuple[Any, list[str]]:

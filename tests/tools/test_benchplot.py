@@ -100,24 +100,20 @@ def test_summary_table_scaled_torch_default_and_the_floor() -> None:
     assert "‡ big N=8: torch gradcheck (default mode) timed on 100 of 1,000 seeded random entries" in table
 
 
-def test_summary_table_single_process_columns() -> None:
+@pytest.mark.parametrize("method, seconds, header, cells", [
+    ("full_check_1proc", 0.8, "| plain/fast | full check, 1 process | plain/full (1 process) |",
+     ["800.0 ms", "2.5x"]),  # 2.0 s / 0.8 s
+    ("full_check_beside_torch", 0.4, "| full check beside torch's threads | plain/full (beside torch) |",
+     ["400.0 ms", "5.0x"]),  # 2.0 s / 0.4 s
+])
+def test_summary_table_extra_full_check_columns(method: str, seconds: float, header: str, cells: list[str]) -> None:
     run = _run()
-    run["benchmarks"].append(_bench("s", 0.8, method="full_check_1proc", passed=True,
-                                    model="big", n_params=1000, batch=8))
+    run["benchmarks"].append(_bench("s", seconds, method=method, passed=True, model="big", n_params=1000, batch=8))
     table = summary_table(run)
-    assert table.splitlines()[0].endswith("| plain/fast | full check, 1 process | plain/full (1 process) |")
+    assert table.splitlines()[0].endswith(header)
     rows = _rows(table)
-    assert rows["big"][-2:] == ["800.0 ms", "2.5x"]  # 2.0 s / 0.8 s
+    assert rows["big"][-2:] == cells
     assert rows["tiny"][-2:] == ["-", "-"]
-
-
-def test_summary_table_full_check_beside_torch_columns() -> None:
-    run = _run()
-    run["benchmarks"].append(_bench("b", 0.4, method="full_check_beside_torch", passed=True,
-                                    model="big", n_params=1000, batch=8))
-    table = summary_table(run)
-    assert table.splitlines()[0].endswith("| full check beside torch's threads | plain/full (beside torch) |")
-    assert _rows(table)["big"][-2:] == ["400.0 ms", "5.0x"]  # 2.0 s / 0.4 s
 
 
 def test_subsampled_plain_loop_without_scaled_value_is_rejected() -> None:
