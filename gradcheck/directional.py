@@ -83,6 +83,7 @@ import numpy as np
 
 from gradcheck.compare import Tolerance, judge, relative_error
 from gradcheck.numeric import EPS64
+from gradcheck.recognise import StackRefused
 from gradcheck.results import EntryReport, FastGuarantee, ParamCheck
 from gradcheck.stencil import ROUNDOFF_GAIN, STENCIL, combine, roundoff, roundoff_error
 
@@ -376,7 +377,10 @@ def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.
     ``u`` and ``w`` are drawn as :func:`draw_directions` draws a direction;
     the analytic derivative is ``u . A w`` and the move of the layer's
     output ``outer(x u, w)`` (:meth:`gradcheck.engine.ModelEvaluator.rank_one_lines`):
-    no dense direction, no matrix product per probe.
+    no dense direction, no matrix product per probe.  None also when the
+    lines' first pass finds that the model does not take stacks
+    (:class:`gradcheck.recognise.StackRefused`): the caller then draws dense
+    probes, as it does for a model known to be looped.
     """
     p = np.asarray(ev.params[name])
     if p.ndim != 2 or not hasattr(ev, "rank_one_lines") or p.size == 0 or max(float(p.max()), -float(p.min())) > 1.0:
@@ -394,7 +398,10 @@ def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.
     floor = tol.rtol * np.einsum("ip,pi->p", np.abs(A) @ abs_r.T, abs_l)
     if tol.atol:
         floor += tol.atol * abs_l.sum(axis=1) * abs_r.sum(axis=1)
-    return _judge_lines(ev, losses, a_dir, floor, tol), left, right
+    try:
+        return _judge_lines(ev, losses, a_dir, floor, tol), left, right
+    except StackRefused:  # the first pass found a layer or the head that takes no stacks, and the model looped
+        return None
 
 
 def _guarantee(ev: Any, p: np.ndarray, tol: Tolerance, res: _Measured, counted: np.ndarray, *,

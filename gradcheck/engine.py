@@ -45,9 +45,9 @@ from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
 from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
 from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
-from gradcheck.nn import RankOneHead
-from gradcheck.recognise import (CHECK_COPIES, STACK_RTOL, LayerKind, Stacking, Structure, carries, recognise, scalar_loss,
-                                 stacking, takes_stacks)
+from gradcheck.nn import AffineLayer, RankOneHead
+from gradcheck.recognise import (CHECK_COPIES, STACK_RTOL, LayerKind, Stacking, StackRefused, Structure, carries, declares,
+                                 is_affine, kind_if_stacked, recognise, scalar_loss, stacking, takes_stacks)
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
 __all__ = ["estimate_gradients", "estimate_tiny", "LineLosses", "ModelEvaluator", "refine_estimate", "split_estimate"]
@@ -585,20 +585,61 @@ class ModelEvaluator:
         ``O(N (fan_in + fan_out))`` per line instead of a matrix product.  None
         when ``name`` is not the 2-D weight of a dense layer the engine
         evaluates (use :meth:`lines` with the flattened directions).
+
+        The layer's own ``forward`` is never called on a stack here: the
+        path needs the layer verified affine on the batch, and the layers
+        after it and the head to take stacks.  While :attr:`stacking` is not
+        known, the first stacked pass tests that on itself (:meth:`_carried`)
+        instead of running :func:`gradcheck.recognise.stacking`'s separate
+        tests (a quarter of fast mode's cost on mnist_relu); when it fails
+        the separate tests decide, and where they find the model looped the
+        call raises :class:`gradcheck.recognise.StackRefused` (the caller
+        then takes :meth:`lines`, which evaluates copies one at a time).
         """
         k = self.owner[name]
         layer = self.layers[k]
         value = self.params[name]
-        if self.structure.looped or self.kinds[k] is not LayerKind.AFFINE or self.inputs[k].ndim != 2 \
-                or name != layer.weight or value.ndim != 2:
+        if self.inputs[k].ndim != 2 or name != layer.weight or value.ndim != 2:
+            return None
+        verify = self._stacking is None
+        if not verify and (self.structure.looped or self.kinds[k] is not LayerKind.AFFINE):
+            return None
+        if verify and not self._affine(k):
             return None
         moved = self.inputs[k] @ np.asarray(left, dtype=np.float64).T  # (N, lines)
         return self._dense_lines(k, [moved[:, j, None] * np.asarray(w, dtype=np.float64)[None, :]
-                                     for j, w in enumerate(right)])
+                                     for j, w in enumerate(right)], verify=verify)
 
-    def _dense_lines(self, k: int, deltas: Sequence[np.ndarray]) -> LineLosses:
-        """Losses along lines that move dense layer ``k``'s output by ``o * deltas[j]`` (see :meth:`lines`)."""
+    def _affine(self, k: int) -> bool:
+        """Does layer ``k`` declare an affine layer and compute ``a @ W + b`` on the batch (its kind but the stacking)?"""
+        key = ("affine", k)
+        if key not in self._cache:
+            layer = self.layers[k]
+            out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
+            self._cache[key] = declares(layer, AffineLayer) and is_affine(layer, self.params, self.inputs[k], out)
+        return self._cache[key]
+
+    def _later_kinds(self, k: int) -> tuple[LayerKind, ...]:
+        """The kinds of layers ``k + 1`` on: :attr:`kinds` once the stacking is known, else what
+        :func:`gradcheck.recognise.recognise` finds for them if they take stacks (:func:`~gradcheck.recognise.kind_if_stacked`),
+        which a pass testing itself (:meth:`_carried`) verifies before any of its values is used."""
+        if self._stacking is not None:
+            return self.kinds[k + 1:]
+        key = ("later", k)
+        if key not in self._cache:
+            outs = self.inputs[k + 2:] + [self.output]
+            self._cache[key] = tuple(kind_if_stacked(layer, self.params, a, out)
+                                     for layer, a, out in zip(self.layers[k + 1:], self.inputs[k + 1:], outs))
+        return self._cache[key]
+
+    def _dense_lines(self, k: int, deltas: Sequence[np.ndarray], *, verify: bool = False) -> LineLosses:
+        """Losses along lines that move dense layer ``k``'s output by ``o * deltas[j]`` (see :meth:`lines`).
+
+        ``verify``: the first stacked pass starts with :data:`~gradcheck.recognise.CHECK_COPIES`
+        unmoved copies and tests the stacking on itself (:meth:`rank_one_lines`).
+        """
         base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
+        pending = [verify]  # the next pass still has to test the stacking
 
         def dense(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
             picked = range(len(deltas)) if which is None else which
@@ -607,14 +648,47 @@ class ModelEvaluator:
             out = np.empty(len(pairs))
             for s in range(0, len(pairs), per):
                 part = pairs[s:s + per]
-                z = np.empty((len(part),) + base_out.shape)
-                for i, (o, d) in enumerate(part):  # in place: no temporaries the size of the stack
+                extra = CHECK_COPIES if pending[0] else 0
+                z = np.empty((extra + len(part),) + base_out.shape)
+                z[:extra] = base_out
+                for i, (o, d) in enumerate(part, start=extra):  # in place: no temporaries the size of the stack
                     np.multiply(d, o, out=z[i])
                     z[i] += base_out
-                out[s:s + per] = self._finish(z, k + 1)
+                if extra:
+                    pending[0] = False
+                    out[s:s + per] = self._carried(k, z)
+                else:
+                    out[s:s + per] = self._finish(z, k + 1)
             return out.reshape(-1, len(offsets)).T
 
         return LineLosses(dense, self._kink_free_step(k, base_out, deltas))
+
+    def _carried(self, k: int, z: np.ndarray) -> np.ndarray:
+        """:meth:`_finish` of a stack ``z`` of layer ``k``'s outputs whose first :data:`~gradcheck.recognise.CHECK_COPIES`
+        are the base point's, testing on the way that every later layer and the head carry those copies
+        (:func:`gradcheck.recognise.carries`); the losses of the other copies.
+
+        When a layer or the head does not carry them (or raises), the separate stacking tests
+        (:attr:`stacking`) decide: where they find the model looped (or layer ``k`` not affine)
+        :class:`~gradcheck.recognise.StackRefused` is raised, before any value of this evaluator's
+        rank-one lines is used; otherwise the copies are evaluated as without the test.
+        """
+        outputs = self.inputs[1:] + [self.output]
+        state, copies = z, len(z)
+        try:
+            for j in range(k + 1, len(self.layers)):
+                state = self.layers[j].forward(self.params, state)
+                if not carries(state, outputs[j], copies):
+                    break
+            else:
+                f = np.asarray(self.model.head(state, self.y), dtype=np.float64)
+                if carries(f, np.asarray(self.f0), copies):
+                    return f[CHECK_COPIES:]
+        except Exception:  # noqa: BLE001 - any failure only means "not stacked": the separate tests decide
+            pass
+        if self.structure.looped or self.kinds[k] is not LayerKind.AFFINE:
+            raise StackRefused(f"layer {k + 1} on, or the head, does not take stacks of copies")
+        return self._finish(z[CHECK_COPIES:], k + 1)
 
     def _kink_free_step(self, k: int, base_out: np.ndarray, deltas: Sequence[np.ndarray]) -> float | None:
         """Largest step ``t`` at which no line's stencil (offsets up to ``2 t``) crosses a declared kink, or None.
@@ -627,7 +701,7 @@ class ModelEvaluator:
         move nonlinearly, or in ways not declared): otherwise None.  Where an
         entry does not move (``D == 0``) it crosses nothing.
         """
-        later = list(zip(self.layers[k + 1:], self.kinds[k + 1:]))
+        later = list(zip(self.layers[k + 1:], self._later_kinds(k)))
         kinks: tuple[float, ...] = ()
         if later and later[0][1] is LayerKind.ELEMENTWISE:
             kinks = tuple(getattr(later[0][0], "kinks", (np.nan,)))

@@ -49,8 +49,8 @@ import numpy as np
 from gradcheck.errors import GradcheckValueError
 from gradcheck.nn import AffineLayer, ElementwiseLayer
 
-__all__ = ["CHECK_COPIES", "STACK_RTOL", "LayerKind", "Stacking", "Structure", "carries", "recognise", "scalar_loss",
-           "stacking", "takes_stacks"]
+__all__ = ["CHECK_COPIES", "STACK_RTOL", "LayerKind", "StackRefused", "Stacking", "Structure", "carries",
+           "kind_if_stacked", "recognise", "scalar_loss", "stacking", "takes_stacks"]
 
 #: Relative agreement (of the largest entry) a stacked evaluation must reach.
 STACK_RTOL = 1e-9
@@ -194,6 +194,34 @@ def carries(got: Any, want: np.ndarray, copies: int) -> bool:
         return False
     got = np.asarray(got)
     return all(_close(got[i], want) for i in range(CHECK_COPIES))
+
+
+class StackRefused(Exception):
+    """A stacked pass that tested its own stacking (:func:`carries`) found a layer or the head that does not take stacks.
+
+    Raised by the first evaluation of
+    :meth:`gradcheck.engine.ModelEvaluator.rank_one_lines` when the separate
+    tests (:func:`stacking`) then find the model looped: no value of those
+    lines has been used, and the caller evaluates the lines another way.
+    """
+
+
+def kind_if_stacked(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> LayerKind:
+    """The kind :func:`recognise` gives ``layer`` if it takes stacks of copies: its tests but :func:`stacking`'s.
+
+    For a layer that a stacked pass testing itself (:func:`carries`) gives
+    a stack: that test stands for the stacking tests, and the kind must
+    not be used unless it passes.
+
+    >>> from gradcheck import nn
+    >>> a, params = np.array([[1.0, -2.0]]), {"W": np.eye(2)}
+    >>> kind_if_stacked(nn.Dense("W"), params, a, a).value, kind_if_stacked(nn.ReLU(), params, a, np.maximum(a, 0)).value
+    ('affine', 'elementwise')
+    >>> kind_if_stacked(nn.Dense("W"), params, a, 2 * a).value  # not a @ W there
+    'stacked'
+    """
+    affine = declares(layer, AffineLayer) and is_affine(layer, params, a, out)
+    return _kind(layer, params, a, out, (True, affine))
 
 
 def takes_stacks(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> bool:

@@ -203,3 +203,84 @@ def test_dense_weights_get_rank_one_probes_unless_an_entry_exceeds_one(mnist_100
     big["W1"][0, 0] = 3.0  # entry scales max(|p|, 1) differ: a rank-one direction cannot carry them
     r = check_model(model, big, x, y, mode="fast", seed=0)
     assert r.passed and not r["W1"].guarantee.rank_one
+
+
+def test_rank_one_lines_test_their_own_stacking_and_give_the_same_bits():
+    """Without the separate stacking tests (their first pass carries two unmoved copies to the head instead), the
+    lines' losses and kink-free step are those of an evaluator whose stacking is known, bit for bit."""
+    model, params, x, y = mnist(30, 16, n_in=50)
+    rng = np.random.default_rng(5)
+    left, right = rng.uniform(0.5, 1.0, (4, 50)), rng.uniform(-1.0, -0.5, (4, 30))
+    offsets = np.array([1e-3, -2e-3, 1e-4])
+    for name, (u, w) in {"W1": (left, right), "W2": (right, rng.uniform(0.5, 1.0, (4, 10)))}.items():
+        fresh, known = ModelEvaluator(model, params, x, y), ModelEvaluator(model, params, x, y)
+        assert not known.stacking.looped
+        got, want = fresh.rank_one_lines(name, u, w), known.rank_one_lines(name, u, w)
+        assert got.safe_step == want.safe_step and 0 < got.safe_step
+        for which in (None, [2, 0]):
+            assert np.array_equal(got(offsets, which), want(offsets, which)), name
+        assert fresh._stacking is None, name  # the point: no separate stacking test ran
+        r = check_directional(ModelEvaluator(model, params, x, y), name, model.backward(params, x, y)[name],
+                              Tolerance(), rng=np.random.default_rng(0), probes=4)
+        assert r.passed and r.guarantee.rank_one
+
+
+class StackIndexTanh:
+    """``tanh``, but a stack of activations (3-D) gets 1e-3 times each copy's position added: it reads the stack."""
+
+    param_names = ()
+    elementwise = True
+    kinks = ()
+
+    def forward(self, params, z):
+        out = np.tanh(z)
+        return out + 1e-3 * np.arange(len(z)).reshape(-1, 1, 1) if z.ndim == 3 else out
+
+
+class SumEverything:
+    """``sum((out - y)**2) / N`` over every axis: a stack of outputs gives one number."""
+
+    def __call__(self, out, y):
+        return ((out - y) ** 2).sum() / out.shape[-2]
+
+
+def _tanh_net(layer, head):
+    from gradcheck import nn
+
+    model = nn.Sequential(nn.Dense("W1"), layer, nn.Dense("W2"), loss=head)
+    rng = np.random.default_rng(2)
+    params = {"W1": rng.uniform(-1, 1, (12, 10)), "W2": rng.uniform(-1, 1, (10, 8))}  # |p| <= 1: rank-one probes
+    x, y = rng.standard_normal((6, 12)), rng.standard_normal((6, 8))
+
+    def backward(p, xx, yy, scale=1.0):
+        a = np.tanh(xx @ p["W1"])
+        d_out = 2.0 * (a @ p["W2"] - yy) / len(xx)
+        return {"W1": xx.T @ ((d_out @ p["W2"].T) * (1 - a * a)) * scale, "W2": a.T @ d_out}
+
+    return model, params, x, y, backward
+
+
+@pytest.mark.parametrize("where", ["layer", "head"])
+def test_a_layer_or_head_that_misreads_a_stack_never_gives_rank_one_lines_a_wrong_value(where):
+    """The first pass of the rank-one lines finds it (StackRefused, the separate tests then say looped) and fast
+    mode draws dense probes evaluated one copy at a time: correct gradients pass, measured to 1e-6, and a 2% error
+    on dW1 fails.  (Without the test a misread stack widens the probes' error bars until a correct gradient passes
+    with a guarantee worth nothing.)"""
+    from gradcheck import nn
+    from gradcheck.recognise import StackRefused
+
+    model, params, x, y, backward = _tanh_net(StackIndexTanh() if where == "layer" else nn.Tanh(),
+                                              nn.MSE("sample_mean") if where == "layer" else SumEverything())
+    ev = ModelEvaluator(model, params, x, y)
+    losses = ev.rank_one_lines("W1", np.ones((2, 12)), np.ones((2, 10)))
+    assert losses is not None and ev._stacking is None
+    with pytest.raises(StackRefused):
+        losses(np.array([1e-3, -1e-3]))
+    assert ev.stacking.looped and ev.rank_one_lines("W1", np.ones((2, 12)), np.ones((2, 10))) is None
+    for seed in range(5):
+        r = check_model(model, params, x, y, backward=backward, mode="fast", seed=seed)
+        assert r.passed and not r["W1"].guarantee.rank_one, (seed, [c.notes for c in r.params if not c.passed])
+        assert r["W1"].max_rel_err < 1e-6, seed  # measured right, not passed by a wide error bar
+        bad = check_model(model, params, x, y, backward=lambda p, xx, yy: backward(p, xx, yy, 1.02), mode="fast",
+                          seed=seed)
+        assert [c.name for c in bad.params if not c.passed] == ["W1"], seed
