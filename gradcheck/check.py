@@ -511,6 +511,14 @@ def low_precision_arrays(named: Mapping[str, Any]) -> list[str]:
             and np.asarray(v).dtype.itemsize < 8]
 
 
+def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any], output: Any) -> list[str]:
+    """:func:`low_precision_arrays` of a model's check: its point, its gradients as given and its forward output."""
+    if not _below_float64([*params.values(), x, y, *grads.values(), output]):
+        return []
+    return low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
+                                 **{f"grads[{k!r}]": v for k, v in grads.items()}, "forward output": output})
+
+
 def _below_float64(values: Sequence[Any]) -> bool:
     """Would :func:`low_precision_arrays` name any of ``values``?  (Without naming them: the usual answer is no.)
 
@@ -759,10 +767,7 @@ def check_model(
                                        pristine=point, spare=spare)
     problems += found
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
-    given = grads or returned
-    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
-                                **{f"grads[{k!r}]": v for k, v in given.items()}, "forward output": output}
-                               ) if _below_float64([*params.values(), x, y, *given.values(), output]) else []
+    low = _model_low_precision(params, x, y, grads or returned, output)
     guards.require_finite(analytic, "grads")
     if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
