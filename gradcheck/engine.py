@@ -100,9 +100,19 @@ def _settle_allocator() -> None:
     process then keeps up to 60 MiB of freed memory for reuse.  Measured on
     mnist_relu at batch 32: the loss head runs 2.5x faster afterwards; fast
     mode on 784-1000-10 about 1.5x faster.  Allocating the block touches
-    none of its pages: it costs microseconds.
+    none of its pages: it costs microseconds, but it is needed once per
+    process (glibc never lowers the thresholds again, and a forked child
+    inherits them), so later calls return at once: a toy network's check
+    calls it twice and is made of such microseconds.
     """
-    np.empty(ALLOCATOR_BLOCK // 8)
+    global _SETTLED
+    if not _SETTLED:
+        np.empty(ALLOCATOR_BLOCK // 8)
+        _SETTLED = True
+
+
+#: Whether :func:`_settle_allocator` has run in this process.
+_SETTLED = False
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,44 @@ def test_a_write_that_moves_a_value_by_one_ulp_is_found():
 
     _, found = guards.run_guarded(nudge, params, x, y, "backward")
     assert len(found) == 1 and "params['W'] in place (1 of 6 entries)" in found[0]
+
+
+def test_a_finite_gradient_whose_sum_overflows_is_finite():
+    # require_finite decides by one sum when it is finite; a sum that overflows must not be taken for an inf
+    guards.require_finite({"W": np.array([1e308, 1e308, -1.0])}, "grads")
+    with pytest.raises(ValueError, match=r"grads\['W'\] has 1 non-finite entries"):
+        guards.require_finite({"W": np.array([np.inf, -np.inf, 1.0])[1:]}, "grads")  # -inf alone: a sum of -inf
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda d: d.pop("b"), "removed ['b']"),
+    (lambda d: d.update(c=np.zeros(1)), "added ['c']"),
+    (lambda d: d.update(b=d["b"].copy()), "replaced ['b']"),
+    (lambda d: (d.pop("b"), d.update(c=np.zeros(1))), "removed ['b']; added ['c']"),  # as many keys as before
+])
+def test_every_change_to_the_params_dict_is_named(change, said):
+    params, x, y = _point()
+
+    def changer(p, xx, yy):
+        change(p)
+        return 0.0
+
+    _, found = guards.run_guarded(changer, params, x, y, "loss")
+    assert found == [f"loss changed its input params (the dict) in place ({said}): "
+                     "a function under check must not write into its arguments"]
+    _, clean = guards.run_guarded(lambda p, xx, yy: 0.0, params, x, y, "loss")
+    assert clean == []
+
+
+def test_a_view_whose_strides_were_set_in_place_is_found():
+    # setting .strides writes no entry (a read-only view allows it) but changes what the array holds
+    params, x, y = {"W": np.arange(9.0).reshape(3, 3)}, np.ones((4, 3)), np.arange(4.0)
+
+    def transposes(p, xx, yy):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # numpy 2.4 deprecates setting strides
+            p["W"].strides = p["W"].strides[::-1]
+        return 0.0
+
+    _, found = guards.run_guarded(transposes, params, x, y, "loss")
+    assert len(found) == 1 and "params['W'] in place (6 of 9 entries)" in found[0], found
