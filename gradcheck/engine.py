@@ -649,8 +649,9 @@ class ModelEvaluator:
         key = ("later", k)
         if key not in self._cache:
             outs = self.inputs[k + 2:] + [self.output]
-            self._cache[key] = tuple(kind_if_stacked(layer, self.params, a, out)
-                                     for layer, a, out in zip(self.layers[k + 1:], self.inputs[k + 1:], outs))
+            self._cache[key] = tuple(kind_if_stacked(layer, self.params, a, out, affine=self._affine(j))
+                                     for j, layer, a, out in zip(itertools.count(k + 1), self.layers[k + 1:],
+                                                                 self.inputs[k + 1:], outs))
         return self._cache[key]
 
     def _dense_lines(self, k: int, deltas: Sequence[np.ndarray] | np.ndarray, *, verify: bool = False) -> LineLosses:

@@ -206,8 +206,12 @@ class StackRefused(Exception):
     """
 
 
-def kind_if_stacked(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray) -> LayerKind:
+def kind_if_stacked(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray, out: np.ndarray, *,
+                    affine: bool | None = None) -> LayerKind:
     """The kind :func:`recognise` gives ``layer`` if it takes stacks of copies: its tests but :func:`stacking`'s.
+
+    ``affine``: whether it declares an affine layer and is one here
+    (``declares(layer, AffineLayer) and is_affine(...)``), when already known.
 
     For a layer that a stacked pass testing itself (:func:`carries`) gives
     a stack: that test stands for the stacking tests, and the kind must
@@ -220,7 +224,8 @@ def kind_if_stacked(layer: Any, params: Mapping[str, np.ndarray], a: np.ndarray,
     >>> kind_if_stacked(nn.Dense("W"), params, a, 2 * a).value  # not a @ W there
     'stacked'
     """
-    affine = declares(layer, AffineLayer) and is_affine(layer, params, a, out)
+    if affine is None:
+        affine = declares(layer, AffineLayer) and is_affine(layer, params, a, out)
     return _kind(layer, params, a, out, (True, affine))
 
 

@@ -200,9 +200,10 @@ def test_dense_weights_get_rank_one_probes_unless_an_entry_exceeds_one(mnist_100
     r = check_model(model, params, x, y, mode="fast", seed=0)
     assert r["W1"].guarantee.rank_one and any("rank-one direction" in n for n in r["W1"].notes)
     big = dict(params, W1=params["W1"].copy())
-    big["W1"][0, 0] = 3.0  # entry scales max(|p|, 1) differ: a rank-one direction cannot carry them
-    r = check_model(model, big, x, y, mode="fast", seed=0)
-    assert r.passed and not r["W1"].guarantee.rank_one
+    for value in (3.0, -1.5):  # entry scales max(|p|, 1) differ: a rank-one direction cannot carry them
+        big["W1"][0, 0] = value
+        r = check_model(model, big, x, y, mode="fast", seed=0)
+        assert r.passed and not r["W1"].guarantee.rank_one, value
 
 
 def test_rank_one_lines_test_their_own_stacking_and_give_the_same_bits():
