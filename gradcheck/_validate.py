@@ -30,7 +30,8 @@ gradcheck.errors.GradcheckValueError: rtol must be a finite number >= 0, got rto
 from __future__ import annotations
 
 import math
-from typing import Any, Collection, Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 import numpy as np
 
