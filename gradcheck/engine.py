@@ -132,6 +132,26 @@ class _Column:
         return out
 
 
+def _moves(out: np.ndarray, deltas: Sequence[np.ndarray] | np.ndarray, picked: Sequence[int], offsets: np.ndarray,
+           start: int) -> np.ndarray:
+    """Fill ``out[i]`` with ``offsets[m] * deltas[picked[l]]`` for the pairs ``(l, m)`` from ``start`` on, line-major.
+
+    In place, without temporaries the size of the stack.  A pass of every
+    pair of an array of ``deltas`` is one broadcast product (the rank-one
+    lines' usual case: 14 us against 20 us for eight pairs of 32x100).
+    """
+    n_off = len(offsets)
+    if isinstance(deltas, np.ndarray) and start == 0 and len(out) == len(picked) * n_off:
+        moves = deltas if len(picked) == len(deltas) and list(picked) == list(range(len(deltas))) else deltas[list(picked)]
+        every = out.reshape((len(picked), n_off) + out.shape[1:])
+        np.multiply(moves[:, None], np.asarray(offsets, dtype=np.float64).reshape((1, n_off) + (1,) * (out.ndim - 1)),
+                    out=every)
+        return out
+    for i, p in enumerate(range(start, start + len(out))):
+        np.multiply(deltas[picked[p // n_off]], offsets[p % n_off], out=out[i])
+    return out
+
+
 def _rank_one(base: np.ndarray, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``base[None] + delta[:, :, None] * rows[:, None, :]``, laid out feature-major.
 
@@ -607,8 +627,9 @@ class ModelEvaluator:
         if verify and not self._affine(k):
             return None
         moved = self.inputs[k] @ np.asarray(left, dtype=np.float64).T  # (N, lines)
-        return self._dense_lines(k, [moved[:, j, None] * np.asarray(w, dtype=np.float64)[None, :]
-                                     for j, w in enumerate(right)], verify=verify)
+        # (lines, N, fan_out) in one product: the stack's moves, and the kink-free step's, as blocks
+        return self._dense_lines(k, moved.T[:, :, None] * np.asarray(right, dtype=np.float64)[:, None, :],
+                                 verify=verify)
 
     def _affine(self, k: int) -> bool:
         """Does layer ``k`` declare an affine layer and compute ``a @ W + b`` on the batch (its kind but the stacking)?"""
@@ -632,10 +653,13 @@ class ModelEvaluator:
                                      for layer, a, out in zip(self.layers[k + 1:], self.inputs[k + 1:], outs))
         return self._cache[key]
 
-    def _dense_lines(self, k: int, deltas: Sequence[np.ndarray], *, verify: bool = False) -> LineLosses:
+    def _dense_lines(self, k: int, deltas: Sequence[np.ndarray] | np.ndarray, *, verify: bool = False) -> LineLosses:
         """Losses along lines that move dense layer ``k``'s output by ``o * deltas[j]`` (see :meth:`lines`).
 
-        ``verify``: the first stacked pass starts with :data:`~gradcheck.recognise.CHECK_COPIES`
+        ``deltas``: a list of ``(N, fan_out)`` moves, or all of them as one
+        array ``(lines, N, fan_out)`` (the rank-one lines), whose copies are
+        then built a pass at a time by three numpy calls.  ``verify``: the
+        first stacked pass starts with :data:`~gradcheck.recognise.CHECK_COPIES`
         unmoved copies and tests the stacking on itself (:meth:`rank_one_lines`).
         """
         base_out = self.inputs[k + 1] if k + 1 < len(self.layers) else self.output
@@ -643,17 +667,15 @@ class ModelEvaluator:
 
         def dense(offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
             picked = range(len(deltas)) if which is None else which
-            pairs = [(o, deltas[j]) for j in picked for o in offsets]
+            n_pairs = len(picked) * len(offsets)  # line-major: every offset of a line, then the next line
             per = max(1, LINE_VALUES // (base_out.shape[0] * self._sample_width(k)))
-            out = np.empty(len(pairs))
-            for s in range(0, len(pairs), per):
-                part = pairs[s:s + per]
+            out = np.empty(n_pairs)
+            for s in range(0, n_pairs, per):
                 extra = CHECK_COPIES if pending[0] else 0
-                z = np.empty((extra + len(part),) + base_out.shape)
+                z = np.empty((extra + min(per, n_pairs - s),) + base_out.shape)
                 z[:extra] = base_out
-                for i, (o, d) in enumerate(part, start=extra):  # in place: no temporaries the size of the stack
-                    np.multiply(d, o, out=z[i])
-                    z[i] += base_out
+                _moves(z[extra:], deltas, picked, offsets, s)
+                z[extra:] += base_out
                 if extra:
                     pending[0] = False
                     out[s:s + per] = self._carried(k, z)
@@ -690,7 +712,7 @@ class ModelEvaluator:
             raise StackRefused(f"layer {k + 1} on, or the head, does not take stacks of copies")
         return self._finish(z[CHECK_COPIES:], k + 1)
 
-    def _kink_free_step(self, k: int, base_out: np.ndarray, deltas: Sequence[np.ndarray]) -> float | None:
+    def _kink_free_step(self, k: int, base_out: np.ndarray, deltas: Sequence[np.ndarray] | np.ndarray) -> float | None:
         """Largest step ``t`` at which no line's stencil (offsets up to ``2 t``) crosses a declared kink, or None.
 
         Dense layer ``k``'s output moves linearly along a line, ``z + o D``;
@@ -715,13 +737,14 @@ class ModelEvaluator:
         if not all(np.isfinite(kinks)):
             return None
         fastest = 0.0  # the largest |D| / |z - c|: inf for an entry at a kink that moves, NaN (ignored) for one that does not
-        for c in kinks:
-            dist = np.abs(base_out - c)
-            for d in deltas:
-                speed = np.abs(d)
-                with np.errstate(divide="ignore", invalid="ignore"):
+        blocks = [deltas] if isinstance(deltas, np.ndarray) else deltas  # an array of every line's moves: one block
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for c in kinks:
+                dist = np.abs(base_out - c)
+                for d in blocks:
+                    speed = np.abs(d)
                     np.divide(speed, dist, out=speed)
-                fastest = max(fastest, float(np.fmax.reduce(speed, axis=None)))
+                    fastest = max(fastest, float(np.fmax.reduce(speed, axis=None)))
         return 1.0 / fastest / 2.0 if fastest > 0 else float("inf")
 
     def _dense_delta(self, name: str, value: np.ndarray, k: int, line: tuple[np.ndarray, int, int]) -> np.ndarray:

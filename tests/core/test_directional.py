@@ -88,3 +88,42 @@ def test_directions_scale_by_the_entry_and_are_seeded():
     a = draw_directions(np.random.default_rng(4), 5, scale)
     assert np.array_equal(a, draw_directions(np.random.default_rng(4), 5, scale))
     assert np.all(np.isin(np.abs(a) / scale, PROBE_LEVELS))
+
+
+def test_unit_directions_read_one_byte_per_entry_as_documented():
+    """Bit 7 the sign, bits 0-5 the level k: +(64.5 + k)/128 for a clear bit 7, -(127.5 - k)/128 for a set one
+    (the int8 view of the documented byte); the rank-one probes' u and w, and draw_directions times its scale."""
+    from gradcheck.directional import _unit_directions, draw_directions
+
+    raw = np.frombuffer(np.random.default_rng(7).bytes(3 * 50), dtype=np.uint8).reshape(3, 50).astype(int)
+    k = raw & 63
+    want = np.where(raw & 128, -(127.5 - k), 64.5 + k) / 128.0
+    assert np.array_equal(_unit_directions(np.random.default_rng(7), 3, 50), want)
+    scale = np.random.default_rng(1).uniform(1.0, 5.0, 50)
+    assert np.array_equal(draw_directions(np.random.default_rng(7), 3, scale), want * scale)
+    assert np.array_equal(draw_directions(np.random.default_rng(7), 3, np.ones(50)), want)
+
+
+@pytest.mark.parametrize("rank_one", [False, True])
+def test_ratio_for_is_where_the_escape_probability_falls_to_the_level(rank_one):
+    """Against an independent count of the weights (numpy, not bisect): just above ratio_for the stated chance is
+    at most the level, just below it is above."""
+    from gradcheck.results import _PRODUCTS, PROBE_LEVELS, FastGuarantee
+
+    law = np.asarray(_PRODUCTS if rank_one else PROBE_LEVELS)
+    at_level = FastGuarantee(thresholds=(float(law[10]), float(law[20])), unit=1.0, n_entries=100, rank_one=rank_one)
+    ties = [np.count_nonzero(law <= law[i]) for i in (10, 20)]  # 11 and 21 but for products equal to others
+    assert at_level.escape_probability(1.0) == (ties[0] / law.size) * (ties[1] / law.size)  # a weight at the bound counts
+    assert rank_one or ties == [11, 21]
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        g = FastGuarantee(thresholds=tuple(rng.uniform(0.5, 3.0, rng.integers(1, 6))), unit=float(rng.uniform(0.1, 2)),
+                          n_entries=100, rank_one=rank_one)
+
+        def by_count(ratio):
+            return float(np.prod([np.count_nonzero(law <= c / (ratio * g.unit)) / law.size for c in g.thresholds]))
+
+        for level in (0.01, 0.2):
+            r = g.ratio_for(level)
+            assert by_count(r) <= level < by_count(r * (1 - 1e-6)), (g, level)
+            assert g.escape_probability(r) == by_count(r) and g.escape_probability(r / 2) == by_count(r / 2)

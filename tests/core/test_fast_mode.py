@@ -284,3 +284,29 @@ def test_a_layer_or_head_that_misreads_a_stack_never_gives_rank_one_lines_a_wron
         bad = check_model(model, params, x, y, backward=lambda p, xx, yy: backward(p, xx, yy, 1.02), mode="fast",
                           seed=seed)
         assert [c.name for c in bad.params if not c.passed] == ["W1"], seed
+
+
+@pytest.mark.parametrize("per_pass", [1, 3, None])
+def test_line_passes_give_the_same_bits_however_they_are_cut(monkeypatch, per_pass):
+    """The stacked copies of the rank-one lines (one broadcast product for a whole pass) and of the dense lines (a
+    product per copy) are line-major whatever pass cuts them and whichever lines are asked for: the same bits as
+    one pass of every line, which equals the outer products' lines to round-off."""
+    import gradcheck.engine as engine
+
+    model, params, x, y = mnist(30, 16, n_in=50)
+    rng = np.random.default_rng(9)
+    left, right = rng.uniform(0.5, 1.0, (4, 50)), rng.uniform(0.5, 1.0, (4, 30))
+    offsets = np.array([1e-3, -2e-3, 3e-4])
+    whole = ModelEvaluator(model, params, x, y).rank_one_lines("W1", left, right)(offsets)
+    dense = [(np.outer(u, w).reshape(-1), 0, 1500) for u, w in zip(left, right)]
+    if per_pass is not None:  # passes of 1 or 3 copies: a line's offsets split across passes
+        monkeypatch.setattr(engine, "LINE_VALUES", per_pass * 16 * 30)
+    for known in (False, True):
+        ev = ModelEvaluator(model, params, x, y)
+        if known:  # the stacking known: no pass tests itself
+            assert not ev.stacking.looped
+        lines = ev.rank_one_lines("W1", left, right)
+        assert np.array_equal(lines(offsets), whole)
+        assert np.array_equal(lines(offsets, [3, 1]), whole[:, [3, 1]])
+        assert np.array_equal(lines(offsets[1:], [2]), whole[1:, [2]])
+        np.testing.assert_allclose(ev.lines("W1", dense)(offsets, [3, 1]), whole[:, [3, 1]], rtol=1e-13)
