@@ -14,6 +14,10 @@ Examples
 Traceback (most recent call last):
 ...
 gradcheck.errors.GradcheckValueError: probes must be an int >= 1, got probes=0
+>>> check_int(5, "workers", min_value=1, max_value=4)
+Traceback (most recent call last):
+...
+gradcheck.errors.GradcheckValueError: workers must be an int >= 1 and <= 4, got workers=5
 >>> check_int(2.0, "probes", min_value=1)
 Traceback (most recent call last):
 ...
@@ -26,7 +30,8 @@ gradcheck.errors.GradcheckValueError: rtol must be a finite number >= 0, got rto
 from __future__ import annotations
 
 import math
-from typing import Any, Collection, Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +75,8 @@ def check_int(value: Any, name: str, *, min_value: int | None = None, max_value:
 
     Returns ``None`` unchanged when ``allow_none``.
     """
+    if type(value) is int and (min_value is None or value >= min_value) and (max_value is None or value <= max_value):
+        return value  # a plain int within the bounds (the usual call): valid without building the message
     if value is None and allow_none:
         return None
     what = f"{name} must be {'None or ' if allow_none else ''}an int{_bound(min_value, max_value)}, got {name}={describe(value)}"

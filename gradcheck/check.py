@@ -279,8 +279,6 @@ def _tolerance(tolerance: Tolerance | None) -> Tolerance:
 
 
 def _check_options(mode: str, seed: Any, probes: Any) -> None:
-    if type(mode) is str and mode in MODES and type(seed) is int and seed >= 0 and type(probes) is int and probes >= 1:
-        return  # valid at a glance (the checks below accept these and raise for nothing else)
     check_choice(mode, "mode", MODES)
     check_int(probes, "probes", min_value=1)
     check_int(seed, "seed", min_value=0)
@@ -506,32 +504,19 @@ F32_RTOL = 1e-5
 
 
 def low_precision_arrays(named: Mapping[str, Any]) -> list[str]:
-    """The names of the arrays in ``named`` whose dtype is a float below float64."""
-    return [k for k, v in named.items() if v is not None and np.asarray(v).dtype.kind == "f"
-            and np.asarray(v).dtype.itemsize < 8]
+    """The names of the arrays in ``named`` whose dtype is a float below float64.
 
-
-def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any], output: Any) -> list[str]:
-    """:func:`low_precision_arrays` of a model's check: its point, its gradients as given and its forward output."""
-    if not _below_float64([*params.values(), x, y, *grads.values(), output]):
-        return []
-    return low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
-                                 **{f"grads[{k!r}]": v for k, v in grads.items()}, "forward output": output})
-
-
-def _below_float64(values: Sequence[Any]) -> bool:
-    """Would :func:`low_precision_arrays` name any of ``values``?  (Without naming them: the usual answer is no.)
-
-    >>> _below_float64([np.zeros(2), [1, 2], None]), _below_float64([np.zeros(2, np.float32)])
-    (False, True)
+    >>> low_precision_arrays({"x": np.zeros(2), "y": [1, 2], "z": None, "g": np.zeros(2, np.float32)})
+    ['g']
     """
-    for v in values:
+    low = []
+    for k, v in named.items():
         if v is None:
             continue
-        dtype = v.dtype if type(v) is np.ndarray else np.asarray(v).dtype
+        dtype = v.dtype if type(v) is np.ndarray else np.asarray(v).dtype  # an array's own, without asarray
         if dtype.kind == "f" and dtype.itemsize < 8:
-            return True
-    return False
+            low.append(k)
+    return low
 
 
 def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: Sequence[str], *, strict: bool,
@@ -634,7 +619,8 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
     held: list[guards.Point] = []
     for call in range(2):
         if call == 1:  # alive until both calls are done, so the second call's views cannot reuse their ids
-            held, spare[:] = list(spare), []
+            # fresh views: the point is still read-only (each guarded call ends by making sure)
+            held, spare[:] = list(spare), [pristine.views()]
         value, found = guards.run_guarded(backward, params, x, y, who, pristine=pristine, spare=spare)
         problems += found
         # the first result is copied before the second call: a backward that writes into the arrays
@@ -767,7 +753,8 @@ def check_model(
                                        pristine=point, spare=spare)
     problems += found
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
-    low = _model_low_precision(params, x, y, grads or returned, output)
+    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
+                                **{f"grads[{k!r}]": v for k, v in (grads or returned).items()}, "forward output": output})
     guards.require_finite(analytic, "grads")
     if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
@@ -790,11 +777,10 @@ def check_model(
             for k in work
         )
     timings["numeric"] = time.perf_counter() - t0
-    # CheckResult(...) without its generated __init__ (results.frozen_instance: the same object)
-    return frozen_instance(CheckResult, subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
-                           n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
-                           params=checks, tolerance=tol, problems=tuple(problems), warnings=tuple(said),
-                           timings=timings)
+    return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
+                       n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
+                       params=checks, tolerance=tol, problems=tuple(problems), warnings=tuple(said),
+                       timings=timings)
 
 
 def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
@@ -887,7 +873,7 @@ def _same_forward(output: Any, layered: np.ndarray, model: Any, params: dict, x:
         first = np.asarray(output, dtype=np.float64)
     except (TypeError, ValueError):
         return True  # not an array: nothing to compare
-    if first.shape == layered.shape and np.array_equal(first, layered):
+    if first.shape == layered.shape and bool((first == layered).all()):  # np.array_equal's test, its shapes known equal
         return True
     present = getattr(model, "present", None)
     if callable(present):

@@ -1100,6 +1100,7 @@ def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]
     if extra and not all(takes_stacks(ev.layers[j], ev.params, ev.inputs[j], outputs[j]) for j in range(first)):
         return False
     joins = {k: (picked, moved) for k, picked, moved in plan}
+    steps = offsets[:, None] * h  # every entry's moves, once for all tensors (the same products as one by one)
     live = extra  # copies under way
     starts = []  # where each layer's copies are in the stack
     state = ev.inputs[first]
@@ -1111,7 +1112,7 @@ def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]
                 state = np.concatenate([state, ev.inputs[j][None].repeat(moved, axis=0)])
             elif extra:
                 state = state[None].repeat(extra + moved, axis=0)
-            params = _moved_copies(ev.params, picked, live, live + moved, h, offsets)
+            params = _moved_copies(ev.params, picked, live, live + moved, steps)
             starts.append((live, picked))
             live += moved
         state = ev.layers[j].forward(params, state)
@@ -1133,18 +1134,20 @@ def _one_pass(ev: ModelEvaluator, layers: list[tuple[int, list[tuple[int, str]]]
 
 
 def _moved_copies(params: Mapping[str, np.ndarray], picked: Sequence[tuple[str, np.ndarray | None, int, int]],
-                  row: int, total: int, h: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
-    """``params`` with the tensors of ``picked`` as ``total`` copies, those from ``row`` on moved (see :func:`_stack_pass`)."""
+                  row: int, total: int, steps: np.ndarray) -> dict[str, np.ndarray]:
+    """``params`` with the tensors of ``picked`` as ``total`` copies, those from ``row`` on moved (see :func:`_stack_pass`).
+
+    ``steps[p, j]``: the move of joined entry ``j`` at stencil point ``p`` (its offset times its step).
+    """
     stacked = dict(params)
-    n_off = len(offsets)
+    n_off = len(steps)
     for name, idx, start, m in picked:
         count = n_off * m
         block = np.asarray(params[name])[None].repeat(total, axis=0)
         if idx is None and m:  # copy row + p * m + i moves entry i: in (p, m * m), every (m + 1)-th value
-            block.reshape(total, m)[row:row + count].reshape(n_off, m * m)[:, ::m + 1] += offsets[:, None] * h[start:start + m]
+            block.reshape(total, m)[row:row + count].reshape(n_off, m * m)[:, ::m + 1] += steps[:, start:start + m]
         elif idx is not None and m:
-            block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, n_off)] += (
-                offsets[:, None] * h[idx]).reshape(-1)
+            block.reshape(total, -1)[np.arange(row, row + count), np.tile(idx - start, n_off)] += steps[:, idx].reshape(-1)
         stacked[name] = block
         row += count
     return stacked
