@@ -611,7 +611,9 @@ class ModelEvaluator:
         after it and the head to take stacks.  While :attr:`stacking` is not
         known, the first stacked pass tests that on itself (:meth:`_carried`)
         instead of running :func:`gradcheck.recognise.stacking`'s separate
-        tests (a quarter of fast mode's cost on mnist_relu); when it fails
+        tests (a quarter of fast mode's cost on mnist_relu), once for the
+        layers after a dense weight's (a later weight's lines are not tested
+        again); when it fails
         the separate tests decide, and where they find the model looped the
         call raises :class:`gradcheck.recognise.StackRefused` (the caller
         then takes :meth:`lines`, which evaluates copies one at a time).
@@ -621,11 +623,13 @@ class ModelEvaluator:
         value = self.params[name]
         if self.inputs[k].ndim != 2 or name != layer.weight or value.ndim != 2:
             return None
-        verify = self._stacking is None
-        if not verify and (self.structure.looped or self.kinds[k] is not LayerKind.AFFINE):
+        known = self._stacking is not None
+        if known and (self.structure.looped or self.kinds[k] is not LayerKind.AFFINE):
             return None
-        if verify and not self._affine(k):
+        if not known and not self._affine(k):
             return None
+        # a pass from an earlier layer has tested every layer after this one, and the head (_carried)
+        verify = not known and self._cache.get("carried", len(self.layers) + 1) > k + 1
         moved = self.inputs[k] @ np.asarray(left, dtype=np.float64).T  # (N, lines)
         # (lines, N, fan_out) in one product: the stack's moves, and the kink-free step's, as blocks
         return self._dense_lines(k, moved.T[:, :, None] * np.asarray(right, dtype=np.float64)[:, None, :],
@@ -706,6 +710,7 @@ class ModelEvaluator:
             else:
                 f = np.asarray(self.model.head(state, self.y), dtype=np.float64)
                 if carries(f, np.asarray(self.f0), copies):
+                    self._cache["carried"] = min(k + 1, self._cache.get("carried", k + 1))
                     return f[CHECK_COPIES:]
         except Exception:  # noqa: BLE001 - any failure only means "not stacked": the separate tests decide
             pass

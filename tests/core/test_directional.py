@@ -141,3 +141,40 @@ def test_the_rank_one_probes_drawn_together_are_those_drawn_one_after_the_other(
     assert np.array_equal(left, _unit_directions(two, probes, n_left))
     assert np.array_equal(right, _unit_directions(two, probes, n_right))
     assert one.bytes(16) == two.bytes(16)
+
+
+def _plain_ratio_for(g, escape):
+    """FastGuarantee.ratio_for as it was: every halving recounts every probe (the reference for its shortcut)."""
+    import math
+
+    from gradcheck.results import _PRODUCTS, PROBE_LEVELS, _escape
+
+    lo, hi = 1e-12, 1e300
+    law = _PRODUCTS if g.rank_one else PROBE_LEVELS
+    if g.unit > 0 and min(g.thresholds) > 0 and max(g.thresholds) < math.inf:
+        lo, hi = min(g.thresholds) / (g.unit * law[-1]), max(g.thresholds) / (g.unit * law[0]) * (1 + 1e-12)
+    while hi > lo * (1 + 1e-7):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if _escape(g.thresholds, g.unit, law, mid) > escape else (lo, mid)
+    return hi
+
+
+def test_ratio_for_halves_as_the_plain_bisection_does_bit_for_bit():
+    """The shortcut once one probe's count alone still changes gives the plain bisection's answer exactly: distinct,
+    equal, tied and nearly equal thresholds, zero and infinite ones, both weight laws, units down to 0."""
+    from gradcheck.results import FastGuarantee
+
+    rng = np.random.default_rng(0)
+    draws = [lambda m: rng.uniform(0.1, 10, m), lambda m: np.full(m, rng.uniform(0.1, 10)),
+             lambda m: rng.choice([1.0, 2.0, 0.5, 3.0], m), lambda m: rng.uniform(1, 1.001, m),
+             lambda m: rng.choice([0.0, 1.0, np.inf, 2.5], m)]
+    cases = 0
+    for trial in range(600):
+        m = int(rng.integers(1, 7))
+        g = FastGuarantee(thresholds=tuple(float(c) for c in draws[trial % len(draws)](m)),
+                          unit=float(rng.choice([1.0, 0.37, 1e-8, 3e5, 0.0])), n_entries=10,
+                          rank_one=bool(trial % 2))
+        for escape in (0.01, 0.5, 1e-6, 0.99, 1.0, 0.0):
+            assert g.ratio_for(escape) == _plain_ratio_for(g, escape), (g, escape)
+            cases += 1
+    assert cases == 3600

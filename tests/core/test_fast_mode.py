@@ -311,3 +311,24 @@ def test_line_passes_give_the_same_bits_however_they_are_cut(monkeypatch, per_pa
         assert np.array_equal(lines(offsets, [3, 1]), whole[:, [3, 1]])
         assert np.array_equal(lines(offsets[1:], [2]), whole[1:, [2]])
         np.testing.assert_allclose(ev.lines("W1", dense)(offsets, [3, 1]), whole[:, [3, 1]], rtol=1e-13)
+
+
+def test_a_pass_that_tested_the_layers_after_a_weight_is_not_repeated_for_a_later_weight():
+    """W1's first pass carries two unmoved copies through the ReLU, W2 and the head; W2's lines then need no test of
+    their own (the head already took a stack), while W2's lines first on a fresh evaluator carry them."""
+    model, params, x, y = mnist(30, 16, n_in=50)
+    seen = []
+    head = model.head
+    model.head = lambda out, yy: seen.append(out.shape[0]) or head(out, yy)  # an instance attribute: this model only
+    rng = np.random.default_rng(1)
+    u1, w1, u2, w2 = (rng.uniform(0.5, 1.0, (4, n)) for n in (50, 30, 30, 10))
+    ev = ModelEvaluator(model, params, x, y)
+    seen.clear()
+    ev.rank_one_lines("W1", u1, w1)(np.array([1e-3, -1e-3]))
+    ev.rank_one_lines("W2", u2, w2)(np.array([1e-3, -1e-3]))
+    assert seen == [10, 8] and ev._stacking is None
+    fresh = ModelEvaluator(model, params, x, y)
+    seen.clear()
+    fresh.rank_one_lines("W2", u2, w2)(np.array([1e-3, -1e-3]))
+    fresh.rank_one_lines("W1", u1, w1)(np.array([1e-3, -1e-3]))
+    assert seen == [10, 10]  # the head alone tested by W2's pass: W1's must test the ReLU and W2's layer
