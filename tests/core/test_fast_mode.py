@@ -332,3 +332,27 @@ def test_a_pass_that_tested_the_layers_after_a_weight_is_not_repeated_for_a_late
     fresh.rank_one_lines("W2", u2, w2)(np.array([1e-3, -1e-3]))
     fresh.rank_one_lines("W1", u1, w1)(np.array([1e-3, -1e-3]))
     assert seen == [10, 10]  # the head alone tested by W2's pass: W1's must test the ReLU and W2's layer
+
+
+def test_a_layer_before_the_weight_that_misreads_a_stack_does_not_touch_its_rank_one_lines():
+    """The rank-one lines give a stack only to the layers after the weight (its own layer's move is computed from the
+    verified a @ W): a misreading layer before it keeps the rank-one probes, measured right; a 2% error on dW1 fails."""
+    from gradcheck import nn
+
+    model = nn.Sequential(StackIndexTanh(), nn.Dense("W1"), nn.Tanh(), nn.Dense("W2"), loss=nn.MSE("sample_mean"))
+    rng = np.random.default_rng(2)
+    params = {"W1": rng.uniform(-1, 1, (12, 10)), "W2": rng.uniform(-1, 1, (10, 8))}
+    x, y = rng.standard_normal((6, 12)), rng.standard_normal((6, 8))
+
+    def backward(p, xx, yy, scale=1.0):
+        a0 = np.tanh(xx)
+        a = np.tanh(a0 @ p["W1"])
+        d_out = 2.0 * (a @ p["W2"] - yy) / len(xx)
+        return {"W1": a0.T @ ((d_out @ p["W2"].T) * (1 - a * a)) * scale, "W2": a.T @ d_out}
+
+    for seed in range(5):
+        r = check_model(model, params, x, y, backward=backward, mode="fast", seed=seed)
+        assert r.passed and all(c.guarantee.rank_one and c.max_rel_err < 1e-5 for c in r.params), seed
+        bad = check_model(model, params, x, y, backward=lambda p, xx, yy: backward(p, xx, yy, 1.02), mode="fast",
+                          seed=seed)
+        assert [c.name for c in bad.params if not c.passed] == ["W1"], seed
