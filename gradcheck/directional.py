@@ -151,34 +151,12 @@ def draw_directions(rng: np.random.Generator, probes: int, scale: np.ndarray) ->
 
 
 def _unit_directions(rng: np.random.Generator, probes: int, n: int) -> np.ndarray:
-    """:func:`draw_directions` with every scale 1, from the same bytes."""
-    return _levels(rng.bytes(probes * n)).reshape(probes, n)
-
-
-def _levels(raw: bytes) -> np.ndarray:
-    """One weight per byte, as :func:`draw_directions` reads it: ``+-(64.5 + k) / 128``."""
-    u = np.frombuffer(raw, dtype=np.uint8)
+    """:func:`draw_directions` with every scale 1, from the same bytes (the rank-one probes' ``u`` and ``w``)."""
+    u = np.frombuffer(rng.bytes(probes * n), dtype=np.uint8).reshape(probes, n)
     w = ((u & 0xBF) | ((~u >> 1) & 0x40)).view(np.int8).astype(np.float64)
     w += 0.5
     w *= 1.0 / 128.0
     return w
-
-
-def _unit_pair(rng: np.random.Generator, probes: int, n_left: int, n_right: int) -> tuple[np.ndarray, np.ndarray]:
-    """``_unit_directions(rng, probes, n_left)`` then ``(rng, probes, n_right)``: the rank-one probes' ``u`` and ``w``.
-
-    From one draw of bytes when the first part fills whole 32-bit words:
-    ``Generator.bytes`` takes its bytes from 32-bit words and drops the rest
-    of the last one, so the two draws then read the same words, and leave
-    the generator in the same state, as one draw of both (a test holds
-    numpy to it).  Half the numpy calls; a tensor's probes cost a few
-    microseconds less.
-    """
-    first = probes * n_left
-    if first % 4:
-        return _unit_directions(rng, probes, n_left), _unit_directions(rng, probes, n_right)
-    both = _levels(rng.bytes(first + probes * n_right))
-    return both[:first].reshape(probes, n_left), both[first:].reshape(probes, n_right)
 
 
 @dataclass(frozen=True)
@@ -415,7 +393,8 @@ def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.
     if p.ndim != 2 or not hasattr(ev, "rank_one_lines") or p.size == 0 \
             or np.maximum.reduce(p, axis=None) > 1.0 or np.minimum.reduce(p, axis=None) < -1.0:
         return None
-    left, right = _unit_pair(rng, probes, p.shape[0], p.shape[1])
+    left = _unit_directions(rng, probes, p.shape[0])
+    right = _unit_directions(rng, probes, p.shape[1])
     losses = ev.rank_one_lines(name, left, right)
     if losses is None:
         return None

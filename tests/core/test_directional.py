@@ -129,20 +129,6 @@ def test_ratio_for_is_where_the_escape_probability_falls_to_the_level(rank_one):
             assert g.escape_probability(r) == by_count(r) and g.escape_probability(r / 2) == by_count(r / 2)
 
 
-@pytest.mark.parametrize("probes, n_left, n_right", [(4, 784, 100), (4, 100, 10), (3, 4, 7), (3, 5, 7), (1, 1, 1)])
-def test_the_rank_one_probes_drawn_together_are_those_drawn_one_after_the_other(probes, n_left, n_right):
-    """u and w from one draw of bytes (when u fills whole 32-bit words) are the two draws' bytes, and the generator
-    is left where the two draws leave it: the next tensor's probes do not change either."""
-    from gradcheck.directional import _unit_directions, _unit_pair
-
-    one, two = np.random.default_rng(11), np.random.default_rng(11)
-    left, right = _unit_pair(one, probes, n_left, n_right)
-    assert left.shape == (probes, n_left) and right.shape == (probes, n_right)
-    assert np.array_equal(left, _unit_directions(two, probes, n_left))
-    assert np.array_equal(right, _unit_directions(two, probes, n_right))
-    assert one.bytes(16) == two.bytes(16)
-
-
 def _plain_ratio_for(g, escape):
     """FastGuarantee.ratio_for as it was: every halving recounts every probe (the reference for its shortcut)."""
     import math
