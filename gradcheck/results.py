@@ -136,72 +136,10 @@ class FastGuarantee:
             # can (0): a bracket a few hundred wide instead of 1e312, so 26 halvings reach 1e-7 relative, not 64
             lo = min(self.thresholds) / (self.unit * law[-1])
             hi = max(self.thresholds) / (self.unit * law[0]) * (1 + 1e-12)
-        return _halvings(self.thresholds, self.unit, law, escape, lo, hi)
-
-
-def _halvings(thresholds: tuple[float, ...], unit: float, law: tuple[float, ...], escape: float, lo: float,
-              hi: float) -> float:
-    """:meth:`FastGuarantee.ratio_for`'s bisection on ``log(ratio)`` from ``[lo, hi]``: halve until the two are
-    within 1e-7, keeping ``lo`` where the chance (:func:`_escape`) is above ``escape``; return ``hi``.
-
-    The chance falls with the ratio in steps: each probe's count of weights
-    at most its bound ``c / (ratio * unit)`` falls by one weight at a time.
-    Once the counts at ``lo`` and ``hi`` differ for one probe only, by weights
-    of a single value ``v``, the chance at any ratio between is exactly the
-    one at ``lo`` (where ``v <= c / (ratio * unit)``, computed as
-    :func:`_escape` computes it) or the one at ``hi``: the remaining halvings
-    are that comparison, the same halvings with the same answer, bit for bit,
-    without recounting every probe (half the cost of a guarantee's note).
-    """
-    if unit <= 0:  # every chance is 1 (_escape)
-        while hi > lo * (1 + 1e-7):
+        while hi > lo * (1 + 1e-7):  # bisection on log(ratio); the chance falls with the ratio (in steps)
             mid = math.sqrt(lo * hi)
-            lo, hi = (mid, hi) if _escape(thresholds, unit, law, mid) > escape else (lo, mid)
+            lo, hi = (mid, hi) if _escape(self.thresholds, self.unit, law, mid) > escape else (lo, mid)
         return hi
-    n = len(law)
-    at_lo, at_hi = _counts(thresholds, unit, law, lo), _counts(thresholds, unit, law, hi)
-    while hi > lo * (1 + 1e-7):
-        differ = [i for i in range(len(thresholds)) if at_lo[i] != at_hi[i]]
-        if len(differ) <= 1 and (not differ or law[at_hi[differ[0]]] == law[at_lo[differ[0]] - 1]):
-            break
-        mid = math.sqrt(lo * hi)
-        at_mid = _counts(thresholds, unit, law, mid)
-        if _chance(at_mid, n) > escape:
-            lo, at_lo = mid, at_mid
-        else:
-            hi, at_hi = mid, at_mid
-    else:
-        return hi
-    above_lo, above_hi = _chance(at_lo, n) > escape, _chance(at_hi, n) > escape
-    if not differ:  # the same counts at both ends: the same chance everywhere between
-        return _constant_halvings(lo, hi, above_lo)
-    c, v = thresholds[differ[0]], law[at_hi[differ[0]]]
-    while hi > lo * (1 + 1e-7):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if (above_lo if v <= c / (mid * unit) else above_hi) else (lo, mid)
-    return hi
-
-
-def _constant_halvings(lo: float, hi: float, above: bool) -> float:
-    """:func:`_halvings` where the chance is the same at every ratio between ``lo`` and ``hi``."""
-    while hi > lo * (1 + 1e-7):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if above else (lo, mid)
-    return hi
-
-
-def _counts(thresholds: tuple[float, ...], unit: float, law: tuple[float, ...], ratio: float) -> list[int]:
-    """Each probe's count of weights at most its bound, as :func:`_escape` counts them (``unit > 0``)."""
-    scale = ratio * unit
-    return [bisect.bisect_right(law, c / scale) for c in thresholds]
-
-
-def _chance(counts: list[int], n: int) -> float:
-    """:func:`_escape` from the counts: the same products in the same order."""
-    p = 1.0
-    for k in counts:
-        p *= k / n
-    return p
 
 
 def _escape(thresholds: tuple[float, ...], unit: float, law: tuple[float, ...], ratio: float) -> float:
