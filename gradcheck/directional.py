@@ -430,7 +430,8 @@ def _guarantee_note(g: FastGuarantee, probes: int) -> str:
     """The per-entry statement, in entry units (multiples of an entry's own full-mode tolerance)."""
     p = g.escape_probability(RATIO)
     text = (f"per entry: one entry off by {RATIO:g}x its own full-mode tolerance escapes all {len(g.thresholds)} "
-            f"counted probes with probability at most {p:.2g}; to be caught with probability 0.99 an entry must be "
+            f"counted probes with probability {'0' if p == 0 else f'at most {p:.2g}'}; to be caught with probability "
+            f"0.99 an entry must be "
             f"off by {g.ratio_for(0.01):.3g}x its tolerance")
     if p > 0.5:
         text += (f". Fast mode cannot see a single wrong entry of that size among {g.n_entries:,} entries: "

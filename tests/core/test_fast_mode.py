@@ -356,3 +356,17 @@ def test_a_layer_before_the_weight_that_misreads_a_stack_does_not_touch_its_rank
         bad = check_model(model, params, x, y, backward=lambda p, xx, yy: backward(p, xx, yy, 1.02), mode="fast",
                           seed=seed)
         assert [c.name for c in bad.params if not c.passed] == ["W1"], seed
+
+
+def test_the_note_says_probability_0_when_no_weight_lets_the_error_escape():
+    """Every probe's threshold below the smallest weight's share of a 10x error: the chance is exactly 0, said as 0
+    (not "at most 0"); a chance between 0 and 1 keeps its "at most"."""
+    from gradcheck.directional import _guarantee_note
+    from gradcheck.results import FastGuarantee
+
+    sure = FastGuarantee(thresholds=(1.0, 1.0, 1.0, 1.0), unit=1.0, n_entries=100)  # bounds 1/10 < 1/2: no weight
+    assert sure.escape_probability(10.0) == 0.0
+    assert "escapes all 4 counted probes with probability 0; to be caught" in _guarantee_note(sure, 4)
+    maybe = FastGuarantee(thresholds=(7.0,), unit=1.0, n_entries=100)  # bound 0.7: some weights at most it
+    assert 0 < maybe.escape_probability(10.0) < 1
+    assert f"with probability at most {maybe.escape_probability(10.0):.2g}; to be caught" in _guarantee_note(maybe, 1)
