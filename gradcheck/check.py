@@ -897,22 +897,21 @@ def _output_problems(output: Any, ev: ModelEvaluator, model: Any, x: np.ndarray,
         return [f"{name}.forward is not deterministic: its output differs between "
                 "calls with the same input (dropout or noise without a fixed seed?)"]
     gaps = [_gap(first, ref) for ref in (layered, shown) if ref.size == first.size]
-    if not gaps or min(g for g, _ in gaps) <= 1.0:
+    if not gaps or any(worst <= allowed for worst, allowed in gaps):
         return []
-    worst, scale = min(gaps)
-    return [f"{name}.forward's output differs from its layers' (largest difference {worst * scale:.3g}, more than the "
-            f"{scale:.3g} rounding allows): the check differentiates the layers and head, not what {name}.forward "
+    worst, allowed = min(gaps, key=lambda g: g[0] / g[1])
+    return [f"{name}.forward's output differs from its layers' (largest difference {worst:.3g}, more than the "
+            f"{allowed:.3g} rounding allows): the check differentiates the layers and head, not what {name}.forward "
             "computes otherwise"]
 
 
 def _gap(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
-    """The largest ``|out - ref|`` in multiples of what rounding allows (:data:`AGREEMENT_ROUNDOFFS` round-offs of
-    ``ref``'s largest value), and that allowance."""
+    """The largest ``|out - ref|`` (inf where either is not finite) and what rounding allows:
+    :data:`AGREEMENT_ROUNDOFFS` round-offs of ``ref``'s largest value."""
     ref = ref.reshape(out.shape)
     allowed = AGREEMENT_ROUNDOFFS * float(roundoff(0.0, scale=float(np.max(np.abs(ref), initial=0.0))))
     diff = np.abs(out - ref)
-    worst = float(np.max(diff, initial=0.0)) if np.isfinite(diff).all() else np.inf
-    return worst / allowed, allowed
+    return (float(np.max(diff, initial=0.0)) if np.isfinite(diff).all() else np.inf), allowed
 
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance],
