@@ -23,7 +23,7 @@ from gradcheck._validate import (
 )
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import EntryVerdicts, Judgement, Tolerance, compare_entries, judge, judged_entries
-from gradcheck.directional import SMALL, check_directional
+from gradcheck.directional import SMALL, fast_check
 from gradcheck.engine import (
     ModelEvaluator,
     _settle_allocator,
@@ -458,17 +458,36 @@ def check_point(
                          batch_size=n_samples)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
-        small = [k for k in names if analytic[k].size <= SMALL]
-        numeric = function_gradients(point, small, noise_scale=scale, precision=precision)
-        checks = tuple(param_check(k, analytic[k], numeric[k], tols[k]) if k in numeric
-                       # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
-                       else check_directional(point, k, analytic[k], tols[k], rng=rng, probes=probes)
-                       for k in names)
+        checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
                        timings=timings)
+
+
+def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
+                rng: np.random.Generator, probes: int,
+                precision: Any) -> tuple[tuple[ParamCheck, ...], dict[str, NumericGradient]]:
+    """Fast mode of :func:`check_point`: small tensors entry by entry, the others by probes
+    (:func:`gradcheck.directional.fast_check`, entry by entry where the probes fall short).
+
+    Returns the checks and the numerical gradients taken (those of the tensors checked entry by entry).
+    """
+    small = [k for k in analytic if analytic[k].size <= SMALL]
+    numeric = function_gradients(point, small, noise_scale=point.noise_scale, precision=precision)
+
+    def entrywise(k: str) -> ParamCheck:
+        if k not in numeric:
+            numeric.update(function_gradients(point, [k], noise_scale=point.noise_scale, precision=precision))
+        return param_check(k, analytic[k], numeric[k], tols[k])
+
+    # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
+    checks = tuple(entrywise(k) if k in numeric
+                   else fast_check(point, k, analytic[k], tols[k], rng=rng, probes=probes,
+                                   entrywise=functools.partial(entrywise, k))
+                   for k in analytic)
+    return checks, numeric
 
 
 def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator) -> tuple[float, list[float]]:
@@ -770,18 +789,28 @@ def check_model(
     if mode == "full":
         checks = _full(ev, analytic, tols, workers)
     else:
-        rng = np.random.default_rng(seed)
-        checks = tuple(
-            param_check(k, analytic[k], estimate_gradients(model, p, px, py, names=[k], evaluator=ev, workers=workers)[k],
-                        tols[k])
-            if analytic[k].size <= SMALL else check_directional(ev, k, analytic[k], tols[k], rng=rng, probes=probes)
-            for k in work
-        )
+        checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
                        params=checks, tolerance=tol, problems=tuple(problems), warnings=tuple(said),
                        timings=timings)
+
+
+def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
+                seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
+    """Fast mode of :func:`check_model`: tensors of at most :data:`~gradcheck.directional.SMALL` entries entry by
+    entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short)."""
+    rng = np.random.default_rng(seed)
+
+    def entrywise(k: str) -> ParamCheck:
+        numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
+        return param_check(k, analytic[k], numeric, tols[k])
+
+    return tuple(entrywise(k) if analytic[k].size <= SMALL
+                 else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
+                                 entrywise=functools.partial(entrywise, k))
+                 for k in ev.params)
 
 
 def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,

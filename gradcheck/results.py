@@ -164,8 +164,10 @@ class ParamCheck:
     Attributes
     ----------
     name, shape : the parameter.
-    mode : ``"full"`` (every entry) or ``"fast"`` (random probes, entry by
-        entry for small tensors, failing entries localised).
+    mode : ``"full"`` (every entry) or ``"fast"`` (random probes, failing
+        entries localised).  Fast mode checks small tensors, and those whose
+        probes sat on kinks (:func:`gradcheck.directional.unbacked`), entry
+        by entry: their mode is ``"full"`` and their counts are entries.
     n_entries : entries compared (in fast mode: probes plus localised entries).
     n_failed : entries (or probes) outside the tolerance.
     n_kinks : entries (or probes) judged at a kink by the one-sided bracket.

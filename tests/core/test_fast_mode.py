@@ -163,7 +163,9 @@ def test_the_note_states_the_guarantee_in_entry_units_and_recommends_full_mode(m
     assert g.n_entries == 78_400 and len(g.thresholds) == 4
     assert g.escape_probability(10.0) > 0.99  # one entry among 78,400 is out of reach at 10x
     note = next(n for n in r["W1"].notes if n.startswith("per entry"))
-    assert "escapes all 4 counted probes with probability at most 1" in note
+    # a chance of 1 is said in words, never as "at most 1"
+    assert note.startswith("per entry: the 4 counted probes promise nothing for one entry off by 10x its own")
+    assert "probability at most 1" not in note
     assert "use mode='full' to check every entry" in note
     assert f"off by {g.ratio_for(0.01):.3g}x its tolerance" in note
 
