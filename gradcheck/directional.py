@@ -81,6 +81,7 @@ stops there; the report says when there are more.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -167,10 +168,19 @@ def _unit_directions(rng: np.random.Generator, probes: int, n: int) -> np.ndarra
 
 @dataclass(frozen=True)
 class _Measured:
-    """Per line: the verdict and what it was made of (directional-derivative units)."""
+    """Per line: the verdict and what it was made of (directional-derivative units).
+
+    ``kink``: judged by its one-sided bracket ``lower, upper`` (and passed
+    there, or never settled off a kink).  ``tie``: failed by its settled
+    value and by the bracket of a larger step that showed a kink, where no
+    kink-free step is known: maybe at a tie, maybe wrong (bisection decides).
+    """
 
     ok: np.ndarray
     kink: np.ndarray
+    tie: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
     analytic: np.ndarray
     numeric: np.ndarray
     error: np.ndarray
@@ -235,7 +245,8 @@ def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, 
     seen["seen"] = np.zeros(n, bool)
     todo = np.arange(n)
     safe = getattr(losses, "safe_step", None)
-    if safe is not None and SAFE_MARGIN * safe >= STEPS[-1]:
+    kink_free = safe is not None and SAFE_MARGIN * safe >= STEPS[-1]
+    if safe is not None and kink_free:
         todo = _kink_free(ev, losses, min(STEP, SAFE_MARGIN * safe), a_dir, floor, tol, m)
         if confirm is not None:
             todo = todo[np.asarray(confirm, bool)[todo]]
@@ -251,14 +262,22 @@ def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, 
     # the mean of the two one-sided slopes, not the point's derivative.  Such a line also passes when
     # its analytic value lies in the bracket of the smallest step that showed the kink (the red team's
     # b1 = 0 with all-zero samples: 16 of 50 correct checks failed without this).
-    at_tie = np.asarray(seen["seen"], bool) & ~ok & ~kink
+    # Where a kink-free step is known no line is at a tie (every kink is farther than that step): a line that
+    # failed there and settled at the ladder's smaller steps is wrong, not at a tie, whatever its larger steps
+    # crossed (marking it so hid failing probes from the summary and counted them as kinks).
+    at_tie = np.asarray(seen["seen"], bool) & ~ok & ~kink & (not kink_free)
+    tie = np.zeros(n, bool)
+    lower, upper = m["lower"], m["upper"]
     if at_tie.any():
         by_bracket = judge(a_dir, m["value"], m["error"], floor=floor, k=tol.k, lower=seen["seen_lower"],
                            upper=seen["seen_upper"], kink=at_tie, bracket_error=2.0 * seen["seen_noise"]).passed
         ok = ok | (at_tie & by_bracket)
-        kink = kink | at_tie  # judged at a tie: a failing one whose bisection finds no entry is left out
-    return _Measured(ok=ok, kink=kink, analytic=a_dir, numeric=m["value"], error=m["error"],
-                     allowed=np.asarray(verdict.allowed, dtype=np.float64), diff=np.abs(a_dir - m["value"]))
+        kink = kink | (at_tie & by_bracket)
+        tie = at_tie & ~by_bracket  # failed both: a failing one whose bisection finds no entry is left out
+        lower, upper = np.where(at_tie, seen["seen_lower"], lower), np.where(at_tie, seen["seen_upper"], upper)
+    return _Measured(ok=ok, kink=kink, tie=tie, lower=lower, upper=upper, analytic=a_dir, numeric=m["value"],
+                     error=m["error"], allowed=np.asarray(verdict.allowed, dtype=np.float64),
+                     diff=np.abs(a_dir - m["value"]))
 
 
 def _kink_free(ev: Any, losses: Callable[..., np.ndarray], t: float, a_dir: np.ndarray, floor: np.ndarray,
@@ -367,19 +386,26 @@ def _localise(ev: Any, name: str, a: np.ndarray, v: np.ndarray, shape: tuple[int
             if e - s > 1:
                 front.append((s, e))
                 continue
-            vi = abs(v[s])
-            found.append(EntryReport(
-                index=tuple(int(i) for i in np.unravel_index(s, shape)), analytic=float(a[s]),
-                numeric=float(res.numeric[j] / v[s]), error_estimate=float(res.error[j] / vi),
-                allowed=float(res.allowed[j] / vi), abs_err=float(res.diff[j] / vi),
-                rel_err=float(relative_error(np.array(res.analytic[j]), np.array(res.numeric[j]))),
-                kink=bool(res.kink[j]),
-            ))
+            found.append(_entry(res, j, v[s], tuple(int(i) for i in np.unravel_index(s, shape)), float(a[s])))
         room = max_localised - len(found)
         more = more or len(front) > room
         front = front[:max(0, room)]
     more = more or bool(front) or len(found) > max_localised
     return found[:max_localised], more
+
+
+def _entry(res: _Measured, j: int, vs: float, index: tuple[int, ...], analytic: float) -> EntryReport:
+    """Line ``j`` of ``res``, along entry ``index`` alone with weight ``vs``, in entry units (its bracket too,
+    ordered, when it was judged at a kink)."""
+    vi = abs(vs)
+    kink = bool(res.kink[j] or res.tie[j])
+    ends = sorted((float(res.lower[j] / vs), float(res.upper[j] / vs))) if kink else [None, None]
+    return EntryReport(
+        index=index, analytic=analytic, numeric=float(res.numeric[j] / vs), error_estimate=float(res.error[j] / vi),
+        allowed=float(res.allowed[j] / vi), abs_err=float(res.diff[j] / vi),
+        rel_err=float(relative_error(np.array(res.analytic[j]), np.array(res.numeric[j]))),
+        kink=kink, lower=ends[0], upper=ends[1],
+    )
 
 
 def _rank_one(ev: Any, name: str, a: np.ndarray, tol: Tolerance, rng: np.random.Generator,
@@ -441,7 +467,7 @@ def _guarantee_note(g: FastGuarantee, probes: int) -> str:
     threshold: then there is no per-entry statement at all).
     """
     n = len(g.thresholds)
-    if n == 0 or not all(np.isfinite(g.thresholds)):
+    if n == 0 or not all(map(math.isfinite, g.thresholds)):
         why = "no probe counted" if n == 0 else "a counted probe has no finite threshold"
         return (f"per entry: no guarantee ({why}; {probes - n} of {probes} probes were judged at kinks): "
                 "use mode='full' to check every entry")
@@ -485,7 +511,7 @@ def unbacked(check: ParamCheck, probes: int) -> str | None:
     if len(g.thresholds) < probes:
         return (f"fast mode's probes sat on kinks ({probes - len(g.thresholds)} of {probes} judged at a kink, "
                 "so not counted): checked entry by entry")
-    if not all(np.isfinite(g.thresholds)):
+    if not all(map(math.isfinite, g.thresholds)):
         return "fast mode's probes have no finite threshold: checked entry by entry"
     return None
 
@@ -561,15 +587,15 @@ def check_directional(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, 
         dirs = np.einsum("pi,pj->pij", left, right).reshape(probes, -1) if not res.ok.all() else np.zeros((0, p.size))
         law = ("a random rank-one direction u w^T over all {:,} entries (u, w: random signs, magnitudes 1/2 to 1; "
                "entry weights 1/4 to 1)")
-    counted = np.ones(probes, bool)
+    left_out = np.zeros(probes, bool)
     notes = [(f"{probes} random probes (seeded), each the directional derivative along " + law.format(p.size)
               + "; probe differences are in directional-derivative units")]
     worst: list[EntryReport] = []
     failed = False
     for bad in np.flatnonzero(~res.ok):
         found, more = _localise(ev, name, a, dirs[bad], p.shape, tol, max_localised)
-        if not found and res.kink[bad]:
-            counted[bad] = False
+        if not found and (res.kink[bad] or res.tie[bad]):
+            left_out[bad] = True
             notes.append(f"probe {bad} sits on kinks of several samples at every step down to {STEPS[-1]:.1e} "
                          "and disagreed with its one-sided bracket; bisection found no wrong entry, so it is left "
                          "out (ties crossed in opposite directions)")
@@ -582,15 +608,16 @@ def check_directional(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, 
                      + ("" if found else ": the error is spread over many entries, each below its share"))
         if found:
             break
-    guarantee = _guarantee(ev, p, tol, res, counted & ~res.kink, rank_one=rank_one is not None)
+    guarantee = _guarantee(ev, p, tol, res, ~left_out & ~res.kink, rank_one=rank_one is not None)
     notes.append(_guarantee_note(guarantee, probes))
-    smooth = ~res.kink
-    n_failed = int(np.count_nonzero(~res.ok & counted))
+    # the summary: probes off kinks, and every failing probe that counts (a failure is shown, even at a kink)
+    shown = (~res.kink | ~res.ok) & ~left_out
+    n_failed = int(np.count_nonzero(~res.ok & ~left_out))
     return ParamCheck(
         name=name, shape=tuple(p.shape), mode="fast", passed=not failed, n_entries=probes,
-        n_failed=n_failed, n_kinks=int(np.count_nonzero(res.kink)), n_refined=probes,
-        max_abs_err=float(np.max(res.diff[smooth], initial=0.0)),
-        max_rel_err=float(np.max(relative_error(res.analytic, res.numeric)[smooth], initial=0.0)),
+        n_failed=n_failed, n_kinks=int(np.count_nonzero(res.kink | left_out)), n_refined=probes,
+        max_abs_err=float(np.max(res.diff[shown], initial=0.0)),
+        max_rel_err=float(np.max(relative_error(res.analytic, res.numeric)[shown], initial=0.0)),
         worst=tuple(worst[:8]), failed_indices=tuple(e.index for e in worst), tolerance=tol, notes=tuple(notes),
         guarantee=guarantee,
     )
