@@ -42,7 +42,10 @@ round-off is in its error bar.  Only a probe still at a kink at the
 smallest step (a pre-activation exactly at 0, a tie) is judged by its
 one-sided bracket; when that fails and bisection finds no wrong entry,
 the kinks of several samples were crossed in opposite directions: the
-probe is left out (said in the notes).  Neither a probe left out nor one
+probe is left out (said in the notes).  A probe is taken to be at a tie
+only where no kink-free step is known: with one, every kink is farther
+than it, and a probe that failed there and settles at the ladder's smaller
+steps is wrong, whatever kinks its larger steps crossed.  Neither a probe left out nor one
 that passed by its bracket counts in the guarantee below: the bracket of
 several samples' kinks can hold a wrong value (a ``b1`` off by 1e-3 in
 every entry, at exact ReLU ties, passed 12 of 20 seeds so).  A tensor that
@@ -265,10 +268,10 @@ def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, 
     # Where a kink-free step is known no line is at a tie (every kink is farther than that step): a line that
     # failed there and settled at the ladder's smaller steps is wrong, not at a tie, whatever its larger steps
     # crossed (marking it so hid failing probes from the summary and counted them as kinks).
-    at_tie = np.asarray(seen["seen"], bool) & ~ok & ~kink & (not kink_free)
+    at_tie = None if kink_free else np.asarray(seen["seen"], bool) & ~ok & ~kink
     tie = np.zeros(n, bool)
     lower, upper = m["lower"], m["upper"]
-    if at_tie.any():
+    if at_tie is not None and at_tie.any():
         by_bracket = judge(a_dir, m["value"], m["error"], floor=floor, k=tol.k, lower=seen["seen_lower"],
                            upper=seen["seen_upper"], kink=at_tie, bracket_error=2.0 * seen["seen_noise"]).passed
         ok = ok | (at_tie & by_bracket)
@@ -608,14 +611,15 @@ def check_directional(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, 
                      + ("" if found else ": the error is spread over many entries, each below its share"))
         if found:
             break
-    guarantee = _guarantee(ev, p, tol, res, ~left_out & ~res.kink, rank_one=rank_one is not None)
+    smooth = ~res.kink
+    guarantee = _guarantee(ev, p, tol, res, smooth & ~left_out, rank_one=rank_one is not None)
     notes.append(_guarantee_note(guarantee, probes))
     # the summary: probes off kinks, and every failing probe that counts (a failure is shown, even at a kink)
-    shown = (~res.kink | ~res.ok) & ~left_out
-    n_failed = int(np.count_nonzero(~res.ok & ~left_out))
+    shown = smooth if res.ok.all() else (smooth | ~res.ok) & ~left_out
     return ParamCheck(
         name=name, shape=tuple(p.shape), mode="fast", passed=not failed, n_entries=probes,
-        n_failed=n_failed, n_kinks=int(np.count_nonzero(res.kink | left_out)), n_refined=probes,
+        n_failed=int(np.count_nonzero(~res.ok & ~left_out)), n_kinks=int(np.count_nonzero(res.kink | left_out)),
+        n_refined=probes,
         max_abs_err=float(np.max(res.diff[shown], initial=0.0)),
         max_rel_err=float(np.max(relative_error(res.analytic, res.numeric)[shown], initial=0.0)),
         worst=tuple(worst[:8]), failed_indices=tuple(e.index for e in worst), tolerance=tol, notes=tuple(notes),
