@@ -295,7 +295,7 @@ def _judge_lines(ev: Any, losses: Callable[..., np.ndarray], a_dir: np.ndarray, 
     # A line that failed the first stage at the kink-free step and passes later passed by a wider error bar (the
     # five-point stencil's, the round-off of a smaller step, or the gap to a step that crossed kinks) than the
     # one its threshold in the guarantee assumes: its pass does not count (a W2 entry off by 40x its tolerance
-    # passed so while a correct run's note said 23x was caught with probability 0.99, red team 14)
+    # passed so while the correct run's note said 33x was caught with probability 0.99, red team 14)
     overruled = retried & ok & ~kink
     return _Measured(ok=ok, overruled=overruled, kink=kink, tie=tie, lower=lower, upper=upper, analytic=a_dir,
                      numeric=m["value"],
