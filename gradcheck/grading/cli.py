@@ -324,7 +324,6 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gradcheck grade`` (see the module docstring); returns the exit status."""
-    from gradcheck.grading._pool import PoolError
     from gradcheck.grading.cache import ResultCache
     from gradcheck.grading.identity import SubmissionsError
 
@@ -349,10 +348,31 @@ def run(args: argparse.Namespace) -> int:
     batch = _Batch(subs, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                    args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
     todo = _plan(args, batch)
+    stop = _grade(args, batch, todo)
+    if stop is not None:
+        return stop
+    for identity, message in batch.failures:
+        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
+    for sub in subs:
+        if sub.path is None:
+            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
+    try:
+        _apply_overrides(batch, rules)
+        _write_outputs(args, batch)
+    except (OSError, ValueError) as exc:
+        print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
+        return 1
+    return 1 if batch.failures else 0
+
+
+def _grade(args: argparse.Namespace, batch: _Batch, todo: list[tuple[int, GradingJob]]) -> int | None:
+    """Grade ``todo`` into ``batch`` (progress bar, pool or cluster); the exit status to stop with, ``None`` to go on."""
+    from gradcheck.grading._pool import PoolError
+
     jobs = args.jobs or os.cpu_count() or 1
     try:
-        with _progress(len(subs), args.quiet) as progress:
-            task = progress.add_task("", total=len(subs), completed=len(batch.results))
+        with _progress(len(batch.submissions), args.quiet) as progress:
+            task = progress.add_task("", total=len(batch.submissions), completed=len(batch.results))
             advance = lambda name: progress.update(task, advance=1, description=name)  # noqa: E731
             if args.scheduler:
                 from gradcheck.grading.distributed import run_on_cluster
@@ -367,24 +387,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"gradcheck grade: error: {exc}", file=sys.stderr)
         return 2
     except PoolError as exc:
-        print(f"gradcheck grade: error: {exc}\ngradcheck grade: nothing was written; {len(batch.results)} of {len(subs)} submissions "
+        print(f"gradcheck grade: error: {exc}\ngradcheck grade: nothing was written; {len(batch.results)} of {len(batch.submissions)} submissions "
               "were graded (kept in the cache, unless --no-cache): run again once the cause is fixed", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(subs)} graded (cached results are kept; run again to resume)", file=sys.stderr)
+        print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(batch.submissions)} graded (cached results are kept; run again to resume)", file=sys.stderr)
         return 130
-    for identity, message in batch.failures:
-        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
-    for sub in subs:
-        if sub.path is None:
-            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
-    try:
-        _apply_overrides(batch, rules)
-        _write_outputs(args, batch)
-    except (OSError, ValueError) as exc:
-        print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
-        return 1
-    return 1 if batch.failures else 0
+    return None
 
 
 def _apply_overrides(batch: _Batch, rules: list[Any]) -> None:
