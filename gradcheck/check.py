@@ -897,17 +897,25 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck) -> ParamCheck:
 def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
     """Fast mode of :func:`check_model`: tensors of at most :data:`~gradcheck.directional.SMALL` entries entry by
-    entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short)."""
+    entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short).
+
+    A tensor checked entry by entry gets its diagnosis as in full mode
+    (:func:`gradcheck.explain.explain`, among the gradients taken so: a
+    swap with a probed tensor is not seen).
+    """
     rng = np.random.default_rng(seed)
+    numeric: dict[str, NumericGradient] = {}
 
     def entrywise(k: str) -> ParamCheck:
-        numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
-        return param_check(k, analytic[k], numeric, tols[k])
+        numeric[k] = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
+        return param_check(k, analytic[k], numeric[k], tols[k])
 
-    return tuple(entrywise(k) if analytic[k].size <= SMALL
-                 else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
-                                 entrywise=functools.partial(entrywise, k))
-                 for k in ev.params)
+    checks = tuple(entrywise(k) if analytic[k].size <= SMALL
+                   else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
+                                   entrywise=functools.partial(entrywise, k))
+                   for k in ev.params)
+    n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
+    return explain(checks, analytic, numeric, batch_size=n)
 
 
 def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,

@@ -81,6 +81,7 @@ def test_a_tensor_whose_probes_sat_on_kinks_is_reported_as_checked_entry_by_entr
     assert (b1.mode, b1.n_entries, b1.guarantee) == ("full", 100, None)
     assert b1.n_kinks == 100  # every entry's line crosses the sixteen zero samples' ties
     assert b1.notes[0] == "4 of fast mode's 4 probes not counted (4 judged at a kink): checked entry by entry"
+    assert b1.diagnosis is not None and b1.diagnosis.code == "correct"  # as in full mode (none before red team 14)
     text = format_result(r)
     assert "b1 (100,): OK (full mode)" in text and "Mismatched entries: 0 / 100" in text
     # W1 moves the zero samples' pre-activations not at all: its probes count, and it stays in fast mode
