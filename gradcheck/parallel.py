@@ -38,9 +38,9 @@ and must agree bit for bit, or the share is recomputed there (with a
 :class:`GradcheckWorkerWarning`).  The engine therefore uses them only when
 ``workers`` asks for them (its default there is one process).  Not
 multiprocessing's fork server: it re-runs the caller's unguarded
-``__main__`` script in each worker.  (The grading pool, which has
-its own guarded entry point, does use the fork server there:
-:func:`start_method`.)
+``__main__`` script in each worker.  (Nor does the grading pool use it:
+its workers are fresh interpreters of its own entry point,
+:mod:`gradcheck.grading._pool`.)
 
 A child that dies (killed, out of memory), raises, or is still running
 :data:`PATIENCE` times as long as the parent took for its own share (plus
