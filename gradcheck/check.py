@@ -795,10 +795,11 @@ def check_model(
         checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
     # failing at kinks; and on a point with exact ties, whatever a kink bracket decided
     # asked only when something failed or sat at a kink: a passing check off kinks pays nothing
-    on_ties = any(c.n_kinks or not c.passed for c in checks) and _sits_on_ties(ev)
-    tied = {c.name for c in checks if (not c.passed and c.n_kinks) or (on_ties and (c.n_kinks or not c.passed))}
-    if grads is None and tied:
-        checks, found = _off_ties(checks, tied, ev, px, backward, who, tols, mode=mode, seed=seed, probes=probes, workers=workers)
+    if grads is None and any(c.n_kinks or not c.passed for c in checks) and _sits_on_ties(ev):
+        checks = tuple(_entrywise_at(ev, c, analytic, tols, workers) for c in checks)
+        tied = {c.name for c in checks if c.n_kinks or not c.passed}
+        checks, found = _off_ties(checks, tied, ev, px, backward, who, tols, mode=mode, seed=seed, probes=probes,
+                                  workers=workers)
         problems += [f for f in found if f not in problems]
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
@@ -857,7 +858,45 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], ev: ModelEvaluator
                   _fast_model(there, analytic, tols, seed=seed, probes=probes, workers=workers)):
             if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
                 off[c.name] = c
-    return tuple(_tie_verdict(c, off[c.name]) if c.name in tied else c for c in checks), found
+    return tuple(_tie_verdict(c, off[c.name], _failures_cross_ties(ev, c)) if c.name in tied else c
+                 for c in checks), found
+
+
+def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],
+                  tols: Mapping[str, Tolerance], workers: int | None) -> ParamCheck:
+    """``c``, or for a failing fast-mode tensor its check entry by entry (a failure on ties is judged per entry)."""
+    if c.passed or c.mode != "fast":
+        return c
+    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[c.name], evaluator=ev, workers=workers)
+    n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
+    return explain((param_check(c.name, analytic[c.name], numeric[c.name], tols[c.name]),), analytic, numeric,
+                   batch_size=n)[0]
+
+
+def _failures_cross_ties(ev: ModelEvaluator, c: ParamCheck) -> bool:
+    """Does every failing entry of ``c`` move a pre-activation that sits exactly on a kink?
+
+    Only such an entry can fail a correct backward (its derivative there is
+    the convention's, not the loss's); an entry that moves no tie is
+    differentiable at the point, and its failure stands whatever happens
+    elsewhere.  Each failing entry is moved by :data:`TIE_NUDGE` and the
+    layers run again; False when not every failing entry is listed.
+    """
+    if c.passed or len(c.failed_indices) < c.n_failed or c.mode == "fast":
+        return c.passed
+    ties = [(j, np.isin(a, kinks)) for j, (layer, a) in enumerate(zip(ev.layers, ev.inputs))
+            if (kinks := tuple(getattr(layer, "kinks", ()) or ()))]
+    for index in c.failed_indices:
+        moved = dict(ev.params)
+        moved[c.name] = ev.params[c.name].copy()
+        moved[c.name][index] += TIE_NUDGE * max(abs(float(moved[c.name][index])), 1.0)
+        a, inputs = ev.inputs[0], []
+        for layer in ev.layers:
+            inputs.append(a)
+            a = layer.forward(moved, a)
+        if not any(bool((inputs[j][tied] != ev.inputs[j][tied]).any()) for j, tied in ties):
+            return False
+    return True
 
 
 def _sits_on_ties(ev: ModelEvaluator) -> bool:
@@ -866,12 +905,15 @@ def _sits_on_ties(ev: ModelEvaluator) -> bool:
                if (kinks := tuple(getattr(layer, "kinks", ()) or ())))
 
 
-def _tie_verdict(at: ParamCheck, off: ParamCheck) -> ParamCheck:
+def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool) -> ParamCheck:
     """A tensor's verdict from its check at the point given (``at``) and off the ties (``off``: a failing one of the two).
 
-    It passes when it passes at both points off the ties: there every
-    entry's central difference is its derivative, and the backward is the
-    same function.
+    It passes when it passes at both points off the ties, where every
+    entry's central difference is its derivative and the backward is the
+    same function, and every entry that failed at the point given moves a
+    tie there (``explained``, :func:`_failures_cross_ties`): an entry that
+    moves none is differentiable there, and its failure stands (a backward
+    right only off the point, or off exact zeros, is still caught).
     The check whose numbers are shown is the one that decides (the one at
     the point given when both fail), and a note says which.
     """
@@ -882,9 +924,14 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck) -> ParamCheck:
     why = ("where a move crosses several ties at once (pre-activations exactly at a kink), a correct backward with "
            "any fixed relu'(0) can lie outside the one-sided bracket, and a wrong one inside it: no finite "
            "difference can check it there")
-    if off.passed and not at.passed:
-        note = f"{here}; {why}. Checked instead at {moved}: it passes at both, and every number shown is from the first"
+    if off.passed and not at.passed and explained:
+        note = (f"{here}, each failing entry moving a tie; {why}. Checked instead at {moved}: it passes at both, and "
+                "every number shown is from the first")
         return dataclasses.replace(off, notes=(note,) + off.notes)
+    if off.passed and not at.passed:
+        return dataclasses.replace(at, notes=at.notes + (
+            f"{here}; an entry that failed there moves no tie, so the loss is differentiable along it and its "
+            f"failure stands, though at {moved} the tensor passes",))
     if off.passed:
         return dataclasses.replace(at, notes=at.notes + (f"{here}; {why}. At {moved} it passes too",))  # at both
     there = f"at one of {moved} it fails ({off.n_failed} of {off.n_entries} {'probes' if off.mode == 'fast' else 'entries'})"
