@@ -185,7 +185,7 @@ def _small_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], f
         failed_idx = (tuple(tuple(int(i) for i in row) for row in
                             np.argwhere(~v.passed[start:stop].reshape(shape))[:MAX_INDICES]) if n_failed else ())
         if n_kinks:
-            smooth = [i for i in range(start, stop) if not kink[i]]
+            smooth = [i for i in range(start, stop) if not kink[i] or not passed[i]]  # as _summary: failing kinks count
             max_abs, max_rel = max([0.0] + [abs_err[i] for i in smooth]), max([0.0] + [rel_err[i] for i in smooth])
         else:  # max(0.0, ...) as max([0.0] + ...): the first of equal values, so 0.0 for an all-zero slice
             max_abs, max_rel = max(0.0, max(abs_err[start:stop])), max(0.0, max(rel_err[start:stop]))
@@ -233,7 +233,10 @@ def _summary(name: str, analytic: np.ndarray, numeric: NumericGradient, v: Entry
     failed = ~v.passed
     n_failed = int(np.count_nonzero(failed))
     n_kinks = int(np.count_nonzero(v.kink))
-    smooth_abs, smooth_rel = (v.abs_err[~v.kink], v.rel_err[~v.kink]) if n_kinks else (v.abs_err, v.rel_err)
+    # kinks are left out (their central difference is not the derivative), but not a failing one: a tensor
+    # that fails only at kinks must not report a largest difference of 0
+    counted = ~v.kink | failed
+    smooth_abs, smooth_rel = (v.abs_err[counted], v.rel_err[counted]) if n_kinks else (v.abs_err, v.rel_err)
     order = _largest(badness.reshape(-1), MAX_WORST)
     worst = _entries(order, analytic, numeric, v) if analytic.size else ()
     failed_idx = tuple(tuple(int(j) for j in i) for i in np.argwhere(failed)[:MAX_INDICES]) if n_failed else ()
@@ -791,6 +794,12 @@ def check_model(
         checks = _full(ev, analytic, tols, workers)
     else:
         checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
+    # failing at kinks; and on a point with exact ties, whatever a kink bracket decided
+    on_ties = _sits_on_ties(ev)
+    tied = {c.name for c in checks if (not c.passed and c.n_kinks) or (on_ties and (c.n_kinks or not c.passed))}
+    if grads is None and tied:
+        checks, found = _off_ties(checks, tied, ev, px, backward, who, tols, mode=mode, seed=seed, probes=probes, workers=workers)
+        problems += [f for f in found if f not in problems]
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
@@ -798,20 +807,116 @@ def check_model(
                        timings=timings)
 
 
+#: How far :func:`_off_ties` moves every parameter entry, relative to ``max(|p|, 1)``: a thousandth, about
+#: 160 times the central-difference step (``eps ** (1/3)``, 6e-6 relative), so that a tie at the point given
+#: (a pre-activation exactly 0) is far outside the stencil at the moved point, and small enough that the
+#: moved point is the same network at nearly the same weights.
+TIE_NUDGE = 1e-3
+
+
+def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], ev: ModelEvaluator, x: np.ndarray,
+              backward: Callable[..., Any], who: str, tols: Mapping[str, Tolerance], *, mode: str, seed: int, probes: int,
+              workers: int | None) -> tuple[tuple[ParamCheck, ...], list[str]]:
+    """The tensors ``tied`` checked again at a point moved off the ties; their verdicts from both (:func:`_tie_verdict`).
+
+    Where a move of one entry crosses several ties at once (pre-activations
+    exactly 0 in several samples, crossed in opposite directions, or a kink
+    feeding a kink in the next layer), the derivative a correct backward
+    computes with any fixed ``relu'(0)`` (torch's too) can lie outside the
+    one-sided bracket ``[f'(p-), f'(p+)]``, or differ from the derivative
+    where the kinks cancel and the loss is smooth there, and no finite
+    difference can tell it from a wrong one; a wrong value can as well hide
+    inside a bracket.  Integer weights and inputs with zero biases, an
+    instructor's hand example, put most entries there.  ``tied``: the
+    tensors that failed with entries at kinks, and, when the point sits on
+    ties (:func:`_sits_on_ties`), every tensor that failed or has entries
+    at kinks.  They are checked with the same backward at two points, the
+    point given with every parameter entry moved by a seeded
+    ``+-TIE_NUDGE * max(|p|, 1)`` (:data:`TIE_NUDGE`) and by the opposite
+    move, where no entry sits on a tie; each tied pre-activation is on one
+    side at one point and on the other at the other, so a unit a tie kept
+    off at one point is on at the other, and a wrong gradient through it
+    shows (a single move could turn every tied unit off, where a wrong
+    bias gradient is multiplied by 0).  A tensor passes off the ties when
+    it passes at both.  Returns the checks and any finding of the guarded
+    backward calls at the moved points.
+    """
+    rng = np.random.default_rng([int(seed), 0x71E5])
+    step = {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in ev.params.items()}
+    found: list[str] = []
+    off: dict[str, ParamCheck] = {}
+    for sign in (1.0, -1.0):
+        moved = {k: v + sign * step[k] for k, v in ev.params.items()}
+        grads, said = guards.run_guarded(backward, moved, x, ev.y, who)
+        found += said
+        analytic = check_grads_match(grads, moved, name="grads")
+        there = ModelEvaluator(ev.model, moved, x, ev.y)
+        if not np.isfinite(there.f0) or not all(np.isfinite(g).all() for g in analytic.values()):
+            return checks, found  # nothing to learn there: the verdicts at the point given stand
+        for c in (_full(there, analytic, tols, workers) if mode == "full" else
+                  _fast_model(there, analytic, tols, seed=seed, probes=probes, workers=workers)):
+            if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
+                off[c.name] = c
+    return tuple(_tie_verdict(c, off[c.name]) if c.name in tied else c for c in checks), found
+
+
+def _sits_on_ties(ev: ModelEvaluator) -> bool:
+    """Does an activation layer with declared kinks (a ReLU's 0) get an input exactly at one of them?"""
+    return any(bool(np.isin(a, kinks).any()) for layer, a in zip(ev.layers, ev.inputs)
+               if (kinks := tuple(getattr(layer, "kinks", ()) or ())))
+
+
+def _tie_verdict(at: ParamCheck, off: ParamCheck) -> ParamCheck:
+    """A tensor's verdict from its check at the point given (``at``) and off the ties (``off``: a failing one of the two).
+
+    It passes when it passes at both points off the ties: there every
+    entry's central difference is its derivative, and the backward is the
+    same function.
+    The check whose numbers are shown is the one that decides (the one at
+    the point given when both fail), and a note says which.
+    """
+    unit = "probes" if at.mode == "fast" else "entries"
+    here = f"{at.n_failed} of its {at.n_entries} {unit} failed" if not at.passed else "it passed"
+    here = f"At the point given {here} ({at.n_kinks} judged at kinks by one-sided differences)"
+    moved = f"two points moved off the ties (every entry by a seeded +-{TIE_NUDGE:g} x max(|p|, 1), then by the opposite move)"
+    why = ("where a move crosses several ties at once (pre-activations exactly at a kink), a correct backward with "
+           "any fixed relu'(0) can lie outside the one-sided bracket, and a wrong one inside it: no finite "
+           "difference can check it there")
+    if off.passed and not at.passed:
+        note = f"{here}; {why}. Checked instead at {moved}: it passes at both, and every number shown is from the first"
+        return dataclasses.replace(off, notes=(note,) + off.notes)
+    if off.passed:
+        return dataclasses.replace(at, notes=at.notes + (f"{here}; {why}. At {moved} it passes too",))  # at both
+    there = f"at one of {moved} it fails ({off.n_failed} of {off.n_entries} {'probes' if off.mode == 'fast' else 'entries'})"
+    if not at.passed:
+        return dataclasses.replace(at, notes=at.notes + (f"{here}; {there} too: the backward is wrong beyond the "
+                                                         "choice of relu'(0)",))
+    note = f"{here}, but {why}; {there}, and every number shown is from there"
+    return dataclasses.replace(off, notes=(note,) + off.notes)
+
+
 def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
     """Fast mode of :func:`check_model`: tensors of at most :data:`~gradcheck.directional.SMALL` entries entry by
-    entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short)."""
+    entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short).
+
+    A tensor checked entry by entry gets its diagnosis as in full mode
+    (:func:`gradcheck.explain.explain`, among the gradients taken so: a
+    swap with a probed tensor is not seen).
+    """
     rng = np.random.default_rng(seed)
+    numeric: dict[str, NumericGradient] = {}
 
     def entrywise(k: str) -> ParamCheck:
-        numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
-        return param_check(k, analytic[k], numeric, tols[k])
+        numeric[k] = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
+        return param_check(k, analytic[k], numeric[k], tols[k])
 
-    return tuple(entrywise(k) if analytic[k].size <= SMALL
-                 else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
-                                 entrywise=functools.partial(entrywise, k))
-                 for k in ev.params)
+    checks = tuple(entrywise(k) if analytic[k].size <= SMALL
+                   else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
+                                   entrywise=functools.partial(entrywise, k))
+                   for k in ev.params)
+    n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
+    return explain(checks, analytic, numeric, batch_size=n)
 
 
 def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,

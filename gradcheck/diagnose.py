@@ -213,6 +213,9 @@ def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "e
     fields.update(detail)
     if detail.get("reshaped_to"):
         fields["reshaped"] = messages.render("transpose.reshaped", {"got_shape": tuple(detail["reshaped_to"])}, lang=lang)
+    if "cause_keys" in detail:  # several usual causes fit (2 = N/2 at N = 4): each is named, none chosen
+        causes = [messages.render(k, fields, lang=lang).rstrip(".") for k in detail["cause_keys"]]
+        fields["cause"] = messages.render("cause.ambiguous", {**fields, "causes": messages.text("cause.or", lang=lang).join(causes)}, lang=lang)
     if "cause_key" in detail:
         fields["cause"] = messages.render(detail["cause_key"], fields, lang=lang)
         if detail.get("negative"):
@@ -488,10 +491,12 @@ def _match_pattern(
             names = [n for n, v in scale_factor_names(batch_size) if abs(abs(c) - v) <= RTOL_PATTERN * v]
             detail = dict(base, factor=c, factor_names=names, factor_name=names[0] if names else None, negative=c < 0)
             detail["factor_text"] = _factor_text(c, names, batch_size)
+            if len(names) > 1:  # at this N two usual factors are equal (2 = N/2 at N = 4): no cause can be singled out
+                ordered = [n for n in names if "N" in n] + [n for n in names if "N" not in n]  # the batch's first
+                return _make("scale", param, lang, template="scale.named", cause_keys=[f"cause.{n}" for n in ordered],
+                             **detail)
             if names:
-                # the most specific cause: a batch-size factor before a bare 2
-                best = next((n for n in names if "N" in n), names[0])
-                return _make("scale", param, lang, template="scale.named", cause_key=f"cause.{best}", **detail)
+                return _make("scale", param, lang, template="scale.named", cause_key=f"cause.{names[0]}", **detail)
             if np.count_nonzero(r) > 1 and abs(c - 1) > RTOL_NEAR:
                 # one number is always a multiple of another: a factor with
                 # no usual cause is only evidence when it fits many entries,

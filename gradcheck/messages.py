@@ -179,6 +179,14 @@ TEMPLATES: _T = {
         "en": "it is divided by 2N: the factor 2 of the square is missing and it is divided by N where the loss is a sum.",
         "ko": "2N으로 나누어져 있습니다: 제곱의 2가 빠졌고, 손실이 합인데 N으로 나누었습니다.",
     },
+    "cause.ambiguous": {
+        "en": "either {causes}. At this batch size these factors are equal: a check at another batch size tells them apart.",
+        "ko": "다음 중 하나입니다: {causes}. 이 배치 크기에서는 이 계수들이 같으므로 다른 배치 크기로 검사하면 구별됩니다.",
+    },
+    "cause.or": {
+        "en": "; or ",
+        "ko": "; 또는 ",
+    },
     "factor.sign": {
         "en": " The sign is also flipped.",
         "ko": " 부호도 반대입니다.",

@@ -18,7 +18,7 @@ Forking is only used where it is safe and worth it:
   lock, a logging handler's lock, a native runtime's mutex: JAX, torch)
   would stay locked in the child forever.  Native threads count: they are
   read from ``/proc/self/task``, and numpy's pools are identified with
-  ``threadpoolctl`` (optional; without it every extra thread is foreign).
+  ``threadpoolctl`` (a dependency; were it missing, every extra thread would count as foreign).
   OpenBLAS re-creates its workers in a child through its ``atfork``
   handlers; Python 3.12's ``DeprecationWarning`` about forking a
   multi-threaded process is silenced for them alone;
@@ -38,9 +38,9 @@ and must agree bit for bit, or the share is recomputed there (with a
 :class:`GradcheckWorkerWarning`).  The engine therefore uses them only when
 ``workers`` asks for them (its default there is one process).  Not
 multiprocessing's fork server: it re-runs the caller's unguarded
-``__main__`` script in each worker.  (The grading pool, which has
-its own guarded entry point, does use the fork server there:
-:func:`start_method`.)
+``__main__`` script in each worker.  (Nor does the grading pool use it:
+its workers are fresh interpreters of its own entry point,
+:mod:`gradcheck.grading._pool`.)
 
 A child that dies (killed, out of memory), raises, or is still running
 :data:`PATIENCE` times as long as the parent took for its own share (plus
@@ -126,8 +126,8 @@ def available_cpus() -> int:
 def numpy_pool_threads() -> int | None:
     """Worker threads numpy's own BLAS/OpenMP pools run now, or ``None`` when they cannot be identified.
 
-    The pools are identified with ``threadpoolctl`` (an optional dependency,
-    in the ``test`` and ``grading`` extras): those of libraries that numpy
+    The pools are identified with ``threadpoolctl`` (a dependency of the
+    package; ``None`` if it cannot be imported): those of libraries that numpy
     ships (under ``numpy/`` or ``numpy.libs/``) or that numpy's build
     configuration names as its BLAS.  A pool of ``n`` threads runs ``n - 1``
     workers beside the calling thread.  OpenBLAS stops its workers before

@@ -11,16 +11,17 @@ __all__ = ["format_result", "format_param", "to_dict", "to_json"]
 
 
 def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v: .8e}"
+    return "-" if v is None else f"{v + 0.0: .8e}"  # + 0.0: a negative zero prints as 0
 
 
 def _entry_line(name: str, e: EntryReport) -> str:
     idx = ", ".join(str(i) for i in e.index)
-    line = (f"  {name}[{idx}]: analytic {_num(e.analytic)}  numeric {_num(e.numeric)}  "
-            f"|diff| {e.abs_err:.3e}  allowed {e.allowed:.3e}  (error estimate {e.error_estimate:.3e})")
-    if e.kink:
-        line += f"  kink: one-sided [{_num(e.lower)}, {_num(e.upper)}]"
-    return line
+    line = f"  {name}[{idx}]: analytic {_num(e.analytic)}  numeric {_num(e.numeric)}  |diff| {e.abs_err:.3e}  "
+    if not e.kink:
+        return line + f"allowed {e.allowed:.3e}  (error estimate {e.error_estimate:.3e})"
+    # a kink is judged by its one-sided bracket, widened by the allowance: |diff| to the central value does not decide
+    return line + (f"(error estimate {e.error_estimate:.3e})  kink: judged by its one-sided bracket "
+                   f"[{_num(e.lower)}, {_num(e.upper)}] +- {e.allowed:.3e}")
 
 
 def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
@@ -49,7 +50,8 @@ def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
             f"Max relative difference: {p.max_rel_err:.6g}",
         ]
         if p.worst:
-            lines.append("Worst entries:" if p.n_failed == 0 else "Worst mismatches:")
+            lines.append("Worst entries:" if p.n_failed == 0 else "Worst mismatches:" if len(p.worst) <= p.n_failed
+                         else f"Worst entries (the {p.n_failed} mismatched first):")
     lines += [_entry_line(p.name, e) for e in p.worst]
     if p.diagnosis is not None and not p.passed:
         lines.append(f"Diagnosis ({p.diagnosis.code}): {p.diagnosis.message}")

@@ -173,6 +173,7 @@ class ParamCheck:
     n_kinks : entries (or probes) judged at a kink by the one-sided bracket.
     n_refined : entries that needed the second step size.
     max_abs_err, max_rel_err : over the compared entries, kinks excluded
+        unless they fail
         (in fast mode over the probes, with every failing probe that counts,
         at a kink or not).
     worst : the worst entries (failures first), at most ``MAX_WORST``.

@@ -16,7 +16,9 @@ found in it (``--id-pattern``, default a leading run of digits); see
 :mod:`gradcheck.grading.identity` for the layouts of a folder (one file per
 student, or one folder per student with helper modules).  Submissions are
 graded in parallel (``--jobs``, default: all cores), each in its own
-sandbox; a progress bar runs on stderr.  Every finished result is stored in
+sandbox, by worker processes that are the grader's own fresh interpreters
+(:mod:`gradcheck.grading._pool`: safe beside any thread of the caller, and
+they never re-run the caller's script); a progress bar runs on stderr.  Every finished result is stored in
 an authenticated cache (:mod:`gradcheck.grading.cache`, default
 ``.gradcheck-cache``), so an interrupted run picks up where it stopped;
 ``--regrade errors`` grades again the submissions whose cached verdict is
@@ -40,20 +42,20 @@ sandbox on its worker; this process alone writes the outputs and the cache.
 
 Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
-still graded and written), 2 for a usage error, 130 when interrupted.
+still graded and written) or when the grading workers could not start
+(then nothing is written: no student is given a score for the machine's
+failure), 2 for a usage error, 130 when interrupted.
 """
 from __future__ import annotations
 
 from gradcheck._argtypes import positive_float, positive_int
 from gradcheck.messages import LANGUAGES
-from gradcheck.parallel import WORKERS_ENV, start_method
 from gradcheck._argtypes import seed as seed_type
 
 import argparse
 import os
 import sys
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -149,11 +151,6 @@ class GradingJob:
     lang: str
     shrink: bool
     isolation: str = "auto"
-
-
-def _one_process_numerics() -> None:
-    """In a grading pool worker: the jobs already use the CPUs, so the engine must not fork more."""
-    os.environ[WORKERS_ENV] = "1"
 
 
 def grade_job(job: GradingJob) -> dict[str, Any]:
@@ -351,10 +348,31 @@ def run(args: argparse.Namespace) -> int:
     batch = _Batch(subs, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                    args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
     todo = _plan(args, batch)
+    stop = _grade(args, batch, todo)
+    if stop is not None:
+        return stop
+    for identity, message in batch.failures:
+        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
+    for sub in subs:
+        if sub.path is None:
+            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
+    try:
+        _apply_overrides(batch, rules)
+        _write_outputs(args, batch)
+    except (OSError, ValueError) as exc:
+        print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
+        return 1
+    return 1 if batch.failures else 0
+
+
+def _grade(args: argparse.Namespace, batch: _Batch, todo: list[tuple[int, GradingJob]]) -> int | None:
+    """Grade ``todo`` into ``batch`` (progress bar, pool or cluster); the exit status to stop with, ``None`` to go on."""
+    from gradcheck.grading._pool import PoolError
+
     jobs = args.jobs or os.cpu_count() or 1
     try:
-        with _progress(len(subs), args.quiet) as progress:
-            task = progress.add_task("", total=len(subs), completed=len(batch.results))
+        with _progress(len(batch.submissions), args.quiet) as progress:
+            task = progress.add_task("", total=len(batch.submissions), completed=len(batch.results))
             advance = lambda name: progress.update(task, advance=1, description=name)  # noqa: E731
             if args.scheduler:
                 from gradcheck.grading.distributed import run_on_cluster
@@ -368,21 +386,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"gradcheck grade: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(subs)} graded (cached results are kept; run again to resume)", file=sys.stderr)
-        return 130
-    for identity, message in batch.failures:
-        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
-    for sub in subs:
-        if sub.path is None:
-            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
-    try:
-        _apply_overrides(batch, rules)
-        _write_outputs(args, batch)
-    except (OSError, ValueError) as exc:
-        print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
+    except PoolError as exc:
+        print(f"gradcheck grade: error: {exc}\ngradcheck grade: nothing was written; {len(batch.results)} of {len(batch.submissions)} submissions "
+              "were graded (kept in the cache, unless --no-cache): run again once the cause is fixed", file=sys.stderr)
         return 1
-    return 1 if batch.failures else 0
+    except KeyboardInterrupt:
+        print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(batch.submissions)} graded (cached results are kept; run again to resume)", file=sys.stderr)
+        return 130
+    return None
 
 
 def _apply_overrides(batch: _Batch, rules: list[Any]) -> None:
@@ -430,46 +441,13 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
                 data, error = None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
             finish(i, job, data, error)
         return
-    broken = _run_pool(todo, jobs, finish)
-    for item in broken:  # the pool died under these (a worker killed, out of memory ...): again, each alone
-        if _run_pool([item], 1, finish):
+    from gradcheck.grading._pool import run_pool
+
+    broken = run_pool(todo, jobs, finish)
+    for item in broken:  # their worker died under them (killed, out of memory ...): again, each alone
+        if run_pool([item], 1, finish):
             message = "the grading worker process died while grading this submission (it was killed, or ran out of memory)"
             finish(item[0], item[1], _crash_row(item[1], message), "")
-
-
-def _run_pool(items: list[tuple[int, GradingJob]], jobs: int, done: Done) -> list[tuple[int, GradingJob]]:
-    """Grade ``items`` in a process pool; returns the items a broken pool left ungraded."""
-    from concurrent.futures.process import BrokenProcessPool
-
-    # the progress bar's thread runs: fork only where gradcheck.parallel says it is safe, else a fork server
-    import multiprocessing
-
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_one_process_numerics,
-                               mp_context=multiprocessing.get_context(start_method()))
-    pending: dict[Future[Any], tuple[int, GradingJob]] = {}
-    broken: list[tuple[int, GradingJob]] = []
-    try:
-        for item in items:
-            pending[pool.submit(grade_job, item[1])] = item
-        while pending:
-            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                i, job = item = pending.pop(fut)
-                try:
-                    data, error = fut.result(), ""
-                except BrokenProcessPool:
-                    broken.append(item)
-                    continue
-                except Exception as exc:  # noqa: BLE001 - one submission never stops the others
-                    data, error = None, f"{type(exc).__name__}: {exc}"
-                done(i, job, data, error)
-    except KeyboardInterrupt:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return sorted(broken, key=lambda it: it[0])
 
 
 def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:

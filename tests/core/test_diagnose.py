@@ -132,6 +132,11 @@ def test_notebook_000_with_four_samples_names_both_readings():
     d = diagnose(m.notebook_gradient(p, x, y), m.backward(p, x, y), batch_size=4)
     assert d["W1"].detail["factor_names"] == ["2", "N/2"]
     assert "N/2" in d["W1"].message and "2/N" in d["W1"].message
+    # at N = 4 the factor 2 is also N/2: both causes are named and neither is asserted (a red team's softmax
+    # head with b2 doubled was told "the factor 2/N of the mean squared error is missing")
+    message = d["W1"].message
+    assert "the factor 1/2 of the loss was lost" in message and "another batch size" in message
+    assert "또는" in d["W1"].in_language("ko").message
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ left out or passed by their bracket, and the tensor was still reported OK
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -78,8 +80,8 @@ def test_a_tensor_whose_probes_sat_on_kinks_is_reported_as_checked_entry_by_entr
     # its counts are entries, its mode says so, and no probe guarantee is claimed
     assert (b1.mode, b1.n_entries, b1.guarantee) == ("full", 100, None)
     assert b1.n_kinks == 100  # every entry's line crosses the sixteen zero samples' ties
-    assert b1.notes[0].startswith("fast mode's probes sat on kinks (") and b1.notes[0].endswith(
-        "judged at a kink, so not counted): checked entry by entry")
+    assert b1.notes[0] == "4 of fast mode's 4 probes not counted (4 judged at a kink): checked entry by entry"
+    assert b1.diagnosis is not None and b1.diagnosis.code == "correct"  # as in full mode (none before red team 14)
     text = format_result(r)
     assert "b1 (100,): OK (full mode)" in text and "Mismatched entries: 0 / 100" in text
     # W1 moves the zero samples' pre-activations not at all: its probes count, and it stays in fast mode
@@ -94,8 +96,12 @@ def _passing(thresholds, *, passed=True):
 
 def test_an_ok_stands_on_probes_only_when_all_of_them_count_with_finite_thresholds():
     assert unbacked(_passing((1.0,) * 4), 4) is None
-    assert unbacked(_passing((1.0,) * 3), 4) == ("fast mode's probes sat on kinks (1 of 4 judged at a kink, so not "
-                                                 "counted): checked entry by entry")
+    assert unbacked(_passing((1.0,) * 3), 4) == ("1 of fast mode's 4 probes not counted (1 failed at the kink-free "
+                                                 "step and passed only at smaller steps, with wider error bars): "
+                                                 "checked entry by entry")
+    assert unbacked(replace(_passing((1.0,) * 2), n_kinks=1), 4) == (
+        "2 of fast mode's 4 probes not counted (1 judged at a kink; 1 failed at the kink-free step and passed only "
+        "at smaller steps, with wider error bars): checked entry by entry")
     assert unbacked(_passing(()), 4) is not None
     assert unbacked(_passing((1.0, 1.0, np.inf, 1.0)), 4) == ("fast mode's probes have no finite threshold: "
                                                               "checked entry by entry")
@@ -106,8 +112,8 @@ def test_an_ok_stands_on_probes_only_when_all_of_them_count_with_finite_threshol
 
 @pytest.mark.parametrize("thresholds, said", [
     ((1e6,) * 4, "the 4 counted probes promise nothing for one entry off by 10x"),  # bound 1e5: every weight misses
-    ((), "per entry: no guarantee (no probe counted; 4 of 4 probes were judged at kinks)"),
-    ((1.0, np.inf), "per entry: no guarantee (a counted probe has no finite threshold; 2 of 4 probes were judged"),
+    ((), "per entry: no guarantee (no probe counted; 4 of 4 probes not counted)"),
+    ((1.0, np.inf), "per entry: no guarantee (a counted probe has no finite threshold; 2 of 4 probes not counted"),
 ])
 def test_the_note_never_states_a_void_guarantee_as_a_number(thresholds, said):
     note = _guarantee_note(FastGuarantee(thresholds=thresholds, unit=1.0, n_entries=100), 4)

@@ -147,3 +147,27 @@ def test_json_safe_policy_keeps_nan_and_the_sign_of_infinity():
     assert safe == {"a": ["inf", "-inf", "nan"], "3": [0.5, "sign", None], "o": repr(object)}
     assert [float(v) for v in safe["a"][:2]] == [np.inf, -np.inf]
     assert json.loads(json.dumps(safe, allow_nan=False)) == safe
+
+
+def _entry_block(worst, n_failed):
+    from gradcheck.report import format_param
+    p = ParamCheck(name="W", shape=(2,), mode="full", passed=n_failed == 0, n_entries=2, n_failed=n_failed, n_kinks=1,
+                   n_refined=2, max_abs_err=0.3, max_rel_err=1.0, worst=tuple(worst), failed_indices=((0,),) * n_failed,
+                   tolerance=Tolerance())
+    return format_param(p)
+
+
+def test_a_kink_entry_shows_the_bracket_that_judged_it_and_a_negative_zero_prints_as_zero():
+    from gradcheck.results import EntryReport
+    kink = EntryReport(index=(0,), analytic=-0.0, numeric=0.345, error_estimate=2e-8, allowed=1.6e-7, abs_err=0.345,
+                       rel_err=1.0, kink=True, lower=0.25, upper=0.44)
+    smooth = EntryReport(index=(1,), analytic=1.0, numeric=1.0, error_estimate=1e-9, allowed=4e-9, abs_err=0.0, rel_err=0.0)
+    text = _entry_block([kink, smooth], n_failed=1)
+    line = next(s for s in text.splitlines() if s.startswith("  W[0]"))
+    assert "analytic  0.00000000e+00" in line and "-0.0" not in line
+    # the bracket and its margin decide a kink, not |diff| against an allowance of the central value
+    assert "judged by its one-sided bracket [ 2.50000000e-01,  4.40000000e-01] +- 1.600e-07" in line
+    assert "allowed" not in line
+    # a passing entry after the failing one: the heading does not call it a mismatch
+    assert "Worst entries (the 1 mismatched first):" in text and "Worst mismatches" not in text
+    assert "Worst mismatches:" in _entry_block([kink], n_failed=1)

@@ -12,7 +12,6 @@ import pytest
 # the grade command prints its progress and report with rich (the grading extra)
 pytest.importorskip("rich")
 
-from gradcheck import parallel
 from gradcheck.grading import cli
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -231,7 +230,8 @@ def test_a_submission_killing_its_grading_worker_does_not_stop_the_others(tmp_pa
     scratch = tmp_path / "scratch"  # the sandboxes' directories (process level: on the grader's disk)
     scratch.mkdir()
     if level == "process":
-        monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # the pool's forked workers inherit it
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+        monkeypatch.setenv("TMPDIR", str(scratch))  # the pool's workers are fresh interpreters: they read it
     d = tmp_path / "class"
     d.mkdir()
     (d / "a_kills_worker.py").write_text(KILLS_WORKER)
@@ -252,47 +252,29 @@ def test_pool_workers_do_not_fork_numerics_of_their_own(monkeypatch):
     import os
 
     from gradcheck import engine
+    from gradcheck.grading import _pool
+    from multiprocessing.connection import Connection
 
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def spy(**kwargs):
-        seen.update(kwargs)
-        raise Stop
-
-    monkeypatch.setattr(cli, "ProcessPoolExecutor", spy)
     monkeypatch.setenv("GRADCHECK_WORKERS", "4")  # restored after the test
-    with pytest.raises(Stop):
-        cli._run_pool([(0, None)], 2, lambda *a: None)
-    # started safely: the progress bar's thread (or any other) rules out a plain fork
-    assert seen["mp_context"].get_start_method() == parallel.start_method()
-    seen["initializer"]()  # what each worker runs first
+    jobs_r, jobs_w = os.pipe()
+    results_r, results_w = os.pipe()
+    os.close(jobs_w)  # no job: the worker says ready and leaves at end of file
+    _pool.worker_main(jobs_r, results_w)  # what each worker runs, here in this process
+    with Connection(results_r, writable=False) as results:
+        assert results.recv() == ("ready", os.getpid())
     assert os.environ["GRADCHECK_WORKERS"] == "1"
     assert engine._workers(None, engine.PARALLEL_MIN_VALUES) == 1
 
 
-def test_the_pool_is_not_forked_while_the_progress_bar_thread_runs(monkeypatch):
-    import threading
+def test_the_pool_never_forks_the_grading_process_while_the_progress_bar_thread_runs(subs, tmp_path, monkeypatch):
+    """Its workers are started by fork and exec (safe beside any thread), never by a plain fork of this process."""
+    import os
 
-    seen = {}
+    def no_fork():
+        raise AssertionError("os.fork() of the grading process")
 
-    class Stop(Exception):
-        pass
-
-    def spy(**kwargs):
-        seen.update(kwargs)
-        raise Stop
-
-    monkeypatch.setattr(cli, "ProcessPoolExecutor", spy)
-    stop = threading.Event()
-    bar = threading.Thread(target=stop.wait)  # what rich's live progress bar runs beside the pool
-    bar.start()
-    try:
-        with pytest.raises(Stop):
-            cli._run_pool([(0, None)], 2, lambda *a: None)
-    finally:
-        stop.set()
-        bar.join()
-    assert seen["mp_context"].get_start_method() != "fork"
+    monkeypatch.setattr(os, "fork", no_fork)
+    rc = grade(subs, "--model", "xor_1layer", "--jobs", "2", "--no-cache", "--json", tmp_path / "r.json")  # not --quiet: the bar's thread runs
+    assert rc == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert [(r["submission"], r["score"]) for r in results] == [("broken.py", 0.0), ("good.py", 2.0), ("notebook.py", 1.0)]  # as in test_directory_with_every_output
