@@ -492,17 +492,17 @@ def _guarantee_note(g: FastGuarantee, probes: int) -> str:
     """
     n = len(g.thresholds)
     if n == 0 or not all(map(math.isfinite, g.thresholds)):
-        why = "no probe counted" if n == 0 else "a counted probe has no finite threshold"
-        return (f"per entry: no guarantee ({why}; {probes - n} of {probes} probes not counted): "
-                "use mode='full' to check every entry")
+        why = f"none of the {probes} probes counted" if n == 0 else "a counted probe has no finite threshold"
+        return f"per entry: no guarantee ({why}): use mode='full' to check every entry"
     p = g.escape_probability(RATIO)
     size = f"to be caught with probability 0.99 an entry must be off by {g.ratio_for(0.01):.3g}x its tolerance"
-    if p >= 1.0:
+    shown = next((t for t in (f"{p:.{d}g}" for d in range(2, 7)) if float(t) < 1.0), "1")  # 0.996 is not "1"
+    if shown == "1":
         text = (f"per entry: the {n} counted probes promise nothing for one entry off by {RATIO:g}x its own full-mode "
                 f"tolerance (each may miss it); {size}")
     else:
         text = (f"per entry: one entry off by {RATIO:g}x its own full-mode tolerance escapes all {n} counted probes "
-                f"with probability {'0' if p == 0 else f'at most {p:.2g}'}; {size}")
+                f"with probability {'0' if p == 0 else f'at most {shown}'}; {size}")
     if p > 0.5:
         text += (f". Fast mode cannot see a single wrong entry of that size among {g.n_entries:,} entries: "
                  "use mode='full' to check every entry")

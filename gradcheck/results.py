@@ -166,8 +166,9 @@ class ParamCheck:
     name, shape : the parameter.
     mode : ``"full"`` (every entry) or ``"fast"`` (random probes, failing
         entries localised).  Fast mode checks small tensors, and those whose
-        probes sat on kinks (:func:`gradcheck.directional.unbacked`), entry
-        by entry: their mode is ``"full"`` and their counts are entries.
+        probes did not all count (:func:`gradcheck.directional.unbacked`),
+        entry by entry: their mode is ``"full"``, their counts are entries,
+        and they have full mode's diagnosis.
     n_entries : entries compared (in fast mode: probes plus localised entries).
     n_failed : entries (or probes) outside the tolerance.
     n_kinks : entries (or probes) judged at a kink by the one-sided bracket.

@@ -112,8 +112,8 @@ def test_an_ok_stands_on_probes_only_when_all_of_them_count_with_finite_threshol
 
 @pytest.mark.parametrize("thresholds, said", [
     ((1e6,) * 4, "the 4 counted probes promise nothing for one entry off by 10x"),  # bound 1e5: every weight misses
-    ((), "per entry: no guarantee (no probe counted; 4 of 4 probes not counted)"),
-    ((1.0, np.inf), "per entry: no guarantee (a counted probe has no finite threshold; 2 of 4 probes not counted"),
+    ((), "per entry: no guarantee (none of the 4 probes counted): use mode='full'"),
+    ((1.0, np.inf), "per entry: no guarantee (a counted probe has no finite threshold): use mode='full'"),
 ])
 def test_the_note_never_states_a_void_guarantee_as_a_number(thresholds, said):
     note = _guarantee_note(FastGuarantee(thresholds=thresholds, unit=1.0, n_entries=100), 4)
@@ -144,3 +144,12 @@ def test_an_entry_localised_at_a_tie_shows_the_bracket_that_holds_the_right_valu
             assert e.lower - slack <= right[e.index] <= e.upper + slack, (seed, e)
             assert not e.lower - slack <= e.analytic <= e.upper + slack, (seed, e)
     assert fast >= 5  # the test says something: 8 of 20 seeds at this commit
+
+
+def test_a_chance_just_below_1_is_not_rounded_to_1():
+    # rank-one weights are the 4096 products of two levels: a threshold just below 10x the largest, (127.5/128)^2,
+    # lets 4095 of them miss an error of 10x: 0.99976, which two digits would print as 1
+    g = FastGuarantee(thresholds=(10.0 * (127.5 / 128.0) ** 2 * (1 - 1e-9),), unit=1.0, n_entries=100, rank_one=True)
+    assert g.escape_probability(10.0) == 4095 / 4096
+    note = _guarantee_note(g, 1)
+    assert "escapes all 1 counted probes with probability at most 0.9998;" in note and "at most 1;" not in note
