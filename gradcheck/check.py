@@ -40,6 +40,7 @@ from gradcheck.numeric import (
     FunctionPoint,
     check_noise_scale,
     function_gradients,
+    needs_refining,
     to_scalar,
 )
 from gradcheck.parallel import workers_from_env
@@ -1129,7 +1130,7 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
         if whole is None and ev.tiny(names):
             whole = estimate_tiny(ev, names, accept)
     if whole is not None:
-        if not whole.kink.any() and np.isfinite(whole.value).all():
+        if not needs_refining(whole).any() and np.isfinite(whole.value).all():
             # every entry accepted by its central difference: then compare_entries would judge it so again
             d1, err, j = judged[-1]
             same = whole.value is d1 and whole.error is err

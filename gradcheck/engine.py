@@ -43,7 +43,7 @@ import numpy as np
 from gradcheck.errors import GradcheckValueError
 from gradcheck._validate import check_workers
 from gradcheck.estimate import NumericGradient
-from gradcheck.numeric import default_step, refine_kinks, stencil_gradient
+from gradcheck.numeric import default_step, needs_refining, refine_kinks, stencil_gradient
 from gradcheck.parallel import available_cpus, can_fork, run_split, workers_from_env
 from gradcheck.nn import AffineLayer, RankOneHead
 from gradcheck.recognise import (CHECK_COPIES, STACK_RTOL, LayerKind, Stacking, StackRefused, Structure, carries, declares,
@@ -934,13 +934,14 @@ def split_estimate(ev: ModelEvaluator, names: Sequence[str], whole: NumericGradi
     bounds = ev.bounds(names)
     return {name: NumericGradient(name=name, **{
         f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
-        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff")})
+        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved")
+        if getattr(whole, f) is not None})
         for name, a, b in zip(names, bounds[:-1], bounds[1:]) if only is None or name in only}
 
 
 def refine_estimate(ev: ModelEvaluator, grads: dict[str, NumericGradient], workers: int | None) -> dict[str, NumericGradient]:
-    """Estimates with their kinks measured again at a smaller step (:func:`~gradcheck.numeric.refine_kinks`)."""
-    if not any(g.kink.any() for g in grads.values()):
+    """Estimates with their kinks and unresolved bars measured again at a smaller step (:func:`~gradcheck.numeric.refine_kinks`)."""
+    if not any(needs_refining(g).any() for g in grads.values()):
         return grads
     return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale)
 

@@ -40,6 +40,12 @@ class NumericGradient:
         Entries where the one-sided quotients disagree by more than the
         smooth error model allows: the stencil straddles a point where the
         function is not differentiable.
+    unresolved : ndarray of bool, optional
+        Entries whose truncation estimate no smooth function resolved by the
+        step gives (:func:`gradcheck.stencil.combine`): a kink inside the
+        stencil that the kink test missed.  They are measured again at a
+        smaller step (:func:`gradcheck.numeric.refine_kinks`); None when no
+        entry has the ``+-2h`` points.
     """
 
     name: str
@@ -51,6 +57,7 @@ class NumericGradient:
     kink: np.ndarray
     refined: np.ndarray | None = None
     roundoff: np.ndarray | None = None
+    unresolved: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -16,7 +16,7 @@ from gradcheck._validate import check_number, check_params, describe
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.estimate import NumericGradient
 from gradcheck.parallel import run_split
-from gradcheck.stencil import EPS, STENCIL, combine, roundoff_error
+from gradcheck.stencil import EPS, REFINE_STEP, STENCIL, combine, roundoff_error
 
 __all__ = [
     "EPS64",
@@ -25,17 +25,24 @@ __all__ = [
     "estimate_function_gradient",
     "function_gradients",
     "numerical_gradient",
+    "needs_refining",
     "refine_kinks",
     "to_scalar",
+    "unresolved",
 ]
 
 #: The float64 machine epsilon (:data:`gradcheck.stencil.EPS`).
 EPS64 = EPS
 
-#: Entries whose stencil flags a kink are measured again at this fraction of
-#: their step (:func:`refine_kinks`): a kink at distance ``d`` from the point
-#: stays out of a stencil of step ``t < d / 2``; the round-off term grows 16x.
-KINK_REFINE = 1.0 / 16.0
+#: Entries whose stencil flags a kink or an unresolved bar are measured again at this fraction
+#: of their step (:func:`refine_kinks`; :data:`gradcheck.stencil.REFINE_STEP`).
+KINK_REFINE = REFINE_STEP
+
+#: Rounds of :func:`refine_kinks`: ``h / 16``, then ``h / 256`` for an entry whose ``h / 16``
+#: bar is still unresolved (a kink in the kink test's blind spot of the smaller stencil: one
+#: the first stencil flagged, 0.04 steps away).  The round-off term is then 256 times the
+#: default step's, about 1e-7 of the loss: far below the percent a kink left.
+REFINE_ROUNDS = 2
 
 #: ``fill(todo, steps, values)``: losses at all four stencil points of the
 #: entries ``todo[name]`` with steps ``steps[name][todo[name]]``, written into
@@ -276,44 +283,74 @@ def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np
 
 
 def refine_kinks(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, scale: float) -> dict[str, NumericGradient]:
-    """Measure every entry flagged as a kink again at :data:`KINK_REFINE` of its step, and keep that estimate.
+    """Measure every kink and every unresolved entry again at :data:`KINK_REFINE` of its step, and keep that estimate.
 
-    A stencil flags a kink when some kink lies within ``2h`` of the point,
-    not only at it: at batch 256 another sample's ReLU pre-activation a few
-    ``h`` away corrupts the ``2h`` quotients, and the one-sided bracket of a
-    correct entry can then miss its exact one-sided derivative.  At
-    ``h / 16`` a kink near the point is left outside: the entry takes the
-    smaller stencil's value and error bar, and keeps its coarse bracket and
-    kink flag, because a tie whose jump is below the round-off the kink test
-    allows for at ``h / 16`` looks smooth there too, with the mean of the two
-    one-sided slopes as its central difference; it passes when either
-    accepts it.  A kink *at* the point that still shows at ``h / 16`` takes
-    that stencil's bracket, whose truncation terms are 16x (first order) and
-    256x (second order) smaller.  Costs four evaluations per flagged entry.
+    Which entries: :func:`needs_refining`.  A stencil flags a kink when
+    some kink lies within ``2h`` of the point, not only at it: at batch 256
+    another sample's ReLU pre-activation a few ``h`` away corrupts the
+    ``2h`` quotients.  And a kink about ``2h/3`` away is not flagged at all
+    (``s(h) = s(2h) / 2`` there, :func:`gradcheck.stencil.combine`) but
+    makes the truncation estimate a few percent of the gradient, out of
+    proportion with the curvature: such a bar is refined too (:func:`unresolved`).  At ``h / 16`` a kink near
+    the point is left outside: every field is the smaller stencil's
+    (value, error bar and a one-sided bracket whose quotients no longer
+    cross the kink, so a value a few percent off is caught), and the kink
+    flag stays where either stencil set it, because a tie *at* the point
+    whose jump is below the round-off the kink test allows for at ``h / 16``
+    looks smooth there, with the mean of the two one-sided slopes as its
+    central difference (the red team's seed 15): its fine bracket still
+    holds both one-sided slopes.  An entry whose ``h / 16`` estimate is
+    still unresolved and no kink (a kink ``2h/3`` of the smaller step away)
+    is measured once more, at ``h / 256`` (:data:`REFINE_ROUNDS`).  Costs
+    four evaluations per entry and round.
     """
-    todo = {k: np.flatnonzero(np.asarray(g.kink).reshape(-1)) for k, g in grads.items()}
-    todo = {k: idx for k, idx in todo.items() if idx.size}
-    if not todo:
-        return dict(grads)
-    steps = {k: np.asarray(grads[k].step, dtype=np.float64).reshape(-1) * KINK_REFINE for k in todo}
-    values = {k: np.full((len(STENCIL), steps[k].size), np.nan) for k in todo}
-    fill(todo, steps, values)
     out = dict(grads)
-    for k, idx in todo.items():
-        fine = stencil_gradient(k, f0, values[k][:, idx], steps[k][idx], (idx.size,), scale)
-        # where the smaller stencil shows no kink, the coarse bracket stays (with its kink flag and round-off):
-        # a kink near the point is then outside and the fine value is right, but a tie *at* the point whose
-        # jump is below the round-off the kink test allows for at h/16 also looks smooth there, and its
-        # central difference is the mean of the two one-sided slopes (the red team's seed 15)
-        bracket = np.asarray(fine.kink, bool)
-        fields: dict[str, Any] = {}
-        for field in ("value", "error", "step", "lower", "upper", "kink", "roundoff"):
-            merged = np.array(getattr(grads[k], field), copy=True).reshape(-1)
-            take = np.ones(idx.size, bool) if field in ("value", "error", "step") else bracket
-            merged[idx[take]] = np.asarray(getattr(fine, field)).reshape(-1)[take]
-            fields[field] = merged.reshape(grads[k].shape)
-        out[k] = dataclasses.replace(grads[k], **fields)
+    todo = {k: np.flatnonzero(needs_refining(g).reshape(-1)) for k, g in grads.items()}
+    for _ in range(REFINE_ROUNDS):
+        todo = {k: idx for k, idx in todo.items() if idx.size}
+        if not todo:
+            break
+        steps = {k: np.asarray(out[k].step, dtype=np.float64).reshape(-1) * KINK_REFINE for k in todo}
+        values = {k: np.full((len(STENCIL), steps[k].size), np.nan) for k in todo}
+        fill(todo, steps, values)
+        again = {}
+        for k, idx in todo.items():
+            fine = stencil_gradient(k, f0, values[k][:, idx], steps[k][idx], (idx.size,), scale)
+            out[k] = _merged(out[k], idx, fine)
+            again[k] = idx[unresolved(fine) & ~np.asarray(fine.kink, bool)]
+        todo = again
     return out
+
+
+def _merged(coarse: NumericGradient, idx: np.ndarray, fine: NumericGradient) -> NumericGradient:
+    """``coarse`` with the entries ``idx`` measured again (``fine``): the fine fields, the kink flag of either."""
+    fields: dict[str, Any] = {}
+    for field in ("value", "error", "step", "lower", "upper", "kink", "roundoff", "unresolved"):
+        old = getattr(coarse, field)
+        # unresolved is None in an estimate whose entries were all settled by f(+-h)
+        merged = np.zeros(coarse.value.size, bool) if old is None else np.array(old, copy=True).reshape(-1)
+        new = np.asarray(getattr(fine, field)).reshape(-1)
+        merged[idx] = merged[idx] | new if field == "kink" else new
+        fields[field] = merged.reshape(coarse.shape)
+    return dataclasses.replace(coarse, **fields)
+
+
+def unresolved(grad: NumericGradient) -> np.ndarray:
+    """Entries whose truncation estimate is a kink's, not a smooth function's (:func:`gradcheck.stencil.combine`).
+
+    >>> g = NumericGradient("w", value=np.ones(2), error=np.ones(2), step=np.ones(2), lower=np.ones(2),
+    ...                     upper=np.ones(2), kink=np.zeros(2, bool), unresolved=np.array([True, False]))
+    >>> unresolved(g).tolist(), unresolved(dataclasses.replace(g, unresolved=None)).tolist()
+    ([True, False], [False, False])
+    """
+    if grad.unresolved is None:
+        return np.zeros(np.shape(grad.kink), bool)
+    return np.asarray(grad.unresolved, bool)
+
+
+def needs_refining(grad: NumericGradient) -> np.ndarray:
+    """Entries :func:`refine_kinks` measures again: kinks, and :func:`unresolved` error bars."""
+    return np.asarray(grad.kink, bool) | unresolved(grad)
 
 
 def stencil_gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: tuple[int, ...],
@@ -329,10 +366,12 @@ def stencil_gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: 
         parts["value"] = np.where(coarse, parts["d1"], parts["value"])
         parts["error"] = np.where(coarse, noise, parts["error"])
         parts["kink"] = np.where(coarse, False, parts["kink"])
+        parts["unresolved"] = np.where(coarse, False, parts["unresolved"])
     return NumericGradient(
         name=name, value=parts["value"].reshape(shape), error=parts["error"].reshape(shape),
         step=h.reshape(shape), lower=parts["lower"].reshape(shape), upper=parts["upper"].reshape(shape),
         kink=parts["kink"].reshape(shape), refined=(~coarse).reshape(shape), roundoff=noise.reshape(shape),
+        unresolved=parts["unresolved"].reshape(shape),
     )
 
 

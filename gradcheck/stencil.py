@@ -43,14 +43,31 @@ and turns them into:
     ``|s(h) - s(2h) / 2|`` exceeds what round-off alone can produce
     (``KINK_FACTOR * roundoff / h``) *and* a tenth of the smooth scale
     ``|s(2h)|/2``.  A stencil that straddles a kink between ``h`` and ``2h``
-    is flagged too: its extrapolated value cannot be trusted.
+    is flagged too: its extrapolated value cannot be trusted.  One within
+    ``h`` at distance ``r h`` gives ``|s(h) - s(2h)/2| = J |1/2 - 3r/4|``,
+    below a tenth of ``s(2h)/2 = J (1 - r/2) / 2`` for ``r`` in
+    ``[0.62, 0.71]``: not flagged, but its truncation estimate ``J r / 12``
+    is then far above a smooth loss's, and
+    :func:`gradcheck.numeric.unresolved` has the entry measured again at a
+    smaller step.
+``unresolved``
+    The truncation estimate is both worth removing (above
+    :data:`REFINE_WHEN` round-off terms: a step :data:`REFINE_STEP` times
+    smaller then gives a smaller bar) and out of proportion with the
+    curvature: ``|d1 - d2| > UNRESOLVED_RATIO * |s(h)|``.  For a smooth
+    function ``|d1 - d2| = h**2 |f'''| / 2`` and ``s(h) = h f''``, a ratio
+    of ``h |f'''| / 2 |f''|``: about ``h / L`` for a function that changes
+    over a length ``L``, 1e-5 and less at the default step.  A kink at
+    ``r h`` (``r < 1``, slope jump ``J``) gives ``|d1 - d2| = J r / 4`` and
+    ``s(h) = J (1 - r)``: a ratio of 0.41 to 0.61 over the kink test's
+    blind spot ``r`` in ``[0.62, 0.71]``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STENCIL", "EPS", "ROUNDOFF_ULPS", "ROUNDOFF_GAIN", "KINK_FACTOR", "combine", "roundoff", "roundoff_error",
-           "truncation_error"]
+__all__ = ["STENCIL", "EPS", "ROUNDOFF_ULPS", "ROUNDOFF_GAIN", "KINK_FACTOR", "REFINE_STEP", "REFINE_WHEN",
+           "UNRESOLVED_RATIO", "combine", "roundoff", "roundoff_error", "truncation_error"]
 
 #: Multiples of the step at which ``f`` is evaluated, in this order.
 STENCIL = (1.0, -1.0, 2.0, -2.0)
@@ -70,6 +87,22 @@ ROUNDOFF_GAIN = 1.5
 
 #: How many round-off units the kink statistic must exceed.
 KINK_FACTOR = 64.0
+
+#: A stencil that flags a kink or an unresolved bar is measured again at this fraction of its
+#: step (:func:`gradcheck.numeric.refine_kinks`): a kink at distance ``d`` from the point stays
+#: out of a stencil of step ``t < d / 2``; the round-off term grows 16x.
+REFINE_STEP = 1.0 / 16.0
+
+#: How many round-off terms the truncation term of an error bar must exceed for a step
+#: :data:`REFINE_STEP` times smaller to give a smaller bar: ``T + R`` becomes
+#: ``T * REFINE_STEP**2 + R / REFINE_STEP``, smaller when
+#: ``T > R (1 / REFINE_STEP - 1) / (1 - REFINE_STEP**2)``: 15.06 round-off terms for 1/16.
+REFINE_WHEN = (1.0 / REFINE_STEP - 1.0) / (1.0 - REFINE_STEP**2)
+
+#: ``|d1 - d2| / |s(h)|`` above which a truncation estimate is not a smooth function's (module
+#: docstring): a smooth one needs a curvature that changes over less than 5 h, which the step does not resolve;
+#: a kink in the kink test's blind spot gives 0.41 and more.
+UNRESOLVED_RATIO = 0.1
 
 #: The float64 machine epsilon (the one definition in gradcheck).
 EPS = float(np.finfo(np.float64).eps)
@@ -135,7 +168,7 @@ def combine(
     Returns
     -------
     dict with keys ``value``, ``error``, ``lower``, ``upper``, ``kink``,
-    ``d1`` (plain central difference at step ``h``).
+    ``unresolved``, ``d1`` (plain central difference at step ``h``).
 
     Examples
     --------
@@ -155,7 +188,8 @@ def combine(
     d2 = (f_plus2 - f_minus2) / (4.0 * h)
     value = (4.0 * d1 - d2) / 3.0
     noise = roundoff(f0, f_plus, f_minus, f_plus2, f_minus2, scale=scale)
-    error = truncation_error(d1, d2) + ROUNDOFF_GAIN * noise / h
+    truncation = truncation_error(d1, d2)
+    error = truncation + ROUNDOFF_GAIN * noise / h
     fwd, bwd = (f_plus - f0) / h, (f0 - f_minus) / h
     fwd2 = (4.0 * f_plus - f_plus2 - 3.0 * f0) / (2.0 * h)
     bwd2 = (3.0 * f0 - 4.0 * f_minus + f_minus2) / (2.0 * h)
@@ -168,4 +202,5 @@ def combine(
     s2 = (f_plus2 - 2.0 * f0 + f_minus2) / (2.0 * h)
     mismatch = np.abs(s1 - s2 / 2.0)
     kink = (mismatch > KINK_FACTOR * noise / h) & (mismatch > 0.1 * np.abs(s2) / 2.0)
-    return {"value": value, "error": error, "lower": lower, "upper": upper, "kink": kink, "d1": d1}
+    unresolved = (truncation > REFINE_WHEN * ROUNDOFF_GAIN * noise / h) & (3.0 * truncation > UNRESOLVED_RATIO * np.abs(s1))
+    return {"value": value, "error": error, "lower": lower, "upper": upper, "kink": kink, "unresolved": unresolved, "d1": d1}
