@@ -92,9 +92,10 @@ def test_saturated_sigmoids_pass(name, mode, seed, scale):
     params, x, y = point(model, seed, 5, scale)
     assume(model.loss(params, x, y) > 0.05)  # see test_confident_correct_predictions_pass
     grads = model.backward(params, x, y)
+    # really saturated somewhere: a premise of the example, not a claim of the check (scale 12 at seed 131071 is not)
+    assume(min(float(np.min(np.abs(g))) for g in grads.values()) < 1e-3)
     r = check_model(model, params, x, y, mode=mode)
     assert r.passed, r
-    assert min(float(np.min(np.abs(g))) for g in grads.values()) < 1e-3  # really saturated somewhere
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "step"])
