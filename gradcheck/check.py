@@ -795,6 +795,8 @@ def check_model(
     else:
         checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
     # failing at kinks; and on a point with exact ties, whatever a kink bracket decided
+    if grads is not None and any(not c.passed for c in checks) and _sits_on_ties(ev):
+        checks = tuple(_tie_caveat(c, ev) for c in checks)
     # asked only when something failed or sat at a kink: a passing check off kinks pays nothing
     if grads is None and any(c.n_kinks or not c.passed for c in checks) and _sits_on_ties(ev):
         checks = tuple(_entrywise_at(ev, c, analytic, tols, workers) for c in checks)
@@ -861,6 +863,17 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], ev: ModelEvaluator
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], _failures_cross_ties(ev, c)) if c.name in tied else c
                  for c in checks), found
+
+
+def _tie_caveat(c: ParamCheck, ev: ModelEvaluator) -> ParamCheck:
+    """``c`` with grads given on ties: when every failing entry moves a tie, a note that its failure may be the convention's."""
+    if c.passed or not _failures_cross_ties(ev, c):
+        return c
+    return dataclasses.replace(c, notes=c.notes + (
+        "every entry that failed moves a pre-activation exactly on a kink (a tie): where a move crosses several ties, "
+        "a correct gradient with any fixed relu'(0) can fail here, and the diagnosis may be wrong. With grads= the "
+        "check cannot look elsewhere: pass backward= (it is then checked at points moved off the ties) or check at "
+        "a point off exact ties",))
 
 
 def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],
