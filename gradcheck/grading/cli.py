@@ -44,7 +44,9 @@ Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
 still graded and written) or when the grading workers could not start
 (then nothing is written: no student is given a score for the machine's
-failure), 2 for a usage error, 130 when interrupted.
+failure), 2 for a usage error or for limits too small for the grader's own
+sandboxed process (checked before anyone is graded, with a trivial submission:
+:mod:`gradcheck.grading.preflight`; nothing is written), 130 when interrupted.
 """
 from __future__ import annotations
 
