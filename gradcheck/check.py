@@ -795,13 +795,9 @@ def check_model(
     else:
         checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
     # failing at kinks; and on a point with exact ties, whatever a kink bracket decided
-    # asked only when something failed or sat at a kink: a passing check off kinks pays nothing
-    if grads is None and any(c.n_kinks or not c.passed for c in checks) and _sits_on_ties(ev):
-        checks = tuple(_entrywise_at(ev, c, analytic, tols, workers) for c in checks)
-        tied = {c.name for c in checks if c.n_kinks or not c.passed}
-        checks, found = _off_ties(checks, tied, ev, px, backward, who, tols, mode=mode, seed=seed, probes=probes,
-                                  workers=workers)
-        problems += [f for f in found if f not in problems]
+    checks, found = _on_ties(checks, ev, px, analytic, None if grads is not None else backward, who, tols,
+                             mode=mode, seed=seed, probes=probes, workers=workers)
+    problems += [f for f in found if f not in problems]
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
@@ -861,6 +857,35 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], ev: ModelEvaluator
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], _failures_cross_ties(ev, c)) if c.name in tied else c
                  for c in checks), found
+
+
+def _on_ties(checks: tuple[ParamCheck, ...], ev: ModelEvaluator, x: np.ndarray, analytic: Mapping[str, np.ndarray],
+             backward: Callable[..., Any] | None, who: str, tols: Mapping[str, Tolerance], *, mode: str, seed: int,
+             probes: int, workers: int | None) -> tuple[tuple[ParamCheck, ...], list[str]]:
+    """``checks`` at a point on exact ties (:func:`_sits_on_ties`): decided off the ties when there is a
+    ``backward`` to call there (:func:`_off_ties`), else with a caveat (:func:`_tie_caveat`); unchanged elsewhere.
+
+    Asked only when something failed or sat at a kink: a passing check off kinks pays nothing.  Returns the
+    checks and the findings of the guarded backward calls made off the ties.
+    """
+    if not any(c.n_kinks or not c.passed for c in checks) or not _sits_on_ties(ev):
+        return checks, []
+    if backward is None:
+        return tuple(_tie_caveat(c, ev) for c in checks), []
+    checks = tuple(_entrywise_at(ev, c, analytic, tols, workers) for c in checks)
+    tied = {c.name for c in checks if c.n_kinks or not c.passed}
+    return _off_ties(checks, tied, ev, x, backward, who, tols, mode=mode, seed=seed, probes=probes, workers=workers)
+
+
+def _tie_caveat(c: ParamCheck, ev: ModelEvaluator) -> ParamCheck:
+    """``c`` with grads given on ties: when every failing entry moves a tie, a note that its failure may be the convention's."""
+    if c.passed or not _failures_cross_ties(ev, c):
+        return c
+    return dataclasses.replace(c, notes=c.notes + (
+        "every entry that failed moves a pre-activation exactly on a kink (a tie): where a move crosses several ties, "
+        "a correct gradient with any fixed relu'(0) can fail here, and the diagnosis may be wrong. With grads= the "
+        "check cannot look elsewhere: pass backward= (it is then checked at points moved off the ties) or check at "
+        "a point off exact ties",))
 
 
 def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],

@@ -78,6 +78,7 @@ def test_with_grads_given_the_tie_failure_stands_and_reports_its_size() -> None:
     assert not w1.passed and w1.n_kinks > 0
     # W1[0, 1]: analytic 0 against a one-sided bracket [0.25, 0.44]; the summary used to say 0
     assert w1.max_abs_err > 0.2, format_result(r)
+    assert any("pass backward=" in n for n in w1.notes), w1.notes  # and it says why it may be the convention's
 
 
 @pytest.mark.parametrize("slope", [0.0, 1.0])
