@@ -44,7 +44,9 @@ Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
 still graded and written) or when the grading workers could not start
 (then nothing is written: no student is given a score for the machine's
-failure), 2 for a usage error, 130 when interrupted.
+failure), 2 for a usage error or for limits too small for the grader's own
+sandboxed process (checked before anyone is graded, with a trivial submission:
+:mod:`gradcheck.grading.preflight`; nothing is written), 130 when interrupted.
 """
 from __future__ import annotations
 
@@ -348,7 +350,9 @@ def run(args: argparse.Namespace) -> int:
     batch = _Batch(subs, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                    args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
     todo = _plan(args, batch)
-    stop = _grade(args, batch, todo)
+    stop = _preflight(args, batch) if todo else None
+    if stop is None:
+        stop = _grade(args, batch, todo)
     if stop is not None:
         return stop
     for identity, message in batch.failures:
@@ -363,6 +367,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
         return 1
     return 1 if batch.failures else 0
+
+
+def _preflight(args: argparse.Namespace, batch: _Batch) -> int | None:
+    """Exit status 2 with the error when the grader's own child cannot work under the run's limits (:mod:`.preflight`)."""
+    from gradcheck.grading.preflight import preflight
+
+    if args.scheduler:  # the cluster's workers are other machines: their failures are reported there
+        return None
+    error = preflight(batch.assignment.reference_model(), batch.limits, isolation=args.isolation, seed=batch.seed)
+    if error is None:
+        return None
+    print(f"gradcheck grade: error: {error}\ngradcheck grade: nobody was graded and nothing was written", file=sys.stderr)
+    return 2
 
 
 def _grade(args: argparse.Namespace, batch: _Batch, todo: list[tuple[int, GradingJob]]) -> int | None:

@@ -1,0 +1,96 @@
+"""Preflight of ``gradcheck grade``: can the grader's own sandboxed child work under the configured limits?
+
+Before anyone is graded, one trivial submission (its backward returns zeros)
+is loaded and called at every test point in a sandbox with the run's limits and isolation.
+The grader's child imports numpy and its wire module before any student code
+runs, so a memory limit too small for that import, or a per-call timeout too
+short for one round trip of a trivial call, would otherwise turn into a
+``crash`` or ``timeout`` verdict for every student, correct ones included.
+Such a failure is the configuration's, not a student's: :func:`preflight`
+returns an error naming the limit and what to change, and the command stops
+before grading or writing anything.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["preflight"]
+
+#: A trivial call may take at most this fraction of the per-call timeout: a correct student's call does more
+#: work than returning zeros, so a timeout the trivial call barely meets would time out correct students.
+_MARGIN = 0.5
+
+_TRIVIAL = "import numpy as np\n\n\ndef backward(params, x, y):\n    return {k: np.zeros_like(v) for k, v in params.items()}\n"
+
+
+def preflight(model: Any, limits: Any, *, isolation: str = "auto", seed: int = 0) -> str | None:
+    """Run a trivial submission once under ``limits``; ``None`` when it works, else the error to stop with.
+
+    Parameters
+    ----------
+    model : reference model
+        Its test points (:func:`gradcheck.grading.pipeline.make_points`) are the trivial calls' arguments:
+        each call must end within half the per-call timeout.
+    limits : Limits
+        The run's limits (memory, per-call timeout, load timeout).
+    isolation : str
+        The run's resolved isolation level.
+    seed : int
+        Seeds the test point.
+
+    Returns
+    -------
+    str or None
+        ``None``, or a message naming the limit that is too small and what to do.
+    """
+    from gradcheck.grading.pipeline import make_points
+    from gradcheck.grading.sandbox import Sandbox
+
+    points = make_points(model, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="gradcheck-preflight-") as tmp:
+        path = Path(tmp) / "preflight.py"
+        path.write_text(_TRIVIAL, encoding="utf-8")
+        with Sandbox(path, limits=limits, isolation=isolation) as box:
+            if box.load_status != "ok":
+                return _explain(box.load_status, box.load_message, limits, loading=True, memory=_memory_is_why(path, limits, isolation))
+            for point in points:
+                result = box.call(point.params, point.x, point.y)
+                if result.status == "ok" and result.seconds > limits.wall_seconds * _MARGIN:
+                    return _explain("timeout", "", limits, loading=False, memory=False)
+                if result.status != "ok":
+                    return _explain(result.status, result.message, limits, loading=False, memory=result.status == "memory")
+    return None
+
+
+def _memory_is_why(path: Path, limits: Any, isolation: str) -> bool:
+    """Whether the trivial submission at ``path``, which failed to load, loads with the default memory limit."""
+    from dataclasses import replace
+
+    from gradcheck.grading.assignment import Limits
+    from gradcheck.grading.sandbox import Sandbox
+
+    default = Limits().memory_bytes
+    if limits.memory_bytes >= default:
+        return False
+    with Sandbox(path, limits=replace(limits, memory_bytes=default), isolation=isolation) as box:
+        return box.load_status == "ok"
+
+
+def _explain(status: str, message: str, limits: Any, *, loading: bool, memory: bool) -> str:
+    """The error for a trivial submission that ended with ``status`` (loading it, or in its one call); ``memory``: the memory limit is why."""
+    mb = limits.memory_bytes >> 20
+    if memory:
+        return (f"the memory limit of {mb} MB (--memory, or memory_mb in the assignment) is too small for the grader's own "
+                f"process to import numpy and load a trivial submission, before any student code runs: raise --memory "
+                f"(the default is {1 << 10} MB; at least a few hundred MB is safe)")
+    if status == "timeout" and loading:
+        return (f"the load timeout of {limits.load_seconds:g} s (load_seconds in the assignment) is too short for the grader's "
+                "own process to start and load a trivial submission: raise it")
+    if status == "timeout":
+        return (f"the per-call timeout of {limits.wall_seconds:g} s (--timeout, or the assignment's limit) is too short for the "
+                "grader to call a trivial submission (one returning zeros) with half of it to spare: correct students "
+                "would time out: raise --timeout")
+    stage = "loading" if loading else "calling"
+    return f"the grader's own sandboxed process failed {stage} a trivial submission, before any student code ran ({status}): {message}"
