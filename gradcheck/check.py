@@ -910,8 +910,7 @@ def _failures_cross_ties(ev: ModelEvaluator, c: ParamCheck) -> bool:
     """
     if c.passed or len(c.failed_indices) < c.n_failed or c.mode == "fast":
         return c.passed
-    ties = [(j, np.isin(a, kinks)) for j, (layer, a) in enumerate(zip(ev.layers, ev.inputs))
-            if (kinks := tuple(getattr(layer, "kinks", ()) or ()))]
+    ties = _ties(ev)
     for index in c.failed_indices:
         moved = dict(ev.params)
         moved[c.name] = ev.params[c.name].copy()
@@ -925,10 +924,15 @@ def _failures_cross_ties(ev: ModelEvaluator, c: ParamCheck) -> bool:
     return True
 
 
+def _ties(ev: ModelEvaluator) -> list[tuple[int, np.ndarray]]:
+    """For each layer with declared kinks (a ReLU's 0): its index and where its input sits exactly on one."""
+    return [(j, np.isin(a, kinks)) for j, (layer, a) in enumerate(zip(ev.layers, ev.inputs))
+            if (kinks := tuple(getattr(layer, "kinks", ()) or ()))]
+
+
 def _sits_on_ties(ev: ModelEvaluator) -> bool:
-    """Does an activation layer with declared kinks (a ReLU's 0) get an input exactly at one of them?"""
-    return any(bool(np.isin(a, kinks).any()) for layer, a in zip(ev.layers, ev.inputs)
-               if (kinks := tuple(getattr(layer, "kinks", ()) or ())))
+    """Does an activation layer with declared kinks get an input exactly at one of them (:func:`_ties`)?"""
+    return any(bool(tied.any()) for _, tied in _ties(ev))
 
 
 def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool) -> ParamCheck:
