@@ -35,7 +35,7 @@ from gradcheck.engine import (
     split_estimate,
 )
 from gradcheck.estimate import NumericGradient
-from gradcheck.explain import explain, passing
+from gradcheck.explain import explain, model_loss, passing
 from gradcheck.noise import measure_noise
 from gradcheck.numeric import (
     EPS64,
@@ -920,7 +920,7 @@ def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.n
         return c, np.union1d(failing, listed)
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
     return explain((_summary(c.name, a, numeric, v, _badness(v), tol),), analytic, {c.name: numeric},
-                   batch_size=n)[0], failing
+                   batch_size=n, loss=model_loss(ev))[0], failing
 
 
 def _flat_indices(c: ParamCheck) -> np.ndarray:
@@ -1102,7 +1102,7 @@ def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Ma
                                    entrywise=functools.partial(entrywise, k))
                    for k in ev.params)
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
-    return explain(checks, analytic, numeric, batch_size=n)
+    return explain(checks, analytic, numeric, batch_size=n, loss=model_loss(ev))
 
 
 def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
@@ -1280,14 +1280,14 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
             bounds = ev.bounds(names)
             values = {k: whole.value[a:b].reshape(analytic[k].shape) for k, a, b in zip(names, bounds[:-1], bounds[1:])}
             wrong = split_estimate(ev, names, whole, only={c.name for c in failing})
-            explained = iter(explain(failing, analytic, wrong, batch_size=n, values=values))
+            explained = iter(explain(failing, analytic, wrong, batch_size=n, values=values, loss=model_loss(ev)))
             return tuple(c if c.passed else next(explained) for c in checks)
         numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
     else:
         numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
                                      accept=_accepts(analytic, tols))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-    return explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n)
+    return explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n, loss=model_loss(ev))
 
 
 def assert_gradients_close(

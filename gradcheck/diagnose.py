@@ -59,8 +59,8 @@ Examples
 >>> diagnose({"W": -r["W"]}, r)["W"].code
 'sign'
 >>> d = diagnose({"W": 2 * r["W"]}, r, batch_size=4)["W"]
->>> d.code, d.detail["factor_name"]
-('scale', '2')
+>>> d.code, d.detail["factor_name"], d.detail["template"]  # no loss known: the factor, no cause
+('scale', '2', 'scale.unknown')
 >>> diagnose({"W": r["W"].T}, r)["W"].code
 'transpose'
 """
@@ -79,6 +79,7 @@ from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import judge
 from gradcheck.estimate import NumericGradient
 from gradcheck.jsonsafe import json_safe
+from gradcheck.lossfacts import LossFacts, scale_causes
 
 __all__ = [
     "GradientCode",
@@ -97,6 +98,9 @@ __all__ = [
     "runtime_diagnosis",
     "describe",
     "scale_factor_names",
+    "factor_detail",
+    "scale_cause",
+    "with_loss",
 ]
 
 class GradientCode(str, enum.Enum):
@@ -291,6 +295,66 @@ def _factor_text(c: float, names: list[str], batch_size: int | None) -> str:
     return number
 
 
+def factor_detail(c: float, batch_size: int | None) -> dict[str, Any]:
+    """The facts of a constant factor ``c``: its value and its usual names at ``batch_size``.
+
+    >>> factor_detail(-2.0, 4)["factor_names"]
+    ['2', 'N/2']
+    """
+    names = [n for n, v in scale_factor_names(batch_size) if abs(abs(c) - v) <= RTOL_PATTERN * v]
+    return {"factor": c, "factor_names": names, "factor_name": names[0] if names else None, "negative": c < 0,
+            "batch_size": batch_size}
+
+
+#: The names of a factor that hold whatever the loss is: a multiple of the batch size is one for any function of a
+#: batch, while ``N/2`` or ``2N`` read the factor as a piece of a squared error.
+_BATCH_NAMES = ("N", "1/N")
+
+
+def scale_cause(detail: Mapping[str, Any], loss: LossFacts | None) -> dict[str, Any]:
+    """The template, cause and factor text of a ``scale`` diagnosis with the factor ``detail`` (:func:`factor_detail`).
+
+    With ``loss`` unknown (``None``) no cause is named (``scale.unknown``),
+    and the factor is written with the batch's names only (``= N``);
+    known, the causes :func:`gradcheck.lossfacts.scale_causes` allows:
+    one is named, several (``2 = N`` at ``N = 2``) are all named and none
+    chosen, none gives the plain ``scale`` sentence.
+
+    >>> scale_cause(factor_detail(2.0, 4), None)
+    {'factor_text': '2', 'template': 'scale.unknown'}
+    >>> scale_cause(factor_detail(2.5, 5), LossFacts("mean", False))["cause_key"]
+    'cause.N/2'
+    """
+    names, n = list(detail["factor_names"]), detail.get("batch_size")
+    if loss is None:
+        return {"factor_text": _factor_text(detail["factor"], [k for k in names if k in _BATCH_NAMES], n),
+                "template": "scale.unknown"}
+    out: dict[str, Any] = {"factor_text": _factor_text(detail["factor"], names, n), "template": "scale"}
+    keys = scale_causes(names, loss)
+    if len(keys) > 1:
+        out.update(template="scale.named", cause_keys=keys)
+    elif keys:
+        out.update(template="scale.named", cause_key=keys[0])
+    return out
+
+
+def with_loss(diagnosis: Diagnosis, loss: LossFacts | None, *, lang: str = "en") -> Diagnosis:
+    """A ``scale`` diagnosis with its cause chosen by what is now known of the loss (others unchanged).
+
+    >>> r = np.array([[0.1, -0.2, 0.3]])
+    >>> d = diagnose_parameter("W2", r / 2, r, batch_size=3)
+    >>> d.detail["template"], with_loss(d, LossFacts("sum", True)).detail["cause_key"]
+    ('scale.unknown', 'cause.1/2.half')
+    """
+    if diagnosis.code != "scale" or "factor_names" not in diagnosis.detail:
+        return diagnosis
+    detail = {k: v for k, v in diagnosis.detail.items() if k not in ("template", "cause_key", "cause_keys")}
+    detail.update(scale_cause(detail, loss))
+    if loss is not None:
+        detail.update(loss_reduction=loss.reduction, loss_half=loss.half)
+    return dataclasses.replace(diagnosis, message=describe(diagnosis.code, diagnosis.param, detail, lang=lang), detail=detail)
+
+
 def _as_array(value: Any) -> np.ndarray | None:
     """The student's value as an ndarray, or ``None`` when it is not numeric."""
     try:
@@ -320,6 +384,7 @@ def diagnose_parameter(
     value: np.ndarray | None = None,
     others: Mapping[str, np.ndarray] | None = None,
     mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    loss: LossFacts | None = None,
     lang: str = "en",
 ) -> Diagnosis:
     """Diagnose one parameter's gradient.
@@ -343,6 +408,9 @@ def diagnose_parameter(
     mistakes : mapping, optional
         ``{mistake name: {param: wrong gradient}}`` from known mistakes
         (:func:`gradcheck.mistakes.mistake_gradients`).
+    loss : LossFacts, optional
+        What is known of the loss; a constant factor's cause is named only
+        when the loss has the term it blames (:func:`scale_cause`).
     lang : {"en", "ko"}
 
     Returns
@@ -389,7 +457,7 @@ def diagnose_parameter(
             return _make("precision", param, lang, **base)
     if scale > 0 and not np.any(s):
         return _make("wrong", param, lang, template="wrong.zero", all_zero=True, **base)
-    pattern = _match_pattern(param, s, r, others, mistakes or {}, batch_size, lang, base)
+    pattern = _match_pattern(param, s, r, others, mistakes or {}, batch_size, loss, lang, base)
     if pattern is not None:
         return pattern
     if value is not None:
@@ -472,6 +540,7 @@ def _match_pattern(
     others: Mapping[str, np.ndarray],
     mistakes: Mapping[str, Mapping[str, np.ndarray]],
     batch_size: int | None,
+    loss: LossFacts | None,
     lang: str,
     base: dict[str, Any],
 ) -> Diagnosis | None:
@@ -488,22 +557,14 @@ def _match_pattern(
     if scale > 0:
         c = float(np.vdot(s, r) / np.vdot(r, r))
         if c != 0 and np.isfinite(c) and _close(s, c * r, RTOL_PATTERN, 0.0) and abs(c - 1) > RTOL_PATTERN:
-            names = [n for n, v in scale_factor_names(batch_size) if abs(abs(c) - v) <= RTOL_PATTERN * v]
-            detail = dict(base, factor=c, factor_names=names, factor_name=names[0] if names else None, negative=c < 0)
-            detail["factor_text"] = _factor_text(c, names, batch_size)
-            if len(names) > 1:  # at this N two usual factors are equal (2 = N/2 at N = 4): no cause can be singled out
-                ordered = [n for n in names if "N" in n] + [n for n in names if "N" not in n]  # the batch's first
-                return _make("scale", param, lang, template="scale.named", cause_keys=[f"cause.{n}" for n in ordered],
-                             **detail)
-            if names:
-                return _make("scale", param, lang, template="scale.named", cause_key=f"cause.{names[0]}", **detail)
-            if np.count_nonzero(r) > 1 and abs(c - 1) > RTOL_NEAR:
-                # one number is always a multiple of another: a factor with
-                # no usual cause is only evidence when it fits many entries,
-                # and a factor within RTOL_NEAR of 1 is no lost factor (the
-                # truncation error of finite differences can be nearly
-                # proportional to the gradient): the checks below name it
-                return _make("scale", param, lang, **detail)
+            detail = factor_detail(c, batch_size)
+            # one number is always a multiple of another: a factor with no
+            # usual name is only evidence when it fits many entries, and a
+            # factor within RTOL_NEAR of 1 is no lost factor (the truncation
+            # error of finite differences can be nearly proportional to the
+            # gradient): the checks below name it
+            if detail["factor_names"] or (np.count_nonzero(r) > 1 and abs(c - 1) > RTOL_NEAR):
+                return _make("scale", param, lang, **base, **detail, **scale_cause(detail, loss))
     if r.ndim == 2 and r.shape[0] == r.shape[1] and r.shape[0] > 1 and not _close(r, r.T, RTOL_PATTERN):
         if _close(s, r.T, RTOL_PATTERN):
             return _make("transpose", param, lang, reshaped_to=None, **base)
@@ -534,6 +595,7 @@ def diagnose(
     batch_size: int | None = None,
     params: Mapping[str, np.ndarray] | None = None,
     mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    loss: LossFacts | None = None,
     lang: str = "en",
 ) -> dict[str, Diagnosis]:
     """Diagnose every parameter of one test point.
@@ -551,6 +613,8 @@ def diagnose(
         The parameter values.
     mistakes : mapping, optional
         ``{mistake name: {param: wrong gradient}}``.
+    loss : LossFacts, optional
+        What is known of the loss (see :func:`diagnose_parameter`).
     lang : {"en", "ko"}
 
     Returns
@@ -584,6 +648,7 @@ def diagnose(
             value=None if params is None else params.get(name),
             others=reference,
             mistakes=mistakes,
+            loss=loss,
             lang=lang,
         )
     return out

@@ -28,23 +28,30 @@ gradient, so a check never reports them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from gradcheck import messages
-from gradcheck.diagnose import Diagnosis, diagnose_parameter
+from gradcheck.diagnose import RTOL_NEAR, RTOL_PATTERN, Diagnosis, diagnose_parameter, factor_detail, scale_cause
 from gradcheck.estimate import NumericGradient
+from gradcheck.lossfacts import LossFacts, head_facts
 from gradcheck.results import ParamCheck
 
-__all__ = ["OFFSET_MAX", "OFFSET_MIN", "explain", "explain_parameter", "passing"]
+__all__ = ["MIN_LOCALISED", "OFFSET_MAX", "OFFSET_MIN", "explain", "explain_localised", "explain_parameter", "model_loss",
+           "passing"]
 
 #: Smallest difference named, relative to the largest entry: about the check's own
 #: allowance (rtol 1e-8 plus its error bars); below it an entry passes.
 OFFSET_MIN = 1e-9
 #: Largest: beyond 1e-3 an offset is no longer "small" and reads as a plain error.
 OFFSET_MAX = 1e-3
+
+#: Fewest localised entries a fast-mode factor is read from: one number is always a multiple of another, while
+#: four entries of a wrong gradient sharing one factor to 1e-6 (the pattern tolerance) do not by chance.
+MIN_LOCALISED = 4
 
 #: Patterns the grader's diagnosis recognises on a failed parameter, kept as they are.
 _PATTERNS = frozenset({"sign", "scale", "transpose", "swapped", "activation", "shape"})
@@ -102,36 +109,119 @@ def passing(name: str, n_kinks: int = 0) -> Diagnosis:
 
 
 def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericGradient,
-                      others: Mapping[str, np.ndarray], batch_size: int | None) -> Diagnosis:
-    """The diagnosis of one parameter (see the module docstring)."""
+                      others: Mapping[str, np.ndarray], batch_size: int | None,
+                      loss: LossFacts | None = None) -> Diagnosis:
+    """The diagnosis of one parameter (see the module docstring); ``loss``: what is known of the loss, if anything."""
     name = check.name
     if check.passed:
         return passing(name, check.n_kinks)
     base: dict[str, Any] = {"max_abs_error": check.max_abs_err, "scale": float(np.max(np.abs(numeric.value), initial=0.0))}
     found = diagnose_parameter(name, analytic, numeric.value, numeric=numeric, batch_size=batch_size,
-                               others={k: v for k, v in others.items() if k != name})
+                               others={k: v for k, v in others.items() if k != name}, loss=loss)
     if found.code in _PATTERNS or found.detail.get("all_zero"):
         return found
-    offset = _offset(np.asarray(analytic, dtype=np.float64), numeric.value)
-    if offset is not None:
+    a = np.asarray(analytic, dtype=np.float64)
+    offset = _offset(a, numeric.value)
+    if offset is not None and _spread(check):
         return Diagnosis.from_code("wrong", name, template="wrong.offset", n_wrong=check.n_failed,
                                    n_total=check.n_entries, **offset, **base)
     if check.n_failed < check.n_entries:
-        first = list(check.failed_indices[0]) if check.failed_indices else []
-        return Diagnosis.from_code("partial", name, n_wrong=check.n_failed, n_total=check.n_entries,
-                                   fraction_correct=1.0 - check.n_failed / check.n_entries, first_wrong=first,
-                                   wrong_indices=[list(i) for i in check.failed_indices[:20]], **base)
+        where = {"n_wrong": check.n_failed, "n_total": check.n_entries,
+                 "fraction_correct": 1.0 - check.n_failed / check.n_entries,
+                 "first_wrong": list(check.failed_indices[0]) if check.failed_indices else [],
+                 "wrong_indices": [list(i) for i in check.failed_indices[:20]]}
+        if offset is not None:  # a few entries off by a little: where and by how much, no story of a loss
+            return Diagnosis.from_code("partial", name, template="partial.offset", **where, **offset, **base)
+        n_zero = _right_only_where_zero(check, a)
+        if n_zero:
+            return Diagnosis.from_code("partial", name, template="partial.nonzero", n_zero=n_zero, **where, **base)
+        return Diagnosis.from_code("partial", name, **where, **base)
     return Diagnosis.from_code("wrong", name, **base)
+
+
+def _spread(check: ParamCheck) -> bool:
+    """Whether the failing entries are most of the tensor: a slightly different loss moves (nearly) every entry.
+
+    A few wrong entries among right ones are not the gradient of another
+    loss, whatever the size of their error: they are reported where they are.
+    """
+    return 2 * check.n_failed >= check.n_entries
+
+
+def _right_only_where_zero(check: ParamCheck, analytic: np.ndarray) -> int:
+    """How many entries pass only as zeros, when every nonzero entry of the submitted gradient fails (else 0).
+
+    Entries where the submission's gradient is exactly zero and passed
+    (behind an inactive ReLU, a zero input) are right whatever the bug is
+    and say nothing about where it is.  Known only when every failing entry
+    is listed (:attr:`ParamCheck.failed_indices` holds them all).
+    """
+    if len(check.failed_indices) != check.n_failed or check.n_failed == 0:
+        return 0
+    failing = np.zeros(analytic.shape, dtype=bool)
+    failing[tuple(np.array(check.failed_indices).T)] = True
+    zero = analytic == 0
+    if np.any(zero & failing) or not np.all(failing | zero):
+        return 0
+    return int(np.count_nonzero(zero))
+
+
+def explain_localised(check: ParamCheck, batch_size: int | None, loss: LossFacts | None = None) -> Diagnosis | None:
+    """A fast-mode tensor's diagnosis from its localised entries, when they all show one constant factor (else ``None``).
+
+    Fast mode checks a large tensor along random directions and, when one
+    fails, bisects down to at most a few wrong entries
+    (:attr:`ParamCheck.worst`); those are the only entries compared one by
+    one.  When at least :data:`MIN_LOCALISED` of them are the numerical
+    gradient times the same constant (to the pattern tolerance,
+    :data:`gradcheck.diagnose.RTOL_PATTERN`, of the largest), the factor is
+    reported *for those entries*; its cause is named only conditionally
+    ("if every entry is so"), and only when the loss has the term it blames.
+    """
+    entries = [e for e in check.worst if not e.kink]
+    if check.passed or check.mode != "fast" or len(entries) < MIN_LOCALISED:
+        return None
+    s = np.array([e.analytic for e in entries])
+    r = np.array([e.numeric for e in entries])
+    if np.count_nonzero(r) < MIN_LOCALISED:
+        return None
+    c = float(np.vdot(s, r) / np.vdot(r, r))
+    if not np.isfinite(c) or abs(c - 1) <= RTOL_NEAR or c == 0:
+        return None
+    fit = np.abs(s - c * r) <= RTOL_PATTERN * np.max(np.abs(c * r)) + np.array([abs(c) * e.error_estimate for e in entries])
+    if not np.all(fit):
+        return None
+    detail = factor_detail(c, batch_size)
+    cause = scale_cause(detail, loss)
+    template = "scale.localised.named" if cause["template"] == "scale.named" else "scale.localised"
+    cause = {k: v for k, v in cause.items() if k != "template"}
+    return Diagnosis.from_code("scale", check.name, template=template, n_localised=len(entries), localised=True,
+                               max_abs_error=check.max_abs_err, **detail, **cause)
+
+
+def model_loss(evaluator: Any) -> Callable[[], LossFacts | None]:
+    """What a check of a model can know of its loss: its head, measured at the base point when called.
+
+    ``evaluator``: a :class:`gradcheck.engine.ModelEvaluator` (its model's
+    ``head``, the network output ``output`` and the targets ``y``).
+    """
+    return functools.partial(head_facts, evaluator.model.head, evaluator.output, evaluator.y)
 
 
 def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
             numeric: Mapping[str, NumericGradient], *, batch_size: int | None = None,
-            values: Mapping[str, np.ndarray] | None = None) -> tuple[ParamCheck, ...]:
-    """``checks`` with their diagnoses (full-mode parameters; the others are returned as they are).
+            values: Mapping[str, np.ndarray] | None = None,
+            loss: LossFacts | Callable[[], LossFacts | None] | None = None) -> tuple[ParamCheck, ...]:
+    """``checks`` with their diagnoses (full-mode parameters, and failed fast-mode ones whose localised entries
+    show a constant factor, :func:`explain_localised`; the others are returned as they are).
 
     ``values``: every parameter's numerical gradient (what a diagnosis
     compares with, e.g. to recognise a swapped one), when ``numeric`` holds
     only the parameters of ``checks``; default: the values of ``numeric``.
+    ``loss``: what is known of the loss (a check of a model with a loss
+    head knows it, :func:`gradcheck.lossfacts.head_facts`), or a function
+    measuring it (called only when a check failed); without it, a constant
+    factor is reported with no cause.
 
     Examples
     --------
@@ -144,8 +234,12 @@ def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
     """
     if values is None:
         values = {k: g.value for k, g in numeric.items()}
+    if callable(loss):
+        loss = loss() if any(not c.passed for c in checks) else None
     return tuple(
-        dataclasses.replace(c, diagnosis=explain_parameter(c, analytic[c.name], numeric[c.name], values, batch_size))
-        if c.name in numeric and c.mode == "full" else c
+        dataclasses.replace(c, diagnosis=explain_parameter(c, analytic[c.name], numeric[c.name], values, batch_size,
+                                                           loss))
+        if c.name in numeric and c.mode == "full"
+        else dataclasses.replace(c, diagnosis=explain_localised(c, batch_size, loss)) if c.diagnosis is None else c
         for c in checks
     )

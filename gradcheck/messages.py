@@ -61,6 +61,26 @@ TEMPLATES: _T = {
         "en": "{param} is the exact gradient times {factor_text}, a constant factor with no usual cause: check every constant in the loss and in its derivative.",
         "ko": "{param}의 값이 정확한 기울기의 {factor_text}배입니다. 흔한 원인에 해당하지 않는 상수배이므로 손실과 그 미분의 모든 상수를 확인하세요.",
     },
+    "scale.unknown": {
+        "en": "{param} is the exact gradient times {factor_text}, the same factor in every entry. This check sees the function "
+              "only, not a loss it comes from, so it names no cause: look for a constant (a 2, the batch size, a scale "
+              "such as 1/p) that the backward pass adds or leaves out.",
+        "ko": "{param}의 값이 정확한 기울기의 {factor_text}배이며, 모든 원소에서 같은 배수입니다. 이 검사는 함수만 볼 뿐 그 함수가 "
+              "어떤 손실에서 나왔는지는 모르므로 원인을 단정하지 않습니다: 역전파가 더하거나 빠뜨린 상수 (2, 배치 크기, "
+              "1/p 같은 배율)를 찾아보세요.",
+    },
+    "scale.localised": {
+        "en": "{param} is the exact gradient times {factor_text} in each of the {n_localised} entries fast mode localised "
+              "(only these were checked one by one, so the factor is seen there, not shown for every entry).",
+        "ko": "빠른 모드가 찾아낸 원소 {n_localised}개 모두에서 {param}의 값이 정확한 기울기의 {factor_text}배입니다 (하나씩 "
+              "검사한 원소는 이것뿐이라, 이 배수는 그 원소들에서 확인된 것이지 모든 원소에서 확인된 것은 아닙니다).",
+    },
+    "scale.localised.named": {
+        "en": "{param} is the exact gradient times {factor_text} in each of the {n_localised} entries fast mode localised "
+              "(only these were checked one by one). If every entry is so: {cause}",
+        "ko": "빠른 모드가 찾아낸 원소 {n_localised}개 모두에서 {param}의 값이 정확한 기울기의 {factor_text}배입니다 (하나씩 "
+              "검사한 원소는 이것뿐입니다). 모든 원소가 그렇다면: {cause}",
+    },
     "scale.named": {
         "en": "{param} is the exact gradient times {factor_text}: {cause}",
         "ko": "{param}의 값이 정확한 기울기의 {factor_text}배입니다: {cause}",
@@ -84,6 +104,19 @@ TEMPLATES: _T = {
     "partial": {
         "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries are right.",
         "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 맞습니다.",
+    },
+    "partial.offset": {
+        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}), by at most "
+              "{max_rel_offset:.1e} of its largest entry; the other entries are right.",
+        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 차이는 최대 원소의 "
+              "{max_rel_offset:.1e} 이하이며, 나머지 원소는 맞습니다.",
+    },
+    "partial.nonzero": {
+        "en": "{param} is wrong in all {n_wrong} entries where the gradient is not zero (first at index {first_wrong}); "
+              "the other {n_zero} entries are zero in both (as behind an inactive ReLU), so they say nothing about "
+              "where the mistake is.",
+        "ko": "{param}은(는) 기울기가 0이 아닌 원소 {n_wrong}개 모두에서 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 "
+              "원소 {n_zero}개는 양쪽 모두 0이라 (비활성 ReLU 뒤처럼) 오류의 위치에 대해 아무것도 알려 주지 않습니다.",
     },
     "shape": {
         "en": "{param} has shape {got_shape}, expected {expected_shape}.",
@@ -178,6 +211,32 @@ TEMPLATES: _T = {
     "cause.1/(2N)": {
         "en": "it is divided by 2N: the factor 2 of the square is missing and it is divided by N where the loss is a sum.",
         "ko": "2N으로 나누어져 있습니다: 제곱의 2가 빠졌고, 손실이 합인데 N으로 나누었습니다.",
+    },
+    "cause.2.nohalf": {
+        "en": "it is twice the gradient: the 2 from differentiating the square was applied twice (this loss has no 1/2 "
+        "to cancel it).",
+        "ko": "정확한 기울기의 두 배입니다. 제곱을 미분할 때 나오는 2를 두 번 곱했습니다 (이 손실에는 그것을 없앨 "
+        "계수 1/2이 없습니다).",
+    },
+    "cause.1/2.half": {
+        "en": "it is divided by 2 once too often: the loss is half a sum of squares, whose 1/2 already cancels the 2 "
+        "from differentiating the square (the derivative of (1/2)(y - a)^2 is a - y).",
+        "ko": "2로 한 번 더 나누었습니다. 손실이 제곱합의 절반이라 계수 1/2이 제곱을 미분할 때 나오는 2를 이미 없앱니다 "
+        "((1/2)(y - a)^2의 미분은 a - y입니다).",
+    },
+    "cause.N.sum": {
+        "en": "it is N times the gradient, but the loss is a sum over the samples: nothing is multiplied by N.",
+        "ko": "정확한 기울기의 N배이지만 손실은 샘플에 대한 합입니다. N을 곱하는 곳이 없습니다.",
+    },
+    "cause.1/N.mean": {
+        "en": "it is divided by the batch size N once too often: the loss is a mean over the samples, and its 1/N is "
+        "already in the gradient (averaging a bias gradient over the batch divides by N again).",
+        "ko": "배치 크기 N으로 한 번 더 나누었습니다. 손실이 샘플에 대한 평균이라 계수 1/N이 기울기에 이미 들어 있습니다 "
+        "(편향의 기울기를 배치에 대해 평균하면 N으로 다시 나누게 됩니다).",
+    },
+    "cause.1/N.sum": {
+        "en": "it is divided by the batch size N, but the loss is a sum over the samples: nothing is divided by N.",
+        "ko": "배치 크기 N으로 나누었지만 손실은 샘플에 대한 합입니다. N으로 나누는 곳이 없습니다.",
     },
     "cause.ambiguous": {
         "en": "either {causes}. At this batch size these factors are equal: a check at another batch size tells them apart.",

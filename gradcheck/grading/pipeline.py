@@ -293,7 +293,7 @@ def _diagnose_point(model: Any, point: TestPoint, outcome: CallOutcome, lang: st
         mistakes=_mistakes(model, point),
         lang=lang,
     )
-    if point.batch_size > 1 and any(d.code == "scale" for d in found.values()):
+    if any(d.code == "scale" for d in found.values()):
         from gradcheck.grading.causes import loss_facts, refine
 
         facts = loss_facts(model, point.params, point.x, point.y)  # the cause of a factor depends on the loss

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import reference_models
 from gradcheck.diagnose import CODES, Diagnosis, diagnose, diagnose_parameter, runtime_diagnosis
 from gradcheck.estimate import NumericGradient
+from gradcheck.lossfacts import LossFacts
 from gradcheck import messages as i18n
 from gradcheck.mistakes import backprop_with, known_mistakes, mistake_gradients, register_mistake
 
@@ -116,27 +117,65 @@ def test_sign():
     assert "wrong sign" in d["W2"].message
 
 
+#: xor_2layer's loss as measured (tests/grading/test_messages_causes.py): a mean of squares with no 1/2.
+MSE = LossFacts("mean", False)
+
+
 def test_notebook_000_quirk_is_scale_n_over_2():
     m, p, x, y, r = _point("xor_2layer", n=5)
-    d = diagnose(m.notebook_gradient(p, x, y), r, batch_size=5)
+    d = diagnose(m.notebook_gradient(p, x, y), r, batch_size=5, loss=MSE)
     assert set(codes(d).values()) == {"scale"}
     assert d["W2"].detail["factor_names"] == ["N/2"]
     assert abs(d["W2"].detail["factor"] - 2.5) < 1e-9
     assert "2/N" in d["W2"].message and "2.5" in d["W2"].message
 
 
-def test_notebook_000_with_four_samples_names_both_readings():
+def test_notebook_000_with_four_samples_names_the_cause_the_loss_has():
     m = reference_models.get("xor_2layer")
     p = m.init_params(np.random.RandomState(42))
     x, y = m.notebook_data()
-    d = diagnose(m.notebook_gradient(p, x, y), m.backward(p, x, y), batch_size=4)
+    d = diagnose(m.notebook_gradient(p, x, y), m.backward(p, x, y), batch_size=4, loss=MSE)
     assert d["W1"].detail["factor_names"] == ["2", "N/2"]
-    assert "N/2" in d["W1"].message and "2/N" in d["W1"].message
-    # at N = 4 the factor 2 is also N/2: both causes are named and neither is asserted (a red team's softmax
-    # head with b2 doubled was told "the factor 2/N of the mean squared error is missing")
+    # at N = 4 the factor 2 is also N/2; the loss is a mean of squares without a 1/2, so only the 2/N of the mean
+    # squared error can be missing ("the factor 1/2 of the loss was lost" blames a 1/2 this loss has not)
     message = d["W1"].message
-    assert "the factor 1/2 of the loss was lost" in message and "another batch size" in message
-    assert "또는" in d["W1"].in_language("ko").message
+    assert "2/N of the mean squared error" in message and "1/2 of the loss" not in message
+    assert "2/N" in d["W1"].in_language("ko").message
+
+
+def test_two_causes_the_loss_allows_are_both_named():
+    r = np.array([[0.3, -1.2, 0.7], [2.0, -0.1, 0.05]])
+    # at N = 2, times 2 is also times N: a mean of half squares has both a 1/2 and a 1/N to lose
+    d = diagnose_parameter("W", 2 * r, r, batch_size=2, loss=LossFacts("mean", True))
+    assert d.detail["cause_keys"] == ["cause.N", "cause.2"]
+    assert "the factor 1/2 of the loss was lost" in d.message and "another batch size" in d.message
+    assert "또는" in d.in_language("ko").message
+
+
+def test_a_factor_with_no_loss_known_names_no_cause():
+    # red team 16 (F18): an identity layer's backward doubled, checked with check_layer at N = 4, was told
+    # "the factor 2/N of the mean squared error is missing"; a dropout backward missing 1/p, "the factor 2 from
+    # differentiating the square is missing": there was no square and no mean squared error anywhere
+    r = np.array([[0.3, -1.2, 0.7], [2.0, -0.1, 0.05], [1.0, 0.2, -0.4], [0.1, 0.9, -2.0]])
+    for factor in (2.0, 0.5):
+        d = diagnose_parameter("x", factor * r, r, batch_size=4)
+        assert (d.code, d.detail["template"]) == ("scale", "scale.unknown")
+        assert "cause_key" not in d.detail and "cause_keys" not in d.detail
+        for text in (d.message, d.in_language("ko").message):
+            assert "N/2" not in text and "2/N" not in text and "square" not in text and "제곱" not in text
+        assert f"times {factor:g}, the same factor in every entry" in d.message
+    assert "times 4 (= N, N = 4)" in diagnose_parameter("x", 4 * r, r, batch_size=4).message  # the batch's N is a fact
+
+
+@pytest.mark.parametrize(("factor", "facts"), [(2.0, LossFacts("mean", None)), (0.5, LossFacts("mean", None)),
+                                               (2.0, LossFacts("sum", False)), (0.5, LossFacts("sum", True))])
+def test_a_cause_is_named_only_when_the_loss_has_its_term(factor, facts):
+    r = np.array([[0.3, -1.2, 0.7], [2.0, -0.1, 0.05]])
+    d = diagnose_parameter("W", factor * r, r, batch_size=3, loss=facts)
+    if facts.half is None:  # a cross-entropy: no square, no 1/2 of one
+        assert d.detail["template"] == "scale" and "square" not in d.message and "no usual cause" in d.message
+    else:
+        assert d.detail["template"] == "scale.named" and "square" in d.message
 
 
 @pytest.mark.parametrize(
@@ -154,7 +193,9 @@ def test_negative_factor_is_scale_with_sign():
     r = np.array([[0.3, -1.2, 0.7], [2.0, -0.1, 0.05]])
     d = diagnose_parameter("W", -3.5 * r, r, batch_size=7)
     assert d.code == "scale" and d.detail["negative"] is True
-    assert "sign" in d.message
+    assert "times -3.5" in d.message
+    d = diagnose_parameter("W", -3.5 * r, r, batch_size=7, loss=MSE)  # N/2 named, and the sign
+    assert "sign" in d.message and "2/N" in d.message
 
 
 def test_unnamed_factor_and_single_entry():

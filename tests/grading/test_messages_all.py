@@ -18,7 +18,7 @@ FIELDS = {
     "error": "ValueError: matmul", "function": "backward", "owner": "Neural_Network", "found": "forward, back_prop",
     "close": "back_prop", "mistake": "sigmoid_twice", "names": "alice.py", "code": "wrong", "cause": "",
     "mistake_text": "", "keys": "W1, b1", "median_offset": 1e-7, "min_offset": 5e-8, "max_offset": 2e-7, "max_rel_offset": 2e-7,
-    "name": "X_train", "name2": "Y_train", "argument": "x", "causes": "",
+    "name": "X_train", "name2": "Y_train", "argument": "x", "causes": "", "n_zero": 4, "n_localised": 8,
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {
