@@ -12,13 +12,20 @@ against its exact reference:
   batch size: ``N``, ``1/N``, ``2/N`` ...), ``transpose``, ``swapped``
   (another parameter's gradient) and ``wrong.zero`` (all zeros) come from
   :func:`gradcheck.diagnose.diagnose_parameter`;
-* ``wrong.offset``: every entry within :data:`OFFSET_MIN` .. :data:`OFFSET_MAX`
-  of the largest one: the gradient of a slightly different loss, as
+* ``wrong.offset``: most entries fail, every one within :data:`OFFSET_MIN` ..
+  :data:`OFFSET_MAX` of the largest one: the gradient of a slightly different loss, as
   ``log(y + 1e-7)`` in a cross-entropy makes (the backward differentiates
   ``log(y)``: each sample's gradient moves by about ``1e-7 / y`` relative,
   so the offsets of a weight's entries differ in size and even in sign);
 * ``partial``: some entries pass, the others do not (indices from the check);
+  ``partial.offset`` when the few that fail are off by a little (where, and
+  by how much: a few entries are not another loss), ``partial.nonzero`` when
+  the only entries that pass are zeros (a bug in every active entry);
 * ``wrong`` otherwise.
+
+A constant factor's cause is named only when the check knows the loss
+(``loss``: a model's head); a failed fast-mode tensor gets a diagnosis from
+its localised entries when they all show one factor (:func:`explain_localised`).
 
 A passing parameter is ``correct`` (``correct.kinks`` when kinks decided
 some entries).  The grader's ``correct`` tolerance (1e-11) and its
@@ -126,10 +133,10 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
         return Diagnosis.from_code("wrong", name, template="wrong.offset", n_wrong=check.n_failed,
                                    n_total=check.n_entries, **offset, **base)
     if check.n_failed < check.n_entries:
-        where = {"n_wrong": check.n_failed, "n_total": check.n_entries,
-                 "fraction_correct": 1.0 - check.n_failed / check.n_entries,
-                 "first_wrong": list(check.failed_indices[0]) if check.failed_indices else [],
-                 "wrong_indices": [list(i) for i in check.failed_indices[:20]]}
+        where: dict[str, Any] = {"n_wrong": check.n_failed, "n_total": check.n_entries,
+                                 "fraction_correct": 1.0 - check.n_failed / check.n_entries,
+                                 "first_wrong": list(check.failed_indices[0]) if check.failed_indices else [],
+                                 "wrong_indices": [list(i) for i in check.failed_indices[:20]]}
         if offset is not None:  # a few entries off by a little: where and by how much, no story of a loss
             return Diagnosis.from_code("partial", name, template="partial.offset", **where, **offset, **base)
         n_zero = _right_only_where_zero(check, a)

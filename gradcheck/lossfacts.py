@@ -74,10 +74,9 @@ def measure_facts(total: float, parts: Sequence[float], out: np.ndarray, target:
         squares = float(np.sum((target.reshape(out.shape) - out) ** 2))
         per = squares / n if reduction == "mean" else squares  # n == 1: mean and sum are the same number
         readings = (per, per / (out.size / n))  # summed over a sample's outputs, or averaged over every entry
-        if any(_close(total, r / 2) for r in readings):
-            half = True
-        elif any(_close(total, r) for r in readings):
-            half = False
+        fits = {h for r in readings for h, v in ((True, r / 2), (False, r)) if _close(total, v)}
+        # two outputs a sample: half the per-sample sum is the mean over every entry, so neither can be told
+        half = fits.pop() if len(fits) == 1 else None
     return LossFacts(reduction, half)
 
 
@@ -90,6 +89,8 @@ def head_facts(head: Callable[[np.ndarray, Any], Any], out: np.ndarray, y: Any) 
     >>> out, y = np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]])
     >>> head_facts(lambda o, t: np.mean((o - t) ** 2), out, y)
     LossFacts(reduction='mean', half=False)
+    >>> head_facts(lambda o, t: np.mean((o - t) ** 2), np.hstack([out, out]), np.hstack([y, y]))  # = half the sample sums
+    LossFacts(reduction='mean', half=None)
     """
     try:
         total = float(np.asarray(head(out, y), dtype=np.float64).reshape(()))

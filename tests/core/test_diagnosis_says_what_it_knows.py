@@ -1,0 +1,157 @@
+"""A diagnosis never says more than it knows (red team 16: F18, F2, F14, F6).
+
+Each test plants one bug whose root cause is known, checks it the way a user
+would, and asserts what the diagnosis may and may not claim.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck import check_gradients, check_layer, check_model, nn
+from cs231n_layers import affine_backward, affine_forward
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(4, 3))
+MASK = (np.random.default_rng(1).random(X.shape) < 0.5) / 0.5  # dropout with p = 1/2, kept units scaled by 1/p
+
+
+def _dropout_forward(x):
+    return x * MASK, MASK
+
+
+def _dropout_backward_without_1_over_p(dout, mask):  # planted: forgets the 1/p of the kept units
+    return dout * (mask > 0)
+
+
+def _identity_forward(x):
+    return x.copy(), None
+
+
+def _identity_backward_doubled(dout, cache):  # planted: dx = 2 dout
+    return 2 * dout
+
+
+def test_a_layers_lost_factor_is_reported_without_an_invented_loss():
+    # F18: "the factor 2 from differentiating the square is missing" (dropout), "the factor 2/N of the mean squared
+    # error is missing" (identity at N = 4): check_layer's loss is sum(out * dout), with no square and no mean
+    for forward, backward, factor in ((_dropout_forward, _dropout_backward_without_1_over_p, 0.5),
+                                      (_identity_forward, _identity_backward_doubled, 2.0)):
+        d = check_layer(forward, backward, {"x": X}).params[0].diagnosis
+        assert d.code == "scale" and abs(d.detail["factor"] - factor) <= 1e-6 * factor  # the pattern tolerance
+        assert d.detail["template"] == "scale.unknown" and "cause_key" not in d.detail and "cause_keys" not in d.detail
+        assert f"times {factor:g}, the same factor in every entry" in d.message
+        for text in (d.message, d.in_language("ko").message):
+            assert "square" not in text and "N/2" not in text and "2/N" not in text and "제곱" not in text
+
+
+def _mse_model():
+    model = nn.Sequential(nn.Dense("W", "b"), loss=nn.MSE("mean"))
+    p = {"W": RNG.normal(size=(3, 3)), "b": RNG.normal(size=3)}  # three outputs: with two, a mean over every entry
+    return model, p, RNG.normal(size=(5, 3)), RNG.normal(size=(5, 3))  # is also half the mean of the sample sums
+
+
+def test_a_models_lost_factor_is_blamed_on_the_term_its_loss_has():
+    model, p, x, y = _mse_model()
+    out = x @ p["W"] + p["b"]
+    # the loss is mean((out - y)**2) over every entry (see nn.MSE): its gradient is 2 (out - y) / out.size
+    dout = 2 * (out - y) / out.size
+    grads = {"W": x.T @ dout / 2, "b": dout.sum(0) / 2}  # planted: the 2 of the square dropped
+    d = check_model(model, p, x, y, grads=grads)["W"].diagnosis
+    assert d.code == "scale" and d.detail["cause_key"] == "cause.1/2"
+    assert "the factor 2 from differentiating the square is missing" in d.message
+
+
+def test_one_entry_off_is_one_entry_off_not_another_loss():
+    # F2: one entry of dw off by a little (1% there, 1e-4 of the largest entry) was "the gradient of a slightly different loss: a constant inside a log ..."
+    x, w, b = RNG.normal(size=(6, 5)), RNG.normal(size=(5, 5)), RNG.normal(size=5)
+
+    def backward(dout, cache):
+        dx, dw, db = affine_backward(dout, cache)
+        dw = dw.copy()
+        dw[1, 2] += 1e-4 * np.max(np.abs(dw))  # planted
+        return dx, dw, db
+
+    d = check_layer(affine_forward, backward, {"x": x, "w": w, "b": b})["w"].diagnosis
+    assert (d.code, d.detail["template"], d.detail["n_wrong"], d.detail["first_wrong"]) == ("partial", "partial.offset", 1,
+                                                                                           [1, 2])
+    assert "1 of its 25 entries" in d.message and "different loss" not in d.message and "log" not in d.message
+    # the size of the error is said, relative to the largest entry (the numerical gradient's error is ~1e-9 of it)
+    assert abs(d.detail["max_rel_offset"] - 1e-4) <= 1e-6 and "by at most 1.0e-04 of its largest entry" in d.message
+
+
+def test_fast_mode_names_a_factor_from_its_localised_entries():
+    # F14: check_model(mode="fast") on a backward missing 1/N gave the large tensors no diagnosis at all
+    model = nn.Sequential(nn.Dense("W1", "b1"), nn.ReLU(), nn.Dense("W2", "b2"), loss=nn.SoftmaxCrossEntropy())
+    rng = np.random.default_rng(3)
+    p = {"W1": 0.3 * rng.normal(size=(40, 12)), "b1": 0.1 * rng.normal(size=12), "W2": 0.3 * rng.normal(size=(12, 3)),
+         "b2": np.zeros(3)}
+    x, y = rng.normal(size=(8, 40)), rng.integers(0, 3, 8)
+    h = x @ p["W1"] + p["b1"]
+    a = np.maximum(h, 0)
+    z = a @ p["W2"] + p["b2"]
+    q = np.exp(z - z.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    dz = q - np.eye(3)[y]  # planted: the mean's 1/N is missing (the right dz is this / 8)
+    dh = dz @ p["W2"].T * (h > 0)
+    grads = {"W1": x.T @ dh, "b1": dh.sum(0), "W2": a.T @ dz, "b2": dz.sum(0)}
+    c = check_model(model, p, x, y, grads=grads, mode="fast", seed=0)["W1"]
+    assert c.mode == "fast" and not c.passed and c.diagnosis is not None
+    d = c.diagnosis
+    assert d.code == "scale" and abs(d.detail["factor"] - 8.0) < 1e-6  # N = 8
+    assert d.detail["template"] == "scale.localised.named" and d.detail["cause_key"] == "cause.N"
+    assert f"in each of the {d.detail['n_localised']} entries fast mode localised" in d.message
+    assert "If every entry is so" in d.message
+
+
+def test_a_bug_in_every_nonzero_entry_is_not_called_local():
+    # F6: a global bug was "wrong in 16 of its 20 entries ... the other entries are right", the right ones being
+    # zeros behind dead ReLUs
+    w = np.array([[1.0, -2.0, 0.5], [-0.3, 2.0, 1.5]])
+
+    def f(q):
+        return float(np.sum(np.maximum(q["w"], 0) ** 3))
+
+    right = 3 * np.maximum(w, 0) ** 2
+    wrong = right + 0.5 * np.maximum(w, 0)  # planted: a wrong term in every active entry
+    d = check_gradients(f, {"w": wrong}, {"w": w})["w"].diagnosis
+    assert (d.code, d.detail["template"], d.detail["n_wrong"], d.detail["n_zero"]) == ("partial", "partial.nonzero", 4, 2)
+    assert "the other entries are right" not in d.message and "all 4 entries where the gradient is not zero" in d.message
+    # a bug in a few entries among nonzero right ones stays "partial" with its usual sentence
+    local = right.copy()
+    local[0, 0] += 1.0
+    d = check_gradients(f, {"w": local}, {"w": w})["w"].diagnosis
+    assert d.detail.get("template", "partial") == "partial" and "the other entries are right" in d.message
+
+
+def test_a_cross_entropy_models_halved_gradient_has_no_square_to_blame():
+    model = nn.Sequential(nn.Dense("W", "b"), loss=nn.SoftmaxCrossEntropy())
+    p = {"W": RNG.normal(size=(3, 4)), "b": RNG.normal(size=4)}
+    x, y = RNG.normal(size=(5, 3)), np.array([0, 3, 1, 1, 2])
+    z = x @ p["W"] + p["b"]
+    q = np.exp(z - z.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    dz = (q - np.eye(4)[y]) / 5  # the mean cross-entropy's gradient
+    d = check_model(model, p, x, y, grads={"W": x.T @ dz / 2, "b": dz.sum(0) / 2})["W"].diagnosis  # planted: / 2
+    assert d.code == "scale" and abs(d.detail["factor"] - 0.5) < 1e-6
+    assert d.detail["template"] == "scale" and "square" not in d.message and "no usual cause" in d.message
+
+
+def test_fast_mode_names_no_factor_from_one_localised_entry():
+    # one wrong entry is always some multiple of the right one: no factor is read from it
+    model = nn.Sequential(nn.Dense("W1", "b1"), nn.ReLU(), nn.Dense("W2", "b2"), loss=nn.SoftmaxCrossEntropy())
+    rng = np.random.default_rng(3)
+    p = {"W1": 0.3 * rng.normal(size=(40, 12)), "b1": 0.1 * rng.normal(size=12), "W2": 0.3 * rng.normal(size=(12, 3)),
+         "b2": np.zeros(3)}
+    x, y = rng.normal(size=(8, 40)), rng.integers(0, 3, 8)
+    h = x @ p["W1"] + p["b1"]
+    a = np.maximum(h, 0)
+    z = a @ p["W2"] + p["b2"]
+    q = np.exp(z - z.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    dz = (q - np.eye(3)[y]) / 8
+    dh = dz @ p["W2"].T * (h > 0)
+    dW1 = x.T @ dh
+    dW1[np.unravel_index(np.argmax(np.abs(dW1)), dW1.shape)] *= 2  # planted: one entry doubled
+    c = check_model(model, p, x, y, grads={"W1": dW1, "b1": dh.sum(0), "W2": a.T @ dz, "b2": dz.sum(0)},
+                    mode="fast", seed=0)["W1"]
+    assert c.mode == "fast" and not c.passed and len(c.worst) == 1 and c.diagnosis is None
