@@ -26,15 +26,36 @@ LossFacts(reduction='mean', half=False)
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradcheck.diagnose import Diagnosis, with_loss
+from gradcheck.diagnose import RTOL_PATTERN, Diagnosis, with_loss
 from gradcheck.lossfacts import LossFacts, measure_facts
-from gradcheck.messages import TEMPLATES
+from gradcheck.messages import TEMPLATES, register_template
 
-__all__ = ["CAUSE_TEMPLATES", "LossFacts", "loss_facts", "refine"]
+__all__ = ["CAUSE_TEMPLATES", "LossFacts", "batch_constant", "hardcoded_batch", "loss_facts", "refine"]
+
+register_template("scale.batch", {
+    "en": "{param} is the exact gradient times N/{batch_constant} at every test point ({factors_text}): the factor "
+          "follows the batch size N. The backward divides by {batch_constant} where this loss, a mean over the "
+          "samples, divides by N: the batch size is written as a number, so the gradient is right only when "
+          "N = {batch_constant}. Divide by len(x).",
+    "ko": "{param}의 값이 모든 테스트 지점에서 정확한 기울기의 N/{batch_constant}배입니다 ({factors_text}): 배수가 "
+          "배치 크기 N을 따라 바뀝니다. 이 손실은 샘플에 대한 평균이라 N으로 나누어야 하는데 역전파는 "
+          "{batch_constant}(으)로 나눕니다. 배치 크기를 숫자로 적어 두어서 N = {batch_constant}일 때만 맞습니다. "
+          "입력의 샘플 수로 나누세요.",
+})
+register_template("scale.batch.plain", {
+    "en": "{param} is the exact gradient times N/{batch_constant} at every test point ({factors_text}): the factor "
+          "follows the batch size N, so a batch size is written as a number somewhere in the backward pass.",
+    "ko": "{param}의 값이 모든 테스트 지점에서 정확한 기울기의 N/{batch_constant}배입니다 ({factors_text}): 배수가 "
+          "배치 크기 N을 따라 바뀌므로, 역전파 어딘가에 배치 크기가 숫자로 적혀 있습니다.",
+})
+
+#: Batch sizes whose factor ``N/k`` the per-point diagnosis already names (``N``, ``N/2``) and explains otherwise.
+_NAMED_CONSTANTS = (1, 2)
 
 #: Causes that depend on the loss (the core's templates, :mod:`gradcheck.messages`).
 CAUSE_TEMPLATES: dict[str, dict[str, str]] = {
@@ -59,3 +80,71 @@ def refine(diagnosis: Diagnosis, facts: LossFacts, *, lang: str = "en") -> Diagn
     'it is divided by 2 once too often: the los'
     """
     return with_loss(diagnosis, facts, lang=lang)
+
+
+def _ratio(got: Any, expected: np.ndarray) -> float | None:
+    """``c`` when ``got`` is ``c`` times ``expected`` to the pattern tolerance (``None`` when not, or unknowable)."""
+    try:
+        s = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    r = np.asarray(expected, dtype=np.float64)
+    if s.shape != r.shape or not np.any(r) or not np.all(np.isfinite(s)):
+        return None
+    c = float(np.vdot(s, r) / np.vdot(r, r))
+    return c if np.all(np.abs(s - c * r) <= RTOL_PATTERN * np.max(np.abs(c * r))) else None
+
+
+def batch_constant(sizes: Sequence[int], ratios: Sequence[float | None]) -> int | None:
+    """``k`` when each point's factor is ``N / k`` for one integer ``k >= 3`` over two or more batch sizes, else ``None``.
+
+    One number is always a multiple of another, but the same ``k`` from
+    points of different batch sizes is evidence: a wrong value does not
+    follow ``N`` by chance.  ``k`` of 1 or 2 is the factor ``N`` or ``N/2``,
+    named per point with its cause.
+
+    >>> batch_constant([3, 5, 4], [0.75, 1.25, 1.0])
+    4
+    >>> batch_constant([3, 3], [0.75, 0.75]) is None  # one batch size: no telling a constant from N/k
+    True
+    """
+    known = [(n, c) for n, c in zip(sizes, ratios) if c is not None and c > 0]
+    if len(known) != len(ratios) or len({n for n, _ in known}) < 2:
+        return None
+    ks = [n / c for n, c in known]
+    k = round(ks[0])
+    if k in _NAMED_CONSTANTS or k < 1 or any(abs(v - k) > RTOL_PATTERN * k for v in ks):
+        return None
+    return k
+
+
+def hardcoded_batch(model: Any, points: Sequence[Any], grads: Sequence[Mapping[str, Any] | None],
+                    picked: Mapping[str, tuple[int, Diagnosis]], *, lang: str = "en") -> dict[str, tuple[int, Diagnosis]]:
+    """The failing parameters whose factor is ``N/k`` at every test point, with that diagnosis (``scale.batch``).
+
+    ``points``: the test points (``params``, ``x``, ``y``, ``batch_size``);
+    ``grads``: what the submission returned at each (``None`` where a call
+    failed); ``picked``: each parameter's chosen point and diagnosis.  The
+    diagnosis keeps the chosen point and gives its factor there, and every
+    point's factor, so a counterexample at another batch size shows a
+    factor the message predicts.
+    """
+    out: dict[str, tuple[int, Diagnosis]] = {}
+    failing = [k for k, (_, d) in picked.items() if not d.passed]
+    if not failing or any(g is None for g in grads):
+        return out
+    expected = [model.backward(p.params, p.x, p.y) for p in points]
+    sizes = [int(p.batch_size) for p in points]
+    for name in failing:
+        ratios = [_ratio(g.get(name), e[name]) if g is not None else None for g, e in zip(grads, expected)]
+        k = batch_constant(sizes, ratios)
+        if k is None:
+            continue
+        i = picked[name][0]
+        facts = loss_facts(model, points[i].params, points[i].x, points[i].y)
+        pairs = sorted({n: c for n, c in zip(sizes, ratios) if c is not None and n != k}.items())  # N = k: right there
+        text = ", ".join(f"N = {n}: {c:.6g}" for n, c in pairs)
+        template = "scale.batch" if facts.reduction == "mean" else "scale.batch.plain"
+        out[name] = (i, Diagnosis.from_code("scale", name, lang=lang, template=template, batch_constant=k,
+                                            factor=ratios[i], factors=[list(p) for p in pairs], factors_text=text))
+    return out

@@ -139,3 +139,35 @@ def test_no_second_story_after_a_file_that_raised_and_no_forward_for_backward(tm
     (tmp_path / "no_backward.py").write_text(head)
     r = grade_submission(tmp_path / "no_backward.py", "xor_2layer", shrink=False)
     assert r.verdict == "missing" and "Did you mean" not in r.messages[0] and "forward" in r.messages[0]
+
+
+def test_a_hard_coded_batch_size_is_one_diagnosis_for_every_parameter() -> None:
+    # red team 16 (F21): `2 * (a2 - y) / 4` for `/ len(x)` gave W1, b1, W2 "times 0.75, a constant factor with no
+    # usual cause" (scale) and the single-entry b2 "fits no known mistake" (wrong, no credit), while the
+    # counterexample printed below (N = 1) showed a factor 0.25
+    r = grade_callable(_scaled_by_batch("xor_2layer", 4), "xor_2layer")
+    params = {p.name: p for p in r.parameters}
+    assert {p.diagnosis for p in params.values()} == {"scale"}
+    assert len({p.points for p in params.values()}) == 1  # one cause, one credit
+    for p in params.values():
+        assert f"{p.name} is the exact gradient times N/4 at every test point" in p.message
+        assert "N = 3: 0.75" in p.message and "N = 5: 1.25" in p.message  # the test points' batch sizes
+    ce = r.counterexample
+    assert ce is not None
+    got, expected = np.asarray(ce.got, dtype=float), np.asarray(ce.expected, dtype=float)
+    ratio = float(np.vdot(got, expected) / np.vdot(expected, expected))
+    assert abs(ratio - len(ce.x) / 4) <= 1e-6 * ratio  # the example's factor is the message's N/4
+
+
+def test_a_factor_that_does_not_follow_the_batch_size_is_not_a_hard_coded_one() -> None:
+    r = grade_callable(_scaled("xor_2layer", 0.75), "xor_2layer", shrink=False)
+    assert "at every test point" not in r.parameter("W1").message and r.parameter("W1").diagnosis == "scale"
+
+
+def _scaled_by_batch(name: str, k: int):
+    m = reference_models.get(name)
+
+    def backward(p, x, y):
+        return {key: v * len(x) / k for key, v in m.backward(p, x, y).items()}  # the mean's 1/N written as 1/k
+
+    return backward
