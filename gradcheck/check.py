@@ -26,6 +26,8 @@ from gradcheck.compare import EntryVerdicts, Judgement, Tolerance, compare_entri
 from gradcheck.directional import SMALL, fast_check
 from gradcheck.engine import (
     ModelEvaluator,
+    _Column,
+    _rank_one,
     _settle_allocator,
     estimate_gradients,
     estimate_tiny,
@@ -46,6 +48,7 @@ from gradcheck.numeric import (
 from gradcheck.parallel import workers_from_env
 from gradcheck.report import format_result
 from gradcheck.stencil import roundoff
+from gradcheck.recognise import LayerKind
 from gradcheck.results import CheckResult, EntryReport, ParamCheck, frozen_instance
 
 __all__ = [
@@ -812,9 +815,9 @@ def check_model(
 TIE_NUDGE = 1e-3
 
 
-def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], ev: ModelEvaluator, x: np.ndarray,
-              backward: Callable[..., Any], who: str, tols: Mapping[str, Tolerance], *, mode: str, seed: int, probes: int,
-              workers: int | None) -> tuple[tuple[ParamCheck, ...], list[str]]:
+def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping[str, bool], ev: ModelEvaluator,
+              x: np.ndarray, backward: Callable[..., Any], who: str, tols: Mapping[str, Tolerance], *, mode: str,
+              seed: int, probes: int, workers: int | None) -> tuple[tuple[ParamCheck, ...], list[str]]:
     """The tensors ``tied`` checked again at a point moved off the ties; their verdicts from both (:func:`_tie_verdict`).
 
     Where a move of one entry crosses several ties at once (pre-activations
@@ -836,8 +839,10 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], ev: ModelEvaluator
     off at one point is on at the other, and a wrong gradient through it
     shows (a single move could turn every tied unit off, where a wrong
     bias gradient is multiplied by 0).  A tensor passes off the ties when
-    it passes at both.  Returns the checks and any finding of the guarded
-    backward calls at the moved points.
+    it passes at both.  ``explained``: for each tensor that failed at the
+    point given, whether every failing entry moves a tie there
+    (:func:`_failures_cross_ties`).  Returns the checks and any finding of
+    the guarded backward calls at the moved points.
     """
     rng = np.random.default_rng([int(seed), 0x71E5])
     step = {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in ev.params.items()}
@@ -855,7 +860,7 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], ev: ModelEvaluator
                   _fast_model(there, analytic, tols, seed=seed, probes=probes, workers=workers)):
             if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
                 off[c.name] = c
-    return tuple(_tie_verdict(c, off[c.name], _failures_cross_ties(ev, c)) if c.name in tied else c
+    return tuple(_tie_verdict(c, off[c.name], explained.get(c.name, True)) if c.name in tied else c
                  for c in checks), found
 
 
@@ -870,16 +875,21 @@ def _on_ties(checks: tuple[ParamCheck, ...], ev: ModelEvaluator, x: np.ndarray, 
     """
     if not any(c.n_kinks or not c.passed for c in checks) or not _sits_on_ties(ev):
         return checks, []
-    if backward is None:
-        return tuple(_tie_caveat(c, ev) for c in checks), []
-    checks = tuple(_entrywise_at(ev, c, analytic, tols, workers) for c in checks)
+    if backward is None:  # fast mode's probes name no entry: only a full-mode failure can be shown to move ties
+        return tuple(c if c.mode == "fast" else _tie_caveat(c, ev, _entrywise_at(ev, c, analytic, tols, workers)[1])
+                     for c in checks), []
+    judged = [_entrywise_at(ev, c, analytic, tols, workers) for c in checks]
+    checks = tuple(c for c, _ in judged)
+    explained = {c.name: _failures_cross_ties(ev, c.name, failing) for c, failing in judged if not c.passed}
     tied = {c.name for c in checks if c.n_kinks or not c.passed}
-    return _off_ties(checks, tied, ev, x, backward, who, tols, mode=mode, seed=seed, probes=probes, workers=workers)
+    return _off_ties(checks, tied, explained, ev, x, backward, who, tols, mode=mode, seed=seed, probes=probes,
+                     workers=workers)
 
 
-def _tie_caveat(c: ParamCheck, ev: ModelEvaluator) -> ParamCheck:
-    """``c`` with grads given on ties: when every failing entry moves a tie, a note that its failure may be the convention's."""
-    if c.passed or not _failures_cross_ties(ev, c):
+def _tie_caveat(c: ParamCheck, ev: ModelEvaluator, failing: np.ndarray) -> ParamCheck:
+    """``c`` with grads given on ties: when every failing entry (flat indices ``failing``) moves a tie, a note that
+    its failure may be the convention's."""
+    if c.passed or not _failures_cross_ties(ev, c.name, failing):
         return c
     return dataclasses.replace(c, notes=c.notes + (
         "every entry that failed moves a pre-activation exactly on a kink (a tie): where a move crosses several ties, "
@@ -889,39 +899,138 @@ def _tie_caveat(c: ParamCheck, ev: ModelEvaluator) -> ParamCheck:
 
 
 def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],
-                  tols: Mapping[str, Tolerance], workers: int | None) -> ParamCheck:
-    """``c``, or for a failing fast-mode tensor its check entry by entry (a failure on ties is judged per entry)."""
-    if c.passed or c.mode != "fast":
-        return c
-    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[c.name], evaluator=ev, workers=workers)
+                  tols: Mapping[str, Tolerance], workers: int | None) -> tuple[ParamCheck, np.ndarray]:
+    """``c`` and the flat indices of every entry that fails in it; a failing fast-mode tensor checked entry by
+    entry first (a failure on ties is judged per entry).
+
+    A full-mode check lists at most :data:`MAX_INDICES` failing entries:
+    when more failed, the tensor's central differences are taken again (the
+    same two-stage estimate as :func:`_full`) for the whole failing set.
+    This runs only at a point on ties, for a tensor that failed there.
+    """
+    listed = _flat_indices(c)
+    if c.passed or (c.mode != "fast" and len(listed) == c.n_failed):
+        return c, listed
+    a, tol = analytic[c.name], tols[c.name]
+    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[c.name], evaluator=ev, workers=workers,
+                                 accept=None if c.mode == "fast" else _accepts({c.name: a}, tols))[c.name]
+    v = compare_entries(a, numeric, tol)
+    failing = np.flatnonzero(~v.passed)
+    if c.mode != "fast":  # the check's own two-stage estimate again; the entries it listed count in any case
+        return c, np.union1d(failing, listed)
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
-    return explain((param_check(c.name, analytic[c.name], numeric[c.name], tols[c.name]),), analytic, numeric,
-                   batch_size=n)[0]
+    return explain((_summary(c.name, a, numeric, v, _badness(v), tol),), analytic, {c.name: numeric},
+                   batch_size=n)[0], failing
 
 
-def _failures_cross_ties(ev: ModelEvaluator, c: ParamCheck) -> bool:
-    """Does every failing entry of ``c`` move a pre-activation that sits exactly on a kink?
+def _flat_indices(c: ParamCheck) -> np.ndarray:
+    """The flat indices of the failing entries ``c`` lists."""
+    if not c.failed_indices or not c.shape:
+        return np.zeros(len(c.failed_indices), dtype=np.intp)
+    return np.ravel_multi_index(np.array(c.failed_indices, dtype=np.intp).T, c.shape)
+
+
+def _failures_cross_ties(ev: ModelEvaluator, name: str, failing: np.ndarray) -> bool:
+    """Does every failing entry of ``params[name]`` (flat indices ``failing``) move a pre-activation that sits
+    exactly on a kink (:func:`_moves_ties`)?
 
     Only such an entry can fail a correct backward (its derivative there is
     the convention's, not the loss's); an entry that moves no tie is
     differentiable at the point, and its failure stands whatever happens
-    elsewhere.  Each failing entry is moved by :data:`TIE_NUDGE` and the
-    layers run again; False when not every failing entry is listed.
+    elsewhere.
     """
-    if c.passed or len(c.failed_indices) < c.n_failed or c.mode == "fast":
-        return c.passed
-    ties = _ties(ev)
-    for index in c.failed_indices:
-        moved = dict(ev.params)
-        moved[c.name] = ev.params[c.name].copy()
-        moved[c.name][index] += TIE_NUDGE * max(abs(float(moved[c.name][index])), 1.0)
-        a, inputs = ev.inputs[0], []
-        for layer in ev.layers:
-            inputs.append(a)
-            a = layer.forward(moved, a)
-        if not any(bool((inputs[j][tied] != ev.inputs[j][tied]).any()) for j, tied in ties):
-            return False
-    return True
+    return bool(_moves_ties(ev, name, np.asarray(failing, dtype=np.intp)).all())
+
+
+def _moves_ties(ev: ModelEvaluator, name: str, flat: np.ndarray) -> np.ndarray:
+    """For each entry ``flat`` of ``params[name]`` (flat indices): does moving it by ``TIE_NUDGE * max(|p|, 1)``
+    (:data:`TIE_NUDGE`) change a pre-activation that sits exactly on a kink (:func:`_ties`)?
+
+    The moved copies go through the layers as stacks, up to
+    :meth:`~gradcheck.engine.ModelEvaluator.chunk_values` values at a time:
+    a copy moved at an entry of a dense layer is one moved column, carried
+    as such through elementwise layers and spread by a rank-one update at
+    the next dense layer (as :mod:`gradcheck.engine` carries its copies),
+    so that thousands of entries of a big weight cost a few stacked passes,
+    not a forward pass each.  Through a layer that takes no stacks, one
+    copy at a time.
+    """
+    k = ev.owner[name]
+    ties = {j: tied for j, tied in _ties(ev) if j > k and tied.any()}  # a layer's move changes only later inputs
+    moved = np.zeros(len(flat), dtype=bool)
+    if not ties or not len(flat):
+        return moved
+    steps = TIE_NUDGE * np.maximum(np.abs(ev.params[name].reshape(-1)[flat]), 1.0)
+    stacked = all(kind is not LayerKind.OPAQUE for kind in ev.kinds[k:max(ties)])
+    per = max(1, ev.chunk_values() // max(a.size for a in ev.inputs[k:])) if stacked else 1
+    for start in range(0, len(flat), per):
+        part = slice(start, start + per)
+        moved[part] = (_copies_move_ties if stacked else _one_moves_ties)(ev, name, flat[part], steps[part], ties)
+    return moved
+
+
+def _copies_move_ties(ev: ModelEvaluator, name: str, flat: np.ndarray, steps: np.ndarray,
+                      ties: Mapping[int, np.ndarray]) -> np.ndarray:
+    """:func:`_moves_ties` for the entries ``flat`` moved by ``steps``, as one stack (every layer up to the last
+    tie takes stacks).
+
+    Copy 0 is the point itself (step 0), computed the same way: a stacked
+    layer may round differently from the plain forward, and a tie moves
+    when a moved copy differs there from it.
+    """
+    k = ev.owner[name]
+    state = _moved_copies(ev, name, np.concatenate([flat[:1], flat]), np.concatenate([[0.0], steps]))
+    moved = np.zeros(len(flat), dtype=bool)
+    for j in range(k + 1, max(ties) + 1):
+        if j in ties and isinstance(state, _Column):  # each copy's own column, against the point's
+            tied = ties[j][:, state.cols[1:]].T
+            moved |= (tied & (state.values[1:] != state.base[:, state.cols[1:]].T)).any(axis=1)
+        elif j in ties:
+            moved |= (state[1:, ties[j]] != state[0, ties[j]]).any(axis=1)
+        if j < max(ties):
+            state = _through(ev, j, state)
+    return moved
+
+
+def _moved_copies(ev: ModelEvaluator, name: str, flat: np.ndarray, steps: np.ndarray) -> Any:
+    """The output of ``params[name]``'s layer for copies of the point with entry ``flat[p]`` moved by ``steps[p]``:
+    a :class:`~gradcheck.engine._Column` for a dense layer (its moved column), else the stacked outputs."""
+    k = ev.owner[name]
+    layer = ev.layers[k]
+    if ev.kinds[k] is LayerKind.AFFINE:  # as ModelEvaluator.losses: column flat % d moves, by steps * input column
+        base = ev.inputs[k + 1] if k + 1 < len(ev.layers) else ev.output
+        cols = flat % base.shape[-1]
+        moves = ev.inputs[k][:, flat // base.shape[-1]].T if name == layer.weight else np.ones((len(flat), base.shape[0]))
+        return _Column(base, cols, base[:, cols].T + moves * steps[:, None])
+    block = np.repeat(ev.params[name][None], len(flat), axis=0)
+    block.reshape(len(flat), -1)[np.arange(len(flat)), flat] += steps
+    return layer.forward({**ev.params, name: block}, ev.inputs[k])
+
+
+def _through(ev: ModelEvaluator, j: int, state: Any) -> Any:
+    """Stacked copies ``state`` (the input of layer ``j``) through layer ``j``, as :meth:`ModelEvaluator._finish`
+    carries them: a column through an elementwise layer, a column into a dense layer by a rank-one update."""
+    layer = ev.layers[j]
+    base = ev.inputs[j + 1] if j + 1 < len(ev.layers) else ev.output
+    if isinstance(state, _Column) and ev.kinds[j] is LayerKind.ELEMENTWISE:
+        return _Column(base, state.cols, layer.forward(ev.params, state.values))
+    if isinstance(state, _Column) and ev.kinds[j] is LayerKind.AFFINE:
+        return _rank_one(base, state.values - state.base[:, state.cols].T, ev.params[layer.weight][state.cols])
+    return layer.forward(ev.params, state.dense() if isinstance(state, _Column) else state)
+
+
+def _one_moves_ties(ev: ModelEvaluator, name: str, flat: np.ndarray, steps: np.ndarray,
+                    ties: Mapping[int, np.ndarray]) -> np.ndarray:
+    """:func:`_moves_ties` one copy at a time, through the plain forward (a layer takes no stacks)."""
+    moved = np.zeros(len(flat), dtype=bool)
+    for p, (i, step) in enumerate(zip(flat, steps)):
+        params = {**ev.params, name: ev.params[name].copy()}
+        params[name].reshape(-1)[i] += step
+        a = ev.inputs[ev.owner[name]]
+        for j in range(ev.owner[name], max(ties)):
+            a = ev.layers[j].forward(params, a)
+            moved[p] |= j + 1 in ties and bool((a[ties[j + 1]] != ev.inputs[j + 1][ties[j + 1]]).any())
+    return moved
 
 
 def _ties(ev: ModelEvaluator) -> list[tuple[int, np.ndarray]]:
@@ -958,11 +1067,6 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool) -> ParamCheck
         note = (f"{here}, each failing entry moving a tie; {why}. Checked instead at {moved}: it passes at both, and "
                 "every number shown is from the first")
         return dataclasses.replace(off, notes=(note,) + off.notes)
-    if off.passed and not at.passed and len(at.failed_indices) < at.n_failed:
-        return dataclasses.replace(at, notes=at.notes + (
-            f"{here}; only {len(at.failed_indices)} of its failing entries are listed, so not every failure can be "
-            f"shown to move a tie, and the failure stands, though at {moved} the tensor passes. {why[0].upper()}{why[1:]}: check at a "
-            "point off exact ties (non-integer weights, nonzero biases) to decide",))
     if off.passed and not at.passed:
         return dataclasses.replace(at, notes=at.notes + (
             f"{here}; an entry that failed there moves no tie, so the loss is differentiable along it and its "

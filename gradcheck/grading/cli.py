@@ -39,6 +39,7 @@ grader's results, after the cache, so they survive regrading.
 ``--scheduler ADDRESS`` grades on a Dask cluster instead of local processes
 (:mod:`gradcheck.grading.distributed`): one task per submission, each in a
 sandbox on its worker; this process alone writes the outputs and the cache.
+The preflight below runs on every worker of the cluster first.
 
 Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
@@ -46,7 +47,8 @@ still graded and written) or when the grading workers could not start
 (then nothing is written: no student is given a score for the machine's
 failure), 2 for a usage error or for limits too small for the grader's own
 sandboxed process (checked before anyone is graded, with a trivial submission:
-:mod:`gradcheck.grading.preflight`; nothing is written), 130 when interrupted.
+:mod:`gradcheck.grading.preflight`, on every worker with ``--scheduler``;
+nothing is written), 130 when interrupted.
 """
 from __future__ import annotations
 
@@ -373,9 +375,19 @@ def _preflight(args: argparse.Namespace, batch: _Batch) -> int | None:
     """Exit status 2 with the error when the grader's own child cannot work under the run's limits (:mod:`.preflight`)."""
     from gradcheck.grading.preflight import preflight
 
-    if args.scheduler:  # the cluster's workers are other machines: their failures are reported there
-        return None
-    error = preflight(batch.assignment.reference_model(), batch.limits, isolation=args.isolation, seed=batch.seed)
+    if args.scheduler:  # on every worker of the cluster: its machines may differ from this one
+        from gradcheck.grading.distributed import preflight_on_cluster
+
+        try:
+            error = preflight_on_cluster(args.scheduler, batch.assignment, batch.limits, isolation=args.isolation, seed=batch.seed)
+        except ImportError as exc:
+            print(f"gradcheck grade: error: --scheduler needs the optional dependency {exc.name!r}: pip install 'gradcheck[distributed]'", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"gradcheck grade: error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        error = preflight(batch.assignment.reference_model(), batch.limits, isolation=args.isolation, seed=batch.seed)
     if error is None:
         return None
     print(f"gradcheck grade: error: {error}\ngradcheck grade: nobody was graded and nothing was written", file=sys.stderr)

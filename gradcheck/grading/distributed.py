@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["PortableJob", "portable", "grade_portable", "run_on_cluster", "CONNECT_SECONDS"]
+__all__ = ["PortableJob", "portable", "grade_portable", "preflight_on_cluster", "run_on_cluster", "CONNECT_SECONDS"]
 
 #: How long to try reaching the scheduler before giving up.
 CONNECT_SECONDS = 20.0
@@ -94,6 +94,49 @@ def grade_portable(task: PortableJob) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _connect(address: str) -> Any:
+    """A client of the Dask scheduler at ``address``; ``OSError`` naming it when it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=CONNECT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+
+
+def preflight_here(assignment: Any, limits: Any, isolation: str, seed: int, coordinator: dict[str, str]) -> str | None:
+    """Run on a worker: :func:`gradcheck.grading.preflight.preflight` there, or why this worker cannot grade."""
+    from gradcheck.grading.cache import versions
+    from gradcheck.grading.preflight import preflight
+
+    here = versions()
+    if here != coordinator:
+        return f"this worker runs {here}, the coordinator {coordinator}: install the same versions on every worker"
+    try:
+        return preflight(assignment.reference_model(), limits, isolation=isolation, seed=seed)
+    except Exception as exc:  # noqa: BLE001 - e.g. the isolation level resolved on the coordinator is missing here
+        return f"{type(exc).__name__}: {exc}"
+
+
+def preflight_on_cluster(address: str, assignment: Any, limits: Any, *, isolation: str, seed: int) -> str | None:
+    """The grading preflight on every worker of the cluster at ``address`` (its machines may differ from this one).
+
+    Returns ``None`` when every worker's sandboxed child works under ``limits``, else the first
+    failing worker's error, naming the worker.  Raises ``OSError`` when the scheduler cannot be
+    reached, ``ImportError`` without ``dask[distributed]``.
+    """
+    from gradcheck.grading.cache import versions
+
+    with _connect(address) as client:
+        found = client.run(preflight_here, assignment, limits, isolation, seed, versions())
+    if not found:
+        return f"the Dask scheduler at {address!r} has no workers: start some (dask worker {address}) and run again"
+    for worker, error in sorted(found.items()):
+        if error is not None:
+            return f"on the cluster's worker {worker}: {error}"
+    return None
+
+
 def run_on_cluster(
     todo: list[tuple[int, Any]],
     address: str,
@@ -113,13 +156,9 @@ def run_on_cluster(
     OSError
         When the scheduler cannot be reached.
     """
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
-    try:
-        client = Client(address, timeout=CONNECT_SECONDS)
-    except (OSError, TimeoutError) as exc:
-        raise OSError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
-    with client:
+    with _connect(address) as client:
         futures = {}
         for i, job in todo:
             fut = client.submit(grade_portable, portable(job), pure=False, key=f"gradcheck-{i}-{os.getpid()}-{id(job)}")

@@ -76,3 +76,29 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch
     (tmp_path / "a.py").write_text(GOOD)
     assert grade(tmp_path / "a.py", "--model", "xor_1layer", "--no-cache", "--quiet", "--scheduler", "tcp://127.0.0.1:9") == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_preflight_runs_on_every_worker_of_the_cluster(tmp_path, capsys):
+    """A memory limit no worker's sandbox can import numpy under stops the run before grading, naming a worker."""
+    (tmp_path / "a.py").write_text(GOOD)
+    csv = tmp_path / "g.csv"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as cluster:
+        rc = grade(tmp_path / "a.py", "--model", "xor_1layer", "--memory", "64", "--no-cache", "--quiet", "--csv", csv,
+                   "--scheduler", cluster.scheduler_address)
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        assert "on the cluster's worker tcp://127.0.0.1:" in err and "64 MB" in err and "nothing was written" in err, err
+        assert not csv.exists()
+        # a workable limit grades as before: the preflight passes on both workers
+        assert grade(tmp_path / "a.py", "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", csv,
+                     "--scheduler", cluster.scheduler_address) == 0
+    assert csv.exists()
+
+
+def test_a_worker_with_other_versions_is_named_by_the_preflight():
+    from gradcheck.grading import distributed as gd
+    from gradcheck.grading.assignment import Limits
+
+    error = gd.preflight_here(None, Limits(), "none", 0, {"gradcheck": "0.0-elsewhere"})
+    assert error is not None and "coordinator" in error and "0.0-elsewhere" in error
