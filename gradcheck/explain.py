@@ -129,7 +129,7 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
         return found
     a = np.asarray(analytic, dtype=np.float64)
     offset = _offset(a, numeric.value)
-    if offset is not None and _spread(check):
+    if offset is not None and _spread(a, numeric):
         return Diagnosis.from_code("wrong", name, template="wrong.offset", n_wrong=check.n_failed,
                                    n_total=check.n_entries, **offset, **base)
     if check.n_failed < check.n_entries:
@@ -146,13 +146,19 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
     return Diagnosis.from_code("wrong", name, **base)
 
 
-def _spread(check: ParamCheck) -> bool:
-    """Whether the failing entries are most of the tensor: a slightly different loss moves (nearly) every entry.
+def _spread(analytic: np.ndarray, numeric: NumericGradient) -> bool:
+    """Whether most nonzero entries moved beyond their error bars: a slightly different loss moves (nearly) every one.
 
     A few wrong entries among right ones are not the gradient of another
-    loss, whatever the size of their error: they are reported where they are.
+    loss, whatever the size of their error: they are reported where they
+    are.  An entry has moved when it differs from the estimate by more
+    than the estimate's error bar plus :data:`OFFSET_MIN` of itself (only
+    then can a difference below the check's tolerance be told from noise).
     """
-    return 2 * check.n_failed >= check.n_entries
+    n = np.asarray(numeric.value, dtype=np.float64)
+    moved = np.abs(analytic - n) > np.asarray(numeric.error, dtype=np.float64) + OFFSET_MIN * np.abs(n)
+    count = int(np.count_nonzero(moved & (n != 0)))
+    return count >= 2 and 2 * count >= int(np.count_nonzero(n))
 
 
 def _right_only_where_zero(check: ParamCheck, analytic: np.ndarray) -> int:

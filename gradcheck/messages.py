@@ -113,8 +113,8 @@ TEMPLATES: _T = {
     },
     "partial.nonzero": {
         "en": "{param} is wrong in all {n_wrong} entries where the gradient is not zero (first at index {first_wrong}); "
-              "the other {n_zero} entries are zero in both (as behind an inactive ReLU), so they say nothing about "
-              "where the mistake is.",
+              "the rest ({n_zero} of {n_total}) are zero in both (as behind an inactive ReLU), so they say nothing "
+              "about where the mistake is.",
         "ko": "{param}은(는) 기울기가 0이 아닌 원소 {n_wrong}개 모두에서 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 "
               "원소 {n_zero}개는 양쪽 모두 0이라 (비활성 ReLU 뒤처럼) 오류의 위치에 대해 아무것도 알려 주지 않습니다.",
     },

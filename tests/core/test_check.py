@@ -910,7 +910,7 @@ def test_a_tiny_models_joined_check_is_the_check_parameter_by_parameter(name, ho
     maxima, counts, diagnosis) must be the one param_check and explain give each parameter alone."""
     from gradcheck.check import _accepts, _full, param_check
     from gradcheck.engine import ModelEvaluator, estimate_gradients
-    from gradcheck.explain import explain
+    from gradcheck.explain import explain, model_loss
 
     model = model_of(name, OPTIONS.get(name))
     rng = np.random.default_rng(7)
@@ -922,7 +922,7 @@ def test_a_tiny_models_joined_check_is_the_check_parameter_by_parameter(name, ho
     assert ev.tiny(list(analytic))
     numeric = estimate_gradients(model, params, x, y, accept=_accepts(analytic, tols))
     alone = explain(tuple(param_check(k, analytic[k], numeric[k], tols[k]) for k in analytic), analytic, numeric,
-                    batch_size=6)
+                    batch_size=6, loss=model_loss(ev))  # the model's loss, as every check of a model knows it
     joined = _full(ev, analytic, tols, workers=1)
     assert joined == alone
     assert all(c.passed for c in joined) == (how == "correct")
