@@ -959,14 +959,23 @@ def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.n
                    batch_size=n)[0], np.flatnonzero(~v.passed)
 
 
-def _failing_entries(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],
-                     tols: Mapping[str, Tolerance], workers: int | None) -> np.ndarray:
-    """The flat indices of every failing entry of a full-mode check ``c`` that lists fewer: the tensor's two-stage
-    estimate (as :func:`_full` takes it) taken again; the entries ``c`` lists count in any case."""
+def _failing_among(ev: ModelEvaluator, c: ParamCheck, among: np.ndarray, analytic: Mapping[str, np.ndarray],
+                   tols: Mapping[str, Tolerance], workers: int | None) -> np.ndarray:
+    """Which entries of the boolean mask ``among`` fail in a full-mode check ``c`` that lists fewer than failed.
+
+    The tensor's two-stage estimate again, as :func:`_full` takes it for
+    the entries ``among`` (the same test settles them, or the ``+-2h``
+    points and a kink's smaller step); every other entry is taken as
+    settled by ``+-h``, which costs two evaluations of it and no more.  The
+    entries ``c`` lists count in any case.
+    """
+    flat, tol = analytic[c.name].reshape(-1), tols[c.name]
     numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[c.name], evaluator=ev, workers=workers,
-                                 accept=_accepts({c.name: analytic[c.name]}, tols))[c.name]
-    failing = np.flatnonzero(~compare_entries(analytic[c.name], numeric, tols[c.name]).passed)
-    return np.union1d(failing, _flat_indices(c))
+                                 accept={c.name: lambda d1, err: ~among | judge(flat, d1, err, floor=tol.floor(d1),
+                                                                                  k=tol.k).passed})[c.name]
+    failing = ~compare_entries(analytic[c.name], numeric, tol).passed.reshape(-1)
+    failing[_flat_indices(c)] = True
+    return failing & among
 
 
 def _flat_indices(c: ParamCheck) -> np.ndarray:
@@ -985,15 +994,16 @@ def _failures_cross_ties(ev: ModelEvaluator, c: ParamCheck, failing: np.ndarray 
     the convention's, not the loss's); an entry that moves no tie is
     differentiable at the point, and its failure stands whatever happens
     elsewhere.  ``failing`` None: ``c`` lists fewer than failed.  Then every
-    entry is tested, which costs a few stacked passes: when each moves a
-    tie, so does each failing one; else the failing entries are found again
-    (:func:`_failing_entries`, a central-difference estimate of the tensor,
-    which on a 64-32-32-10 integer net cost as much as the whole check).
+    entry is tested, which costs a few stacked passes, and the central
+    differences of those that move no tie are taken again
+    (:func:`_failing_among`): none of them may fail.  (Estimating the whole
+    tensor again to find every failing entry cost as much as the whole
+    check at a 64-32-32-10 integer point.)
     """
     if failing is not None:
         return bool(_moves_ties(ev, c.name, failing).all())
     moves = _moves_ties(ev, c.name, np.arange(c.n_entries))
-    return bool(moves.all() or moves[_failing_entries(ev, c, analytic, tols, workers)].all())
+    return bool(moves.all() or not _failing_among(ev, c, ~moves, analytic, tols, workers).any())
 
 
 def _moves_ties(ev: ModelEvaluator, name: str, flat: np.ndarray) -> np.ndarray:
