@@ -33,13 +33,12 @@ Participant 12345,Kim Ji,,2.5,4,
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
+from gradcheck.grading.gradebook import csv_text
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["LMS_FORMATS", "ID_PATTERNS", "render_lms", "write_lms", "display_name"]
@@ -93,18 +92,17 @@ def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str) -> 
         if r.student_id in seen:
             raise ValueError(f"student id {r.student_id} has two submissions ({seen[r.student_id]!r} and {r.submission!r}); an LMS import keeps one score per student")
         seen[r.student_id] = r.submission
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
     if lms == "canvas":
-        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", title])
-        for r in with_id:
-            w.writerow([display_name(r), r.student_id, "", "", "", _points(r.score)])
+        header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", title]
+        rows = [[display_name(r), r.student_id, "", "", "", _points(r.score)] for r in with_id]
     else:
-        w.writerow(["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"])
-        for r in with_id:
-            note = "; ".join(f"{o.parameter}: {o.reason}" for o in r.overrides)
-            w.writerow([f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), note])
-    return buf.getvalue(), skipped
+        header = ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"]
+        rows = [[f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), _note(r)] for r in with_id]
+    return csv_text(header, rows), skipped
+
+
+def _note(result: SubmissionResult) -> str:
+    return "; ".join(f"{o.parameter}: {o.reason}" for o in result.overrides)
 
 
 def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.PathLike[str], *, title: str) -> list[SubmissionResult]:
