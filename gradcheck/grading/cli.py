@@ -332,6 +332,7 @@ def run(args: argparse.Namespace) -> int:
     from gradcheck.grading.identity import SubmissionsError
 
     try:
+        _check_options(args)
         assignment, assignment_path, limits = _setup(args)
         subs = _collect(args, assignment)
         rules = _load_overrides(args, assignment)
@@ -369,6 +370,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
         return 1
     return 1 if batch.failures else 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that mean nothing without another one: a usage error, never silently ignored."""
+    if getattr(args, "lms_file", None) and not getattr(args, "lms", None):
+        raise UsageError(f"--lms-file {args.lms_file} needs --lms canvas|moodle (which LMS the file is for); without --lms nothing is written there")
 
 
 def _preflight(args: argparse.Namespace, batch: _Batch) -> int | None:
