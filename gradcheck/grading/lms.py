@@ -4,8 +4,9 @@
 ``SIS User ID``, ``SIS Login ID``, ``Section`` and one column named after
 the assignment holding the score.  Canvas matches rows by ``ID`` (its user
 id); a column name it does not know becomes a new assignment.  Canvas's
-"Download Submissions" names files ``name_userid_submissionid_file`` (with
-``_LATE_`` after the name for late ones), so with ``--lms canvas`` the
+"Download Submissions" names files ``name_userid_fileid_file`` (with
+``_LATE_`` or ``_late_`` after the name for late ones; a student's several
+files are graded as one submission, :mod:`gradcheck.grading.identity`), so with ``--lms canvas`` the
 default ``--id-pattern`` is :data:`ID_PATTERNS` ``["canvas"]``, the user id.
 
 **Moodle** (Assignment > View all submissions > Grading action "Upload
@@ -47,7 +48,7 @@ __all__ = ["LMS_FORMATS", "ID_PATTERNS", "render_lms", "write_lms", "display_nam
 LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
 #: The student id in each LMS's download names (the default ``--id-pattern`` with ``--lms``).
 ID_PATTERNS: Mapping[str, str] = {
-    "canvas": r"^[^_]+_(?:LATE_)?(\d+)_\d+",
+    "canvas": r"^[^_]+_(?i:LATE_)?(\d+)_\d+",
     "moodle": r"_(\d+)_assignsubmission_",
 }
 
@@ -63,11 +64,13 @@ def display_name(result: SubmissionResult) -> str:
     'Kim Ji'
     >>> display_name(SubmissionResult("kimji_LATE_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
     'kimji'
+    >>> display_name(SubmissionResult("kimji_late_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
+    'kimji'
     """
     first = PurePosixPath(result.submission).parts[0] if result.submission else ""
     if result.student_id and result.student_id in first:
         head = first.split(result.student_id, 1)[0]
-        head = re.sub(r"_LATE_?$", "", head.rstrip("_")).strip(" _")
+        head = re.sub(r"_LATE_?$", "", head.rstrip("_"), flags=re.IGNORECASE).strip(" _")
         if head:
             return head
     return ""
