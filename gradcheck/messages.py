@@ -106,7 +106,7 @@ TEMPLATES: _T = {
         "ko": "{param}은(는) 수치 미분 추정값과는 맞지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11)로는 정확한 기울기와 맞지 않습니다: 역전파가 아니라 수치 미분으로 계산했습니다.",
     },
     "finite_difference.evaluations": {
-        "en": "{param} was computed numerically, not by backpropagation: one call of backward ran {function} {evaluations:,} times for {n_params:,} parameters (backpropagation runs the forward pass once; a numerical gradient, whatever its recipe, at least once per parameter).",
+        "en": "{param} was computed numerically, not by backpropagation: one call of backward ran {function} on the batch {evaluations:,} times for {n_params:,} parameters (backpropagation runs the forward pass once; a numerical gradient, whatever its recipe, at least once per parameter).",
         "ko": "{param}은(는) 역전파가 아니라 수치 미분으로 계산했습니다: backward를 한 번 호출하는 동안 {function}이(가) {evaluations:,}번 실행되었습니다 (매개변수 {n_params:,}개). 역전파는 순전파를 한 번 실행하고, 수치 미분은 방법과 관계없이 매개변수마다 적어도 한 번 실행합니다.",
     },
     "finite_difference.complex": {

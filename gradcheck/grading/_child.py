@@ -607,8 +607,9 @@ class Evaluations:
     A gradient's values cannot tell a complex step or a Richardson-extrapolated
     stencil from backpropagation; the work can.  While backward runs, a
     profile hook counts the calls of the submission's own forward function
-    (``forward_calls``: the most in one call of backward, per sample for a
-    per-sample assignment) and the complex values any function returns, or
+    in whole batches (``forward_calls``: the most in one call of backward,
+    per sample for a per-sample assignment; a call on one sample of ``N``
+    counts ``1/N``, :meth:`batch_share`) and the complex values any function returns, or
     a function of the submission holds when it returns (``complex_values``).
     The grader decides what the counts mean
     (:func:`gradcheck.evaluations.is_numerical`); it trusts none of them.
@@ -617,19 +618,34 @@ class Evaluations:
     def __init__(self, s: Session, spec: dict[str, Any]) -> None:
         self.files = s.student_files
         self.forward = forward_code(s, spec)
+        args = list(spec.get("forward_args") or ["params", "x"])
+        # where x sits among the forward's positional arguments (after self for a method), or None
+        self.x_position = args.index("x") + (spec["style"] == "class") if "x" in args else None
         self.forward_calls = 0
         self.complex_values = 0
         self.profiler_removed = False
 
-    def run(self, fn: Callable[..., Any], args: list[Any]) -> Any:
-        """``fn(*args)`` with the hook installed."""
-        calls = [0]
+    def batch_share(self, frame: Any, batch_size: int) -> float:
+        """The part of the batch one forward call gets: 1 for all of ``x``, ``1/N`` for one sample.
+
+        A backward that runs the forward once per sample has run it once
+        in all; anything but an array counts as the whole batch.
+        """
+        code = frame.f_code
+        if self.x_position is None or self.x_position >= code.co_argcount or batch_size <= 0:
+            return 1.0
+        value = frame.f_locals.get(code.co_varnames[self.x_position])
+        return value.size / batch_size if type(value) is _W.np.ndarray else 1.0
+
+    def run(self, fn: Callable[..., Any], args: list[Any], batch_size: int) -> Any:
+        """``fn(*args)`` with the hook installed; ``batch_size``: entries of the ``x`` it is given."""
+        calls = [0.0]
         fwd, files = self.forward, self.files
 
         def hook(frame: Any, event: str, arg: Any) -> None:
             if event == "call":
                 if frame.f_code is fwd:
-                    calls[0] += 1
+                    calls[0] += self.batch_share(frame, batch_size)
             elif event == "return":
                 n = count_complex(arg)
                 if frame.f_code.co_filename in files:
@@ -642,7 +658,7 @@ class Evaluations:
         finally:
             self.profiler_removed = self.profiler_removed or _getprofile() is not hook
             _setprofile(None)
-            self.forward_calls = max(self.forward_calls, calls[0])
+            self.forward_calls = max(self.forward_calls, round(calls[0]))
 
     def facts(self) -> dict[str, Any]:
         return {"forward_calls": self.forward_calls, "complex_values": self.complex_values, "profiler_removed": self.profiler_removed}
@@ -742,7 +758,7 @@ def invoke(c: Call, which: str, inputs: dict[str, Any]) -> Any:
     else:
         fn = c.s.ns[spec[which]]
     if which == "backward":
-        return c.evaluations.run(fn, arguments(arg_names))
+        return c.evaluations.run(fn, arguments(arg_names), int(getattr(inputs["x"], "size", 0)))
     return fn(*arguments(arg_names))
 
 

@@ -58,6 +58,21 @@ def backward(params, x, y):
     return {"W1": x.T @ dz1, "b1": dz1.sum(0, keepdims=True), "W2": a1.T @ dz2, "b2": dz2.sum(0, keepdims=True)}
 """
 
+#: An honest backward that runs the forward once per sample (a beginner's loop over the batch).
+PER_SAMPLE = HEADER + """
+def backward(params, x, y):
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    for i in range(len(x)):
+        xi, yi = x[i:i + 1], y[i:i + 1]
+        a2 = forward(params, xi)
+        a1 = sigmoid(xi @ params["W1"] + params["b1"])
+        dz2 = 2 * (a2 - yi) / y.size * a2 * (1 - a2)
+        dz1 = (dz2 @ params["W2"].T) * a1 * (1 - a1)
+        for k, v in (("W1", xi.T @ dz1), ("b1", dz1), ("W2", a1.T @ dz2), ("b2", dz2)):
+            g[k] += v
+    return g
+"""
+
 #: Hiding the count: the profiler switched off before a numerical gradient.
 SWITCHED_OFF = HEADER + """
 import sys
@@ -122,7 +137,7 @@ def test_a_numerical_gradient_earns_nothing_and_is_told_what_was_seen(lang: str)
     if lang == "ko":
         assert "forward이(가) 104번" in message and "매개변수 13개" in message and "수치 미분" in message, message
     else:
-        assert message.startswith("W1 was computed numerically, not by backpropagation: one call of backward ran forward 104 times "
+        assert message.startswith("W1 was computed numerically, not by backpropagation: one call of backward ran forward on the batch 104 times "
                                   "for 13 parameters"), message
 
 
@@ -148,6 +163,19 @@ def test_three_forward_calls_in_an_honest_backward_are_not_numerical(tmp_path: P
     assert counts(path)["forward_calls"] == 3
     r = grade(path)
     assert r.score == r.max_score and r.diagnoses == ("correct",), r
+
+
+def test_a_forward_per_sample_counts_as_one_run_on_the_batch(tmp_path: Path) -> None:
+    # 20 samples: 20 calls of forward, more than max(4, 13 / 2) = 7, yet one pass over the batch
+    path = tmp_path / "per_sample.py"
+    path.write_text(PER_SAMPLE)
+    p, x, y = point(20)
+    m = reference_models.get("xor_2layer")
+    with Sandbox(path, limits=LIMITS) as box:
+        r = box.call(p, x, y)
+    assert r.status == "ok" and np.allclose(r.grads["W1"], m.backward(p, x, y)["W1"], rtol=1e-10, atol=1e-13)
+    assert r.evaluations["forward_calls"] == 1, r.evaluations
+    assert grade(path).score == 4
 
 
 def test_switching_the_profiler_off_is_noted(tmp_path: Path) -> None:
