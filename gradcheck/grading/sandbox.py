@@ -502,9 +502,7 @@ class Sandbox:
             f_status,
             _text(rmeta.get("forward_message")),
             _texts(rmeta.get("notes")),
-            output,
-            seconds,
-            _evaluations(rmeta.get("evaluations")),
+            output, seconds, _evaluations(rmeta.get("evaluations")),
         )
         if status == "crash":
             self._die(status, message)
