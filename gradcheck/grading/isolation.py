@@ -33,6 +33,7 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import fcntl
 import os
@@ -42,11 +43,11 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = [
     "Level", "AUTO", "LEVEL_CHOICES", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
-    "resolve", "available_levels", "UidLease", "lease_uid",
+    "resolve", "available_levels", "UidLease", "lease_uid", "adopt_orphans",
 ]
 
 #: The choice that means "the strongest level the machine allows".
@@ -290,6 +291,73 @@ def kill_uid(uid: int, gid: int) -> None:
         return
     for _ in range(2):
         subprocess.run([setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "kill", "-9", "-1"], capture_output=True, timeout=10)
+
+
+# -- orphans at ``process`` ------------------------------------------------------------------------------
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+#: Seconds :func:`adopt_orphans` spends killing what it adopted before it gives up (a fork bomb racing it).
+ORPHANS_S = 10.0
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (``/proc/PID/stat``: the field after the command's closing parenthesis)."""
+    out = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_bytes().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 1 and int(fields[1]) == pid:
+                out.add(int(d.name))
+    return out
+
+
+def _kill_adopted(keep: set[int]) -> None:
+    """SIGKILL and reap every child of this process not in ``keep``, in rounds, until none is left."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + ORPHANS_S
+    while time.monotonic() < deadline:
+        adopted = _children(os.getpid()) - keep
+        if not adopted:
+            return
+        for pid in adopted:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError, PermissionError):
+                pass
+
+
+@contextlib.contextmanager
+def adopt_orphans(level: "Level | str") -> Iterator[None]:
+    """At ``process`` on Linux: the calling (grading) process adopts the sandboxes' orphans and kills them on leaving.
+
+    A submission at ``process`` can kill its launcher (its own parent, the
+    same user); the detached processes it started then go to the nearest
+    child subreaper, this process, instead of init, and are SIGKILLed when
+    the block ends (before the grader writes any output).  Children this
+    process had before are left alone; the subreaper flag is restored.
+    Other levels and systems: nothing (their launcher is out of reach).
+    """
+    if Level.parse(level) is not Level.PROCESS or not sys.platform.startswith("linux"):
+        yield
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = ctypes.c_int(0)
+    libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
+    keep = _children(os.getpid())
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        _kill_adopted(keep)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, before.value, 0, 0, 0)
 
 
 # -- what the child needs to see -------------------------------------------------------------------------
