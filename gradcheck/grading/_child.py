@@ -834,11 +834,12 @@ def main(argv: list[str]) -> None:
     for fd in (int(config["cmd_fd"]), int(config["res_fd"])):
         os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
     set_limits(int(config["memory"]), int(config["file_bytes"]), int(config["session_cpu"]), float(config["load_cpu"]))
-    if config.get("site"):  # run with -S (namespaces): only the packages bound into the sandbox, and exit()/quit()
+    if config.get("site"):  # run with -S (namespaces): the packages bound into the sandbox (.pth files too, as site does), exit()/quit()
         import site
 
         site.setquit()
-        sys.path.extend(config["site"])
+        for d in config["site"]:
+            site.addsitedir(d)
     t0 = _perf()
     import collections.abc
 

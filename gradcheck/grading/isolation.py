@@ -7,7 +7,8 @@ Three levels, strongest first (see ``docs/threat-model.md``):
     (util-linux ``unshare``) as an unprivileged uid of its own
     (util-linux ``setpriv``: no supplementary groups, no capabilities,
     ``no_new_privs``).  Its filesystem is the system's read-only
-    directories, the interpreter and numpy (read-only), its bootstrap and a
+    directories, the interpreter and its installed packages (read-only, the
+    same site-packages as at the other levels), its bootstrap and a
     private ``/tmp`` (its working directory): the grader's files, the other
     submissions, the harness and the grader's ``/proc`` are not in its view.
     When the sandbox ends, its pid namespace ends, and every process in it.
@@ -438,6 +439,17 @@ def numpy_dirs() -> list[str]:
     return out
 
 
+def site_dirs() -> list[str]:
+    """The site-packages directories a ``python -I`` child of this interpreter sees (no user site).
+
+    What the child has at ``uid`` and ``process``; at ``namespaces`` each is bound
+    read-only at its own path, so every level imports the same installed packages.
+    """
+    import site
+
+    return [os.path.realpath(d) for d in site.getsitepackages() if os.path.isdir(d)]
+
+
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
 
@@ -445,13 +457,15 @@ def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sour
     """For ``namespaces``: the child's whole filesystem view (see ``_launcher.build_root``).
 
     The interpreter is run from its real prefix (bound at the same path, read-only), with
-    ``-S`` (no site-packages); numpy is bound under ``/run/gradcheck/site``.
+    ``-S``; numpy is bound under ``/run/gradcheck/site``, and the site-packages
+    directories of :func:`site_dirs` at their own paths (read-only), for the child to add.
     """
     prefix = os.path.realpath(sys.base_prefix)
     binds = [(d, d) for d in SYSTEM_DIRS if not prefix.startswith(d + "/")]
     binds.append((prefix, prefix))
     for d in numpy_dirs():
         binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
+    binds.extend((d, d) for d in site_dirs() if not _inside(d, prefix))
     return {
         "base": _mount_base(sources),
         "binds": binds,
@@ -576,7 +590,7 @@ def _plan_namespaces(
 
     python = os.path.realpath(sys.executable)
     files = {f"{NS_HOME}/{scripts[k].name}": scripts[k].read_text(encoding="utf-8") for k in ("child", "wire")}
-    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site"], nproc=nproc)
+    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site", *site_dirs()], nproc=nproc)
     env = dict(env, HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp", PATH="/usr/local/bin:/usr/bin:/bin")
     uid, gid = (lease.uid, lease.gid) if lease is not None else (0, 0)
     prefix = _setpriv(iso, lease)
@@ -584,7 +598,7 @@ def _plan_namespaces(
         assert iso.unshare is not None
         prefix = [iso.unshare, "--user", f"--map-user={NS_USER}", f"--map-group={NS_USER}", "--", *prefix]
     child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", json.dumps(child_config)]
-    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs()]
+    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *site_dirs()]
     root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
     cfg = dict(
         launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,

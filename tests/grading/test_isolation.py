@@ -646,3 +646,51 @@ def test_auto_falling_back_to_process_says_grades_are_not_tamper_proof(
     err = capsys.readouterr().err
     assert "resolved to 'process'" in err and "not tamper-proof" in err, err
     assert "needs root" in err and "install util-linux" in err and "--require-isolation uid" in err, err
+
+
+# -- the same installed packages at every level (red team F8) --------------------------------------------------------
+IMPORTS_AND_WRITES = (
+    "    import threadpoolctl  # a dependency of gradcheck: installed wherever the grader is\n"
+    "    try:\n"
+    "        open(os.path.join(os.path.dirname(threadpoolctl.__file__), 'gc-planted.py'), 'w').write('x = 1')\n"
+    "        print('wrote into site-packages')\n"
+    "    except OSError as e:\n"
+    "        print('refused', type(e).__name__)\n"
+)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_an_installed_package_imports_at_every_level(tmp_path: Path, level: str) -> None:
+    """A correct submission importing an installed package other than numpy is graded, not an ``error``, whatever the level."""
+    _, r = run(tmp_path, level, "    import threadpoolctl\n")
+    assert r.status == "ok", (r.status, r.message)
+
+
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_installed_packages_are_read_only_to_the_submission(tmp_path: Path, level: str) -> None:
+    import threadpoolctl
+
+    planted = Path(threadpoolctl.__file__).parent / "gc-planted.py"
+    try:
+        _, r = run(tmp_path, level, IMPORTS_AND_WRITES)
+        assert r.status == "ok" and not planted.exists(), (r.status, r.message)
+    finally:
+        planted.unlink(missing_ok=True)
+
+
+def test_the_red_teams_import_rich_gets_the_same_grade_at_every_level(tmp_path: Path) -> None:
+    """`import rich` with a correct backward: the same score at every level the machine has (it was 0 at namespaces)."""
+    import json
+
+    pytest.importorskip("rich")
+    sub = tmp_path / "a.py"
+    sub.write_text("import rich\n" + SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1 / (1 + np.exp(-z))\n"))
+    scores = {}
+    for level in LEVELS:
+        if available_levels()[Level.parse(level)] is None:
+            out = tmp_path / f"{level}.json"
+            assert _grade_cli(sub, "--model", "xor_1layer", "--jobs", "1", "--no-cache", "--quiet", "--no-shrink", "--isolation", level, "--json", out) == 0
+            row = json.loads(out.read_text())[0]
+            scores[level] = (row["score"], row["max_score"])
+    assert len(scores) > 1 and len(set(scores.values())) == 1 and all(s == m for s, m in scores.values()), scores
+
