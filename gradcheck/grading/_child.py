@@ -344,6 +344,10 @@ def describe(s: Session, value: object) -> str:
         return f"a {type(value).__name__}"
 
 
+#: Why ``input()`` ends in an ``EOFError`` (a submission reading its standard input).
+_NO_INPUT = "the submission read its standard input (input()?): nothing is typed while it is graded, its stdin is /dev/null"
+
+
 def student_traceback(s: Session, exc: BaseException) -> str:
     import traceback
 
@@ -355,6 +359,8 @@ def student_traceback(s: Session, exc: BaseException) -> str:
         else:
             shown = traceback.format_list(frames)
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        if isinstance(exc, EOFError):
+            last += f"\n({_NO_INPUT})"
     except BaseException:
         return f"{type(exc).__name__} (the exception could not be formatted)"
     if not shown:

@@ -694,3 +694,10 @@ def test_the_red_teams_import_rich_gets_the_same_grade_at_every_level(tmp_path: 
             scores[level] = (row["score"], row["max_score"])
     assert len(scores) > 1 and len(set(scores.values())) == 1 and all(s == m for s, m in scores.values()), scores
 
+
+# -- reading stdin (red team F10) ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", LEVELS)
+def test_input_fails_at_once_as_an_error_saying_stdin_is_empty(tmp_path: Path, level: str) -> None:
+    """``input()`` does not block until the wall clock (stdin is /dev/null): an ``error`` whose message says why."""
+    _, r = run(tmp_path, level, "    input('press enter')\n")
+    assert r.status == "error" and "EOFError" in r.message and "stdin is /dev/null" in r.message, (r.status, r.message)
