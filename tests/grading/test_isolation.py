@@ -701,3 +701,21 @@ def test_input_fails_at_once_as_an_error_saying_stdin_is_empty(tmp_path: Path, l
     """``input()`` does not block until the wall clock (stdin is /dev/null): an ``error`` whose message says why."""
     _, r = run(tmp_path, level, "    input('press enter')\n")
     assert r.status == "error" and "EOFError" in r.message and "stdin is /dev/null" in r.message, (r.status, r.message)
+
+
+# -- Gradescope's floor (red team F22) -------------------------------------------------------------------------------------
+def test_the_gradescope_run_refuses_process_and_never_runs_the_submission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What run_autograder runs (``gradescope-run``) requires ``uid`` by default: on a machine with only ``process``, 0 and a note."""
+    import json
+
+    import gradcheck.grading.isolation as iso
+    from gradcheck.grading.autograder import REQUIRE_ENV, run_gradescope
+
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    monkeypatch.setattr(iso, "_probed", {Level.PROCESS: None, Level.UID: "needs root", Level.NAMESPACES: "no unshare"})
+    ran = tmp_path / "ran"
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "hw.py").write_text(f"open({str(ran)!r}, 'w')\n" + SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1 / (1 + np.exp(-z))\n"))
+    (tmp_path / "a.toml").write_text('model = "xor_1layer"\n')
+    data = json.loads(run_gradescope(tmp_path, tmp_path / "a.toml").read_text())
+    assert data["score"] == 0 and "autograder itself failed" in data["tests"][0]["output"] and not ran.exists(), data
