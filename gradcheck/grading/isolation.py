@@ -299,6 +299,8 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 #: Seconds :func:`adopt_orphans` spends killing what it adopted before it gives up (a fork bomb racing it).
 ORPHANS_S = 10.0
+#: Seconds an adopted launcher has to end by itself (kill its sandbox, remove its directory) before it is killed.
+ORPHANS_GRACE_S = 2.0
 
 
 def _children(pid: int) -> set[int]:
@@ -315,22 +317,49 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _reap_exited(pids: set[int]) -> set[int]:
+    """Reap those of ``pids`` that have ended; the ones still running."""
+    running = set()
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                running.add(pid)
+        except ChildProcessError:
+            pass
+    return running
+
+
+def _is_launcher(pid: int) -> bool:
+    """Whether ``pid`` runs a sandbox's launcher (``_launcher.py`` on its command line)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(os.path.basename(a) == b"_launcher.py" for a in argv)  # masquerading buys a hostile process the grace, no more
+
+
 def _kill_adopted(keep: set[int]) -> None:
-    """SIGKILL and reap every child of this process not in ``keep``, in rounds, until none is left."""
+    """Reap every child of this process not in ``keep``; SIGKILL them, in rounds, until none is left.
+
+    An adopted launcher (its worker was killed: its lifeline is closed) has
+    :data:`ORPHANS_GRACE_S` to kill its sandbox and remove its directory
+    itself; anything else is killed at once.
+    """
     import signal
     import time
 
-    deadline = time.monotonic() + ORPHANS_S
-    while time.monotonic() < deadline:
-        adopted = _children(os.getpid()) - keep
+    start = time.monotonic()
+    while time.monotonic() < start + ORPHANS_S:
+        adopted = _reap_exited(_children(os.getpid()) - keep)
         if not adopted:
             return
         for pid in adopted:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError, PermissionError):
-                pass
+            if time.monotonic() > start + ORPHANS_GRACE_S or not _is_launcher(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager
