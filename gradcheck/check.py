@@ -317,10 +317,12 @@ def check_gradients(
     The verdict is ``|analytic - numeric| <= atol + rtol * |numeric| + k * error_estimate``
     (:mod:`gradcheck.compare`); kinks are judged by the one-sided bracket.
 
-    Before that, ``f`` is evaluated at the point three times and at a few
-    points along a seeded random ray per parameter twice: a function whose
-    repeated values differ (dropout without a fixed seed) fails the check
-    with that finding, whatever its numbers.  The same ray measures the
+    Before that, ``f`` is evaluated at the point three times and at a
+    seeded moved point and its mirror image (every parameter moved) twice
+    each: a function whose repeated values differ (dropout without a fixed
+    seed) fails the check with that finding, whatever its numbers.  A
+    seeded random ray that moves every parameter, starting at the point
+    (one of the three values there), measures the
     noise of ``f`` itself (:mod:`gradcheck.noise`), so a function that
     cancels to nearly 0 (``sum(out * dout)`` of a batchnorm) gets error bars
     from its real rounding, not from its tiny value.  A function that
@@ -437,10 +439,8 @@ def check_point(
     if not np.isfinite(point.f0):
         raise GradcheckValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
     rng = np.random.default_rng(seed)
-    sigma, repeats = _noise_and_repeats(point, rng)
-    repeats.append(point.value())
-    if first is not None:
-        repeats.append(first)
+    sigma, repeats = _noise_and_repeats(point, rng)  # with a value at the point
+    repeats.append(point.value() if first is None else first)
     if any(r != point.f0 for r in repeats) or not _same_along(point, rng):
         problems.append(f"{subject} is not deterministic: it returned different values for the same input "
                         f"({point.f0!r}, then {next((float(r) for r in repeats if r != point.f0), 'another value')!r} "
@@ -498,28 +498,37 @@ def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: 
 
 
 def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator) -> tuple[float, list[float]]:
-    """Measured noise of ``f`` (the largest over the parameters' rays) and the point's value once more."""
-    sigma = 0.0
-    for name, value in point.params.items():
-        if value.size == 0:
-            continue
-        h = EPS64 ** (1.0 / 3.0)
-        direction = rng.standard_normal(value.shape) * np.maximum(np.abs(value), 1.0)
-        along = lambda t, d=direction, n=name, h=h: point.losses_along(n, (t * h).reshape((-1,) + (1,) * d.ndim) * d[None])
-        sigma = max(sigma, measure_noise(along).sigma)
-    return sigma, [point.value()]
+    """Measured noise of ``f`` along one seeded random ray that moves every parameter at once, and the values of
+    ``f`` at the point itself that the ray took (its first point, ``t = 0``, evaluated as the point).
+
+    Every tensor's share of the direction is drawn as before, ``N(0, 1) max(|p|, 1)``;
+    moving them together, the ray's values carry the rounding of every part of
+    ``f`` (a ray along one tensor leaves the terms of the others constant, so
+    the largest over one ray per tensor saw no more), for one ray's calls.
+    """
+    h = EPS64 ** (1.0 / 3.0)
+    direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0)
+                 for k, v in point.params.items() if v.size}
+    at_point: list[float] = []
+
+    def along(t: np.ndarray) -> np.ndarray:
+        out = np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.value()
+                        for ti in t])
+        at_point.extend(float(v) for v, ti in zip(out, t) if not ti)
+        return out
+
+    sigma = measure_noise(along).sigma if direction else 0.0
+    return sigma, at_point or [point.value()]
 
 
 def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
-    """``f`` twice at each of a few perturbed points (one per parameter, at most 4): the same values?"""
-    for name in [k for k, v in point.params.items() if v.size][:4]:
-        value = point.params[name]
-        d = 1e-3 * rng.standard_normal((1,) + value.shape) * np.maximum(np.abs(value), 1.0)
-        d = np.concatenate([d, d, -d, -d])
-        f = point.losses_along(name, d)
-        if not (f[0] == f[1] and f[2] == f[3]):
-            return False
-    return True
+    """``f`` twice at a perturbed point and twice at its mirror image (every parameter moved at once, each entry
+    by ``1e-3 N(0, 1) max(|p|, 1)``): the same values?"""
+    d = {k: 1e-3 * rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0) for k, v in point.params.items() if v.size}
+    if not d:
+        return True
+    f = [point.moved_value({k: sign * v for k, v in d.items()}) for sign in (1.0, 1.0, -1.0, -1.0)]
+    return f[0] == f[1] and f[2] == f[3]
 
 
 #: The error bar of a gradient computed in float32, relative to its entry and to
@@ -844,8 +853,7 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping
     (:func:`_failures_cross_ties`).  Returns the checks and any finding of
     the guarded backward calls at the moved points.
     """
-    rng = np.random.default_rng([int(seed), 0x71E5])
-    step = {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in ev.params.items()}
+    step = _off_move(ev, seed)
     found: list[str] = []
     off: dict[str, ParamCheck] = {}
     for sign in (1.0, -1.0):
@@ -862,6 +870,53 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], explained.get(c.name, True)) if c.name in tied else c
                  for c in checks), found
+
+
+#: How many seeded moves :func:`_off_move` draws at most, looking for one that keeps the moved points clear of kinks.
+TIE_DRAWS = 4
+
+#: How far from a kink :func:`_off_move` wants every kinked pre-activation at both moved points, relative to
+#: ``TIE_NUDGE * max(max |z|, 1)`` over that layer's inputs ``z`` at the point: a hundredth, about twice the
+#: reach of a central-difference stencil (``2 * 6e-6`` relative per entry moved) through one input of size 1.
+#: A red team's correct backward failed at 1 of 1200 small tied points, where the first move left a
+#: second-layer pre-activation 2.9e-7 from its kink: the stencils of b1 and b2 crossed it, too weakly to be
+#: flagged as a kink and strongly enough (2.3e-8 against an allowed 1.6e-8) to fail.
+TIE_CLEAR = 1e-2
+
+
+def _off_move(ev: ModelEvaluator, seed: int) -> dict[str, np.ndarray]:
+    """The move of :func:`_off_ties`: every entry by a seeded ``+-TIE_NUDGE * max(|p|, 1)``.
+
+    The first of up to :data:`TIE_DRAWS` draws whose two moved points
+    (``p + move``, ``p - move``) keep every kinked pre-activation at least
+    :data:`TIE_CLEAR` clear of its kinks; when none does, the draw that
+    keeps them clearest.  A tie moved only a little stays inside the
+    stencils there.
+    """
+    rng = np.random.default_rng([int(seed), 0x71E5])
+    best: dict[str, np.ndarray] = {}
+    clearest = -1.0
+    for _ in range(TIE_DRAWS):
+        step = {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in ev.params.items()}
+        clear = min(_clearance(ev, {k: v + sign * step[k] for k, v in ev.params.items()}) for sign in (1.0, -1.0))
+        if clear >= TIE_CLEAR:
+            return step
+        if clear > clearest:
+            best, clearest = step, clear
+    return best
+
+
+def _clearance(ev: ModelEvaluator, moved: Mapping[str, np.ndarray]) -> float:
+    """How far from its kinks the closest kinked pre-activation is with ``moved`` parameters, in units of
+    ``TIE_NUDGE * max(max |z|, 1)`` for that layer's inputs ``z`` at the point (:data:`TIE_CLEAR`)."""
+    kinked = {j: tuple(getattr(layer, "kinks", ()) or ()) for j, layer in enumerate(ev.layers)}
+    a, clear = ev.inputs[0], np.inf
+    for j, layer in enumerate(ev.layers[:max((j for j, c in kinked.items() if c), default=0)]):
+        a = layer.forward(moved, a)
+        if kinked[j + 1]:
+            unit = TIE_NUDGE * max(float(np.max(np.abs(ev.inputs[j + 1]), initial=0.0)), 1.0)
+            clear = min([clear] + [float(np.min(np.abs(a - c), initial=np.inf)) / unit for c in kinked[j + 1]])
+    return clear
 
 
 def _on_ties(checks: tuple[ParamCheck, ...], ev: ModelEvaluator, x: np.ndarray, analytic: Mapping[str, np.ndarray],
