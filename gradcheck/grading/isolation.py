@@ -479,6 +479,16 @@ def site_dirs() -> list[str]:
     return [os.path.realpath(d) for d in site.getsitepackages() if os.path.isdir(d)]
 
 
+#: Where the ``namespaces`` view has its own mounts (tmpfs ``/tmp``, ``/proc``, ``/dev``, the bootstrap).
+_NS_OWN = ("/tmp", "/proc", "/dev", "/run/gradcheck")
+
+
+def ns_site_dirs() -> list[str]:
+    """The :func:`site_dirs` bound into the ``namespaces`` view: all but those under its own mounts
+    (a venv under ``/tmp`` would be hidden by its private ``/tmp``; numpy is bound apart anyway)."""
+    return [d for d in site_dirs() if not any(_inside(d, top) for top in _NS_OWN)]
+
+
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
 
@@ -494,7 +504,7 @@ def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sour
     binds.append((prefix, prefix))
     for d in numpy_dirs():
         binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
-    binds.extend((d, d) for d in site_dirs() if not _inside(d, prefix))
+    binds.extend((d, d) for d in ns_site_dirs() if not _inside(d, prefix))
     return {
         "base": _mount_base(sources),
         "binds": binds,
@@ -619,7 +629,7 @@ def _plan_namespaces(
 
     python = os.path.realpath(sys.executable)
     files = {f"{NS_HOME}/{scripts[k].name}": scripts[k].read_text(encoding="utf-8") for k in ("child", "wire")}
-    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site", *site_dirs()], nproc=nproc)
+    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site", *ns_site_dirs()], nproc=nproc)
     env = dict(env, HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp", PATH="/usr/local/bin:/usr/bin:/bin")
     uid, gid = (lease.uid, lease.gid) if lease is not None else (0, 0)
     prefix = _setpriv(iso, lease)
@@ -627,7 +637,7 @@ def _plan_namespaces(
         assert iso.unshare is not None
         prefix = [iso.unshare, "--user", f"--map-user={NS_USER}", f"--map-group={NS_USER}", "--", *prefix]
     child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", json.dumps(child_config)]
-    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *site_dirs()]
+    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *ns_site_dirs()]
     root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
     cfg = dict(
         launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,
