@@ -116,7 +116,7 @@ TEMPLATES: _T = {
               "the rest ({n_zero} of {n_total}) are zero in both (as behind an inactive ReLU), so they say nothing "
               "about where the mistake is.",
         "ko": "{param}은(는) 기울기가 0이 아닌 원소 {n_wrong}개 모두에서 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 "
-              "원소 {n_zero}개는 양쪽 모두 0이라 (비활성 ReLU 뒤처럼) 오류의 위치에 대해 아무것도 알려 주지 않습니다.",
+              "원소 ({n_total}개 중 {n_zero}개)는 양쪽 모두 0이라 (비활성 ReLU 뒤처럼) 오류의 위치에 대해 아무것도 알려 주지 않습니다.",
     },
     "shape": {
         "en": "{param} has shape {got_shape}, expected {expected_shape}.",
