@@ -68,10 +68,11 @@ class HandNet(dlfs.TwoLayerNet):
         return hand_gradient(self.params, x, t, self.bug)
 
 
-def test_the_red_teams_correct_net_passes_on_ties_and_says_where_it_was_checked() -> None:
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_red_teams_correct_net_passes_on_ties_and_says_where_it_was_checked(mode: str) -> None:
     net, x, t = integer_net()
     before = {k: v.copy() for k, v in net.params.items()}
-    r = check_net(net, x, t)
+    r = check_net(net, x, t, mode=mode)
     assert r.passed, format_result(r)
     notes = " ".join(r["W1"].notes)
     assert MOVED in notes and "at a kink its stencil detected" in notes and f"{TIE_NUDGE:g}" in notes, notes
@@ -136,10 +137,11 @@ def layer_point() -> dict[str, np.ndarray]:
             "b": np.zeros(5)}
 
 
-def test_the_red_teams_affine_relu_passes_on_ties() -> None:
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_red_teams_affine_relu_passes_on_ties(mode: str) -> None:
     point = layer_point()
     before = {k: v.copy() for k, v in point.items()}
-    r = check_layer(affine_relu_forward, affine_relu_backward, point)
+    r = check_layer(affine_relu_forward, affine_relu_backward, point, mode=mode)
     assert r.passed, format_result(r)
     assert any(MOVED in n for c in r.params for n in c.notes)
     assert all(np.array_equal(point[k], before[k]) for k in before)
