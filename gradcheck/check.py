@@ -892,7 +892,7 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping
     (:func:`_failures_cross_ties`).  Returns the checks and any finding of
     the guarded backward calls at the moved points.
     """
-    step = _tie_move(ev.params, np.random.default_rng([int(seed), 0x71E5]))
+    step = _off_move(ev, seed)
     found: list[str] = []
     off: dict[str, ParamCheck] = {}
     for sign in (1.0, -1.0):
@@ -909,6 +909,53 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], explained.get(c.name, True)) if c.name in tied else c
                  for c in checks), found
+
+
+#: How many seeded moves :func:`_off_move` draws at most, looking for one that keeps the moved points clear of kinks.
+TIE_DRAWS = 4
+
+#: How far from a kink :func:`_off_move` wants every kinked pre-activation at both moved points, relative to
+#: ``TIE_NUDGE * max(max |z|, 1)`` over that layer's inputs ``z`` at the point: a hundredth, about twice the
+#: reach of a central-difference stencil (``2 * 6e-6`` relative per entry moved) through one input of size 1.
+#: A red team's correct backward failed at 1 of 1200 small tied points, where the first move left a
+#: second-layer pre-activation 2.9e-7 from its kink: the stencils of b1 and b2 crossed it, too weakly to be
+#: flagged as a kink and strongly enough (2.3e-8 against an allowed 1.6e-8) to fail.
+TIE_CLEAR = 1e-2
+
+
+def _off_move(ev: ModelEvaluator, seed: int) -> dict[str, np.ndarray]:
+    """The move of :func:`_off_ties`: every entry by a seeded ``+-TIE_NUDGE * max(|p|, 1)``.
+
+    The first of up to :data:`TIE_DRAWS` draws whose two moved points
+    (``p + move``, ``p - move``) keep every kinked pre-activation at least
+    :data:`TIE_CLEAR` clear of its kinks; when none does, the draw that
+    keeps them clearest.  A tie moved only a little stays inside the
+    stencils there.
+    """
+    rng = np.random.default_rng([int(seed), 0x71E5])
+    best: dict[str, np.ndarray] = {}
+    clearest = -1.0
+    for _ in range(TIE_DRAWS):
+        step = _tie_move(ev.params, rng)
+        clear = min(_clearance(ev, {k: v + sign * step[k] for k, v in ev.params.items()}) for sign in (1.0, -1.0))
+        if clear >= TIE_CLEAR:
+            return step
+        if clear > clearest:
+            best, clearest = step, clear
+    return best
+
+
+def _clearance(ev: ModelEvaluator, moved: Mapping[str, np.ndarray]) -> float:
+    """How far from its kinks the closest kinked pre-activation is with ``moved`` parameters, in units of
+    ``TIE_NUDGE * max(max |z|, 1)`` for that layer's inputs ``z`` at the point (:data:`TIE_CLEAR`)."""
+    kinked = {j: tuple(getattr(layer, "kinks", ()) or ()) for j, layer in enumerate(ev.layers)}
+    a, clear = ev.inputs[0], np.inf
+    for j, layer in enumerate(ev.layers[:max((j for j, c in kinked.items() if c), default=0)]):
+        a = layer.forward(moved, a)
+        if kinked[j + 1]:
+            unit = TIE_NUDGE * max(float(np.max(np.abs(ev.inputs[j + 1]), initial=0.0)), 1.0)
+            clear = min([clear] + [float(np.min(np.abs(a - c), initial=np.inf)) / unit for c in kinked[j + 1]])
+    return clear
 
 
 def _on_ties(checks: tuple[ParamCheck, ...], ev: ModelEvaluator, x: np.ndarray, analytic: Mapping[str, np.ndarray],

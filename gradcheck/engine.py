@@ -934,7 +934,7 @@ def split_estimate(ev: ModelEvaluator, names: Sequence[str], whole: NumericGradi
     bounds = ev.bounds(names)
     return {name: NumericGradient(name=name, **{
         f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
-        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved")
+        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved", "side")
         if getattr(whole, f) is not None})
         for name, a, b in zip(names, bounds[:-1], bounds[1:]) if only is None or name in only}
 
@@ -943,7 +943,8 @@ def refine_estimate(ev: ModelEvaluator, grads: dict[str, NumericGradient], worke
     """Estimates with their kinks and unresolved bars measured again at a smaller step (:func:`~gradcheck.numeric.refine_kinks`)."""
     if not any(needs_refining(g).any() for g in grads.values()):
         return grads
-    return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale)
+    return refine_kinks(grads, lambda t, s, v: _evaluate(ev, t, s, v, (0, 1, 2, 3), workers), ev.f0, ev.noise_scale,
+                        params=ev.params)
 
 
 def _estimate_structured(ev: ModelEvaluator, names: Sequence[str],

@@ -46,6 +46,12 @@ class NumericGradient:
         stencil that the kink test missed.  They are measured again at a
         smaller step (:func:`gradcheck.numeric.refine_kinks`); None when no
         entry has the ``+-2h`` points.
+    side : ndarray, optional
+        The larger of the two one-sided truncation terms of the bracket
+        (``side`` of :func:`gradcheck.stencil.combine`): how far curvature
+        alone puts ``lower`` and ``upper`` from the one-sided derivatives
+        (:func:`gradcheck.stencil.bracket_narrowed`); NaN for entries settled by
+        ``f(+-h)``, None when no entry has the ``+-2h`` points.
     """
 
     name: str
@@ -58,6 +64,7 @@ class NumericGradient:
     refined: np.ndarray | None = None
     roundoff: np.ndarray | None = None
     unresolved: np.ndarray | None = None
+    side: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from gradcheck._validate import check_number, check_params, describe
+from gradcheck.compare import Tolerance
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.estimate import NumericGradient
 from gradcheck.parallel import run_split
-from gradcheck.stencil import EPS, REFINE_STEP, STENCIL, combine, roundoff_error
+from gradcheck.stencil import EPS, REFINE_STEP, STENCIL, bracket_narrowed, combine, roundoff_error
 
 __all__ = [
+    "BRACKET_WORTH",
     "EPS64",
     "FunctionPoint",
     "default_step",
@@ -26,7 +28,9 @@ __all__ = [
     "function_gradients",
     "numerical_gradient",
     "needs_refining",
+    "refine_again",
     "refine_kinks",
+    "representable_step",
     "to_scalar",
     "unresolved",
 ]
@@ -38,11 +42,20 @@ EPS64 = EPS
 #: of their step (:func:`refine_kinks`; :data:`gradcheck.stencil.REFINE_STEP`).
 KINK_REFINE = REFINE_STEP
 
-#: Rounds of :func:`refine_kinks`: ``h / 16``, then ``h / 256`` for an entry whose ``h / 16``
-#: bar is still unresolved (a kink in the kink test's blind spot of the smaller stencil: one
-#: the first stencil flagged, 0.04 steps away).  The round-off term is then 256 times the
-#: default step's, about 1e-7 of the loss: far below the percent a kink left.
-REFINE_ROUNDS = 2
+#: Rounds of :func:`refine_kinks` at most: ``h / 16``, then ``h / 256``, ``h / 4096``,
+#: ``h / 65536`` for an entry whose estimate at the last step is unresolved, or a kink whose
+#: bracket narrowed (:func:`refine_again`).  A kink ``d`` from the point leaves the stencil of step
+#: ``t < d / 2``: four rounds resolve kinks down to ``h / 32768`` away (``1.8e-10 max(|x|, 1)``).
+#: The round-off term grows 16x a round, and a round is taken only where it can shrink the bar
+#: (:data:`BRACKET_WORTH`, :data:`gradcheck.stencil.REFINE_WHEN`).
+REFINE_ROUNDS = 4
+
+#: Round-off terms (of the current step) a narrowed kink's bracket must be wider than for another
+#: round (:func:`refine_again`): at best that round leaves the kink outside and a bar of its own
+#: round-off term, ``1 / REFINE_STEP = 16`` of these, held to ``k = 4`` of it either side
+#: (:class:`~gradcheck.compare.Tolerance`'s default): ``2 * 4 * 16 = 128``.  A narrower bracket
+#: is kept; a wider one is worth 16x the round-off.
+BRACKET_WORTH = 2.0 * Tolerance().k / REFINE_STEP
 
 #: ``fill(todo, steps, values)``: losses at all four stencil points of the
 #: entries ``todo[name]`` with steps ``steps[name][todo[name]]``, written into
@@ -73,8 +86,18 @@ def default_step(x: np.ndarray, *, precision: Any = np.float64) -> np.ndarray:
     """
     dtype = np.dtype(precision)
     x = np.asarray(x, dtype=dtype)
-    h = (float(np.finfo(dtype).eps) ** (1.0 / 3.0) * np.maximum(np.abs(x), 1.0)).astype(dtype)
-    return ((x + h) - x).astype(np.float64)
+    return representable_step(x, float(np.finfo(dtype).eps) ** (1.0 / 3.0) * np.maximum(np.abs(x), 1.0), precision=precision)
+
+
+def representable_step(x: np.ndarray, h: np.ndarray, *, precision: Any = np.float64) -> np.ndarray:
+    """``h`` rounded, in ``precision``, to ``(x + h) - x``: the step ``x + h`` really takes.
+
+    >>> float(representable_step(np.array([1.0]), np.array([0.1]))[0]) == 0.10000000000000009
+    True
+    """
+    dtype = np.dtype(precision)
+    x = np.asarray(x, dtype=dtype)
+    return ((x + np.asarray(h).astype(dtype)) - x).astype(np.float64)
 
 
 def numerical_gradient(
@@ -259,7 +282,8 @@ def function_gradients(
             todo[k] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _fill(point, todo, steps, values, (2, 3), workers)
     grads = {k: stencil_gradient(k, point.f0, values[k], steps[k], point.params[k].shape, noise_scale) for k in names}
-    return refine_kinks(grads, lambda t, s, v: _fill(point, t, s, v, (0, 1, 2, 3), workers), point.f0, noise_scale)
+    return refine_kinks(grads, lambda t, s, v: _fill(point, t, s, v, (0, 1, 2, 3), workers), point.f0, noise_scale,
+                        params=point.params, precision=precision)
 
 
 def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
@@ -282,7 +306,8 @@ def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np
             values[k][r, idx] = row
 
 
-def refine_kinks(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, scale: float) -> dict[str, NumericGradient]:
+def refine_kinks(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, scale: float, *,
+                 params: Mapping[str, np.ndarray], precision: Any = np.float64) -> dict[str, NumericGradient]:
     """Measure every kink and every unresolved entry again at :data:`KINK_REFINE` of its step, and keep that estimate.
 
     Which entries: :func:`needs_refining`.  A stencil flags a kink when
@@ -299,37 +324,68 @@ def refine_kinks(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, sc
     whose jump is below the round-off the kink test allows for at ``h / 16``
     looks smooth there, with the mean of the two one-sided slopes as its
     central difference (the red team's seed 15): its fine bracket still
-    holds both one-sided slopes.  An entry whose ``h / 16`` estimate is
-    still unresolved and no kink (a kink ``2h/3`` of the smaller step away)
-    is measured once more, at ``h / 256`` (:data:`REFINE_ROUNDS`).  Costs
-    four evaluations per entry and round.
+    holds both one-sided slopes.  A kink closer than ``h / 8`` is still
+    inside the ``h / 16`` stencil: such entries are measured again, 16x
+    smaller each round, while :func:`refine_again` says so, for at most
+    :data:`REFINE_ROUNDS` rounds.  Each smaller step is rounded so that
+    ``x + t`` takes it exactly (:func:`representable_step`, ``x`` from
+    ``params``, in ``precision``), as :func:`default_step` rounds ``h``; an
+    entry whose step rounds to 0 is not measured again.  Costs four
+    evaluations per entry and round.
     """
     out = dict(grads)
     todo = {k: np.flatnonzero(needs_refining(g).reshape(-1)) for k, g in grads.items()}
     for _ in range(REFINE_ROUNDS):
-        todo = {k: idx for k, idx in todo.items() if idx.size}
+        steps = {k: representable_step(np.asarray(params[k]).reshape(-1), np.asarray(out[k].step).reshape(-1) * KINK_REFINE,
+                                       precision=precision) for k, idx in todo.items() if idx.size}
+        todo = {k: idx for k, idx in ((k, todo[k][steps[k][todo[k]] > 0]) for k in steps) if idx.size}
         if not todo:
             break
-        steps = {k: np.asarray(out[k].step, dtype=np.float64).reshape(-1) * KINK_REFINE for k in todo}
         values = {k: np.full((len(STENCIL), steps[k].size), np.nan) for k in todo}
         fill(todo, steps, values)
         again = {}
         for k, idx in todo.items():
             fine = stencil_gradient(k, f0, values[k][:, idx], steps[k][idx], (idx.size,), scale)
+            again[k] = idx[refine_again(out[k], idx, fine)]
             out[k] = _merged(out[k], idx, fine)
-            again[k] = idx[unresolved(fine) & ~np.asarray(fine.kink, bool)]
         todo = again
     return out
+
+
+def refine_again(coarse: NumericGradient, idx: np.ndarray, fine: NumericGradient) -> np.ndarray:
+    """Which entries ``idx`` of ``coarse``, measured again as ``fine`` (a 16x smaller step), need another round.
+
+    An entry still :func:`unresolved` and no kink: a kink in the kink
+    test's blind spot of the smaller stencil.  And a kink whose bracket
+    narrowed (:func:`gradcheck.stencil.bracket_narrowed`): the kink is near the
+    point, not at it, and a smaller step may leave it outside; where the
+    bracket stays, the kink is at the point (to within what the curvature
+    shows) and a smaller step would give the same bracket.  Either only
+    where the smaller step's 16x round-off term leaves a smaller bar: a
+    truncation term above :data:`~gradcheck.stencil.REFINE_WHEN`
+    round-off terms, a bracket wider than :data:`BRACKET_WORTH`.
+    An estimate without ``side`` (not from :func:`stencil_gradient`) has
+    no kink refined twice.
+    """
+    kink = np.asarray(fine.kink, bool).reshape(-1)
+    fine_ro = np.asarray(fine.roundoff).reshape(-1)
+    side = np.full(coarse.value.size, np.inf) if coarse.side is None else np.asarray(coarse.side).reshape(-1)
+    flat = {f: np.asarray(getattr(coarse, f)).reshape(-1)[idx] for f in ("lower", "upper", "roundoff")}
+    fine_lower, fine_upper = np.asarray(fine.lower).reshape(-1), np.asarray(fine.upper).reshape(-1)
+    narrowed = bracket_narrowed((flat["lower"], flat["upper"], side[idx], flat["roundoff"]), (fine_lower, fine_upper, fine_ro))
+    worth = fine_upper - fine_lower > BRACKET_WORTH * fine_ro
+    return (unresolved(fine).reshape(-1) & ~kink) | (kink & narrowed & worth)
 
 
 def _merged(coarse: NumericGradient, idx: np.ndarray, fine: NumericGradient) -> NumericGradient:
     """``coarse`` with the entries ``idx`` measured again (``fine``): the fine fields, the kink flag of either."""
     fields: dict[str, Any] = {}
-    for field in ("value", "error", "step", "lower", "upper", "kink", "roundoff", "unresolved"):
+    for field in ("value", "error", "step", "lower", "upper", "kink", "roundoff", "unresolved", "side"):
         old = getattr(coarse, field)
-        # unresolved is None in an estimate whose entries were all settled by f(+-h)
-        merged = np.zeros(coarse.value.size, bool) if old is None else np.array(old, copy=True).reshape(-1)
         new = np.asarray(getattr(fine, field)).reshape(-1)
+        # unresolved and side are None in an estimate whose entries were all settled by f(+-h)
+        blank = np.zeros(coarse.value.size, bool) if new.dtype == bool else np.full(coarse.value.size, np.nan)
+        merged = blank if old is None else np.array(old, copy=True).reshape(-1)
         merged[idx] = merged[idx] | new if field == "kink" else new
         fields[field] = merged.reshape(coarse.shape)
     return dataclasses.replace(coarse, **fields)
@@ -371,7 +427,7 @@ def stencil_gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: 
         name=name, value=parts["value"].reshape(shape), error=parts["error"].reshape(shape),
         step=h.reshape(shape), lower=parts["lower"].reshape(shape), upper=parts["upper"].reshape(shape),
         kink=parts["kink"].reshape(shape), refined=(~coarse).reshape(shape), roundoff=noise.reshape(shape),
-        unresolved=parts["unresolved"].reshape(shape),
+        unresolved=parts["unresolved"].reshape(shape), side=parts["side"].reshape(shape),
     )
 
 

@@ -9,6 +9,9 @@ from gradcheck.results import CheckResult, EntryReport, ParamCheck
 
 __all__ = ["format_result", "format_param", "to_dict", "to_json"]
 
+#: How the report's relative difference is computed (:func:`gradcheck.compare.relative_error`), said where it is printed.
+RELATIVE = "|analytic - numeric| / max(|analytic|, |numeric|)"
+
 
 def _num(v: float | None) -> str:
     return "-" if v is None else f"{v + 0.0: .8e}"  # + 0.0: a negative zero prints as 0
@@ -36,7 +39,7 @@ def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
             f"Mismatched probes: {p.n_failed} / {p.n_entries} (directional derivatives)",
             f"Probes at a kink (judged by one-sided differences): {p.n_kinks}",
             f"Max absolute difference over probes (directional-derivative units): {p.max_abs_err:.6g}",
-            f"Max relative difference over probes: {p.max_rel_err:.6g}",
+            f"Max relative difference over probes: {p.max_rel_err:.6g}  ({RELATIVE})",
         ]
         if p.worst:
             lines.append("Localised wrong entries (entry units):")
@@ -47,7 +50,7 @@ def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
             f"Mismatched entries: {p.n_failed} / {p.n_entries} ({100.0 * p.n_failed / max(p.n_entries, 1):.3g}%)",
             f"Kinks (judged by one-sided differences): {p.n_kinks}",
             f"Max absolute difference: {p.max_abs_err:.6g}",
-            f"Max relative difference: {p.max_rel_err:.6g}",
+            f"Max relative difference: {p.max_rel_err:.6g}  ({RELATIVE})",
         ]
         if p.worst:
             lines.append("Worst entries:" if p.n_failed == 0 else "Worst mismatches:" if len(p.worst) <= p.n_failed

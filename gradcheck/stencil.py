@@ -61,13 +61,17 @@ and turns them into:
     ``r h`` (``r < 1``, slope jump ``J``) gives ``|d1 - d2| = J r / 4`` and
     ``s(h) = J (1 - r)``: a ratio of 0.41 to 0.61 over the kink test's
     blind spot ``r`` in ``[0.62, 0.71]``.
+``side``
+    The larger of the two sides' truncation terms ``t``: how far curvature
+    alone moves a bracket end (:func:`bracket_narrowed`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["STENCIL", "EPS", "ROUNDOFF_ULPS", "ROUNDOFF_GAIN", "KINK_FACTOR", "REFINE_STEP", "REFINE_WHEN",
-           "UNRESOLVED_RATIO", "combine", "roundoff", "roundoff_error", "truncation_error"]
+           "UNRESOLVED_RATIO", "END_ROUNDOFF", "MOVED_SIDES", "bracket_narrowed", "combine", "roundoff", "roundoff_error",
+           "truncation_error"]
 
 #: Multiples of the step at which ``f`` is evaluated, in this order.
 STENCIL = (1.0, -1.0, 2.0, -2.0)
@@ -103,6 +107,15 @@ REFINE_WHEN = (1.0 / REFINE_STEP - 1.0) / (1.0 - REFINE_STEP**2)
 #: docstring): a smooth one needs a curvature that changes over less than 5 h, which the step does not resolve;
 #: a kink in the kink test's blind spot gives 0.41 and more.
 UNRESOLVED_RATIO = 0.1
+
+#: Round-off terms (``ROUNDOFF_GAIN * noise / h``) a bracket end of :func:`combine` can carry: the
+#: widest, ``fwd2 + t_fwd`` with ``fwd - fwd2 = (f(+2h) - 2 f(+h) + f0) / 2h``, rounds by at most
+#: ``(4 + 1 + 3) / 2 + (1 + 2 + 1) / 2 = 6`` noise units over ``h``: ``6 / 1.5 = 4`` round-off terms.
+END_ROUNDOFF = 4.0
+
+#: Side terms (``side`` of the coarser stencil) a bracket end may move by when the kink is at the
+#: point (:func:`bracket_narrowed`): ``17 / 16`` of one to first order, 2 for the ``O(h**2)`` rest.
+MOVED_SIDES = 2.0
 
 #: The float64 machine epsilon (the one definition in gradcheck).
 EPS = float(np.finfo(np.float64).eps)
@@ -168,7 +181,7 @@ def combine(
     Returns
     -------
     dict with keys ``value``, ``error``, ``lower``, ``upper``, ``kink``,
-    ``unresolved``, ``d1`` (plain central difference at step ``h``).
+    ``unresolved``, ``side``, ``d1`` (plain central difference at step ``h``).
 
     Examples
     --------
@@ -203,4 +216,63 @@ def combine(
     mismatch = np.abs(s1 - s2 / 2.0)
     kink = (mismatch > KINK_FACTOR * noise / h) & (mismatch > 0.1 * np.abs(s2) / 2.0)
     unresolved = (truncation > REFINE_WHEN * ROUNDOFF_GAIN * noise / h) & (3.0 * truncation > UNRESOLVED_RATIO * np.abs(s1))
-    return {"value": value, "error": error, "lower": lower, "upper": upper, "kink": kink, "unresolved": unresolved, "d1": d1}
+    return {"value": value, "error": error, "lower": lower, "upper": upper, "kink": kink, "unresolved": unresolved,
+            "side": np.fmax(t_fwd, t_bwd), "d1": d1}
+
+
+def bracket_narrowed(coarse: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                  fine: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Did a kink's bracket narrow, measured again at a 16x smaller step, more than a kink *at* the point lets it?
+
+    Parameters
+    ----------
+    coarse : tuple of ndarray
+        ``(lower, upper, side, roundoff)`` of the coarser stencil (step
+        ``h``; :func:`combine`, and the round-off term ``ROUNDOFF_GAIN *
+        noise / h``).
+    fine : tuple of ndarray
+        ``(lower, upper, roundoff)`` of the finer stencil (step ``h / 16``).
+
+    Returns
+    -------
+    ndarray of bool
+        Either end moved inward by more than ``MOVED_SIDES * side +
+        END_ROUNDOFF * (roundoff + fine roundoff)``: the kink is not at the
+        point, and a smaller step may leave it outside.  (A jump in the
+        function, not in its slope, widens the bracket 16x: a smaller step
+        makes it wider still.)
+
+    Notes
+    -----
+    With the kink at the point each side is smooth, and every one-sided
+    quotient at step ``h`` is within its side's term ``t`` (about
+    ``|h f''/2|``) of that side's derivative; so is each bracket end, a
+    minimum or maximum of them.  At ``h / 16`` the terms are 16x smaller:
+    the ends move by at most ``17 / 16`` of the larger side term
+    ``side``, plus their rounding (:data:`END_ROUNDOFF`).  A kink at
+    ``r h`` on one side (``r < 1/16``: inside both stencils), where the
+    slope jumps by ``J``, makes that side's quotients
+    ``q(s) = a + J (1 - r h / s)``: its side term is ``J r / 2`` and its
+    end moves inward by ``J (1 - r) - J (1 - 16 r) = 15 J r``, 30 side
+    terms (a kink the finer stencil leaves, or straddles beyond its
+    ``+-h/16`` points, moves that end to the slope ``a``: by ``J (1 - r)``).  Curvature ``c = h f''/2``
+    on the sides hides a kink closer than ``r`` with ``14 J r < 2 |c|``
+    (``MOVED_SIDES``) plus rounding.
+
+    Examples
+    --------
+    >>> h, z = 1e-3, np.zeros(1)
+    >>> def q(g):  # (lower, upper, side) of combine at step h and h / 16
+    ...     return [[float(combine(g(0.0), g(t), g(-t), g(2 * t), g(-2 * t), np.array([t]))[f][0])
+    ...              for f in ("lower", "upper", "side")] for t in (h, h / 16)]
+    >>> (lo, up, side), (flo, fup, _) = q(lambda w: np.abs(w) + w * w)  # kink at the point
+    >>> bool(bracket_narrowed((lo, up, side, z), (flo, fup, z))[0])
+    False
+    >>> (lo, up, side), (flo, fup, _) = q(lambda w: np.abs(w - h / 100) + w * w)  # 0.01 h away
+    >>> bool(bracket_narrowed((lo, up, side, z), (flo, fup, z))[0])
+    True
+    """
+    lower, upper, side, ro = coarse
+    fine_lower, fine_upper, fine_ro = fine
+    allowed = MOVED_SIDES * side + END_ROUNDOFF * (ro + fine_ro)
+    return (fine_lower - lower > allowed) | (upper - fine_upper > allowed)

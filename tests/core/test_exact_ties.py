@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from gradcheck import check_model, format_result, nn
-from gradcheck.check import MAX_INDICES, TIE_NUDGE, _moves_ties, _sits_on_ties
+from gradcheck.check import MAX_INDICES, TIE_CLEAR, TIE_NUDGE, _moves_ties, _off_move, _sits_on_ties
 from gradcheck.engine import ModelEvaluator
 from hand_backprop import two_hidden_relu_backward
 
@@ -287,3 +287,24 @@ def test_which_entries_move_a_tie_matches_a_plain_forward(stacks: bool) -> None:
     # W1 has entries that move no tie, and entries that move only ties of the second layer (carried through both)
     w1 = [tie_layers_moved(p, x, "W1", i, TIE_NUDGE * max(abs(float(v)), 1.0)) for i, v in enumerate(p["W1"].flat)]
     assert [False, False] in w1 and [False, True] in w1
+
+
+# a red team's small tied point (3-4-4-2, two all-zero samples) where the first seeded move left a second-layer
+# pre-activation 2.9e-7 from its kink: b1's and b2's stencils crossed it there, unflagged, and the correct
+# backward failed (b1 by 2.3e-8 against an allowed 1.6e-8)
+NEAR_KINK = ({"W1": np.array([[1.0, 0, -1, 1], [1, -1, 0, -1], [1, 1, 1, 0]]), "b1": np.zeros(4),
+              "W2": np.array([[0.0, 0, 1, 0], [1, 0, 0, -1], [1, -1, 0, 1], [1, 1, 1, 1]]), "b2": np.zeros(4),
+              "W3": np.array([[1.0, 1], [0, -1], [0, 1], [-1, 1]]), "b3": np.zeros(2)},
+             np.array([[0.0, 0, 0], [0, 0, 0], [1, 0, 1], [1, 1, -1]]), np.array([0, 1, 1, 0]))
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_points_moved_off_the_ties_keep_clear_of_the_kinks(mode: str) -> None:
+    p, x, y = NEAR_KINK
+    r = check_model(DEEP, p, x, y, backward=two_hidden_relu_backward, mode=mode)
+    assert r.passed, format_result(r, only_failures=True)
+    move = _off_move(ModelEvaluator(DEEP, p, x, y), 0)
+    for sign in (1.0, -1.0):  # numpy's pre-activations at both moved points, against the stencil's reach
+        moved = {k: v + sign * move[k] for k, v in p.items()}
+        for z, z0 in zip(pre_activations(moved, x), pre_activations(p, x)):
+            assert np.abs(z).min() >= TIE_CLEAR * TIE_NUDGE * max(np.abs(z0).max(), 1.0), (sign, np.abs(z).min())

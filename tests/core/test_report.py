@@ -171,3 +171,17 @@ def test_a_kink_entry_shows_the_bracket_that_judged_it_and_a_negative_zero_print
     # a passing entry after the failing one: the heading does not call it a mismatch
     assert "Worst entries (the 1 mismatched first):" in text and "Worst mismatches" not in text
     assert "Worst mismatches:" in _entry_block([kink], n_failed=1)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_relative_difference_says_how_it_is_computed(mode):
+    # f(w) = 2 sum(w) with every analytic entry 3: |3 - 2| / max(3, 2) = 1/3, not 1/2 (relative to the
+    # numeric); a probe v sees 3 sum(v) against 2 sum(v): 1/3 too.  500 entries: fast mode probes them.
+    from gradcheck import check_gradients
+    w = np.linspace(-1.0, 1.0, 500)
+    r = check_gradients(lambda q: float(2.0 * q["w"].sum()), {"w": np.full(500, 3.0)}, {"w": w}, mode=mode)
+    over = " over probes" if mode == "fast" else ""
+    line = next(t for t in format_result(r).splitlines() if t.startswith(f"Max relative difference{over}:"))
+    assert line.endswith("(|analytic - numeric| / max(|analytic|, |numeric|))"), line
+    # the number: 1/3 within the estimate's relative error (round-off, 1e-9 of the slope here)
+    assert float(line.split(":")[1].split()[0]) == pytest.approx(1.0 / 3.0, rel=1e-5)
