@@ -317,10 +317,12 @@ def check_gradients(
     The verdict is ``|analytic - numeric| <= atol + rtol * |numeric| + k * error_estimate``
     (:mod:`gradcheck.compare`); kinks are judged by the one-sided bracket.
 
-    Before that, ``f`` is evaluated at the point three times and at a few
-    points along a seeded random ray per parameter twice: a function whose
-    repeated values differ (dropout without a fixed seed) fails the check
-    with that finding, whatever its numbers.  The same ray measures the
+    Before that, ``f`` is evaluated at the point three times and at a
+    seeded moved point and its mirror image (every parameter moved) twice
+    each: a function whose repeated values differ (dropout without a fixed
+    seed) fails the check with that finding, whatever its numbers.  A
+    seeded random ray that moves every parameter, starting at the point
+    (one of the three values there), measures the
     noise of ``f`` itself (:mod:`gradcheck.noise`), so a function that
     cancels to nearly 0 (``sum(out * dout)`` of a batchnorm) gets error bars
     from its real rounding, not from its tiny value.  A function that
@@ -441,10 +443,8 @@ def check_point(
     if not np.isfinite(point.f0):
         raise GradcheckValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
     rng = np.random.default_rng(seed)
-    sigma, repeats = _noise_and_repeats(point, rng)
-    repeats.append(point.value())
-    if first is not None:
-        repeats.append(first)
+    sigma, repeats = _noise_and_repeats(point, rng)  # with a value at the point
+    repeats.append(point.value() if first is None else first)
     if any(r != point.f0 for r in repeats) or not _same_along(point, rng):
         problems.append(f"{subject} is not deterministic: it returned different values for the same input "
                         f"({point.f0!r}, then {next((float(r) for r in repeats if r != point.f0), 'another value')!r} "
@@ -546,28 +546,37 @@ def _tie_move(params: Mapping[str, np.ndarray], rng: np.random.Generator) -> dic
 
 
 def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator) -> tuple[float, list[float]]:
-    """Measured noise of ``f`` (the largest over the parameters' rays) and the point's value once more."""
-    sigma = 0.0
-    for name, value in point.params.items():
-        if value.size == 0:
-            continue
-        h = EPS64 ** (1.0 / 3.0)
-        direction = rng.standard_normal(value.shape) * np.maximum(np.abs(value), 1.0)
-        along = lambda t, d=direction, n=name, h=h: point.losses_along(n, (t * h).reshape((-1,) + (1,) * d.ndim) * d[None])
-        sigma = max(sigma, measure_noise(along).sigma)
-    return sigma, [point.value()]
+    """Measured noise of ``f`` along one seeded random ray that moves every parameter at once, and the values of
+    ``f`` at the point itself that the ray took (its first point, ``t = 0``, evaluated as the point).
+
+    Every tensor's share of the direction is drawn as before, ``N(0, 1) max(|p|, 1)``;
+    moving them together, the ray's values carry the rounding of every part of
+    ``f`` (a ray along one tensor leaves the terms of the others constant, so
+    the largest over one ray per tensor saw no more), for one ray's calls.
+    """
+    h = EPS64 ** (1.0 / 3.0)
+    direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0)
+                 for k, v in point.params.items() if v.size}
+    at_point: list[float] = []
+
+    def along(t: np.ndarray) -> np.ndarray:
+        out = np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.value()
+                        for ti in t])
+        at_point.extend(float(v) for v, ti in zip(out, t) if not ti)
+        return out
+
+    sigma = measure_noise(along).sigma if direction else 0.0
+    return sigma, at_point or [point.value()]
 
 
 def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
-    """``f`` twice at each of a few perturbed points (one per parameter, at most 4): the same values?"""
-    for name in [k for k, v in point.params.items() if v.size][:4]:
-        value = point.params[name]
-        d = 1e-3 * rng.standard_normal((1,) + value.shape) * np.maximum(np.abs(value), 1.0)
-        d = np.concatenate([d, d, -d, -d])
-        f = point.losses_along(name, d)
-        if not (f[0] == f[1] and f[2] == f[3]):
-            return False
-    return True
+    """``f`` twice at a perturbed point and twice at its mirror image (every parameter moved at once, each entry
+    by ``1e-3 N(0, 1) max(|p|, 1)``): the same values?"""
+    d = {k: 1e-3 * rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0) for k, v in point.params.items() if v.size}
+    if not d:
+        return True
+    f = [point.moved_value({k: sign * v for k, v in d.items()}) for sign in (1.0, 1.0, -1.0, -1.0)]
+    return f[0] == f[1] and f[2] == f[3]
 
 
 #: The error bar of a gradient computed in float32, relative to its entry and to

@@ -235,6 +235,16 @@ class FunctionPoint:
                 flat[i] = base[i]
         return out
 
+    def moved_value(self, moves: Mapping[str, np.ndarray]) -> float:
+        """``f`` with ``arrays[name] += moves[name]`` for every name of ``moves`` at once (restored after)."""
+        try:
+            for name, d in moves.items():
+                np.copyto(self.arrays[name], self.params[name] + d, casting="unsafe")
+            return self._scalar(self.call(self.arrays))
+        finally:
+            for name in moves:
+                np.copyto(self.arrays[name], self.params[name])
+
     def losses_along(self, name: str, directions: np.ndarray) -> np.ndarray:
         """``f`` with ``arrays[name] += directions[p]``, for every ``p`` (fast mode's probes)."""
         out = np.empty(len(directions))

@@ -22,10 +22,14 @@ The zip holds, at its root (Gradescope's autograder specification):
     points and the language of the feedback, its ``[gradescope]`` table the
     visibility of the results.
 
-Which file is graded: the only ``.py`` or ``.ipynb`` file in the submission
-(searched recursively, hidden files and notebook checkpoints ignored); with
-several, the one named like the template (``MODEL.py`` or ``MODEL.ipynb``);
-otherwise none, and results.json says why and lists the candidates.
+Which file is graded: the same rule as ``gradcheck grade`` applies to a
+student's folder (:func:`gradcheck.grading.identity.choose_file`, searched
+recursively, hidden files and notebook checkpoints ignored): the file the
+assignment names (``file``), else the only ``.py`` or ``.ipynb``, else the
+only one no other one imports (``hw1.py`` doing ``from helper import f``
+makes ``helper.py`` a helper module, put beside it), else the one named like
+the template (``MODEL.py`` or ``MODEL.ipynb``); otherwise none, and
+results.json says why and lists the candidates.
 
 Examples
 --------
@@ -79,7 +83,6 @@ DEFAULT_REQUIRE = "uid"
 PACKAGES: tuple[str, ...] = ("gradcheck", "reference_models")
 #: A fixed timestamp for every zip entry, so the same sources give the same bytes.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-_SUFFIXES = (".py", ".ipynb")
 
 _SETUP_SH = """\
 #!/usr/bin/env bash
@@ -256,25 +259,20 @@ class SubmissionChoice:
         The file, or ``None`` when there is no single one.
     candidates : tuple of str
         Every ``.py``/``.ipynb`` file found (relative paths), sorted.
+    helpers : tuple of Path
+        The helper modules beside ``path`` (the student's other ``.py`` files there).
+    reason : str or None
+        Why there is none (:class:`gradcheck.grading.identity.Choice`).
     """
 
     path: Path | None
     candidates: tuple[str, ...]
+    helpers: tuple[Path, ...] = ()
+    reason: str | None = None
 
 
-def _candidates(folder: Path) -> list[Path]:
-    out = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).parts
-        if any(part.startswith(".") or part in ("__pycache__", "__MACOSX") for part in rel):
-            continue
-        if p.is_file() and p.suffix in _SUFFIXES:
-            out.append(p)
-    return out
-
-
-def find_submission(folder: str | os.PathLike[str], *, model: str) -> SubmissionChoice:
-    """The file to grade in ``folder`` (see the module docstring for the rule).
+def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern: str | None = None) -> SubmissionChoice:
+    """The file to grade in ``folder`` and its helpers (see the module docstring for the rule).
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -282,18 +280,17 @@ def find_submission(folder: str | os.PathLike[str], *, model: str) -> Submission
     >>> find_submission(d, model="xor_2layer").path.name
     'xor_2layer.py'
     >>> _ = (d / "xor_2layer.ipynb").write_text("{}")
-    >>> find_submission(d, model="xor_2layer")
-    SubmissionChoice(path=None, candidates=('utils.py', 'xor_2layer.ipynb', 'xor_2layer.py'))
+    >>> find_submission(d, model="xor_2layer").candidates
+    ('utils.py', 'xor_2layer.ipynb', 'xor_2layer.py')
+    >>> find_submission(d, model="xor_2layer").path is None
+    True
     """
+    from gradcheck.grading.identity import choose_file, folder_files
+
     folder = Path(folder)
-    found = _candidates(folder) if folder.is_dir() else []
-    names = tuple(p.relative_to(folder).as_posix() for p in found)
-    if len(found) == 1:
-        return SubmissionChoice(found[0], names)
-    named = [p for p in found if p.stem == model]
-    if len(named) == 1:
-        return SubmissionChoice(named[0], names)
-    return SubmissionChoice(None, names)
+    files = [(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)] if folder.is_dir() else []
+    c = choose_file(files, "the submission", file_pattern=file_pattern, model=model)
+    return SubmissionChoice(c.path, c.candidates, tuple(f for f, _ in c.helpers), c.reason)
 
 
 _NO_FILE = {
@@ -302,6 +299,9 @@ _NO_FILE = {
 }
 _NONE_FOUND = {"en": "the submission has no .py or .ipynb file.", "ko": "제출물에 .py나 .ipynb 파일이 없습니다."}
 _SEVERAL = {"en": "the submission has several candidate files ({names}).", "ko": "제출물에 후보 파일이 여러 개 있습니다 ({names})."}
+_NO_MATCH = {"en": "the assignment grades a file named {pattern}; the submission has {names}.",
+             "ko": "이 과제는 {pattern} 이름의 파일을 채점합니다; 제출물에는 {names}이(가) 있습니다."}
+_SEVERAL_MATCH = {"en": "several files of the submission are named {pattern} ({names}).", "ko": "제출물에 {pattern} 이름의 파일이 여러 개 있습니다 ({names})."}
 _GRADER_FAILED = {
     "en": "The autograder itself failed, not your submission; your instructor has been shown the error. {error}",
     "ko": "제출물이 아니라 자동 채점기 자체에 오류가 났습니다. 담당 교수자에게 오류가 전달되었습니다. {error}",
@@ -375,22 +375,33 @@ def run_gradescope(root: str | os.PathLike[str], assignment: str | os.PathLike[s
     return _grade_into(root, a, results_dir, start)
 
 
+def _why(choice: SubmissionChoice, pattern: str | None, lang: str) -> str:
+    """Why no file of the submission is graded, for the student."""
+    names = ", ".join(choice.candidates)
+    if choice.reason == "no_match":
+        return _NO_MATCH[lang].format(pattern=pattern, names=names or "-")
+    if choice.reason == "several_match":
+        return _SEVERAL_MATCH[lang].format(pattern=pattern, names=names)
+    return _SEVERAL[lang].format(names=names) if choice.candidates else _NONE_FOUND[lang]
+
+
 def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
     from gradcheck.grading.pipeline import grade_submission
     from gradcheck.grading.render_gradescope import gradescope_results
 
-    choice = find_submission(root / "submission", model=a.model)
+    choice = find_submission(root / "submission", model=a.model, file_pattern=a.file)
     if choice.path is None:
-        why = (_SEVERAL[a.lang].format(names=", ".join(choice.candidates)) if choice.candidates else _NONE_FOUND[a.lang])
-        return _write_results(results_dir, _zero(a, _NO_FILE[a.lang].format(why=why, model=a.model), "missing", time.monotonic() - start))
-    print(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)})")
+        text = _NO_FILE[a.lang].format(why=_why(choice, a.file, a.lang), model=a.model)
+        return _write_results(results_dir, _zero(a, text, "missing", time.monotonic() - start))
+    print(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)}; helper modules: "
+          f"{', '.join(h.name for h in choice.helpers) or 'none'})")
     try:
         from gradcheck.grading.isolation import resolve
 
         # student code never runs with the grader's uid: refuse rather than grade weaker than REQUIRE_ENV
         iso = resolve("auto", require=os.environ.get(REQUIRE_ENV) or DEFAULT_REQUIRE)
         print(f"gradcheck: isolation {iso.level.value}")
-        result = grade_submission(choice.path, assignment=a, seed=a.seed, lang=a.lang, isolation=iso.level.value)
+        result = grade_submission(choice.path, assignment=a, seed=a.seed, lang=a.lang, isolation=iso.level.value, extra_files=choice.helpers)
         data = gradescope_results(result, visibility=a.visibility, stdout_visibility=a.stdout_visibility)
         data["extra_data"]["isolation"] = result.isolation
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails

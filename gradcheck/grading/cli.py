@@ -276,14 +276,36 @@ def _id_pattern(args: argparse.Namespace) -> str:
 def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
     from gradcheck.grading.identity import collect_submissions
 
-    file_pattern = getattr(assignment, "file", None)
-    pattern = _id_pattern(args)
-    subs = collect_submissions(args.paths, id_pattern=pattern, file_pattern=file_pattern)
-    gs = args.gradescope
-    if gs and Path(gs).suffix.lower() == ".json" and not Path(gs).is_dir() and len(subs) > 1:
+    options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model}
+    subs = collect_submissions(args.paths, **options)
+    if _gradescope_file(args) is not None and len(subs) > 1:
         # a results.json is one student's: the paths given are that student's files
-        subs = collect_submissions(args.paths, id_pattern=pattern, file_pattern=file_pattern, single=True)
+        subs = collect_submissions(args.paths, single=True, **options)
     return subs
+
+
+def _gradescope_file(args: argparse.Namespace) -> Path | None:
+    """``--gradescope FILE.json``: one student's results.json (else ``None``: none, or a directory)."""
+    gs = getattr(args, "gradescope", None)
+    if gs and Path(gs).suffix.lower() == ".json" and not Path(gs).is_dir():
+        return Path(gs)
+    return None
+
+
+def _fail(args: argparse.Namespace, status: int, message: str = "") -> int:
+    """Stop with ``status`` (after printing ``message``); ``--gradescope FILE.json`` still gets its one file, saying why it is 0."""
+    from gradcheck.grading.render_gradescope import write_grader_failure
+
+    if message:
+        print(f"gradcheck grade: error: {message}", file=sys.stderr)
+    target = _gradescope_file(args)
+    if target is not None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_grader_failure(target, message or f"the grader stopped with exit status {status}; see its log")
+        except OSError as exc:
+            print(f"gradcheck grade: error: cannot write {str(target)!r}: {exc}", file=sys.stderr)
+    return status
 
 
 def _load_overrides(args: argparse.Namespace, assignment: Any) -> list[Any]:
@@ -331,44 +353,66 @@ def run(args: argparse.Namespace) -> int:
     from gradcheck.grading.cache import ResultCache
     from gradcheck.grading.identity import SubmissionsError
 
+    from gradcheck.grading.identity import staged
+
     try:
+        _check_options(args)
         assignment, assignment_path, limits = _setup(args)
         subs = _collect(args, assignment)
         rules = _load_overrides(args, assignment)
         cache = None if args.no_cache else ResultCache(args.cache)
     except (UsageError, SubmissionsError) as exc:
-        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, 2, str(exc))
     except OSError as exc:
-        print(f"gradcheck grade: error: cannot use the cache directory {args.cache!r}: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, 2, f"cannot use the cache directory {args.cache!r}: {exc}")
     from gradcheck.grading.isolation import IsolationUnavailable, resolve
 
     try:  # the level actually used: in the cache key, the jobs and every report
         args.isolation = resolve(getattr(args, "isolation", "auto"), require=getattr(args, "require_isolation", None)).level.value
     except IsolationUnavailable as exc:
-        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
-        return 2
-    batch = _Batch(subs, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
-                   args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
-    todo = _plan(args, batch)
-    stop = _preflight(args, batch) if todo else None
-    if stop is None:
-        stop = _grade(args, batch, todo)
+        return _fail(args, 2, str(exc))
+    with staged(subs) as local:  # helper modules under the names they are imported by, while grading
+        batch = _Batch(local, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
+                       args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
+        todo = _plan(args, batch)
+        stop = _preflight(args, batch) if todo else None
+        if stop is None:
+            stop = _grade(args, batch, todo)
     if stop is not None:
-        return stop
-    for identity, message in batch.failures:
-        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
-    for sub in subs:
-        if sub.path is None:
-            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
+        return _fail(args, stop)
+    _warn(batch)
     try:
         _apply_overrides(batch, rules)
         _write_outputs(args, batch)
     except (OSError, ValueError) as exc:
-        print(f"gradcheck grade: error: cannot write output: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, 1, f"cannot write output: {exc}")
     return 1 if batch.failures else 0
+
+
+def _warn(batch: _Batch) -> None:
+    """What the instructor must know about the run: failures, refused students, older attempts left out, ids used twice."""
+    for identity, message in batch.failures:
+        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
+    for sub in batch.submissions:
+        if sub.path is None:
+            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
+        if sub.superseded:
+            print(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
+                  f"{', '.join(sub.superseded)}", file=sys.stderr)
+    ids: dict[str, list[str]] = {}
+    for sub in batch.submissions:
+        if sub.student_id:
+            ids.setdefault(sub.student_id, []).append(sub.identity)
+    for sid, identities in ids.items():
+        if len(identities) > 1:
+            print(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
+                  "each is a row of the gradebook; keep one (an LMS import refuses them)", file=sys.stderr)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that mean nothing without another one: a usage error, never silently ignored."""
+    if getattr(args, "lms_file", None) and not getattr(args, "lms", None):
+        raise UsageError(f"--lms-file {args.lms_file} needs --lms canvas|moodle (which LMS the file is for); without --lms nothing is written there")
 
 
 def _preflight(args: argparse.Namespace, batch: _Batch) -> int | None:
@@ -519,7 +563,7 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
         out.mkdir(parents=True, exist_ok=True)
         for i in order:
             _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang))
-    if args.gradescope and results:
+    if args.gradescope:
         _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
     if args.lms:
         from gradcheck.grading.lms import write_lms
@@ -533,9 +577,13 @@ def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict
     """``FILE.json``: the one submission's ``results.json`` (never a directory); else a directory of ``NAME.json``."""
     options = {"lang": batch.lang, "visibility": batch.assignment.visibility, "stdout_visibility": batch.assignment.stdout_visibility}
     if target.suffix.lower() == ".json" and not target.is_dir():
-        if len(order) != 1:  # _collect makes one submission of the paths given; refuse rather than pick one
-            raise OSError(f"--gradescope {str(target)!r} is one results.json but {len(order)} submissions were graded")
         target.parent.mkdir(parents=True, exist_ok=True)
+        if len(order) != 1:  # _collect makes one submission of the paths given: grading it failed
+            from gradcheck.grading.render_gradescope import write_grader_failure
+
+            why = "; ".join(message.splitlines()[0] for _, message in batch.failures) or f"{len(order)} results for one results.json"
+            write_grader_failure(target, f"grading failed: {why}")
+            return
         write(batch.results[order[0]], target, **options)
         return
     target.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ The CSV has one row per submission: ``student_id`` (empty when none was
 found), ``submission`` (its identity), ``model``, ``score``,
 ``max_score``, ``verdict``, ``diagnoses`` (codes joined by ``;``), one
 column per parameter holding the points earned for it, and ``overrides``
-(manual decisions applied, ``W2: 0 -> 1 (reason)``; empty when none).  The summary counts,
+(manual decisions applied, ``W2: 0 -> 1 (reason)``; empty when none).  A cell
+a spreadsheet would run as a formula is written as text (:func:`csv_cell`).  The summary counts,
 over the class, the score distribution, how many submissions share each
 diagnosis and each parameter's pass rate.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +40,7 @@ from gradcheck.grading.verdicts import CODES
 from gradcheck.grading.render_markdown import escape_cell, format_points
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["BINS", "REVIEW_VERDICTS", "identical_groups", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "render_summary"]
+__all__ = ["BINS", "REVIEW_VERDICTS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_groups", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "render_summary"]
 
 #: Score bins as fractions of the maximum: ``[lo, hi)``, the last one is exactly full marks.
 BINS: tuple[tuple[str, float, float], ...] = (
@@ -49,6 +51,45 @@ BINS: tuple[tuple[str, float, float], ...] = (
     ("75-100%", 0.75, 1.0 - 1e-12),
     ("100%", 1.0 - 1e-12, float("inf")),
 )
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _is_number(text: str) -> bool:
+    """A plain decimal number (``-0.5``, ``1e-3``), which a spreadsheet reads as a number, never a formula."""
+    return _NUMBER.fullmatch(text) is not None
+
+
+def csv_cell(value: str) -> str:
+    """``value`` as a spreadsheet shows it as text: a leading ``'`` when it would start a formula.
+
+    File and folder names come from students, so a submission named
+    ``=HYPERLINK(...)`` must not become a live formula when the instructor
+    opens the CSV.  A number (``-0.5``) is left as it is.
+
+    >>> csv_cell("=1+2"), csv_cell("@SUM(A1)"), csv_cell("-0.5"), csv_cell("-inf"), csv_cell("kim")
+    ("'=1+2", "'@SUM(A1)", '-0.5', "'-inf", 'kim')
+    """
+    if value.startswith(FORMULA_STARTS) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """RFC 4180 CSV text (CRLF) of ``header`` and ``rows``, every cell through :func:`csv_cell`.
+
+    Every CSV gradcheck writes (the gradebook, the LMS import files) is made here.
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; also makes the writer quote a lone "\r"
+    w.writerow([csv_cell(c) for c in header])
+    w.writerows([csv_cell(c) for c in row] for row in rows)
+    return buf.getvalue()
 
 
 def check_results(results: Iterable[SubmissionResult]) -> list[SubmissionResult]:
@@ -88,11 +129,7 @@ def gradebook_rows(results: Iterable[SubmissionResult]) -> tuple[list[str], list
 def render_csv(results: Iterable[SubmissionResult]) -> str:
     """The gradebook as CSV text."""
     header, rows = gradebook_rows(results)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; also makes the writer quote a lone "\r"
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
+    return csv_text(header, rows)
 
 
 def write_csv(results: Iterable[SubmissionResult], path: str | os.PathLike[str]) -> Path:

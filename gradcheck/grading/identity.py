@@ -9,14 +9,29 @@ Layouts of ``grade DIR`` (what LMS exports look like):
 
 * **one file per student**: every ``.py`` / ``.ipynb`` file directly in
   ``DIR`` is a submission, identified by its file name;
+* **an LMS's flat download** (:data:`FLAT_NAMES`): the files of one student
+  are one submission, identified by the graded file's name.  Canvas names
+  each uploaded file ``name_[late_]userid_fileid_FILE`` (``FILE-1.py`` when
+  the name was used before), Moodle without folders
+  ``Full Name_12345_assignsubmission_file_FILE``, Blackboard
+  ``Assignment_user_attempt_YYYY-MM-DD-HH-MM-SS_FILE``; files of one
+  student's latest Blackboard attempt are graded, older attempts are listed
+  in ``superseded`` (and warned about), never graded as a second row.  The
+  graded file is chosen by the rule below among the files' own names, and
+  the others are helper modules, imported by their own names
+  (``kim_123_456_helper.py`` as ``helper``: see :func:`staged`);
 * **one folder per student**: every (non-hidden) folder in ``DIR`` is one
-  submission, identified by the folder's name.  The graded file is the one
-  the assignment names (``file = "hw3.py"`` or a glob such as ``"hw3*.py"``
-  in ``[submission]``), else the only ``.py`` / ``.ipynb`` in the folder
-  that no other one imports (``from utils import sigmoid`` makes
-  ``utils.py`` a helper); with several candidates left and no name, the
-  student is refused with a message listing them (never a silent pick).  The folder's other ``.py``
-  files are helper modules the graded file may import.
+  submission, identified by the folder's name.
+
+One rule chooses the graded file of a student who handed in several
+(:func:`choose_file`, also the Gradescope autograder's): the file the
+assignment names (``file = "hw3.py"`` or a glob such as ``"hw3*.py"`` in
+``[submission]``), else the only ``.py`` / ``.ipynb``, else the only one no
+other one imports (``from utils import sigmoid`` makes ``utils.py`` a
+helper), else the one named like the template's skeleton (``MODEL.py`` /
+``MODEL.ipynb``); with several candidates left, the student is refused with
+a message listing them (never a silent pick).  The other ``.py`` files
+beside the graded one are helper modules it may import.
 
 The student id is the first match of ``--id-pattern`` (its first group when
 it has one; with several, the first that matched) in the identity's first
@@ -42,11 +57,14 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 __all__ = [
     "SUFFIXES",
@@ -57,6 +75,11 @@ __all__ = [
     "student_id",
     "safe_name",
     "output_names",
+    "FLAT_NAMES",
+    "Choice",
+    "choose_file",
+    "folder_files",
+    "staged",
 ]
 
 #: File types that can be graded.
@@ -88,6 +111,12 @@ class Submission:
         Helper modules next to the graded file, importable by it.
     problem : str or None
         Why no file can be graded (several candidates, none at all).
+    helper_names : tuple of str
+        The names ``extra_files`` are imported by, when those differ from
+        the files' names (an LMS's flat download); empty otherwise.  See
+        :func:`staged`.
+    superseded : tuple of str
+        Files of the student's older attempts, not graded (Blackboard).
     """
 
     identity: str
@@ -95,6 +124,8 @@ class Submission:
     student_id: str = ""
     extra_files: tuple[Path, ...] = ()
     problem: str | None = None
+    helper_names: tuple[str, ...] = ()
+    superseded: tuple[str, ...] = ()
 
 
 def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
@@ -158,13 +189,14 @@ def _visible(p: Path) -> bool:
     return not p.name.startswith(".") and p.name not in _IGNORED_DIRS
 
 
-def _folder_files(folder: Path) -> list[Path]:
+def folder_files(folder: Path) -> list[Path]:
+    """Every visible file under ``folder`` (no hidden files, ``__pycache__``, notebook checkpoints or ``__MACOSX``), sorted."""
     out: list[Path] = []
     for p in sorted(folder.iterdir()):
         if not _visible(p):
             continue
         if p.is_dir():
-            out += _folder_files(p)
+            out += folder_files(p)
         elif p.is_file():
             out.append(p)
     return out
@@ -194,42 +226,174 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def _not_imported(candidates: list[Path]) -> list[Path]:
+def _stem(name: str) -> str:
+    return PurePosixPath(name).stem
+
+
+def _not_imported(candidates: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
     """The candidates no other candidate imports (a module another one imports is a helper)."""
     imported: set[str] = set()
-    for f in candidates:
-        imported |= {n for n in _imports(f) if n != f.stem}
-    return [f for f in candidates if not (f.suffix.lower() == ".py" and f.stem in imported)]
+    for f, name in candidates:
+        imported |= {n for n in _imports(f) if n != _stem(name)}
+    return [(f, name) for f, name in candidates if not (name.lower().endswith(".py") and _stem(name) in imported)]
 
 
-def _pick(folder: Path, file_pattern: str | None) -> tuple[Path | None, tuple[Path, ...], str | None]:
-    """The graded file of a student's folder, its helper modules, or why there is none."""
-    files = _folder_files(folder)
-    candidates = [f for f in files if f.suffix.lower() in SUFFIXES]
-    rel = {f: f.relative_to(folder).as_posix() for f in files}
+@dataclass(frozen=True)
+class Choice:
+    """Which of one student's files is graded (:func:`choose_file`).
+
+    Attributes
+    ----------
+    path : Path or None
+        The graded file (``None``: refused).
+    name : str
+        Its name among the student's files (``""`` when refused).
+    helpers : tuple of (Path, str)
+        The helper modules and the names they are imported by.
+    candidates : tuple of str
+        The names of every ``.py`` / ``.ipynb`` file, sorted.
+    reason : str or None
+        Why none is graded: ``"none"`` (no candidate), ``"several"``,
+        ``"no_match"`` or ``"several_match"`` (the assignment's ``file``).
+    problem : str or None
+        The same as a sentence for the instructor.
+    """
+
+    path: Path | None
+    name: str = ""
+    helpers: tuple[tuple[Path, str], ...] = ()
+    candidates: tuple[str, ...] = ()
+    reason: str | None = None
+    problem: str | None = None
+
+
+def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None) -> tuple[list[tuple[Path, str]], str]:
+    """The files the rule leaves (one: the graded file) and the reason when it is not one."""
+    candidates = [(f, n) for f, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES]
     if file_pattern:
-        named = [f for f in files if fnmatch.fnmatchcase(rel[f], file_pattern) or fnmatch.fnmatchcase(f.name, file_pattern)]
-        if len(named) == 1:
-            chosen = named[0]
-        elif not named:
-            listing = ", ".join(rel[f] for f in candidates) or "none"
-            return None, (), f"no file matching {file_pattern!r} (the assignment's file) in {folder.name!r}; its .py/.ipynb files: {listing}"
-        else:
-            return None, (), f"several files match {file_pattern!r} (the assignment's file) in {folder.name!r}: {', '.join(rel[f] for f in named)}; grade one by hand"
-    elif len(candidates) == 1:
-        chosen = candidates[0]
-    elif len(_not_imported(candidates)) == 1:  # the others are its helper modules
-        chosen = _not_imported(candidates)[0]
-    elif not candidates:
-        return None, (), f"no .py or .ipynb file in {folder.name!r}"
-    else:
-        listing = ", ".join(rel[f] for f in candidates)
-        return None, (), (
-            f"several candidate files in {folder.name!r}: {listing}; name the graded one with "
-            f'file = "NAME" (or a glob) in the assignment\'s [submission] table'
-        )
-    helpers = tuple(f for f in files if f != chosen and f.suffix.lower() == ".py" and f.parent == chosen.parent)
-    return chosen, helpers, None
+        named = [(f, n) for f, n in files if fnmatch.fnmatchcase(n, file_pattern) or fnmatch.fnmatchcase(PurePosixPath(n).name, file_pattern)]
+        return named, "no_match" if not named else "several_match"
+    if len(candidates) <= 1:
+        return candidates, "none"
+    top = _not_imported(candidates)  # the others are its helper modules
+    if len(top) == 1 or not model:
+        return top, "several"
+    named = [(f, n) for f, n in top if _stem(n) == model]  # the name the template's skeleton has
+    return (named if len(named) == 1 else top), "several"
+
+
+def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
+    """The graded file of one student's ``files`` (``(path, name)``: the name relative to the student's folder).
+
+    The one rule for every layout (a student's folder, an LMS's flat download
+    grouped by student, a Gradescope submission): the file the assignment
+    names (``file_pattern``, a name or a glob); else the only ``.py`` /
+    ``.ipynb``; else the only one no other one imports; else the one named
+    like the template's skeleton (``MODEL.py`` / ``MODEL.ipynb``); else none
+    (refused, never a silent pick).  The ``.py`` files beside the graded one
+    are its helper modules.  ``where`` names the files in messages.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "hw.py").write_text("from helper import f\\n"); _ = (d / "helper.py").write_text("")
+    >>> c = choose_file([(d / "helper.py", "helper.py"), (d / "hw.py", "hw.py")], "d")
+    >>> c.name, [n for _, n in c.helpers]
+    ('hw.py', ['helper.py'])
+    """
+    left, reason = _chosen(files, file_pattern, model)
+    names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
+    if len(left) != 1:
+        return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern))
+    path, name = left[0]
+    folder = PurePosixPath(name).parent
+    helpers = tuple((f, PurePosixPath(n).name) for f, n in files if n != name and n.lower().endswith(".py") and PurePosixPath(n).parent == folder)
+    return Choice(path, name, helpers, names)
+
+
+def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None) -> str:
+    listing = ", ".join(names) or "none"
+    if reason == "no_match":
+        return f"no file matching {file_pattern!r} (the assignment's file) in {where}; its .py/.ipynb files: {listing}"
+    if reason == "several_match":
+        return f"several files match {file_pattern!r} (the assignment's file) in {where}: {', '.join(left)}; grade one by hand"
+    if reason == "none":
+        return f"no .py or .ipynb file in {where}"
+    return (f"several candidate files in {where}: {listing}; name the graded one with "
+            f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
+
+
+def _pick(folder: Path, file_pattern: str | None, model: str | None = None) -> Choice:
+    """The graded file of a student's folder (:func:`choose_file`)."""
+    return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], repr(folder.name), file_pattern=file_pattern, model=model)
+
+
+def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Submission:
+    helpers = tuple(f for f, _ in choice.helpers)
+    names = tuple(n for _, n in choice.helpers)
+    renamed = names if any(f.name != n for f, n in choice.helpers) else ()
+    return Submission(identity, choice.path, sid, helpers, choice.problem, helper_names=renamed, **more)  # type: ignore[arg-type]
+
+
+#: One student's files in an LMS's flat download: the student (``student``), the file's own
+#: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
+FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("canvas", re.compile(r"^(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+)_\d+_(?P<file>.+)$")),
+    ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_file_(?P<file>.+)$")),
+    ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
+)
+#: Canvas renames a file whose name the student used before: ``hw1.py`` -> ``hw1-1.py``.
+_RENAMED = re.compile(r"-\d+(?=\.[^.]+$)")
+
+
+_Key = tuple[str, str, str]
+
+
+def _flat_key(name: str) -> tuple[_Key, str, str] | None:
+    """``((LMS, name, student), attempt, own file name)`` of a file an LMS named, else ``None``."""
+    for lms, rx in FLAT_NAMES:
+        m = rx.match(name)
+        if m:
+            return (lms, m["name"], m["student"]), m.groupdict().get("attempt") or "", m["file"]
+    return None
+
+
+def _own_names(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """The files' own names, without Canvas's ``-1`` where that leaves them distinct (``helper-1.py`` is imported as ``helper``)."""
+    plain = [_RENAMED.sub("", n) for _, n in files]
+    if len(set(plain)) == len(plain):
+        return [(f, n) for (f, _), n in zip(files, plain)]
+    return list(files)
+
+
+def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], file_pattern: str | None,
+           model: str | None) -> Submission:
+    """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`."""
+    latest = max(attempt for _, attempt, _ in files)
+    mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
+    older = tuple(sorted(f.name for f, attempt, _ in files if attempt != latest))
+    choice = choose_file(_own_names(mine), f"the files of {key[0]} student {key[2]}", file_pattern=file_pattern, model=model)
+    ident = (choice.path or mine[0][0]).name
+    return _submission(ident, student_id(ident, rx), choice, superseded=older)
+
+
+def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+    """The submissions of a folder's files: one per file, except that an LMS's files of one student are one."""
+    groups: dict[_Key, list[tuple[Path, str, str]]] = {}
+    for f in entries:
+        k = _flat_key(f.name)
+        if k is not None:
+            groups.setdefault(k[0], []).append((f, k[1], k[2]))
+    grouped = {key: files for key, files in groups.items() if len(files) > 1}
+    out: list[tuple[Submission, Path]] = []
+    done: set[_Key] = set()
+    for f in entries:
+        k = _flat_key(f.name)
+        if k is None or k[0] not in grouped:
+            out.append((Submission(f.name, f, student_id(f.name, rx)), f.resolve()))
+        elif k[0] not in done:
+            done.add(k[0])
+            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model), f.resolve()))
+    return out
 
 
 def collect_submissions(
@@ -237,6 +401,7 @@ def collect_submissions(
     *,
     id_pattern: str = DEFAULT_ID_PATTERN,
     file_pattern: str | None = None,
+    model: str | None = None,
     single: bool = False,
 ) -> list[Submission]:
     """The submissions named by ``paths`` (see the module docstring).
@@ -249,6 +414,9 @@ def collect_submissions(
         Regular expression for the student id.
     file_pattern : str, optional
         The assignment's ``file``: the graded file's name or a glob.
+    model : str, optional
+        The assignment's model: among several candidates, ``MODEL.py`` /
+        ``MODEL.ipynb`` (the template's name) is the graded one.
     single : bool
         Every path together is one student's submission (a folder given
         is that student's folder: Gradescope's ``/autograder/submission``).
@@ -267,32 +435,30 @@ def collect_submissions(
         if not p.exists():
             raise SubmissionsError(f"no such file or directory: {str(p)!r}")
     if single:
-        return [_single(given, rx, file_pattern)]
+        return [_single(given, rx, file_pattern, model)]
     out: list[Submission] = []
     seen: set[Path] = set()
-
-    def add(sub: Submission, key: Path) -> None:
-        if key not in seen:
-            seen.add(key)
-            out.append(sub)
-
     for p in given:
-        if p.is_file():
-            add(Submission(p.as_posix(), p, _id_of_file(p, rx)), p.resolve())
-            continue
-        for entry in sorted(p.iterdir()):
-            if not _visible(entry):
-                continue
-            ident = entry.name
-            sid = student_id(ident, rx)
-            if entry.is_file() and entry.suffix.lower() in SUFFIXES:
-                add(Submission(ident, entry, sid), entry.resolve())
-            elif entry.is_dir():
-                chosen, helpers, problem = _pick(entry, file_pattern)
-                add(Submission(ident, chosen, sid, helpers, problem), entry.resolve())
+        for sub, key in _in_path(p, rx, file_pattern, model):
+            if key not in seen:
+                seen.add(key)
+                out.append(sub)
     if not out:
         raise SubmissionsError(f"no .py or .ipynb submissions found in {', '.join(map(str, given))}")
     return out
+
+
+def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+    """The submissions of one path given: a file, or a folder of files and student folders."""
+    if p.is_file():
+        return [(Submission(p.as_posix(), p, _id_of_file(p, rx)), p.resolve())]
+    entries = [e for e in sorted(p.iterdir()) if _visible(e)]
+    files = [e for e in entries if e.is_file() and e.suffix.lower() in SUFFIXES]
+    out = _flat(files, rx, file_pattern, model)
+    for e in entries:
+        if e.is_dir():
+            out.append((_submission(e.name, student_id(e.name, rx), _pick(e, file_pattern, model)), e.resolve()))
+    return sorted(out, key=lambda item: item[0].identity)
 
 
 def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:
@@ -304,13 +470,42 @@ def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:
     return ""
 
 
-def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None) -> Submission:
-    if len(paths) == 1 and paths[0].is_dir():
-        folder = paths[0]
-        chosen, helpers, problem = _pick(folder, file_pattern)
-        ident = folder.name or folder.as_posix()
-        return Submission(ident, chosen, student_id(ident, rx), helpers, problem)
-    if len(paths) == 1:
+def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission:
+    """Every path given as one student's submission (``--gradescope results.json``)."""
+    if len(paths) == 1 and paths[0].is_file():
         p = paths[0]
         return Submission(p.as_posix(), p, _id_of_file(p, rx))
-    raise SubmissionsError(f"one submission (a Gradescope results.json) is one file or one folder, got {len(paths)} paths")
+    if len(paths) == 1:
+        folder = paths[0]
+        ident = folder.name or folder.as_posix()
+        return _submission(ident, student_id(ident, rx), _pick(folder, file_pattern, model))
+    files = [(f, f"{p.name}/{f.relative_to(p).as_posix()}") for p in paths if p.is_dir() for f in folder_files(p)]
+    files += [(p, p.name) for p in paths if p.is_file()]
+    if len({n for _, n in files}) < len(files):
+        names = ", ".join(p.as_posix() for p in paths)
+        return Submission(paths[0].as_posix(), None, problem=f"two of the files given have the same name ({names}); give one student's files")
+    choice = choose_file(files, "the files given", file_pattern=file_pattern, model=model)
+    chosen = choice.path or paths[0]
+    return _submission(chosen.as_posix(), _id_of_file(chosen, rx), choice)
+
+
+@contextlib.contextmanager
+def staged(submissions: Sequence[Submission]) -> Iterator[list[Submission]]:
+    """``submissions`` with every renamed helper module copied under the name it is imported by.
+
+    An LMS's flat download prefixes each file (``kim_123_456_helper.py``);
+    the graded file imports ``helper``.  The copies live in a temporary
+    folder, removed on exit; a submission without renamed helpers is
+    returned as it is.
+    """
+    with tempfile.TemporaryDirectory(prefix="gradcheck-helpers-") as tmp:
+        out = []
+        for i, sub in enumerate(submissions):
+            if not sub.helper_names:
+                out.append(sub)
+                continue
+            folder = Path(tmp) / str(i)
+            folder.mkdir()
+            copies = tuple(Path(shutil.copyfile(f, folder / name)) for f, name in zip(sub.extra_files, sub.helper_names))
+            out.append(replace(sub, extra_files=copies))
+        yield out

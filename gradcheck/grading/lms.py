@@ -4,8 +4,9 @@
 ``SIS User ID``, ``SIS Login ID``, ``Section`` and one column named after
 the assignment holding the score.  Canvas matches rows by ``ID`` (its user
 id); a column name it does not know becomes a new assignment.  Canvas's
-"Download Submissions" names files ``name_userid_submissionid_file`` (with
-``_LATE_`` after the name for late ones), so with ``--lms canvas`` the
+"Download Submissions" names files ``name_userid_fileid_file`` (with
+``_LATE_`` or ``_late_`` after the name for late ones; a student's several
+files are graded as one submission, :mod:`gradcheck.grading.identity`), so with ``--lms canvas`` the
 default ``--id-pattern`` is :data:`ID_PATTERNS` ``["canvas"]``, the user id.
 
 **Moodle** (Assignment > View all submissions > Grading action "Upload
@@ -33,13 +34,12 @@ Participant 12345,Kim Ji,,2.5,4,
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
+from gradcheck.grading.gradebook import csv_text
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["LMS_FORMATS", "ID_PATTERNS", "render_lms", "write_lms", "display_name"]
@@ -48,7 +48,7 @@ __all__ = ["LMS_FORMATS", "ID_PATTERNS", "render_lms", "write_lms", "display_nam
 LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
 #: The student id in each LMS's download names (the default ``--id-pattern`` with ``--lms``).
 ID_PATTERNS: Mapping[str, str] = {
-    "canvas": r"^[^_]+_(?:LATE_)?(\d+)_\d+",
+    "canvas": r"^[^_]+_(?i:LATE_)?(\d+)_\d+",
     "moodle": r"_(\d+)_assignsubmission_",
 }
 
@@ -64,11 +64,13 @@ def display_name(result: SubmissionResult) -> str:
     'Kim Ji'
     >>> display_name(SubmissionResult("kimji_LATE_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
     'kimji'
+    >>> display_name(SubmissionResult("kimji_late_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
+    'kimji'
     """
     first = PurePosixPath(result.submission).parts[0] if result.submission else ""
     if result.student_id and result.student_id in first:
         head = first.split(result.student_id, 1)[0]
-        head = re.sub(r"_LATE_?$", "", head.rstrip("_")).strip(" _")
+        head = re.sub(r"_LATE_?$", "", head.rstrip("_"), flags=re.IGNORECASE).strip(" _")
         if head:
             return head
     return ""
@@ -93,18 +95,17 @@ def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str) -> 
         if r.student_id in seen:
             raise ValueError(f"student id {r.student_id} has two submissions ({seen[r.student_id]!r} and {r.submission!r}); an LMS import keeps one score per student")
         seen[r.student_id] = r.submission
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
     if lms == "canvas":
-        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", title])
-        for r in with_id:
-            w.writerow([display_name(r), r.student_id, "", "", "", _points(r.score)])
+        header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", title]
+        rows = [[display_name(r), r.student_id, "", "", "", _points(r.score)] for r in with_id]
     else:
-        w.writerow(["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"])
-        for r in with_id:
-            note = "; ".join(f"{o.parameter}: {o.reason}" for o in r.overrides)
-            w.writerow([f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), note])
-    return buf.getvalue(), skipped
+        header = ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"]
+        rows = [[f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), _note(r)] for r in with_id]
+    return csv_text(header, rows), skipped
+
+
+def _note(result: SubmissionResult) -> str:
+    return "; ".join(f"{o.parameter}: {o.reason}" for o in result.overrides)
 
 
 def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.PathLike[str], *, title: str) -> list[SubmissionResult]:

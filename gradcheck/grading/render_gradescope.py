@@ -30,7 +30,7 @@ from gradcheck.grading.assignment import VISIBILITIES
 from gradcheck.grading.render_markdown import render_markdown, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["VISIBILITIES", "OUTPUT_FORMATS", "gradescope_results", "write_gradescope"]
+__all__ = ["VISIBILITIES", "OUTPUT_FORMATS", "gradescope_results", "grader_failure", "write_gradescope", "write_grader_failure"]
 
 OUTPUT_FORMATS: tuple[str, ...] = ("text", "html", "simple_format", "md", "ansi")
 
@@ -109,9 +109,32 @@ def write_gradescope(result: SubmissionResult, path: str | os.PathLike[str], **o
     Gradescope reads ``/autograder/results/results.json``; write it with
     this function from ``run_autograder``, never by redirecting stdout.
     """
-    path = Path(path)
-    data = gradescope_results(result, **options)
+    return _write_json(Path(path), gradescope_results(result, **options))
+
+
+#: What the student reads when the grader, not the submission, failed.
+GRADER_FAILED = "The autograder itself failed, not your submission (0 points until it is fixed): {error}"
+
+
+def grader_failure(error: str) -> dict[str, Any]:
+    """A ``results.json`` giving 0 when the grader could not grade at all (a usage error, a broken machine).
+
+    Gradescope needs the file whatever happens; without it the student sees
+    only "the autograder failed to execute".  ``error`` says why.
+
+    >>> grader_failure("no such file or directory: 'hw1.py'")["score"]
+    0.0
+    """
+    return {"score": 0.0, "output": GRADER_FAILED.format(error=error), "output_format": "text", "tests": []}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def write_grader_failure(path: str | os.PathLike[str], error: str) -> Path:
+    """Write :func:`grader_failure` to ``path`` (atomically)."""
+    return _write_json(Path(path), grader_failure(error))

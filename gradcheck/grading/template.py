@@ -343,6 +343,7 @@ def _hints(model: Any, lang: str, hints: str) -> str:
     if hints in ("equations", "full"):
         out += f"\n\n{_t('forward_eq', lang)}:\n\n{_translate(fwd, lang)}"
     if hints == "full" and bwd:
+        bwd = re.sub(r"\Abackward:\n", "", bwd)  # the heading above says it already
         out += f"\n\n{_t('backward_eq', lang)}:\n\n{_translate(bwd, lang)}"
     return out
 
@@ -395,12 +396,14 @@ def _parts_class(model: Any, lang: str, hints: str, n_in: int) -> tuple[list[str
 
 
 def _spec(model: Any, style: str) -> SubmissionSpec:
+    """The calling convention of a skeleton.  The forward pass is given (and worth no points), so a
+    submission without it is still graded on its gradients, with a note (``require_forward = false``)."""
     pnames = tuple(model.param_shapes)
     if style == "class":
-        return SubmissionSpec(style="class", class_name=CLASS_NAME, backward="cost_function_prime", forward="forward", require_forward=True)
+        return SubmissionSpec(style="class", class_name=CLASS_NAME, backward="cost_function_prime", forward="forward")
     if style == "args":
-        return SubmissionSpec(args=("x", "y", *pnames), forward_args=("x", *pnames), returns=pnames, require_forward=True, per_sample=True)
-    return SubmissionSpec(require_forward=True)
+        return SubmissionSpec(args=("x", "y", *pnames), forward_args=("x", *pnames), returns=pnames, per_sample=True)
+    return SubmissionSpec()
 
 
 _CONVENTION = {

@@ -63,6 +63,15 @@ def test_canvas_import_from_a_canvas_download(tmp_path, capsys):
     assert "'stray.py' has no student id" in capsys.readouterr().err
 
 
+def test_lms_file_without_lms_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "a.py").write_text(GOOD)
+    out = tmp_path / "grades.csv"
+    assert grade(tmp_path / "a.py", "--model", "xor_1layer", "--no-cache", "--quiet", "--lms-file", out) == 2
+    err = capsys.readouterr().err
+    assert "--lms-file" in err and "--lms canvas|moodle" in err
+    assert not out.exists()
+
+
 def test_overrides_survive_the_cache_and_show_in_every_report(tmp_path):
     d = tmp_path / "class"
     d.mkdir()

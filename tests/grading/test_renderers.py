@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from gradcheck.grading.gradebook import class_summary, render_csv, render_summary, write_csv
+from gradcheck.grading.lms import render_lms
 from gradcheck.grading.render_gradescope import gradescope_results, write_gradescope
 from gradcheck.grading.render_json import load_results, render_json
 from gradcheck.grading.render_junit import render_junit
@@ -175,6 +176,28 @@ def test_csv_gradebook(results, tmp_path):
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
 
 
+FORMULAS = ['=HYPERLINK("evil.example")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\r=1", "-", "-inf"]
+
+
+@pytest.mark.parametrize("name", FORMULAS)
+def test_a_cell_a_spreadsheet_would_run_is_text_in_every_csv(name):
+    # OWASP "CSV Injection": file names come from students
+    r = SubmissionResult(f"{name}_12345_678_hw1.py", "m", 0, 0.5, 1.0, ("scale",), (P("W1", "scale", 0.5),), student_id="12345")
+    gradebook = list(csv.reader(io.StringIO(render_csv([r]), newline="")))
+    assert gradebook[1][1] == f"'{name}_12345_678_hw1.py"
+    canvas = list(csv.reader(io.StringIO(render_lms([r], "canvas", title=name)[0], newline="")))
+    assert canvas[0][5] == "'" + name and canvas[1][0] == "'" + name
+    moodle_r = SubmissionResult(f"{name}_12345_assignsubmission_file_", "m", 0, 0.5, 1.0, student_id="12345")
+    moodle = list(csv.reader(io.StringIO(render_lms([moodle_r], "moodle", title="t")[0], newline="")))
+    assert moodle[1][1] == "'" + name
+
+
+def test_numbers_stay_numbers_in_the_csv():
+    r = SubmissionResult("a.py", "m", 0, 0.25, 1.0, ("sign",), (P("W1", "sign", 0.25),), student_id="-7")
+    rows = list(csv.reader(io.StringIO(render_csv([r]), newline="")))
+    assert rows[1][:5] == ["-7", "a.py", "m", "0.25", "1"]
+
+
 def test_class_summary(results):
     s = class_summary(results)
     assert (s.n, s.mean, s.median, s.minimum, s.maximum, s.max_score) == (3, pytest.approx(6.25 / 3), 2.25, 0.0, 4.0, 4.0)
@@ -208,7 +231,8 @@ def test_property_any_text_survives_every_format(name, message, points):
     gs = gradescope_results(r)
     assert json.loads(json.dumps(gs))["tests"][0]["output"] == message
     rows = list(csv.reader(io.StringIO(render_csv([r]), newline="")))
-    assert rows[1][1] == name and len(rows) == 2
+    assert len(rows) == 2
+    assert rows[1][1] == name or (rows[1][1] == "'" + name and name[:1] in "=+-@\t\r")  # a would-be formula is text
     md = render_markdown(r)
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table) == 2 and all(line.count(" | ") >= 4 for line in table)

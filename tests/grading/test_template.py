@@ -234,3 +234,44 @@ def test_classroom_writes_a_workflow_and_a_wheel(tmp_path: Path) -> None:
     assert "on: [push" in wf and f".github/gradcheck/{wheels[0].name}[grading]" in wf
     assert "--gradcheck-submission xor_2layer.py --gradcheck-assignment xor_2layer.toml" in wf
     assert "actions/checkout" in wf and "http" not in wf.replace("https://", "")  # no other downloads
+
+
+@pytest.mark.parametrize("lang, heading", [("en", "The backward pass:"), ("ko", "역전파:")])
+@pytest.mark.parametrize("style", STYLES)
+def test_the_backward_heading_is_said_once(lang: str, heading: str, style: str) -> None:
+    for name in reference_models.names():
+        code = render_template(name, lang=lang, style=style, hints="full")[f"{name}.py"]
+        after = code[code.index(heading) + len(heading):].lstrip("\n").splitlines()
+        assert code.count(heading) == 1, name
+        assert after[0].strip() not in ("backward:", "역전파:") and "=" in after[0], (name, after[0])  # an equation follows
+
+
+DICT_SOLUTION = '''
+import numpy as np
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+def forward_pass(params, x):   # renamed: the grader finds no `forward`
+    return sigmoid(sigmoid(x @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"])
+def backward(params, x, y):
+    a1 = sigmoid(x @ params["W1"] + params["b1"])
+    a2 = sigmoid(a1 @ params["W2"] + params["b2"])
+    dz2 = 2 * (a2 - y) / len(x) * a2 * (1 - a2)
+    dz1 = dz2 @ params["W2"].T * a1 * (1 - a1)
+    return {"W1": x.T @ dz1, "b1": dz1.sum(0, keepdims=True), "W2": a1.T @ dz2, "b2": dz2.sum(0, keepdims=True)}
+'''
+
+
+def test_a_missing_forward_costs_only_the_forwards_points(tmp_path: Path) -> None:
+    # rt16 F9: the template's assignment gave forward 0 points but zeroed every gradient when it was missing
+    toml = render_template("xor_2layer")["xor_2layer.toml"]
+    assert "require_forward = false" in toml
+    (tmp_path / "hw.py").write_text(DICT_SOLUTION)
+    (tmp_path / "hw.toml").write_text(toml)
+    r = grade_submission(tmp_path / "hw.py", assignment=tmp_path / "hw.toml", shrink=False)
+    assert (r.score, r.max_score, r.verdict) == (4.0, 4.0, "ok"), r.messages
+    assert any("no function named 'forward'" in m for m in r.messages)
+    # when the forward is worth a point, that point (and only it) is lost
+    (tmp_path / "pts.toml").write_text(toml.replace("[points]\n", "[points]\nforward = 1.0\n"))
+    r = grade_submission(tmp_path / "hw.py", assignment=tmp_path / "pts.toml", shrink=False)
+    assert (r.score, r.max_score) == (4.0, 5.0), r.messages
+    assert r.forward is not None and r.forward.diagnosis == "missing"

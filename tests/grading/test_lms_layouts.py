@@ -1,0 +1,179 @@
+"""One student's several files, whatever the layout: an LMS's flat download, a folder, the paths given, Gradescope.
+
+rt16 F15 (Canvas files of one student graded as two students), F17 (the Gradescope
+autograder and ``--gradescope FILE.json`` refused an honest hw1.py + helper.py),
+F20 (two Blackboard attempts of one student: two rows, no warning).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gradcheck.grading import cli
+from gradcheck.grading.autograder import find_submission
+from gradcheck.grading.identity import collect_submissions
+
+GOOD = """
+import numpy as np
+def backward(params, x, y):
+    z = x @ params["W1"] + params["b1"]
+    a = 1 / (1 + np.exp(-z))
+    d = 2 * (a - y) / len(y) * a * (1 - a)
+    return {"W1": x.T @ d, "b1": d.sum(0, keepdims=True)}
+"""
+SCALE = GOOD.replace("2 * (a - y) / len(y)", "(a - y)")  # half the gradient: 0.5 of each point (xor_1layer: 1 of 2)
+# hw1.py holds nothing but the import: every gradient comes from the helper module
+USES_HELPER = "from helper import backward\n"
+
+
+def grade(*argv):
+    parser = argparse.ArgumentParser(prog="gradcheck")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["grade", *map(str, argv)])
+    return args.func(args)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open(encoding="utf-8-sig")))
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+# -- Canvas: every uploaded file flat, with the student's prefix -------------------------------------
+
+CANVAS = {
+    "kimminji_20001_555001_hw1.py": USES_HELPER,
+    "kimminji_20001_555002_helper.py": GOOD,
+    # late, and uploaded a second time: Canvas adds late_ and renames helper.py -> helper-1.py
+    "leejun_late_20002_555003_hw1-1.py": USES_HELPER,
+    "leejun_late_20002_555004_helper-1.py": SCALE,
+    "parkseo_20003_555005_hw1.py": GOOD,
+}
+
+
+def test_canvas_files_of_one_student_are_one_submission(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "canvas", CANVAS)
+    out = tmp_path / "out"
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "canvas.csv", "--csv", out / "g.csv") == 0
+    got = {r["student_id"]: (r["submission"], r["verdict"], r["score"]) for r in rows(out / "g.csv")}
+    assert got == {
+        "20001": ("kimminji_20001_555001_hw1.py", "ok", "2"),  # helper.py imported as helper
+        "20002": ("leejun_late_20002_555003_hw1-1.py", "ok", "1"),  # helper-1.py imported as helper (its own, SCALE)
+        "20003": ("parkseo_20003_555005_hw1.py", "ok", "2"),
+    }
+    assert [r[:2] + r[5:] for r in csv.reader((out / "canvas.csv").open(encoding="utf-8-sig"))][1:] == [
+        ["kimminji", "20001", "2"], ["leejun", "20002", "1"], ["parkseo", "20003", "2"]]
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_canvas_grouping_never_picks_silently(tmp_path: Path) -> None:
+    # two uploads of hw1.py (hw1.py and hw1-1.py), neither importing the other: refused with both named
+    d = write(tmp_path / "canvas", {"leejun_20002_555002_hw1.py": GOOD, "leejun_20002_555099_hw1-1.py": SCALE})
+    (sub,) = collect_submissions([d])
+    assert sub.path is None and sub.student_id == "20002"
+    assert "hw1.py" in sub.problem and "hw1-1.py" in sub.problem
+    # the assignment names the file: that one is graded
+    (sub,) = collect_submissions([d], file_pattern="hw1.py")
+    assert sub.path is not None and sub.path.name == "leejun_20002_555002_hw1.py" and sub.problem is None
+
+
+def test_a_name_that_mimics_another_student_is_not_merged_with_them(tmp_path: Path) -> None:
+    d = write(tmp_path / "canvas", {"kimminji_20001_555001_hw1.py": GOOD, "choiyu_20005_555005_kimminji_20001_555001_hw1.py": GOOD})
+    subs = collect_submissions([d])
+    assert sorted((s.identity, s.student_id) for s in subs) == [
+        ("choiyu_20005_555005_kimminji_20001_555001_hw1.py", "20005"), ("kimminji_20001_555001_hw1.py", "20001")]
+
+
+def test_moodle_flat_download_is_grouped_too(tmp_path: Path) -> None:
+    d = write(tmp_path / "moodle", {"Kim Minji_3001_assignsubmission_file_hw1.py": USES_HELPER,
+                                    "Kim Minji_3001_assignsubmission_file_helper.py": GOOD})
+    (sub,) = collect_submissions([d], id_pattern=r"_(\d+)_assignsubmission_")
+    assert (sub.identity, sub.student_id, sub.helper_names) == ("Kim Minji_3001_assignsubmission_file_hw1.py", "3001", ("helper.py",))
+
+
+# -- Blackboard: attempts ----------------------------------------------------------------------------
+
+BB = {
+    "Homework 1_s2023001_attempt_2026-11-30-11-00-00_hw1.py": SCALE,
+    "Homework 1_s2023001_attempt_2026-12-01-09-00-00_hw1.py": GOOD,
+    "Homework 1_s2023001_attempt_2026-12-01-09-00-00.txt": "Name: S\n",
+    "Homework 1_s2023002_attempt_2026-11-30-10-00-00_hw1.py": USES_HELPER,
+    "Homework 1_s2023002_attempt_2026-11-30-10-00-00_helper.py": SCALE,
+}
+
+
+def test_blackboard_grades_the_latest_attempt_and_names_the_others(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "bb", BB)
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    got = [(r["student_id"], r["submission"], r["score"]) for r in rows(tmp_path / "g.csv")]
+    assert got == [("2023001", "Homework 1_s2023001_attempt_2026-12-01-09-00-00_hw1.py", "2"),
+                   ("2023002", "Homework 1_s2023002_attempt_2026-11-30-10-00-00_hw1.py", "1")]
+    err = capsys.readouterr().err
+    assert "older attempts not graded: Homework 1_s2023001_attempt_2026-11-30-11-00-00_hw1.py" in err
+
+
+def test_one_student_id_on_two_rows_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "class", {"2023001_hw1.py": GOOD, "2023001_hw1 (1).py": SCALE})
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    assert len(rows(tmp_path / "g.csv")) == 2
+    assert "student id 2023001 has 2 submissions ('2023001_hw1 (1).py', '2023001_hw1.py')" in capsys.readouterr().err
+
+
+# -- one rule: a folder, the paths given, Gradescope -------------------------------------------------
+
+LAYOUTS = {
+    "helper": ({"hw1.py": USES_HELPER, "helper.py": GOOD}, None, "hw1.py"),
+    "template name": ({"xor_1layer.py": GOOD, "scratch.py": "x = 1\n"}, None, "xor_1layer.py"),
+    "named by the assignment": ({"hw1.py": GOOD, "old.ipynb": "{}"}, "hw1.py", "hw1.py"),
+    "ambiguous": ({"a.py": GOOD, "b.py": GOOD}, None, None),
+    "no match": ({"a.py": GOOD}, "hw1.py", None),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_folder_grader_and_the_gradescope_autograder_choose_alike(tmp_path: Path, layout: str) -> None:
+    files, pattern, expected = LAYOUTS[layout]
+    d = write(tmp_path / "submission", files)
+    (folder,) = collect_submissions([d], file_pattern=pattern, model="xor_1layer", single=True)
+    gs = find_submission(d, model="xor_1layer", file_pattern=pattern)
+    assert (folder.path.name if folder.path else None) == (gs.path.name if gs.path else None) == expected
+    assert sorted(f.name for f in folder.extra_files) == sorted(f.name for f in gs.helpers)
+
+
+def test_gradescope_file_grades_the_paths_given_as_one_student(tmp_path: Path) -> None:
+    d = write(tmp_path / "gsx", {"hw1.py": USES_HELPER, "helper.py": GOOD})
+    target = tmp_path / "results" / "results.json"
+    assert grade(d / "hw1.py", d / "helper.py", "--model", "xor_1layer", "--no-cache", "--quiet", "--gradescope", target) == 0
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert data["score"] == 2 and data["extra_data"]["submission"].endswith("hw1.py")
+
+
+def test_gradescope_file_is_written_when_the_run_stops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "results" / "results.json"
+    assert grade(tmp_path / "missing.py", "--model", "xor_1layer", "--no-cache", "--quiet", "--gradescope", target) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert data["score"] == 0 and "autograder itself failed" in data["output"] and "missing.py" in data["output"]
+
+
+@pytest.mark.slow
+def test_run_autograder_grades_a_helper_module_submission(tmp_path: Path) -> None:
+    from gradcheck.grading.autograder import run_gradescope
+
+    root = tmp_path / "autograder"
+    write(root / "submission", {"hw1.py": USES_HELPER, "helper.py": GOOD})
+    (tmp_path / "a.toml").write_text('model = "xor_1layer"\n', encoding="utf-8")
+    shutil.rmtree(root / "results", ignore_errors=True)
+    data = json.loads(run_gradescope(root, tmp_path / "a.toml").read_text(encoding="utf-8"))
+    assert data["score"] == 2 and data["extra_data"]["submission"] == "hw1.py"
