@@ -979,21 +979,20 @@ def _on_ties(checks: tuple[ParamCheck, ...], ev: ModelEvaluator, x: np.ndarray, 
     if not any(c.n_kinks or not c.passed for c in checks) or not _sits_on_ties(ev):
         return checks, []
     if backward is None:  # fast mode's probes name no entry: only a full-mode failure can be shown to move ties
-        return tuple(c if c.mode == "fast" else _tie_caveat(c, ev, _entrywise_at(ev, c, analytic, tols, workers)[1])
-                     for c in checks), []
+        return tuple(_tie_caveat(c) if not c.passed and c.mode != "fast" and _failures_cross_ties(
+            ev, c, _entrywise_at(ev, c, analytic, tols, workers)[1], analytic, tols, workers) else c for c in checks), []
     judged = [_entrywise_at(ev, c, analytic, tols, workers) for c in checks]
     checks = tuple(c for c, _ in judged)
-    explained = {c.name: _failures_cross_ties(ev, c.name, failing) for c, failing in judged if not c.passed}
+    explained = {c.name: _failures_cross_ties(ev, c, failing, analytic, tols, workers)
+                 for c, failing in judged if not c.passed}
     tied = {c.name for c in checks if c.n_kinks or not c.passed}
     return _off_ties(checks, tied, explained, ev, x, backward, who, tols, mode=mode, seed=seed, probes=probes,
                      workers=workers)
 
 
-def _tie_caveat(c: ParamCheck, ev: ModelEvaluator, failing: np.ndarray) -> ParamCheck:
-    """``c`` with grads given on ties: when every failing entry (flat indices ``failing``) moves a tie, a note that
-    its failure may be the convention's."""
-    if c.passed or not _failures_cross_ties(ev, c.name, failing):
-        return c
+def _tie_caveat(c: ParamCheck) -> ParamCheck:
+    """``c`` (failing, with grads given, on ties, every failing entry moving a tie) with a note that its failure
+    may be the convention's."""
     return dataclasses.replace(c, notes=c.notes + (
         "every entry that failed moves a pre-activation exactly on a kink (a tie): where a move crosses several ties, "
         "a correct gradient with any fixed relu'(0) can fail here, and the diagnosis may be wrong. With grads= the "
@@ -1002,28 +1001,38 @@ def _tie_caveat(c: ParamCheck, ev: ModelEvaluator, failing: np.ndarray) -> Param
 
 
 def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],
-                  tols: Mapping[str, Tolerance], workers: int | None) -> tuple[ParamCheck, np.ndarray]:
-    """``c`` and the flat indices of every entry that fails in it; a failing fast-mode tensor checked entry by
-    entry first (a failure on ties is judged per entry).
-
-    A full-mode check lists at most :data:`MAX_INDICES` failing entries:
-    when more failed, the tensor's central differences are taken again (the
-    same two-stage estimate as :func:`_full`) for the whole failing set.
-    This runs only at a point on ties, for a tensor that failed there.
-    """
+                  tols: Mapping[str, Tolerance], workers: int | None) -> tuple[ParamCheck, np.ndarray | None]:
+    """``c`` and the flat indices of every entry that fails in it, None for a full-mode check that failed more
+    entries than it lists (:data:`MAX_INDICES`; :func:`_failing_entries`); a failing fast-mode tensor checked
+    entry by entry first (a failure on ties is judged per entry)."""
     listed = _flat_indices(c)
-    if c.passed or (c.mode != "fast" and len(listed) == c.n_failed):
-        return c, listed
+    if c.passed or c.mode != "fast":
+        return c, listed if len(listed) == c.n_failed else None
     a, tol = analytic[c.name], tols[c.name]
-    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[c.name], evaluator=ev, workers=workers,
-                                 accept=None if c.mode == "fast" else _accepts({c.name: a}, tols))[c.name]
+    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[c.name], evaluator=ev, workers=workers)[c.name]
     v = compare_entries(a, numeric, tol)
-    failing = np.flatnonzero(~v.passed)
-    if c.mode != "fast":  # the check's own two-stage estimate again; the entries it listed count in any case
-        return c, np.union1d(failing, listed)
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
     return explain((_summary(c.name, a, numeric, v, _badness(v), tol),), analytic, {c.name: numeric},
-                   batch_size=n)[0], failing
+                   batch_size=n)[0], np.flatnonzero(~v.passed)
+
+
+def _failing_among(ev: ModelEvaluator, c: ParamCheck, among: np.ndarray, analytic: Mapping[str, np.ndarray],
+                   tols: Mapping[str, Tolerance], workers: int | None) -> np.ndarray:
+    """Which entries of the boolean mask ``among`` fail in a full-mode check ``c`` that lists fewer than failed.
+
+    The tensor's two-stage estimate again, as :func:`_full` takes it for
+    the entries ``among`` (the same test settles them, or the ``+-2h``
+    points and a kink's smaller step); every other entry is taken as
+    settled by ``+-h``, which costs two evaluations of it and no more.  The
+    entries ``c`` lists count in any case.
+    """
+    flat, tol = analytic[c.name].reshape(-1), tols[c.name]
+    numeric = estimate_gradients(ev.model, ev.params, None, ev.y, names=[c.name], evaluator=ev, workers=workers,
+                                 accept={c.name: lambda d1, err: ~among | judge(flat, d1, err, floor=tol.floor(d1),
+                                                                                  k=tol.k).passed})[c.name]
+    failing = ~compare_entries(analytic[c.name], numeric, tol).passed.reshape(-1)
+    failing[_flat_indices(c)] = True
+    return failing & among
 
 
 def _flat_indices(c: ParamCheck) -> np.ndarray:
@@ -1033,16 +1042,25 @@ def _flat_indices(c: ParamCheck) -> np.ndarray:
     return np.ravel_multi_index(np.array(c.failed_indices, dtype=np.intp).T, c.shape)
 
 
-def _failures_cross_ties(ev: ModelEvaluator, name: str, failing: np.ndarray) -> bool:
-    """Does every failing entry of ``params[name]`` (flat indices ``failing``) move a pre-activation that sits
-    exactly on a kink (:func:`_moves_ties`)?
+def _failures_cross_ties(ev: ModelEvaluator, c: ParamCheck, failing: np.ndarray | None,
+                         analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], workers: int | None) -> bool:
+    """Does every failing entry of ``c`` (flat indices ``failing``) move a pre-activation that sits exactly on a
+    kink (:func:`_moves_ties`)?
 
     Only such an entry can fail a correct backward (its derivative there is
     the convention's, not the loss's); an entry that moves no tie is
     differentiable at the point, and its failure stands whatever happens
-    elsewhere.
+    elsewhere.  ``failing`` None: ``c`` lists fewer than failed.  Then every
+    entry is tested, which costs a few stacked passes, and the central
+    differences of those that move no tie are taken again
+    (:func:`_failing_among`): none of them may fail.  (Estimating the whole
+    tensor again to find every failing entry cost as much as the whole
+    check at a 64-32-32-10 integer point.)
     """
-    return bool(_moves_ties(ev, name, np.asarray(failing, dtype=np.intp)).all())
+    if failing is not None:
+        return bool(_moves_ties(ev, c.name, failing).all())
+    moves = _moves_ties(ev, c.name, np.arange(c.n_entries))
+    return bool(moves.all() or not _failing_among(ev, c, ~moves, analytic, tols, workers).any())
 
 
 def _moves_ties(ev: ModelEvaluator, name: str, flat: np.ndarray) -> np.ndarray:

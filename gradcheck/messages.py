@@ -105,6 +105,14 @@ TEMPLATES: _T = {
         "en": "{param} agrees with a finite-difference estimate (relative error {rel_error:.1e}) but not with the exact gradient to the precision backpropagation reaches (1e-11 of the largest entry): it was computed numerically, not by backpropagation.",
         "ko": "{param}은(는) 수치 미분 추정값과는 맞지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11)로는 정확한 기울기와 맞지 않습니다: 역전파가 아니라 수치 미분으로 계산했습니다.",
     },
+    "finite_difference.evaluations": {
+        "en": "{param} was computed numerically, not by backpropagation: one call of backward ran {function} on the batch {evaluations:,} times for {n_params:,} parameters (backpropagation runs the forward pass once; a numerical gradient, whatever its recipe, at least once per parameter).",
+        "ko": "{param}은(는) 역전파가 아니라 수치 미분으로 계산되었습니다: backward를 한 번 호출하는 동안 {function}이(가) {evaluations:,}번 실행되었습니다 (매개변수 {n_params:,}개). 역전파는 순전파를 한 번 실행하고, 수치 미분은 방법과 관계없이 매개변수마다 적어도 한 번 실행합니다.",
+    },
+    "finite_difference.complex": {
+        "en": "{param} was computed numerically, not by backpropagation: backward evaluated the model in complex numbers ({complex_values:,} complex values), which is the complex-step derivative; backpropagation through a real network needs no complex numbers.",
+        "ko": "{param}은(는) 역전파가 아니라 수치 미분으로 계산되었습니다: backward가 모델을 복소수로 계산했습니다 (복소수 값 {complex_values:,}개). 이는 복소 스텝 미분이며, 신경망의 역전파에는 복소수가 필요 없습니다.",
+    },
     "precision": {
         "en": "{param} is right only to single precision (relative error {rel_error:.1e}): compute in float64.",
         "ko": "{param}은(는) 단정밀도 수준으로만 맞습니다 (상대 오차 {rel_error:.1e}). float64로 계산하세요.",

@@ -11,12 +11,14 @@ loss can only see a moved parameter through those arrays, so
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import CodeType
 from typing import Any
 
 import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import check_grads_match, check_workers, describe
+from gradcheck.evaluations import counting_calls, is_numerical
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.compare import Tolerance
@@ -87,6 +89,10 @@ def check_net(
     ``GradcheckPrecisionWarning``; ``TypeError`` under ``strict``), and float32
     parameters are moved with float32 steps.
 
+    A ``net.gradient`` that runs ``net.loss`` or ``net.predict`` about once
+    per parameter computes a numerical gradient, however accurate, and is
+    reported as such (:mod:`gradcheck.evaluations`).
+
     Parameters
     ----------
     net : object
@@ -135,9 +141,9 @@ def check_net(
     label = {k: f"net.{params}[{k!r}]" for k in arrays}
     with restoring(arrays, f"net.{params}"):
         before = {k: a.copy() for k, a in arrays.items()}
-        raw: dict[str, Any] = {}
-        grads, problems = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}", raw)
-        again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
+        grads, problems = _counted_gradient(net, (loss, "predict"), grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
+        raw: dict[str, Any] = {}  # the second call's gradients as returned (their dtypes)
+        again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}", raw)
         problems += [f"net.{gradient} is not deterministic: the gradient of {k} differs between two calls with the same "
                      "input (gradients kept from an earlier call and added to?)"
                      for k in grads if not guards.same_entries(grads[k], again[k])]
@@ -198,6 +204,29 @@ def _guarded_gradient(grad_fn: Any, arrays: Mapping[str, np.ndarray], before: Ma
     if returned is not None:
         returned.update({k: raw[k] for k in grads})
     return grads, _written(arrays, before, label, who, {"x": (xx, xg), "t": (tt, tg)})
+
+
+def _counted_gradient(net: Any, forward_names: tuple[str, ...], grad_fn: Any, arrays: Mapping[str, np.ndarray],
+                      before: Mapping[str, np.ndarray], xx: np.ndarray, tt: np.ndarray, label: Mapping[str, str],
+                      who: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """:func:`_guarded_gradient`, counting the calls of the net's methods ``forward_names`` (rt16 F19).
+
+    Backpropagation runs the net forward once; a numerical gradient (the
+    book's ``numerical_gradient``, a complex step, a stencil) once or more
+    per parameter, and :func:`gradcheck.evaluations.is_numerical` says
+    which it was.  The most-called method is named in the problem.
+    """
+    methods = {n: getattr(net, n, None) for n in forward_names}
+    codes = {n: c for n, m in methods.items() if isinstance(c := getattr(getattr(m, "__func__", m), "__code__", None), CodeType)}
+    with counting_calls(codes.values()) as counts:
+        grads, problems = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, who)
+    if counts:
+        name = max(codes, key=lambda n: counts[codes[n]])
+        calls, n_params = counts[codes[name]], sum(int(np.size(a)) for a in arrays.values())
+        if is_numerical(calls, n_params):
+            problems.insert(0, f"{who} called net.{name} {calls:,} times for {n_params:,} parameters: it computes a numerical "
+                               "gradient, not backpropagation (which runs the net forward once)")
+    return grads, problems
 
 
 def _written(arrays: Mapping[str, np.ndarray], before: Mapping[str, np.ndarray], label: Mapping[str, str], who: str,

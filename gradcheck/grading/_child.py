@@ -57,6 +57,8 @@ _os_read = os.read
 _os_write = os.write
 _real_exit = os._exit
 _perf = time.perf_counter
+_setprofile = sys.setprofile  # the submission may replace sys.setprofile; the grader keeps the real one
+_getprofile = sys.getprofile
 _W: Any = None  # the wire module, loaded by path in main()
 
 
@@ -598,6 +600,103 @@ def to_array(s: Session, value: object, label: str, max_elements: int) -> Any:
     return _W._asarray(a, dtype="<f8")
 
 
+# -- what only a numerical gradient does ----------------------------------------------------------
+class Evaluations:
+    """What one backward call did that backpropagation never does (red team rt16 F7).
+
+    A gradient's values cannot tell a complex step or a Richardson-extrapolated
+    stencil from backpropagation; the work can.  While backward runs, a
+    profile hook counts the calls of the submission's own forward function
+    in whole batches (``forward_calls``: the most in one call of backward,
+    per sample for a per-sample assignment; a call on one sample of ``N``
+    counts ``1/N``, :meth:`batch_share`) and the complex values any function returns, or
+    a function of the submission holds when it returns (``complex_values``).
+    The grader decides what the counts mean
+    (:func:`gradcheck.evaluations.is_numerical`); it trusts none of them.
+    """
+
+    def __init__(self, s: Session, spec: dict[str, Any]) -> None:
+        self.files = s.student_files
+        self.forward = forward_code(s, spec)
+        args = list(spec.get("forward_args") or ["params", "x"])
+        # where x sits among the forward's positional arguments (after self for a method), or None
+        self.x_position = args.index("x") + (spec["style"] == "class") if "x" in args else None
+        self.forward_calls = 0
+        self.complex_values = 0
+        self.profiler_removed = False
+
+    def batch_share(self, frame: Any, batch_size: int) -> float:
+        """The part of the batch one forward call gets: 1 for all of ``x``, ``1/N`` for one sample.
+
+        A backward that runs the forward once per sample has run it once
+        in all; anything but an array counts as the whole batch.
+        """
+        code = frame.f_code
+        if self.x_position is None or self.x_position >= code.co_argcount or batch_size <= 0:
+            return 1.0
+        value = frame.f_locals.get(code.co_varnames[self.x_position])
+        return value.size / batch_size if type(value) is _W.np.ndarray else 1.0
+
+    def run(self, fn: Callable[..., Any], args: list[Any], batch_size: int) -> Any:
+        """``fn(*args)`` with the hook installed; ``batch_size``: entries of the ``x`` it is given."""
+        calls = [0.0]
+        fwd, files = self.forward, self.files
+
+        def hook(frame: Any, event: str, arg: Any) -> None:
+            if event == "call":
+                if frame.f_code is fwd:
+                    calls[0] += self.batch_share(frame, batch_size)
+            elif event == "return":
+                n = count_complex(arg)
+                if frame.f_code.co_filename in files:
+                    n += sum(count_complex(v) for v in list(frame.f_locals.values()))
+                self.complex_values += n
+
+        _setprofile(hook)
+        try:
+            return fn(*args)
+        finally:
+            self.profiler_removed = self.profiler_removed or _getprofile() is not hook
+            _setprofile(None)
+            self.forward_calls = max(self.forward_calls, round(calls[0]))
+
+    def facts(self) -> dict[str, Any]:
+        return {"forward_calls": self.forward_calls, "complex_values": self.complex_values, "profiler_removed": self.profiler_removed}
+
+
+def forward_code(s: Session, spec: dict[str, Any]) -> Any:
+    """The code object of the submission's forward function (or method), or ``None``."""
+    name = spec.get("forward")
+    if not name or s.ns is None:
+        return None
+    try:
+        fn = getattr(s.ns.get(spec["class_name"]), name, None) if spec["style"] == "class" else s.ns.get(name)
+        code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    except BaseException:  # a hostile class attribute: no count (the complex check still runs)
+        return None
+    return code if type(code) is type(forward_code.__code__) else None
+
+
+def count_complex(value: Any) -> int:
+    """Complex numbers or complex arrays in ``value`` (and, one level down, in a dict, list or tuple of them).
+
+    Exact types only: nothing the submission defined runs here.
+    """
+    t = type(value)
+    if t is dict:
+        return sum(_is_complex(v) for v in list(value.values()))
+    if t is list or t is tuple:
+        return sum(_is_complex(v) for v in value[:64])
+    return _is_complex(value)
+
+
+def _is_complex(value: Any) -> int:
+    t = type(value)
+    if t is _W.np.ndarray:
+        return int(value.dtype.kind == "c")
+    return int(t is complex or t is _W.np.complex128 or t is _W.np.complex64)
+
+
 class Call:
     """One ``call`` frame: the calling convention, the reference parameter names, the arrays, the notes."""
 
@@ -609,6 +708,7 @@ class Call:
         self.arrays = arrays
         self.notes: list[str] = []
         self.out: list[tuple[Any, Any]] = []
+        self.evaluations = Evaluations(s, self.spec)
 
     def fresh(self) -> dict[str, Any]:
         """New copies of the inputs for one call of the submission."""
@@ -657,6 +757,8 @@ def invoke(c: Call, which: str, inputs: dict[str, Any]) -> Any:
         fn = getattr(obj, spec[which])
     else:
         fn = c.s.ns[spec[which]]
+    if which == "backward":
+        return c.evaluations.run(fn, arguments(arg_names), int(getattr(inputs["x"], "size", 0)))
     return fn(*arguments(arg_names))
 
 
@@ -754,7 +856,8 @@ def call(s: Session, meta: dict[str, Any], arrays: dict[Any, Any]) -> tuple[dict
     if status == "ok":
         c.out.extend((_W.Key(_W.GRAD, r), a) for r, a in grads)
     c.after(inputs, forward=False)
-    result: dict[str, Any] = {"status": status, "message": message, "forward_status": None, "forward_message": "", "notes": c.notes}
+    result: dict[str, Any] = {"status": status, "message": message, "forward_status": None, "forward_message": "", "notes": c.notes,
+                              "evaluations": c.evaluations.facts()}
     if status == "crash" or not s.has_forward:
         return result, c.out
     fw = c.label("forward")

@@ -124,6 +124,10 @@ class CallOutcome:
     forward_error : str
     notes : tuple of str
         Observations passed on to the student.
+    evaluations : mapping
+        What the call did that only a numerical gradient does (the sandbox's
+        counts: ``forward_calls``, ``complex_values``, ``profiler_removed``;
+        ``function``, the forward's name); empty when not counted.
     """
 
     grads: Mapping[str, Any] | None
@@ -135,6 +139,7 @@ class CallOutcome:
     forward_verdict: str | None = None
     forward_error: str = ""
     notes: tuple[str, ...] = ()
+    evaluations: Mapping[str, Any] = field(default_factory=dict)
 
 
 Caller = Callable[[TestPoint], CallOutcome]
@@ -479,6 +484,35 @@ def _cap(value: Any) -> Any:
     return value
 
 
+def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
+                   lang: str) -> dict[str, Diagnosis]:
+    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7).
+
+    The evidence is the work, not the values (:mod:`gradcheck.evaluations`):
+    a call that ran the submission's forward at least
+    :func:`~gradcheck.evaluations.evaluation_limit` times, or computed in
+    complex numbers (the complex step), whatever the values' accuracy.
+    A gradient whose values already show it (``finite_difference`` from
+    the values, with its counterexample) keeps that diagnosis.  Empty when
+    no call did.
+    """
+    from gradcheck.evaluations import is_numerical
+
+    n_params = sum(int(np.prod(shape)) for shape in model.param_shapes.values())
+    most = max(outcomes, key=lambda o: o.evaluations.get("forward_calls", 0))
+    calls = int(most.evaluations.get("forward_calls", 0))
+    complex_values = max(int(o.evaluations.get("complex_values", 0)) for o in outcomes)
+    if is_numerical(calls, n_params):
+        detail = {"template": "finite_difference.evaluations", "evaluations": calls, "n_params": n_params,
+                  "function": str(most.evaluations.get("function") or "forward")}
+    elif complex_values:
+        detail = {"template": "finite_difference.complex", "complex_values": complex_values}
+    else:
+        return {}
+    return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail)
+            for k, d in chosen.items() if d.code not in ("missing", "finite_difference")}
+
+
 def _scored_forward(forward: Diagnosis | None, runtime: Diagnosis | None, policy: ScoringPolicy, lang: str) -> Diagnosis | None:
     """The forward check to score: worth its points whether or not it could run (max_score is the assignment's)."""
     if forward is not None or policy.forward_points <= 0:
@@ -591,8 +625,10 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
             picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
                           and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
+        numerical = _numerical_use(outcomes, model, chosen, lang)
+        chosen.update(numerical)
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
-        if shrink and failing:
+        if shrink and failing:  # not the numerical ones: their values were right, no smaller input shows them
             k, i = failing[0]
             counterexample = _shrink(caller, model, points[i], k, seed=seed, budget=shrink_budget, lang=lang)
     policy = policy or ScoringPolicy()
@@ -688,6 +724,11 @@ def per_sample_weight(model: Any, point: TestPoint) -> float:
     return float(total / parts) if parts else 1.0
 
 
+#: The note for a backward that switched off the sandbox's profile hook (no honest backward touches it).
+PROFILER_REMOVED = ("backward switched off the grader's profiler (sys.setprofile): how it computed its gradients "
+                    "could not be observed")
+
+
 def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
     """A caller driving a :class:`gradcheck.grading.sandbox.Sandbox` session.
 
@@ -697,6 +738,10 @@ def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
     weighed here by :func:`per_sample_weight` of ``model``.
     """
     per_sample = bool(getattr(getattr(box, "spec", None), "per_sample", False)) and model is not None
+    spec = getattr(box, "spec", None)
+    forward_name = getattr(spec, "forward", None) or "forward"
+    if getattr(spec, "style", "function") == "class":
+        forward_name = f"{spec.class_name}.{forward_name}"  # type: ignore[union-attr]
 
     def call(point: TestPoint) -> CallOutcome:
         res = box.call(point.params, point.x, point.y)
@@ -710,7 +755,9 @@ def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
                 label = _argument_label(key)
                 if label not in mutated:
                     mutated.append(label)
-        common = {"mutated": tuple(mutated), "forward_verdict": res.forward_status, "forward_error": res.forward_message, "notes": tuple(res.notes)}
+        notes = tuple(res.notes) + ((PROFILER_REMOVED,) if res.evaluations.get("profiler_removed") else ())
+        common = {"mutated": tuple(mutated), "forward_verdict": res.forward_status, "forward_error": res.forward_message, "notes": notes,
+                  "evaluations": {**res.evaluations, "function": forward_name}}
         if res.status == "ok":
             return CallOutcome(res.grads or {}, forward=res.forward, **common)
         detail: dict[str, Any] = {}

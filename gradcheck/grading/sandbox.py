@@ -57,7 +57,7 @@ import subprocess
 import sys
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -121,6 +121,10 @@ class CallResult:
         What the submission printed during this call (capped).
     seconds : float
         Wall-clock time of the round trip.
+    evaluations : dict
+        What backward did that only a numerical gradient does, as the child
+        counted it (see :func:`_evaluations`): ``forward_calls``,
+        ``complex_values`` (non-negative int) and ``profiler_removed`` (bool).
     """
 
     status: str
@@ -133,6 +137,7 @@ class CallResult:
     notes: tuple[str, ...] = ()
     output: str = ""
     seconds: float = 0.0
+    evaluations: dict[str, Any] = field(default_factory=dict)
 
 
 _AFTER_ROLES = {
@@ -163,6 +168,17 @@ def _text(value: Any, limit: int = _MAX_MESSAGE) -> str:
 
 def _texts(value: Any) -> tuple[str, ...]:
     return tuple(_text(v, 2000) for v in value[:200]) if isinstance(value, list) else ()
+
+
+def _evaluations(value: Any) -> dict[str, Any]:
+    """The child's counts, untrusted: non-negative ints (capped) and a bool, anything else dropped."""
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, Any] = {k: min(v, 1 << 40) for k in ("forward_calls", "complex_values")
+                           if type(v := value.get(k)) is int and v >= 0}
+    if type(value.get("profiler_removed")) is bool:
+        out["profiler_removed"] = value["profiler_removed"]
+    return out
 
 
 def _real_array(value: Any, name: str) -> np.ndarray:
@@ -486,8 +502,7 @@ class Sandbox:
             f_status,
             _text(rmeta.get("forward_message")),
             _texts(rmeta.get("notes")),
-            output,
-            seconds,
+            output, seconds, _evaluations(rmeta.get("evaluations")),
         )
         if status == "crash":
             self._die(status, message)

@@ -294,3 +294,26 @@ def test_no_round_is_taken_whose_round_off_would_be_wider_than_the_bracket():
     est = estimate_function_gradient(f, {"w": np.array([0.0])}, noise_scale=1.42e5)["w"]
     assert est.step[0] == pytest.approx(H / 256, rel=1e-9)
     assert est.kink[0] and est.lower[0] <= 1.0 <= est.upper[0] < 4.8
+
+
+# -- several kinks inside one stencil: none flagged, the central value between slopes -----------------
+
+def test_a_w1_entry_whose_stencil_holds_three_layer_two_kinks_passes_when_correct():
+    # seed 0 of the 64-32-32-10 network with three layer-2 units moved next to their kinks (b2 moved
+    # so that unit u of sample s sits rho steps of b2[u] away).  Along W1[44, 31] those kinks are
+    # +0.54, -1.30 and +2.41 steps away: no kink flag, |d1 - d2| / |s(h)| = 0.089, below the old
+    # UNRESOLVED_RATIO of 0.1, and the central value 1.7e-5 (1.2%) off the exact derivative with an
+    # error bar of 1.2e-6: the correct backward failed.  It is now refined, and passes.
+    p, x, y = _point(SIZES, 32, 0, "normal")
+    z2 = np.maximum(x @ p["W1"] + p["b1"], 0.0) @ p["W2"] + p["b2"]
+    p["b2"] = p["b2"].copy()
+    for unit, sample, rho in ((6, 15, -0.03268393302542429), (27, 6, -0.01124071640889523), (16, 6, -0.03608254184406344)):
+        p["b2"][unit] += rho * H - z2[sample, unit]
+    z1 = x @ p["W1"] + p["b1"]
+    z2 = np.maximum(z1, 0.0) @ p["W2"] + p["b2"]
+    # the premise: z2[s, u] moves by x[s, 44] W2[31, u] per unit of W1[44, 31] (unit 31 of sample s active)
+    rate = x[:, 44:45] * (z1[:, 31:32] > 0) * p["W2"][31][None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps = np.sort(np.abs(-z2 / rate / H)[rate != 0])
+    assert steps[:3] == pytest.approx([0.535, 1.298, 2.406], abs=1e-3) and steps[3] > 3
+    assert check_model(_mlp(SIZES), p, x, y, backward=_backward).passed

@@ -19,6 +19,7 @@ FIELDS = {
     "close": "back_prop", "mistake": "sigmoid_twice", "names": "alice.py", "code": "wrong", "cause": "",
     "mistake_text": "", "keys": "W1, b1", "median_offset": 1e-7, "min_offset": 5e-8, "max_offset": 2e-7, "max_rel_offset": 2e-7,
     "name": "X_train", "name2": "Y_train", "argument": "x", "causes": "",
+    "evaluations": 104, "n_params": 13, "complex_values": 97,  # a numerical gradient seen by its work
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {

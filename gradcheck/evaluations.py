@@ -1,0 +1,125 @@
+"""Telling backpropagation from a numerical gradient by how often the model runs.
+
+A gradient's *values* cannot tell how it was computed: a complex-step
+derivative is exact to rounding, and a 5-point stencil with Richardson
+extrapolation agrees with the exact gradient to about 1e-12, as closely as
+a second backward pass does.  The *work* can.  A numerical gradient of
+``P`` parameters recovers ``P`` unknowns from scalar evaluations of the
+loss, whatever its recipe: at least ``P`` evaluations (forward
+differences ``P + 1``, central ``2 P``, complex step ``P``, a 5-point
+stencil with Richardson ``8 P``).  Backpropagation runs the forward pass
+once (an honest backward may call the forward to get its activations, and
+the loss to report it: one or two calls).  So a backward call that
+evaluates the model at least :func:`evaluation_limit` times computed a
+numerical gradient, and no backpropagation does.
+
+This module owns that rule (:func:`is_numerical`) and the counting used
+where the model's code is the caller's own (:func:`counting_calls`, for
+:func:`gradcheck.check_net`); the grader counts the same way inside its
+sandbox (``gradcheck/grading/_child.py``, which may not import this module)
+and decides with :func:`is_numerical`.
+
+Examples
+--------
+>>> evaluation_limit(2805)
+1403
+>>> is_numerical(2810, 2805), is_numerical(1, 2805), is_numerical(3, 4)
+(True, False, False)
+"""
+from __future__ import annotations
+
+import math
+import sys
+from collections import Counter
+from contextlib import contextmanager
+from types import CodeType
+from typing import Any, Collection, Iterator
+
+from gradcheck._validate import check_int
+
+__all__ = ["MIN_EVALUATIONS", "evaluation_limit", "is_numerical", "counting_calls"]
+
+#: Never fewer evaluations than this count as numerical: an honest backward calls the forward
+#: at most two or three times (activations, the loss to report), whatever the model's size.
+MIN_EVALUATIONS = 4
+
+
+def evaluation_limit(n_params: int) -> int:
+    """Evaluations of the model in one backward call from which it is a numerical gradient.
+
+    Half the parameter count (a numerical gradient needs at least one
+    evaluation per parameter, so half of them computed numerically is
+    still caught), and never fewer than :data:`MIN_EVALUATIONS`.
+
+    Parameters
+    ----------
+    n_params : int
+        Number of scalar parameters (entries of every parameter array), at least 1.
+
+    Returns
+    -------
+    int
+    """
+    check_int(n_params, "n_params", min_value=1)
+    return max(MIN_EVALUATIONS, math.ceil(n_params / 2))
+
+
+def is_numerical(evaluations: int, n_params: int) -> bool:
+    """Whether evaluating the model ``evaluations`` times in one backward call means a numerical gradient.
+
+    Parameters
+    ----------
+    evaluations : int
+        Calls of the forward pass (or the loss) during one backward call, at least 0.
+    n_params : int
+        Number of scalar parameters, at least 1.
+
+    Returns
+    -------
+    bool
+    """
+    check_int(evaluations, "evaluations", min_value=0)
+    return evaluations >= evaluation_limit(n_params)
+
+
+@contextmanager
+def counting_calls(codes: Collection[CodeType]) -> Iterator[Counter[CodeType] | None]:
+    """Count the calls of the functions whose code objects are ``codes``, in this thread, while the block runs.
+
+    Uses :func:`sys.setprofile`.  When a profiler is already installed
+    (``cProfile``, a debugger) nothing is counted and ``None`` is yielded:
+    replacing the user's profiler would be worse than not counting.
+
+    Parameters
+    ----------
+    codes : collection of code objects
+        ``function.__code__`` of each function to count.
+
+    Yields
+    ------
+    collections.Counter or None
+        Calls per code object, filled in as the block runs.
+
+    Examples
+    --------
+    >>> def f(): return 1
+    >>> with counting_calls([f.__code__]) as counts:
+    ...     _ = [f() for _ in range(3)]
+    >>> counts[f.__code__]
+    3
+    """
+    targets = frozenset(codes)
+    if sys.getprofile() is not None:
+        yield None
+        return
+    counts: Counter[CodeType] = Counter()
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in targets:
+            counts[frame.f_code] += 1
+
+    sys.setprofile(hook)
+    try:
+        yield counts
+    finally:
+        sys.setprofile(None)

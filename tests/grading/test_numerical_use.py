@@ -1,0 +1,186 @@
+"""A gradient computed numerically gets ``finite_difference`` whatever its accuracy (red team rt16 F7).
+
+The values of a complex-step derivative (exact to rounding) or of a 5-point
+stencil with Richardson extrapolation (~1e-12) pass as backpropagation; the
+work does not: the sandbox counts, during each call of backward, the calls
+of the submission's own forward and the complex values its functions
+return or hold.  The expected counts below are worked out from each
+submission's loops (P = 13 parameters for xor_2layer: W1 2x3, b1 1x3, W2
+3x1, b2 1x1), not read from the grader.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import reference_models
+
+from gradcheck.grading.assignment import Limits
+from gradcheck.grading.pipeline import grade_submission
+from gradcheck.grading.sandbox import Sandbox
+
+CORPUS = Path(__file__).parent / "submissions"
+LIMITS = Limits(wall_seconds=5, cpu_seconds=4, memory_bytes=512 << 20, load_seconds=10)
+P = 13
+
+HEADER = """import numpy as np
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+def forward(params, x):
+    a1 = sigmoid(x @ params["W1"] + params["b1"])
+    return sigmoid(a1 @ params["W2"] + params["b2"])
+def loss(params, x, y):
+    return np.mean((forward(params, x) - y) ** 2)
+"""
+
+#: rt16's plain central differences (h = 1e-5), moving the caller's arrays in place: 2 P calls.
+CENTRAL = HEADER + """
+def backward(params, x, y):
+    g = {}
+    for k, v in params.items():
+        gk = np.zeros_like(v)
+        for i in np.ndindex(v.shape):
+            old = v[i]; v[i] = old + 1e-5; fp = loss(params, x, y); v[i] = old - 1e-5; fm = loss(params, x, y); v[i] = old
+            gk[i] = (fp - fm) / 2e-5
+        g[k] = gk
+    return g
+"""
+
+#: An honest backward that runs the forward three times (activations, a loss to print, a check).
+THRICE = HEADER + """
+def backward(params, x, y):
+    a2 = forward(params, x)
+    assert loss(params, x, y) >= 0 and forward(params, x).shape == a2.shape
+    a1 = sigmoid(x @ params["W1"] + params["b1"])
+    dz2 = 2 * (a2 - y) / y.size * a2 * (1 - a2)
+    dz1 = (dz2 @ params["W2"].T) * a1 * (1 - a1)
+    return {"W1": x.T @ dz1, "b1": dz1.sum(0, keepdims=True), "W2": a1.T @ dz2, "b2": dz2.sum(0, keepdims=True)}
+"""
+
+#: An honest backward that runs the forward once per sample (a beginner's loop over the batch).
+PER_SAMPLE = HEADER + """
+def backward(params, x, y):
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    for i in range(len(x)):
+        xi, yi = x[i:i + 1], y[i:i + 1]
+        a2 = forward(params, xi)
+        a1 = sigmoid(xi @ params["W1"] + params["b1"])
+        dz2 = 2 * (a2 - yi) / y.size * a2 * (1 - a2)
+        dz1 = (dz2 @ params["W2"].T) * a1 * (1 - a1)
+        for k, v in (("W1", xi.T @ dz1), ("b1", dz1), ("W2", a1.T @ dz2), ("b2", dz2)):
+            g[k] += v
+    return g
+"""
+
+#: Hiding the count: the profiler switched off before a numerical gradient.
+SWITCHED_OFF = HEADER + """
+import sys
+def backward(params, x, y):
+    sys.setprofile(None)
+    return {k: np.zeros_like(v) for k, v in params.items()}
+"""
+
+
+def point(n: int = 5):
+    m = reference_models.get("xor_2layer")
+    rng = np.random.default_rng(0)
+    p = m.init_params(rng)
+    x, y = m.example_batch(rng, n)
+    return p, x, y
+
+
+def counts(path: Path) -> dict:
+    p, x, y = point()
+    with Sandbox(path, limits=LIMITS) as box:
+        r = box.call(p, x, y)
+    assert r.status == "ok", r.message
+    return r.evaluations
+
+
+@pytest.mark.parametrize(
+    ("name", "forward_calls", "complex_seen"),
+    [
+        ("xor_2layer__finite_difference__counted_complex_step.py", P, True),  # one loss per parameter
+        ("xor_2layer__finite_difference__counted_richardson_5point.py", 8 * P, False),  # 4 points at 2 steps
+        ("xor_2layer__finite_difference__counted_complex_step_inlined.py", 0, True),  # forward never called
+        ("xor_2layer__correct__dict.py", 0, False),
+        ("xor_2layer__correct__forward_and_loss_inside_backward.py", 2, False),  # forward, and loss -> forward
+        ("xor_2layer__correct__entrywise_loops_with_helpers.py", 1, False),
+    ],
+)
+def test_the_sandbox_counts_what_backward_ran(name: str, forward_calls: int, complex_seen: bool) -> None:
+    ev = counts(CORPUS / name)
+    assert ev["forward_calls"] == forward_calls, ev
+    assert (ev["complex_values"] > 0) == complex_seen, ev
+    assert ev["profiler_removed"] is False
+
+
+def test_central_differences_are_counted_too(tmp_path: Path) -> None:
+    path = tmp_path / "central.py"
+    path.write_text(CENTRAL)
+    assert counts(path)["forward_calls"] == 2 * P
+
+
+def grade(path: Path, lang: str = "en"):
+    return grade_submission(path, "xor_2layer", seed=0, limits=LIMITS, lang=lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_numerical_gradient_earns_nothing_and_is_told_what_was_seen(lang: str) -> None:
+    r = grade(CORPUS / "xor_2layer__finite_difference__counted_richardson_5point.py", lang)
+    assert r.score == 0 and r.verdict == "ok", r
+    assert [p.diagnosis for p in r.parameters] == ["finite_difference"] * 4
+    assert r.counterexample is None  # the values are right: no smaller input shows anything
+    message = r.parameters[0].message
+    # 8 P = 104 forward calls in every call of backward, whatever the batch
+    if lang == "ko":
+        assert "forward이(가) 104번" in message and "매개변수 13개" in message and "수치 미분" in message, message
+    else:
+        assert message.startswith("W1 was computed numerically, not by backpropagation: one call of backward ran forward on the batch 104 times "
+                                  "for 13 parameters"), message
+
+
+def test_central_differences_keep_the_diagnosis_their_values_give(tmp_path: Path) -> None:
+    # h = 1e-5: the values already show it (relative error ~1e-10), with a counterexample
+    path = tmp_path / "central.py"
+    path.write_text(CENTRAL)
+    r = grade(path)
+    assert r.score == 0 and all(p.diagnosis == "finite_difference" for p in r.parameters), r
+    assert "agrees with a finite-difference estimate" in r.parameters[0].message
+    assert r.counterexample is not None
+
+
+def test_the_complex_step_message_names_complex_numbers(tmp_path: Path) -> None:
+    r = grade(CORPUS / "xor_2layer__finite_difference__counted_complex_step_inlined.py")
+    assert r.score == 0 and all(p.diagnosis == "finite_difference" for p in r.parameters)
+    assert "complex-step derivative" in r.parameters[0].message, r.parameters[0].message
+
+
+def test_three_forward_calls_in_an_honest_backward_are_not_numerical(tmp_path: Path) -> None:
+    path = tmp_path / "thrice.py"
+    path.write_text(THRICE)
+    assert counts(path)["forward_calls"] == 3
+    r = grade(path)
+    assert r.score == r.max_score and r.diagnoses == ("correct",), r
+
+
+def test_a_forward_per_sample_counts_as_one_run_on_the_batch(tmp_path: Path) -> None:
+    # 20 samples: 20 calls of forward, more than max(4, 13 / 2) = 7, yet one pass over the batch
+    path = tmp_path / "per_sample.py"
+    path.write_text(PER_SAMPLE)
+    p, x, y = point(20)
+    m = reference_models.get("xor_2layer")
+    with Sandbox(path, limits=LIMITS) as box:
+        r = box.call(p, x, y)
+    assert r.status == "ok" and np.allclose(r.grads["W1"], m.backward(p, x, y)["W1"], rtol=1e-10, atol=1e-13)
+    assert r.evaluations["forward_calls"] == 1, r.evaluations
+    assert grade(path).score == 4
+
+
+def test_switching_the_profiler_off_is_noted(tmp_path: Path) -> None:
+    path = tmp_path / "off.py"
+    path.write_text(SWITCHED_OFF)
+    assert counts(path)["profiler_removed"] is True
+    r = grade(path)
+    assert any("switched off the grader's profiler" in m for m in r.messages), r.messages
