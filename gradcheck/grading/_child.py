@@ -346,6 +346,10 @@ def describe(s: Session, value: object) -> str:
         return f"a {type(value).__name__}"
 
 
+#: Why ``input()`` ends in an ``EOFError`` (a submission reading its standard input).
+_NO_INPUT = "the submission read its standard input (input()?): nothing is typed while it is graded, its stdin is /dev/null"
+
+
 def student_traceback(s: Session, exc: BaseException) -> str:
     import traceback
 
@@ -357,6 +361,8 @@ def student_traceback(s: Session, exc: BaseException) -> str:
         else:
             shown = traceback.format_list(frames)
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        if isinstance(exc, EOFError):
+            last += f"\n({_NO_INPUT})"
     except BaseException:
         return f"{type(exc).__name__} (the exception could not be formatted)"
     if not shown:
@@ -937,11 +943,12 @@ def main(argv: list[str]) -> None:
     for fd in (int(config["cmd_fd"]), int(config["res_fd"])):
         os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
     set_limits(int(config["memory"]), int(config["file_bytes"]), int(config["session_cpu"]), float(config["load_cpu"]))
-    if config.get("site"):  # run with -S (namespaces): only the packages bound into the sandbox, and exit()/quit()
+    if config.get("site"):  # run with -S (namespaces): the packages bound into the sandbox (.pth files too, as site does), exit()/quit()
         import site
 
         site.setquit()
-        sys.path.extend(config["site"])
+        for d in config["site"]:
+            site.addsitedir(d)
     t0 = _perf()
     import collections.abc
 

@@ -30,7 +30,9 @@ What it does, in order:
    subtleties), every process of the sandbox is killed: as pid 1 of the
    pid namespace by ``kill(-1)``; at ``uid`` by ``kill(-1)`` *as the
    sandbox's uid*, which reaches exactly its processes; at ``process`` the
-   child's process group.  Then the working directory is removed (``uid``)
+   child's process group, then (Linux) every process the launcher adopted as
+   a child subreaper (``PR_SET_CHILD_SUBREAPER``): the detached ones, in
+   their own sessions, whose parents ended.  Then the working directory is removed (``uid``)
    and the launcher ends the way the child ended (the same exit code, or
    the same signal), so the grader reads the child's fate and CPU time
    exactly as if it had spawned the child itself.
@@ -38,7 +40,8 @@ What it does, in order:
 At ``uid`` and ``namespaces`` the launcher keeps the grader's identity, so
 the submission can neither signal nor trace it.  At ``process`` it is the
 submission's own parent: ``os.kill(os.getppid(), SIGKILL)`` ends only this
-session.
+session (its orphans then go to the grading process, a subreaper too, which
+kills them before it writes anything).
 """
 from __future__ import annotations
 
@@ -62,6 +65,9 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+#: Seconds the launcher spends killing a ``process``-level sandbox's orphans before it gives up (a fork bomb racing it).
+ORPHANS_S = 5.0
 
 _libc: Any = None
 
@@ -250,6 +256,45 @@ def supervise(cfg: dict[str, Any], child: int) -> int | None:
                 return None
 
 
+def children() -> list[int]:
+    """The launcher's own children (parent pid read from ``/proc/PID/stat``, after the command's closing parenthesis)."""
+    me, out = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 1 and int(fields[1]) == me:
+                out.append(int(name))
+    return out
+
+
+def kill_orphans(child: int) -> None:
+    """``process``: SIGKILL the child and every process the launcher adopted (a child subreaper), until it has no children.
+
+    A detached process (``setsid`` and a double fork, ``Popen(start_new_session=True)``,
+    SIGTERM ignored) is reparented to the launcher when its parent ends; killing
+    the adopted ones hands their own children to the launcher, so rounds continue
+    until none is left (or :data:`ORPHANS_S` passes: the grader kills the rest).
+    """
+    import time
+
+    deadline = time.monotonic() + ORPHANS_S
+    while time.monotonic() < deadline:
+        kids = children()  # the child too while it is unreaped (its pid cannot be reused until then)
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        reap_others(child)
+        time.sleep(0.001)
+
+
 def finish(cfg: dict[str, Any], child: int) -> None:
     level = cfg["level"]
     if level == "namespaces":
@@ -265,6 +310,8 @@ def finish(cfg: dict[str, Any], child: int) -> None:
             os.killpg(child, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if cfg.get("subreaper"):
+            kill_orphans(child)
     reap_others(child)
     workdir = cfg.get("cleanup")
     if workdir:
@@ -292,6 +339,8 @@ def main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # re-raising SIGXCPU must not dump a core
     if cfg["level"] != "process":
         libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # not traceable, /proc/1/* closed to the child
+    elif sys.platform.startswith("linux"):  # the sandbox's detached processes become the launcher's, to kill at the end
+        cfg["subreaper"] = libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     if cfg.get("root"):
         build_root(cfg["root"])
     elif cfg.get("expose"):

@@ -12,7 +12,9 @@ secret created once per cache directory (:data:`KEY_FILE`, mode 0600,
 readable by the grader alone).  An entry whose HMAC does not verify
 (tampered with, written by someone else, or from another cache) is ignored
 and the submission is graded again.  Only the grading (coordinating)
-process reads or writes the cache.
+process reads or writes the cache, and ``gradcheck grade`` does not use it
+at all at the ``process`` isolation level: there the code under grade runs
+as the grader's user and could read the key, so the HMAC proves nothing.
 
 Examples
 --------

@@ -350,34 +350,35 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gradcheck grade`` (see the module docstring); returns the exit status."""
-    from gradcheck.grading.cache import ResultCache
-    from gradcheck.grading.identity import SubmissionsError
-
-    from gradcheck.grading.identity import staged
+    from gradcheck.grading.identity import SubmissionsError, staged
+    from gradcheck.grading.isolation import IsolationUnavailable, adopt_orphans, resolve
 
     try:
         _check_options(args)
         assignment, assignment_path, limits = _setup(args)
         subs = _collect(args, assignment)
         rules = _load_overrides(args, assignment)
-        cache = None if args.no_cache else ResultCache(args.cache)
     except (UsageError, SubmissionsError) as exc:
         return _fail(args, 2, str(exc))
-    except OSError as exc:
-        return _fail(args, 2, f"cannot use the cache directory {args.cache!r}: {exc}")
-    from gradcheck.grading.isolation import IsolationUnavailable, resolve
-
+    requested = getattr(args, "isolation", "auto")
     try:  # the level actually used: in the cache key, the jobs and every report
-        args.isolation = resolve(getattr(args, "isolation", "auto"), require=getattr(args, "require_isolation", None)).level.value
+        args.isolation = resolve(requested, require=getattr(args, "require_isolation", None)).level.value
     except IsolationUnavailable as exc:
         return _fail(args, 2, str(exc))
+    if requested == "auto" and args.isolation == "process":
+        print(_weak_isolation_warning(), file=sys.stderr)
+    try:
+        cache = _open_cache(args)
+    except OSError as exc:
+        return _fail(args, 2, f"cannot use the cache directory {args.cache!r}: {exc}")
     with staged(subs) as local:  # helper modules under the names they are imported by, while grading
         batch = _Batch(local, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                        args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
         todo = _plan(args, batch)
         stop = _preflight(args, batch) if todo else None
         if stop is None:
-            stop = _grade(args, batch, todo)
+            with adopt_orphans(args.isolation):  # process: what a submission left running dies before any output is written
+                stop = _grade(args, batch, todo)
     if stop is not None:
         return _fail(args, stop)
     _warn(batch)
@@ -387,6 +388,39 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _fail(args, 1, f"cannot write output: {exc}")
     return 1 if batch.failures else 0
+
+
+def _weak_isolation_warning() -> str:
+    """What ``--isolation auto`` falling back to ``process`` means, and how to get a stronger level."""
+    from gradcheck.grading.isolation import Level, available_levels
+
+    why = available_levels()
+    return (
+        "gradcheck grade: WARNING: --isolation auto resolved to 'process': the submissions run as your own user, so the "
+        "grades of this run are not tamper-proof (a hostile submission can rewrite results, outputs and the cache). "
+        f"'uid' is unavailable: {why[Level.UID]}; 'namespaces' is unavailable: {why[Level.NAMESPACES]}. "
+        "Grade untrusted code at 'uid' (run as root on Linux with util-linux) or 'namespaces' (root, or unprivileged user "
+        "namespaces), and add --require-isolation uid; see docs/threat-model.md"
+    )
+
+
+def _open_cache(args: argparse.Namespace) -> Any:
+    """The run's :class:`ResultCache`; ``None`` with ``--no-cache``, and at ``process`` (with a warning saying why).
+
+    At ``process`` the code under grade runs as the grader's user and can read
+    the cache's HMAC key (``DIR/.hmac-key``), so it could sign a forged entry:
+    such a cache is neither read nor written (nor its key created).
+    """
+    from gradcheck.grading.cache import KEY_FILE, ResultCache
+
+    if args.no_cache:
+        return None
+    if args.isolation == "process":
+        print(f"gradcheck grade: warning: the cache {args.cache!r} is neither read nor written at isolation 'process': its key "
+              f"({KEY_FILE}) is readable by the code under grade, which could sign a forged grade (use 'uid' or 'namespaces' to cache)",
+              file=sys.stderr)
+        return None
+    return ResultCache(args.cache)
 
 
 def _warn(batch: _Batch) -> None:
@@ -461,12 +495,16 @@ def _grade(args: argparse.Namespace, batch: _Batch, todo: list[tuple[int, Gradin
         return 2
     except PoolError as exc:
         print(f"gradcheck grade: error: {exc}\ngradcheck grade: nothing was written; {len(batch.results)} of {len(batch.submissions)} submissions "
-              "were graded (kept in the cache, unless --no-cache): run again once the cause is fixed", file=sys.stderr)
+              f"were graded ({_kept(batch)}): run again once the cause is fixed", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(batch.submissions)} graded (cached results are kept; run again to resume)", file=sys.stderr)
+        print(f"gradcheck grade: interrupted; {len(batch.results)} of {len(batch.submissions)} graded ({_kept(batch)}; run again to resume)", file=sys.stderr)
         return 130
     return None
+
+
+def _kept(batch: _Batch) -> str:
+    return "kept in the cache" if batch.cache is not None else "not kept: no cache in this run"
 
 
 def _apply_overrides(batch: _Batch, rules: list[Any]) -> None:

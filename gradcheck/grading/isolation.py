@@ -7,7 +7,8 @@ Three levels, strongest first (see ``docs/threat-model.md``):
     (util-linux ``unshare``) as an unprivileged uid of its own
     (util-linux ``setpriv``: no supplementary groups, no capabilities,
     ``no_new_privs``).  Its filesystem is the system's read-only
-    directories, the interpreter and numpy (read-only), its bootstrap and a
+    directories, the interpreter and its installed packages (read-only, the
+    same site-packages as at the other levels), its bootstrap and a
     private ``/tmp`` (its working directory): the grader's files, the other
     submissions, the harness and the grader's ``/proc`` are not in its view.
     When the sandbox ends, its pid namespace ends, and every process in it.
@@ -33,6 +34,7 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import fcntl
 import os
@@ -42,11 +44,11 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = [
     "Level", "AUTO", "LEVEL_CHOICES", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
-    "resolve", "available_levels", "UidLease", "lease_uid",
+    "resolve", "available_levels", "UidLease", "lease_uid", "adopt_orphans",
 ]
 
 #: The choice that means "the strongest level the machine allows".
@@ -292,6 +294,102 @@ def kill_uid(uid: int, gid: int) -> None:
         subprocess.run([setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "kill", "-9", "-1"], capture_output=True, timeout=10)
 
 
+# -- orphans at ``process`` ------------------------------------------------------------------------------
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+#: Seconds :func:`adopt_orphans` spends killing what it adopted before it gives up (a fork bomb racing it).
+ORPHANS_S = 10.0
+#: Seconds an adopted launcher has to end by itself (kill its sandbox, remove its directory) before it is killed.
+ORPHANS_GRACE_S = 2.0
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (``/proc/PID/stat``: the field after the command's closing parenthesis)."""
+    out = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_bytes().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 1 and int(fields[1]) == pid:
+                out.add(int(d.name))
+    return out
+
+
+def _reap_exited(pids: set[int]) -> set[int]:
+    """Reap those of ``pids`` that have ended; the ones still running."""
+    running = set()
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                running.add(pid)
+        except ChildProcessError:
+            pass
+    return running
+
+
+def _is_launcher(pid: int) -> bool:
+    """Whether ``pid`` runs a sandbox's launcher (``_launcher.py`` on its command line)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(os.path.basename(a) == b"_launcher.py" for a in argv)  # masquerading buys a hostile process the grace, no more
+
+
+def _kill_adopted(keep: set[int]) -> None:
+    """Reap every child of this process not in ``keep``; SIGKILL them, in rounds, until none is left.
+
+    An adopted launcher (its worker was killed: its lifeline is closed) has
+    :data:`ORPHANS_GRACE_S` to kill its sandbox and remove its directory
+    itself; anything else is killed at once.
+    """
+    import signal
+    import time
+
+    start = time.monotonic()
+    while time.monotonic() < start + ORPHANS_S:
+        adopted = _reap_exited(_children(os.getpid()) - keep)
+        if not adopted:
+            return
+        for pid in adopted:
+            if time.monotonic() > start + ORPHANS_GRACE_S or not _is_launcher(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def adopt_orphans(level: "Level | str") -> Iterator[None]:
+    """At ``process`` on Linux: the calling (grading) process adopts the sandboxes' orphans and kills them on leaving.
+
+    A submission at ``process`` can kill its launcher (its own parent, the
+    same user); the detached processes it started then go to the nearest
+    child subreaper, this process, instead of init, and are SIGKILLed when
+    the block ends (before the grader writes any output).  Children this
+    process had before are left alone; the subreaper flag is restored.
+    Other levels and systems: nothing (their launcher is out of reach).
+    """
+    if Level.parse(level) is not Level.PROCESS or not sys.platform.startswith("linux"):
+        yield
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = ctypes.c_int(0)
+    libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
+    keep = _children(os.getpid())
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        _kill_adopted(keep)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, before.value, 0, 0, 0)
+
+
 # -- what the child needs to see -------------------------------------------------------------------------
 def _reachable(path: str) -> bool:
     """Whether "others" can reach ``path``: search permission on every ancestor, read on the path."""
@@ -370,6 +468,27 @@ def numpy_dirs() -> list[str]:
     return out
 
 
+def site_dirs() -> list[str]:
+    """The site-packages directories a ``python -I`` child of this interpreter sees (no user site).
+
+    What the child has at ``uid`` and ``process``; at ``namespaces`` each is bound
+    read-only at its own path, so every level imports the same installed packages.
+    """
+    import site
+
+    return [os.path.realpath(d) for d in site.getsitepackages() if os.path.isdir(d)]
+
+
+#: Where the ``namespaces`` view has its own mounts (tmpfs ``/tmp``, ``/proc``, ``/dev``, the bootstrap).
+_NS_OWN = ("/tmp", "/proc", "/dev", "/run/gradcheck")
+
+
+def ns_site_dirs() -> list[str]:
+    """The :func:`site_dirs` bound into the ``namespaces`` view: all but those under its own mounts
+    (a venv under ``/tmp`` would be hidden by its private ``/tmp``; numpy is bound apart anyway)."""
+    return [d for d in site_dirs() if not any(_inside(d, top) for top in _NS_OWN)]
+
+
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
 
@@ -377,13 +496,15 @@ def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sour
     """For ``namespaces``: the child's whole filesystem view (see ``_launcher.build_root``).
 
     The interpreter is run from its real prefix (bound at the same path, read-only), with
-    ``-S`` (no site-packages); numpy is bound under ``/run/gradcheck/site``.
+    ``-S``; numpy is bound under ``/run/gradcheck/site``, and the site-packages
+    directories of :func:`site_dirs` at their own paths (read-only), for the child to add.
     """
     prefix = os.path.realpath(sys.base_prefix)
     binds = [(d, d) for d in SYSTEM_DIRS if not prefix.startswith(d + "/")]
     binds.append((prefix, prefix))
     for d in numpy_dirs():
         binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
+    binds.extend((d, d) for d in ns_site_dirs() if not _inside(d, prefix))
     return {
         "base": _mount_base(sources),
         "binds": binds,
@@ -508,7 +629,7 @@ def _plan_namespaces(
 
     python = os.path.realpath(sys.executable)
     files = {f"{NS_HOME}/{scripts[k].name}": scripts[k].read_text(encoding="utf-8") for k in ("child", "wire")}
-    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site"], nproc=nproc)
+    child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site", *ns_site_dirs()], nproc=nproc)
     env = dict(env, HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp", PATH="/usr/local/bin:/usr/bin:/bin")
     uid, gid = (lease.uid, lease.gid) if lease is not None else (0, 0)
     prefix = _setpriv(iso, lease)
@@ -516,7 +637,7 @@ def _plan_namespaces(
         assert iso.unshare is not None
         prefix = [iso.unshare, "--user", f"--map-user={NS_USER}", f"--map-group={NS_USER}", "--", *prefix]
     child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", json.dumps(child_config)]
-    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs()]
+    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *ns_site_dirs()]
     root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
     cfg = dict(
         launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,

@@ -293,10 +293,14 @@ class _Process:
         return True
 
     def kill(self) -> None:
-        """End the sandbox: its launcher kills every process of it (lifeline), else SIGKILL to the launcher's group."""
+        """End the sandbox: its launcher kills every process of it (lifeline), else SIGKILL to the launcher's group.
+
+        At ``process`` too the launcher is given its chance first: it alone
+        can kill the detached processes it adopted as a child subreaper.
+        """
         if self.proc is None or self.exit is not None and self.killed:
             return
-        if self.lifeline >= 0 and self.supervised:
+        if self.lifeline >= 0:
             os.close(self.lifeline)
             self.lifeline = -1
             deadline = time.monotonic() + 2.0

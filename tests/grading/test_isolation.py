@@ -101,11 +101,16 @@ DETACH = {
         "    subprocess.Popen([sys.executable, '-c', 'import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); ' + SCRIPT],"
         " start_new_session=True)\n"
     ),
+    "double_fork": (
+        "    if os.fork() == 0:\n        os.setsid()\n        if os.fork() == 0:\n"
+        "            signal.signal(signal.SIGTERM, signal.SIG_IGN)\n            os.execv(sys.executable, [sys.executable, '-c', SCRIPT])\n"
+        "        os._exit(0)\n"
+    ),
 }
 
 
 @pytest.mark.parametrize("how", sorted(DETACH))
-@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+@pytest.mark.parametrize("level", levels("process", "uid", "namespaces"))
 def test_a_detached_process_dies_with_the_sandbox_and_forges_nothing(tmp_path: Path, level: str, how: str) -> None:
     marker = f"gc-detached-{uuid.uuid4().hex}"
     results = tmp_path / "out"
@@ -542,3 +547,175 @@ def test_dev_null_and_urandom_work_in_the_sandbox(tmp_path: Path, level: str) ->
     )
     _, r = run(tmp_path, level, body)
     assert r.status == "ok", r.message
+
+
+# -- process level: the cache, the grader's orphans, the warning (red team F13) --------------------------------------
+WRONG_SIGN = SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1 / (1 + np.exp(-z))\n").replace("'W1': x.T @ dz1", "'W1': -(x.T @ dz1)")
+
+
+def _forge_every_entry(cache: Path) -> int:
+    """What a submission at ``process`` can do: re-sign every entry of the cache as full marks with the readable key."""
+    import hashlib
+    import hmac
+    import json
+
+    forged = 0
+    key_file = cache / ".hmac-key"
+    for entry in cache.glob("*.json") if key_file.exists() else ():
+        result = json.loads(json.loads(entry.read_text())["result"])
+        result.update(score=result["max_score"])
+        body = json.dumps(result)
+        mac = hmac.new(key_file.read_bytes(), f"{entry.stem}\n{body}".encode(), hashlib.sha256).hexdigest()
+        entry.write_text(json.dumps({"result": body, "mac": mac}))
+        forged += 1
+    return forged
+
+
+def test_at_process_the_cache_is_neither_read_nor_written_so_a_forged_entry_gives_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The red team's forgery (its key is readable at ``process``): the second run grades again and gives the same partial score."""
+    import json
+
+    sub = tmp_path / "a.py"
+    sub.write_text(WRONG_SIGN)
+    cache = tmp_path / "cache"
+    common = ("--model", "xor_1layer", "--jobs", "1", "--quiet", "--no-shrink", "--isolation", "process", "--cache", cache)
+    assert _grade_cli(sub, *common, "--json", tmp_path / "1.json") == 0
+    _forge_every_entry(cache)
+    assert _grade_cli(sub, *common, "--json", tmp_path / "2.json") == 0
+    first, second = (json.loads((tmp_path / f"{n}.json").read_text())[0] for n in (1, 2))
+    assert first["score"] == second["score"] < second["max_score"], (first, second)
+    assert not (cache / ".hmac-key").exists() and not list(cache.glob("*.json"))
+    err = capsys.readouterr().err
+    assert "neither read nor written at isolation 'process'" in err and ".hmac-key" in err, err
+
+
+@pytest.mark.parametrize("level", ["uid", "namespaces"])
+def test_at_the_stronger_levels_the_cache_is_still_used(tmp_path: Path, level: str, capsys: pytest.CaptureFixture[str]) -> None:
+    need(level)
+    sub = tmp_path / "a.py"
+    sub.write_text(WRONG_SIGN)
+    cache = tmp_path / "cache"
+    common = ("--model", "xor_1layer", "--jobs", "1", "--quiet", "--no-shrink", "--isolation", level, "--cache", cache)
+    assert _grade_cli(sub, *common) == 0
+    assert len(list(cache.glob("*.json"))) == 1 and (cache / ".hmac-key").exists()
+    assert "neither read nor written" not in capsys.readouterr().err
+
+
+KILLS_LAUNCHER = (
+    "import os, signal, sys, time\n"
+    "import numpy as np\n"
+    "SCRIPT = {script!r}\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        os.execv(sys.executable, [sys.executable, '-c', SCRIPT])\n"
+    "    os._exit(0)\n"
+    "time.sleep(0.3)\n"
+    "os.kill(os.getppid(), signal.SIGKILL)  # the launcher, its parent at process: it cannot kill what it adopted\n"
+    "def backward(params, x, y):\n"
+    "    return {{k: 0 * v for k, v in params.items()}}\n"
+)
+
+
+def test_at_process_what_outlives_a_killed_launcher_dies_before_the_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The grading process adopts the orphans (a child subreaper) and kills them before it writes anything."""
+    marker = f"gc-orphan-{uuid.uuid4().hex}"
+    late = tmp_path / "late.json"
+    script = f"import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(1.5); open({str(late)!r}, 'w')  # {marker}"
+    sub = tmp_path / "a.py"
+    sub.write_text(KILLS_LAUNCHER.format(script=script))
+    status = _grade_cli(sub, "--model", "xor_1layer", "--jobs", "1", "--no-cache", "--quiet", "--no-shrink", "--isolation", "process",
+                        "--json", tmp_path / "r.json")
+    alive = processes_with(marker)
+    kill_all(alive)
+    time.sleep(2.0)
+    assert status == 0 and not alive and not late.exists(), (alive, capsys.readouterr().err)
+
+
+def test_auto_falling_back_to_process_says_grades_are_not_tamper_proof(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gradcheck.grading.isolation as iso
+
+    monkeypatch.setattr(iso, "_probed", {Level.PROCESS: None, Level.UID: "needs root", Level.NAMESPACES: "no unshare: install util-linux"})
+    sub = tmp_path / "a.py"
+    sub.write_text(WRONG_SIGN)
+    assert _grade_cli(sub, "--model", "xor_1layer", "--no-cache", "--quiet", "--no-shrink", "--jobs", "1") == 0
+    err = capsys.readouterr().err
+    assert "resolved to 'process'" in err and "not tamper-proof" in err, err
+    assert "needs root" in err and "install util-linux" in err and "--require-isolation uid" in err, err
+
+
+# -- the same installed packages at every level (red team F8) --------------------------------------------------------
+IMPORTS_AND_WRITES = (
+    "    import threadpoolctl  # a dependency of gradcheck: installed wherever the grader is\n"
+    "    try:\n"
+    "        open(os.path.join(os.path.dirname(threadpoolctl.__file__), 'gc-planted.py'), 'w').write('x = 1')\n"
+    "        print('wrote into site-packages')\n"
+    "    except OSError as e:\n"
+    "        print('refused', type(e).__name__)\n"
+)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_an_installed_package_imports_at_every_level(tmp_path: Path, level: str) -> None:
+    """A correct submission importing an installed package other than numpy is graded, not an ``error``, whatever the level."""
+    _, r = run(tmp_path, level, "    import threadpoolctl\n")
+    assert r.status == "ok", (r.status, r.message)
+
+
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_installed_packages_are_read_only_to_the_submission(tmp_path: Path, level: str) -> None:
+    import threadpoolctl
+
+    planted = Path(threadpoolctl.__file__).parent / "gc-planted.py"
+    try:
+        _, r = run(tmp_path, level, IMPORTS_AND_WRITES)
+        assert r.status == "ok" and not planted.exists(), (r.status, r.message)
+    finally:
+        planted.unlink(missing_ok=True)
+
+
+def test_the_red_teams_import_rich_gets_the_same_grade_at_every_level(tmp_path: Path) -> None:
+    """`import rich` with a correct backward: the same score at every level the machine has (it was 0 at namespaces)."""
+    import json
+
+    pytest.importorskip("rich")
+    sub = tmp_path / "a.py"
+    sub.write_text("import rich\n" + SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1 / (1 + np.exp(-z))\n"))
+    scores = {}
+    for level in LEVELS:
+        if available_levels()[Level.parse(level)] is None:
+            out = tmp_path / f"{level}.json"
+            assert _grade_cli(sub, "--model", "xor_1layer", "--jobs", "1", "--no-cache", "--quiet", "--no-shrink", "--isolation", level, "--json", out) == 0
+            row = json.loads(out.read_text())[0]
+            scores[level] = (row["score"], row["max_score"])
+    assert len(scores) > 1 and len(set(scores.values())) == 1 and all(s == m for s, m in scores.values()), scores
+
+
+# -- reading stdin (red team F10) ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", LEVELS)
+def test_input_fails_at_once_as_an_error_saying_stdin_is_empty(tmp_path: Path, level: str) -> None:
+    """``input()`` does not block until the wall clock (stdin is /dev/null): an ``error`` whose message says why."""
+    _, r = run(tmp_path, level, "    input('press enter')\n")
+    assert r.status == "error" and "EOFError" in r.message and "stdin is /dev/null" in r.message, (r.status, r.message)
+
+
+# -- Gradescope's floor (red team F22) -------------------------------------------------------------------------------------
+def test_the_gradescope_run_refuses_process_and_never_runs_the_submission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What run_autograder runs (``gradescope-run``) requires ``uid`` by default: on a machine with only ``process``, 0 and a note."""
+    import json
+
+    import gradcheck.grading.isolation as iso
+    from gradcheck.grading.autograder import REQUIRE_ENV, run_gradescope
+
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    monkeypatch.setattr(iso, "_probed", {Level.PROCESS: None, Level.UID: "needs root", Level.NAMESPACES: "no unshare"})
+    ran = tmp_path / "ran"
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "hw.py").write_text(f"open({str(ran)!r}, 'w')\n" + SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1 / (1 + np.exp(-z))\n"))
+    (tmp_path / "a.toml").write_text('model = "xor_1layer"\n')
+    data = json.loads(run_gradescope(tmp_path, tmp_path / "a.toml").read_text())
+    assert data["score"] == 0 and "autograder itself failed" in data["tests"][0]["output"] and not ran.exists(), data
