@@ -422,6 +422,7 @@ def check_point(
     question: str = "does the function read these arrays?",
     low_precision: Sequence[str] = (),
     force_float32: bool = False,
+    recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
 ) -> CheckResult:
     """The check of an opaque function (shared by check_gradients, check_layer and check_net).
 
@@ -432,6 +433,9 @@ def check_point(
     what it asks when the loss does not see it.  ``low_precision``: the
     arrays below float64 (see :func:`float32_tolerances`); ``force_float32``:
     the function computes in float32 though it may return a Python float.
+    ``recheck(moved, names)``: the caller's whole check of ``names`` at the
+    point's arrays replaced by ``moved`` (its backward called there); with
+    it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
     """
     problems = list(problems)
     warns: list[str] = []
@@ -467,6 +471,8 @@ def check_point(
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
+    if recheck is not None:
+        checks = _kinks_off_ties(checks, numeric, analytic, tols, point.params, recheck, seed)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
@@ -495,6 +501,48 @@ def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: 
                                    entrywise=functools.partial(entrywise, k))
                    for k in analytic)
     return checks, numeric
+
+
+def _kinks_off_ties(checks: tuple[ParamCheck, ...], numeric: Mapping[str, NumericGradient],
+                    analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], params: Mapping[str, np.ndarray],
+                    recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult],
+                    seed: int) -> tuple[ParamCheck, ...]:
+    """:func:`_off_ties` for an opaque function: a tensor whose every failing entry its stencil flags as a kink
+    is checked again at the two points moved off the ties (:func:`_tie_move`), by ``recheck``.
+
+    The structure is unknown, so "this entry moves a tie" is the stencil's
+    own kink flag on it (:mod:`gradcheck.stencil`).  The verdict is
+    :func:`_tie_verdict`'s: it passes only when it passes at both moved
+    points; every other failure stands.  A moved point where the function
+    or its gradient is not finite teaches nothing: the verdicts stand.
+    """
+    kinked = [c.name for c in checks if not c.passed and c.name in numeric
+              and _fails_only_at_kinks(analytic[c.name], numeric[c.name], tols[c.name])]
+    if not kinked:
+        return checks
+    step = _tie_move(params, np.random.default_rng([int(seed), 0x71E5]))
+    off: dict[str, ParamCheck] = {}
+    for sign in (1.0, -1.0):
+        try:
+            there = recheck({k: v + sign * step[k] for k, v in params.items()}, kinked)
+        except GradcheckValueError:  # not finite there
+            return checks
+        for c in there.params:
+            if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
+                off[c.name] = c
+    return tuple(_tie_verdict(c, off[c.name], True, crossing="each failing entry at a kink its stencil detected")
+                 if c.name in off else c for c in checks)
+
+
+def _fails_only_at_kinks(analytic: np.ndarray, numeric: NumericGradient, tol: Tolerance) -> bool:
+    """Does ``analytic`` fail, and only at entries whose stencil flags a kink?"""
+    v = compare_entries(analytic, numeric, tol)
+    return bool(not v.passed.all() and v.kink[~v.passed].all())
+
+
+def _tie_move(params: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A seeded move of every entry by up to ``+-TIE_NUDGE * max(|p|, 1)`` (:data:`TIE_NUDGE`), uniform."""
+    return {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in params.items()}
 
 
 def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator) -> tuple[float, list[float]]:
@@ -897,7 +945,7 @@ def _off_move(ev: ModelEvaluator, seed: int) -> dict[str, np.ndarray]:
     best: dict[str, np.ndarray] = {}
     clearest = -1.0
     for _ in range(TIE_DRAWS):
-        step = {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in ev.params.items()}
+        step = _tie_move(ev.params, rng)
         clear = min(_clearance(ev, {k: v + sign * step[k] for k, v in ev.params.items()}) for sign in (1.0, -1.0))
         if clear >= TIE_CLEAR:
             return step
@@ -1117,7 +1165,8 @@ def _sits_on_ties(ev: ModelEvaluator) -> bool:
     return any(bool(tied.any()) for _, tied in _ties(ev))
 
 
-def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool) -> ParamCheck:
+def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool, *,
+                 crossing: str = "each failing entry moving a tie") -> ParamCheck:
     """A tensor's verdict from its check at the point given (``at``) and off the ties (``off``: a failing one of the two).
 
     It passes when it passes at both points off the ties, where every
@@ -1127,7 +1176,8 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool) -> ParamCheck
     moves none is differentiable there, and its failure stands (a backward
     right only off the point, or off exact zeros, is still caught).
     The check whose numbers are shown is the one that decides (the one at
-    the point given when both fail), and a note says which.
+    the point given when both fail), and a note says which.  ``crossing``:
+    how the note says why the failing entries are explained.
     """
     unit = "probes" if at.mode == "fast" else "entries"
     here = f"{at.n_failed} of its {at.n_entries} {unit} failed" if not at.passed else "it passed"
@@ -1137,7 +1187,7 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool) -> ParamCheck
            "any fixed relu'(0) can lie outside the one-sided bracket, and a wrong one inside it: no finite "
            "difference can check it there")
     if off.passed and not at.passed and explained:
-        note = (f"{here}, each failing entry moving a tie; {why}. Checked instead at {moved}: it passes at both, and "
+        note = (f"{here}, {crossing}; {why}. Checked instead at {moved}: it passes at both, and "
                 "every number shown is from the first")
         return dataclasses.replace(off, notes=(note,) + off.notes)
     if off.passed and not at.passed:

@@ -29,19 +29,24 @@ DLFS layer objects
     twice on fresh copies, so a backward adding into a ``self.dW`` it never
     zeroes is found not deterministic; writes into the inputs (by forward,
     or by backward through the ``self.x`` forward kept) and into the
-    parameters are reported.  Like :func:`gradcheck.check_net` this moves
+    parameters are reported; writes into ``dout`` are said as a warning.  Like :func:`gradcheck.check_net` this moves
     the layer's own parameter arrays in place; every array the layer held
     is put back bit for bit on every way out (exceptions and Ctrl-C
     included); only a killed process can leave a moved entry.
 
 Integer and boolean inputs (labels, masks) are passed through unchanged
-and not differentiated.
+and not differentiated.  Inputs (and a layer object's parameters) below
+float64 are said as for :func:`gradcheck.check_model`.  A tensor whose
+every failing entry sits at a kink its stencil flagged (exact ReLU ties)
+is checked again at two points moved off them, through the same forward
+and backward (:func:`gradcheck.check._kinks_off_ties`).
 """
 from __future__ import annotations
 
 import contextlib
 import inspect
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -259,7 +264,7 @@ def check_layer(
     if not callable(forward) and hasattr(forward, "forward") and hasattr(forward, "backward"):
         if inputs is not None or not isinstance(backward, Mapping):
             raise GradcheckTypeError("for a layer object, call check_layer(layer, inputs): its backward is layer.backward")
-        return _check_object(forward, _inputs(backward), dout, params, subject, options)
+        return _check_object(forward, _inputs(backward), dout, params, subject, _given_precision(options, backward))
     if not callable(forward):
         raise GradcheckTypeError(f"forward must be callable or a layer object with forward and backward methods, "
                         f"got forward={describe(forward)}")
@@ -267,7 +272,17 @@ def check_layer(
         raise GradcheckTypeError(f"backward must be callable (or None for a loss returning (loss, dx)), got {describe(backward)}")
     if params is not None:
         raise GradcheckTypeError("params= names a layer object's parameter attributes; functions take every array in inputs")
-    return _check_functions(forward, backward, _inputs(inputs), dout, subject, options)
+    return _check_functions(forward, backward, _inputs(inputs), dout, subject, _given_precision(options, inputs))
+
+
+def _given_precision(options: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    """``options`` with ``low_precision``: the inputs given below float64 (:func:`gradcheck.check.low_precision_arrays`).
+
+    The check runs on float64 copies, so a float32 path is not what it
+    checks: said (a warning; an error under ``strict``), as for
+    :func:`gradcheck.check_model`.
+    """
+    return {**options, "low_precision": low_precision_arrays({f"inputs[{k!r}]": v for k, v in inputs.items()})}
 
 
 def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] | None, point: dict[str, np.ndarray],
@@ -291,7 +306,9 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
     else:
         grads, outputs, douts, found, raw = _backward_twice(forward, backward, point, used, result, names, dout, rng)
         problems += found
-    low = low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})  # judged with float32 error bars, said
+    # judged with float32 error bars, said
+    options = {**options, "n_samples": _batch(point, diff), "low_precision": options["low_precision"]
+               + low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})}
     guards.require_finite(grads, "grads")
 
     def call(arrays: dict[str, np.ndarray]) -> Any:
@@ -299,11 +316,28 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
         outs = [np.asarray(res[0])] if backward is None else _split(res, True)[0]
         return _total(outs, douts, who)
 
+    def recheck(moved: dict[str, np.ndarray], which: list[str]) -> CheckResult:
+        at = {**point, **moved}
+        res = forward(**{k: v.copy() for k, v in at.items()})
+        if backward is None:
+            outs, raw_there = [np.asarray(res[0])], res[1]
+        else:
+            outs, cache, cached = _split(res, True)
+            raw_there = backward(*[d.copy() for d in douts], *((cache,) if cached else ()))
+        there = _grads(raw_there, names, diff, who)
+        fp = FunctionPoint(call, {k: at[k].copy() for k in diff}, who=who)
+        return check_point(fp, {k: _as_grad(there[k], at[k], k, who) for k in which}, first=None, subject=who,
+                           noise_floor=_floor(outs, douts), **options)
+
     fp = FunctionPoint(call, {k: point[k].copy() for k in diff}, who=who)
-    floor = sum(float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * d))) for o, d in zip(outputs, douts))
     first = float(_total(outputs, douts, who))
-    return check_point(fp, grads, first=first, subject=who, noise_floor=floor, problems=problems,
-                       n_samples=_batch(point, diff), low_precision=low, **options)
+    return check_point(fp, grads, first=first, subject=who, noise_floor=_floor(outputs, douts), problems=problems,
+                       recheck=recheck, **options)
+
+
+def _floor(outputs: Sequence[np.ndarray], douts: Sequence[np.ndarray]) -> float:
+    """The size of the terms of ``sum(out * dout)`` (a noise floor for :func:`gradcheck.check.check_point`)."""
+    return sum(float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * d))) for o, d in zip(outputs, douts))
 
 
 def _signature_order(forward: Callable[..., Any], names: list[str]) -> list[str]:
@@ -392,6 +426,10 @@ class _Pass:
     grads: dict[str, np.ndarray]
     attrs: dict[str, str]
     problems: list[str]
+    #: the gradients as backward returned them or left them in ``self.dW`` (their dtypes)
+    returned: dict[str, Any] = field(default_factory=dict)
+    #: backward's writes into ``dout``: said, not failed (see :func:`_object_pass`)
+    dout_writes: list[str] = field(default_factory=list)
 
 
 class _Attributes:
@@ -437,8 +475,10 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
 
     Reported: writes of ``forward`` into its inputs; writes of ``backward``
     into the inputs ``forward`` kept (``self.x``); writes of either into the
-    layer's parameters.  Writes into ``dout`` are not (the book's own
-    ``Relu.backward`` does ``dout[mask] = 0``, harmless in a chain).
+    layer's parameters.  Writes of ``backward`` into ``dout`` are said as
+    a warning, not a failure: the book's own ``Relu.backward`` does
+    ``dout[mask] = 0``, harmless in its chains, where every ``dout`` is the
+    previous backward's fresh result and nothing reads it after the call.
     """
     inputs = list(point)
     used = {k: point[k].copy() for k in inputs}
@@ -448,13 +488,15 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     params_after_forward = held.entries()
     scalar = out.ndim == 0
     douts = [np.ones(())] if scalar else _dout([out], dout, rng)
-    raw = layer.backward(1.0 if scalar else douts[0].copy())
+    given = douts[0].copy()
+    raw = layer.backward(1.0 if scalar else given)
     grads_in = _grads(raw, inputs, [inputs[0]] if not isinstance(raw, (tuple, list)) else
                       [k for k in inputs if point[k].dtype.kind == "f"], who)
     grads = {k: _as_grad(g, point[k], k, who) for k, g in grads_in.items()}  # copies, before anything else runs
     attrs = _object_params(layer, names)
     for a, g in attrs.items():
         grads[a] = _as_grad(getattr(layer, g, None), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)
+    returned = {**grads_in, **{a: getattr(layer, g, None) for a, g in attrs.items()}}
     problems += guards.mutations({f"{k} (which forward kept)": v for k, v in after_forward.items()},
                                  {f"{k} (which forward kept)": v for k, v in used.items()}, f"{who}.backward")
     after_backward = held.entries()
@@ -462,7 +504,11 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     problems += _params_written([a for a in attrs if a in held.saved
                                  and guards.same_entries(params_after_forward[a], held.saved[a])],
                                 params_after_forward, after_backward, f"{who}.backward")
-    return _Pass(out, grads, attrs, problems)
+    writes = [] if scalar else [
+        f"{m.split(': a function under check')[0]}: not counted as a failure, harmless where nothing reads dout after the call (the book's chains; its "
+        "own Relu.backward does dout[mask] = 0), but a caller that reuses dout sees it changed"
+        for m in guards.mutations({"dout": douts[0]}, {"dout": given}, f"{who}.backward")]
+    return _Pass(out, grads, attrs, problems, returned, writes)
 
 
 def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None,
@@ -488,6 +534,11 @@ def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Ma
         douts = [np.ones(())] if out.ndim == 0 else _dout([out], dout, _dout_rng(options["seed"]))
         moving = [k for k in grads if k in point]
         params = {a: held.objects.get(a, held.current(a)) for a in first.attrs}
+        low = options["low_precision"] + low_precision_arrays(
+            {**{f"{who}.{a}": v for a, v in params.items()}, **{f"{who}.d{k}": g for k, g in first.returned.items()}})
+        # the layer's own arrays move in place: in their dtype
+        options = {**options, "n_samples": _batch(point, moving), "low_precision": low,
+                   "force_float32": any(f"{who}.{a}" in low for a in params)}
         with restoring(params, f"{who}"):
             arrays = {**{k: point[k].copy() for k in moving}, **params}
 
@@ -495,12 +546,41 @@ def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Ma
                 res = np.asarray(layer.forward(*[(current[k] if k in current else point[k]).copy() for k in inputs]))
                 return _total([res], douts, who)
 
+            def recheck(moved: dict[str, np.ndarray], which: list[str]) -> CheckResult:
+                return _moved_object_check(layer, call, point, params, moved, which, dout, douts, names, who, held,
+                                           options)
+
             fp = FunctionPoint(call, arrays, who=who)
-            return check_point(fp, grads, first=float(_total([out], douts, who)), subject=who, problems=problems,
-                               noise_floor=float(np.sum(np.abs(out * douts[0]))), n_samples=_batch(point, moving),
-                               **options)
+            result = check_point(fp, grads, first=float(_total([out], douts, who)), subject=who, problems=problems,
+                                 noise_floor=float(np.sum(np.abs(out * douts[0]))), recheck=recheck, **options)
+            return dataclasses.replace(result, warnings=result.warnings + tuple(first.dout_writes))
     finally:
         held.restore()
+
+
+def _moved_object_check(layer: Any, call: Callable[[dict[str, np.ndarray]], Any], point: dict[str, np.ndarray],
+                        params: Mapping[str, np.ndarray], moved: Mapping[str, np.ndarray], which: list[str], dout: Any,
+                        douts: Sequence[np.ndarray], names: Mapping[str, str] | None, who: str, held: _Attributes,
+                        options: dict[str, Any]) -> CheckResult:
+    """The check of ``which`` with the inputs and the layer's parameters set to ``moved`` (a point off the ties).
+
+    The parameters are put back after (the caller's :func:`restoring` too).
+    """
+    before = {a: v.copy() for a, v in params.items()}
+    try:
+        for a, v in params.items():
+            np.copyto(v, moved[a], casting="unsafe")
+        there = _object_pass(layer, {**point, **{k: moved[k] for k in point if k in moved}}, dout, names, who, held,
+                             _dout_rng(options["seed"]))
+        held.restore(list(there.attrs))  # a backward that rebinds or steps them must not move the point
+        for a, v in params.items():
+            np.copyto(v, moved[a], casting="unsafe")
+        fp = FunctionPoint(call, {**{k: np.array(moved[k], copy=True) for k in point if k in moved}, **params}, who=who)
+        return check_point(fp, {k: there.grads[k] for k in which}, first=None, subject=who,
+                           noise_floor=float(np.sum(np.abs(there.out * douts[0]))), **options)
+    finally:
+        for a, v in params.items():
+            np.copyto(v, before[a])
 
 
 def _object_nondeterminism(first: _Pass, second: _Pass, who: str) -> list[str]:

@@ -20,7 +20,7 @@ from gradcheck import guards
 from gradcheck._validate import check_grads_match, check_workers, describe
 from gradcheck.evaluations import counting_calls, is_numerical
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
-from gradcheck.check import _check_options, _tolerance, check_point
+from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.compare import Tolerance
 from gradcheck.layer import restoring
 from gradcheck.numeric import FunctionPoint, to_scalar
@@ -82,7 +82,12 @@ def check_net(
     writes never move the point the numbers are taken at.  The numbers are
     judged as in :func:`gradcheck.check_gradients` (two calls per entry,
     refinement where needed, determinism and noise measured from the loss
-    itself).
+    itself); a tensor whose every failing entry sits at a kink its stencil
+    flagged (exact ReLU ties) is checked again at two points moved off them,
+    with ``net.gradient`` called there (:func:`gradcheck.check._kinks_off_ties`).
+    ``net.params`` or ``x`` below float64 are said (a
+    ``GradcheckPrecisionWarning``; ``TypeError`` under ``strict``), and float32
+    parameters are moved with float32 steps.
 
     A ``net.gradient`` that runs ``net.loss`` or ``net.predict`` about once
     per parameter computes a numerical gradient, however accurate, and is
@@ -137,7 +142,8 @@ def check_net(
     with restoring(arrays, f"net.{params}"):
         before = {k: a.copy() for k, a in arrays.items()}
         grads, problems = _counted_gradient(net, (loss, "predict"), grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
-        again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
+        raw: dict[str, Any] = {}  # the second call's gradients as returned (their dtypes)
+        again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}", raw)
         problems += [f"net.{gradient} is not deterministic: the gradient of {k} differs between two calls with the same "
                      "input (gradients kept from an earlier call and added to?)"
                      for k in grads if not guards.same_entries(grads[k], again[k])]
@@ -145,27 +151,58 @@ def check_net(
         xs, ts = xx.copy(), tt.copy()
         first = to_scalar(loss_fn(xs, ts), f"net.{loss}")
         problems += _written(arrays, before, label, f"net.{loss}", {"x": (xx, xs), "t": (tt, ts)})
-        # every call of the loss gets fresh copies of the batch: a loss that writes into x or t must not move
-        # the point the numbers are taken at
+        low = low_precision_arrays({**{label[k]: a for k, a in arrays.items()}, "x": x, "t": t,
+                                    **{f"net.{gradient}(x, t)[{k!r}]": v for k, v in raw.items()}})
+        options.update(n_samples=int(xx.shape[0]) if xx.ndim else None, low_precision=low,
+                       force_float32=any(label[k] in low for k in arrays))  # the net's own arrays move: in their dtype
+
+        def recheck(moved: dict[str, np.ndarray], names: list[str]) -> CheckResult:
+            return _moved_check(loss_fn, grad_fn, arrays, moved, names, xx, tt, who, options)
+
         point = FunctionPoint(lambda _: loss_fn(xx.copy(), tt.copy()), dict(arrays), who=f"net.{loss}")
-        return check_point(point, grads, first=first, subject=who, problems=problems,
-                           n_samples=int(xx.shape[0]) if xx.ndim else None,
+        return check_point(point, grads, first=first, subject=who, problems=problems, recheck=recheck,
                            question="does the model read these arrays? (net.params.update(p) or "
                                     "net.params[name] = ... replaces the arrays the layers hold)", **options)
 
 
+def _moved_check(loss_fn: Any, grad_fn: Any, arrays: Mapping[str, np.ndarray], moved: Mapping[str, np.ndarray],
+                 names: list[str], xx: np.ndarray, tt: np.ndarray, who: str, options: dict[str, Any]) -> CheckResult:
+    """The check of ``names`` with the net's parameters set to ``moved`` (a point off the ties), put back after.
+
+    Every call of the loss gets fresh copies of the batch: a loss that
+    writes into ``x`` or ``t`` must not move the point the numbers are
+    taken at.
+    """
+    before = {k: a.copy() for k, a in arrays.items()}
+    try:
+        for k, a in arrays.items():
+            np.copyto(a, moved[k], casting="unsafe")
+        grads = check_grads_match(grad_fn(xx.copy(), tt.copy()), arrays, name="net.gradient(x, t)")
+        guards.require_finite(grads, "grads")
+        for k, a in arrays.items():  # a gradient that wrote into them must not move the point
+            np.copyto(a, moved[k], casting="unsafe")
+        point = FunctionPoint(lambda _: loss_fn(xx.copy(), tt.copy()), dict(arrays), who=f"{who}.loss")
+        return check_point(point, {k: grads[k] for k in names}, first=None, subject=who, **options)
+    finally:
+        for k, a in arrays.items():
+            np.copyto(a, before[k])
+
+
 def _guarded_gradient(grad_fn: Any, arrays: Mapping[str, np.ndarray], before: Mapping[str, np.ndarray],
                       xx: np.ndarray, tt: np.ndarray, label: Mapping[str, str],
-                      who: str) -> tuple[dict[str, np.ndarray], list[str]]:
+                      who: str, returned: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """``grad_fn`` on fresh copies of the batch: copies of its gradients, and what it wrote into.
 
     The gradients are copied before anything else runs, so a gradient that
     returns the same buffers on every call, adding into them, is still seen
     to change between two calls.  The parameters are put back afterwards.
+    ``returned``: filled with the gradients as returned (their dtypes).
     """
     xg, tg = xx.copy(), tt.copy()
     raw = grad_fn(xg, tg)
     grads = check_grads_match(raw, arrays, name=f"{who}(x, t)")
+    if returned is not None:
+        returned.update({k: raw[k] for k in grads})
     return grads, _written(arrays, before, label, who, {"x": (xx, xg), "t": (tt, tg)})
 
 
