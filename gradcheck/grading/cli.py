@@ -458,17 +458,22 @@ def _preflight(args: argparse.Namespace, batch: _Batch) -> int | None:
 
         try:
             error = preflight_on_cluster(args.scheduler, batch.assignment, batch.limits, isolation=args.isolation, seed=batch.seed)
-        except ImportError as exc:
-            print(f"gradcheck grade: error: --scheduler needs the optional dependency {exc.name!r}: pip install 'gradcheck[distributed]'", file=sys.stderr)
-            return 2
-        except OSError as exc:
-            print(f"gradcheck grade: error: {exc}", file=sys.stderr)
-            return 2
+        except (ImportError, OSError) as exc:
+            return _cannot_run(exc)
     else:
         error = preflight(batch.assignment.reference_model(), batch.limits, isolation=args.isolation, seed=batch.seed)
     if error is None:
         return None
     print(f"gradcheck grade: error: {error}\ngradcheck grade: nobody was graded and nothing was written", file=sys.stderr)
+    return 2
+
+
+def _cannot_run(exc: ImportError | OSError) -> int:
+    """Exit status 2, saying why: ``[distributed]`` is missing for ``--scheduler``, or an ``OSError`` (an unreachable scheduler)."""
+    if isinstance(exc, ImportError):
+        print(f"gradcheck grade: error: --scheduler needs the optional dependency {exc.name!r}: pip install 'gradcheck[distributed]'", file=sys.stderr)
+    else:
+        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
     return 2
 
 
@@ -487,12 +492,8 @@ def _grade(args: argparse.Namespace, batch: _Batch, todo: list[tuple[int, Gradin
                 run_on_cluster(todo, args.scheduler, _recorder(batch), advance)
             else:
                 _execute(todo, jobs, _recorder(batch), advance)
-    except ImportError as exc:
-        print(f"gradcheck grade: error: --scheduler needs the optional dependency {exc.name!r}: pip install 'gradcheck[distributed]'", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"gradcheck grade: error: {exc}", file=sys.stderr)
-        return 2
+    except (ImportError, OSError) as exc:
+        return _cannot_run(exc)
     except PoolError as exc:
         print(f"gradcheck grade: error: {exc}\ngradcheck grade: nothing was written; {len(batch.results)} of {len(batch.submissions)} submissions "
               f"were graded ({_kept(batch)}): run again once the cause is fixed", file=sys.stderr)
