@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections import Counter
+from collections import defaultdict
 from contextlib import contextmanager
 from types import CodeType
 from typing import Any, Collection, Iterator
@@ -83,7 +83,7 @@ def is_numerical(evaluations: int, n_params: int) -> bool:
 
 
 @contextmanager
-def counting_calls(codes: Collection[CodeType]) -> Iterator[Counter[CodeType] | None]:
+def counting_calls(codes: Collection[CodeType], *, batch: int | None = None) -> Iterator[dict[CodeType, float] | None]:
     """Count the calls of the functions whose code objects are ``codes``, in this thread, while the block runs.
 
     Uses :func:`sys.setprofile`.  When a profiler is already installed
@@ -94,11 +94,18 @@ def counting_calls(codes: Collection[CodeType]) -> Iterator[Counter[CodeType] | 
     ----------
     codes : collection of code objects
         ``function.__code__`` of each function to count.
+    batch : int, optional
+        The batch size: a call then counts the share of the batch it was
+        given (its first array argument's rows over ``batch``, at most 1; a
+        call without an array argument counts 1), so a backward that runs
+        the forward on each sample in turn ran it once, as the grader's
+        sandbox counts (rt17: an honest per-sample ``gradient()`` was
+        called numerical).
 
     Yields
     ------
-    collections.Counter or None
-        Calls per code object, filled in as the block runs.
+    dict or None
+        Calls (or batch shares) per code object (0 for one never called), filled in as the block runs.
 
     Examples
     --------
@@ -106,20 +113,30 @@ def counting_calls(codes: Collection[CodeType]) -> Iterator[Counter[CodeType] | 
     >>> with counting_calls([f.__code__]) as counts:
     ...     _ = [f() for _ in range(3)]
     >>> counts[f.__code__]
-    3
+    3.0
     """
     targets = frozenset(codes)
     if sys.getprofile() is not None:
         yield None
         return
-    counts: Counter[CodeType] = Counter()
+    counts: defaultdict[CodeType, float] = defaultdict(float)
 
     def hook(frame: Any, event: str, arg: Any) -> None:
         if event == "call" and frame.f_code in targets:
-            counts[frame.f_code] += 1
+            counts[frame.f_code] += 1 if batch is None else _batch_share(frame, batch)
 
     sys.setprofile(hook)
     try:
         yield counts
     finally:
         sys.setprofile(None)
+
+
+def _batch_share(frame: Any, batch: int) -> float:
+    """The rows of a call's first array argument over ``batch`` (at most 1); 1 without one."""
+    code = frame.f_code
+    for name in code.co_varnames[:code.co_argcount]:
+        value = frame.f_locals.get(name)
+        if hasattr(value, "shape") and len(value.shape) >= 1:
+            return min(1.0, value.shape[0] / batch)
+    return 1.0

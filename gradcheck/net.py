@@ -10,6 +10,8 @@ loss can only see a moved parameter through those arrays, so
 """
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from types import CodeType
 from typing import Any
@@ -218,11 +220,12 @@ def _counted_gradient(net: Any, forward_names: tuple[str, ...], grad_fn: Any, ar
     """
     methods = {n: getattr(net, n, None) for n in forward_names}
     codes = {n: c for n, m in methods.items() if isinstance(c := getattr(getattr(m, "__func__", m), "__code__", None), CodeType)}
-    with counting_calls(codes.values()) as counts:
+    with counting_calls(codes.values(), batch=int(xx.shape[0]) if xx.ndim else None) as counts:
         grads, problems = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, who)
     if counts:
         name = max(codes, key=lambda n: counts[codes[n]])
-        calls, n_params = counts[codes[name]], sum(int(np.size(a)) for a in arrays.values())
+        # whole-batch runs: a per-sample loop's shares add up to 1 (rounding kept from dropping a run)
+        calls, n_params = math.floor(counts[codes[name]] + 1e-9), sum(int(np.size(a)) for a in arrays.values())
         if is_numerical(calls, n_params):
             problems.insert(0, f"{who} called net.{name} {calls:,} times for {n_params:,} parameters: it computes a numerical "
                                "gradient, not backpropagation (which runs the net forward once)")

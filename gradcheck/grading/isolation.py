@@ -205,6 +205,9 @@ def resolve(requested: "str | Level" = AUTO, *, require: "str | Level | None" = 
         level = Level.parse(requested)
         if levels[level] is not None:
             raise IsolationUnavailable(f"isolation level {level.value!r} is not available on this machine: {levels[level]}")
+    if level < minimum and requested != AUTO:  # both given, and they disagree: the options conflict
+        raise IsolationUnavailable(f"--isolation {level.value} is weaker than --require-isolation {minimum.value}: "
+                                   f"ask for {minimum.value!r} or stronger, or drop one of the two options")
     if level < minimum:
         raise IsolationUnavailable(
             f"isolation level {minimum.value!r} is required but the strongest this machine allows is {level.value!r}: "

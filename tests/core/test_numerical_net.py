@@ -148,3 +148,41 @@ def test_counting_calls_counts_only_the_given_functions():
         for _ in range(5):
             f()
     assert counts is not None and counts[g.__code__] == 5 and f.__code__ not in counts
+
+
+class PerSampleNet(dlfs.TwoLayerNet):
+    """Honest: backprop one sample at a time (loss and backward on each row), averaged: N loss calls, one run."""
+
+    def gradient(self, x, t):
+        total = {k: np.zeros_like(v) for k, v in self.params.items()}
+        for i in range(len(x)):
+            for k, g in super().gradient(x[i:i + 1], t[i:i + 1]).items():
+                total[k] += g / len(x)
+        return total
+
+
+@pytest.mark.parametrize(("sizes", "n"), [((2, 2, 2), 16), ((3, 2, 2), 40)])
+def test_per_sample_backprop_on_a_small_net_is_not_called_numerical(sizes, n):
+    # rt17: 16 per-sample loss calls for 12 parameters were counted as 16 runs of the net, a numerical gradient;
+    # each call had one row of the batch: together they ran the net once
+    x, t = dlfs.batch(n, sizes[0], sizes[2])
+    r = check_net(PerSampleNet(*sizes), x, t)
+    assert r.passed, r.problems
+    assert not any("numerical" in p for p in r.problems)
+
+
+def test_a_numerical_gradient_taken_sample_by_sample_is_still_caught():
+    # central differences on one row at a time: 2 P loss calls per sample, each 1/N of the batch: 2 P runs
+    class PerSampleNumerical(dlfs.TwoLayerNet):
+        def gradient(self, x, t):
+            total = {k: np.zeros_like(v) for k, v in self.params.items()}
+            for i in range(len(x)):
+                loss_w = lambda w, i=i: self.loss(x[i:i + 1], t[i:i + 1])  # noqa: E731
+                for k in self.params:
+                    total[k] += numerical_gradient(loss_w, self.params[k]) / len(x)
+            return total
+
+    x, t = dlfs.batch()
+    r = check_net(PerSampleNumerical(6, 5, 3), x, t)
+    assert not r.passed
+    assert any(p.startswith(f"net.gradient called net.loss {2 * N_PARAMS:,} times") for p in r.problems), r.problems

@@ -380,6 +380,22 @@ def test_require_isolation_refuses_with_what_is_missing(tmp_path: Path, monkeypa
     assert status == 2 and "'namespaces' is required" in err and "install util-linux" in err, err
 
 
+def test_an_isolation_weaker_than_the_required_one_is_a_conflict_of_the_options(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt17: --isolation process --require-isolation uid, where uid was available, said "the strongest this machine
+    # allows is 'process': None"; the machine was not the problem, the two options were
+    import gradcheck.grading.isolation as iso
+
+    monkeypatch.setattr(iso, "_probed", {Level.PROCESS: None, Level.UID: None, Level.NAMESPACES: None})
+    sub = tmp_path / "a.py"
+    sub.write_text(SUB)
+    status = _grade_cli(sub, "--model", "xor_1layer", "--no-cache", "--quiet", "--isolation", "process",
+                        "--require-isolation", "uid")
+    err = capsys.readouterr().err
+    assert status == 2 and "--isolation process is weaker than --require-isolation uid" in err, err
+    assert "None" not in err, err
+
+
 # -- helper modules beside the submission (issue 10) ------------------------------------------------------------------------
 @pytest.mark.parametrize("level", LEVELS)
 def test_extra_files_are_importable_beside_the_submission(tmp_path: Path, level: str) -> None:
