@@ -486,10 +486,16 @@ def site_dirs() -> list[str]:
 _NS_OWN = ("/tmp", "/proc", "/dev", "/run/gradcheck")
 
 
+def ns_site_binds() -> list[tuple[str, str]]:
+    """Each of :func:`site_dirs` and where the ``namespaces`` view shows it: at its own path, or, when that
+    path is under one of the view's own mounts (a virtual environment in ``/tmp``), under
+    ``/run/gradcheck/sites/N`` (a fresh clone's venv in /tmp saw no package but numpy)."""
+    return [(d, f"{NS_HOME}/sites/{i}" if any(_inside(d, top) for top in _NS_OWN) else d) for i, d in enumerate(site_dirs())]
+
+
 def ns_site_dirs() -> list[str]:
-    """The :func:`site_dirs` bound into the ``namespaces`` view: all but those under its own mounts
-    (a venv under ``/tmp`` would be hidden by its private ``/tmp``; numpy is bound apart anyway)."""
-    return [d for d in site_dirs() if not any(_inside(d, top) for top in _NS_OWN)]
+    """Where the ``namespaces`` view shows the :func:`site_dirs` (:func:`ns_site_binds`), for the child's ``sys.path``."""
+    return [shown for _, shown in ns_site_binds()]
 
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
@@ -507,7 +513,7 @@ def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sour
     binds.append((prefix, prefix))
     for d in numpy_dirs():
         binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
-    binds.extend((d, d) for d in ns_site_dirs() if not _inside(d, prefix))
+    binds.extend((d, shown) for d, shown in ns_site_binds() if not _inside(d, prefix))
     return {
         "base": _mount_base(sources),
         "binds": binds,
@@ -640,7 +646,7 @@ def _plan_namespaces(
         assert iso.unshare is not None
         prefix = [iso.unshare, "--user", f"--map-user={NS_USER}", f"--map-group={NS_USER}", "--", *prefix]
     child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", json.dumps(child_config)]
-    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *ns_site_dirs()]
+    sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *(d for d, _ in ns_site_binds())]
     root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
     cfg = dict(
         launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,
