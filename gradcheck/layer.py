@@ -37,9 +37,11 @@ DLFS layer objects
 Integer and boolean inputs (labels, masks) are passed through unchanged
 and not differentiated.  Inputs (and a layer object's parameters) below
 float64 are said as for :func:`gradcheck.check_model`.  A tensor whose
-every failing entry sits at a kink its stencil flagged (exact ReLU ties)
-is checked again at two points moved off them, through the same forward
-and backward (:func:`gradcheck.check._kinks_off_ties`).
+every failing entry moves a tie (exact ReLU ties: a kink its stencil
+flagged, or a partial derivative that jumps across the point) is checked
+again at two points moved off them, through the same forward and backward
+(:func:`gradcheck.check._kinks_off_ties`); in fast mode it is first checked
+entry by entry.
 """
 from __future__ import annotations
 
