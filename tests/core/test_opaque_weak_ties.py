@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 
 from gradcheck import check_layer, check_net, format_result
+from gradcheck.check import _jumps
+from gradcheck.numeric import FunctionPoint
 
 MOVED = "moved off the ties"
 
@@ -120,6 +122,8 @@ class Net:
             g["W1"][3] = 0.0
         elif self.bug == "dW2_1pct":
             g["W2"] *= 1.01
+        elif self.bug == "on_ties_W3" and (self.layers[0].x @ self.params["W1"] == 0).any():
+            g["W3"][0, 0] += 0.01  # planted: wrong at an entry that moves no tie, on exact ties only
         return g
 
 
@@ -148,7 +152,7 @@ def test_a_correct_net_on_weak_ties_passes_and_says_where_it_was_checked(relu: t
 
 @pytest.mark.parametrize("relu, bug, wrong", [(Leaky, None, "W1"), (MaskFromOutput, None, "W1"),
                                              (Relu, "zero_row_dW1", "W1"), (Relu, "dW2_1pct", "W2"),
-                                             (SignFlip, None, "W1")])
+                                             (SignFlip, None, "W1"), (Relu, "on_ties_W3", "W3")])
 @pytest.mark.parametrize("mode", ["full", "fast"])
 def test_planted_bugs_still_fail_on_ties(relu: type, bug: str | None, wrong: str, mode: str) -> None:
     r = check_net(*tied_net(relu, bug), mode=mode)
@@ -163,6 +167,17 @@ def test_planted_bugs_fail_off_ties(relu: type, bug: str | None) -> None:
     for v in net.params.values():
         v += 0.1 * rng.standard_normal(v.shape)
     assert not check_net(net, x, t).passed
+
+
+def test_a_jump_is_a_tie_and_a_smooth_entry_is_not() -> None:
+    # |w0 + w1| sits on its kink (a tie); w0 moves it, w2 does not (a cubic term: r(1) = 8 r(1/2), not a jump)
+    f = lambda a: float(abs(a["w"][0] + a["w"][1]) + 3.0 * a["w"][2] ** 3 + a["w"][0] * a["w"][2])  # noqa: E731
+    point = FunctionPoint(f, {"w": np.array([1.0, -1.0, 0.5])})
+    point.f0 = point.value()
+    move = {"w": np.array([0.3, 0.2, -0.4])}  # w0 + w1 moves by 0.5 s: the kink is crossed between s = -1/4 and 1/4
+    assert _jumps(point, "w", 0, move) and _jumps(point, "w", 1, move)
+    assert not _jumps(point, "w", 2, move)
+    assert not _jumps(point, "w", 0, {"w": np.array([0.3, -0.3, -0.4])})  # a move along the tie: no jump there
 
 
 # -- check_layer, fast mode ---------------------------------------------------------------------------
