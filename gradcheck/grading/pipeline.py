@@ -485,17 +485,49 @@ def _cap(value: Any) -> Any:
     return value
 
 
-def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
-                   lang: str) -> dict[str, Diagnosis]:
-    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7).
+#: Test points at which the backward is also called at two moved points (:mod:`gradcheck.roundoff`):
+#: a finite difference at h = 1e-3 escapes one point 0 .. 3 % of the time (measured), both ~1e-3.
+ROUNDOFF_POINTS = 2
 
-    The evidence is the work, not the values (:mod:`gradcheck.evaluations`):
-    a call that ran the submission's forward at least
-    :func:`~gradcheck.evaluations.evaluation_limit` times, or computed in
-    complex numbers (the complex step), whatever the values' accuracy.
-    A gradient whose values already show it (``finite_difference`` from
-    the values, with its counterexample) keeps that diagnosis.  Empty when
-    no call did.
+
+def _roundoff(caller: Caller, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int) -> Any:
+    """The noisiest :class:`~gradcheck.roundoff.RoundoffNoise` of the backward at the first test points, or ``None``.
+
+    The backward is called at ``p + d`` and ``p - d`` (this process chooses
+    ``d``; the sandbox only runs the submission) for the first
+    :data:`ROUNDOFF_POINTS` points that returned gradients.
+    """
+    from gradcheck.roundoff import moved_points, roundoff_noise
+
+    found = None
+    for i, (point, out) in enumerate(zip(points[:ROUNDOFF_POINTS], outcomes)):
+        if out.verdict != "ok" or not out.grads:
+            continue
+        plus, minus = moved_points(point.params, seed=int(seed) * 16 + i)
+        up = caller(TestPoint(f"{point.label}+d", plus, point.x, point.y))
+        down = caller(TestPoint(f"{point.label}-d", minus, point.x, point.y))
+        if up.verdict != "ok" or down.verdict != "ok" or not up.grads or not down.grads:
+            continue
+        noise = roundoff_noise(down.grads, out.grads, up.grads)
+        if found is None or (noise.numerical, noise.typical) > (found.numerical, found.typical):
+            found = noise
+    return found
+
+
+def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
+                   lang: str, roundoff: Any = None) -> dict[str, Diagnosis]:
+    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7, rt17).
+
+    The evidence is the work or the rounding, not the accuracy
+    (:mod:`gradcheck.evaluations`): a call that ran the submission's forward
+    at least :func:`~gradcheck.evaluations.evaluation_limit` times, or
+    computed in complex numbers (the complex step), or (``roundoff``, from
+    :func:`_roundoff`) whose gradient carries a finite difference's rounding
+    (:mod:`gradcheck.roundoff`).  A gradient whose values already show it
+    (``finite_difference`` from the values, with its counterexample) keeps
+    that diagnosis.  Float32 arithmetic rounds at ``~1e-7``, inside the
+    rounding band: when a gradient is diagnosed ``precision`` the rounding is
+    not read.  Empty when no call did.
     """
     from gradcheck.evaluations import is_numerical
 
@@ -508,6 +540,11 @@ def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[
                   "function": str(most.evaluations.get("function") or "forward")}
     elif complex_values:
         detail = {"template": "finite_difference.complex", "complex_values": complex_values}
+    elif roundoff is not None and roundoff.numerical and all(d.code != "precision" for d in chosen.values()):
+        from gradcheck.roundoff import STEP
+
+        detail = {"template": "finite_difference.roundoff", "moved": roundoff.typical, "step": STEP,
+                  "noisy": roundoff.noisy, "counted": roundoff.counted}
     else:
         return {}
     return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail)
@@ -627,7 +664,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
             picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
                           and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
-        numerical = _numerical_use(outcomes, model, chosen, lang)
+        numerical = _numerical_use(outcomes, model, chosen, lang, _roundoff(caller, points, outcomes, seed))
         chosen.update(numerical)
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:  # not the numerical ones: their values were right, no smaller input shows them
