@@ -91,8 +91,16 @@ class RoundoffNoise:
         return self.counted > 0 and self.noisy >= NOISY_FRACTION * self.counted
 
 
-def moved_points(params: Mapping[str, np.ndarray], seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``(p + d, p - d)``: every entry moved by ``+-STEP * max(|p|, 1)``, the sign seeded.
+def moved_points(params: Mapping[str, np.ndarray], seed: int) -> tuple[dict[str, np.ndarray], ...]:
+    """``p + d``, ``p + 2 d``, ``p + 3 d``: ``d = +-STEP * max(|p|, 1)`` per entry, the sign seeded.
+
+    A ray that starts *at* ``p`` and leaves ``p`` out: an exact ReLU tie at
+    ``p`` (integer weights and inputs) lies at its end, so all three points
+    sit on one side of it.  Points on both sides (``p - d``, ``p``, ``p + d``)
+    would cross it, and the kink's second difference, ``|d|`` in the
+    activation, is first order in ``d``: measured on the DLFS nets
+    6-5-4 and 64-32-32-10 at integer ties, ``2e-11 .. 5e-9`` of the
+    gradient, inside the noise band.
 
     Parameters
     ----------
@@ -103,37 +111,36 @@ def moved_points(params: Mapping[str, np.ndarray], seed: int) -> tuple[dict[str,
 
     Returns
     -------
-    tuple of dict
+    tuple of three dicts
         New float64 arrays.
 
     Examples
     --------
-    >>> plus, minus = moved_points({"w": np.array([2.0, 0.0])}, seed=0)
-    >>> np.abs(plus["w"] - np.array([2.0, 0.0])) / np.array([2.0, 1.0])
-    array([1.e-09, 1.e-09])
+    >>> first, second, third = moved_points({"w": np.array([2.0, 0.0])}, seed=0)
+    >>> np.abs(third["w"] - np.array([2.0, 0.0])) / np.array([2.0, 1.0])
+    array([3.e-09, 3.e-09])
     """
     check_int(seed, "seed", min_value=0)
     rng = np.random.default_rng([seed, 1009])
-    plus, minus = {}, {}
+    ds = {}
     for k in params:
         p = np.asarray(params[k], dtype=np.float64)
-        d = rng.choice([-1.0, 1.0], size=p.shape) * STEP * np.maximum(np.abs(p), 1.0)
-        plus[k], minus[k] = p + d, p - d
-    return plus, minus
+        ds[k] = (p, rng.choice([-1.0, 1.0], size=p.shape) * STEP * np.maximum(np.abs(p), 1.0))
+    return tuple({k: p + t * d for k, (p, d) in ds.items()} for t in (1.0, 2.0, 3.0))
 
 
-def roundoff_noise(minus: Mapping[str, np.ndarray], center: Mapping[str, np.ndarray],
-                   plus: Mapping[str, np.ndarray]) -> RoundoffNoise:
-    """Read the rounding in the gradients ``g(p - d)``, ``g(p)``, ``g(p + d)`` (keyed alike).
+def roundoff_noise(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray],
+                   third: Mapping[str, np.ndarray]) -> RoundoffNoise:
+    """Read the rounding in the gradients at three equally spaced points (:func:`moved_points`), keyed alike.
 
     Only the keys present in all three with one shape are read; each entry's
-    ``|g(p + d) - 2 g(p) + g(p - d)|`` is taken relative to the largest
-    ``|g(p)|`` of them all.
+    second difference ``|g3 - 2 g2 + g1|`` is taken relative to the largest
+    ``|g2|`` of them all.
 
     Parameters
     ----------
-    minus, center, plus : mapping of str to array
-        The gradients at ``p - d``, ``p`` and ``p + d`` (:func:`moved_points`).
+    first, second, third : mapping of str to array
+        The gradients at ``p + d``, ``p + 2 d`` and ``p + 3 d``.
 
     Returns
     -------
@@ -145,11 +152,11 @@ def roundoff_noise(minus: Mapping[str, np.ndarray], center: Mapping[str, np.ndar
     >>> roundoff_noise(g, g, g)  # nothing moved: no evidence either way
     RoundoffNoise(noisy=0, counted=0, typical=0.0)
     """
-    keys = [k for k in center if k in minus and k in plus
-            and np.shape(minus[k]) == np.shape(center[k]) == np.shape(plus[k])]
+    keys = [k for k in second if k in first and k in third
+            and np.shape(first[k]) == np.shape(second[k]) == np.shape(third[k])]
     if not keys:
         return RoundoffNoise(0, 0, 0.0)
-    a, b, c = (np.concatenate([np.asarray(g[k], dtype=np.float64).ravel() for k in keys]) for g in (minus, center, plus))
+    a, b, c = (np.concatenate([np.asarray(g[k], dtype=np.float64).ravel() for k in keys]) for g in (first, second, third))
     scale = float(np.max(np.abs(b), initial=0.0))
     moved = ~((a == b) & (b == c))
     if scale == 0.0 or not np.all(np.isfinite(a[moved] + b[moved] + c[moved])):

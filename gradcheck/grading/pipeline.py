@@ -485,7 +485,7 @@ def _cap(value: Any) -> Any:
     return value
 
 
-#: Test points at which the backward is also called at two moved points (:mod:`gradcheck.roundoff`):
+#: Test points at which the backward is also called at three moved points (:mod:`gradcheck.roundoff`):
 #: a finite difference at h = 1e-3 escapes one point 0 .. 3 % of the time (measured), both ~1e-3.
 ROUNDOFF_POINTS = 2
 
@@ -493,8 +493,8 @@ ROUNDOFF_POINTS = 2
 def _roundoff(caller: Caller, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int) -> Any:
     """The noisiest :class:`~gradcheck.roundoff.RoundoffNoise` of the backward at the first test points, or ``None``.
 
-    The backward is called at ``p + d`` and ``p - d`` (this process chooses
-    ``d``; the sandbox only runs the submission) for the first
+    The backward is called at ``p + d``, ``p + 2 d``, ``p + 3 d`` (this
+    process chooses ``d``; the sandbox only runs the submission) for the first
     :data:`ROUNDOFF_POINTS` points that returned gradients.
     """
     from gradcheck.roundoff import moved_points, roundoff_noise
@@ -503,12 +503,11 @@ def _roundoff(caller: Caller, points: Sequence[TestPoint], outcomes: Sequence[Ca
     for i, (point, out) in enumerate(zip(points[:ROUNDOFF_POINTS], outcomes)):
         if out.verdict != "ok" or not out.grads:
             continue
-        plus, minus = moved_points(point.params, seed=int(seed) * 16 + i)
-        up = caller(TestPoint(f"{point.label}+d", plus, point.x, point.y))
-        down = caller(TestPoint(f"{point.label}-d", minus, point.x, point.y))
-        if up.verdict != "ok" or down.verdict != "ok" or not up.grads or not down.grads:
+        moved = [caller(TestPoint(f"{point.label}+{t}d", q, point.x, point.y))
+                 for t, q in enumerate(moved_points(point.params, seed=int(seed) * 16 + i), 1)]
+        if any(o.verdict != "ok" or not o.grads for o in moved):
             continue
-        noise = roundoff_noise(down.grads, out.grads, up.grads)
+        noise = roundoff_noise(*(o.grads for o in moved))
         if found is None or (noise.numerical, noise.typical) > (found.numerical, found.typical):
             found = noise
     return found
