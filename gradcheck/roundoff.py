@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -129,18 +130,19 @@ def moved_points(params: Mapping[str, np.ndarray], seed: int) -> tuple[dict[str,
     return tuple({k: p + t * d for k, (p, d) in ds.items()} for t in (1.0, 2.0, 3.0))
 
 
-def roundoff_noise(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray],
-                   third: Mapping[str, np.ndarray]) -> RoundoffNoise:
+def roundoff_noise(first: Mapping[str, Any], second: Mapping[str, Any], third: Mapping[str, Any]) -> RoundoffNoise:
     """Read the rounding in the gradients at three equally spaced points (:func:`moved_points`), keyed alike.
 
-    Only the keys present in all three with one shape are read; each entry's
+    Only the keys present in all three, arrays of real numbers of one shape,
+    are read (a student's gradient may be anything); each entry's
     second difference ``|g3 - 2 g2 + g1|`` is taken relative to the largest
     ``|g2|`` of them all.
 
     Parameters
     ----------
     first, second, third : mapping of str to array
-        The gradients at ``p + d``, ``p + 2 d`` and ``p + 3 d``.
+        The gradients at ``p + d``, ``p + 2 d`` and ``p + 3 d`` (any values:
+        what is not an array of real numbers is no evidence).
 
     Returns
     -------
@@ -152,11 +154,12 @@ def roundoff_noise(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndar
     >>> roundoff_noise(g, g, g)  # nothing moved: no evidence either way
     RoundoffNoise(noisy=0, counted=0, typical=0.0)
     """
-    keys = [k for k in second if k in first and k in third
-            and np.shape(first[k]) == np.shape(second[k]) == np.shape(third[k])]
-    if not keys:
+    read = [(x, y, z) for k in second if k in first and k in third
+            and (x := _real(first[k])) is not None and (y := _real(second[k])) is not None and (z := _real(third[k])) is not None
+            and x.shape == y.shape == z.shape]
+    if not read:
         return RoundoffNoise(0, 0, 0.0)
-    a, b, c = (np.concatenate([np.asarray(g[k], dtype=np.float64).ravel() for k in keys]) for g in (first, second, third))
+    a, b, c = (np.concatenate([triple[i].ravel() for triple in read]) for i in range(3))
     scale = float(np.max(np.abs(b), initial=0.0))
     moved = ~((a == b) & (b == c))
     if scale == 0.0 or not np.all(np.isfinite(a[moved] + b[moved] + c[moved])):
@@ -164,3 +167,12 @@ def roundoff_noise(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndar
     r = np.abs(c[moved] - 2 * b[moved] + a[moved]) / scale
     noisy = int(np.sum((r >= NOISE_LOW) & (r <= NOISE_HIGH)))
     return RoundoffNoise(noisy, int(r.size), float(np.median(r)) if r.size else 0.0)
+
+
+def _real(value: object) -> np.ndarray | None:
+    """``value`` as a float64 array when it is an array of real numbers, else ``None``."""
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - an object numpy cannot read is no evidence
+        return None
+    return arr.astype(np.float64) if arr.dtype.kind in "biuf" else None
