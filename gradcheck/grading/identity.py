@@ -12,7 +12,11 @@ Layouts of ``grade DIR`` (what LMS exports look like):
 * **an LMS's flat download** (:data:`FLAT_NAMES`): the files of one student
   are one submission, identified by the graded file's name.  Canvas names
   each uploaded file ``name_[late_]userid_fileid_FILE`` (``FILE-1.py`` when
-  the name was used before), Moodle without folders
+  the name was used before; Canvas's ``lib/content_zipper.rb`` writes
+  ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
+  assignment is graded anonymously: those files are grouped by the
+  anonymous id and have no user id; a leading ``late_`` before a name is
+  accepted too), Moodle without folders
   ``Full Name_12345_assignsubmission_file_FILE``, Blackboard
   ``Assignment_user_attempt_YYYY-MM-DD-HH-MM-SS_FILE``; files of one
   student's latest Blackboard attempt are graded, older attempts are listed
@@ -131,6 +135,10 @@ class Submission:
 def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
     """The student id in ``identity`` (its first path component), or ``""``.
 
+    The id is the group named ``student`` when ``pattern`` has one (as
+    :data:`FLAT_NAMES`' patterns do), else its first group that matched,
+    else the whole match.
+
     >>> student_id("subs/x.py", r"\\d+")
     ''
     >>> student_id("s_123_hw.py", r"_(\\d+)_")
@@ -141,6 +149,8 @@ def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
     m = rx.search(first)
     if m is None:
         return ""
+    if "student" in rx.groupindex:  # an LMS's name (FLAT_NAMES): its user id, none in an anonymous download
+        return m["student"] or ""
     return next((g for g in m.groups() if g is not None), m.group(0))
 
 
@@ -337,7 +347,7 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
 #: One student's files in an LMS's flat download: the student (``student``), the file's own
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("canvas", re.compile(r"^(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+)_\d+_(?P<file>.+)$")),
+    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))_\d+_(?P<file>.+)$")),
     ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_file_(?P<file>.+)$")),
     ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
 )
@@ -353,7 +363,9 @@ def _flat_key(name: str) -> tuple[_Key, str, str] | None:
     for lms, rx in FLAT_NAMES:
         m = rx.match(name)
         if m:
-            return (lms, m["name"], m["student"]), m.groupdict().get("attempt") or "", m["file"]
+            found = m.groupdict()
+            who = found["student"] or f"anon_{found.get('anon')}"  # Canvas's anonymous id when grading is anonymous
+            return (lms, found["name"] or "", who), found.get("attempt") or "", found["file"]
     return None
 
 
