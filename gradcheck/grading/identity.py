@@ -261,7 +261,11 @@ class Choice:
     helpers : tuple of (Path, str)
         The helper modules and the names they are imported by.
     candidates : tuple of str
-        The names of every ``.py`` / ``.ipynb`` file, sorted.
+        The names of every ``.py`` / ``.ipynb`` file, sorted; when refused
+        with several, only the ones the rule left (not the helper modules).
+    helper_modules : tuple of str
+        When refused with several: the ``.py`` files recognised as helper
+        modules (another file imports them), sorted.
     reason : str or None
         Why none is graded: ``"none"`` (no candidate), ``"several"``,
         ``"no_match"`` or ``"several_match"`` (the assignment's ``file``).
@@ -275,6 +279,7 @@ class Choice:
     candidates: tuple[str, ...] = ()
     reason: str | None = None
     problem: str | None = None
+    helper_modules: tuple[str, ...] = ()
 
 
 def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None) -> tuple[list[tuple[Path, str]], str]:
@@ -312,6 +317,10 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     """
     left, reason = _chosen(files, file_pattern, model)
     names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
+    if len(left) != 1 and reason == "several":  # the files another one imports are helpers, no candidates
+        kept = tuple(sorted(n for _, n in left))
+        imported = tuple(n for n in names if n not in kept)
+        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported)
     if len(left) != 1:
         return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern))
     path, name = left[0]
@@ -326,9 +335,13 @@ def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str],
         return f"no file matching {file_pattern!r} (the assignment's file) in {where}; its .py/.ipynb files: {listing}"
     if reason == "several_match":
         return f"several files match {file_pattern!r} (the assignment's file) in {where}: {', '.join(left)}; grade one by hand"
-    if reason == "none":
-        return f"no .py or .ipynb file in {where}"
-    return (f"several candidate files in {where}: {listing}; name the graded one with "
+    return f"no .py or .ipynb file in {where}"
+
+
+def _several(where: str, candidates: Sequence[str], helpers: Sequence[str]) -> str:
+    """The refusal of several candidates, naming the files recognised as helper modules apart."""
+    seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
+    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}; name the graded one with "
             f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
 
 

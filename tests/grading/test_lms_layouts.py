@@ -212,3 +212,14 @@ def test_run_autograder_grades_a_helper_module_submission(tmp_path: Path) -> Non
     shutil.rmtree(root / "results", ignore_errors=True)
     data = json.loads(run_gradescope(root, tmp_path / "a.toml").read_text(encoding="utf-8"))
     assert data["score"] == 2 and data["extra_data"]["submission"] == "hw1.py"
+
+
+def test_a_refusal_names_only_the_real_candidates_and_the_helpers_it_recognised(tmp_path: Path) -> None:
+    # rt17 F18: two copies of the homework both import the helper; the helper is no candidate
+    d = write(tmp_path / "gs", {"hw1.py": USES_HELPER, "hw1_before.py": USES_HELPER, "helper.py": GOOD})
+    (sub,) = collect_submissions([d / "hw1.py", d / "hw1_before.py", d / "helper.py"], single=True)
+    assert sub.path is None
+    assert "candidate files in the files given: hw1.py, hw1_before.py;" in sub.problem
+    assert "helper.py (imported by another file: a helper module)" in sub.problem
+    gs = find_submission(d, model="xor_1layer")
+    assert gs.path is None and gs.candidates == ("hw1.py", "hw1_before.py") and gs.helper_modules == ("helper.py",)
