@@ -215,3 +215,22 @@ def test_a_correct_affine_relu_on_ties_passes(mode: str) -> None:
 def test_a_leaky_affine_relu_on_ties_fails(mode: str) -> None:
     r = check_layer(affine_relu_forward, leaky_backward, tied_layer_point(), mode=mode)
     assert not r.passed
+
+
+# -- near ties: pre-activations a few hundredths of a step from 0 (rt18 F14) -----------------------------------
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, Any]:
+    return np.maximum(x, 0.0), x
+
+
+def relu_backward(dout: np.ndarray, cache: Any, slope: float = 1.0) -> np.ndarray:
+    return dout * np.where(cache > 0, slope, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_relu_at_near_ties_passes_and_a_slope_four_percent_off_fails(seed: int) -> None:
+    # inputs of 1e-8 times small integers (a step is 6e-6): before, a correct relu failed at 5 of these 6 points
+    x = 1e-8 * np.random.default_rng(seed + 70).integers(-2, 3, (3, 4)).astype(float)
+    assert check_layer(relu_forward, relu_backward, {"x": x}, seed=seed).passed
+    wrong = lambda dout, cache: relu_backward(dout, cache, 1.04)  # noqa: E731
+    assert not check_layer(relu_forward, wrong, {"x": x}, seed=seed).passed
