@@ -593,20 +593,34 @@ def low_precision_arrays(named: Mapping[str, Any]) -> dict[str, str]:
     >>> low_precision_arrays({"x": np.zeros(2), "y": [1, 2], "z": None, "g": np.zeros(2, np.float16)})
     {'g': 'float16'}
     """
-    low = {}
-    for k, v in named.items():
-        if v is None:
-            continue
-        dtype = v.dtype if type(v) is np.ndarray else np.asarray(v).dtype  # an array's own, without asarray
-        if dtype.kind == "f" and dtype.itemsize < 8:
-            low[k] = dtype.name
-    return low
+    return {k: (v.dtype if type(v) is np.ndarray else np.asarray(v).dtype).name for k, v in named.items() if _below_float64(v)}
 
 
-def _below_float64(low: Mapping[str, str]) -> str:
+def _below_float64(value: Any) -> bool:
+    """Is ``value`` (None: no) an array, or array-like, of floats below float64?  The rule of :func:`low_precision_arrays`."""
+    if value is None:
+        return False
+    dtype = value.dtype if type(value) is np.ndarray else np.asarray(value).dtype  # an array's own, without asarray
+    return dtype.kind == "f" and dtype.itemsize < 8
+
+
+def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any], output: Any) -> dict[str, str]:
+    """:func:`low_precision_arrays` of a model check's inputs, gradients and forward output, in that order.
+
+    The names (``params['W1']``, ...) are written only when an array is
+    below float64: formatting them all was 2-4 us of a toy network's check,
+    which almost never has one.
+    """
+    if not any(map(_below_float64, (*params.values(), x, y, *grads.values(), output))):
+        return {}
+    return low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
+                                 **{f"grads[{k!r}]": v for k, v in grads.items()}, "forward output": output})
+
+
+def _dtype_words(low: Mapping[str, str]) -> str:
     """``in float16 (x)``, or ``below float64 (x: float16, w: float32)``: the dtypes seen, by name.
 
-    >>> _below_float64({"x": "float16", "w": "float32"})
+    >>> _dtype_words({"x": "float16", "w": "float32"})
     'below float64 (x: float16, w: float32)'
     """
     kinds = set(low.values())
@@ -623,7 +637,7 @@ def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: 
     """
     if not low:
         return {k: tol for k in analytic}, []
-    message = (f"{subject} computes {_below_float64(low)}: its gradient is judged with float32 error bars, "
+    message = (f"{subject} computes {_dtype_words(low)}: its gradient is judged with float32 error bars, "
                f"rtol={F32_RTOL:g} and atol={F32_RTOL:g} times the largest entry of each parameter")
     if strict:
         raise TypeError(f"strict=True requires float64 throughout: {message}")
@@ -849,8 +863,7 @@ def check_model(
                                        pristine=point, spare=spare)
     problems += found
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
-    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
-                                **{f"grads[{k!r}]": v for k, v in (grads or returned).items()}, "forward output": output})
+    low = _model_low_precision(params, x, y, grads or returned, output)
     guards.require_finite(analytic, "grads")
     if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,

@@ -112,7 +112,11 @@ def passing(name: str, n_kinks: int = 0) -> Diagnosis:
         if len(_CORRECT) > 4096:  # parameter names are few; never grow without bound
             _CORRECT.clear()
         message = _CORRECT[key] = Diagnosis.from_code("correct", name).message
-    return Diagnosis("correct", name, message, {})
+    # Diagnosis("correct", name, message, {}) without its __init__ and the __post_init__ test of a code known
+    # valid (from_code above accepted it): the same frozen object in a third of the time, one per parameter
+    made = object.__new__(Diagnosis)
+    made.__dict__.update(code="correct", param=name, message=message, detail={})
+    return made
 
 
 def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericGradient,

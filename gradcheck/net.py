@@ -27,6 +27,7 @@ from gradcheck.compare import Tolerance
 from gradcheck.layer import restoring
 from gradcheck.numeric import FunctionPoint, to_scalar
 from gradcheck.results import CheckResult
+from gradcheck.roundoff import STEP, moved_points, roundoff_noise
 
 __all__ = ["assert_net_gradients", "check_net"]
 
@@ -93,7 +94,10 @@ def check_net(
 
     A ``net.gradient`` that runs ``net.loss`` or ``net.predict`` about once
     per parameter computes a numerical gradient, however accurate, and is
-    reported as such (:mod:`gradcheck.evaluations`).
+    reported as such (:mod:`gradcheck.evaluations`); so is one whose
+    gradient carries a finite difference's rounding, however it was
+    computed (``net.gradient`` runs three times more, at points moved by ``1e-9``
+    of the parameters: :mod:`gradcheck.roundoff`; not for nets below float64).
 
     Parameters
     ----------
@@ -143,7 +147,7 @@ def check_net(
     label = {k: f"net.{params}[{k!r}]" for k in arrays}
     with restoring(arrays, f"net.{params}"):
         before = {k: a.copy() for k, a in arrays.items()}
-        grads, problems = _counted_gradient(net, (loss, "predict"), grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
+        grads, problems, counted = _counted_gradient(net, (loss, "predict"), grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
         raw: dict[str, Any] = {}  # the second call's gradients as returned (their dtypes)
         again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}", raw)
         problems += [f"net.{gradient} is not deterministic: the gradient of {k} differs between two calls with the same "
@@ -155,6 +159,8 @@ def check_net(
         problems += _written(arrays, before, label, f"net.{loss}", {"x": (xx, xs), "t": (tt, ts)})
         low = low_precision_arrays({**{label[k]: a for k, a in arrays.items()}, "x": x, "t": t,
                                     **{f"net.{gradient}(x, t)[{k!r}]": v for k, v in raw.items()}})
+        if not low and not counted:  # float32 rounds at ~1e-7, inside the band of a finite difference's rounding
+            problems[:0] = _roundoff_problem(grad_fn, arrays, xx, tt, int(seed), f"net.{gradient}")
         options.update(n_samples=int(xx.shape[0]) if xx.ndim else None, low_precision=low,
                        force_float32=any(label[k] in low for k in arrays))  # the net's own arrays move: in their dtype
 
@@ -210,8 +216,8 @@ def _guarded_gradient(grad_fn: Any, arrays: Mapping[str, np.ndarray], before: Ma
 
 def _counted_gradient(net: Any, forward_names: tuple[str, ...], grad_fn: Any, arrays: Mapping[str, np.ndarray],
                       before: Mapping[str, np.ndarray], xx: np.ndarray, tt: np.ndarray, label: Mapping[str, str],
-                      who: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """:func:`_guarded_gradient`, counting the calls of the net's methods ``forward_names`` (rt16 F19).
+                      who: str) -> tuple[dict[str, np.ndarray], list[str], bool]:
+    """:func:`_guarded_gradient`, counting the calls of the net's methods ``forward_names`` (rt16 F19); whether it was numerical.
 
     Backpropagation runs the net forward once; a numerical gradient (the
     book's ``numerical_gradient``, a complex step, a stencil) once or more
@@ -229,7 +235,36 @@ def _counted_gradient(net: Any, forward_names: tuple[str, ...], grad_fn: Any, ar
         if is_numerical(calls, n_params):
             problems.insert(0, f"{who} called net.{name} {calls:,} times for {n_params:,} parameters: it computes a numerical "
                                "gradient, not backpropagation (which runs the net forward once)")
-    return grads, problems
+            return grads, problems, True
+    return grads, problems, False
+
+
+def _roundoff_problem(grad_fn: Any, arrays: Mapping[str, np.ndarray], xx: np.ndarray, tt: np.ndarray,
+                      seed: int, who: str) -> list[str]:
+    """The problem of a gradient carrying a finite difference's rounding (:mod:`gradcheck.roundoff`), or none.
+
+    ``grad_fn`` runs with the net's arrays moved in place to ``p + d``,
+    ``p + 2 d`` and ``p + 3 d`` (put back bit for bit after; a ray from ``p``:
+    a ReLU tie at ``p`` is not crossed); it catches what the call count
+    cannot see: a stencil through the layers' own ``forward``, one
+    broadcasting evaluation, a thread (rt17 F3).
+    """
+    before = {k: a.copy() for k, a in arrays.items()}
+    moved = []
+    try:
+        for point in moved_points(arrays, seed):
+            for k, a in arrays.items():
+                np.copyto(a, point[k])
+            moved.append(check_grads_match(grad_fn(xx.copy(), tt.copy()), arrays, name=f"{who}(x, t)"))
+    finally:
+        for k, a in arrays.items():
+            np.copyto(a, before[k])
+    noise = roundoff_noise(*moved)
+    if not noise.numerical:
+        return []
+    return [f"{who} computes a numerical gradient, not backpropagation: when the parameters moved by {STEP:.0e} of "
+            f"their size, its second difference was {noise.typical:.0e} of its largest entry in {noise.noisy:,} of "
+            f"{noise.counted:,} entries, the rounding of a finite difference (backpropagation's moves by about 1e-16)"]
 
 
 def _written(arrays: Mapping[str, np.ndarray], before: Mapping[str, np.ndarray], label: Mapping[str, str], who: str,

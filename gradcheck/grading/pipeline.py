@@ -485,17 +485,58 @@ def _cap(value: Any) -> Any:
     return value
 
 
-def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
-                   lang: str) -> dict[str, Diagnosis]:
-    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7).
+#: Test points at which the backward is also called at three moved points (:mod:`gradcheck.roundoff`):
+#: a finite difference at h = 1e-3 escapes one point 0 .. 3 % of the time (measured), both ~1e-3.
+ROUNDOFF_POINTS = 2
 
-    The evidence is the work, not the values (:mod:`gradcheck.evaluations`):
-    a call that ran the submission's forward at least
-    :func:`~gradcheck.evaluations.evaluation_limit` times, or computed in
-    complex numbers (the complex step), whatever the values' accuracy.
-    A gradient whose values already show it (``finite_difference`` from
-    the values, with its counterexample) keeps that diagnosis.  Empty when
-    no call did.
+
+def _roundoff(caller: Caller, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int) -> Any:
+    """The noisiest :class:`~gradcheck.roundoff.RoundoffNoise` of the backward at the first test points, or ``None``.
+
+    The backward is called at ``p + d``, ``p + 2 d``, ``p + 3 d`` (this
+    process chooses ``d``; the sandbox only runs the submission) for the first
+    :data:`ROUNDOFF_POINTS` points that returned gradients.
+    """
+    from gradcheck.roundoff import moved_points, roundoff_noise
+
+    found = None
+    for i, (point, out) in enumerate(zip(points[:ROUNDOFF_POINTS], outcomes)):
+        if out.verdict != "ok" or not out.grads:
+            continue
+        moved = [caller(TestPoint(f"{point.label}+{t}d", q, point.x, point.y))
+                 for t, q in enumerate(moved_points(point.params, seed=int(seed) * 16 + i), 1)]
+        grads = [o.grads for o in moved if o.verdict == "ok" and o.grads is not None]
+        if len(grads) < len(moved):
+            continue
+        noise = roundoff_noise(*grads)
+        if found is None or (noise.numerical, noise.typical) > (found.numerical, found.typical):
+            found = noise
+    return found
+
+
+def _rounding_matters(chosen: Mapping[str, Diagnosis]) -> bool:
+    """Whether reading the rounding can change a score: some gradient earns credit, and none is float32's ``precision``."""
+    from gradcheck.grading.scoring import DEFAULT_CREDIT
+
+    codes = {d.code for d in chosen.values()}
+    return "precision" not in codes and bool(codes & set(DEFAULT_CREDIT))
+
+
+def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
+                   lang: str, roundoff: Callable[[], Any] | None = None) -> dict[str, Diagnosis]:
+    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7, rt17).
+
+    The evidence is the work or the rounding, not the accuracy
+    (:mod:`gradcheck.evaluations`): a call that ran the submission's forward
+    at least :func:`~gradcheck.evaluations.evaluation_limit` times, or
+    computed in complex numbers (the complex step), or whose gradient carries
+    a finite difference's rounding (:mod:`gradcheck.roundoff`; ``roundoff``
+    calls the backward at moved points, :func:`_roundoff`, only when
+    neither count says it and some gradient earns credit).  A gradient whose
+    values already show it (``finite_difference`` from the values, with its
+    counterexample) keeps that diagnosis.  Float32 arithmetic rounds at
+    ``~1e-7``, inside the rounding band: when a gradient is diagnosed
+    ``precision`` the rounding is not read.  Empty when no call did.
     """
     from gradcheck.evaluations import is_numerical
 
@@ -508,6 +549,11 @@ def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[
                   "function": str(most.evaluations.get("function") or "forward")}
     elif complex_values:
         detail = {"template": "finite_difference.complex", "complex_values": complex_values}
+    elif roundoff is not None and _rounding_matters(chosen) and (noise := roundoff()) is not None and noise.numerical:
+        from gradcheck.roundoff import STEP
+
+        detail = {"template": "finite_difference.roundoff", "moved": noise.typical, "step": STEP,
+                  "noisy": noise.noisy, "counted": noise.counted}
     else:
         return {}
     return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail)
@@ -627,7 +673,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
             picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
                           and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
-        numerical = _numerical_use(outcomes, model, chosen, lang)
+        numerical = _numerical_use(outcomes, model, chosen, lang, lambda: _roundoff(caller, points, outcomes, seed))
         chosen.update(numerical)
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:  # not the numerical ones: their values were right, no smaller input shows them
