@@ -422,7 +422,7 @@ def check_point(
     n_samples: int | None = None,
     moved: str = "{name} moved",
     question: str = "does the function read these arrays?",
-    low_precision: Sequence[str] = (),
+    low_precision: Mapping[str, str] | None = None,
     force_float32: bool = False,
     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
 ) -> CheckResult:
@@ -433,7 +433,7 @@ def check_point(
     computed from (``check_layer`` knows them), used with the measured noise.
     ``moved``, ``question``: how the report names a moved parameter, and
     what it asks when the loss does not see it.  ``low_precision``: the
-    arrays below float64 (see :func:`float32_tolerances`); ``force_float32``:
+    arrays below float64 and their dtypes (see :func:`float32_tolerances`); ``force_float32``:
     the function computes in float32 though it may return a Python float.
     ``recheck(moved, names)``: the caller's whole check of ``names`` at the
     point's arrays replaced by ``moved`` (its backward called there); with
@@ -453,7 +453,7 @@ def check_point(
                         "at the point or at a moved point; "
                         "dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
-    tols, said = float32_tolerances(tol, analytic, low_precision, strict=strict, subject=subject)
+    tols, said = float32_tolerances(tol, analytic, low_precision or {}, strict=strict, subject=subject)
     warns += said or low  # said once
     if force_float32:
         precision = np.float32
@@ -684,13 +684,13 @@ def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
 F32_RTOL = 1e-5
 
 
-def low_precision_arrays(named: Mapping[str, Any]) -> list[str]:
-    """The names of the arrays in ``named`` whose dtype is a float below float64.
+def low_precision_arrays(named: Mapping[str, Any]) -> dict[str, str]:
+    """The arrays in ``named`` whose dtype is a float below float64: name -> dtype name.
 
-    >>> low_precision_arrays({"x": np.zeros(2), "y": [1, 2], "z": None, "g": np.zeros(2, np.float32)})
-    ['g']
+    >>> low_precision_arrays({"x": np.zeros(2), "y": [1, 2], "z": None, "g": np.zeros(2, np.float16)})
+    {'g': 'float16'}
     """
-    return [k for k, v in named.items() if _below_float64(v)]
+    return {k: (v.dtype if type(v) is np.ndarray else np.asarray(v).dtype).name for k, v in named.items() if _below_float64(v)}
 
 
 def _below_float64(value: Any) -> bool:
@@ -701,7 +701,7 @@ def _below_float64(value: Any) -> bool:
     return dtype.kind == "f" and dtype.itemsize < 8
 
 
-def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any], output: Any) -> list[str]:
+def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any], output: Any) -> dict[str, str]:
     """:func:`low_precision_arrays` of a model check's inputs, gradients and forward output, in that order.
 
     The names (``params['W1']``, ...) are written only when an array is
@@ -709,12 +709,24 @@ def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mappi
     which almost never has one.
     """
     if not any(map(_below_float64, (*params.values(), x, y, *grads.values(), output))):
-        return []
+        return {}
     return low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
                                  **{f"grads[{k!r}]": v for k, v in grads.items()}, "forward output": output})
 
 
-def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: Sequence[str], *, strict: bool,
+def _dtype_words(low: Mapping[str, str]) -> str:
+    """``in float16 (x)``, or ``below float64 (x: float16, w: float32)``: the dtypes seen, by name.
+
+    >>> _dtype_words({"x": "float16", "w": "float32"})
+    'below float64 (x: float16, w: float32)'
+    """
+    kinds = set(low.values())
+    if len(kinds) == 1:
+        return f"in {kinds.pop()} ({', '.join(low)})"
+    return f"below float64 ({', '.join(f'{k}: {d}' for k, d in low.items())})"
+
+
+def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: Mapping[str, str], *, strict: bool,
                        subject: str) -> tuple[dict[str, Tolerance], list[str]]:
     """Per-parameter tolerances: ``tol``, or float32 error bars when ``low`` names arrays below float64.
 
@@ -722,7 +734,7 @@ def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: 
     """
     if not low:
         return {k: tol for k in analytic}, []
-    message = (f"{subject} computes in float32 ({', '.join(low)}): its gradient is judged with float32 error bars, "
+    message = (f"{subject} computes {_dtype_words(low)}: its gradient is judged with float32 error bars, "
                f"rtol={F32_RTOL:g} and atol={F32_RTOL:g} times the largest entry of each parameter")
     if strict:
         raise TypeError(f"strict=True requires float64 throughout: {message}")
@@ -1339,7 +1351,7 @@ def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Ma
 
 
 def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                         analytic: dict[str, np.ndarray], first: float, low: Sequence[str], problems: list[str],
+                         analytic: dict[str, np.ndarray], first: float, low: Mapping[str, str], problems: list[str],
                          **options: Any) -> CheckResult:
     """A model whose forward computes in float32: checked through ``model.loss`` with float32 steps and error bars."""
     name = getattr(model, "name", type(model).__name__)
