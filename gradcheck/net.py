@@ -27,7 +27,7 @@ from gradcheck.compare import Tolerance
 from gradcheck.layer import restoring
 from gradcheck.numeric import FunctionPoint, to_scalar
 from gradcheck.results import CheckResult
-from gradcheck.roundoff import STEP, moved_points, roundoff_noise
+from gradcheck.roundoff import STEP, read_rounding
 
 __all__ = ["assert_net_gradients", "check_net"]
 
@@ -244,23 +244,24 @@ def _roundoff_problem(grad_fn: Any, arrays: Mapping[str, np.ndarray], xx: np.nda
                       seed: int, who: str) -> list[str]:
     """The problem of a gradient carrying a finite difference's rounding (:mod:`gradcheck.roundoff`), or none.
 
-    ``grad_fn`` runs with the net's arrays moved in place to ``p + d``,
-    ``p + 2 d`` and ``p + 3 d`` (put back bit for bit after; a ray from ``p``:
-    a ReLU tie at ``p`` is not crossed); it catches what the call count
-    cannot see: a stencil through the layers' own ``forward``, one
-    broadcasting evaluation, a thread (rt17 F3).
+    ``grad_fn`` runs with the net's arrays moved in place along the rays of
+    :func:`gradcheck.roundoff.read_rounding` (put back bit for bit after; a
+    tie at ``p`` is not crossed, a kink near it by one ray at most); it
+    catches what the call count cannot see: a stencil through the layers'
+    own ``forward``, one broadcasting evaluation, a thread (rt17 F3).
     """
     before = {k: a.copy() for k, a in arrays.items()}
-    moved = []
+
+    def at(point: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for k, a in arrays.items():
+            np.copyto(a, point[k])
+        return check_grads_match(grad_fn(xx.copy(), tt.copy()), arrays, name=f"{who}(x, t)")
+
     try:
-        for point in moved_points(arrays, seed):
-            for k, a in arrays.items():
-                np.copyto(a, point[k])
-            moved.append(check_grads_match(grad_fn(xx.copy(), tt.copy()), arrays, name=f"{who}(x, t)"))
+        noise = read_rounding(at, before, seed)
     finally:
         for k, a in arrays.items():
             np.copyto(a, before[k])
-    noise = roundoff_noise(*moved)
     if not noise.numerical:
         return []
     return [f"{who} computes a numerical gradient, not backpropagation: when the parameters moved by {STEP:.0e} of "

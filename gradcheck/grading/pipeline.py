@@ -507,30 +507,33 @@ class _Moved:
 
 def _roundoff(caller: Caller, model: Any, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int,
               lang: str) -> _Moved:
-    """The backward at ``p + d``, ``p + 2 d``, ``p + 3 d`` of the first :data:`ROUNDOFF_POINTS` points that returned gradients.
+    """The backward along the rays of :func:`gradcheck.roundoff.read_rounding` at the first :data:`ROUNDOFF_POINTS` points that returned gradients.
 
     This process chooses ``d`` (the sandbox only runs the submission), reads
-    the rounding (:func:`gradcheck.roundoff.roundoff_noise`) and diagnoses
-    the values at each moved point against the reference there.
+    the rounding (:func:`gradcheck.roundoff.read_rounding`: a kink near the
+    point is crossed by one ray at most) and diagnoses the values at each
+    moved point against the reference there.
     """
-    from gradcheck.roundoff import moved_points, roundoff_noise
+    from gradcheck.roundoff import read_rounding
 
     found = _Moved()
     for i, (point, out) in enumerate(zip(points[:ROUNDOFF_POINTS], outcomes)):
         if out.verdict != "ok" or not out.grads:
             continue
-        moved = [TestPoint(f"{point.label}+{t}d", q, point.x, point.y)
-                 for t, q in enumerate(moved_points(point.params, seed=int(seed) * 16 + i), 1)]
-        answers = [caller(q) for q in moved]
-        grads = [o.grads for o in answers if o.verdict == "ok" and o.grads is not None]
-        if len(grads) < len(moved):
-            continue
-        for q, g in zip(moved, grads):
-            for k, expected in model.backward(q.params, q.x, q.y).items():
-                d = diagnose_parameter(k, g.get(k), expected, batch_size=q.batch_size, lang=lang)
+        calls = iter(("+d", "+2d", "+3d", "-d", "-2d", "-3d"))  # read_rounding's order
+
+        def at(q: dict[str, np.ndarray], point: TestPoint = point, calls: Any = calls) -> Mapping[str, Any] | None:
+            moved = TestPoint(f"{point.label}{next(calls)}", q, point.x, point.y)
+            answer = caller(moved)
+            if answer.verdict != "ok" or answer.grads is None:
+                return None
+            for k, expected in model.backward(moved.params, moved.x, moved.y).items():
+                d = diagnose_parameter(k, answer.grads.get(k), expected, batch_size=moved.batch_size, lang=lang)
                 if not d.passed:
                     found.wrong.setdefault(k, d)
-        noise = roundoff_noise(*grads)
+            return answer.grads
+
+        noise = read_rounding(at, point.params, seed=int(seed) * 16 + i)
         if found.noise is None or (noise.numerical, noise.typical) > (found.noise.numerical, found.noise.typical):
             found = _Moved(noise, found.wrong)
     return found

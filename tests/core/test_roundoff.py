@@ -211,3 +211,52 @@ def test_exact_relu_ties_are_not_mistaken_for_rounding(sizes) -> None:
     assert np.sum(z == 0) >= 5  # the premise: ties at the point checked
     r = check_net(net, x, t)
     assert not any(ROUNDOFF in p for p in r.problems), r.problems
+
+
+# -- a kink a few moves from the point (rt18: 3 of 50 distances accused a correct net) -------------
+SEED = 5
+
+
+def kink_net(moves: float) -> tuple[dlfs.TwoLayerNet, np.ndarray, np.ndarray]:
+    """A 3-4-2 net whose hidden pre-activation [2, 1] crosses 0 at ``p + moves d`` (set through b1[1])."""
+    rng = np.random.default_rng(44)
+    x, t = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)
+    net = dlfs.TwoLayerNet(3, 4, 2, weight_init_std=0.8, seed=45)
+    first = moved_points(net.params, SEED)[0]  # the check's seed seeds the moves (gradcheck.roundoff)
+    dz = x[2] @ (first["W1"][:, 1] - net.params["W1"][:, 1]) + first["b1"][1] - net.params["b1"][1]
+    net.params["b1"][1] += -moves * dz - (x[2] @ net.params["W1"] + net.params["b1"])[1]
+    return net, x, t
+
+
+def ray_alone(net: dlfs.TwoLayerNet, x: np.ndarray, t: np.ndarray) -> RoundoffNoise:
+    """What the ray p + d, p + 2 d, p + 3 d alone reads (the rule before rt18)."""
+    keep = {k: v.copy() for k, v in net.params.items()}
+    grads = []
+    for q in moved_points(keep, SEED):
+        for k, a in net.params.items():
+            a[...] = q[k]
+        grads.append({k: g.copy() for k, g in net.gradient(x, t).items()})
+    for k, a in net.params.items():
+        a[...] = keep[k]
+    return roundoff_noise(*grads)
+
+
+@pytest.mark.parametrize("moves", [-1.5, 1.5, 2.5, 0.5, 4.0])
+def test_a_kink_crossed_by_the_moves_is_not_rounding(moves: float) -> None:
+    net, x, t = kink_net(moves)
+    assert ray_alone(net, x, t).numerical is (1 < moves < 3)  # the premise: crossed between p + d and p + 3 d
+    r = check_net(net, x, t, seed=SEED)
+    assert not any(ROUNDOFF in p for p in r.problems), r.problems
+    assert r.passed
+
+
+class ReluThroughLayers(dlfs.TwoLayerNet):
+    gradient = ThroughLayers.gradient  # the stencil through the layers' forward, on a ReLU net
+
+
+@pytest.mark.parametrize("moves", [1.5, 2.5, -2.0, 1e6])
+def test_a_numerical_gradient_is_still_told_next_to_a_kink(moves: float) -> None:
+    # the mirror ray is read too: a stencil's rounding lies on both sides of the point
+    net, x, t = kink_net(moves)
+    net.__class__ = ReluThroughLayers
+    assert any(ROUNDOFF in p for p in check_net(net, x, t, seed=SEED).problems)
