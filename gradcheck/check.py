@@ -423,6 +423,7 @@ def check_point(
     low_precision: Mapping[str, str] | None = None,
     force_float32: bool = False,
     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
+    mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> CheckResult:
     """The check of an opaque function (shared by check_gradients, check_layer and check_net).
 
@@ -436,6 +437,7 @@ def check_point(
     ``recheck(moved, names)``: the caller's whole check of ``names`` at the
     point's arrays replaced by ``moved`` (its backward called there); with
     it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
+    ``mistakes``: known wrong gradients a full-mode diagnosis names (:func:`gradcheck.explain.explain`).
     """
     problems = list(problems)
     warns: list[str] = []
@@ -466,7 +468,7 @@ def check_point(
                                      workers=_function_workers(workers), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
         checks = explain(param_checks(analytic, numeric, tols, names), analytic, numeric,
-                         batch_size=n_samples)
+                         batch_size=n_samples, mistakes=mistakes)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)

@@ -56,6 +56,7 @@ from gradcheck import guards
 from gradcheck._validate import check_workers, describe
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
+from gradcheck.mistakes import elementwise_mistakes
 from gradcheck.compare import Tolerance
 from gradcheck.numeric import FunctionPoint
 from gradcheck.results import CheckResult
@@ -309,6 +310,8 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
     # judged with float32 error bars, said
     options = {**options, "n_samples": _batch(point, diff), "low_precision": {**options["low_precision"],
                **low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})}}
+    if backward is not None and len(diff) == 1 and len(outputs) == 1:  # a lone activation: its known mistakes
+        options["mistakes"] = {m: {diff[0]: g} for m, g in elementwise_mistakes(point[diff[0]], outputs[0], douts[0]).items()}
     guards.require_finite(grads, "grads")
 
     def call(arrays: dict[str, np.ndarray]) -> Any:
@@ -327,7 +330,7 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
         there = _grads(raw_there, names, diff, who)
         fp = FunctionPoint(call, {k: at[k].copy() for k in diff}, who=who)
         return check_point(fp, {k: _as_grad(there[k], at[k], k, who) for k in which}, first=None, subject=who,
-                           noise_floor=_floor(outs, douts), **options)
+                           noise_floor=_floor(outs, douts), **{k: v for k, v in options.items() if k != "mistakes"})  # found at the point
 
     fp = FunctionPoint(call, {k: point[k].copy() for k in diff}, who=who)
     first = float(_total(outputs, douts, who))
