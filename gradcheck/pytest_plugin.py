@@ -22,6 +22,9 @@ test without suppressing hypothesis' function-scoped-fixture health check.
 """
 from __future__ import annotations
 
+import difflib
+import inspect
+
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,10 +32,10 @@ from typing import Any
 import pytest
 
 
-from gradcheck.check import MODES, assert_gradients_close, assert_model_gradients
-from gradcheck.layer import assert_layer_gradients
+from gradcheck.check import MODES, assert_gradients_close, assert_model_gradients, check_gradients, check_model
+from gradcheck.layer import assert_layer_gradients, check_layer
 from gradcheck.messages import LANGUAGES
-from gradcheck.net import assert_net_gradients
+from gradcheck.net import assert_net_gradients, check_net
 
 __all__ = ["GradientAsserter", "assert_gradients", "gradcheck_options"]
 
@@ -97,9 +100,22 @@ def options_for(item: pytest.Item) -> dict[str, Any]:
             raise pytest.UsageError(f"@pytest.mark.gradcheck takes keyword arguments only, got the positional "
                                     f"argument(s) {', '.join(map(repr, marker.args))} in {item.nodeid}: write e.g. "
                                     f"@pytest.mark.gradcheck(mode={marker.args[0]!r}); accepted keywords: mode, seed "
-                                    "and the options of the check")
+                                    "and the other keyword options of the checks")
+        _check_marker_keywords(marker.kwargs, item.nodeid)
         options.update({k: v for k, v in marker.kwargs.items() if v is not None})
     return options
+
+
+def _check_marker_keywords(kwargs: Mapping[str, Any], nodeid: str) -> None:
+    """A keyword no check takes is a usage error naming the marker, the keyword and the accepted ones."""
+    accepted = sorted({p.name for f in (check_model, check_gradients, check_layer, check_net)
+                       for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY})
+    for key in kwargs:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            raise pytest.UsageError(f"@pytest.mark.gradcheck got the unknown keyword {key}={kwargs[key]!r} in {nodeid}"
+                                    + (f" (did you mean {close[0]}?)" if close else "")
+                                    + f"; accepted keywords: {', '.join(accepted)}")
 
 
 @pytest.fixture

@@ -269,3 +269,15 @@ def test_readme_own_tests_snippet_passes_under_pytest(pytester: pytest.Pytester)
     pytester.makepyfile(test_readme_snippet=snippet)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_misspelt_marker_keyword_is_a_usage_error_with_its_close_match(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(AFFINE + """
+@pytest.mark.gradcheck(mod="fast")
+def test_typo(assert_gradients):
+    assert_gradients.layer(forward, backward, X)
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*UsageError: @pytest.mark.gradcheck got the unknown keyword mod='fast'*"
+                                 "(did you mean mode?); accepted keywords: *mode*seed*tolerance*"])
