@@ -99,17 +99,22 @@ def options_for(item: pytest.Item) -> dict[str, Any]:
         if marker.args:
             raise pytest.UsageError(f"@pytest.mark.gradcheck takes keyword arguments only, got the positional "
                                     f"argument(s) {', '.join(map(repr, marker.args))} in {item.nodeid}: write e.g. "
-                                    f"@pytest.mark.gradcheck(mode={marker.args[0]!r}); accepted keywords: mode, seed "
-                                    "and the other keyword options of the checks")
+                                    f"@pytest.mark.gradcheck(mode={marker.args[0]!r}); accepted keywords: "
+                                    f"{', '.join(_marker_keywords())}")
         _check_marker_keywords(marker.kwargs, item.nodeid)
         options.update({k: v for k, v in marker.kwargs.items() if v is not None})
     return options
 
 
+def _marker_keywords() -> list[str]:
+    """The keyword options of the checks (``mode``, ``seed``, ``tolerance`` ...): what a marker may set."""
+    return sorted({p.name for f in (check_model, check_gradients, check_layer, check_net)
+                   for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY})
+
+
 def _check_marker_keywords(kwargs: Mapping[str, Any], nodeid: str) -> None:
     """A keyword no check takes is a usage error naming the marker, the keyword and the accepted ones."""
-    accepted = sorted({p.name for f in (check_model, check_gradients, check_layer, check_net)
-                       for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY})
+    accepted = _marker_keywords()
     for key in kwargs:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
