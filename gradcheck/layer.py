@@ -37,9 +37,11 @@ DLFS layer objects
 Integer and boolean inputs (labels, masks) are passed through unchanged
 and not differentiated.  Inputs (and a layer object's parameters) below
 float64 are said as for :func:`gradcheck.check_model`.  A tensor whose
-every failing entry sits at a kink its stencil flagged (exact ReLU ties)
-is checked again at two points moved off them, through the same forward
-and backward (:func:`gradcheck.check._kinks_off_ties`).
+every failing entry moves a tie (exact ReLU ties: a kink its stencil
+flagged, or a partial derivative that jumps across the point) is checked
+again at two points moved off them, through the same forward and backward
+(:func:`gradcheck.check._kinks_off_ties`); in fast mode it is first checked
+entry by entry.
 """
 from __future__ import annotations
 
@@ -325,8 +327,8 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
         grads, outputs, douts, found, raw = _backward_twice(forward, backward, point, used, result, names, dout, rng)
         problems += found
     # judged with float32 error bars, said
-    options = {**options, "n_samples": _batch(point, diff), "low_precision": options["low_precision"]
-               + low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})}
+    options = {**options, "n_samples": _batch(point, diff), "low_precision": {**options["low_precision"],
+               **low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})}}
     guards.require_finite(grads, "grads")
 
     def call(arrays: dict[str, np.ndarray]) -> Any:
@@ -552,8 +554,8 @@ def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Ma
         douts = [np.ones(())] if out.ndim == 0 else _dout([out], dout, _dout_rng(options["seed"]))
         moving = [k for k in grads if k in point]
         params = {a: held.objects.get(a, held.current(a)) for a in first.attrs}
-        low = options["low_precision"] + low_precision_arrays(
-            {**{f"{who}.{a}": v for a, v in params.items()}, **{f"{who}.d{k}": g for k, g in first.returned.items()}})
+        low = {**options["low_precision"], **low_precision_arrays(
+            {**{f"{who}.{a}": v for a, v in params.items()}, **{f"{who}.d{k}": g for k, g in first.returned.items()}})}
         # the layer's own arrays move in place: in their dtype
         options = {**options, "n_samples": _batch(point, moving), "low_precision": low,
                    "force_float32": any(f"{who}.{a}" in low for a in params)}

@@ -81,6 +81,12 @@ TEMPLATES: _T = {
         "ko": "빠른 모드가 찾아낸 원소 {n_localised}개 모두에서 {param}의 값이 정확한 기울기의 {factor_text}배입니다 (하나씩 "
               "검사한 원소는 이것뿐입니다). 모든 원소가 그렇다면: {cause}",
     },
+    "scale.shared": {
+        "en": "{param} has a single nonzero entry, whose factor alone would prove nothing; it is the same factor as "
+              "{shared_text}, which show it in every entry.",
+        "ko": "{param}은(는) 0이 아닌 원소가 하나뿐이라 그 배수만으로는 아무것도 알 수 없지만, 모든 원소에서 같은 배수를 "
+              "보이는 {shared_text}와(과) 같은 배수입니다.",
+    },
     "scale.named": {
         "en": "{param} is the exact gradient times {factor_text}: {cause}",
         "ko": "{param}의 값이 정확한 기울기의 {factor_text}배입니다: {cause}",

@@ -92,9 +92,10 @@ def check_net(
     writes never move the point the numbers are taken at.  The numbers are
     judged as in :func:`gradcheck.check_gradients` (two calls per entry,
     refinement where needed, determinism and noise measured from the loss
-    itself); a tensor whose every failing entry sits at a kink its stencil
-    flagged (exact ReLU ties) is checked again at two points moved off them,
-    with ``net.gradient`` called there (:func:`gradcheck.check._kinks_off_ties`).
+    itself); a tensor whose every failing entry moves a tie (exact ReLU
+    ties: a kink its stencil flagged, or a partial derivative that jumps
+    across the point) is checked again at two points moved off them, with
+    ``net.gradient`` called there (:func:`gradcheck.check._kinks_off_ties`).
     ``net.params`` or ``x`` below float64 are said (a
     ``GradcheckPrecisionWarning``; ``TypeError`` under ``strict``), and float32
     parameters are moved with float32 steps.
