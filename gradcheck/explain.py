@@ -119,6 +119,12 @@ def passing(name: str, n_kinks: int = 0) -> Diagnosis:
     return made
 
 
+def loss_unread(analytic: np.ndarray, numeric: NumericGradient) -> bool:
+    """The loss did not change when the parameter moved: every central difference exactly 0, no kink, while the
+    analytic gradient is not 0 (the loss does not read these arrays; the gradient is not what can be judged)."""
+    return bool(numeric.value.size and not np.any(numeric.value) and not np.any(numeric.kink) and np.any(analytic))
+
+
 def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericGradient,
                       others: Mapping[str, np.ndarray], batch_size: int | None,
                       loss: LossFacts | None = None, mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> Diagnosis:
@@ -128,6 +134,8 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
     if check.passed:
         return passing(name, check.n_kinks)
     base: dict[str, Any] = {"max_abs_error": check.max_abs_err, "scale": float(np.max(np.abs(numeric.value), initial=0.0))}
+    if loss_unread(analytic, numeric):
+        return Diagnosis.from_code("wrong", name, template="wrong.unread", **base)
     found = diagnose_parameter(name, analytic, numeric.value, numeric=numeric, batch_size=batch_size,
                                others={k: v for k, v in others.items() if k != name}, loss=loss, mistakes=mistakes)
     if found.code in _PATTERNS or found.detail.get("all_zero"):

@@ -37,13 +37,16 @@ DLFS layer objects
 Integer and boolean inputs (labels, masks) are passed through unchanged
 and not differentiated.  Inputs (and a layer object's parameters) below
 float64 are said as for :func:`gradcheck.check_model`.  A tensor whose
-every failing entry sits at a kink its stencil flagged (exact ReLU ties)
-is checked again at two points moved off them, through the same forward
-and backward (:func:`gradcheck.check._kinks_off_ties`).
+every failing entry moves a tie (exact ReLU ties: a kink its stencil
+flagged, or a partial derivative that jumps across the point) is checked
+again at two points moved off them, through the same forward and backward
+(:func:`gradcheck.check._kinks_off_ties`); in fast mode it is first checked
+entry by entry.
 """
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
 import dataclasses
 from dataclasses import dataclass, field
@@ -120,7 +123,8 @@ def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who:
     if isinstance(value, Mapping):
         missing = [k for k in differentiable if k not in value]
         if missing:
-            raise KeyError(f"{who} returned a dict without {missing} (expected the gradients of {list(differentiable)})")
+            raise KeyError(f"{who} returned a dict without {missing}{_unexpected_keys(value, missing, differentiable)} "
+                           f"(expected the gradients of {list(differentiable)})")
         got = {k: value[k] for k in differentiable}
     else:
         seq = list(value) if isinstance(value, (tuple, list)) else [value]
@@ -133,13 +137,29 @@ def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who:
     return got
 
 
-def _as_grad(value: Any, like: np.ndarray, name: str, who: str) -> np.ndarray:
+def _unexpected_keys(value: Mapping[Any, Any], missing: Sequence[str], expected: Sequence[str]) -> str:
+    """`` and with the unexpected key(s) [...] ('W' for 'w'?)`` for a dict of gradients with misspelt keys."""
+    extra = [k for k in value if k not in expected]
+    if not extra:
+        return ""
+    lowered = {str(k).lower(): k for k in extra}
+    guesses = []
+    for m in missing:
+        close = difflib.get_close_matches(m.lower(), list(lowered), n=1, cutoff=0.6)
+        if close:
+            guesses.append(f"{lowered[close[0]]!r} for {m!r}?")
+    return f" and with the unexpected key(s) {extra}" + (f" ({', '.join(guesses)})" if guesses else "")
+
+
+def _as_grad(value: Any, like: np.ndarray, name: str, who: str, others: Mapping[str, Any] | None = None) -> np.ndarray:
     arr = np.asarray(value) if value is not None else np.asarray(None)
     if arr.dtype.kind not in "biuf":
         raise GradcheckTypeError(f"{who}: the gradient of {name} must be an array of real numbers, got {describe(value)}")
     if arr.shape != like.shape:
+        owners = [k for k, a in (others or {}).items() if k != name and np.shape(a) == arr.shape]
+        hint = f"; it has the shape of {' and '.join(owners)}: gradients returned in the wrong order?" if owners else ""
         raise GradcheckValueError(f"{who}: the gradient of {name} has shape {arr.shape}, expected {like.shape} "
-                         f"(the shape of {name})")
+                         f"(the shape of {name}){hint}")
     return np.array(arr, dtype=np.float64, copy=True)
 
 
@@ -303,7 +323,7 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
             raise GradcheckTypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
         outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
         raw = _grads(result[1], names, diff, who)
-        grads = {k: _as_grad(g, point[k], k, who) for k, g in raw.items()}
+        grads = {k: _as_grad(g, point[k], k, who, point) for k, g in raw.items()}
     else:
         grads, outputs, douts, found, raw = _backward_twice(forward, backward, point, used, result, names, dout, rng)
         problems += found
@@ -383,7 +403,7 @@ def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], p
     returned = backward(*given, *((cache,) if cached else ()))
     try:
         raw = _grads(returned, names, diff, bwho)
-        grads = {k: _as_grad(g, point[k], k, bwho) for k, g in raw.items()}
+        grads = {k: _as_grad(g, point[k], k, bwho, point) for k, g in raw.items()}
     except GradcheckValueError as e:
         reshaped = [f"{k} from {point[k].shape} to {v.shape}" for k, v in used.items() if v.shape != point[k].shape]
         if not reshaped:
@@ -495,7 +515,7 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     raw = layer.backward(1.0 if scalar else given)
     grads_in = _grads(raw, inputs, [inputs[0]] if not isinstance(raw, (tuple, list)) else
                       [k for k in inputs if point[k].dtype.kind == "f"], who)
-    grads = {k: _as_grad(g, point[k], k, who) for k, g in grads_in.items()}  # copies, before anything else runs
+    grads = {k: _as_grad(g, point[k], k, who, point) for k, g in grads_in.items()}  # copies, before anything else runs
     attrs = _object_params(layer, names)
     for a, g in attrs.items():
         grads[a] = _as_grad(getattr(layer, g, None), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)

@@ -490,27 +490,49 @@ def _cap(value: Any) -> Any:
 ROUNDOFF_POINTS = 2
 
 
-def _roundoff(caller: Caller, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int) -> Any:
-    """The noisiest :class:`~gradcheck.roundoff.RoundoffNoise` of the backward at the first test points, or ``None``.
+@dataclass(frozen=True)
+class _Moved:
+    """What the backward did at the moved points (:func:`_roundoff`).
 
-    The backward is called at ``p + d``, ``p + 2 d``, ``p + 3 d`` (this
-    process chooses ``d``; the sandbox only runs the submission) for the first
-    :data:`ROUNDOFF_POINTS` points that returned gradients.
+    ``noise``: the noisiest rounding read, ``None`` when no point could be
+    read; ``wrong``: per parameter, the first failing diagnosis of its values
+    at a moved point (an answer that does not follow the point, such as one
+    cached from a nearby call: rt17's rounding check is blind to three equal
+    gradients, the values are not).
+    """
+
+    noise: Any = None
+    wrong: dict[str, Diagnosis] = field(default_factory=dict)
+
+
+def _roundoff(caller: Caller, model: Any, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int,
+              lang: str) -> _Moved:
+    """The backward at ``p + d``, ``p + 2 d``, ``p + 3 d`` of the first :data:`ROUNDOFF_POINTS` points that returned gradients.
+
+    This process chooses ``d`` (the sandbox only runs the submission), reads
+    the rounding (:func:`gradcheck.roundoff.roundoff_noise`) and diagnoses
+    the values at each moved point against the reference there.
     """
     from gradcheck.roundoff import moved_points, roundoff_noise
 
-    found = None
+    found = _Moved()
     for i, (point, out) in enumerate(zip(points[:ROUNDOFF_POINTS], outcomes)):
         if out.verdict != "ok" or not out.grads:
             continue
-        moved = [caller(TestPoint(f"{point.label}+{t}d", q, point.x, point.y))
+        moved = [TestPoint(f"{point.label}+{t}d", q, point.x, point.y)
                  for t, q in enumerate(moved_points(point.params, seed=int(seed) * 16 + i), 1)]
-        grads = [o.grads for o in moved if o.verdict == "ok" and o.grads is not None]
+        answers = [caller(q) for q in moved]
+        grads = [o.grads for o in answers if o.verdict == "ok" and o.grads is not None]
         if len(grads) < len(moved):
             continue
+        for q, g in zip(moved, grads):
+            for k, expected in model.backward(q.params, q.x, q.y).items():
+                d = diagnose_parameter(k, g.get(k), expected, batch_size=q.batch_size, lang=lang)
+                if not d.passed:
+                    found.wrong.setdefault(k, d)
         noise = roundoff_noise(*grads)
-        if found is None or (noise.numerical, noise.typical) > (found.numerical, found.typical):
-            found = noise
+        if found.noise is None or (noise.numerical, noise.typical) > (found.noise.numerical, found.noise.typical):
+            found = _Moved(noise, found.wrong)
     return found
 
 
@@ -523,7 +545,7 @@ def _rounding_matters(chosen: Mapping[str, Diagnosis]) -> bool:
 
 
 def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
-                   lang: str, roundoff: Callable[[], Any] | None = None) -> dict[str, Diagnosis]:
+                   lang: str, roundoff: Callable[[], _Moved] | None = None) -> dict[str, Diagnosis]:
     """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7, rt17).
 
     The evidence is the work or the rounding, not the accuracy
@@ -532,7 +554,8 @@ def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[
     computed in complex numbers (the complex step), or whose gradient carries
     a finite difference's rounding (:mod:`gradcheck.roundoff`; ``roundoff``
     calls the backward at moved points, :func:`_roundoff`, only when
-    neither count says it and some gradient earns credit).  A gradient whose
+    neither count says it and some gradient earns credit).  A gradient that
+    passed but is wrong at a moved point gets that point's diagnosis.  A gradient whose
     values already show it (``finite_difference`` from the values, with its
     counterexample) keeps that diagnosis.  Float32 arithmetic rounds at
     ``~1e-7``, inside the rounding band: when a gradient is diagnosed
@@ -549,11 +572,14 @@ def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[
                   "function": str(most.evaluations.get("function") or "forward")}
     elif complex_values:
         detail = {"template": "finite_difference.complex", "complex_values": complex_values}
-    elif roundoff is not None and _rounding_matters(chosen) and (noise := roundoff()) is not None and noise.numerical:
+    elif roundoff is not None and _rounding_matters(chosen):
         from gradcheck.roundoff import STEP
 
-        detail = {"template": "finite_difference.roundoff", "moved": noise.typical, "step": STEP,
-                  "noisy": noise.noisy, "counted": noise.counted}
+        moved = roundoff()
+        if moved.noise is None or not moved.noise.numerical:
+            return {k: d for k, d in moved.wrong.items() if k in chosen and chosen[k].passed}
+        detail = {"template": "finite_difference.roundoff", "moved": moved.noise.typical, "step": STEP,
+                  "noisy": moved.noise.noisy, "counted": moved.noise.counted}
     else:
         return {}
     return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail)
@@ -673,7 +699,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
             picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
                           and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
-        numerical = _numerical_use(outcomes, model, chosen, lang, lambda: _roundoff(caller, points, outcomes, seed))
+        numerical = _numerical_use(outcomes, model, chosen, lang, lambda: _roundoff(caller, model, points, outcomes, seed, lang))
         chosen.update(numerical)
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:  # not the numerical ones: their values were right, no smaller input shows them

@@ -102,6 +102,21 @@ def backward(params, x, y):
 """,
 }
 
+#: the stencil, remembered: a call near a point seen before returns that point's gradient, so the three
+#: moved points give three equal gradients (no rounding to read); they are off by ~1e-9 there
+CACHED = NET + STENCIL + """
+_seen = []
+def _net(p, x):
+    return sigmoid(sigmoid(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"])
+def backward(params, x, y):
+    for p0, x0, g0 in _seen:
+        if x0.shape == x.shape and np.allclose(x0, x) and all(np.allclose(p0[k], params[k], rtol=1e-7, atol=1e-7) for k in params):
+            return {k: v.copy() for k, v in g0.items()}
+    g = _stencil(lambda p: np.mean((_net(p, x) - y) ** 2), params)
+    _seen.append(({k: v.copy() for k, v in params.items()}, x.copy(), g))
+    return g
+"""
+
 #: a helper module with its own copy of the net (rt17 F15): hw1.py only imports
 HELPER = {
     "hw1.py": "from numkit import forward, backward\n",
@@ -240,7 +255,7 @@ def results(path: Path) -> dict[str, dict]:
 def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """One class of function-style submissions graded by ``gradcheck grade`` (the helper module as a folder)."""
     root = tmp_path_factory.mktemp("roundoff")
-    subs = write(root / "subs", {**CHEATS, **HONEST})
+    subs = write(root / "subs", {**CHEATS, **HONEST, "cached.py": CACHED})
     write(subs / "20001_kim", HELPER)
     out = root / "r.json"
     assert grade(subs, "--model", "xor_2layer", "--no-cache", "--quiet", "--json", out) == 0
@@ -255,6 +270,13 @@ def test_a_numerical_gradient_the_count_misses_earns_nothing(graded: dict[str, d
     message = r["parameters"][0]["message"]
     assert message.startswith("W1 was computed numerically, not by backpropagation: when the point moved by 1e-09 of its size, "
                               "the gradient's second difference was"), message
+
+
+def test_an_answer_cached_from_a_nearby_point_is_wrong_at_the_moved_points(graded: dict[str, dict]) -> None:
+    r = graded["cached.py"]
+    assert r["score"] == 0 and r["diagnoses"] == ["finite_difference"], r
+    message = r["parameters"][0]["message"]
+    assert "agrees with a finite-difference estimate (relative error" in message, message  # ~3e-9: the move it ignored
 
 
 @pytest.mark.parametrize(("name", "diagnoses", "score"), [("per_sample.py", ["correct"], 4), ("vectorised.py", ["correct"], 4),
