@@ -35,14 +35,16 @@ from gradcheck.engine import (
     split_estimate,
 )
 from gradcheck.estimate import NumericGradient
-from gradcheck.explain import explain, model_loss, passing
+from gradcheck.explain import explain, loss_unread, model_loss, passing
 from gradcheck.noise import measure_noise
 from gradcheck.numeric import (
     EPS64,
     FunctionPoint,
     check_noise_scale,
+    default_step,
     function_gradients,
     needs_refining,
+    representable_step,
     to_scalar,
 )
 from gradcheck.parallel import workers_from_env
@@ -420,9 +422,10 @@ def check_point(
     n_samples: int | None = None,
     moved: str = "{name} moved",
     question: str = "does the function read these arrays?",
-    low_precision: Sequence[str] = (),
+    low_precision: Mapping[str, str] | None = None,
     force_float32: bool = False,
     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
+    mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> CheckResult:
     """The check of an opaque function (shared by check_gradients, check_layer and check_net).
 
@@ -431,11 +434,12 @@ def check_point(
     computed from (``check_layer`` knows them), used with the measured noise.
     ``moved``, ``question``: how the report names a moved parameter, and
     what it asks when the loss does not see it.  ``low_precision``: the
-    arrays below float64 (see :func:`float32_tolerances`); ``force_float32``:
+    arrays below float64 and their dtypes (see :func:`float32_tolerances`); ``force_float32``:
     the function computes in float32 though it may return a Python float.
     ``recheck(moved, names)``: the caller's whole check of ``names`` at the
     point's arrays replaced by ``moved`` (its backward called there); with
     it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
+    ``mistakes``: known wrong gradients a full-mode diagnosis names (:func:`gradcheck.explain.explain`).
     """
     problems = list(problems)
     warns: list[str] = []
@@ -451,7 +455,7 @@ def check_point(
                         "at the point or at a moved point; "
                         "dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
-    tols, said = float32_tolerances(tol, analytic, low_precision, strict=strict, subject=subject)
+    tols, said = float32_tolerances(tol, analytic, low_precision or {}, strict=strict, subject=subject)
     warns += said or low  # said once
     if force_float32:
         precision = np.float32
@@ -466,13 +470,13 @@ def check_point(
                                      workers=_function_workers(workers), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
         checks = explain(param_checks(analytic, numeric, tols, names), analytic, numeric,
-                         batch_size=n_samples)
+                         batch_size=n_samples, mistakes=mistakes)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     if recheck is not None:
-        checks = _kinks_off_ties(checks, numeric, analytic, tols, point.params, recheck, seed)
+        checks = _kinks_off_ties(checks, numeric, analytic, tols, point, recheck, seed, precision)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
@@ -504,40 +508,135 @@ def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: 
 
 
 def _kinks_off_ties(checks: tuple[ParamCheck, ...], numeric: Mapping[str, NumericGradient],
-                    analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], params: Mapping[str, np.ndarray],
+                    analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], point: FunctionPoint,
                     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult],
-                    seed: int) -> tuple[ParamCheck, ...]:
-    """:func:`_off_ties` for an opaque function: a tensor whose every failing entry its stencil flags as a kink
-    is checked again at the two points moved off the ties (:func:`_tie_move`), by ``recheck``.
+                    seed: int, precision: Any = np.float64) -> tuple[ParamCheck, ...]:
+    """:func:`_off_ties` for an opaque function: a failing tensor whose every failing entry moves a tie is checked
+    again at the two points moved off the ties (:func:`_tie_move`), by ``recheck``.
 
-    The structure is unknown, so "this entry moves a tie" is the stencil's
-    own kink flag on it (:mod:`gradcheck.stencil`).  The verdict is
-    :func:`_tie_verdict`'s: it passes only when it passes at both moved
-    points; every other failure stands.  A moved point where the function
-    or its gradient is not finite teaches nothing: the verdicts stand.
+    Asked only when something failed at a point where some stencil flags a
+    kink (:func:`_shows_kinks`): a passing check, or one off kinks, pays
+    nothing.  A fast-mode tensor that failed there is first checked entry by
+    entry (a failure on ties is judged per entry).  The structure is unknown,
+    so "this entry moves a tie" is read from the function: the entry's
+    stencil flags a kink, or its partial derivative jumps across the point
+    along the move (:func:`_jumps`: ties crossed in opposite directions can
+    cancel in the stencil).  The verdict is :func:`_tie_verdict`'s: it
+    passes only when it passes at both moved points; every other failure
+    stands.  A moved point where the function or its gradient is not finite
+    teaches nothing: the verdicts stand.
     """
-    kinked = [c.name for c in checks if not c.passed and c.name in numeric
-              and _fails_only_at_kinks(analytic[c.name], numeric[c.name], tols[c.name])]
-    if not kinked:
+    if all(c.passed for c in checks) or not _shows_kinks(checks, numeric):
         return checks
-    step = _tie_move(params, np.random.default_rng([int(seed), 0x71E5]))
+    numeric = dict(numeric)
+    checks = tuple(_entrywise(point, c, analytic[c.name], tols[c.name], numeric, precision) for c in checks)
+    step = _tie_move(point.params, np.random.default_rng([int(seed), 0x71E5]))
+    tied = [c.name for c in checks if not c.passed and _failures_move_ties(point, c.name, analytic[c.name],
+                                                                          numeric[c.name], tols[c.name], seed)]
+    if not tied:
+        return checks
     off: dict[str, ParamCheck] = {}
     for sign in (1.0, -1.0):
         try:
-            there = recheck({k: v + sign * step[k] for k, v in params.items()}, kinked)
+            there = recheck({k: v + sign * step[k] for k, v in point.params.items()}, tied)
         except GradcheckValueError:  # not finite there
             return checks
         for c in there.params:
             if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
                 off[c.name] = c
-    return tuple(_tie_verdict(c, off[c.name], True, crossing="each failing entry at a kink its stencil detected")
-                 if c.name in off else c for c in checks)
+    return tuple(_tie_verdict(c, off[c.name], True, crossing=TIE_CROSSING) if c.name in off else c for c in checks)
 
 
-def _fails_only_at_kinks(analytic: np.ndarray, numeric: NumericGradient, tol: Tolerance) -> bool:
-    """Does ``analytic`` fail, and only at entries whose stencil flags a kink?"""
+#: How :func:`_tie_verdict`'s note says why an opaque function's failing entries are explained.
+TIE_CROSSING = ("each failing entry at a kink its stencil detected, or with a partial derivative that jumps across "
+                "the point (it moves a tie)")
+
+
+def _shows_kinks(checks: tuple[ParamCheck, ...], numeric: Mapping[str, NumericGradient]) -> bool:
+    """Does some stencil of the check flag a kink (the sign of a point on ties, for a function whose structure is
+    unknown)?"""
+    return any(c.n_kinks for c in checks) or any(g.n_kinks for g in numeric.values())
+
+
+def _entrywise(point: FunctionPoint, c: ParamCheck, analytic: np.ndarray, tol: Tolerance,
+               numeric: dict[str, NumericGradient], precision: Any) -> ParamCheck:
+    """``c``, or, for a tensor that failed in fast mode, its check entry by entry (its estimate added to
+    ``numeric``)."""
+    if c.passed or c.name in numeric:
+        return c
+    numeric.update(function_gradients(point, [c.name], noise_scale=point.noise_scale, precision=precision))
+    return param_check(c.name, analytic, numeric[c.name], tol)
+
+
+def _failures_move_ties(point: FunctionPoint, name: str, analytic: np.ndarray, numeric: NumericGradient,
+                        tol: Tolerance, seed: int) -> bool:
+    """Does every failing entry of ``name`` move a tie: a kink its stencil flags, or a jump (:func:`_jumps`)?"""
     v = compare_entries(analytic, numeric, tol)
-    return bool(not v.passed.all() and v.kink[~v.passed].all())
+    rest = np.flatnonzero((~v.passed & ~v.kink).reshape(-1))
+    rng = np.random.default_rng([int(seed), 0x7A3B])
+    moves = [_tie_move(point.params, rng) for _ in range(JUMP_MOVES if rest.size else 0)]
+    return bool(not v.passed.all() and all(any(_jumps(point, name, int(i), m) for m in moves) for i in rest))
+
+
+#: Fractions of a move at which :func:`_jumps` takes an entry's central difference, either side of the point.
+JUMP_AT = (1.0, 0.5, 0.25)
+
+#: How many times its round-off bound a jump must be (:func:`_jumps`), as an entry's error bar counts ``k = 4``
+#: times (:class:`~gradcheck.compare.Tolerance`).  The bound (six central differences' 16-ulp round-off terms) is
+#: not reached by rounding alone; a smooth entry beyond it has ``r(1) = 8 r(1/2)``, which the second test
+#: refuses.  A 48-24-16-6 integer net's layer-2 ties gave jumps of 2e-6, the same along 14 of 16 moves, against a
+#: bound of 1e-6 at the check's own step and 1.5 round-off terms per difference (a loss of 190, saturated
+#: softmax outputs); at :data:`JUMP_STEP` and one term the bound is 9e-8.
+JUMP_FACTOR = 4.0
+
+#: Seeded moves (:func:`_tie_move`) along which :func:`_failures_move_ties` looks for an entry's jump, until one
+#: shows it.  Along a move the jump is ``J' - J``, the slopes of the entry's ties that it puts on at ``+s`` minus
+#: those at ``-s``: a random sign per tie, zero for some splits (integer weights make equal slopes common: a
+#: 64-32-32-10 net's correct W1[48, 9] showed no jump along the tie move).  Two ties of equal slope cancel in
+#: half the moves; 16 moves miss them with probability 2**-16.  An entry that shows none has its failure stand.
+JUMP_MOVES = 16
+
+
+def _jumps(point: FunctionPoint, name: str, i: int, step: Mapping[str, np.ndarray]) -> bool:
+    """Does the partial derivative of entry ``i`` of ``name`` jump across the point, along the move ``step``?
+
+    ``D(s)``: the entry's central difference at ``p + s * step``, for ``s =
+    +-1, +-1/2, +-1/4`` (:data:`JUMP_AT`).  Smooth, ``D(s) = D0 + a s + b s**2
+    + c s**3 + ...``, and ``r(t) = D(t) - D(-t) - 2 (D(t/2) - D(-t/2))`` is
+    ``3 c t**3 / 2``: ``r(1) = 8 r(1/2)``.  An entry that moves ties (pre-
+    activations exactly at a kink) adds to ``D`` the slopes of the units the
+    move puts on one side: ``J`` for every ``s > 0``, ``J'`` for ``s < 0``,
+    so ``r(1) = r(1/2) = J' - J``.  A jump: ``|r(1/2)|`` above
+    :data:`JUMP_FACTOR` times the round-off bound of its six differences
+    (``6 * roundoff / h``), and ``r(1)`` within half of it.  A smooth entry
+    beyond that bound has ``|r(1) - r(1/2)| = 7 |r(1/2)|`` up to rounding,
+    so factor 3 with the half already refuses it.
+    """
+    d = {sign * s: _partial(point, name, i, step, sign * s) for s in JUMP_AT for sign in (1.0, -1.0)}
+    err = 6.0 * max(e for _, e in d.values())
+    outer, half, quarter = (d[s][0] - d[-s][0] for s in JUMP_AT)
+    r1, r2 = outer - 2.0 * half, half - 2.0 * quarter
+    return bool(abs(r2) > JUMP_FACTOR * err and abs(r1 - r2) < 0.5 * abs(r2))
+
+
+#: The step of :func:`_partial`, in units of the check's own (:func:`~gradcheck.numeric.default_step`): 8 times
+#: smaller round-off.  Only an entry that moves a tie can cross one with it, and at a quarter of a tie move a
+#: tie sits about 2.5e-3 max(|p|, 1) from its kink (a 48-input layer), 25 times this step's reach.
+JUMP_STEP = 8.0
+
+
+def _partial(point: FunctionPoint, name: str, i: int, step: Mapping[str, np.ndarray], s: float) -> tuple[float, float]:
+    """The central difference of entry ``i`` of ``name`` at ``p + s * step`` (step :data:`JUMP_STEP`), and its
+    round-off error."""
+    moves = {k: s * d for k, d in step.items()}
+    at = np.array([point.params[name].reshape(-1)[i] + moves[name].reshape(-1)[i]])
+    h = float(representable_step(at, JUMP_STEP * default_step(at))[0])
+    f = []
+    for sign in (1.0, -1.0):
+        moved = moves[name].copy()
+        moved.reshape(-1)[i] += sign * h
+        f.append(point.moved_value({**moves, name: moved}))
+    return (f[0] - f[1]) / (2.0 * h), float(roundoff(*f, scale=point.noise_scale)[()]) / h
 
 
 def _tie_move(params: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -587,23 +686,49 @@ def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
 F32_RTOL = 1e-5
 
 
-def low_precision_arrays(named: Mapping[str, Any]) -> list[str]:
-    """The names of the arrays in ``named`` whose dtype is a float below float64.
+def low_precision_arrays(named: Mapping[str, Any]) -> dict[str, str]:
+    """The arrays in ``named`` whose dtype is a float below float64: name -> dtype name.
 
-    >>> low_precision_arrays({"x": np.zeros(2), "y": [1, 2], "z": None, "g": np.zeros(2, np.float32)})
-    ['g']
+    >>> low_precision_arrays({"x": np.zeros(2), "y": [1, 2], "z": None, "g": np.zeros(2, np.float16)})
+    {'g': 'float16'}
     """
-    low = []
-    for k, v in named.items():
-        if v is None:
-            continue
-        dtype = v.dtype if type(v) is np.ndarray else np.asarray(v).dtype  # an array's own, without asarray
-        if dtype.kind == "f" and dtype.itemsize < 8:
-            low.append(k)
-    return low
+    return {k: (v.dtype if type(v) is np.ndarray else np.asarray(v).dtype).name for k, v in named.items() if _below_float64(v)}
 
 
-def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: Sequence[str], *, strict: bool,
+def _below_float64(value: Any) -> bool:
+    """Is ``value`` (None: no) an array, or array-like, of floats below float64?  The rule of :func:`low_precision_arrays`."""
+    if value is None:
+        return False
+    dtype = value.dtype if type(value) is np.ndarray else np.asarray(value).dtype  # an array's own, without asarray
+    return dtype.kind == "f" and dtype.itemsize < 8
+
+
+def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mapping[str, Any], output: Any) -> dict[str, str]:
+    """:func:`low_precision_arrays` of a model check's inputs, gradients and forward output, in that order.
+
+    The names (``params['W1']``, ...) are written only when an array is
+    below float64: formatting them all was 2-4 us of a toy network's check,
+    which almost never has one.
+    """
+    if not any(map(_below_float64, (*params.values(), x, y, *grads.values(), output))):
+        return {}
+    return low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
+                                 **{f"grads[{k!r}]": v for k, v in grads.items()}, "forward output": output})
+
+
+def _dtype_words(low: Mapping[str, str]) -> str:
+    """``in float16 (x)``, or ``below float64 (x: float16, w: float32)``: the dtypes seen, by name.
+
+    >>> _dtype_words({"x": "float16", "w": "float32"})
+    'below float64 (x: float16, w: float32)'
+    """
+    kinds = set(low.values())
+    if len(kinds) == 1:
+        return f"in {kinds.pop()} ({', '.join(low)})"
+    return f"below float64 ({', '.join(f'{k}: {d}' for k, d in low.items())})"
+
+
+def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: Mapping[str, str], *, strict: bool,
                        subject: str) -> tuple[dict[str, Tolerance], list[str]]:
     """Per-parameter tolerances: ``tol``, or float32 error bars when ``low`` names arrays below float64.
 
@@ -611,7 +736,7 @@ def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: 
     """
     if not low:
         return {k: tol for k in analytic}, []
-    message = (f"{subject} computes in float32 ({', '.join(low)}): its gradient is judged with float32 error bars, "
+    message = (f"{subject} computes {_dtype_words(low)}: its gradient is judged with float32 error bars, "
                f"rtol={F32_RTOL:g} and atol={F32_RTOL:g} times the largest entry of each parameter")
     if strict:
         raise TypeError(f"strict=True requires float64 throughout: {message}")
@@ -646,8 +771,7 @@ def _accepts(analytic: Mapping[str, np.ndarray],
 def _unmoved(numeric: Mapping[str, NumericGradient], analytic: Mapping[str, np.ndarray], moved: str,
              question: str) -> list[str]:
     """One finding naming the parameters whose every central difference is exactly 0 while the analytic gradient is not."""
-    still = [k for k, g in numeric.items() if g.value.size and not np.any(g.value) and not np.any(g.kink)
-             and np.any(analytic[k])]
+    still = [k for k, g in numeric.items() if loss_unread(analytic[k], g)]
     if not still:
         return []
     others = f" The same for {', '.join(still[1:])}." if len(still) > 1 else ""
@@ -837,8 +961,7 @@ def check_model(
                                        pristine=point, spare=spare)
     problems += found
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
-    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
-                                **{f"grads[{k!r}]": v for k, v in (grads or returned).items()}, "forward output": output})
+    low = _model_low_precision(params, x, y, grads or returned, output)
     guards.require_finite(analytic, "grads")
     if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
@@ -1229,7 +1352,7 @@ def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Ma
 
 
 def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                         analytic: dict[str, np.ndarray], first: float, low: Sequence[str], problems: list[str],
+                         analytic: dict[str, np.ndarray], first: float, low: Mapping[str, str], problems: list[str],
                          **options: Any) -> CheckResult:
     """A model whose forward computes in float32: checked through ``model.loss`` with float32 steps and error bars."""
     name = getattr(model, "name", type(model).__name__)

@@ -224,13 +224,16 @@ def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "e
         fields["cause"] = messages.render(detail["cause_key"], fields, lang=lang)
         if detail.get("negative"):
             fields["cause"] += messages.text("factor.sign", lang=lang)
+    if detail.get("shared_with"):  # a one-entry gradient's factor, known from the others (:func:`_one_entry_factors`)
+        fields["shared"] = messages.render("scale.shared", {**fields, "shared_text": ", ".join(detail["shared_with"])}, lang=lang)
     if "mistake" in detail:
         key = f"mistake.{detail['mistake'].partition('@')[0]}"  # "sigmoid_twice@1": that slip in layer 1 only
         fields["mistake_text"] = messages.render(key if key in messages.TEMPLATES else "mistake.generic", fields, lang=lang)
     for k in ("got_shape", "expected_shape"):
         if isinstance(fields.get(k), list):
             fields[k] = tuple(fields[k])
-    return messages.render(str(detail.get("template", code)), fields, lang=lang)
+    text = messages.render(str(detail.get("template", code)), fields, lang=lang)
+    return f"{text} {fields['shared']}" if "shared" in fields else text
 
 
 def _make(code: str, param: str, lang: str, **detail: Any) -> Diagnosis:
@@ -444,10 +447,9 @@ def diagnose_parameter(
     if n_bad:
         return _make("nonfinite", param, lang, n_nonfinite=n_bad, n_total=int(s.size))
     scale = _max_abs(r)
-    err = np.abs(s - r)
     ok, n_kinks = _accepted(s, r, numeric, RTOL_CORRECT * scale + ATOL_CORRECT)
-    rel = float(np.max(err)) / scale if scale > 0 else float(np.max(err, initial=0.0))
-    base = {"max_abs_error": float(np.max(err, initial=0.0)), "scale": scale, "rel_error": rel, "dtype": dtype}
+    base = _errors(s, r, dtype)
+    rel = base["rel_error"]
     if bool(np.all(ok)):
         if n_kinks:
             return _make("correct", param, lang, template="correct.kinks", n_kinks=n_kinks, **base)
@@ -465,6 +467,43 @@ def diagnose_parameter(
         if update is not None:
             return update
     return _near_or_partial(param, s, r, ok, numeric, lang, base)
+
+
+def _errors(s: np.ndarray, r: np.ndarray, dtype: str) -> dict[str, Any]:
+    """The error facts every gradient diagnosis carries: the largest error, the scale, their ratio, the dtype."""
+    scale = _max_abs(r)
+    err = float(np.max(np.abs(s - r), initial=0.0))
+    return {"max_abs_error": err, "scale": scale, "rel_error": err / scale if scale > 0 else err, "dtype": dtype}
+
+
+def _one_entry_factors(out: dict[str, Diagnosis], student: Mapping[str, Any], reference: Mapping[str, np.ndarray],
+                       batch_size: int | None, loss: LossFacts | None, lang: str) -> dict[str, Diagnosis]:
+    """``out`` with a one-entry gradient called ``scale`` when it is off by the factor every other one shows.
+
+    One number is always some multiple of another, so a gradient with one
+    nonzero entry names no factor by itself (:func:`_match_pattern`).  When
+    every other parameter is the exact gradient times the same ``c`` (one of
+    them with two or more nonzero entries: evidence) and the one entry is
+    ``c`` times its exact value too, the factor is that one: a chance value
+    would not equal ``c`` to ``RTOL_PATTERN``.  Parameters whose exact
+    gradient is zero say nothing and are passed over.
+    """
+    exact = {k: np.asarray(r, dtype=np.float64) for k, r in reference.items()}
+    lone = [k for k, d in out.items() if d.code == "wrong" and np.count_nonzero(exact[k]) == 1]
+    shown = [k for k in out if k not in lone and np.any(exact[k])]
+    if not lone or not shown or any(out[k].code != "scale" for k in shown):
+        return out
+    c = float(out[shown[0]].detail["factor"])
+    if any(abs(out[k].detail["factor"] - c) > RTOL_PATTERN * abs(c) for k in shown) or all(np.count_nonzero(exact[k]) < 2 for k in shown):
+        return out
+    found = dict(out)
+    for k in lone:
+        s = np.asarray(student[k], dtype=np.float64)
+        if s.shape == exact[k].shape and _close(s, c * exact[k], RTOL_PATTERN, 0.0):
+            detail = factor_detail(c, batch_size)
+            found[k] = _make("scale", k, lang, **_errors(s, exact[k], str(np.asarray(student[k]).dtype)), **detail,
+                             **scale_cause(detail, loss), shared_with=shown)
+    return found
 
 
 def _near_or_partial(param: str, s: np.ndarray, r: np.ndarray, ok: np.ndarray, numeric: NumericGradient | None,
@@ -651,4 +690,4 @@ def diagnose(
             loss=loss,
             lang=lang,
         )
-    return out
+    return _one_entry_factors(out, student, reference, batch_size, loss, lang) if isinstance(student, Mapping) else out

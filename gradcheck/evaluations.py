@@ -19,6 +19,14 @@ where the model's code is the caller's own (:func:`counting_calls`, for
 sandbox (``gradcheck/grading/_child.py``, which may not import this module)
 and decides with :func:`is_numerical`.
 
+A count is defeated by a private copy of the forward, one broadcasting
+call over every perturbed copy, a thread or ``sys.setprofile(None)``
+(red team rt17).  The other evidence, the rounding a finite difference
+leaves in the gradient, is :mod:`gradcheck.roundoff`'s: the grader and
+:func:`gradcheck.check_net` choose the moved points and call the backward
+there (in the sandbox the child only runs the submission, as for any
+point) and decide with :func:`gradcheck.roundoff.roundoff_noise`.
+
 Examples
 --------
 >>> evaluation_limit(2805)

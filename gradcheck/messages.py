@@ -81,6 +81,12 @@ TEMPLATES: _T = {
         "ko": "빠른 모드가 찾아낸 원소 {n_localised}개 모두에서 {param}의 값이 정확한 기울기의 {factor_text}배입니다 (하나씩 "
               "검사한 원소는 이것뿐입니다). 모든 원소가 그렇다면: {cause}",
     },
+    "scale.shared": {
+        "en": "{param} has a single nonzero entry, whose factor alone would prove nothing; it is the same factor as "
+              "{shared_text}, which show it in every entry.",
+        "ko": "{param}은(는) 0이 아닌 원소가 하나뿐이라 그 배수만으로는 아무것도 알 수 없지만, 모든 원소에서 같은 배수를 "
+              "보이는 {shared_text}와(과) 같은 배수입니다.",
+    },
     "scale.named": {
         "en": "{param} is the exact gradient times {factor_text}: {cause}",
         "ko": "{param}의 값이 정확한 기울기의 {factor_text}배입니다: {cause}",
@@ -146,6 +152,10 @@ TEMPLATES: _T = {
         "en": "{param} was computed numerically, not by backpropagation: backward evaluated the model in complex numbers ({complex_values:,} complex values), which is the complex-step derivative; backpropagation through a real network needs no complex numbers.",
         "ko": "{param}은(는) 역전파가 아니라 수치 미분으로 계산되었습니다: backward가 모델을 복소수로 계산했습니다 (복소수 값 {complex_values:,}개). 이는 복소 스텝 미분이며, 신경망의 역전파에는 복소수가 필요 없습니다.",
     },
+    "finite_difference.roundoff": {
+        "en": "{param} was computed numerically, not by backpropagation: when the point moved by {step:.0e} of its size, the gradient's second difference was {moved:.0e} of its largest entry ({noisy:,} of {counted:,} entries between 1e-13 and 1e-7): the rounding of a finite difference, which divides the loss's rounding by its step. Backpropagation's gradient moves smoothly, by about 1e-16.",
+        "ko": "{param}은(는) 역전파가 아니라 수치 미분으로 계산되었습니다: 점을 크기의 {step:.0e}만큼 옮겼을 때 기울기의 2차 차분이 최대 원소의 {moved:.0e}였습니다 (원소 {counted:,}개 중 {noisy:,}개가 1e-13과 1e-7 사이). 이는 손실의 반올림 오차를 스텝으로 나누는 유한 차분의 반올림 오차입니다. 역전파의 기울기는 매끄럽게, 약 1e-16만큼만 움직입니다.",
+    },
     "precision": {
         "en": "{param} is right only to single precision (relative error {rel_error:.1e}): compute in float64.",
         "ko": "{param}은(는) 단정밀도 수준으로만 맞습니다 (상대 오차 {rel_error:.1e}). float64로 계산하세요.",
@@ -165,6 +175,10 @@ TEMPLATES: _T = {
     "wrong.zero": {
         "en": "{param} is all zeros: its backward pass seems not to be written.",
         "ko": "{param}이(가) 모두 0입니다: 역전파가 작성되지 않은 것 같습니다.",
+    },
+    "wrong.unread": {
+        "en": "{param} cannot be judged: the loss did not change when {param} moved (every numerical entry is exactly 0; see the problem above). Fix that first: the gradient itself may be right.",
+        "ko": "{param}은(는) 판정할 수 없습니다: {param}을(를) 움직여도 손실이 변하지 않았습니다 (수치 기울기가 모두 정확히 0; 위의 문제 참고). 그 문제를 먼저 고치세요: 기울기 자체는 맞을 수 있습니다.",
     },
     "wrong.param": {
         "en": "{param} equals the parameter itself, not its gradient.",

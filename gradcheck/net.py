@@ -10,6 +10,9 @@ loss can only see a moved parameter through those arrays, so
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import math
 
 from collections.abc import Mapping
@@ -27,6 +30,7 @@ from gradcheck.compare import Tolerance
 from gradcheck.layer import restoring
 from gradcheck.numeric import FunctionPoint, to_scalar
 from gradcheck.results import CheckResult
+from gradcheck.roundoff import STEP, moved_points, roundoff_noise
 
 __all__ = ["assert_net_gradients", "check_net"]
 
@@ -72,6 +76,10 @@ def check_net(
     exactly: on every way out, exceptions and Ctrl-C (``KeyboardInterrupt``)
     included, every array is restored bit for bit from a copy taken first.
     Only a killed process (SIGKILL, power loss) can leave a moved entry.
+    A ``net.loss`` that takes ``train_flg`` (the book's
+    ``MultiLayerNetExtend``) is differentiated as ``net.loss(x, t,
+    train_flg=True)``, the training mode its ``gradient()`` runs, and a
+    warning of the result says so (:func:`_training_mode`).
     Read-only arrays are refused.  When the loss does not change at all
     while a parameter moves, the check says so: after
     ``net.params.update(p)`` or ``net.params["W1"] = ...`` the layers still
@@ -84,16 +92,20 @@ def check_net(
     writes never move the point the numbers are taken at.  The numbers are
     judged as in :func:`gradcheck.check_gradients` (two calls per entry,
     refinement where needed, determinism and noise measured from the loss
-    itself); a tensor whose every failing entry sits at a kink its stencil
-    flagged (exact ReLU ties) is checked again at two points moved off them,
-    with ``net.gradient`` called there (:func:`gradcheck.check._kinks_off_ties`).
+    itself); a tensor whose every failing entry moves a tie (exact ReLU
+    ties: a kink its stencil flagged, or a partial derivative that jumps
+    across the point) is checked again at two points moved off them, with
+    ``net.gradient`` called there (:func:`gradcheck.check._kinks_off_ties`).
     ``net.params`` or ``x`` below float64 are said (a
     ``GradcheckPrecisionWarning``; ``TypeError`` under ``strict``), and float32
     parameters are moved with float32 steps.
 
     A ``net.gradient`` that runs ``net.loss`` or ``net.predict`` about once
     per parameter computes a numerical gradient, however accurate, and is
-    reported as such (:mod:`gradcheck.evaluations`).
+    reported as such (:mod:`gradcheck.evaluations`); so is one whose
+    gradient carries a finite difference's rounding, however it was
+    computed (``net.gradient`` runs three times more, at points moved by ``1e-9``
+    of the parameters: :mod:`gradcheck.roundoff`; not for nets below float64).
 
     Parameters
     ----------
@@ -138,16 +150,18 @@ def check_net(
         raise GradcheckTypeError(f"net.{params} must be a non-empty dict of parameter arrays (params={params!r}), "
                         f"got {describe(arrays)}")
     loss_fn, grad_fn = _method(net, loss, "loss"), _method(net, gradient, "gradient")
+    loss_fn, said = _training_mode(loss_fn, loss)
     xx, tt = _batch_arg(x, "x"), _batch_arg(t, "t")
     who = type(net).__name__
     label = {k: f"net.{params}[{k!r}]" for k in arrays}
     with restoring(arrays, f"net.{params}"):
         before = {k: a.copy() for k, a in arrays.items()}
-        grads, problems = _counted_gradient(net, (loss, "predict"), grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
+        grads, problems, counted = _counted_gradient(net, (loss, "predict"), grad_fn, arrays, before, xx, tt, label, f"net.{gradient}")
         raw: dict[str, Any] = {}  # the second call's gradients as returned (their dtypes)
         again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}", raw)
         problems += [f"net.{gradient} is not deterministic: the gradient of {k} differs between two calls with the same "
-                     "input (gradients kept from an earlier call and added to?)"
+                     "input (gradients kept from an earlier call and added to, or dropout or noise without a "
+                     "fixed seed?)"
                      for k in grads if not guards.same_entries(grads[k], again[k])]
         guards.require_finite(grads, "grads")
         xs, ts = xx.copy(), tt.copy()
@@ -155,6 +169,8 @@ def check_net(
         problems += _written(arrays, before, label, f"net.{loss}", {"x": (xx, xs), "t": (tt, ts)})
         low = low_precision_arrays({**{label[k]: a for k, a in arrays.items()}, "x": x, "t": t,
                                     **{f"net.{gradient}(x, t)[{k!r}]": v for k, v in raw.items()}})
+        if not low and not counted:  # float32 rounds at ~1e-7, inside the band of a finite difference's rounding
+            problems[:0] = _roundoff_problem(grad_fn, arrays, xx, tt, int(seed), f"net.{gradient}")
         options.update(n_samples=int(xx.shape[0]) if xx.ndim else None, low_precision=low,
                        force_float32=any(label[k] in low for k in arrays))  # the net's own arrays move: in their dtype
 
@@ -162,9 +178,31 @@ def check_net(
             return _moved_check(loss_fn, grad_fn, arrays, moved, names, xx, tt, who, options)
 
         point = FunctionPoint(lambda _: loss_fn(xx.copy(), tt.copy()), dict(arrays), who=f"net.{loss}")
-        return check_point(point, grads, first=first, subject=who, problems=problems, recheck=recheck,
-                           question="does the model read these arrays? (net.params.update(p) or "
-                                    "net.params[name] = ... replaces the arrays the layers hold)", **options)
+        result = check_point(point, grads, first=first, subject=who, problems=problems, recheck=recheck,
+                             question="does the model read these arrays? (net.params.update(p) or "
+                                      "net.params[name] = ... replaces the arrays the layers hold)", **options)
+    return dataclasses.replace(result, warnings=(*said, *result.warnings)) if said else result
+
+
+def _training_mode(loss_fn: Any, name: str) -> tuple[Any, tuple[str, ...]]:
+    """``net.loss`` with ``train_flg=True`` when it takes ``train_flg``, and the note saying so.
+
+    The book's ``MultiLayerNetExtend.loss(x, t, train_flg=False)`` runs
+    BatchNorm and Dropout in test mode by default, while its ``gradient()``
+    runs ``self.loss(x, t, train_flg=True)``: the gradient is that of the
+    training-mode loss, so that is the loss to differentiate.  Dropout is
+    random in training mode unless seeded: the determinism checks catch an
+    unseeded one and name the randomness.
+    """
+    try:
+        takes = "train_flg" in inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        takes = False
+    if not takes:
+        return loss_fn, ()
+    return functools.partial(loss_fn, train_flg=True), (
+        f"net.{name} takes train_flg: differentiated as net.{name}(x, t, train_flg=True), the training mode "
+        f"gradient() uses in the book (BatchNorm with batch statistics, Dropout with its masks)",)
 
 
 def _moved_check(loss_fn: Any, grad_fn: Any, arrays: Mapping[str, np.ndarray], moved: Mapping[str, np.ndarray],
@@ -210,8 +248,8 @@ def _guarded_gradient(grad_fn: Any, arrays: Mapping[str, np.ndarray], before: Ma
 
 def _counted_gradient(net: Any, forward_names: tuple[str, ...], grad_fn: Any, arrays: Mapping[str, np.ndarray],
                       before: Mapping[str, np.ndarray], xx: np.ndarray, tt: np.ndarray, label: Mapping[str, str],
-                      who: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """:func:`_guarded_gradient`, counting the calls of the net's methods ``forward_names`` (rt16 F19).
+                      who: str) -> tuple[dict[str, np.ndarray], list[str], bool]:
+    """:func:`_guarded_gradient`, counting the calls of the net's methods ``forward_names`` (rt16 F19); whether it was numerical.
 
     Backpropagation runs the net forward once; a numerical gradient (the
     book's ``numerical_gradient``, a complex step, a stencil) once or more
@@ -229,7 +267,36 @@ def _counted_gradient(net: Any, forward_names: tuple[str, ...], grad_fn: Any, ar
         if is_numerical(calls, n_params):
             problems.insert(0, f"{who} called net.{name} {calls:,} times for {n_params:,} parameters: it computes a numerical "
                                "gradient, not backpropagation (which runs the net forward once)")
-    return grads, problems
+            return grads, problems, True
+    return grads, problems, False
+
+
+def _roundoff_problem(grad_fn: Any, arrays: Mapping[str, np.ndarray], xx: np.ndarray, tt: np.ndarray,
+                      seed: int, who: str) -> list[str]:
+    """The problem of a gradient carrying a finite difference's rounding (:mod:`gradcheck.roundoff`), or none.
+
+    ``grad_fn`` runs with the net's arrays moved in place to ``p + d``,
+    ``p + 2 d`` and ``p + 3 d`` (put back bit for bit after; a ray from ``p``:
+    a ReLU tie at ``p`` is not crossed); it catches what the call count
+    cannot see: a stencil through the layers' own ``forward``, one
+    broadcasting evaluation, a thread (rt17 F3).
+    """
+    before = {k: a.copy() for k, a in arrays.items()}
+    moved = []
+    try:
+        for point in moved_points(arrays, seed):
+            for k, a in arrays.items():
+                np.copyto(a, point[k])
+            moved.append(check_grads_match(grad_fn(xx.copy(), tt.copy()), arrays, name=f"{who}(x, t)"))
+    finally:
+        for k, a in arrays.items():
+            np.copyto(a, before[k])
+    noise = roundoff_noise(*moved)
+    if not noise.numerical:
+        return []
+    return [f"{who} computes a numerical gradient, not backpropagation: when the parameters moved by {STEP:.0e} of "
+            f"their size, its second difference was {noise.typical:.0e} of its largest entry in {noise.noisy:,} of "
+            f"{noise.counted:,} entries, the rounding of a finite difference (backpropagation's moves by about 1e-16)"]
 
 
 def _written(arrays: Mapping[str, np.ndarray], before: Mapping[str, np.ndarray], label: Mapping[str, str], who: str,

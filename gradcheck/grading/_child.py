@@ -387,10 +387,35 @@ def outcome_of(s: Session, exc: BaseException, what: str) -> tuple[str, str]:
         )
     if isinstance(exc, MemoryError):
         return "memory", f"{what} ran out of memory (MemoryError, limit {s.memory >> 20} MB)\n" + student_traceback(s, exc)
+    if unmappable_library(exc):
+        return "memory", (f"{what} ran out of memory: a compiled module could not be loaded, no address space being left under "
+                          f"the memory limit of {s.memory >> 20} MB (\"failed to map segment from shared object\"); raise the "
+                          "limit with --memory MB, or memory_mb in the assignment's [limits]\n" + student_traceback(s, exc))
     message = f"{what} raised {student_traceback(s, exc)}"
     if isinstance(exc, TypeError) and not any(f.filename in s.student_files for f in traceback.extract_tb(exc.__traceback__)):
         message += f"\n(the grader calls it as {what}; see the assignment's calling convention)"
     return "error", message
+
+
+#: What the dynamic loader says when it cannot mmap a shared library (ENOMEM under RLIMIT_AS; EPERM on a noexec mount).
+_UNMAPPABLE = ": failed to map segment from shared object"
+
+
+def unmappable_library(exc: BaseException) -> bool:
+    """Whether ``exc`` is an import that failed for lack of address space.
+
+    The loader's message (``PATH: failed to map segment from shared
+    object``) is the same for a library on a ``noexec`` file system; that
+    one is not memory, and is told apart by the mount's flags.
+    """
+    text = str(exc) if isinstance(exc, ImportError) else ""
+    if _UNMAPPABLE not in text:
+        return False
+    path = text.split(_UNMAPPABLE, 1)[0]
+    try:
+        return not os.statvfs(path).f_flag & os.ST_NOEXEC
+    except OSError:
+        return True  # the file was found and opened by the loader: the mapping is what failed
 
 
 def forked_here(exc: BaseException) -> bool:

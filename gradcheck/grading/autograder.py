@@ -258,17 +258,21 @@ class SubmissionChoice:
     path : Path or None
         The file, or ``None`` when there is no single one.
     candidates : tuple of str
-        Every ``.py``/``.ipynb`` file found (relative paths), sorted.
+        Every ``.py``/``.ipynb`` file found (relative paths), sorted; when
+        refused with several, only the ones left by the rule.
     helpers : tuple of Path
         The helper modules beside ``path`` (the student's other ``.py`` files there).
     reason : str or None
         Why there is none (:class:`gradcheck.grading.identity.Choice`).
+    helper_modules : tuple of str
+        When refused with several: the files recognised as helper modules.
     """
 
     path: Path | None
     candidates: tuple[str, ...]
     helpers: tuple[Path, ...] = ()
     reason: str | None = None
+    helper_modules: tuple[str, ...] = ()
 
 
 def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern: str | None = None) -> SubmissionChoice:
@@ -290,7 +294,7 @@ def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern:
     folder = Path(folder)
     files = [(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)] if folder.is_dir() else []
     c = choose_file(files, "the submission", file_pattern=file_pattern, model=model)
-    return SubmissionChoice(c.path, c.candidates, tuple(f for f, _ in c.helpers), c.reason)
+    return SubmissionChoice(c.path, c.candidates, tuple(f for f, _ in c.helpers), c.reason, c.helper_modules)
 
 
 _NO_FILE = {
@@ -299,6 +303,7 @@ _NO_FILE = {
 }
 _NONE_FOUND = {"en": "the submission has no .py or .ipynb file.", "ko": "제출물에 .py나 .ipynb 파일이 없습니다."}
 _SEVERAL = {"en": "the submission has several candidate files ({names}).", "ko": "제출물에 후보 파일이 여러 개 있습니다 ({names})."}
+_HELPERS_SEEN = {"en": " {names}: imported by another file, taken as helper modules.", "ko": " {names}: 다른 파일이 import하므로 보조 모듈로 보았습니다."}
 _NO_MATCH = {"en": "the assignment grades a file named {pattern}; the submission has {names}.",
              "ko": "이 과제는 {pattern} 이름의 파일을 채점합니다; 제출물에는 {names}이(가) 있습니다."}
 _SEVERAL_MATCH = {"en": "several files of the submission are named {pattern} ({names}).", "ko": "제출물에 {pattern} 이름의 파일이 여러 개 있습니다 ({names})."}
@@ -382,7 +387,10 @@ def _why(choice: SubmissionChoice, pattern: str | None, lang: str) -> str:
         return _NO_MATCH[lang].format(pattern=pattern, names=names or "-")
     if choice.reason == "several_match":
         return _SEVERAL_MATCH[lang].format(pattern=pattern, names=names)
-    return _SEVERAL[lang].format(names=names) if choice.candidates else _NONE_FOUND[lang]
+    if not choice.candidates:
+        return _NONE_FOUND[lang]
+    seen = _HELPERS_SEEN[lang].format(names=", ".join(choice.helper_modules)) if choice.helper_modules else ""
+    return _SEVERAL[lang].format(names=names) + seen
 
 
 def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:

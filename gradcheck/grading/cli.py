@@ -43,7 +43,8 @@ The preflight below runs on every worker of the cluster first.
 
 Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
-still graded and written) or when the grading workers could not start
+still graded and written), or when the ``--lms`` file leaves a submission
+out (no student id in its name: each one is named) or when the grading workers could not start
 (then nothing is written: no student is given a score for the machine's
 failure), 2 for a usage error or for limits too small for the grader's own
 sandboxed process (checked before anyone is graded, with a trivial submission:
@@ -384,10 +385,10 @@ def run(args: argparse.Namespace) -> int:
     _warn(batch)
     try:
         _apply_overrides(batch, rules)
-        _write_outputs(args, batch)
+        left_out = _write_outputs(args, batch)
     except (OSError, ValueError) as exc:
         return _fail(args, 1, f"cannot write output: {exc}")
-    return 1 if batch.failures else 0
+    return 1 if batch.failures or left_out else 0
 
 
 def _weak_isolation_warning() -> str:
@@ -562,7 +563,8 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
             finish(item[0], item[1], _crash_row(item[1], message), "")
 
 
-def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
+def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
+    """Write every output asked for; returns how many submissions the ``--lms`` file leaves out (no student id)."""
     from gradcheck.grading.gradebook import class_summary, render_summary, write_csv
     from gradcheck.grading.identity import output_names
     from gradcheck.grading.render_gradescope import write_gradescope
@@ -604,12 +606,20 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> None:
             _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang))
     if args.gradescope:
         _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
-    if args.lms:
-        from gradcheck.grading.lms import write_lms
+    return _write_lms(args, batch, results) if args.lms else 0
 
-        skipped = write_lms(results, args.lms, Path(args.lms_file or f"{args.lms}-grades.csv"), title=batch.assignment.title or batch.assignment.model)
-        for r in skipped:
-            print(f"gradcheck grade: warning: {r.submission!r} has no student id (--id-pattern): left out of the {args.lms} file", file=sys.stderr)
+
+def _write_lms(args: argparse.Namespace, batch: _Batch, results: list[Any]) -> int:
+    """The ``--lms`` file; each submission it leaves out is named (the run then exits with status 1)."""
+    from gradcheck.grading.lms import NAME_FORMS, write_lms
+
+    skipped = write_lms(results, args.lms, Path(args.lms_file or f"{args.lms}-grades.csv"), title=batch.assignment.title or batch.assignment.model)
+    why = (f"--id-pattern {args.id_pattern!r} finds none in its name" if args.id_pattern is not None
+           else f"its name is not one {args.lms} writes, {NAME_FORMS[args.lms]}")
+    for r in skipped:
+        print(f"gradcheck grade: warning: {r.submission!r} has no student id ({why}): left out of the {args.lms} file; "
+              "enter its grade by hand", file=sys.stderr)
+    return len(skipped)
 
 
 def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict[int, str], write: Callable[..., Any]) -> None:

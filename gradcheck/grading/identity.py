@@ -12,7 +12,11 @@ Layouts of ``grade DIR`` (what LMS exports look like):
 * **an LMS's flat download** (:data:`FLAT_NAMES`): the files of one student
   are one submission, identified by the graded file's name.  Canvas names
   each uploaded file ``name_[late_]userid_fileid_FILE`` (``FILE-1.py`` when
-  the name was used before), Moodle without folders
+  the name was used before; Canvas's ``lib/content_zipper.rb`` writes
+  ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
+  assignment is graded anonymously: those files are grouped by the
+  anonymous id and have no user id; a leading ``late_`` before a name is
+  accepted too), Moodle without folders
   ``Full Name_12345_assignsubmission_file_FILE``, Blackboard
   ``Assignment_user_attempt_YYYY-MM-DD-HH-MM-SS_FILE``; files of one
   student's latest Blackboard attempt are graded, older attempts are listed
@@ -131,6 +135,10 @@ class Submission:
 def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
     """The student id in ``identity`` (its first path component), or ``""``.
 
+    The id is the group named ``student`` when ``pattern`` has one (as
+    :data:`FLAT_NAMES`' patterns do), else its first group that matched,
+    else the whole match.
+
     >>> student_id("subs/x.py", r"\\d+")
     ''
     >>> student_id("s_123_hw.py", r"_(\\d+)_")
@@ -141,6 +149,8 @@ def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
     m = rx.search(first)
     if m is None:
         return ""
+    if "student" in rx.groupindex:  # an LMS's name (FLAT_NAMES): its user id, none in an anonymous download
+        return m["student"] or ""
     return next((g for g in m.groups() if g is not None), m.group(0))
 
 
@@ -251,7 +261,11 @@ class Choice:
     helpers : tuple of (Path, str)
         The helper modules and the names they are imported by.
     candidates : tuple of str
-        The names of every ``.py`` / ``.ipynb`` file, sorted.
+        The names of every ``.py`` / ``.ipynb`` file, sorted; when refused
+        with several, only the ones the rule left (not the helper modules).
+    helper_modules : tuple of str
+        When refused with several: the ``.py`` files recognised as helper
+        modules (another file imports them), sorted.
     reason : str or None
         Why none is graded: ``"none"`` (no candidate), ``"several"``,
         ``"no_match"`` or ``"several_match"`` (the assignment's ``file``).
@@ -265,6 +279,7 @@ class Choice:
     candidates: tuple[str, ...] = ()
     reason: str | None = None
     problem: str | None = None
+    helper_modules: tuple[str, ...] = ()
 
 
 def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None) -> tuple[list[tuple[Path, str]], str]:
@@ -302,6 +317,10 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     """
     left, reason = _chosen(files, file_pattern, model)
     names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
+    if len(left) != 1 and reason == "several":  # the files another one imports are helpers, no candidates
+        kept = tuple(sorted(n for _, n in left))
+        imported = tuple(n for n in names if n not in kept)
+        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported)
     if len(left) != 1:
         return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern))
     path, name = left[0]
@@ -316,9 +335,13 @@ def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str],
         return f"no file matching {file_pattern!r} (the assignment's file) in {where}; its .py/.ipynb files: {listing}"
     if reason == "several_match":
         return f"several files match {file_pattern!r} (the assignment's file) in {where}: {', '.join(left)}; grade one by hand"
-    if reason == "none":
-        return f"no .py or .ipynb file in {where}"
-    return (f"several candidate files in {where}: {listing}; name the graded one with "
+    return f"no .py or .ipynb file in {where}"
+
+
+def _several(where: str, candidates: Sequence[str], helpers: Sequence[str]) -> str:
+    """The refusal of several candidates, naming the files recognised as helper modules apart."""
+    seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
+    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}; name the graded one with "
             f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
 
 
@@ -337,7 +360,7 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
 #: One student's files in an LMS's flat download: the student (``student``), the file's own
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("canvas", re.compile(r"^(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+)_\d+_(?P<file>.+)$")),
+    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))_\d+_(?P<file>.+)$")),
     ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_file_(?P<file>.+)$")),
     ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
 )
@@ -353,7 +376,9 @@ def _flat_key(name: str) -> tuple[_Key, str, str] | None:
     for lms, rx in FLAT_NAMES:
         m = rx.match(name)
         if m:
-            return (lms, m["name"], m["student"]), m.groupdict().get("attempt") or "", m["file"]
+            found = m.groupdict()
+            who = found["student"] or f"anon_{found.get('anon')}"  # Canvas's anonymous id when grading is anonymous
+            return (lms, found["name"] or "", who), found.get("attempt") or "", found["file"]
     return None
 
 

@@ -5,7 +5,8 @@
 the assignment holding the score.  Canvas matches rows by ``ID`` (its user
 id); a column name it does not know becomes a new assignment.  Canvas's
 "Download Submissions" names files ``name_userid_fileid_file`` (with
-``_LATE_`` or ``_late_`` after the name for late ones; a student's several
+``_LATE_`` after the name for late ones, ``[LATE_]anon_ID_fileid_file``
+when graded anonymously: no user id, so left out; a student's several
 files are graded as one submission, :mod:`gradcheck.grading.identity`), so with ``--lms canvas`` the
 default ``--id-pattern`` is :data:`ID_PATTERNS` ``["canvas"]``, the user id.
 
@@ -19,7 +20,8 @@ is the participant number.  Worksheet uploads need "Offline grading
 worksheet" enabled in the assignment's feedback types.
 
 A submission without a student id cannot be matched by the LMS: it is left
-out of the file and listed by :func:`render_lms` (the caller warns).
+out of the file and listed by :func:`render_lms`; the caller names each one
+and exits with status 1, so no file is silently missing from an import.
 Scores use a dot and at most 6 decimals; the file is UTF-8 with a BOM
 (spreadsheets then read Korean names).
 
@@ -40,16 +42,23 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 from gradcheck.grading.gradebook import csv_text
+from gradcheck.grading.identity import FLAT_NAMES
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["LMS_FORMATS", "ID_PATTERNS", "render_lms", "write_lms", "display_name"]
+__all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name"]
 
 #: Supported LMS formats.
 LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
 #: The student id in each LMS's download names (the default ``--id-pattern`` with ``--lms``).
 ID_PATTERNS: Mapping[str, str] = {
-    "canvas": r"^[^_]+_(?i:LATE_)?(\d+)_\d+",
+    "canvas": dict(FLAT_NAMES)["canvas"].pattern,  # the one Canvas naming rule: its group ``student``
     "moodle": r"_(\d+)_assignsubmission_",
+}
+
+#: How each LMS's download names a student's files, for messages.
+NAME_FORMS: Mapping[str, str] = {
+    "canvas": "name_[LATE_]userid_fileid_FILE",
+    "moodle": "Full Name_12345_assignsubmission_file_",
 }
 
 
@@ -66,11 +75,13 @@ def display_name(result: SubmissionResult) -> str:
     'kimji'
     >>> display_name(SubmissionResult("kimji_late_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
     'kimji'
+    >>> display_name(SubmissionResult("late_kimji_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
+    'kimji'
     """
     first = PurePosixPath(result.submission).parts[0] if result.submission else ""
     if result.student_id and result.student_id in first:
         head = first.split(result.student_id, 1)[0]
-        head = re.sub(r"_LATE_?$", "", head.rstrip("_"), flags=re.IGNORECASE).strip(" _")
+        head = re.sub(r"^LATE_|_LATE_?$", "", head.rstrip("_"), flags=re.IGNORECASE).strip(" _")
         if head:
             return head
     return ""

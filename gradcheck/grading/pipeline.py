@@ -485,17 +485,81 @@ def _cap(value: Any) -> Any:
     return value
 
 
-def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
-                   lang: str) -> dict[str, Diagnosis]:
-    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7).
+#: Test points at which the backward is also called at three moved points (:mod:`gradcheck.roundoff`):
+#: a finite difference at h = 1e-3 escapes one point 0 .. 3 % of the time (measured), both ~1e-3.
+ROUNDOFF_POINTS = 2
 
-    The evidence is the work, not the values (:mod:`gradcheck.evaluations`):
-    a call that ran the submission's forward at least
-    :func:`~gradcheck.evaluations.evaluation_limit` times, or computed in
-    complex numbers (the complex step), whatever the values' accuracy.
-    A gradient whose values already show it (``finite_difference`` from
-    the values, with its counterexample) keeps that diagnosis.  Empty when
-    no call did.
+
+@dataclass(frozen=True)
+class _Moved:
+    """What the backward did at the moved points (:func:`_roundoff`).
+
+    ``noise``: the noisiest rounding read, ``None`` when no point could be
+    read; ``wrong``: per parameter, the first failing diagnosis of its values
+    at a moved point (an answer that does not follow the point, such as one
+    cached from a nearby call: rt17's rounding check is blind to three equal
+    gradients, the values are not).
+    """
+
+    noise: Any = None
+    wrong: dict[str, Diagnosis] = field(default_factory=dict)
+
+
+def _roundoff(caller: Caller, model: Any, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int,
+              lang: str) -> _Moved:
+    """The backward at ``p + d``, ``p + 2 d``, ``p + 3 d`` of the first :data:`ROUNDOFF_POINTS` points that returned gradients.
+
+    This process chooses ``d`` (the sandbox only runs the submission), reads
+    the rounding (:func:`gradcheck.roundoff.roundoff_noise`) and diagnoses
+    the values at each moved point against the reference there.
+    """
+    from gradcheck.roundoff import moved_points, roundoff_noise
+
+    found = _Moved()
+    for i, (point, out) in enumerate(zip(points[:ROUNDOFF_POINTS], outcomes)):
+        if out.verdict != "ok" or not out.grads:
+            continue
+        moved = [TestPoint(f"{point.label}+{t}d", q, point.x, point.y)
+                 for t, q in enumerate(moved_points(point.params, seed=int(seed) * 16 + i), 1)]
+        answers = [caller(q) for q in moved]
+        grads = [o.grads for o in answers if o.verdict == "ok" and o.grads is not None]
+        if len(grads) < len(moved):
+            continue
+        for q, g in zip(moved, grads):
+            for k, expected in model.backward(q.params, q.x, q.y).items():
+                d = diagnose_parameter(k, g.get(k), expected, batch_size=q.batch_size, lang=lang)
+                if not d.passed:
+                    found.wrong.setdefault(k, d)
+        noise = roundoff_noise(*grads)
+        if found.noise is None or (noise.numerical, noise.typical) > (found.noise.numerical, found.noise.typical):
+            found = _Moved(noise, found.wrong)
+    return found
+
+
+def _rounding_matters(chosen: Mapping[str, Diagnosis]) -> bool:
+    """Whether reading the rounding can change a score: some gradient earns credit, and none is float32's ``precision``."""
+    from gradcheck.grading.scoring import DEFAULT_CREDIT
+
+    codes = {d.code for d in chosen.values()}
+    return "precision" not in codes and bool(codes & set(DEFAULT_CREDIT))
+
+
+def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
+                   lang: str, roundoff: Callable[[], _Moved] | None = None) -> dict[str, Diagnosis]:
+    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7, rt17).
+
+    The evidence is the work or the rounding, not the accuracy
+    (:mod:`gradcheck.evaluations`): a call that ran the submission's forward
+    at least :func:`~gradcheck.evaluations.evaluation_limit` times, or
+    computed in complex numbers (the complex step), or whose gradient carries
+    a finite difference's rounding (:mod:`gradcheck.roundoff`; ``roundoff``
+    calls the backward at moved points, :func:`_roundoff`, only when
+    neither count says it and some gradient earns credit).  A gradient that
+    passed but is wrong at a moved point gets that point's diagnosis.  A gradient whose
+    values already show it (``finite_difference`` from the values, with its
+    counterexample) keeps that diagnosis.  Float32 arithmetic rounds at
+    ``~1e-7``, inside the rounding band: when a gradient is diagnosed
+    ``precision`` the rounding is not read.  Empty when no call did.
     """
     from gradcheck.evaluations import is_numerical
 
@@ -508,6 +572,14 @@ def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[
                   "function": str(most.evaluations.get("function") or "forward")}
     elif complex_values:
         detail = {"template": "finite_difference.complex", "complex_values": complex_values}
+    elif roundoff is not None and _rounding_matters(chosen):
+        from gradcheck.roundoff import STEP
+
+        moved = roundoff()
+        if moved.noise is None or not moved.noise.numerical:
+            return {k: d for k, d in moved.wrong.items() if k in chosen and chosen[k].passed}
+        detail = {"template": "finite_difference.roundoff", "moved": moved.noise.typical, "step": STEP,
+                  "noisy": moved.noise.noisy, "counted": moved.noise.counted}
     else:
         return {}
     return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail)
@@ -627,7 +699,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
             picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
                           and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
-        numerical = _numerical_use(outcomes, model, chosen, lang)
+        numerical = _numerical_use(outcomes, model, chosen, lang, lambda: _roundoff(caller, model, points, outcomes, seed, lang))
         chosen.update(numerical)
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:  # not the numerical ones: their values were right, no smaller input shows them

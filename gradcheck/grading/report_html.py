@@ -1,6 +1,6 @@
 """The class report: one self-contained HTML file (``gradcheck grade --report report.html``).
 
-Sections: the assignment's title, seed, model and versions; the score
+Sections: the assignment's title, seed, model, isolation level (as the summary names it: whether the grades are tamper-proof) and versions; the score
 histogram; the submissions per diagnosis; the pass rate per parameter; the
 submissions that need a human look (a run that failed for a reason that
 may not be the student's: ``error``, ``crash``, ``timeout``, ``memory``,
@@ -142,6 +142,7 @@ def _header(items: Sequence[SubmissionResult], summary: ClassSummary, t: Any) ->
         (t("ui.submissions"), str(summary.n)),
         (t("ui.mean"), f"{_e(format_points(round(summary.mean, 4)))} / {_e(format_points(summary.max_score))}"),
         (t("ui.median"), _e(format_points(summary.median))),
+        *([(t("ui.isolation"), _e(summary.isolation))] if summary.isolation else []),  # as the summary says it
         (t("ui.versions"), _e(_versions())),
     ]
     return [f"<h1>{_e(title)}</h1>", _table([t("ui.fact"), ""], [[_e(k), v] for k, v in facts])]

@@ -459,3 +459,25 @@ def test_float32_dtype_with_round_values_is_precision():
     s = r.astype(np.float32)  # [0.5, -0.25, 1.0]: round numbers, exact in any precision
     assert diagnose_parameter("b", s, r).code == "precision"
     assert diagnose_parameter("b", s.astype(np.float64), r).code == "finite_difference"
+
+
+# rt17 F16: a factor every other tensor shows is the one-entry tensor's factor too
+_R = {"W": np.array([[0.3, -0.1], [0.2, 0.4]]), "b": np.array([[0.7, -0.2]]), "c": np.array([[0.05]])}
+
+
+def test_a_one_entry_tensor_takes_the_factor_every_other_tensor_shows():
+    d = diagnose({k: 7.0 * v for k, v in _R.items()}, _R, batch_size=5)
+    assert {k: x.code for k, x in d.items()} == {"W": "scale", "b": "scale", "c": "scale"}
+    assert abs(d["c"].detail["factor"] - 7.0) < 1e-12 and d["c"].detail["shared_with"] == ["W", "b"]
+    assert "the same factor as W, b" in d["c"].message
+
+
+@pytest.mark.parametrize("case", ["other factor", "one tensor right", "alone"])
+def test_a_one_entry_tensor_is_not_given_a_factor_nothing_else_shows(case):
+    got = {"W": 7.0 * _R["W"], "b": 7.0 * _R["b"], "c": 3.0 * _R["c"]}  # other factor: c is 3x, the rest 7x
+    ref = _R
+    if case == "one tensor right":
+        got = {**got, "b": _R["b"], "c": 7.0 * _R["c"]}
+    if case == "alone":  # a one-entry tensor and nothing else: no evidence
+        got, ref = {"c": 7.0 * _R["c"]}, {"c": _R["c"]}
+    assert diagnose(got, ref, batch_size=5)["c"].code == "wrong"

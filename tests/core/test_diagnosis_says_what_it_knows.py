@@ -5,7 +5,10 @@ would, and asserts what the diagnosis may and may not claim.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pytest
 
 from gradcheck import check_gradients, check_layer, check_model, nn
 from cs231n_layers import affine_backward, affine_forward
@@ -79,22 +82,42 @@ def test_one_entry_off_is_one_entry_off_not_another_loss():
     assert abs(d.detail["max_rel_offset"] - 1e-4) <= 1e-6 and "by at most 1.0e-04 of its largest entry" in d.message
 
 
-def test_fast_mode_names_a_factor_from_its_localised_entries():
-    # F14: check_model(mode="fast") on a backward missing 1/N gave the large tensors no diagnosis at all
+@dataclass(frozen=True)
+class ReluSoftmax:
+    """A 40-12-3 ReLU net with mean softmax cross-entropy at a fixed point (large enough for fast mode to localise)."""
+
+    model: nn.Sequential
+    p: dict[str, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+
+    def grads(self, n: int) -> dict[str, np.ndarray]:
+        """Hand-written backprop with the loss divided by ``n`` (the right one: ``n`` = the batch size, 8)."""
+        p, x = self.p, self.x
+        h = x @ p["W1"] + p["b1"]
+        a = np.maximum(h, 0)
+        z = a @ p["W2"] + p["b2"]
+        q = np.exp(z - z.max(1, keepdims=True))
+        q /= q.sum(1, keepdims=True)
+        dz = (q - np.eye(3)[self.y]) / n
+        dh = dz @ p["W2"].T * (h > 0)
+        return {"W1": x.T @ dh, "b1": dh.sum(0), "W2": a.T @ dz, "b2": dz.sum(0)}
+
+
+@pytest.fixture
+def relu_softmax() -> ReluSoftmax:
     model = nn.Sequential(nn.Dense("W1", "b1"), nn.ReLU(), nn.Dense("W2", "b2"), loss=nn.SoftmaxCrossEntropy())
     rng = np.random.default_rng(3)
     p = {"W1": 0.3 * rng.normal(size=(40, 12)), "b1": 0.1 * rng.normal(size=12), "W2": 0.3 * rng.normal(size=(12, 3)),
          "b2": np.zeros(3)}
-    x, y = rng.normal(size=(8, 40)), rng.integers(0, 3, 8)
-    h = x @ p["W1"] + p["b1"]
-    a = np.maximum(h, 0)
-    z = a @ p["W2"] + p["b2"]
-    q = np.exp(z - z.max(1, keepdims=True))
-    q /= q.sum(1, keepdims=True)
-    dz = q - np.eye(3)[y]  # planted: the mean's 1/N is missing (the right dz is this / 8)
-    dh = dz @ p["W2"].T * (h > 0)
-    grads = {"W1": x.T @ dh, "b1": dh.sum(0), "W2": a.T @ dz, "b2": dz.sum(0)}
-    c = check_model(model, p, x, y, grads=grads, mode="fast", seed=0)["W1"]
+    return ReluSoftmax(model, p, rng.normal(size=(8, 40)), rng.integers(0, 3, 8))
+
+
+def test_fast_mode_names_a_factor_from_its_localised_entries(relu_softmax: ReluSoftmax) -> None:
+    # F14: check_model(mode="fast") on a backward missing 1/N gave the large tensors no diagnosis at all
+    net = relu_softmax
+    grads = net.grads(1)  # planted: the mean's 1/N is missing (the right one divides by 8)
+    c = check_model(net.model, net.p, net.x, net.y, grads=grads, mode="fast", seed=0)["W1"]
     assert c.mode == "fast" and not c.passed and c.diagnosis is not None
     d = c.diagnosis
     assert d.code == "scale" and abs(d.detail["factor"] - 8.0) < 1e-6  # N = 8
@@ -136,22 +159,54 @@ def test_a_cross_entropy_models_halved_gradient_has_no_square_to_blame():
     assert d.detail["template"] == "scale" and "square" not in d.message and "no usual cause" in d.message
 
 
-def test_fast_mode_names_no_factor_from_one_localised_entry():
+def test_fast_mode_names_no_factor_from_one_localised_entry(relu_softmax: ReluSoftmax) -> None:
     # one wrong entry is always some multiple of the right one: no factor is read from it
-    model = nn.Sequential(nn.Dense("W1", "b1"), nn.ReLU(), nn.Dense("W2", "b2"), loss=nn.SoftmaxCrossEntropy())
-    rng = np.random.default_rng(3)
-    p = {"W1": 0.3 * rng.normal(size=(40, 12)), "b1": 0.1 * rng.normal(size=12), "W2": 0.3 * rng.normal(size=(12, 3)),
-         "b2": np.zeros(3)}
-    x, y = rng.normal(size=(8, 40)), rng.integers(0, 3, 8)
-    h = x @ p["W1"] + p["b1"]
-    a = np.maximum(h, 0)
-    z = a @ p["W2"] + p["b2"]
-    q = np.exp(z - z.max(1, keepdims=True))
-    q /= q.sum(1, keepdims=True)
-    dz = (q - np.eye(3)[y]) / 8
-    dh = dz @ p["W2"].T * (h > 0)
-    dW1 = x.T @ dh
+    net = relu_softmax
+    grads = net.grads(8)
+    dW1 = grads["W1"]
     dW1[np.unravel_index(np.argmax(np.abs(dW1)), dW1.shape)] *= 2  # planted: one entry doubled
-    c = check_model(model, p, x, y, grads={"W1": dW1, "b1": dh.sum(0), "W2": a.T @ dz, "b2": dz.sum(0)},
-                    mode="fast", seed=0)["W1"]
+    c = check_model(net.model, net.p, net.x, net.y, grads=grads, mode="fast", seed=0)["W1"]
     assert c.mode == "fast" and not c.passed and len(c.worst) == 1 and c.diagnosis is None
+
+
+# rt16 F3: check_layer of a sigmoid layer whose backward takes sigmoid' of the wrong array said "fits no known
+# mistake"; the catalogue's activation mistakes are named for a lone activation layer, and only for one.
+def _sigmoid_forward(x):
+    out = 1.0 / (1.0 + np.exp(-x))
+    return out, (x, out)
+
+
+def _tanh_forward(x):
+    out = np.tanh(x)
+    return out, (x, out)
+
+
+def _backward_a_formula_on_x(dout, cache):  # planted: a * (1 - a) written with the pre-activation x
+    x, _ = cache
+    return dout * x * (1 - x)
+
+
+def _backward_sigmoid_of_the_output(dout, cache):  # planted: s(a) * (1 - s(a)), the sigmoid taken twice
+    _, out = cache
+    s = 1.0 / (1.0 + np.exp(-out))
+    return dout * s * (1 - s)
+
+
+def _backward_off_by_x(dout, cache):  # a different wrong backward: no catalogued mistake
+    x, out = cache
+    return dout * out * (1 - out) * (1 + 0.1 * x)
+
+
+@pytest.mark.parametrize(("backward", "mistake"), [(_backward_a_formula_on_x, "sigmoid_prime_of_z"),
+                                                   (_backward_sigmoid_of_the_output, "sigmoid_twice")])
+def test_a_sigmoid_layers_known_mistake_is_named(backward, mistake):
+    d = check_layer(_sigmoid_forward, backward, {"x": X}, seed=0)["x"].diagnosis
+    assert d.code == "activation" and d.detail["mistake"] == mistake, d.message
+    assert ("pre-activation" if mistake == "sigmoid_prime_of_z" else "twice") in d.message
+
+
+@pytest.mark.parametrize(("forward", "backward"), [(_sigmoid_forward, _backward_off_by_x),  # another bug
+                                                   (_tanh_forward, _backward_a_formula_on_x)])  # not a sigmoid
+def test_no_mistake_is_named_that_the_layer_and_gradient_do_not_show(forward, backward):
+    d = check_layer(forward, backward, {"x": X}, seed=0)["x"].diagnosis
+    assert d.code != "activation", d.message

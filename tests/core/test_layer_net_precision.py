@@ -54,6 +54,19 @@ def test_check_layer_says_float32_inputs_and_refuses_them_under_strict():
         check_layer(affine_forward, affine_backward, point, strict=True)
 
 
+def test_the_precision_warning_names_the_dtype_it_saw():
+    # a float16 input is float16, not "float32"; several dtypes: each array with its own
+    half = {**affine_point(), "x": affine_point()["x"].astype(np.float16)}
+    with pytest.warns(GradcheckPrecisionWarning, match=r"computes in float16 \(inputs\['x'\]\)"):
+        check_layer(affine_forward, affine_backward, half)
+    mixed = {**half, "w": affine_point()["w"].astype(np.float32)}
+    with pytest.warns(GradcheckPrecisionWarning, match=r"computes below float64 \(inputs\['x'\]: float16, inputs\['w'\]: float32\)"):
+        check_layer(affine_forward, affine_backward, mixed)
+    x, t = dlfs.batch(n=5, d=4)
+    with pytest.warns(GradcheckPrecisionWarning, match=r"computes in float16 \(x\)"):
+        check_net(dlfs.TwoLayerNet(4, 5, 3), x.astype(np.float16), t)
+
+
 def test_check_layer_on_float64_inputs_says_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error", GradcheckPrecisionWarning)

@@ -114,7 +114,7 @@ def test_backprop_that_runs_the_forward_itself_is_not_called_numerical(cls):
     assert not any("numerical" in p for p in r.problems)
 
 
-def test_a_numerical_gradient_under_a_profiler_is_not_counted_and_nothing_breaks():
+def test_a_numerical_gradient_under_a_profiler_is_not_counted_and_nothing_breaks_but_its_rounding_tells():
     # someone profiling their tests: the check leaves the profiler alone (and counts nothing)
     import sys
 
@@ -127,7 +127,9 @@ def test_a_numerical_gradient_under_a_profiler_is_not_counted_and_nothing_breaks
     finally:
         sys.setprofile(None)
     assert still is not None and seen
-    assert not any("numerical gradient" in p for p in r.problems)
+    assert not any("called net." in p for p in r.problems)  # nothing counted
+    # its rounding still tells (gradcheck.roundoff): 2e-12 of the gradient at h = 1e-4, backprop ~1e-16
+    assert any("numerical gradient" in p and "second difference" in p for p in r.problems), r.problems
 
 
 def test_the_rule_needs_about_one_evaluation_per_parameter():

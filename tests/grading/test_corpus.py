@@ -46,7 +46,7 @@ LEVEL_OUTCOMES: dict[str, dict[str, str]] = {
 
 
 #: Diagnoses found from what backward did, not from its values (gradcheck.grading.pipeline._numerical_use).
-COUNTED_TEMPLATES = ("finite_difference.evaluations", "finite_difference.complex")
+COUNTED_TEMPLATES = ("finite_difference.evaluations", "finite_difference.complex", "finite_difference.roundoff")
 
 
 def corpus_files() -> list[Path]:

@@ -51,10 +51,10 @@ def test_canvas_import_from_a_canvas_download(tmp_path, capsys):
     d.mkdir()
     (d / "kimji_12345_678_hw3.py").write_text(GOOD)
     (d / "leesu_LATE_23456_789_hw3-1.py").write_text(SCALE)
-    (d / "stray.py").write_text(GOOD)  # no user id: left out, with a warning
+    (d / "stray.py").write_text(GOOD)  # no user id: left out, named, and the run fails (exit 1)
     (tmp_path / "a.toml").write_text('title = "HW3 backprop"\nmodel = "xor_1layer"\n')
     out = tmp_path / "canvas.csv"
-    assert grade(d, "--assignment", tmp_path / "a.toml", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out) == 0
+    assert grade(d, "--assignment", tmp_path / "a.toml", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out) == 1
     assert read(out) == [
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "HW3 backprop"],
         ["kimji", "12345", "", "", "", "2"],

@@ -17,6 +17,7 @@ import pytest
 from gradcheck.grading import cli
 from gradcheck.grading.autograder import find_submission
 from gradcheck.grading.identity import collect_submissions
+from gradcheck.grading.lms import ID_PATTERNS
 
 GOOD = """
 import numpy as np
@@ -102,6 +103,40 @@ def test_moodle_flat_download_is_grouped_too(tmp_path: Path) -> None:
     assert (sub.identity, sub.student_id, sub.helper_names) == ("Kim Minji_3001_assignsubmission_file_hw1.py", "3001", ("helper.py",))
 
 
+
+# Canvas's own naming (instructure/canvas-lms lib/content_zipper.rb, get_filename and
+# add_upload_submission): [sortable name downcased, "LATE" when late, user id] joined by "_", or
+# "anon_ANONYMOUSID" instead of name and id when the assignment is graded anonymously, then
+# "_FILEID_FILE".  So LATE follows the name, or comes first in an anonymous download.
+CANVAS_FORMS = {
+    "late after the name": {"ohsena_LATE_30001_700001_hw1.py": USES_HELPER, "ohsena_LATE_30001_700002_helper.py": GOOD},
+    "late first (anonymous download)": {"LATE_anon_q7Rm2_700003_hw1.py": USES_HELPER, "LATE_anon_q7Rm2_700004_helper.py": GOOD},
+    "anonymous": {"anon_Zt4Kx_700005_hw1.py": USES_HELPER, "anon_Zt4Kx_700006_helper.py": GOOD},
+    "late first, lower case (a renamed download)": {"late_yunha_30002_700007_hw1.py": USES_HELPER, "late_yunha_30002_700008_helper.py": GOOD},
+}
+
+
+@pytest.mark.parametrize("form", CANVAS_FORMS)
+def test_every_canvas_name_form_groups_a_students_files(tmp_path: Path, form: str) -> None:
+    d = write(tmp_path / "canvas", CANVAS_FORMS[form])
+    (sub,) = collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])
+    assert sub.path is not None and sub.path.name.endswith("_hw1.py")
+    assert sub.helper_names == ("helper.py",)
+    # the user id when Canvas wrote one; an anonymous id is no user id for the import
+    assert sub.student_id == {"late after the name": "30001", "late first, lower case (a renamed download)": "30002"}.get(form, "")
+
+
+def test_a_file_left_out_of_the_lms_import_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "canvas", {"late_yunha_30002_700007_hw1.py": USES_HELPER, "late_yunha_30002_700008_helper.py": GOOD,
+                                    "hw1 (copy).py": GOOD})
+    out = tmp_path / "out"
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "canvas.csv", "--csv", out / "g.csv")
+    assert sorted((r["student_id"], r["score"]) for r in rows(out / "g.csv")) == [("", "2"), ("30002", "2")]
+    assert [r[:2] + r[5:] for r in csv.reader((out / "canvas.csv").open(encoding="utf-8-sig"))][1:] == [["yunha", "30002", "2"]]
+    err = capsys.readouterr().err
+    assert status == 1 and "'hw1 (copy).py' has no student id" in err and "left out of the canvas file" in err and "name_[LATE_]userid_fileid_FILE" in err
+
+
 # -- Blackboard: attempts ----------------------------------------------------------------------------
 
 BB = {
@@ -177,3 +212,14 @@ def test_run_autograder_grades_a_helper_module_submission(tmp_path: Path) -> Non
     shutil.rmtree(root / "results", ignore_errors=True)
     data = json.loads(run_gradescope(root, tmp_path / "a.toml").read_text(encoding="utf-8"))
     assert data["score"] == 2 and data["extra_data"]["submission"] == "hw1.py"
+
+
+def test_a_refusal_names_only_the_real_candidates_and_the_helpers_it_recognised(tmp_path: Path) -> None:
+    # rt17 F18: two copies of the homework both import the helper; the helper is no candidate
+    d = write(tmp_path / "gs", {"hw1.py": USES_HELPER, "hw1_before.py": USES_HELPER, "helper.py": GOOD})
+    (sub,) = collect_submissions([d / "hw1.py", d / "hw1_before.py", d / "helper.py"], single=True)
+    assert sub.path is None
+    assert "candidate files in the files given: hw1.py, hw1_before.py;" in sub.problem
+    assert "helper.py (imported by another file: a helper module)" in sub.problem
+    gs = find_submission(d, model="xor_1layer")
+    assert gs.path is None and gs.candidates == ("hw1.py", "hw1_before.py") and gs.helper_modules == ("helper.py",)

@@ -21,6 +21,8 @@ FIELDS = {
     "name": "X_train", "name2": "Y_train", "argument": "x", "causes": "", "n_zero": 4, "n_localised": 8,
     "batch_constant": 4, "factors_text": "N = 3: 0.75, N = 5: 1.25",
     "evaluations": 104, "n_params": 13, "complex_values": 97,  # a numerical gradient seen by its work
+    "shared_text": "W1, b1, W2",  # the parameters showing a one-entry gradient's factor
+    "moved": 2e-12, "step": 1e-9, "noisy": 12, "counted": 13,  # ... or by its rounding
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {
@@ -29,6 +31,7 @@ CODE_WORDS = {
     "Neural_Network", "sigmoid_twice", "alice", "wrong", "correct", "mean", "tolerance", "Tolerance", "rtol",
     "X_train", "Y_train",  # a student's global names
     "DLFS",  # the book "Deep Learning from Scratch", by its usual name
+    "memory", "limits",  # the option --memory and the assignment's [limits] table
 }
 
 

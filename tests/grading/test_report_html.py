@@ -173,3 +173,14 @@ def test_grade_writes_the_report(tmp_path: Path) -> None:
     review = _table_after(page, "", "review")[1:]
     assert [(r[0], r[1]) for r in review] == [("alice.py", "identical"), ("bob.py", "identical")]
     assert [h[2].split(" ")[0] for h in page.headings if h[0] == "h3"] == ["alice.py", "bob.py", "carol.py"]
+
+
+@pytest.mark.parametrize(("lang", "label"), [("en", "Isolation level"), ("ko", "격리 수준")])
+def test_report_states_the_isolation_level_as_the_summary_does(lang: str, label: str) -> None:
+    # the instructor must see whether the grades are tamper-proof: the level each submission was graded at
+    from gradcheck.grading.gradebook import class_summary, render_summary
+
+    rs = [SubmissionResult(f"s{i}.py", "xor_1layer", 0, 1.0, 2.0, isolation="process") for i in range(2)]
+    html = render_report(rs, lang=lang, plots=False)
+    assert f"<td>{label}</td><td>process</td>" in html.replace("\n", "")
+    assert f"{label}: process" in render_summary(class_summary(rs), fmt="text", lang=lang).replace("  ", " ")

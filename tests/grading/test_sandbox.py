@@ -457,3 +457,52 @@ def test_shutdown_closes_each_descriptor_once(tmp_path: Path, monkeypatch: pytes
     finally:
         for fd in others:
             real_close(fd)
+
+
+
+def test_an_import_without_address_space_left_is_a_memory_verdict(tmp_path: Path) -> None:
+    # rt17 F10: a compiled module that cannot be mapped under the memory limit gave `error`
+    # ("failed to map segment from shared object"); it is `memory`, saying the limit and how to raise it.
+    # Half a megabyte is left: too little for _decimal's segments (measured: 512 KB fails, 1 MB loads),
+    # enough for the child to report.
+    code = (
+        "import numpy as np\n"
+        "def _leave_half_a_megabyte():\n"
+        "    hog, size = [], 1 << 28\n"
+        "    while size >= 4096:\n"
+        "        try:\n"
+        "            hog.append(bytearray(size))\n"
+        "        except MemoryError:\n"
+        "            size //= 2\n"
+        "    freed = 0\n"
+        "    while freed < 512 << 10:\n"
+        "        freed += len(hog.pop())\n"
+        "    return hog\n"
+        "HOG = _leave_half_a_megabyte()\n"
+        "import _decimal  # a compiled module of the standard library the grader does not load\n"
+        "def backward(params, x, y):\n"
+        "    return {k: v * 0 for k, v in params.items()}\n"
+    )
+    _, r = run_once(write(tmp_path, code))
+    assert r.status == "memory", r.message
+    assert "memory limit of 512 MB" in r.message and "--memory" in r.message and "failed to map segment" in r.message
+
+
+def test_a_library_on_a_noexec_file_system_is_not_called_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from gradcheck.grading import _child
+
+    exc = ImportError("/mnt/x/_ext.so: failed to map segment from shared object")
+    monkeypatch.setattr(os, "statvfs", lambda path: type("V", (), {"f_flag": os.ST_NOEXEC})())
+    assert not _child.unmappable_library(exc)
+    monkeypatch.setattr(os, "statvfs", lambda path: type("V", (), {"f_flag": 0})())
+    assert _child.unmappable_library(exc) and not _child.unmappable_library(ImportError("No module named 'attr'"))
+
+
+def test_the_memory_verdict_says_the_limit_and_how_to_raise_it() -> None:
+    from gradcheck.grading.verdicts import runtime_diagnosis
+
+    for lang in ("en", "ko"):
+        message = runtime_diagnosis("memory", megabytes=100, lang=lang).message
+        assert "100 MB" in message and "--memory" in message and "memory_mb" in message, message
