@@ -35,7 +35,7 @@ from gradcheck.engine import (
     split_estimate,
 )
 from gradcheck.estimate import NumericGradient
-from gradcheck.explain import explain, model_loss, passing
+from gradcheck.explain import explain, loss_unread, model_loss, passing
 from gradcheck.noise import measure_noise
 from gradcheck.numeric import (
     EPS64,
@@ -425,6 +425,7 @@ def check_point(
     low_precision: Mapping[str, str] | None = None,
     force_float32: bool = False,
     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
+    mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> CheckResult:
     """The check of an opaque function (shared by check_gradients, check_layer and check_net).
 
@@ -438,6 +439,7 @@ def check_point(
     ``recheck(moved, names)``: the caller's whole check of ``names`` at the
     point's arrays replaced by ``moved`` (its backward called there); with
     it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
+    ``mistakes``: known wrong gradients a full-mode diagnosis names (:func:`gradcheck.explain.explain`).
     """
     problems = list(problems)
     warns: list[str] = []
@@ -468,7 +470,7 @@ def check_point(
                                      workers=_function_workers(workers), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
         checks = explain(param_checks(analytic, numeric, tols, names), analytic, numeric,
-                         batch_size=n_samples)
+                         batch_size=n_samples, mistakes=mistakes)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
@@ -769,8 +771,7 @@ def _accepts(analytic: Mapping[str, np.ndarray],
 def _unmoved(numeric: Mapping[str, NumericGradient], analytic: Mapping[str, np.ndarray], moved: str,
              question: str) -> list[str]:
     """One finding naming the parameters whose every central difference is exactly 0 while the analytic gradient is not."""
-    still = [k for k, g in numeric.items() if g.value.size and not np.any(g.value) and not np.any(g.kink)
-             and np.any(analytic[k])]
+    still = [k for k, g in numeric.items() if loss_unread(analytic[k], g)]
     if not still:
         return []
     others = f" The same for {', '.join(still[1:])}." if len(still) > 1 else ""

@@ -119,16 +119,25 @@ def passing(name: str, n_kinks: int = 0) -> Diagnosis:
     return made
 
 
+def loss_unread(analytic: np.ndarray, numeric: NumericGradient) -> bool:
+    """The loss did not change when the parameter moved: every central difference exactly 0, no kink, while the
+    analytic gradient is not 0 (the loss does not read these arrays; the gradient is not what can be judged)."""
+    return bool(numeric.value.size and not np.any(numeric.value) and not np.any(numeric.kink) and np.any(analytic))
+
+
 def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericGradient,
                       others: Mapping[str, np.ndarray], batch_size: int | None,
-                      loss: LossFacts | None = None) -> Diagnosis:
-    """The diagnosis of one parameter (see the module docstring); ``loss``: what is known of the loss, if anything."""
+                      loss: LossFacts | None = None, mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> Diagnosis:
+    """The diagnosis of one parameter (see the module docstring); ``loss``: what is known of the loss, if anything;
+    ``mistakes``: known wrong gradients to name (:func:`gradcheck.mistakes.elementwise_mistakes`)."""
     name = check.name
     if check.passed:
         return passing(name, check.n_kinks)
     base: dict[str, Any] = {"max_abs_error": check.max_abs_err, "scale": float(np.max(np.abs(numeric.value), initial=0.0))}
+    if loss_unread(analytic, numeric):
+        return Diagnosis.from_code("wrong", name, template="wrong.unread", **base)
     found = diagnose_parameter(name, analytic, numeric.value, numeric=numeric, batch_size=batch_size,
-                               others={k: v for k, v in others.items() if k != name}, loss=loss)
+                               others={k: v for k, v in others.items() if k != name}, loss=loss, mistakes=mistakes)
     if found.code in _PATTERNS or found.detail.get("all_zero"):
         return found
     a = np.asarray(analytic, dtype=np.float64)
@@ -228,7 +237,8 @@ def model_loss(evaluator: Any) -> Callable[[], LossFacts | None]:
 def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
             numeric: Mapping[str, NumericGradient], *, batch_size: int | None = None,
             values: Mapping[str, np.ndarray] | None = None,
-            loss: LossFacts | Callable[[], LossFacts | None] | None = None) -> tuple[ParamCheck, ...]:
+            loss: LossFacts | Callable[[], LossFacts | None] | None = None,
+            mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> tuple[ParamCheck, ...]:
     """``checks`` with their diagnoses (full-mode parameters, and failed fast-mode ones whose localised entries
     show a constant factor, :func:`explain_localised`; the others are returned as they are).
 
@@ -238,7 +248,8 @@ def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
     ``loss``: what is known of the loss (a check of a model with a loss
     head knows it, :func:`gradcheck.lossfacts.head_facts`), or a function
     measuring it (called only when a check failed); without it, a constant
-    factor is reported with no cause.
+    factor is reported with no cause.  ``mistakes``: ``{mistake: {param:
+    wrong gradient}}``, named as ``activation`` when a gradient matches one.
 
     Examples
     --------
@@ -255,7 +266,7 @@ def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
         loss = loss() if any(not c.passed for c in checks) else None
     return tuple(
         dataclasses.replace(c, diagnosis=explain_parameter(c, analytic[c.name], numeric[c.name], values, batch_size,
-                                                           loss))
+                                                           loss, mistakes))
         if c.name in numeric and c.mode == "full"
         else dataclasses.replace(c, diagnosis=explain_localised(c, batch_size, loss)) if c.diagnosis is None else c
         for c in checks

@@ -46,6 +46,7 @@ entry by entry.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
 import dataclasses
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ from gradcheck import guards
 from gradcheck._validate import check_workers, describe
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
+from gradcheck.mistakes import elementwise_mistakes
 from gradcheck.compare import Tolerance
 from gradcheck.numeric import FunctionPoint
 from gradcheck.results import CheckResult
@@ -121,7 +123,8 @@ def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who:
     if isinstance(value, Mapping):
         missing = [k for k in differentiable if k not in value]
         if missing:
-            raise KeyError(f"{who} returned a dict without {missing} (expected the gradients of {list(differentiable)})")
+            raise KeyError(f"{who} returned a dict without {missing}{_unexpected_keys(value, missing, differentiable)} "
+                           f"(expected the gradients of {list(differentiable)})")
         got = {k: value[k] for k in differentiable}
     else:
         seq = list(value) if isinstance(value, (tuple, list)) else [value]
@@ -134,13 +137,29 @@ def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who:
     return got
 
 
-def _as_grad(value: Any, like: np.ndarray, name: str, who: str) -> np.ndarray:
+def _unexpected_keys(value: Mapping[Any, Any], missing: Sequence[str], expected: Sequence[str]) -> str:
+    """`` and with the unexpected key(s) [...] ('W' for 'w'?)`` for a dict of gradients with misspelt keys."""
+    extra = [k for k in value if k not in expected]
+    if not extra:
+        return ""
+    lowered = {str(k).lower(): k for k in extra}
+    guesses = []
+    for m in missing:
+        close = difflib.get_close_matches(m.lower(), list(lowered), n=1, cutoff=0.6)
+        if close:
+            guesses.append(f"{lowered[close[0]]!r} for {m!r}?")
+    return f" and with the unexpected key(s) {extra}" + (f" ({', '.join(guesses)})" if guesses else "")
+
+
+def _as_grad(value: Any, like: np.ndarray, name: str, who: str, others: Mapping[str, Any] | None = None) -> np.ndarray:
     arr = np.asarray(value) if value is not None else np.asarray(None)
     if arr.dtype.kind not in "biuf":
         raise GradcheckTypeError(f"{who}: the gradient of {name} must be an array of real numbers, got {describe(value)}")
     if arr.shape != like.shape:
+        owners = [k for k, a in (others or {}).items() if k != name and np.shape(a) == arr.shape]
+        hint = f"; it has the shape of {' and '.join(owners)}: gradients returned in the wrong order?" if owners else ""
         raise GradcheckValueError(f"{who}: the gradient of {name} has shape {arr.shape}, expected {like.shape} "
-                         f"(the shape of {name})")
+                         f"(the shape of {name}){hint}")
     return np.array(arr, dtype=np.float64, copy=True)
 
 
@@ -304,13 +323,15 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
             raise GradcheckTypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
         outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
         raw = _grads(result[1], names, diff, who)
-        grads = {k: _as_grad(g, point[k], k, who) for k, g in raw.items()}
+        grads = {k: _as_grad(g, point[k], k, who, point) for k, g in raw.items()}
     else:
         grads, outputs, douts, found, raw = _backward_twice(forward, backward, point, used, result, names, dout, rng)
         problems += found
     # judged with float32 error bars, said
     options = {**options, "n_samples": _batch(point, diff), "low_precision": {**options["low_precision"],
                **low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})}}
+    if backward is not None and len(diff) == 1 and len(outputs) == 1:  # a lone activation: its known mistakes
+        options["mistakes"] = {m: {diff[0]: g} for m, g in elementwise_mistakes(point[diff[0]], outputs[0], douts[0]).items()}
     guards.require_finite(grads, "grads")
 
     def call(arrays: dict[str, np.ndarray]) -> Any:
@@ -329,7 +350,7 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
         there = _grads(raw_there, names, diff, who)
         fp = FunctionPoint(call, {k: at[k].copy() for k in diff}, who=who)
         return check_point(fp, {k: _as_grad(there[k], at[k], k, who) for k in which}, first=None, subject=who,
-                           noise_floor=_floor(outs, douts), **options)
+                           noise_floor=_floor(outs, douts), **{k: v for k, v in options.items() if k != "mistakes"})  # found at the point
 
     fp = FunctionPoint(call, {k: point[k].copy() for k in diff}, who=who)
     first = float(_total(outputs, douts, who))
@@ -382,7 +403,7 @@ def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], p
     returned = backward(*given, *((cache,) if cached else ()))
     try:
         raw = _grads(returned, names, diff, bwho)
-        grads = {k: _as_grad(g, point[k], k, bwho) for k, g in raw.items()}
+        grads = {k: _as_grad(g, point[k], k, bwho, point) for k, g in raw.items()}
     except GradcheckValueError as e:
         reshaped = [f"{k} from {point[k].shape} to {v.shape}" for k, v in used.items() if v.shape != point[k].shape]
         if not reshaped:
@@ -494,7 +515,7 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     raw = layer.backward(1.0 if scalar else given)
     grads_in = _grads(raw, inputs, [inputs[0]] if not isinstance(raw, (tuple, list)) else
                       [k for k in inputs if point[k].dtype.kind == "f"], who)
-    grads = {k: _as_grad(g, point[k], k, who) for k, g in grads_in.items()}  # copies, before anything else runs
+    grads = {k: _as_grad(g, point[k], k, who, point) for k, g in grads_in.items()}  # copies, before anything else runs
     attrs = _object_params(layer, names)
     for a, g in attrs.items():
         grads[a] = _as_grad(getattr(layer, g, None), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)

@@ -176,6 +176,10 @@ TEMPLATES: _T = {
         "en": "{param} is all zeros: its backward pass seems not to be written.",
         "ko": "{param}이(가) 모두 0입니다: 역전파가 작성되지 않은 것 같습니다.",
     },
+    "wrong.unread": {
+        "en": "{param} cannot be judged: the loss did not change when {param} moved (every numerical entry is exactly 0; see the problem above). Fix that first: the gradient itself may be right.",
+        "ko": "{param}은(는) 판정할 수 없습니다: {param}을(를) 움직여도 손실이 변하지 않았습니다 (수치 기울기가 모두 정확히 0; 위의 문제 참고). 그 문제를 먼저 고치세요: 기울기 자체는 맞을 수 있습니다.",
+    },
     "wrong.param": {
         "en": "{param} equals the parameter itself, not its gradient.",
         "ko": "{param}이(가) 기울기가 아니라 매개변수 값 자체입니다.",

@@ -24,6 +24,11 @@ The built-in generators run a generic backward pass over the model's layers
 ``relu_mask_output_ge0``
     The ReLU mask ``output >= 0`` (001's ``relu2deriv(output)``), always 1.
 
+The same mistakes are named for a lone activation layer checked by
+``check_layer`` (one input, one output): :func:`elementwise_mistakes` takes
+the layer for the activation only when its output is the activation's in
+every entry, and gives the gradient each mistake returns there.
+
 Examples
 --------
 >>> import reference_models
@@ -49,6 +54,7 @@ import numpy as np
 
 from gradcheck import messages
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
+from gradcheck import nn
 from gradcheck.nn import AffineLayer, DifferentiableLayer, ElementwiseLayer
 from gradcheck.recognise import is_affine, is_entrywise
 
@@ -58,6 +64,7 @@ __all__ = [
     "Derivative",
     "MistakeGenerator",
     "backprop_with",
+    "elementwise_mistakes",
     "known_mistakes",
     "mistake_gradients",
     "register_mistake",
@@ -300,3 +307,37 @@ ACTIVATION_MISTAKES: tuple[ActivationMistake, ...] = (
     ActivationMistake("sigmoid", "sigmoid_twice", lambda z, a: _sigmoid(a) * (1.0 - _sigmoid(a))),
     ActivationMistake("relu", "relu_mask_output_ge0", lambda z, a: (a >= 0).astype(np.float64)),
 )
+
+#: The activations a lone layer is recognised as (:func:`elementwise_mistakes`), by name.
+_ACTIVATIONS: dict[str, nn.Activation] = {a.name: a for a in (nn.Sigmoid(), nn.ReLU(), nn.Tanh())}
+#: How closely a layer's output must equal the activation's to be taken for it: rounding only (two ways to write
+#: ``1 / (1 + exp(-z))`` differ by ~1e-16 relative), far below any other function's distance.
+_SAME_OUTPUT_RTOL = 1e-9
+
+
+def elementwise_mistakes(z: Any, out: Any, dout: Any) -> dict[str, np.ndarray]:
+    """``{mistake: the gradient of z it gives}`` for a lone layer ``out = act(z)`` of an activation with known mistakes.
+
+    The layer is taken for the activation only when ``out`` is ``act(z)``
+    in every entry (to :data:`_SAME_OUTPUT_RTOL`); the mistaken backward
+    then returns ``dout * derivative(z, out)``.  As for a model, a
+    candidate is named only when it differs from the right gradient and the
+    student's gradient matches it in every entry
+    (:func:`gradcheck.diagnose.diagnose_parameter`): one way to be wrong
+    that a different bug does not reproduce by chance.
+
+    >>> z = np.array([[-1.0, 0.5, 2.0]])
+    >>> sorted(elementwise_mistakes(z, 1 / (1 + np.exp(-z)), np.ones_like(z)))
+    ['sigmoid_prime_of_z', 'sigmoid_twice']
+    >>> elementwise_mistakes(z, np.tanh(z), np.ones_like(z))  # no mistake of tanh is catalogued
+    {}
+    """
+    z, out, dout = (np.asarray(v, dtype=np.float64) for v in (z, out, dout))
+    if not (z.shape == out.shape == dout.shape) or z.size == 0 or not np.all(np.isfinite(z)):
+        return {}
+    found: dict[str, np.ndarray] = {}
+    for m in ACTIVATION_MISTAKES:
+        act = _ACTIVATIONS[m.activation]
+        if np.allclose(out, act.forward({}, z), rtol=_SAME_OUTPUT_RTOL, atol=0.0):
+            found[m.mistake] = dout * m.derivative(z, out)
+    return found

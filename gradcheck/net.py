@@ -10,6 +10,9 @@ loss can only see a moved parameter through those arrays, so
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import math
 
 from collections.abc import Mapping
@@ -73,6 +76,10 @@ def check_net(
     exactly: on every way out, exceptions and Ctrl-C (``KeyboardInterrupt``)
     included, every array is restored bit for bit from a copy taken first.
     Only a killed process (SIGKILL, power loss) can leave a moved entry.
+    A ``net.loss`` that takes ``train_flg`` (the book's
+    ``MultiLayerNetExtend``) is differentiated as ``net.loss(x, t,
+    train_flg=True)``, the training mode its ``gradient()`` runs, and a
+    warning of the result says so (:func:`_training_mode`).
     Read-only arrays are refused.  When the loss does not change at all
     while a parameter moves, the check says so: after
     ``net.params.update(p)`` or ``net.params["W1"] = ...`` the layers still
@@ -143,6 +150,7 @@ def check_net(
         raise GradcheckTypeError(f"net.{params} must be a non-empty dict of parameter arrays (params={params!r}), "
                         f"got {describe(arrays)}")
     loss_fn, grad_fn = _method(net, loss, "loss"), _method(net, gradient, "gradient")
+    loss_fn, said = _training_mode(loss_fn, loss)
     xx, tt = _batch_arg(x, "x"), _batch_arg(t, "t")
     who = type(net).__name__
     label = {k: f"net.{params}[{k!r}]" for k in arrays}
@@ -152,7 +160,8 @@ def check_net(
         raw: dict[str, Any] = {}  # the second call's gradients as returned (their dtypes)
         again, _ = _guarded_gradient(grad_fn, arrays, before, xx, tt, label, f"net.{gradient}", raw)
         problems += [f"net.{gradient} is not deterministic: the gradient of {k} differs between two calls with the same "
-                     "input (gradients kept from an earlier call and added to?)"
+                     "input (gradients kept from an earlier call and added to, or dropout or noise without a "
+                     "fixed seed?)"
                      for k in grads if not guards.same_entries(grads[k], again[k])]
         guards.require_finite(grads, "grads")
         xs, ts = xx.copy(), tt.copy()
@@ -169,9 +178,31 @@ def check_net(
             return _moved_check(loss_fn, grad_fn, arrays, moved, names, xx, tt, who, options)
 
         point = FunctionPoint(lambda _: loss_fn(xx.copy(), tt.copy()), dict(arrays), who=f"net.{loss}")
-        return check_point(point, grads, first=first, subject=who, problems=problems, recheck=recheck,
-                           question="does the model read these arrays? (net.params.update(p) or "
-                                    "net.params[name] = ... replaces the arrays the layers hold)", **options)
+        result = check_point(point, grads, first=first, subject=who, problems=problems, recheck=recheck,
+                             question="does the model read these arrays? (net.params.update(p) or "
+                                      "net.params[name] = ... replaces the arrays the layers hold)", **options)
+    return dataclasses.replace(result, warnings=(*said, *result.warnings)) if said else result
+
+
+def _training_mode(loss_fn: Any, name: str) -> tuple[Any, tuple[str, ...]]:
+    """``net.loss`` with ``train_flg=True`` when it takes ``train_flg``, and the note saying so.
+
+    The book's ``MultiLayerNetExtend.loss(x, t, train_flg=False)`` runs
+    BatchNorm and Dropout in test mode by default, while its ``gradient()``
+    runs ``self.loss(x, t, train_flg=True)``: the gradient is that of the
+    training-mode loss, so that is the loss to differentiate.  Dropout is
+    random in training mode unless seeded: the determinism checks catch an
+    unseeded one and name the randomness.
+    """
+    try:
+        takes = "train_flg" in inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        takes = False
+    if not takes:
+        return loss_fn, ()
+    return functools.partial(loss_fn, train_flg=True), (
+        f"net.{name} takes train_flg: differentiated as net.{name}(x, t, train_flg=True), the training mode "
+        f"gradient() uses in the book (BatchNorm with batch statistics, Dropout with its masks)",)
 
 
 def _moved_check(loss_fn: Any, grad_fn: Any, arrays: Mapping[str, np.ndarray], moved: Mapping[str, np.ndarray],

@@ -442,13 +442,14 @@ def _n_samples(out: np.ndarray) -> int:
 
 def _float_targets(out: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``y`` as float64 ``(..., N, d)``; ``(..., N)`` is accepted when ``d == 1``."""
+    dtype = np.asarray(y).dtype
     y = np.asarray(y, dtype=np.float64)
     n, d = out.shape[-2], out.shape[-1]
     if d == 1 and y.shape[-1:] == (n,) and y.shape[-2:] != (n, 1):
         y = y[..., None]
     if y.shape[-2:] != (n, d):
         raise GradcheckValueError(f"y must have shape ({n}, {d}) (or ({n},) for one output) to match the output, "
-                         f"got y.shape={y.shape}")
+                         f"got y.shape={y.shape} with y.dtype={dtype}")
     return y
 
 
@@ -617,6 +618,10 @@ class SoftmaxCrossEntropy:
         """``y`` as float64 rows ``(..., N, d)``: one-hot rows as they are, integer labels expanded."""
         y = np.asarray(y)
         n, d = out.shape[-2], out.shape[-1]
+        if y.dtype.kind == "f" and d != 1 and y.shape[-1:] == (n,) and y.shape[-2:] != (n, d):
+            raise GradcheckValueError(f"y has the shape of labels for {n} samples, got y.shape={y.shape} with "
+                                      f"y.dtype={y.dtype}: integer labels need an integer dtype (cast with "
+                                      f"y.astype(int)); float targets must be rows of shape ({n}, {d})")
         if y.dtype.kind not in "iu" or (y.shape[-2:] == (n, d) and d != 1):
             return _float_targets(out, y)
         labels = y[..., 0] if y.shape[-2:] == (n, 1) else y

@@ -5,7 +5,14 @@ Options
 ``--gradcheck-mode {full,fast}``, ``--gradcheck-seed N``
     Defaults for every check of the :func:`assert_gradients` fixture
     (models, functions, layers, nets); a test can override them with
-    ``@pytest.mark.gradcheck(mode="fast", seed=3)``.
+    ``@pytest.mark.gradcheck(mode="fast", seed=3)`` (keywords only: a
+    positional argument is a usage error, never silently dropped).
+    Every option is validated when pytest starts (``pytest.UsageError``
+    naming the option, the value and what is expected).
+
+The fixture is session-scoped and stateless: it reads the running test's
+marker when a check is called, so it works inside a hypothesis ``@given``
+test without suppressing hypothesis' function-scoped-fixture health check.
 ``--gradcheck-submission FILE`` (repeatable), ``--gradcheck-model NAME``,
 ``--gradcheck-assignment TOML``, ``--gradcheck-lang {en,ko}``
     Grade student submissions as test items, one per parameter plus one
@@ -15,16 +22,20 @@ Options
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+import inspect
+
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gradcheck.check import MODES, assert_gradients_close, assert_model_gradients
-from gradcheck.layer import assert_layer_gradients
+
+from gradcheck.check import MODES, assert_gradients_close, assert_model_gradients, check_gradients, check_model
+from gradcheck.layer import assert_layer_gradients, check_layer
 from gradcheck.messages import LANGUAGES
-from gradcheck.net import assert_net_gradients
+from gradcheck.net import assert_net_gradients, check_net
 
 __all__ = ["GradientAsserter", "assert_gradients", "gradcheck_options"]
 
@@ -41,9 +52,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradcheck-lang", choices=LANGUAGES, default="en", help="language of grading messages")
 
 
+MARKER_HELP = ("gradcheck(*, mode=None, seed=None, **options): keyword options for the assert_gradients fixture "
+               "in this test, e.g. @pytest.mark.gradcheck(mode=\"fast\", seed=3); keywords only")
+
+_CURRENT_ITEM = pytest.StashKey[pytest.Item]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gradcheck(mode=None, seed=None, **options): options for the "
-                                       "assert_gradients fixture in this test")
+    config.addinivalue_line("markers", MARKER_HELP)
+    seed = config.getoption("gradcheck_seed")
+    if seed < 0:
+        raise pytest.UsageError(f"--gradcheck-seed={seed}: expected an integer >= 0 (the seed of numpy's default_rng)")
+    _check_grading_options(config)
+
+
+def _check_grading_options(config: pytest.Config) -> None:
+    model = config.getoption("gradcheck_model")
+    if model is not None:
+        import reference_models
+
+        if model not in reference_models.names():
+            raise pytest.UsageError(f"--gradcheck-model={model!r}: expected one of {reference_models.names()}")
+    assignment = config.getoption("gradcheck_assignment")
+    if assignment is not None and not Path(assignment).is_file():
+        raise pytest.UsageError(f"--gradcheck-assignment={assignment!r}: expected an assignment TOML file; no such file")
     subs = config.getoption("gradcheck_submission")
     if subs and not (config.getoption("gradcheck_model") or config.getoption("gradcheck_assignment")):
         raise pytest.UsageError("--gradcheck-submission needs --gradcheck-model NAME (or --gradcheck-assignment TOML)")
@@ -52,28 +84,68 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--gradcheck-submission {s!r}: no such file")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember the running test: the session-scoped fixture reads its marker when a check is called."""
+    item.config.stash[_CURRENT_ITEM] = item
+
+
+def options_for(item: pytest.Item) -> dict[str, Any]:
+    """``mode`` and ``seed`` from the command line, overridden by the item's ``gradcheck`` marker."""
+    options: dict[str, Any] = {"mode": item.config.getoption("gradcheck_mode"),
+                               "seed": item.config.getoption("gradcheck_seed")}
+    marker = item.get_closest_marker("gradcheck")
+    if marker is not None:
+        if marker.args:
+            raise pytest.UsageError(f"@pytest.mark.gradcheck takes keyword arguments only, got the positional "
+                                    f"argument(s) {', '.join(map(repr, marker.args))} in {item.nodeid}: write e.g. "
+                                    f"@pytest.mark.gradcheck(mode={marker.args[0]!r}); accepted keywords: "
+                                    f"{', '.join(_marker_keywords())}")
+        _check_marker_keywords(marker.kwargs, item.nodeid)
+        options.update({k: v for k, v in marker.kwargs.items() if v is not None})
+    return options
+
+
+def _marker_keywords() -> list[str]:
+    """The keyword options of the checks (``mode``, ``seed``, ``tolerance`` ...): what a marker may set."""
+    return sorted({p.name for f in (check_model, check_gradients, check_layer, check_net)
+                   for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY})
+
+
+def _check_marker_keywords(kwargs: Mapping[str, Any], nodeid: str) -> None:
+    """A keyword no check takes is a usage error naming the marker, the keyword and the accepted ones."""
+    accepted = _marker_keywords()
+    for key in kwargs:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            raise pytest.UsageError(f"@pytest.mark.gradcheck got the unknown keyword {key}={kwargs[key]!r} in {nodeid}"
+                                    + (f" (did you mean {close[0]}?)" if close else "")
+                                    + f"; accepted keywords: {', '.join(accepted)}")
+
+
 @pytest.fixture
 def gradcheck_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """``mode`` and ``seed`` from the command line, overridden by a ``gradcheck`` marker."""
-    options: dict[str, Any] = {"mode": request.config.getoption("gradcheck_mode"),
-                               "seed": request.config.getoption("gradcheck_seed")}
-    marker = request.node.get_closest_marker("gradcheck")
-    if marker is not None:
-        options.update({k: v for k, v in marker.kwargs.items() if v is not None})
-    return options
+    return options_for(request.node)
 
 
 class GradientAsserter:
     """The :func:`assert_gradients` fixture: every check, raising ``AssertionError`` with the report.
 
     Each method takes the arguments of the check it names, with the
-    session's ``mode`` and ``seed`` (command line, then marker) as
-    defaults that keyword arguments override; each returns the
-    :class:`~gradcheck.results.CheckResult` when the check passes.
+    session's ``mode`` and ``seed`` (command line, then the running test's
+    marker, read at each call) as defaults that keyword arguments override;
+    each returns the :class:`~gradcheck.results.CheckResult` when the check
+    passes.  It holds no state between calls.
     """
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = dict(options)
+    def __init__(self, options: Mapping[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        self._options = options
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The defaults: fixed ones, or those of the test running now (the fixture's)."""
+        return self._options() if callable(self._options) else dict(self._options)
 
     def __call__(self, model: Any, params: Any, x: Any, y: Any, **options: Any) -> Any:
         """:meth:`model` (the fixture called directly checks a model)."""
@@ -101,12 +173,14 @@ class GradientAsserter:
         return assert_net_gradients(net, x, t, **{**self.options, **options})
 
 
-@pytest.fixture
-def assert_gradients(gradcheck_options: dict[str, Any]) -> GradientAsserter:
+@pytest.fixture(scope="session")
+def assert_gradients(pytestconfig: pytest.Config) -> GradientAsserter:
     """``assert_gradients(model, params, x, y)``, ``.function(f, grads, params)``,
     ``.layer(forward, backward, inputs)`` (or ``.layer(layer, inputs)``) and
-    ``.net(net, x, t)``, with the session's mode and seed (see :class:`GradientAsserter`)."""
-    return GradientAsserter(gradcheck_options)
+    ``.net(net, x, t)``, with the session's mode and seed (see :class:`GradientAsserter`).
+
+    Session-scoped and stateless, so it may be used in a hypothesis ``@given`` test."""
+    return GradientAsserter(lambda: options_for(pytestconfig.stash[_CURRENT_ITEM]))
 
 
 # -- grading submissions as test items ---------------------------------------

@@ -79,7 +79,8 @@ class FastGuarantee:
     and ``w_i`` a random sign times a magnitude drawn uniformly from
     :data:`PROBE_LEVELS` (between 1/2 and 1), independently per entry and
     probe.  The probe misses the entry when ``|v_i e|`` stays below its
-    threshold ``c`` (its tolerance plus the difference it measured).  For an
+    threshold ``c`` (its tolerance plus the difference it measured, over
+    ``1 - rtol``: the wrong entry adds ``rtol |v_i e|`` to the tolerance).  For an
     error ``ratio`` times the entry's own full-mode tolerance ``tol_i`` that
     happens with probability ``P(|w| <= c / (ratio s_i tol_i))``, the
     fraction of the levels at most that, and the probes independently.

@@ -69,8 +69,11 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
         "ko": "제출물이 제한 시간 {seconds}초 안에 끝나지 않았습니다.",
     },
     "memory": {
-        "en": "The submission exceeded the memory limit of {megabytes} MB.",
-        "ko": "제출물이 메모리 제한 {megabytes} MB를 넘었습니다.",
+        "en": "The submission exceeded the memory limit of {megabytes} MB (an import of a compiled package counts: "
+              "its library is mapped into the same address space). The limit is raised with --memory MB, or memory_mb "
+              "in the assignment's [limits].",
+        "ko": "제출물이 메모리 제한 {megabytes} MB를 넘었습니다 (컴파일된 패키지를 불러오는 것도 포함됩니다: 그 라이브러리가 "
+              "같은 주소 공간에 올라갑니다). 제한은 --memory MB 또는 과제 파일 [limits]의 memory_mb로 늘릴 수 있습니다.",
     },
     "output": {
         "en": "The submission returned or printed something the grader cannot accept: {error}",

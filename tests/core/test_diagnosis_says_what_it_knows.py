@@ -167,3 +167,46 @@ def test_fast_mode_names_no_factor_from_one_localised_entry(relu_softmax: ReluSo
     dW1[np.unravel_index(np.argmax(np.abs(dW1)), dW1.shape)] *= 2  # planted: one entry doubled
     c = check_model(net.model, net.p, net.x, net.y, grads=grads, mode="fast", seed=0)["W1"]
     assert c.mode == "fast" and not c.passed and len(c.worst) == 1 and c.diagnosis is None
+
+
+# rt16 F3: check_layer of a sigmoid layer whose backward takes sigmoid' of the wrong array said "fits no known
+# mistake"; the catalogue's activation mistakes are named for a lone activation layer, and only for one.
+def _sigmoid_forward(x):
+    out = 1.0 / (1.0 + np.exp(-x))
+    return out, (x, out)
+
+
+def _tanh_forward(x):
+    out = np.tanh(x)
+    return out, (x, out)
+
+
+def _backward_a_formula_on_x(dout, cache):  # planted: a * (1 - a) written with the pre-activation x
+    x, _ = cache
+    return dout * x * (1 - x)
+
+
+def _backward_sigmoid_of_the_output(dout, cache):  # planted: s(a) * (1 - s(a)), the sigmoid taken twice
+    _, out = cache
+    s = 1.0 / (1.0 + np.exp(-out))
+    return dout * s * (1 - s)
+
+
+def _backward_off_by_x(dout, cache):  # a different wrong backward: no catalogued mistake
+    x, out = cache
+    return dout * out * (1 - out) * (1 + 0.1 * x)
+
+
+@pytest.mark.parametrize(("backward", "mistake"), [(_backward_a_formula_on_x, "sigmoid_prime_of_z"),
+                                                   (_backward_sigmoid_of_the_output, "sigmoid_twice")])
+def test_a_sigmoid_layers_known_mistake_is_named(backward, mistake):
+    d = check_layer(_sigmoid_forward, backward, {"x": X}, seed=0)["x"].diagnosis
+    assert d.code == "activation" and d.detail["mistake"] == mistake, d.message
+    assert ("pre-activation" if mistake == "sigmoid_prime_of_z" else "twice") in d.message
+
+
+@pytest.mark.parametrize(("forward", "backward"), [(_sigmoid_forward, _backward_off_by_x),  # another bug
+                                                   (_tanh_forward, _backward_a_formula_on_x)])  # not a sigmoid
+def test_no_mistake_is_named_that_the_layer_and_gradient_do_not_show(forward, backward):
+    d = check_layer(forward, backward, {"x": X}, seed=0)["x"].diagnosis
+    assert d.code != "activation", d.message

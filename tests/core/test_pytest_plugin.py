@@ -194,3 +194,90 @@ def test_fixture_fails_planted_bugs_in_functions_layers_and_nets(pytester: pytes
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(["*Diagnosis (sign): w has the wrong sign*", "*b (3,): MISMATCH*",
                                  "*Diagnosis (scale): W is the exact gradient times 0.5*"])
+
+
+# -- usage errors and hypothesis (rt18 F7, F8, F9) --------------------------------------------
+
+AFFINE = """
+import numpy as np, pytest
+
+def forward(x, w):
+    return x @ w, (x, w)
+
+def backward(dout, cache):
+    x, w = cache
+    return dout @ w.T, x.T @ dout
+
+X = {"x": np.array([[0.3, -1.2], [0.5, 2.0]]), "w": np.array([[1.0, 0.5], [-0.25, 2.0]])}
+"""
+
+
+def test_positional_marker_argument_is_a_usage_error_naming_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(AFFINE + """
+@pytest.mark.gradcheck("fast")
+def test_positional(assert_gradients):
+    assert assert_gradients.layer(forward, backward, X).mode == "fast"
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)  # never a silent full-mode run
+    result.stdout.fnmatch_lines(["*UsageError: @pytest.mark.gradcheck takes keyword arguments only, got the "
+                                 "positional argument(s) 'fast'*mode='fast'*accepted keywords: *mode*seed*tolerance*"])
+
+
+def test_marker_help_says_keywords_only(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.gradcheck([*], mode=None, seed=None, [*][*]options)*keywords only*"])
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("--gradcheck-seed=-1", "*--gradcheck-seed=-1: expected an integer >= 0*"),
+    ("--gradcheck-model=nope", "*--gradcheck-model='nope': expected one of [[]*xor_2layer*"),
+    ("--gradcheck-assignment=nope.toml", "*--gradcheck-assignment='nope.toml': expected an assignment TOML file*"),
+])
+def test_bad_option_values_are_usage_errors_at_startup(pytester: pytest.Pytester, option: str, expected: str) -> None:
+    pytester.makepyfile("def test_never_runs():\n    raise AssertionError('collected despite a bad option')\n")
+    result = pytester.runpytest(option, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+
+
+def test_fixture_works_inside_given_without_suppressing_a_health_check(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(AFFINE + """
+from hypothesis import given, settings
+from gradcheck.strategies import arrays_for_shapes
+
+@pytest.mark.gradcheck(mode="fast", seed=5)
+@settings(max_examples=3, deadline=None)
+@given(scale=__import__("hypothesis").strategies.floats(0.5, 2.0))
+def test_given(assert_gradients, scale):
+    r = assert_gradients.layer(forward, backward, {k: v * scale for k, v in X.items()})
+    assert (r.mode, r.seed) == ("fast", 5)  # the running test's marker, read at the call
+
+def test_next_test_gets_its_own_options(assert_gradients):
+    r = assert_gradients.layer(forward, backward, X)
+    assert (r.mode, r.seed) == ("full", 0)
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_readme_own_tests_snippet_passes_under_pytest(pytester: pytest.Pytester) -> None:
+    # the documented form, run by pytest with the plugin and hypothesis' own plugin (health checks on)
+    readme = (__import__("pathlib").Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### In your own tests", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_readme_snippet=snippet)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_misspelt_marker_keyword_is_a_usage_error_with_its_close_match(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(AFFINE + """
+@pytest.mark.gradcheck(mod="fast")
+def test_typo(assert_gradients):
+    assert_gradients.layer(forward, backward, X)
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*UsageError: @pytest.mark.gradcheck got the unknown keyword mod='fast'*"
+                                 "(did you mean mode?); accepted keywords: *mode*seed*tolerance*"])

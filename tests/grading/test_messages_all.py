@@ -31,6 +31,7 @@ CODE_WORDS = {
     "Neural_Network", "sigmoid_twice", "alice", "wrong", "correct", "mean", "tolerance", "Tolerance", "rtol",
     "X_train", "Y_train",  # a student's global names
     "DLFS",  # the book "Deep Learning from Scratch", by its usual name
+    "memory", "limits",  # the option --memory and the assignment's [limits] table
 }
 
 

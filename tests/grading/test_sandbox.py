@@ -498,3 +498,11 @@ def test_a_library_on_a_noexec_file_system_is_not_called_memory(monkeypatch: pyt
     assert not _child.unmappable_library(exc)
     monkeypatch.setattr(os, "statvfs", lambda path: type("V", (), {"f_flag": 0})())
     assert _child.unmappable_library(exc) and not _child.unmappable_library(ImportError("No module named 'attr'"))
+
+
+def test_the_memory_verdict_says_the_limit_and_how_to_raise_it() -> None:
+    from gradcheck.grading.verdicts import runtime_diagnosis
+
+    for lang in ("en", "ko"):
+        message = runtime_diagnosis("memory", megabytes=100, lang=lang).message
+        assert "100 MB" in message and "--memory" in message and "memory_mb" in message, message
