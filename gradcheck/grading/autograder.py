@@ -259,7 +259,8 @@ class SubmissionChoice:
         The file, or ``None`` when there is no single one.
     candidates : tuple of str
         Every ``.py``/``.ipynb`` file found (relative paths), sorted; when
-        refused with several, only the ones left by the rule.
+        refused with several, only the ones left by the rule; when refused
+        for symbolic links (reason ``"links"``), the links, ``'name' -> 'target'``.
     helpers : tuple of Path
         The helper modules beside ``path`` (the student's other ``.py`` files there).
     reason : str or None
@@ -289,11 +290,13 @@ def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern:
     >>> find_submission(d, model="xor_2layer").path is None
     True
     """
-    from gradcheck.grading.identity import choose_file, folder_files
+    from gradcheck.grading.identity import choose_file, pick_in_folder
 
     folder = Path(folder)
-    files = [(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)] if folder.is_dir() else []
-    c = choose_file(files, "the submission", file_pattern=file_pattern, model=model)
+    if folder.is_dir():
+        c = pick_in_folder(folder, "the submission", file_pattern=file_pattern, model=model)
+    else:
+        c = choose_file([], "the submission", file_pattern=file_pattern, model=model)
     return SubmissionChoice(c.path, c.candidates, tuple(f for f, _ in c.helpers), c.reason, c.helper_modules)
 
 
@@ -306,6 +309,8 @@ _SEVERAL = {"en": "the submission has several candidate files ({names}).", "ko":
 _HELPERS_SEEN = {"en": " {names}: imported by another file, taken as helper modules.", "ko": " {names}: 다른 파일이 import하므로 보조 모듈로 보았습니다."}
 _NO_MATCH = {"en": "the assignment grades a file named {pattern}; the submission has {names}.",
              "ko": "이 과제는 {pattern} 이름의 파일을 채점합니다; 제출물에는 {names}이(가) 있습니다."}
+_LINKS = {"en": "the submission holds symbolic links, which the grader does not follow ({names}); submit the files themselves.",
+          "ko": "제출물에 심볼릭 링크가 있습니다 ({names}). 채점기는 링크를 따라가지 않으니 파일 자체를 제출하세요."}
 _SEVERAL_MATCH = {"en": "several files of the submission are named {pattern} ({names}).", "ko": "제출물에 {pattern} 이름의 파일이 여러 개 있습니다 ({names})."}
 _GRADER_FAILED = {
     "en": "The autograder itself failed, not your submission; your instructor has been shown the error. {error}",
@@ -385,6 +390,9 @@ def _why(choice: SubmissionChoice, pattern: str | None, lang: str) -> str:
     names = ", ".join(choice.candidates)
     if choice.reason == "no_match":
         return _NO_MATCH[lang].format(pattern=pattern, names=names or "-")
+    if choice.reason == "links":
+        more = f" +{len(choice.candidates) - 5}" if len(choice.candidates) > 5 else ""
+        return _LINKS[lang].format(names=", ".join(choice.candidates[:5]) + more)
     if choice.reason == "several_match":
         return _SEVERAL_MATCH[lang].format(pattern=pattern, names=names)
     if not choice.candidates:

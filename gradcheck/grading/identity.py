@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import os
 import re
 import shutil
 import tempfile
@@ -82,7 +83,10 @@ __all__ = [
     "FLAT_NAMES",
     "Choice",
     "choose_file",
+    "pick_in_folder",
     "folder_files",
+    "folder_links",
+    "link_problem",
     "staged",
 ]
 
@@ -200,16 +204,61 @@ def _visible(p: Path) -> bool:
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """Every visible file under ``folder`` (no hidden files, ``__pycache__``, notebook checkpoints or ``__MACOSX``), sorted."""
+    """Every visible regular file under ``folder`` (no hidden files, ``__pycache__``, notebook checkpoints or ``__MACOSX``), sorted.
+
+    Symbolic links are never followed nor listed (:func:`folder_links` lists them).
+    """
     out: list[Path] = []
     for p in sorted(folder.iterdir()):
-        if not _visible(p):
+        if not _visible(p) or p.is_symlink():
             continue
         if p.is_dir():
             out += folder_files(p)
         elif p.is_file():
             out.append(p)
     return out
+
+
+def folder_links(folder: Path) -> list[str]:
+    """Every visible symbolic link under ``folder`` (at any depth, never followed), as ``'name' -> 'target'``, sorted.
+
+    A student controls the links in their folder (git, tar and unzip keep
+    them): a link to a classmate's file, to a file only the grader's user
+    may read, or to the installed answer key would put that file's text in
+    the sandbox as if the student had written it.  So a student's files are
+    only regular files, and a folder holding links is refused, naming them
+    (:func:`link_problem`).
+    """
+    out: list[str] = []
+    pending = [folder]
+    while pending:
+        for p in sorted(pending.pop().iterdir()):
+            if _visible(p) and p.is_symlink():
+                out.append(_link_text(p, folder))
+            elif _visible(p) and p.is_dir():
+                pending.append(p)
+    return sorted(out)
+
+
+def _link_text(link: Path, folder: Path | None = None) -> str:
+    """``'name' -> 'target'`` of a symbolic link (its target as written, never resolved)."""
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    name = link.name if folder is None else link.relative_to(folder).as_posix()
+    return f"{name!r} -> {target!r}"
+
+
+#: Links named in a refusal (a folder of 75 links to the installed packages is named by its first few).
+_LINKS_SHOWN = 5
+
+
+def link_problem(where: str, links: Sequence[str]) -> str:
+    """The refusal of a submission that is, or holds, symbolic links (the grader never follows one)."""
+    shown = ", ".join(links[:_LINKS_SHOWN]) + (f" and {len(links) - _LINKS_SHOWN} more" if len(links) > _LINKS_SHOWN else "")
+    return (f"{where} holds symbolic links, which the grader does not follow: {shown}; "
+            "hand in the files themselves (a link to another file is not the student's own work)")
 
 
 def _imports(path: Path) -> set[str]:
@@ -268,7 +317,9 @@ class Choice:
         modules (another file imports them), sorted.
     reason : str or None
         Why none is graded: ``"none"`` (no candidate), ``"several"``,
-        ``"no_match"`` or ``"several_match"`` (the assignment's ``file``).
+        ``"no_match"`` or ``"several_match"`` (the assignment's ``file``),
+        ``"links"`` (symbolic links among the files: ``candidates`` then
+        names them, :func:`pick_in_folder`).
     problem : str or None
         The same as a sentence for the instructor.
     """
@@ -345,9 +396,27 @@ def _several(where: str, candidates: Sequence[str], helpers: Sequence[str]) -> s
             f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
 
 
+def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
+    """The graded file of a student's folder (:func:`choose_file`); refused (reason ``"links"``) when it holds symbolic links.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "hw.py").write_text(""); (d / "notes.py").symlink_to("../alice/hw.py")
+    >>> c = pick_in_folder(d, "the submission")
+    >>> c.path, c.reason, c.candidates
+    (None, 'links', ("'notes.py' -> '../alice/hw.py'",))
+    """
+    links = folder_links(folder)
+    if links:
+        return Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
+    return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], where, file_pattern=file_pattern, model=model)
+
+
 def _pick(folder: Path, file_pattern: str | None, model: str | None = None) -> Choice:
-    """The graded file of a student's folder (:func:`choose_file`)."""
-    return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], repr(folder.name), file_pattern=file_pattern, model=model)
+    """The graded file of a student's folder in a class folder (a folder that is itself a link is refused)."""
+    if folder.is_symlink():
+        return Choice(None, candidates=(_link_text(folder),), reason="links", problem=link_problem(repr(folder.name), [_link_text(folder)]))
+    return pick_in_folder(folder, repr(folder.name), file_pattern=file_pattern, model=model)
 
 
 def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Submission:
@@ -396,7 +465,12 @@ def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], f
     latest = max(attempt for _, attempt, _ in files)
     mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
     older = tuple(sorted(f.name for f, attempt, _ in files if attempt != latest))
-    choice = choose_file(_own_names(mine), f"the files of {key[0]} student {key[2]}", file_pattern=file_pattern, model=model)
+    where = f"the files of {key[0]} student {key[2]}"
+    links = [_link_text(f) for f, _ in mine if f.is_symlink()]
+    if links:
+        choice = Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
+        return _submission(mine[0][0].name, student_id(mine[0][0].name, rx), choice, superseded=older)
+    choice = choose_file(_own_names(mine), where, file_pattern=file_pattern, model=model)
     ident = (choice.path or mine[0][0]).name
     return _submission(ident, student_id(ident, rx), choice, superseded=older)
 
@@ -414,11 +488,23 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     for f in entries:
         k = _flat_key(f.name)
         if k is None or k[0] not in grouped:
-            out.append((Submission(f.name, f, student_id(f.name, rx)), f.resolve()))
+            out.append((_file_submission(f, f.name, student_id(f.name, rx)), _key(f)))
         elif k[0] not in done:
             done.add(k[0])
-            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model), f.resolve()))
+            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model), _key(f)))
     return out
+
+
+def _key(entry: Path) -> Path:
+    """The path that tells submissions apart: the folder resolved, the entry itself not (a link is not its target's twin)."""
+    return entry.parent.resolve() / entry.name
+
+
+def _file_submission(path: Path, identity: str, sid: str) -> Submission:
+    """A submission of one file; refused when the file is a symbolic link (never followed: it may name a classmate's file)."""
+    if path.is_symlink():
+        return Submission(identity, None, sid, problem=link_problem(repr(path.name), [_link_text(path)]))
+    return Submission(identity, path, sid)
 
 
 def collect_submissions(
@@ -475,14 +561,14 @@ def collect_submissions(
 
 def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
     """The submissions of one path given: a file, or a folder of files and student folders."""
-    if p.is_file():
-        return [(Submission(p.as_posix(), p, _id_of_file(p, rx)), p.resolve())]
+    if p.is_file() or p.is_symlink() and not p.is_dir():
+        return [(_file_submission(p, p.as_posix(), _id_of_file(p, rx)), _key(p))]
     entries = [e for e in sorted(p.iterdir()) if _visible(e)]
-    files = [e for e in entries if e.is_file() and e.suffix.lower() in SUFFIXES]
+    files = [e for e in entries if (e.is_file() or e.is_symlink()) and e.suffix.lower() in SUFFIXES]
     out = _flat(files, rx, file_pattern, model)
     for e in entries:
-        if e.is_dir():
-            out.append((_submission(e.name, student_id(e.name, rx), _pick(e, file_pattern, model)), e.resolve()))
+        if e.is_dir() and e not in files:  # a link to a folder is refused by _pick (the key is the link's own path, never its target)
+            out.append((_submission(e.name, student_id(e.name, rx), _pick(e, file_pattern, model)), _key(e)))
     return sorted(out, key=lambda item: item[0].identity)
 
 
@@ -499,11 +585,14 @@ def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     """Every path given as one student's submission (``--gradescope results.json``)."""
     if len(paths) == 1 and paths[0].is_file():
         p = paths[0]
-        return Submission(p.as_posix(), p, _id_of_file(p, rx))
+        return _file_submission(p, p.as_posix(), _id_of_file(p, rx))
     if len(paths) == 1:
         folder = paths[0]
         ident = folder.name or folder.as_posix()
-        return _submission(ident, student_id(ident, rx), _pick(folder, file_pattern, model))
+        return _submission(ident, student_id(ident, rx), pick_in_folder(folder, repr(ident), file_pattern=file_pattern, model=model))
+    links = [_link_text(p) for p in paths if p.is_symlink()] + [link for p in paths if p.is_dir() for link in folder_links(p)]
+    if links:
+        return Submission(paths[0].as_posix(), None, problem=link_problem("the files given", links))
     files = [(f, f"{p.name}/{f.relative_to(p).as_posix()}") for p in paths if p.is_dir() for f in folder_files(p)]
     files += [(p, p.name) for p in paths if p.is_file()]
     if len({n for _, n in files}) < len(files):

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "decode_source", "source_fingerprint", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
+__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "decode_source", "source_fingerprint", "read_own_file", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
 
 #: Cell magics whose body is run (once) with the magic line removed.
 KEEP_BODY_CELL_MAGICS: frozenset[str] = frozenset({"time", "timeit", "capture", "prun"})
@@ -332,6 +333,27 @@ def decode_source(raw: bytes, *, python: bool = True) -> tuple[str | None, str |
     return None, None, "the file is not text in UTF-8, cp949 or Latin-1"  # pragma: no cover - Latin-1 decodes every byte
 
 
+def read_own_file(path: str | Path) -> bytes:
+    """The bytes of a regular file, never through a symbolic link (its last component is not followed).
+
+    Every student file the grader reads (the graded file, its helper modules)
+    is read here: a link would hand the sandbox a file the student does not
+    own (a classmate's, the answer key, a file only the grader may read).
+
+    Raises
+    ------
+    OSError
+        When ``path`` is a symbolic link (``ELOOP``), missing, or not a regular file.
+    """
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{str(path)!r} is not a regular file")
+        return f.read()
+
+
 def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: bool = True) -> LoadedSubmission:
     """Read a ``.py`` or ``.ipynb`` submission into cells.
 
@@ -354,10 +376,12 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or Path, got path={path!r}")
     p = Path(path)
+    kind = "ipynb" if p.suffix.lower() == ".ipynb" else "py"
+    if p.is_symlink():
+        return LoadedSubmission(str(p), kind, (), (), f"the file is a symbolic link (to {os.readlink(p)!r}), which the grader does not follow")
     if not p.is_file():
         raise FileNotFoundError(f"no submission file at path={str(p)!r}")
-    raw = p.read_bytes()
-    kind = "ipynb" if p.suffix.lower() == ".ipynb" else "py"
+    raw = read_own_file(p)
     if len(raw) > _MAX_SOURCE:
         return LoadedSubmission(str(p), kind, (), (), f"the file is {len(raw)} bytes; the limit is {_MAX_SOURCE}")
     text, decode_note, decode_error = decode_source(raw, python=kind == "py")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -926,7 +927,8 @@ def grade_submission(
     FileNotFoundError
         When ``path`` does not exist.
     ValueError
-        For a model name that contradicts the assignment, or a bad argument.
+        For a model name that contradicts the assignment, a bad argument,
+        or a ``path`` / ``extra_files`` that is a symbolic link.
     """
     from gradcheck.grading.assignment import Assignment, Limits, load_assignment, parse_assignment
     from gradcheck.grading.i18n import check_lang
@@ -934,6 +936,9 @@ def grade_submission(
 
     check_lang(lang)
     path = Path(path)
+    for f in (path, *map(Path, extra_files)):
+        if f.is_symlink():  # never followed: it may name a classmate's file or the answer key (identity refuses them first)
+            raise ValueError(f"{str(f)!r} is a symbolic link (to {os.readlink(f)!r}); the grader reads only regular files")
     if not path.is_file():
         raise FileNotFoundError(f"path={str(path)!r} is not a file")
     if isinstance(assignment, (str, Path)):
@@ -952,7 +957,10 @@ def grade_submission(
     model = assignment.reference_model()
     if policy is None:
         policy = ScoringPolicy.from_mapping(assignment.scoring_options())
+    from gradcheck.grading.loader import load_submission, source_fingerprint
+
     digest = file_sha256(path)
+    fingerprint = source_fingerprint(load_submission(path))  # before the run: what is graded, not what the run left on disk
     start = time.perf_counter()
     extra = [Path(f) for f in extra_files]
     for f in extra:
@@ -967,9 +975,6 @@ def grade_submission(
         result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink,
                             file_hash=digest, messages=notes, module_globals=getattr(box, "module_globals", None))
         result = dataclasses.replace(result, isolation=str(getattr(getattr(box, "isolation", None), "value", "")))
-    from gradcheck.grading.loader import load_submission, source_fingerprint
-
-    fingerprint = source_fingerprint(load_submission(path))
     return dataclasses.replace(_with_duration(result, time.perf_counter() - start, title=assignment.title), source_hash=fingerprint)
 
 

@@ -68,7 +68,7 @@ from gradcheck.grading import isolation as _iso
 from gradcheck.grading.isolation import Isolation, Level
 from gradcheck.grading._wire import Key, ProtocolError
 from gradcheck.grading.assignment import Limits, SubmissionSpec
-from gradcheck.grading.loader import LoadedSubmission, load_submission
+from gradcheck.grading.loader import LoadedSubmission, load_submission, read_own_file
 from gradcheck.grading.verdicts import CALL_STATUSES, CallStatus
 
 __all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT"]
@@ -205,11 +205,13 @@ def _read_helpers(paths: Sequence[str | Path]) -> list[list[str]]:
     total = 0
     for raw in paths:
         p = Path(raw)
+        if p.is_symlink():
+            raise ValueError(f"extra_files: {str(p)!r} is a symbolic link (to {os.readlink(p)!r}); links are not followed")
         if not p.is_file():
             raise FileNotFoundError(f"extra_files: {str(p)!r} is not a file")
         if p.name.startswith(".") or any(p.name == n for n, _ in out):
             raise ValueError(f"extra_files: {p.name!r} is hidden or given twice")
-        text = p.read_text(encoding="utf-8", errors="replace")
+        text = read_own_file(p).decode("utf-8", errors="replace")
         total += len(text)
         if total > MAX_HELPER_BYTES:
             raise ValueError(f"extra_files: more than {MAX_HELPER_BYTES} bytes in all")
