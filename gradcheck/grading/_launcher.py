@@ -122,6 +122,10 @@ def build_root(plan: dict[str, Any]) -> None:
             os.symlink(os.readlink(src), base + dst)  # merged /usr: keep the symlink
         elif os.path.exists(src):
             bind(src, base + dst)
+    for dst in plan.get("covers", []):  # the answer key beside the packages bound above: an empty read-only tmpfs over it
+        if os.path.isdir(base + dst):
+            mount("tmpfs", base + dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16k")
+            mount(None, base + dst, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     for dst, text in plan["files"].items():
         os.makedirs(os.path.dirname(base + dst), exist_ok=True)
         with open(base + dst, "w", encoding="utf-8") as f:

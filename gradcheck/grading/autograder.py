@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -361,6 +362,33 @@ def _write_results(results_dir: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def _hide_answer_key(root: Path) -> None:
+    """Keep the reference solutions from the student's code, wherever ``run_autograder`` was started (rt19 F12).
+
+    The wheel in ``ROOT/source`` holds them, and so does the installed copy
+    in the autograder's own environment.  The grader runs from ``ROOT``: at
+    ``uid`` with a mount namespace the working directory is covered (the
+    red team's 4.0 came from a run started in ``/``), the installed copy is
+    covered too (:func:`gradcheck.grading.isolation.answer_key_paths`); and,
+    for a sandbox without a mount namespace, the wheels lose every
+    permission of "others", as does the installed copy when it lives in this
+    interpreter's own environment (``/opt/gradcheck``: never a source tree
+    an instructor works in).  What the sandbox's user can still read is
+    printed to stdout (:func:`gradcheck.grading.preflight.answer_key_exposure`).
+    """
+    from gradcheck.grading.isolation import answer_key_paths
+
+    owned = [*(root / "source").glob("*.whl")]
+    if getattr(os, "geteuid", lambda: 1)() == 0:
+        prefix = os.path.realpath(sys.prefix)
+        owned += [Path(k) for k in answer_key_paths() if k.startswith(prefix + os.sep)]
+    for p in owned:
+        try:
+            os.chmod(p, os.stat(p).st_mode & ~0o007)
+        except OSError as exc:
+            print(f"gradcheck: could not hide {p} from the sandbox: {exc}")
+
+
 def run_gradescope(root: str | os.PathLike[str], assignment: str | os.PathLike[str]) -> Path:
     """Grade ``root/submission`` and write ``root/results/results.json``; return its path.
 
@@ -370,13 +398,24 @@ def run_gradescope(root: str | os.PathLike[str], assignment: str | os.PathLike[s
     assignment) gives 0 with a note, and the traceback goes to stdout, which
     Gradescope shows the instructor.
     """
+    root = Path(root).absolute()
+    here = os.getcwd()
+    with contextlib.suppress(OSError):  # the grader's working directory is covered at uid: ROOT, never where run_autograder started
+        os.chdir(root)
+    try:
+        return _run_in_root(root, Path(assignment).absolute())
+    finally:
+        os.chdir(here)
+
+
+def _run_in_root(root: Path, assignment: Path) -> Path:
     from gradcheck.grading.assignment import load_assignment
 
     start = time.monotonic()
-    root = Path(root)
     results_dir = root / "results"
     try:
-        a = load_assignment(Path(assignment))
+        _hide_answer_key(root)
+        a = load_assignment(assignment)
         _max_score(a)  # the reference model must load too
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails
         traceback.print_exc(file=sys.stdout)
@@ -413,10 +452,14 @@ def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
           f"{', '.join(h.name for h in choice.helpers) or 'none'})")
     try:
         from gradcheck.grading.isolation import resolve
+        from gradcheck.grading.preflight import answer_key_exposure
 
         # student code never runs with the grader's uid: refuse rather than grade weaker than REQUIRE_ENV
         iso = resolve("auto", require=os.environ.get(REQUIRE_ENV) or DEFAULT_REQUIRE)
         print(f"gradcheck: isolation {iso.level.value}")
+        exposed = answer_key_exposure(iso, [str(w) for w in (root / "source").glob("*.whl")])
+        if exposed:
+            print(f"gradcheck: {exposed}")
         result = grade_submission(choice.path, assignment=a, seed=a.seed, lang=a.lang, isolation=iso.level.value, extra_files=choice.helpers)
         data = gradescope_results(result, visibility=a.visibility, stdout_visibility=a.stdout_visibility)
         data["extra_data"]["isolation"] = result.isolation

@@ -353,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``gradcheck grade`` (see the module docstring); returns the exit status."""
     from gradcheck.grading.identity import SubmissionsError, staged
     from gradcheck.grading.isolation import IsolationUnavailable, adopt_orphans, resolve
+    from gradcheck.grading.preflight import answer_key_exposure
 
     try:
         _check_options(args)
@@ -363,11 +364,15 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, 2, str(exc))
     requested = getattr(args, "isolation", "auto")
     try:  # the level actually used: in the cache key, the jobs and every report
-        args.isolation = resolve(requested, require=getattr(args, "require_isolation", None)).level.value
+        iso = resolve(requested, require=getattr(args, "require_isolation", None))
     except IsolationUnavailable as exc:
         return _fail(args, 2, str(exc))
+    args.isolation = iso.level.value
     if requested == "auto" and args.isolation == "process":
         print(_weak_isolation_warning(), file=sys.stderr)
+    exposed = answer_key_exposure(iso)
+    if exposed:
+        print(f"gradcheck grade: {exposed}", file=sys.stderr)
     try:
         cache = _open_cache(args)
     except OSError as exc:

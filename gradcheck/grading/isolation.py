@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = [
-    "Level", "AUTO", "LEVEL_CHOICES", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
+    "Level", "AUTO", "LEVEL_CHOICES", "answer_key_paths", "readable_by_others", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
     "resolve", "available_levels", "UidLease", "lease_uid", "adopt_orphans",
 ]
 
@@ -431,14 +431,17 @@ def _inside(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
-def expose_plan(paths: list[str], hide: list[str] = ()) -> list[tuple[str, list[str]]] | None:  # type: ignore[assignment]
+def expose_plan(paths: list[str], hide: list[str] = (), keys: list[str] = ()) -> list[tuple[str, list[str]]] | None:  # type: ignore[assignment]
     """For ``uid``: directories to cover with an empty read-only tmpfs, each with the paths to bind back.
 
     Covered: the highest directory on the way to each of ``paths`` that
     others cannot search (``/root``, mode 0700, when Python lives there), and
     each directory of ``hide`` (the submission's folder, the grader's working
     directory).  Paths of ``paths`` inside a covered directory are bound back
-    read-only.  None when there is nothing to cover.
+    read-only.  Then each of ``keys`` (:func:`answer_key_paths`) the child
+    could still see is covered too, even inside a directory it needs (the
+    installed ``reference_models`` beside numpy): mounted last, on top of the
+    paths bound back.  None when there is nothing to cover.
     """
     covers: dict[str, list[str]] = {}
     for p in paths:
@@ -455,7 +458,68 @@ def expose_plan(paths: list[str], hide: list[str] = ()) -> list[tuple[str, list[
             tops.append(c)
     plan = [(t, sorted(p for p in paths if _inside(p, t) and p != t)) for t in tops]
     plan = [(t, back) for t, back in plan if not any(_inside(t, p) for p in paths)]  # never cover what the child needs
+    plan += _key_covers(paths, [t for t, _ in plan], keys)
     return plan or None
+
+
+def _key_covers(paths: list[str], tops: list[str], keys: list[str]) -> list[tuple[str, list[str]]]:
+    """The answer key's covers (:func:`expose_plan`): each key in view (under no cover, or under a path bound back)."""
+    out: list[tuple[str, list[str]]] = []
+    for k in sorted({os.path.realpath(k) for k in keys}, key=len):
+        hidden = any(_inside(k, t) for t in tops) and not any(_inside(k, p) for p in paths)
+        if not hidden and os.path.isdir(k) and not any(_inside(k, o) for o, _ in out):
+            out.append((k, sorted(p for p in paths if _inside(p, k) and p != k)))
+    return out
+
+
+def _is_clone(folder: str) -> bool:
+    """Whether ``folder`` is a source tree of this project (it holds the answer key: ``reference_models``)."""
+    return os.path.isfile(os.path.join(folder, "reference_models", "__init__.py")) and os.path.isdir(os.path.join(folder, "gradcheck", "grading"))
+
+
+def answer_key_paths(cwd: str | None = None) -> list[str]:
+    """Where the grader's reference solutions are on this machine, as far as it can tell (real paths, sorted).
+
+    The ``reference_models`` and ``gradcheck`` packages the grader imports
+    (the installed copy, or a source tree's); the source tree they come
+    from, when they do (an editable install: its ``.git`` holds the key
+    too); and every source tree of this project that is ``cwd`` or one of
+    its parents (an instructor grading inside their clone).  At ``uid``
+    with a mount namespace each is covered with an empty tmpfs, at
+    ``namespaces`` the installed copy is (the rest is never in view); below
+    that, file permissions alone keep them from the sandbox's user
+    (:func:`readable_by_others`).  A clone elsewhere cannot be found.
+    """
+    import reference_models
+
+    import gradcheck
+
+    found = {os.path.dirname(os.path.realpath(m.__file__ or "")) for m in (reference_models, gradcheck)}
+    here = os.path.realpath(cwd if cwd is not None else os.getcwd())
+    for folder in [os.path.dirname(os.path.realpath(gradcheck.__file__ or "")), here, *(str(p) for p in Path(here).parents)]:
+        if folder and folder != "/" and _is_clone(folder):
+            found.add(folder)
+    return sorted(found)
+
+
+def readable_by_others(path: str) -> bool:
+    """Whether a user with no relation to ``path``'s owner or group (the sandbox's uid) can read a file under it.
+
+    Every directory on the way must be searchable by others, and ``path``
+    itself readable (and, for a directory, searchable) by others.
+    """
+    import stat
+
+    real = os.path.realpath(path)
+    try:
+        for parent in reversed(Path(real).parents):
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+        mode = os.stat(real).st_mode
+    except OSError:
+        return False
+    need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return mode & need == need
 
 
 def numpy_dirs() -> list[str]:
@@ -514,9 +578,13 @@ def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sour
     for d in numpy_dirs():
         binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
     binds.extend((d, shown) for d, shown in ns_site_binds() if not _inside(d, prefix))
+    # the answer key installed beside the packages the child imports: in view, so covered (a `cat` in a subprocess
+    # reads what the child's audit hook refuses to open)
+    covers = sorted({shown + key[len(src):] for src, shown in binds for key in answer_key_paths("/") if _inside(key, src) and key != src})
     return {
         "base": _mount_base(sources),
         "binds": binds,
+        "covers": covers,
         "files": files,
         "tmp_bytes": tmp_bytes,
         "uid": uid,
@@ -608,7 +676,7 @@ def plan_launch(
             child_config["wire"] = os.path.join(boot, scripts["wire"].name)
             os.chown(workdir, lease.uid, lease.gid)
             prefix = _setpriv(iso, lease)
-            plan = expose_plan([*python_paths(), workdir], list(hide)) if iso.mount_ns else None
+            plan = expose_plan([*python_paths(), workdir], list(hide), answer_key_paths()) if iso.mount_ns else None
             cfg.update(uid=lease.uid, gid=lease.gid, nproc=nproc, cleanup=workdir, expose=plan, setsid=True)
             child_config["nproc"] = nproc
         child_argv = [*prefix, sys.executable, "-I", "-B", "-X", "utf8", child_script, json.dumps(child_config)]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-__all__ = ["preflight"]
+__all__ = ["preflight", "answer_key_exposure"]
 
 #: A trivial call may take at most this fraction of the per-call timeout: a correct student's call does more
 #: work than returning zeros, so a timeout the trivial call barely meets would time out correct students.
@@ -94,3 +94,41 @@ def _explain(status: str, message: str, limits: Any, *, loading: bool, memory: b
                 "would time out: raise --timeout")
     stage = "loading" if loading else "calling"
     return f"the grader's own sandboxed process failed {stage} a trivial submission, before any student code ran ({status}): {message}"
+
+
+def answer_key_exposure(iso: Any, extra: Sequence[str] = ()) -> str | None:
+    """A warning when the sandbox's user can read the reference solutions at ``iso``'s level; ``None`` when it cannot.
+
+    At ``uid`` and ``process`` the sandbox shares the grader's filesystem.  A
+    submission that copies the reference models from a readable clone or
+    wheel, renames the packages and imports them earns full marks with the
+    exact backward (rt19 F12); the child's audit hook only refuses Python's
+    own ``open`` of the installed copy.  ``namespaces`` shows none of them,
+    and ``uid`` with a mount namespace covers the ones
+    :func:`gradcheck.grading.isolation.answer_key_paths` finds; otherwise
+    only file permissions keep them out, so each path the sandbox's user
+    (no group, "others") can read is named with the ``chmod`` that hides it.
+    ``extra``: more paths of the solutions (the autograder's wheel).
+
+    Parameters
+    ----------
+    iso : Isolation
+        The run's resolved isolation.
+    extra : sequence of str
+        Further files or folders that hold the solutions.
+    """
+    from gradcheck.grading.isolation import Level, answer_key_paths, readable_by_others
+
+    if iso.level is Level.NAMESPACES or (iso.level is Level.UID and iso.mount_ns and not extra):
+        return None
+    keys = [*answer_key_paths(), *extra]
+    if iso.level is Level.PROCESS:
+        return (f"WARNING: at isolation 'process' the submissions run as your own user and can read the reference solutions "
+                f"({', '.join(keys)}): a submission that copies and imports them gets full marks. Grade at 'uid' or "
+                "'namespaces' (see docs/threat-model.md)")
+    open_ = [k for k in keys if readable_by_others(k)]
+    if not open_:
+        return None
+    return ("WARNING: the sandbox's user can read the reference solutions at isolation 'uid' (no mount namespace here to "
+            f"cover them): {', '.join(open_)}. A submission that copies and imports them gets full marks. Before grading, run: "
+            + "; ".join(f"chmod -R o-rwx {k}" for k in open_) + " (or grade at 'namespaces'; see docs/threat-model.md)")

@@ -211,6 +211,31 @@ def test_a_symlink_to_the_answer_key_does_not_open_it(tmp_path: Path, level: str
     assert telltale not in r.output and r.status in ("forbidden", "ok"), (r.status, r.message)
 
 
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_the_answer_key_cannot_be_read_by_another_program(tmp_path: Path, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rt19 F12: ``cat`` in a subprocess is no Python ``open``, so the audit hook never sees it; the files must be out of view.
+
+    Run from a folder inside this source tree (as an instructor grading in their clone's subfolder): the installed
+    (or the source tree's) ``reference_models``, and the clone itself with its ``.git``, are covered at ``uid``
+    (with a mount namespace) and never in view at ``namespaces``.
+    """
+    from gradcheck.grading.isolation import answer_key_paths
+
+    if level == "uid" and not resolve("uid").mount_ns:
+        pytest.skip("uid without a mount namespace relies on file permissions (the preflight warns)")
+    monkeypatch.chdir(Path(__file__).parent)
+    keys = answer_key_paths()
+    files = [str(Path(k) / "reference_models" / "xor.py") for k in keys] + [str(Path(k) / "xor.py") for k in keys]
+    files = [f for f in files if os.path.isfile(f)]
+    assert files, keys  # the installed answer key at least
+    body = (
+        f"    got = [f for f in {files!r} if subprocess.run(['cat', f], capture_output=True).stdout]\n"
+        "    print('READ', got)\n"
+    )
+    _, r = run(tmp_path, level, body)
+    assert "READ []" in r.output, (r.status, r.output)
+
+
 # -- the network -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("level", levels("namespaces"))
 def test_no_connection_reaches_a_server_on_the_loopback(tmp_path: Path, level: str) -> None:
