@@ -236,6 +236,23 @@ def test_the_answer_key_cannot_be_read_by_another_program(tmp_path: Path, level:
     assert "READ []" in r.output, (r.status, r.output)
 
 
+def test_namespaces_covers_an_answer_key_installed_beside_the_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-editable install puts ``reference_models`` in the site-packages the child sees: it must be covered.
+
+    This checkout's own key is in its source tree (out of view), so the installed numpy stands in for it.
+    """
+    from gradcheck.grading import isolation
+
+    need("namespaces")
+    site = next(d for d in isolation.site_dirs() if os.path.isfile(os.path.join(d, "numpy", "__init__.py")))
+    key = os.path.join(site, "numpy")
+    monkeypatch.setattr(isolation, "answer_key_paths", lambda cwd=None: [key])
+    shown = dict(isolation.ns_site_binds())[site] + "/numpy/__init__.py"
+    body = f"    r = subprocess.run(['cat', {shown!r}], capture_output=True)\n    print('GOT', len(r.stdout), r.returncode)\n"
+    _, r = run(tmp_path, "namespaces", body)
+    assert "GOT 0 1" in r.output, (r.status, r.output)
+
+
 # -- the network -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("level", levels("namespaces"))
 def test_no_connection_reaches_a_server_on_the_loopback(tmp_path: Path, level: str) -> None:
