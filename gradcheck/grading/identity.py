@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import re
 import shutil
 import tempfile
@@ -168,31 +169,53 @@ def output_names(submissions: Sequence[Submission]) -> list[str]:
     (and no one else has it), else the identity without the folders all identities
     share; never two alike (also on case-insensitive file systems).
 
+    A name that had to be changed to be a file name (``kim min.py`` ->
+    ``kim_min.py``) never takes another submission's unchanged name: the
+    unchanged names are given first, and a changed one that collides gets a
+    suffix made from its full original name (``kim_min.py-3f1a2b9c``), so
+    whose file is whose never depends on the order of the class.
+
     >>> subs = [Submission("01_a.py", None, "01"), Submission("01_a (1).py", None, "01"), Submission("b.py", None)]
     >>> output_names(subs)
     ['01_a.py', '01_a_(1).py', 'b.py']
     >>> output_names([Submission("/tmp/x/export/kim/hw3.py", None), Submission("/tmp/x/export/lee/hw3.py", None)])
     ['kim__hw3.py', 'lee__hw3.py']
+    >>> output_names([Submission("kim min.py", None), Submission("kim_min.py", None)])
+    ['kim_min.py-58641095', 'kim_min.py']
     """
+    wanted = _wanted_names(submissions)
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    # unchanged names first: a sanitised name never takes another student's own name
+    for i in sorted(range(len(wanted)), key=lambda i: wanted[i][1]):
+        stem, changed = wanted[i]
+        name = stem
+        if name.lower() in taken:  # case-insensitive file systems
+            name = f"{stem}-{hashlib.sha256(submissions[i].identity.encode()).hexdigest()[:8]}"
+        k = 2
+        while name.lower() in taken:
+            name, k = f"{stem}-{k}", k + 1
+        taken.add(name.lower())
+        names[i] = name
+    return [names[i] for i in range(len(wanted))]
+
+
+def _wanted_names(submissions: Sequence[Submission]) -> list[tuple[str, bool]]:
+    """Each submission's preferred stem (its unique id, else its identity without the shared folders) and whether it was changed."""
     parts = [PurePosixPath(s.identity).parts for s in submissions]
     common = 0  # folders every identity starts with say nothing about who it is: dropped
     while parts and all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
         common += 1
-    short = ["/".join(p[common:]) for p in parts]
     counts: dict[str, int] = {}
     for s in submissions:
         if s.student_id:
             counts[s.student_id] = counts.get(s.student_id, 0) + 1
-    names: list[str] = []
-    taken: set[str] = set()
-    for s, ident in zip(submissions, short):
-        stem = s.student_id if s.student_id and counts[s.student_id] == 1 else safe_name(ident)
-        name, k = stem, 2
-        while name.lower() in taken:  # case-insensitive file systems
-            name, k = f"{stem}-{k}", k + 1
-        taken.add(name.lower())
-        names.append(name)
-    return names
+    out: list[tuple[str, bool]] = []
+    for s, p in zip(submissions, parts):
+        own = s.student_id if s.student_id and counts[s.student_id] == 1 else "/".join(p[common:])
+        stem = safe_name(own)
+        out.append((stem, stem != own))
+    return out
 
 
 def _visible(p: Path) -> bool:
