@@ -12,7 +12,8 @@ Layouts of ``grade DIR`` (what LMS exports look like):
 * **an LMS's flat download** (:data:`FLAT_NAMES`): the files of one student
   are one submission, identified by the graded file's name.  Canvas names
   each uploaded file ``name_[late_]userid_fileid_FILE`` (``FILE-1.py`` when
-  the name was used before; Canvas's ``lib/content_zipper.rb`` writes
+  the name was used before: the highest ``-N`` is the newest upload, graded,
+  and the older ones are listed in ``superseded``; Canvas's ``lib/content_zipper.rb`` writes
   ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
   assignment is graded anonymously: those files are grouped by the
   anonymous id and have no user id; a leading ``late_`` before a name is
@@ -121,7 +122,8 @@ class Submission:
         the files' names (an LMS's flat download); empty otherwise.  See
         :func:`staged`.
     superseded : tuple of str
-        Files of the student's older attempts, not graded (Blackboard).
+        Files of the student's older attempts or uploads, not graded
+        (Blackboard's attempts, Canvas's re-uploads ``hw1-1.py``).
     """
 
     identity: str
@@ -289,6 +291,9 @@ class Choice:
     helper_modules : tuple of str
         When refused with several: the ``.py`` files recognised as helper
         modules (another file imports them), sorted.
+    older : tuple of Path
+        With ``renamed``: the files an upload of the same name replaced
+        (Canvas's ``hw1.py`` beside ``hw1-1.py``), never graded nor imported.
     reason : str or None
         Why none is graded: ``"none"`` (no candidate), ``"several"``,
         ``"no_match"`` or ``"several_match"`` (the assignment's ``file``).
@@ -303,6 +308,7 @@ class Choice:
     reason: str | None = None
     problem: str | None = None
     helper_modules: tuple[str, ...] = ()
+    older: tuple[Path, ...] = ()
 
 
 def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None) -> tuple[list[tuple[Path, str]], str]:
@@ -320,7 +326,8 @@ def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: 
     return (named if len(named) == 1 else top), "several"
 
 
-def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
+def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None,
+                renamed: bool = False) -> Choice:
     """The graded file of one student's ``files`` (``(path, name)``: the name relative to the student's folder).
 
     The one rule for every layout (a student's folder, an LMS's flat download
@@ -331,6 +338,12 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     (refused, never a silent pick).  The ``.py`` files beside the graded one
     are its helper modules.  ``where`` names the files in messages.
 
+    ``renamed``: the names are Canvas's, where ``hw1-1.py`` is a later upload
+    of ``hw1.py`` (``-2`` later still).  Of the names that differ only by
+    that ``-N``, the highest N is the student's newest upload and the only
+    one kept, under its own name (``hw1.py``); the others are
+    :attr:`Choice.older` (never a silent pick of the older one).
+
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
     >>> _ = (d / "hw.py").write_text("from helper import f\\n"); _ = (d / "helper.py").write_text("")
@@ -338,18 +351,41 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     >>> c.name, [n for _, n in c.helpers]
     ('hw.py', ['helper.py'])
     """
+    older: tuple[Path, ...] = ()
+    if renamed:
+        files, older = _newest(files)
     left, reason = _chosen(files, file_pattern, model)
     names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
     if len(left) != 1 and reason == "several":  # the files another one imports are helpers, no candidates
         kept = tuple(sorted(n for _, n in left))
         imported = tuple(n for n in names if n not in kept)
-        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported)
+        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported, older=older)
     if len(left) != 1:
-        return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern))
+        return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern),
+                      older=older)
     path, name = left[0]
     folder = PurePosixPath(name).parent
     helpers = tuple((f, PurePosixPath(n).name) for f, n in files if n != name and n.lower().endswith(".py") and PurePosixPath(n).parent == folder)
-    return Choice(path, name, helpers, names)
+    return Choice(path, name, helpers, names, older=older)
+
+
+def _newest(files: Sequence[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], tuple[Path, ...]]:
+    """Canvas's re-uploads: per name without ``-N``, the file with the highest N (no suffix: 0), under that name; and the others.
+
+    >>> kept, older = _newest([(Path("a/hw1.py"), "hw1.py"), (Path("a/hw1-1.py"), "hw1-1.py"), (Path("a/u-2.py"), "u-2.py")])
+    >>> [(f.name, n) for f, n in kept], [f.name for f in older]
+    ([('hw1-1.py', 'hw1.py'), ('u-2.py', 'u.py')], ['hw1.py'])
+    """
+    newest: dict[str, tuple[int, Path]] = {}
+    for f, n in files:
+        m = _RENAMED.search(n)
+        k = int(m.group(0)[1:]) if m else 0
+        own = _RENAMED.sub("", n)
+        if own not in newest or k > newest[own][0]:
+            newest[own] = (k, f)
+    kept = [(f, own) for own, (_, f) in newest.items()]
+    chosen = {f for f, _ in kept}
+    return kept, tuple(f for f, _ in files if f not in chosen)
 
 
 def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None) -> str:
@@ -419,9 +455,11 @@ def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], f
     latest = max(attempt for _, attempt, _ in files)
     mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
     older = tuple(sorted(f.name for f, attempt, _ in files if attempt != latest))
-    choice = choose_file(_own_names(mine), f"the files of {key[0]} student {key[2]}", file_pattern=file_pattern, model=model)
+    canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
+    choice = choose_file(mine if canvas else _own_names(mine), f"the files of {key[0]} student {key[2]}", file_pattern=file_pattern,
+                         model=model, renamed=canvas)
     ident = (choice.path or mine[0][0]).name
-    return _submission(ident, student_id(ident, rx), choice, superseded=older)
+    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)))
 
 
 def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
@@ -507,6 +545,7 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
         if e.is_dir():
             out.append((_submission(e.name, student_id(e.name, rx), _pick(e, file_pattern, model)), e.resolve()))
     return sorted(out, key=lambda item: item[0].identity)
+
 
 
 def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:

@@ -78,15 +78,20 @@ def test_canvas_files_of_one_student_are_one_submission(tmp_path: Path, capsys: 
     assert "warning" not in capsys.readouterr().err
 
 
-def test_canvas_grouping_never_picks_silently(tmp_path: Path) -> None:
-    # two uploads of hw1.py (hw1.py and hw1-1.py), neither importing the other: refused with both named
-    d = write(tmp_path / "canvas", {"leejun_20002_555002_hw1.py": GOOD, "leejun_20002_555099_hw1-1.py": SCALE})
-    (sub,) = collect_submissions([d])
-    assert sub.path is None and sub.student_id == "20002"
-    assert "hw1.py" in sub.problem and "hw1-1.py" in sub.problem
-    # the assignment names the file: that one is graded
-    (sub,) = collect_submissions([d], file_pattern="hw1.py")
-    assert sub.path is not None and sub.path.name == "leejun_20002_555002_hw1.py" and sub.problem is None
+def test_canvas_reupload_is_graded_and_the_older_file_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt19 F10: Canvas renames a second upload of xor_1layer.py to xor_1layer-1.py; the template's name picked the older one silently
+    d = write(tmp_path / "canvas", {"leejun_20002_555002_xor_1layer.py": SCALE, "leejun_LATE_20002_555099_xor_1layer-1.py": GOOD,
+                                    "kim_20001_555003_hw1.py": SCALE, "kim_20001_555004_hw1-1.py": SCALE, "kim_20001_555005_hw1-2.py": GOOD})
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    got = {r["student_id"]: (r["submission"], r["score"]) for r in rows(tmp_path / "g.csv")}
+    assert got == {"20001": ("kim_20001_555005_hw1-2.py", "2"), "20002": ("leejun_LATE_20002_555099_xor_1layer-1.py", "2")}
+    err = capsys.readouterr().err
+    assert "older attempts not graded: leejun_20002_555002_xor_1layer.py" in err
+    assert "older attempts not graded: kim_20001_555003_hw1.py, kim_20001_555004_hw1-1.py" in err
+    # the assignment names the file: its newest upload is graded
+    c2 = write(tmp_path / "c2", {"leejun_20002_555002_hw1.py": SCALE, "leejun_20002_555099_hw1-1.py": GOOD})
+    (sub,) = collect_submissions([c2], file_pattern="hw1.py")
+    assert sub.path is not None and sub.path.name == "leejun_20002_555099_hw1-1.py" and sub.superseded == ("leejun_20002_555002_hw1.py",)
 
 
 def test_a_name_that_mimics_another_student_is_not_merged_with_them(tmp_path: Path) -> None:
@@ -223,3 +228,4 @@ def test_a_refusal_names_only_the_real_candidates_and_the_helpers_it_recognised(
     assert "helper.py (imported by another file: a helper module)" in sub.problem
     gs = find_submission(d, model="xor_1layer")
     assert gs.path is None and gs.candidates == ("hw1.py", "hw1_before.py") and gs.helper_modules == ("helper.py",)
+
