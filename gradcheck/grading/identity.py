@@ -26,7 +26,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   the others are helper modules, imported by their own names
   (``kim_123_456_helper.py`` as ``helper``: see :func:`staged`);
 * **one folder per student**: every (non-hidden) folder in ``DIR`` is one
-  submission, identified by the folder's name.
+  submission, identified by the folder's name.  Moodle's download in folders
+  writes one folder per student *and submission plugin*
+  (:data:`MOODLE_FOLDER`, ``Full Name_12345_assignsubmission_file_`` and
+  ``..._onlinetext_/onlinetext.html``): a student's folders are one
+  submission, grouped by the participant id and identified by the file
+  plugin's folder; the online text is not graded and says so in ``notes``.
 
 One rule chooses the graded file of a student who handed in several
 (:func:`choose_file`, also the Gradescope autograder's): the file the
@@ -86,6 +91,7 @@ __all__ = [
     "choose_file",
     "folder_files",
     "staged",
+    "MOODLE_FOLDER",
 ]
 
 #: File types that can be graded.
@@ -124,6 +130,9 @@ class Submission:
     superseded : tuple of str
         Files of the student's older attempts or uploads, not graded
         (Blackboard's attempts, Canvas's re-uploads ``hw1-1.py``).
+    notes : tuple of str
+        What else of the student's was not graded, and why (a sentence
+        each: Moodle's online text).
     """
 
     identity: str
@@ -133,6 +142,7 @@ class Submission:
     problem: str | None = None
     helper_names: tuple[str, ...] = ()
     superseded: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
@@ -541,11 +551,37 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
     entries = [e for e in sorted(p.iterdir()) if _visible(e)]
     files = [e for e in entries if e.is_file() and e.suffix.lower() in SUFFIXES]
     out = _flat(files, rx, file_pattern, model)
-    for e in entries:
-        if e.is_dir():
-            out.append((_submission(e.name, student_id(e.name, rx), _pick(e, file_pattern, model)), e.resolve()))
+    out += _folders([e for e in entries if e.is_dir()], rx, file_pattern, model)
     return sorted(out, key=lambda item: item[0].identity)
 
+
+#: Moodle's "Download all submissions" in folders (``mod/assign/locallib.php``, ``download_submissions``): one folder
+#: per student and submission plugin, ``Full Name_PARTICIPANT_assignsubmission_PLUGIN_`` (``file``, ``onlinetext``).
+MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_$")
+
+
+def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+    """One submission per student folder; a student's Moodle plugin folders (same name and participant id) are one."""
+    out: list[tuple[Submission, Path]] = []
+    moodle: dict[tuple[str, str], list[Path]] = {}
+    for d in dirs:
+        m = MOODLE_FOLDER.match(d.name)
+        if m is None:
+            out.append((_submission(d.name, student_id(d.name, rx), _pick(d, file_pattern, model)), d.resolve()))
+        else:
+            moodle.setdefault((m["name"], m["student"]), []).append(d)
+    return out + [_moodle_student(folders, rx, file_pattern, model) for folders in moodle.values()]
+
+
+def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:
+    """A student's Moodle plugin folders as one submission: the files of every plugin but the online text, which is named, not graded."""
+    text = [d for d in folders if d.name.endswith("_assignsubmission_onlinetext_")]
+    graded = [d for d in folders if d not in text]
+    main = (graded or folders)[0]
+    files = [(f, f.relative_to(d).as_posix()) for d in graded for f in folder_files(d)]
+    choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model)
+    notes = tuple(f"{d.name!r} not graded: Moodle's online text (only .py and .ipynb files are graded; read it yourself)" for d in text)
+    return _submission(main.name, student_id(main.name, rx), choice, notes=notes), main.resolve()
 
 
 def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:

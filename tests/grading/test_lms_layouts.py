@@ -229,3 +229,56 @@ def test_a_refusal_names_only_the_real_candidates_and_the_helpers_it_recognised(
     gs = find_submission(d, model="xor_1layer")
     assert gs.path is None and gs.candidates == ("hw1.py", "hw1_before.py") and gs.helper_modules == ("helper.py",)
 
+
+# -- Moodle in folders: one folder per submission plugin -----------------------------------------------
+
+
+def test_moodle_file_and_online_text_folders_are_one_student(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt19 F15: Moodle writes Name_ID_assignsubmission_file_/ and Name_ID_assignsubmission_onlinetext_/onlinetext.html
+    # (mod/assign/locallib.php); the student was graded twice and the whole moodle file refused
+    d = write(tmp_path / "moodle", {"Kim Minsu_1001_assignsubmission_file_/hw1.py": USES_HELPER,
+                                    "Kim Minsu_1001_assignsubmission_file_/helper.py": GOOD,
+                                    "Kim Minsu_1001_assignsubmission_onlinetext_/onlinetext.html": "<p>see my file</p>",
+                                    "Lee Jiwoo_1002_assignsubmission_file_/hw1.py": SCALE,
+                                    "Park Su_1003_assignsubmission_onlinetext_/onlinetext.html": "<p>forgot the file</p>"})
+    out = tmp_path / "out"
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "moodle", "--lms-file", out / "m.csv", "--csv", out / "g.csv")
+    got = [(r["student_id"], r["submission"], r["score"]) for r in rows(out / "g.csv")]
+    assert got == [("1001", "Kim Minsu_1001_assignsubmission_file_", "2"), ("1002", "Lee Jiwoo_1002_assignsubmission_file_", "1"),
+                   ("1003", "Park Su_1003_assignsubmission_onlinetext_", "0")]
+    assert [r[:2] + r[3:4] for r in csv.reader((out / "m.csv").open(encoding="utf-8-sig"))][1:] == [
+        ["Participant 1001", "Kim Minsu", "2"], ["Participant 1002", "Lee Jiwoo", "1"], ["Participant 1003", "Park Su", "0"]]
+    err = capsys.readouterr().err
+    assert status == 0
+    assert "'Kim Minsu_1001_assignsubmission_onlinetext_' not graded: Moodle's online text" in err
+    assert "'Park Su_1003_assignsubmission_onlinetext_' not graded: Moodle's online text" in err
+
+
+# -- students without an id: every one named, with why and what to do ------------------------------------
+
+
+def test_anonymous_canvas_files_are_named_with_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "canvas", {"anon_Zk3Qp_900023_hw1.py": GOOD, "LATE_anon_12362_900022_hw1.py": GOOD, "kim_20001_900001_hw1.py": GOOD})
+    out = tmp_path / "out"
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "c.csv") == 1
+    err = capsys.readouterr().err
+    for name in ("anon_Zk3Qp_900023_hw1.py", "LATE_anon_12362_900022_hw1.py"):
+        line = next(x for x in err.splitlines() if repr(name) in x)
+        assert "has no student id" in line and "anonymous" in line and "de-anonymise" in line and "left out of the canvas file" in line
+
+
+@pytest.mark.parametrize("layout", ["blackboard", "github classroom"])
+def test_a_class_without_ids_names_every_student(tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt19 F17: empty student ids, exit 0 and not a word; now each is named with the --id-pattern that finds it (still exit 0: no import file)
+    files = ({"HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py": GOOD, "HW1_lee55_attempt_2026-11-29-09-00-00_hw1.py": GOOD}
+             if layout == "blackboard" else {"hw1-kim/hw1.py": GOOD, "hw1-lee/hw1.py": GOOD})
+    d = write(tmp_path / "class", files)
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    err = capsys.readouterr().err
+    expected = "--id-pattern '_([^_]+)_attempt_'" if layout == "blackboard" else "--id-pattern REGEX"
+    for sub in collect_submissions([d]):
+        line = next(x for x in err.splitlines() if repr(sub.identity) in x)
+        assert "has no student id" in line and expected in line
+    pattern = "_([^_]+)_attempt_" if layout == "blackboard" else "^hw1-(.+)$"  # the suggested pattern does find them
+    found = sorted(s.student_id for s in collect_submissions([d], id_pattern=pattern))
+    assert found == (["kim123", "lee55"] if layout == "blackboard" else ["kim", "lee"])
