@@ -175,3 +175,14 @@ def test_grade_submission_refuses_a_link(tmp_path: Path) -> None:
         grade_submission(tmp_path / "link.py", "xor_2layer")
     with pytest.raises(ValueError, match="symbolic link"):
         grade_submission(tmp_path / "real.py", "xor_2layer", extra_files=[tmp_path / "link.py"])
+
+
+def test_moodle_plugin_folders_with_a_link_are_refused(tmp_path: Path) -> None:
+    klass = _class(tmp_path)
+    files = klass / "Kim Ji_12345_assignsubmission_file_"
+    files.mkdir()
+    (files / "xor_2layer.py").write_text(RUNS_NOTES, encoding="utf-8")
+    (files / "notes.py").symlink_to("../hw1-alice/xor_2layer.py")
+    (klass / "Kim Ji_12345_assignsubmission_onlinetext_").mkdir()
+    kim = next(s for s in collect_submissions([klass], model="xor_2layer") if s.student_id == "12345")
+    assert kim.path is None and "notes.py' -> '../hw1-alice/xor_2layer.py'" in (kim.problem or "")
