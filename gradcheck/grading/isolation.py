@@ -483,8 +483,9 @@ def answer_key_paths(cwd: str | None = None) -> list[str]:
     The ``reference_models`` and ``gradcheck`` packages the grader imports
     (the installed copy, or a source tree's); the source tree they come
     from, when they do (an editable install: its ``.git`` holds the key
-    too); and every source tree of this project that is ``cwd`` or one of
-    its parents (an instructor grading inside their clone).  At ``uid``
+    too); and every source tree of this project that is ``cwd``, one of
+    its parents (an instructor grading inside their clone) or a folder
+    beside ``cwd`` (the clone next to the class folder).  At ``uid``
     with a mount namespace each is covered with an empty tmpfs, at
     ``namespaces`` the installed copy is (the rest is never in view); below
     that, file permissions alone keep them from the sandbox's user
@@ -496,10 +497,20 @@ def answer_key_paths(cwd: str | None = None) -> list[str]:
 
     found = {os.path.dirname(os.path.realpath(m.__file__ or "")) for m in (reference_models, gradcheck)}
     here = os.path.realpath(cwd if cwd is not None else os.getcwd())
-    for folder in [os.path.dirname(os.path.realpath(gradcheck.__file__ or "")), here, *(str(p) for p in Path(here).parents)]:
+    near = [os.path.dirname(os.path.dirname(os.path.realpath(gradcheck.__file__ or ""))), here, *(str(p) for p in Path(here).parents)]
+    if here != "/":
+        near += _subfolders(os.path.dirname(here))  # a clone beside the class folder (~/teaching/gradcheck, ~/teaching/hw3)
+    for folder in near:
         if folder and folder != "/" and _is_clone(folder):
-            found.add(folder)
+            found.add(os.path.realpath(folder))
     return sorted(found)
+
+
+def _subfolders(folder: str) -> list[str]:
+    try:
+        return [e.path for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def readable_by_others(path: str) -> bool:

@@ -105,3 +105,19 @@ def test_run_autograder_keeps_the_wheel_from_the_student_wherever_it_is_started(
     assert results["extra_data"]["isolation"] == "uid", text[:2000]
     assert "WHEEL [" in text and ("WHEEL []" in text or "PermissionError" in text), text[:2000]
     assert os.getcwd() == "/"  # the caller's working directory is given back
+
+
+def test_a_clone_in_beside_or_around_the_working_directory_is_found(tmp_path: Path) -> None:
+    from gradcheck.grading.isolation import answer_key_paths
+
+    clone = tmp_path / "teaching" / "gradcheck"
+    (clone / "reference_models").mkdir(parents=True)
+    (clone / "reference_models" / "__init__.py").write_text("")
+    (clone / "gradcheck" / "grading").mkdir(parents=True)
+    hw3 = tmp_path / "teaching" / "hw3"
+    hw3.mkdir()
+    inside = clone / "grading-runs"
+    inside.mkdir()
+    assert str(clone.resolve()) in answer_key_paths(str(hw3))  # beside the class folder
+    assert str(clone.resolve()) in answer_key_paths(str(inside))  # a parent
+    assert str(clone.resolve()) not in answer_key_paths(str(tmp_path))  # two levels down: not looked for
