@@ -172,6 +172,14 @@ TEMPLATES: _T = {
         "en": "{param} is wrong (largest error {max_abs_error:.3g}, gradient entries up to {scale:.3g}) and fits no known mistake.",
         "ko": "{param}이(가) 틀렸습니다 (최대 오차 {max_abs_error:.3g}, 기울기 원소 최댓값 {scale:.3g}). 알려진 오류 유형에도 해당하지 않습니다.",
     },
+    "wrong.near": {
+        "en": "{param} is close to the exact gradient (relative error {rel_error:.1e}) but not within the precision backpropagation reaches (1e-11 of the largest entry): look for a small offset, such as an epsilon added inside a derivative, a clip, a regulariser, a float32 step or a rounded result, and differentiate exactly what the forward computes, in float64.",
+        "ko": "{param}은(는) 정확한 기울기에 가깝지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11) 안에 있지 않습니다: 도함수 안에 더한 작은 엡실론, 잘라내기(클리핑), 정규화 항, float32 단계, 반올림한 결과 같은 작은 차이를 찾고, 순전파가 계산하는 식 그대로 float64로 미분하세요.",
+    },
+    "precision.roundoff": {
+        "en": "{param} carries single-precision rounding (relative error {rel_error:.1e}; when the point moved by {step:.0e} of its size, its second difference was {moved:.0e} of its largest entry, float32's level): compute every step in float64.",
+        "ko": "{param}에 단정밀도 반올림 오차가 있습니다 (상대 오차 {rel_error:.1e}; 점을 크기의 {step:.0e}만큼 옮겼을 때 2차 차분이 최대 원소의 {moved:.0e}로 float32 수준입니다): 모든 단계를 float64로 계산하세요.",
+    },
     "wrong.zero": {
         "en": "{param} is all zeros: its backward pass seems not to be written.",
         "ko": "{param}이(가) 모두 0입니다: 역전파가 작성되지 않은 것 같습니다.",
