@@ -447,7 +447,7 @@ def check_point(
     if not np.isfinite(point.f0):
         raise GradcheckValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
     rng = np.random.default_rng(seed)
-    sigma, repeats = _noise_and_repeats(point, rng)  # with a value at the point
+    sigma, repeats = _noise_and_repeats(point, rng, counted=max(abs(point.f0), noise_floor))  # with a value at the point
     repeats.append(point.value() if first is None else first)
     if any(r != point.f0 for r in repeats) or not _same_along(point, rng):
         problems.append(f"{subject} is not deterministic: it returned different values for the same input "
@@ -644,9 +644,12 @@ def _tie_move(params: Mapping[str, np.ndarray], rng: np.random.Generator) -> dic
     return {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in params.items()}
 
 
-def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator) -> tuple[float, list[float]]:
+def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator, counted: float) -> tuple[float, list[float]]:
     """Measured noise of ``f`` along one seeded random ray that moves every parameter at once, and the values of
     ``f`` at the point itself that the ray took (its first point, ``t = 0``, evaluated as the point).
+
+    Noise above ``eps * counted`` (the size of the numbers the check counts anyway) is confirmed on a
+    shorter ray (:data:`gradcheck.noise.CONFIRM`): kinks inside the ray are not noise.
 
     Every tensor's share of the direction is drawn as before, ``N(0, 1) max(|p|, 1)``;
     moving them together, the ray's values carry the rounding of every part of
@@ -664,7 +667,7 @@ def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator) -> tuple[
         at_point.extend(float(v) for v, ti in zip(out, t) if not ti)
         return out
 
-    sigma = measure_noise(along).sigma if direction else 0.0
+    sigma = measure_noise(along, floor=EPS64 * counted).sigma if direction else 0.0
     return sigma, at_point or [point.value()]
 
 
