@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from gradcheck import guards
 from gradcheck._validate import check_int
 from gradcheck.diagnose import Diagnosis, diagnose, diagnose_parameter
 from gradcheck.grading.causes import hardcoded_batch
@@ -677,7 +678,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
         again = caller(points[0])
         first = outcomes[0]
         if again.verdict == "ok" and first.verdict == "ok" and first.grads is not None and again.grads is not None:
-            unstable = [k for k in names if not _same(first.grads.get(k), again.grads.get(k))]
+            unstable = guards.unstable({k: first.grads.get(k) for k in names}, {k: again.grads.get(k) for k in names})
             if unstable:
                 behaviour.append(runtime_diagnosis("nondeterministic", param=unstable[0], lang=lang))
         mutated: list[str] = []

@@ -166,7 +166,7 @@ def test_three_forward_calls_in_an_honest_backward_are_not_numerical(tmp_path: P
 
 
 def test_a_forward_per_sample_counts_as_one_run_on_the_batch(tmp_path: Path) -> None:
-    # 20 samples: 20 calls of forward, more than max(4, 13 / 2) = 7, yet one pass over the batch
+    # 20 samples: 20 calls of forward, more than max(8, 13 / 2) = 8, yet one pass over the batch
     path = tmp_path / "per_sample.py"
     path.write_text(PER_SAMPLE)
     p, x, y = point(20)
@@ -184,3 +184,83 @@ def test_switching_the_profiler_off_is_noted(tmp_path: Path) -> None:
     assert counts(path)["profiler_removed"] is True
     r = grade(path)
     assert any("switched off the grader's profiler" in m for m in r.messages), r.messages
+
+
+#: rt19 F5: chain_2_1_1 (P = 3), honest helpers each running the forward, and the loss printed before and after: 4 calls.
+CHAIN_HELPERS = '''import numpy as np
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+def forward(params, x):
+    return sigmoid(sigmoid(x @ params["w"][:, None]) * params["v"])[..., 0]
+def hidden(params, x):
+    return sigmoid(x @ params["w"][:, None])[..., 0]
+def loss(params, x, y):
+    return np.mean(0.5 * (y - forward(params, x)) ** 2)
+def delta_out(params, x, y):
+    a2 = forward(params, x)
+    return -(y - a2) * a2 * (1 - a2) / len(x)
+def backward(params, x, y):
+    before = loss(params, x, y)
+    a1 = hidden(params, x)
+    gv = np.sum(delta_out(params, x, y) * a1)
+    gw = x.T @ (delta_out(params, x, y) * params["v"] * a1 * (1 - a1))
+    print("loss", before, loss(params, x, y))
+    return {"w": gw, "v": np.reshape(gv, np.shape(params["v"]))}
+'''
+
+#: rt19 F5: xor_1layer (P = 3), the analytic gradient returned after the central-difference check taught in class: 1 + 2 P = 7 calls.
+XOR1_HEADER = '''import numpy as np
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+def forward(params, x):
+    return sigmoid(x @ params["W1"] + params["b1"])
+def loss(p, x, y):
+    return np.mean((y - forward(p, x)) ** 2)
+'''
+XOR1_SELF_CHECK = XOR1_HEADER + '''
+def backward(params, x, y):
+    a1 = forward(params, x)
+    dz = 2 * (a1 - y) / len(x) * a1 * (1 - a1)
+    g = {"W1": x.T @ dz, "b1": dz.sum(0).reshape(params["b1"].shape)}
+    for k in params:
+        for i in np.ndindex(params[k].shape):
+            p = {kk: vv.copy() for kk, vv in params.items()}
+            p[k][i] += 1e-5; lp = loss(p, x, y); p[k][i] -= 2e-5; lm = loss(p, x, y)
+            print(k, i, (lp - lm) / 2e-5 - g[k][i])
+    return g
+'''
+
+#: A 4-point stencil at h = 2e-3: its error (~h**4) is below the values' 1e-11 and its rounding small; only 4 P = 12 calls show it.
+XOR1_C4 = XOR1_HEADER + '''
+def backward(params, x, y):
+    g = {}
+    for k, v in params.items():
+        gk = np.zeros_like(v)
+        for i in np.ndindex(v.shape):
+            f = []
+            for s in (-2, -1, 1, 2):
+                p = {kk: vv.copy() for kk, vv in params.items()}
+                p[k][i] += s * 2e-3
+                f.append(loss(p, x, y))
+            gk[i] = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * 2e-3)
+        g[k] = gk
+    return g
+'''
+
+
+@pytest.mark.parametrize(("model", "source", "calls"), [("chain_2_1_1", CHAIN_HELPERS, 4), ("xor_1layer", XOR1_SELF_CHECK, 7)])
+def test_a_few_extra_forward_calls_on_a_three_parameter_net_are_not_numerical(tmp_path: Path, model: str, source: str,
+                                                                               calls: int) -> None:
+    # rt19 F5: max(4, P/2) = 4 called these honest backwards numerical (0 points); their gradients are exact
+    path = tmp_path / "honest.py"
+    path.write_text(source)
+    r = grade_submission(path, model, seed=0, limits=LIMITS)
+    assert r.diagnoses == ("correct",) and r.score == r.max_score, r.parameters
+
+
+def test_a_four_point_stencil_through_forward_on_a_three_parameter_net_is_still_counted(tmp_path: Path) -> None:
+    path = tmp_path / "c4.py"
+    path.write_text(XOR1_C4)
+    r = grade_submission(path, "xor_1layer", seed=0, limits=LIMITS)
+    assert r.score == 0 and all(p.diagnosis == "finite_difference" for p in r.parameters), r.parameters
+    assert "ran forward on the batch 12 times for 3 parameters" in r.parameters[0].message, r.parameters[0].message
