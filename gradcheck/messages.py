@@ -108,14 +108,20 @@ TEMPLATES: _T = {
         "ko": "{param}은(는) 활성화 함수를 미분할 때 흔히 하는 잘못과 일치합니다: {mistake_text}",
     },
     "partial": {
-        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries are right.",
-        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 맞습니다.",
+        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries passed.",
+        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 검사를 통과했습니다.",
+    },
+    "partial.kinks": {
+        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries "
+              "passed, {n_kinks} of them only within the one-sided bracket of a kink, where a wrong value can lie too.",
+        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 검사를 "
+              "통과했지만, 그중 {n_kinks}개는 꺾이는 점의 한쪽 차분 구간 안에 있었을 뿐이며 틀린 값도 그 구간에 들 수 있습니다.",
     },
     "partial.offset": {
         "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}), by at most "
-              "{max_rel_offset:.1e} of its largest entry; the other entries are right.",
+              "{max_rel_offset:.1e} of its largest entry; the other entries passed.",
         "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 차이는 최대 원소의 "
-              "{max_rel_offset:.1e} 이하이며, 나머지 원소는 맞습니다.",
+              "{max_rel_offset:.1e} 이하이며, 나머지 원소는 검사를 통과했습니다.",
     },
     "partial.nonzero": {
         "en": "{param} is wrong in all {n_wrong} entries where the gradient is not zero (first at index {first_wrong}); "

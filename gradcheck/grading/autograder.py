@@ -89,9 +89,14 @@ _SETUP_SH = """\
 # Gradescope runs this once, as root, when it builds the autograder image.
 set -euo pipefail
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-if ! command -v python3 >/dev/null || ! python3 -m venv --help >/dev/null 2>&1; then
-    apt-get install -y python3 python3-venv python3-pip
+# Debian/Ubuntu ship the venv module without ensurepip (that is python3-venv), so
+# `python3 -m venv --help` passes where creating a venv fails: create one to know.
+probe="$(mktemp -d)"
+if ! command -v python3 >/dev/null || ! python3 -m venv "$probe/venv" >/dev/null 2>&1; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv python3-pip
 fi
+rm -rf "$probe"
 python3 -m venv /opt/gradcheck
 /opt/gradcheck/bin/python -m pip install --upgrade pip
 # gradcheck comes from the wheel in this zip; its dependencies from PyPI.

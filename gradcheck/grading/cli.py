@@ -44,7 +44,8 @@ The preflight below runs on every worker of the cluster first.
 Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
 still graded and written), or when the ``--lms`` file leaves a submission
-out (no student id in its name: each one is named) or when the grading workers could not start
+out (no student id in its name, or one id on several submissions: each one is named with why;
+a class graded without ``--lms`` names every submission without an id too, but exits 0) or when the grading workers could not start
 (then nothing is written: no student is given a score for the machine's
 failure), 2 for a usage error or for limits too small for the grader's own
 sandboxed process (checked before anyone is graded, with a trivial submission:
@@ -383,6 +384,7 @@ def run(args: argparse.Namespace) -> int:
     if stop is not None:
         return _fail(args, stop)
     _warn(batch)
+    _warn_ids(args, batch)
     try:
         _apply_overrides(batch, rules)
         left_out = _write_outputs(args, batch)
@@ -434,6 +436,8 @@ def _warn(batch: _Batch) -> None:
         if sub.superseded:
             print(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
                   f"{', '.join(sub.superseded)}", file=sys.stderr)
+        for note in sub.notes:
+            print(f"gradcheck grade: warning: {sub.identity!r} is graded; {note}", file=sys.stderr)
     ids: dict[str, list[str]] = {}
     for sub in batch.submissions:
         if sub.student_id:
@@ -442,6 +446,18 @@ def _warn(batch: _Batch) -> None:
         if len(identities) > 1:
             print(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
                   "each is a row of the gradebook; keep one (an LMS import refuses them)", file=sys.stderr)
+
+
+def _warn_ids(args: argparse.Namespace, batch: _Batch) -> None:
+    """Every student of a class without a student id, with why and what to do (with ``--lms``, :func:`_write_lms` names them)."""
+    from gradcheck.grading.lms import no_id_reason
+
+    if args.lms or len(batch.submissions) < 2:  # one file checked alone has no gradebook to import
+        return
+    for sub in batch.submissions:
+        if not sub.student_id:
+            print(f"gradcheck grade: warning: {sub.identity!r} has no student id ({no_id_reason(sub.identity, id_pattern=args.id_pattern)}): "
+                  "its gradebook row has an empty student_id", file=sys.stderr)
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -611,14 +627,13 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
 
 def _write_lms(args: argparse.Namespace, batch: _Batch, results: list[Any]) -> int:
     """The ``--lms`` file; each submission it leaves out is named (the run then exits with status 1)."""
-    from gradcheck.grading.lms import NAME_FORMS, write_lms
+    from gradcheck.grading.lms import write_lms
 
-    skipped = write_lms(results, args.lms, Path(args.lms_file or f"{args.lms}-grades.csv"), title=batch.assignment.title or batch.assignment.model)
-    why = (f"--id-pattern {args.id_pattern!r} finds none in its name" if args.id_pattern is not None
-           else f"its name is not one {args.lms} writes, {NAME_FORMS[args.lms]}")
-    for r in skipped:
-        print(f"gradcheck grade: warning: {r.submission!r} has no student id ({why}): left out of the {args.lms} file; "
-              "enter its grade by hand", file=sys.stderr)
+    skipped = write_lms(results, args.lms, Path(args.lms_file or f"{args.lms}-grades.csv"),
+                        title=batch.assignment.title or batch.assignment.model, id_pattern=args.id_pattern)
+    for r, why in skipped:
+        what = "is" if r.student_id else "has no student id:"
+        print(f"gradcheck grade: warning: {r.submission!r} {what} left out of the {args.lms} file ({why})", file=sys.stderr)
     return len(skipped)
 
 

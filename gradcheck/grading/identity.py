@@ -12,7 +12,8 @@ Layouts of ``grade DIR`` (what LMS exports look like):
 * **an LMS's flat download** (:data:`FLAT_NAMES`): the files of one student
   are one submission, identified by the graded file's name.  Canvas names
   each uploaded file ``name_[late_]userid_fileid_FILE`` (``FILE-1.py`` when
-  the name was used before; Canvas's ``lib/content_zipper.rb`` writes
+  the name was used before: the highest ``-N`` is the newest upload, graded,
+  and the older ones are listed in ``superseded``; Canvas's ``lib/content_zipper.rb`` writes
   ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
   assignment is graded anonymously: those files are grouped by the
   anonymous id and have no user id; a leading ``late_`` before a name is
@@ -25,7 +26,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   the others are helper modules, imported by their own names
   (``kim_123_456_helper.py`` as ``helper``: see :func:`staged`);
 * **one folder per student**: every (non-hidden) folder in ``DIR`` is one
-  submission, identified by the folder's name.
+  submission, identified by the folder's name.  Moodle's download in folders
+  writes one folder per student *and submission plugin*
+  (:data:`MOODLE_FOLDER`, ``Full Name_12345_assignsubmission_file_`` and
+  ``..._onlinetext_/onlinetext.html``): a student's folders are one
+  submission, grouped by the participant id and identified by the file
+  plugin's folder; the online text is not graded and says so in ``notes``.
 
 One rule chooses the graded file of a student who handed in several
 (:func:`choose_file`, also the Gradescope autograder's): the file the
@@ -63,6 +69,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import re
 import shutil
 import tempfile
@@ -84,6 +91,7 @@ __all__ = [
     "choose_file",
     "folder_files",
     "staged",
+    "MOODLE_FOLDER",
 ]
 
 #: File types that can be graded.
@@ -120,7 +128,11 @@ class Submission:
         the files' names (an LMS's flat download); empty otherwise.  See
         :func:`staged`.
     superseded : tuple of str
-        Files of the student's older attempts, not graded (Blackboard).
+        Files of the student's older attempts or uploads, not graded
+        (Blackboard's attempts, Canvas's re-uploads ``hw1-1.py``).
+    notes : tuple of str
+        What else of the student's was not graded, and why (a sentence
+        each: Moodle's online text).
     """
 
     identity: str
@@ -130,6 +142,7 @@ class Submission:
     problem: str | None = None
     helper_names: tuple[str, ...] = ()
     superseded: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
@@ -168,31 +181,53 @@ def output_names(submissions: Sequence[Submission]) -> list[str]:
     (and no one else has it), else the identity without the folders all identities
     share; never two alike (also on case-insensitive file systems).
 
+    A name that had to be changed to be a file name (``kim min.py`` ->
+    ``kim_min.py``) never takes another submission's unchanged name: the
+    unchanged names are given first, and a changed one that collides gets a
+    suffix made from its full original name (``kim_min.py-3f1a2b9c``), so
+    whose file is whose never depends on the order of the class.
+
     >>> subs = [Submission("01_a.py", None, "01"), Submission("01_a (1).py", None, "01"), Submission("b.py", None)]
     >>> output_names(subs)
     ['01_a.py', '01_a_(1).py', 'b.py']
     >>> output_names([Submission("/tmp/x/export/kim/hw3.py", None), Submission("/tmp/x/export/lee/hw3.py", None)])
     ['kim__hw3.py', 'lee__hw3.py']
+    >>> output_names([Submission("kim min.py", None), Submission("kim_min.py", None)])
+    ['kim_min.py-58641095', 'kim_min.py']
     """
+    wanted = _wanted_names(submissions)
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    # unchanged names first: a sanitised name never takes another student's own name
+    for i in sorted(range(len(wanted)), key=lambda i: wanted[i][1]):
+        stem, changed = wanted[i]
+        name = stem
+        if name.lower() in taken:  # case-insensitive file systems
+            name = f"{stem}-{hashlib.sha256(submissions[i].identity.encode()).hexdigest()[:8]}"
+        k = 2
+        while name.lower() in taken:
+            name, k = f"{stem}-{k}", k + 1
+        taken.add(name.lower())
+        names[i] = name
+    return [names[i] for i in range(len(wanted))]
+
+
+def _wanted_names(submissions: Sequence[Submission]) -> list[tuple[str, bool]]:
+    """Each submission's preferred stem (its unique id, else its identity without the shared folders) and whether it was changed."""
     parts = [PurePosixPath(s.identity).parts for s in submissions]
     common = 0  # folders every identity starts with say nothing about who it is: dropped
     while parts and all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
         common += 1
-    short = ["/".join(p[common:]) for p in parts]
     counts: dict[str, int] = {}
     for s in submissions:
         if s.student_id:
             counts[s.student_id] = counts.get(s.student_id, 0) + 1
-    names: list[str] = []
-    taken: set[str] = set()
-    for s, ident in zip(submissions, short):
-        stem = s.student_id if s.student_id and counts[s.student_id] == 1 else safe_name(ident)
-        name, k = stem, 2
-        while name.lower() in taken:  # case-insensitive file systems
-            name, k = f"{stem}-{k}", k + 1
-        taken.add(name.lower())
-        names.append(name)
-    return names
+    out: list[tuple[str, bool]] = []
+    for s, p in zip(submissions, parts):
+        own = s.student_id if s.student_id and counts[s.student_id] == 1 else "/".join(p[common:])
+        stem = safe_name(own)
+        out.append((stem, stem != own))
+    return out
 
 
 def _visible(p: Path) -> bool:
@@ -266,6 +301,9 @@ class Choice:
     helper_modules : tuple of str
         When refused with several: the ``.py`` files recognised as helper
         modules (another file imports them), sorted.
+    older : tuple of Path
+        With ``renamed``: the files an upload of the same name replaced
+        (Canvas's ``hw1.py`` beside ``hw1-1.py``), never graded nor imported.
     reason : str or None
         Why none is graded: ``"none"`` (no candidate), ``"several"``,
         ``"no_match"`` or ``"several_match"`` (the assignment's ``file``).
@@ -280,6 +318,7 @@ class Choice:
     reason: str | None = None
     problem: str | None = None
     helper_modules: tuple[str, ...] = ()
+    older: tuple[Path, ...] = ()
 
 
 def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None) -> tuple[list[tuple[Path, str]], str]:
@@ -297,7 +336,8 @@ def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: 
     return (named if len(named) == 1 else top), "several"
 
 
-def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
+def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None,
+                renamed: bool = False) -> Choice:
     """The graded file of one student's ``files`` (``(path, name)``: the name relative to the student's folder).
 
     The one rule for every layout (a student's folder, an LMS's flat download
@@ -308,6 +348,12 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     (refused, never a silent pick).  The ``.py`` files beside the graded one
     are its helper modules.  ``where`` names the files in messages.
 
+    ``renamed``: the names are Canvas's, where ``hw1-1.py`` is a later upload
+    of ``hw1.py`` (``-2`` later still).  Of the names that differ only by
+    that ``-N``, the highest N is the student's newest upload and the only
+    one kept, under its own name (``hw1.py``); the others are
+    :attr:`Choice.older` (never a silent pick of the older one).
+
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
     >>> _ = (d / "hw.py").write_text("from helper import f\\n"); _ = (d / "helper.py").write_text("")
@@ -315,18 +361,41 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     >>> c.name, [n for _, n in c.helpers]
     ('hw.py', ['helper.py'])
     """
+    older: tuple[Path, ...] = ()
+    if renamed:
+        files, older = _newest(files)
     left, reason = _chosen(files, file_pattern, model)
     names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
     if len(left) != 1 and reason == "several":  # the files another one imports are helpers, no candidates
         kept = tuple(sorted(n for _, n in left))
         imported = tuple(n for n in names if n not in kept)
-        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported)
+        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported, older=older)
     if len(left) != 1:
-        return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern))
+        return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern),
+                      older=older)
     path, name = left[0]
     folder = PurePosixPath(name).parent
     helpers = tuple((f, PurePosixPath(n).name) for f, n in files if n != name and n.lower().endswith(".py") and PurePosixPath(n).parent == folder)
-    return Choice(path, name, helpers, names)
+    return Choice(path, name, helpers, names, older=older)
+
+
+def _newest(files: Sequence[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], tuple[Path, ...]]:
+    """Canvas's re-uploads: per name without ``-N``, the file with the highest N (no suffix: 0), under that name; and the others.
+
+    >>> kept, older = _newest([(Path("a/hw1.py"), "hw1.py"), (Path("a/hw1-1.py"), "hw1-1.py"), (Path("a/u-2.py"), "u-2.py")])
+    >>> [(f.name, n) for f, n in kept], [f.name for f in older]
+    ([('hw1-1.py', 'hw1.py'), ('u-2.py', 'u.py')], ['hw1.py'])
+    """
+    newest: dict[str, tuple[int, Path]] = {}
+    for f, n in files:
+        m = _RENAMED.search(n)
+        k = int(m.group(0)[1:]) if m else 0
+        own = _RENAMED.sub("", n)
+        if own not in newest or k > newest[own][0]:
+            newest[own] = (k, f)
+    kept = [(f, own) for own, (_, f) in newest.items()]
+    chosen = {f for f, _ in kept}
+    return kept, tuple(f for f, _ in files if f not in chosen)
 
 
 def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None) -> str:
@@ -396,9 +465,11 @@ def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], f
     latest = max(attempt for _, attempt, _ in files)
     mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
     older = tuple(sorted(f.name for f, attempt, _ in files if attempt != latest))
-    choice = choose_file(_own_names(mine), f"the files of {key[0]} student {key[2]}", file_pattern=file_pattern, model=model)
+    canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
+    choice = choose_file(mine if canvas else _own_names(mine), f"the files of {key[0]} student {key[2]}", file_pattern=file_pattern,
+                         model=model, renamed=canvas)
     ident = (choice.path or mine[0][0]).name
-    return _submission(ident, student_id(ident, rx), choice, superseded=older)
+    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)))
 
 
 def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
@@ -480,10 +551,37 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
     entries = [e for e in sorted(p.iterdir()) if _visible(e)]
     files = [e for e in entries if e.is_file() and e.suffix.lower() in SUFFIXES]
     out = _flat(files, rx, file_pattern, model)
-    for e in entries:
-        if e.is_dir():
-            out.append((_submission(e.name, student_id(e.name, rx), _pick(e, file_pattern, model)), e.resolve()))
+    out += _folders([e for e in entries if e.is_dir()], rx, file_pattern, model)
     return sorted(out, key=lambda item: item[0].identity)
+
+
+#: Moodle's "Download all submissions" in folders (``mod/assign/locallib.php``, ``download_submissions``): one folder
+#: per student and submission plugin, ``Full Name_PARTICIPANT_assignsubmission_PLUGIN_`` (``file``, ``onlinetext``).
+MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_$")
+
+
+def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+    """One submission per student folder; a student's Moodle plugin folders (same name and participant id) are one."""
+    out: list[tuple[Submission, Path]] = []
+    moodle: dict[tuple[str, str], list[Path]] = {}
+    for d in dirs:
+        m = MOODLE_FOLDER.match(d.name)
+        if m is None:
+            out.append((_submission(d.name, student_id(d.name, rx), _pick(d, file_pattern, model)), d.resolve()))
+        else:
+            moodle.setdefault((m["name"], m["student"]), []).append(d)
+    return out + [_moodle_student(folders, rx, file_pattern, model) for folders in moodle.values()]
+
+
+def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:
+    """A student's Moodle plugin folders as one submission: the files of every plugin but the online text, which is named, not graded."""
+    text = [d for d in folders if d.name.endswith("_assignsubmission_onlinetext_")]
+    graded = [d for d in folders if d not in text]
+    main = (graded or folders)[0]
+    files = [(f, f.relative_to(d).as_posix()) for d in graded for f in folder_files(d)]
+    choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model)
+    notes = tuple(f"{d.name!r} not graded: Moodle's online text (only .py and .ipynb files are graded; read it yourself)" for d in text)
+    return _submission(main.name, student_id(main.name, rx), choice, notes=notes), main.resolve()
 
 
 def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:

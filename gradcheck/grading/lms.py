@@ -19,9 +19,12 @@ Moodle matches rows by ``Identifier`` (``Participant 12345``).  Moodle's
 is the participant number.  Worksheet uploads need "Offline grading
 worksheet" enabled in the assignment's feedback types.
 
-A submission without a student id cannot be matched by the LMS: it is left
-out of the file and listed by :func:`render_lms`; the caller names each one
-and exits with status 1, so no file is silently missing from an import.
+A submission without a student id cannot be matched by the LMS, and two
+submissions with one id would leave the LMS to keep one of them: each is left
+out of the file and listed by :func:`render_lms` with why and what to do
+(:func:`no_id_reason`); the caller names each one and exits with status 1,
+so no file is silently missing from an import, and one student's layout
+never stops the import of the whole class.
 Scores use a dot and at most 6 decimals; the file is UTF-8 with a BOM
 (spreadsheets then read Korean names).
 
@@ -45,7 +48,7 @@ from gradcheck.grading.gradebook import csv_text
 from gradcheck.grading.identity import FLAT_NAMES
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name"]
+__all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name", "no_id_reason"]
 
 #: Supported LMS formats.
 LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
@@ -87,25 +90,32 @@ def display_name(result: SubmissionResult) -> str:
     return ""
 
 
-def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str) -> tuple[str, list[SubmissionResult]]:
-    """The import CSV for ``lms`` and the results left out (no student id).
+def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str,
+               id_pattern: str | None = None) -> tuple[str, list[tuple[SubmissionResult, str]]]:
+    """The import CSV for ``lms`` and the results left out, each with why and what to do.
+
+    Left out: a result without a student id (:func:`no_id_reason`;
+    ``id_pattern`` is the ``--id-pattern`` given, if one was), and every
+    result of a student id that has several (the LMS would keep one of
+    them: decide which by hand).
 
     Raises
     ------
     ValueError
-        For an unknown ``lms``, or two submissions with the same student id
-        (the LMS would keep one of them: decide which by hand first).
+        For an unknown ``lms``.
     """
     if lms not in LMS_FORMATS:
         raise ValueError(f"lms must be one of {LMS_FORMATS}, got lms={lms!r}")
     items = list(results)
-    with_id = [r for r in items if r.student_id]
-    skipped = [r for r in items if not r.student_id]
-    seen: dict[str, str] = {}
-    for r in with_id:
-        if r.student_id in seen:
-            raise ValueError(f"student id {r.student_id} has two submissions ({seen[r.student_id]!r} and {r.submission!r}); an LMS import keeps one score per student")
-        seen[r.student_id] = r.submission
+    by_id: dict[str, list[str]] = {}
+    for r in items:
+        if r.student_id:
+            by_id.setdefault(r.student_id, []).append(r.submission)
+    skipped = [(r, no_id_reason(r.submission, lms=lms, id_pattern=id_pattern)) for r in items if not r.student_id]
+    skipped += [(r, f"student id {r.student_id} has {len(by_id[r.student_id])} submissions ({', '.join(map(repr, by_id[r.student_id]))}): "
+                    "an import keeps one score per student; decide which counts and enter it by hand")
+                for r in items if r.student_id and len(by_id[r.student_id]) > 1]
+    with_id = [r for r in items if r.student_id and len(by_id[r.student_id]) == 1]
     if lms == "canvas":
         header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", title]
         rows = [[display_name(r), r.student_id, "", "", "", _points(r.score)] for r in with_id]
@@ -119,12 +129,42 @@ def _note(result: SubmissionResult) -> str:
     return "; ".join(f"{o.parameter}: {o.reason}" for o in result.overrides)
 
 
-def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.PathLike[str], *, title: str) -> list[SubmissionResult]:
-    """Write :func:`render_lms` to ``path`` (UTF-8 with BOM); returns the results left out."""
-    text, skipped = render_lms(results, lms, title=title)
+def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.PathLike[str], *, title: str,
+              id_pattern: str | None = None) -> list[tuple[SubmissionResult, str]]:
+    """Write :func:`render_lms` to ``path`` (UTF-8 with BOM); returns the results left out, each with why."""
+    text, skipped = render_lms(results, lms, title=title, id_pattern=id_pattern)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8-sig", newline="")
     os.replace(tmp, p)
     return skipped
+
+
+def no_id_reason(identity: str, *, lms: str | None = None, id_pattern: str | None = None) -> str:
+    """Why no student id was found in ``identity``, and what to do, for a warning.
+
+    ``lms``: the ``--lms`` asked for; ``id_pattern``: the ``--id-pattern``
+    given (``None``: the default one).
+
+    >>> no_id_reason("anon_Zk3Qp_900023_hw1.py", lms="canvas")[:60]
+    'a Canvas anonymous download: the file has an anonymous id, n'
+    >>> "--id-pattern '_([^_]+)_attempt_'" in no_id_reason("HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py")
+    True
+    """
+    first = PurePosixPath(identity).parts[0] if identity else ""
+    if id_pattern is not None:
+        return f"--id-pattern {id_pattern!r} finds none in its name; correct the pattern (its first group is the id)"
+    canvas = dict(FLAT_NAMES)["canvas"].match(first)
+    if canvas and canvas["anon"]:
+        return ("a Canvas anonymous download: the file has an anonymous id, not the user id, and an import by anonymous id "
+                "is not possible; de-anonymise first (turn anonymous grading off, or post the grades), download the "
+                "submissions again and regrade, or enter the grade by hand")
+    board = dict(FLAT_NAMES)["blackboard"].match(first)
+    if board:
+        return (f"Blackboard's username {board['student']!r} is not a number the default id pattern finds; "
+                "give --id-pattern '_([^_]+)_attempt_' to take the username")
+    if lms is not None:
+        return f"its name is not one {lms} writes, {NAME_FORMS[lms]}; enter the grade by hand"
+    return ("the default id pattern finds no leading number or run of 5+ digits in its name; give --id-pattern REGEX "
+            "whose first group is the id (e.g. '^hw1-(.+)$' for GitHub Classroom's folders hw1-USER)")

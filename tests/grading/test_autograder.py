@@ -186,3 +186,37 @@ def test_run_autograder_refuses_to_grade_below_the_required_isolation(tmp_path: 
     subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False)
     data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     assert data["score"] == 0 and "autograder itself failed" in data["tests"][0]["output"]
+
+
+FAKE_PYTHON3 = """#!/bin/sh
+# Debian/Ubuntu's python3 without python3-venv: the venv module answers --help, creating a venv fails (no ensurepip)
+echo "python3 $*" >> "$LOG"
+if [ "$1 $2 $3" = "-m venv --help" ]; then exit 0; fi
+if [ "$1 $2" = "-m venv" ]; then [ -e "$FAKE/installed" ] || exit 1; exit 0; fi
+exit 0
+"""
+# apt-get: an image's package lists are empty until `apt-get update`; install fails before it
+FAKE_APT = """#!/bin/sh
+echo "apt-get $*" >> "$LOG"
+case "$1" in update) touch "$FAKE/updated" ;; install) [ -e "$FAKE/updated" ] || exit 100; touch "$FAKE/installed" ;; esac
+"""
+
+
+def test_setup_installs_python3_venv_where_the_venv_module_lacks_ensurepip(autograder_zip: Path, tmp_path: Path) -> None:
+    # rt19 F21: `python3 -m venv --help` passed on such an image, apt-get never ran, and the venv creation then failed
+    with zipfile.ZipFile(autograder_zip) as zf:
+        setup = zf.read("setup.sh").decode()
+    guard = setup.split("python3 -m venv /opt/gradcheck")[0]  # up to the real venv: this machine's /opt stays untouched
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name, text in (("python3", FAKE_PYTHON3), ("apt-get", FAKE_APT)):
+        (fake / name).write_text(text)
+        (fake / name).chmod(0o755)
+    (tmp_path / "guard.sh").write_text(guard)
+    log = tmp_path / "log"
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "LOG": str(log), "FAKE": str(fake)}
+    proc = subprocess.run(["bash", str(tmp_path / "guard.sh")], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    calls = [line.split()[:2] for line in log.read_text().splitlines() if line.startswith("apt-get")]
+    assert calls == [["apt-get", "update"], ["apt-get", "install"]]
+    assert (fake / "installed").exists()

@@ -203,3 +203,14 @@ def test_summary_says_what_it_counts_and_what_needs_a_look(tmp_path, capsys):
 ])
 def test_the_default_id_pattern_finds_lms_student_numbers(name: str, expected: str) -> None:
     assert student_id(name, DEFAULT_ID_PATTERN) == expected
+
+
+def test_a_sanitised_name_never_takes_another_students_own_name():
+    # rt19 F9: 'kim min.py' was written as kim_min.py.md and the real kim_min.py's feedback went to kim_min.py-4.md
+    names = ["kim min.py", "kim<min.py", "kim?min.py", "kim_min.py"]
+    got = dict(zip(names, output_names([Submission(n, None) for n in names])))
+    assert got["kim_min.py"] == "kim_min.py"
+    assert len({v.lower() for v in got.values()}) == 4
+    # stable: the same student gets the same name whatever the order of the class
+    back = dict(zip(names[::-1], output_names([Submission(n, None) for n in names[::-1]])))
+    assert back == got

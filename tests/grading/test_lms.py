@@ -124,3 +124,17 @@ def test_an_override_above_the_points_is_refused(tmp_path, capsys):
     ov.write_text("student_id,parameter,score,reason\n0001,W1,5,generous\n")
     assert grade(tmp_path / "0001_kim.py", "--model", "xor_1layer", "--no-cache", "--quiet", "--overrides", ov) == 1
     assert "above its 1 points" in capsys.readouterr().err
+
+
+def test_one_student_on_two_rows_leaves_only_them_out_of_the_import():
+    # rt19 F15: one student's layout refused the import of the whole class (ValueError, no file at all)
+    from gradcheck.grading.lms import render_lms
+    from gradcheck.grading.results import SubmissionResult
+
+    rs = [SubmissionResult("Kim_1001_assignsubmission_file_", "m", 0, 2.0, 2.0, student_id="1001"),
+          SubmissionResult("Kim_1001_assignsubmission_onlinetext_", "m", 0, 0.0, 2.0, student_id="1001"),
+          SubmissionResult("Lee_1002_assignsubmission_file_", "m", 0, 1.0, 2.0, student_id="1002")]
+    text, skipped = render_lms(rs, "moodle", title="t")
+    assert [r[0] for r in csv.reader(text.splitlines())][1:] == ["Participant 1002"]
+    assert [r.submission for r, _ in skipped] == [rs[0].submission, rs[1].submission]
+    assert all("student id 1001 has 2 submissions" in why and "by hand" in why for _, why in skipped)

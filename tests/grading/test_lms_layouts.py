@@ -78,15 +78,20 @@ def test_canvas_files_of_one_student_are_one_submission(tmp_path: Path, capsys: 
     assert "warning" not in capsys.readouterr().err
 
 
-def test_canvas_grouping_never_picks_silently(tmp_path: Path) -> None:
-    # two uploads of hw1.py (hw1.py and hw1-1.py), neither importing the other: refused with both named
-    d = write(tmp_path / "canvas", {"leejun_20002_555002_hw1.py": GOOD, "leejun_20002_555099_hw1-1.py": SCALE})
-    (sub,) = collect_submissions([d])
-    assert sub.path is None and sub.student_id == "20002"
-    assert "hw1.py" in sub.problem and "hw1-1.py" in sub.problem
-    # the assignment names the file: that one is graded
-    (sub,) = collect_submissions([d], file_pattern="hw1.py")
-    assert sub.path is not None and sub.path.name == "leejun_20002_555002_hw1.py" and sub.problem is None
+def test_canvas_reupload_is_graded_and_the_older_file_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt19 F10: Canvas renames a second upload of xor_1layer.py to xor_1layer-1.py; the template's name picked the older one silently
+    d = write(tmp_path / "canvas", {"leejun_20002_555002_xor_1layer.py": SCALE, "leejun_LATE_20002_555099_xor_1layer-1.py": GOOD,
+                                    "kim_20001_555003_hw1.py": SCALE, "kim_20001_555004_hw1-1.py": SCALE, "kim_20001_555005_hw1-2.py": GOOD})
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    got = {r["student_id"]: (r["submission"], r["score"]) for r in rows(tmp_path / "g.csv")}
+    assert got == {"20001": ("kim_20001_555005_hw1-2.py", "2"), "20002": ("leejun_LATE_20002_555099_xor_1layer-1.py", "2")}
+    err = capsys.readouterr().err
+    assert "older attempts not graded: leejun_20002_555002_xor_1layer.py" in err
+    assert "older attempts not graded: kim_20001_555003_hw1.py, kim_20001_555004_hw1-1.py" in err
+    # the assignment names the file: its newest upload is graded
+    c2 = write(tmp_path / "c2", {"leejun_20002_555002_hw1.py": SCALE, "leejun_20002_555099_hw1-1.py": GOOD})
+    (sub,) = collect_submissions([c2], file_pattern="hw1.py")
+    assert sub.path is not None and sub.path.name == "leejun_20002_555099_hw1-1.py" and sub.superseded == ("leejun_20002_555002_hw1.py",)
 
 
 def test_a_name_that_mimics_another_student_is_not_merged_with_them(tmp_path: Path) -> None:
@@ -223,3 +228,57 @@ def test_a_refusal_names_only_the_real_candidates_and_the_helpers_it_recognised(
     assert "helper.py (imported by another file: a helper module)" in sub.problem
     gs = find_submission(d, model="xor_1layer")
     assert gs.path is None and gs.candidates == ("hw1.py", "hw1_before.py") and gs.helper_modules == ("helper.py",)
+
+
+# -- Moodle in folders: one folder per submission plugin -----------------------------------------------
+
+
+def test_moodle_file_and_online_text_folders_are_one_student(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt19 F15: Moodle writes Name_ID_assignsubmission_file_/ and Name_ID_assignsubmission_onlinetext_/onlinetext.html
+    # (mod/assign/locallib.php); the student was graded twice and the whole moodle file refused
+    d = write(tmp_path / "moodle", {"Kim Minsu_1001_assignsubmission_file_/hw1.py": USES_HELPER,
+                                    "Kim Minsu_1001_assignsubmission_file_/helper.py": GOOD,
+                                    "Kim Minsu_1001_assignsubmission_onlinetext_/onlinetext.html": "<p>see my file</p>",
+                                    "Lee Jiwoo_1002_assignsubmission_file_/hw1.py": SCALE,
+                                    "Park Su_1003_assignsubmission_onlinetext_/onlinetext.html": "<p>forgot the file</p>"})
+    out = tmp_path / "out"
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "moodle", "--lms-file", out / "m.csv", "--csv", out / "g.csv")
+    got = [(r["student_id"], r["submission"], r["score"]) for r in rows(out / "g.csv")]
+    assert got == [("1001", "Kim Minsu_1001_assignsubmission_file_", "2"), ("1002", "Lee Jiwoo_1002_assignsubmission_file_", "1"),
+                   ("1003", "Park Su_1003_assignsubmission_onlinetext_", "0")]
+    assert [r[:2] + r[3:4] for r in csv.reader((out / "m.csv").open(encoding="utf-8-sig"))][1:] == [
+        ["Participant 1001", "Kim Minsu", "2"], ["Participant 1002", "Lee Jiwoo", "1"], ["Participant 1003", "Park Su", "0"]]
+    err = capsys.readouterr().err
+    assert status == 0
+    assert "'Kim Minsu_1001_assignsubmission_onlinetext_' not graded: Moodle's online text" in err
+    assert "'Park Su_1003_assignsubmission_onlinetext_' not graded: Moodle's online text" in err
+
+
+# -- students without an id: every one named, with why and what to do ------------------------------------
+
+
+def test_anonymous_canvas_files_are_named_with_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "canvas", {"anon_Zk3Qp_900023_hw1.py": GOOD, "LATE_anon_12362_900022_hw1.py": GOOD, "kim_20001_900001_hw1.py": GOOD})
+    out = tmp_path / "out"
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "c.csv") == 1
+    err = capsys.readouterr().err
+    for name in ("anon_Zk3Qp_900023_hw1.py", "LATE_anon_12362_900022_hw1.py"):
+        line = next(x for x in err.splitlines() if repr(name) in x)
+        assert "has no student id" in line and "anonymous" in line and "de-anonymise" in line and "left out of the canvas file" in line
+
+
+@pytest.mark.parametrize("layout", ["blackboard", "github classroom"])
+def test_a_class_without_ids_names_every_student(tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt19 F17: empty student ids, exit 0 and not a word; now each is named with the --id-pattern that finds it (still exit 0: no import file)
+    files = ({"HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py": GOOD, "HW1_lee55_attempt_2026-11-29-09-00-00_hw1.py": GOOD}
+             if layout == "blackboard" else {"hw1-kim/hw1.py": GOOD, "hw1-lee/hw1.py": GOOD})
+    d = write(tmp_path / "class", files)
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    err = capsys.readouterr().err
+    expected = "--id-pattern '_([^_]+)_attempt_'" if layout == "blackboard" else "--id-pattern REGEX"
+    for sub in collect_submissions([d]):
+        line = next(x for x in err.splitlines() if repr(sub.identity) in x)
+        assert "has no student id" in line and expected in line
+    pattern = "_([^_]+)_attempt_" if layout == "blackboard" else "^hw1-(.+)$"  # the suggested pattern does find them
+    found = sorted(s.student_id for s in collect_submissions([d], id_pattern=pattern))
+    assert found == (["kim123", "lee55"] if layout == "blackboard" else ["kim", "lee"])
