@@ -45,7 +45,7 @@ import numpy as np
 from gradcheck import guards
 from gradcheck._validate import check_int
 from gradcheck.diagnose import Diagnosis, diagnose, diagnose_parameter
-from gradcheck.grading.causes import hardcoded_batch
+from gradcheck.grading.causes import factors_across_points
 from gradcheck.grading.results import Counterexample, SubmissionResult
 from gradcheck.grading.scoring import ScoringPolicy, score
 from gradcheck.grading.verdicts import RUNTIME_CODES, runtime_diagnosis
@@ -738,7 +738,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
         chosen = {k: runtime for k in names}
     else:
         picks = {k: _pick(per_point, k) for k in names}
-        picks.update(hardcoded_batch(model, points, [o.grads if o.verdict == "ok" else None for o in outcomes], picks, lang=lang))
+        picks.update(factors_across_points(model, points, [o.grads if o.verdict == "ok" else None for o in outcomes], picks, lang=lang))
         # a gradient that changes between two calls at the same point is
         # wrong because of that, whatever pattern one call happens to fit
         picks.update({k: (picks[k][0], runtime_diagnosis("nondeterministic", param=k, lang=lang))
