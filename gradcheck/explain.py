@@ -18,7 +18,8 @@ against its exact reference:
   ``log(y)``: each sample's gradient moves by about ``1e-7 / y`` relative,
   so the offsets of a weight's entries differ in size and even in sign);
 * ``partial``: some entries pass, the others do not (indices from the check);
-  ``partial.offset`` when the few that fail are off by a little (where, and
+  ``partial.kinks`` when some that passed did so by a kink's bracket only (rt18 F2: "the other entries
+  are right" said more than the check knows), ``partial.offset`` when the few that fail are off by a little (where, and
   by how much: a few entries are not another loss), ``partial.nonzero`` when
   the only entries that pass are zeros (a bug in every active entry);
 * ``wrong`` otherwise.
@@ -125,6 +126,17 @@ def loss_unread(analytic: np.ndarray, numeric: NumericGradient) -> bool:
     return bool(numeric.value.size and not np.any(numeric.value) and not np.any(numeric.kink) and np.any(analytic))
 
 
+def _passed_at_kinks(check: ParamCheck, numeric: NumericGradient) -> int:
+    """How many of the entries that passed were judged at a kink, by its one-sided bracket only."""
+    kink = np.asarray(numeric.kink, dtype=bool)
+    if len(check.failed_indices) < check.n_failed or kink.size != check.n_entries:  # indices cut short
+        return min(check.n_kinks, check.n_entries - check.n_failed)
+    failed = np.zeros(kink.shape, dtype=bool)
+    for i in check.failed_indices:
+        failed[i] = True
+    return int(np.sum(kink & ~failed))
+
+
 def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericGradient,
                       others: Mapping[str, np.ndarray], batch_size: int | None,
                       loss: LossFacts | None = None, mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> Diagnosis:
@@ -155,6 +167,9 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
         n_zero = _right_only_where_zero(check, a)
         if n_zero:
             return Diagnosis.from_code("partial", name, template="partial.nonzero", n_zero=n_zero, **where, **base)
+        n_kinks = _passed_at_kinks(check, numeric)
+        if n_kinks:  # passed by a bracket is not known right (rt18 F2)
+            return Diagnosis.from_code("partial", name, template="partial.kinks", n_kinks=n_kinks, **where, **base)
         return Diagnosis.from_code("partial", name, **where, **base)
     return Diagnosis.from_code("wrong", name, **base)
 

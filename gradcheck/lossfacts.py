@@ -20,11 +20,13 @@ Examples
 []
 >>> scale_causes(["1/2"], LossFacts("mean", None))  # a cross-entropy has no square to differentiate
 []
+>>> scale_causes(["1/2"], LossFacts("mean", False, outputs=2))  # the lost 2, or np.mean over K = 2 outputs too
+['cause.1/2.outputs']
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,10 +49,17 @@ class LossFacts:
     half : bool or None
         For a squared error: ``True`` when the loss is half the (summed or
         averaged) squares, ``False`` when not; ``None`` for other losses.
+    outputs : int or None
+        Outputs per sample (``K`` of an ``N x K`` output), ``None`` when not
+        measured.  It tells apart causes of one factor (with ``K = 2`` a
+        mean over every entry halves the gradient as a lost 2 does: rt19
+        F22); not shown in the repr and not compared, as it is no fact of
+        the loss.
     """
 
     reduction: str | None
     half: bool | None
+    outputs: int | None = field(default=None, repr=False, compare=False)
 
 
 def _close(a: float, b: float) -> bool:
@@ -77,7 +86,7 @@ def measure_facts(total: float, parts: Sequence[float], out: np.ndarray, target:
         fits = {h for r in readings for h, v in ((True, r / 2), (False, r)) if _close(total, v)}
         # two outputs a sample: half the per-sample sum is the mean over every entry, so neither can be told
         half = fits.pop() if len(fits) == 1 else None
-    return LossFacts(reduction, half)
+    return LossFacts(reduction, half, out.size // n if n and out.size % n == 0 else None)
 
 
 def head_facts(head: Callable[[np.ndarray, Any], Any], out: np.ndarray, y: Any) -> LossFacts | None:
@@ -127,5 +136,8 @@ def scale_causes(names: Sequence[str], facts: LossFacts | None) -> list[str]:
     if facts is None:
         return []
     ordered = [n for n in names if "N" in n] + [n for n in names if "N" not in n]
-    return [cause for n in ordered for name, reduction, half, cause in _RULES
-            if name == n and reduction in ("*", facts.reduction) and (half == "*" or half is facts.half)]
+    causes = [cause for n in ordered for name, reduction, half, cause in _RULES
+              if name == n and reduction in ("*", facts.reduction) and (half == "*" or half is facts.half)]
+    # two outputs a sample: 1/2 is also the 1/K of a mean over all N x K entries (np.mean) where the loss sums a
+    # sample's outputs; both slips are named, as the factor cannot tell them apart (rt19 F22)
+    return ["cause.1/2.outputs" if c == "cause.1/2" and facts.outputs == 2 else c for c in causes]

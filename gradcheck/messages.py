@@ -58,8 +58,8 @@ TEMPLATES: _T = {
         "ko": "{param}의 부호가 반대입니다: 정확한 기울기에 -1을 곱한 값이어서, 이 값으로 갱신하면 손실이 줄지 않고 커집니다.",
     },
     "scale": {
-        "en": "{param} is the exact gradient times {factor_text}, a constant factor with no usual cause: check every constant in the loss and in its derivative.",
-        "ko": "{param}의 값이 정확한 기울기의 {factor_text}배입니다. 흔한 원인에 해당하지 않는 상수배이므로 손실과 그 미분의 모든 상수를 확인하세요.",
+        "en": "{param} is the exact gradient times {factor_text}, the same factor in every entry, with no usual cause: check every constant and every use of the batch size in the loss and in its derivative.",
+        "ko": "{param}의 값이 정확한 기울기의 {factor_text}배이며, 모든 원소에서 같은 배수입니다. 흔한 원인에 해당하지 않으므로 손실과 그 미분의 모든 상수와 배치 크기를 쓰는 곳을 확인하세요.",
     },
     "scale.unknown": {
         "en": "{param} is the exact gradient times {factor_text}, the same factor in every entry. This check sees the function "
@@ -108,14 +108,20 @@ TEMPLATES: _T = {
         "ko": "{param}은(는) 활성화 함수를 미분할 때 흔히 하는 잘못과 일치합니다: {mistake_text}",
     },
     "partial": {
-        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries are right.",
-        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 맞습니다.",
+        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries passed.",
+        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 검사를 통과했습니다.",
+    },
+    "partial.kinks": {
+        "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}); the other entries "
+              "passed, {n_kinks} of them only within the one-sided bracket of a kink, where a wrong value can lie too.",
+        "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 나머지 원소는 검사를 "
+              "통과했지만, 그중 {n_kinks}개는 꺾이는 점의 한쪽 차분 구간 안에 있었을 뿐이며 틀린 값도 그 구간에 들 수 있습니다.",
     },
     "partial.offset": {
         "en": "{param} is wrong in {n_wrong} of its {n_total} entries (first at index {first_wrong}), by at most "
-              "{max_rel_offset:.1e} of its largest entry; the other entries are right.",
+              "{max_rel_offset:.1e} of its largest entry; the other entries passed.",
         "ko": "{param}의 원소 {n_total}개 중 {n_wrong}개가 틀렸습니다 (첫 번째 위치 {first_wrong}). 차이는 최대 원소의 "
-              "{max_rel_offset:.1e} 이하이며, 나머지 원소는 맞습니다.",
+              "{max_rel_offset:.1e} 이하이며, 나머지 원소는 검사를 통과했습니다.",
     },
     "partial.nonzero": {
         "en": "{param} is wrong in all {n_wrong} entries where the gradient is not zero (first at index {first_wrong}); "
@@ -172,6 +178,14 @@ TEMPLATES: _T = {
         "en": "{param} is wrong (largest error {max_abs_error:.3g}, gradient entries up to {scale:.3g}) and fits no known mistake.",
         "ko": "{param}이(가) 틀렸습니다 (최대 오차 {max_abs_error:.3g}, 기울기 원소 최댓값 {scale:.3g}). 알려진 오류 유형에도 해당하지 않습니다.",
     },
+    "wrong.near": {
+        "en": "{param} is close to the exact gradient (relative error {rel_error:.1e}) but not within the precision backpropagation reaches (1e-11 of the largest entry): look for a small offset, such as an epsilon added inside a derivative, a clip, a regulariser, a float32 step or a rounded result, and differentiate exactly what the forward computes, in float64.",
+        "ko": "{param}은(는) 정확한 기울기에 가깝지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11) 안에 있지 않습니다: 도함수 안에 더한 작은 엡실론, 잘라내기(클리핑), 정규화 항, float32 단계, 반올림한 결과 같은 작은 차이를 찾고, 순전파가 계산하는 식 그대로 float64로 미분하세요.",
+    },
+    "precision.roundoff": {
+        "en": "{param} carries single-precision rounding (relative error {rel_error:.1e}; when the point moved by {step:.0e} of its size, its second difference was {moved:.0e} of its largest entry, float32's level): compute every step in float64.",
+        "ko": "{param}에 단정밀도 반올림 오차가 있습니다 (상대 오차 {rel_error:.1e}; 점을 크기의 {step:.0e}만큼 옮겼을 때 2차 차분이 최대 원소의 {moved:.0e}로 float32 수준입니다): 모든 단계를 float64로 계산하세요.",
+    },
     "wrong.zero": {
         "en": "{param} is all zeros: its backward pass seems not to be written.",
         "ko": "{param}이(가) 모두 0입니다: 역전파가 작성되지 않은 것 같습니다.",
@@ -209,6 +223,14 @@ TEMPLATES: _T = {
     "cause.1/2": {
         "en": "the factor 2 from differentiating the square is missing (the derivative of (y - a)^2 is 2(a - y)).",
         "ko": "제곱을 미분할 때 나오는 2가 빠졌습니다 ((y - a)^2의 미분은 2(a - y)입니다).",
+    },
+    "cause.1/2.outputs": {
+        "en": "the factor 2 from differentiating the square is missing (the derivative of (y - a)^2 is 2(a - y)), or the "
+              "mean is taken over all N x K entries (np.mean, y.size) where the loss averages over the N samples only, "
+              "a factor 1/K with K = 2 outputs a sample: the two give the same number here.",
+        "ko": "제곱을 미분할 때 나오는 2가 빠졌거나 ((y - a)^2의 미분은 2(a - y)입니다), 손실은 N개 샘플에 대해서만 평균을 "
+              "내는데 N x K개 원소 전체에 대해 평균을 냈습니다 (np.mean: 출력이 샘플마다 K = 2개이므로 1/K배). "
+              "여기서는 두 경우가 같은 수를 줍니다.",
     },
     "cause.N": {
         "en": "the loss is a mean over the N samples but this is their sum: the factor 1/N is missing.",

@@ -35,7 +35,7 @@ from gradcheck.diagnose import RTOL_PATTERN, Diagnosis, with_loss
 from gradcheck.lossfacts import LossFacts, measure_facts
 from gradcheck.messages import TEMPLATES, register_template
 
-__all__ = ["CAUSE_TEMPLATES", "LossFacts", "batch_constant", "hardcoded_batch", "loss_facts", "refine"]
+__all__ = ["CAUSE_TEMPLATES", "LossFacts", "batch_constant", "factors_across_points", "follows_n", "loss_facts", "refine"]
 
 register_template("scale.batch", {
     "en": "{param} is the exact gradient times N/{batch_constant} at every test point ({factors_text}): the factor "
@@ -54,12 +54,26 @@ register_template("scale.batch.plain", {
           "배치 크기 N을 따라 바뀌므로, 역전파 어딘가에 배치 크기가 숫자로 적혀 있습니다.",
 })
 
+register_template("scale.varies", {
+    "en": "{param} is the exact gradient times a factor that changes with the batch size N in no usual way "
+          "({factors_text}): not one constant, and not N/k or k/N, so no single missing term explains it. Look at "
+          "how the backward pass uses the batch size (N - 1, sqrt(N), a count of something else).{sign_text}",
+    "ko": "{param}의 값이 배치 크기 N에 따라 흔하지 않은 방식으로 바뀌는 배수만큼 정확한 기울기와 다릅니다 "
+          "({factors_text}): 하나의 상수도, N/k나 k/N도 아니어서 빠진 항 하나로는 설명되지 않습니다. 역전파가 배치 "
+          "크기를 어떻게 쓰는지 확인하세요 (N - 1, N의 제곱근, 다른 개수 등).{sign_text}",
+})
+
+#: Powers ``p`` of the batch size a factor ``c N**p`` may follow and still be named per point: a constant (2, 1/2),
+#: ``N``-like (N, N/2) or ``1/N``-like (1/N, 2/N); any other dependence on ``N`` has no usual cause.
+_USUAL_POWERS = (0, 1, -1)
+
 #: Batch sizes whose factor ``N/k`` the per-point diagnosis already names (``N``, ``N/2``) and explains otherwise.
 _NAMED_CONSTANTS = (1, 2)
 
 #: Causes that depend on the loss (the core's templates, :mod:`gradcheck.messages`).
 CAUSE_TEMPLATES: dict[str, dict[str, str]] = {
-    k: TEMPLATES[k] for k in ("cause.1/2.half", "cause.2.nohalf", "cause.1/N.mean", "cause.1/N.sum", "cause.N.sum")
+    k: TEMPLATES[k] for k in ("cause.1/2.half", "cause.1/2.outputs", "cause.2.nohalf", "cause.1/N.mean", "cause.1/N.sum",
+                              "cause.N.sum")
 }
 
 
@@ -118,16 +132,38 @@ def batch_constant(sizes: Sequence[int], ratios: Sequence[float | None]) -> int 
     return k
 
 
-def hardcoded_batch(model: Any, points: Sequence[Any], grads: Sequence[Mapping[str, Any] | None],
-                    picked: Mapping[str, tuple[int, Diagnosis]], *, lang: str = "en") -> dict[str, tuple[int, Diagnosis]]:
-    """The failing parameters whose factor is ``N/k`` at every test point, with that diagnosis (``scale.batch``).
+def follows_n(sizes: Sequence[int], ratios: Sequence[float]) -> bool:
+    """Whether the factors ``ratios`` at batch sizes ``sizes`` are ``c N**p`` for one ``c`` and a usual power ``p``.
+
+    With one batch size any factor fits.
+
+    >>> follows_n([3, 5, 4], [0.5, 0.5, 0.5]), follows_n([3, 5, 4], [1.5, 2.5, 2.0]), follows_n([3, 5, 4], [1.5, 1.25, 4 / 3])
+    (True, True, False)
+    """
+    if len(set(sizes)) < 2:
+        return True
+    for p in _USUAL_POWERS:
+        cs = [c / n ** p for n, c in zip(sizes, ratios)]
+        if all(abs(c - cs[0]) <= RTOL_PATTERN * abs(cs[0]) for c in cs):
+            return True
+    return False
+
+
+def factors_across_points(model: Any, points: Sequence[Any], grads: Sequence[Mapping[str, Any] | None],
+                          picked: Mapping[str, tuple[int, Diagnosis]], *,
+                          lang: str = "en") -> dict[str, tuple[int, Diagnosis]]:
+    """The failing parameters whose factor the test points together describe better than the chosen point alone.
 
     ``points``: the test points (``params``, ``x``, ``y``, ``batch_size``);
     ``grads``: what the submission returned at each (``None`` where a call
-    failed); ``picked``: each parameter's chosen point and diagnosis.  The
-    diagnosis keeps the chosen point and gives its factor there, and every
-    point's factor, so a counterexample at another batch size shows a
-    factor the message predicts.
+    failed); ``picked``: each parameter's chosen point and diagnosis.  A
+    factor ``N/k`` at every point is a batch size written as ``k``
+    (``scale.batch``); a ``scale`` whose factor changes with ``N`` in no
+    usual way (``N/(N - 1)``, ``sqrt(N)``: rt19 F6, F16) is said to change
+    (``scale.varies``), as one point's cause (``2/N`` missing, "a constant")
+    would be contradicted by the others.  Each diagnosis keeps the chosen
+    point and lists every point's factor, so a counterexample at another
+    batch size shows a factor the message gives.
     """
     out: dict[str, tuple[int, Diagnosis]] = {}
     failing = [k for k, (_, d) in picked.items() if not d.passed]
@@ -137,14 +173,33 @@ def hardcoded_batch(model: Any, points: Sequence[Any], grads: Sequence[Mapping[s
     sizes = [int(p.batch_size) for p in points]
     for name in failing:
         ratios = [_ratio(g.get(name), e[name]) if g is not None else None for g, e in zip(grads, expected)]
+        i, chosen = picked[name]
         k = batch_constant(sizes, ratios)
-        if k is None:
-            continue
-        i = picked[name][0]
-        facts = loss_facts(model, points[i].params, points[i].x, points[i].y)
-        pairs = sorted({n: c for n, c in zip(sizes, ratios) if c is not None and n != k}.items())  # N = k: right there
-        text = ", ".join(f"N = {n}: {c:.6g}" for n, c in pairs)
-        template = "scale.batch" if facts.reduction == "mean" else "scale.batch.plain"
-        out[name] = (i, Diagnosis.from_code("scale", name, lang=lang, template=template, batch_constant=k,
-                                            factor=ratios[i], factors=[list(p) for p in pairs], factors_text=text))
+        if k is not None:
+            out[name] = (i, _batch_diagnosis(model, points[i], name, k, sizes, ratios, i, lang))
+        elif chosen.code == "scale" and all(c is not None for c in ratios):
+            known = [float(c) for c in ratios if c is not None]
+            if not follows_n(sizes, known):
+                out[name] = (i, _varying_diagnosis(name, sizes, known, i, lang))
     return out
+
+
+def _varying_diagnosis(name: str, sizes: Sequence[int], ratios: Sequence[float], i: int, lang: str) -> Diagnosis:
+    """``scale.varies``: the factor at each point, and the flipped sign when it is negative at every one."""
+    pairs = sorted(dict(zip(sizes, ratios)).items())
+    flipped = all(c < 0 for _, c in pairs)
+    return Diagnosis.from_code(
+        "scale", name, lang=lang, template="scale.varies", factor=ratios[i], negative=ratios[i] < 0,
+        factors=[list(p) for p in pairs], factors_text=", ".join(f"N = {n}: {c:.6g}" for n, c in pairs),
+        sign_text=" " + TEMPLATES["factor.sign"][lang].strip() if flipped else "")
+
+
+def _batch_diagnosis(model: Any, point: Any, name: str, k: int, sizes: Sequence[int], ratios: Sequence[float | None],
+                     i: int, lang: str) -> Diagnosis:
+    """``scale.batch``: the factor is ``N/k`` at every point (each point's factor listed, ``N = k`` left out)."""
+    facts = loss_facts(model, point.params, point.x, point.y)
+    pairs = sorted({n: c for n, c in zip(sizes, ratios) if c is not None and n != k}.items())  # N = k: right there
+    text = ", ".join(f"N = {n}: {c:.6g}" for n, c in pairs)
+    template = "scale.batch" if facts.reduction == "mean" else "scale.batch.plain"
+    return Diagnosis.from_code("scale", name, lang=lang, template=template, batch_constant=k,
+                               factor=ratios[i], factors=[list(p) for p in pairs], factors_text=text)

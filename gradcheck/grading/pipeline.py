@@ -46,7 +46,7 @@ import numpy as np
 from gradcheck import guards
 from gradcheck._validate import check_int
 from gradcheck.diagnose import Diagnosis, diagnose, diagnose_parameter
-from gradcheck.grading.causes import hardcoded_batch
+from gradcheck.grading.causes import factors_across_points
 from gradcheck.grading.results import Counterexample, SubmissionResult
 from gradcheck.grading.scoring import ScoringPolicy, score
 from gradcheck.grading.verdicts import RUNTIME_CODES, runtime_diagnosis
@@ -496,38 +496,43 @@ ROUNDOFF_POINTS = 2
 class _Moved:
     """What the backward did at the moved points (:func:`_roundoff`).
 
-    ``noise``: the noisiest rounding read, ``None`` when no point could be
-    read; ``wrong``: per parameter, the first failing diagnosis of its values
-    at a moved point (an answer that does not follow the point, such as one
-    cached from a nearby call: rt17's rounding check is blind to three equal
-    gradients, the values are not).
+    ``noise``: per parameter, the noisiest rounding read at any point
+    (:func:`gradcheck.roundoff.read_rounding_by_tensor`), empty when no
+    point could be read; ``wrong``: per parameter, the first failing
+    diagnosis at a moved point (an answer that does not follow the point,
+    such as one cached from a nearby call: rt17's rounding check is blind to
+    three equal gradients, the values are not; or a failure there, rt19 F14).
     """
 
-    noise: Any = None
+    noise: dict[str, Any] = field(default_factory=dict)
     wrong: dict[str, Diagnosis] = field(default_factory=dict)
 
 
 def _roundoff(caller: Caller, model: Any, points: Sequence[TestPoint], outcomes: Sequence[CallOutcome], seed: int,
               lang: str) -> _Moved:
-    """The backward along the rays of :func:`gradcheck.roundoff.read_rounding` at the first :data:`ROUNDOFF_POINTS` points that returned gradients.
+    """The backward along the rays of :func:`gradcheck.roundoff.read_rounding_by_tensor` at the first :data:`ROUNDOFF_POINTS` points that returned gradients.
 
     This process chooses ``d`` (the sandbox only runs the submission), reads
-    the rounding (:func:`gradcheck.roundoff.read_rounding`: a kink near the
-    point is crossed by one ray at most) and diagnoses the values at each
-    moved point against the reference there.
+    the rounding per parameter (a kink near the point is crossed by one ray
+    at most) and diagnoses the values at each moved point against the
+    reference there.  The moved points are grading points: a backward that
+    fails there (raises, exits, times out, returns no gradient) is scored as
+    failing at a grading point, with that point's diagnosis (rt19 F14).
     """
-    from gradcheck.roundoff import read_rounding
+    from gradcheck.roundoff import read_rounding_by_tensor
 
     found = _Moved()
     for i, (point, out) in enumerate(zip(points[:ROUNDOFF_POINTS], outcomes)):
         if out.verdict != "ok" or not out.grads:
             continue
-        calls = iter(("+d", "+2d", "+3d", "-d", "-2d", "-3d"))  # read_rounding's order
+        calls = iter(("+d", "+2d", "+3d", "-d", "-2d", "-3d"))  # read_rounding_by_tensor's order
 
         def at(q: dict[str, np.ndarray], point: TestPoint = point, calls: Any = calls) -> Mapping[str, Any] | None:
             moved = TestPoint(f"{point.label}{next(calls)}", q, point.x, point.y)
             answer = caller(moved)
-            if answer.verdict != "ok" or answer.grads is None:
+            if answer.verdict != "ok" or answer.grads is None:  # a failure at a grading point, scored as one
+                for k, d in _diagnose_point(model, moved, answer, lang).items():
+                    found.wrong.setdefault(k, d)
                 return None
             for k, expected in model.backward(moved.params, moved.x, moved.y).items():
                 d = diagnose_parameter(k, answer.grads.get(k), expected, batch_size=moved.batch_size, lang=lang)
@@ -535,9 +540,10 @@ def _roundoff(caller: Caller, model: Any, points: Sequence[TestPoint], outcomes:
                     found.wrong.setdefault(k, d)
             return answer.grads
 
-        noise = read_rounding(at, point.params, seed=int(seed) * 16 + i)
-        if found.noise is None or (noise.numerical, noise.typical) > (found.noise.numerical, found.noise.typical):
-            found = _Moved(noise, found.wrong)
+        for k, noise in read_rounding_by_tensor(at, point.params, seed=int(seed) * 16 + i).items():
+            old = found.noise.get(k)
+            if old is None or (noise.numerical, noise.typical) > (old.numerical, old.typical):
+                found.noise[k] = noise
     return found
 
 
@@ -546,25 +552,66 @@ def _rounding_matters(chosen: Mapping[str, Diagnosis]) -> bool:
     from gradcheck.grading.scoring import DEFAULT_CREDIT
 
     codes = {d.code for d in chosen.values()}
-    return "precision" not in codes and bool(codes & set(DEFAULT_CREDIT))
+    return "precision" not in codes and (bool(codes & set(DEFAULT_CREDIT)) or any(map(_near_miss, chosen.values())))
+
+
+def _near_miss(d: Diagnosis) -> bool:
+    """Whether ``d`` is the values' ``finite_difference``: within 1e-3 of the gradient, no pattern, nothing else known."""
+    return d.code == "finite_difference" and d.detail.get("template", "finite_difference") == "finite_difference"
+
+
+def _not_accused(found: Mapping[str, Diagnosis], lang: str) -> dict[str, Diagnosis]:
+    """``found`` with each near miss (:func:`_near_miss`) as ``wrong`` (``wrong.near``): values alone never accuse.
+
+    An epsilon in a derivative, a float32 step, a rounded result or a tiny
+    regulariser are off by ``1e-10 .. 1e-6``, as a finite difference is
+    (rt19 F1, F4, F11): only the work, complex values or a finite
+    difference's rounding accuse (:func:`_numerical_use`).  When another
+    gradient is ``precision`` (float32 values), the near misses are float32's
+    too: ``precision`` (rt19 F4: one float32 intermediate).
+    """
+    float32 = any(d.code == "precision" for d in found.values())
+    code, template = ("precision", "precision") if float32 else ("wrong", "wrong.near")
+    return {k: runtime_diagnosis(code, param=k, lang=lang, **{**d.detail, "template": template}) if _near_miss(d) else d
+            for k, d in found.items()}
+
+
+def _from_rounding(k: str, d: Diagnosis, noise: Any, lang: str) -> Diagnosis | None:
+    """The verdict the rounding read for parameter ``k`` gives its diagnosis ``d``, ``None`` when it says nothing.
+
+    A finite difference's rounding: ``finite_difference``, quoting this
+    parameter's own figures (rt19 F20).  Float32's rounding
+    (:attr:`gradcheck.roundoff.RoundoffNoise.float32`): ``precision`` for a
+    gradient that is not right (rt19 F4).
+    """
+    from gradcheck.roundoff import STEP
+
+    if noise is None or not noise.numerical or d.code == "missing" or (d.code == "finite_difference" and not _near_miss(d)):
+        return None
+    if noise.float32:
+        return None if d.passed else runtime_diagnosis("precision", param=k, lang=lang, **{
+            **d.detail, "template": "precision.roundoff", "moved": noise.level, "step": STEP})
+    return runtime_diagnosis("finite_difference", param=k, lang=lang, template="finite_difference.roundoff",
+                             moved=noise.typical, step=STEP, noisy=noise.noisy, counted=noise.counted)
 
 
 def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
                    lang: str, roundoff: Callable[[], _Moved] | None = None) -> dict[str, Diagnosis]:
-    """``finite_difference`` for every returned gradient, when a call of backward computed it numerically (rt16 F7, rt17).
+    """The diagnoses that what a backward *did* changes: ``finite_difference`` when it computed numerically (rt16 F7, rt17).
 
     The evidence is the work or the rounding, not the accuracy
     (:mod:`gradcheck.evaluations`): a call that ran the submission's forward
     at least :func:`~gradcheck.evaluations.evaluation_limit` times, or
-    computed in complex numbers (the complex step), or whose gradient carries
-    a finite difference's rounding (:mod:`gradcheck.roundoff`; ``roundoff``
-    calls the backward at moved points, :func:`_roundoff`, only when
-    neither count says it and some gradient earns credit).  A gradient that
-    passed but is wrong at a moved point gets that point's diagnosis.  A gradient whose
-    values already show it (``finite_difference`` from the values, with its
-    counterexample) keeps that diagnosis.  Float32 arithmetic rounds at
-    ``~1e-7``, inside the rounding band: when a gradient is diagnosed
-    ``precision`` the rounding is not read.  Empty when no call did.
+    computed in complex numbers (the complex step), gives every gradient
+    ``finite_difference``; a finite difference's rounding
+    (:mod:`gradcheck.roundoff`; ``roundoff`` calls the backward at moved
+    points, :func:`_roundoff`, only when neither count says it and some
+    gradient earns credit or is a near miss) gives it to the parameters
+    that carry it (:func:`_from_rounding`), float32's rounding
+    ``precision``.  A gradient that passed but is wrong, or failed, at a
+    moved point gets that point's diagnosis.  A near miss nothing else
+    explains is ``wrong`` (:func:`_not_accused`): values alone never accuse.
+    When a gradient is diagnosed ``precision`` the rounding is not read.
     """
     from gradcheck.evaluations import is_numerical
 
@@ -578,15 +625,12 @@ def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[
     elif complex_values:
         detail = {"template": "finite_difference.complex", "complex_values": complex_values}
     elif roundoff is not None and _rounding_matters(chosen):
-        from gradcheck.roundoff import STEP
-
         moved = roundoff()
-        if moved.noise is None or not moved.noise.numerical:
-            return {k: d for k, d in moved.wrong.items() if k in chosen and chosen[k].passed}
-        detail = {"template": "finite_difference.roundoff", "moved": moved.noise.typical, "step": STEP,
-                  "noisy": moved.noise.noisy, "counted": moved.noise.counted}
+        failed = {k: d for k, d in moved.wrong.items() if k in chosen and (chosen[k].passed or _near_miss(chosen[k]))}
+        read = {k: v for k, d in chosen.items() if (v := _from_rounding(k, d, moved.noise.get(k), lang)) is not None}
+        return {**_not_accused({**chosen, **failed}, lang), **read}
     else:
-        return {}
+        return _not_accused(chosen, lang)
     return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail)
             for k, d in chosen.items() if d.code not in ("missing", "finite_difference")}
 
@@ -695,7 +739,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
         chosen = {k: runtime for k in names}
     else:
         picks = {k: _pick(per_point, k) for k in names}
-        picks.update(hardcoded_batch(model, points, [o.grads if o.verdict == "ok" else None for o in outcomes], picks, lang=lang))
+        picks.update(factors_across_points(model, points, [o.grads if o.verdict == "ok" else None for o in outcomes], picks, lang=lang))
         # a gradient that changes between two calls at the same point is
         # wrong because of that, whatever pattern one call happens to fit
         picks.update({k: (picks[k][0], runtime_diagnosis("nondeterministic", param=k, lang=lang))

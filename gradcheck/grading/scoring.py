@@ -10,7 +10,8 @@ code                credit  why
 correct             1       the exact gradient
 precision           0.75    the right algorithm in float32 arithmetic: checked in float64, it is
                             off by ~1e-7 (an assignment may set credit.precision = 1)
-scale               0.5     right direction, a lost constant (2, N, N/2 ...)
+scale               0.5     right direction, a lost constant (2, N, N/2 ...); a negative
+                            factor climbs the loss: no more than sign (rt19 F16)
 transpose           0.5     right numbers in the wrong layout
 shape               0.5     only when the values are right once reshaped, else 0
 partial             0.5 x   times the fraction of entries that are right
@@ -152,6 +153,8 @@ def parameter_points(diagnosis: Diagnosis, max_points: float, *, policy: Scoring
     0.5
     >>> parameter_points(Diagnosis("shape", "W", "", {"values_match": False}), 2.0)
     0.0
+    >>> parameter_points(Diagnosis("scale", "W", "", {"factor": -2.0, "negative": True}), 2.0)  # a sign flip and more
+    0.5
     """
     policy = policy or ScoringPolicy()
     credit = float(policy.credit.get(diagnosis.code, 0.0))
@@ -159,6 +162,8 @@ def parameter_points(diagnosis: Diagnosis, max_points: float, *, policy: Scoring
         credit *= float(diagnosis.detail.get("fraction_correct", 0.0))
     elif diagnosis.code == "shape" and not diagnosis.detail.get("values_match"):
         credit = 0.0
+    elif diagnosis.code == "scale" and diagnosis.detail.get("negative"):
+        credit = min(credit, float(policy.credit.get("sign", 0.0)))  # a sign flip times a factor is no better than one
     return _round(credit * max_points)
 
 

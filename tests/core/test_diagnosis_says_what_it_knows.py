@@ -143,7 +143,7 @@ def test_a_bug_in_every_nonzero_entry_is_not_called_local():
     local = right.copy()
     local[0, 0] += 1.0
     d = check_gradients(f, {"w": local}, {"w": w})["w"].diagnosis
-    assert d.detail.get("template", "partial") == "partial" and "the other entries are right" in d.message
+    assert d.detail.get("template", "partial") == "partial" and "the other entries passed" in d.message
 
 
 def test_a_cross_entropy_models_halved_gradient_has_no_square_to_blame():
@@ -210,3 +210,20 @@ def test_a_sigmoid_layers_known_mistake_is_named(backward, mistake):
 def test_no_mistake_is_named_that_the_layer_and_gradient_do_not_show(forward, backward):
     d = check_layer(forward, backward, {"x": X}, seed=0)["x"].diagnosis
     assert d.code != "activation", d.message
+
+
+def test_entries_passed_by_a_kinks_bracket_are_not_called_right():
+    # rt18 F2: "the other entries are right" of entries judged only by a kink's one-sided bracket
+    w = np.array([[0.0, 1.2, -0.7], [0.0, 0.4, 2.5], [0.0, -1.1, 0.9]])  # the first column at the kink
+
+    def f(q):
+        return float(np.sum(3.0 * np.maximum(q["w"], 0.0)) + np.sum(q["w"] ** 3))
+
+    right = 3.0 * (w >= 0) + 3 * w ** 2  # relu'(0) = 1
+    wrong = np.where(w == 0, 0.9 * right, right)  # planted: 10% off exactly at the kinks, inside [0, 3]
+    wrong[1, 1] += 0.5  # and one entry off the kink wrong
+    c = check_gradients(f, {"w": wrong}, {"w": w})["w"]
+    d = c.diagnosis
+    assert not c.passed and c.n_kinks == 3 and d.code == "partial"
+    assert d.detail["template"] == "partial.kinks" and "are right" not in d.message
+    assert "3 of them only within the one-sided bracket of a kink" in d.message  # the 3 at the kink passed

@@ -24,13 +24,16 @@ from gradcheck.roundoff import RoundoffNoise, moved_points, roundoff_noise
 # -- the rule, on triples written by hand ----------------------------------------------------------
 # the largest entry is 2.0 in every triple, so a second difference of 2e-16 is 1e-16 of it (rounding
 # of backprop) and 2e-12 is 1e-12 (a finite difference's rounding at h ~ 1e-4)
-SMOOTH = ({"W": np.array([1.0, -0.5, 0.25, 2.0])},
-          {"W": np.array([1.000000001, -0.500000001, 0.250000001, 2.000000001])},
-          {"W": np.array([1.000000002, -0.500000002, 0.250000002, 2.000000002])})
+# OFF: the same small irrational offset at all three points (no second difference), so that the values
+# lie on no decimal grid: a gradient on one is a rounded result, no evidence (rt19 F11)
+OFF = np.sqrt([2.0, 3.0, 5.0, 7.0]) * 1e-6
+SMOOTH = ({"W": np.array([1.0, -0.5, 0.25, 2.0]) + OFF},
+          {"W": np.array([1.000000001, -0.500000001, 0.250000001, 2.000000001]) + OFF},
+          {"W": np.array([1.000000002, -0.500000002, 0.250000002, 2.000000002]) + OFF})
 
 
 def with_second(third: np.ndarray) -> tuple[dict[str, np.ndarray], ...]:
-    return SMOOTH[0], SMOOTH[1], {"W": third}
+    return SMOOTH[0], SMOOTH[1], {"W": third + OFF}
 
 
 def test_a_smooth_gradient_is_not_numerical() -> None:
@@ -53,7 +56,7 @@ def test_a_jump_above_the_band_is_a_kink_not_rounding() -> None:
 
 @pytest.mark.parametrize(("n_entries", "numerical"), [(4, True), (5, False)])
 def test_one_noisy_entry_is_numerical_only_as_a_quarter_of_the_entries(n_entries: int, numerical: bool) -> None:
-    g = np.arange(1.0, n_entries + 1.0)
+    g = np.arange(1.0, n_entries + 1.0) + np.sqrt(np.arange(2.0, n_entries + 2.0)) * 1e-6  # off any decimal grid
     third = 2 * g - g + np.r_[1e-11, np.zeros(n_entries - 1)] * n_entries  # one entry 1e-11 of the largest off the line
     noise = roundoff_noise({"W": g}, {"W": g}, {"W": third})
     assert (noise.noisy, noise.counted) == (1, 1)  # only that entry moved at all
@@ -76,7 +79,7 @@ def test_float32_rounding_is_at_the_bands_edge_not_inside_it() -> None:
 
 def test_only_shared_keys_of_one_shape_are_read_and_non_numbers_are_no_evidence() -> None:
     a, b = SMOOTH[0], SMOOTH[1]
-    noisy = {"W": SMOOTH[2]["W"] + 1e-11, "extra": np.ones(3)}
+    noisy = {"W": SMOOTH[2]["W"] + 1e-11 * np.sqrt(2.0), "extra": np.ones(3)}
     assert roundoff_noise(a, b, noisy).counted == 4
     assert roundoff_noise(a, b, {"W": np.ones(2)}).counted == 0
     assert roundoff_noise(a, b, {"W": np.array([np.nan, 1.0, 1.0, 1.0])}) == RoundoffNoise(0, 0, 0.0)
@@ -260,3 +263,36 @@ def test_a_numerical_gradient_is_still_told_next_to_a_kink(moves: float) -> None
     net, x, t = kink_net(moves)
     net.__class__ = ReluThroughLayers
     assert any(ROUNDOFF in p for p in check_net(net, x, t, seed=SEED).problems)
+
+
+# -- rt19: float32's level, rounded results, tensor by tensor ------------------------------------------
+@pytest.mark.parametrize(("size", "float32"), [(3e-12, False), (1e-10, False), (1e-9, True), (3e-8, True)])
+def test_noise_at_float32s_level_is_float32_not_a_finite_difference(size: float, float32: bool) -> None:
+    # every entry noisy at about `size` of the largest (2.0): a finite difference at h >= 1e-4 rounds at
+    # <= 7.9e-11 of its tensor's largest entry, float32 at >= 8.9e-10 (FLOAT32_LEVEL = 5e-10, measured)
+    third = np.array([1.000000002, -0.500000002, 0.250000002, 2.000000002]) + 2 * size * np.array([1.0, -1.3, 0.7, 1.1])
+    noise = roundoff_noise(*with_second(third))
+    assert noise.numerical and noise.float32 is float32, noise
+
+
+@pytest.mark.parametrize("decimals", [6, 10, 12, 14])
+def test_a_rounded_result_is_no_evidence(decimals: int) -> None:
+    # a finite difference's noise (1e-12 of the largest entry) is read, but not once rounded to a decimal grid
+    noisy = with_second(np.array([1.000000002 + 2e-12, -0.500000002 - 4e-12, 0.250000002 + 1e-12, 2.000000002 - 6e-12]))
+    assert roundoff_noise(*noisy).numerical
+    rounded = [{"W": np.round(g["W"], decimals)} for g in noisy]
+    assert roundoff_noise(*rounded).counted == 0
+
+
+def test_each_tensor_is_read_on_its_own_against_the_whole_gradients_scale() -> None:
+    from gradcheck.roundoff import roundoff_by_tensor
+
+    smooth = [g["W"] for g in SMOOTH]
+    # b: one entry, noisy at 2e-12 of the largest entry of the whole gradient (2.0), 1 of 5 entries in all
+    b = [np.array([0.3 + OFF[0]]), np.array([0.3 + OFF[0] + 4e-12 * np.sqrt(2.0)]), np.array([0.3 + OFF[0]])]
+    grads = [{"W": w, "b": v} for w, v in zip(smooth, b)]
+    assert not roundoff_noise(*grads).numerical  # 1 of 5 entries: under a quarter
+    read = roundoff_by_tensor(*grads)
+    assert read["b"].numerical and not read["W"].numerical
+    # |g3 - 2 g2 + g1| = 2 * 4e-12 * sqrt(2) = 1.13e-11, over the whole gradient's largest entry 2.0: 5.66e-12
+    assert (read["b"].noisy, read["b"].counted) == (1, 1) and 5.6e-12 < read["b"].typical < 5.7e-12

@@ -274,9 +274,10 @@ def test_a_numerical_gradient_the_count_misses_earns_nothing(graded: dict[str, d
 
 def test_an_answer_cached_from_a_nearby_point_is_wrong_at_the_moved_points(graded: dict[str, dict]) -> None:
     r = graded["cached.py"]
-    assert r["score"] == 0 and r["diagnoses"] == ["finite_difference"], r
+    # ~3e-9 off at the moved points (the move it ignored): a near miss, wrong; values alone never accuse (rt19 F1)
+    assert r["score"] == 0 and r["diagnoses"] == ["wrong"], r
     message = r["parameters"][0]["message"]
-    assert "agrees with a finite-difference estimate (relative error" in message, message  # ~3e-9: the move it ignored
+    assert "is close to the exact gradient (relative error" in message, message
 
 
 @pytest.mark.parametrize(("name", "diagnoses", "score"), [("per_sample.py", ["correct"], 4), ("vectorised.py", ["correct"], 4),
