@@ -453,16 +453,27 @@ def _warn(batch: _Batch) -> None:
                   "each is a row of the gradebook; keep one (an LMS import refuses them)", file=sys.stderr)
 
 
+#: Submissions named in the one-line warning about a class with no student ids (the rest are counted).
+ID_WARN_NAMES = 5
+
+
 def _warn_ids(args: argparse.Namespace, batch: _Batch) -> None:
     """Every student of a class without a student id, with why and what to do (with ``--lms``, :func:`_write_lms` names them)."""
     from gradcheck.grading.lms import no_id_reason
 
     if args.lms or len(batch.submissions) < 2:  # one file checked alone has no gradebook to import
         return
-    for sub in batch.submissions:
-        if not sub.student_id:
-            print(f"gradcheck grade: warning: {sub.identity!r} has no student id ({no_id_reason(sub.identity, id_pattern=args.id_pattern)}): "
-                  "its gradebook row has an empty student_id", file=sys.stderr)
+    missing = [sub.identity for sub in batch.submissions if not sub.student_id]
+    if missing and len(missing) == len(batch.submissions):  # a class named without ids: one line, not one per student
+        shown = ", ".join(map(repr, missing[:ID_WARN_NAMES])) + (f" and {len(missing) - ID_WARN_NAMES} more"
+                                                                  if len(missing) > ID_WARN_NAMES else "")
+        print(f"gradcheck grade: warning: none of the {len(missing)} submissions has a student id "
+              f"({no_id_reason(missing[0], id_pattern=args.id_pattern)}): {shown}; the gradebook's student_id "
+              "column is empty", file=sys.stderr)
+        return
+    for identity in missing:  # some have ids: the ones without are the odd ones out, each named
+        print(f"gradcheck grade: warning: {identity!r} has no student id ({no_id_reason(identity, id_pattern=args.id_pattern)}): "
+              "its gradebook row has an empty student_id", file=sys.stderr)
 
 
 def _check_options(args: argparse.Namespace) -> None:

@@ -268,17 +268,31 @@ def test_anonymous_canvas_files_are_named_with_what_to_do(tmp_path: Path, capsys
 
 
 @pytest.mark.parametrize("layout", ["blackboard", "github classroom"])
-def test_a_class_without_ids_names_every_student(tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]) -> None:
-    # rt19 F17: empty student ids, exit 0 and not a word; now each is named with the --id-pattern that finds it (still exit 0: no import file)
+def test_a_class_without_ids_is_said_once_naming_the_students(tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt19 F17: empty student ids, exit 0 and not a word; now one line names them with the --id-pattern that finds them (still exit 0: no import file)
     files = ({"HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py": GOOD, "HW1_lee55_attempt_2026-11-29-09-00-00_hw1.py": GOOD}
              if layout == "blackboard" else {"hw1-kim/hw1.py": GOOD, "hw1-lee/hw1.py": GOOD})
     d = write(tmp_path / "class", files)
     assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
     err = capsys.readouterr().err
     expected = "--id-pattern '_([^_]+)_attempt_'" if layout == "blackboard" else "--id-pattern REGEX"
-    for sub in collect_submissions([d]):
-        line = next(x for x in err.splitlines() if repr(sub.identity) in x)
-        assert "has no student id" in line and expected in line
+    lines = [x for x in err.splitlines() if "student id" in x]
+    assert len(lines) == 1 and "none of the 2 submissions has a student id" in lines[0] and expected in lines[0]
+    assert all(repr(sub.identity) in lines[0] for sub in collect_submissions([d]))
     pattern = "_([^_]+)_attempt_" if layout == "blackboard" else "^hw1-(.+)$"  # the suggested pattern does find them
     found = sorted(s.student_id for s in collect_submissions([d], id_pattern=pattern))
     assert found == (["kim123", "lee55"] if layout == "blackboard" else ["kim", "lee"])
+
+
+def test_a_large_class_without_ids_is_one_line_and_a_student_without_one_among_ids_is_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a folder of 8 plain names: one warning (5 named, 3 counted), not 8; among files with ids, the odd one out is named
+    d = write(tmp_path / "plain", {f"student{c}.py": GOOD for c in "abcdefgh"})
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if "student id" in x]
+    assert len(lines) == 1 and "none of the 8 submissions" in lines[0] and "and 3 more" in lines[0]
+    assert "'studenta.py'" in lines[0] and "'studenth.py'" not in lines[0]
+    d = write(tmp_path / "mixed", {"20001_kim.py": GOOD, "20002_lee.py": GOOD, "park.py": GOOD})
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "m.csv") == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if "student id" in x]
+    assert len(lines) == 1 and "'park.py' has no student id" in lines[0]
