@@ -306,11 +306,10 @@ def read_rounding(gradient: Callable[[dict[str, np.ndarray]], Mapping[str, Any] 
     """
     found: RoundoffNoise | None = None
     for side in (1.0, -1.0):
-        grads = [g for q in moved_points(params, seed, side) if (g := gradient(q)) is not None]
-        if len(grads) < 3:
+        grads = _ray(gradient, params, seed, side)
+        if grads is None:
             return RoundoffNoise(0, 0, 0.0)
-        ray = roundoff_noise(*grads)
-        found = ray if found is None or (ray.numerical, ray.typical) < (found.numerical, found.typical) else found
+        found = _weaker(found, roundoff_noise(*grads))
         if not found.numerical:
             break
     return found if found is not None else RoundoffNoise(0, 0, 0.0)
@@ -348,11 +347,23 @@ def read_rounding_by_tensor(gradient: Callable[[dict[str, np.ndarray]], Mapping[
     """
     found: dict[str, RoundoffNoise] = {}
     for side in (1.0, -1.0):
-        grads = [g for q in moved_points(params, seed, side) if (g := gradient(q)) is not None]
-        if len(grads) < 3:
+        grads = _ray(gradient, params, seed, side)
+        if grads is None:
             return {}
         for k, ray in roundoff_by_tensor(*grads).items():
-            found[k] = ray if k not in found or (ray.numerical, ray.typical) < (found[k].numerical, found[k].typical) else found[k]
+            found[k] = _weaker(found.get(k), ray)
         if not any(r.numerical for r in found.values()):
             break
     return found
+
+
+def _ray(gradient: Callable[[dict[str, np.ndarray]], Mapping[str, Any] | None], params: Mapping[str, np.ndarray],
+         seed: int, side: float) -> list[Mapping[str, Any]] | None:
+    """The gradients at the three moved points on one side of ``p`` (:func:`moved_points`), or ``None`` when one is missing."""
+    grads = [g for q in moved_points(params, seed, side) if (g := gradient(q)) is not None]
+    return grads if len(grads) >= 3 else None
+
+
+def _weaker(found: RoundoffNoise | None, ray: RoundoffNoise) -> RoundoffNoise:
+    """Of two readings of the same gradient (the two rays), the one that accuses less: a kink lies on one side only."""
+    return ray if found is None or (ray.numerical, ray.typical) < (found.numerical, found.typical) else found
