@@ -164,6 +164,17 @@ class TwoLayerNetGradientMissing1OverN(TwoLayerNet):  # planted: SoftmaxWithLoss
         return {k: g * x.shape[0] for k, g in grads.items()}
 
 
+class PerSampleNet(TwoLayerNet):
+    """Honest: backprop one sample at a time (loss and backward on each row), averaged: N loss calls, one run."""
+
+    def gradient(self, x, t):
+        total = {k: np.zeros_like(v) for k, v in self.params.items()}
+        for i in range(len(x)):
+            for k, g in super().gradient(x[i:i + 1], t[i:i + 1]).items():
+                total[k] += g / len(x)
+        return total
+
+
 def batch(n=5, d=6, classes=3, *, seed=1, one_hot=False):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d))

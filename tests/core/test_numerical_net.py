@@ -152,23 +152,12 @@ def test_counting_calls_counts_only_the_given_functions():
     assert counts is not None and counts[g.__code__] == 5 and f.__code__ not in counts
 
 
-class PerSampleNet(dlfs.TwoLayerNet):
-    """Honest: backprop one sample at a time (loss and backward on each row), averaged: N loss calls, one run."""
-
-    def gradient(self, x, t):
-        total = {k: np.zeros_like(v) for k, v in self.params.items()}
-        for i in range(len(x)):
-            for k, g in super().gradient(x[i:i + 1], t[i:i + 1]).items():
-                total[k] += g / len(x)
-        return total
-
-
 @pytest.mark.parametrize(("sizes", "n"), [((2, 2, 2), 16), ((3, 2, 2), 40)])
 def test_per_sample_backprop_on_a_small_net_is_not_called_numerical(sizes, n):
     # rt17: 16 per-sample loss calls for 12 parameters were counted as 16 runs of the net, a numerical gradient;
     # each call had one row of the batch: together they ran the net once
     x, t = dlfs.batch(n, sizes[0], sizes[2])
-    r = check_net(PerSampleNet(*sizes), x, t)
+    r = check_net(dlfs.PerSampleNet(*sizes), x, t)
     assert r.passed, r.problems
     assert not any("numerical" in p for p in r.problems)
 
