@@ -103,6 +103,15 @@ TEMPLATES: _T = {
         "en": "{param} is the gradient of {other}: the gradients of {param} and {other} are swapped or mislabelled.",
         "ko": "{param}에 {other}의 기울기가 들어 있습니다: 두 기울기가 서로 바뀌었거나 이름이 잘못 붙었습니다.",
     },
+    "swapped.copy": {
+        "en": "{param} holds the gradient of {other}, not its own, while {other} does not hold {param}'s: the two are "
+              "not swapped, {param}'s gradient was computed as {other}'s (copied, or by {other}'s formula without what "
+              "sets {param} apart, as a batch norm's dgamma = sum(dout) leaves out the xhat of sum(dout * xhat)).",
+        "ko": "{param}에 자기 기울기가 아니라 {other}의 기울기가 들어 있지만, {other}에는 {param}의 기울기가 들어 있지 "
+              "않습니다: 두 기울기가 바뀐 것이 아니라 {param}의 기울기를 {other}의 것처럼 계산했습니다 (복사했거나, "
+              "{param}을(를) 구별하는 항을 빼고 {other}의 식으로 계산: 배치 정규화의 dgamma = sum(dout)은 "
+              "sum(dout * xhat)의 xhat을 빠뜨린 것입니다).",
+    },
     "activation": {
         "en": "{param} matches a known mistake in an activation's derivative: {mistake_text}",
         "ko": "{param}은(는) 활성화 함수를 미분할 때 흔히 하는 잘못과 일치합니다: {mistake_text}",
