@@ -34,6 +34,7 @@ CODE_WORDS = {
     "DLFS",  # the book "Deep Learning from Scratch", by its usual name
     "memory", "limits",  # the option --memory and the assignment's [limits] table
     "dgamma", "dout", "sum", "hat",  # a batch norm's dgamma = sum(dout * xhat) (xhat loses the field value x here)
+    "deriv",  # 001's relu2deriv (the field value 2 is cut out of it here)
 }
 
 
