@@ -17,8 +17,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
   assignment is graded anonymously: those files are grouped by the
   anonymous id and have no user id; a leading ``late_`` before a name is
-  accepted too), Moodle without folders
-  ``Full Name_12345_assignsubmission_file_FILE``, Blackboard
+  accepted too, and ``anon_LATE_``, which Canvas never writes, is read as
+  ``LATE_anon_``), Moodle without folders
+  ``Full Name_12345_assignsubmission_file_FILE`` (its online text,
+  ``..._assignsubmission_onlinetext_onlinetext.html`` and the files embedded
+  in the text, is the student's too: named in ``notes``, never graded, and a
+  student with only online text is refused, never absent), Blackboard
   ``Assignment_user_attempt_YYYY-MM-DD-HH-MM-SS_FILE``; files of one
   student's latest Blackboard attempt are graded, older attempts are listed
   in ``superseded`` (and warned about), never graded as a second row.  The
@@ -96,6 +100,7 @@ __all__ = [
     "link_problem",
     "staged",
     "MOODLE_FOLDER",
+    "online_text_note",
 ]
 
 #: File types that can be graded.
@@ -498,8 +503,10 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
 #: One student's files in an LMS's flat download: the student (``student``), the file's own
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))_\d+_(?P<file>.+)$")),
-    ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_file_(?P<file>.+)$")),
+    # Canvas writes LATE_anon_ID; anon_LATE_ID (a renamed download) is the same, never anonymous id "LATE"
+    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))_\d+_(?P<file>.+)$")),
+    # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
+    ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
     ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
 )
 #: Canvas renames a file whose name the student used before: ``hw1.py`` -> ``hw1-1.py``.
@@ -507,6 +514,20 @@ _RENAMED = re.compile(r"-\d+(?=\.[^.]+$)")
 
 
 _Key = tuple[str, str, str]
+
+#: Moodle's online text in a download without folders (``mod/assign/locallib.php``, ``download_submissions``):
+#: ``Full Name_12345_assignsubmission_onlinetext_onlinetext.html`` and each file embedded in the text.
+_MOODLE_TEXT = re.compile(r"^.+?_\d+_assignsubmission_onlinetext_.+$")
+
+
+def _online_text(name: str) -> bool:
+    """Whether ``name`` (a file, or a folder of Moodle's download in folders) is a Moodle online text, never graded."""
+    return bool(_MOODLE_TEXT.match(name)) or name.endswith("_assignsubmission_onlinetext_")
+
+
+def online_text_note(name: str) -> str:
+    """The note naming a Moodle online text (file or folder) that is not graded, the same in every layout."""
+    return f"{name!r} not graded: Moodle's online text (only .py and .ipynb files are graded; read it yourself)"
 
 
 def _flat_key(name: str) -> tuple[_Key, str, str] | None:
@@ -539,10 +560,12 @@ def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], f
     if links:
         refused = Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
         return _submission(mine[0][0].name, student_id(mine[0][0].name, rx), refused, superseded=older)
+    notes = tuple(online_text_note(f.name) for f, _ in mine if _online_text(f.name))
+    graded = [(f, own) for f, own in mine if not _online_text(f.name)]
     canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
-    choice = choose_file(mine if canvas else _own_names(mine), where, file_pattern=file_pattern, model=model, renamed=canvas)
-    ident = (choice.path or mine[0][0]).name
-    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)))
+    choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, renamed=canvas)
+    ident = (choice.path or (graded or mine)[0][0]).name
+    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)), notes=notes)
 
 
 def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
@@ -552,7 +575,8 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
         k = _flat_key(f.name)
         if k is not None:
             groups.setdefault(k[0], []).append((f, k[1], k[2]))
-    grouped = {key: files for key, files in groups.items() if len(files) > 1}
+    # a student's several files are one submission; so is a Moodle online text alone (named, never graded as code)
+    grouped = {key: files for key, files in groups.items() if len(files) > 1 or any(_online_text(f.name) for f, _, _ in files)}
     out: list[tuple[Submission, Path]] = []
     done: set[_Key] = set()
     for f in entries:
@@ -634,7 +658,7 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
     if p.is_file() or p.is_symlink() and not p.is_dir():
         return [(_file_submission(p, p.as_posix(), _id_of_file(p, rx)), _key(p))]
     entries = [e for e in sorted(p.iterdir()) if _visible(e)]
-    files = [e for e in entries if (e.is_file() or e.is_symlink()) and e.suffix.lower() in SUFFIXES]
+    files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _online_text(e.name))]
     out = _flat(files, rx, file_pattern, model)
     out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model)
     return sorted(out, key=lambda item: item[0].identity)
@@ -660,7 +684,7 @@ def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
 
 def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:
     """A student's Moodle plugin folders as one submission: the files of every plugin but the online text, which is named, not graded."""
-    text = [d for d in folders if d.name.endswith("_assignsubmission_onlinetext_")]
+    text = [d for d in folders if _online_text(d.name)]
     graded = [d for d in folders if d not in text]
     main = (graded or folders)[0]
     links = [_link_text(d) for d in folders if d.is_symlink()] + [f"{d.name}/{link}" for d in folders if not d.is_symlink() for link in folder_links(d)]
@@ -669,7 +693,7 @@ def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str 
         return _submission(main.name, student_id(main.name, rx), refused), _key(main)
     files = [(f, f.relative_to(d).as_posix()) for d in graded for f in folder_files(d)]
     choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model)
-    notes = tuple(f"{d.name!r} not graded: Moodle's online text (only .py and .ipynb files are graded; read it yourself)" for d in text)
+    notes = tuple(online_text_note(d.name) for d in text)
     return _submission(main.name, student_id(main.name, rx), choice, notes=notes), _key(main)
 
 
