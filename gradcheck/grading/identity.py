@@ -30,7 +30,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   the others are helper modules, imported by their own names
   (``kim_123_456_helper.py`` as ``helper``: see :func:`staged`);
 * **one folder per student**: every (non-hidden) folder in ``DIR`` is one
-  submission, identified by the folder's name.  Moodle's download in folders
+  submission, identified by the folder's name; a folder holding only one
+  student's files under an LMS's flat names (a Canvas download sorted into
+  folders) is graded as that flat download is (the newest ``-N`` upload, the
+  older ones in ``superseded``), while bare names in a folder are the
+  student's own (``hw1-1.py`` beside ``hw1.py`` may be part 1-1: several
+  candidates, refused saying so).  Moodle's download in folders
   writes one folder per student *and submission plugin*
   (:data:`MOODLE_FOLDER`, ``Full Name_12345_assignsubmission_file_`` and
   ``..._onlinetext_/onlinetext.html``): a student's folders are one
@@ -466,8 +471,21 @@ def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str],
 def _several(where: str, candidates: Sequence[str], helpers: Sequence[str]) -> str:
     """The refusal of several candidates, naming the files recognised as helper modules apart."""
     seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
-    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}; name the graded one with "
+    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}{_dash_n_hint(candidates)}; name the graded one with "
             f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
+
+
+def _dash_n_hint(candidates: Sequence[str]) -> str:
+    """Why ``hw1-1.py`` beside ``hw1.py`` is not taken for Canvas's re-upload: only the flat download's prefixed names are Canvas's.
+
+    >>> _dash_n_hint(["hw1-1.py", "hw1.py", "utils.py"])
+    " (hw1-1.py is not taken for a re-upload of hw1.py: Canvas's -N shows only in its own file names, name_userid_fileid_FILE)"
+    """
+    pairs = [(n, _RENAMED.sub("", n)) for n in candidates if _RENAMED.search(n) and _RENAMED.sub("", n) in candidates]
+    if not pairs:
+        return ""
+    said = ", ".join(f"{n} is not taken for a re-upload of {own}" for n, own in pairs)
+    return f" ({said}: Canvas's -N shows only in its own file names, name_userid_fileid_FILE)"
 
 
 def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
@@ -676,10 +694,25 @@ def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     for d in dirs:
         m = MOODLE_FOLDER.match(d.name)
         if m is None:
-            out.append((_submission(d.name, student_id(d.name, rx), _pick(d, file_pattern, model)), _key(d)))  # a link: its own row
+            sub = _lms_folder(d, rx, file_pattern, model) or _submission(d.name, student_id(d.name, rx), _pick(d, file_pattern, model))
+            out.append((sub, _key(d)))  # a link: its own row
         else:
             moodle.setdefault((m["name"], m["student"]), []).append(d)
     return out + [_moodle_student(folders, rx, file_pattern, model) for folders in moodle.values()]
+
+
+def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission | None:
+    """A folder holding only one student's files under an LMS's own flat names (a download sorted into folders), graded as
+    that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
+    if folder.is_symlink() or folder_links(folder):
+        return None  # refused by _pick, naming the links
+    files = folder_files(folder)
+    keys = [_flat_key(f.name) if f.parent == folder else None for f in files]
+    first = keys[0] if keys else None
+    if first is None or any(k is None or k[0] != first[0] for k in keys):
+        return None
+    sub = _group(first[0], [(f, k[1], k[2]) for f, k in zip(files, keys) if k is not None], rx, file_pattern, model)
+    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
 
 
 def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:

@@ -347,3 +347,36 @@ def test_anon_late_order_is_read_as_an_anonymous_late_file(tmp_path: Path) -> No
     got = sorted((s.path.name if s.path else None, s.helper_names, s.student_id) for s in subs)
     assert got == [("anon_LATE_12362_900023_hw1.py", ("helper.py",), ""), ("anon_LATE_40771_900031_hw1.py", ("helper.py",), ""),
                    ("anon_late_Zk3Qp_900041_hw1.py", (), "")]
+
+
+# -- Canvas's -N inside a student's folder ----------------------------------------------------------------------
+# Canvas (app/models/attachment.rb make_unique_filename) renames a second upload of hw1.py to hw1-1.py, and
+# only its flat download shows that name, prefixed (lib/content_zipper.rb).  A folder of one student's files
+# under Canvas's own names (the download sorted into folders) is graded as the flat download is; bare names
+# in a folder are the student's own (Moodle renames to "hw1 (1).py", git and Gradescope keep names), so
+# hw1-1.py there may be part 1-1 and is never taken for a re-upload.
+
+
+def test_a_folder_of_canvas_named_files_grades_the_newest_upload_and_names_the_older(tmp_path: Path,
+                                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "class", {"kimminji/kimminji_20001_555001_hw1.py": SCALE, "kimminji/kimminji_20001_555007_hw1-1.py": USES_HELPER,
+                                   "kimminji/kimminji_20001_555008_helper.py": GOOD,
+                                   "leejun/leejun_LATE_20002_555003_hw1.py": GOOD})
+    subs = {s.identity: s for s in collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])}
+    kim = subs["kimminji"]
+    assert kim.path is not None and kim.path.name == "kimminji_20001_555007_hw1-1.py" and kim.student_id == "20001"
+    assert kim.superseded == ("kimminji_20001_555001_hw1.py",) and kim.helper_names == ("helper.py",)
+    assert subs["leejun"].student_id == "20002"
+    out = tmp_path / "out"
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "c.csv", "--csv", out / "g.csv")
+    assert status == 0
+    assert [(r["submission"], r["student_id"], r["score"]) for r in rows(out / "g.csv")] == [("kimminji", "20001", "2"), ("leejun", "20002", "2")]
+    assert "'kimminji' is the student's latest attempt; older attempts not graded: kimminji_20001_555001_hw1.py" in capsys.readouterr().err
+
+
+def test_bare_dash_n_names_in_a_folder_are_refused_saying_why(tmp_path: Path) -> None:
+    d = write(tmp_path / "class", {"kim/hw1.py": GOOD, "kim/hw1-1.py": SCALE})
+    (sub,) = collect_submissions([d])
+    assert sub.path is None and sub.problem is not None
+    assert "several candidate files in 'kim': hw1-1.py, hw1.py" in sub.problem
+    assert "hw1-1.py is not taken for a re-upload of hw1.py" in sub.problem
