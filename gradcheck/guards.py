@@ -178,11 +178,24 @@ def unstable(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
     >>> unstable(a, {"W": np.array([1.0, 2.0 + 4e-16])}), unstable(a, {"W": np.array([1.0, 2.5])})
     ([], ['W'])
     """
+    if all(map(_same_bits, first.values(), map(second.get, first))):
+        return []  # the usual case: two calls gave the same bits, which the rule below accepts whatever the scale
     arrays = {k: (_numeric(v), _numeric(second.get(k))) for k, v in first.items()}
     finite = [np.abs(v[np.isfinite(v)]) for pair in arrays.values() for v in pair if v is not None and v.size]
     scale = max((float(v.max()) for v in finite if v.size), default=0.0)
     tolerance = ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
     return [k for k, (a, b) in arrays.items() if not _within(a, b, tolerance, first[k], second.get(k))]
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    """Are ``a`` and ``b`` float arrays of one dtype and shape with the same bytes (then :func:`_within` at any tolerance)?
+
+    At most 4096 entries (:func:`same_entries`' small case): the test that
+    lets :func:`unstable` skip its scale and float64 copies, about a tenth
+    of a toy network's check.
+    """
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype.kind == "f" and a.dtype == b.dtype
+            and a.shape == b.shape and a.size <= 4096 and a.tobytes() == b.tobytes())
 
 
 def _numeric(value: Any) -> np.ndarray | None:
