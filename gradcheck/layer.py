@@ -315,6 +315,7 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
     diff = [k for k in names if point[k].dtype.kind == "f"]
     rng = _dout_rng(options["seed"])
     used = {k: v.copy() for k, v in point.items()}
+    _check_binds(forward, list(point), who)
     result = forward(**used)
     problems = guards.mutations({f"inputs[{k!r}]": v for k, v in point.items()},
                                 {f"inputs[{k!r}]": v for k, v in used.items()}, who)
@@ -361,6 +362,36 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
 def _floor(outputs: Sequence[np.ndarray], douts: Sequence[np.ndarray]) -> float:
     """The size of the terms of ``sum(out * dout)`` (a noise floor for :func:`gradcheck.check.check_point`)."""
     return sum(float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * d))) for o, d in zip(outputs, douts))
+
+
+def _check_binds(forward: Callable[..., Any], names: list[str], who: str) -> None:
+    """Raise a clear error when ``forward(**inputs)`` cannot be called: an argument ``inputs`` does not give (rt18
+    F16: an unbound ``conv_param`` gave Python's own TypeError), or a key ``forward`` does not take.
+
+    >>> _check_binds(lambda x, w, conv_param: None, ["x", "w"], "conv_forward")
+    Traceback (most recent call last):
+    ...
+    gradcheck.errors.GradcheckTypeError: conv_forward needs conv_param, which inputs does not give: bind a non-array argument with functools.partial, e.g. check_layer(partial(conv_forward, conv_param=...), backward, inputs)
+    """
+    try:
+        signature = inspect.signature(forward)
+    except (TypeError, ValueError):  # a builtin or C function: its own error will say
+        return
+    params = signature.parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = [k for k in names if k not in params]
+        if unknown:
+            lowered = {p.lower(): p for p in params}  # 'X' for 'x' is the usual slip
+            close = {k: difflib.get_close_matches(k.lower(), list(lowered), n=1) for k in unknown}
+            hint = "".join(f" ({k!r} for {lowered[c[0]]!r}?)" for k, c in close.items() if c)
+            raise GradcheckTypeError(f"inputs has the key(s) {unknown}, which {who} does not take (its parameters: "
+                                     f"{list(params)}){hint}")
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in names
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise GradcheckTypeError(f"{who} needs {', '.join(missing)}, which inputs does not give: bind a non-array "
+                                 f"argument with functools.partial, e.g. check_layer(partial({who}, {missing[0]}=...), "
+                                 "backward, inputs)")
 
 
 def _signature_order(forward: Callable[..., Any], names: list[str]) -> list[str]:

@@ -6,6 +6,8 @@ order, misspelt gradient keys and stale ``net.params`` are each named.
 """
 from __future__ import annotations
 
+import functools
+
 import dlfs
 import numpy as np
 import pytest
@@ -113,3 +115,28 @@ def test_stale_params_defer_each_diagnosis_to_the_problem() -> None:
     assert any("the loss did not change when W1 moved" in p for p in r.problems), r.problems
     for p in r.failed:
         assert "is wrong" not in p.diagnosis.message and "cannot be judged" in p.diagnosis.message, p.diagnosis
+
+
+def _conv_forward(x, w, conv_param):
+    return x @ w * conv_param["scale"], (x, w, conv_param)
+
+
+def _conv_backward(dout, cache):
+    x, w, conv_param = cache
+    return dout @ w.T * conv_param["scale"], x.T @ dout * conv_param["scale"]
+
+
+def test_an_unbound_non_array_argument_is_named_with_functools_partial():
+    # rt18 F16: Python's own "missing 1 required positional argument: 'conv_param'"
+    with pytest.raises(TypeError, match=r"_conv_forward needs conv_param, which inputs does not give: bind a non-array "
+                                        r"argument with functools.partial, e.g. check_layer\(partial\(_conv_forward, "
+                                        r"conv_param=...\), backward, inputs\)"):
+        check_layer(_conv_forward, _conv_backward, {"x": X, "w": INPUTS["w"]})
+    bound = functools.partial(_conv_forward, conv_param={"scale": 2.0})  # what the message asks for
+    assert check_layer(bound, _conv_backward, {"x": X, "w": INPUTS["w"]}).passed
+
+
+def test_an_input_the_forward_does_not_take_is_named_with_its_close_match():
+    with pytest.raises(TypeError, match=r"inputs has the key\(s\) \['X'\], which _affine_forward does not take \(its "
+                                        r"parameters: \['x', 'w', 'b'\]\) \('X' for 'x'\?\)"):
+        check_layer(_affine_forward, _affine_backward, {"X": X, "w": INPUTS["w"], "b": INPUTS["b"]})
