@@ -322,6 +322,10 @@ TEMPLATES: _T = {
               "relu2deriv(output)처럼 ReLU의 출력에 대해 항상 참인 output >= 0으로 잡았습니다. 마스크는 z > 0 "
               "(또는 output > 0)이어야 합니다.",
     },
+    "mistake.tanh_prime_of_z": {
+        "en": "the tanh derivative was computed as 1 - z**2 on the pre-activation z; it is 1 - a**2 with a = tanh(z).",
+        "ko": "tanh 미분을 활성화 전 값 z에 대해 1 - z**2로 계산했습니다. 올바른 값은 a = tanh(z)일 때 1 - a**2입니다.",
+    },
     "mistake.generic": {
         "en": "it matches the known mistake {mistake}.",
         "ko": "알려진 오류 {mistake}와(과) 일치합니다.",

@@ -23,6 +23,9 @@ The built-in generators run a generic backward pass over the model's layers
     ``s(a) * (1 - s(a))`` on the activation ``a``: the sigmoid applied twice.
 ``relu_mask_output_ge0``
     The ReLU mask ``output >= 0`` (001's ``relu2deriv(output)``), always 1.
+``tanh_prime_of_z``
+    ``tanh'(z)`` computed as ``1 - z**2`` on the pre-activation ``z`` (the
+    formula ``1 - a**2`` applied to the wrong array).
 
 The same mistakes are named for a lone activation layer checked by
 ``check_layer`` (one input, one output): :func:`elementwise_mistakes` takes
@@ -40,8 +43,10 @@ Examples
 True
 >>> sorted(mistake_gradients(m, p, x, y))
 ['sigmoid_prime_of_z', 'sigmoid_prime_of_z@1', 'sigmoid_prime_of_z@3', 'sigmoid_twice', 'sigmoid_twice@1', 'sigmoid_twice@3']
->>> sorted(known_mistakes(reference_models.get("relu_sigmoid_bce", activation="tanh")))
+>>> sorted(known_mistakes(reference_models.get("relu_sigmoid_bce", activation="step")))
 []
+>>> sorted(known_mistakes(reference_models.get("relu_sigmoid_bce", activation="tanh")))
+['tanh_prime_of_z']
 """
 from __future__ import annotations
 
@@ -306,6 +311,7 @@ ACTIVATION_MISTAKES: tuple[ActivationMistake, ...] = (
     ActivationMistake("sigmoid", "sigmoid_prime_of_z", lambda z, a: z * (1.0 - z)),
     ActivationMistake("sigmoid", "sigmoid_twice", lambda z, a: _sigmoid(a) * (1.0 - _sigmoid(a))),
     ActivationMistake("relu", "relu_mask_output_ge0", lambda z, a: (a >= 0).astype(np.float64)),
+    ActivationMistake("tanh", "tanh_prime_of_z", lambda z, a: 1.0 - z ** 2),
 )
 
 #: The activations a lone layer is recognised as (:func:`elementwise_mistakes`), by name.
@@ -329,7 +335,9 @@ def elementwise_mistakes(z: Any, out: Any, dout: Any) -> dict[str, np.ndarray]:
     >>> z = np.array([[-1.0, 0.5, 2.0]])
     >>> sorted(elementwise_mistakes(z, 1 / (1 + np.exp(-z)), np.ones_like(z)))
     ['sigmoid_prime_of_z', 'sigmoid_twice']
-    >>> elementwise_mistakes(z, np.tanh(z), np.ones_like(z))  # no mistake of tanh is catalogued
+    >>> sorted(elementwise_mistakes(z, np.tanh(z), np.ones_like(z)))
+    ['tanh_prime_of_z']
+    >>> elementwise_mistakes(z, np.maximum(z, 0.5), np.ones_like(z))  # no activation's output: no mistake
     {}
     """
     z, out, dout = (np.asarray(v, dtype=np.float64) for v in (z, out, dout))

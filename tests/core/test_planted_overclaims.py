@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import reference_models as rm
+from gradcheck import check_layer
 from gradcheck.diagnose import diagnose
 from gradcheck.mistakes import backprop_with, mistake_gradients
 
@@ -39,3 +40,24 @@ def test_an_all_zero_gradient_is_not_called_unwritten():
     assert d.code == "wrong" and d.detail["template"] == "wrong.zero"
     assert "seems not to be written" not in d.message and "nothing reached it" in d.message
     assert "0이 아닙니다" in d.in_language("ko").message
+
+
+def _tanh_forward(z):
+    a = np.tanh(z)
+    return a, (z, a)
+
+
+def test_tanhs_derivative_on_the_pre_activation_is_named():
+    # found by the sweep as "fits no known mistake"; the sigmoid's twin slip (z * (1 - z)) was already named
+    model = rm.get("relu_sigmoid_bce", activation="tanh")
+    p = model.init_params(np.random.default_rng(3))
+    x, y = model.example_batch(np.random.default_rng(4), 5)
+    exact = model.backward(p, x, y)
+    at_z = backprop_with(model, p, x, y, derivatives={"tanh": lambda z, a: 1 - z ** 2})
+    d = diagnose(at_z, exact, batch_size=5, mistakes=mistake_gradients(model, p, x, y))["W1"]
+    assert d.code == "activation" and d.detail["mistake"] == "tanh_prime_of_z" and "1 - z**2" in d.message
+    z = np.random.default_rng(5).normal(size=(4, 3))
+    r = check_layer(_tanh_forward, lambda dout, cache: dout * (1 - cache[0] ** 2), {"z": z})
+    assert r["z"].diagnosis.detail.get("mistake") == "tanh_prime_of_z", r["z"].diagnosis
+    other = check_layer(_tanh_forward, lambda dout, cache: dout * (1 - cache[1]), {"z": z})  # another slip: not it
+    assert not other.passed and other["z"].diagnosis.code != "activation", other["z"].diagnosis

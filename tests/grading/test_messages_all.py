@@ -27,7 +27,7 @@ FIELDS = {
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {
-    "ReLU", "relu", "sigmoid", "softmax", "NaN", "log", "exp", "float64", "dict", "delta", "output", "matplotlib", "pip",
+    "ReLU", "relu", "sigmoid", "tanh", "softmax", "NaN", "log", "exp", "float64", "dict", "delta", "output", "matplotlib", "pip",
     "install", "gradcheck", "plot", "MB", "ValueError", "matmul", "list", "backward", "forward", "back_prop",
     "Neural_Network", "sigmoid_twice", "alice", "wrong", "correct", "mean", "tolerance", "Tolerance", "rtol",
     "X_train", "Y_train",  # a student's global names
