@@ -67,16 +67,17 @@ _PATTERNS = frozenset({"sign", "scale", "transpose", "swapped", "activation", "s
 
 messages.register_template("wrong.offset", {
     "en": "{param} differs from the numerical gradient only slightly: by at most {max_rel_offset:.1e} of its largest "
-          "entry (median relative offset {median_offset:.1e}), in {n_wrong} of {n_total} entries. It is the gradient "
-          "of a slightly different loss: a constant inside a log (log(y + 1e-7), as in DLFS's cross_entropy_error, "
-          "moves the gradient by about 1e-7 / y) or a clipped value does this, as the backward differentiates the loss "
-          "without it; so does a gradient computed in float32 or by finite differences. Check the loss as written, or "
+          "entry (median relative offset {median_offset:.1e}), in {n_wrong} of {n_total} entries. A small offset in "
+          "most entries is what the gradient of a slightly different loss gives: a constant inside a log (log(y + "
+          "1e-7), as in DLFS's cross_entropy_error, moves the gradient by about 1e-7 / y) or a clipped value, when the "
+          "backward differentiates the loss without it; so does a gradient computed in float32 or by finite "
+          "differences. Check the loss as written, or "
           "pass tolerance=Tolerance(rtol=...) above the offset if the difference is intended.",
     "ko": "{param}은(는) 수치 기울기와 아주 조금만 다릅니다: 최대 원소의 {max_rel_offset:.1e} 이하 (상대 오차 중앙값 "
-          "{median_offset:.1e}), 원소 {n_total}개 중 {n_wrong}개. 조금 다른 손실 함수의 기울기입니다: log 안의 상수 "
-          "(DLFS cross_entropy_error의 log(y + 1e-7)는 기울기를 약 1e-7 / y만큼 바꿉니다)나 잘라낸 값이 이런 차이를 "
-          "만듭니다. 역전파는 그 상수가 없는 손실을 미분하기 때문입니다. float32 계산이나 수치 미분으로 구한 기울기도 "
-          "그렇습니다. 작성한 손실을 확인하거나, 의도한 차이라면 tolerance=Tolerance(rtol=...)를 그보다 크게 주세요.",
+          "{median_offset:.1e}), 원소 {n_total}개 중 {n_wrong}개. 대부분의 원소에서 나타나는 작은 차이는 조금 다른 손실 "
+          "함수의 기울기에서 생깁니다: log 안의 상수 (DLFS cross_entropy_error의 log(y + 1e-7)는 기울기를 약 1e-7 / "
+          "y만큼 바꿉니다)나 잘라낸 값이 있는데 역전파가 그것이 없는 손실을 미분하면 이런 차이가 납니다. float32 "
+          "계산이나 수치 미분으로 구한 기울기도 그렇습니다. 작성한 손실을 확인하거나, 의도한 차이라면 tolerance=Tolerance(rtol=...)를 그보다 크게 주세요.",
 })
 
 
