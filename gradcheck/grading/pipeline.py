@@ -569,8 +569,10 @@ def _near_miss(d: Diagnosis) -> bool:
 #: batch that cancels); ``1 / (p + eps)`` in the loss's derivative, eps = 1e-7 .. 1e-12: largest 5.4e-5
 #: (the book's ``log(y + 1e-7)`` through mnist_relu's softmax: eps / p for a small p).  The bound, 1e-4
 #: (1700 u), is 5.5 times float32's largest and 1.9 times the epsilon's.  Values cannot tell these from
-#: small real mistakes (a 1e-8 weight decay: up to 3.5e-5) or from a numerical gradient whose rounding
-#: is too faint to read (rt19's folders: 1e-11 .. 9e-5): those get ``precision`` too.
+#: small real mistakes, which get ``precision`` too when they are as small (of the near misses measured:
+#: 99.7 % of a 1e-8 weight decay's, 83 % of a 1e-6 one's, 16 % of a 1e-4 one's, half of those of a
+#: batch without its least-contributing sample), nor from a numerical gradient whose rounding is too
+#: faint to read (18 of rt19's 113: 2e-11 .. 9e-5, docs/threat-model.md).
 RTOL_FLOAT32 = 1e-4
 
 
