@@ -426,6 +426,8 @@ def check_point(
     force_float32: bool = False,
     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
     mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    rediagnose: Callable[[tuple[ParamCheck, ...], Mapping[str, np.ndarray], Mapping[str, NumericGradient]],
+                         tuple[ParamCheck, ...]] | None = None,
 ) -> CheckResult:
     """The check of an opaque function (shared by check_gradients, check_layer and check_net).
 
@@ -440,6 +442,8 @@ def check_point(
     point's arrays replaced by ``moved`` (its backward called there); with
     it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
     ``mistakes``: known wrong gradients a full-mode diagnosis names (:func:`gradcheck.explain.explain`).
+    ``rediagnose(checks, analytic, numeric)``: the caller's own reading of a full-mode check's diagnoses, from
+    what only it can see (check_net: each sample's loss, :func:`gradcheck.logeps.explain_log_epsilon`).
     """
     problems = list(problems)
     warns: list[str] = []
@@ -471,6 +475,8 @@ def check_point(
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
         checks = explain(param_checks(analytic, numeric, tols, names), analytic, numeric,
                          batch_size=n_samples, mistakes=mistakes)
+        if rediagnose is not None:
+            checks = rediagnose(checks, analytic, numeric)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)

@@ -105,6 +105,7 @@ __all__ = [
     "factor_detail",
     "scale_cause",
     "with_loss",
+    "one_way_swaps",
 ]
 
 class GradientCode(str, enum.Enum):
@@ -694,4 +695,36 @@ def diagnose(
             loss=loss,
             lang=lang,
         )
-    return _one_entry_factors(out, student, reference, batch_size, loss, lang) if isinstance(student, Mapping) else out
+    if not isinstance(student, Mapping):
+        return out
+    return one_way_swaps(_one_entry_factors(out, student, reference, batch_size, loss, lang), student, reference, lang=lang)
+
+
+def one_way_swaps(found: Mapping[str, Diagnosis], student: Mapping[str, Any], reference: Mapping[str, np.ndarray],
+                  *, lang: str = "en") -> dict[str, Diagnosis]:
+    """``found`` with a ``swapped`` diagnosis said to be one-way when the other parameter does not hold this one's gradient.
+
+    ``swapped`` is recognised on one parameter alone: it holds the
+    gradient of ``other``.  Only when ``other`` holds this parameter's
+    gradient in turn are the two swapped; when ``other`` holds its own
+    (it passes) or neither, this one was computed as ``other``'s (a copy,
+    or ``other``'s formula without what sets this one apart: a batch
+    norm's ``dgamma = sum(dout)`` is ``dbeta``, rt18 F4), and the sentence
+    says so (``swapped.copy``).  An ``other`` whose submitted gradient is
+    unknown (absent, not numbers, not finite) leaves the diagnosis as it is.
+    """
+    out = dict(found)
+    for name, d in found.items():
+        other = d.detail.get("other")
+        if d.code != GradientCode.SWAPPED or not isinstance(other, str) or other not in student or other not in reference \
+                or name not in reference:
+            continue
+        theirs = _as_array(student[other])
+        if theirs is None or not np.all(np.isfinite(theirs)):
+            continue
+        mine = np.asarray(reference[name], dtype=np.float64)
+        if theirs.shape == mine.shape and _close(theirs.astype(np.float64), mine, RTOL_PATTERN):
+            continue  # a real swap
+        detail = {**d.detail, "template": "swapped.copy", "mutual": False}
+        out[name] = Diagnosis(d.code, d.param, describe(d.code, d.param, detail, lang=lang), json_safe(detail))
+    return out

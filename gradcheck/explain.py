@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from gradcheck import messages
-from gradcheck.diagnose import RTOL_NEAR, RTOL_PATTERN, Diagnosis, diagnose_parameter, factor_detail, scale_cause
+from gradcheck.diagnose import (RTOL_NEAR, RTOL_PATTERN, Diagnosis, diagnose_parameter, factor_detail, one_way_swaps,
+                                scale_cause)
 from gradcheck.estimate import NumericGradient
 from gradcheck.lossfacts import LossFacts, head_facts
 from gradcheck.results import ParamCheck
@@ -279,10 +280,12 @@ def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
         values = {k: g.value for k, g in numeric.items()}
     if callable(loss):
         loss = loss() if any(not c.passed for c in checks) else None
-    return tuple(
+    explained = tuple(
         dataclasses.replace(c, diagnosis=explain_parameter(c, analytic[c.name], numeric[c.name], values, batch_size,
                                                            loss, mistakes))
         if c.name in numeric and c.mode == "full"
         else dataclasses.replace(c, diagnosis=explain_localised(c, batch_size, loss)) if c.diagnosis is None else c
         for c in checks
     )
+    found = one_way_swaps({c.name: c.diagnosis for c in explained if c.diagnosis is not None}, analytic, values)
+    return tuple(c if found.get(c.name) is c.diagnosis else dataclasses.replace(c, diagnosis=found[c.name]) for c in explained)

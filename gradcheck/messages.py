@@ -103,6 +103,15 @@ TEMPLATES: _T = {
         "en": "{param} is the gradient of {other}: the gradients of {param} and {other} are swapped or mislabelled.",
         "ko": "{param}에 {other}의 기울기가 들어 있습니다: 두 기울기가 서로 바뀌었거나 이름이 잘못 붙었습니다.",
     },
+    "swapped.copy": {
+        "en": "{param} holds the gradient of {other}, not its own, while {other} does not hold {param}'s: the two are "
+              "not swapped, {param}'s gradient was computed as {other}'s (copied, or by {other}'s formula without what "
+              "sets {param} apart, as a batch norm's dgamma = sum(dout) leaves out the xhat of sum(dout * xhat)).",
+        "ko": "{param}에 자기 기울기가 아니라 {other}의 기울기가 들어 있지만, {other}에는 {param}의 기울기가 들어 있지 "
+              "않습니다: 두 기울기가 바뀐 것이 아니라 {param}의 기울기를 {other}의 것처럼 계산했습니다 (복사했거나, "
+              "{param}을(를) 구별하는 항을 빼고 {other}의 식으로 계산: 배치 정규화의 dgamma = sum(dout)은 "
+              "sum(dout * xhat)의 xhat을 빠뜨린 것입니다).",
+    },
     "activation": {
         "en": "{param} matches a known mistake in an activation's derivative: {mistake_text}",
         "ko": "{param}은(는) 활성화 함수를 미분할 때 흔히 하는 잘못과 일치합니다: {mistake_text}",
@@ -191,8 +200,10 @@ TEMPLATES: _T = {
         "ko": "{param}에 단정밀도 반올림 오차가 있습니다 (상대 오차 {rel_error:.1e}; 점을 크기의 {step:.0e}만큼 옮겼을 때 2차 차분이 최대 원소의 {moved:.0e}로 float32 수준입니다): 모든 단계를 float64로 계산하세요.",
     },
     "wrong.zero": {
-        "en": "{param} is all zeros: its backward pass seems not to be written.",
-        "ko": "{param}이(가) 모두 0입니다: 역전파가 작성되지 않은 것 같습니다.",
+        "en": "{param} is all zeros while the gradient is not: nothing reached it (a backward pass not written yet, a "
+              "result never stored, or a factor or mask that is 0 everywhere here).",
+        "ko": "{param}이(가) 모두 0이지만 정확한 기울기는 0이 아닙니다: 이 매개변수까지 아무 값도 전달되지 않았습니다 "
+              "(아직 작성하지 않은 역전파, 저장하지 않은 결과, 또는 여기서 모든 곳이 0인 계수나 마스크).",
     },
     "wrong.unread": {
         "en": "{param} cannot be judged: the loss did not change when {param} moved (every numerical entry is exactly 0; see the problem above). Fix that first: the gradient itself may be right.",
@@ -308,8 +319,12 @@ TEMPLATES: _T = {
         "ko": "활성화 값 a에 sigmoid'(a) = s(a)(1 - s(a))를 적용해 시그모이드를 두 번 적용했습니다. a * (1 - a)를 쓰세요.",
     },
     "mistake.relu_mask_output_ge0": {
-        "en": "the ReLU mask was taken as output >= 0, which is always true for a ReLU's output, so the ReLU was back-propagated as the identity; the mask must be z > 0.",
-        "ko": "ReLU 마스크를 output >= 0으로 잡았는데, ReLU의 출력은 항상 0 이상이라 마스크가 항상 1이 되어 ReLU를 항등 함수처럼 역전파했습니다. 마스크는 z > 0이어야 합니다.",
+        "en": "the ReLU was back-propagated as the identity, its mask 1 everywhere: no mask at all, or one taken as "
+              "output >= 0, which is always true for a ReLU's output (as relu2deriv(output) does); the mask must be "
+              "z > 0 (or output > 0).",
+        "ko": "ReLU를 항등 함수처럼 역전파했습니다. 마스크가 모든 곳에서 1입니다: 마스크가 아예 없거나, "
+              "relu2deriv(output)처럼 ReLU의 출력에 대해 항상 참인 output >= 0으로 잡았습니다. 마스크는 z > 0 "
+              "(또는 output > 0)이어야 합니다.",
     },
     "mistake.generic": {
         "en": "it matches the known mistake {mistake}.",

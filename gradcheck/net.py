@@ -28,6 +28,7 @@ from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.compare import Tolerance
 from gradcheck.layer import restoring
+from gradcheck.logeps import PerSample, explain_log_epsilon
 from gradcheck.numeric import FunctionPoint, to_scalar
 from gradcheck.results import CheckResult
 from gradcheck.roundoff import STEP, read_rounding
@@ -177,10 +178,12 @@ def check_net(
         def recheck(moved: dict[str, np.ndarray], names: list[str]) -> CheckResult:
             return _moved_check(loss_fn, grad_fn, arrays, moved, names, xx, tt, who, options)
 
+        samples = functools.partial(_per_sample, loss_fn, grad_fn, arrays, xx, tt)
         point = FunctionPoint(lambda _: loss_fn(xx.copy(), tt.copy()), dict(arrays), who=f"net.{loss}")
         result = check_point(point, grads, first=first, subject=who, problems=problems, recheck=recheck,
                              question="does the model read these arrays? (net.params.update(p) or "
-                                      "net.params[name] = ... replaces the arrays the layers hold)", **options)
+                                      "net.params[name] = ... replaces the arrays the layers hold)",
+                             rediagnose=functools.partial(explain_log_epsilon, per_sample=samples), **options)
     return dataclasses.replace(result, warnings=(*said, *result.warnings)) if said else result
 
 
@@ -203,6 +206,39 @@ def _training_mode(loss_fn: Any, name: str) -> tuple[Any, tuple[str, ...]]:
     return functools.partial(loss_fn, train_flg=True), (
         f"net.{name} takes train_flg: differentiated as net.{name}(x, t, train_flg=True), the training mode "
         f"gradient() uses in the book (BatchNorm with batch statistics, Dropout with its masks)",)
+
+
+#: Largest batch whose samples are run one by one for a diagnosis (two calls each, only when a check failed).
+MAX_PER_SAMPLE = 256
+
+
+def _per_sample(loss_fn: Any, grad_fn: Any, arrays: Mapping[str, np.ndarray], xx: np.ndarray,
+                tt: np.ndarray) -> PerSample | None:
+    """Each sample's loss and ``net.gradient`` of that sample alone (:func:`gradcheck.logeps.explain_log_epsilon`).
+
+    ``None`` when the batch is larger than :data:`MAX_PER_SAMPLE`, has no
+    sample axis, or a call fails or gives a non-finite number: the diagnosis
+    is then left as it was.  The parameters are put back after every call.
+    """
+    if xx.ndim == 0 or not 1 <= len(xx) <= MAX_PER_SAMPLE or tt.ndim == 0 or len(tt) != len(xx):
+        return None
+    before = {k: a.copy() for k, a in arrays.items()}
+    losses, grads = [], []
+    try:
+        for i in range(len(xx)):
+            losses.append(to_scalar(loss_fn(xx[i:i + 1].copy(), tt[i:i + 1].copy()), "net.loss"))
+            grads.append(check_grads_match(grad_fn(xx[i:i + 1].copy(), tt[i:i + 1].copy()), arrays, name="net.gradient"))
+            for k, a in arrays.items():
+                np.copyto(a, before[k])
+    except Exception:  # noqa: BLE001 - a net may refuse a batch of one (BatchNorm): then nothing is named
+        return None
+    finally:
+        for k, a in arrays.items():
+            np.copyto(a, before[k])
+    values = np.array(losses, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or not all(np.all(np.isfinite(g[k])) for g in grads for k in g):
+        return None
+    return values, grads
 
 
 def _moved_check(loss_fn: Any, grad_fn: Any, arrays: Mapping[str, np.ndarray], moved: Mapping[str, np.ndarray],

@@ -436,12 +436,12 @@ def _warn(batch: _Batch) -> None:
     for identity, message in batch.failures:
         print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
     for sub in batch.submissions:
-        if sub.path is None:
-            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {sub.problem}", file=sys.stderr)
+        if sub.path is None:  # what else of the student's is not graded is said on the same line
+            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {'; '.join((str(sub.problem), *sub.notes))}", file=sys.stderr)
         if sub.superseded:
             print(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
                   f"{', '.join(sub.superseded)}", file=sys.stderr)
-        for note in sub.notes:
+        for note in sub.notes if sub.path is not None else ():
             print(f"gradcheck grade: warning: {sub.identity!r} is graded; {note}", file=sys.stderr)
     ids: dict[str, list[str]] = {}
     for sub in batch.submissions:

@@ -17,8 +17,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
   assignment is graded anonymously: those files are grouped by the
   anonymous id and have no user id; a leading ``late_`` before a name is
-  accepted too), Moodle without folders
-  ``Full Name_12345_assignsubmission_file_FILE``, Blackboard
+  accepted too, and ``anon_LATE_``, which Canvas never writes, is read as
+  ``LATE_anon_``), Moodle without folders
+  ``Full Name_12345_assignsubmission_file_FILE`` (its online text,
+  ``..._assignsubmission_onlinetext_onlinetext.html`` and the files embedded
+  in the text, is the student's too: named in ``notes``, never graded, and a
+  student with only online text is refused, never absent), Blackboard
   ``Assignment_user_attempt_YYYY-MM-DD-HH-MM-SS_FILE``; files of one
   student's latest Blackboard attempt are graded, older attempts are listed
   in ``superseded`` (and warned about), never graded as a second row.  The
@@ -26,7 +30,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   the others are helper modules, imported by their own names
   (``kim_123_456_helper.py`` as ``helper``: see :func:`staged`);
 * **one folder per student**: every (non-hidden) folder in ``DIR`` is one
-  submission, identified by the folder's name.  Moodle's download in folders
+  submission, identified by the folder's name; a folder holding only one
+  student's files under an LMS's flat names (a Canvas download sorted into
+  folders) is graded as that flat download is (the newest ``-N`` upload, the
+  older ones in ``superseded``), while bare names in a folder are the
+  student's own (``hw1-1.py`` beside ``hw1.py`` may be part 1-1: several
+  candidates, refused saying so).  Moodle's download in folders
   writes one folder per student *and submission plugin*
   (:data:`MOODLE_FOLDER`, ``Full Name_12345_assignsubmission_file_`` and
   ``..._onlinetext_/onlinetext.html``): a student's folders are one
@@ -96,6 +105,7 @@ __all__ = [
     "link_problem",
     "staged",
     "MOODLE_FOLDER",
+    "online_text_note",
 ]
 
 #: File types that can be graded.
@@ -461,8 +471,21 @@ def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str],
 def _several(where: str, candidates: Sequence[str], helpers: Sequence[str]) -> str:
     """The refusal of several candidates, naming the files recognised as helper modules apart."""
     seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
-    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}; name the graded one with "
+    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}{_dash_n_hint(candidates)}; name the graded one with "
             f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
+
+
+def _dash_n_hint(candidates: Sequence[str]) -> str:
+    """Why ``hw1-1.py`` beside ``hw1.py`` is not taken for Canvas's re-upload: only the flat download's prefixed names are Canvas's.
+
+    >>> _dash_n_hint(["hw1-1.py", "hw1.py", "utils.py"])
+    " (hw1-1.py is not taken for a re-upload of hw1.py: Canvas's -N shows only in its own file names, name_userid_fileid_FILE)"
+    """
+    pairs = [(n, _RENAMED.sub("", n)) for n in candidates if _RENAMED.search(n) and _RENAMED.sub("", n) in candidates]
+    if not pairs:
+        return ""
+    said = ", ".join(f"{n} is not taken for a re-upload of {own}" for n, own in pairs)
+    return f" ({said}: Canvas's -N shows only in its own file names, name_userid_fileid_FILE)"
 
 
 def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
@@ -498,8 +521,10 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
 #: One student's files in an LMS's flat download: the student (``student``), the file's own
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))_\d+_(?P<file>.+)$")),
-    ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_file_(?P<file>.+)$")),
+    # Canvas writes LATE_anon_ID; anon_LATE_ID (a renamed download) is the same, never anonymous id "LATE"
+    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))_\d+_(?P<file>.+)$")),
+    # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
+    ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
     ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
 )
 #: Canvas renames a file whose name the student used before: ``hw1.py`` -> ``hw1-1.py``.
@@ -507,6 +532,20 @@ _RENAMED = re.compile(r"-\d+(?=\.[^.]+$)")
 
 
 _Key = tuple[str, str, str]
+
+#: Moodle's online text in a download without folders (``mod/assign/locallib.php``, ``download_submissions``):
+#: ``Full Name_12345_assignsubmission_onlinetext_onlinetext.html`` and each file embedded in the text.
+_MOODLE_TEXT = re.compile(r"^.+?_\d+_assignsubmission_onlinetext_.+$")
+
+
+def _online_text(name: str) -> bool:
+    """Whether ``name`` (a file, or a folder of Moodle's download in folders) is a Moodle online text, never graded."""
+    return bool(_MOODLE_TEXT.match(name)) or name.endswith("_assignsubmission_onlinetext_")
+
+
+def online_text_note(name: str) -> str:
+    """The note naming a Moodle online text (file or folder) that is not graded, the same in every layout."""
+    return f"{name!r} not graded: Moodle's online text (only .py and .ipynb files are graded; read it yourself)"
 
 
 def _flat_key(name: str) -> tuple[_Key, str, str] | None:
@@ -539,10 +578,12 @@ def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], f
     if links:
         refused = Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
         return _submission(mine[0][0].name, student_id(mine[0][0].name, rx), refused, superseded=older)
+    notes = tuple(online_text_note(f.name) for f, _ in mine if _online_text(f.name))
+    graded = [(f, own) for f, own in mine if not _online_text(f.name)]
     canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
-    choice = choose_file(mine if canvas else _own_names(mine), where, file_pattern=file_pattern, model=model, renamed=canvas)
-    ident = (choice.path or mine[0][0]).name
-    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)))
+    choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, renamed=canvas)
+    ident = (choice.path or (graded or mine)[0][0]).name
+    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)), notes=notes)
 
 
 def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
@@ -552,7 +593,8 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
         k = _flat_key(f.name)
         if k is not None:
             groups.setdefault(k[0], []).append((f, k[1], k[2]))
-    grouped = {key: files for key, files in groups.items() if len(files) > 1}
+    # a student's several files are one submission; so is a Moodle online text alone (named, never graded as code)
+    grouped = {key: files for key, files in groups.items() if len(files) > 1 or any(_online_text(f.name) for f, _, _ in files)}
     out: list[tuple[Submission, Path]] = []
     done: set[_Key] = set()
     for f in entries:
@@ -634,7 +676,7 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
     if p.is_file() or p.is_symlink() and not p.is_dir():
         return [(_file_submission(p, p.as_posix(), _id_of_file(p, rx)), _key(p))]
     entries = [e for e in sorted(p.iterdir()) if _visible(e)]
-    files = [e for e in entries if (e.is_file() or e.is_symlink()) and e.suffix.lower() in SUFFIXES]
+    files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _online_text(e.name))]
     out = _flat(files, rx, file_pattern, model)
     out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model)
     return sorted(out, key=lambda item: item[0].identity)
@@ -652,15 +694,30 @@ def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     for d in dirs:
         m = MOODLE_FOLDER.match(d.name)
         if m is None:
-            out.append((_submission(d.name, student_id(d.name, rx), _pick(d, file_pattern, model)), _key(d)))  # a link: its own row
+            sub = _lms_folder(d, rx, file_pattern, model) or _submission(d.name, student_id(d.name, rx), _pick(d, file_pattern, model))
+            out.append((sub, _key(d)))  # a link: its own row
         else:
             moodle.setdefault((m["name"], m["student"]), []).append(d)
     return out + [_moodle_student(folders, rx, file_pattern, model) for folders in moodle.values()]
 
 
+def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission | None:
+    """A folder holding only one student's files under an LMS's own flat names (a download sorted into folders), graded as
+    that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
+    if folder.is_symlink() or folder_links(folder):
+        return None  # refused by _pick, naming the links
+    files = folder_files(folder)
+    keys = [_flat_key(f.name) if f.parent == folder else None for f in files]
+    first = keys[0] if keys else None
+    if first is None or any(k is None or k[0] != first[0] for k in keys):
+        return None
+    sub = _group(first[0], [(f, k[1], k[2]) for f, k in zip(files, keys) if k is not None], rx, file_pattern, model)
+    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
+
+
 def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:
     """A student's Moodle plugin folders as one submission: the files of every plugin but the online text, which is named, not graded."""
-    text = [d for d in folders if d.name.endswith("_assignsubmission_onlinetext_")]
+    text = [d for d in folders if _online_text(d.name)]
     graded = [d for d in folders if d not in text]
     main = (graded or folders)[0]
     links = [_link_text(d) for d in folders if d.is_symlink()] + [f"{d.name}/{link}" for d in folders if not d.is_symlink() for link in folder_links(d)]
@@ -669,7 +726,7 @@ def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str 
         return _submission(main.name, student_id(main.name, rx), refused), _key(main)
     files = [(f, f.relative_to(d).as_posix()) for d in graded for f in folder_files(d)]
     choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model)
-    notes = tuple(f"{d.name!r} not graded: Moodle's online text (only .py and .ipynb files are graded; read it yourself)" for d in text)
+    notes = tuple(online_text_note(d.name) for d in text)
     return _submission(main.name, student_id(main.name, rx), choice, notes=notes), _key(main)
 
 

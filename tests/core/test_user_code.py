@@ -351,10 +351,28 @@ def test_missing_1_over_n_is_named_with_the_batch_size():
     assert "Diagnosis (scale): W1 is the exact gradient times 5 (= N" in format_result(r)
 
 
-def test_log_plus_1e_7_is_named_a_relative_offset():
+def test_log_plus_1e_7_is_named_by_its_epsilon():
+    # check_net reads each sample's loss: the offset is the epsilon's, sample by sample (gradcheck.logeps)
     r = check_net(dlfs.TwoLayerNet(6, 5, 3, delta=1e-7), *dlfs.batch())
     assert not r.passed
     for c in r.params:
+        assert c.diagnosis.detail.get("template") == "wrong.log_epsilon", c.diagnosis
+        assert "log(y + 1e-7)" in c.diagnosis.message
+
+
+def test_a_small_relative_offset_is_named_where_no_sample_can_be_read():
+    # the same loss through check_gradients: one opaque function, no samples: the offset and its usual causes
+    net, (x, t) = dlfs.TwoLayerNet(6, 5, 3, delta=1e-7), dlfs.batch()
+
+    def loss(p):
+        for k, v in p.items():
+            net.params[k][...] = v
+        return net.loss(x, t)
+
+    p = {k: v.copy() for k, v in net.params.items()}
+    r = check_gradients(loss, net.gradient(x, t), p)
+    assert not r.passed
+    for c in r.failed:
         assert c.diagnosis.detail.get("template") == "wrong.offset", c.diagnosis
         assert 1e-8 < c.diagnosis.detail["max_rel_offset"] < 1e-4 and "1e-7" in c.diagnosis.message
 

@@ -75,8 +75,19 @@ def test_run_autograder_keeps_the_wheel_from_the_student_wherever_it_is_started(
     if available_levels()[Level.UID] is not None:
         pytest.skip(f"uid isolation is not available here: {available_levels()[Level.UID]}")
     uid = isolation.resolve("uid")
+    variant_covers = mount_ns
     if mount_ns and not uid.mount_ns:
         pytest.skip("no mount namespace here")
+    if not mount_ns and isolation.expose_plan(isolation.python_paths()) is not None:
+        # The interpreter lives where others cannot reach it (/root/.pyenv in CI): uid needs a mount namespace to
+        # expose it at all. Keep that namespace but let it cover nothing else (no answer key, not the working
+        # directory), so the wheel's own permissions are all that stand between the student and the key, as on a
+        # Gradescope image with Python in /usr/local.
+        if not uid.mount_ns:
+            pytest.skip("the interpreter is hidden from other users and there is no mount namespace to expose it")
+        expose_plan = isolation.expose_plan
+        monkeypatch.setattr(isolation, "expose_plan", lambda paths, hide=(), keys=(): expose_plan(paths, [], []))
+        mount_ns = True
     monkeypatch.setattr(isolation, "resolve", lambda *a, **k: dataclasses.replace(uid, mount_ns=mount_ns))
     toml = open_dir / "hw.toml"
     toml.write_text('model = "xor_2layer"\n', encoding="utf-8")
@@ -103,7 +114,10 @@ def test_run_autograder_keeps_the_wheel_from_the_student_wherever_it_is_started(
     results = json.loads(run_gradescope(root, root / "source" / "assignment.toml").read_text(encoding="utf-8"))
     text = json.dumps(results)
     assert results["extra_data"]["isolation"] == "uid", text[:2000]
-    assert "WHEEL [" in text and ("WHEEL []" in text or "PermissionError" in text), text[:2000]
+    if variant_covers:  # the working directory (ROOT) is covered: the wheel is out of sight
+        assert "WHEEL []" in text or "WHEEL ['PermissionError']" in text, text[:2000]
+    else:  # in sight, but its permissions refuse the sandbox's user
+        assert "WHEEL ['PermissionError']" in text, text[:2000]
     assert os.getcwd() == "/"  # the caller's working directory is given back
 
 

@@ -296,3 +296,87 @@ def test_a_large_class_without_ids_is_one_line_and_a_student_without_one_among_i
     assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "m.csv") == 0
     lines = [x for x in capsys.readouterr().err.splitlines() if "student id" in x]
     assert len(lines) == 1 and "'park.py' has no student id" in lines[0]
+
+
+# -- Moodle without folders: every plugin's files flat, Name_ID_assignsubmission_PLUGIN_FILE -----------------
+# mod/assign/locallib.php (download_submissions, "downloadasfolders" off): clean_filename(prefix . '_' . subtype
+# . '_' . type . '_' . name); assignsubmission_onlinetext's get_files gives 'onlinetext.html' (its
+# 'onlinetextfilename' string) and the files embedded in the text under their own names.
+
+
+def test_moodle_flat_online_text_is_named_as_in_the_folder_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "moodle", {"Kim Minsu_1001_assignsubmission_file_hw1.py": USES_HELPER,
+                                    "Kim Minsu_1001_assignsubmission_file_helper.py": GOOD,
+                                    "Kim Minsu_1001_assignsubmission_onlinetext_onlinetext.html": "<p>see my file</p>",
+                                    "Lee Jiwoo_1002_assignsubmission_file_hw1.py": SCALE,
+                                    "Park Su_1003_assignsubmission_onlinetext_onlinetext.html": "<p>forgot the file</p>",
+                                    # a .py embedded in the online text is part of the text, as in the folder layout
+                                    "Park Su_1003_assignsubmission_onlinetext_hw1.py": GOOD})
+    out = tmp_path / "out"
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "moodle", "--lms-file", out / "m.csv", "--csv", out / "g.csv")
+    got = [(r["student_id"], r["score"]) for r in rows(out / "g.csv")]
+    assert got == [("1001", "2"), ("1002", "1"), ("1003", "0")]  # Park Su is a row, never silently absent
+    assert [r[0] for r in csv.reader((out / "m.csv").open(encoding="utf-8-sig"))][1:] == [
+        "Participant 1001", "Participant 1002", "Participant 1003"]
+    err = capsys.readouterr().err
+    assert status == 0
+    for name in ("Kim Minsu_1001_assignsubmission_onlinetext_onlinetext.html", "Park Su_1003_assignsubmission_onlinetext_onlinetext.html",
+                 "Park Su_1003_assignsubmission_onlinetext_hw1.py"):
+        assert f"{name!r} not graded: Moodle's online text" in err
+    park = next(line for line in err.splitlines() if "Park Su_1003_assignsubmission_onlinetext_onlinetext.html' not graded" in line)
+    assert "was not graded: no .py or .ipynb file" in park and "is graded" not in park
+
+
+def test_moodle_flat_student_with_one_file_and_online_text_is_one_submission(tmp_path: Path) -> None:
+    d = write(tmp_path / "moodle", {"Kim Minsu_1001_assignsubmission_file_hw1.py": GOOD,
+                                    "Kim Minsu_1001_assignsubmission_onlinetext_onlinetext.html": "<p>hi</p>"})
+    (sub,) = collect_submissions([d], id_pattern=ID_PATTERNS["moodle"])
+    assert sub.path is not None and sub.path.name == "Kim Minsu_1001_assignsubmission_file_hw1.py" and sub.student_id == "1001"
+    assert sub.notes == ("'Kim Minsu_1001_assignsubmission_onlinetext_onlinetext.html' not graded: Moodle's online text "
+                         "(only .py and .ipynb files are graded; read it yourself)",)
+
+
+# Canvas never writes "anon_LATE_" (content_zipper.rb get_filename: [name, "LATE", id] with id "anon_ANONID"
+# and no name when anonymous, so "LATE_anon_"); a renamed download may.  It must never be split as anonymous id
+# "LATE" (every late anonymous student one submission) nor as user "anon" with user id = the anonymous id.
+def test_anon_late_order_is_read_as_an_anonymous_late_file(tmp_path: Path) -> None:
+    d = write(tmp_path / "canvas", {"anon_LATE_12362_900023_hw1.py": USES_HELPER, "anon_LATE_12362_900024_helper.py": GOOD,
+                                    "anon_LATE_40771_900031_hw1.py": USES_HELPER, "anon_LATE_40771_900032_helper.py": SCALE,
+                                    "anon_late_Zk3Qp_900041_hw1.py": GOOD})
+    subs = collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])
+    got = sorted((s.path.name if s.path else None, s.helper_names, s.student_id) for s in subs)
+    assert got == [("anon_LATE_12362_900023_hw1.py", ("helper.py",), ""), ("anon_LATE_40771_900031_hw1.py", ("helper.py",), ""),
+                   ("anon_late_Zk3Qp_900041_hw1.py", (), "")]
+
+
+# -- Canvas's -N inside a student's folder ----------------------------------------------------------------------
+# Canvas (app/models/attachment.rb make_unique_filename) renames a second upload of hw1.py to hw1-1.py, and
+# only its flat download shows that name, prefixed (lib/content_zipper.rb).  A folder of one student's files
+# under Canvas's own names (the download sorted into folders) is graded as the flat download is; bare names
+# in a folder are the student's own (Moodle renames to "hw1 (1).py", git and Gradescope keep names), so
+# hw1-1.py there may be part 1-1 and is never taken for a re-upload.
+
+
+def test_a_folder_of_canvas_named_files_grades_the_newest_upload_and_names_the_older(tmp_path: Path,
+                                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "class", {"kimminji/kimminji_20001_555001_hw1.py": SCALE, "kimminji/kimminji_20001_555007_hw1-1.py": USES_HELPER,
+                                   "kimminji/kimminji_20001_555008_helper.py": GOOD,
+                                   "leejun/leejun_LATE_20002_555003_hw1.py": GOOD})
+    subs = {s.identity: s for s in collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])}
+    kim = subs["kimminji"]
+    assert kim.path is not None and kim.path.name == "kimminji_20001_555007_hw1-1.py" and kim.student_id == "20001"
+    assert kim.superseded == ("kimminji_20001_555001_hw1.py",) and kim.helper_names == ("helper.py",)
+    assert subs["leejun"].student_id == "20002"
+    out = tmp_path / "out"
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "c.csv", "--csv", out / "g.csv")
+    assert status == 0
+    assert [(r["submission"], r["student_id"], r["score"]) for r in rows(out / "g.csv")] == [("kimminji", "20001", "2"), ("leejun", "20002", "2")]
+    assert "'kimminji' is the student's latest attempt; older attempts not graded: kimminji_20001_555001_hw1.py" in capsys.readouterr().err
+
+
+def test_bare_dash_n_names_in_a_folder_are_refused_saying_why(tmp_path: Path) -> None:
+    d = write(tmp_path / "class", {"kim/hw1.py": GOOD, "kim/hw1-1.py": SCALE})
+    (sub,) = collect_submissions([d])
+    assert sub.path is None and sub.problem is not None
+    assert "several candidate files in 'kim': hw1-1.py, hw1.py" in sub.problem
+    assert "hw1-1.py is not taken for a re-upload of hw1.py" in sub.problem

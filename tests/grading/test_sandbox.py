@@ -463,29 +463,32 @@ def test_shutdown_closes_each_descriptor_once(tmp_path: Path, monkeypatch: pytes
 def test_an_import_without_address_space_left_is_a_memory_verdict(tmp_path: Path) -> None:
     # rt17 F10: a compiled module that cannot be mapped under the memory limit gave `error`
     # ("failed to map segment from shared object"); it is `memory`, saying the limit and how to raise it.
-    # Half a megabyte is left: too little for _decimal's segments (measured: 512 KB fails, 1 MB loads),
-    # enough for the child to report.
+    # The submission takes every page of address space with mmap (exact, unlike bytearrays, whose fate depends on
+    # malloc's thresholds: a version that freed "about 512 KB" of bytearrays loaded _decimal's 364 KB in CI), then
+    # hands back exactly 512 KB: too little for unicodedata's 1.1 MB of segments (readelf -l), twice what the
+    # child needs to report (measured: 256 KB reports, 128 KB dies of a MemoryError before it can name the module).
     code = (
+        "import mmap\n"
         "import numpy as np\n"
-        "def _leave_half_a_megabyte():\n"
+        "_ROOM = mmap.mmap(-1, 512 << 10)  # kept back now, handed back below: all the address space left\n"
+        "def _take_every_page():\n"
         "    hog, size = [], 1 << 28\n"
-        "    while size >= 4096:\n"
+        "    while size >= mmap.PAGESIZE:\n"
         "        try:\n"
-        "            hog.append(bytearray(size))\n"
-        "        except MemoryError:\n"
+        "            hog.append(mmap.mmap(-1, size))\n"
+        "        except (OSError, MemoryError):\n"
         "            size //= 2\n"
-        "    freed = 0\n"
-        "    while freed < 512 << 10:\n"
-        "        freed += len(hog.pop())\n"
         "    return hog\n"
-        "HOG = _leave_half_a_megabyte()\n"
-        "import _decimal  # a compiled module of the standard library the grader does not load\n"
+        "HOG = _take_every_page()\n"
+        "_ROOM.close()\n"
+        "import unicodedata  # a compiled module of the standard library the grader does not load\n"
         "def backward(params, x, y):\n"
         "    return {k: v * 0 for k, v in params.items()}\n"
     )
     _, r = run_once(write(tmp_path, code))
     assert r.status == "memory", r.message
     assert "memory limit of 512 MB" in r.message and "--memory" in r.message and "failed to map segment" in r.message
+    assert "unicodedata" in r.message, r.message  # the module itself could not be mapped
 
 
 def test_a_library_on_a_noexec_file_system_is_not_called_memory(monkeypatch: pytest.MonkeyPatch) -> None:
