@@ -230,10 +230,11 @@ def _listed_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], 
     return tuple(out)
 
 
-#: Joined entries up to which :func:`_settled_in_floats` judges a toy network's first stage in Python floats: its
-#: numpy calls cost 26-34 us whatever the size (3 to 28 entries), the same arithmetic in floats 3 us at 3 entries
-#: and 25 us at 28 (measured, xor_1layer to study_3layer): about as much at 32.
-SETTLED_IN_FLOATS = 32
+#: Joined entries up to which :func:`_settled_in_floats` judges a toy network's first stage in Python floats.
+#: Measured, whole checks at N=32 against the numpy path, alternately: 0.84x at 3 entries (xor_1layer), 0.91x at
+#: 13, 0.95x at 25-28, 0.97x at 37, 0.99x at 51 and 1.00x at 67 (xor_3layer with 4, 5 and 6 hidden units): the
+#: floats' cost grows with the entries, the numpy calls' does not.
+SETTLED_IN_FLOATS = 64
 
 
 def _settled_in_floats(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,

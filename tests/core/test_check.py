@@ -937,15 +937,16 @@ def _result_text(r) -> str:
 
 @pytest.mark.parametrize("tolerance", [Tolerance(), Tolerance(rtol=1e-5, atol=1e-9, k=2.0), Tolerance(rtol=0.0, k=8.0)],
                          ids=["default", "atol", "no-rtol"])
-@pytest.mark.parametrize("name", NAMES)
-def test_a_toy_networks_check_in_python_floats_is_the_general_paths_bit_for_bit(name, tolerance, monkeypatch):
+@pytest.mark.parametrize("name, options", [(n, None) for n in NAMES] + [("xor_3layer", {"hidden1": 5, "hidden2": 5})],
+                         ids=[*NAMES, "xor_3layer-51"])  # 51 entries: near the float path's limit
+def test_a_toy_networks_check_in_python_floats_is_the_general_paths_bit_for_bit(name, options, tolerance, monkeypatch):
     """check._settled_in_floats (a toy network whose first stage settles every entry, judged in Python floats)
     gives the results of the numpy path (estimate_tiny, judge, judged_entries, _badness) bit for bit, at three
     points each with three tolerances, correct gradients and three planted bugs (which the float path leaves to
     the general path: their messages are the same on both)."""
     import gradcheck.check as check
 
-    model = model_of(name)
+    model = model_of(name, options)
     for seed, n in ((0, 32), (3, 5), (11, 1)):
         rng = np.random.default_rng(seed)
         params = model.init_params(rng)
