@@ -1372,6 +1372,17 @@ def _sits_on_ties(ev: ModelEvaluator) -> bool:
     return any(bool(tied.any()) for _, tied in _ties(ev))
 
 
+#: Diagnoses that name a pattern in every entry (:mod:`gradcheck.explain`): read off the ties, they say more than one
+#: at the point given, where some entries are judged by a kink's bracket only.
+_WHOLE_PATTERNS = frozenset({"sign", "scale", "transpose", "swapped", "activation"})
+
+
+def _pattern_off_ties(at: ParamCheck, off: ParamCheck) -> bool:
+    """Whether the check off the ties names a pattern where the one at the point given names none."""
+    return (off.diagnosis is not None and off.diagnosis.code in _WHOLE_PATTERNS and off.mode == "full"
+            and at.diagnosis is not None and at.diagnosis.code in ("partial", "wrong"))
+
+
 def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool, *,
                  crossing: str = "each failing entry moving a tie") -> ParamCheck:
     """A tensor's verdict from its check at the point given (``at``) and off the ties (``off``: a failing one of the two).
@@ -1405,6 +1416,10 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool, *,
         return dataclasses.replace(at, notes=at.notes + (f"{here}; {why}. At {moved} it passes too",))  # at both
     there = f"at one of {moved} it fails ({off.n_failed} of {off.n_entries} {'probes' if off.mode == 'fast' else 'entries'})"
     if not at.passed:
+        if _pattern_off_ties(at, off):  # rt18 F2: the kinks hid the pattern ("wrong in 2 of 3" for a 1.03x db1)
+            return dataclasses.replace(at, diagnosis=off.diagnosis, notes=at.notes + (
+                f"{here}; {there} too: the backward is wrong beyond the choice of relu'(0), and the diagnosis is "
+                "from there, where no entry sits on a tie",))
         return dataclasses.replace(at, notes=at.notes + (f"{here}; {there} too: the backward is wrong beyond the "
                                                          "choice of relu'(0)",))
     note = f"{here}, but {why}; {there}, and every number shown is from there"
