@@ -26,6 +26,11 @@ class GradcheckPrecisionWarning(UserWarning):
     """Inputs or outputs below float64: the check runs in float64, but the code under check does not."""
 
 
+#: An array's writeable flag, and what :meth:`Point.untouched` compares of its layout (read by :meth:`Point.intact`).
+_WRITEABLE = operator.attrgetter("flags.writeable")
+_LAYOUT = operator.attrgetter("shape", "dtype", "strides")
+
+
 @dataclass(frozen=True, eq=False)
 class Point:
     """A check point: parameters, inputs and targets (float64 arrays).
@@ -79,12 +84,12 @@ class Point:
 
         The test made around every guarded call (a toy network's check makes
         four); when it fails, :func:`run_guarded` asks each question alone.
+        Mapped attribute getters, not a loop: half the cost (2.6 against 5.7
+        us for xor_2layer's six arrays).
         """
-        for a, b in zip(self.arrays(), pristine.arrays()):
-            if (a.flags.writeable or b.flags.writeable or a.shape != b.shape or a.dtype != b.dtype
-                    or a.strides != b.strides):
-                return False
-        return True
+        mine, theirs = self.arrays(), pristine.arrays()
+        return (not any(map(_WRITEABLE, mine)) and not any(map(_WRITEABLE, theirs))
+                and list(map(_LAYOUT, mine)) == list(map(_LAYOUT, theirs)))
 
     def untouched(self, pristine: "Point") -> bool:
         """Read-only still, and every array with its pristine shape, dtype and strides.
@@ -178,11 +183,24 @@ def unstable(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
     >>> unstable(a, {"W": np.array([1.0, 2.0 + 4e-16])}), unstable(a, {"W": np.array([1.0, 2.5])})
     ([], ['W'])
     """
+    if all(map(_same_bits, first.values(), map(second.get, first))):
+        return []  # the usual case: two calls gave the same bits, which the rule below accepts whatever the scale
     arrays = {k: (_numeric(v), _numeric(second.get(k))) for k, v in first.items()}
     finite = [np.abs(v[np.isfinite(v)]) for pair in arrays.values() for v in pair if v is not None and v.size]
     scale = max((float(v.max()) for v in finite if v.size), default=0.0)
     tolerance = ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
     return [k for k, (a, b) in arrays.items() if not _within(a, b, tolerance, first[k], second.get(k))]
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    """Are ``a`` and ``b`` float arrays of one dtype and shape with the same bytes (then :func:`_within` at any tolerance)?
+
+    At most 4096 entries (:func:`same_entries`' small case): the test that
+    lets :func:`unstable` skip its scale and float64 copies, about a tenth
+    of a toy network's check.
+    """
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype.kind == "f" and a.dtype == b.dtype
+            and a.shape == b.shape and a.size <= 4096 and a.tobytes() == b.tobytes())
 
 
 def _numeric(value: Any) -> np.ndarray | None:

@@ -42,7 +42,7 @@ from gradcheck.grading.results import SubmissionResult
 __all__ = ["CACHE_FORMAT", "KEY_FILE", "ResultCache", "cache_key", "versions"]
 
 #: Bumped when the entry format or the key's meaning changes.
-CACHE_FORMAT = "2"
+CACHE_FORMAT = "3"  # 3: results carry helper_hashes (identical helper modules)
 #: The per-directory secret.
 KEY_FILE = ".hmac-key"
 

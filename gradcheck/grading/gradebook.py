@@ -40,7 +40,7 @@ from gradcheck.grading.verdicts import CODES
 from gradcheck.grading.render_markdown import escape_cell, format_points
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["BINS", "REVIEW_VERDICTS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_groups", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "render_summary"]
+__all__ = ["BINS", "REVIEW_VERDICTS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_files", "identical_groups", "handed_out", "file_label", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "render_summary"]
 
 #: Score bins as fractions of the maximum: ``[lo, hi)``, the last one is exactly full marks.
 BINS: tuple[tuple[str, float, float], ...] = (
@@ -151,30 +151,68 @@ for _key, _messages in {
                                  "ko": "매개변수 하나 이상에서 각 진단을 받은 제출물 수 (제출물 하나는 진단마다 한 번만 셉니다)"},
     "ui.pass_rates_note": {"en": "Pass rate per parameter (submissions whose gradient of it is correct)",
                            "ko": "매개변수별 통과율 (그 기울기가 정확한 제출물의 비율)"},
-    "ui.identical_groups": {"en": "Identical submissions (same code once comments and layout are ignored)",
-                            "ko": "똑같은 제출물 (주석과 서식을 빼면 같은 코드)"},
+    "ui.identical_groups": {"en": "Identical files (same code once comments and layout are ignored; a helper module in brackets)",
+                            "ko": "똑같은 파일 (주석과 서식을 빼면 같은 코드, 괄호 안은 보조 모듈)"},
     "ui.isolation": {"en": "Isolation level", "ko": "격리 수준"},
     "ui.review_identical": {"en": "identical to another submission", "ko": "다른 제출물과 똑같음"},
 }.items():
     i18n.register_template(_key, _messages)
 
 
-def identical_groups(results: Sequence[SubmissionResult]) -> list[list[SubmissionResult]]:
-    """Groups of two or more submissions with the same normalised source, in input order.
+#: A helper module the same in more than this share of the class (and in at least
+#: :data:`HANDED_OUT_MIN` submissions) is taken for a file the course handed out: named
+#: once in the summary, nobody flagged for review (a copy between two students is not a
+#: majority of the class).
+HANDED_OUT_SHARE = 0.5
+HANDED_OUT_MIN = 3
 
-    The normalised source hash (``source_hash``) is used; a result without one
-    (an older cache) falls back to the file's SHA-256.
+_Files = list[tuple[SubmissionResult, str]]
+
+
+def identical_files(results: Sequence[SubmissionResult]) -> list[_Files]:
+    """Groups of one file (the same normalised source) loaded by two or more submissions, in input order.
+
+    Every file a submission loads counts: the graded one (``source_hash``, or
+    the file's SHA-256 for a result from an older cache), named ``""``, and
+    each helper module (``helper_hashes``), named by its file name; so
+    ``kim/helper.py`` copied to ``lee/utils.py`` is found.
+
+    >>> rs = [SubmissionResult("a", "m", 0, 1.0, 1.0, source_hash="x", helper_hashes=(("u.py", "h"),)),
+    ...       SubmissionResult("b", "m", 0, 1.0, 1.0, source_hash="y", helper_hashes=(("v.py", "h"),))]
+    >>> [[(r.submission, name) for r, name in g] for g in identical_files(rs)]
+    [[('a', 'u.py'), ('b', 'v.py')]]
+    """
+    groups: dict[str, _Files] = {}
+    for r in results:
+        own = r.source_hash or r.file_hash
+        for name, key in ((("", own),) if own else ()) + r.helper_hashes:
+            groups.setdefault(key, []).append((r, name))
+    return [g for g in groups.values() if len({id(r) for r, _ in g}) > 1]
+
+
+def handed_out(group: _Files, n: int) -> bool:
+    """Whether a group of :func:`identical_files` is a helper module the course handed out (:data:`HANDED_OUT_SHARE`)."""
+    holders = len({id(r) for r, _ in group})
+    return all(name for _, name in group) and holders >= HANDED_OUT_MIN and holders > HANDED_OUT_SHARE * n
+
+
+def file_label(result: SubmissionResult, name: str) -> str:
+    """A file of :func:`identical_files` for the instructor: the submission, and the helper module's name in brackets."""
+    return f"{result.submission} ({name})" if name else result.submission
+
+
+def identical_groups(results: Sequence[SubmissionResult]) -> list[list[SubmissionResult]]:
+    """The submissions of each group of :func:`identical_files` a person should look at (not a handed-out file), in input order.
 
     >>> rs = [SubmissionResult(n, "m", 0, 1.0, 1.0, source_hash=h) for n, h in (("a", "x"), ("b", "y"), ("c", "x"))]
     >>> [[r.submission for r in g] for g in identical_groups(rs)]
     [['a', 'c']]
     """
-    groups: dict[str, list[SubmissionResult]] = {}
-    for r in results:
-        key = r.source_hash or r.file_hash
-        if key:
-            groups.setdefault(key, []).append(r)
-    return [g for g in groups.values() if len(g) > 1]
+    out = []
+    for g in identical_files(results):
+        if not handed_out(g, len(results)):
+            out.append(list({id(r): r for r, _ in g}.values()))
+    return out
 
 
 def needs_review(results: Sequence[SubmissionResult]) -> list[tuple[SubmissionResult, str]]:
@@ -234,7 +272,8 @@ class ClassSummary:
     review : tuple of (str, str)
         ``(submission, reason)`` for every submission that needs a human look.
     identical : tuple of tuple of str
-        Groups of submissions with the same normalised source.
+        Groups of files with the same normalised source (:func:`identical_files`,
+        each named by :func:`file_label`); a handed-out helper module is one sentence.
     """
 
     n: int
@@ -312,8 +351,21 @@ def class_summary(results: Iterable[SubmissionResult], *, isolation: str = "") -
         isolation=isolation or ", ".join(sorted({r.isolation for r in items if r.isolation})),
         versions=_versions(),
         review=tuple((r.submission, why) for r, why in needs_review(items)),
-        identical=tuple(tuple(r.submission for r in g) for g in identical_groups(items)),
+        identical=_identical_rows(items),
     )
+
+
+def _identical_rows(items: Sequence[SubmissionResult]) -> tuple[tuple[str, ...], ...]:
+    """The summary's identical files: each group's files (:func:`file_label`), a handed-out file as one sentence."""
+    rows: list[tuple[str, ...]] = []
+    for g in identical_files(items):
+        if handed_out(g, len(items)):
+            names = ", ".join(sorted({name for _, name in g}))
+            holders = len({id(r) for r, _ in g})
+            rows.append((f"{names} in {holders} of {len(items)} submissions: the same file, handed out? (not flagged for review)",))
+        else:
+            rows.append(tuple(file_label(r, name) for r, name in g))
+    return tuple(rows)
 
 
 def _summary_head(summary: ClassSummary, t: Callable[[str], str]) -> list[tuple[str, str]]:

@@ -668,7 +668,31 @@ def collect_submissions(
                 out.append(sub)
     if not out:
         raise SubmissionsError(f"no .py or .ipynb submissions found in {', '.join(map(str, given))}")
-    return out
+    return _hard_links(out)
+
+
+def _hard_links(submissions: list[Submission]) -> list[Submission]:
+    """``submissions``, each file that is one file on disk with another submission's (a hard link) named in both ``notes``.
+
+    No LMS's zip holds a hard link (zip has no such entry); tar, ``cp -al``
+    and backup snapshots make them.  A hard link is no pointer to follow:
+    both names are one regular file, graded as its content (unlike a
+    symbolic link, :func:`link_problem`).  A second name outside the class
+    (a snapshot) says nothing about who wrote it and is not named.
+    """
+    names: dict[tuple[int, int], list[tuple[int, Path]]] = {}
+    for i, sub in enumerate(submissions):
+        for f in ((sub.path,) if sub.path is not None else ()) + sub.extra_files:
+            st = f.lstat()
+            if st.st_nlink > 1:
+                names.setdefault((st.st_dev, st.st_ino), []).append((i, f))
+    notes: dict[int, list[str]] = {}
+    for group in names.values():
+        for i, f in group:
+            notes.setdefault(i, []).extend(
+                f"{f.name!r} is one file on disk with {g.name!r} of {submissions[j].identity!r} (a hard link, which tar or cp -al "
+                "makes and no LMS's zip holds): graded as its content; decide by hand whose work it is" for j, g in group if j != i)
+    return [replace(sub, notes=sub.notes + tuple(notes.get(i, ()))) for i, sub in enumerate(submissions)]
 
 
 def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:

@@ -1056,6 +1056,7 @@ def grade_submission(
     for f in extra:
         if not f.is_file():
             raise FileNotFoundError(f"extra_files holds {str(f)!r}, which is not a file")
+    helpers = _helper_fingerprints(extra)
     with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation) as (box, extra_notes):
         notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
@@ -1065,7 +1066,20 @@ def grade_submission(
         result = grade_with(caller, model, submission=name or path.name, seed=seed, policy=policy, lang=lang, shrink=shrink,
                             file_hash=digest, messages=notes, module_globals=getattr(box, "module_globals", None))
         result = dataclasses.replace(result, isolation=str(getattr(getattr(box, "isolation", None), "value", "")))
-    return dataclasses.replace(_with_duration(result, time.perf_counter() - start, title=assignment.title), source_hash=fingerprint)
+    return dataclasses.replace(_with_duration(result, time.perf_counter() - start, title=assignment.title), source_hash=fingerprint,
+                               helper_hashes=helpers)
+
+
+def _helper_fingerprints(files: Sequence[Path]) -> tuple[tuple[str, str], ...]:
+    """``(name, normalised source hash)`` of each helper module with code in it (an empty ``__init__.py`` is nobody's copy)."""
+    from gradcheck.grading.loader import load_submission, source_fingerprint
+
+    out = []
+    for f in files:
+        loaded = load_submission(f)
+        if loaded.error is None and any(c.source.strip() for c in loaded.cells):
+            out.append((f.name, source_fingerprint(loaded)))
+    return tuple(out)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,9 @@ from gradcheck.grading.gradebook import (
     ClassSummary,
     check_results,
     class_summary,
+    file_label,
+    handed_out,
+    identical_files,
     identical_groups,
     needs_review,
 )
@@ -174,17 +177,27 @@ def _review(items: Sequence[SubmissionResult], t: Any) -> list[str]:
     if not flagged:
         return out + [f"<p>{_e(t('ui.nothing_to_review'))}</p>"]
     index = {id(r): i for i, r in enumerate(items)}
-    twins = {id(r): g for g in identical_groups(items) for r in g}
     rows = []
     for r, why in flagged:
         if why == "identical":
-            others = [o.submission for o in twins[id(r)] if o is not r]
-            detail = _e(t("ui.same_file_as").format(names=", ".join(others)))
+            detail = _e(" ".join(_twins(r, items, t)))
         else:
             detail = f"<pre>{_e(r.messages[0])}</pre>" if r.messages else ""
         link = f'<a href="#{_anchor(index[id(r)])}">{_e(r.submission)}</a>'
         rows.append([link, f"<code>{_e(why)}</code>", detail])
     return out + [_table([_e(t("ui.submission")), _e(t("ui.reason")), _e(t("ui.message"))], rows)]
+
+
+def _twins(r: SubmissionResult, items: Sequence[SubmissionResult], t: Any) -> list[str]:
+    """Each file of ``r`` another submission has too, with theirs (a helper module named first: ``utils.py: The same file as ...``)."""
+    out = []
+    for g in identical_files(items):
+        mine = [name for o, name in g if o is r]
+        if mine and not handed_out(g, len(items)):
+            others = ", ".join(file_label(o, name) for o, name in g if o is not r)
+            said = t("ui.same_file_as").format(names=others)
+            out += [f"{name}: {said}" if name else said for name in mine]
+    return out
 
 
 def _feedback(i: int, r: SubmissionResult, t: Any) -> list[str]:

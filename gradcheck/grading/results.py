@@ -243,6 +243,10 @@ class SubmissionResult:
     source_hash : str
         SHA-256 of the normalised source (:func:`gradcheck.grading.loader.source_fingerprint`):
         equal for identical code, whatever its comments and layout.
+    helper_hashes : tuple of (str, str)
+        Each helper module the submission loaded with code in it: its name and
+        the SHA-256 of its normalised source (as ``source_hash``), so a module
+        copied between students is found too (:func:`gradcheck.grading.gradebook.identical_files`).
     overrides : tuple of Override
         Manual decisions applied to this result (empty: the grader's own).
     """
@@ -267,6 +271,7 @@ class SubmissionResult:
     student_id: str = ""
     source_hash: str = ""
     overrides: tuple[Override, ...] = ()
+    helper_hashes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -275,6 +280,7 @@ class SubmissionResult:
         object.__setattr__(self, "messages", tuple(self.messages))
         object.__setattr__(self, "deductions", tuple(self.deductions))
         object.__setattr__(self, "overrides", tuple(self.overrides))
+        object.__setattr__(self, "helper_hashes", tuple((str(n), str(h)) for n, h in self.helper_hashes))
 
     @property
     def passed(self) -> bool:
@@ -310,6 +316,7 @@ class SubmissionResult:
             "student_id": self.student_id,
             "source_hash": self.source_hash,
             "overrides": [o.to_dict() for o in self.overrides],
+            "helper_hashes": [[n, h] for n, h in self.helper_hashes],
         }
 
     @classmethod
@@ -340,4 +347,5 @@ class SubmissionResult:
             student_id=str(data.get("student_id", "")),
             source_hash=str(data.get("source_hash", "")),
             overrides=tuple(Override.from_dict(o) for o in data.get("overrides", ())),
+            helper_hashes=tuple((str(n), str(h)) for n, h in data.get("helper_hashes", ())),
         )

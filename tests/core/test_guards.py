@@ -135,3 +135,25 @@ def test_a_view_whose_strides_were_set_in_place_is_found():
 
     _, found = guards.run_guarded(transposes, params, x, y, "loss")
     assert len(found) == 1 and "params['W'] in place (6 of 9 entries)" in found[0], found
+
+
+_W = np.array([[1.5, -0.25], [3.0, 1e-300]])
+
+
+@pytest.mark.parametrize("first, second, said", [
+    (_W, _W.copy(), []),  # the same bits: decided at once
+    (_W.astype(np.float32), _W.astype(np.float32), []),
+    (np.array([np.nan, 1.0]), np.array([np.nan, 1.0]), []),  # NaN equal to NaN at the same place
+    (np.array([0.0, 1.0]), np.array([-0.0, 1.0]), []),  # other bits, equal values: the rounding rule's answer
+    (_W, _W * (1 + 2 * np.finfo(np.float64).eps), []),  # rounding: within 64 eps of the largest entry (3.0)
+    (_W, _W + np.array([[0.0, 0.0], [0.0, 1e-3]]), ["W"]),  # one entry moved by far more than rounding
+    (_W, _W.reshape(4, 1).copy(), ["W"]),  # the same bytes in another shape
+    (np.array([1.0, 2.0]), np.array([1.0, 2.0]).view(np.int64), ["W"]),  # the same bytes read as integers
+    (np.zeros(5000), np.zeros(5000), []),  # beyond the bytes test's size: the rule itself
+    (np.zeros(5000), np.r_[np.zeros(4999), 1.0], ["W"]),
+], ids=["same", "float32", "nan", "signed-zero", "rounding", "moved", "reshaped", "reinterpreted", "large", "large-moved"])
+def test_unstable_names_exactly_the_results_that_differ_beyond_rounding(first, second, said):
+    # the expected names are the rule's by hand (same values up to 64 eps of the largest entry, same shape):
+    # identical bits are one shortcut to "the same", never to a result the rule would call different
+    assert guards.unstable({"W": first}, {"W": second}) == said
+    assert guards.unstable({"W": first, "b": np.ones(2)}, {"W": second, "b": np.ones(2)}) == said

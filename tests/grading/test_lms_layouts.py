@@ -380,3 +380,50 @@ def test_bare_dash_n_names_in_a_folder_are_refused_saying_why(tmp_path: Path) ->
     assert sub.path is None and sub.problem is not None
     assert "several candidate files in 'kim': hw1-1.py, hw1.py" in sub.problem
     assert "hw1-1.py is not taken for a re-upload of hw1.py" in sub.problem
+
+
+# -- identical files: every file a submission loads, not only the graded one --------------------------------------
+
+HELPER_A = '''
+import numpy as np
+def backward(params, x, y):
+    z = x @ params["W1"] + params["b1"]
+    a = 1 / (1 + np.exp(-z))
+    d = 2 * (a - y) / len(y) * a * (1 - a)
+    return {"W1": x.T @ d, "b1": d.sum(0, keepdims=True)}
+'''
+# the same code, renamed file, other comments and layout: the normalised source is the same
+HELPER_B = "# my own work\nimport numpy as np\n\ndef backward(params,x,y):\n    z=x@params['W1']+params['b1']  # z\n" \
+           "    a=1/(1+np.exp(-z))\n    d=2*(a-y)/len(y)*a*(1-a)\n    return {'W1':x.T@d,'b1':d.sum(0,keepdims=True)}\n"
+
+
+def test_a_helper_module_copied_between_students_is_named_with_both_students_and_the_file(tmp_path: Path) -> None:
+    d = write(tmp_path / "class", {"kim_20001/hw1.py": "from helper import backward\n", "kim_20001/helper.py": HELPER_A,
+                                   "lee_20002/hw1.py": "from utils import backward  # mine\nX = 1\n", "lee_20002/utils.py": HELPER_B,
+                                   "park_20003/hw1.py": "import consts\n" + GOOD, "park_20003/consts.py": "",
+                                   "choi_20004/hw1.py": "import consts\n" + SCALE, "choi_20004/consts.py": "\n"})  # empty modules are no copied code
+    out = tmp_path / "out"
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--summary", out / "s.md", "--json", out / "r.json",
+                   "--report", out / "r.html")
+    assert status == 0
+    summary = (out / "s.md").read_text(encoding="utf-8")
+    assert "| kim_20001 (helper.py), lee_20002 (utils.py) | 2 |" in summary
+    assert "| kim_20001 | identical to another submission |" in summary and "| lee_20002 | identical to another submission |" in summary
+    assert "park_20003" not in summary.split("## Identical")[1] and "| park_20003 | identical" not in summary
+    html = (out / "r.html").read_text(encoding="utf-8")
+    assert "helper.py: The same file as lee_20002 (utils.py)." in html and "utils.py: The same file as kim_20001 (helper.py)." in html
+
+
+def test_a_file_handed_out_to_the_class_is_named_once_and_flags_nobody() -> None:
+    from gradcheck.grading.gradebook import class_summary, needs_review
+    from gradcheck.grading.results import SubmissionResult
+
+    def result(name: str, own: str, helpers: tuple[tuple[str, str], ...]) -> SubmissionResult:
+        return SubmissionResult(name, "m", 0, 1.0, 1.0, source_hash=own, helper_hashes=helpers)
+
+    # every student kept the course's utils.py (hash "u"); a and b also share plot.py ("p")
+    rs = [result("a", "1", (("utils.py", "u"), ("plot.py", "p"))), result("b", "2", (("utils.py", "u"), ("plot.py", "p"))),
+          result("c", "3", (("utils.py", "u"),)), result("d", "4", (("utils.py", "u"),)), result("e", "5", ())]
+    assert [(r.submission, why) for r, why in needs_review(rs)] == [("a", "identical"), ("b", "identical")]
+    assert class_summary(rs).identical == (("utils.py in 4 of 5 submissions: the same file, handed out? (not flagged for review)",),
+                                           ("a (plot.py)", "b (plot.py)"))

@@ -186,3 +186,31 @@ def test_moodle_plugin_folders_with_a_link_are_refused(tmp_path: Path) -> None:
     (klass / "Kim Ji_12345_assignsubmission_onlinetext_").mkdir()
     kim = next(s for s in collect_submissions([klass], model="xor_2layer") if s.student_id == "12345")
     assert kim.path is None and "notes.py' -> '../hw1-alice/xor_2layer.py'" in (kim.problem or "")
+
+
+# -- hard links: no LMS zip holds one (zip has no link entry); tar, cp -al and backup snapshots make them ---------
+# A hard link is no pointer to follow: both names are one regular file, read as such (O_NOFOLLOW, copied into the
+# sandbox), so it is graded as its content.  Two students' files that are one file on disk (an archive that joined
+# them) are named, each with the other, on top of the identical-files check.
+
+
+def test_one_file_on_disk_under_two_students_is_graded_and_named_with_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    klass = _class(tmp_path)
+    (klass / "hw1-bob").mkdir()
+    os.link(klass / "hw1-alice" / "xor_2layer.py", klass / "hw1-bob" / "xor_2layer.py")  # tar's LNKTYPE entry, extracted
+    (klass / "hw1-carol").mkdir()
+    (tmp_path / "backup.py").write_text(CORRECT, encoding="utf-8")
+    os.link(tmp_path / "backup.py", klass / "hw1-carol" / "xor_2layer.py")  # a snapshot's second name, outside the class: nobody's
+    subs = {s.identity: s for s in collect_submissions([klass])}
+    assert all(s.path is not None for s in subs.values())  # graded, never refused: the content is the student's file
+    assert subs["hw1-alice"].notes == ("'xor_2layer.py' is one file on disk with 'xor_2layer.py' of 'hw1-bob' (a hard link, which tar "
+                                       "or cp -al makes and no LMS's zip holds): graded as its content; decide by hand whose work it is",)
+    assert subs["hw1-bob"].notes == ("'xor_2layer.py' is one file on disk with 'xor_2layer.py' of 'hw1-alice' (a hard link, which tar "
+                                     "or cp -al makes and no LMS's zip holds): graded as its content; decide by hand whose work it is",)
+    assert subs["hw1-carol"].notes == ()
+    status = subprocess.run([sys.executable, "-m", "gradcheck", "grade", str(klass), "--model", "xor_2layer", "--no-cache", "--quiet",
+                             "--json", str(tmp_path / "r.json")], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert status.returncode == 0, status.stderr
+    scores = {r["submission"]: (r["score"], r["max_score"]) for r in json.loads((tmp_path / "r.json").read_text())}
+    assert len({scores[n] for n in ("hw1-alice", "hw1-bob", "hw1-carol")}) == 1 and scores["hw1-alice"][0] == scores["hw1-alice"][1]
+    assert "'hw1-bob' is graded; 'xor_2layer.py' is one file on disk with 'xor_2layer.py' of 'hw1-alice'" in status.stderr
