@@ -52,6 +52,10 @@ near misses
     (``finite_difference``: a central difference with a step between
     ``1e-2`` and ``1e-8`` has a relative error between about ``1e-4`` and
     ``1e-9``, truncation ``h**2 |f'''| / 6`` against round-off ``eps |f| / h``).
+    The grader never accuses by these values alone: it grades such a near
+    miss ``precision`` within ``RTOL_FLOAT32 = 1e-4`` (what a float32 step
+    or an epsilon in a derivative reaches, measured) and ``wrong`` beyond
+    (:mod:`gradcheck.grading.pipeline`).
 
 Examples
 --------
@@ -697,7 +701,7 @@ def diagnose(
 
 
 def one_way_swaps(found: Mapping[str, Diagnosis], student: Mapping[str, Any], reference: Mapping[str, np.ndarray],
-                  *, lang: str = "en") -> dict[str, Diagnosis]:
+                  *, errors: Mapping[str, np.ndarray] | None = None, lang: str = "en") -> dict[str, Diagnosis]:
     """``found`` with a ``swapped`` diagnosis said to be one-way when the other parameter does not hold this one's gradient.
 
     ``swapped`` is recognised on one parameter alone: it holds the
@@ -708,6 +712,12 @@ def one_way_swaps(found: Mapping[str, Diagnosis], student: Mapping[str, Any], re
     norm's ``dgamma = sum(dout)`` is ``dbeta``, rt18 F4), and the sentence
     says so (``swapped.copy``).  An ``other`` whose submitted gradient is
     unknown (absent, not numbers, not finite) leaves the diagnosis as it is.
+    ``errors``: the error bars of ``reference`` when it is an estimate (a
+    check's numerical gradient; ``None``: exact, the grader's); "does not
+    hold" is said only beyond them, and a parameter with no known error bar
+    is left as it is (rt18's onehot_222 swap: W2's gradient of size 1e-6
+    held by W3 differed from its estimate by more than the pattern
+    tolerance alone, and the swap was called one-way).
     """
     out = dict(found)
     for name, d in found.items():
@@ -718,9 +728,12 @@ def one_way_swaps(found: Mapping[str, Diagnosis], student: Mapping[str, Any], re
         theirs = _as_array(student[other])
         if theirs is None or not np.all(np.isfinite(theirs)):
             continue
+        if errors is not None and name not in errors:
+            continue
         mine = np.asarray(reference[name], dtype=np.float64)
-        if theirs.shape == mine.shape and _close(theirs.astype(np.float64), mine, RTOL_PATTERN):
-            continue  # a real swap
+        bars = 0.0 if errors is None else 2.0 * np.asarray(errors[name], dtype=np.float64)
+        if theirs.shape == mine.shape and np.all(np.abs(theirs - mine) <= RTOL_PATTERN * _max_abs(mine) + ATOL_CORRECT + bars):
+            continue  # a real swap, or one the estimate cannot tell from it
         detail = {**d.detail, "template": "swapped.copy", "mutual": False}
         out[name] = Diagnosis(d.code, d.param, describe(d.code, d.param, detail, lang=lang), json_safe(detail))
     return out

@@ -287,5 +287,6 @@ def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
         else dataclasses.replace(c, diagnosis=explain_localised(c, batch_size, loss)) if c.diagnosis is None else c
         for c in checks
     )
-    found = one_way_swaps({c.name: c.diagnosis for c in explained if c.diagnosis is not None}, analytic, values)
+    found = one_way_swaps({c.name: c.diagnosis for c in explained if c.diagnosis is not None}, analytic, values,
+                          errors={k: g.error for k, g in numeric.items()})
     return tuple(c if found.get(c.name) is c.diagnosis else dataclasses.replace(c, diagnosis=found[c.name]) for c in explained)

@@ -15,7 +15,7 @@ import functools
 import inspect
 import math
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import CodeType
 from typing import Any
 
@@ -27,10 +27,13 @@ from gradcheck.evaluations import counting_calls, is_numerical
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.compare import Tolerance
+from gradcheck.diagnose import with_loss
+from gradcheck.estimate import NumericGradient
 from gradcheck.layer import restoring
 from gradcheck.logeps import PerSample, explain_log_epsilon
 from gradcheck.numeric import FunctionPoint, to_scalar
-from gradcheck.results import CheckResult
+from gradcheck.lossfacts import measure_facts
+from gradcheck.results import CheckResult, ParamCheck
 from gradcheck.roundoff import STEP, read_rounding
 
 __all__ = ["assert_net_gradients", "check_net"]
@@ -178,12 +181,12 @@ def check_net(
         def recheck(moved: dict[str, np.ndarray], names: list[str]) -> CheckResult:
             return _moved_check(loss_fn, grad_fn, arrays, moved, names, xx, tt, who, options)
 
-        samples = functools.partial(_per_sample, loss_fn, grad_fn, arrays, xx, tt)
+        samples = functools.cache(functools.partial(_per_sample, loss_fn, grad_fn, arrays, xx, tt))
         point = FunctionPoint(lambda _: loss_fn(xx.copy(), tt.copy()), dict(arrays), who=f"net.{loss}")
         result = check_point(point, grads, first=first, subject=who, problems=problems, recheck=recheck,
                              question="does the model read these arrays? (net.params.update(p) or "
                                       "net.params[name] = ... replaces the arrays the layers hold)",
-                             rediagnose=functools.partial(explain_log_epsilon, per_sample=samples), **options)
+                             rediagnose=functools.partial(_rediagnose, per_sample=samples, total=first), **options)
     return dataclasses.replace(result, warnings=(*said, *result.warnings)) if said else result
 
 
@@ -206,6 +209,36 @@ def _training_mode(loss_fn: Any, name: str) -> tuple[Any, tuple[str, ...]]:
     return functools.partial(loss_fn, train_flg=True), (
         f"net.{name} takes train_flg: differentiated as net.{name}(x, t, train_flg=True), the training mode "
         f"gradient() uses in the book (BatchNorm with batch statistics, Dropout with its masks)",)
+
+
+def _rediagnose(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
+                numeric: Mapping[str, NumericGradient], *, per_sample: Callable[[], PerSample | None],
+                total: float) -> tuple[ParamCheck, ...]:
+    """What check_net alone can add to a full check's diagnoses, from each sample's loss (``per_sample``, called
+    only when a parameter failed): an epsilon inside the log (:func:`gradcheck.logeps.explain_log_epsilon`), and
+    the cause of a constant factor (:func:`_scale_causes`)."""
+    return _scale_causes(explain_log_epsilon(checks, analytic, numeric, per_sample), per_sample, total)
+
+
+def _scale_causes(checks: tuple[ParamCheck, ...], per_sample: Callable[[], PerSample | None],
+                  total: float) -> tuple[ParamCheck, ...]:
+    """``checks`` with a factor's cause named when the batch loss ``total`` is the mean or the sum of the samples' own.
+
+    ``net.loss`` is one opaque function, so a factor ``N`` was reported with
+    no cause; its samples' losses say how it weighs them (a weight decay
+    added to every call still reads as a mean), and the cause is named only
+    when the loss has the term it blames (:func:`gradcheck.diagnose.with_loss`).
+    """
+    unknown = {c.name for c in checks if c.diagnosis is not None and c.diagnosis.code == "scale"
+               and c.diagnosis.detail.get("template") == "scale.unknown"}
+    samples = per_sample() if unknown else None
+    if samples is None:
+        return checks
+    facts = measure_facts(total, [float(v) for v in samples[0]], np.empty(0), np.empty(0))
+    if facts.reduction is None:
+        return checks
+    return tuple(dataclasses.replace(c, diagnosis=with_loss(c.diagnosis, facts)) if c.name in unknown and c.diagnosis
+                 else c for c in checks)
 
 
 #: Largest batch whose samples are run one by one for a diagnosis (two calls each, only when a check failed).

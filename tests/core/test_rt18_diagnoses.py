@@ -1,4 +1,4 @@
-"""Diagnoses that name what the evidence shows, and no more (red team rt18: F4, F5).
+"""Diagnoses that name what the evidence shows, and no more (red team rt18: F2, F4, F5).
 
 F4: a gradient that holds another parameter's gradient is a swap only when
 the other holds this one's in turn; a batch norm's ``dgamma = sum(dout)``
@@ -13,8 +13,9 @@ import dlfs
 import numpy as np
 import pytest
 
+import reference_models as rm
 from cs231n_layers import batchnorm_backward, batchnorm_forward
-from gradcheck import check_layer, check_net
+from gradcheck import check_layer, check_model, check_net
 from gradcheck.diagnose import diagnose
 
 RNG = np.random.default_rng(2)
@@ -108,3 +109,66 @@ def test_log_plus_epsilon_at_a_normal_point_is_named_too(delta):
     for c in r.failed:
         assert c.diagnosis.detail["template"] == "wrong.log_epsilon" and c.diagnosis.detail["eps"] == delta
         assert c.diagnosis.detail["n_saturated"] == 0
+
+
+def test_a_real_swap_of_tiny_gradients_in_a_check_is_not_called_one_way():
+    # onehot_222's W2 gradient is ~1e-6: W3 holding it differs from W2's estimate by more than the pattern
+    # tolerance alone, within its error bars; "W3 does not hold W2's" would be false
+    model = rm.get("onehot_222")
+    rng = np.random.default_rng(3)
+    p = model.init_params(rng)
+    x, y = model.example_batch(rng, 5)
+    exact = model.backward(p, x, y)
+    r = check_model(model, p, x, y, grads={**exact, "W2": exact["W3"], "W3": exact["W2"]})
+    d = r["W2"].diagnosis
+    assert d.code == "swapped" and d.detail.get("template") != "swapped.copy", d
+
+
+class SummedLossNet(dlfs.TwoLayerNet):
+    """The book's net with its loss summed over the batch (N times the mean), and a backward that forgot nothing."""
+
+    def loss(self, x, t):
+        return super().loss(x, t) * len(x)
+
+    def gradient(self, x, t):
+        return {k: g * len(x) for k, g in super().gradient(x, t).items()}
+
+
+def test_check_net_names_a_factors_cause_from_how_its_loss_weighs_the_samples():
+    r = check_net(dlfs.TwoLayerNetGradientMissing1OverN(6, 5, 3), *dlfs.batch(n=5))
+    for c in r.failed:
+        d = c.diagnosis
+        assert d.detail["template"] == "scale.named" and d.detail["cause_key"] == "cause.N", d
+        assert "the factor 1/N is missing" in d.message and "1/N이 빠졌습니다" in d.in_language("ko").message
+
+    class SummedTimesN(SummedLossNet):  # a sum over the samples, and a gradient N times too big
+        def gradient(self, x, t):
+            return {k: g * len(x) for k, g in super().gradient(x, t).items()}
+
+    assert check_net(SummedLossNet(6, 5, 3), *dlfs.batch(n=5)).passed
+    for c in check_net(SummedTimesN(6, 5, 3), *dlfs.batch(n=5)).failed:
+        assert c.diagnosis.detail["cause_key"] == "cause.N.sum", c.diagnosis
+
+
+class _AffineDb103(dlfs.Affine):  # planted: db 3 % too big in every entry
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.db = self.db * 1.03
+        return dx
+
+
+def test_a_factor_hidden_by_exact_ties_is_named_from_the_point_moved_off_them():
+    # rt18 F2: integer weights and inputs put ReLU inputs exactly at 0; at the point given one entry of db1 passed
+    # by its kink's bracket ("wrong in 2 of 3"); off the ties every entry fails, by the same factor
+    net = dlfs.TwoLayerNet(2, 3, 2)
+    net.params["W1"][...] = [[1.0, -1.0, 1.0], [1.0, 1.0, -1.0]]
+    net.params["W2"][...] = [[1.0, -1.0], [2.0, 0.0], [-1.0, 1.0]]
+    net.params["b1"][...] = 0.0
+    net.params["b2"][...] = 0.0
+    net.layers["Affine1"] = _AffineDb103(net.params["W1"], net.params["b1"])
+    x = np.array([[1.0, -1.0], [1.0, 1.0], [0.0, 0.0], [2.0, -2.0], [-1.0, 1.0]])
+    r = check_net(net, x, np.array([0, 1, 0, 1, 1]))
+    c = r["b1"]
+    assert not c.passed and c.n_kinks > 0  # what makes the point tied
+    assert c.diagnosis.code == "scale" and c.diagnosis.detail["factor"] == pytest.approx(1.03, rel=1e-6), c.diagnosis
+    assert any("the diagnosis is from there" in n for n in c.notes), c.notes
