@@ -50,7 +50,8 @@ from gradcheck.recognise import (CHECK_COPIES, STACK_RTOL, LayerKind, Stacking, 
                                  is_affine, kind_if_stacked, recognise, scalar_loss, stacking, takes_stacks)
 from gradcheck.stencil import EPS, STENCIL, roundoff_error
 
-__all__ = ["estimate_gradients", "estimate_tiny", "LineLosses", "ModelEvaluator", "refine_estimate", "split_estimate"]
+__all__ = ["estimate_gradients", "estimate_tiny", "LineLosses", "ModelEvaluator", "refine_estimate", "split_estimate",
+           "tiny_first_stage"]
 
 
 #: Size of one stacked pass, in float64 values (of the widest stacked array).
@@ -934,7 +935,7 @@ def split_estimate(ev: ModelEvaluator, names: Sequence[str], whole: NumericGradi
     bounds = ev.bounds(names)
     return {name: NumericGradient(name=name, **{
         f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
-        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved", "side")
+        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved", "side", "jump")
         if getattr(whole, f) is not None})
         for name, a, b in zip(names, bounds[:-1], bounds[1:]) if only is None or name in only}
 
@@ -980,9 +981,28 @@ def _joined_accept(accept: Mapping[str, Callable[[np.ndarray, np.ndarray], np.nd
     return joined
 
 
+def tiny_first_stage(ev: ModelEvaluator, names: Sequence[str], *,
+                     verify: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first stage of :func:`estimate_tiny` with ``accept``: the steps ``h`` of the joined entries of
+    ``names`` and the stencil values with ``f(p +- h)`` filled (rows 0 and 1; NaN elsewhere).
+
+    None when ``verify`` finds that a layer or the head did not take the stack (see :func:`estimate_tiny`).
+    """
+    h, values = _tiny_start(ev, names)
+    if not _stack_pass(ev, names, h, values, None, (0, 1), verify=verify):
+        return None
+    return h, values
+
+
+def _tiny_start(ev: ModelEvaluator, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The steps of the joined entries of ``names`` and their stencil values, all NaN until a pass fills them."""
+    h = default_step(np.concatenate([np.asarray(ev.params[n]).reshape(-1) for n in names]))
+    return h, np.full((len(STENCIL), h.size), np.nan)
+
+
 def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
                   accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None, *,
-                  verify: bool = False) -> NumericGradient | None:
+                  verify: bool = False, first: tuple[np.ndarray, np.ndarray] | None = None) -> NumericGradient | None:
     """:func:`estimate_gradients` of a tiny model (:meth:`ModelEvaluator.tiny`), joined, before kinks are refined.
 
     The entries of ``names``, flattened and joined in that order, are one
@@ -1002,16 +1022,17 @@ def estimate_tiny(ev: ModelEvaluator, names: Sequence[str],
     test the stacking themselves (:func:`_stack_pass`); None when a layer
     or the head did not take the stack (the caller then asks
     :meth:`ModelEvaluator.tiny`, and the values are thrown away).
+    ``first``: the first stage already made (:func:`tiny_first_stage`), with ``accept``.
     """
-    flat = np.concatenate([np.asarray(ev.params[n]).reshape(-1) for n in names])
-    h = default_step(flat)
-    values = np.full((len(STENCIL), h.size), np.nan)
     if accept is None:  # one stage: every stencil point in one pass
+        h, values = _tiny_start(ev, names)
         if not _stack_pass(ev, names, h, values, None, (0, 1, 2, 3), verify=verify):
             return None
         return stencil_gradient("", ev.f0, values, h, (-1,), ev.noise_scale)
-    if not _stack_pass(ev, names, h, values, None, (0, 1), verify=verify):
+    first = first if first is not None else tiny_first_stage(ev, names, verify=verify)
+    if first is None:
         return None
+    h, values = first
     f_plus, f_minus = values[0], values[1]
     d1 = (f_plus - f_minus) / (2.0 * h)
     noise = roundoff_error(ev.f0, f_plus, f_minus, h=h, scale=ev.noise_scale)

@@ -928,6 +928,62 @@ def test_a_tiny_models_joined_check_is_the_check_parameter_by_parameter(name, ho
     assert all(c.passed for c in joined) == (how == "correct")
 
 
+def _result_text(r) -> str:
+    """A check result's every field but its timings, floats by repr (which round-trips every bit)."""
+    import dataclasses
+
+    return repr(dataclasses.replace(r, timings={}))
+
+
+@pytest.mark.parametrize("tolerance", [Tolerance(), Tolerance(rtol=1e-5, atol=1e-9, k=2.0), Tolerance(rtol=0.0, k=8.0)],
+                         ids=["default", "atol", "no-rtol"])
+@pytest.mark.parametrize("name, options", [(n, None) for n in NAMES] + [("xor_3layer", {"hidden1": 5, "hidden2": 5})],
+                         ids=[*NAMES, "xor_3layer-51"])  # 51 entries: near the float path's limit
+def test_a_toy_networks_check_in_python_floats_is_the_general_paths_bit_for_bit(name, options, tolerance, monkeypatch):
+    """check._settled_in_floats (a toy network whose first stage settles every entry, judged in Python floats)
+    gives the results of the numpy path (estimate_tiny, judge, judged_entries, _badness) bit for bit, at three
+    points each with three tolerances, correct gradients and three planted bugs (which the float path leaves to
+    the general path: their messages are the same on both)."""
+    import gradcheck.check as check
+
+    model = model_of(name, options)
+    for seed, n in ((0, 32), (3, 5), (11, 1)):
+        rng = np.random.default_rng(seed)
+        params = model.init_params(rng)
+        x, y = model.example_batch(rng, n)
+        exact = model.backward(params, x, y)
+        for how in ("correct", "sign", "scale", "one"):
+            grads = _wrong(exact, how)
+            floats = check_model(model, params, x, y, grads=grads, tolerance=tolerance)
+            with monkeypatch.context() as m:
+                m.setattr(check, "SETTLED_IN_FLOATS", -1)  # every toy network through the numpy path
+                general = check_model(model, params, x, y, grads=grads, tolerance=tolerance)
+            assert _result_text(floats) == _result_text(general), (seed, how)
+
+
+def test_a_correct_toy_networks_check_is_settled_in_python_floats():
+    """The float path is taken where it is meant to be (a correct toy network): not silently always None."""
+    import gradcheck.check as check
+
+    model = rm.get("xor_2layer")
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = model.example_batch(rng, 32)
+    taken = []
+    original = check._settled_in_floats
+
+    def spy(*args, **kwargs):
+        taken.append(original(*args, **kwargs))
+        return taken[-1]
+
+    check._settled_in_floats = spy
+    try:
+        assert check_model(model, params, x, y).passed
+    finally:
+        check._settled_in_floats = original
+    assert len(taken) == 1 and taken[0] is not None
+
+
 def test_a_toy_networks_gradient_copied_from_a_passing_parameter_is_named():
     """The tiny path explains only its failing parameters, but with every parameter's values: a gradient that is
     another, correct, parameter's is diagnosed ``swapped`` with that parameter named."""
