@@ -83,9 +83,9 @@ def log_epsilon_fits(eps: float, losses: np.ndarray, grads: Sequence[Mapping[str
     >>> log_epsilon_fits(1e-7, losses, g, a, n), log_epsilon_fits(1e-8, losses, g, a, n)
     (True, False)
     """
-    weights = eps * np.exp(losses)
-    if not np.all(weights <= 1.0 + _ROUNDING) or not numeric:
+    if not numeric or np.any(np.log(eps) + losses > np.log1p(_ROUNDING)):  # in logs: a loss of 800 overflows exp
         return False
+    weights = np.exp(np.log(eps) + losses)
     n = len(losses)
     for name, est in numeric.items():
         if np.any(est.kink):
