@@ -52,6 +52,10 @@ near misses
     (``finite_difference``: a central difference with a step between
     ``1e-2`` and ``1e-8`` has a relative error between about ``1e-4`` and
     ``1e-9``, truncation ``h**2 |f'''| / 6`` against round-off ``eps |f| / h``).
+    The grader never accuses by these values alone: it grades such a near
+    miss ``precision`` within ``RTOL_FLOAT32 = 1e-4`` (what a float32 step
+    or an epsilon in a derivative reaches, measured) and ``wrong`` beyond
+    (:mod:`gradcheck.grading.pipeline`).
 
 Examples
 --------

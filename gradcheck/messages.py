@@ -188,8 +188,12 @@ TEMPLATES: _T = {
         "ko": "{param}이(가) 틀렸습니다 (최대 오차 {max_abs_error:.3g}, 기울기 원소 최댓값 {scale:.3g}). 알려진 오류 유형에도 해당하지 않습니다.",
     },
     "wrong.near": {
-        "en": "{param} is close to the exact gradient (relative error {rel_error:.1e}) but not within the precision backpropagation reaches (1e-11 of the largest entry): look for a small offset, such as an epsilon added inside a derivative, a clip, a regulariser, a float32 step or a rounded result, and differentiate exactly what the forward computes, in float64.",
-        "ko": "{param}은(는) 정확한 기울기에 가깝지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11) 안에 있지 않습니다: 도함수 안에 더한 작은 엡실론, 잘라내기(클리핑), 정규화 항, float32 단계, 반올림한 결과 같은 작은 차이를 찾고, 순전파가 계산하는 식 그대로 float64로 미분하세요.",
+        "en": "{param} is close to the exact gradient (relative error {rel_error:.1e}) but not within the precision backpropagation reaches (1e-11 of the largest entry), and too far off for float32 or an epsilon (more than {bound:.0e}): look for a small offset, such as a regulariser the loss does not have, a clip, a missing term or a coarsely rounded result, and differentiate exactly what the forward computes, in float64.",
+        "ko": "{param}은(는) 정확한 기울기에 가깝지만 (상대 오차 {rel_error:.1e}) 역전파가 도달하는 정밀도(최대 원소의 1e-11) 안에 있지 않고, float32나 엡실론으로 설명하기에는 너무 큽니다 ({bound:.0e} 초과): 손실에 없는 정규화 항, 잘라내기(클리핑), 빠진 항, 크게 반올림한 결과 같은 작은 차이를 찾고, 순전파가 계산하는 식 그대로 float64로 미분하세요.",
+    },
+    "precision.near": {
+        "en": "{param} is right only to about single precision (relative error {rel_error:.1e}; float32 or an epsilon explain up to {bound:.0e}): likely a float32 step (an input or intermediate cast with astype(np.float32)), an epsilon inside a derivative (such as 1 / (y + 1e-7)) or a rounded result. For full marks, compute every step in float64 and differentiate exactly what the forward computes, with no epsilon and no rounding.",
+        "ko": "{param}은(는) 대략 단정밀도 수준으로만 맞습니다 (상대 오차 {rel_error:.1e}; float32나 엡실론은 {bound:.0e}까지 설명합니다): float32 단계(astype(np.float32)로 바꾼 입력이나 중간값), 도함수 안의 엡실론(예: 1 / (y + 1e-7)), 반올림한 결과일 가능성이 큽니다. 만점을 받으려면 모든 단계를 float64로 계산하고, 엡실론이나 반올림 없이 순전파가 계산하는 식 그대로 미분하세요.",
     },
     "precision.roundoff": {
         "en": "{param} carries single-precision rounding (relative error {rel_error:.1e}; when the point moved by {step:.0e} of its size, its second difference was {moved:.0e} of its largest entry, float32's level): compute every step in float64.",

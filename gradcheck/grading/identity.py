@@ -18,7 +18,8 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   assignment is graded anonymously: those files are grouped by the
   anonymous id and have no user id; a leading ``late_`` before a name is
   accepted too, and ``anon_LATE_``, which Canvas never writes, is read as
-  ``LATE_anon_``), Moodle without folders
+  ``LATE_anon_``; a text entry or website URL, ``name_userid_text.html`` /
+  ``_link.html``, is named in ``notes``, never graded), Moodle without folders
   ``Full Name_12345_assignsubmission_file_FILE`` (its online text,
   ``..._assignsubmission_onlinetext_onlinetext.html`` and the files embedded
   in the text, is the student's too: named in ``notes``, never graded, and a
@@ -522,7 +523,9 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Canvas writes LATE_anon_ID; anon_LATE_ID (a renamed download) is the same, never anonymous id "LATE"
-    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))_\d+_(?P<file>.+)$")),
+    # an uploaded file _FILEID_FILE, or a text entry / website URL _text.html / _link.html (no file id; named, not graded)
+    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))"
+                          r"_(?:\d+_(?P<file>.+)|(?P<entry>text|link)\.html)$")),
     # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
     ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
     ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
@@ -533,19 +536,30 @@ _RENAMED = re.compile(r"-\d+(?=\.[^.]+$)")
 
 _Key = tuple[str, str, str]
 
-#: Moodle's online text in a download without folders (``mod/assign/locallib.php``, ``download_submissions``):
-#: ``Full Name_12345_assignsubmission_onlinetext_onlinetext.html`` and each file embedded in the text.
-_MOODLE_TEXT = re.compile(r"^.+?_\d+_assignsubmission_onlinetext_.+$")
+#: What a student typed rather than uploaded, in an LMS's download: Moodle's online text without folders
+#: (``mod/assign/locallib.php``, ``download_submissions``: ``Full Name_12345_assignsubmission_onlinetext_onlinetext.html``
+#: and each file embedded in the text) or its folder ``..._assignsubmission_onlinetext_``; Canvas's text entry and website
+#: URL (``lib/content_zipper.rb``, ``add_text_or_url``: ``name_[LATE_]userid_text.html``, ``..._link.html``).
+_TEXT_ENTRIES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("Moodle's online text", re.compile(r"^.+?_\d+_assignsubmission_onlinetext_(?:.+)?$")),
+    ("Canvas's text entry", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?[^_]+|[^_]+_(?i:late_)?\d+)_text\.html$")),
+    ("Canvas's website URL", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?[^_]+|[^_]+_(?i:late_)?\d+)_link\.html$")),
+)
+
+
+def _text_entry(name: str) -> str:
+    """What ``name`` (a file, or a folder of Moodle's download in folders) holds if a student typed it in the LMS, else ``""``."""
+    return next((kind for kind, rx in _TEXT_ENTRIES if rx.match(name)), "")
 
 
 def _online_text(name: str) -> bool:
-    """Whether ``name`` (a file, or a folder of Moodle's download in folders) is a Moodle online text, never graded."""
-    return bool(_MOODLE_TEXT.match(name)) or name.endswith("_assignsubmission_onlinetext_")
+    """Whether ``name`` is a text the student typed in the LMS (:data:`_TEXT_ENTRIES`): the student's, never graded."""
+    return bool(_text_entry(name))
 
 
 def online_text_note(name: str) -> str:
-    """The note naming a Moodle online text (file or folder) that is not graded, the same in every layout."""
-    return f"{name!r} not graded: Moodle's online text (only .py and .ipynb files are graded; read it yourself)"
+    """The note naming a typed text (file or folder) that is not graded, the same in every layout."""
+    return f"{name!r} not graded: {_text_entry(name) or 'a text typed in the LMS'} (only .py and .ipynb files are graded; read it yourself)"
 
 
 def _flat_key(name: str) -> tuple[_Key, str, str] | None:
@@ -555,7 +569,7 @@ def _flat_key(name: str) -> tuple[_Key, str, str] | None:
         if m:
             found = m.groupdict()
             who = found["student"] or f"anon_{found.get('anon')}"  # Canvas's anonymous id when grading is anonymous
-            return (lms, found["name"] or "", who), found.get("attempt") or "", found["file"]
+            return (lms, found["name"] or "", who), found.get("attempt") or "", found["file"] or f"{found.get('entry')}.html"
     return None
 
 

@@ -8,8 +8,9 @@ these defaults and reasons:
 code                credit  why
 ==================  ======  ====================================================
 correct             1       the exact gradient
-precision           0.75    the right algorithm in float32 arithmetic: checked in float64, it is
-                            off by ~1e-7 (an assignment may set credit.precision = 1)
+precision           0.75    the right algorithm in float32 arithmetic (or with an epsilon): checked
+                            in float64, it is off by 1e-11 .. 1e-4 (pipeline.RTOL_FLOAT32; an
+                            assignment may set credit.precision = 1)
 scale               0.5     right direction, a lost constant (2, N, N/2 ...); a negative
                             factor climbs the loss: no more than sign (rt19 F16)
 transpose           0.5     right numbers in the wrong layout

@@ -427,3 +427,23 @@ def test_a_file_handed_out_to_the_class_is_named_once_and_flags_nobody() -> None
     assert [(r.submission, why) for r, why in needs_review(rs)] == [("a", "identical"), ("b", "identical")]
     assert class_summary(rs).identical == (("utils.py in 4 of 5 submissions: the same file, handed out? (not flagged for review)",),
                                            ("a (plot.py)", "b (plot.py)"))
+
+
+# Canvas's text entry and website URL (lib/content_zipper.rb add_text_or_url: "#{called}_text.html" and
+# "#{called}_link.html", with get_filename's name_[LATE_]id or [LATE_]anon_ID, no file id) were skipped silently.
+def test_canvas_text_entry_and_url_are_named_and_the_student_is_a_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "canvas", {"kim_20001_555001_hw1.py": GOOD, "lee_20002_text.html": "<p>my code is below</p>",
+                                    "park_LATE_20003_link.html": "<a href='https://colab.example/x'>", "anon_Zk3Qp_text.html": "<p>x</p>"})
+    subs = {s.identity: s for s in collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])}
+    assert sorted(subs) == ["anon_Zk3Qp_text.html", "kim_20001_555001_hw1.py", "lee_20002_text.html", "park_LATE_20003_link.html"]
+    assert subs["lee_20002_text.html"].path is None and subs["lee_20002_text.html"].student_id == "20002"
+    assert subs["lee_20002_text.html"].notes == ("'lee_20002_text.html' not graded: Canvas's text entry "
+                                                 "(only .py and .ipynb files are graded; read it yourself)",)
+    assert subs["park_LATE_20003_link.html"].notes == ("'park_LATE_20003_link.html' not graded: Canvas's website URL "
+                                                       "(only .py and .ipynb files are graded; read it yourself)",)
+    out = tmp_path / "out"
+    grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "c.csv", "--csv", out / "g.csv")
+    assert [(r["student_id"], r["score"]) for r in rows(out / "g.csv")] == [("", "0"), ("20001", "2"), ("20002", "0"), ("20003", "0")]
+    err = capsys.readouterr().err
+    assert "'lee_20002_text.html' was not graded: no .py or .ipynb file in the files of canvas student 20002; " \
+           "'lee_20002_text.html' not graded: Canvas's text entry" in err

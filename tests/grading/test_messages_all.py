@@ -23,6 +23,7 @@ FIELDS = {
     "evaluations": 104, "n_params": 13, "complex_values": 97,  # a numerical gradient seen by its work
     "shared_text": "W1, b1, W2",  # the parameters showing a one-entry gradient's factor
     "moved": 2e-12, "step": 1e-9, "noisy": 12, "counted": 13,  # ... or by its rounding
+    "bound": 1e-4,  # the largest near miss float32 or an epsilon explains
     "eps_text": "1e-7", "n_saturated": 6, "n_samples": 10,  # an epsilon inside a log (gradcheck.logeps)
 }
 #: Words of code, units and product names a Korean sentence may contain.
@@ -33,6 +34,7 @@ CODE_WORDS = {
     "X_train", "Y_train",  # a student's global names
     "DLFS",  # the book "Deep Learning from Scratch", by its usual name
     "memory", "limits",  # the option --memory and the assignment's [limits] table
+    "astype",  # numpy's cast, as a student writes it
     "dgamma", "dout", "sum", "hat",  # a batch norm's dgamma = sum(dout * xhat) (xhat loses the field value x here)
     "deriv",  # 001's relu2deriv (the field value 2 is cut out of it here)
 }

@@ -2,8 +2,9 @@
 
 Values alone never accuse (F1, F4, F11): an epsilon inside the BCE
 derivative, one float32 step, a result passed through ``np.round`` are off
-by ``1e-10 .. 1e-6`` of the gradient, as a finite difference is, and get
-``wrong`` (or float32's ``precision``), never ``finite_difference``.  A
+by ``1e-10 .. 1e-5`` of the gradient, as a finite difference is, and get
+float32's ``precision`` (within ``RTOL_FLOAT32``, ``test_near_miss.py``) or
+``wrong``, never ``finite_difference``.  A
 numerical tensor among analytic ones is found by its own rounding and only
 it is blamed (F3, F20).  A backward that fails at the moved points, which
 are grading points, fails there (F14).
@@ -169,9 +170,11 @@ def test_a_float32_step_is_precision(graded: dict[str, dict]) -> None:
     assert r["diagnoses"] == ["precision"] and r["score"] == 3, r["parameters"]
 
 
-def test_a_near_miss_message_names_small_offsets_not_cheating(graded: dict[str, dict]) -> None:
-    message = graded["x_float32.py"]["parameters"][0]["message"]
-    assert "is close to the exact gradient" in message and "epsilon" in message and "numerically" not in message, message
+def test_a_near_miss_message_names_float32_and_epsilons_not_cheating(graded: dict[str, dict]) -> None:
+    r = graded["x_float32.py"]
+    message = r["parameters"][0]["message"]
+    assert r["diagnoses"] == ["precision"] and r["score"] == 3, r["parameters"]
+    assert "single precision" in message and "epsilon" in message and "numerically" not in message, message
 
 
 def test_one_numerical_tensor_under_a_quarter_of_the_entries_is_found(graded: dict[str, dict]) -> None:
