@@ -48,6 +48,7 @@ from gradcheck.numeric import (
     needs_refining,
     representable_step,
     to_scalar,
+    too_wide,
 )
 from gradcheck.parallel import workers_from_env
 from gradcheck.report import format_result
@@ -553,12 +554,16 @@ def check_point(
                          batch_size=n_samples, mistakes=mistakes)
         if rediagnose is not None:
             checks = rediagnose(checks, analytic, numeric)
+        checks = tuple(_unresolved_note(c, numeric[c.name]) for c in checks)
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     if recheck is not None:
         checks = _kinks_off_ties(checks, numeric, analytic, tols, point, recheck, seed, precision)
+    elif mode == "full" and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
+        checks = tuple(_function_tie_caveat(c) if not c.passed and _failures_move_ties(
+            point, c.name, analytic[c.name], numeric[c.name], tols[c.name], seed) else c for c in checks)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
@@ -627,6 +632,31 @@ def _kinks_off_ties(checks: tuple[ParamCheck, ...], numeric: Mapping[str, Numeri
             if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], True, crossing=TIE_CROSSING) if c.name in off else c for c in checks)
+
+
+def _unresolved_note(c: ParamCheck, numeric: NumericGradient) -> ParamCheck:
+    """``c``, passing, with a note when some of its error bars are still as large as its gradient
+    (:func:`gradcheck.numeric.too_wide`, after :func:`gradcheck.numeric.widen_unresolved`): it passed, but a
+    wrong value of the gradient's size would have passed there too."""
+    wide = too_wide(numeric)
+    if not c.passed or not wide.any():
+        return c
+    bar = float(np.max(np.asarray(numeric.error)[wide])) * c.tolerance.k
+    return dataclasses.replace(c, notes=c.notes + (
+        f"{int(np.count_nonzero(wide))} of its {wide.size} entries could not be resolved: their allowed difference "
+        f"(up to {bar:.3g}) is at least half the largest numerical entry ({float(np.max(np.abs(numeric.value))):.3g}), "
+        "even at a 256 times larger step; the loss's rounding over the step is as large as this gradient, and a "
+        "wrong value of its size passes there too",))
+
+
+def _function_tie_caveat(c: ParamCheck) -> ParamCheck:
+    """``c`` (failing, a function with no backward to call elsewhere, every failing entry moving a tie) with a note that
+    its failure may be the tie convention's (the note of :func:`_tie_caveat`, for ``check_gradients``)."""
+    return dataclasses.replace(c, notes=c.notes + (
+        "every entry that failed moves a tie (its stencil flagged a kink, or its partial derivative jumps across the "
+        "point): where a move crosses several ties at once, a correct gradient with any fixed tie convention "
+        "(relu'(0)) can fail here, and the diagnosis may be wrong. check_gradients has no backward to call off the "
+        "ties: check at a point off exact ties, or use check_layer, check_net or check_model with your backward",))
 
 
 #: How :func:`_tie_verdict`'s note says why an opaque function's failing entries are explained.

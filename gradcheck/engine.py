@@ -935,7 +935,7 @@ def split_estimate(ev: ModelEvaluator, names: Sequence[str], whole: NumericGradi
     bounds = ev.bounds(names)
     return {name: NumericGradient(name=name, **{
         f: getattr(whole, f)[a:b].reshape(ev.params[name].shape)
-        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved", "side")
+        for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved", "side", "jump")
         if getattr(whole, f) is not None})
         for name, a, b in zip(names, bounds[:-1], bounds[1:]) if only is None or name in only}
 

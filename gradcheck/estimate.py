@@ -50,8 +50,12 @@ class NumericGradient:
         The larger of the two one-sided truncation terms of the bracket
         (``side`` of :func:`gradcheck.stencil.combine`): how far curvature
         alone puts ``lower`` and ``upper`` from the one-sided derivatives
-        (:func:`gradcheck.stencil.bracket_narrowed`); NaN for entries settled by
+        (:func:`gradcheck.stencil.bracket_moved`); NaN for entries settled by
         ``f(+-h)``, None when no entry has the ``+-2h`` points.
+    jump : ndarray, optional
+        The part of ``error`` that allows for a slope jump at the point too
+        small for the kink test (``jump`` of :func:`gradcheck.stencil.combine`):
+        0 at a kink, which its bracket judges instead; None where not computed.
     """
 
     name: str
@@ -65,6 +69,7 @@ class NumericGradient:
     roundoff: np.ndarray | None = None
     unresolved: np.ndarray | None = None
     side: np.ndarray | None = None
+    jump: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ from gradcheck.compare import Tolerance
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.estimate import NumericGradient
 from gradcheck.parallel import run_split
-from gradcheck.stencil import EPS, REFINE_STEP, STENCIL, bracket_narrowed, combine, roundoff_error
+from gradcheck.stencil import EPS, REFINE_STEP, STENCIL, bracket_moved, combine, roundoff_error
 
 __all__ = [
     "BRACKET_WORTH",
@@ -31,6 +31,7 @@ __all__ = [
     "refine_again",
     "refine_kinks",
     "representable_step",
+    "widen_unresolved",
     "to_scalar",
     "unresolved",
 ]
@@ -44,13 +45,13 @@ KINK_REFINE = REFINE_STEP
 
 #: Rounds of :func:`refine_kinks` at most: ``h / 16``, then ``h / 256``, ``h / 4096``,
 #: ``h / 65536`` for an entry whose estimate at the last step is unresolved, or a kink whose
-#: bracket narrowed (:func:`refine_again`).  A kink ``d`` from the point leaves the stencil of step
+#: bracket moved (:func:`refine_again`).  A kink ``d`` from the point leaves the stencil of step
 #: ``t < d / 2``: four rounds resolve kinks down to ``h / 32768`` away (``1.8e-10 max(|x|, 1)``).
 #: The round-off term grows 16x a round, and a round is taken only where it can shrink the bar
 #: (:data:`BRACKET_WORTH`, :data:`gradcheck.stencil.REFINE_WHEN`).
 REFINE_ROUNDS = 4
 
-#: Round-off terms (of the current step) a narrowed kink's bracket must be wider than for another
+#: Round-off terms (of the current step) a moved kink's bracket must be wider than for another
 #: round (:func:`refine_again`): at best that round leaves the kink outside and a bar of its own
 #: round-off term, ``1 / REFINE_STEP = 16`` of these, held to ``k = 4`` of it either side
 #: (:class:`~gradcheck.compare.Tolerance`'s default): ``2 * 4 * 16 = 128``.  A narrower bracket
@@ -292,8 +293,9 @@ def function_gradients(
             todo[k] = np.flatnonzero(~np.asarray(ok, bool).reshape(-1))
         _fill(point, todo, steps, values, (2, 3), workers)
     grads = {k: stencil_gradient(k, point.f0, values[k], steps[k], point.params[k].shape, noise_scale) for k in names}
-    return refine_kinks(grads, lambda t, s, v: _fill(point, t, s, v, (0, 1, 2, 3), workers), point.f0, noise_scale,
-                        params=point.params, precision=precision)
+    fill: Fill = lambda t, s, v: _fill(point, t, s, v, (0, 1, 2, 3), workers)  # noqa: E731
+    grads = refine_kinks(grads, fill, point.f0, noise_scale, params=point.params, precision=precision)
+    return widen_unresolved(grads, fill, point.f0, noise_scale, params=point.params, precision=precision)
 
 
 def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np.ndarray],
@@ -317,7 +319,8 @@ def _fill(point: FunctionPoint, todo: dict[str, np.ndarray], steps: dict[str, np
 
 
 def refine_kinks(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, scale: float, *,
-                 params: Mapping[str, np.ndarray], precision: Any = np.float64) -> dict[str, NumericGradient]:
+                 params: Mapping[str, np.ndarray], precision: Any = np.float64,
+                 only: Mapping[str, np.ndarray] | None = None) -> dict[str, NumericGradient]:
     """Measure every kink and every unresolved entry again at :data:`KINK_REFINE` of its step, and keep that estimate.
 
     Which entries: :func:`needs_refining`.  A stencil flags a kink when
@@ -341,10 +344,12 @@ def refine_kinks(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, sc
     ``x + t`` takes it exactly (:func:`representable_step`, ``x`` from
     ``params``, in ``precision``), as :func:`default_step` rounds ``h``; an
     entry whose step rounds to 0 is not measured again.  Costs four
-    evaluations per entry and round.
+    evaluations per entry and round.  ``only[name]``: a mask of the entries
+    that may be refined (default: all).
     """
     out = dict(grads)
-    todo = {k: np.flatnonzero(needs_refining(g).reshape(-1)) for k, g in grads.items()}
+    todo = {k: np.flatnonzero((needs_refining(g) & (True if only is None else only[k])).reshape(-1))
+            for k, g in grads.items()}
     for _ in range(REFINE_ROUNDS):
         steps = {k: representable_step(np.asarray(params[k]).reshape(-1), np.asarray(out[k].step).reshape(-1) * KINK_REFINE,
                                        precision=precision) for k, idx in todo.items() if idx.size}
@@ -362,13 +367,91 @@ def refine_kinks(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, sc
     return out
 
 
+#: How many times the check's step an entry is measured again at when its bar is as large as the gradient
+#: (:func:`widen_unresolved`): round-off over the step shrinks 256x, a tie's slope jump ``J`` at the point
+#: becomes 256x larger in round-off units (the kink test flags it and the bracket judges it; two rounds of
+#: :func:`refine_kinks` come back to the check's own step), and the truncation term grows 65536x, which a
+#: loss that is nearly linear at this scale (the regime where round-off dominates) does not notice.
+WIDEN_STEP = 1.0 / REFINE_STEP**2
+
+#: A tensor's bars are "as large as its gradient" (:func:`widen_unresolved`) where an entry's acceptance
+#: interval, half-width ``k * error`` (``k`` of :class:`~gradcheck.compare.Tolerance`'s default), is at
+#: least this fraction of the tensor's largest ``|numeric|``: a sign flip of that largest entry moves it by
+#: twice its size, and a half-width of half its size still lets a wrong value of the scale of the smaller
+#: entries pass.
+WIDEN_WHEN = 0.5
+
+
+def widen_unresolved(grads: Mapping[str, NumericGradient], fill: Fill, f0: float, scale: float, *,
+                     params: Mapping[str, np.ndarray], precision: Any = np.float64) -> dict[str, NumericGradient]:
+    """Entries whose error bar is as large as their tensor's gradient, measured again at :data:`WIDEN_STEP` times the step.
+
+    Which entries: :func:`too_wide`.  At tiny inputs (rt18 F13/F16,
+    ``x = 1e-8``) a weight's gradient is ``1e-9`` while the loss's rounding
+    over the step, ``1.5 * 16 eps |f| / h``, is ``3e-10``: a correct
+    gradient passed with bars of the size of the gradient, and ties at the
+    point whose slope jump (of the gradient's size too) stays below the kink
+    test hid in them.  The wider stencil (:func:`stencil_gradient`) gets
+    every field of its own, its kinks and unresolved bars go through
+    :func:`refine_kinks` from the wider step down, and the entry keeps
+    whichever estimate accepts the narrower set of values
+    (:func:`acceptance_width`): both are estimates with their own bars, and
+    which is narrower is read from them, never from the analytic value.
+    """
+    wide = {k: too_wide(g) for k, g in grads.items()}
+    todo = {k: np.flatnonzero(m.reshape(-1)) for k, m in wide.items() if m.any()}
+    steps = {k: representable_step(np.asarray(params[k]).reshape(-1), np.asarray(grads[k].step).reshape(-1) * WIDEN_STEP,
+                                   precision=precision) for k in todo}
+    todo = {k: idx[steps[k][idx] > 0] for k, idx in todo.items()}
+    todo = {k: idx for k, idx in todo.items() if idx.size}
+    if not todo:
+        return dict(grads)
+    values = {k: np.full((len(STENCIL), steps[k].size), np.nan) for k in todo}
+    fill(todo, steps, values)
+    wider = {k: _merged(grads[k], idx, stencil_gradient(k, f0, values[k][:, idx], steps[k][idx], (idx.size,), scale),
+                        kink="replace") for k, idx in todo.items()}
+    wider = refine_kinks(wider, fill, f0, scale, params=params, precision=precision, only=wide)
+    out = dict(grads)
+    for k, w in wider.items():
+        better = (acceptance_width(w) < acceptance_width(grads[k])) & wide[k]
+        out[k] = _merged(grads[k], np.flatnonzero(better.reshape(-1)), _entries_of(w, better), kink="replace")
+    return out
+
+
+def too_wide(grad: NumericGradient) -> np.ndarray:
+    """Entries, not kinks, whose acceptance half-width ``k * error`` is at least :data:`WIDEN_WHEN` of the largest
+    ``|value|`` of their tensor (:func:`widen_unresolved`)."""
+    largest = float(np.max(np.abs(grad.value), initial=0.0))  # 0: nothing to resolve, no bar is below half of it
+    return ~np.asarray(grad.kink, bool) & (Tolerance().k * np.asarray(grad.error) >= WIDEN_WHEN * largest) & (largest > 0)
+
+
+def acceptance_width(grad: NumericGradient) -> np.ndarray:
+    """Width of the set of values :func:`gradcheck.compare.judge` accepts for each entry (without ``atol``, ``rtol``):
+    ``2 k error``, and at a kink the hull of that and the bracket widened by ``k`` times twice the round-off term."""
+    k = Tolerance().k
+    value, error = np.asarray(grad.value), np.asarray(grad.error)
+    noise = error if grad.roundoff is None else np.asarray(grad.roundoff)
+    lo = np.where(grad.kink, np.fmin(value - k * error, np.asarray(grad.lower) - 2.0 * k * noise), value - k * error)
+    hi = np.where(grad.kink, np.fmax(value + k * error, np.asarray(grad.upper) + 2.0 * k * noise), value + k * error)
+    return hi - lo
+
+
+def _entries_of(grad: NumericGradient, mask: np.ndarray) -> NumericGradient:
+    """The entries ``mask`` of ``grad``, flat, as an estimate of their own (for :func:`_merged`)."""
+    m = np.asarray(mask, bool).reshape(-1)
+    fields: dict[str, Any] = {f: (None if getattr(grad, f) is None else np.asarray(getattr(grad, f)).reshape(-1)[m])
+              for f in ("value", "error", "step", "lower", "upper", "kink", "refined", "roundoff", "unresolved", "side",
+                        "jump")}
+    return dataclasses.replace(grad, **fields)
+
+
 def refine_again(coarse: NumericGradient, idx: np.ndarray, fine: NumericGradient) -> np.ndarray:
     """Which entries ``idx`` of ``coarse``, measured again as ``fine`` (a 16x smaller step), need another round.
 
     An entry still :func:`unresolved` and no kink: a kink in the kink
     test's blind spot of the smaller stencil.  And a kink whose bracket
-    narrowed (:func:`gradcheck.stencil.bracket_narrowed`): the kink is near the
-    point, not at it, and a smaller step may leave it outside; where the
+    moved, narrowed or widened (:func:`gradcheck.stencil.bracket_moved`): a kink is near the
+    point, not only at it, and a smaller step may leave it outside; where the
     bracket stays, the kink is at the point (to within what the curvature
     shows) and a smaller step would give the same bracket.  Either only
     where the smaller step's 16x round-off term leaves a smaller bar: a
@@ -382,22 +465,32 @@ def refine_again(coarse: NumericGradient, idx: np.ndarray, fine: NumericGradient
     side = np.full(coarse.value.size, np.inf) if coarse.side is None else np.asarray(coarse.side).reshape(-1)
     flat = {f: np.asarray(getattr(coarse, f)).reshape(-1)[idx] for f in ("lower", "upper", "roundoff")}
     fine_lower, fine_upper = np.asarray(fine.lower).reshape(-1), np.asarray(fine.upper).reshape(-1)
-    narrowed = bracket_narrowed((flat["lower"], flat["upper"], side[idx], flat["roundoff"]), (fine_lower, fine_upper, fine_ro))
+    moved = bracket_moved((flat["lower"], flat["upper"], side[idx], flat["roundoff"]), (fine_lower, fine_upper, fine_ro))
     worth = fine_upper - fine_lower > BRACKET_WORTH * fine_ro
-    return (unresolved(fine).reshape(-1) & ~kink) | (kink & narrowed & worth)
+    return (unresolved(fine).reshape(-1) & ~kink) | (kink & moved & worth)
 
 
-def _merged(coarse: NumericGradient, idx: np.ndarray, fine: NumericGradient) -> NumericGradient:
-    """``coarse`` with the entries ``idx`` measured again (``fine``): the fine fields, the kink flag of either."""
+def _merged(coarse: NumericGradient, idx: np.ndarray, fine: NumericGradient, *, kink: str = "either") -> NumericGradient:
+    """``coarse`` with the entries ``idx`` measured again (``fine``): the fine fields, the kink flag of either
+    (``kink="replace"``: the fine one's, for an estimate chosen instead of the other).
+
+    A kink only the coarse stencil flagged is judged by the fine bracket: the fine error bar loses its
+    term for an unflagged jump (:func:`gradcheck.stencil.combine`), which would otherwise accept values
+    ``k`` half-jumps either side of the midpoint, outside the bracket.
+    """
     fields: dict[str, Any] = {}
-    for field in ("value", "error", "step", "lower", "upper", "kink", "roundoff", "unresolved", "side"):
+    for field in ("value", "error", "step", "lower", "upper", "kink", "roundoff", "unresolved", "side", "jump"):
         old = getattr(coarse, field)
-        new = np.asarray(getattr(fine, field)).reshape(-1)
-        # unresolved and side are None in an estimate whose entries were all settled by f(+-h)
-        blank = np.zeros(coarse.value.size, bool) if new.dtype == bool else np.full(coarse.value.size, np.nan)
+        new = np.asarray(getattr(fine, field) if getattr(fine, field) is not None else np.zeros(idx.size)).reshape(-1)
+        # unresolved and side are None in an estimate whose entries were all settled by f(+-h); jump is 0 there
+        blank = (np.zeros(coarse.value.size, bool) if new.dtype == bool else
+                 np.zeros(coarse.value.size) if field == "jump" else np.full(coarse.value.size, np.nan))
         merged = blank if old is None else np.array(old, copy=True).reshape(-1)
-        merged[idx] = merged[idx] | new if field == "kink" else new
+        merged[idx] = merged[idx] | new if field == "kink" and kink == "either" else new
         fields[field] = merged.reshape(coarse.shape)
+    flagged = fields["kink"] & (fields["jump"] > 0)
+    fields["error"] = np.where(flagged, fields["error"] - fields["jump"], fields["error"])
+    fields["jump"] = np.where(flagged, 0.0, fields["jump"])
     return dataclasses.replace(coarse, **fields)
 
 
@@ -433,11 +526,12 @@ def stencil_gradient(name: str, f0: float, f: np.ndarray, h: np.ndarray, shape: 
         parts["error"] = np.where(coarse, noise, parts["error"])
         parts["kink"] = np.where(coarse, False, parts["kink"])
         parts["unresolved"] = np.where(coarse, False, parts["unresolved"])
+        parts["jump"] = np.where(coarse, 0.0, parts["jump"])
     return NumericGradient(
         name=name, value=parts["value"].reshape(shape), error=parts["error"].reshape(shape),
         step=h.reshape(shape), lower=parts["lower"].reshape(shape), upper=parts["upper"].reshape(shape),
         kink=parts["kink"].reshape(shape), refined=(~coarse).reshape(shape), roundoff=noise.reshape(shape),
-        unresolved=parts["unresolved"].reshape(shape), side=parts["side"].reshape(shape),
+        unresolved=parts["unresolved"].reshape(shape), side=parts["side"].reshape(shape), jump=parts["jump"].reshape(shape),
     )
 
 

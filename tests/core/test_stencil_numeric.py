@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcheck.numeric import EPS64, KINK_REFINE, default_step, estimate_function_gradient, numerical_gradient
+from gradcheck.numeric import (EPS64, KINK_REFINE, REFINE_ROUNDS, default_step, estimate_function_gradient,
+                               numerical_gradient)
 from gradcheck.stencil import combine
 
 H0 = EPS64 ** (1.0 / 3.0)  # the default step at |x| <= 1
@@ -239,11 +240,11 @@ def test_no_kink_on_a_flat_quartic_minimum():
     assert not est.kink.any()
 
 
-@pytest.mark.xfail(strict=True, reason="stencil.roundoff counts 16 eps * max|f|, but a loss computed by "
-                                        "cancellation (log of a sum near 1, as in cross-entropy) carries "
-                                        "eps * |intermediate| >> eps * |f|: error bar too small, false kink")
 def test_roundoff_of_a_cancelling_loss():
-    # log(sum(exp(w))) near sum == 1: f ~ 1e-6 but its rounding error is ~ eps in absolute terms
+    # log(sum(exp(w))) near sum == 1: f ~ 1e-6 but its rounding error is ~ eps in absolute terms, which
+    # stencil.roundoff (16 eps * max|f|) misses.  The bar's jump term |s(h) - s(2h) / 2| (combine: a slope jump
+    # the kink test does not flag) is measured from the six values and carries their real rounding, of the
+    # size of the value's own: it covers this case (an estimate, not a bound; noise_scale, below, is the bound)
     w = np.array([np.log(0.5), np.log(0.5) + 1e-6])
     est = estimate_function_gradient(lambda q: float(np.log(np.sum(np.exp(q["w"])))), {"w": w})["w"]
     exact = _softmax(w)
@@ -311,11 +312,12 @@ def test_piecewise_linear_kink_has_both_slopes(left, jump, c):
 
 
 def test_step_function_has_both_one_sided_quotients():
-    # Heaviside at 0, measured again at h' = h / 16 (refine_kinks): forward quotient 1/h', backward
+    # Heaviside at 0, measured again at h' = h / 16 (refine_kinks), and again each round (its bracket widens
+    # 16x a round: bracket_moved) down to h' = h / 16**4: forward quotient 1/h', backward
     # quotient 0; the second-order forward quotient (4 f(h') - f(2h') - 3 f(0)) / 2h' = 1.5 / h' is
     # widened by its gap 0.5 / h' to the first-order one: the bracket is [0, 2 / h']
     est = estimate_function_gradient(lambda q: float(q["w"][0] > 0), {"w": np.array([0.0])})["w"]
-    h = default_step(np.array([0.0]))[0] * KINK_REFINE
+    h = default_step(np.array([0.0]))[0] * KINK_REFINE**REFINE_ROUNDS
     assert est.kink[0] and est.step[0] == h
     assert est.lower[0] == 0.0
     assert est.upper[0] == pytest.approx(2.0 / h, rel=1e-12)
