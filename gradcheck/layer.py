@@ -23,9 +23,12 @@ cs231n functions
 DLFS layer objects
     ``check_layer(layer, {"x": x})``: ``layer.forward(x)`` and
     ``layer.backward(dout)``, which returns ``dx``; the parameters the layer
-    holds (``layer.W`` with ``layer.dW``, ``layer.gamma`` with
-    ``layer.dgamma``: every array attribute ``a`` with an array ``da`` of
-    its shape after backward) are checked too.  Forward and backward run
+    holds are checked too, each with its gradient as found by
+    :mod:`gradcheck.layer_params` (``W``/``dW``, ``gamma``/``dgamma``,
+    ``weight``/``grad_weight`` or ``weight_grad``, ``params``/``grads``
+    dicts or lists, or as named by ``params=``); one the forward reads
+    whose gradient is not found fails the check, naming what was looked
+    for and ``params=``.  Forward and backward run
     twice on fresh copies, so a backward adding into a ``self.dW`` it never
     zeroes is found not deterministic; writes into the inputs (by forward,
     or by backward through the ``self.x`` forward kept) and into the
@@ -68,6 +71,7 @@ from gradcheck._validate import check_workers, describe
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.mistakes import elementwise_mistakes
+from gradcheck.layer_params import Held, discover, read_by, resolve, unfound_message
 from gradcheck.compare import Tolerance
 from gradcheck.numeric import FunctionPoint
 from gradcheck.results import CheckResult
@@ -246,21 +250,6 @@ def restoring(arrays: Mapping[str, np.ndarray], who: str) -> Iterator[None]:
             np.copyto(a, saved[k])
 
 
-def _object_params(layer: Any, names: Mapping[str, str] | None) -> dict[str, str]:
-    """``{param attribute: gradient attribute}`` of a DLFS layer (after its backward ran)."""
-    if names is not None:
-        if not isinstance(names, Mapping):
-            raise GradcheckTypeError(f"params must be a dict of parameter attribute to gradient attribute, got {describe(names)}")
-        return dict(names)
-    found = {}
-    for attr, value in sorted(vars(layer).items()):
-        grad = getattr(layer, "d" + attr, None)
-        if isinstance(value, np.ndarray) and isinstance(grad, np.ndarray) and grad.shape == value.shape \
-                and value.dtype.kind == "f":
-            found[attr] = "d" + attr
-    return found
-
-
 def check_layer(
     forward: Any,
     backward: Any = None,
@@ -299,7 +288,10 @@ def check_layer(
     mode : {"full", "fast"}
     params : dict of str to str, optional
         For a layer object: ``{"W": "dW", ...}``, its parameters and their
-        gradient attributes (default: found as described above).
+        gradient attributes, container entries written ``"grads['W']"``
+        or ``"grads[0]"`` (default: found by the conventions of
+        :mod:`gradcheck.layer_params`; an array the forward reads that
+        this leaves out is said in a warning).
     tolerance, probes, workers, strict
         As for :func:`gradcheck.check_gradients`.
     subject : str, optional
@@ -549,36 +541,8 @@ class _Pass:
     returned: dict[str, Any] = field(default_factory=dict)
     #: backward's writes into ``dout``: said, not failed (see :func:`_object_pass`)
     dout_writes: list[str] = field(default_factory=list)
-
-
-class _Attributes:
-    """Every array a layer object holds before the check: the objects and copies of their entries.
-
-    :meth:`restore` puts each object back under its attribute and its
-    entries back bit for bit (a backward that takes an SGD step on
-    ``self.W``, or rebinds it, leaves no trace); the gradient attributes
-    too, so the check leaves the layer as it found it.
-    """
-
-    def __init__(self, layer: Any) -> None:
-        self.layer = layer
-        self.objects = {a: v for a, v in vars(layer).items() if isinstance(v, np.ndarray)}
-        self.saved = {a: v.copy() for a, v in self.objects.items()}
-
-    def current(self, attr: str) -> Any:
-        return getattr(self.layer, attr, None)
-
-    def entries(self) -> dict[str, np.ndarray]:
-        """Copies of what the held attributes hold now."""
-        return {a: np.array(self.current(a), copy=True) for a in self.objects}
-
-    def restore(self, attrs: Sequence[str] | None = None) -> None:
-        for a in self.objects if attrs is None else [a for a in attrs if a in self.objects]:
-            obj = self.objects[a]
-            if self.current(a) is not obj:
-                setattr(self.layer, a, obj)
-            if not guards.same_entries(obj, self.saved[a]):
-                np.copyto(obj, self.saved[a])
+    #: held arrays that are not checked, with the gradient paths looked for (:func:`gradcheck.layer_params.discover`)
+    unfound: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _params_written(attrs: Sequence[str], before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray],
@@ -589,7 +553,7 @@ def _params_written(attrs: Sequence[str], before: Mapping[str, np.ndarray], afte
 
 
 def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None, who: str,
-                 held: _Attributes, rng: np.random.Generator) -> _Pass:
+                 held: Held, rng: np.random.Generator) -> _Pass:
     """``layer.forward`` on fresh copies of the inputs, then ``layer.backward`` on a fresh copy of ``dout``.
 
     Reported: writes of ``forward`` into its inputs; writes of ``backward``
@@ -602,6 +566,7 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     inputs = list(point)
     used = {k: point[k].copy() for k in inputs}
     out = np.array(layer.forward(*[used[k] for k in inputs]), copy=True)  # backward may write into self.out
+    rebound = held.rebound()
     problems = guards.mutations(point, used, f"{who}.forward")
     after_forward = {k: v.copy() for k, v in used.items()}
     params_after_forward = held.entries()
@@ -611,10 +576,10 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     raw = layer.backward(1.0 if scalar else given)
     grads_in = _grads(raw, inputs, _float_owners(point, _owners(raw, inputs, point, who, first_if_one=True)), who)
     grads = {k: _as_grad(g, point[k], k, who, point) for k, g in grads_in.items()}  # copies, before anything else runs
-    attrs = _object_params(layer, names)
+    attrs, unfound = discover(layer, held, names, rebound)
     for a, g in attrs.items():
-        grads[a] = _as_grad(getattr(layer, g, None), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)
-    returned = {**grads_in, **{a: getattr(layer, g, None) for a, g in attrs.items()}}
+        grads[a] = _as_grad(resolve(layer, g), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)
+    returned = {**grads_in, **{a: resolve(layer, g) for a, g in attrs.items()}}
     problems += guards.mutations({f"{k} (which forward kept)": v for k, v in after_forward.items()},
                                  {f"{k} (which forward kept)": v for k, v in used.items()}, f"{who}.backward")
     after_backward = held.entries()
@@ -626,7 +591,7 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
         f"{m.split(': a function under check')[0]}: not counted as a failure, harmless where nothing reads dout after the call (the book's chains; its "
         "own Relu.backward does dout[mask] = 0), but a caller that reuses dout sees it changed"
         for m in guards.mutations({"dout": douts[0]}, {"dout": given}, f"{who}.backward")]
-    return _Pass(out, grads, attrs, problems, returned, writes)
+    return _Pass(out, grads, attrs, problems, returned, writes, unfound)
 
 
 def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None,
@@ -652,13 +617,18 @@ def _check_object_at(layer: Any, point: dict[str, np.ndarray], dout: Any, names:
     """
     who = subject or type(layer).__name__
     inputs = list(point)
-    held = _Attributes(layer)
+    explicit = names is not None
+    held = Held(layer)
     try:
         first = _object_pass(layer, point, dout, names, who, held, _dout_rng(options["seed"]))
         held.restore(list(first.attrs))
+        names = first.attrs  # the same parameters and gradients at every later pass
         second = _object_pass(layer, point, dout, names, who, held, _dout_rng(options["seed"]))
         held.restore(list(first.attrs))
-        problems = first.problems + _object_nondeterminism(first, second, who)
+        unchecked = _unchecked(layer, point, first, held, who)
+        held.restore(list(first.unfound))
+        problems = first.problems + _object_nondeterminism(first, second, who) + (
+            unchecked if not explicit else [])
         grads, out = first.grads, first.out
         guards.require_finite(grads, "grads")
         douts = [np.ones(())] if out.ndim == 0 else _dout([out], dout, _dout_rng(options["seed"]))
@@ -683,14 +653,30 @@ def _check_object_at(layer: Any, point: dict[str, np.ndarray], dout: Any, names:
             fp = FunctionPoint(call, arrays, who=who)
             result = check_point(fp, grads, first=float(_total([out], douts, who)), subject=who, problems=problems,
                                  noise_floor=float(np.sum(np.abs(out * douts[0]))), recheck=recheck, **options)
-            return dataclasses.replace(result, warnings=result.warnings + tuple(first.dout_writes))
+            return dataclasses.replace(result, warnings=result.warnings + tuple(first.dout_writes)
+                                       + tuple(unchecked if explicit else []))
     finally:
         held.restore()
 
 
+def _unchecked(layer: Any, point: Mapping[str, np.ndarray], first: _Pass, held: Held, who: str) -> list[str]:
+    """The arrays the layer holds that its forward reads and that are not checked (no gradient found, or left
+    out of ``params=``), each said (:func:`gradcheck.layer_params.unfound_message`)."""
+    def forward() -> Any:
+        return layer.forward(*[v.copy() for v in point.values()])
+
+    said = []
+    for path, looked in first.unfound.items():
+        arr = held.objects[path]
+        if read_by(forward, arr, first.out):
+            said.append(unfound_message(who, path, arr.shape, looked, layer) if looked else
+                        f"{who}.{path} {arr.shape} is read by forward but NOT CHECKED: it is not in params=")
+    return said
+
+
 def _moved_object_check(layer: Any, call: Callable[[dict[str, np.ndarray]], Any], point: dict[str, np.ndarray],
                         params: Mapping[str, np.ndarray], moved: Mapping[str, np.ndarray], which: list[str], dout: Any,
-                        douts: Sequence[np.ndarray], names: Mapping[str, str] | None, who: str, held: _Attributes,
+                        douts: Sequence[np.ndarray], names: Mapping[str, str] | None, who: str, held: Held,
                         options: dict[str, Any]) -> CheckResult:
     """The check of ``which`` with the inputs and the layer's parameters set to ``moved`` (a point off the ties).
 
