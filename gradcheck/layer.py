@@ -157,7 +157,7 @@ def _owners(value: Any, names: Sequence[str], point: Mapping[str, np.ndarray], w
         return [k for k, g in zip(names, seq) if g is not None or k in floats]
     if first_if_one and len(seq) == 1:
         return list(names[:1])
-    if len(seq) <= len(floats):
+    if len(seq) <= len(floats) or len(seq) > len(names):  # a count _grads reports
         return floats
     ints = [k for k in names if k not in floats]
     fits = [c for c in itertools.combinations(ints, len(seq) - len(floats))

@@ -7,8 +7,10 @@ under test.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import gradcheck
+from gradcheck.errors import GradcheckValueError
 
 
 def relu_forward(x):
@@ -116,3 +118,11 @@ def test_layer_object_integer_input_is_differentiated():
     x = np.array([[1, 2], [3, -4], [0, 5]])
     r = gradcheck.check_layer(_Scale(), {"x": x})
     assert not r.passed and [p.name for p in r.failed] == ["x"]
+
+
+def test_too_many_gradients_is_still_a_count_error():
+    def loss_list(x):
+        return float(np.sum(x)), np.ones_like(x).tolist()
+
+    with pytest.raises(GradcheckValueError, match=r"returned 3 gradient\(s\), expected 1"):
+        gradcheck.check_layer(loss_list, None, {"x": np.random.default_rng(3).normal(size=(3, 2))})
