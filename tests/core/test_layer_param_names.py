@@ -162,3 +162,32 @@ def test_a_transposed_gradient_is_not_skipped():
 
     with pytest.raises(GradcheckValueError, match="shape"):
         gradcheck.check_layer(Transposed(), {"x": X})
+
+
+class Embedding:  # the second volume's: params and grads lists, backward returns None for the word ids
+    def __init__(self, w):
+        self.params, self.grads = [w], [np.zeros_like(w)]
+
+    def forward(self, idx):
+        self.idx = idx
+        return self.params[0][idx]
+
+    def backward(self, dout):
+        dw = self.grads[0]
+        dw[...] = 0
+        np.add.at(dw, self.idx, dout)
+
+
+class LossyEmbedding(Embedding):
+    def backward(self, dout):
+        dw = self.grads[0]
+        dw[...] = 0
+        dw[self.idx] += dout  # planted: a repeated word counted once
+
+
+def test_embedding_checks_its_table_and_names_the_ids_not_checked():
+    idx = np.array([0, 2, 2, 5])
+    r = gradcheck.check_layer(Embedding(RNG.normal(size=(6, 3))), {"idx": idx})
+    assert r.passed and [p.name for p in r.params] == ["params[0]"]
+    assert any("inputs['idx']" in w and "NOT CHECKED" in w for w in r.warnings)
+    assert not gradcheck.check_layer(LossyEmbedding(RNG.normal(size=(6, 3))), {"idx": idx}).passed
