@@ -547,6 +547,11 @@ def _roundoff(caller: Caller, model: Any, points: Sequence[TestPoint], outcomes:
     return found
 
 
+def _steady(moved: _Moved, unstable: Sequence[str]) -> _Moved:
+    """``moved`` without the rounding read of ``unstable`` gradients: their second differences are their randomness (rt20 F3)."""
+    return dataclasses.replace(moved, noise={k: v for k, v in moved.noise.items() if k not in unstable})
+
+
 def _rounding_matters(chosen: Mapping[str, Diagnosis]) -> bool:
     """Whether reading the rounding can change a score: some gradient earns credit, and none is float32's ``precision``."""
     from gradcheck.grading.scoring import DEFAULT_CREDIT
@@ -820,15 +825,14 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
     else:
         picks = {k: _pick(per_point, k) for k in names}
         picks.update(factors_across_points(model, points, [o.grads if o.verdict == "ok" else None for o in outcomes], picks, lang=lang))
-        # a gradient that changes between two calls at the same point is
-        # wrong because of that, whatever pattern one call happens to fit
-        picks.update({k: (picks[k][0], runtime_diagnosis("nondeterministic", param=k, lang=lang))
-                      for k in unstable if not picks[k][1].passed})
+        # a gradient that changes between two calls at the same point is graded on the
+        # values of its first call, and the run pays nondeterminism_penalty once (rt20 F3)
         if module_globals:
             picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
                           and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
-        numerical, counted_notes = _numerical_use(outcomes, model, chosen, lang, lambda: _roundoff(caller, model, points, outcomes, seed, lang))
+        numerical, counted_notes = _numerical_use(outcomes, model, chosen, lang,
+                                                   lambda: _steady(_roundoff(caller, model, points, outcomes, seed, lang), unstable))
         chosen.update(numerical)
         notes = counted_notes + [n for n in notes if n not in counted_notes]  # first: the cap must not drop it
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
