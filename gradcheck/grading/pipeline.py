@@ -1097,7 +1097,7 @@ def grade_submission(
         if not f.is_file():
             raise FileNotFoundError(f"extra_files holds {str(f)!r}, which is not a file")
     helpers = _helper_fingerprints(extra)
-    with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation) as (box, extra_notes):
+    with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation, seed=seed) as (box, extra_notes):
         notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
             caller = _load_failure(box.load_status, box.load_message, limits, getattr(box, "load_facts", None), lang)
@@ -1123,12 +1123,15 @@ def _helper_fingerprints(files: Sequence[Path]) -> tuple[tuple[str, str], ...]:
 
 
 @contextlib.contextmanager
-def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[Path], *, isolation: str = "auto") -> Iterator[tuple[Any, list[str]]]:
-    """The sandbox of one submission, with its helper modules when the sandbox takes them."""
+def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[Path], *, isolation: str = "auto",
+                  seed: int = 0) -> Iterator[tuple[Any, list[str]]]:
+    """The sandbox of one submission, with its helper modules when the sandbox takes them, its randomness seeded when it can."""
     import inspect
 
     notes: list[str] = []
     kwargs: dict[str, Any] = {"limits": limits, "isolation": isolation}
+    if "seed" in inspect.signature(sandbox).parameters:
+        kwargs["seed"] = seed
     if extra:
         if "extra_files" in inspect.signature(sandbox).parameters:
             kwargs["extra_files"] = tuple(extra)

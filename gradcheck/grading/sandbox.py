@@ -352,6 +352,11 @@ class Sandbox:
         The calling convention (default: ``backward(params, x, y) -> dict``,
         optional ``forward(params, x)``).
     limits : Limits, optional
+    seed : int
+        Seeds the child's global ``np.random``, ``random`` and unseeded
+        ``np.random.default_rng()`` once, before the submission loads: the
+        same submission draws the same numbers on every run, and two calls
+        still draw different ones (rt20 F4).
 
     Attributes
     ----------
@@ -386,9 +391,12 @@ class Sandbox:
         limits: Limits | None = None,
         isolation: "str | Level | Isolation" = _iso.AUTO,
         extra_files: Sequence[str | Path] = (),
+        seed: int = 0,
     ) -> None:
         if not isinstance(path, (str, Path)):
             raise TypeError(f"path must be a str or Path, got path={path!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
         if spec is None:
             spec = SubmissionSpec()
         if not isinstance(spec, SubmissionSpec):
@@ -402,6 +410,7 @@ class Sandbox:
         self.limits = limits
         self._isolation = isolation if isinstance(isolation, Isolation) else _iso.resolve(isolation)
         self._helpers = _read_helpers(extra_files)
+        self._seed = seed
         self.load_status = "ok"
         self.load_message = ""
         self.load_facts: dict[str, Any] = {}  # for "missing": kind, name, owner, found, close (see _child.missing_facts)
@@ -598,7 +607,7 @@ class Sandbox:
         for fd in (self._p.out_fd, self._p.cmd_fd, self._p.res_fd):
             os.set_blocking(fd, False)
         cells = [{"filename": c.filename, "source": c.source, "syntax_error": c.syntax_error} for c in loaded.cells]
-        load = {"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name, "files": self._helpers}
+        load = {"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name, "files": self._helpers, "seed": self._seed}
         frame = _wire.encode(load, [])
         outcome, meta, arrays = self._exchange(frame, t0 + lim.load_seconds, 1 << 20, ends=_load_ends)
         self.load_output = self._phase_text()
