@@ -834,7 +834,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
         numerical, counted_notes = _numerical_use(outcomes, model, chosen, lang,
                                                    lambda: _steady(_roundoff(caller, model, points, outcomes, seed, lang), unstable))
         chosen.update(numerical)
-        notes = counted_notes + [n for n in notes if n not in counted_notes]  # first: the cap must not drop it
+        notes = (counted_notes + [n for n in notes if n not in counted_notes])[:MAX_NOTES]  # first: the cap must not drop it
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:  # not the numerical ones: their values were right, no smaller input shows them
             k, i = failing[0]
