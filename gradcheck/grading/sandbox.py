@@ -68,7 +68,7 @@ from gradcheck.grading import isolation as _iso
 from gradcheck.grading.isolation import Isolation, Level
 from gradcheck.grading._wire import Key, ProtocolError
 from gradcheck.grading.assignment import Limits, SubmissionSpec
-from gradcheck.grading.loader import LoadedSubmission, load_submission, read_own_file
+from gradcheck.grading.loader import LoadedSubmission, load_submission, read_own_file, skipped_loop_hint
 from gradcheck.grading.verdicts import CALL_STATUSES, CallStatus
 
 __all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT"]
@@ -432,6 +432,7 @@ class Sandbox:
         self._spec_json = spec.to_json()
         loaded = load_submission(self.path, skip_loops=spec.skip_loops, skip_main=spec.skip_main)
         self.notes = loaded.notes
+        self._skipped_loops = loaded.skipped_loops
         verdict = self._precheck(loaded)
         if verdict is not None:
             self._die(*verdict, load=True)
@@ -502,7 +503,7 @@ class Sandbox:
             status, message = self._verdict("protocol", "during a call")
             self._die(status, message)
             return CallResult(status, message, None, None, None, output=output, seconds=seconds)
-        message = _text(rmeta.get("message"))
+        message = self._explained(status, _text(rmeta.get("message")))
         f_status = rmeta.get("forward_status")
         if f_status is not None and f_status not in _CHILD_STATUSES:
             f_status = "crash"
@@ -515,7 +516,7 @@ class Sandbox:
             arrays.get(Key(_wire.FORWARD, "")) if f_status == "ok" else None,
             after,
             f_status,
-            _text(rmeta.get("forward_message")),
+            self._explained(str(f_status), _text(rmeta.get("forward_message"))),
             _texts(rmeta.get("notes")),
             output, seconds, _evaluations(rmeta.get("evaluations")),
         )
@@ -625,7 +626,12 @@ class Sandbox:
             self._die(*self._verdict("protocol", "while loading the submission"), load=True)
         elif status != "ok":
             self.load_facts = _missing_facts(meta.get("missing"))
-            self._die(status, _text(meta.get("message")), load=True)
+            self._die(status, self._explained(status, _text(meta.get("message"))), load=True)
+
+    def _explained(self, status: str, message: str) -> str:
+        """``message``, and which skipped top-level loop sets what an ``error`` names (see :func:`skipped_loop_hint`)."""
+        hint = skipped_loop_hint(message, self._skipped_loops) if status == "error" else None
+        return message if hint is None else f"{message}\n\n{hint}"
 
     # -- plumbing ------------------------------------------------------------------
     def _die(self, status: str, message: str, *, load: bool = False) -> None:
