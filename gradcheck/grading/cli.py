@@ -86,7 +86,8 @@ def register(subparsers: Any) -> None:
     from gradcheck.grading.lms import LMS_FORMATS
 
     p = subparsers.add_parser("grade", help="grade student backprop submissions (.py / .ipynb files or directories)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="a submission file, or a folder of them (one file or one folder per student)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a submission file, or a folder of them (one file or one folder per student); students' files or "
+                   "folders given one by one (downloads/*) are read as their folder is")
     p.add_argument("--model", metavar="NAME", help="the reference model (or give it in --assignment)")
     p.add_argument("--assignment", metavar="FILE", help="assignment TOML: calling convention, points, limits")
     p.add_argument("--json", metavar="FILE", help="write all results as a JSON list")

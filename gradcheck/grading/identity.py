@@ -43,6 +43,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   submission, grouped by the participant id and identified by the file
   plugin's folder; the online text is not graded and says so in ``notes``.
 
+Students' entries given one by one (``grade downloads/*``: the files an LMS
+named, Moodle's plugin folders, and with several paths a folder of one
+student's LMS-named files or a folder named with a student id) are read as
+``grade downloads`` reads them (:func:`_is_entry`, :func:`_given_entries`):
+the same students, ids and grouping.
+
 One rule chooses the graded file of a student who handed in several
 (:func:`choose_file`, also the Gradescope autograder's): the file the
 assignment names (``file = "hw3.py"`` or a glob such as ``"hw3*.py"`` in
@@ -675,7 +681,13 @@ def collect_submissions(
         return [_single(given, rx, file_pattern, model)]
     out: list[Submission] = []
     seen: set[Path] = set()
+    for sub, key in _given_entries(given, rx, file_pattern, model):
+        if key not in seen:
+            seen.add(key)
+            out.append(sub)
     for p in given:
+        if _is_entry(p, rx, len(given) > 1):
+            continue
         for sub, key in _in_path(p, rx, file_pattern, model):
             if key not in seen:
                 seen.add(key)
@@ -707,6 +719,55 @@ def _hard_links(submissions: list[Submission]) -> list[Submission]:
                 f"{f.name!r} is one file on disk with {g.name!r} of {submissions[j].identity!r} (a hard link, which tar or cp -al "
                 "makes and no LMS's zip holds): graded as its content; decide by hand whose work it is" for j, g in group if j != i)
     return [replace(sub, notes=sub.notes + tuple(notes.get(i, ()))) for i, sub in enumerate(submissions)]
+
+
+def _is_entry(p: Path, rx: re.Pattern[str], several: bool) -> bool:
+    """Whether a path given is one entry of a class folder (a file an LMS named, one student's folder), not a folder of submissions.
+
+    ``grade downloads/*`` names each student's file or folder: those are read as
+    ``grade downloads`` reads them (:func:`_given_entries`).  An entry: a file
+    (or a link to one) an LMS named (:data:`FLAT_NAMES`), Moodle's plugin folder
+    (:data:`MOODLE_FOLDER`); with ``several`` paths given, also a folder of one
+    student's LMS-named files, or a folder whose name has a student id and
+    that holds neither folders nor files with ids of their own (one folder
+    given alone is the class folder, as ever).  A link to a folder is read as before (refused).
+    """
+    if p.is_file() or p.is_symlink() and not p.is_dir():  # a link to a file is refused in its group (_flat)
+        return _flat_key(p.name) is not None and (p.suffix.lower() in SUFFIXES or _online_text(p.name))
+    if p.is_symlink():
+        return False
+    if MOODLE_FOLDER.match(p.name):
+        return True
+    if not several:
+        return False
+    if _one_students_keys(p) is not None:
+        return True  # one student's files under an LMS's names (_lms_folder)
+    own = [e for e in p.iterdir() if _visible(e) and (e.is_dir() or student_id(e.name, rx))]
+    return bool(student_id(p.name, rx)) and not own
+
+
+def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
+                   model: str | None) -> list[tuple[Submission, Path]]:
+    """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
+
+    The entries of one folder are grouped and laid out together (a student's
+    several files, Moodle's plugin folders, Canvas's re-uploads), identified
+    by their names as in ``grade FOLDER``; with entries of several folders,
+    or other paths given too, each identity starts with its folder as given.
+    """
+    groups: dict[Path, list[Path]] = {}
+    for p in given:
+        if _is_entry(p, rx, len(given) > 1):
+            groups.setdefault(p.parent.resolve(), []).append(p)
+    prefix = len(groups) > 1 or len(given) > sum(map(len, groups.values()))
+    out: list[tuple[Submission, Path]] = []
+    for entries in groups.values():
+        files = [e for e in entries if e.is_file()]
+        found = _flat(files, rx, file_pattern, model) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model)
+        where = entries[0].parent.as_posix()
+        out += sorted(((replace(s, identity=f"{where}/{s.identity}") if prefix else s, k) for s, k in found),
+                      key=lambda item: item[0].identity)
+    return out
 
 
 def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
@@ -744,13 +805,21 @@ def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, mod
     that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
     if folder.is_symlink() or folder_links(folder):
         return None  # refused by _pick, naming the links
+    found = _one_students_keys(folder)
+    if found is None:
+        return None
+    sub = _group(found[0][1][0], [(f, k[1], k[2]) for f, k in found], rx, file_pattern, model)
+    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
+
+
+def _one_students_keys(folder: Path) -> list[tuple[Path, tuple[_Key, str, str]]] | None:
+    """The files of ``folder`` with their :func:`_flat_key` when all are one student's under an LMS's flat names, else ``None``."""
     files = folder_files(folder)
     keys = [_flat_key(f.name) if f.parent == folder else None for f in files]
     first = keys[0] if keys else None
     if first is None or any(k is None or k[0] != first[0] for k in keys):
         return None
-    sub = _group(first[0], [(f, k[1], k[2]) for f, k in zip(files, keys) if k is not None], rx, file_pattern, model)
-    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
+    return [(f, k) for f, k in zip(files, keys) if k is not None]
 
 
 def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:
