@@ -15,9 +15,10 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   the name was used before: the highest ``-N`` is the newest upload, graded,
   and the older ones are listed in ``superseded``; Canvas's ``lib/content_zipper.rb`` writes
   ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
-  assignment is graded anonymously: those files are grouped by the
-  anonymous id and have no user id; a leading ``late_`` before a name is
-  accepted too, and ``anon_LATE_``, which Canvas never writes, is read as
+  assignment is graded anonymously (ID: five base58 characters): those files are grouped by the
+  anonymous id and have no user id (``anon_10042_...``, a 0 in it, is the user 10042 whose
+  sortable name is "anon"); a leading ``late_`` before a name is
+  accepted too (``late_LATE_10043_...`` is the student "late"), and ``anon_LATE_``, which Canvas never writes, is read as
   ``LATE_anon_``; a text entry or website URL, ``name_userid_text.html`` /
   ``_link.html``, is named in ``notes``, never graded), Moodle without folders
   ``Full Name_12345_assignsubmission_file_FILE`` (its online text,
@@ -525,12 +526,17 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
     return Submission(identity, choice.path, sid, helpers, choice.problem, helper_names=renamed, **more)  # type: ignore[arg-type]
 
 
+#: Canvas's anonymous id (``Anonymity.generate_short_id``: ``SecureRandom.base58(5)``, no 0, O, I or l).
+_ANON_ID = r"[1-9A-HJ-NP-Za-km-z]{5}(?![^_])"
+
 #: One student's files in an LMS's flat download: the student (``student``), the file's own
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # Canvas writes LATE_anon_ID; anon_LATE_ID (a renamed download) is the same, never anonymous id "LATE"
+    # Canvas writes name_LATE_userid, or LATE_anon_ID (ID: 5 base58 characters, Anonymity.generate_short_id); anon_LATE_ID
+    # (a renamed download) is the same, never anonymous id "LATE"; "anon" before a user id that is no anonymous id (a 0 in
+    # it, another length) is a student's sortable name, as a leading "late_" that a name and user id follow ("late_LATE_")
     # an uploaded file _FILEID_FILE, or a text entry / website URL _text.html / _link.html (no file id; named, not graded)
-    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))"
+    ("canvas", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?(?P<anon>{_ANON_ID})|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))"
                           r"_(?:\d+_(?P<file>.+)|(?P<entry>text|link)\.html)$")),
     # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
     ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
@@ -548,8 +554,8 @@ _Key = tuple[str, str, str]
 #: URL (``lib/content_zipper.rb``, ``add_text_or_url``: ``name_[LATE_]userid_text.html``, ``..._link.html``).
 _TEXT_ENTRIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Moodle's online text", re.compile(r"^.+?_\d+_assignsubmission_onlinetext_(?:.+)?$")),
-    ("Canvas's text entry", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?[^_]+|[^_]+_(?i:late_)?\d+)_text\.html$")),
-    ("Canvas's website URL", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?[^_]+|[^_]+_(?i:late_)?\d+)_link\.html$")),
+    ("Canvas's text entry", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_text\.html$")),
+    ("Canvas's website URL", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_link\.html$")),
 )
 
 

@@ -6,7 +6,8 @@ the assignment holding the score.  Canvas matches rows by ``ID`` (its user
 id); a column name it does not know becomes a new assignment.  Canvas's
 "Download Submissions" names files ``name_userid_fileid_file`` (with
 ``_LATE_`` after the name for late ones, ``[LATE_]anon_ID_fileid_file``
-when graded anonymously: no user id, so left out; a student's several
+when graded anonymously, ID five base58 characters: no user id, so left out;
+``anon_10042_...`` is a student whose sortable name is "anon"; a student's several
 files are graded as one submission, :mod:`gradcheck.grading.identity`), so with ``--lms canvas`` the
 default ``--id-pattern`` is :data:`ID_PATTERNS` ``["canvas"]``, the user id.
 
@@ -40,12 +41,11 @@ Participant 12345,Kim Ji,,2.5,4,
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 from gradcheck.grading.gradebook import csv_text
-from gradcheck.grading.identity import FLAT_NAMES
+from gradcheck.grading.identity import FLAT_NAMES, MOODLE_FOLDER, SUFFIXES
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name", "no_id_reason"]
@@ -70,24 +70,32 @@ def _points(x: float) -> str:
 
 
 def display_name(result: SubmissionResult) -> str:
-    """The student's name as the download's file or folder name has it (what comes before the id).
+    """The student's name as the download's file or folder name has it.
+
+    An LMS's name (Canvas's ``name_[LATE_]userid_...``, Moodle's
+    ``Full Name_12345_assignsubmission_...``) gives its name part, read by the
+    same patterns that find the id (:data:`~gradcheck.grading.identity.FLAT_NAMES`,
+    :data:`~gradcheck.grading.identity.MOODLE_FOLDER`); any other name is shown
+    whole (``hw1-kimji``: what is the name and what the assignment in it, no
+    pattern says), without a file's suffix.
 
     >>> display_name(SubmissionResult("Kim Ji_12345_assignsubmission_file_", "m", 0, 0.0, 1.0, student_id="12345"))
     'Kim Ji'
     >>> display_name(SubmissionResult("kimji_LATE_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
     'kimji'
-    >>> display_name(SubmissionResult("kimji_late_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
-    'kimji'
+    >>> display_name(SubmissionResult("late_LATE_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
+    'late'
     >>> display_name(SubmissionResult("late_kimji_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
     'kimji'
+    >>> display_name(SubmissionResult("hw1-kimji", "m", 0, 0.0, 1.0, student_id="kimji"))
+    'hw1-kimji'
     """
     first = PurePosixPath(result.submission).parts[0] if result.submission else ""
-    if result.student_id and result.student_id in first:
-        head = first.split(result.student_id, 1)[0]
-        head = re.sub(r"^LATE_|_LATE_?$", "", head.rstrip("_"), flags=re.IGNORECASE).strip(" _")
-        if head:
-            return head
-    return ""
+    for rx in (*(rx for _, rx in FLAT_NAMES), MOODLE_FOLDER):
+        m = rx.match(first)
+        if m and m["name"] and m["student"] == result.student_id:
+            return str(m["name"])
+    return PurePosixPath(first).stem if PurePosixPath(first).suffix.lower() in SUFFIXES else first
 
 
 def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str,
