@@ -277,14 +277,27 @@ def _id_pattern(args: argparse.Namespace) -> str:
 
 
 def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
-    from gradcheck.grading.identity import collect_submissions
+    from gradcheck.grading.identity import collect_submissions, skipped_outputs
 
     options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model}
-    subs = collect_submissions(args.paths, **options)
+    outputs = _outputs(args)
+    own = skipped_outputs(args.paths, outputs)
+    if own:  # grade . --feedback feedback: the second run would grade feedback/ as a student
+        print(f"gradcheck grade: note: not read as submissions: this run's own outputs {', '.join(map(repr, own))}", file=sys.stderr)
+    subs = collect_submissions(args.paths, skip=outputs, **options)
     if _gradescope_file(args) is not None and len(subs) > 1:
         # a results.json is one student's: the paths given are that student's files
         subs = collect_submissions(args.paths, single=True, **options)
     return subs
+
+
+def _outputs(args: argparse.Namespace) -> list[str]:
+    """Every path this run writes (its files and folders, the cache): never read as a submission."""
+    named = [args.json, args.junit, args.csv, args.summary, getattr(args, "report", None), args.feedback, args.gradescope,
+             None if args.no_cache else args.cache]
+    if args.lms:
+        named.append(args.lms_file or f"{args.lms}-grades.csv")
+    return [str(p) for p in named if p]
 
 
 def _gradescope_file(args: argparse.Namespace) -> Path | None:

@@ -114,6 +114,7 @@ __all__ = [
     "staged",
     "MOODLE_FOLDER",
     "online_text_note",
+    "skipped_outputs",
 ]
 
 #: File types that can be graded.
@@ -652,6 +653,7 @@ def collect_submissions(
     file_pattern: str | None = None,
     model: str | None = None,
     single: bool = False,
+    skip: Iterable[str | Path] = (),
 ) -> list[Submission]:
     """The submissions named by ``paths`` (see the module docstring).
 
@@ -669,6 +671,10 @@ def collect_submissions(
     single : bool
         Every path together is one student's submission (a folder given
         is that student's folder: Gradescope's ``/autograder/submission``).
+    skip : iterable of str or Path
+        Paths never read as submissions, given or found in a folder given
+        (the run's own outputs: ``grade .`` writing ``feedback/`` there);
+        the caller says so (:func:`skipped_outputs`).
 
     Raises
     ------
@@ -683,18 +689,21 @@ def collect_submissions(
     for p in given:
         if not p.exists():
             raise SubmissionsError(f"no such file or directory: {str(p)!r}")
+    outputs = frozenset(Path(p).resolve() for p in skip)
+    several = len(given) > 1  # students' entries named one by one (_is_entry)
+    given = [p for p in given if p.resolve() not in outputs] or given  # an output named alone: an error below, as before
     if single:
         return [_single(given, rx, file_pattern, model)]
     out: list[Submission] = []
     seen: set[Path] = set()
-    for sub, key in _given_entries(given, rx, file_pattern, model):
+    for sub, key in _given_entries(given, rx, file_pattern, model, several):
         if key not in seen:
             seen.add(key)
             out.append(sub)
     for p in given:
-        if _is_entry(p, rx, len(given) > 1):
+        if _is_entry(p, rx, several):
             continue
-        for sub, key in _in_path(p, rx, file_pattern, model):
+        for sub, key in _in_path(p, rx, file_pattern, model, outputs):
             if key not in seen:
                 seen.add(key)
                 out.append(sub)
@@ -727,6 +736,27 @@ def _hard_links(submissions: list[Submission]) -> list[Submission]:
     return [replace(sub, notes=sub.notes + tuple(notes.get(i, ()))) for i, sub in enumerate(submissions)]
 
 
+def skipped_outputs(paths: Iterable[str | Path], outputs: Iterable[str | Path]) -> list[str]:
+    """The ``outputs`` that :func:`collect_submissions` would otherwise read: a path given, or an entry of a folder given.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); (d / "feedback").mkdir()
+    >>> skipped_outputs([d], [d / "feedback", d / "grades.csv", "elsewhere/x.json"])
+    ['feedback']
+    """
+    given = {Path(p).resolve() for p in paths}
+    out: list[str] = []
+    for o in map(Path, outputs):
+        if o.exists() and (o.resolve() in given or o.resolve().parent in given) and _visible(o) and _read_as_submission(o):
+            out.append(o.as_posix())
+    return out
+
+
+def _read_as_submission(p: Path) -> bool:
+    """Whether a path in a class folder would be read as (part of) a submission: a folder, or a file a student hands in."""
+    return p.is_dir() or p.suffix.lower() in SUFFIXES or _online_text(p.name)
+
+
 def _is_entry(p: Path, rx: re.Pattern[str], several: bool) -> bool:
     """Whether a path given is one entry of a class folder (a file an LMS named, one student's folder), not a folder of submissions.
 
@@ -753,7 +783,7 @@ def _is_entry(p: Path, rx: re.Pattern[str], several: bool) -> bool:
 
 
 def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
-                   model: str | None) -> list[tuple[Submission, Path]]:
+                   model: str | None, several: bool) -> list[tuple[Submission, Path]]:
     """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
 
     The entries of one folder are grouped and laid out together (a student's
@@ -763,7 +793,7 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
     """
     groups: dict[Path, list[Path]] = {}
     for p in given:
-        if _is_entry(p, rx, len(given) > 1):
+        if _is_entry(p, rx, several):
             groups.setdefault(p.parent.resolve(), []).append(p)
     prefix = len(groups) > 1 or len(given) > sum(map(len, groups.values()))
     out: list[tuple[Submission, Path]] = []
@@ -776,11 +806,12 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
     return out
 
 
-def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
-    """The submissions of one path given: a file, or a folder of files and student folders."""
+def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None,
+             outputs: frozenset[Path] = frozenset()) -> list[tuple[Submission, Path]]:
+    """The submissions of one path given: a file, or a folder of files and student folders (but ``outputs``)."""
     if p.is_file() or p.is_symlink() and not p.is_dir():
         return [(_file_submission(p, p.as_posix(), _id_of_file(p, rx)), _key(p))]
-    entries = [e for e in sorted(p.iterdir()) if _visible(e)]
+    entries = [e for e in sorted(p.iterdir()) if _visible(e) and _key(e) not in outputs]
     files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _online_text(e.name))]
     out = _flat(files, rx, file_pattern, model)
     out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model)
