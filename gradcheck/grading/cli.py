@@ -348,7 +348,8 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
     todo: list[tuple[int, GradingJob]] = []
     for i, sub in enumerate(batch.submissions):
         if sub.path is None:
-            batch.results[i] = refused_result(sub.identity, sub.problem or "nothing to grade", batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
+            why = "; ".join((sub.problem or "nothing to grade", *sub.notes))  # the student reads what else was not graded too
+            batch.results[i] = refused_result(sub.identity, why, batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
             continue
         extra = {f.name: file_sha256(f) for f in sub.extra_files}
         key = cache_key(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)

@@ -17,7 +17,9 @@ grading worksheet"): the columns ``Identifier``, ``Full name``,
 Moodle matches rows by ``Identifier`` (``Participant 12345``).  Moodle's
 "Download all submissions" names folders and files
 ``Full Name_12345_assignsubmission_file_``, so the default ``--id-pattern``
-is the participant number.  Worksheet uploads need "Offline grading
+is the participant number; ``Feedback comments`` holds the score and the
+main diagnosis, or why nothing was graded (:func:`feedback_comment`).
+Worksheet uploads need "Offline grading
 worksheet" enabled in the assignment's feedback types.
 
 A submission without a student id cannot be matched by the LMS, and two
@@ -36,10 +38,11 @@ Examples
 >>> text, skipped = render_lms(rs, "moodle", title="HW3")
 >>> print(text.strip())
 Identifier,Full name,Email address,Grade,Maximum Grade,Feedback comments
-Participant 12345,Kim Ji,,2.5,4,
+Participant 12345,Kim Ji,,2.5,4,2.5/4
 """
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
@@ -48,7 +51,7 @@ from gradcheck.grading.gradebook import csv_text
 from gradcheck.grading.identity import FLAT_NAMES, MOODLE_FOLDER, SUFFIXES
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name", "no_id_reason"]
+__all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name", "no_id_reason", "feedback_comment"]
 
 #: Supported LMS formats.
 LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
@@ -129,12 +132,38 @@ def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str,
         rows = [[display_name(r), r.student_id, "", "", "", _points(r.score)] for r in with_id]
     else:
         header = ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"]
-        rows = [[f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), _note(r)] for r in with_id]
+        rows = [[f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), feedback_comment(r)] for r in with_id]
     return csv_text(header, rows), skipped
 
 
-def _note(result: SubmissionResult) -> str:
-    return "; ".join(f"{o.parameter}: {o.reason}" for o in result.overrides)
+#: The longest diagnosis a ``Feedback comments`` cell quotes (the feedback file has the whole of it).
+_COMMENT_CHARS = 300
+
+
+def feedback_comment(result: SubmissionResult) -> str:
+    """Moodle's ``Feedback comments`` of ``result``: the score and the main diagnosis, or why nothing was graded.
+
+    One line: the score, then the first parameter not passed (its diagnosis,
+    or a refusal's reason: the online text not graded), else the first message,
+    cut at :data:`_COMMENT_CHARS` characters on a word; then the scores
+    changed by hand.  Moodle keeps the comment as HTML
+    (``assignfeedback_comments``, ``FORMAT_HTML``), so ``<``, ``>`` and ``&``
+    are escaped: the student reads the text as written.
+
+    >>> feedback_comment(SubmissionResult("Kim_1_assignsubmission_file_", "m", 0, 4.0, 4.0))
+    '4/4'
+    >>> feedback_comment(SubmissionResult("Kim_1_assignsubmission_file_", "m", 0, 0.0, 4.0, messages=("mask taken as a >= 0",)))
+    '0/4: mask taken as a &gt;= 0'
+    """
+    failed = [p.message for p in result.parameters if p.status != "passed" and p.message]
+    main = " ".join((failed[0] if failed else result.messages[0] if result.messages else "").split())
+    if len(main) > _COMMENT_CHARS:
+        main = main[:_COMMENT_CHARS].rsplit(" ", 1)[0] + " ..."
+    text = f"{_points(result.score)}/{_points(result.max_score)}" + (f": {main}" if main else "")
+    changed = "; ".join(f"{o.parameter}: {o.reason}" for o in result.overrides)
+    if changed:
+        text += f" (changed by hand: {' '.join(changed.split())})"
+    return html.escape(text, quote=False)
 
 
 def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.PathLike[str], *, title: str,
