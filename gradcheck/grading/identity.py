@@ -719,8 +719,9 @@ def collect_submissions(
         if key not in seen:
             seen.add(key)
             out.append(sub)
+    read = {p for entries in _entry_groups(given, rx, several).values() for p in entries}
     for p in given:
-        if _is_entry(p, rx, several):
+        if p in read:
             continue
         for sub, key in _in_path(p, rx, file_pattern, model, outputs):
             if key not in seen:
@@ -801,6 +802,20 @@ def _is_entry(p: Path, rx: re.Pattern[str], several: bool) -> bool:
     return bool(student_id(p.name, rx)) and not own
 
 
+def _entry_groups(given: list[Path], rx: re.Pattern[str], several: bool) -> dict[Path, list[Path]]:
+    """The entries given (:func:`_is_entry`) by their folder, with the other code files given from that folder
+    (a name no LMS wrote beside the LMS's: one file, one student, as when the folder is given)."""
+    groups: dict[Path, list[Path]] = {}
+    for p in given:
+        if _is_entry(p, rx, several):
+            groups.setdefault(p.parent.resolve(), []).append(p)
+    for p in given:
+        code = (p.is_file() or p.is_symlink() and not p.is_dir()) and p.suffix.lower() in SUFFIXES
+        if code and not _is_entry(p, rx, several) and p.parent.resolve() in groups:
+            groups[p.parent.resolve()].append(p)
+    return groups
+
+
 def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
                    model: str | None, several: bool) -> list[tuple[Submission, Path]]:
     """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
@@ -810,14 +825,11 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
     by their names as in ``grade FOLDER``; with entries of several folders,
     or other paths given too, each identity starts with its folder as given.
     """
-    groups: dict[Path, list[Path]] = {}
-    for p in given:
-        if _is_entry(p, rx, several):
-            groups.setdefault(p.parent.resolve(), []).append(p)
+    groups = _entry_groups(given, rx, several)
     prefix = len(groups) > 1 or len(given) > sum(map(len, groups.values()))
     out: list[tuple[Submission, Path]] = []
     for entries in groups.values():
-        files = [e for e in entries if e.is_file()]
+        files = [e for e in entries if e.is_file() or e.is_symlink() and not e.is_dir()]
         found = _flat(files, rx, file_pattern, model) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model)
         where = entries[0].parent.as_posix()
         out += sorted(((replace(s, identity=f"{where}/{s.identity}") if prefix else s, k) for s, k in found),

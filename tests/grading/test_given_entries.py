@@ -78,3 +78,12 @@ def test_folders_named_with_an_id_are_students_and_class_folders_stay_classes(tm
     write(tmp_path / "sec", {"a/0042_kim.py": GOOD, "b/0043_lee.py": GOOD})
     subs = collect_submissions([tmp_path / "sec" / "a", tmp_path / "sec" / "b"])
     assert [(s.identity, s.student_id) for s in subs] == [("0042_kim.py", "0042"), ("0043_lee.py", "0043")]
+
+
+def test_a_file_no_lms_named_among_the_glob_keeps_the_folder_reading(tmp_path: Path) -> None:
+    # rt20 classA: one file not under Canvas's names made every identity a path, unlike grade FOLDER
+    d = write(tmp_path / "canvas", {**CANVAS, "anon_xK3pQ9_900029_hw1.py": GOOD, "stray.py": GOOD})
+    folder = [(s.identity, s.student_id) for s in collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])]
+    glob = [(s.identity, s.student_id) for s in collect_submissions(sorted(d.iterdir()), id_pattern=ID_PATTERNS["canvas"])]
+    assert glob == folder
+    assert ("stray.py", "") in glob and ("kimminji_20001_555001_hw1.py", "20001") in glob
