@@ -102,7 +102,9 @@ def check_net(
     ``net.gradient`` called there (:func:`gradcheck.check._kinks_off_ties`).
     ``net.params`` or ``x`` below float64 are said (a
     ``GradcheckPrecisionWarning``; ``TypeError`` under ``strict``), and float32
-    parameters are moved with float32 steps.
+    parameters are moved with float32 steps, and judged with error bars from
+    the float32 loss's measured rounding (:func:`gradcheck.check._float32_rounding`),
+    stated in the warning.
 
     A ``net.gradient`` that runs ``net.loss`` or ``net.predict`` about once
     per parameter computes a numerical gradient, however accurate, and is
