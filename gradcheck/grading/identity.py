@@ -107,6 +107,7 @@ __all__ = [
     "staged",
     "MOODLE_FOLDER",
     "online_text_note",
+    "not_code_note",
 ]
 
 #: File types that can be graded.
@@ -557,6 +558,23 @@ def _online_text(name: str) -> bool:
     return bool(_text_entry(name))
 
 
+def _code(path: Path) -> bool:
+    """Whether ``path`` can be graded: a ``.py`` / ``.ipynb`` file that is not a text typed in the LMS."""
+    return path.suffix.lower() in SUFFIXES and not _online_text(path.name)
+
+
+def not_code_note(names: Sequence[str]) -> tuple[str, ...]:
+    """The note naming a student's files that are neither ``.py`` nor ``.ipynb`` (one for all of them; none without any).
+
+    >>> not_code_note(["report.pdf", "hw1.zip"])
+    ('not graded, neither .py nor .ipynb: report.pdf, hw1.zip (a .zip is not unpacked: unpack it and grade again)',)
+    """
+    if not names:
+        return ()
+    zipped = " (a .zip is not unpacked: unpack it and grade again)" if any(n.lower().endswith(".zip") for n in names) else ""
+    return (f"not graded, neither .py nor .ipynb: {', '.join(names)}{zipped}",)
+
+
 def online_text_note(name: str) -> str:
     """The note naming a typed text (file or folder) that is not graded, the same in every layout."""
     return f"{name!r} not graded: {_text_entry(name) or 'a text typed in the LMS'} (only .py and .ipynb files are graded; read it yourself)"
@@ -596,6 +614,7 @@ def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], f
     graded = [(f, own) for f, own in mine if not _online_text(f.name)]
     canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
     choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, renamed=canvas)
+    notes += not_code_note([f.name for f, _ in graded if not _code(f) and f != choice.path])
     ident = (choice.path or (graded or mine)[0][0]).name
     return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)), notes=notes)
 
@@ -607,8 +626,8 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
         k = _flat_key(f.name)
         if k is not None:
             groups.setdefault(k[0], []).append((f, k[1], k[2]))
-    # a student's several files are one submission; so is a Moodle online text alone (named, never graded as code)
-    grouped = {key: files for key, files in groups.items() if len(files) > 1 or any(_online_text(f.name) for f, _, _ in files)}
+    # a student's several files are one submission; so is a file that is no code alone (named, never graded, the student a row)
+    grouped = {key: files for key, files in groups.items() if len(files) > 1 or any(not _code(f) for f, _, _ in files)}
     out: list[tuple[Submission, Path]] = []
     done: set[_Key] = set()
     for f in entries:
@@ -714,7 +733,8 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
     if p.is_file() or p.is_symlink() and not p.is_dir():
         return [(_file_submission(p, p.as_posix(), _id_of_file(p, rx)), _key(p))]
     entries = [e for e in sorted(p.iterdir()) if _visible(e)]
-    files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _online_text(e.name))]
+    # code files, and every file an LMS named for a student (a .pdf, a .zip, a typed text: named, never silently left out)
+    files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _flat_key(e.name) is not None)]
     out = _flat(files, rx, file_pattern, model)
     out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model)
     return sorted(out, key=lambda item: item[0].identity)
@@ -732,11 +752,19 @@ def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     for d in dirs:
         m = MOODLE_FOLDER.match(d.name)
         if m is None:
-            sub = _lms_folder(d, rx, file_pattern, model) or _submission(d.name, student_id(d.name, rx), _pick(d, file_pattern, model))
+            sub = _lms_folder(d, rx, file_pattern, model) or _plain_folder(d, rx, file_pattern, model)
             out.append((sub, _key(d)))  # a link: its own row
         else:
             moodle.setdefault((m["name"], m["student"]), []).append(d)
     return out + [_moodle_student(folders, rx, file_pattern, model) for folders in moodle.values()]
+
+
+def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission:
+    """A student's folder as one submission (:func:`_pick`), its files that are no code named in ``notes``."""
+    choice = _pick(folder, file_pattern, model)
+    files = [] if folder.is_symlink() else folder_files(folder)  # a linked folder is refused, never walked
+    other = [f.relative_to(folder).as_posix() for f in files if not _code(f) and f != choice.path]
+    return _submission(folder.name, student_id(folder.name, rx), choice, notes=not_code_note(other))
 
 
 def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission | None:
@@ -762,9 +790,11 @@ def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str 
     if links:
         refused = Choice(None, candidates=tuple(links), reason="links", problem=link_problem(repr(main.name), links))
         return _submission(main.name, student_id(main.name, rx), refused), _key(main)
-    files = [(f, f.relative_to(d).as_posix()) for d in graded for f in folder_files(d)]
+    found = [(f, d) for d in graded for f in folder_files(d)]
+    files = [(f, f.relative_to(d).as_posix()) for f, d in found]
     choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model)
     notes = tuple(online_text_note(d.name) for d in text)
+    notes += not_code_note([f"{d.name}/{f.relative_to(d).as_posix()}" for f, d in found if not _code(f) and f != choice.path])
     return _submission(main.name, student_id(main.name, rx), choice, notes=notes), _key(main)
 
 

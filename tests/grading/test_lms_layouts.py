@@ -447,3 +447,21 @@ def test_canvas_text_entry_and_url_are_named_and_the_student_is_a_row(tmp_path: 
     err = capsys.readouterr().err
     assert "'lee_20002_text.html' was not graded: no .py or .ipynb file in the files of canvas student 20002; " \
            "'lee_20002_text.html' not graded: Canvas's text entry" in err
+
+
+# -- files that are not code: named with the student, never a student silently absent -----------------------------
+
+
+def test_files_that_are_not_code_are_named_and_a_student_with_none_is_a_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "canvas", {"kim_20001_555001_hw1.py": GOOD, "kim_20001_555002_report.pdf": "%PDF",
+                                    "lee_20002_555003_hw1.zip": "PK",  # a zip handed in: not unpacked, so not graded
+                                    "notes.txt": "the instructor's own file, nobody's submission"})
+    subs = {s.identity: s for s in collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])}
+    assert sorted(subs) == ["kim_20001_555001_hw1.py", "lee_20002_555003_hw1.zip"]
+    assert subs["kim_20001_555001_hw1.py"].notes == ("not graded, neither .py nor .ipynb: kim_20001_555002_report.pdf",)
+    lee = subs["lee_20002_555003_hw1.zip"]
+    assert lee.path is None and lee.student_id == "20002"
+    assert lee.notes == ("not graded, neither .py nor .ipynb: lee_20002_555003_hw1.zip (a .zip is not unpacked: unpack it and grade again)",)
+    f = write(tmp_path / "folders", {"park/hw1.py": GOOD, "park/README.md": "# hw1", "park/data/x.csv": "1,2"})
+    (park,) = collect_submissions([f])
+    assert park.path is not None and park.notes == ("not graded, neither .py nor .ipynb: README.md, data/x.csv",)
