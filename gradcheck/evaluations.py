@@ -13,6 +13,9 @@ the loss to report it, a helper per gradient, a check left in: up to
 about seven calls on the smallest nets, rt19).  So a backward call that
 evaluates the model at least :func:`evaluation_limit` times computed a
 numerical gradient, and no backpropagation does.
+The grader sets the count aside when it is the only evidence against
+gradients exact to backpropagation's precision (red team rt20 F1:
+``gradcheck.grading.pipeline._count_set_aside``).
 
 This module owns that rule (:func:`is_numerical`) and the counting used
 where the model's code is the caller's own (:func:`counting_calls`, for

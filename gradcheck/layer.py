@@ -23,9 +23,12 @@ cs231n functions
 DLFS layer objects
     ``check_layer(layer, {"x": x})``: ``layer.forward(x)`` and
     ``layer.backward(dout)``, which returns ``dx``; the parameters the layer
-    holds (``layer.W`` with ``layer.dW``, ``layer.gamma`` with
-    ``layer.dgamma``: every array attribute ``a`` with an array ``da`` of
-    its shape after backward) are checked too.  Forward and backward run
+    holds are checked too, each with its gradient as found by
+    :mod:`gradcheck.layer_params` (``W``/``dW``, ``gamma``/``dgamma``,
+    ``weight``/``grad_weight`` or ``weight_grad``, ``params``/``grads``
+    dicts or lists, or as named by ``params=``); one the forward reads
+    whose gradient is not found fails the check, naming what was looked
+    for and ``params=``.  Forward and backward run
     twice on fresh copies, so a backward adding into a ``self.dW`` it never
     zeroes is found not deterministic; writes into the inputs (by forward,
     or by backward through the ``self.x`` forward kept) and into the
@@ -34,8 +37,15 @@ DLFS layer objects
     is put back bit for bit on every way out (exceptions and Ctrl-C
     included); only a killed process can leave a moved entry.
 
-Integer and boolean inputs (labels, masks) are passed through unchanged
-and not differentiated.  Inputs (and a layer object's parameters) below
+Integer and boolean inputs: one the backward gives a gradient (a dict key,
+a gradient in its place when one is returned per input, or the one choice
+its shape fits) is differentiated as a float64 copy of its values (a hand
+example written with int literals, a uint8 image), and a warning says so;
+one it gives none (``None`` in its place, or left out) is labels, indices
+or a mask: passed through unchanged, and a warning names it ``NOT
+CHECKED`` (:func:`_owners`, :func:`_said`).  A check whose checked
+inputs and parameters have no entry at all fails ("nothing was checked").
+Inputs (and a layer object's parameters) below
 float64 are said as for :func:`gradcheck.check_model`.  A tensor whose
 every failing entry moves a tie (exact ReLU ties: a kink its stencil
 flagged, or a partial derivative that jumps across the point) is checked
@@ -47,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import inspect
 import dataclasses
 from dataclasses import dataclass, field
@@ -60,6 +71,7 @@ from gradcheck._validate import check_workers, describe
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.mistakes import elementwise_mistakes
+from gradcheck.layer_params import Held, discover, read_by, resolve, unfound_message
 from gradcheck.compare import Tolerance
 from gradcheck.numeric import FunctionPoint
 from gradcheck.results import CheckResult
@@ -116,6 +128,46 @@ def _dout_rng(seed: int) -> np.random.Generator:
     ``dout == x``, and ``x.T @ dout`` symmetric: a transposed ``dW`` would pass.
     """
     return np.random.default_rng([int(seed), 0x6C61796572])  # "layer"
+
+
+def _owners(value: Any, names: Sequence[str], point: Mapping[str, np.ndarray], who: str,
+            first_if_one: bool = False) -> list[str]:
+    """The inputs ``value`` (what a backward returned) gives a gradient for: the one rule of which inputs are checked.
+
+    Floating-point inputs always need one (a missing one is an error in
+    :func:`_grads`).  An integer or boolean input is differentiated (as a
+    float64 copy) when the backward gives it a gradient: a dict key for it,
+    a gradient in its place when one is returned per input (``None`` there
+    means none), or, with fewer gradients than inputs, the one choice of
+    integer inputs whose shapes fit the gradients in signature order.
+    Otherwise it is labels, indices or a mask: not checked, and said.  A
+    layer object's backward returning one array gives the first input's.
+
+    >>> pt = {"x": np.zeros((2, 3)), "y": np.zeros(2, dtype=int)}
+    >>> _owners(np.zeros((2, 3)), ["x", "y"], pt, "f"), _owners((np.zeros((2, 3)), None), ["x", "y"], pt, "f")
+    (['x'], ['x'])
+    >>> _owners(np.zeros((2, 3)), ["x", "y"], {"x": np.zeros((2, 3), dtype=int), "y": pt["y"]}, "f")
+    ['x']
+    """
+    floats = [k for k in names if point[k].dtype.kind == "f"]
+    if isinstance(value, Mapping):
+        return [k for k in names if k in value or k in floats]
+    seq = list(value) if isinstance(value, (tuple, list)) else [value]
+    if len(seq) == len(names):
+        return [k for k, g in zip(names, seq) if g is not None or k in floats]
+    if first_if_one and len(seq) == 1:
+        return list(names[:1])
+    if len(seq) <= len(floats) or len(seq) > len(names):  # a count _grads reports
+        return floats
+    ints = [k for k in names if k not in floats]
+    fits = [c for c in itertools.combinations(ints, len(seq) - len(floats))
+            if [np.shape(g) for g in seq] == [point[k].shape for k in names if k in floats or k in c]]
+    if len(fits) != 1:
+        raise GradcheckValueError(
+            f"{who} returned {len(seq)} gradient(s) for the inputs {list(names)} ({len(floats)} floating-point): "
+            f"which integer inputs they belong to is {'ambiguous' if fits else 'not told by their shapes'}; return one "
+            "gradient per input (None for labels or indices), or a dict keyed by input name")
+    return [k for k in names if k in floats or k in fits[0]]
 
 
 def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who: str) -> dict[str, np.ndarray]:
@@ -198,21 +250,6 @@ def restoring(arrays: Mapping[str, np.ndarray], who: str) -> Iterator[None]:
             np.copyto(a, saved[k])
 
 
-def _object_params(layer: Any, names: Mapping[str, str] | None) -> dict[str, str]:
-    """``{param attribute: gradient attribute}`` of a DLFS layer (after its backward ran)."""
-    if names is not None:
-        if not isinstance(names, Mapping):
-            raise GradcheckTypeError(f"params must be a dict of parameter attribute to gradient attribute, got {describe(names)}")
-        return dict(names)
-    found = {}
-    for attr, value in sorted(vars(layer).items()):
-        grad = getattr(layer, "d" + attr, None)
-        if isinstance(value, np.ndarray) and isinstance(grad, np.ndarray) and grad.shape == value.shape \
-                and value.dtype.kind == "f":
-            found[attr] = "d" + attr
-    return found
-
-
 def check_layer(
     forward: Any,
     backward: Any = None,
@@ -251,7 +288,10 @@ def check_layer(
     mode : {"full", "fast"}
     params : dict of str to str, optional
         For a layer object: ``{"W": "dW", ...}``, its parameters and their
-        gradient attributes (default: found as described above).
+        gradient attributes, container entries written ``"grads['W']"``
+        or ``"grads[0]"`` (default: found by the conventions of
+        :mod:`gradcheck.layer_params`; an array the forward reads that
+        this leaves out is said in a warning).
     tolerance, probes, workers, strict
         As for :func:`gradcheck.check_gradients`.
     subject : str, optional
@@ -306,13 +346,59 @@ def _given_precision(options: dict[str, Any], inputs: Any) -> dict[str, Any]:
     return {**options, "low_precision": low_precision_arrays({f"inputs[{k!r}]": v for k, v in inputs.items()})}
 
 
+class _IntegerOwners(Exception):
+    """Internal: the backward gave a gradient to integer inputs; the check starts again with them as float64."""
+
+    def __init__(self, owners: Sequence[str]) -> None:
+        super().__init__(list(owners))
+        self.owners = list(owners)
+
+
+def _float_owners(point: Mapping[str, np.ndarray], owners: Sequence[str]) -> list[str]:
+    """``owners``, raising :class:`_IntegerOwners` when one of them is not floating-point."""
+    if any(point[k].dtype.kind != "f" for k in owners):
+        raise _IntegerOwners(owners)
+    return list(owners)
+
+
+def _as_float(point: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``point`` with the inputs ``names`` as float64 copies (the caller's arrays are never touched)."""
+    return {k: (np.array(v, dtype=np.float64) if k in names and v.dtype.kind != "f" else v) for k, v in point.items()}
+
+
+def _said(result: CheckResult, point: Mapping[str, np.ndarray], floated: Sequence[str], who: str) -> CheckResult:
+    """``result`` saying which integer inputs were differentiated as float64, which inputs were not checked, and
+    failing a check that checked no entry at all (it would otherwise read as PASSED)."""
+    checked = {p.name for p in result.params}
+    warnings = [f"inputs[{k!r}] is {point[k].dtype} {point[k].shape}: differentiated as a float64 copy of its values "
+                "(the backward gave it a gradient)" for k in floated]
+    warnings += [f"inputs[{k!r}] ({point[k].dtype} {point[k].shape}) is NOT CHECKED: {who} gave no gradient for it, "
+                 "so it is taken as labels, indices or a mask" for k in point if k not in checked]
+    problems = [] if sum(int(np.prod(p.shape)) for p in result.params) else [
+        f"nothing was checked: no input or parameter with a gradient has any entry "
+        f"(inputs {[f'{k} {v.dtype} {v.shape}' for k, v in point.items()]}); PASSED would say more than the check knows"]
+    return dataclasses.replace(result, problems=result.problems + tuple(problems),
+                               warnings=tuple(warnings) + result.warnings)
+
+
 def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] | None, point: dict[str, np.ndarray],
                      dout: Any, subject: str | None, options: dict[str, Any]) -> CheckResult:
-    """cs231n convention: ``forward(**inputs)``, ``backward(*douts, cache)``."""
+    """cs231n convention: ``forward(**inputs)``, ``backward(*douts, cache)``; integer inputs as :func:`_owners` says."""
     who = str(subject or getattr(forward, "__name__", None)
               or getattr(getattr(forward, "func", None), "__name__", "forward"))
+    try:
+        return _said(_check_functions_at(forward, backward, point, dout, who, options), point, [],
+                     _name(backward, who) if backward is not None else who)
+    except _IntegerOwners as e:
+        floated = [k for k in e.owners if point[k].dtype.kind != "f"]
+        return _said(_check_functions_at(forward, backward, _as_float(point, floated), dout, who, options), point,
+                     floated, _name(backward, who) if backward is not None else who)
+
+
+def _check_functions_at(forward: Callable[..., Any], backward: Callable[..., Any] | None,
+                        point: dict[str, np.ndarray], dout: Any, who: str, options: dict[str, Any]) -> CheckResult:
+    """:func:`_check_functions` at ``point`` (its integer inputs that have a gradient already float64)."""
     names = _signature_order(forward, list(point))
-    diff = [k for k in names if point[k].dtype.kind == "f"]
     rng = _dout_rng(options["seed"])
     used = {k: v.copy() for k, v in point.items()}
     result = forward(**used)
@@ -322,11 +408,13 @@ def _check_functions(forward: Callable[..., Any], backward: Callable[..., Any] |
         if not (isinstance(result, tuple) and len(result) == 2):
             raise GradcheckTypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
         outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
+        diff = _float_owners(point, _owners(result[1], names, point, who))
         raw = _grads(result[1], names, diff, who)
         grads = {k: _as_grad(g, point[k], k, who, point) for k, g in raw.items()}
     else:
         grads, outputs, douts, found, raw = _backward_twice(forward, backward, point, used, result, names, dout, rng)
         problems += found
+        diff = list(grads)
     # judged with float32 error bars, said
     options = {**options, "n_samples": _batch(point, diff), "low_precision": {**options["low_precision"],
                **low_precision_arrays({f"grads[{k!r}]": g for k, g in raw.items()})}}
@@ -394,13 +482,13 @@ def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], p
     between the two calls.
     """
     bwho = _name(backward, "backward")
-    diff = [k for k in names if point[k].dtype.kind == "f"]
     outputs, cache, cached = _split(result, True)
     outputs = [np.array(o, copy=True) for o in outputs]
     douts = _dout(outputs, dout, rng)
     kept = {k: v.copy() for k, v in used.items()}
     given = [d.copy() for d in douts]
     returned = backward(*given, *((cache,) if cached else ()))
+    diff = _float_owners(point, _owners(returned, names, point, bwho))
     try:
         raw = _grads(returned, names, diff, bwho)
         grads = {k: _as_grad(g, point[k], k, bwho, point) for k, g in raw.items()}
@@ -453,36 +541,8 @@ class _Pass:
     returned: dict[str, Any] = field(default_factory=dict)
     #: backward's writes into ``dout``: said, not failed (see :func:`_object_pass`)
     dout_writes: list[str] = field(default_factory=list)
-
-
-class _Attributes:
-    """Every array a layer object holds before the check: the objects and copies of their entries.
-
-    :meth:`restore` puts each object back under its attribute and its
-    entries back bit for bit (a backward that takes an SGD step on
-    ``self.W``, or rebinds it, leaves no trace); the gradient attributes
-    too, so the check leaves the layer as it found it.
-    """
-
-    def __init__(self, layer: Any) -> None:
-        self.layer = layer
-        self.objects = {a: v for a, v in vars(layer).items() if isinstance(v, np.ndarray)}
-        self.saved = {a: v.copy() for a, v in self.objects.items()}
-
-    def current(self, attr: str) -> Any:
-        return getattr(self.layer, attr, None)
-
-    def entries(self) -> dict[str, np.ndarray]:
-        """Copies of what the held attributes hold now."""
-        return {a: np.array(self.current(a), copy=True) for a in self.objects}
-
-    def restore(self, attrs: Sequence[str] | None = None) -> None:
-        for a in self.objects if attrs is None else [a for a in attrs if a in self.objects]:
-            obj = self.objects[a]
-            if self.current(a) is not obj:
-                setattr(self.layer, a, obj)
-            if not guards.same_entries(obj, self.saved[a]):
-                np.copyto(obj, self.saved[a])
+    #: held arrays that are not checked, with the gradient paths looked for (:func:`gradcheck.layer_params.discover`)
+    unfound: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _params_written(attrs: Sequence[str], before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray],
@@ -493,7 +553,7 @@ def _params_written(attrs: Sequence[str], before: Mapping[str, np.ndarray], afte
 
 
 def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None, who: str,
-                 held: _Attributes, rng: np.random.Generator) -> _Pass:
+                 held: Held, rng: np.random.Generator) -> _Pass:
     """``layer.forward`` on fresh copies of the inputs, then ``layer.backward`` on a fresh copy of ``dout``.
 
     Reported: writes of ``forward`` into its inputs; writes of ``backward``
@@ -506,6 +566,7 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     inputs = list(point)
     used = {k: point[k].copy() for k in inputs}
     out = np.array(layer.forward(*[used[k] for k in inputs]), copy=True)  # backward may write into self.out
+    rebound = held.rebound()
     problems = guards.mutations(point, used, f"{who}.forward")
     after_forward = {k: v.copy() for k, v in used.items()}
     params_after_forward = held.entries()
@@ -513,13 +574,12 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     douts = [np.ones(())] if scalar else _dout([out], dout, rng)
     given = douts[0].copy()
     raw = layer.backward(1.0 if scalar else given)
-    grads_in = _grads(raw, inputs, [inputs[0]] if not isinstance(raw, (tuple, list)) else
-                      [k for k in inputs if point[k].dtype.kind == "f"], who)
+    grads_in = _grads(raw, inputs, _float_owners(point, _owners(raw, inputs, point, who, first_if_one=True)), who)
     grads = {k: _as_grad(g, point[k], k, who, point) for k, g in grads_in.items()}  # copies, before anything else runs
-    attrs = _object_params(layer, names)
+    attrs, unfound = discover(layer, held, names, rebound)
     for a, g in attrs.items():
-        grads[a] = _as_grad(getattr(layer, g, None), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)
-    returned = {**grads_in, **{a: getattr(layer, g, None) for a, g in attrs.items()}}
+        grads[a] = _as_grad(resolve(layer, g), np.asarray(held.current(a)), f"{who}.{a} ({who}.{g})", who)
+    returned = {**grads_in, **{a: resolve(layer, g) for a, g in attrs.items()}}
     problems += guards.mutations({f"{k} (which forward kept)": v for k, v in after_forward.items()},
                                  {f"{k} (which forward kept)": v for k, v in used.items()}, f"{who}.backward")
     after_backward = held.entries()
@@ -531,11 +591,23 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
         f"{m.split(': a function under check')[0]}: not counted as a failure, harmless where nothing reads dout after the call (the book's chains; its "
         "own Relu.backward does dout[mask] = 0), but a caller that reuses dout sees it changed"
         for m in guards.mutations({"dout": douts[0]}, {"dout": given}, f"{who}.backward")]
-    return _Pass(out, grads, attrs, problems, returned, writes)
+    return _Pass(out, grads, attrs, problems, returned, writes, unfound)
 
 
 def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None,
                   subject: str | None, options: dict[str, Any]) -> CheckResult:
+    """:func:`_check_object_at`, integer inputs as :func:`_owners` says (the first input's for one ``dx``)."""
+    who = subject or type(layer).__name__
+    try:
+        return _said(_check_object_at(layer, point, dout, names, subject, options), point, [], f"{who}.backward")
+    except _IntegerOwners as e:
+        floated = [k for k in e.owners if point[k].dtype.kind != "f"]
+        return _said(_check_object_at(layer, _as_float(point, floated), dout, names, subject, options), point, floated,
+                     f"{who}.backward")
+
+
+def _check_object_at(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Mapping[str, str] | None,
+                     subject: str | None, options: dict[str, Any]) -> CheckResult:
     """DLFS convention: ``layer.forward(*inputs)``, ``layer.backward(dout)``, ``layer.dW``.
 
     Forward and backward run twice on fresh copies, the parameters put back
@@ -545,13 +617,18 @@ def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Ma
     """
     who = subject or type(layer).__name__
     inputs = list(point)
-    held = _Attributes(layer)
+    explicit = names is not None
+    held = Held(layer)
     try:
         first = _object_pass(layer, point, dout, names, who, held, _dout_rng(options["seed"]))
         held.restore(list(first.attrs))
+        names = first.attrs  # the same parameters and gradients at every later pass
         second = _object_pass(layer, point, dout, names, who, held, _dout_rng(options["seed"]))
         held.restore(list(first.attrs))
-        problems = first.problems + _object_nondeterminism(first, second, who)
+        unchecked = _unchecked(layer, point, first, held, who)
+        held.restore(list(first.unfound))
+        problems = first.problems + _object_nondeterminism(first, second, who) + (
+            unchecked if not explicit else [])
         grads, out = first.grads, first.out
         guards.require_finite(grads, "grads")
         douts = [np.ones(())] if out.ndim == 0 else _dout([out], dout, _dout_rng(options["seed"]))
@@ -576,14 +653,30 @@ def _check_object(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Ma
             fp = FunctionPoint(call, arrays, who=who)
             result = check_point(fp, grads, first=float(_total([out], douts, who)), subject=who, problems=problems,
                                  noise_floor=float(np.sum(np.abs(out * douts[0]))), recheck=recheck, **options)
-            return dataclasses.replace(result, warnings=result.warnings + tuple(first.dout_writes))
+            return dataclasses.replace(result, warnings=result.warnings + tuple(first.dout_writes)
+                                       + tuple(unchecked if explicit else []))
     finally:
         held.restore()
 
 
+def _unchecked(layer: Any, point: Mapping[str, np.ndarray], first: _Pass, held: Held, who: str) -> list[str]:
+    """The arrays the layer holds that its forward reads and that are not checked (no gradient found, or left
+    out of ``params=``), each said (:func:`gradcheck.layer_params.unfound_message`)."""
+    def forward() -> Any:
+        return layer.forward(*[v.copy() for v in point.values()])
+
+    said = []
+    for path, looked in first.unfound.items():
+        arr = held.objects[path]
+        if read_by(forward, arr, first.out):
+            said.append(unfound_message(who, path, arr.shape, looked, layer) if looked else
+                        f"{who}.{path} {arr.shape} is read by forward but NOT CHECKED: it is not in params=")
+    return said
+
+
 def _moved_object_check(layer: Any, call: Callable[[dict[str, np.ndarray]], Any], point: dict[str, np.ndarray],
                         params: Mapping[str, np.ndarray], moved: Mapping[str, np.ndarray], which: list[str], dout: Any,
-                        douts: Sequence[np.ndarray], names: Mapping[str, str] | None, who: str, held: _Attributes,
+                        douts: Sequence[np.ndarray], names: Mapping[str, str] | None, who: str, held: Held,
                         options: dict[str, Any]) -> CheckResult:
     """The check of ``which`` with the inputs and the layer's parameters set to ``moved`` (a point off the ties).
 

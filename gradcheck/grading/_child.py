@@ -505,9 +505,38 @@ def new_namespace(filename: str) -> dict[str, Any]:
     return ns
 
 
+def seed_randomness(seed: int) -> None:
+    """Seed the generators a submission draws from without a seed of its own, once per session (rt20 F4).
+
+    The global ``np.random`` and ``random``, and ``np.random.default_rng()``
+    without a seed (each such call gets the next child of one seeded
+    ``SeedSequence``): the same submission draws the same numbers on every
+    run of the grader (its grade is reproducible), and two calls draw
+    different ones (nondeterminism is still seen).  Not covered: a bit
+    generator made without a seed (``np.random.PCG64()``,
+    ``np.random.RandomState()``), ``random.Random()``, ``os.urandom``.
+    """
+    import functools
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    real = np.random.default_rng
+    children = np.random.SeedSequence(seed)
+
+    @functools.wraps(real)
+    def default_rng(seed: Any = None) -> Any:
+        return real(children.spawn(1)[0] if seed is None else seed)
+
+    np.random.default_rng = default_rng
+
+
 def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
     """Run the submission's cells; the answer to the ``load`` frame."""
     sys.addaudithook(s.audit)  # from here on, for good: the submission cannot remove it
+    seed_randomness(int(meta.get("seed", 0)))
     spec = meta["spec"]
     place_files(meta.get("files", []))
     s.ns = new_namespace(meta.get("filename", "submission.py"))

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "grader_mismatch",
     "DEFAULT_REQUIRE",
     "DEFAULT_ROOT",
     "PACKAGES",
@@ -394,6 +395,52 @@ def _hide_answer_key(root: Path) -> None:
             print(f"gradcheck: could not hide {p} from the sandbox: {exc}")
 
 
+def grader_mismatch(wheel: Path) -> list[str]:
+    """The files of ``wheel``'s ``gradcheck`` and ``reference_models`` that the running grader does not have as the wheel has them.
+
+    ``run_autograder`` falls back to ``python3`` when ``/opt/gradcheck`` is
+    missing (a local trial), which may import any other copy of gradcheck
+    (rt20 F7: a developer's worktree graded, and nothing said so).  Each
+    file is compared by the SHA-256 the wheel's ``RECORD`` gives it.
+    """
+    import csv
+    import importlib.util
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        record = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+        rows = list(csv.reader(io.StringIO(zf.read(record).decode("utf-8"))))
+    roots: dict[str, Path] = {}
+    for package in ("gradcheck", "reference_models"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin is not None:
+            roots[package] = Path(spec.origin).parent
+    differ = []
+    for name, digest, *_ in rows:
+        top = name.split("/", 1)[0]
+        if top not in ("gradcheck", "reference_models") or not digest.startswith("sha256="):
+            continue
+        local = roots[top] / name.split("/", 1)[1] if top in roots else None
+        if local is None or not local.is_file() or "sha256=" + _b64_digest(local.read_bytes()) != digest:
+            differ.append(name)
+    return differ
+
+
+def _say_which_grader(root: Path) -> None:
+    """Print the grader's version and place; warn when it is not the one the zip's wheel holds (rt20 F7)."""
+    import gradcheck
+
+    where = os.path.dirname(os.path.realpath(gradcheck.__file__ or ""))
+    print(f"gradcheck: grading with gradcheck {gradcheck.__version__} from {where} ({sys.executable})")
+    for wheel in sorted((root / "source").glob("*.whl")):
+        differ = grader_mismatch(wheel)
+        if differ:
+            print(f"gradcheck: WARNING: this gradcheck is not the one in {wheel.name}: {len(differ)} of its files differ "
+                  f"(first: {', '.join(differ[:3])}); run_autograder uses $GRADCHECK_PYTHON, else /opt/gradcheck/bin/python "
+                  "(which setup.sh installs), else python3: set GRADCHECK_PYTHON to the interpreter that installed the wheel")
+
+
 def run_gradescope(root: str | os.PathLike[str], assignment: str | os.PathLike[str]) -> Path:
     """Grade ``root/submission`` and write ``root/results/results.json``; return its path.
 
@@ -419,6 +466,7 @@ def _run_in_root(root: Path, assignment: Path) -> Path:
     start = time.monotonic()
     results_dir = root / "results"
     try:
+        _say_which_grader(root)
         _hide_answer_key(root)
         a = load_assignment(assignment)
         _max_score(a)  # the reference model must load too

@@ -42,7 +42,7 @@ from gradcheck.grading.results import SubmissionResult
 __all__ = ["CACHE_FORMAT", "KEY_FILE", "ResultCache", "cache_key", "versions"]
 
 #: Bumped when the entry format or the key's meaning changes.
-CACHE_FORMAT = "3"  # 3: results carry helper_hashes (identical helper modules)
+CACHE_FORMAT = "4"  # 3: results carry helper_hashes; 4: a submission's randomness is seeded (rt20 F4: older entries froze a chance grade)
 #: The per-directory secret.
 KEY_FILE = ".hmac-key"
 

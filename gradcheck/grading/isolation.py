@@ -473,8 +473,18 @@ def _key_covers(paths: list[str], tops: list[str], keys: list[str]) -> list[tupl
 
 
 def _is_clone(folder: str) -> bool:
-    """Whether ``folder`` is a source tree of this project (it holds the answer key: ``reference_models``)."""
-    return os.path.isfile(os.path.join(folder, "reference_models", "__init__.py")) and os.path.isdir(os.path.join(folder, "gradcheck", "grading"))
+    """Whether ``folder`` is a source tree of this project (it holds the answer key: ``reference_models``).
+
+    A source tree has the project's ``pyproject.toml`` beside the two
+    packages.  An environment's ``site-packages`` holds the same two
+    packages after a non-editable install, and is no clone: covering it
+    hid numpy from the child, and ``uid`` could grade nothing from a
+    wheel's install (rt20 F5; the installed packages are keys of their own).
+    """
+    return (os.path.isfile(os.path.join(folder, "reference_models", "__init__.py"))
+            and os.path.isdir(os.path.join(folder, "gradcheck", "grading"))
+            and os.path.isfile(os.path.join(folder, "pyproject.toml"))
+            and os.path.realpath(folder) not in site_dirs())
 
 
 def answer_key_paths(cwd: str | None = None) -> list[str]:

@@ -22,6 +22,14 @@ What happens to a cell
 * Top-level ``for``/``while`` statements (``skip_loops``) and
   ``if __name__ == "__main__":`` blocks (``skip_main``) are replaced by
   blank lines, so line numbers in tracebacks stay right.  Each skip is a note.
+  A *setup loop* is kept (see :func:`is_setup_loop`): a ``for`` over values
+  written out in the source whose body only stores values, such as
+  ``for name, f in [("sig", sigmoid)]: ACT[name] = f``.  It does no more
+  work than the same statements written one after another, which the grader
+  runs anyway; a training loop (a ``while``, an epoch count, a loop over the
+  data, a call of the submission's own functions) is still skipped.  When an
+  error names something a skipped loop sets, :func:`skipped_loop_hint` says
+  which loop it was and how to stop skipping.
 * ``display(...)`` and ``get_ipython()`` are provided by the child as no-ops.
 
 A ``.py`` file is one cell.  A cell with a syntax error keeps its message
@@ -29,7 +37,7 @@ A ``.py`` file is one cell.  A cell with a syntax error keeps its message
 
 Examples
 --------
->>> code, notes, err = transform_source("%matplotlib inline\\nimport numpy as np\\nfor i in range(9):\\n    pass\\n", filename="nb")
+>>> code, notes, err = transform_source("%matplotlib inline\\nimport numpy as np\\nfor epoch in range(10000):\\n    pass\\n", filename="nb")
 >>> code.splitlines()
 ['pass', 'import numpy as np', '', '']
 >>> err is None, len(notes)
@@ -44,7 +52,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cell", "LoadedSubmission", "load_submission", "transform_source", "decode_source", "source_fingerprint", "read_own_file", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
+__all__ = ["Cell", "LoadedSubmission", "SkippedLoop", "is_setup_loop", "own_callables", "skipped_loop_hint", "load_submission", "transform_source", "decode_source", "source_fingerprint", "read_own_file", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
 
 #: Cell magics whose body is run (once) with the magic line removed.
 KEEP_BODY_CELL_MAGICS: frozenset[str] = frozenset({"time", "timeit", "capture", "prun"})
@@ -80,6 +88,30 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class SkippedLoop:
+    """A top-level loop the loader blanked out.
+
+    Attributes
+    ----------
+    filename : str
+        The cell's name, as in notes and tracebacks.
+    line, end_line : int
+        The loop's first and last line in that cell.
+    kind : str
+        ``"for"`` or ``"while"``.
+    names : frozenset of str
+        The module-level names it would have bound or filled (``ACT`` for
+        ``ACT[name] = f`` or ``ACT.update(...)``).
+    """
+
+    filename: str
+    line: int
+    end_line: int
+    kind: str
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
 class LoadedSubmission:
     """A submission read from disk.
 
@@ -94,6 +126,9 @@ class LoadedSubmission:
     error : str or None
         Why the file could not be read at all (broken notebook JSON, not
         UTF-8 ...): the sandbox turns it into the verdict ``syntax``.
+    skipped_loops : tuple of SkippedLoop
+        The top-level loops blanked out (``skip_loops``), for
+        :func:`skipped_loop_hint`.
     """
 
     path: str
@@ -101,6 +136,7 @@ class LoadedSubmission:
     cells: tuple[Cell, ...]
     notes: tuple[str, ...] = ()
     error: str | None = None
+    skipped_loops: tuple[SkippedLoop, ...] = ()
 
 
 def _syntax_message(exc: BaseException) -> str:
@@ -169,12 +205,234 @@ def _is_main_guard(node: ast.stmt) -> bool:
     return has_name and has_main
 
 
+#: Builtins a setup loop may call: cheap, and none of them runs the submission's own code.
+_SETUP_BUILTINS = frozenset({
+    "getattr", "setattr", "hasattr", "len", "print", "str", "repr", "format", "int", "float", "bool", "complex",
+    "tuple", "list", "dict", "set", "frozenset", "range", "enumerate", "zip", "sorted", "reversed", "isinstance",
+    "min", "max", "abs", "round",
+})
+#: Method names a training loop calls, whatever the submission's own functions are called
+#: (they may live in a helper module the loader does not read).
+_TRAINING_METHODS = frozenset({"forward", "backward", "train", "fit", "step", "update", "predict", "loss"})
+#: Methods that fill a container: a skipped loop calling ``ACT.update(...)`` sets ``ACT``.
+_FILLING_METHODS = frozenset({"append", "extend", "insert", "update", "setdefault", "add"})
+#: A setup loop runs its body at most this many times, nested loops included: a layer count or
+#: a table's size, not an epoch count.
+MAX_SETUP_RUNS = 100
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def own_callables(tree: ast.Module) -> frozenset[str]:
+    """Names of what a cell defines and could call: top-level functions, classes, their methods, lambdas.
+
+    >>> sorted(own_callables(ast.parse("def f(): pass\\nclass Net:\\n    def step(self): pass\\ng = lambda z: z\\n")))
+    ['Net', 'f', 'g', 'step']
+    """
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        if isinstance(node, ast.ClassDef):
+            names.update(n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return frozenset(names)
+
+
+def _constant_int(node: ast.expr) -> int | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _constant_int(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def _length(node: ast.expr) -> int | None:
+    """How many values an iterable written out in the source has; ``None`` when they are not written out."""
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return None if any(isinstance(e, ast.Starred) for e in node.elts) else len(node.elts)
+    if isinstance(node, ast.Dict):
+        return None if None in node.keys else len(node.keys)  # `{**table}` unpacks something not written out
+    if isinstance(node, ast.Constant):
+        return len(node.value) if isinstance(node.value, (str, bytes)) else None
+    if not isinstance(node, ast.Call) or not all(isinstance(k.value, ast.Constant) for k in node.keywords):
+        return None  # `sorted(..., key=train)` would call train
+    f = node.func
+    if isinstance(f, ast.Attribute):
+        return _length(f.value) if f.attr in ("items", "keys", "values") and not node.args and isinstance(f.value, ast.Dict) else None
+    if not isinstance(f, ast.Name) or not node.args:
+        return None
+    if f.id == "range":
+        return _range_length(node.args)
+    lengths = [_length(a) for a in node.args[:1 if f.id in ("enumerate", "sorted", "reversed") else None]]
+    return min(lengths) if f.id in ("enumerate", "zip", "sorted", "reversed") and None not in lengths else None  # type: ignore[type-var]
+
+
+def _range_length(args: list[ast.expr]) -> int | None:
+    bounds = [_constant_int(a) for a in args]
+    if len(bounds) > 3 or None in bounds or len(bounds) == 3 and bounds[2] == 0:
+        return None
+    if any(abs(b) > 1 << 32 for b in bounds):  # type: ignore[arg-type]  # len() of a range past ssize_t raises
+        return None
+    return len(range(*bounds))  # type: ignore[arg-type]
+
+
+def _runs(loop: ast.For) -> int | None:
+    """How many times a loop over written-out values runs a body, its nested loops' included; ``None``: unbounded."""
+    n = _length(loop.iter)
+    inner: list[int | None] = []
+    stack: list[ast.AST] = [*loop.body, *loop.orelse]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.For):
+            inner.append(_runs(node))
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+    if n is None or None in inner:
+        return None
+    return n * (1 + sum(inner))  # type: ignore[arg-type]
+
+
+def _run_nodes(node: ast.AST) -> list[ast.AST]:
+    """Every node a statement runs when executed, not the bodies of the functions it defines."""
+    out: list[ast.AST] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if isinstance(n, ast.Lambda):
+            stack.extend(n.args.defaults + [d for d in n.args.kw_defaults if d is not None])
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(n.decorator_list + n.args.defaults + [d for d in n.args.kw_defaults if d is not None])
+        else:
+            stack.extend(ast.iter_child_nodes(n))
+    return out
+
+
+def _cheap_call(call: ast.Call, own: frozenset[str]) -> bool:
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id in _SETUP_BUILTINS and f.id not in own
+    return isinstance(f, ast.Attribute) and f.attr not in own and f.attr not in _TRAINING_METHODS
+
+
+def is_setup_loop(node: ast.stmt, own: frozenset[str] = frozenset()) -> bool:
+    """Whether a top-level loop only sets things up, so the loader runs it.
+
+    A setup loop is a ``for`` (never a ``while``) over values written out in
+    the source (a list, tuple, set or dict display, a string, ``.items()`` of
+    a dict display, ``enumerate``/``zip``/``sorted``/``reversed`` of those, or
+    a ``range`` with constant bounds), whose nested loops are such loops too,
+    which runs its body at most :data:`MAX_SETUP_RUNS` times in all, which
+    updates nothing in place (no ``+=``: a training step does
+    ``W -= lr * g``) and which calls only cheap builtins (``getattr``,
+    ``print`` ...) and methods that are neither the submission's own
+    (``own``) nor a training method (``forward``, ``backward``, ``train``,
+    ``fit``, ``step`` ...).  Such a loop does no more than its body written
+    out at most 100 times, straight-line code the grader runs anyway (under
+    the usual load time limit).  Function bodies it defines (a ``lambda`` in
+    its list) are not run by it and do not count.
+
+    Examples
+    --------
+    >>> setup = lambda src: is_setup_loop(ast.parse(src).body[0], frozenset({"backward"}))
+    >>> setup("for name, f in [('sig', lambda z: 1 / (1 + np.exp(-z)))]:\\n    ACT[name] = f")
+    True
+    >>> setup("for epoch in range(10000):\\n    g = backward(params, X, Y)")
+    False
+    >>> setup("for lr in [0.1, 0.01]:\\n    g = backward(params, X, Y)"), setup("for x in X:\\n    total = x")
+    (False, False)
+    """
+    if not isinstance(node, ast.For):
+        return False
+    runs = _runs(node)
+    if runs is None or runs > MAX_SETUP_RUNS:
+        return False
+    for n in _run_nodes(node):
+        if isinstance(n, (ast.While, ast.AsyncFor, ast.AugAssign, ast.Await)):
+            return False
+        if isinstance(n, ast.Call) and not _cheap_call(n, own):
+            return False
+    return True
+
+
+def _names_set(node: ast.stmt) -> frozenset[str]:
+    """The module-level names a top-level statement binds or fills."""
+    names: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+        elif isinstance(n, (ast.Subscript, ast.Attribute)) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            names.add(_root_name(n) or "")
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _FILLING_METHODS:
+            names.add(_root_name(n.func.value) or "")
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setattr" and n.args:
+            names.add(_root_name(n.args[0]) or "")
+    names.discard("")
+    return frozenset(names)
+
+
+#: The exceptions a missing setup shows as: a name, key, index or attribute that is not there.
+_LOOKUP_ERROR = re.compile(r"^(NameError|UnboundLocalError|KeyError|IndexError|AttributeError|TypeError)\b")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
+def _error_names(message: str) -> set[str]:
+    """Identifiers in a lookup error's source lines and the names quoted in its last line."""
+    lines = [ln for ln in message.strip().splitlines() if ln.strip()]
+    if not lines or not _LOOKUP_ERROR.match(lines[-1]):
+        return set()
+    code = [ln for ln in lines[:-1] if ln.startswith("    ") and ln.strip()[0] not in "~^"]
+    quoted = re.findall(r"'([A-Za-z_]\w*)'", lines[-1])
+    return {w for ln in code for w in _IDENTIFIER.findall(ln)} | set(quoted)
+
+
+def skipped_loop_hint(message: str, loops: tuple[SkippedLoop, ...]) -> str | None:
+    """Why an error may come from a skipped loop, or ``None`` when no skipped loop sets what it names.
+
+    Parameters
+    ----------
+    message : str
+        The error message: the submission's traceback, whose last line is the exception.
+    loops : tuple of SkippedLoop
+        The loops the loader skipped.
+
+    Examples
+    --------
+    >>> loop = SkippedLoop("hw.py", 3, 4, "for", frozenset({"ACT", "name", "f"}))
+    >>> print(skipped_loop_hint("  File 'hw.py', line 11, in backward\\n    s = ACT['sig']\\nKeyError: 'sig'", (loop,)))
+    The grader did not run the top-level for loop at hw.py, line 3 (lines 3-4), which sets ACT: top-level loops are skipped (skip_loops) so that no training runs while grading. If the code above needs that loop, the instructor can set skip_loops = false in the assignment's [loading] table.
+    >>> skipped_loop_hint("ZeroDivisionError: division by zero", (loop,)) is None
+    True
+    """
+    words = _error_names(message)
+    found = [(lp, sorted(lp.names & words)) for lp in loops if lp.names & words]
+    if not found:
+        return None
+    where = "; ".join(f"the top-level {lp.kind} loop at {lp.filename}, line {lp.line} (lines {lp.line}-{lp.end_line}), which sets {', '.join(names)}" for lp, names in found)
+    return (
+        f"The grader did not run {where}: top-level loops are skipped (skip_loops) so that no training runs while grading. "
+        "If the code above needs that loop, the instructor can set skip_loops = false in the assignment's [loading] table."
+    )
+
+
 def transform_source(
     source: str,
     *,
     filename: str,
     skip_loops: bool = True,
     skip_main: bool = True,
+    own: frozenset[str] | None = None,
 ) -> tuple[str, tuple[str, ...], str | None]:
     """Rewrite one cell.
 
@@ -185,8 +443,12 @@ def transform_source(
     filename : str
         Name used in notes and messages.
     skip_loops, skip_main : bool
-        Blank out top-level ``for``/``while`` statements and
-        ``if __name__ == "__main__":`` blocks.
+        Blank out top-level ``for``/``while`` statements (but not setup
+        loops, see :func:`is_setup_loop`) and ``if __name__ == "__main__":``
+        blocks.
+    own : frozenset of str, optional
+        The submission's own functions and methods (:func:`own_callables`
+        of every cell); by default those of this cell.
 
     Returns
     -------
@@ -196,6 +458,14 @@ def transform_source(
     syntax_error : str or None
         The original cell's syntax error, when neither it nor its rewrite parses.
     """
+    code, notes, err, _ = _transform(source, filename=filename, skip_loops=skip_loops, skip_main=skip_main, own=own)
+    return code, notes, err
+
+
+def _transform(
+    source: str, *, filename: str, skip_loops: bool, skip_main: bool, own: frozenset[str] | None
+) -> tuple[str, tuple[str, ...], str | None, tuple[SkippedLoop, ...]]:
+    """:func:`transform_source`, and the loops it skipped."""
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, got source={type(source).__name__}")
     if not isinstance(filename, str):
@@ -205,25 +475,32 @@ def transform_source(
     if tree is None:
         rewritten = _rewrite_ipython(source, filename, notes)
         if rewritten is None:
-            return "", tuple(notes), None
+            return "", tuple(notes), None, ()
         tree, err2 = _parse(rewritten, filename)
         if tree is None:
-            return source, tuple(notes), err
+            return source, tuple(notes), err, ()
         source = rewritten
+    own = own_callables(tree) if own is None else own
     lines = source.split("\n")
+    loops: list[SkippedLoop] = []
     for node in tree.body:
+        start, end = node.lineno, node.end_lineno or node.lineno
+        kind = "while" if isinstance(node, ast.While) else "for"
         what = None
         if skip_loops and isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
-            what = f"a top-level {'while' if isinstance(node, ast.While) else 'for'} loop"
+            if is_setup_loop(node, own):
+                notes.append(f"{filename}, line {start}: ran a top-level for loop (lines {start}-{end}): it only sets things up")
+                continue
+            what = f"a top-level {kind} loop"
+            loops.append(SkippedLoop(filename, start, end, kind, _names_set(node)))
         elif skip_main and _is_main_guard(node):
             what = 'an `if __name__ == "__main__":` block'
         if what is None:
             continue
-        start, end = node.lineno, node.end_lineno or node.lineno
         for i in range(start - 1, min(end, len(lines))):
             lines[i] = ""
         notes.append(f"{filename}, line {start}: skipped {what} (lines {start}-{end})")
-    return "\n".join(lines), tuple(notes), None
+    return "\n".join(lines), tuple(notes), None, tuple(loops)
 
 
 def _read_notebook(text: str) -> tuple[list[str], str | None]:
@@ -404,11 +681,15 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
         names = [f"{p.name}, code cell {i + 1}" for i in range(len(sources))]
     cells: list[Cell] = []
     notes: list[str] = [f"{p.name}: {decode_note}"] if decode_note else []
+    loops: list[SkippedLoop] = []
+    trees = [_parse(src, name)[0] for src, name in zip(sources, names)]
+    own = frozenset[str]().union(*(own_callables(t) for t in trees if t is not None))
     for i, (src, name) in enumerate(zip(sources, names)):
-        code, cell_notes, err = transform_source(src, filename=name, skip_loops=skip_loops, skip_main=skip_main)
+        code, cell_notes, err, cell_loops = _transform(src, filename=name, skip_loops=skip_loops, skip_main=skip_main, own=own)
         notes.extend(cell_notes)
+        loops.extend(cell_loops)
         cells.append(Cell(i + 1, name, code, err))
-    return LoadedSubmission(str(p), kind, tuple(cells), tuple(notes), None)
+    return LoadedSubmission(str(p), kind, tuple(cells), tuple(notes), None, tuple(loops))
 
 
 def source_fingerprint(loaded: LoadedSubmission) -> str:

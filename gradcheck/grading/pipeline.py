@@ -547,6 +547,11 @@ def _roundoff(caller: Caller, model: Any, points: Sequence[TestPoint], outcomes:
     return found
 
 
+def _steady(moved: _Moved, unstable: Sequence[str]) -> _Moved:
+    """``moved`` without the rounding read of ``unstable`` gradients: their second differences are their randomness (rt20 F3)."""
+    return dataclasses.replace(moved, noise={k: v for k, v in moved.noise.items() if k not in unstable})
+
+
 def _rounding_matters(chosen: Mapping[str, Diagnosis]) -> bool:
     """Whether reading the rounding can change a score: some gradient earns credit, and none is float32's ``precision``."""
     from gradcheck.grading.scoring import DEFAULT_CREDIT
@@ -640,44 +645,79 @@ def _from_rounding(k: str, d: Diagnosis, noise: Any, lang: str) -> Diagnosis | N
 
 
 def _numerical_use(outcomes: Sequence[CallOutcome], model: Any, chosen: Mapping[str, Diagnosis],
-                   lang: str, roundoff: Callable[[], _Moved] | None = None) -> dict[str, Diagnosis]:
+                   lang: str, roundoff: Callable[[], _Moved] | None = None) -> tuple[dict[str, Diagnosis], list[str]]:
     """The diagnoses that what a backward *did* changes: ``finite_difference`` when it computed numerically (rt16 F7, rt17).
 
     The evidence is the work or the rounding, not the accuracy
-    (:mod:`gradcheck.evaluations`): a call that ran the submission's forward
-    at least :func:`~gradcheck.evaluations.evaluation_limit` times, or
-    computed in complex numbers (the complex step), gives every gradient
-    ``finite_difference``; a finite difference's rounding
-    (:mod:`gradcheck.roundoff`; ``roundoff`` calls the backward at moved
-    points, :func:`_roundoff`, only when neither count says it and some
-    gradient earns credit or is a near miss) gives it to the parameters
-    that carry it (:func:`_from_rounding`), float32's rounding
-    ``precision``.  A gradient that passed but is wrong, or failed, at a
-    moved point gets that point's diagnosis.  A near miss nothing else
-    explains is float32's ``precision`` or ``wrong`` by its size
-    (:func:`_near_verdict`): values alone never accuse.
-    When a gradient is diagnosed ``precision`` the rounding is not read.
+    (:mod:`gradcheck.evaluations`): a call that computed in complex numbers
+    (the complex step) gives every gradient ``finite_difference``; so does
+    one that ran the submission's forward at least
+    :func:`~gradcheck.evaluations.evaluation_limit` times, unless the count
+    is all there is (:func:`_count_set_aside`, rt20 F1).  A finite
+    difference's rounding (:mod:`gradcheck.roundoff`; ``roundoff`` calls the
+    backward at moved points, :func:`_roundoff`, when the count is set aside
+    or neither count says it and some gradient earns credit or is a near
+    miss) gives it to the parameters that carry it (:func:`_from_rounding`),
+    float32's rounding ``precision``.  A gradient that passed but is wrong,
+    or failed, at a moved point gets that point's diagnosis.  A near miss
+    nothing else explains is float32's ``precision`` or ``wrong`` by its
+    size (:func:`_near_verdict`): values alone never accuse.  When a
+    gradient is diagnosed ``precision`` the rounding is not read.
+
+    Returns
+    -------
+    diagnoses : dict of str to Diagnosis
+        The changed diagnoses.
+    notes : list of str
+        What the feedback says besides (the forward calls of a backward graded on its values).
     """
     from gradcheck.evaluations import is_numerical
+    from gradcheck.grading.i18n import render
 
     n_params = sum(int(np.prod(shape)) for shape in model.param_shapes.values())
     most = max(outcomes, key=lambda o: o.evaluations.get("forward_calls", 0))
     calls = int(most.evaluations.get("forward_calls", 0))
     complex_values = max(int(o.evaluations.get("complex_values", 0)) for o in outcomes)
+    counted = {"template": "finite_difference.evaluations", "evaluations": calls, "n_params": n_params,
+               "function": str(most.evaluations.get("function") or "forward")}
+    if complex_values:
+        return _all_numerical(chosen, lang, {"template": "finite_difference.complex", "complex_values": complex_values}), []
     if is_numerical(calls, n_params):
-        detail = {"template": "finite_difference.evaluations", "evaluations": calls, "n_params": n_params,
-                  "function": str(most.evaluations.get("function") or "forward")}
-    elif complex_values:
-        detail = {"template": "finite_difference.complex", "complex_values": complex_values}
-    elif roundoff is not None and _rounding_matters(chosen):
-        moved = roundoff()
-        failed = {k: d for k, d in moved.wrong.items() if k in chosen and (chosen[k].passed or _near_miss(chosen[k]))}
-        read = {k: v for k, d in chosen.items() if (v := _from_rounding(k, d, moved.noise.get(k), lang)) is not None}
-        return {**_not_accused({**chosen, **failed}, lang, _not_float32(chosen, failed, read)), **read}
-    else:
-        return _not_accused(chosen, lang)
-    return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail)
-            for k, d in chosen.items() if d.code not in ("missing", "finite_difference")}
+        if roundoff is None or not _count_set_aside(chosen):
+            return _all_numerical(chosen, lang, counted), []
+        found = _read_moved(roundoff(), chosen, lang)
+        found.update(_all_numerical({k: d for k, d in found.items() if not d.passed}, lang, counted, keep=("missing",)))
+        kept = [k for k, d in found.items() if d.passed]
+        return found, [render("note.forward_calls", {**counted, "params": ", ".join(kept)}, lang=lang)] if kept else []
+    if roundoff is not None and _rounding_matters(chosen):
+        return _read_moved(roundoff(), chosen, lang), []
+    return _not_accused(chosen, lang), []
+
+
+def _all_numerical(chosen: Mapping[str, Diagnosis], lang: str, detail: Mapping[str, Any],
+                   keep: tuple[str, ...] = ("missing", "finite_difference")) -> dict[str, Diagnosis]:
+    """``finite_difference`` with ``detail`` for every gradient whose code is not in ``keep``."""
+    return {k: runtime_diagnosis("finite_difference", param=k, lang=lang, **detail) for k, d in chosen.items() if d.code not in keep}
+
+
+def _count_set_aside(chosen: Mapping[str, Diagnosis]) -> bool:
+    """Whether a count of forward calls alone must not convict: some gradient is exact and none is a near miss (rt20 F1).
+
+    An honest backward that runs its forward many times (a gradient check
+    left in, debug calls) returns backpropagation's exact values; the count
+    then convicts only the gradients that are not exact, or carry a finite
+    difference's rounding (:func:`_numerical_use`).  A near miss beside the
+    count is a numerical gradient's signature: everything is convicted.
+    A false accusation costs more than false credit (docs/threat-model.md).
+    """
+    return any(d.passed for d in chosen.values()) and not any(map(_near_miss, chosen.values()))
+
+
+def _read_moved(moved: _Moved, chosen: Mapping[str, Diagnosis], lang: str) -> dict[str, Diagnosis]:
+    """``chosen`` judged again with what the backward did at the moved points (:func:`_roundoff`)."""
+    failed = {k: d for k, d in moved.wrong.items() if k in chosen and (chosen[k].passed or _near_miss(chosen[k]))}
+    read = {k: v for k, d in chosen.items() if (v := _from_rounding(k, d, moved.noise.get(k), lang)) is not None}
+    return {**_not_accused({**chosen, **failed}, lang, _not_float32(chosen, failed, read)), **read}
 
 
 def _scored_forward(forward: Diagnosis | None, runtime: Diagnosis | None, policy: ScoringPolicy, lang: str) -> Diagnosis | None:
@@ -785,16 +825,16 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
     else:
         picks = {k: _pick(per_point, k) for k in names}
         picks.update(factors_across_points(model, points, [o.grads if o.verdict == "ok" else None for o in outcomes], picks, lang=lang))
-        # a gradient that changes between two calls at the same point is
-        # wrong because of that, whatever pattern one call happens to fit
-        picks.update({k: (picks[k][0], runtime_diagnosis("nondeterministic", param=k, lang=lang))
-                      for k in unstable if not picks[k][1].passed})
+        # a gradient that changes between two calls at the same point is graded on the
+        # values of its first call, and the run pays nondeterminism_penalty once (rt20 F3)
         if module_globals:
             picks.update({k: (i, g) for k, (i, d) in picks.items() if k not in unstable
                           and (g := _global_use(model, points, outcomes, k, d, module_globals, lang)) is not None})
         chosen = {k: d for k, (_, d) in picks.items()}
-        numerical = _numerical_use(outcomes, model, chosen, lang, lambda: _roundoff(caller, model, points, outcomes, seed, lang))
+        numerical, counted_notes = _numerical_use(outcomes, model, chosen, lang,
+                                                   lambda: _steady(_roundoff(caller, model, points, outcomes, seed, lang), unstable))
         chosen.update(numerical)
+        notes = (counted_notes + [n for n in notes if n not in counted_notes])[:MAX_NOTES]  # first: the cap must not drop it
         failing = [(k, i) for k, (i, d) in picks.items() if not d.passed and d.code not in _NOT_SHRUNK]
         if shrink and failing:  # not the numerical ones: their values were right, no smaller input shows them
             k, i = failing[0]
@@ -1057,7 +1097,7 @@ def grade_submission(
         if not f.is_file():
             raise FileNotFoundError(f"extra_files holds {str(f)!r}, which is not a file")
     helpers = _helper_fingerprints(extra)
-    with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation) as (box, extra_notes):
+    with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation, seed=seed) as (box, extra_notes):
         notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
             caller = _load_failure(box.load_status, box.load_message, limits, getattr(box, "load_facts", None), lang)
@@ -1083,12 +1123,15 @@ def _helper_fingerprints(files: Sequence[Path]) -> tuple[tuple[str, str], ...]:
 
 
 @contextlib.contextmanager
-def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[Path], *, isolation: str = "auto") -> Iterator[tuple[Any, list[str]]]:
-    """The sandbox of one submission, with its helper modules when the sandbox takes them."""
+def _open_sandbox(sandbox: Any, path: Path, spec: Any, limits: Any, extra: list[Path], *, isolation: str = "auto",
+                  seed: int = 0) -> Iterator[tuple[Any, list[str]]]:
+    """The sandbox of one submission, with its helper modules when the sandbox takes them, its randomness seeded when it can."""
     import inspect
 
     notes: list[str] = []
     kwargs: dict[str, Any] = {"limits": limits, "isolation": isolation}
+    if "seed" in inspect.signature(sandbox).parameters:
+        kwargs["seed"] = seed
     if extra:
         if "extra_files" in inspect.signature(sandbox).parameters:
             kwargs["extra_files"] = tuple(extra)

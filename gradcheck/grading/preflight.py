@@ -12,6 +12,7 @@ before grading or writing anything.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -93,7 +94,22 @@ def _explain(status: str, message: str, limits: Any, *, loading: bool, memory: b
                 "grader to call a trivial submission (one returning zeros) with half of it to spare: correct students "
                 "would time out: raise --timeout")
     stage = "loading" if loading else "calling"
-    return f"the grader's own sandboxed process failed {stage} a trivial submission, before any student code ran ({status}): {message}"
+    return (f"the grader's own sandboxed process failed {stage} a trivial submission, before any student code ran ({status}): "
+            f"{message}{_unimportable(message)}")
+
+
+def _unimportable(message: str) -> str:
+    """What to do when the sandbox could not import a package the grader needs (rt20 F5: only a traceback was shown)."""
+    import re
+
+    import numpy
+
+    found = re.search(r"No module named '([\w.]+)'", message)
+    if found is None:
+        return ""
+    return (f"\nThe sandbox's user cannot import {found.group(1)!r}, which this interpreter imports from "
+            f"{os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))}: every folder on the way must be readable "
+            "and searchable by other users (chmod o+rX), or grade at another --isolation level (see docs/threat-model.md)")
 
 
 def answer_key_exposure(iso: Any, extra: Sequence[str] = ()) -> str | None:

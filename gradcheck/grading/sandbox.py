@@ -68,7 +68,7 @@ from gradcheck.grading import isolation as _iso
 from gradcheck.grading.isolation import Isolation, Level
 from gradcheck.grading._wire import Key, ProtocolError
 from gradcheck.grading.assignment import Limits, SubmissionSpec
-from gradcheck.grading.loader import LoadedSubmission, load_submission, read_own_file
+from gradcheck.grading.loader import LoadedSubmission, load_submission, read_own_file, skipped_loop_hint
 from gradcheck.grading.verdicts import CALL_STATUSES, CallStatus
 
 __all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT"]
@@ -352,6 +352,11 @@ class Sandbox:
         The calling convention (default: ``backward(params, x, y) -> dict``,
         optional ``forward(params, x)``).
     limits : Limits, optional
+    seed : int
+        Seeds the child's global ``np.random``, ``random`` and unseeded
+        ``np.random.default_rng()`` once, before the submission loads: the
+        same submission draws the same numbers on every run, and two calls
+        still draw different ones (rt20 F4).
 
     Attributes
     ----------
@@ -386,9 +391,12 @@ class Sandbox:
         limits: Limits | None = None,
         isolation: "str | Level | Isolation" = _iso.AUTO,
         extra_files: Sequence[str | Path] = (),
+        seed: int = 0,
     ) -> None:
         if not isinstance(path, (str, Path)):
             raise TypeError(f"path must be a str or Path, got path={path!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got seed={seed!r}")
         if spec is None:
             spec = SubmissionSpec()
         if not isinstance(spec, SubmissionSpec):
@@ -402,6 +410,7 @@ class Sandbox:
         self.limits = limits
         self._isolation = isolation if isinstance(isolation, Isolation) else _iso.resolve(isolation)
         self._helpers = _read_helpers(extra_files)
+        self._seed = seed
         self.load_status = "ok"
         self.load_message = ""
         self.load_facts: dict[str, Any] = {}  # for "missing": kind, name, owner, found, close (see _child.missing_facts)
@@ -423,6 +432,7 @@ class Sandbox:
         self._spec_json = spec.to_json()
         loaded = load_submission(self.path, skip_loops=spec.skip_loops, skip_main=spec.skip_main)
         self.notes = loaded.notes
+        self._skipped_loops = loaded.skipped_loops
         verdict = self._precheck(loaded)
         if verdict is not None:
             self._die(*verdict, load=True)
@@ -493,7 +503,7 @@ class Sandbox:
             status, message = self._verdict("protocol", "during a call")
             self._die(status, message)
             return CallResult(status, message, None, None, None, output=output, seconds=seconds)
-        message = _text(rmeta.get("message"))
+        message = self._explained(status, _text(rmeta.get("message")))
         f_status = rmeta.get("forward_status")
         if f_status is not None and f_status not in _CHILD_STATUSES:
             f_status = "crash"
@@ -506,7 +516,7 @@ class Sandbox:
             arrays.get(Key(_wire.FORWARD, "")) if f_status == "ok" else None,
             after,
             f_status,
-            _text(rmeta.get("forward_message")),
+            self._explained(str(f_status), _text(rmeta.get("forward_message"))),
             _texts(rmeta.get("notes")),
             output, seconds, _evaluations(rmeta.get("evaluations")),
         )
@@ -598,7 +608,7 @@ class Sandbox:
         for fd in (self._p.out_fd, self._p.cmd_fd, self._p.res_fd):
             os.set_blocking(fd, False)
         cells = [{"filename": c.filename, "source": c.source, "syntax_error": c.syntax_error} for c in loaded.cells]
-        load = {"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name, "files": self._helpers}
+        load = {"op": "load", "cells": cells, "spec": self._spec_json, "filename": self.path.name, "files": self._helpers, "seed": self._seed}
         frame = _wire.encode(load, [])
         outcome, meta, arrays = self._exchange(frame, t0 + lim.load_seconds, 1 << 20, ends=_load_ends)
         self.load_output = self._phase_text()
@@ -616,7 +626,12 @@ class Sandbox:
             self._die(*self._verdict("protocol", "while loading the submission"), load=True)
         elif status != "ok":
             self.load_facts = _missing_facts(meta.get("missing"))
-            self._die(status, _text(meta.get("message")), load=True)
+            self._die(status, self._explained(status, _text(meta.get("message"))), load=True)
+
+    def _explained(self, status: str, message: str) -> str:
+        """``message``, and which skipped top-level loop sets what an ``error`` names (see :func:`skipped_loop_hint`)."""
+        hint = skipped_loop_hint(message, self._skipped_loops) if status == "error" else None
+        return message if hint is None else f"{message}\n\n{hint}"
 
     # -- plumbing ------------------------------------------------------------------
     def _die(self, status: str, message: str, *, load: bool = False) -> None:

@@ -27,9 +27,9 @@ parameter.  Behaviour that breaks the contract of a backward pass deducts
 from the total, never below zero: ``mutation`` (an input written in place)
 ``mutation_penalty`` of the maximum score (default 25 %) and
 ``nondeterministic`` (two calls differ) ``nondeterminism_penalty`` (25 %),
-each at most once (one deduction names every argument written); a
-non-determinism that already made a parameter wrong costs that parameter's
-points and no deduction on top.  ``max_score`` is the assignment's whatever
+each at most once (one deduction names every argument written); the
+parameters of a nondeterministic run are scored on the values of their
+first call at each point.  ``max_score`` is the assignment's whatever
 failed: the forward check's points count even when it could not run.  Points are rounded to 1e-6, so equal inputs always
 give equal, exactly comparable scores.
 
@@ -180,12 +180,13 @@ def _result(name: str, d: Diagnosis, max_points: float, policy: ScoringPolicy) -
     )
 
 
-def _deductions(behaviour: Sequence[Diagnosis], params: tuple[ParameterResult, ...], policy: ScoringPolicy, max_score: float) -> tuple[Deduction, ...]:
+def _deductions(behaviour: Sequence[Diagnosis], policy: ScoringPolicy, max_score: float) -> tuple[Deduction, ...]:
     """One deduction per code, however many findings share it (each names every argument).
 
-    Non-determinism is paid once: when it already made a parameter wrong (that
-    parameter's diagnosis is ``nondeterministic``, worth nothing), no deduction
-    is added on top.
+    Each parameter is scored on its own diagnosis whatever these findings are:
+    a ``nondeterministic`` run pays ``nondeterminism_penalty`` once, as
+    docs/assignments.md says (rt20 F3: it used to zero every affected
+    parameter instead, and the penalty setting changed nothing).
     """
     rates = {"mutation": policy.mutation_penalty, "nondeterministic": policy.nondeterminism_penalty}
     grouped: dict[str, list[Diagnosis]] = {}
@@ -193,11 +194,8 @@ def _deductions(behaviour: Sequence[Diagnosis], params: tuple[ParameterResult, .
         if d.code not in rates:
             raise ValueError(f"behaviour must hold 'mutation' or 'nondeterministic' diagnoses, got code={d.code!r}")
         grouped.setdefault(d.code, []).append(d)
-    paid_by_parameters = any(p.diagnosis == "nondeterministic" and p.points == 0 for p in params)
     out: list[Deduction] = []
     for code, found in grouped.items():
-        if code == "nondeterministic" and paid_by_parameters:
-            continue
         names = list(dict.fromkeys(d.param for d in found))
         message = " ".join(dict.fromkeys(d.message for d in found))
         detail = dict(found[0].detail, params=names)
@@ -240,6 +238,6 @@ def score(
     fwd = None if forward is None else _result("forward", forward, policy.forward_points, policy)
     max_score = sum(p.max_points for p in params) + (fwd.max_points if fwd else 0.0)
     earned = sum(p.points for p in params) + (fwd.points if fwd else 0.0)
-    deductions = _deductions(behaviour, params, policy, max_score) if runtime is None else ()
+    deductions = _deductions(behaviour, policy, max_score) if runtime is None else ()
     total = max(0.0, earned - sum(x.points for x in deductions))
     return Score(params, fwd, tuple(deductions), _round(total), _round(max_score))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import check_gradients
+from gradcheck import check_gradients, check_layer
 
 
 def loss(q: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
@@ -160,3 +160,20 @@ def test_a_failure_at_ties_split_by_one_move_says_the_convention_may_be_why(scal
     r = check_gradients(lambda p: loss(p, x, y), backward(q, x, y), q)
     assert not r.passed
     assert all(any("moves a tie" in n for n in c.notes) for c in r.failed), r.failed
+
+
+def _relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.maximum(x, 0.0), x
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_mask_wrong_only_near_the_kink_fails_at_those_entries(seed: int) -> None:
+    # rt18 F15: dx = dout * (x > -5e-8) is wrong exactly at x = -1e-8 and -2e-8.  Their stencils flag the kink
+    # 1e-8 away, refined until it lies outside (h / 4096, a bracket closed to rounding): on no tie.  Before,
+    # a flagged kink counted as a tie, the layer was checked again at points moved by 1e-3 (where the
+    # threshold never bites), and the bug passed on 6 of 6 seeds
+    x = 1e-8 * np.random.default_rng(seed).integers(-2, 3, (4, 5)).astype(float)
+    assert check_layer(_relu_forward, lambda d, c: d * (c > 0), {"x": x}, seed=seed).passed
+    r = check_layer(_relu_forward, lambda d, c: d * (c > -5e-8), {"x": x}, seed=seed)
+    assert not r.passed
+    assert set(r["x"].failed_indices) == set(map(tuple, np.argwhere(x < 0)))

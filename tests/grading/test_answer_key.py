@@ -128,6 +128,7 @@ def test_a_clone_in_beside_or_around_the_working_directory_is_found(tmp_path: Pa
     (clone / "reference_models").mkdir(parents=True)
     (clone / "reference_models" / "__init__.py").write_text("")
     (clone / "gradcheck" / "grading").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text('[project]\nname = "gradcheck"\n')
     hw3 = tmp_path / "teaching" / "hw3"
     hw3.mkdir()
     inside = clone / "grading-runs"
@@ -135,3 +136,17 @@ def test_a_clone_in_beside_or_around_the_working_directory_is_found(tmp_path: Pa
     assert str(clone.resolve()) in answer_key_paths(str(hw3))  # beside the class folder
     assert str(clone.resolve()) in answer_key_paths(str(inside))  # a parent
     assert str(clone.resolve()) not in answer_key_paths(str(tmp_path))  # two levels down: not looked for
+
+
+def test_an_environments_site_packages_is_no_clone(tmp_path: Path) -> None:
+    """rt20 F5: after ``pip install .`` (not editable) site-packages holds both packages; it was taken for a clone and
+    covered whole at ``uid``, numpy with it, so the child could not start. Only the two packages are keys there."""
+    from gradcheck.grading import isolation
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "reference_models").mkdir(parents=True)
+    (site / "reference_models" / "__init__.py").write_text("")
+    (site / "gradcheck" / "grading").mkdir(parents=True)
+    (site / "numpy").mkdir()
+    assert not isolation._is_clone(str(site))
+    assert str(site.resolve()) not in isolation.answer_key_paths(str(site / "numpy"))  # site-packages is cwd's parent

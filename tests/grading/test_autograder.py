@@ -18,6 +18,7 @@ from gradcheck.grading.autograder import (
     build_gradescope_zip,
     build_wheel,
     find_submission,
+    grader_mismatch,
 )
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
@@ -99,6 +100,27 @@ def test_run_autograder_grades_the_submission(tmp_path: Path, autograder_zip: Pa
     assert {t["visibility"] for t in data["tests"]} == {"after_due_date"}
     assert data["extra_data"]["seed"] == 7 and data["extra_data"]["title"] == "XOR backprop, week 3"
     assert "XOR backprop, week 3" in data["output"] and "7" in data["output"]
+
+
+def test_the_grader_that_runs_is_compared_with_the_wheel(tmp_path: Path, autograder_zip: Path) -> None:
+    """rt20 F7: run_autograder falls back to python3, which graded with a foreign copy of gradcheck and said nothing."""
+    root = _mock_root(tmp_path, autograder_zip, {})
+    wheel = next((root / "source").glob("*.whl"))
+    assert grader_mismatch(wheel) == []  # the wheel was built from the package running these tests
+    changed = tmp_path / wheel.name
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(changed, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith(".dist-info/RECORD"):
+                data = data.replace(b"gradcheck/check.py,sha256=", b"gradcheck/check.py,sha256=X")
+            dst.writestr(item, data)
+    assert grader_mismatch(changed) == ["gradcheck/check.py"]
+    shutil.copy(changed, wheel)
+    env = {**os.environ, ROOT_ENV: str(root), "GRADCHECK_PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert "gradcheck: grading with gradcheck 0." in proc.stdout, proc.stdout
+    assert "is not the one in" in proc.stdout and "gradcheck/check.py" in proc.stdout and "GRADCHECK_PYTHON" in proc.stdout, proc.stdout
 
 
 def test_run_autograder_picks_the_template_name_among_helpers(tmp_path: Path, autograder_zip: Path) -> None:

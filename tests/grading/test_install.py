@@ -65,6 +65,7 @@ def test_grading_extra_installs_everything_grade_needs(tmp_path):
     good, sign = sorted(json.loads(out.read_text()), key=lambda r: r["submission"])
     assert (good["verdict"], good["score"], good["max_score"]) == ("ok", 2.0, 2.0), good
     assert (sign["verdict"], sign["diagnoses"], sign["counterexample"] is not None) == ("ok", ["sign"], True), sign
+    _same_grades_at_uid(env_dir, subs, tmp_path, [good, sign])
     # the pytest self-check runs from the same install
     selfcheck = subprocess.run(
         [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--gradcheck-submission", str(subs / "good.py"), "--gradcheck-model", "xor_1layer"],
@@ -72,3 +73,21 @@ def test_grading_extra_installs_everything_grade_needs(tmp_path):
     )
     assert selfcheck.returncode == 0, selfcheck.stdout + selfcheck.stderr
     assert sys.executable != str(py)
+
+
+def _same_grades_at_uid(env_dir: Path, subs: Path, tmp_path: Path, expected: list[dict]) -> None:
+    """Gradescope's level, from the same non-editable install (rt20 F5: its site-packages was taken for a clone of the
+    answer key and covered whole, numpy with it: 'No module named numpy', nobody graded)."""
+    from gradcheck.grading.isolation import Level, available_levels
+
+    if available_levels()[Level.UID] is not None:
+        return
+    out = tmp_path / "uid.json"
+    graded = subprocess.run(
+        [str(env_dir / "bin" / "gradcheck"), "grade", str(subs), "--model", "xor_1layer", "--no-cache", "--quiet",
+         "--isolation", "uid", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    got = sorted(json.loads(out.read_text()), key=lambda r: r["submission"])
+    assert [(r["score"], r["diagnoses"]) for r in got] == [(r["score"], r["diagnoses"]) for r in expected], got

@@ -1,12 +1,13 @@
 """Reading submissions: .py and .ipynb, IPython syntax, skipped statements, broken files."""
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 import pytest
 
-from gradcheck.grading.loader import load_submission, transform_source
+from gradcheck.grading.loader import SkippedLoop, is_setup_loop, load_submission, skipped_loop_hint, transform_source
 
 CORPUS = Path(__file__).parent / "submissions"
 
@@ -146,3 +147,81 @@ def test_files_are_decoded_as_python_decodes_them(tmp_path: Path) -> None:
     assert sub.cells[0].source == "x = '한글'\n" and "cp949" in sub.notes[0]
     p.write_bytes(b"# coding: no-such-codec\nx = 1\n")
     assert "no-such-codec" in (load_submission(p).error or "")
+
+
+SETUP_LOOPS = [
+    "for name, f in [('sig', lambda z: 1 / (1 + sig(z)))]:\n    ACT[name] = f",  # rt20 F6; the lambda's body is not run by the loop
+    "for k, shape in {'W1': (2, 3), 'W2': (3, 1)}.items():\n    params[k] = rng.normal(size=shape)",
+    "for i, name in enumerate(['tanh', 'exp']):\n    ACT[name] = getattr(np, name)",
+    "for l in range(1, 4):\n    sizes.append(l)\n    for c in 'ab':\n        names[c] = l",
+]
+TRAINING_LOOPS = [
+    "for epoch in range(10000):\n    g = backward(params, X, Y)",  # an epoch count above MAX_SETUP_RANGE
+    "for epoch in range(100):\n    model.W1 -= model.cost_function_prime(x, y)",  # study_2layer: a method the submission defines
+    "for epoch in range(100):\n    W = W - 0.1 * grad(W)",  # a function call that is no cheap builtin
+    "for epoch in range(100):\n    W -= 0.1 * X.T @ (X @ W - Y)",  # an in-place update, no call at all
+    "for lr in [0.1, 0.5]:\n    net.fit(X, Y, lr)",  # a training method of a helper module's class
+    "for x, y in zip(X, Y):\n    total = x",  # over data, not values written out
+    "for epoch in range(epochs):\n    pass",
+    "for k in [1, 2]:\n    for epoch in range(10**6):\n        pass",  # a nested loop that is not setup
+    "for k in [1, 2]:\n    while True:\n        pass",
+    "while True:\n    pass",
+    "for name in [*NAMES]:\n    ACT[name] = 1",
+    "for i in range(10000000000000000000000):\n    pass",  # too large for len(range(...))
+    "for i in range(0, 5, 0):\n    pass",  # a ValueError when run, not setup
+    "for a in range(50):\n    for b in range(50):\n        T[a, b] = 0",  # 50 * 51 runs of a body: above MAX_SETUP_RUNS
+    "for lr in sorted([0.1, 0.5], key=train):\n    pass",  # the key function is called
+]
+
+
+@pytest.mark.parametrize("src", SETUP_LOOPS)
+def test_setup_loop_is_run(src: str) -> None:
+    code, notes, _ = transform_source("def grad(w):\n    return w\n" + src, filename="t.py")
+    assert code.endswith(src) and "ran a top-level for loop" in notes[0]
+
+
+@pytest.mark.parametrize("src", TRAINING_LOOPS)
+def test_training_loop_is_skipped(src: str) -> None:
+    own = frozenset({"grad", "cost_function_prime"})  # what the submission defines (a notebook: in other cells)
+    code, notes, _ = transform_source(src, filename="t.py", own=own)
+    assert code.strip() == "" and "skipped a top-level" in notes[0]
+    assert not is_setup_loop(ast.parse(src).body[0], own)
+
+
+def test_own_functions_of_every_notebook_cell_count(tmp_path: Path) -> None:
+    path = tmp_path / "n.ipynb"
+    path.write_text(nb("class Net:\n    def update(self):\n        pass\n    def sgd(self):\n        pass\nnet = Net()", "for i in range(3):\n    net.sgd()"))
+    sub = load_submission(path)
+    assert sub.cells[1].source.strip() == "" and [(lp.filename, lp.line) for lp in sub.skipped_loops] == [("n.ipynb, code cell 2", 1)]
+
+
+def test_skipped_loop_records_what_it_sets(tmp_path: Path) -> None:
+    path = tmp_path / "s.py"
+    path.write_text("T = {}\nfor n in NAMES:\n    T[n] = 1\n    L.append(n)\n    o.a = 2\n    setattr(m, n, 1)\n    import os\nwhile x:\n    def f(): pass\n")
+    first, second = load_submission(path).skipped_loops
+    assert (first.line, first.end_line, first.kind, first.names) == (2, 7, "for", frozenset({"n", "T", "L", "o", "m", "os"}))
+    assert (second.line, second.kind, second.names) == (8, "while", frozenset({"f"}))
+
+
+LOOP = SkippedLoop("hw.py", 3, 4, "for", frozenset({"ACT", "name", "f"}))
+
+
+@pytest.mark.parametrize("message", [
+    "backward(params, x, y) raised Traceback (the submission's frames only):\n  File \"hw.py\", line 11, in backward\n    s = ACT['sig']\n        ~~~^^^^^^^\nKeyError: 'sig'",
+    "NameError: name 'ACT' is not defined",
+    "  File \"hw.py\", line 5, in <module>\n    s = ACT.sig\nAttributeError: 'dict' object has no attribute 'sig'",
+])
+def test_hint_names_the_skipped_loop_and_the_switch(message: str) -> None:
+    hint = skipped_loop_hint(message, (LOOP, SkippedLoop("hw.py", 9, 12, "while", frozenset({"W"}))))
+    assert hint is not None and "hw.py, line 3 (lines 3-4), which sets ACT" in hint and "skip_loops = false" in hint
+    assert "line 9" not in hint  # the other loop sets nothing the error names
+
+
+@pytest.mark.parametrize("message", [
+    "  File \"hw.py\", line 11, in backward\n    s = ACT['sig'] / 0\nZeroDivisionError: division by zero",  # not a lookup error
+    "  File \"hw.py\", line 11, in backward\n    s = TABLE['sig']\nKeyError: 'sig'",  # names nothing the loop sets
+    "NameError: name 'nme' is not defined",  # `name` is in the message's words, not in its quotes
+    "",
+])
+def test_no_hint_when_no_skipped_loop_sets_what_the_error_names(message: str) -> None:
+    assert skipped_loop_hint(message, (LOOP,)) is None

@@ -18,7 +18,7 @@ FIELDS = {
     "error": "ValueError: matmul", "function": "backward", "owner": "Neural_Network", "found": "forward, back_prop",
     "close": "back_prop", "mistake": "sigmoid_twice", "names": "alice.py", "code": "wrong", "cause": "",
     "mistake_text": "", "keys": "W1, b1", "median_offset": 1e-7, "min_offset": 5e-8, "max_offset": 2e-7, "max_rel_offset": 2e-7,
-    "name": "X_train", "name2": "Y_train", "argument": "x", "causes": "", "n_zero": 4, "n_localised": 8,
+    "name": "X_train", "params": "W1, b1", "name2": "Y_train", "argument": "x", "causes": "", "n_zero": 4, "n_localised": 8,
     "batch_constant": 4, "factors_text": "N = 3: 0.75, N = 5: 1.25", "sign_text": "",
     "evaluations": 104, "n_params": 13, "complex_values": 97,  # a numerical gradient seen by its work
     "shared_text": "W1, b1, W2",  # the parameters showing a one-entry gradient's factor

@@ -264,3 +264,61 @@ def test_a_four_point_stencil_through_forward_on_a_three_parameter_net_is_still_
     r = grade_submission(path, "xor_1layer", seed=0, limits=LIMITS)
     assert r.score == 0 and all(p.diagnosis == "finite_difference" for p in r.parameters), r.parameters
     assert "ran forward on the batch 12 times for 3 parameters" in r.parameters[0].message, r.parameters[0].message
+
+
+#: rt20 F1: the template's exact xor_2layer backward, plus 8 "debug" calls of forward (/work/rt20/classF/fwd/fwdcalls8).
+XOR2_EXACT = '''
+def backward(params, x, y):
+    N = x.shape[0]
+    z1 = x @ params["W1"] + params["b1"]; a1 = sigmoid(z1); a2 = sigmoid(a1 @ params["W2"] + params["b2"])
+    d2 = 2 * (a2 - y) / N * a2 * (1 - a2)
+    d1 = (d2 @ params["W2"].T) * a1 * (1 - a1)
+    g = {"W1": x.T @ d1, "b1": d1.sum(0, keepdims=True), "W2": a1.T @ d2, "b2": d2.sum(0, keepdims=True)}
+'''
+FWDCALLS8 = HEADER + XOR2_EXACT.replace("    N = x.shape[0]", "    for _ in range(8):\n        forward(params, x)  # debug\n    N = x.shape[0]") + """
+    return g
+"""
+
+#: rt20 F1: the lab sheet's central-difference check left in, on one entry of each of the 4 tensors (8 forward calls), printed.
+GRADCHECK_LEFT = HEADER + XOR2_EXACT + """
+    for k in ("W1", "b1", "W2", "b2"):
+        p = {a: b.copy() for a, b in params.items()}
+        p[k][0, 0] += 1e-5; lp = loss(p, x, y); p[k][0, 0] -= 2e-5; lm = loss(p, x, y)
+        print(k, "numeric", (lp - lm) / 2e-5, "analytic", g[k][0, 0])
+    return g
+"""
+
+#: The same exact gradient off by 1e-8 of its largest entry (a near miss) ...
+NEAR = XOR2_EXACT + """
+    return {k: v + 1e-8 * max(abs(u).max() for u in g.values()) for k, v in g.items()}
+"""
+
+
+@pytest.mark.parametrize("source", [FWDCALLS8, GRADCHECK_LEFT], ids=["debug_calls", "gradient_check_left_in"])
+def test_exact_gradients_are_not_convicted_by_the_forward_count_alone(tmp_path: Path, source: str) -> None:
+    # rt20 F1: 8 forward calls per backward >= max(8, 13 / 2): 0/4 as finite_difference, with exact values
+    path = tmp_path / "honest.py"
+    path.write_text(source)
+    assert counts(path)["forward_calls"] == 8
+    r = grade(path)
+    assert r.diagnoses == ("correct",) and r.score == r.max_score, r.parameters
+    note = [m for m in r.messages if "ran forward on the batch 8 times for 13 parameters" in m]
+    assert note and "W1, b1, W2, b2 were graded on their values" in note[0], r.messages
+
+
+def test_the_forward_count_note_is_translated(tmp_path: Path) -> None:
+    path = tmp_path / "honest.py"
+    path.write_text(FWDCALLS8)
+    r = grade(path, "ko")
+    assert r.score == r.max_score and any("forward이(가) 배치에 대해 8번" in m for m in r.messages), r.messages
+
+
+def test_a_near_miss_with_many_forward_calls_is_still_a_numerical_gradient(tmp_path: Path) -> None:
+    path = tmp_path / "near.py"
+    path.write_text(HEADER + NEAR)
+    alone = grade(path)  # values alone never accuse: a near miss of 1e-8 is float32's precision
+    assert {p.diagnosis for p in alone.parameters} == {"precision"}, alone.parameters
+    path.write_text(HEADER + NEAR.replace("    N = x.shape[0]", "    for _ in range(8):\n        forward(params, x)\n    N = x.shape[0]"))
+    r = grade(path)
+    assert r.score == 0 and {p.diagnosis for p in r.parameters} == {"finite_difference"}, r.parameters
+    assert not any("graded on their values" in m for m in r.messages), r.messages

@@ -71,3 +71,20 @@ def test_a_student_exhausting_a_workable_limit_is_still_that_students_verdict(go
 
     verdicts = {r["submission"].rsplit("/", 1)[-1]: (r["verdict"], r["score"] == r["max_score"]) for r in json.loads(json_out.read_text())}
     assert verdicts == {"hog.py": ("memory", False), "good.py": ("ok", True)}, verdicts
+
+
+
+def test_a_package_the_sandbox_cannot_import_is_named_with_what_to_do() -> None:
+    """rt20 F5: the sandbox could not import numpy and the instructor saw a bare traceback."""
+    import os
+
+    import numpy
+
+    from gradcheck.grading.assignment import Limits
+    from gradcheck.grading.preflight import _explain
+
+    trace = 'Traceback (most recent call last):\n  File "_wire.py", line 37\nModuleNotFoundError: No module named \'numpy\''
+    text = _explain("crash", trace, Limits(), loading=True, memory=False)
+    site = os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))
+    assert "cannot import 'numpy'" in text and site in text and "chmod o+rX" in text and "--isolation" in text, text
+    assert "cannot import" not in _explain("crash", "Segmentation fault", Limits(), loading=True, memory=False)

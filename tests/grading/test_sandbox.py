@@ -509,3 +509,36 @@ def test_the_memory_verdict_says_the_limit_and_how_to_raise_it() -> None:
     for lang in ("en", "ko"):
         message = runtime_diagnosis("memory", megabytes=100, lang=lang).message
         assert "100 MB" in message and "--memory" in message and "memory_mb" in message, message
+
+
+#: rt20 F6 with the list in a variable: the loader cannot see the loop is bounded, so it skips it.
+NAMED_TABLE = """import numpy as np
+ACT = {}
+PAIRS = [('sig', lambda z: 1 / (1 + np.exp(-z)))]
+for name, f in PAIRS:
+    ACT[name] = f
+SIG = ACT['sig'] if LOAD_TIME else None
+
+def backward(params, x, y):
+    s = ACT['sig']
+    a1 = s(x @ params['W1'] + params['b1']); a2 = s(a1 @ params['W2'] + params['b2'])
+    d2 = 2 * (a2 - y) / len(x) * a2 * (1 - a2); d1 = d2 @ params['W2'].T * a1 * (1 - a1)
+    return {'W1': x.T @ d1, 'b1': d1.sum(0, keepdims=True), 'W2': a1.T @ d2, 'b2': d2.sum(0, keepdims=True)}
+"""
+
+
+@pytest.mark.parametrize("load_time", [False, True])
+def test_error_from_a_skipped_setup_loop_names_its_line_and_the_switch(tmp_path: Path, load_time: bool) -> None:
+    path = write(tmp_path, NAMED_TABLE.replace("LOAD_TIME", str(load_time)))
+    box, r = run_once(path)
+    assert r.status == "error" and "KeyError: 'sig'" in r.message
+    assert "top-level for loop at sub.py, line 4 (lines 4-5), which sets ACT" in r.message and "skip_loops = false" in r.message
+    assert (box.load_status == "error") is load_time and (load_time is False or r.message == box.load_message)
+    box, r = run_once(path, SubmissionSpec(skip_loops=False))
+    assert box.load_status == "ok" and r.status == "ok"
+
+
+def test_error_unrelated_to_a_skipped_loop_has_no_loop_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, NAMED_TABLE.replace("LOAD_TIME", "False").replace("s = ACT['sig']", "s = TABLE['sig']"))
+    _, r = run_once(path)
+    assert r.status == "error" and "NameError" in r.message and "skip_loops" not in r.message

@@ -55,12 +55,16 @@ def test_mutation_and_nondeterminism_deduct_once_each():
     assert s.score == 0.0  # never below zero
 
 
-def test_nondeterminism_that_made_a_parameter_wrong_is_not_deducted_again():
-    # the dropout case: W2's value changed between calls, so W2 earns nothing; a 25 % deduction
-    # on top would charge the same fault twice
-    diags = {"W1": D("correct"), "W2": D("nondeterministic", "W2")}
-    s = score(diags, behaviour=[D("nondeterministic", "W2")])
-    assert s.deductions == () and s.score == 1.0 and s.max_score == 2.0
+@pytest.mark.parametrize(("penalty", "deducted"), [(0.25, 0.5), (0.5, 1.0), (0.0, 0.0)])
+def test_nondeterminism_deducts_its_penalty_on_top_of_the_values_grades(penalty, deducted):
+    # rt20 F3 and docs/assignments.md: the parameters are scored on their diagnoses (W2 a float32-size
+    # near miss, 0.75 of 1), the run pays nondeterminism_penalty x max_score (2) once; it used to
+    # zero the affected parameters, whatever the penalty
+    diags = {"W1": D("correct"), "W2": D("precision", "W2")}
+    s = score(diags, behaviour=[D("nondeterministic", "W2")], policy=ScoringPolicy(nondeterminism_penalty=penalty))
+    assert [p.points for p in s.parameters] == [1.0, 0.75]
+    assert [(d.code, d.points) for d in s.deductions] == [("nondeterministic", deducted)]
+    assert s.score == 1.75 - deducted and s.max_score == 2.0
 
 
 def test_forward_points_and_custom_credit():
