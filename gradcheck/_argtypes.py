@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
-__all__ = ["positive_int", "positive_float", "seed"]
+__all__ = ["positive_int", "positive_float", "seed", "output_file"]
 
 
 def positive_int(text: str) -> int:
@@ -46,3 +47,23 @@ def seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
     return value
+
+
+def output_file(text: str) -> str:
+    """A file to write: not a directory, in a directory that exists (checked before the run, not after it).
+
+    >>> output_file("/")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a file to write, got the directory '/'
+    >>> output_file("/no/such/dir/x.json")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a file in an existing directory, got '/no/such/dir/x.json' ('/no/such/dir' does not exist)
+    """
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"must be a file to write, got the directory {text!r}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"must be a file in an existing directory, got {text!r} ({folder!r} does not exist)")
+    return text

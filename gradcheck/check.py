@@ -38,7 +38,7 @@ from gradcheck.engine import (
 )
 from gradcheck.estimate import NumericGradient
 from gradcheck.explain import explain, loss_unread, model_loss, passing
-from gradcheck.noise import measure_noise
+from gradcheck.noise import NOISE_POINTS, ecnoise, kink_inside, measure_noise
 from gradcheck.numeric import (
     EPS64,
     FunctionPoint,
@@ -405,8 +405,9 @@ def check_gradients(
     noise of ``f`` itself (:mod:`gradcheck.noise`), so a function that
     cancels to nearly 0 (``sum(out * dout)`` of a batchnorm) gets error bars
     from its real rounding, not from its tiny value.  A function that
-    returns float32 is checked with float32 steps and error bars (say
-    ``strict=True`` to refuse it).
+    returns float32 is checked with float32 steps and error bars from its
+    rounding measured along rays of float32 steps (:func:`_float32_rounding`;
+    say ``strict=True`` to refuse it).
 
     Parameters
     ----------
@@ -536,12 +537,14 @@ def check_point(
                         "at the point or at a moved point; "
                         "dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
-    tols, said = float32_tolerances(tol, analytic, low_precision or {}, strict=strict, subject=subject)
-    warns += said or low  # said once
     if force_float32:
         precision = np.float32
+    rounding = _float32_rounding(point, seed) if precision is np.float32 and not noise_scale else None
+    tols, said = float32_tolerances(tol, analytic, low_precision or {}, strict=strict, subject=subject,
+                                    rounding=rounding)
+    warns += said or [m + _rounding_words(rounding, tol.k) for m in low]  # said once
     scale = noise_scale or max(sigma / EPS64, noise_floor,
-                               abs(point.f0) * float(np.finfo(precision).eps) / EPS64)
+                               rounding.per_value / (ROUNDOFF_ULPS * EPS64) if rounding else 0.0)
     point.noise_scale = scale
     names = [k for k in analytic]
     timings = {}
@@ -812,6 +815,101 @@ def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
     return f[0] == f[1] and f[2] == f[3]
 
 
+class Float32Rounding(NamedTuple):
+    """The rounding of a loss computed in float32 (:func:`_float32_rounding`), per loss value."""
+
+    sigma: float  # its noise measured along a ray (0: none could be measured)
+    per_value: float  # what every loss value of the stencil is counted to carry
+
+
+#: How many times a float32 loss's measured noise (a standard deviation) every loss value is counted to carry
+#: (:func:`_float32_rounding`).  An entry's error bar is ``1.5 * per_value / h`` and it passes within ``k = 4`` of
+#: them: 24 sigma / h, against the extrapolated estimate's own noise of ``0.95 sigma / h``
+#: (``sqrt(2 (4/9 + 1/144))``), 25 standard deviations, 12 if ECnoise's estimate from nine values came out half the
+#: real noise.  The blanket ``16 eps32 |f|`` it replaces was 96 to 400 of them (rt21 F3: a float32 net's loss had
+#: ``sigma = 8e-8 = 0.6 eps32 |f|``, the central differences were off by 1.5e-5, and each entry was allowed 2.6e-3:
+#: a W1 entry with the wrong sign passed).
+F32_NOISE_SIGMAS = 4.0
+
+
+def _float32_rounding(point: FunctionPoint, seed: int) -> Float32Rounding:
+    """The rounding of ``point``'s loss computed in float32, measured on a ray of float32 steps.
+
+    The ray of :func:`_noise_and_repeats` moves by float64's step, below a
+    float32 parameter's spacing: its moves round away and nothing is
+    measured.  This ray moves every parameter at once by multiples of
+    :data:`F32_NOISE_SPACINGS` times the float32 step ``eps32**(1/3)
+    max(|p|, 1)`` (hundreds of float32 spacings; the larger of the two
+    noises is kept), seeded apart from the check's other draws.  Each loss value is counted to carry
+    :data:`F32_NOISE_SIGMAS` times the measured noise, and at least
+    ``eps32 |f|`` (the rounding of the result itself).  Where no noise is
+    measured, or more than ``16 eps32 |f|`` without the same noise at both
+    spacings (:func:`_same_noise`: kinks inside the ray, not rounding; a
+    confirmation on a 1000x shorter ray, as :func:`gradcheck.noise.measure_noise`
+    does, moves nothing in float32), the blanket ``16 eps32 |f|`` of
+    :mod:`gradcheck.stencil`, as before.
+    """
+    eps32 = float(np.finfo(np.float32).eps)
+    h = eps32 ** (1.0 / 3.0)
+    rng = np.random.default_rng([int(seed), 0xF32])
+    direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0) for k, v in point.params.items() if v.size}
+    blanket = ROUNDOFF_ULPS * eps32 * abs(point.f0)
+
+    def along(t: np.ndarray) -> np.ndarray:
+        return np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.f0
+                         for ti in t])
+
+    noise = [_ray_noise(along, spacing) for spacing in F32_NOISE_SPACINGS] if direction else [0.0]
+    sigma = max(noise)
+    if not 0.0 < sigma <= blanket and not _same_noise(noise):
+        return Float32Rounding(0.0, blanket)
+    return Float32Rounding(sigma, max(F32_NOISE_SIGMAS * sigma, eps32 * abs(point.f0)))
+
+
+#: Spacings of :func:`_float32_rounding`'s rays, in float32 steps (``eps32**(1/3) max(|p|, 1)``); the larger noise
+#: is kept.  Closer values share their rounding: at 1e-3 of the step a softmax output near 1 moved by a fixed number
+#: of its float32 spacings from value to value, and ECnoise read 2e-10 (the loss's own spacing) where the stencil's
+#: values, a step apart, carried 3e-8 (rt21 F3's seed 56, a batch of one: a correct b1 entry off by 4.8e-6
+#: failed).  At 1e-2 and 1e-1 of the step the parameters move by hundreds of their spacings and both read 2.4e-8 ..
+#: 4.4e-8 there.
+F32_NOISE_SPACINGS = (1e-2, 1e-1)
+
+
+def _same_noise(noise: Sequence[float]) -> bool:
+    """Were the rays' noises all measured and within a factor 4 of each other: rounding, not kinks?
+
+    Kinks crossed inside a ray add to its differences in proportion to its
+    spacing (10x between :data:`F32_NOISE_SPACINGS`); rounding does not
+    depend on it.  A loss that cancels (a softmax output near 1, a loss of
+    4e-4) rounds far above ``16 eps32 |f|``, and the same at both spacings.
+    """
+    return min(noise) > 0.0 and max(noise) <= 4.0 * min(noise)
+
+
+def _ray_noise(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> float:
+    """ECnoise of ``along`` at ``spacing`` (:func:`gradcheck.noise.ecnoise`), on the mirror ray where the values show
+    a kink inside (:func:`gradcheck.noise.kink_inside`); 0 where both do, or it is not determined."""
+    for sign in (1.0, -1.0):
+        values = np.asarray(along(sign * spacing * np.arange(NOISE_POINTS)), dtype=np.float64)
+        if not kink_inside(values):
+            sigma, inform = ecnoise(values)
+            return sigma if inform == 1 else 0.0
+    return 0.0
+
+
+def _rounding_words(rounding: Float32Rounding | None, k: float) -> str:
+    """What a float32 loss's rounding adds to the tolerance, as the warning says it ("" for none)."""
+    if rounding is None:
+        return ""
+    h = float(np.finfo(np.float32).eps) ** (1.0 / 3.0)
+    source = (f"{F32_NOISE_SIGMAS:g} times its noise measured along a ray, {rounding.sigma:.2g}" if rounding.sigma
+              else f"{ROUNDOFF_ULPS:g} eps of float32 times |f|: no noise could be measured")
+    return (f"; the loss computes in float32 too, so every numerical entry is also allowed k={k:g} times its error "
+            f"bar: its truncation plus {ROUNDOFF_GAIN:g} times the loss's rounding, {rounding.per_value:.2g} per value "
+            f"({source}), over the float32 step {h:.2g} max(|p|, 1), {k * ROUNDOFF_GAIN * rounding.per_value / h:.2g} "
+            "at |p| <= 1")
+
+
 #: The error bar of a gradient computed in float32, relative to its entry and to
 #: the largest entry of its parameter: float32 rounds to 6e-8 relative, and a
 #: backward pass accumulates that over sums of O(N) terms and a few layers
@@ -863,15 +961,17 @@ def _dtype_words(low: Mapping[str, str]) -> str:
 
 
 def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: Mapping[str, str], *, strict: bool,
-                       subject: str) -> tuple[dict[str, Tolerance], list[str]]:
+                       subject: str, rounding: Float32Rounding | None = None) -> tuple[dict[str, Tolerance], list[str]]:
     """Per-parameter tolerances: ``tol``, or float32 error bars when ``low`` names arrays below float64.
 
     Said once (one warning, one line in the result), refused under ``strict``.
+    ``rounding``: the loss's own float32 rounding (:func:`_float32_rounding`), said with them.
     """
     if not low:
         return {k: tol for k in analytic}, []
     message = (f"{subject} computes {_dtype_words(low)}: its gradient is judged with float32 error bars, "
-               f"rtol={F32_RTOL:g} and atol={F32_RTOL:g} times the largest entry of each parameter")
+               f"rtol={F32_RTOL:g} and atol={F32_RTOL:g} times the largest entry of each parameter"
+               f"{_rounding_words(rounding, tol.k)}")
     if strict:
         raise TypeError(f"strict=True requires float64 throughout: {message}")
     warnings.warn(message, guards.GradcheckPrecisionWarning, stacklevel=4)
@@ -885,8 +985,7 @@ def _precision(point: FunctionPoint, strict: bool, subject: str) -> tuple[Any, l
     low = sorted(d for d in point.dtypes if np.dtype(d).kind == "f" and np.dtype(d).itemsize < 8)
     if not low:
         return np.float64, []
-    message = (f"{subject} computes in {low[0]}: checked with {low[0]} steps (eps**(1/3) of {low[0]}) and "
-               f"error bars (16 eps of {low[0]} times |f|), which cannot see errors below about 1e-3 relative")
+    message = f"{subject} computes in {low[0]}: checked with {low[0]} steps (eps**(1/3) of {low[0]})"
     if strict:
         raise GradcheckTypeError(f"strict=True requires float64 throughout: {message}")
     return np.float32, [message]

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gradcheck._argtypes import positive_int, seed
+from gradcheck._argtypes import output_file, positive_int, seed
 from gradcheck.check import MODES, check_model
 from gradcheck.report import format_result, to_dict
 from gradcheck.results import CheckResult
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--mode", choices=MODES, default="full", help="full: every entry; fast: random probes")
     check.add_argument("--seed", type=seed, default=0, help="seed of parameters, batches and probes")
     check.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH, help="random batch size")
-    check.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    check.add_argument("--json", metavar="FILE", type=output_file, help="also write the results as JSON")
     check.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="processes for the numerical side (default: one per CPU, at most 4, for big models)")
     check.set_defaults(func=run_check)

@@ -33,6 +33,7 @@ over its error bar 0.05, where the bare ``eps |f|`` model gave 4.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,6 +107,11 @@ def ecnoise(values: np.ndarray) -> tuple[float, int]:
     (0.0, 2)
     """
     f = np.asarray(values, dtype=np.float64).copy()
+    # scaled by a power of two (exact) so that squares of differences of losses near 1e150 .. 1e308 do not overflow
+    # (rt21 F12: numpy's RuntimeWarnings reached the user and the level came out inf)
+    top = float(np.max(np.abs(f), initial=0.0))
+    scale = math.ldexp(1.0, math.frexp(top)[1]) if 0.0 < top < math.inf else 1.0
+    f /= scale
     n = f.size
     levels = np.zeros(n - 1)
     signs = np.zeros(n - 1, dtype=bool)
@@ -121,7 +127,7 @@ def ecnoise(values: np.ndarray) -> tuple[float, int]:
     for k in range(n - 3):
         window = levels[k: k + 3]
         if window.max() <= 4 * window.min() and signs[k]:
-            return float(levels[k]), 1
+            return float(levels[k]) * scale, 1
     return 0.0, 3
 
 

@@ -86,7 +86,8 @@ def register(subparsers: Any) -> None:
     from gradcheck.grading.lms import LMS_FORMATS
 
     p = subparsers.add_parser("grade", help="grade student backprop submissions (.py / .ipynb files or directories)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="a submission file, or a folder of them (one file or one folder per student)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a submission file, or a folder of them (one file or one folder per student); students' files or "
+                   "folders given one by one (downloads/*) are read as their folder is")
     p.add_argument("--model", metavar="NAME", help="the reference model (or give it in --assignment)")
     p.add_argument("--assignment", metavar="FILE", help="assignment TOML: calling convention, points, limits")
     p.add_argument("--json", metavar="FILE", help="write all results as a JSON list")
@@ -276,14 +277,27 @@ def _id_pattern(args: argparse.Namespace) -> str:
 
 
 def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
-    from gradcheck.grading.identity import collect_submissions
+    from gradcheck.grading.identity import collect_submissions, skipped_outputs
 
     options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model}
-    subs = collect_submissions(args.paths, **options)
+    outputs = _outputs(args)
+    own = skipped_outputs(args.paths, outputs)
+    if own:  # grade . --feedback feedback: the second run would grade feedback/ as a student
+        print(f"gradcheck grade: note: not read as submissions: this run's own outputs {', '.join(map(repr, own))}", file=sys.stderr)
+    subs = collect_submissions(args.paths, skip=outputs, **options)
     if _gradescope_file(args) is not None and len(subs) > 1:
         # a results.json is one student's: the paths given are that student's files
         subs = collect_submissions(args.paths, single=True, **options)
     return subs
+
+
+def _outputs(args: argparse.Namespace) -> list[str]:
+    """Every path this run writes (its files and folders, the cache): never read as a submission."""
+    named = [args.json, args.junit, args.csv, args.summary, getattr(args, "report", None), args.feedback, args.gradescope,
+             None if args.no_cache else args.cache]
+    if args.lms:
+        named.append(args.lms_file or f"{args.lms}-grades.csv")
+    return [str(p) for p in named if p]
 
 
 def _gradescope_file(args: argparse.Namespace) -> Path | None:
@@ -334,7 +348,8 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
     todo: list[tuple[int, GradingJob]] = []
     for i, sub in enumerate(batch.submissions):
         if sub.path is None:
-            batch.results[i] = refused_result(sub.identity, sub.problem or "nothing to grade", batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
+            why = "; ".join((sub.problem or "nothing to grade", *sub.notes))  # the student reads what else was not graded too
+            batch.results[i] = refused_result(sub.identity, why, batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
             continue
         extra = {f.name: file_sha256(f) for f in sub.extra_files}
         key = cache_key(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)

@@ -15,9 +15,10 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   the name was used before: the highest ``-N`` is the newest upload, graded,
   and the older ones are listed in ``superseded``; Canvas's ``lib/content_zipper.rb`` writes
   ``LATE`` after the name, and ``[LATE_]anon_ID_fileid_FILE`` when the
-  assignment is graded anonymously: those files are grouped by the
-  anonymous id and have no user id; a leading ``late_`` before a name is
-  accepted too, and ``anon_LATE_``, which Canvas never writes, is read as
+  assignment is graded anonymously (ID: five base58 characters): those files are grouped by the
+  anonymous id and have no user id (``anon_10042_...``, a 0 in it, is the user 10042 whose
+  sortable name is "anon"); a leading ``late_`` before a name is
+  accepted too (``late_LATE_10043_...`` is the student "late"), and ``anon_LATE_``, which Canvas never writes, is read as
   ``LATE_anon_``; a text entry or website URL, ``name_userid_text.html`` /
   ``_link.html``, is named in ``notes``, never graded), Moodle without folders
   ``Full Name_12345_assignsubmission_file_FILE`` (its online text,
@@ -42,6 +43,12 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   ``..._onlinetext_/onlinetext.html``): a student's folders are one
   submission, grouped by the participant id and identified by the file
   plugin's folder; the online text is not graded and says so in ``notes``.
+
+Students' entries given one by one (``grade downloads/*``: the files an LMS
+named, Moodle's plugin folders, and with several paths a folder of one
+student's LMS-named files or a folder named with a student id) are read as
+``grade downloads`` reads them (:func:`_is_entry`, :func:`_given_entries`):
+the same students, ids and grouping.
 
 One rule chooses the graded file of a student who handed in several
 (:func:`choose_file`, also the Gradescope autograder's): the file the
@@ -107,6 +114,7 @@ __all__ = [
     "staged",
     "MOODLE_FOLDER",
     "online_text_note",
+    "skipped_outputs",
     "not_code_note",
 ]
 
@@ -520,12 +528,17 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
     return Submission(identity, choice.path, sid, helpers, choice.problem, helper_names=renamed, **more)  # type: ignore[arg-type]
 
 
+#: Canvas's anonymous id (``Anonymity.generate_short_id``: ``SecureRandom.base58(5)``, no 0, O, I or l).
+_ANON_ID = r"[1-9A-HJ-NP-Za-km-z]{5}(?![^_])"
+
 #: One student's files in an LMS's flat download: the student (``student``), the file's own
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # Canvas writes LATE_anon_ID; anon_LATE_ID (a renamed download) is the same, never anonymous id "LATE"
+    # Canvas writes name_LATE_userid, or LATE_anon_ID (ID: 5 base58 characters, Anonymity.generate_short_id); anon_LATE_ID
+    # (a renamed download) is the same, never anonymous id "LATE"; "anon" before a user id that is no anonymous id (a 0 in
+    # it, another length) is a student's sortable name, as a leading "late_" that a name and user id follow ("late_LATE_")
     # an uploaded file _FILEID_FILE, or a text entry / website URL _text.html / _link.html (no file id; named, not graded)
-    ("canvas", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?(?P<anon>[^_]+)|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))"
+    ("canvas", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?(?P<anon>{_ANON_ID})|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))"
                           r"_(?:\d+_(?P<file>.+)|(?P<entry>text|link)\.html)$")),
     # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
     ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
@@ -543,8 +556,8 @@ _Key = tuple[str, str, str]
 #: URL (``lib/content_zipper.rb``, ``add_text_or_url``: ``name_[LATE_]userid_text.html``, ``..._link.html``).
 _TEXT_ENTRIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Moodle's online text", re.compile(r"^.+?_\d+_assignsubmission_onlinetext_(?:.+)?$")),
-    ("Canvas's text entry", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?[^_]+|[^_]+_(?i:late_)?\d+)_text\.html$")),
-    ("Canvas's website URL", re.compile(r"^(?i:late_)?(?:anon_(?i:late_)?[^_]+|[^_]+_(?i:late_)?\d+)_link\.html$")),
+    ("Canvas's text entry", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_text\.html$")),
+    ("Canvas's website URL", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_link\.html$")),
 )
 
 
@@ -659,6 +672,7 @@ def collect_submissions(
     file_pattern: str | None = None,
     model: str | None = None,
     single: bool = False,
+    skip: Iterable[str | Path] = (),
 ) -> list[Submission]:
     """The submissions named by ``paths`` (see the module docstring).
 
@@ -676,6 +690,10 @@ def collect_submissions(
     single : bool
         Every path together is one student's submission (a folder given
         is that student's folder: Gradescope's ``/autograder/submission``).
+    skip : iterable of str or Path
+        Paths never read as submissions, given or found in a folder given
+        (the run's own outputs: ``grade .`` writing ``feedback/`` there);
+        the caller says so (:func:`skipped_outputs`).
 
     Raises
     ------
@@ -690,12 +708,22 @@ def collect_submissions(
     for p in given:
         if not p.exists():
             raise SubmissionsError(f"no such file or directory: {str(p)!r}")
+    outputs = frozenset(Path(p).resolve() for p in skip)
+    several = len(given) > 1  # students' entries named one by one (_is_entry)
+    given = [p for p in given if p.resolve() not in outputs] or given  # an output named alone: an error below, as before
     if single:
         return [_single(given, rx, file_pattern, model)]
     out: list[Submission] = []
     seen: set[Path] = set()
+    for sub, key in _given_entries(given, rx, file_pattern, model, several):
+        if key not in seen:
+            seen.add(key)
+            out.append(sub)
+    read = {p for entries in _entry_groups(given, rx, several).values() for p in entries}
     for p in given:
-        for sub, key in _in_path(p, rx, file_pattern, model):
+        if p in read:
+            continue
+        for sub, key in _in_path(p, rx, file_pattern, model, outputs):
             if key not in seen:
                 seen.add(key)
                 out.append(sub)
@@ -728,11 +756,93 @@ def _hard_links(submissions: list[Submission]) -> list[Submission]:
     return [replace(sub, notes=sub.notes + tuple(notes.get(i, ()))) for i, sub in enumerate(submissions)]
 
 
-def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
-    """The submissions of one path given: a file, or a folder of files and student folders."""
+def skipped_outputs(paths: Iterable[str | Path], outputs: Iterable[str | Path]) -> list[str]:
+    """The ``outputs`` that :func:`collect_submissions` would otherwise read: a path given, or an entry of a folder given.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); (d / "feedback").mkdir()
+    >>> skipped_outputs([d], [d / "feedback", d / "grades.csv", "elsewhere/x.json"]) == [(d / "feedback").as_posix()]
+    True
+    """
+    given = {Path(p).resolve() for p in paths}
+    out: list[str] = []
+    for o in map(Path, outputs):
+        if o.exists() and (o.resolve() in given or o.resolve().parent in given) and _visible(o) and _read_as_submission(o):
+            out.append(o.as_posix())
+    return out
+
+
+def _read_as_submission(p: Path) -> bool:
+    """Whether a path in a class folder would be read as (part of) a submission: a folder, or a file a student hands in."""
+    return p.is_dir() or p.suffix.lower() in SUFFIXES or _flat_key(p.name) is not None
+
+
+def _is_entry(p: Path, rx: re.Pattern[str], several: bool) -> bool:
+    """Whether a path given is one entry of a class folder (a file an LMS named, one student's folder), not a folder of submissions.
+
+    ``grade downloads/*`` names each student's file or folder: those are read as
+    ``grade downloads`` reads them (:func:`_given_entries`).  An entry: a file
+    (or a link to one) an LMS named (:data:`FLAT_NAMES`), Moodle's plugin folder
+    (:data:`MOODLE_FOLDER`); with ``several`` paths given, also a folder of one
+    student's LMS-named files, or a folder whose name has a student id and
+    that holds neither folders nor files with ids of their own (one folder
+    given alone is the class folder, as ever).  A link to a folder is read as before (refused).
+    """
+    if p.is_file() or p.is_symlink() and not p.is_dir():  # a link to a file is refused in its group (_flat)
+        return _flat_key(p.name) is not None  # any file an LMS named for a student, as _in_path reads its folder
+    if p.is_symlink():
+        return False
+    if MOODLE_FOLDER.match(p.name):
+        return True
+    if not several:
+        return False
+    if _one_students_keys(p) is not None:
+        return True  # one student's files under an LMS's names (_lms_folder)
+    own = [e for e in p.iterdir() if _visible(e) and (e.is_dir() or student_id(e.name, rx))]
+    return bool(student_id(p.name, rx)) and not own
+
+
+def _entry_groups(given: list[Path], rx: re.Pattern[str], several: bool) -> dict[Path, list[Path]]:
+    """The entries given (:func:`_is_entry`) by their folder, with the other code files given from that folder
+    (a name no LMS wrote beside the LMS's: one file, one student, as when the folder is given)."""
+    groups: dict[Path, list[Path]] = {}
+    for p in given:
+        if _is_entry(p, rx, several):
+            groups.setdefault(p.parent.resolve(), []).append(p)
+    for p in given:
+        code = (p.is_file() or p.is_symlink() and not p.is_dir()) and p.suffix.lower() in SUFFIXES
+        if code and not _is_entry(p, rx, several) and p.parent.resolve() in groups:
+            groups[p.parent.resolve()].append(p)
+    return groups
+
+
+def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
+                   model: str | None, several: bool) -> list[tuple[Submission, Path]]:
+    """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
+
+    The entries of one folder are grouped and laid out together (a student's
+    several files, Moodle's plugin folders, Canvas's re-uploads), identified
+    by their names as in ``grade FOLDER``; with entries of several folders,
+    or other paths given too, each identity starts with its folder as given.
+    """
+    groups = _entry_groups(given, rx, several)
+    prefix = len(groups) > 1 or len(given) > sum(map(len, groups.values()))
+    out: list[tuple[Submission, Path]] = []
+    for entries in groups.values():
+        files = [e for e in entries if e.is_file() or e.is_symlink() and not e.is_dir()]
+        found = _flat(files, rx, file_pattern, model) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model)
+        where = entries[0].parent.as_posix()
+        out += sorted(((replace(s, identity=f"{where}/{s.identity}") if prefix else s, k) for s, k in found),
+                      key=lambda item: item[0].identity)
+    return out
+
+
+def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None,
+             outputs: frozenset[Path] = frozenset()) -> list[tuple[Submission, Path]]:
+    """The submissions of one path given: a file, or a folder of files and student folders (but ``outputs``)."""
     if p.is_file() or p.is_symlink() and not p.is_dir():
         return [(_file_submission(p, p.as_posix(), _id_of_file(p, rx)), _key(p))]
-    entries = [e for e in sorted(p.iterdir()) if _visible(e)]
+    entries = [e for e in sorted(p.iterdir()) if _visible(e) and _key(e) not in outputs]
     # code files, and every file an LMS named for a student (a .pdf, a .zip, a typed text: named, never silently left out)
     files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _flat_key(e.name) is not None)]
     out = _flat(files, rx, file_pattern, model)
@@ -772,13 +882,21 @@ def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, mod
     that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
     if folder.is_symlink() or folder_links(folder):
         return None  # refused by _pick, naming the links
+    found = _one_students_keys(folder)
+    if found is None:
+        return None
+    sub = _group(found[0][1][0], [(f, k[1], k[2]) for f, k in found], rx, file_pattern, model)
+    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
+
+
+def _one_students_keys(folder: Path) -> list[tuple[Path, tuple[_Key, str, str]]] | None:
+    """The files of ``folder`` with their :func:`_flat_key` when all are one student's under an LMS's flat names, else ``None``."""
     files = folder_files(folder)
     keys = [_flat_key(f.name) if f.parent == folder else None for f in files]
     first = keys[0] if keys else None
     if first is None or any(k is None or k[0] != first[0] for k in keys):
         return None
-    sub = _group(first[0], [(f, k[1], k[2]) for f, k in zip(files, keys) if k is not None], rx, file_pattern, model)
-    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
+    return [(f, k) for f, k in zip(files, keys) if k is not None]
 
 
 def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:

@@ -6,7 +6,8 @@ the assignment holding the score.  Canvas matches rows by ``ID`` (its user
 id); a column name it does not know becomes a new assignment.  Canvas's
 "Download Submissions" names files ``name_userid_fileid_file`` (with
 ``_LATE_`` after the name for late ones, ``[LATE_]anon_ID_fileid_file``
-when graded anonymously: no user id, so left out; a student's several
+when graded anonymously, ID five base58 characters: no user id, so left out;
+``anon_10042_...`` is a student whose sortable name is "anon"; a student's several
 files are graded as one submission, :mod:`gradcheck.grading.identity`), so with ``--lms canvas`` the
 default ``--id-pattern`` is :data:`ID_PATTERNS` ``["canvas"]``, the user id.
 
@@ -16,7 +17,9 @@ grading worksheet"): the columns ``Identifier``, ``Full name``,
 Moodle matches rows by ``Identifier`` (``Participant 12345``).  Moodle's
 "Download all submissions" names folders and files
 ``Full Name_12345_assignsubmission_file_``, so the default ``--id-pattern``
-is the participant number.  Worksheet uploads need "Offline grading
+is the participant number; ``Feedback comments`` holds the score and the
+main diagnosis, or why nothing was graded (:func:`feedback_comment`).
+Worksheet uploads need "Offline grading
 worksheet" enabled in the assignment's feedback types.
 
 A submission without a student id cannot be matched by the LMS, and two
@@ -35,20 +38,20 @@ Examples
 >>> text, skipped = render_lms(rs, "moodle", title="HW3")
 >>> print(text.strip())
 Identifier,Full name,Email address,Grade,Maximum Grade,Feedback comments
-Participant 12345,Kim Ji,,2.5,4,
+Participant 12345,Kim Ji,,2.5,4,2.5/4
 """
 from __future__ import annotations
 
+import html
 import os
-import re
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 from gradcheck.grading.gradebook import csv_text
-from gradcheck.grading.identity import FLAT_NAMES
+from gradcheck.grading.identity import FLAT_NAMES, MOODLE_FOLDER, SUFFIXES
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name", "no_id_reason"]
+__all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name", "no_id_reason", "feedback_comment"]
 
 #: Supported LMS formats.
 LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
@@ -70,24 +73,32 @@ def _points(x: float) -> str:
 
 
 def display_name(result: SubmissionResult) -> str:
-    """The student's name as the download's file or folder name has it (what comes before the id).
+    """The student's name as the download's file or folder name has it.
+
+    An LMS's name (Canvas's ``name_[LATE_]userid_...``, Moodle's
+    ``Full Name_12345_assignsubmission_...``) gives its name part, read by the
+    same patterns that find the id (:data:`~gradcheck.grading.identity.FLAT_NAMES`,
+    :data:`~gradcheck.grading.identity.MOODLE_FOLDER`); any other name is shown
+    whole (``hw1-kimji``: what is the name and what the assignment in it, no
+    pattern says), without a file's suffix.
 
     >>> display_name(SubmissionResult("Kim Ji_12345_assignsubmission_file_", "m", 0, 0.0, 1.0, student_id="12345"))
     'Kim Ji'
     >>> display_name(SubmissionResult("kimji_LATE_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
     'kimji'
-    >>> display_name(SubmissionResult("kimji_late_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
-    'kimji'
+    >>> display_name(SubmissionResult("late_LATE_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
+    'late'
     >>> display_name(SubmissionResult("late_kimji_12345_678_hw3.py", "m", 0, 0.0, 1.0, student_id="12345"))
     'kimji'
+    >>> display_name(SubmissionResult("hw1-kimji", "m", 0, 0.0, 1.0, student_id="kimji"))
+    'hw1-kimji'
     """
     first = PurePosixPath(result.submission).parts[0] if result.submission else ""
-    if result.student_id and result.student_id in first:
-        head = first.split(result.student_id, 1)[0]
-        head = re.sub(r"^LATE_|_LATE_?$", "", head.rstrip("_"), flags=re.IGNORECASE).strip(" _")
-        if head:
-            return head
-    return ""
+    for rx in (*(rx for _, rx in FLAT_NAMES), MOODLE_FOLDER):
+        m = rx.match(first)
+        if m and m["name"] and m["student"] == result.student_id:
+            return str(m["name"])
+    return PurePosixPath(first).stem if PurePosixPath(first).suffix.lower() in SUFFIXES else first
 
 
 def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str,
@@ -121,12 +132,38 @@ def render_lms(results: Iterable[SubmissionResult], lms: str, *, title: str,
         rows = [[display_name(r), r.student_id, "", "", "", _points(r.score)] for r in with_id]
     else:
         header = ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"]
-        rows = [[f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), _note(r)] for r in with_id]
+        rows = [[f"Participant {r.student_id}", display_name(r), "", _points(r.score), _points(r.max_score), feedback_comment(r)] for r in with_id]
     return csv_text(header, rows), skipped
 
 
-def _note(result: SubmissionResult) -> str:
-    return "; ".join(f"{o.parameter}: {o.reason}" for o in result.overrides)
+#: The longest diagnosis a ``Feedback comments`` cell quotes (the feedback file has the whole of it).
+_COMMENT_CHARS = 300
+
+
+def feedback_comment(result: SubmissionResult) -> str:
+    """Moodle's ``Feedback comments`` of ``result``: the score and the main diagnosis, or why nothing was graded.
+
+    One line: the score, then the first parameter not passed (its diagnosis,
+    or a refusal's reason: the online text not graded), else the first message,
+    cut at :data:`_COMMENT_CHARS` characters on a word; then the scores
+    changed by hand.  Moodle keeps the comment as HTML
+    (``assignfeedback_comments``, ``FORMAT_HTML``), so ``<``, ``>`` and ``&``
+    are escaped: the student reads the text as written.
+
+    >>> feedback_comment(SubmissionResult("Kim_1_assignsubmission_file_", "m", 0, 4.0, 4.0))
+    '4/4'
+    >>> feedback_comment(SubmissionResult("Kim_1_assignsubmission_file_", "m", 0, 0.0, 4.0, messages=("mask taken as a >= 0",)))
+    '0/4: mask taken as a &gt;= 0'
+    """
+    failed = [p.message for p in result.parameters if p.status != "passed" and p.message]
+    main = " ".join((failed[0] if failed else result.messages[0] if result.messages else "").split())
+    if len(main) > _COMMENT_CHARS:
+        main = main[:_COMMENT_CHARS].rsplit(" ", 1)[0] + " ..."
+    text = f"{_points(result.score)}/{_points(result.max_score)}" + (f": {main}" if main else "")
+    changed = "; ".join(f"{o.parameter}: {o.reason}" for o in result.overrides)
+    if changed:
+        text += f" (changed by hand: {' '.join(changed.split())})"
+    return html.escape(text, quote=False)
 
 
 def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.PathLike[str], *, title: str,

@@ -81,6 +81,17 @@ def test_bad_workers_is_an_argparse_error(capsys):
     assert "--workers: must be a positive integer, got '0'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where, said", [("missing/x.json", "does not exist"), (".", "got the directory")])
+def test_a_json_path_that_cannot_be_written_is_a_usage_error_before_the_run(tmp_path, capsys, where, said):
+    """rt21 F10: the run went through, then ended in a FileNotFoundError / IsADirectoryError traceback."""
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--model", "xor_1layer", "--json", str(tmp_path / where)])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert "--json: must be a file" in captured.err and said in captured.err, captured.err
+    assert "checks passed" not in captured.out  # refused before anything was checked
+
+
 def test_bad_mode_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["check", "--mode", "slow"])

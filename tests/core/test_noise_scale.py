@@ -35,3 +35,19 @@ def test_check_gradients_passes_the_exact_gradient_with_noise_scale():
 def test_bad_noise_scale_is_named(bad, error):
     with pytest.raises(error, match="noise_scale"):
         estimate_function_gradient(lse, {"w": W}, noise_scale=bad)
+
+
+def test_ecnoise_of_losses_near_the_top_of_float64_is_the_same_level_scaled_and_quiet() -> None:
+    """rt21 F12: losses of ~1e300 overflowed the squared differences: RuntimeWarnings for the user, and an inf level."""
+    import warnings
+
+    from gradcheck.noise import ecnoise
+
+    rng = np.random.default_rng(3)
+    f = 1.0 + 0.25 * np.linspace(-1, 1, 9) + 1e-13 * rng.standard_normal(9)  # a line plus noise: ECnoise reads the noise
+    level, flag = ecnoise(f)
+    assert flag == 1 and 1e-14 < level < 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        big_level, big_flag = ecnoise(f * 2.0**1000)  # ~1e301: a power of two, so every difference scales exactly
+    assert (big_level, big_flag) == (level * 2.0**1000, 1)

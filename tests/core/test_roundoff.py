@@ -188,6 +188,28 @@ def test_backprop_is_not_accused(cls, sizes, n) -> None:
     assert not any("numerical" in p for p in r.problems)
 
 
+class Accumulating(dlfs.TwoLayerNet):
+    """Backpropagation into buffers never zeroed: every call returns the sum of all calls so far (rt21 F5)."""
+
+    def gradient(self, x, t):
+        g = super().gradient(x, t)
+        if not hasattr(self, "acc"):
+            self.acc = {k: np.zeros_like(v) for k, v in g.items()}
+        for k in g:
+            self.acc[k] += g[k]
+        return self.acc
+
+
+def test_an_accumulating_backprop_is_told_as_such_not_accused_of_being_numerical() -> None:
+    """Its second difference along the moved points measures the sums, not a finite difference's rounding: no
+    evidence about how it was computed, while two calls at one point differing is certain."""
+    x, t = dlfs.batch()
+    r = check_net(Accumulating(6, 5, 3), x, t)
+    assert not r.passed
+    assert "not deterministic" in r.problems[0] and "added to" in r.problems[0], r.problems
+    assert not any("numerical" in p for p in r.problems), r.problems
+
+
 def integer_net(sizes: tuple[int, ...], n: int, seed: int) -> tuple[dlfs.TwoLayerNet, np.ndarray, np.ndarray]:
     """Integer weights and inputs in -2..2, zero biases: many pre-activations exactly 0 (rt17 s/ties.py)."""
     rng = np.random.default_rng(seed)

@@ -39,11 +39,14 @@ def test_moodle_worksheet_from_a_moodle_download(tmp_path):
         (d / name / "hw3.py").write_text(src)
     out = tmp_path / "moodle.csv"
     assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "moodle", "--lms-file", out) == 0
-    assert read(out) == [
-        ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"],
-        ["Participant 00231", "Lee Su", "", "1", "2", ""],
-        ["Participant 12345", "김 철수", "", "2", "2", ""],
+    table = read(out)
+    assert [row[:5] for row in table] == [
+        ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade"],
+        ["Participant 00231", "Lee Su", "", "1", "2"],
+        ["Participant 12345", "김 철수", "", "2", "2"],
     ]
+    assert table[0][5] == "Feedback comments"  # the score and the main diagnosis (rt20 F10)
+    assert table[1][5].startswith("1/2: W1 is the exact gradient times 1.5") and table[2][5].startswith("2/2")
 
 
 def test_canvas_import_from_a_canvas_download(tmp_path, capsys):

@@ -338,14 +338,15 @@ def test_moodle_flat_student_with_one_file_and_online_text_is_one_submission(tmp
 
 # Canvas never writes "anon_LATE_" (content_zipper.rb get_filename: [name, "LATE", id] with id "anon_ANONID"
 # and no name when anonymous, so "LATE_anon_"); a renamed download may.  It must never be split as anonymous id
-# "LATE" (every late anonymous student one submission) nor as user "anon" with user id = the anonymous id.
+# "LATE" (every late anonymous student one submission) nor as user "anon" with user id = the anonymous id
+# (five base58 characters; "anon_LATE_40771", with a 0, is the late user 40771 named "anon": test_canvas_names.py).
 def test_anon_late_order_is_read_as_an_anonymous_late_file(tmp_path: Path) -> None:
     d = write(tmp_path / "canvas", {"anon_LATE_12362_900023_hw1.py": USES_HELPER, "anon_LATE_12362_900024_helper.py": GOOD,
-                                    "anon_LATE_40771_900031_hw1.py": USES_HELPER, "anon_LATE_40771_900032_helper.py": SCALE,
+                                    "anon_LATE_4Q7x1_900031_hw1.py": USES_HELPER, "anon_LATE_4Q7x1_900032_helper.py": SCALE,
                                     "anon_late_Zk3Qp_900041_hw1.py": GOOD})
     subs = collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])
     got = sorted((s.path.name if s.path else None, s.helper_names, s.student_id) for s in subs)
-    assert got == [("anon_LATE_12362_900023_hw1.py", ("helper.py",), ""), ("anon_LATE_40771_900031_hw1.py", ("helper.py",), ""),
+    assert got == [("anon_LATE_12362_900023_hw1.py", ("helper.py",), ""), ("anon_LATE_4Q7x1_900031_hw1.py", ("helper.py",), ""),
                    ("anon_late_Zk3Qp_900041_hw1.py", (), "")]
 
 
