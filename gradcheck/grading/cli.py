@@ -611,7 +611,7 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
 
 
 def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
-    """Write every output asked for; returns how many submissions the ``--lms`` file leaves out (no student id)."""
+    """Write every output asked for; returns how many students are missing from one (left out of the ``--lms`` file, a file not written)."""
     from gradcheck.grading.gradebook import class_summary, render_summary, write_csv
     from gradcheck.grading.identity import output_names
     from gradcheck.grading.render_gradescope import write_gradescope
@@ -646,14 +646,28 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
         from gradcheck.grading.report_html import write_report
 
         write_report(results, Path(args.report), lang=lang)
+    unwritten = 0
     if args.feedback:
         out = Path(args.feedback)
         out.mkdir(parents=True, exist_ok=True)
-        for i in order:
-            _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang))
+        unwritten += _each_student(order, lambda i: _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang)),
+                                   batch)
     if args.gradescope:
-        _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
-    return _write_lms(args, batch, results) if args.lms else 0
+        unwritten += _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
+    return unwritten + (_write_lms(args, batch, results) if args.lms else 0)
+
+
+def _each_student(order: list[int], write: Callable[[int], Any], batch: _Batch) -> int:
+    """``write(i)`` for each student's own file; one that fails is named and skipped, never the others'. Returns how many failed."""
+    failed = 0
+    for i in order:
+        try:
+            write(i)
+        except OSError as exc:
+            failed += 1
+            print(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {exc}; "
+                  "the other students' files are written", file=sys.stderr)
+    return failed
 
 
 def _write_lms(args: argparse.Namespace, batch: _Batch, results: list[Any]) -> int:
@@ -668,8 +682,11 @@ def _write_lms(args: argparse.Namespace, batch: _Batch, results: list[Any]) -> i
     return len(skipped)
 
 
-def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict[int, str], write: Callable[..., Any]) -> None:
-    """``FILE.json``: the one submission's ``results.json`` (never a directory); else a directory of ``NAME.json``."""
+def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict[int, str], write: Callable[..., Any]) -> int:
+    """``FILE.json``: the one submission's ``results.json`` (never a directory); else a directory of ``NAME.json``.
+
+    Returns how many students' files could not be written (:func:`_each_student`).
+    """
     options = {"lang": batch.lang, "visibility": batch.assignment.visibility, "stdout_visibility": batch.assignment.stdout_visibility}
     if target.suffix.lower() == ".json" and not target.is_dir():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -678,9 +695,8 @@ def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict
 
             why = "; ".join(message.splitlines()[0] for _, message in batch.failures) or f"{len(order)} results for one results.json"
             write_grader_failure(target, f"grading failed: {why}")
-            return
+            return 0
         write(batch.results[order[0]], target, **options)
-        return
+        return 0
     target.mkdir(parents=True, exist_ok=True)
-    for i in order:
-        write(batch.results[i], target / f"{names[i]}.json", **options)
+    return _each_student(order, lambda i: write(batch.results[i], target / f"{names[i]}.json", **options), batch)

@@ -103,6 +103,7 @@ __all__ = [
     "collect_submissions",
     "student_id",
     "safe_name",
+    "NAME_BYTES",
     "output_names",
     "FLAT_NAMES",
     "Choice",
@@ -194,10 +195,28 @@ def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|\s]+")
 
 
+#: The most UTF-8 bytes of a name :func:`safe_name` makes: file systems allow 255 bytes, and the writers add
+#: a suffix (``.md``, ``.json``), the temporary file's ``.NAME.PID.tmp`` and output_names' ``-1a2b3c4d``.
+NAME_BYTES = 200
+
+
 def safe_name(identity: str) -> str:
-    """A file name made from an identity (path separators and unsafe characters replaced)."""
+    """A file name made from an identity (path separators and unsafe characters replaced), at most :data:`NAME_BYTES` bytes.
+
+    A longer name is cut on a character boundary (``가`` is 3 bytes in UTF-8)
+    and ends with a hash of the whole identity, so two names that differ only
+    after the cut stay apart.
+
+    >>> name = safe_name("가" * 80 + ".py")  # 243 bytes: 63 syllables (189 bytes) and "-" and 8 hex digits are left
+    >>> len(name.encode()), name[60:]
+    (198, '가가가-cf4820a9')
+    """
     parts = [(_UNSAFE.sub("_", p).strip("._") or "_") for p in PurePosixPath(identity).parts]
-    return "__".join(parts)[:200]
+    name = "__".join(parts)
+    if len(name.encode()) <= NAME_BYTES:
+        return name
+    tag = "-" + hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return name.encode()[:NAME_BYTES - len(tag)].decode("utf-8", "ignore") + tag
 
 
 def output_names(submissions: Sequence[Submission]) -> list[str]:
