@@ -727,6 +727,9 @@ def collect_submissions(
     for p in given:
         if not p.exists():
             raise SubmissionsError(f"no such file or directory: {str(p)!r}")
+        if _zipped(p) and _flat_key(p.name) is None:  # a student's zip an LMS named is named in its row (not_code_note)
+            raise SubmissionsError(f"{str(p)!r} is a zip archive (an LMS's download of the class), not a submission: unzip it first "
+                                   f"(unzip {str(p)!r} -d FOLDER) and grade the folder")
     outputs = frozenset(Path(p).resolve() for p in skip)
     several = len(given) > 1  # students' entries named one by one (_is_entry)
     given = [p for p in given if p.resolve() not in outputs] or given  # an output named alone: an error below, as before
@@ -749,6 +752,31 @@ def collect_submissions(
     if not out:
         raise SubmissionsError(f"no .py or .ipynb submissions found in {', '.join(map(str, given))}")
     return _hard_links(out)
+
+
+#: How a zip archive starts: a file's local header, or the end of an empty archive.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _zipped(p: Path) -> bool:
+    """Whether the file ``p`` is a zip archive (by its name or its first bytes): never graded as code.
+
+    >>> import tempfile, zipfile
+    >>> z = Path(tempfile.mkdtemp()) / "class.py"
+    >>> with zipfile.ZipFile(z, "w") as f:
+    ...     f.writestr("kim_1_2_hw1.py", "")
+    >>> _zipped(z), _zipped(z.parent)
+    (True, False)
+    """
+    if not p.is_file():
+        return False
+    if p.suffix.lower() == ".zip":
+        return True
+    try:
+        with p.open("rb") as f:
+            return f.read(4) in _ZIP_MAGIC
+    except OSError:
+        return False
 
 
 def _hard_links(submissions: list[Submission]) -> list[Submission]:

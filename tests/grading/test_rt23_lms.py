@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,25 @@ def test_one_file_that_cannot_be_written_never_stops_the_others(tmp_path: Path, 
     assert sorted(p.name for p in (tmp_path / "fb").iterdir() if p.is_file()) == ["a.py.md", "c.py.md"]
     assert len(list((tmp_path / "gs").glob("*.json"))) == 3  # written after the feedback
     assert "cannot write the output of 'b.py'" in capsys.readouterr().err
+
+
+# -- F7: the class's zip given as the folder ----------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["canvas_class.zip", "submissions"])  # a zip by its name, or by its bytes alone
+def test_a_zip_of_the_class_is_refused_never_graded_as_python(tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    z = tmp_path / name
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("kim_10001_555_hw1.py", GOOD)
+    rc = grade(z, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv")
+    assert rc == 2
+    assert not (tmp_path / "g.csv").exists()
+    assert f"'{z}' is a zip archive" in capsys.readouterr().err
+
+
+def test_a_students_zip_given_among_the_entries_is_still_their_row(tmp_path: Path) -> None:
+    d = write(tmp_path / "d", {"kim_10001_555_hw1.py": GOOD})
+    with zipfile.ZipFile(d / "lee_10002_556_hw1.zip", "w") as f:
+        f.writestr("hw1.py", GOOD)
+    rc = grade(*sorted(d.iterdir()), "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv")
+    assert rc == 0
+    assert [(r["student_id"], r["score"]) for r in rows(tmp_path / "g.csv")] == [("10001", "2"), ("10002", "0")]
