@@ -279,7 +279,8 @@ def _id_pattern(args: argparse.Namespace) -> str:
 def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
     from gradcheck.grading.identity import collect_submissions, skipped_outputs
 
-    options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model}
+    options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model,
+               "needs": assignment.spec.entry_name}
     outputs = _outputs(args)
     own = skipped_outputs(args.paths, outputs)
     if own:  # grade . --feedback feedback: the second run would grade feedback/ as a student

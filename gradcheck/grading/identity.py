@@ -53,11 +53,15 @@ the same students, ids and grouping.
 One rule chooses the graded file of a student who handed in several
 (:func:`choose_file`, also the Gradescope autograder's): the file the
 assignment names (``file = "hw3.py"`` or a glob such as ``"hw3*.py"`` in
-``[submission]``), else the only ``.py`` / ``.ipynb``, else the only one no
+``[submission]``); else, never a test file (``test_*.py``, ``*_test.py``,
+``conftest.py``, anything in ``tests/``: GitHub Classroom's repos hold them),
+the only ``.py`` / ``.ipynb``; else of those that define what the assignment
+calls (its ``backward``, or its class), the only one; else the only one no
 other one imports (``from utils import sigmoid`` makes ``utils.py`` a
 helper), else the one named like the template's skeleton (``MODEL.py`` /
-``MODEL.ipynb``); with several candidates left, the student is refused with
-a message listing them (never a silent pick).  The other ``.py`` files
+``MODEL.ipynb``); with several candidates left, or none defining it, the
+student is refused with a message listing them and naming ``file =``
+(never a silent pick).  The other ``.py`` files
 beside the graded one are helper modules it may import.
 
 The student id is the first match of ``--id-pattern`` (its first group when
@@ -84,6 +88,7 @@ Examples
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import fnmatch
 import hashlib
@@ -108,6 +113,8 @@ __all__ = [
     "FLAT_NAMES",
     "Choice",
     "choose_file",
+    "defines",
+    "is_test_file",
     "pick_in_folder",
     "folder_files",
     "folder_links",
@@ -335,28 +342,81 @@ def link_problem(where: str, links: Sequence[str]) -> str:
             "hand in the files themselves (a link to another file is not the student's own work)")
 
 
-def _imports(path: Path) -> set[str]:
-    """Top-level module names a ``.py`` or ``.ipynb`` file imports (nothing when it does not parse)."""
-    import ast
-
+def _trees(path: Path) -> list[ast.Module]:
+    """The parsed code cells of a ``.py`` or ``.ipynb`` file (none when it cannot be read; a cell that does not parse is left out)."""
     from gradcheck.grading.loader import load_submission
 
     try:
         cells = load_submission(path).cells
     except (OSError, ValueError):
-        return set()
-    names: set[str] = set()
+        return []
+    trees: list[ast.Module] = []
     for cell in cells:
         try:
-            tree = ast.parse(cell.source)
+            trees.append(ast.parse(cell.source))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
+    return trees
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level module names a ``.py`` or ``.ipynb`` file imports (nothing when it does not parse)."""
+    names: set[str] = set()
+    for tree in _trees(path):
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module.split(".")[0])
     return names
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements run when a module runs: ``body`` and the blocks of its ``if``, ``try``, ``with`` and loops, not functions' or classes'."""
+    for node in body:
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody"):
+                yield from _module_level([n for n in getattr(node, field, ()) if isinstance(n, ast.stmt)])
+            for handler in getattr(node, "handlers", ()):
+                yield from _module_level(handler.body)
+
+
+def _bound(node: ast.stmt) -> set[str]:
+    """The module-level names one statement binds (``*``: a star import may bind any)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def defines(path: Path, name: str) -> bool:
+    """Whether the file ``path`` binds ``name`` when it runs: a ``def``, ``class``, assignment or import at module level.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.py").write_text("from model import backward\\n"); _ = (d / "b.py").write_text("import model\\nmodel.backward(1)\\n")
+    >>> defines(d / "a.py", "backward"), defines(d / "b.py", "backward")
+    (True, False)
+    """
+    return any(name in _bound(node) or "*" in _bound(node) for tree in _trees(path) for node in _module_level(tree.body))
+
+
+#: Files a test runner collects, never a student's answer (GitHub Classroom's ``tests/test_hw1.py``, pytest's ``conftest.py``).
+_TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.(?:py|ipynb)$", re.IGNORECASE)
+_TEST_DIRS = frozenset({"test", "tests"})
+
+
+def is_test_file(name: str) -> bool:
+    """Whether ``name`` (relative to the student's folder) is a test file: ``test_*.py``, ``*_test.py``, ``conftest.py`` or in ``tests/``.
+
+    >>> [is_test_file(n) for n in ("tests/helpers.py", "test_hw1.py", "hw1_test.ipynb", "conftest.py", "hw1.py", "latest.py")]
+    [True, True, True, True, False, False]
+    """
+    p = PurePosixPath(name)
+    return bool(_TEST_FILE.match(p.name)) or any(part.lower() in _TEST_DIRS for part in p.parts[:-1])
 
 
 def _stem(name: str) -> str:
@@ -411,14 +471,20 @@ class Choice:
     older: tuple[Path, ...] = ()
 
 
-def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None) -> tuple[list[tuple[Path, str]], str]:
+def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None,
+            needs: str | None) -> tuple[list[tuple[Path, str]], str]:
     """The files the rule leaves (one: the graded file) and the reason when it is not one."""
-    candidates = [(f, n) for f, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES]
+    code = [(f, n) for f, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES]
     if file_pattern:
         named = [(f, n) for f, n in files if fnmatch.fnmatchcase(n, file_pattern) or fnmatch.fnmatchcase(PurePosixPath(n).name, file_pattern)]
         return named, "no_match" if not named else "several_match"
+    candidates = [(f, n) for f, n in code if not is_test_file(n)]
     if len(candidates) <= 1:
-        return candidates, "none"
+        return candidates, "tests" if code else "none"
+    if needs:  # a driver (train.py) or a scratch file that defines none of it is never the answer
+        candidates = [(f, n) for f, n in candidates if defines(f, needs)]
+        if len(candidates) <= 1:
+            return candidates, "undefined"
     top = _not_imported(candidates)  # the others are its helper modules
     if len(top) == 1 or not model:
         return top, "several"
@@ -427,16 +493,22 @@ def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: 
 
 
 def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None,
-                renamed: bool = False) -> Choice:
+                renamed: bool = False, needs: str | None = None) -> Choice:
     """The graded file of one student's ``files`` (``(path, name)``: the name relative to the student's folder).
 
     The one rule for every layout (a student's folder, an LMS's flat download
     grouped by student, a Gradescope submission): the file the assignment
-    names (``file_pattern``, a name or a glob); else the only ``.py`` /
-    ``.ipynb``; else the only one no other one imports; else the one named
-    like the template's skeleton (``MODEL.py`` / ``MODEL.ipynb``); else none
-    (refused, never a silent pick).  The ``.py`` files beside the graded one
-    are its helper modules.  ``where`` names the files in messages.
+    names (``file_pattern``, a name or a glob); else, of the ``.py`` /
+    ``.ipynb`` files that are no test files (:func:`is_test_file`: GitHub
+    Classroom's ``tests/test_hw1.py`` is never graded), the only one; else of
+    those that define ``needs`` (:func:`defines`; the assignment's backward
+    function or class, :attr:`~gradcheck.grading.assignment.SubmissionSpec.entry_name`:
+    a ``train.py`` that only imports the model is no candidate), the only one;
+    else the only one no other one imports; else the one named like the
+    template's skeleton (``MODEL.py`` / ``MODEL.ipynb``); else none (refused
+    naming the candidates and ``file =``, never a silent pick).  The ``.py``
+    files beside the graded one are its helper modules.  ``where`` names the
+    files in messages.
 
     ``renamed``: the names are Canvas's, where ``hw1-1.py`` is a later upload
     of ``hw1.py`` (``-2`` later still).  Of the names that differ only by
@@ -454,15 +526,16 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     older: tuple[Path, ...] = ()
     if renamed:
         files, older = _newest(files)
-    left, reason = _chosen(files, file_pattern, model)
+    left, reason = _chosen(files, file_pattern, model, needs)
     names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
     if len(left) != 1 and reason == "several":  # the files another one imports are helpers, no candidates
         kept = tuple(sorted(n for _, n in left))
-        imported = tuple(n for n in names if n not in kept)
-        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported, older=older)
-    if len(left) != 1:
-        return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern),
+        imported = tuple(n for n in names if n not in kept and not is_test_file(n))
+        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported, needs), helper_modules=imported,
                       older=older)
+    if len(left) != 1:
+        problem = _problem(reason, where, names, [n for _, n in left], file_pattern, needs)
+        return Choice(None, candidates=names, reason=reason, problem=problem, older=older)
     path, name = left[0]
     folder = PurePosixPath(name).parent
     helpers = tuple((f, PurePosixPath(n).name) for f, n in files if n != name and n.lower().endswith(".py") and PurePosixPath(n).parent == folder)
@@ -488,20 +561,28 @@ def _newest(files: Sequence[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], 
     return kept, tuple(f for f, _ in files if f not in chosen)
 
 
-def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None) -> str:
+#: How a refusal says which setting decides.
+_FILE_SETTING = 'name the graded one with file = "NAME" (or a glob) in the assignment\'s [submission] table'
+
+
+def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None, needs: str | None) -> str:
     listing = ", ".join(names) or "none"
     if reason == "no_match":
         return f"no file matching {file_pattern!r} (the assignment's file) in {where}; its .py/.ipynb files: {listing}"
     if reason == "several_match":
         return f"several files match {file_pattern!r} (the assignment's file) in {where}: {', '.join(left)}; grade one by hand"
+    if reason == "tests":
+        return f"no .py or .ipynb file in {where} but test files, which are never graded: {listing}; {_FILE_SETTING}"
+    if reason == "undefined":
+        return f"none of the files in {where} defines {needs!r}, which the assignment calls: {listing}; {_FILE_SETTING}"
     return f"no .py or .ipynb file in {where}"
 
 
-def _several(where: str, candidates: Sequence[str], helpers: Sequence[str]) -> str:
+def _several(where: str, candidates: Sequence[str], helpers: Sequence[str], needs: str | None = None) -> str:
     """The refusal of several candidates, naming the files recognised as helper modules apart."""
     seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
-    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}{_dash_n_hint(candidates)}; name the graded one with "
-            f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
+    each = f" (each defines {needs!r})" if needs else ""
+    return f"several candidate files in {where}{each}: {', '.join(candidates)}{seen}{_dash_n_hint(candidates)}; {_FILE_SETTING}"
 
 
 def _dash_n_hint(candidates: Sequence[str]) -> str:
@@ -517,7 +598,8 @@ def _dash_n_hint(candidates: Sequence[str]) -> str:
     return f" ({said}: Canvas's -N shows only in its own file names, name_userid_fileid_FILE)"
 
 
-def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
+def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None,
+                   needs: str | None = None) -> Choice:
     """The graded file of a student's folder (:func:`choose_file`); refused (reason ``"links"``) when it holds symbolic links.
 
     >>> import tempfile
@@ -530,14 +612,14 @@ def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None,
     links = folder_links(folder)
     if links:
         return Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
-    return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], where, file_pattern=file_pattern, model=model)
+    return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], where, file_pattern=file_pattern, model=model, needs=needs)
 
 
-def _pick(folder: Path, file_pattern: str | None, model: str | None = None) -> Choice:
+def _pick(folder: Path, file_pattern: str | None, model: str | None = None, needs: str | None = None) -> Choice:
     """The graded file of a student's folder in a class folder (a folder that is itself a link is refused)."""
     if folder.is_symlink():
         return Choice(None, candidates=(_link_text(folder),), reason="links", problem=link_problem(repr(folder.name), [_link_text(folder)]))
-    return pick_in_folder(folder, repr(folder.name), file_pattern=file_pattern, model=model)
+    return pick_in_folder(folder, repr(folder.name), file_pattern=file_pattern, model=model, needs=needs)
 
 
 def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Submission:
@@ -632,7 +714,7 @@ def _own_names(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
 
 
 def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], file_pattern: str | None,
-           model: str | None) -> Submission:
+           model: str | None, needs: str | None) -> Submission:
     """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`."""
     latest = max(attempt for _, attempt, _ in files)
     mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
@@ -645,13 +727,13 @@ def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], f
     notes = tuple(online_text_note(f.name) for f, _ in mine if _online_text(f.name))
     graded = [(f, own) for f, own in mine if not _online_text(f.name)]
     canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
-    choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, renamed=canvas)
+    choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, needs=needs, renamed=canvas)
     notes += not_code_note([f.name for f, _ in graded if not _code(f) and f != choice.path])
     ident = (choice.path or (graded or mine)[0][0]).name
     return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)), notes=notes)
 
 
-def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
     """The submissions of a folder's files: one per file, except that an LMS's files of one student are one."""
     groups: dict[_Key, list[tuple[Path, str, str]]] = {}
     for f in entries:
@@ -668,7 +750,7 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
             out.append((_file_submission(f, f.name, student_id(f.name, rx)), _key(f)))
         elif k[0] not in done:
             done.add(k[0])
-            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model), _key(f)))
+            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model, needs), _key(f)))
     return out
 
 
@@ -690,6 +772,7 @@ def collect_submissions(
     id_pattern: str = DEFAULT_ID_PATTERN,
     file_pattern: str | None = None,
     model: str | None = None,
+    needs: str | None = None,
     single: bool = False,
     skip: Iterable[str | Path] = (),
 ) -> list[Submission]:
@@ -706,6 +789,10 @@ def collect_submissions(
     model : str, optional
         The assignment's model: among several candidates, ``MODEL.py`` /
         ``MODEL.ipynb`` (the template's name) is the graded one.
+    needs : str, optional
+        What the assignment calls (its backward function or class): of a
+        student's several files, only one that defines it is graded
+        (:func:`choose_file`).
     single : bool
         Every path together is one student's submission (a folder given
         is that student's folder: Gradescope's ``/autograder/submission``).
@@ -734,10 +821,10 @@ def collect_submissions(
     several = len(given) > 1  # students' entries named one by one (_is_entry)
     given = [p for p in given if p.resolve() not in outputs] or given  # an output named alone: an error below, as before
     if single:
-        return [_single(given, rx, file_pattern, model)]
+        return [_single(given, rx, file_pattern, model, needs)]
     out: list[Submission] = []
     seen: set[Path] = set()
-    for sub, key in _given_entries(given, rx, file_pattern, model, several):
+    for sub, key in _given_entries(given, rx, file_pattern, model, needs, several):
         if key not in seen:
             seen.add(key)
             out.append(sub)
@@ -745,7 +832,7 @@ def collect_submissions(
     for p in given:
         if p in read:
             continue
-        for sub, key in _in_path(p, rx, file_pattern, model, outputs):
+        for sub, key in _in_path(p, rx, file_pattern, model, needs, outputs):
             if key not in seen:
                 seen.add(key)
                 out.append(sub)
@@ -864,7 +951,7 @@ def _entry_groups(given: list[Path], rx: re.Pattern[str], several: bool) -> dict
 
 
 def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
-                   model: str | None, several: bool) -> list[tuple[Submission, Path]]:
+                   model: str | None, needs: str | None, several: bool) -> list[tuple[Submission, Path]]:
     """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
 
     The entries of one folder are grouped and laid out together (a student's
@@ -877,14 +964,14 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
     out: list[tuple[Submission, Path]] = []
     for entries in groups.values():
         files = [e for e in entries if e.is_file() or e.is_symlink() and not e.is_dir()]
-        found = _flat(files, rx, file_pattern, model) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model)
+        found = _flat(files, rx, file_pattern, model, needs) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model, needs)
         where = entries[0].parent.as_posix()
         out += sorted(((replace(s, identity=f"{where}/{s.identity}") if prefix else s, k) for s, k in found),
                       key=lambda item: item[0].identity)
     return out
 
 
-def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None,
+def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None,
              outputs: frozenset[Path] = frozenset()) -> list[tuple[Submission, Path]]:
     """The submissions of one path given: a file, or a folder of files and student folders (but ``outputs``)."""
     if p.is_file() or p.is_symlink() and not p.is_dir():
@@ -892,8 +979,8 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
     entries = [e for e in sorted(p.iterdir()) if _visible(e) and _key(e) not in outputs]
     # code files, and every file an LMS named for a student (a .pdf, a .zip, a typed text: named, never silently left out)
     files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _flat_key(e.name) is not None)]
-    out = _flat(files, rx, file_pattern, model)
-    out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model)
+    out = _flat(files, rx, file_pattern, model, needs)
+    out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model, needs)
     return sorted(out, key=lambda item: item[0].identity)
 
 
@@ -902,29 +989,29 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_$")
 
 
-def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
     """One submission per student folder; a student's Moodle plugin folders (same name and participant id) are one."""
     out: list[tuple[Submission, Path]] = []
     moodle: dict[tuple[str, str], list[Path]] = {}
     for d in dirs:
         m = MOODLE_FOLDER.match(d.name)
         if m is None:
-            sub = _lms_folder(d, rx, file_pattern, model) or _plain_folder(d, rx, file_pattern, model)
+            sub = _lms_folder(d, rx, file_pattern, model, needs) or _plain_folder(d, rx, file_pattern, model, needs)
             out.append((sub, _key(d)))  # a link: its own row
         else:
             moodle.setdefault((m["name"], m["student"]), []).append(d)
-    return out + [_moodle_student(folders, rx, file_pattern, model) for folders in moodle.values()]
+    return out + [_moodle_student(folders, rx, file_pattern, model, needs) for folders in moodle.values()]
 
 
-def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission:
+def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission:
     """A student's folder as one submission (:func:`_pick`), its files that are no code named in ``notes``."""
-    choice = _pick(folder, file_pattern, model)
+    choice = _pick(folder, file_pattern, model, needs)
     files = [] if folder.is_symlink() else folder_files(folder)  # a linked folder is refused, never walked
     other = [f.relative_to(folder).as_posix() for f in files if not _code(f) and f != choice.path]
     return _submission(folder.name, student_id(folder.name, rx), choice, notes=not_code_note(other))
 
 
-def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission | None:
+def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission | None:
     """A folder holding only one student's files under an LMS's own flat names (a download sorted into folders), graded as
     that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
     if folder.is_symlink() or folder_links(folder):
@@ -932,7 +1019,7 @@ def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, mod
     found = _one_students_keys(folder)
     if found is None:
         return None
-    sub = _group(found[0][1][0], [(f, k[1], k[2]) for f, k in found], rx, file_pattern, model)
+    sub = _group(found[0][1][0], [(f, k[1], k[2]) for f, k in found], rx, file_pattern, model, needs)
     return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
 
 
@@ -946,7 +1033,7 @@ def _one_students_keys(folder: Path) -> list[tuple[Path, tuple[_Key, str, str]]]
     return [(f, k) for f, k in zip(files, keys) if k is not None]
 
 
-def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:
+def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> tuple[Submission, Path]:
     """A student's Moodle plugin folders as one submission: the files of every plugin but the online text, which is named, not graded."""
     text = [d for d in folders if _online_text(d.name)]
     graded = [d for d in folders if d not in text]
@@ -957,7 +1044,7 @@ def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str 
         return _submission(main.name, student_id(main.name, rx), refused), _key(main)
     found = [(f, d) for d in graded for f in folder_files(d)]
     files = [(f, f.relative_to(d).as_posix()) for f, d in found]
-    choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model)
+    choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model, needs=needs)
     notes = tuple(online_text_note(d.name) for d in text)
     notes += not_code_note([f"{d.name}/{f.relative_to(d).as_posix()}" for f, d in found if not _code(f) and f != choice.path])
     return _submission(main.name, student_id(main.name, rx), choice, notes=notes), _key(main)
@@ -972,7 +1059,7 @@ def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:
     return ""
 
 
-def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission:
+def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission:
     """Every path given as one student's submission (``--gradescope results.json``)."""
     if len(paths) == 1 and paths[0].is_file():
         p = paths[0]
@@ -980,7 +1067,7 @@ def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     if len(paths) == 1:
         folder = paths[0]
         ident = folder.name or folder.as_posix()
-        return _submission(ident, student_id(ident, rx), pick_in_folder(folder, repr(ident), file_pattern=file_pattern, model=model))
+        return _submission(ident, student_id(ident, rx), pick_in_folder(folder, repr(ident), file_pattern=file_pattern, model=model, needs=needs))
     links = [_link_text(p) for p in paths if p.is_symlink()] + [link for p in paths if p.is_dir() for link in folder_links(p)]
     if links:
         return Submission(paths[0].as_posix(), None, problem=link_problem("the files given", links))
@@ -989,7 +1076,7 @@ def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     if len({n for _, n in files}) < len(files):
         names = ", ".join(p.as_posix() for p in paths)
         return Submission(paths[0].as_posix(), None, problem=f"two of the files given have the same name ({names}); give one student's files")
-    choice = choose_file(files, "the files given", file_pattern=file_pattern, model=model)
+    choice = choose_file(files, "the files given", file_pattern=file_pattern, model=model, needs=needs)
     chosen = choice.path or paths[0]
     return _submission(chosen.as_posix(), _id_of_file(chosen, rx), choice)
 

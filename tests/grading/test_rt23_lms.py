@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from gradcheck.grading import cli
-from gradcheck.grading.identity import Submission, output_names, safe_name
+from gradcheck.grading.assignment import parse_assignment
+from gradcheck.grading.autograder import _why, find_submission
+from gradcheck.grading.identity import Submission, collect_submissions, output_names, safe_name
 
 GOOD = """
 import numpy as np
@@ -94,3 +96,57 @@ def test_a_students_zip_given_among_the_entries_is_still_their_row(tmp_path: Pat
     rc = grade(*sorted(d.iterdir()), "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv")
     assert rc == 0
     assert [(r["student_id"], r["score"]) for r in rows(tmp_path / "g.csv")] == [("10001", "2"), ("10002", "0")]
+
+
+# -- F3: the graded file among a student's several ----------------------------------------------------
+
+TEST_FILE = "from hw1 import backward\n\ndef test_runs():\n    assert backward is not None\n"
+GITHUB = {"README.md": "# hw1\n", ".github/workflows/classroom.yml": "name: Autograding\n", "tests/test_hw1.py": TEST_FILE}
+
+
+def test_github_classroom_repos_grade_hw1_never_the_test_file(tmp_path: Path) -> None:
+    d = write(tmp_path / "ghc", {**{f"hw1-alice/{k}": v for k, v in GITHUB.items()}, "hw1-alice/hw1.py": GOOD,
+                                 **{f"hw1-bob/{k}": v for k, v in GITHUB.items()}, "hw1-bob/hw1.py": SCALE})
+    rc = grade(d, "--model", "xor_1layer", "--id-pattern", "^hw1-(.+)$", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv")
+    assert rc == 0
+    assert [(r["student_id"], r["score"]) for r in rows(tmp_path / "g.csv")] == [("alice", "2"), ("bob", "1")]
+
+
+def test_a_driver_that_imports_the_model_is_not_graded(tmp_path: Path) -> None:
+    d = write(tmp_path / "lay", {"20290001_a/model.py": GOOD, "20290001_a/train.py": "import model\nprint(model.backward)\n",
+                                 "20290002_b/model.py": SCALE, "20290002_b/train.py": "from model import backward\nprint(backward)\n"})
+    subs = {s.identity: s for s in collect_submissions([d], needs="backward")}
+    assert subs["20290001_a"].path is not None and subs["20290001_a"].path.name == "model.py"
+    # train.py binds backward and imports model (its helper module): grading it grades model's backward, as before
+    assert subs["20290002_b"].path is not None and subs["20290002_b"].path.name == "train.py"
+
+
+@pytest.mark.parametrize(("files", "said"), [
+    ({"hw1.py": GOOD, "scratch.py": SCALE}, "several candidate files in 'x' (each defines 'backward'): hw1.py, scratch.py"),
+    ({"hw1.py": "def forward(params, x):\n    return x\n", "util.py": "import numpy\n"},
+     "none of the files in 'x' defines 'backward', which the assignment calls: hw1.py, util.py"),
+    ({"tests/test_hw1.py": TEST_FILE, "hw1_test.py": TEST_FILE, "conftest.py": ""},
+     "no .py or .ipynb file in 'x' but test files, which are never graded: conftest.py, hw1_test.py, tests/test_hw1.py"),
+])
+def test_a_student_the_rule_cannot_decide_is_refused_naming_the_candidates(tmp_path: Path, files: dict[str, str], said: str) -> None:
+    (sub,) = collect_submissions([write(tmp_path / "c" / "x", files).parent], needs="backward")
+    assert sub.path is None and sub.problem is not None
+    assert sub.problem.startswith(said)
+    assert 'file = "NAME"' in sub.problem  # the setting that decides
+
+
+def test_the_class_style_needs_its_class(tmp_path: Path) -> None:
+    spec = parse_assignment({"model": "study_2layer", "submission": {"style": "class", "class": "Neural_Network",
+                                                                     "backward": "cost_function_prime", "init_args": [2, 1, 3]}}).spec
+    d = write(tmp_path / "s", {"net.py": "class Neural_Network:\n    pass\n", "run.py": "import net\nnn = net.Neural_Network()\n",
+                               "plot.py": "x = 1\n"})
+    assert find_submission(d, model="study_2layer", needs=spec.entry_name).path == d / "net.py"
+
+
+def test_the_gradescope_autograder_grades_hw1_of_a_github_classroom_repo(tmp_path: Path) -> None:
+    d = write(tmp_path / "submission", {**GITHUB, "hw1.py": GOOD})
+    choice = find_submission(d, model="xor_1layer", needs="backward")
+    assert choice.path == d / "hw1.py"
+    refused = find_submission(write(tmp_path / "t", {"tests/test_hw1.py": TEST_FILE}), model="xor_1layer", needs="backward")
+    assert refused.path is None and refused.reason == "tests"
+    assert "only test files (tests/test_hw1.py)" in _why(refused, None, "en")
