@@ -407,11 +407,11 @@ def run(args: argparse.Namespace) -> int:
     _warn(batch)
     _warn_ids(args, batch)
     try:
-        _apply_overrides(batch, rules)
+        unapplied = _apply_overrides(batch, rules)
         left_out = _write_outputs(args, batch)
     except (OSError, ValueError) as exc:
         return _fail(args, 1, f"cannot write output: {exc}")
-    return 1 if batch.failures or left_out else 0
+    return 1 if batch.failures or left_out or unapplied else 0
 
 
 def _weak_isolation_warning() -> str:
@@ -466,7 +466,8 @@ def _warn(batch: _Batch) -> None:
     for sid, identities in ids.items():
         if len(identities) > 1:
             print(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
-                  "each is a row of the gradebook; keep one (an LMS import refuses them)", file=sys.stderr)
+                  "each is a row of the gradebook; keep one (an LMS import refuses them), or, if they are different students, "
+                  "give an --id-pattern that tells them apart (an override of this id is applied to none of them)", file=sys.stderr)
 
 
 #: Submissions named in the one-line warning about a class with no student ids (the rest are counted).
@@ -557,15 +558,22 @@ def _kept(batch: _Batch) -> str:
     return "kept in the cache" if batch.cache is not None else "not kept: no cache in this run"
 
 
-def _apply_overrides(batch: _Batch, rules: list[Any]) -> None:
-    """Manual decisions on top of the grader's results (never cached: they survive regrading)."""
-    from gradcheck.grading.overrides import apply_all
+def _apply_overrides(batch: _Batch, rules: list[Any]) -> int:
+    """Manual decisions on top of the grader's results (never cached: they survive regrading); returns how many were not applied
+    because their id names several submissions (each named: an error, never a grade raised for the wrong student)."""
+    from gradcheck.grading.overrides import apply_all, shared_rules
 
     if not rules:
-        return
+        return 0
+    shared = shared_rules(batch.results, rules)
     batch.results, unused = apply_all(batch.results, rules)
     for rule in unused:
         print(f"gradcheck grade: warning: overrides line {rule.line}: no submission has the student id {rule.student_id!r}", file=sys.stderr)
+    for rule, names in shared:
+        print(f"gradcheck grade: error: overrides line {rule.line}: {rule.student_id!r} names {len(names)} submissions "
+              f"({', '.join(map(repr, names))}), so it is applied to none: give the one meant by its file or folder name as "
+              "student_id (or an --id-pattern that tells the students apart)", file=sys.stderr)
+    return len(shared)
 
 
 Done = Callable[[int, GradingJob, "dict[str, Any] | None", str], None]

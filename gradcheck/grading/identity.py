@@ -25,9 +25,13 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   ``..._assignsubmission_onlinetext_onlinetext.html`` and the files embedded
   in the text, is the student's too: named in ``notes``, never graded, and a
   student with only online text is refused, never absent), Blackboard
-  ``Assignment_user_attempt_YYYY-MM-DD-HH-MM-SS_FILE``; files of one
-  student's latest Blackboard attempt are graded, older attempts are listed
-  in ``superseded`` (and warned about), never graded as a second row.  The
+  ``Assignment Name_username_attempt_YYYY-MM-DD-HH-MM-SS_FILE`` and the
+  attempt's receipt ``..._attempt_YYYY-MM-DD-HH-MM-SS.txt`` (the username on
+  it is the student id when the id pattern finds none: :func:`_blackboard_users`;
+  text typed in its Submission Field is named in ``notes``, never graded);
+  files of one student's latest Blackboard attempt with a file are graded
+  (a later attempt without one is named in ``notes``), older attempts are
+  listed in ``superseded`` (and warned about), never graded as a second row.  The
   graded file is chosen by the rule below among the files' own names, and
   the others are helper modules, imported by their own names
   (``kim_123_456_helper.py`` as ``helper``: see :func:`staged`);
@@ -643,7 +647,8 @@ FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
                           r"_(?:\d+_(?P<file>.+)|(?P<entry>text|link)\.html)$")),
     # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
     ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
-    ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
+    # each attempt's files _FILE, and its receipt .txt (Name: Full Name (username), Submission Field: the typed text, Files:)
+    ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})(?:_(?P<file>.+)|\.txt)$")),
 )
 #: Canvas renames a file whose name the student used before: ``hw1.py`` -> ``hw1-1.py``.
 _RENAMED = re.compile(r"-\d+(?=\.[^.]+$)")
@@ -659,6 +664,7 @@ _TEXT_ENTRIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Moodle's online text", re.compile(r"^.+?_\d+_assignsubmission_onlinetext_(?:.+)?$")),
     ("Canvas's text entry", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_text\.html$")),
     ("Canvas's website URL", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_link\.html$")),
+    ("Blackboard's submission text", re.compile(r"^.+_attempt_\d{4}(?:-\d{2}){5}\.txt$")),
 )
 
 
@@ -701,7 +707,8 @@ def _flat_key(name: str) -> tuple[_Key, str, str] | None:
         if m:
             found = m.groupdict()
             who = found["student"] or f"anon_{found.get('anon')}"  # Canvas's anonymous id when grading is anonymous
-            return (lms, found["name"] or "", who), found.get("attempt") or "", found["file"] or f"{found.get('entry')}.html"
+            own = found["file"] or (f"{found['entry']}.html" if found.get("entry") else "submission.txt")  # Blackboard's receipt
+            return (lms, found["name"] or "", who), found.get("attempt") or "", own
     return None
 
 
@@ -713,24 +720,97 @@ def _own_names(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
     return list(files)
 
 
+def _graded_attempt(files: list[tuple[Path, str, str]]) -> tuple[str, tuple[str, ...]]:
+    """The attempt graded, the latest holding a ``.py`` / ``.ipynb`` (else the latest), and a note naming the later ones, if any.
+
+    A Blackboard attempt may be text only (its receipt ``.txt`` and no file):
+    then an earlier attempt's code is graded, saying which and why.
+    """
+    attempts = sorted({attempt for _, attempt, _ in files}, reverse=True)
+    graded = next((a for a in attempts if any(_code(f) for f, at, _ in files if at == a)), attempts[0])
+    later = sorted(f.name for f, at, _ in files if at > graded)
+    if not later:
+        return graded, ()
+    return graded, (f"graded attempt {graded}, not the latest: the later attempts hold no .py or .ipynb file ({', '.join(later)}); "
+                    "if a later attempt counts, grade it by hand",)
+
+
+def _typed(f: Path) -> bool:
+    """Whether a text typed in the LMS is worth naming: any, but a Blackboard receipt whose Submission Field is empty."""
+    return not _text_entry(f.name).startswith("Blackboard") or bool(_receipt(f)[1])
+
+
 def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], file_pattern: str | None,
-           model: str | None, needs: str | None) -> Submission:
-    """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`."""
-    latest = max(attempt for _, attempt, _ in files)
+           model: str | None, needs: str | None, user: str = "") -> Submission:
+    """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`.
+
+    ``user``: the student id when ``rx`` finds none (a Blackboard username, :func:`_blackboard_users`).
+    """
+    latest, later = _graded_attempt(files)
     mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
-    older = tuple(sorted(f.name for f, attempt, _ in files if attempt != latest))
-    where = f"the files of {key[0]} student {key[2]}"
+    older = tuple(sorted(f.name for f, attempt, _ in files if attempt < latest))
+    where = f"the files of {key[0]} student {user or key[2]}"
     links = [_link_text(f) for f, _ in mine if f.is_symlink()]
     if links:
         refused = Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
-        return _submission(mine[0][0].name, student_id(mine[0][0].name, rx), refused, superseded=older)
-    notes = tuple(online_text_note(f.name) for f, _ in mine if _online_text(f.name))
+        return _submission(mine[0][0].name, student_id(mine[0][0].name, rx) or user, refused, superseded=older)
+    notes = later + tuple(online_text_note(f.name) for f, at, _ in files if at >= latest and _online_text(f.name) and _typed(f))
     graded = [(f, own) for f, own in mine if not _online_text(f.name)]
     canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
     choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, needs=needs, renamed=canvas)
     notes += not_code_note([f.name for f, _ in graded if not _code(f) and f != choice.path])
     ident = (choice.path or (graded or mine)[0][0]).name
-    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)), notes=notes)
+    return _submission(ident, student_id(ident, rx) or user, choice, superseded=older + tuple(sorted(f.name for f in choice.older)),
+                       notes=notes)
+
+
+#: The most of a Blackboard receipt read: its head (name, text typed) is all the grader needs.
+_RECEIPT_BYTES = 1 << 16
+_RECEIPT_USER = re.compile(r"^Name:.*\((?P<user>[^()\s]+)\)\s*$", re.MULTILINE)
+_RECEIPT_TEXT = re.compile(r"^Submission Field:\s*\n(?P<text>.*?)(?=^Comments:|^Files:|\Z)", re.MULTILINE | re.DOTALL)
+#: What Blackboard writes in the Submission Field of an attempt with no text.
+_NO_TEXT = "There is no student submission text data for this assignment."
+
+
+def _receipt(path: Path) -> tuple[str, str]:
+    """The username and the typed text of a Blackboard receipt (``""`` each when absent or unreadable).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "HW1_kim_j_attempt_2024-05-03-10-00-00.txt"
+    >>> _ = p.write_text("Name: Kim J (kim_j)\\nAssignment: HW1\\n\\nSubmission Field:\\n" + _NO_TEXT + "\\n\\nComments:\\n")
+    >>> _receipt(p)
+    ('kim_j', '')
+    """
+    if not _text_entry(path.name).startswith("Blackboard") or path.is_symlink():
+        return "", ""
+    try:
+        with path.open("rb") as f:
+            text = f.read(_RECEIPT_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return "", ""
+    user, typed = _RECEIPT_USER.search(text), _RECEIPT_TEXT.search(text)
+    body = typed["text"].strip() if typed else ""
+    return (user["user"] if user else ""), ("" if body == _NO_TEXT else body)
+
+
+def _blackboard_users(groups: dict[_Key, list[tuple[Path, str, str]]]) -> dict[_Key, str]:
+    """Each Blackboard student's username, which may hold ``_`` as the assignment's name may.
+
+    Blackboard names files ``Assignment Name_username_attempt_...``: the
+    username is the one on the attempt's receipt (``Name: Kim J (kim_j)``)
+    when it ends the name so; else what follows the ``_``-ended part all the
+    folder's Blackboard names share (the assignment's name: ``HW1_kim_j`` and
+    ``HW1_park_j`` are ``kim_j`` and ``park_j``); of one student alone, the part
+    after the last ``_``.
+    """
+    heads = {key: f"{key[1]}_{key[2]}" for key in groups if key[0] == "blackboard"}
+    shared = os.path.commonprefix(list(heads.values()))
+    cut = shared.rfind("_") + 1
+    users: dict[_Key, str] = {}
+    for key, head in heads.items():
+        told = [u for u in (_receipt(f)[0] for f, _, _ in groups[key]) if u and head.endswith(f"_{u}")]
+        users[key] = told[0] if told else head[cut:] or key[2]
+    return users
 
 
 def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
@@ -742,15 +822,16 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
             groups.setdefault(k[0], []).append((f, k[1], k[2]))
     # a student's several files are one submission; so is a file that is no code alone (named, never graded, the student a row)
     grouped = {key: files for key, files in groups.items() if len(files) > 1 or any(not _code(f) for f, _, _ in files)}
+    users = _blackboard_users(groups)
     out: list[tuple[Submission, Path]] = []
     done: set[_Key] = set()
     for f in entries:
         k = _flat_key(f.name)
         if k is None or k[0] not in grouped:
-            out.append((_file_submission(f, f.name, student_id(f.name, rx)), _key(f)))
+            out.append((_file_submission(f, f.name, student_id(f.name, rx) or (users.get(k[0], "") if k else "")), _key(f)))
         elif k[0] not in done:
             done.add(k[0])
-            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model, needs), _key(f)))
+            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model, needs, users.get(k[0], "")), _key(f)))
     return out
 
 
@@ -1019,7 +1100,8 @@ def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, mod
     found = _one_students_keys(folder)
     if found is None:
         return None
-    sub = _group(found[0][1][0], [(f, k[1], k[2]) for f, k in found], rx, file_pattern, model, needs)
+    key, files = found[0][1][0], [(f, k[1], k[2]) for f, k in found]
+    sub = _group(key, files, rx, file_pattern, model, needs, _blackboard_users({key: files}).get(key, ""))
     return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
 
 

@@ -150,3 +150,64 @@ def test_the_gradescope_autograder_grades_hw1_of_a_github_classroom_repo(tmp_pat
     refused = find_submission(write(tmp_path / "t", {"tests/test_hw1.py": TEST_FILE}), model="xor_1layer", needs="backward")
     assert refused.path is None and refused.reason == "tests"
     assert "only test files (tests/test_hw1.py)" in _why(refused, None, "en")
+
+
+# -- F4, F6: Blackboard's usernames and its text submissions ------------------------------------------
+
+def receipt(user: str, typed: str = "") -> str:
+    """A Blackboard attempt's receipt, as its "Download assignment" writes it."""
+    field = typed or "There is no student submission text data for this assignment."
+    return (f"Name: Some One ({user})\nAssignment: Homework 1\nDate Submitted: Saturday, May 4, 2024 10:00:00 AM KST\n"
+            f"Current Grade: Needs Grading\n\nSubmission Field:\n{field}\n\nComments:\nThere are no student comments for this assignment.\n\n"
+            "Files:\n\tOriginal filename: hw1.py\n")
+
+
+T1, T2 = "2024-05-01-10-00-00", "2024-05-04-10-00-00"
+
+
+@pytest.mark.parametrize(("assignment", "users", "with_receipts"), [
+    ("HW1", ("kim_j", "park_j"), False),  # rt23's: the old pattern made both "j"
+    ("Homework_1", ("kim_j", "lee"), False),  # the assignment's name has "_" too: the part all names share
+    ("HW 1", ("kim_j", "kim_s"), True),  # usernames sharing "kim_": only the receipts tell
+])
+def test_blackboard_usernames_with_underscores_are_the_ids(tmp_path: Path, assignment: str, users: tuple[str, str],
+                                                          with_receipts: bool) -> None:
+    files = {f"{assignment}_{u}_attempt_{T1}_hw1.py": GOOD for u in users}
+    files |= {f"{assignment}_{u}_attempt_{T1}.txt": receipt(u) for u in users if with_receipts}
+    subs = collect_submissions([write(tmp_path / "bb", files)])
+    assert sorted(s.student_id for s in subs) == sorted(users)
+    assert all(not s.notes for s in subs)  # an empty receipt is no text to read
+
+
+def test_an_override_on_an_id_two_students_share_is_applied_to_neither(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write(tmp_path / "bb", {f"HW1_kim_j_attempt_{T1}_hw1.py": GOOD, f"HW1_park_j_attempt_{T1}_hw1.py": SCALE})
+    ov = write(tmp_path, {"ov.csv": "student_id,parameter,score,reason\nj,total,2,late excuse for kim_j\n"}) / "ov.csv"
+    rc = grade(d, "--model", "xor_1layer", "--id-pattern", "_([^_]+)_attempt_", "--overrides", ov, "--no-cache", "--quiet",
+               "--csv", tmp_path / "g.csv")
+    assert rc == 1
+    assert [(r["student_id"], r["score"]) for r in rows(tmp_path / "g.csv")] == [("j", "2"), ("j", "1")]  # park_j keeps 1
+    assert "overrides line 2: 'j' names 2 submissions" in capsys.readouterr().err
+    # by the built-in usernames the same override, written for kim_j, is kim_j's alone
+    ov.write_text("student_id,parameter,score,reason\nkim_j,total,1.5,late excuse\n")
+    assert grade(d, "--model", "xor_1layer", "--overrides", ov, "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    assert [(r["student_id"], r["score"]) for r in rows(tmp_path / "g.csv")] == [("kim_j", "1.5"), ("park_j", "1")]
+
+
+def test_blackboard_text_submissions_are_named_and_every_student_is_a_row(tmp_path: Path) -> None:
+    d = write(tmp_path / "bb", {
+        f"HW1_textp_attempt_{T2}.txt": receipt("textp", GOOD),  # the code pasted into the Submission Field only
+        f"HW1_tonly_attempt_{T1}_hw1.py": SCALE, f"HW1_tonly_attempt_{T1}.txt": receipt("tonly"),
+        f"HW1_tonly_attempt_{T2}.txt": receipt("tonly", "please grade my first attempt"),  # a later attempt, text only
+        f"HW1_jdoe_attempt_{T1}_hw1.py": GOOD, f"HW1_jdoe_attempt_{T1}.txt": receipt("jdoe"),
+    })
+    subs = {s.student_id: s for s in collect_submissions([d])}
+    assert sorted(subs) == ["jdoe", "textp", "tonly"]
+    textp, tonly = subs["textp"], subs["tonly"]
+    assert textp.path is None and textp.problem is not None and "no .py or .ipynb file" in textp.problem
+    assert textp.notes == (f"'HW1_textp_attempt_{T2}.txt' not graded: Blackboard's submission text (only .py and .ipynb files are graded; "
+                           "read it yourself)",)
+    assert tonly.path is not None and tonly.path.name == f"HW1_tonly_attempt_{T1}_hw1.py"
+    assert tonly.notes[0].startswith(f"graded attempt {T1}, not the latest: the later attempts hold no .py or .ipynb file "
+                                     f"(HW1_tonly_attempt_{T2}.txt)")
+    assert f"'HW1_tonly_attempt_{T2}.txt' not graded: Blackboard's submission text" in tonly.notes[1]
+    assert tonly.superseded == () and subs["jdoe"].notes == ()
