@@ -571,3 +571,18 @@ def test_the_output_limit_is_the_sessions_and_its_message_says_so(tmp_path: Path
     assert [o.verdict for o in outcomes] == ["ok", "ok", "output"]
     assert "more than 1048576 bytes in all during call 3" in outcomes[2].error and "not one call" in outcomes[2].error
     assert outcomes[2].detail == {"template": "output.session", "limit": 1 << 20, "call": 3}
+
+
+def test_a_writefile_cell_is_written_where_the_next_cell_imports_it(tmp_path: Path) -> None:
+    # rt23 F8: as in Jupyter, %%writefile (and -a) write into the working directory before the import runs
+    import json
+
+    cells = ["%%writefile mysig.py\ndef sigmoid(z):\n    return 2 * z", "%%writefile -a mysig.py\nTWO = 2",
+             "from mysig import sigmoid, TWO\ndef backward(params, x, y):\n    return {k: sigmoid(v) * TWO for k, v in params.items()}"]
+    text = json.dumps({"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None} for c in cells],
+                       "metadata": {}, "nbformat": 4, "nbformat_minor": 4})
+    _, p, x, y = point("xor_2layer")
+    box, r = run_once(write(tmp_path, text, "hw.ipynb"))
+    assert box.load_status == "ok" and r.status == "ok", (box.load_message, r.message)
+    assert np.array_equal(r.grads["W1"], 4 * p["W1"])  # 2 * z from the file, times TWO from the appended line
+    assert not (tmp_path / "mysig.py").exists()  # in the sandbox's own folder, not beside the submission
