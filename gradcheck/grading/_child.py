@@ -475,8 +475,11 @@ def place_files(files: list[Any]) -> None:
     if files:
         importable_here()
     for name, text in files:
-        if not isinstance(name, str) or not isinstance(text, str) or os.path.basename(name) != name or name.startswith("."):
-            continue
+        parts = name.split("/") if isinstance(name, str) else [""]
+        if not isinstance(text, str) or os.path.isabs(name) or any(not p or p.startswith(".") for p in parts):
+            continue  # the grader sends relative paths without hidden parts or "..": anything else is not written
+        if len(parts) > 1:
+            os.makedirs(os.path.dirname(name), exist_ok=True)  # a package's module keeps its place: lib/act.py
         with open(name, "w", encoding="utf-8") as f:
             f.write(text)
 

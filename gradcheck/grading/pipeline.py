@@ -1134,7 +1134,7 @@ def grade_submission(
     for f in extra:
         if not f.is_file():
             raise FileNotFoundError(f"extra_files holds {str(f)!r}, which is not a file")
-    helpers = _helper_fingerprints(extra)
+    helpers = _helper_fingerprints(extra, path.parent)
     with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation, seed=seed) as (box, extra_notes):
         notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
@@ -1148,15 +1148,19 @@ def grade_submission(
                                helper_hashes=helpers)
 
 
-def _helper_fingerprints(files: Sequence[Path]) -> tuple[tuple[str, str], ...]:
-    """``(name, normalised source hash)`` of each helper module with code in it (an empty ``__init__.py`` is nobody's copy)."""
+def _helper_fingerprints(files: Sequence[Path], base: Path) -> tuple[tuple[str, str], ...]:
+    """``(name, normalised source hash)`` of each helper module with code in it (an empty ``__init__.py`` is nobody's copy).
+
+    The name is the module's in the sandbox (:func:`~gradcheck.grading.sandbox.helper_name`: ``lib/act.py`` in a package).
+    """
     from gradcheck.grading.loader import load_submission, source_fingerprint
+    from gradcheck.grading.sandbox import helper_name
 
     out = []
     for f in files:
         loaded = load_submission(f)
         if loaded.error is None and any(c.source.strip() for c in loaded.cells):
-            out.append((f.name, source_fingerprint(loaded)))
+            out.append((helper_name(f, base), source_fingerprint(loaded)))
     return tuple(out)
 
 

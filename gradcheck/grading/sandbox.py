@@ -71,7 +71,7 @@ from gradcheck.grading.assignment import Limits, SubmissionSpec
 from gradcheck.grading.loader import LoadedSubmission, load_submission, read_own_file, skipped_loop_hint
 from gradcheck.grading.verdicts import CALL_STATUSES, CallStatus
 
-__all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT"]
+__all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT", "helper_name"]
 
 #: Every status a verdict can have (:class:`gradcheck.grading.verdicts.CallStatus`).
 STATUSES: tuple[str, ...] = CALL_STATUSES
@@ -202,25 +202,53 @@ DEFAULT_PROCESSES = 64
 MAX_HELPER_BYTES = 4 << 20
 
 
-def _read_helpers(paths: Sequence[str | Path]) -> list[list[str]]:
-    """``[name, text]`` of each helper file (a module the submission imports, placed in its working directory)."""
+def helper_name(path: str | Path, base: str | Path) -> str:
+    """Where a helper file goes in the sandbox's working directory: its path relative to ``base`` inside it, else its name.
+
+    ``base`` is the graded file's folder: a module of a package the
+    submission imports keeps its place (``lib/act.py``, rt23 F9), a helper
+    beside the graded file (or a copy staged elsewhere) is its name.  No link
+    is resolved.
+
+    >>> helper_name("/c/kim/lib/act.py", "/c/kim"), helper_name("/c/kim/utils.py", "/c/kim"), helper_name("/tmp/s/utils.py", "/c/kim")
+    ('lib/act.py', 'utils.py', 'utils.py')
+    """
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(base)).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _helper_problem(p: Path, name: str, base: Path, taken: Sequence[str]) -> str | None:
+    """Why the helper ``p`` (``name`` in the sandbox) is not placed: a link on its way, hidden, given twice; ``None``: fine."""
+    on_the_way = [base.joinpath(*Path(name).parts[:i]) for i in range(1, len(Path(name).parts) + 1)]
+    link = next((q for q in (p, *on_the_way) if q.is_symlink()), None)
+    if link is not None:
+        return f"{str(link)!r} is a symbolic link (to {os.readlink(link)!r}); links are not followed"
+    if any(part.startswith(".") for part in Path(name).parts) or name in taken:
+        return f"{name!r} is hidden or given twice"
+    return None
+
+
+def _read_helpers(paths: Sequence[str | Path], base: Path) -> list[list[str]]:
+    """``[name, text]`` of each helper file (a module the submission imports, placed in its working directory by :func:`helper_name`)."""
     if isinstance(paths, (str, Path)) or not isinstance(paths, Sequence):
         raise TypeError(f"extra_files must be a sequence of paths, got extra_files={paths!r}")
     out: list[list[str]] = []
     total = 0
     for raw in paths:
         p = Path(raw)
-        if p.is_symlink():
-            raise ValueError(f"extra_files: {str(p)!r} is a symbolic link (to {os.readlink(p)!r}); links are not followed")
+        name = helper_name(p, base)
+        problem = _helper_problem(p, name, base, [n for n, _ in out])
+        if problem is not None:
+            raise ValueError(f"extra_files: {problem}")
         if not p.is_file():
             raise FileNotFoundError(f"extra_files: {str(p)!r} is not a file")
-        if p.name.startswith(".") or any(p.name == n for n, _ in out):
-            raise ValueError(f"extra_files: {p.name!r} is hidden or given twice")
         text = read_own_file(p).decode("utf-8", errors="replace")
         total += len(text)
         if total > MAX_HELPER_BYTES:
             raise ValueError(f"extra_files: more than {MAX_HELPER_BYTES} bytes in all")
-        out.append([p.name, text])
+        out.append([name, text])
     return out
 
 
@@ -357,6 +385,10 @@ class Sandbox:
         The calling convention (default: ``backward(params, x, y) -> dict``,
         optional ``forward(params, x)``).
     limits : Limits, optional
+    extra_files : sequence of str or Path
+        Helper modules the submission imports, written into its working
+        directory where :func:`helper_name` says (``lib/act.py`` for a
+        package beside it); symbolic links are refused.
     seed : int
         Seeds the child's global ``np.random``, ``random`` and unseeded
         ``np.random.default_rng()`` once, before the submission loads: the
@@ -414,7 +446,7 @@ class Sandbox:
         self.spec = spec
         self.limits = limits
         self._isolation = isolation if isinstance(isolation, Isolation) else _iso.resolve(isolation)
-        self._helpers = _read_helpers(extra_files)
+        self._helpers = _read_helpers(extra_files, self.path.parent)
         self._seed = seed
         self.load_status = "ok"
         self.load_message = ""
