@@ -143,6 +143,22 @@ TEMPLATES: _T = {
         "en": "{param} has shape {got_shape}, expected {expected_shape}.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다.",
     },
+    "shape.unsummed": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0)을 쓰세요.",
+    },
+    "shape.unsummed.keepdims": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0, keepdims=True).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0, keepdims=True)를 쓰세요.",
+    },
     "shape.values": {
         "en": "{param} has shape {got_shape}, expected {expected_shape}; its values are right once reshaped.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다. 모양만 바꾸면 값은 맞습니다.",
