@@ -226,7 +226,8 @@ def _line_losses(ev: Any, name: str, lines: Sequence[Line]) -> Callable[..., np.
 
 
 class _OpaqueLines:
-    """The losses along ``lines`` of an opaque function's tensor ``name``: one call of ``f`` per line and offset.
+    """The losses along ``lines`` of an opaque function's tensor ``name``: one call of ``f`` per line and offset,
+    each remembered, so that the ladder reuses the values :func:`_two_steps` took (``+-t`` and ``+-t / 16``).
 
     Its lines are settled first by :func:`_two_steps` (four calls per line),
     then, where that does not settle them, by :func:`_ladder`.
@@ -237,15 +238,21 @@ class _OpaqueLines:
     def __init__(self, ev: Any, name: str, lines: Sequence[Line]) -> None:
         self.ev, self.name, self.lines = ev, name, lines
         self.shape = (1,) + np.shape(ev.params[name])
+        self.known: dict[tuple[int, float], float] = {}
 
     def __call__(self, offsets: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
         picked = range(len(self.lines)) if which is None else which
         out = np.empty((len(offsets), len(picked)))
         for j, line in enumerate(picked):
-            v, s, e = self.lines[line]
             for i, o in enumerate(offsets):
-                out[i, j] = self.ev.losses_along(self.name, _moved(v, s, e, float(o)).reshape(self.shape))[0]
+                out[i, j] = self._loss(int(line), float(o))
         return out
+
+    def _loss(self, line: int, o: float) -> float:
+        if (line, o) not in self.known:
+            v, s, e = self.lines[line]
+            self.known[line, o] = float(self.ev.losses_along(self.name, _moved(v, s, e, o).reshape(self.shape))[0])
+        return self.known[line, o]
 
 
 def _moved(v: np.ndarray, s: int, e: int, o: float) -> np.ndarray:

@@ -163,3 +163,32 @@ def test_correct_relu_gradients_of_an_opaque_loss_pass_at_batch_256():
         if not r.passed:
             failed.append(seed)
     assert failed == []
+
+
+class _CountingPoint:
+    """What fast mode reads of an opaque function's evaluator, counting ``losses_along``'s calls of ``f``."""
+
+    def __init__(self):
+        self.params = {"A": np.arange(6.0).reshape(2, 3)}
+        self.calls = 0
+
+    def losses_along(self, name, directions):
+        self.calls += len(directions)
+        return np.array([float(np.sum((self.params[name] + d) ** 2)) for d in directions])
+
+
+def test_an_opaque_probe_going_down_the_ladder_reuses_the_losses_its_first_stage_took():
+    from gradcheck.directional import STEPS, _OpaqueLines
+    ev = _CountingPoint()
+    v = np.linspace(-1.0, 1.0, 6)
+    lines = _OpaqueLines(ev, "A", [(v, 0, 6), (v, 0, 3)])
+    t, s = STEPS[0], STEPS[1]
+    first = lines(np.array([t, -t, s, -s]))  # what gradcheck.directional._two_steps takes
+    assert ev.calls == 8
+    # the ladder's first rung: the stencil at t (+-t known, +-2t new) and the central difference at t / 16 (known)
+    again = lines(np.array([t, -t, 2.0 * t, -2.0 * t]), [1])
+    assert ev.calls == 8 + 2
+    assert np.array_equal(again[:2, 0], first[:2, 1]) and np.array_equal(lines(np.array([s, -s])), first[2:])
+    assert ev.calls == 10
+    moved = ev.params["A"].reshape(-1) + 2.0 * t * np.where(np.arange(6) < 3, v, 0.0)
+    assert again[2, 0] == float(np.sum(moved ** 2))  # entries 3.. of line 1 stay put
