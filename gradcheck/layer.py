@@ -211,7 +211,7 @@ def _count_hint(point: Mapping[str, np.ndarray] | None, differentiable: Sequence
     """Why a backward may return fewer gradients than the floating-point inputs: some are settings given as
     scalars (0-d), to be bound with functools.partial, or masks of 0s and 1s, to be given as bool arrays.
 
-    >>> _count_hint({"x": np.ones(2), "slope": np.array(0.01)}, ["x", "slope"])
+    >>> _count_hint({"x": np.array([0.5, 2.0]), "slope": np.array(0.01)}, ["x", "slope"])
     "; inputs['slope'] is a non-array (0-d) argument, 0.01: bind it with functools.partial, e.g. check_layer(partial(forward, slope=0.01), backward, inputs)"
     """
     if point is None:
