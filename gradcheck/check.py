@@ -38,6 +38,7 @@ from gradcheck.engine import (
 )
 from gradcheck.estimate import NumericGradient
 from gradcheck.explain import explain, loss_unread, model_loss, passing
+from gradcheck.jointties import joint_tie_checks
 from gradcheck.noise import NOISE_POINTS, ecnoise, kink_inside, measure_noise
 from gradcheck.numeric import (
     EPS64,
@@ -518,7 +519,9 @@ def check_point(
     the function computes in float32 though it may return a Python float.
     ``recheck(moved, names)``: the caller's whole check of ``names`` at the
     point's arrays replaced by ``moved`` (its backward called there); with
-    it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
+    it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).  Before that, a passing
+    tensor whose tied entries each passed by their kink's bracket alone has them moved together
+    (:func:`gradcheck.jointties.joint_tie_checks`: a max-pool backward routing ``dout`` to every tied maximum fails).
     ``mistakes``: known wrong gradients a full-mode diagnosis names (:func:`gradcheck.explain.explain`).
     ``rediagnose(checks, analytic, numeric)``: the caller's own reading of a full-mode check's diagnoses, from
     what only it can see (check_net: each sample's loss, :func:`gradcheck.logeps.explain_log_epsilon`).
@@ -562,6 +565,10 @@ def check_point(
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
+    # tied entries moved together, where each alone passed by its bracket (rt18 F1): before the off-tie recheck,
+    # which sees a failing tensor's failing entries, and no entry of a tensor a joint move failed is one
+    checks = joint_tie_checks(checks, numeric, analytic, tols, point, functools.partial(
+        _tie_move, point.params, np.random.default_rng([int(seed), 0x701E])))
     if recheck is not None:
         checks = _kinks_off_ties(checks, numeric, analytic, tols, point, recheck, seed, precision)
     elif mode == "full" and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
