@@ -119,8 +119,10 @@ def tied_values(p: np.ndarray, by_bracket: np.ndarray) -> list[float]:
     """Values that at least two entries of ``p`` accepted by their bracket alone share, the most shared first
     (at most :data:`MAX_TIED_VALUES`).
 
-    >>> tied_values(np.array([2.0, 2.0, 1.0, 2.0, 1.0, 0.0]), np.array([1, 1, 1, 0, 1, 1], bool))
+    >>> tied_values(np.array([2.0, 2.0, 1.0, 2.0, 1.0, 0.0]), np.array([1, 1, 1, 1, 1, 1], bool))
     [2.0, 1.0]
+    >>> tied_values(np.array([2.0, 2.0, 1.0, 2.0, 1.0, 0.0]), np.array([1, 1, 1, 0, 1, 1], bool))  # as many: by value
+    [1.0, 2.0]
     """
     values, counts = np.unique(np.asarray(p).reshape(-1)[np.asarray(by_bracket, bool).reshape(-1)], return_counts=True)
     shared = counts >= 2
