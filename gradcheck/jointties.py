@@ -155,7 +155,7 @@ def joint_tie_checks(checks: tuple[ParamCheck, ...], numeric: Mapping[str, Numer
         bracket alone gets :func:`bracket_note`.
     """
     return tuple(_joint_check(c, numeric[c.name], analytic[c.name], tols[c.name], point, moved)
-                 if c.passed and c.name in numeric else c for c in checks)
+                 if c.passed and c.name in numeric and numeric[c.name].kink.any() else c for c in checks)
 
 
 def _joint_check(c: ParamCheck, numeric: NumericGradient, analytic: np.ndarray, tol: Tolerance,
