@@ -453,8 +453,9 @@ def check_gradients(
     user_scale = check_noise_scale(noise_scale)
     work = check_params(params, name="params")
     analytic = check_grads_match(grads, work, name="grads")
-    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()},
-                                **{f"grads[{k!r}]": v for k, v in grads.items()}})
+    # f gets float64 copies: params below float64 are data, evaluated at their values (_given_below_float64)
+    data = low_precision_arrays({f"params[{k!r}]": v for k, v in params.items()})
+    low = low_precision_arrays({f"grads[{k!r}]": v for k, v in grads.items()})
     guards.require_finite(analytic, "grads")
     subject = subject or _function_name(f)
     used = {k: v.copy() for k, v in work.items()}
@@ -468,7 +469,7 @@ def check_gradients(
     return check_point(point, analytic, first=first, tol=tol, mode=mode, seed=seed, probes=probes,
                        workers=workers, strict=strict, subject=subject, noise_scale=user_scale, problems=problems,
                        moved="params[{name!r}] moved", question=f"does {subject} read its argument?",
-                       low_precision=low)
+                       low_precision=low, data_precision=data)
 
 
 def _function_name(f: Any) -> str:
@@ -501,6 +502,7 @@ def check_point(
     moved: str = "{name} moved",
     question: str = "does the function read these arrays?",
     low_precision: Mapping[str, str] | None = None,
+    data_precision: Mapping[str, str] | None = None,
     force_float32: bool = False,
     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
     mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
@@ -514,8 +516,10 @@ def check_point(
     computed from (``check_layer`` knows them), used with the measured noise.
     ``moved``, ``question``: how the report names a moved parameter, and
     what it asks when the loss does not see it.  ``low_precision``: the
-    arrays below float64 and their dtypes (see :func:`float32_tolerances`); ``force_float32``:
-    the function computes in float32 though it may return a Python float.
+    arrays below float64 and their dtypes (see :func:`float32_tolerances`); ``data_precision``: those of
+    the data below float64 that the check evaluates at its values (``x``; they widen the error bars only
+    with other evidence, or when the loss rounds at float32's level: :func:`_given_below_float64`);
+    ``force_float32``: the function computes in float32 though it may return a Python float.
     ``recheck(moved, names)``: the caller's whole check of ``names`` at the
     point's arrays replaced by ``moved`` (its backward called there); with
     it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
@@ -537,10 +541,14 @@ def check_point(
                         "at the point or at a moved point; "
                         "dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
-    if force_float32:
+    data, measured, notes = _given_below_float64(point, data_precision or {}, bool(low or force_float32 or low_precision),
+                                                 strict=strict, seed=seed, counted=max(abs(point.f0), noise_floor),
+                                                 subject=subject)
+    warns += notes
+    if force_float32 or measured:
         precision = np.float32
     rounding = _float32_rounding(point, seed) if precision is np.float32 and not noise_scale else None
-    tols, said = float32_tolerances(tol, analytic, low_precision or {}, strict=strict, subject=subject,
+    tols, said = float32_tolerances(tol, analytic, {**data, **(low_precision or {})}, strict=strict, subject=subject,
                                     rounding=rounding)
     warns += said or [m + _rounding_words(rounding, tol.k) for m in low]  # said once
     scale = noise_scale or max(sigma / EPS64, noise_floor,
@@ -850,16 +858,9 @@ def _float32_rounding(point: FunctionPoint, seed: int) -> Float32Rounding:
     :mod:`gradcheck.stencil`, as before.
     """
     eps32 = float(np.finfo(np.float32).eps)
-    h = eps32 ** (1.0 / 3.0)
-    rng = np.random.default_rng([int(seed), 0xF32])
-    direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0) for k, v in point.params.items() if v.size}
     blanket = ROUNDOFF_ULPS * eps32 * abs(point.f0)
-
-    def along(t: np.ndarray) -> np.ndarray:
-        return np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.f0
-                         for ti in t])
-
-    noise = [_ray_noise(along, spacing) for spacing in F32_NOISE_SPACINGS] if direction else [0.0]
+    along = _float32_ray(point, seed)
+    noise = [_ray_noise(along, spacing) for spacing in F32_NOISE_SPACINGS] if along else [0.0]
     sigma = max(noise)
     if not 0.0 < sigma <= blanket and not _same_noise(noise):
         return Float32Rounding(0.0, blanket)
@@ -886,15 +887,71 @@ def _same_noise(noise: Sequence[float]) -> bool:
     return min(noise) > 0.0 and max(noise) <= 4.0 * min(noise)
 
 
+def _float32_ray(point: FunctionPoint, seed: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``point``'s loss along a seeded ray that moves every parameter at once: ``along(t)`` are its values at
+    ``p + t h d``, ``h`` the float32 step ``eps32**(1/3)``, ``d = N(0, 1) max(|p|, 1)`` (None: nothing to move)."""
+    h = float(np.finfo(np.float32).eps) ** (1.0 / 3.0)
+    rng = np.random.default_rng([int(seed), 0xF32])
+    direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0) for k, v in point.params.items() if v.size}
+
+    def along(t: np.ndarray) -> np.ndarray:
+        return np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.f0
+                         for ti in t])
+
+    return along if direction else None
+
+
 def _ray_noise(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> float:
-    """ECnoise of ``along`` at ``spacing`` (:func:`gradcheck.noise.ecnoise`), on the mirror ray where the values show
-    a kink inside (:func:`gradcheck.noise.kink_inside`); 0 where both do, or it is not determined."""
+    """ECnoise of ``along`` at ``spacing`` (:func:`_ray_reading`); 0 where it is not determined."""
+    sigma, inform = _ray_reading(along, spacing)
+    return sigma if inform == 1 else 0.0
+
+
+def _ray_reading(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> tuple[float, int]:
+    """ECnoise's ``(sigma, inform)`` of ``along`` at ``spacing`` (:func:`gradcheck.noise.ecnoise`), on the mirror ray
+    where the values show a kink inside (:func:`gradcheck.noise.kink_inside`); ``(0, 0)`` where both do."""
     for sign in (1.0, -1.0):
         values = np.asarray(along(sign * spacing * np.arange(NOISE_POINTS)), dtype=np.float64)
         if not kink_inside(values):
-            sigma, inform = ecnoise(values)
-            return sigma if inform == 1 else 0.0
-    return 0.0
+            return ecnoise(values)
+    return 0.0, 0
+
+
+#: Spacings of :func:`_rounds_in_float32`'s rays, in float32 steps ``eps32**(1/3) max(|p|, 1)``: every parameter
+#: moves by about 5e-9 and 5e-7 of ``max(|p|, 1)`` from value to value, below or near float32's spacing (6e-8
+#: relative) and far above float64's, and far below :data:`F32_NOISE_SPACINGS`, whose rays cross ReLU kinks:
+#: there a correct 784-30-10 net read 3e-7 .. 4e-5 of "noise" in float64 and in float32 alike.
+F32_TELL_SPACINGS = (1e-6, 1e-4)
+
+#: A loss rounds at float32's level when its noise along :data:`F32_TELL_SPACINGS` is above this fraction of its size:
+#: the geometric middle of float32's and float64's unit roundoffs, 5e-12.  Measured on 784-{30, 100, 400}-10 ReLU
+#: nets (N = 4 .. 256, weights x0.01 .. x30) given float32 ``x``: computed in float64, 2e-17 .. 3e-16 (kinks
+#: crossed at the longer spacing: up to 2.5e-10, and 1e-16 at the shorter); with only the logits rounded to
+#: float32, 3e-10 .. 7e-9, the first layer in float32 1e-9 .. 9e-8, everything in float32 2e-8 .. 1e-7 or values
+#: that do not move at all; at weights x0.01 a float32 first layer reads 1e-12 only (:func:`_rounds_in_float32`).
+F32_TELL_LEVEL = math.sqrt(float(np.finfo(np.float32).eps) * EPS64)
+
+
+def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float) -> bool:
+    """Does ``point``'s loss round at float32's level, though the arrays it is given are float64?
+
+    Read along :func:`_float32_ray` at each of :data:`F32_TELL_SPACINGS`: values that do not move (ECnoise's
+    ``inform == 2``: the moves round away, as in float32; float64 resolves them) or noise above
+    :data:`F32_TELL_LEVEL` times ``counted`` (the loss's size) say float32, a noise ECnoise determines below
+    it says float64, kinks and trends say nothing.  float32 when some spacing says so and none says float64: a
+    float64 loss whose rays cross kinks at the longer spacing still reads its own rounding at the shorter,
+    which is read first (a float64 loss is told by its 8 values there: about 2x a 784-100-10 net's fast check).
+    """
+    along = _float32_ray(point, seed)
+    if along is None:
+        return False
+    said = False
+    for spacing in F32_TELL_SPACINGS:
+        sigma, inform = _ray_reading(along, spacing)
+        if inform == 1 and sigma <= F32_TELL_LEVEL * counted:
+            return False
+        said = said or inform in (1, 2)  # noise above the level, or values that do not move
+    return said
 
 
 def _rounding_words(rounding: Float32Rounding | None, k: float) -> str:
@@ -946,6 +1003,27 @@ def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mappi
         return {}
     return low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
                                  **{f"grads[{k!r}]": v for k, v in grads.items()}, "forward output": output})
+
+
+def _given_below_float64(point: FunctionPoint, data: Mapping[str, str], evidence: bool, *, strict: bool, seed: int,
+                         counted: float, subject: str) -> tuple[dict[str, str], bool, list[str]]:
+    """Data given below float64: the arrays of it that widen the error bars, whether the loss computes in float32
+    by its own rounding, and the note said when it does not.
+
+    A float32 ``x`` is data rounded to float32; the check evaluates the loss at those values, in whatever
+    precision the loss computes.  With other ``evidence`` of float32 (arrays the loss computes with, gradients,
+    a float32 loss or forward output), or under ``strict`` (which refuses any array below float64), the data is
+    named with it, unmeasured.  Otherwise it widens the error bars only when the loss rounds at float32's level
+    (:func:`_rounds_in_float32`; ``counted``: the loss's size): rt22 F1, a float32 ``x`` into a net that computes
+    in float64 passed a ``dW2`` off by ``1e-5`` that the same values in float64 failed.
+    """
+    if not data or strict or evidence:
+        return dict(data), False, []
+    if _rounds_in_float32(point, seed, counted):
+        return dict(data), True, []
+    return {}, False, [f"{subject} is given arrays {_dtype_words(data)}: checked at their values, in float64; "
+                       "it computes in float64 there (its loss does not round at float32's level), so its "
+                       "gradient is judged with float64 error bars"]
 
 
 def _dtype_words(low: Mapping[str, str]) -> str:
@@ -1195,10 +1273,12 @@ def check_model(
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
     low = _model_low_precision(params, x, y, grads or returned, output)
     guards.require_finite(analytic, "grads")
-    if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
+    low, measured, noted = _model_precision(model, work, xx, yy, low, losses[0], strict=strict, seed=seed)
+    if "forward output" in low or measured:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
                                     tol=tol, mode=mode, seed=seed, probes=probes, workers=workers, strict=strict)
     tols, said = float32_tolerances(tol, analytic, low, strict=strict, subject=getattr(model, "name", "the model"))
+    said = noted + said
     p, px, py = point.params, point.x, point.y
     t0 = time.perf_counter()
     ev = ModelEvaluator(model, p, px, py)
@@ -1603,10 +1683,32 @@ def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray,
                          **options: Any) -> CheckResult:
     """A model whose forward computes in float32: checked through ``model.loss`` with float32 steps and error bars."""
     name = getattr(model, "name", type(model).__name__)
-    point = FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
-                          {k: v.copy() for k, v in work.items()}, who=f"{name}.loss")
-    return check_point(point, analytic, first=first, subject=name, problems=problems, low_precision=low,
-                       force_float32=True, n_samples=int(x.shape[0]) if x.ndim else None, **options)
+    return check_point(_loss_point(model, work, x, y), analytic, first=first, subject=name, problems=problems,
+                       low_precision=low, force_float32=True, n_samples=int(x.shape[0]) if x.ndim else None, **options)
+
+
+def _loss_point(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> FunctionPoint:
+    """``model.loss`` at ``work`` (copies of it), on copies of ``x`` and ``y``, as an opaque function."""
+    return FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
+                         {k: v.copy() for k, v in work.items()}, who=f"{getattr(model, 'name', type(model).__name__)}.loss")
+
+
+def _model_precision(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, low: Mapping[str, str],
+                     first: float, *, strict: bool, seed: int) -> tuple[dict[str, str], bool, list[str]]:
+    """The arrays below float64 that widen a model check's error bars, whether its loss computes in float32 by its
+    own rounding, and the note said when data below float64 does not (:func:`_given_below_float64`).
+
+    ``params``, ``x`` and ``y`` are data: the model gets float64 copies of the parameters, and ``x``
+    and ``y`` as given, which it may widen (``nn.Sequential`` does).  The gradients and the forward
+    output below float64 are evidence of a float32 computation.
+    """
+    data = {k: d for k, d in low.items() if k != "forward output" and not k.startswith("grads[")}
+    if not data or strict or len(data) < len(low):
+        return dict(low), False, []
+    point = _loss_point(model, work, x, y)
+    point.f0 = first
+    return _given_below_float64(point, data, False, strict=strict, seed=seed, counted=abs(first),
+                                subject=getattr(model, "name", "the model"))
 
 
 def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any], str]:
