@@ -24,7 +24,7 @@ from gradcheck._validate import (
 )
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import EntryVerdicts, Judgement, Tolerance, compare_entries, judge, judged_entries
-from gradcheck.directional import SMALL, fast_check
+from gradcheck.directional import entrywise_in_fast, entrywise_note, every_entry_in_fast, fast_check
 from gradcheck.engine import (
     ModelEvaluator,
     _Column,
@@ -54,7 +54,7 @@ from gradcheck.parallel import workers_from_env
 from gradcheck.report import format_result
 from gradcheck.stencil import EPS, ROUNDOFF_GAIN, ROUNDOFF_ULPS, SUBNORMAL, roundoff
 from gradcheck.recognise import LayerKind
-from gradcheck.results import CheckResult, EntryReport, ParamCheck, frozen_instance
+from gradcheck.results import CheckResult, EntryReport, ParamCheck, frozen_instance, replaced
 
 __all__ = [
     "MODES",
@@ -192,9 +192,10 @@ class _Listed(NamedTuple):
 
 
 def _listed_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], bounds: list[int], listed: _Listed,
-                      passed_array: np.ndarray | None, tol: Tolerance, diagnose_passed: bool) -> tuple[ParamCheck, ...]:
+                      passed_array: np.ndarray | None, tol: Tolerance, diagnose_passed: bool,
+                      notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...]:
     """The summaries of :func:`_small_summaries` from its lists (``passed_array``: the failed indices' source,
-    None when no entry failed: :func:`_settled_in_floats`)."""
+    None when no entry failed: :func:`_settled_in_floats`), each with ``notes``."""
     passed, kink, abs_err, rel_err, badness, refined, rows = listed
     any_failed, any_kink, any_refined = False in passed, True in kink, refined is not None and True in refined
     new = object.__new__
@@ -226,7 +227,7 @@ def _listed_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], 
         out.append(frozen_instance(
             ParamCheck, name=name, shape=shape, mode="full", passed=n_failed == 0, n_entries=stop - start,
             n_failed=n_failed, n_kinks=n_kinks, n_refined=n_refined, max_abs_err=max_abs, max_rel_err=max_rel,
-            worst=tuple(worst), failed_indices=failed_idx, tolerance=tol, notes=(), guarantee=None,
+            worst=tuple(worst), failed_indices=failed_idx, tolerance=tol, notes=notes, guarantee=None,
             diagnosis=passing(name, n_kinks) if diagnose_passed and n_failed == 0 else None))
     return tuple(out)
 
@@ -239,8 +240,10 @@ SETTLED_IN_FLOATS = 64
 
 
 def _settled_in_floats(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,
-                       first: tuple[np.ndarray, np.ndarray], ev: ModelEvaluator, tol: Tolerance) -> tuple[ParamCheck, ...] | None:
-    """A toy network's checks when its first stage settles every entry, computed in Python floats; else None.
+                       first: tuple[np.ndarray, np.ndarray], ev: ModelEvaluator, tol: Tolerance,
+                       notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...] | None:
+    """A toy network's checks when its first stage settles every entry, computed in Python floats (each with
+    ``notes``); else None.
 
     The numbers of the general path (:func:`gradcheck.engine.estimate_tiny`'s first stage, its acceptance
     test :func:`~gradcheck.compare.judge`, :func:`~gradcheck.compare.judged_entries`, :func:`_badness`) bit for
@@ -277,7 +280,8 @@ def _settled_in_floats(names: Sequence[str], analytic: Mapping[str, np.ndarray],
     no = [False] * n
     rows = list(zip(flat.tolist(), d1s, errors, allowed, abs_err, rel_err, no, no, no))  # lower, upper: no kink reads them
     return _listed_summaries(names, analytic, list(itertools.accumulate(sizes, initial=0)),
-                             _Listed([True] * n, no, abs_err, rel_err, badness, no, rows), None, tol, diagnose_passed=True)
+                             _Listed([True] * n, no, abs_err, rel_err, badness, no, rows), None, tol, diagnose_passed=True,
+                             notes=notes)
 
 
 @functools.lru_cache(maxsize=256)
@@ -419,7 +423,10 @@ def check_gradients(
         The point.
     mode : {"full", "fast"}
         ``"fast"``: ``probes`` random directions per tensor of more than
-        :data:`gradcheck.directional.SMALL` entries, as for models.
+        :data:`gradcheck.directional.SMALL` entries, as for models; when no
+        tensor has more, every entry is checked as in full mode (cheaper
+        here), and each tensor's note says so
+        (:func:`gradcheck.directional.every_entry_in_fast`).
     tolerance : Tolerance, optional
     seed : int
         Seeds the noise rays and fast mode's probes; reported in the result.
@@ -549,7 +556,8 @@ def check_point(
     names = [k for k in analytic]
     timings = {}
     t0 = time.perf_counter()
-    if mode == "full":
+    every_entry = mode == "full" or every_entry_in_fast([a.size for a in analytic.values()], probes)
+    if every_entry:  # fast mode too when it would check every entry anyway: the full check's shared passes are cheaper
         numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tols),
                                      workers=_function_workers(workers), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
@@ -558,13 +566,14 @@ def check_point(
         if rediagnose is not None:
             checks = rediagnose(checks, analytic, numeric)
         checks = tuple(_unresolved_note(c, numeric[c.name]) for c in checks)
+        checks = checks if mode == "full" else _noted(checks, (entrywise_note(probes, whole=True),))
         problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     if recheck is not None:
         checks = _kinks_off_ties(checks, numeric, analytic, tols, point, recheck, seed, precision)
-    elif mode == "full" and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
+    elif every_entry and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
         checks = tuple(_function_tie_caveat(c) if not c.passed and _failures_move_ties(
             point, c.name, analytic[c.name], numeric[c.name], tols[c.name], seed) else c for c in checks)
     timings["numeric"] = time.perf_counter() - t0
@@ -576,12 +585,13 @@ def check_point(
 def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 rng: np.random.Generator, probes: int,
                 precision: Any) -> tuple[tuple[ParamCheck, ...], dict[str, NumericGradient]]:
-    """Fast mode of :func:`check_point`: small tensors entry by entry, the others by probes
+    """Fast mode of :func:`check_point`: small tensors (:func:`gradcheck.directional.entrywise_in_fast`) entry by
+    entry, the others by probes
     (:func:`gradcheck.directional.fast_check`, entry by entry where the probes fall short).
 
     Returns the checks and the numerical gradients taken (those of the tensors checked entry by entry).
     """
-    small = [k for k in analytic if analytic[k].size <= SMALL]
+    small = [k for k in analytic if entrywise_in_fast(analytic[k].size, probes)]
     numeric = function_gradients(point, small, noise_scale=point.noise_scale, precision=precision)
 
     def entrywise(k: str) -> ParamCheck:
@@ -590,7 +600,7 @@ def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: 
         return param_check(k, analytic[k], numeric[k], tols[k])
 
     # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
-    checks = tuple(entrywise(k) if k in numeric
+    checks = tuple(_noted([entrywise(k)], (entrywise_note(probes, whole=False),))[0] if k in small
                    else fast_check(point, k, analytic[k], tols[k], rng=rng, probes=probes,
                                    entrywise=functools.partial(entrywise, k))
                    for k in analytic)
@@ -1113,7 +1123,9 @@ def check_model(
     mode : {"full", "fast"}
         ``"full"`` checks every entry; ``"fast"`` uses ``probes`` random
         probes per tensor (small tensors entry by entry) and localises
-        failures by bisection.
+        failures by bisection; when every tensor is small (the notebooks'
+        toy networks) it runs the full check, cheaper there, and each
+        tensor's note says so (:func:`gradcheck.directional.every_entry_in_fast`).
     grads : mapping, optional
         Analytic gradients to check instead of ``model.backward(params, x, y)``.
     backward : callable, optional
@@ -1205,10 +1217,7 @@ def check_model(
     if not np.isfinite(ev.f0):
         raise GradcheckValueError(f"the loss is not finite at this point: {ev.f0!r}")
     problems += _forward_problems(model, ev, losses[0], output, px, py)
-    if mode == "full":
-        checks = _full(ev, analytic, tols, workers)
-    else:
-        checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
+    checks = _model_checks(ev, analytic, tols, mode=mode, seed=seed, probes=probes, workers=workers)
     # failing at kinks; and on a point with exact ties, whatever a kink bracket decided
     checks, found = _on_ties(checks, ev, px, analytic, None if grads is not None else backward, who, tols,
                              mode=mode, seed=seed, probes=probes, workers=workers)
@@ -1267,8 +1276,7 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping
         there = ModelEvaluator(ev.model, moved, x, ev.y)
         if not np.isfinite(there.f0) or not all(np.isfinite(g).all() for g in analytic.values()):
             return checks, found  # nothing to learn there: the verdicts at the point given stand
-        for c in (_full(there, analytic, tols, workers) if mode == "full" else
-                  _fast_model(there, analytic, tols, seed=seed, probes=probes, workers=workers)):
+        for c in _model_checks(there, analytic, tols, mode=mode, seed=seed, probes=probes, workers=workers):
             if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], explained.get(c.name, True)) if c.name in tied else c
@@ -1574,9 +1582,31 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool, *,
     return dataclasses.replace(off, notes=(note,) + off.notes)
 
 
+def _model_checks(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance], *,
+                  mode: str, seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
+    """The checks of :func:`check_model`'s ``mode``: :func:`_full`, or :func:`_fast_model`.
+
+    Fast mode runs :func:`_full` itself when it would check every entry
+    anyway (:func:`gradcheck.directional.every_entry_in_fast`: the
+    notebooks' toy networks), each tensor with a note saying so
+    (:func:`gradcheck.directional.entrywise_note`): the same verdicts and diagnoses, from one
+    joined pass instead of one per tensor.
+    """
+    if mode == "full":
+        return _full(ev, analytic, tols, workers)
+    if every_entry_in_fast([a.size for a in analytic.values()], probes):
+        return _full(ev, analytic, tols, workers, notes=(entrywise_note(probes, whole=True),))
+    return _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
+
+
+def _noted(checks: Sequence[ParamCheck], notes: tuple[str, ...]) -> tuple[ParamCheck, ...]:
+    """``checks``, each with ``notes`` before its own."""
+    return tuple(replaced(c, notes=notes + c.notes) for c in checks) if notes else tuple(checks)
+
+
 def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
-    """Fast mode of :func:`check_model`: tensors of at most :data:`~gradcheck.directional.SMALL` entries entry by
+    """Fast mode of :func:`check_model`: small tensors (:func:`~gradcheck.directional.entrywise_in_fast`) entry by
     entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short).
 
     A tensor checked entry by entry gets its diagnosis as in full mode
@@ -1590,10 +1620,12 @@ def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Ma
         numeric[k] = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
         return param_check(k, analytic[k], numeric[k], tols[k])
 
-    checks = tuple(entrywise(k) if analytic[k].size <= SMALL
-                   else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
-                                   entrywise=functools.partial(entrywise, k))
-                   for k in ev.params)
+    def checked(k: str) -> ParamCheck:
+        if entrywise_in_fast(analytic[k].size, probes):
+            return _noted([entrywise(k)], (entrywise_note(probes, whole=False),))[0]
+        return fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes, entrywise=functools.partial(entrywise, k))
+
+    checks = tuple(checked(k) for k in ev.params)
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
     return explain(checks, analytic, numeric, batch_size=n, loss=model_loss(ev))
 
@@ -1729,8 +1761,9 @@ def _gap(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
 
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance],
-          workers: int | None) -> tuple[ParamCheck, ...]:
-    """Two-stage full check: entries settled by ``+-h`` are not refined.
+          workers: int | None, *, notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...]:
+    """Two-stage full check: entries settled by ``+-h`` are not refined.  ``notes`` lead every check's notes
+    (built in where a toy network's checks are built: :func:`_settled_in_floats`).
 
     A tiny model (:meth:`~gradcheck.engine.ModelEvaluator.tiny`, the
     notebooks' toy networks) whose parameters share a tolerance keeps its
@@ -1761,7 +1794,7 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
         # the stacking tested on the first pass itself; when it fails, by its own tests (engine.estimate_tiny)
         first = tiny_first_stage(ev, names, verify=True)
         settled = None if first is None or len(flat) > SETTLED_IN_FLOATS else _settled_in_floats(
-            names, analytic, flat, first, ev, tol)
+            names, analytic, flat, first, ev, tol, notes)
         if settled is not None:
             return settled
         whole = None if first is None else estimate_tiny(ev, names, accept, first=first)
@@ -1775,19 +1808,20 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
             checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True, judged=j if same else None)
             failing = tuple(c for c in checks if not c.passed)
             if not failing:
-                return checks
+                return _noted(checks, notes)
             # the passing ones already have what explain would give them
             bounds = ev.bounds(names)
             values = {k: whole.value[a:b].reshape(analytic[k].shape) for k, a, b in zip(names, bounds[:-1], bounds[1:])}
             wrong = split_estimate(ev, names, whole, only={c.name for c in failing})
             explained = iter(explain(failing, analytic, wrong, batch_size=n, values=values, loss=model_loss(ev)))
-            return tuple(c if c.passed else next(explained) for c in checks)
+            return _noted(tuple(c if c.passed else next(explained) for c in checks), notes)
         numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
     else:
         numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
                                      accept=_accepts(analytic, tols))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-    return explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n, loss=model_loss(ev))
+    return _noted(explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n, loss=model_loss(ev)),
+                  notes)
 
 
 def assert_gradients_close(

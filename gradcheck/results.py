@@ -38,6 +38,22 @@ def frozen_instance(cls: type[_T], **fields: Any) -> _T:
     return obj
 
 
+def replaced(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace(obj, **changes)`` for an instance :func:`frozen_instance` could build, without its
+    ``__init__``: a copy of its ``__dict__`` with ``changes`` (2 us for a :class:`ParamCheck` where ``replace``
+    takes 10-16).  Internal: an unknown field is an ``AssertionError``.
+
+    >>> e = EntryReport((0,), 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+    >>> replaced(e, kink=True) == dataclasses.replace(e, kink=True)
+    True
+    """
+    assert changes.keys() <= obj.__dict__.keys(), sorted(changes)
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 @functools.lru_cache(maxsize=None)
 def _count(cls: type) -> int:
     """How many fields the dataclass ``cls`` has, and that it has no ``__post_init__`` to skip."""
@@ -235,6 +251,16 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return not self.problems and all(p.passed for p in self.params)
+
+    @property
+    def every_entry_checked(self) -> bool:
+        """Was every entry of every parameter checked (each :attr:`ParamCheck.mode` ``"full"``)?
+
+        Always in full mode; in fast mode when no tensor was probed (every
+        tensor small: :func:`gradcheck.directional.every_entry_in_fast`, or
+        its probes fell short), so no probe guarantee stands in for an entry.
+        """
+        return all(p.mode == "full" for p in self.params)
 
     @property
     def n_kinks(self) -> int:
