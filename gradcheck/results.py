@@ -182,10 +182,13 @@ class ParamCheck:
     ----------
     name, shape : the parameter.
     mode : ``"full"`` (every entry) or ``"fast"`` (random probes, failing
-        entries localised).  Fast mode checks small tensors, and those whose
+        entries localised).  Fast mode checks small tensors
+        (:func:`gradcheck.directional.entrywise_in_fast`), and those whose
         probes did not all count (:func:`gradcheck.directional.unbacked`),
         entry by entry: their mode is ``"full"``, their counts are entries,
-        and they have full mode's diagnosis.
+        they have full mode's diagnosis, and a note says why.  When every
+        tensor is small it runs the full check itself
+        (:func:`gradcheck.directional.every_entry_in_fast`).
     n_entries : entries compared (in fast mode: probes plus localised entries).
     n_failed : entries (or probes) outside the tolerance.
     n_kinks : entries (or probes) judged at a kink by the one-sided bracket.
