@@ -595,11 +595,14 @@ def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: 
     Returns the checks and the numerical gradients taken (those of the tensors checked entry by entry).
     """
     small = [k for k in analytic if entrywise_in_fast(analytic[k].size, probes)]
-    numeric = function_gradients(point, small, noise_scale=point.noise_scale, precision=precision)
+    # full mode's two stages (_accepts): an entry its central difference settles costs the plain loop's two calls
+    accept = _accepts(analytic, tols)
+    numeric = function_gradients(point, small, noise_scale=point.noise_scale, accept=accept, precision=precision)
 
     def entrywise(k: str) -> ParamCheck:
         if k not in numeric:
-            numeric.update(function_gradients(point, [k], noise_scale=point.noise_scale, precision=precision))
+            numeric.update(function_gradients(point, [k], noise_scale=point.noise_scale, accept=accept,
+                                              precision=precision))
         return param_check(k, analytic[k], numeric[k], tols[k])
 
     # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
