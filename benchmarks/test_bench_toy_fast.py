@@ -11,8 +11,8 @@ benchmark ``fast_over_full`` times both modes alternately, round by round,
 each in a block of :data:`BLOCK` calls, the modes taking turns at going
 first; ``extra_info["ratio_of_best"]`` is fast mode's best
 call over the full check's, and must be at most :data:`TOLERATED`.  Before
-(main at 2bfe043) it was 2.4-3.4x on the toy networks, 1.09-1.5x on the
-small opaque checks.  The benchmark's own statistics are those of a round
+(main at 6c75dfe) it was 2.4-3.3x on the toy networks and 1.00-1.03x on the
+small opaque checks (1.09-1.5x at 2bfe043).  The benchmark's own statistics are those of a round
 (both blocks).
 """
 from __future__ import annotations
