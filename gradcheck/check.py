@@ -22,9 +22,10 @@ from gradcheck._validate import (
     check_workers,
     describe,
 )
+from gradcheck.diagnose import Diagnosis, describe as describe_diagnosis
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import EntryVerdicts, Judgement, Tolerance, compare_entries, judge, judged_entries
-from gradcheck.directional import SMALL, fast_check
+from gradcheck.directional import entrywise_in_fast, entrywise_note, every_entry_in_fast, fast_check
 from gradcheck.engine import (
     ModelEvaluator,
     _Column,
@@ -54,7 +55,7 @@ from gradcheck.parallel import workers_from_env
 from gradcheck.report import format_result
 from gradcheck.stencil import EPS, ROUNDOFF_GAIN, ROUNDOFF_ULPS, SUBNORMAL, roundoff
 from gradcheck.recognise import LayerKind
-from gradcheck.results import CheckResult, EntryReport, ParamCheck, frozen_instance
+from gradcheck.results import CheckResult, EntryReport, ParamCheck, frozen_instance, replaced
 
 __all__ = [
     "MODES",
@@ -192,9 +193,10 @@ class _Listed(NamedTuple):
 
 
 def _listed_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], bounds: list[int], listed: _Listed,
-                      passed_array: np.ndarray | None, tol: Tolerance, diagnose_passed: bool) -> tuple[ParamCheck, ...]:
+                      passed_array: np.ndarray | None, tol: Tolerance, diagnose_passed: bool,
+                      notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...]:
     """The summaries of :func:`_small_summaries` from its lists (``passed_array``: the failed indices' source,
-    None when no entry failed: :func:`_settled_in_floats`)."""
+    None when no entry failed: :func:`_settled_in_floats`), each with ``notes``."""
     passed, kink, abs_err, rel_err, badness, refined, rows = listed
     any_failed, any_kink, any_refined = False in passed, True in kink, refined is not None and True in refined
     new = object.__new__
@@ -226,7 +228,7 @@ def _listed_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], 
         out.append(frozen_instance(
             ParamCheck, name=name, shape=shape, mode="full", passed=n_failed == 0, n_entries=stop - start,
             n_failed=n_failed, n_kinks=n_kinks, n_refined=n_refined, max_abs_err=max_abs, max_rel_err=max_rel,
-            worst=tuple(worst), failed_indices=failed_idx, tolerance=tol, notes=(), guarantee=None,
+            worst=tuple(worst), failed_indices=failed_idx, tolerance=tol, notes=notes, guarantee=None,
             diagnosis=passing(name, n_kinks) if diagnose_passed and n_failed == 0 else None))
     return tuple(out)
 
@@ -239,8 +241,10 @@ SETTLED_IN_FLOATS = 64
 
 
 def _settled_in_floats(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,
-                       first: tuple[np.ndarray, np.ndarray], ev: ModelEvaluator, tol: Tolerance) -> tuple[ParamCheck, ...] | None:
-    """A toy network's checks when its first stage settles every entry, computed in Python floats; else None.
+                       first: tuple[np.ndarray, np.ndarray], ev: ModelEvaluator, tol: Tolerance,
+                       notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...] | None:
+    """A toy network's checks when its first stage settles every entry, computed in Python floats (each with
+    ``notes``); else None.
 
     The numbers of the general path (:func:`gradcheck.engine.estimate_tiny`'s first stage, its acceptance
     test :func:`~gradcheck.compare.judge`, :func:`~gradcheck.compare.judged_entries`, :func:`_badness`) bit for
@@ -277,7 +281,8 @@ def _settled_in_floats(names: Sequence[str], analytic: Mapping[str, np.ndarray],
     no = [False] * n
     rows = list(zip(flat.tolist(), d1s, errors, allowed, abs_err, rel_err, no, no, no))  # lower, upper: no kink reads them
     return _listed_summaries(names, analytic, list(itertools.accumulate(sizes, initial=0)),
-                             _Listed([True] * n, no, abs_err, rel_err, badness, no, rows), None, tol, diagnose_passed=True)
+                             _Listed([True] * n, no, abs_err, rel_err, badness, no, rows), None, tol, diagnose_passed=True,
+                             notes=notes)
 
 
 @functools.lru_cache(maxsize=256)
@@ -419,7 +424,10 @@ def check_gradients(
         The point.
     mode : {"full", "fast"}
         ``"fast"``: ``probes`` random directions per tensor of more than
-        :data:`gradcheck.directional.SMALL` entries, as for models.
+        :data:`gradcheck.directional.SMALL` entries, as for models; when no
+        tensor has more, every entry is checked as in full mode (cheaper
+        here), and each tensor's note says so
+        (:func:`gradcheck.directional.every_entry_in_fast`).
     tolerance : Tolerance, optional
     seed : int
         Seeds the noise rays and fast mode's probes; reported in the result.
@@ -557,7 +565,8 @@ def check_point(
     names = [k for k in analytic]
     timings = {}
     t0 = time.perf_counter()
-    if mode == "full":
+    every_entry = mode == "full" or every_entry_in_fast([a.size for a in analytic.values()], probes)
+    if every_entry:  # fast mode too when it would check every entry anyway: the full check's shared passes are cheaper
         numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tols),
                                      workers=_function_workers(workers), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
@@ -566,15 +575,18 @@ def check_point(
         if rediagnose is not None:
             checks = rediagnose(checks, analytic, numeric)
         checks = tuple(_unresolved_note(c, numeric[c.name]) for c in checks)
-        problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
+        checks = checks if mode == "full" else _noted(checks, (entrywise_note(probes, whole=True),))
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
+    checks, unread = _unread(checks, analytic, numeric, point, seed)
+    problems += _unmoved(unread, analytic, moved, question)
     if recheck is not None:
         checks = _kinks_off_ties(checks, numeric, analytic, tols, point, recheck, seed, precision)
-    elif mode == "full" and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
+    elif every_entry and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
         checks = tuple(_function_tie_caveat(c) if not c.passed and _failures_move_ties(
             point, c.name, analytic[c.name], numeric[c.name], tols[c.name], seed) else c for c in checks)
+        warns += _undecided_warning(checks)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
@@ -584,21 +596,25 @@ def check_point(
 def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 rng: np.random.Generator, probes: int,
                 precision: Any) -> tuple[tuple[ParamCheck, ...], dict[str, NumericGradient]]:
-    """Fast mode of :func:`check_point`: small tensors entry by entry, the others by probes
+    """Fast mode of :func:`check_point`: small tensors (:func:`gradcheck.directional.entrywise_in_fast`) entry by
+    entry, the others by probes
     (:func:`gradcheck.directional.fast_check`, entry by entry where the probes fall short).
 
     Returns the checks and the numerical gradients taken (those of the tensors checked entry by entry).
     """
-    small = [k for k in analytic if analytic[k].size <= SMALL]
-    numeric = function_gradients(point, small, noise_scale=point.noise_scale, precision=precision)
+    small = [k for k in analytic if entrywise_in_fast(analytic[k].size, probes)]
+    # full mode's two stages (_accepts): an entry its central difference settles costs the plain loop's two calls
+    accept = _accepts(analytic, tols)
+    numeric = function_gradients(point, small, noise_scale=point.noise_scale, accept=accept, precision=precision)
 
     def entrywise(k: str) -> ParamCheck:
         if k not in numeric:
-            numeric.update(function_gradients(point, [k], noise_scale=point.noise_scale, precision=precision))
+            numeric.update(function_gradients(point, [k], noise_scale=point.noise_scale, accept=accept,
+                                              precision=precision))
         return param_check(k, analytic[k], numeric[k], tols[k])
 
     # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
-    checks = tuple(entrywise(k) if k in numeric
+    checks = tuple(_noted([entrywise(k)], (entrywise_note(probes, whole=False),))[0] if k in small
                    else fast_check(point, k, analytic[k], tols[k], rng=rng, probes=probes,
                                    entrywise=functools.partial(entrywise, k))
                    for k in analytic)
@@ -663,11 +679,31 @@ def _unresolved_note(c: ParamCheck, numeric: NumericGradient) -> ParamCheck:
 def _function_tie_caveat(c: ParamCheck) -> ParamCheck:
     """``c`` (failing, a function with no backward to call elsewhere, every failing entry moving a tie) with a note that
     its failure may be the tie convention's (the note of :func:`_tie_caveat`, for ``check_gradients``)."""
-    return dataclasses.replace(c, notes=c.notes + (
+    return _undecided(c, (
         "every entry that failed moves a tie (its stencil flagged a kink, or its partial derivative jumps across the "
         "point): where a move crosses several ties at once, a correct gradient with any fixed tie convention "
         "(relu'(0)) can fail here, and the diagnosis may be wrong. check_gradients has no backward to call off the "
-        "ties: check at a point off exact ties, or use check_layer, check_net or check_model with your backward",))
+        "ties: check at a point off exact ties, or use check_layer, check_net or check_model with your backward"))
+
+
+def _undecided(c: ParamCheck, note: str) -> ParamCheck:
+    """``c``, failing where the point cannot decide it (every failing entry moves a tie), with ``note`` saying why
+    and its diagnosis led by ``ties.undecided`` (the verdict stands: a failure is not turned into a pass)."""
+    d = c.diagnosis
+    said = dataclasses.replace(d, message=describe_diagnosis(d.code, d.param, {**d.detail, "caveat": "ties.undecided"}),
+                               detail={**d.detail, "caveat": "ties.undecided"}) if d is not None else None
+    return dataclasses.replace(c, notes=c.notes + (note,), diagnosis=said)
+
+
+def _undecided_warning(checks: tuple[ParamCheck, ...]) -> list[str]:
+    """One warning naming the failing tensors the point cannot decide (:func:`_undecided`), if any."""
+    names = [c.name for c in checks if c.diagnosis is not None and c.diagnosis.detail.get("caveat") == "ties.undecided"]
+    if not names:
+        return []
+    return [f"{', '.join(names)} failed at exact ties, which cannot decide {'them' if len(names) > 1 else 'it'}: "
+            "every entry that failed moves a tie (a pre-activation exactly on a kink), where a correct gradient with "
+            "any fixed relu'(0) can fail too (see each tensor's note). Check at a point off exact ties, or with your "
+            "backward (check_layer, check_net, check_model(backward=)), which is then checked off the ties"]
 
 
 #: How :func:`_tie_verdict`'s note says why an opaque function's failing entries are explained.
@@ -683,12 +719,13 @@ def _shows_kinks(checks: tuple[ParamCheck, ...], numeric: Mapping[str, NumericGr
 
 def _entrywise(point: FunctionPoint, c: ParamCheck, analytic: np.ndarray, tol: Tolerance,
                numeric: dict[str, NumericGradient], precision: Any) -> ParamCheck:
-    """``c``, or, for a tensor that failed in fast mode, its check entry by entry (its estimate added to
-    ``numeric``)."""
+    """``c``, or, for a tensor that failed in fast mode, its check entry by entry, with its diagnosis (its
+    estimate added to ``numeric``)."""
     if c.passed or c.name in numeric:
         return c
     numeric.update(function_gradients(point, [c.name], noise_scale=point.noise_scale, precision=precision))
-    return param_check(c.name, analytic, numeric[c.name], tol)
+    return explain((param_check(c.name, analytic, numeric[c.name], tol),), {c.name: analytic},
+                   {c.name: numeric[c.name]})[0]
 
 
 def _failures_move_ties(point: FunctionPoint, name: str, analytic: np.ndarray, numeric: NumericGradient,
@@ -1079,6 +1116,52 @@ def _accepts(analytic: Mapping[str, np.ndarray],
     return {k: accept(a, tols[k]) for k, a in analytic.items()}
 
 
+#: How far :func:`_reads` moves a tensor, each entry by a standard normal times these multiples of max(|p|, 1),
+#: one move after the other until the loss changes: far enough to leave a dead ReLU's flat region (a move of
+#: the order of the inputs) or a saturated sigmoid's (at x = 50 a move of 50 brings some entries below 37,
+#: where sigmoid(x) is no longer 1.0 in float64).
+READ_MOVES = (1e-3, 1e-1, 1.0, 10.0)
+
+
+def _unread(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
+            numeric: Mapping[str, NumericGradient], point: FunctionPoint,
+            seed: int) -> tuple[tuple[ParamCheck, ...], dict[str, NumericGradient]]:
+    """``checks`` with ``wrong.unread`` for each failing tensor the function does not read, and their estimates.
+
+    A tensor whose every central difference is exactly 0 at no kink, while
+    its analytic gradient is not (:func:`gradcheck.explain.loss_unread`),
+    is flat at the point (``wrong.flat``: its gradient is 0 there) unless
+    even far moves of the whole tensor leave the loss unchanged
+    (:func:`_reads`): then the function does not read it, and its gradient
+    cannot be judged.
+    """
+    rng = np.random.default_rng([int(seed), 0x5EAD])
+    unread = {c.name: numeric[c.name] for c in checks if not c.passed and c.name in numeric
+              and loss_unread(analytic[c.name], numeric[c.name]) and not _reads(point, c.name, rng)}
+    return tuple(dataclasses.replace(c, diagnosis=Diagnosis.from_code(
+        "wrong", c.name, template="wrong.unread", max_abs_error=c.max_abs_err, scale=0.0))
+        if c.name in unread else c for c in checks), unread
+
+
+def _reads(point: FunctionPoint, name: str, rng: np.random.Generator) -> bool:
+    """Does the function's value change when the whole tensor ``name`` moves far (:data:`READ_MOVES`)?
+
+    A move where the function raises or is not finite counts as a change:
+    the function reads the tensor there.
+    """
+    p = point.params[name]
+    unit = max(float(np.max(np.abs(p), initial=0.0)), 1.0)
+    for size in READ_MOVES:
+        try:
+            with np.errstate(all="ignore"):  # far from the point exp may overflow: a change, not the user's concern
+                value = point.moved_value({name: rng.standard_normal(p.shape) * (size * unit)})
+        except Exception:  # noqa: BLE001 - whatever the function raises far from the point, it read the tensor
+            return True
+        if value != point.f0:
+            return True
+    return False
+
+
 def _unmoved(numeric: Mapping[str, NumericGradient], analytic: Mapping[str, np.ndarray], moved: str,
              question: str) -> list[str]:
     """One finding naming the parameters whose every central difference is exactly 0 while the analytic gradient is not."""
@@ -1191,7 +1274,9 @@ def check_model(
     mode : {"full", "fast"}
         ``"full"`` checks every entry; ``"fast"`` uses ``probes`` random
         probes per tensor (small tensors entry by entry) and localises
-        failures by bisection.
+        failures by bisection; when every tensor is small (the notebooks'
+        toy networks) it runs the full check, cheaper there, and each
+        tensor's note says so (:func:`gradcheck.directional.every_entry_in_fast`).
     grads : mapping, optional
         Analytic gradients to check instead of ``model.backward(params, x, y)``.
     backward : callable, optional
@@ -1285,10 +1370,7 @@ def check_model(
     if not np.isfinite(ev.f0):
         raise GradcheckValueError(f"the loss is not finite at this point: {ev.f0!r}")
     problems += _forward_problems(model, ev, losses[0], output, px, py)
-    if mode == "full":
-        checks = _full(ev, analytic, tols, workers)
-    else:
-        checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
+    checks = _model_checks(ev, analytic, tols, mode=mode, seed=seed, probes=probes, workers=workers)
     # failing at kinks; and on a point with exact ties, whatever a kink bracket decided
     checks, found = _on_ties(checks, ev, px, analytic, None if grads is not None else backward, who, tols,
                              mode=mode, seed=seed, probes=probes, workers=workers)
@@ -1296,8 +1378,8 @@ def check_model(
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
-                       params=checks, tolerance=tol, problems=tuple(problems), warnings=tuple(said),
-                       timings=timings)
+                       params=checks, tolerance=tol, problems=tuple(problems),
+                       warnings=(*said, *_undecided_warning(checks)), timings=timings)
 
 
 #: How far :func:`_off_ties` moves every parameter entry, relative to ``max(|p|, 1)``: a thousandth, about
@@ -1347,8 +1429,7 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping
         there = ModelEvaluator(ev.model, moved, x, ev.y)
         if not np.isfinite(there.f0) or not all(np.isfinite(g).all() for g in analytic.values()):
             return checks, found  # nothing to learn there: the verdicts at the point given stand
-        for c in (_full(there, analytic, tols, workers) if mode == "full" else
-                  _fast_model(there, analytic, tols, seed=seed, probes=probes, workers=workers)):
+        for c in _model_checks(there, analytic, tols, mode=mode, seed=seed, probes=probes, workers=workers):
             if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], explained.get(c.name, True)) if c.name in tied else c
@@ -1428,11 +1509,11 @@ def _on_ties(checks: tuple[ParamCheck, ...], ev: ModelEvaluator, x: np.ndarray, 
 def _tie_caveat(c: ParamCheck) -> ParamCheck:
     """``c`` (failing, with grads given, on ties, every failing entry moving a tie) with a note that its failure
     may be the convention's."""
-    return dataclasses.replace(c, notes=c.notes + (
+    return _undecided(c, (
         "every entry that failed moves a pre-activation exactly on a kink (a tie): where a move crosses several ties, "
         "a correct gradient with any fixed relu'(0) can fail here, and the diagnosis may be wrong. With grads= the "
         "check cannot look elsewhere: pass backward= (it is then checked at points moved off the ties) or check at "
-        "a point off exact ties",))
+        "a point off exact ties"))
 
 
 def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],
@@ -1654,9 +1735,31 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool, *,
     return dataclasses.replace(off, notes=(note,) + off.notes)
 
 
+def _model_checks(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance], *,
+                  mode: str, seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
+    """The checks of :func:`check_model`'s ``mode``: :func:`_full`, or :func:`_fast_model`.
+
+    Fast mode runs :func:`_full` itself when it would check every entry
+    anyway (:func:`gradcheck.directional.every_entry_in_fast`: the
+    notebooks' toy networks), each tensor with a note saying so
+    (:func:`gradcheck.directional.entrywise_note`): the same verdicts and diagnoses, from one
+    joined pass instead of one per tensor.
+    """
+    if mode == "full":
+        return _full(ev, analytic, tols, workers)
+    if every_entry_in_fast([a.size for a in analytic.values()], probes):
+        return _full(ev, analytic, tols, workers, notes=(entrywise_note(probes, whole=True),))
+    return _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
+
+
+def _noted(checks: Sequence[ParamCheck], notes: tuple[str, ...]) -> tuple[ParamCheck, ...]:
+    """``checks``, each with ``notes`` before its own."""
+    return tuple(replaced(c, notes=notes + c.notes) for c in checks) if notes else tuple(checks)
+
+
 def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
-    """Fast mode of :func:`check_model`: tensors of at most :data:`~gradcheck.directional.SMALL` entries entry by
+    """Fast mode of :func:`check_model`: small tensors (:func:`~gradcheck.directional.entrywise_in_fast`) entry by
     entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short).
 
     A tensor checked entry by entry gets its diagnosis as in full mode
@@ -1670,10 +1773,12 @@ def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Ma
         numeric[k] = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
         return param_check(k, analytic[k], numeric[k], tols[k])
 
-    checks = tuple(entrywise(k) if analytic[k].size <= SMALL
-                   else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
-                                   entrywise=functools.partial(entrywise, k))
-                   for k in ev.params)
+    def checked(k: str) -> ParamCheck:
+        if entrywise_in_fast(analytic[k].size, probes):
+            return _noted([entrywise(k)], (entrywise_note(probes, whole=False),))[0]
+        return fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes, entrywise=functools.partial(entrywise, k))
+
+    checks = tuple(checked(k) for k in ev.params)
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
     return explain(checks, analytic, numeric, batch_size=n, loss=model_loss(ev))
 
@@ -1831,8 +1936,9 @@ def _gap(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
 
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance],
-          workers: int | None) -> tuple[ParamCheck, ...]:
-    """Two-stage full check: entries settled by ``+-h`` are not refined.
+          workers: int | None, *, notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...]:
+    """Two-stage full check: entries settled by ``+-h`` are not refined.  ``notes`` lead every check's notes
+    (built in where a toy network's checks are built: :func:`_settled_in_floats`).
 
     A tiny model (:meth:`~gradcheck.engine.ModelEvaluator.tiny`, the
     notebooks' toy networks) whose parameters share a tolerance keeps its
@@ -1863,7 +1969,7 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
         # the stacking tested on the first pass itself; when it fails, by its own tests (engine.estimate_tiny)
         first = tiny_first_stage(ev, names, verify=True)
         settled = None if first is None or len(flat) > SETTLED_IN_FLOATS else _settled_in_floats(
-            names, analytic, flat, first, ev, tol)
+            names, analytic, flat, first, ev, tol, notes)
         if settled is not None:
             return settled
         whole = None if first is None else estimate_tiny(ev, names, accept, first=first)
@@ -1877,19 +1983,20 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
             checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True, judged=j if same else None)
             failing = tuple(c for c in checks if not c.passed)
             if not failing:
-                return checks
+                return _noted(checks, notes)
             # the passing ones already have what explain would give them
             bounds = ev.bounds(names)
             values = {k: whole.value[a:b].reshape(analytic[k].shape) for k, a, b in zip(names, bounds[:-1], bounds[1:])}
             wrong = split_estimate(ev, names, whole, only={c.name for c in failing})
             explained = iter(explain(failing, analytic, wrong, batch_size=n, values=values, loss=model_loss(ev)))
-            return tuple(c if c.passed else next(explained) for c in checks)
+            return _noted(tuple(c if c.passed else next(explained) for c in checks), notes)
         numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
     else:
         numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
                                      accept=_accepts(analytic, tols))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-    return explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n, loss=model_loss(ev))
+    return _noted(explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n, loss=model_loss(ev)),
+                  notes)
 
 
 def assert_gradients_close(

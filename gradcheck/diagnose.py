@@ -213,7 +213,9 @@ def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "e
     """Render the sentence for a diagnosis from its code, parameter and detail.
 
     ``detail["template"]`` selects a variant (``"wrong.zero"``); the
-    default is the template named by ``code``.
+    default is the template named by ``code``.  ``detail["caveat"]`` names
+    a template said before it, when the point cannot decide the verdict
+    (``"ties.undecided"``).
 
     >>> describe("scale", "dW", {"template": "scale.named", "factor_text": "2", "cause_key": "cause.2"})
     'dW is the exact gradient times 2: the factor 1/2 of the loss was lost (the derivative of (1/2)(y - a)^2 is (a - y), not 2(a - y)).'
@@ -238,7 +240,10 @@ def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "e
         if isinstance(fields.get(k), list):
             fields[k] = tuple(fields[k])
     text = messages.render(str(detail.get("template", code)), fields, lang=lang)
-    return f"{text} {fields['shared']}" if "shared" in fields else text
+    text = f"{text} {fields['shared']}" if "shared" in fields else text
+    if detail.get("caveat"):  # a verdict the point cannot decide ("ties.undecided") says so first
+        text = f"{messages.render(detail['caveat'], fields, lang=lang)} {text}"
+    return text
 
 
 def _make(code: str, param: str, lang: str, **detail: Any) -> Diagnosis:
@@ -447,7 +452,7 @@ def diagnose_parameter(
     dtype = str(arr.dtype)
     s = arr.astype(np.float64)
     if s.shape != r.shape:
-        return _diagnose_shape(param, s, r, others, lang)
+        return _diagnose_shape(param, s, r, others, lang, batch_size)
     n_bad = int(np.sum(~np.isfinite(s)))
     if n_bad:
         return _make("nonfinite", param, lang, n_nonfinite=n_bad, n_total=int(s.size))
@@ -557,7 +562,22 @@ def _accepted(s: np.ndarray, r: np.ndarray, numeric: NumericGradient | None, tol
     return j.passed, int(np.sum(j.by_bracket))
 
 
-def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[str, np.ndarray], lang: str) -> Diagnosis:
+def _unsummed(s: np.ndarray, r: np.ndarray, batch_size: int | None) -> bool:
+    """Whether ``s`` is one gradient per sample, ``(N, k)``, whose sum over the batch is ``r`` (``k`` entries).
+
+    A bias gradient left unsummed (``db = delta``).  The sum of two or more
+    rows matching the gradient to ``RTOL_PATTERN`` is the evidence (random
+    rows do not add up to it by chance); with ``batch_size`` known the rows
+    must be that many.
+    """
+    rows_ok = s.shape[0] > 1 if batch_size is None else s.shape[0] == batch_size > 1
+    if s.ndim != 2 or not rows_ok or s.shape[1] != r.size or _max_abs(r) == 0 or not np.all(np.isfinite(s)):
+        return False
+    return _close(s.sum(axis=0), r.reshape(-1), RTOL_PATTERN)
+
+
+def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[str, np.ndarray], lang: str,
+                    batch_size: int | None = None) -> Diagnosis:
     got, expected = list(s.shape), list(r.shape)
     shapes = {"got_shape": got, "expected_shape": expected}
     finite = bool(np.all(np.isfinite(s)))
@@ -574,6 +594,9 @@ def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[st
         for other, g in others.items():
             if g.size and g.shape == s.shape and _close(s, g, RTOL_PATTERN) and not _close(s, np.zeros_like(g), 0.0):
                 return _make("swapped", param, lang, other=other, **shapes)
+    if _unsummed(s, r, batch_size):
+        template = "shape.unsummed" if r.ndim == 1 else "shape.unsummed.keepdims"  # (k,) or (1, k)
+        return _make("shape", param, lang, template=template, values_match=False, summed_match=True, **shapes)
     return _make("shape", param, lang, values_match=False, **shapes)
 
 

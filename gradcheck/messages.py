@@ -143,6 +143,22 @@ TEMPLATES: _T = {
         "en": "{param} has shape {got_shape}, expected {expected_shape}.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다.",
     },
+    "shape.unsummed": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0)을 쓰세요.",
+    },
+    "shape.unsummed.keepdims": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0, keepdims=True).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0, keepdims=True)를 쓰세요.",
+    },
     "shape.values": {
         "en": "{param} has shape {got_shape}, expected {expected_shape}; its values are right once reshaped.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다. 모양만 바꾸면 값은 맞습니다.",
@@ -208,6 +224,38 @@ TEMPLATES: _T = {
     "wrong.unread": {
         "en": "{param} cannot be judged: the loss did not change when {param} moved (every numerical entry is exactly 0; see the problem above). Fix that first: the gradient itself may be right.",
         "ko": "{param}은(는) 판정할 수 없습니다: {param}을(를) 움직여도 손실이 변하지 않았습니다 (수치 기울기가 모두 정확히 0; 위의 문제 참고). 그 문제를 먼저 고치세요: 기울기 자체는 맞을 수 있습니다.",
+    },
+    "wrong.flat": {
+        "en": "{param} is wrong: the loss is flat here (it did not change when any entry of {param} moved, and no "
+              "entry sits at a kink), so the gradient is 0 at this point (a dead ReLU or a saturated unit?), while "
+              "yours has {n_wrong} nonzero entries of {n_total}.",
+        "ko": "{param}이(가) 틀렸습니다: 이 점에서 손실이 평평합니다 ({param}의 어느 원소를 움직여도 손실이 변하지 않았고, "
+              "꺾이는 점에 있는 원소도 없습니다). 따라서 이 점의 기울기는 0인데 (죽은 ReLU나 포화된 유닛?), 제출한 "
+              "기울기는 원소 {n_total}개 중 {n_wrong}개가 0이 아닙니다.",
+    },
+    "wrong.probed": {
+        "en": "{param} is wrong: {n_wrong} of its {n_total} random probes failed, and bisection localised no single "
+              "wrong entry (the error is spread over many entries, each below its share): check with mode='full' for "
+              "a diagnosis of every entry.",
+        "ko": "{param}이(가) 틀렸습니다: 무작위 방향 {n_total}개 중 {n_wrong}개에서 불일치했지만, 이분 탐색으로 틀린 원소를 "
+              "하나도 특정하지 못했습니다 (오차가 많은 원소에 조금씩 퍼져 있습니다). 모든 원소의 진단은 전체 모드로 "
+              "확인하세요.",
+    },
+    "wrong.localised": {
+        "en": "{param} is wrong: {n_wrong} of its {n_total} random probes failed, and bisection found wrong "
+              "entries ({n_localised} found, the first at index {first_wrong}); fast mode names a cause only when those "
+              "entries share one constant factor: check with mode='full' for a diagnosis of every entry.",
+        "ko": "{param}이(가) 틀렸습니다: 무작위 방향 {n_total}개 중 {n_wrong}개에서 불일치했고, 이분 탐색으로 틀린 원소 "
+              "{n_localised}개를 찾았습니다 (첫 번째 위치 {first_wrong}). 빠른 모드는 찾은 원소들이 모두 같은 상수배일 "
+              "때만 원인을 말합니다: 모든 원소의 진단은 전체 모드로 확인하세요.",
+    },
+    "ties.undecided": {
+        "en": "{param} cannot be decided at exact ties: every entry that failed moves a tie (a pre-activation "
+              "exactly on a kink), where a correct gradient with any fixed relu'(0) can fail too (see the note). "
+              "What the check saw there:",
+        "ko": "{param}은(는) 정확한 동점(꺾이는 점에 정확히 놓인 활성화 전 값)에서는 판정할 수 없습니다: 틀린 원소마다 "
+              "동점을 움직이며, 그런 곳에서는 relu'(0)을 어떻게 정하든 올바른 기울기도 실패할 수 있습니다 (메모 참고). "
+              "그 점에서 검사가 본 것:",
     },
     "wrong.param": {
         "en": "{param} equals the parameter itself, not its gradient.",
@@ -329,6 +377,28 @@ TEMPLATES: _T = {
     "mistake.tanh_prime_of_z": {
         "en": "the tanh derivative was computed as 1 - z**2 on the pre-activation z; it is 1 - a**2 with a = tanh(z).",
         "ko": "tanh 미분을 활성화 전 값 z에 대해 1 - z**2로 계산했습니다. 올바른 값은 a = tanh(z)일 때 1 - a**2입니다.",
+    },
+    "mistake.sigmoid_prime_as_output": {
+        "en": "the sigmoid derivative was taken as the sigmoid's output a itself; it is a * (1 - a): the factor (1 - a) "
+              "is missing.",
+        "ko": "시그모이드 미분을 시그모이드의 출력 a 자체로 계산했습니다. 올바른 값은 a * (1 - a)입니다: (1 - a) 항이 "
+              "빠졌습니다.",
+    },
+    "mistake.bce_sigmoid_prime_again": {
+        "en": "the output's delta was multiplied by the sigmoid's derivative a * (1 - a) once too often: for a sigmoid "
+              "output with the cross-entropy loss, the gradient at the sigmoid's input z is already (a - y) / N (the "
+              "cross-entropy's 1 / (a (1 - a)) cancels the sigmoid's derivative); leave the factor a * (1 - a) out.",
+        "ko": "출력층의 델타에 시그모이드 미분 a * (1 - a)를 한 번 더 곱했습니다: 시그모이드 출력에 교차 엔트로피 손실을 "
+              "쓰면 시그모이드 입력 z에 대한 기울기는 이미 (a - y) / N입니다 (교차 엔트로피의 1 / (a (1 - a))가 "
+              "시그모이드 미분과 약분됩니다). a * (1 - a)를 곱하지 마세요.",
+    },
+    "mistake.softmax_ce_prime_again": {
+        "en": "the output's delta was multiplied by p * (1 - p), the diagonal of the softmax's derivative, once too "
+              "often: for a softmax output with the cross-entropy loss, the gradient at the softmax's input z is "
+              "already (p - t) / N (the softmax's derivative is in it); leave the factor p * (1 - p) out.",
+        "ko": "출력층의 델타에 소프트맥스 미분의 대각 성분 p * (1 - p)를 한 번 더 곱했습니다: 소프트맥스 출력에 교차 엔트로피 "
+              "손실을 쓰면 소프트맥스 입력 z에 대한 기울기는 이미 (p - t) / N입니다 (소프트맥스 미분이 이미 들어 있습니다). "
+              "p * (1 - p)를 곱하지 마세요.",
     },
     "mistake.generic": {
         "en": "it matches the known mistake {mistake}.",

@@ -25,6 +25,7 @@ FIELDS = {
     "moved": 2e-12, "step": 1e-9, "noisy": 12, "counted": 13,  # ... or by its rounding
     "bound": 1e-4,  # the largest near miss float32 or an epsilon explains
     "eps_text": "1e-7", "n_saturated": 6, "n_samples": 10,  # an epsilon inside a log (gradcheck.logeps)
+    "call": 4, "limit": 1048576,  # the call of a session that ran out of time or output (rt23 F12)
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {
@@ -37,6 +38,7 @@ CODE_WORDS = {
     "astype",  # numpy's cast, as a student writes it
     "dgamma", "dout", "sum", "hat",  # a batch norm's dgamma = sum(dout * xhat) (xhat loses the field value x here)
     "deriv",  # 001's relu2deriv (the field value 2 is cut out of it here)
+    "keepdims", "True",  # numpy's .sum(axis=0, keepdims=True), as a student writes it
 }
 
 
