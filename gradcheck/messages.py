@@ -143,6 +143,22 @@ TEMPLATES: _T = {
         "en": "{param} has shape {got_shape}, expected {expected_shape}.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다.",
     },
+    "shape.unsummed": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0)을 쓰세요.",
+    },
+    "shape.unsummed.keepdims": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0, keepdims=True).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0, keepdims=True)를 쓰세요.",
+    },
     "shape.values": {
         "en": "{param} has shape {got_shape}, expected {expected_shape}; its values are right once reshaped.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다. 모양만 바꾸면 값은 맞습니다.",
@@ -373,6 +389,28 @@ TEMPLATES: _T = {
     "mistake.tanh_prime_of_z": {
         "en": "the tanh derivative was computed as 1 - z**2 on the pre-activation z; it is 1 - a**2 with a = tanh(z).",
         "ko": "tanh 미분을 활성화 전 값 z에 대해 1 - z**2로 계산했습니다. 올바른 값은 a = tanh(z)일 때 1 - a**2입니다.",
+    },
+    "mistake.sigmoid_prime_as_output": {
+        "en": "the sigmoid derivative was taken as the sigmoid's output a itself; it is a * (1 - a): the factor (1 - a) "
+              "is missing.",
+        "ko": "시그모이드 미분을 시그모이드의 출력 a 자체로 계산했습니다. 올바른 값은 a * (1 - a)입니다: (1 - a) 항이 "
+              "빠졌습니다.",
+    },
+    "mistake.bce_sigmoid_prime_again": {
+        "en": "the output's delta was multiplied by the sigmoid's derivative a * (1 - a) once too often: for a sigmoid "
+              "output with the cross-entropy loss, the gradient at the sigmoid's input z is already (a - y) / N (the "
+              "cross-entropy's 1 / (a (1 - a)) cancels the sigmoid's derivative); leave the factor a * (1 - a) out.",
+        "ko": "출력층의 델타에 시그모이드 미분 a * (1 - a)를 한 번 더 곱했습니다: 시그모이드 출력에 교차 엔트로피 손실을 "
+              "쓰면 시그모이드 입력 z에 대한 기울기는 이미 (a - y) / N입니다 (교차 엔트로피의 1 / (a (1 - a))가 "
+              "시그모이드 미분과 약분됩니다). a * (1 - a)를 곱하지 마세요.",
+    },
+    "mistake.softmax_ce_prime_again": {
+        "en": "the output's delta was multiplied by p * (1 - p), the diagonal of the softmax's derivative, once too "
+              "often: for a softmax output with the cross-entropy loss, the gradient at the softmax's input z is "
+              "already (p - t) / N (the softmax's derivative is in it); leave the factor p * (1 - p) out.",
+        "ko": "출력층의 델타에 소프트맥스 미분의 대각 성분 p * (1 - p)를 한 번 더 곱했습니다: 소프트맥스 출력에 교차 엔트로피 "
+              "손실을 쓰면 소프트맥스 입력 z에 대한 기울기는 이미 (p - t) / N입니다 (소프트맥스 미분이 이미 들어 있습니다). "
+              "p * (1 - p)를 곱하지 마세요.",
     },
     "mistake.generic": {
         "en": "it matches the known mistake {mistake}.",
