@@ -221,6 +221,18 @@ TEMPLATES: _T = {
         "ko": "{param}이(가) 모두 0이지만 정확한 기울기는 0이 아닙니다: 이 매개변수까지 아무 값도 전달되지 않았습니다 "
               "(아직 작성하지 않은 역전파, 저장하지 않은 결과, 또는 여기서 모든 곳이 0인 계수나 마스크).",
     },
+    "wrong.ties": {
+        "en": "{param} shares the gradient wrongly among tied entries: moving its {n_tied} entries equal to {value:g} "
+              "together changes the loss at the rate {numeric:.6g}, but the gradient says {analytic:.6g} ({ratio:.3g} "
+              "times as much). Each tied entry alone lies within its kink's one-sided bracket, but tied entries share "
+              "one gradient: a max-pool backward that routes the gradient to every tied maximum, instead of to one of "
+              "them, does this.",
+        "ko": "{param}이(가) 값이 같은(동점인) 원소들 사이에 기울기를 잘못 나눕니다: 값이 {value:g}인 원소 {n_tied}개를 "
+              "함께 움직이면 손실이 {numeric:.6g}의 비율로 변하지만, 기울기는 {analytic:.6g}라고 합니다 ({ratio:.3g}배). "
+              "동점인 원소 하나하나는 꺾이는 점의 한쪽 차분 구간 안에 있지만, 동점인 원소들은 하나의 기울기를 나눠 가져야 "
+              "합니다: 최댓값이 여러 개인 창에서 최댓값 하나가 아니라 모든 최댓값에 기울기를 보내는 최대 풀링의 역전파가 "
+              "이렇게 됩니다.",
+    },
     "wrong.unread": {
         "en": "{param} cannot be judged: the loss did not change when {param} moved (every numerical entry is exactly 0; see the problem above). Fix that first: the gradient itself may be right.",
         "ko": "{param}은(는) 판정할 수 없습니다: {param}을(를) 움직여도 손실이 변하지 않았습니다 (수치 기울기가 모두 정확히 0; 위의 문제 참고). 그 문제를 먼저 고치세요: 기울기 자체는 맞을 수 있습니다.",
