@@ -2,47 +2,19 @@
 long non-ASCII names (F5) and a class zip given as the folder (F7)."""
 from __future__ import annotations
 
-import argparse
-import csv
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from gradcheck.grading import cli
 from gradcheck.grading.assignment import parse_assignment
 from gradcheck.grading.autograder import _why, find_submission
 from gradcheck.grading.identity import Submission, collect_submissions, output_names, safe_name
 
-GOOD = """
-import numpy as np
-def backward(params, x, y):
-    z = x @ params["W1"] + params["b1"]
-    a = 1 / (1 + np.exp(-z))
-    d = 2 * (a - y) / len(y) * a * (1 - a)
-    return {"W1": x.T @ d, "b1": d.sum(0, keepdims=True)}
-"""
-SCALE = GOOD.replace("2 * (a - y) / len(y)", "(a - y)")  # half the gradient: 1 of xor_1layer's 2 points
+from tests.grading.test_lms_layouts import GOOD, SCALE, grade, rows, write
+
 #: Every file system the grader writes to takes names of at most 255 bytes.
 NAME_MAX = 255
-
-
-def grade(*argv: object) -> int:
-    parser = argparse.ArgumentParser(prog="gradcheck")
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["grade", *map(str, argv)])
-    return int(args.func(args))
-
-
-def write(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(path.open(encoding="utf-8-sig")))
 
 
 # -- F5: a long Korean name ---------------------------------------------------------------------------
