@@ -22,6 +22,7 @@ from gradcheck._validate import (
     check_workers,
     describe,
 )
+from gradcheck.diagnose import Diagnosis, describe as describe_diagnosis
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import EntryVerdicts, Judgement, Tolerance, compare_entries, judge, judged_entries
 from gradcheck.directional import SMALL, fast_check
@@ -558,15 +559,17 @@ def check_point(
         if rediagnose is not None:
             checks = rediagnose(checks, analytic, numeric)
         checks = tuple(_unresolved_note(c, numeric[c.name]) for c in checks)
-        problems += _unmoved({c.name: numeric[c.name] for c in checks if not c.passed}, analytic, moved, question)
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
+    checks, unread = _unread(checks, analytic, numeric, point, seed)
+    problems += _unmoved(unread, analytic, moved, question)
     if recheck is not None:
         checks = _kinks_off_ties(checks, numeric, analytic, tols, point, recheck, seed, precision)
     elif mode == "full" and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
         checks = tuple(_function_tie_caveat(c) if not c.passed and _failures_move_ties(
             point, c.name, analytic[c.name], numeric[c.name], tols[c.name], seed) else c for c in checks)
+        warns += _undecided_warning(checks)
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=subject, mode=mode, seed=int(seed), n_samples=n_samples, params=checks,
                        tolerance=tol, problems=tuple(dict.fromkeys(problems)), warnings=tuple(warns),
@@ -582,11 +585,14 @@ def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: 
     Returns the checks and the numerical gradients taken (those of the tensors checked entry by entry).
     """
     small = [k for k in analytic if analytic[k].size <= SMALL]
-    numeric = function_gradients(point, small, noise_scale=point.noise_scale, precision=precision)
+    # full mode's two stages (_accepts): an entry its central difference settles costs the plain loop's two calls
+    accept = _accepts(analytic, tols)
+    numeric = function_gradients(point, small, noise_scale=point.noise_scale, accept=accept, precision=precision)
 
     def entrywise(k: str) -> ParamCheck:
         if k not in numeric:
-            numeric.update(function_gradients(point, [k], noise_scale=point.noise_scale, precision=precision))
+            numeric.update(function_gradients(point, [k], noise_scale=point.noise_scale, accept=accept,
+                                              precision=precision))
         return param_check(k, analytic[k], numeric[k], tols[k])
 
     # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
@@ -655,11 +661,31 @@ def _unresolved_note(c: ParamCheck, numeric: NumericGradient) -> ParamCheck:
 def _function_tie_caveat(c: ParamCheck) -> ParamCheck:
     """``c`` (failing, a function with no backward to call elsewhere, every failing entry moving a tie) with a note that
     its failure may be the tie convention's (the note of :func:`_tie_caveat`, for ``check_gradients``)."""
-    return dataclasses.replace(c, notes=c.notes + (
+    return _undecided(c, (
         "every entry that failed moves a tie (its stencil flagged a kink, or its partial derivative jumps across the "
         "point): where a move crosses several ties at once, a correct gradient with any fixed tie convention "
         "(relu'(0)) can fail here, and the diagnosis may be wrong. check_gradients has no backward to call off the "
-        "ties: check at a point off exact ties, or use check_layer, check_net or check_model with your backward",))
+        "ties: check at a point off exact ties, or use check_layer, check_net or check_model with your backward"))
+
+
+def _undecided(c: ParamCheck, note: str) -> ParamCheck:
+    """``c``, failing where the point cannot decide it (every failing entry moves a tie), with ``note`` saying why
+    and its diagnosis led by ``ties.undecided`` (the verdict stands: a failure is not turned into a pass)."""
+    d = c.diagnosis
+    said = dataclasses.replace(d, message=describe_diagnosis(d.code, d.param, {**d.detail, "caveat": "ties.undecided"}),
+                               detail={**d.detail, "caveat": "ties.undecided"}) if d is not None else None
+    return dataclasses.replace(c, notes=c.notes + (note,), diagnosis=said)
+
+
+def _undecided_warning(checks: tuple[ParamCheck, ...]) -> list[str]:
+    """One warning naming the failing tensors the point cannot decide (:func:`_undecided`), if any."""
+    names = [c.name for c in checks if c.diagnosis is not None and c.diagnosis.detail.get("caveat") == "ties.undecided"]
+    if not names:
+        return []
+    return [f"{', '.join(names)} failed at exact ties, which cannot decide {'them' if len(names) > 1 else 'it'}: "
+            "every entry that failed moves a tie (a pre-activation exactly on a kink), where a correct gradient with "
+            "any fixed relu'(0) can fail too (see each tensor's note). Check at a point off exact ties, or with your "
+            "backward (check_layer, check_net, check_model(backward=)), which is then checked off the ties"]
 
 
 #: How :func:`_tie_verdict`'s note says why an opaque function's failing entries are explained.
@@ -675,12 +701,13 @@ def _shows_kinks(checks: tuple[ParamCheck, ...], numeric: Mapping[str, NumericGr
 
 def _entrywise(point: FunctionPoint, c: ParamCheck, analytic: np.ndarray, tol: Tolerance,
                numeric: dict[str, NumericGradient], precision: Any) -> ParamCheck:
-    """``c``, or, for a tensor that failed in fast mode, its check entry by entry (its estimate added to
-    ``numeric``)."""
+    """``c``, or, for a tensor that failed in fast mode, its check entry by entry, with its diagnosis (its
+    estimate added to ``numeric``)."""
     if c.passed or c.name in numeric:
         return c
     numeric.update(function_gradients(point, [c.name], noise_scale=point.noise_scale, precision=precision))
-    return param_check(c.name, analytic, numeric[c.name], tol)
+    return explain((param_check(c.name, analytic, numeric[c.name], tol),), {c.name: analytic},
+                   {c.name: numeric[c.name]})[0]
 
 
 def _failures_move_ties(point: FunctionPoint, name: str, analytic: np.ndarray, numeric: NumericGradient,
@@ -1001,6 +1028,52 @@ def _accepts(analytic: Mapping[str, np.ndarray],
     return {k: accept(a, tols[k]) for k, a in analytic.items()}
 
 
+#: How far :func:`_reads` moves a tensor, each entry by a standard normal times these multiples of max(|p|, 1),
+#: one move after the other until the loss changes: far enough to leave a dead ReLU's flat region (a move of
+#: the order of the inputs) or a saturated sigmoid's (at x = 50 a move of 50 brings some entries below 37,
+#: where sigmoid(x) is no longer 1.0 in float64).
+READ_MOVES = (1e-3, 1e-1, 1.0, 10.0)
+
+
+def _unread(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
+            numeric: Mapping[str, NumericGradient], point: FunctionPoint,
+            seed: int) -> tuple[tuple[ParamCheck, ...], dict[str, NumericGradient]]:
+    """``checks`` with ``wrong.unread`` for each failing tensor the function does not read, and their estimates.
+
+    A tensor whose every central difference is exactly 0 at no kink, while
+    its analytic gradient is not (:func:`gradcheck.explain.loss_unread`),
+    is flat at the point (``wrong.flat``: its gradient is 0 there) unless
+    even far moves of the whole tensor leave the loss unchanged
+    (:func:`_reads`): then the function does not read it, and its gradient
+    cannot be judged.
+    """
+    rng = np.random.default_rng([int(seed), 0x5EAD])
+    unread = {c.name: numeric[c.name] for c in checks if not c.passed and c.name in numeric
+              and loss_unread(analytic[c.name], numeric[c.name]) and not _reads(point, c.name, rng)}
+    return tuple(dataclasses.replace(c, diagnosis=Diagnosis.from_code(
+        "wrong", c.name, template="wrong.unread", max_abs_error=c.max_abs_err, scale=0.0))
+        if c.name in unread else c for c in checks), unread
+
+
+def _reads(point: FunctionPoint, name: str, rng: np.random.Generator) -> bool:
+    """Does the function's value change when the whole tensor ``name`` moves far (:data:`READ_MOVES`)?
+
+    A move where the function raises or is not finite counts as a change:
+    the function reads the tensor there.
+    """
+    p = point.params[name]
+    unit = max(float(np.max(np.abs(p), initial=0.0)), 1.0)
+    for size in READ_MOVES:
+        try:
+            with np.errstate(all="ignore"):  # far from the point exp may overflow: a change, not the user's concern
+                value = point.moved_value({name: rng.standard_normal(p.shape) * (size * unit)})
+        except Exception:  # noqa: BLE001 - whatever the function raises far from the point, it read the tensor
+            return True
+        if value != point.f0:
+            return True
+    return False
+
+
 def _unmoved(numeric: Mapping[str, NumericGradient], analytic: Mapping[str, np.ndarray], moved: str,
              question: str) -> list[str]:
     """One finding naming the parameters whose every central difference is exactly 0 while the analytic gradient is not."""
@@ -1216,8 +1289,8 @@ def check_model(
     timings["numeric"] = time.perf_counter() - t0
     return CheckResult(subject=getattr(model, "name", type(model).__name__), mode=mode, seed=int(seed),
                        n_samples=int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None,
-                       params=checks, tolerance=tol, problems=tuple(problems), warnings=tuple(said),
-                       timings=timings)
+                       params=checks, tolerance=tol, problems=tuple(problems),
+                       warnings=(*said, *_undecided_warning(checks)), timings=timings)
 
 
 #: How far :func:`_off_ties` moves every parameter entry, relative to ``max(|p|, 1)``: a thousandth, about
@@ -1348,11 +1421,11 @@ def _on_ties(checks: tuple[ParamCheck, ...], ev: ModelEvaluator, x: np.ndarray, 
 def _tie_caveat(c: ParamCheck) -> ParamCheck:
     """``c`` (failing, with grads given, on ties, every failing entry moving a tie) with a note that its failure
     may be the convention's."""
-    return dataclasses.replace(c, notes=c.notes + (
+    return _undecided(c, (
         "every entry that failed moves a pre-activation exactly on a kink (a tie): where a move crosses several ties, "
         "a correct gradient with any fixed relu'(0) can fail here, and the diagnosis may be wrong. With grads= the "
         "check cannot look elsewhere: pass backward= (it is then checked at points moved off the ties) or check at "
-        "a point off exact ties",))
+        "a point off exact ties"))
 
 
 def _entrywise_at(ev: ModelEvaluator, c: ParamCheck, analytic: Mapping[str, np.ndarray],

@@ -213,7 +213,9 @@ def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "e
     """Render the sentence for a diagnosis from its code, parameter and detail.
 
     ``detail["template"]`` selects a variant (``"wrong.zero"``); the
-    default is the template named by ``code``.
+    default is the template named by ``code``.  ``detail["caveat"]`` names
+    a template said before it, when the point cannot decide the verdict
+    (``"ties.undecided"``).
 
     >>> describe("scale", "dW", {"template": "scale.named", "factor_text": "2", "cause_key": "cause.2"})
     'dW is the exact gradient times 2: the factor 1/2 of the loss was lost (the derivative of (1/2)(y - a)^2 is (a - y), not 2(a - y)).'
@@ -238,7 +240,10 @@ def describe(code: str, param: str, detail: Mapping[str, Any], *, lang: str = "e
         if isinstance(fields.get(k), list):
             fields[k] = tuple(fields[k])
     text = messages.render(str(detail.get("template", code)), fields, lang=lang)
-    return f"{text} {fields['shared']}" if "shared" in fields else text
+    text = f"{text} {fields['shared']}" if "shared" in fields else text
+    if detail.get("caveat"):  # a verdict the point cannot decide ("ties.undecided") says so first
+        text = f"{messages.render(detail['caveat'], fields, lang=lang)} {text}"
+    return text
 
 
 def _make(code: str, param: str, lang: str, **detail: Any) -> Diagnosis:

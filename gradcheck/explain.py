@@ -22,11 +22,16 @@ against its exact reference:
   are right" said more than the check knows), ``partial.offset`` when the few that fail are off by a little (where, and
   by how much: a few entries are not another loss), ``partial.nonzero`` when
   the only entries that pass are zeros (a bug in every active entry);
+* ``wrong.flat``: every central difference exactly 0 at no kink, the
+  analytic gradient not 0: the loss is flat here, its gradient 0 (a caller
+  that can move the point far, :func:`gradcheck.check.check_point`, says
+  ``wrong.unread`` when even a large move leaves the loss unchanged);
 * ``wrong`` otherwise.
 
 A constant factor's cause is named only when the check knows the loss
 (``loss``: a model's head); a failed fast-mode tensor gets a diagnosis from
-its localised entries when they all show one factor (:func:`explain_localised`).
+its localised entries when they all show one factor (:func:`explain_localised`),
+else where it failed (:func:`probed`).
 
 A passing parameter is ``correct`` (``correct.kinks`` when kinks decided
 some entries).  The grader's ``correct`` tolerance (1e-11) and its
@@ -50,7 +55,7 @@ from gradcheck.lossfacts import LossFacts, head_facts
 from gradcheck.results import ParamCheck
 
 __all__ = ["MIN_LOCALISED", "OFFSET_MAX", "OFFSET_MIN", "explain", "explain_localised", "explain_parameter", "model_loss",
-           "passing"]
+           "passing", "probed"]
 
 #: Smallest difference named, relative to the largest entry: about the check's own
 #: allowance (rtol 1e-8 plus its error bars); below it an entry passes.
@@ -148,8 +153,9 @@ def explain_parameter(check: ParamCheck, analytic: np.ndarray, numeric: NumericG
     if check.passed:
         return passing(name, check.n_kinks)
     base: dict[str, Any] = {"max_abs_error": check.max_abs_err, "scale": float(np.max(np.abs(numeric.value), initial=0.0))}
-    if loss_unread(analytic, numeric):
-        return Diagnosis.from_code("wrong", name, template="wrong.unread", **base)
+    if loss_unread(analytic, numeric):  # flat here; a caller that can move the point far says when it is unread
+        return Diagnosis.from_code("wrong", name, template="wrong.flat", n_wrong=int(np.count_nonzero(analytic)),
+                                   n_total=int(np.size(analytic)), **base)
     found = diagnose_parameter(name, analytic, numeric.value, numeric=numeric, batch_size=batch_size,
                                others={k: v for k, v in others.items() if k != name}, loss=loss, mistakes=mistakes)
     if found.code in _PATTERNS or found.detail.get("all_zero"):
@@ -242,6 +248,22 @@ def explain_localised(check: ParamCheck, batch_size: int | None, loss: LossFacts
                                max_abs_error=check.max_abs_err, **detail, **cause)
 
 
+def probed(check: ParamCheck) -> Diagnosis | None:
+    """A failed fast-mode tensor's diagnosis from where it failed: its failing probes, and the entries bisection
+    localised (``wrong.localised``) or none (``wrong.probed``); ``None`` for a passing one.
+
+    What is said when the localised entries show no constant factor
+    (:func:`explain_localised`): a failed check always carries a diagnosis.
+    """
+    if check.passed:
+        return None
+    where: dict[str, Any] = {"n_wrong": check.n_failed, "n_total": check.n_entries, "max_abs_error": check.max_abs_err}
+    if not check.failed_indices:
+        return Diagnosis.from_code("wrong", check.name, template="wrong.probed", **where)
+    return Diagnosis.from_code("wrong", check.name, template="wrong.localised", n_localised=len(check.failed_indices),
+                               first_wrong=list(check.failed_indices[0]), **where)
+
+
 def model_loss(evaluator: Any) -> Callable[[], LossFacts | None]:
     """What a check of a model can know of its loss: its head, measured at the base point when called.
 
@@ -285,7 +307,8 @@ def explain(checks: tuple[ParamCheck, ...], analytic: Mapping[str, np.ndarray],
         dataclasses.replace(c, diagnosis=explain_parameter(c, analytic[c.name], numeric[c.name], values, batch_size,
                                                            loss, mistakes))
         if c.name in numeric and c.mode == "full"
-        else dataclasses.replace(c, diagnosis=explain_localised(c, batch_size, loss)) if c.diagnosis is None else c
+        else dataclasses.replace(c, diagnosis=explain_localised(c, batch_size, loss) or probed(c))
+        if c.diagnosis is None else c
         for c in checks
     )
     found = one_way_swaps({c.name: c.diagnosis for c in explained if c.diagnosis is not None}, analytic, values,

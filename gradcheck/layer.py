@@ -68,7 +68,7 @@ import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import check_workers, describe
-from gradcheck.errors import GradcheckTypeError, GradcheckValueError
+from gradcheck.errors import GradcheckTypeError, GradcheckValueError, KeyMismatchError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.mistakes import elementwise_mistakes
 from gradcheck.layer_params import Held, discover, read_by, resolve, unfound_message
@@ -170,23 +170,59 @@ def _owners(value: Any, names: Sequence[str], point: Mapping[str, np.ndarray], w
     return [k for k in names if k in floats or k in fits[0]]
 
 
-def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who: str) -> dict[str, np.ndarray]:
-    """Map what backward returned onto input names (see the module docstring)."""
+def _grads(value: Any, names: Sequence[str], differentiable: Sequence[str], who: str,
+           point: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Map what backward returned onto input names (see the module docstring); ``point``: the inputs, which a wrong
+    count of gradients is explained from (:func:`_count_hint`)."""
     if isinstance(value, Mapping):
         missing = [k for k in differentiable if k not in value]
         if missing:
-            raise KeyError(f"{who} returned a dict without {missing}{_unexpected_keys(value, missing, differentiable)} "
-                           f"(expected the gradients of {list(differentiable)})")
+            raise KeyMismatchError(f"{who} returned a dict without {missing}"
+                                   f"{_unexpected_keys(value, missing, differentiable)} "
+                                   f"(expected the gradients of {list(differentiable)})")
         got = {k: value[k] for k in differentiable}
     else:
         seq = list(value) if isinstance(value, (tuple, list)) else [value]
         if len(seq) == len(names) and len(seq) != len(differentiable):
             seq = [g for k, g in zip(names, seq) if k in differentiable]
         if len(seq) != len(differentiable):
+            if _numbers_list(value):
+                raise GradcheckTypeError(f"{who} returned a list {describe(value)} where the gradient of "
+                                         f"{' and '.join(differentiable)} was expected: a gradient must be a numpy "
+                                         "array, got a list: return it as an array (np.asarray(dx), not dx.tolist())")
             raise GradcheckValueError(f"{who} returned {len(seq)} gradient(s), expected {len(differentiable)} "
-                             f"(one per input {list(differentiable)}, in that order)")
+                                      f"(one per input {list(differentiable)}, in that order)"
+                                      + (_count_hint(point, differentiable) if len(seq) < len(differentiable) else ""))
         got = dict(zip(differentiable, seq))
     return got
+
+
+def _numbers_list(value: Any) -> bool:
+    """Is ``value`` a list of numbers or of lists (``dx.tolist()``), not a list of gradients?
+
+    >>> _numbers_list([0.5, -1.0]), _numbers_list([[0.5], [1.0]]), _numbers_list([np.zeros(2), np.ones(3)])
+    (True, True, False)
+    """
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(v, (list, float, int, np.number)) and not isinstance(v, bool) for v in value)
+
+
+def _count_hint(point: Mapping[str, np.ndarray] | None, differentiable: Sequence[str]) -> str:
+    """Why a backward may return fewer gradients than the floating-point inputs: some are settings given as
+    scalars (0-d), to be bound with functools.partial, or masks of 0s and 1s, to be given as bool arrays.
+
+    >>> _count_hint({"x": np.array([0.5, 2.0]), "slope": np.array(0.01)}, ["x", "slope"])
+    "; inputs['slope'] is a non-array (0-d) argument, 0.01: bind it with functools.partial, e.g. check_layer(partial(forward, slope=0.01), backward, inputs)"
+    """
+    if point is None:
+        return ""
+    hints = [f"inputs[{k!r}] is a non-array (0-d) argument, {point[k].item()!r}: bind it with functools.partial, e.g. "
+             f"check_layer(partial(forward, {k}={point[k].item()!r}), backward, inputs)"
+             for k in differentiable if point[k].ndim == 0]
+    hints += [f"inputs[{k!r}] holds only 0s and 1s: if it is a mask, give it as a bool array "
+              f"(inputs[{k!r}].astype(bool)), which is NOT CHECKED when the backward gives it no gradient"
+              for k in differentiable if point[k].ndim and bool(np.isin(point[k], (0.0, 1.0)).all())]
+    return "".join(f"; {h}" for h in hints)
 
 
 def _unexpected_keys(value: Mapping[Any, Any], missing: Sequence[str], expected: Sequence[str]) -> str:
@@ -410,7 +446,7 @@ def _check_functions_at(forward: Callable[..., Any], backward: Callable[..., Any
             raise GradcheckTypeError(f"{who} must return (loss, grads) when backward is None, got {describe(result)}")
         outputs, douts = [np.asarray(result[0])], [np.ones(np.shape(result[0]))]
         diff = _float_owners(point, _owners(result[1], names, point, who))
-        raw = _grads(result[1], names, diff, who)
+        raw = _grads(result[1], names, diff, who, point)
         grads = {k: _as_grad(g, point[k], k, who, point) for k, g in raw.items()}
     else:
         grads, outputs, douts, found, raw = _backward_twice(forward, backward, point, used, result, names, dout, rng)
@@ -482,6 +518,33 @@ def _check_binds(forward: Callable[..., Any], names: list[str], who: str) -> Non
                                  "backward, inputs)")
 
 
+def _check_backward_binds(backward: Callable[..., Any], n_douts: int, cached: bool, who: str) -> None:
+    """Raise a clear error when ``backward`` cannot take what the cs231n convention passes it: one upstream gradient
+    per output of forward, then the cache (rt21 F11: a two-output forward's ``backward(dout, cache)`` got Python's
+    own TypeError).
+
+    >>> _check_backward_binds(lambda dout, cache: None, 2, True, "step_backward")
+    Traceback (most recent call last):
+    ...
+    gradcheck.errors.GradcheckTypeError: forward returned 2 outputs then a cache, so step_backward is called with one upstream gradient per output, then the cache: step_backward(dout0, dout1, cache), as cs231n's lstm_step_backward(dnext_h, dnext_c, cache); step_backward takes (dout, cache)
+    """
+    try:
+        signature = inspect.signature(backward)
+    except (TypeError, ValueError):  # a builtin or C function: its own error will say
+        return
+    try:
+        signature.bind(*range(n_douts + int(cached)))
+    except TypeError:
+        douts = ["dout"] if n_douts == 1 else [f"dout{i}" for i in range(n_douts)]
+        outputs = "an output" if n_douts == 1 else f"{n_douts} outputs"
+        called = f"{who}({', '.join(douts + (['cache'] if cached else []))})"
+        raise GradcheckTypeError(
+            f"forward returned {outputs}{' then a cache' if cached else ' and no cache'}, so {who} is called with "
+            f"one upstream gradient per output{', then the cache' if cached else ''}: {called}"
+            + (", as cs231n's lstm_step_backward(dnext_h, dnext_c, cache)" if n_douts > 1 else "")
+            + f"; {who} takes {signature}") from None
+
+
 def _signature_order(forward: Callable[..., Any], names: list[str]) -> list[str]:
     """``names`` in the order of ``forward``'s parameters (a backward returns its gradients in that order).
 
@@ -518,10 +581,11 @@ def _backward_twice(forward: Callable[..., Any], backward: Callable[..., Any], p
     douts = _dout(outputs, dout, rng)
     kept = {k: v.copy() for k, v in used.items()}
     given = [d.copy() for d in douts]
+    _check_backward_binds(backward, len(douts), cached, bwho)
     returned = backward(*given, *((cache,) if cached else ()))
     diff = _float_owners(point, _owners(returned, names, point, bwho))
     try:
-        raw = _grads(returned, names, diff, bwho)
+        raw = _grads(returned, names, diff, bwho, point)
         grads = {k: _as_grad(g, point[k], k, bwho, point) for k, g in raw.items()}
     except GradcheckValueError as e:
         reshaped = [f"{k} from {point[k].shape} to {v.shape}" for k, v in used.items() if v.shape != point[k].shape]
@@ -605,7 +669,7 @@ def _object_pass(layer: Any, point: dict[str, np.ndarray], dout: Any, names: Map
     douts = [np.ones(())] if scalar else _dout([out], dout, rng)
     given = douts[0].copy()
     raw = layer.backward(1.0 if scalar else given)
-    grads_in = _grads(raw, inputs, _float_owners(point, _owners(raw, inputs, point, who, first_if_one=True)), who)
+    grads_in = _grads(raw, inputs, _float_owners(point, _owners(raw, inputs, point, who, first_if_one=True)), who, point)
     grads = {k: _as_grad(g, point[k], k, who, point) for k, g in grads_in.items()}  # copies, before anything else runs
     attrs, unfound = discover(layer, held, names, rebound)
     for a, g in attrs.items():

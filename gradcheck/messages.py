@@ -209,6 +209,38 @@ TEMPLATES: _T = {
         "en": "{param} cannot be judged: the loss did not change when {param} moved (every numerical entry is exactly 0; see the problem above). Fix that first: the gradient itself may be right.",
         "ko": "{param}은(는) 판정할 수 없습니다: {param}을(를) 움직여도 손실이 변하지 않았습니다 (수치 기울기가 모두 정확히 0; 위의 문제 참고). 그 문제를 먼저 고치세요: 기울기 자체는 맞을 수 있습니다.",
     },
+    "wrong.flat": {
+        "en": "{param} is wrong: the loss is flat here (it did not change when any entry of {param} moved, and no "
+              "entry sits at a kink), so the gradient is 0 at this point (a dead ReLU or a saturated unit?), while "
+              "yours has {n_wrong} nonzero entries of {n_total}.",
+        "ko": "{param}이(가) 틀렸습니다: 이 점에서 손실이 평평합니다 ({param}의 어느 원소를 움직여도 손실이 변하지 않았고, "
+              "꺾이는 점에 있는 원소도 없습니다). 따라서 이 점의 기울기는 0인데 (죽은 ReLU나 포화된 유닛?), 제출한 "
+              "기울기는 원소 {n_total}개 중 {n_wrong}개가 0이 아닙니다.",
+    },
+    "wrong.probed": {
+        "en": "{param} is wrong: {n_wrong} of its {n_total} random probes failed, and bisection localised no single "
+              "wrong entry (the error is spread over many entries, each below its share): check with mode='full' for "
+              "a diagnosis of every entry.",
+        "ko": "{param}이(가) 틀렸습니다: 무작위 방향 {n_total}개 중 {n_wrong}개에서 불일치했지만, 이분 탐색으로 틀린 원소를 "
+              "하나도 특정하지 못했습니다 (오차가 많은 원소에 조금씩 퍼져 있습니다). 모든 원소의 진단은 전체 모드로 "
+              "확인하세요.",
+    },
+    "wrong.localised": {
+        "en": "{param} is wrong: {n_wrong} of its {n_total} random probes failed, and bisection found wrong "
+              "entries ({n_localised} found, the first at index {first_wrong}); fast mode names a cause only when those "
+              "entries share one constant factor: check with mode='full' for a diagnosis of every entry.",
+        "ko": "{param}이(가) 틀렸습니다: 무작위 방향 {n_total}개 중 {n_wrong}개에서 불일치했고, 이분 탐색으로 틀린 원소 "
+              "{n_localised}개를 찾았습니다 (첫 번째 위치 {first_wrong}). 빠른 모드는 찾은 원소들이 모두 같은 상수배일 "
+              "때만 원인을 말합니다: 모든 원소의 진단은 전체 모드로 확인하세요.",
+    },
+    "ties.undecided": {
+        "en": "{param} cannot be decided at exact ties: every entry that failed moves a tie (a pre-activation "
+              "exactly on a kink), where a correct gradient with any fixed relu'(0) can fail too (see the note). "
+              "What the check saw there:",
+        "ko": "{param}은(는) 정확한 동점(꺾이는 점에 정확히 놓인 활성화 전 값)에서는 판정할 수 없습니다: 틀린 원소마다 "
+              "동점을 움직이며, 그런 곳에서는 relu'(0)을 어떻게 정하든 올바른 기울기도 실패할 수 있습니다 (메모 참고). "
+              "그 점에서 검사가 본 것:",
+    },
     "wrong.param": {
         "en": "{param} equals the parameter itself, not its gradient.",
         "ko": "{param}이(가) 기울기가 아니라 매개변수 값 자체입니다.",

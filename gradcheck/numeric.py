@@ -239,8 +239,8 @@ class FunctionPoint:
     def moved_value(self, moves: Mapping[str, np.ndarray]) -> float:
         """``f`` with ``arrays[name] += moves[name]`` for every name of ``moves`` at once (restored after)."""
         try:
-            for name, d in moves.items():
-                np.copyto(self.arrays[name], self.params[name] + d, casting="unsafe")
+            for name, d in moves.items():  # the sum written straight into the array: no temporary
+                np.add(self.params[name], d, out=self.arrays[name], casting="unsafe")
             return self._scalar(self.call(self.arrays))
         finally:
             for name in moves:
@@ -253,7 +253,7 @@ class FunctionPoint:
         base = self.params[name]
         for p, d in enumerate(directions):
             try:
-                np.copyto(arr, base + d, casting="unsafe")
+                np.add(base, d, out=arr, casting="unsafe")  # as copyto(arr, base + d), without the temporary
                 out[p] = self._scalar(self.call(self.arrays))
             finally:
                 np.copyto(arr, base)

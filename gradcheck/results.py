@@ -185,7 +185,8 @@ class ParamCheck:
     guarantee : in fast mode, what its probes can see of a single wrong entry.
     diagnosis : what kind of bug a failed gradient has (sign, scale and its
         likely cause, transpose, ...; :mod:`gradcheck.explain`), ``correct``
-        when it passed; ``None`` where no full numerical gradient was taken.
+        when it passed; ``None`` only for a passing fast-mode tensor (a
+        failed one says at least where it failed, :func:`gradcheck.explain.probed`).
     """
 
     name: str

@@ -450,16 +450,36 @@ def guarded(s: Session, fn: Callable[[], Any], what: str) -> tuple[str, str, Any
 
 
 # -- load ---------------------------------------------------------------------------------------
+def importable_here() -> None:
+    """Make the modules written into the working directory importable (it first on ``sys.path``, as Jupyter's ``''``)."""
+    import importlib
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    importlib.invalidate_caches()
+
+
+def write_cell_file(name: str, text: str, append: bool) -> None:
+    """A ``%%writefile [-a] NAME`` cell: its body into ``NAME`` in the working directory, importable (as in Jupyter).
+
+    The grader's loader writes this call (``loader.WRITEFILE_FUNCTION``),
+    only for a ``NAME`` inside the working directory (``loader.writefile_target``).
+    """
+    with open(name, "a" if append else "w", encoding="utf-8") as f:
+        f.write(text)
+    importable_here()
+
+
 def place_files(files: list[Any]) -> None:
     """Write the helper files the grader sent (``[name, text]``) into the working directory, importable from there."""
     if files:
-        sys.path.insert(0, os.getcwd())
-        import importlib
-
-        importlib.invalidate_caches()
+        importable_here()
     for name, text in files:
-        if not isinstance(name, str) or not isinstance(text, str) or os.path.basename(name) != name or name.startswith("."):
-            continue
+        parts = name.split("/") if isinstance(name, str) else [""]
+        if not isinstance(text, str) or os.path.isabs(name) or any(not p or p.startswith(".") for p in parts):
+            continue  # the grader sends relative paths without hidden parts or "..": anything else is not written
+        if len(parts) > 1:
+            os.makedirs(os.path.dirname(name), exist_ok=True)  # a package's module keeps its place: lib/act.py
         with open(name, "w", encoding="utf-8") as f:
             f.write(text)
 
@@ -501,6 +521,7 @@ def new_namespace(filename: str) -> dict[str, Any]:
     ns = module.__dict__
     ns["display"] = lambda *a, **k: None
     ns["get_ipython"] = lambda: _IPythonStub()
+    ns["__gradcheck_writefile__"] = write_cell_file
     sys.modules["submission"] = module
     return ns
 

@@ -343,6 +343,7 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
     """Cached results into ``batch.results``, refused submissions too; the jobs left to grade."""
     from gradcheck.grading.cache import cache_key
     from gradcheck.grading.pipeline import file_sha256, refused_result
+    from gradcheck.grading.sandbox import helper_name
 
     a_ident = _assignment_identity(batch.assignment, batch.assignment_path)
     limits_d = asdict(batch.limits)
@@ -353,7 +354,7 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
             why = "; ".join((sub.problem or "nothing to grade", *sub.notes))  # the student reads what else was not graded too
             batch.results[i] = refused_result(sub.identity, why, batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
             continue
-        extra = {f.name: file_sha256(f) for f in sub.extra_files}
+        extra = {helper_name(f, sub.path.parent): file_sha256(f) for f in sub.extra_files}  # lib/act.py and act.py are two files
         key = cache_key(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)
         batch.keys[i] = key
         if batch.cache is not None and args.regrade != "all":

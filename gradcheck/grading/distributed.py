@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import traceback
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 __all__ = ["PortableJob", "portable", "grade_portable", "preflight_on_cluster", "run_on_cluster", "CONNECT_SECONDS"]
@@ -47,7 +47,9 @@ class PortableJob:
 
     ``job`` is the :class:`gradcheck.grading.cli.GradingJob` (paths as on the
     coordinator); ``files`` the graded file then its helpers, as
-    ``(name, bytes)``; ``assignment_text`` the assignment file's bytes.
+    ``(name, bytes)``, a helper named by its place beside the graded file
+    (:func:`gradcheck.grading.sandbox.helper_name`: ``lib/act.py``);
+    ``assignment_text`` the assignment file's bytes.
     """
 
     job: Any
@@ -60,8 +62,10 @@ def portable(job: Any) -> PortableJob:
     """Pack ``job``'s files (read on the coordinator)."""
     from gradcheck.grading.cache import versions
 
+    from gradcheck.grading.sandbox import helper_name
+
     paths = [Path(job.path), *map(Path, job.extra_files)]
-    files = tuple((p.name, p.read_bytes()) for p in paths)
+    files = tuple((helper_name(p, paths[0].parent), p.read_bytes()) for p in paths)  # a package's lib/act.py keeps its place
     text = Path(job.assignment).read_bytes() if job.assignment else None
     return PortableJob(job, files, text, versions())
 
@@ -81,7 +85,11 @@ def grade_portable(task: PortableJob) -> dict[str, Any]:
     try:
         written = []
         for name, data in task.files:
-            target = Path(folder) / Path(name).name
+            parts = PurePosixPath(name).parts
+            if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+                raise ValueError(f"the task holds the file name {name!r}, which is not a relative path inside its folder")
+            target = Path(folder).joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             written.append(str(target))
         assignment = None

@@ -68,6 +68,12 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "The submission did not finish within the time limit of {seconds} s.",
         "ko": "제출물이 제한 시간 {seconds}초 안에 끝나지 않았습니다.",
     },
+    "timeout.call": {
+        "en": "The calls before call {call} finished in time, but call {call} did not finish within the time limit of {seconds} s "
+              "(per call) and was stopped.",
+        "ko": "{call}번째 호출 전의 호출은 제한 시간 안에 끝났지만, {call}번째 호출이 호출당 제한 시간 {seconds}초 안에 끝나지 않아 "
+              "중지되었습니다.",
+    },
     "memory": {
         "en": "The submission exceeded the memory limit of {megabytes} MB (an import of a compiled package counts: "
               "its library is mapped into the same address space). The limit is raised with --memory MB, or memory_mb "
@@ -78,6 +84,12 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "output": {
         "en": "The submission returned or printed something the grader cannot accept: {error}",
         "ko": "제출물이 채점기가 받을 수 없는 값을 반환하거나 출력했습니다: {error}",
+    },
+    "output.session": {
+        "en": "The submission printed more than {limit:,} bytes in all and was stopped during call {call}: the limit covers "
+              "everything it prints while it is graded (loading and every call), not one call.",
+        "ko": "제출물이 출력한 양이 모두 합쳐 {limit:,}바이트를 넘어 {call}번째 호출 중에 중지되었습니다. 이 제한은 호출 하나가 아니라 "
+              "채점되는 동안 출력한 전체 (불러오기와 모든 호출)에 적용됩니다.",
     },
     "forbidden": {
         "en": "The submission tried a forbidden operation: {error}",

@@ -363,7 +363,9 @@ class Choice:
     name : str
         Its name among the student's files (``""`` when refused).
     helpers : tuple of (Path, str)
-        The helper modules and the names they are imported by.
+        The helper modules and the names they are imported by; the modules
+        of a package folder the graded file imports under their paths
+        relative to its folder (``lib/act.py``, :func:`_packages`).
     candidates : tuple of str
         The names of every ``.py`` / ``.ipynb`` file, sorted; when refused
         with several, only the ones the rule left (not the helper modules).
@@ -447,7 +449,30 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     path, name = left[0]
     folder = PurePosixPath(name).parent
     helpers = tuple((f, PurePosixPath(n).name) for f, n in files if n != name and n.lower().endswith(".py") and PurePosixPath(n).parent == folder)
-    return Choice(path, name, helpers, names, older=older)
+    return Choice(path, name, helpers + _packages(files, folder, [path, *(f for f, _ in helpers)]), names, older=older)
+
+
+def _packages(files: Sequence[tuple[Path, str]], folder: PurePosixPath, importers: Sequence[Path]) -> tuple[tuple[Path, str], ...]:
+    """The ``.py`` files of the package folders beside the graded file that it or its helpers import (rt23 F9).
+
+    ``from lib.act import f`` or ``import lib.act`` takes every ``.py`` file
+    under ``lib/`` (a package imports its own modules: ``from .x import y``),
+    named by its path relative to ``folder`` (``lib/act.py``), the layout the
+    sandbox keeps; the packages' own imports are followed too.  A folder
+    nothing imports (``tests/``) is left out.
+    """
+    by_package: dict[str, list[tuple[Path, str]]] = {}
+    for f, n in files:
+        p = PurePosixPath(n)
+        if n.lower().endswith(".py") and folder in p.parents and len(rel := p.relative_to(folder).parts) > 1:
+            by_package.setdefault(rel[0], []).append((f, PurePosixPath(*rel).as_posix()))
+    wanted: list[str] = []
+    pending = list(importers)
+    while pending:
+        for m in sorted(_imports(pending.pop()) & set(by_package) - set(wanted)):
+            wanted.append(m)
+            pending += [f for f, _ in by_package[m]]
+    return tuple(h for m in sorted(wanted) for h in by_package[m])
 
 
 def _newest(files: Sequence[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], tuple[Path, ...]]:
@@ -524,7 +549,7 @@ def _pick(folder: Path, file_pattern: str | None, model: str | None = None) -> C
 def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Submission:
     helpers = tuple(f for f, _ in choice.helpers)
     names = tuple(n for _, n in choice.helpers)
-    renamed = names if any(f.name != n for f, n in choice.helpers) else ()
+    renamed = names if any(f.name != PurePosixPath(n).name for f, n in choice.helpers) else ()  # a package's lib/act.py is not renamed
     return Submission(identity, choice.path, sid, helpers, choice.problem, helper_names=renamed, **more)  # type: ignore[arg-type]
 
 

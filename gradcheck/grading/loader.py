@@ -12,8 +12,12 @@ What happens to a cell
   valid cell is never touched:
 
   - a cell magic ``%%time``, ``%%timeit``, ``%%capture``, ``%%prun`` loses
-    its first line (the body runs once); any other cell magic (``%%bash``,
-    ``%%writefile``, ``%%html`` ...) skips the whole cell;
+    its first line (the body runs once); ``%%writefile [-a] NAME`` becomes a
+    call that writes (appends) the body to ``NAME`` in the sandbox's working
+    directory when the cell runs, as Jupyter does, so a later cell can import
+    it (a name outside that directory, absolute or with ``..``, skips the
+    cell: :func:`writefile_target`); any other cell magic (``%%bash``,
+    ``%%html`` ...) skips the whole cell;
   - ``%time stmt`` and ``%timeit [-n N -r R] stmt`` become ``stmt`` (run once);
   - a line magic ``%matplotlib inline``, a shell escape ``!pip install x``
     and a help request ``np.dot?`` become ``pass`` (indentation kept);
@@ -52,10 +56,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cell", "LoadedSubmission", "SkippedLoop", "is_setup_loop", "own_callables", "skipped_loop_hint", "load_submission", "transform_source", "decode_source", "source_fingerprint", "read_own_file", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS"]
+__all__ = ["Cell", "LoadedSubmission", "SkippedLoop", "is_setup_loop", "own_callables", "skipped_loop_hint", "load_submission", "transform_source", "decode_source", "source_fingerprint", "read_own_file", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS",
+           "WRITEFILE_FUNCTION", "writefile_target"]
 
 #: Cell magics whose body is run (once) with the magic line removed.
 KEEP_BODY_CELL_MAGICS: frozenset[str] = frozenset({"time", "timeit", "capture", "prun"})
+
+#: The function the child provides for a ``%%writefile`` cell: ``WRITEFILE_FUNCTION(name, text, append)``.
+WRITEFILE_FUNCTION = "__gradcheck_writefile__"
 
 _LINE_MAGIC = re.compile(r"^(\s*)(%|!)(.*)$")
 _TIME_MAGIC = re.compile(r"^(\s*)%(?:time|timeit)\s+(.*)$")
@@ -154,12 +162,78 @@ def _parse(source: str, filename: str) -> tuple[ast.Module | None, str | None]:
         return None, _syntax_message(exc)
 
 
+def writefile_target(line: str) -> tuple[str, bool]:
+    """The file a ``%%writefile`` line names, and whether ``-a`` appends to it.
+
+    Parameters
+    ----------
+    line : str
+        What follows ``%%writefile`` (IPython's options ``-a`` / ``--append``
+        and one file name, quoted when it has spaces).
+
+    Returns
+    -------
+    name : str
+        A relative path inside the working directory (POSIX separators).
+    append : bool
+
+    Raises
+    ------
+    ValueError
+        When the line is not ``[-a] NAME``, or ``NAME`` is not inside the
+        working directory (absolute, ``~``, a drive, ``..``).
+
+    Examples
+    --------
+    >>> writefile_target("-a lib/act.py"), writefile_target("'my sig.py'")
+    (('lib/act.py', True), ('my sig.py', False))
+    >>> writefile_target("../x.py")
+    Traceback (most recent call last):
+    ...
+    ValueError: the file '../x.py' is not inside the sandbox's working folder (a relative path without ..)
+    """
+    import shlex
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    try:
+        words = shlex.split(line, posix=False)  # as IPython splits it: a backslash is a Windows separator, not an escape
+    except ValueError as exc:
+        raise ValueError(f"its line {line.strip()!r} cannot be read: {exc}") from None
+    words = [w[1:-1] if len(w) > 1 and w[0] == w[-1] and w[0] in "'\"" else w for w in words]
+    append = any(w in ("-a", "--append") for w in words)
+    names = [w for w in words if w not in ("-a", "--append")]
+    if len(names) != 1 or names[0].startswith("-"):
+        raise ValueError(f"its line {line.strip()!r} is not [-a] NAME")
+    name = names[0].replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive or name.startswith("~") or ".." in parts or not parts:
+        raise ValueError(f"the file {name!r} is not inside the sandbox's working folder (a relative path without ..)")
+    return str(PurePosixPath(*parts)), append
+
+
+def _writefile(lines: list[str], first: int, filename: str, notes: list[str]) -> str | None:
+    """A ``%%writefile`` cell as one call of :data:`WRITEFILE_FUNCTION` on its magic line (the line count kept); ``None``: skip it."""
+    try:
+        name, append = writefile_target(lines[first].strip()[len("%%writefile"):])
+    except ValueError as exc:
+        notes.append(f"{filename}: skipped a %%writefile cell: {exc}")
+        return None
+    body = "\n".join(lines[first + 1:])
+    body += "" if body.endswith("\n") else "\n"
+    notes.append(f"{filename}: {'appended the cell to' if append else 'wrote the cell as'} {name} (%%writefile), as Jupyter does")
+    code = [""] * len(lines)
+    code[first] = f"{WRITEFILE_FUNCTION}({name!r}, {body!r}, {append})"
+    return "\n".join(code)
+
+
 def _rewrite_ipython(source: str, filename: str, notes: list[str]) -> str | None:
     """Rewrite IPython syntax; ``None`` when the whole cell is to be skipped."""
     lines = source.split("\n")
     first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
         magic = lines[first].strip()[2:].split(None, 1)[0] if lines[first].strip()[2:] else ""
+        if magic == "writefile":
+            return _writefile(lines, first, filename, notes)
         if magic not in KEEP_BODY_CELL_MAGICS:
             notes.append(f"{filename}: skipped a %%{magic} cell")
             return None

@@ -293,6 +293,30 @@ def _same(a: Any, b: Any) -> bool:
         return type(a) is type(b) and repr(a) == repr(b)
 
 
+class _Watched:
+    """A caller that keeps the first call of any kind that ended in a :data:`FATAL_VERDICTS` verdict (rt23 F10).
+
+    A timeout, output flood, memory failure or crash on a later call (the
+    determinism re-call, a moved point of the rounding read, shrinking) is
+    the run's verdict as much as one at a grading point: the submission
+    needs a human look even when the grading points ran.
+    """
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+        self.fatal: CallOutcome | None = None
+
+    def __call__(self, point: TestPoint) -> CallOutcome:
+        out = self._caller(point)
+        if self.fatal is None and out.verdict in FATAL_VERDICTS:
+            self.fatal = out
+        return out
+
+    def verdict(self, lang: str) -> Diagnosis | None:
+        """The run's diagnosis from the first fatal call, ``None`` when every call ended normally."""
+        return None if self.fatal is None else _runtime(self.fatal, lang)
+
+
 def _runtime(outcome: CallOutcome, lang: str) -> Diagnosis:
     detail = dict(outcome.detail)
     detail.setdefault("error", outcome.error)
@@ -818,6 +842,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
         raise TypeError(f"caller must be callable, got caller={caller!r}")
     check_int(shrink_budget, "shrink_budget", min_value=1)
     start = time.perf_counter()
+    caller = watched = _Watched(caller)
     points = list(points) if points is not None else make_points(model, seed=seed)
     if not points:
         raise ValueError("points must hold at least one TestPoint")
@@ -886,6 +911,7 @@ def grade_with(  # noqa: C901 - the grading steps in order (load, forward, param
     for d in s.deductions:
         if d.code not in codes:
             codes.append(d.code)
+    runtime = runtime or watched.verdict(lang)
     if runtime is not None:
         notes.insert(0, runtime.message)
     return SubmissionResult(
@@ -1005,14 +1031,26 @@ def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
                   "evaluations": {**res.evaluations, "function": forward_name}}
         if res.status == "ok":
             return CallOutcome(res.grads or {}, forward=res.forward, **common)
-        detail: dict[str, Any] = {}
-        if res.status == "timeout":
-            detail["seconds"] = box.limits.wall_seconds
-        if res.status == "memory":
-            detail["megabytes"] = box.limits.memory_bytes >> 20
-        return CallOutcome(None, res.status, res.message, detail=detail, **common)
+        return CallOutcome(None, res.status, res.message, detail=_call_failure_detail(res, box.limits), **common)
 
     return call
+
+
+def _call_failure_detail(res: Any, limits: Any) -> dict[str, Any]:
+    """Facts for the message of a failed sandbox call: the limit, and which call of the session ran out (rt23 F12).
+
+    A timeout after calls that returned says so (``timeout.call``); the
+    output limit is the whole session's (``output.session``), never one call's.
+    """
+    call = int(getattr(res, "call", 0))
+    if res.status == "timeout":
+        more = {"template": "timeout.call", "call": call} if call > 1 else {}
+        return {"seconds": limits.wall_seconds, **more}
+    if res.status == "memory":
+        return {"megabytes": limits.memory_bytes >> 20}
+    if res.status == "output" and call > 0:
+        return {"template": "output.session", "limit": limits.output_bytes, "call": call}
+    return {}
 
 
 def _missing_detail(facts: Mapping[str, Any], lang: str) -> dict[str, Any]:
@@ -1133,7 +1171,7 @@ def grade_submission(
     for f in extra:
         if not f.is_file():
             raise FileNotFoundError(f"extra_files holds {str(f)!r}, which is not a file")
-    helpers = _helper_fingerprints(extra)
+    helpers = _helper_fingerprints(extra, path.parent)
     with _open_sandbox(Sandbox, path, assignment.spec, limits, extra, isolation=isolation, seed=seed) as (box, extra_notes):
         notes = list(box.notes) + extra_notes
         if box.load_status != "ok":
@@ -1147,15 +1185,19 @@ def grade_submission(
                                helper_hashes=helpers)
 
 
-def _helper_fingerprints(files: Sequence[Path]) -> tuple[tuple[str, str], ...]:
-    """``(name, normalised source hash)`` of each helper module with code in it (an empty ``__init__.py`` is nobody's copy)."""
+def _helper_fingerprints(files: Sequence[Path], base: Path) -> tuple[tuple[str, str], ...]:
+    """``(name, normalised source hash)`` of each helper module with code in it (an empty ``__init__.py`` is nobody's copy).
+
+    The name is the module's in the sandbox (:func:`~gradcheck.grading.sandbox.helper_name`: ``lib/act.py`` in a package).
+    """
     from gradcheck.grading.loader import load_submission, source_fingerprint
+    from gradcheck.grading.sandbox import helper_name
 
     out = []
     for f in files:
         loaded = load_submission(f)
         if loaded.error is None and any(c.source.strip() for c in loaded.cells):
-            out.append((f.name, source_fingerprint(loaded)))
+            out.append((helper_name(f, base), source_fingerprint(loaded)))
     return tuple(out)
 
 

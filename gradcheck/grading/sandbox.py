@@ -57,7 +57,7 @@ import subprocess
 import sys
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -71,7 +71,7 @@ from gradcheck.grading.assignment import Limits, SubmissionSpec
 from gradcheck.grading.loader import LoadedSubmission, load_submission, read_own_file, skipped_loop_hint
 from gradcheck.grading.verdicts import CALL_STATUSES, CallStatus
 
-__all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT"]
+__all__ = ["Limits", "CallResult", "Sandbox", "STATUSES", "DEAD_STATUSES", "CHILD_SCRIPT", "helper_name"]
 
 #: Every status a verdict can have (:class:`gradcheck.grading.verdicts.CallStatus`).
 STATUSES: tuple[str, ...] = CALL_STATUSES
@@ -125,6 +125,10 @@ class CallResult:
         What backward did that only a numerical gradient does, as the child
         counted it (see :func:`_evaluations`): ``forward_calls``,
         ``complex_values`` (non-negative int) and ``profiler_removed`` (bool).
+    call : int
+        The session's number of the call that ended it (1: the first call),
+        for a call that failed with a :data:`DEAD_STATUSES` status or after
+        one; 0 otherwise.
     """
 
     status: str
@@ -138,6 +142,7 @@ class CallResult:
     output: str = ""
     seconds: float = 0.0
     evaluations: dict[str, Any] = field(default_factory=dict)
+    call: int = 0
 
 
 _AFTER_ROLES = {
@@ -197,25 +202,53 @@ DEFAULT_PROCESSES = 64
 MAX_HELPER_BYTES = 4 << 20
 
 
-def _read_helpers(paths: Sequence[str | Path]) -> list[list[str]]:
-    """``[name, text]`` of each helper file (a module the submission imports, placed in its working directory)."""
+def helper_name(path: str | Path, base: str | Path) -> str:
+    """Where a helper file goes in the sandbox's working directory: its path relative to ``base`` inside it, else its name.
+
+    ``base`` is the graded file's folder: a module of a package the
+    submission imports keeps its place (``lib/act.py``, rt23 F9), a helper
+    beside the graded file (or a copy staged elsewhere) is its name.  No link
+    is resolved.
+
+    >>> helper_name("/c/kim/lib/act.py", "/c/kim"), helper_name("/c/kim/utils.py", "/c/kim"), helper_name("/tmp/s/utils.py", "/c/kim")
+    ('lib/act.py', 'utils.py', 'utils.py')
+    """
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(base)).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _helper_problem(p: Path, name: str, base: Path, taken: Sequence[str]) -> str | None:
+    """Why the helper ``p`` (``name`` in the sandbox) is not placed: a link on its way, hidden, given twice; ``None``: fine."""
+    on_the_way = [base.joinpath(*Path(name).parts[:i]) for i in range(1, len(Path(name).parts) + 1)]
+    link = next((q for q in (p, *on_the_way) if q.is_symlink()), None)
+    if link is not None:
+        return f"{str(link)!r} is a symbolic link (to {os.readlink(link)!r}); links are not followed"
+    if any(part.startswith(".") for part in Path(name).parts) or name in taken:
+        return f"{name!r} is hidden or given twice"
+    return None
+
+
+def _read_helpers(paths: Sequence[str | Path], base: Path) -> list[list[str]]:
+    """``[name, text]`` of each helper file (a module the submission imports, placed in its working directory by :func:`helper_name`)."""
     if isinstance(paths, (str, Path)) or not isinstance(paths, Sequence):
         raise TypeError(f"extra_files must be a sequence of paths, got extra_files={paths!r}")
     out: list[list[str]] = []
     total = 0
     for raw in paths:
         p = Path(raw)
-        if p.is_symlink():
-            raise ValueError(f"extra_files: {str(p)!r} is a symbolic link (to {os.readlink(p)!r}); links are not followed")
+        name = helper_name(p, base)
+        problem = _helper_problem(p, name, base, [n for n, _ in out])
+        if problem is not None:
+            raise ValueError(f"extra_files: {problem}")
         if not p.is_file():
             raise FileNotFoundError(f"extra_files: {str(p)!r} is not a file")
-        if p.name.startswith(".") or any(p.name == n for n, _ in out):
-            raise ValueError(f"extra_files: {p.name!r} is hidden or given twice")
         text = read_own_file(p).decode("utf-8", errors="replace")
         total += len(text)
         if total > MAX_HELPER_BYTES:
             raise ValueError(f"extra_files: more than {MAX_HELPER_BYTES} bytes in all")
-        out.append([p.name, text])
+        out.append([name, text])
     return out
 
 
@@ -352,6 +385,10 @@ class Sandbox:
         The calling convention (default: ``backward(params, x, y) -> dict``,
         optional ``forward(params, x)``).
     limits : Limits, optional
+    extra_files : sequence of str or Path
+        Helper modules the submission imports, written into its working
+        directory where :func:`helper_name` says (``lib/act.py`` for a
+        package beside it); symbolic links are refused.
     seed : int
         Seeds the child's global ``np.random``, ``random`` and unseeded
         ``np.random.default_rng()`` once, before the submission loads: the
@@ -409,7 +446,7 @@ class Sandbox:
         self.spec = spec
         self.limits = limits
         self._isolation = isolation if isinstance(isolation, Isolation) else _iso.resolve(isolation)
-        self._helpers = _read_helpers(extra_files)
+        self._helpers = _read_helpers(extra_files, self.path.parent)
         self._seed = seed
         self.load_status = "ok"
         self.load_message = ""
@@ -425,6 +462,7 @@ class Sandbox:
         self._p = _Process()
         self._finalizer = weakref.finalize(self, self._p.shutdown)
         self._dead: tuple[str, str] | None = None
+        self._died_in = 0  # the call that ended the session (0: loading, or not ended)
         self._seq = 0
         self._out_total = 0
         self._phase_out: list[bytes] = []
@@ -473,7 +511,7 @@ class Sandbox:
             p[k] = _real_array(v, f"params[{k!r}]")
         xa, ya = _real_array(x, "x"), _real_array(y, "y")
         if self._dead is not None:
-            return CallResult(self._dead[0], self._dead[1], None, None, None)
+            return CallResult(self._dead[0], self._dead[1], None, None, None, call=self._died_in)
         t0 = time.monotonic()
         self._seq += 1
         total = sum(a.size for a in p.values()) + xa.size + ya.size
@@ -495,14 +533,14 @@ class Sandbox:
         if outcome == "ok" and rmeta is not None and rmeta.get("seq") != self._seq:
             outcome = "protocol"
         if outcome != "ok" or rmeta is None or arrays is None:
-            status, message = self._verdict(outcome, "during a call")
+            status, message = self._verdict(outcome, f"during call {self._seq}")
             self._die(status, message)
-            return CallResult(status, message, None, None, None, output=output, seconds=seconds)
+            return CallResult(status, message, None, None, None, output=output, seconds=seconds, call=self._died_in)
         status = str(rmeta.get("status"))
         if status not in _CHILD_STATUSES or status in ("syntax", "missing"):
-            status, message = self._verdict("protocol", "during a call")
+            status, message = self._verdict("protocol", f"during call {self._seq}")
             self._die(status, message)
-            return CallResult(status, message, None, None, None, output=output, seconds=seconds)
+            return CallResult(status, message, None, None, None, output=output, seconds=seconds, call=self._died_in)
         message = self._explained(status, _text(rmeta.get("message")))
         f_status = rmeta.get("forward_status")
         if f_status is not None and f_status not in _CHILD_STATUSES:
@@ -522,6 +560,7 @@ class Sandbox:
         )
         if status == "crash":
             self._die(status, message)
+            result = replace(result, call=self._died_in)
         return result
 
     def close(self) -> None:
@@ -639,6 +678,7 @@ class Sandbox:
             self.load_status, self.load_message = status, message
         if self._dead is None:
             self._dead = (status, message)
+            self._died_in = 0 if load else self._seq
         self._p.kill()
 
     def _phase_text(self) -> str:
@@ -754,15 +794,22 @@ class Sandbox:
             return "died", None, None
         return "ok", meta, arrays
 
+    def _in_time(self, when: str) -> str:
+        """That the calls before the one that ran out of time had finished in time (``""`` while loading, or at the first call)."""
+        if "loading" in when or self._seq <= 1:
+            return ""
+        return "; call 1 had finished in time" if self._seq == 2 else f"; calls 1 to {self._seq - 1} had finished in time"
+
     def _verdict(self, outcome: str, when: str) -> tuple[str, str]:
         """Status and message for a session that ended with ``outcome``."""
         lim = self.limits
         p = self._p
         if outcome == "timeout":
             seconds = lim.load_seconds if "loading" in when else lim.wall_seconds
-            return "timeout", f"the submission took longer than {seconds:g} s (wall clock) {when} and was stopped"
+            return "timeout", f"the submission took longer than {seconds:g} s (wall clock) {when} and was stopped{self._in_time(when)}"
         if outcome == "output":
-            return "output", f"the submission printed more than {lim.output_bytes} bytes {when} and was stopped"
+            return "output", (f"the submission printed more than {lim.output_bytes} bytes in all {when} and was stopped: the limit "
+                              "covers everything it prints while it is graded (loading and every call), not one call")
         if outcome == "protocol":
             return "crash", f"the submission corrupted the grader's result channel {when}"
         deadline = time.monotonic() + 1.0
@@ -776,7 +823,7 @@ class Sandbox:
             code = 128 - code  # pid 1 of a namespace cannot re-raise the child's signal on itself: 128 + signal
         tail = b"".join(self._phase_out)[-4000:].decode("utf-8", errors="replace")
         if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= lim.session_cpu_seconds - 1):
-            return "timeout", f"the submission used more than its CPU time ({lim.cpu_seconds:g} s per call) {when} and was stopped"
+            return "timeout", f"the submission used more than its CPU time ({lim.cpu_seconds:g} s per call) {when} and was stopped{self._in_time(when)}"
         if any(h in tail for h in _MEMORY_HINTS):
             return "memory", f"the submission ran out of memory (limit {lim.memory_bytes >> 20} MB) {when}"
         if code < 0:

@@ -166,7 +166,10 @@ def test_fast_mode_names_no_factor_from_one_localised_entry(relu_softmax: ReluSo
     dW1 = grads["W1"]
     dW1[np.unravel_index(np.argmax(np.abs(dW1)), dW1.shape)] *= 2  # planted: one entry doubled
     c = check_model(net.model, net.p, net.x, net.y, grads=grads, mode="fast", seed=0)["W1"]
-    assert c.mode == "fast" and not c.passed and len(c.worst) == 1 and c.diagnosis is None
+    assert c.mode == "fast" and not c.passed and len(c.worst) == 1
+    # where it failed, and no factor (rt21 F9: a failed tensor always has a diagnosis; it had none)
+    assert c.diagnosis.code == "wrong" and c.diagnosis.detail["template"] == "wrong.localised", c.diagnosis
+    assert "times" not in c.diagnosis.message
 
 
 # rt16 F3: check_layer of a sigmoid layer whose backward takes sigmoid' of the wrong array said "fits no known

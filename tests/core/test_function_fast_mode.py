@@ -50,7 +50,7 @@ def counted(f):
     return g, calls
 
 
-def test_a_smooth_two_tensor_loss_costs_the_shared_calls_and_eight_per_probe():
+def test_a_smooth_two_tensor_loss_costs_the_shared_calls_and_four_per_probe():
     rng = np.random.default_rng(3)
     p = {"A": 0.3 * rng.standard_normal((20, 16)), "B": 0.3 * rng.standard_normal((16, 8))}
     x = rng.standard_normal((12, 20))
@@ -58,11 +58,35 @@ def test_a_smooth_two_tensor_loss_costs_the_shared_calls_and_eight_per_probe():
     r = check_gradients(f, tanh_loss(p, x)[1], p, mode="fast", seed=0)
     assert r.passed and all(c.mode == "fast" for c in r.params)
     # the mutation guard's call, f0, the one noise ray's 9 points (its first the point again), a moved point
-    # and its mirror twice each, and 4 probes per tensor, each a five-point stencil (4 values) that flags no kink
-    # and the central difference at a 16th of the step (2 values) agreeing with it (gradcheck.directional._ladder).
-    # It was 94: a ray per tensor, two more values at the point, a moved point and its mirror twice each per
-    # tensor, and the whole stencil at the second step
-    assert calls[0] == 1 + 1 + 9 + 4 + 2 * 4 * 6
+    # and its mirror twice each, and 4 probes per tensor, each settled by its central differences at the step
+    # and at a 16th of it agreeing (4 values: gradcheck.directional._two_steps).  It was 94 (a ray per tensor, two
+    # more values at the point, a moved point and its mirror twice each per tensor, and the whole stencil at the
+    # second step), then 63 (each probe a five-point stencil at the step and a central difference at a 16th: 6)
+    assert calls[0] == 1 + 1 + 9 + 4 + 2 * 4 * 4
+
+
+def test_a_small_tensor_costs_two_calls_per_entry_in_fast_mode():
+    rng = np.random.default_rng(4)
+    p = {"A": 0.3 * rng.standard_normal((20, 16)), "B": 0.3 * rng.standard_normal((4, 8))}
+    x = rng.standard_normal((12, 20))
+
+    def loss(q):
+        h = np.tanh(x @ q["A"])
+        s = h[:, :4] @ q["B"]
+        return 0.5 * float(np.sum(s * s)) / len(x)
+
+    h = np.tanh(x @ p["A"])
+    s = h[:, :4] @ p["B"]
+    ds = s / len(x)
+    dh = np.zeros_like(h)
+    dh[:, :4] = ds @ p["B"].T
+    grads = {"A": x.T @ (dh * (1.0 - h * h)), "B": h[:, :4].T @ ds}
+    f, calls = counted(loss)
+    r = check_gradients(f, grads, p, mode="fast", seed=0)
+    assert r.passed and r["B"].mode == "full" and r["A"].mode == "fast"
+    # the shared guards (15 calls, as above), A's 4 probes (4 each), and B's 32 entries checked as full mode checks
+    # them: the central difference settles each (2 calls), no +-2h points (it was 4 calls per entry)
+    assert calls[0] == 15 + 4 * 4 + 32 * 2
 
 
 @pytest.mark.parametrize("mode", ["full", "fast"])
@@ -139,3 +163,32 @@ def test_correct_relu_gradients_of_an_opaque_loss_pass_at_batch_256():
         if not r.passed:
             failed.append(seed)
     assert failed == []
+
+
+class _CountingPoint:
+    """What fast mode reads of an opaque function's evaluator, counting ``losses_along``'s calls of ``f``."""
+
+    def __init__(self):
+        self.params = {"A": np.arange(6.0).reshape(2, 3)}
+        self.calls = 0
+
+    def losses_along(self, name, directions):
+        self.calls += len(directions)
+        return np.array([float(np.sum((self.params[name] + d) ** 2)) for d in directions])
+
+
+def test_an_opaque_probe_going_down_the_ladder_reuses_the_losses_its_first_stage_took():
+    from gradcheck.directional import STEPS, _OpaqueLines
+    ev = _CountingPoint()
+    v = np.linspace(-1.0, 1.0, 6)
+    lines = _OpaqueLines(ev, "A", [(v, 0, 6), (v, 0, 3)])
+    t, s = STEPS[0], STEPS[1]
+    first = lines(np.array([t, -t, s, -s]))  # what gradcheck.directional._two_steps takes
+    assert ev.calls == 8
+    # the ladder's first rung: the stencil at t (+-t known, +-2t new) and the central difference at t / 16 (known)
+    again = lines(np.array([t, -t, 2.0 * t, -2.0 * t]), [1])
+    assert ev.calls == 8 + 2
+    assert np.array_equal(again[:2, 0], first[:2, 1]) and np.array_equal(lines(np.array([s, -s])), first[2:])
+    assert ev.calls == 10
+    moved = ev.params["A"].reshape(-1) + 2.0 * t * np.where(np.arange(6) < 3, v, 0.0)
+    assert again[2, 0] == float(np.sum(moved ** 2))  # entries 3.. of line 1 stay put

@@ -121,8 +121,14 @@ def test_layer_object_integer_input_is_differentiated():
 
 
 def test_too_many_gradients_is_still_a_count_error():
+    def loss_two(x):
+        return float(np.sum(x)), (np.ones_like(x), np.ones_like(x))
+
     def loss_list(x):
         return float(np.sum(x)), np.ones_like(x).tolist()
 
-    with pytest.raises(GradcheckValueError, match=r"returned 3 gradient\(s\), expected 1"):
+    with pytest.raises(GradcheckValueError, match=r"returned 2 gradient\(s\), expected 1"):
+        gradcheck.check_layer(loss_two, None, {"x": np.random.default_rng(3).normal(size=(3, 2))})
+    # a gradient as nested lists is not 3 gradients (rt21 F11): said as a list
+    with pytest.raises(TypeError, match=r"a gradient must be a numpy array, got a list"):
         gradcheck.check_layer(loss_list, None, {"x": np.random.default_rng(3).normal(size=(3, 2))})

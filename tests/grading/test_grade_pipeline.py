@@ -224,6 +224,42 @@ def test_runtime_verdict_stops_the_run():
     assert {p.diagnosis for p in r.parameters} == {"timeout"}
 
 
+def _fails_from_call(n, outcome):
+    """A correct backward whose calls from the n-th on end in ``outcome`` (the session died there)."""
+    correct = python_caller(xor2_backward)
+    calls = []
+
+    def caller(point):
+        calls.append(point.label)
+        return correct(point) if len(calls) < n else outcome
+
+    return caller, calls
+
+
+@pytest.mark.parametrize("outcome, words", [
+    (CallOutcome(None, "timeout", detail={"seconds": 2, "template": "timeout.call", "call": 4}),
+     "The calls before call 4 finished in time, but call 4 did not finish within the time limit of 2 s (per call) and was stopped."),
+    (CallOutcome(None, "output", detail={"template": "output.session", "limit": 1 << 20, "call": 4}),
+     "The submission printed more than 1,048,576 bytes in all and was stopped during call 4"),
+])
+def test_a_failure_after_the_grading_points_is_the_run_verdict(outcome, words):
+    # rt23 F10: the grading points (3) ran; the 4th call (the determinism re-call) and every later one failed
+    from gradcheck.grading.gradebook import class_summary, needs_review
+
+    caller, calls = _fails_from_call(4, outcome)
+    r = grade_with(caller, XOR2, submission="late.py")
+    assert calls[:3] == [p.label for p in make_points(XOR2)] and len(calls) >= 4
+    assert r.verdict == outcome.verdict and r.messages[0].startswith(words)
+    assert [(x.submission, why) for x, why in needs_review([r])] == [("late.py", outcome.verdict)]
+    assert class_summary([r]).review == (("late.py", outcome.verdict),)
+
+
+def test_a_correct_run_keeps_the_verdict_ok():
+    caller, calls = _fails_from_call(10**6, CallOutcome(None, "timeout"))
+    r = grade_with(caller, XOR2)
+    assert r.verdict == "ok" and r.score == r.max_score and len(calls) > 3
+
+
 def test_forward_check():
     def fwd_bad(p, x):
         return XOR2.forward(p, x) * 1.5

@@ -40,6 +40,23 @@ def test_cell_magics() -> None:
     assert code == "" and "skipped a %%bash cell" in notes[0]
 
 
+def test_writefile_cell_becomes_a_write_of_its_body_on_its_own_line() -> None:
+    # rt23 F8: the body is handed to the child's writer as written, the line count kept for tracebacks
+    code, notes, err = transform_source("%%writefile mysig.py\nimport numpy as np\ndef sigmoid(z):\n    return z", filename="c")
+    assert err is None and code.split("\n")[1:] == ["", "", ""]
+    assert ast.literal_eval(code.split("\n")[0].partition("(")[2][:-1]) == ("mysig.py", "import numpy as np\ndef sigmoid(z):\n    return z\n", False)
+    assert code.startswith("__gradcheck_writefile__(") and notes == ("c: wrote the cell as mysig.py (%%writefile), as Jupyter does",)
+    code, notes, _ = transform_source("\n%%writefile -a 'lib/my act.py'\nX = 1\n", filename="c")
+    assert ast.literal_eval(code.split("\n")[1].partition("(")[2][:-1]) == ("lib/my act.py", "X = 1\n", True)
+    assert "appended the cell to lib/my act.py" in notes[0]
+
+
+@pytest.mark.parametrize("line", ["/tmp/evil.py", "../evil.py", "lib/../../evil.py", "~/evil.py", "C:\\evil.py", "..\\evil.py", "", "-a", "a.py b.py", "'open"])
+def test_writefile_outside_the_working_folder_or_unreadable_is_skipped(line: str) -> None:
+    code, notes, _ = transform_source(f"%%writefile {line}\nx = 1\n", filename="c")
+    assert code == "" and notes[0].startswith("c: skipped a %%writefile cell: ")
+
+
 def test_top_level_loops_and_main_guards_are_blanked_with_line_numbers_kept() -> None:
     src = "a = 1\nfor i in range(9):\n    a += i\nelse:\n    pass\nwhile a:\n    a -= 1\nif __name__ == '__main__':\n    run()\nif '__main__' == __name__: run()\ndef f():\n    for i in range(3):\n        pass\n"
     code, notes, _ = transform_source(src, filename="t.py")

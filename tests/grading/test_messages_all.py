@@ -25,6 +25,7 @@ FIELDS = {
     "moved": 2e-12, "step": 1e-9, "noisy": 12, "counted": 13,  # ... or by its rounding
     "bound": 1e-4,  # the largest near miss float32 or an epsilon explains
     "eps_text": "1e-7", "n_saturated": 6, "n_samples": 10,  # an epsilon inside a log (gradcheck.logeps)
+    "call": 4, "limit": 1048576,  # the call of a session that ran out of time or output (rt23 F12)
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {

@@ -542,3 +542,47 @@ def test_error_unrelated_to_a_skipped_loop_has_no_loop_hint(tmp_path: Path) -> N
     path = write(tmp_path, NAMED_TABLE.replace("LOAD_TIME", "False").replace("s = ACT['sig']", "s = TABLE['sig']"))
     _, r = run_once(path)
     assert r.status == "error" and "NameError" in r.message and "skip_loops" not in r.message
+
+
+def test_a_timeout_after_calls_that_returned_says_which_call_and_that_the_others_finished(tmp_path: Path) -> None:
+    # rt23 F12: the first two calls return at once, the third sleeps past the wall clock
+    from gradcheck.grading.pipeline import TestPoint, sandbox_caller
+
+    code = "import time\nn = [0]\ndef backward(params, x, y):\n    n[0] += 1\n    if n[0] == 3:\n        time.sleep(30)\n    return {k: v * 0 for k, v in params.items()}\n"
+    _, p, x, y = point("xor_2layer")
+    with Sandbox(write(tmp_path, code), limits=FAST) as box:
+        call = sandbox_caller(box)
+        outcomes = [call(TestPoint("p", p, x, y)) for _ in range(4)]
+    assert [o.verdict for o in outcomes] == ["ok", "ok", "timeout", "timeout"]
+    assert outcomes[2].error.endswith("during call 3 and was stopped; calls 1 to 2 had finished in time")
+    assert outcomes[3].detail == outcomes[2].detail == {"seconds": FAST.wall_seconds, "template": "timeout.call", "call": 3}
+
+
+def test_the_output_limit_is_the_sessions_and_its_message_says_so(tmp_path: Path) -> None:
+    # rt23 F12: 400 KB per call, under the limit of 1 MB each time; the third call passes the session's total
+    from gradcheck.grading.pipeline import TestPoint, sandbox_caller
+
+    code = "import sys\ndef backward(params, x, y):\n    sys.stdout.write('E' * 400000)\n    return {k: v * 0 for k, v in params.items()}\n"
+    _, p, x, y = point("xor_2layer")
+    limits = Limits(wall_seconds=3, cpu_seconds=2, memory_bytes=512 << 20, load_seconds=10, output_bytes=1 << 20)
+    with Sandbox(write(tmp_path, code), limits=limits) as box:
+        call = sandbox_caller(box)
+        outcomes = [call(TestPoint("p", p, x, y)) for _ in range(3)]
+    assert [o.verdict for o in outcomes] == ["ok", "ok", "output"]
+    assert "more than 1048576 bytes in all during call 3" in outcomes[2].error and "not one call" in outcomes[2].error
+    assert outcomes[2].detail == {"template": "output.session", "limit": 1 << 20, "call": 3}
+
+
+def test_a_writefile_cell_is_written_where_the_next_cell_imports_it(tmp_path: Path) -> None:
+    # rt23 F8: as in Jupyter, %%writefile (and -a) write into the working directory before the import runs
+    import json
+
+    cells = ["%%writefile mysig.py\ndef sigmoid(z):\n    return 2 * z", "%%writefile -a mysig.py\nTWO = 2",
+             "from mysig import sigmoid, TWO\ndef backward(params, x, y):\n    return {k: sigmoid(v) * TWO for k, v in params.items()}"]
+    text = json.dumps({"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None} for c in cells],
+                       "metadata": {}, "nbformat": 4, "nbformat_minor": 4})
+    _, p, x, y = point("xor_2layer")
+    box, r = run_once(write(tmp_path, text, "hw.ipynb"))
+    assert box.load_status == "ok" and r.status == "ok", (box.load_message, r.message)
+    assert np.array_equal(r.grads["W1"], 4 * p["W1"])  # 2 * z from the file, times TWO from the appended line
+    assert not (tmp_path / "mysig.py").exists()  # in the sandbox's own folder, not beside the submission

@@ -65,7 +65,7 @@ def test_a_link_to_a_file_outside_the_class_is_never_read(tmp_path: Path) -> Non
     assert m.path is None and SECRET not in (m.problem or "")
     # the readers below the collection refuse a link too (a caller of the Python API may pass one)
     with pytest.raises(ValueError, match="symbolic link"):
-        _read_helpers([mallory / "notes.py"])
+        _read_helpers([mallory / "notes.py"], mallory)
     with pytest.raises(OSError):
         read_own_file(mallory / "notes.py")
     loaded = load_submission(mallory / "notes.py")
