@@ -25,7 +25,7 @@ from gradcheck._validate import (
 from gradcheck.diagnose import Diagnosis, describe as describe_diagnosis
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.compare import EntryVerdicts, Judgement, Tolerance, compare_entries, judge, judged_entries
-from gradcheck.directional import SMALL, fast_check
+from gradcheck.directional import entrywise_in_fast, entrywise_note, every_entry_in_fast, fast_check
 from gradcheck.engine import (
     ModelEvaluator,
     _Column,
@@ -39,6 +39,7 @@ from gradcheck.engine import (
 )
 from gradcheck.estimate import NumericGradient
 from gradcheck.explain import explain, loss_unread, model_loss, passing
+from gradcheck.jointties import joint_tie_checks
 from gradcheck.noise import NOISE_POINTS, ecnoise, kink_inside, measure_noise
 from gradcheck.numeric import (
     EPS64,
@@ -55,7 +56,7 @@ from gradcheck.parallel import workers_from_env
 from gradcheck.report import format_result
 from gradcheck.stencil import EPS, ROUNDOFF_GAIN, ROUNDOFF_ULPS, SUBNORMAL, roundoff
 from gradcheck.recognise import LayerKind
-from gradcheck.results import CheckResult, EntryReport, ParamCheck, frozen_instance
+from gradcheck.results import CheckResult, EntryReport, ParamCheck, frozen_instance, replaced
 
 __all__ = [
     "MODES",
@@ -193,9 +194,10 @@ class _Listed(NamedTuple):
 
 
 def _listed_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], bounds: list[int], listed: _Listed,
-                      passed_array: np.ndarray | None, tol: Tolerance, diagnose_passed: bool) -> tuple[ParamCheck, ...]:
+                      passed_array: np.ndarray | None, tol: Tolerance, diagnose_passed: bool,
+                      notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...]:
     """The summaries of :func:`_small_summaries` from its lists (``passed_array``: the failed indices' source,
-    None when no entry failed: :func:`_settled_in_floats`)."""
+    None when no entry failed: :func:`_settled_in_floats`), each with ``notes``."""
     passed, kink, abs_err, rel_err, badness, refined, rows = listed
     any_failed, any_kink, any_refined = False in passed, True in kink, refined is not None and True in refined
     new = object.__new__
@@ -227,7 +229,7 @@ def _listed_summaries(names: Sequence[str], analytic: Mapping[str, np.ndarray], 
         out.append(frozen_instance(
             ParamCheck, name=name, shape=shape, mode="full", passed=n_failed == 0, n_entries=stop - start,
             n_failed=n_failed, n_kinks=n_kinks, n_refined=n_refined, max_abs_err=max_abs, max_rel_err=max_rel,
-            worst=tuple(worst), failed_indices=failed_idx, tolerance=tol, notes=(), guarantee=None,
+            worst=tuple(worst), failed_indices=failed_idx, tolerance=tol, notes=notes, guarantee=None,
             diagnosis=passing(name, n_kinks) if diagnose_passed and n_failed == 0 else None))
     return tuple(out)
 
@@ -240,8 +242,10 @@ SETTLED_IN_FLOATS = 64
 
 
 def _settled_in_floats(names: Sequence[str], analytic: Mapping[str, np.ndarray], flat: np.ndarray,
-                       first: tuple[np.ndarray, np.ndarray], ev: ModelEvaluator, tol: Tolerance) -> tuple[ParamCheck, ...] | None:
-    """A toy network's checks when its first stage settles every entry, computed in Python floats; else None.
+                       first: tuple[np.ndarray, np.ndarray], ev: ModelEvaluator, tol: Tolerance,
+                       notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...] | None:
+    """A toy network's checks when its first stage settles every entry, computed in Python floats (each with
+    ``notes``); else None.
 
     The numbers of the general path (:func:`gradcheck.engine.estimate_tiny`'s first stage, its acceptance
     test :func:`~gradcheck.compare.judge`, :func:`~gradcheck.compare.judged_entries`, :func:`_badness`) bit for
@@ -278,7 +282,8 @@ def _settled_in_floats(names: Sequence[str], analytic: Mapping[str, np.ndarray],
     no = [False] * n
     rows = list(zip(flat.tolist(), d1s, errors, allowed, abs_err, rel_err, no, no, no))  # lower, upper: no kink reads them
     return _listed_summaries(names, analytic, list(itertools.accumulate(sizes, initial=0)),
-                             _Listed([True] * n, no, abs_err, rel_err, badness, no, rows), None, tol, diagnose_passed=True)
+                             _Listed([True] * n, no, abs_err, rel_err, badness, no, rows), None, tol, diagnose_passed=True,
+                             notes=notes)
 
 
 @functools.lru_cache(maxsize=256)
@@ -420,7 +425,10 @@ def check_gradients(
         The point.
     mode : {"full", "fast"}
         ``"fast"``: ``probes`` random directions per tensor of more than
-        :data:`gradcheck.directional.SMALL` entries, as for models.
+        :data:`gradcheck.directional.SMALL` entries, as for models; when no
+        tensor has more, every entry is checked as in full mode (cheaper
+        here), and each tensor's note says so
+        (:func:`gradcheck.directional.every_entry_in_fast`).
     tolerance : Tolerance, optional
     seed : int
         Seeds the noise rays and fast mode's probes; reported in the result.
@@ -454,8 +462,9 @@ def check_gradients(
     user_scale = check_noise_scale(noise_scale)
     work = check_params(params, name="params")
     analytic = check_grads_match(grads, work, name="grads")
-    low = low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()},
-                                **{f"grads[{k!r}]": v for k, v in grads.items()}})
+    # f gets float64 copies: params below float64 are data, evaluated at their values (_given_below_float64)
+    data = low_precision_arrays({f"params[{k!r}]": v for k, v in params.items()})
+    low = low_precision_arrays({f"grads[{k!r}]": v for k, v in grads.items()})
     guards.require_finite(analytic, "grads")
     subject = subject or _function_name(f)
     used = {k: v.copy() for k, v in work.items()}
@@ -469,7 +478,7 @@ def check_gradients(
     return check_point(point, analytic, first=first, tol=tol, mode=mode, seed=seed, probes=probes,
                        workers=workers, strict=strict, subject=subject, noise_scale=user_scale, problems=problems,
                        moved="params[{name!r}] moved", question=f"does {subject} read its argument?",
-                       low_precision=low)
+                       low_precision=low, data_precision=data)
 
 
 def _function_name(f: Any) -> str:
@@ -502,6 +511,7 @@ def check_point(
     moved: str = "{name} moved",
     question: str = "does the function read these arrays?",
     low_precision: Mapping[str, str] | None = None,
+    data_precision: Mapping[str, str] | None = None,
     force_float32: bool = False,
     recheck: Callable[[dict[str, np.ndarray], list[str]], CheckResult] | None = None,
     mistakes: Mapping[str, Mapping[str, np.ndarray]] | None = None,
@@ -515,11 +525,15 @@ def check_point(
     computed from (``check_layer`` knows them), used with the measured noise.
     ``moved``, ``question``: how the report names a moved parameter, and
     what it asks when the loss does not see it.  ``low_precision``: the
-    arrays below float64 and their dtypes (see :func:`float32_tolerances`); ``force_float32``:
-    the function computes in float32 though it may return a Python float.
+    arrays below float64 and their dtypes (see :func:`float32_tolerances`); ``data_precision``: those of
+    the data below float64 that the check evaluates at its values (``x``; they widen the error bars only
+    with other evidence, or when the loss rounds at float32's level: :func:`_given_below_float64`);
+    ``force_float32``: the function computes in float32 though it may return a Python float.
     ``recheck(moved, names)``: the caller's whole check of ``names`` at the
     point's arrays replaced by ``moved`` (its backward called there); with
-    it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).
+    it, a tensor failing only at kinks is decided off them (:func:`_kinks_off_ties`).  Before that, a passing
+    tensor whose tied entries each passed by their kink's bracket alone has them moved together
+    (:func:`gradcheck.jointties.joint_tie_checks`: a max-pool backward routing ``dout`` to every tied maximum fails).
     ``mistakes``: known wrong gradients a full-mode diagnosis names (:func:`gradcheck.explain.explain`).
     ``rediagnose(checks, analytic, numeric)``: the caller's own reading of a full-mode check's diagnoses, from
     what only it can see (check_net: each sample's loss, :func:`gradcheck.logeps.explain_log_epsilon`).
@@ -538,10 +552,14 @@ def check_point(
                         "at the point or at a moved point; "
                         "dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
-    if force_float32:
+    data, measured, notes = _given_below_float64(point, data_precision or {}, bool(low or force_float32 or low_precision),
+                                                 strict=strict, seed=seed, counted=max(abs(point.f0), noise_floor),
+                                                 subject=subject)
+    warns += notes
+    if force_float32 or measured:
         precision = np.float32
     rounding = _float32_rounding(point, seed) if precision is np.float32 and not noise_scale else None
-    tols, said = float32_tolerances(tol, analytic, low_precision or {}, strict=strict, subject=subject,
+    tols, said = float32_tolerances(tol, analytic, {**data, **(low_precision or {})}, strict=strict, subject=subject,
                                     rounding=rounding)
     warns += said or [m + _rounding_words(rounding, tol.k) for m in low]  # said once
     scale = noise_scale or max(sigma / EPS64, noise_floor,
@@ -550,7 +568,8 @@ def check_point(
     names = [k for k in analytic]
     timings = {}
     t0 = time.perf_counter()
-    if mode == "full":
+    every_entry = mode == "full" or every_entry_in_fast([a.size for a in analytic.values()], probes)
+    if every_entry:  # fast mode too when it would check every entry anyway: the full check's shared passes are cheaper
         numeric = function_gradients(point, names, noise_scale=scale, accept=_accepts(analytic, tols),
                                      workers=_function_workers(workers), precision=precision)
         guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
@@ -559,14 +578,19 @@ def check_point(
         if rediagnose is not None:
             checks = rediagnose(checks, analytic, numeric)
         checks = tuple(_unresolved_note(c, numeric[c.name]) for c in checks)
+        checks = checks if mode == "full" else _noted(checks, (entrywise_note(probes, whole=True),))
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
     checks, unread = _unread(checks, analytic, numeric, point, seed)
     problems += _unmoved(unread, analytic, moved, question)
+    # tied entries moved together, where each alone passed by its bracket (rt18 F1): before the off-tie recheck,
+    # which sees a failing tensor's failing entries, and no entry of a tensor a joint move failed is one
+    checks = joint_tie_checks(checks, numeric, analytic, tols, point, functools.partial(
+        _tie_move, point.params, np.random.default_rng([int(seed), 0x701E])))
     if recheck is not None:
         checks = _kinks_off_ties(checks, numeric, analytic, tols, point, recheck, seed, precision)
-    elif mode == "full" and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
+    elif every_entry and not all(c.passed for c in checks) and _shows_kinks(checks, numeric):
         checks = tuple(_function_tie_caveat(c) if not c.passed and _failures_move_ties(
             point, c.name, analytic[c.name], numeric[c.name], tols[c.name], seed) else c for c in checks)
         warns += _undecided_warning(checks)
@@ -579,12 +603,13 @@ def check_point(
 def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 rng: np.random.Generator, probes: int,
                 precision: Any) -> tuple[tuple[ParamCheck, ...], dict[str, NumericGradient]]:
-    """Fast mode of :func:`check_point`: small tensors entry by entry, the others by probes
+    """Fast mode of :func:`check_point`: small tensors (:func:`gradcheck.directional.entrywise_in_fast`) entry by
+    entry, the others by probes
     (:func:`gradcheck.directional.fast_check`, entry by entry where the probes fall short).
 
     Returns the checks and the numerical gradients taken (those of the tensors checked entry by entry).
     """
-    small = [k for k in analytic if analytic[k].size <= SMALL]
+    small = [k for k in analytic if entrywise_in_fast(analytic[k].size, probes)]
     # full mode's two stages (_accepts): an entry its central difference settles costs the plain loop's two calls
     accept = _accepts(analytic, tols)
     numeric = function_gradients(point, small, noise_scale=point.noise_scale, accept=accept, precision=precision)
@@ -596,7 +621,7 @@ def _fast_point(point: FunctionPoint, analytic: Mapping[str, np.ndarray], tols: 
         return param_check(k, analytic[k], numeric[k], tols[k])
 
     # FunctionPoint has what fast mode reads of an evaluator: params, f0, noise_scale, losses_along
-    checks = tuple(entrywise(k) if k in numeric
+    checks = tuple(_noted([entrywise(k)], (entrywise_note(probes, whole=False),))[0] if k in small
                    else fast_check(point, k, analytic[k], tols[k], rng=rng, probes=probes,
                                    entrywise=functools.partial(entrywise, k))
                    for k in analytic)
@@ -877,16 +902,9 @@ def _float32_rounding(point: FunctionPoint, seed: int) -> Float32Rounding:
     :mod:`gradcheck.stencil`, as before.
     """
     eps32 = float(np.finfo(np.float32).eps)
-    h = eps32 ** (1.0 / 3.0)
-    rng = np.random.default_rng([int(seed), 0xF32])
-    direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0) for k, v in point.params.items() if v.size}
     blanket = ROUNDOFF_ULPS * eps32 * abs(point.f0)
-
-    def along(t: np.ndarray) -> np.ndarray:
-        return np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.f0
-                         for ti in t])
-
-    noise = [_ray_noise(along, spacing) for spacing in F32_NOISE_SPACINGS] if direction else [0.0]
+    along = _float32_ray(point, seed)
+    noise = [_ray_noise(along, spacing) for spacing in F32_NOISE_SPACINGS] if along else [0.0]
     sigma = max(noise)
     if not 0.0 < sigma <= blanket and not _same_noise(noise):
         return Float32Rounding(0.0, blanket)
@@ -913,15 +931,71 @@ def _same_noise(noise: Sequence[float]) -> bool:
     return min(noise) > 0.0 and max(noise) <= 4.0 * min(noise)
 
 
+def _float32_ray(point: FunctionPoint, seed: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``point``'s loss along a seeded ray that moves every parameter at once: ``along(t)`` are its values at
+    ``p + t h d``, ``h`` the float32 step ``eps32**(1/3)``, ``d = N(0, 1) max(|p|, 1)`` (None: nothing to move)."""
+    h = float(np.finfo(np.float32).eps) ** (1.0 / 3.0)
+    rng = np.random.default_rng([int(seed), 0xF32])
+    direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0) for k, v in point.params.items() if v.size}
+
+    def along(t: np.ndarray) -> np.ndarray:
+        return np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.f0
+                         for ti in t])
+
+    return along if direction else None
+
+
 def _ray_noise(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> float:
-    """ECnoise of ``along`` at ``spacing`` (:func:`gradcheck.noise.ecnoise`), on the mirror ray where the values show
-    a kink inside (:func:`gradcheck.noise.kink_inside`); 0 where both do, or it is not determined."""
+    """ECnoise of ``along`` at ``spacing`` (:func:`_ray_reading`); 0 where it is not determined."""
+    sigma, inform = _ray_reading(along, spacing)
+    return sigma if inform == 1 else 0.0
+
+
+def _ray_reading(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> tuple[float, int]:
+    """ECnoise's ``(sigma, inform)`` of ``along`` at ``spacing`` (:func:`gradcheck.noise.ecnoise`), on the mirror ray
+    where the values show a kink inside (:func:`gradcheck.noise.kink_inside`); ``(0, 0)`` where both do."""
     for sign in (1.0, -1.0):
         values = np.asarray(along(sign * spacing * np.arange(NOISE_POINTS)), dtype=np.float64)
         if not kink_inside(values):
-            sigma, inform = ecnoise(values)
-            return sigma if inform == 1 else 0.0
-    return 0.0
+            return ecnoise(values)
+    return 0.0, 0
+
+
+#: Spacings of :func:`_rounds_in_float32`'s rays, in float32 steps ``eps32**(1/3) max(|p|, 1)``: every parameter
+#: moves by about 5e-9 and 5e-7 of ``max(|p|, 1)`` from value to value, below or near float32's spacing (6e-8
+#: relative) and far above float64's, and far below :data:`F32_NOISE_SPACINGS`, whose rays cross ReLU kinks:
+#: there a correct 784-30-10 net read 3e-7 .. 4e-5 of "noise" in float64 and in float32 alike.
+F32_TELL_SPACINGS = (1e-6, 1e-4)
+
+#: A loss rounds at float32's level when its noise along :data:`F32_TELL_SPACINGS` is above this fraction of its size:
+#: the geometric middle of float32's and float64's unit roundoffs, 5e-12.  Measured on 784-{30, 100, 400}-10 ReLU
+#: nets (N = 4 .. 256, weights x0.01 .. x30) given float32 ``x``: computed in float64, 2e-17 .. 3e-16 (kinks
+#: crossed at the longer spacing: up to 2.5e-10, and 1e-16 at the shorter); with only the logits rounded to
+#: float32, 3e-10 .. 7e-9, the first layer in float32 1e-9 .. 9e-8, everything in float32 2e-8 .. 1e-7 or values
+#: that do not move at all; at weights x0.01 a float32 first layer reads 1e-12 only (:func:`_rounds_in_float32`).
+F32_TELL_LEVEL = math.sqrt(float(np.finfo(np.float32).eps) * EPS64)
+
+
+def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float) -> bool:
+    """Does ``point``'s loss round at float32's level, though the arrays it is given are float64?
+
+    Read along :func:`_float32_ray` at each of :data:`F32_TELL_SPACINGS`: values that do not move (ECnoise's
+    ``inform == 2``: the moves round away, as in float32; float64 resolves them) or noise above
+    :data:`F32_TELL_LEVEL` times ``counted`` (the loss's size) say float32, a noise ECnoise determines below
+    it says float64, kinks and trends say nothing.  float32 when some spacing says so and none says float64: a
+    float64 loss whose rays cross kinks at the longer spacing still reads its own rounding at the shorter,
+    which is read first (a float64 loss is told by its 8 values there: about 2x a 784-100-10 net's fast check).
+    """
+    along = _float32_ray(point, seed)
+    if along is None:
+        return False
+    said = False
+    for spacing in F32_TELL_SPACINGS:
+        sigma, inform = _ray_reading(along, spacing)
+        if inform == 1 and sigma <= F32_TELL_LEVEL * counted:
+            return False
+        said = said or inform in (1, 2)  # noise above the level, or values that do not move
+    return said
 
 
 def _rounding_words(rounding: Float32Rounding | None, k: float) -> str:
@@ -973,6 +1047,27 @@ def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mappi
         return {}
     return low_precision_arrays({**{f"params[{k!r}]": v for k, v in params.items()}, "x": x, "y": y,
                                  **{f"grads[{k!r}]": v for k, v in grads.items()}, "forward output": output})
+
+
+def _given_below_float64(point: FunctionPoint, data: Mapping[str, str], evidence: bool, *, strict: bool, seed: int,
+                         counted: float, subject: str) -> tuple[dict[str, str], bool, list[str]]:
+    """Data given below float64: the arrays of it that widen the error bars, whether the loss computes in float32
+    by its own rounding, and the note said when it does not.
+
+    A float32 ``x`` is data rounded to float32; the check evaluates the loss at those values, in whatever
+    precision the loss computes.  With other ``evidence`` of float32 (arrays the loss computes with, gradients,
+    a float32 loss or forward output), or under ``strict`` (which refuses any array below float64), the data is
+    named with it, unmeasured.  Otherwise it widens the error bars only when the loss rounds at float32's level
+    (:func:`_rounds_in_float32`; ``counted``: the loss's size): rt22 F1, a float32 ``x`` into a net that computes
+    in float64 passed a ``dW2`` off by ``1e-5`` that the same values in float64 failed.
+    """
+    if not data or strict or evidence:
+        return dict(data), False, []
+    if _rounds_in_float32(point, seed, counted):
+        return dict(data), True, []
+    return {}, False, [f"{subject} is given arrays {_dtype_words(data)}: checked at their values, in float64; "
+                       "it computes in float64 there (its loss does not round at float32's level), so its "
+                       "gradient is judged with float64 error bars"]
 
 
 def _dtype_words(low: Mapping[str, str]) -> str:
@@ -1186,7 +1281,9 @@ def check_model(
     mode : {"full", "fast"}
         ``"full"`` checks every entry; ``"fast"`` uses ``probes`` random
         probes per tensor (small tensors entry by entry) and localises
-        failures by bisection.
+        failures by bisection; when every tensor is small (the notebooks'
+        toy networks) it runs the full check, cheaper there, and each
+        tensor's note says so (:func:`gradcheck.directional.every_entry_in_fast`).
     grads : mapping, optional
         Analytic gradients to check instead of ``model.backward(params, x, y)``.
     backward : callable, optional
@@ -1268,20 +1365,19 @@ def check_model(
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
     low = _model_low_precision(params, x, y, grads or returned, output)
     guards.require_finite(analytic, "grads")
-    if "forward output" in low:  # the forward itself rounds to float32: float32 steps, through model.loss
+    low, measured, noted = _model_precision(model, work, xx, yy, low, losses[0], strict=strict, seed=seed)
+    if "forward output" in low or measured:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
                                     tol=tol, mode=mode, seed=seed, probes=probes, workers=workers, strict=strict)
     tols, said = float32_tolerances(tol, analytic, low, strict=strict, subject=getattr(model, "name", "the model"))
+    said = noted + said
     p, px, py = point.params, point.x, point.y
     t0 = time.perf_counter()
     ev = ModelEvaluator(model, p, px, py)
     if not np.isfinite(ev.f0):
         raise GradcheckValueError(f"the loss is not finite at this point: {ev.f0!r}")
     problems += _forward_problems(model, ev, losses[0], output, px, py)
-    if mode == "full":
-        checks = _full(ev, analytic, tols, workers)
-    else:
-        checks = _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
+    checks = _model_checks(ev, analytic, tols, mode=mode, seed=seed, probes=probes, workers=workers)
     # failing at kinks; and on a point with exact ties, whatever a kink bracket decided
     checks, found = _on_ties(checks, ev, px, analytic, None if grads is not None else backward, who, tols,
                              mode=mode, seed=seed, probes=probes, workers=workers)
@@ -1340,8 +1436,7 @@ def _off_ties(checks: tuple[ParamCheck, ...], tied: set[str], explained: Mapping
         there = ModelEvaluator(ev.model, moved, x, ev.y)
         if not np.isfinite(there.f0) or not all(np.isfinite(g).all() for g in analytic.values()):
             return checks, found  # nothing to learn there: the verdicts at the point given stand
-        for c in (_full(there, analytic, tols, workers) if mode == "full" else
-                  _fast_model(there, analytic, tols, seed=seed, probes=probes, workers=workers)):
+        for c in _model_checks(there, analytic, tols, mode=mode, seed=seed, probes=probes, workers=workers):
             if c.name not in off or (off[c.name].passed and not c.passed):  # the first failure, else the first check
                 off[c.name] = c
     return tuple(_tie_verdict(c, off[c.name], explained.get(c.name, True)) if c.name in tied else c
@@ -1647,9 +1742,31 @@ def _tie_verdict(at: ParamCheck, off: ParamCheck, explained: bool, *,
     return dataclasses.replace(off, notes=(note,) + off.notes)
 
 
+def _model_checks(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance], *,
+                  mode: str, seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
+    """The checks of :func:`check_model`'s ``mode``: :func:`_full`, or :func:`_fast_model`.
+
+    Fast mode runs :func:`_full` itself when it would check every entry
+    anyway (:func:`gradcheck.directional.every_entry_in_fast`: the
+    notebooks' toy networks), each tensor with a note saying so
+    (:func:`gradcheck.directional.entrywise_note`): the same verdicts and diagnoses, from one
+    joined pass instead of one per tensor.
+    """
+    if mode == "full":
+        return _full(ev, analytic, tols, workers)
+    if every_entry_in_fast([a.size for a in analytic.values()], probes):
+        return _full(ev, analytic, tols, workers, notes=(entrywise_note(probes, whole=True),))
+    return _fast_model(ev, analytic, tols, seed=seed, probes=probes, workers=workers)
+
+
+def _noted(checks: Sequence[ParamCheck], notes: tuple[str, ...]) -> tuple[ParamCheck, ...]:
+    """``checks``, each with ``notes`` before its own."""
+    return tuple(replaced(c, notes=notes + c.notes) for c in checks) if notes else tuple(checks)
+
+
 def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Mapping[str, Tolerance], *,
                 seed: int, probes: int, workers: int | None) -> tuple[ParamCheck, ...]:
-    """Fast mode of :func:`check_model`: tensors of at most :data:`~gradcheck.directional.SMALL` entries entry by
+    """Fast mode of :func:`check_model`: small tensors (:func:`~gradcheck.directional.entrywise_in_fast`) entry by
     entry, the others by probes (:func:`gradcheck.directional.fast_check`, entry by entry where they fall short).
 
     A tensor checked entry by entry gets its diagnosis as in full mode
@@ -1663,10 +1780,12 @@ def _fast_model(ev: ModelEvaluator, analytic: Mapping[str, np.ndarray], tols: Ma
         numeric[k] = estimate_gradients(ev.model, ev.params, None, ev.y, names=[k], evaluator=ev, workers=workers)[k]
         return param_check(k, analytic[k], numeric[k], tols[k])
 
-    checks = tuple(entrywise(k) if analytic[k].size <= SMALL
-                   else fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes,
-                                   entrywise=functools.partial(entrywise, k))
-                   for k in ev.params)
+    def checked(k: str) -> ParamCheck:
+        if entrywise_in_fast(analytic[k].size, probes):
+            return _noted([entrywise(k)], (entrywise_note(probes, whole=False),))[0]
+        return fast_check(ev, k, analytic[k], tols[k], rng=rng, probes=probes, entrywise=functools.partial(entrywise, k))
+
+    checks = tuple(checked(k) for k in ev.params)
     n = int(ev.inputs[0].shape[0]) if ev.inputs and ev.inputs[0].ndim else None
     return explain(checks, analytic, numeric, batch_size=n, loss=model_loss(ev))
 
@@ -1676,10 +1795,32 @@ def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray,
                          **options: Any) -> CheckResult:
     """A model whose forward computes in float32: checked through ``model.loss`` with float32 steps and error bars."""
     name = getattr(model, "name", type(model).__name__)
-    point = FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
-                          {k: v.copy() for k, v in work.items()}, who=f"{name}.loss")
-    return check_point(point, analytic, first=first, subject=name, problems=problems, low_precision=low,
-                       force_float32=True, n_samples=int(x.shape[0]) if x.ndim else None, **options)
+    return check_point(_loss_point(model, work, x, y), analytic, first=first, subject=name, problems=problems,
+                       low_precision=low, force_float32=True, n_samples=int(x.shape[0]) if x.ndim else None, **options)
+
+
+def _loss_point(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> FunctionPoint:
+    """``model.loss`` at ``work`` (copies of it), on copies of ``x`` and ``y``, as an opaque function."""
+    return FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
+                         {k: v.copy() for k, v in work.items()}, who=f"{getattr(model, 'name', type(model).__name__)}.loss")
+
+
+def _model_precision(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, low: Mapping[str, str],
+                     first: float, *, strict: bool, seed: int) -> tuple[dict[str, str], bool, list[str]]:
+    """The arrays below float64 that widen a model check's error bars, whether its loss computes in float32 by its
+    own rounding, and the note said when data below float64 does not (:func:`_given_below_float64`).
+
+    ``params``, ``x`` and ``y`` are data: the model gets float64 copies of the parameters, and ``x``
+    and ``y`` as given, which it may widen (``nn.Sequential`` does).  The gradients and the forward
+    output below float64 are evidence of a float32 computation.
+    """
+    data = {k: d for k, d in low.items() if k != "forward output" and not k.startswith("grads[")}
+    if not data or strict or len(data) < len(low):
+        return dict(low), False, []
+    point = _loss_point(model, work, x, y)
+    point.f0 = first
+    return _given_below_float64(point, data, False, strict=strict, seed=seed, counted=abs(first),
+                                subject=getattr(model, "name", "the model"))
 
 
 def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any], str]:
@@ -1802,8 +1943,9 @@ def _gap(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
 
 
 def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str, Tolerance],
-          workers: int | None) -> tuple[ParamCheck, ...]:
-    """Two-stage full check: entries settled by ``+-h`` are not refined.
+          workers: int | None, *, notes: tuple[str, ...] = ()) -> tuple[ParamCheck, ...]:
+    """Two-stage full check: entries settled by ``+-h`` are not refined.  ``notes`` lead every check's notes
+    (built in where a toy network's checks are built: :func:`_settled_in_floats`).
 
     A tiny model (:meth:`~gradcheck.engine.ModelEvaluator.tiny`, the
     notebooks' toy networks) whose parameters share a tolerance keeps its
@@ -1834,7 +1976,7 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
         # the stacking tested on the first pass itself; when it fails, by its own tests (engine.estimate_tiny)
         first = tiny_first_stage(ev, names, verify=True)
         settled = None if first is None or len(flat) > SETTLED_IN_FLOATS else _settled_in_floats(
-            names, analytic, flat, first, ev, tol)
+            names, analytic, flat, first, ev, tol, notes)
         if settled is not None:
             return settled
         whole = None if first is None else estimate_tiny(ev, names, accept, first=first)
@@ -1848,19 +1990,20 @@ def _full(ev: ModelEvaluator, analytic: dict[str, np.ndarray], tols: Mapping[str
             checks = _joined_checks(names, analytic, flat, whole, tol, diagnose_passed=True, judged=j if same else None)
             failing = tuple(c for c in checks if not c.passed)
             if not failing:
-                return checks
+                return _noted(checks, notes)
             # the passing ones already have what explain would give them
             bounds = ev.bounds(names)
             values = {k: whole.value[a:b].reshape(analytic[k].shape) for k, a, b in zip(names, bounds[:-1], bounds[1:])}
             wrong = split_estimate(ev, names, whole, only={c.name for c in failing})
             explained = iter(explain(failing, analytic, wrong, batch_size=n, values=values, loss=model_loss(ev)))
-            return tuple(c if c.passed else next(explained) for c in checks)
+            return _noted(tuple(c if c.passed else next(explained) for c in checks), notes)
         numeric = refine_estimate(ev, split_estimate(ev, names, whole), workers)
     else:
         numeric = estimate_gradients(ev.model, ev.params, None, ev.y, evaluator=ev, workers=workers,
                                      accept=_accepts(analytic, tols))
     guards.require_finite({k: g.value for k, g in numeric.items()}, "numerical gradient")
-    return explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n, loss=model_loss(ev))
+    return _noted(explain(param_checks(analytic, numeric, tols), analytic, numeric, batch_size=n, loss=model_loss(ev)),
+                  notes)
 
 
 def assert_gradients_close(

@@ -53,7 +53,7 @@ import numpy as np
 from gradcheck._validate import check_number
 from gradcheck.estimate import NumericGradient
 
-__all__ = ["Tolerance", "Judgement", "judge", "EntryVerdicts", "compare_entries", "judged_entries", "relative_error"]
+__all__ = ["Tolerance", "Judgement", "judge", "EntryVerdicts", "compare_entries", "judge_entries", "judged_entries", "relative_error"]
 
 
 @dataclass(frozen=True)
@@ -219,11 +219,16 @@ def compare_entries(analytic: np.ndarray, numeric: NumericGradient, tol: Toleran
     ``2h``).
     """
     a = np.asarray(analytic, dtype=np.float64)
+    return judged_entries(a, numeric, judge_entries(a, numeric, tol))
+
+
+def judge_entries(analytic: np.ndarray, numeric: NumericGradient, tol: Tolerance) -> Judgement:
+    """:func:`judge` of every entry of one parameter with ``tol``'s terms (what :func:`compare_entries` decides,
+    with which entries passed by their kink's bracket only)."""
     n = numeric.value
     noise = numeric.roundoff if numeric.roundoff is not None else numeric.error
-    j = judge(a, n, numeric.error, floor=tol.floor(n), k=tol.k, lower=numeric.lower, upper=numeric.upper,
-              kink=numeric.kink, bracket_error=2.0 * noise)
-    return judged_entries(a, numeric, j)
+    return judge(np.asarray(analytic, dtype=np.float64), n, numeric.error, floor=tol.floor(n), k=tol.k,
+                 lower=numeric.lower, upper=numeric.upper, kink=numeric.kink, bracket_error=2.0 * noise)
 
 
 def judged_entries(analytic: np.ndarray, numeric: NumericGradient, judged: Judgement) -> EntryVerdicts:

@@ -452,7 +452,7 @@ def diagnose_parameter(
     dtype = str(arr.dtype)
     s = arr.astype(np.float64)
     if s.shape != r.shape:
-        return _diagnose_shape(param, s, r, others, lang)
+        return _diagnose_shape(param, s, r, others, lang, batch_size)
     n_bad = int(np.sum(~np.isfinite(s)))
     if n_bad:
         return _make("nonfinite", param, lang, n_nonfinite=n_bad, n_total=int(s.size))
@@ -562,7 +562,22 @@ def _accepted(s: np.ndarray, r: np.ndarray, numeric: NumericGradient | None, tol
     return j.passed, int(np.sum(j.by_bracket))
 
 
-def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[str, np.ndarray], lang: str) -> Diagnosis:
+def _unsummed(s: np.ndarray, r: np.ndarray, batch_size: int | None) -> bool:
+    """Whether ``s`` is one gradient per sample, ``(N, k)``, whose sum over the batch is ``r`` (``k`` entries).
+
+    A bias gradient left unsummed (``db = delta``).  The sum of two or more
+    rows matching the gradient to ``RTOL_PATTERN`` is the evidence (random
+    rows do not add up to it by chance); with ``batch_size`` known the rows
+    must be that many.
+    """
+    rows_ok = s.shape[0] > 1 if batch_size is None else s.shape[0] == batch_size > 1
+    if s.ndim != 2 or not rows_ok or s.shape[1] != r.size or _max_abs(r) == 0 or not np.all(np.isfinite(s)):
+        return False
+    return _close(s.sum(axis=0), r.reshape(-1), RTOL_PATTERN)
+
+
+def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[str, np.ndarray], lang: str,
+                    batch_size: int | None = None) -> Diagnosis:
     got, expected = list(s.shape), list(r.shape)
     shapes = {"got_shape": got, "expected_shape": expected}
     finite = bool(np.all(np.isfinite(s)))
@@ -579,6 +594,9 @@ def _diagnose_shape(param: str, s: np.ndarray, r: np.ndarray, others: Mapping[st
         for other, g in others.items():
             if g.size and g.shape == s.shape and _close(s, g, RTOL_PATTERN) and not _close(s, np.zeros_like(g), 0.0):
                 return _make("swapped", param, lang, other=other, **shapes)
+    if _unsummed(s, r, batch_size):
+        template = "shape.unsummed" if r.ndim == 1 else "shape.unsummed.keepdims"  # (k,) or (1, k)
+        return _make("shape", param, lang, template=template, values_match=False, summed_match=True, **shapes)
     return _make("shape", param, lang, values_match=False, **shapes)
 
 

@@ -373,13 +373,15 @@ def check_layer(
 
 
 def _given_precision(options: dict[str, Any], inputs: Any) -> dict[str, Any]:
-    """``options`` with ``low_precision``: the inputs given below float64 (:func:`gradcheck.check.low_precision_arrays`).
+    """``options`` with ``data_precision``: the inputs given below float64 (:func:`gradcheck.check.low_precision_arrays`).
 
-    The check runs on float64 copies, so a float32 path is not what it
-    checks: said (a warning; an error under ``strict``), as for
-    :func:`gradcheck.check_model`.
+    The check runs on float64 copies: the inputs are data, evaluated at
+    their values, and widen the error bars only when the layer still
+    computes in float32 (:func:`gradcheck.check._given_below_float64`);
+    ``low_precision`` (none yet) collects the evidence that it does.
     """
-    return {**options, "low_precision": low_precision_arrays({f"inputs[{k!r}]": v for k, v in inputs.items()})}
+    return {**options, "low_precision": {},
+            "data_precision": low_precision_arrays({f"inputs[{k!r}]": v for k, v in inputs.items()})}
 
 
 class _IntegerOwners(Exception):

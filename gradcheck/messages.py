@@ -143,6 +143,22 @@ TEMPLATES: _T = {
         "en": "{param} has shape {got_shape}, expected {expected_shape}.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다.",
     },
+    "shape.unsummed": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0)을 쓰세요.",
+    },
+    "shape.unsummed.keepdims": {
+        "en": "{param} has shape {got_shape}, expected {expected_shape}: it holds one gradient per sample, and their "
+              "sum over the batch (axis 0) is right. A bias is added to every sample, so its gradient is the sum over "
+              "the samples: use .sum(axis=0, keepdims=True).",
+        "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다: 샘플마다 기울기가 하나씩 들어 있고, "
+              "이를 배치(0번 축)에 대해 더하면 맞습니다. 편향은 모든 샘플에 더해지므로 그 기울기는 샘플에 대한 합입니다: "
+              ".sum(axis=0, keepdims=True)를 쓰세요.",
+    },
     "shape.values": {
         "en": "{param} has shape {got_shape}, expected {expected_shape}; its values are right once reshaped.",
         "ko": "{param}의 모양이 {got_shape}입니다. {expected_shape}이어야 합니다. 모양만 바꾸면 값은 맞습니다.",
@@ -204,6 +220,18 @@ TEMPLATES: _T = {
               "result never stored, or a factor or mask that is 0 everywhere here).",
         "ko": "{param}이(가) 모두 0이지만 정확한 기울기는 0이 아닙니다: 이 매개변수까지 아무 값도 전달되지 않았습니다 "
               "(아직 작성하지 않은 역전파, 저장하지 않은 결과, 또는 여기서 모든 곳이 0인 계수나 마스크).",
+    },
+    "wrong.ties": {
+        "en": "{param} shares the gradient wrongly among tied entries: moving its {n_tied} entries equal to {value:g} "
+              "together changes the loss at the rate {numeric:.6g}, but the gradient says {analytic:.6g} ({ratio:.3g} "
+              "times as much). Each tied entry alone lies within its kink's one-sided bracket, but tied entries share "
+              "one gradient: a max-pool backward that routes the gradient to every tied maximum, instead of to one of "
+              "them, does this.",
+        "ko": "{param}이(가) 값이 같은(동점인) 원소들 사이에 기울기를 잘못 나눕니다: 값이 {value:g}인 원소 {n_tied}개를 "
+              "함께 움직이면 손실이 {numeric:.6g}의 비율로 변하지만, 기울기는 {analytic:.6g}라고 합니다 ({ratio:.3g}배). "
+              "동점인 원소 하나하나는 꺾이는 점의 한쪽 차분 구간 안에 있지만, 동점인 원소들은 하나의 기울기를 나눠 가져야 "
+              "합니다: 최댓값이 여러 개인 창에서 최댓값 하나가 아니라 모든 최댓값에 기울기를 보내는 최대 풀링의 역전파가 "
+              "이렇게 됩니다.",
     },
     "wrong.unread": {
         "en": "{param} cannot be judged: the loss did not change when {param} moved (every numerical entry is exactly 0; see the problem above). Fix that first: the gradient itself may be right.",
@@ -361,6 +389,28 @@ TEMPLATES: _T = {
     "mistake.tanh_prime_of_z": {
         "en": "the tanh derivative was computed as 1 - z**2 on the pre-activation z; it is 1 - a**2 with a = tanh(z).",
         "ko": "tanh 미분을 활성화 전 값 z에 대해 1 - z**2로 계산했습니다. 올바른 값은 a = tanh(z)일 때 1 - a**2입니다.",
+    },
+    "mistake.sigmoid_prime_as_output": {
+        "en": "the sigmoid derivative was taken as the sigmoid's output a itself; it is a * (1 - a): the factor (1 - a) "
+              "is missing.",
+        "ko": "시그모이드 미분을 시그모이드의 출력 a 자체로 계산했습니다. 올바른 값은 a * (1 - a)입니다: (1 - a) 항이 "
+              "빠졌습니다.",
+    },
+    "mistake.bce_sigmoid_prime_again": {
+        "en": "the output's delta was multiplied by the sigmoid's derivative a * (1 - a) once too often: for a sigmoid "
+              "output with the cross-entropy loss, the gradient at the sigmoid's input z is already (a - y) / N (the "
+              "cross-entropy's 1 / (a (1 - a)) cancels the sigmoid's derivative); leave the factor a * (1 - a) out.",
+        "ko": "출력층의 델타에 시그모이드 미분 a * (1 - a)를 한 번 더 곱했습니다: 시그모이드 출력에 교차 엔트로피 손실을 "
+              "쓰면 시그모이드 입력 z에 대한 기울기는 이미 (a - y) / N입니다 (교차 엔트로피의 1 / (a (1 - a))가 "
+              "시그모이드 미분과 약분됩니다). a * (1 - a)를 곱하지 마세요.",
+    },
+    "mistake.softmax_ce_prime_again": {
+        "en": "the output's delta was multiplied by p * (1 - p), the diagonal of the softmax's derivative, once too "
+              "often: for a softmax output with the cross-entropy loss, the gradient at the softmax's input z is "
+              "already (p - t) / N (the softmax's derivative is in it); leave the factor p * (1 - p) out.",
+        "ko": "출력층의 델타에 소프트맥스 미분의 대각 성분 p * (1 - p)를 한 번 더 곱했습니다: 소프트맥스 출력에 교차 엔트로피 "
+              "손실을 쓰면 소프트맥스 입력 z에 대한 기울기는 이미 (p - t) / N입니다 (소프트맥스 미분이 이미 들어 있습니다). "
+              "p * (1 - p)를 곱하지 마세요.",
     },
     "mistake.generic": {
         "en": "it matches the known mistake {mistake}.",

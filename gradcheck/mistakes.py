@@ -26,6 +26,19 @@ The built-in generators run a generic backward pass over the model's layers
 ``tanh_prime_of_z``
     ``tanh'(z)`` computed as ``1 - z**2`` on the pre-activation ``z`` (the
     formula ``1 - a**2`` applied to the wrong array).
+``sigmoid_prime_as_output``
+    ``sigmoid'(z)`` taken as the output ``a`` itself, ``(1 - a)`` left out.
+
+A loss head that applies the output's sigmoid or softmax itself (the logits
+are its input) has its own built-in mistakes (:data:`OUTPUT_MISTAKES`): the
+gradient at the logits multiplied once more by the output's derivative,
+
+``bce_sigmoid_prime_again``
+    ``(a - y) / N`` times ``a * (1 - a)`` for a sigmoid with cross-entropy
+    (:class:`gradcheck.nn.BCE` from logits);
+``softmax_ce_prime_again``
+    ``(p - t) / N`` times ``p * (1 - p)`` for a softmax with cross-entropy
+    (:class:`gradcheck.nn.SoftmaxCrossEntropy`).
 
 The same mistakes are named for a lone activation layer checked by
 ``check_layer`` (one input, one output): :func:`elementwise_mistakes` takes
@@ -42,11 +55,11 @@ Examples
 >>> bool(np.allclose(exact["W1"], m.backward(p, x, y)["W1"], rtol=1e-8, atol=1e-12))
 True
 >>> sorted(mistake_gradients(m, p, x, y))
-['sigmoid_prime_of_z', 'sigmoid_prime_of_z@1', 'sigmoid_prime_of_z@3', 'sigmoid_twice', 'sigmoid_twice@1', 'sigmoid_twice@3']
+['sigmoid_prime_as_output', 'sigmoid_prime_as_output@1', 'sigmoid_prime_as_output@3', 'sigmoid_prime_of_z', 'sigmoid_prime_of_z@1', 'sigmoid_prime_of_z@3', 'sigmoid_twice', 'sigmoid_twice@1', 'sigmoid_twice@3']
 >>> sorted(known_mistakes(reference_models.get("relu_sigmoid_bce", activation="step")))
-[]
+['bce_sigmoid_prime_again']
 >>> sorted(known_mistakes(reference_models.get("relu_sigmoid_bce", activation="tanh")))
-['tanh_prime_of_z']
+['bce_sigmoid_prime_again', 'tanh_prime_of_z']
 """
 from __future__ import annotations
 
@@ -65,7 +78,9 @@ from gradcheck.recognise import is_affine, is_entrywise
 
 __all__ = [
     "ACTIVATION_MISTAKES",
+    "OUTPUT_MISTAKES",
     "ActivationMistake",
+    "OutputMistake",
     "Derivative",
     "MistakeGenerator",
     "backprop_with",
@@ -126,7 +141,7 @@ def known_mistakes(model: Any) -> dict[str, MistakeGenerator]:
 
     >>> import reference_models
     >>> sorted(known_mistakes(reference_models.get("mnist_relu")))
-    ['relu_mask_output_ge0']
+    ['relu_mask_output_ge0', 'softmax_ce_prime_again']
     """
     if isinstance(model, str):
         return dict(_REGISTRY.get(model, {}))
@@ -138,6 +153,8 @@ def known_mistakes(model: Any) -> dict[str, MistakeGenerator]:
             found[m.mistake] = _replacing(m.activation, m.derivative)
         if len(at) > 1:  # the same slip in one layer only (a student's hidden layer, say): named "mistake@index"
             found.update({f"{m.mistake}@{i}": _replacing(m.activation, m.derivative, only=i) for i in at})
+    head = getattr(model, "loss_head", None)
+    found.update({o.mistake: _at_logits(o.factor) for o in OUTPUT_MISTAKES if o.applies(head)})
     found.update(_REGISTRY.get(getattr(model, "name", ""), {}))
     return found
 
@@ -222,6 +239,7 @@ def backprop_with(
     *,
     derivatives: Mapping[str, Derivative],
     only: int | None = None,
+    head_factor: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Backward pass over ``model.layers`` with some activation derivatives replaced.
 
@@ -231,7 +249,10 @@ def backprop_with(
     numerically (fourth-order central differences, ~1e-10 relative).  ``derivatives`` maps an
     activation name to ``derivative(z, a)``; other activations use their
     correct derivative.  With ``only``, the replacement applies to the layer
-    of that index in ``model.layers`` alone.
+    of that index in ``model.layers`` alone.  ``head_factor(logits)``, when
+    given, multiplies the gradient at the loss head's input (the last
+    layer's output, which must reach the head unchanged: no trailing layer
+    folded into it).
     """
     layers = list(model.layers)
     a = model.prepare_input(np.asarray(x, dtype=np.float64))
@@ -248,6 +269,10 @@ def backprop_with(
         k -= 1
     body, tail = layers[:k], layers[k:]
     delta = _tail_gradient(model, tail, params, inputs[k] if k < len(layers) else a, y)
+    if head_factor is not None:
+        if tail:
+            raise GradcheckTypeError(f"model {model.name!r}: head_factor needs the head to take the last layer's output")
+        delta = delta * head_factor(a)
     grads: dict[str, np.ndarray] = {}
     for index, layer, kind, a_in in zip(reversed(range(k)), reversed(body), reversed(kinds[:k]), reversed(inputs[:k])):
         if kind == "affine":
@@ -297,6 +322,13 @@ def _replacing(activation: str, derivative: Derivative, only: int | None = None)
     return generator
 
 
+def _at_logits(factor: Callable[[np.ndarray], np.ndarray]) -> MistakeGenerator:
+    def generator(model: Any, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        return backprop_with(model, params, x, y, derivatives={}, head_factor=factor)
+
+    return generator
+
+
 @dataclass(frozen=True)
 class ActivationMistake:
     """A classic wrong derivative of one activation: ``derivative(z, a)`` replaces the right one."""
@@ -312,6 +344,40 @@ ACTIVATION_MISTAKES: tuple[ActivationMistake, ...] = (
     ActivationMistake("sigmoid", "sigmoid_twice", lambda z, a: _sigmoid(a) * (1.0 - _sigmoid(a))),
     ActivationMistake("relu", "relu_mask_output_ge0", lambda z, a: (a >= 0).astype(np.float64)),
     ActivationMistake("tanh", "tanh_prime_of_z", lambda z, a: 1.0 - z ** 2),
+    ActivationMistake("sigmoid", "sigmoid_prime_as_output", lambda z, a: a),
+)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _is_bce_from_logits(head: Any) -> bool:
+    return isinstance(head, nn.BCE) and head.from_logits
+
+
+def _is_softmax_ce(head: Any) -> bool:
+    return isinstance(head, nn.SoftmaxCrossEntropy)
+
+
+@dataclass(frozen=True)
+class OutputMistake:
+    """A classic wrong output delta: the right gradient at the logits times ``factor(logits)``.
+
+    Applies to every model whose ``loss_head`` satisfies ``applies``.
+    """
+
+    mistake: str
+    applies: Callable[[Any], bool]
+    factor: Callable[[np.ndarray], np.ndarray]
+
+
+#: The built-in mistakes at the output: the derivative of the sigmoid or softmax that the cross-entropy already
+#: cancelled, applied once more (``delta = (a - y) * a * (1 - a)``).
+OUTPUT_MISTAKES: tuple[OutputMistake, ...] = (
+    OutputMistake("bce_sigmoid_prime_again", _is_bce_from_logits, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z))),
+    OutputMistake("softmax_ce_prime_again", _is_softmax_ce, lambda z: _softmax(z) * (1.0 - _softmax(z))),
 )
 
 #: The activations a lone layer is recognised as (:func:`elementwise_mistakes`), by name.
@@ -334,7 +400,7 @@ def elementwise_mistakes(z: Any, out: Any, dout: Any) -> dict[str, np.ndarray]:
 
     >>> z = np.array([[-1.0, 0.5, 2.0]])
     >>> sorted(elementwise_mistakes(z, 1 / (1 + np.exp(-z)), np.ones_like(z)))
-    ['sigmoid_prime_of_z', 'sigmoid_twice']
+    ['sigmoid_prime_as_output', 'sigmoid_prime_of_z', 'sigmoid_twice']
     >>> sorted(elementwise_mistakes(z, np.tanh(z), np.ones_like(z)))
     ['tanh_prime_of_z']
     >>> elementwise_mistakes(z, np.maximum(z, 0.5), np.ones_like(z))  # no activation's output: no mistake

@@ -100,11 +100,13 @@ def check_net(
     ties: a kink its stencil flagged, or a partial derivative that jumps
     across the point) is checked again at two points moved off them, with
     ``net.gradient`` called there (:func:`gradcheck.check._kinks_off_ties`).
-    ``net.params`` or ``x`` below float64 are said (a
+    ``net.params`` below float64 are said (a
     ``GradcheckPrecisionWarning``; ``TypeError`` under ``strict``), and float32
     parameters are moved with float32 steps, and judged with error bars from
     the float32 loss's measured rounding (:func:`gradcheck.check._float32_rounding`),
-    stated in the warning.
+    stated in the warning.  ``x`` or ``t`` below float64 alone are data: noted,
+    and judged so only when the loss rounds at float32's level
+    (:func:`gradcheck.check._given_below_float64`; ``TypeError`` under ``strict``).
 
     A ``net.gradient`` that runs ``net.loss`` or ``net.predict`` about once
     per parameter computes a numerical gradient, however accurate, and is
@@ -177,13 +179,14 @@ def check_net(
         xs, ts = xx.copy(), tt.copy()
         first = to_scalar(loss_fn(xs, ts), f"net.{loss}")
         problems += _written(arrays, before, label, f"net.{loss}", {"x": (xx, xs), "t": (tt, ts)})
-        low = low_precision_arrays({**{label[k]: a for k, a in arrays.items()}, "x": x, "t": t,
+        low = low_precision_arrays({**{label[k]: a for k, a in arrays.items()},
                                     **{f"net.{gradient}(x, t)[{k!r}]": v for k, v in raw.items()}})
+        data = low_precision_arrays({"x": x, "t": t})  # evaluated at their values (check._given_below_float64)
         # float32 rounds at ~1e-7, inside the band of a finite difference's rounding; a gradient that differs
         # between two calls at the same point differs at moved points too, and its second difference says nothing
-        if not low and not counted and not unsteady:
+        if not low and not data and not counted and not unsteady:
             problems[:0] = _roundoff_problem(grad_fn, arrays, xx, tt, int(seed), f"net.{gradient}")
-        options.update(n_samples=int(xx.shape[0]) if xx.ndim else None, low_precision=low,
+        options.update(n_samples=int(xx.shape[0]) if xx.ndim else None, low_precision=low, data_precision=data,
                        force_float32=any(label[k] in low for k in arrays))  # the net's own arrays move: in their dtype
 
         def recheck(moved: dict[str, np.ndarray], names: list[str]) -> CheckResult:

@@ -64,13 +64,25 @@ def format_param(p: ParamCheck, *, seed: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def _mode_words(result: CheckResult) -> str:
+    """The mode asked for, and when fast mode checked every entry (each tensor's mode ``"full"``), that too.
+
+    >>> from gradcheck.compare import Tolerance
+    >>> r = CheckResult(subject="f", mode="fast", seed=0, n_samples=None, params=(), tolerance=Tolerance())
+    >>> _mode_words(r)
+    'fast mode'
+    """
+    every = result.mode == "fast" and bool(result.params) and result.every_entry_checked
+    return f"{result.mode} mode" + (": every entry checked" if every else "")
+
+
 def format_result(result: CheckResult, *, only_failures: bool = False) -> str:
     """The whole report as text, numpy.testing style.
 
     ``only_failures`` keeps the blocks of failing parameters only (what an
     assertion message shows).
     """
-    facts = [f"{result.mode} mode"] + ([] if result.seed is None else [f"seed {result.seed}"])
+    facts = [_mode_words(result)] + ([] if result.seed is None else [f"seed {result.seed}"])
     facts += [] if result.n_samples is None else [f"{result.n_samples} samples"]
     head = f"Gradient check of {result.subject}: {'PASSED' if result.passed else 'FAILED'} ({', '.join(facts)})"
     parts = [head]
@@ -84,9 +96,11 @@ def format_result(result: CheckResult, *, only_failures: bool = False) -> str:
 
 
 def to_dict(result: CheckResult) -> dict[str, Any]:
-    """A JSON-safe dict of the result (NaN becomes ``"nan"``, see :mod:`gradcheck.jsonsafe`), with ``passed`` added."""
+    """A JSON-safe dict of the result (NaN becomes ``"nan"``, see :mod:`gradcheck.jsonsafe`), with ``passed`` and
+    ``every_entry_checked`` (:attr:`~gradcheck.results.CheckResult.every_entry_checked`) added."""
     out = json_safe(result)
     out["passed"] = result.passed
+    out["every_entry_checked"] = result.every_entry_checked
     for block, p in zip(out["params"], result.params):
         block["tolerance_terms"] = p.tolerance.describe()
     return out

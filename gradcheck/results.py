@@ -38,6 +38,22 @@ def frozen_instance(cls: type[_T], **fields: Any) -> _T:
     return obj
 
 
+def replaced(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace(obj, **changes)`` for an instance :func:`frozen_instance` could build, without its
+    ``__init__``: a copy of its ``__dict__`` with ``changes`` (2 us for a :class:`ParamCheck` where ``replace``
+    takes 10-16).  Internal: an unknown field is an ``AssertionError``.
+
+    >>> e = EntryReport((0,), 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+    >>> replaced(e, kink=True) == dataclasses.replace(e, kink=True)
+    True
+    """
+    assert changes.keys() <= obj.__dict__.keys(), sorted(changes)
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 @functools.lru_cache(maxsize=None)
 def _count(cls: type) -> int:
     """How many fields the dataclass ``cls`` has, and that it has no ``__post_init__`` to skip."""
@@ -166,10 +182,13 @@ class ParamCheck:
     ----------
     name, shape : the parameter.
     mode : ``"full"`` (every entry) or ``"fast"`` (random probes, failing
-        entries localised).  Fast mode checks small tensors, and those whose
+        entries localised).  Fast mode checks small tensors
+        (:func:`gradcheck.directional.entrywise_in_fast`), and those whose
         probes did not all count (:func:`gradcheck.directional.unbacked`),
         entry by entry: their mode is ``"full"``, their counts are entries,
-        and they have full mode's diagnosis.
+        they have full mode's diagnosis, and a note says why.  When every
+        tensor is small it runs the full check itself
+        (:func:`gradcheck.directional.every_entry_in_fast`).
     n_entries : entries compared (in fast mode: probes plus localised entries).
     n_failed : entries (or probes) outside the tolerance.
     n_kinks : entries (or probes) judged at a kink by the one-sided bracket.
@@ -236,6 +255,16 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return not self.problems and all(p.passed for p in self.params)
+
+    @property
+    def every_entry_checked(self) -> bool:
+        """Was every entry of every parameter checked (each :attr:`ParamCheck.mode` ``"full"``)?
+
+        Always in full mode; in fast mode when no tensor was probed (every
+        tensor small: :func:`gradcheck.directional.every_entry_in_fast`, or
+        its probes fell short), so no probe guarantee stands in for an entry.
+        """
+        return all(p.mode == "full" for p in self.params)
 
     @property
     def n_kinks(self) -> int:

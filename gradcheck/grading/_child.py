@@ -247,6 +247,7 @@ class Session:
         self.audited: list[tuple[str, str]] = []  # the audit hook's own record (not reachable through sys.meta_path)
         self.in_hook = False
         self.student_files: set[str] = set()
+        self.workdir = os.path.join(os.getcwd(), "")  # the sandbox's own folder: every module in it is the student's
         self.ns: dict[str, Any] | None = None
         self.has_forward = False
         self.import_seconds = 0.0
@@ -350,11 +351,25 @@ def describe(s: Session, value: object) -> str:
 _NO_INPUT = "the submission read its standard input (input()?): nothing is typed while it is graded, its stdin is /dev/null"
 
 
+def is_student_file(s: Session, filename: str) -> bool:
+    """Whether a frame's file is the student's: a cell, or a module in the working folder (a helper, a package, a %%writefile)."""
+    if filename in s.student_files:
+        return True
+    return filename.startswith(s.workdir) and os.path.realpath(filename) not in s.allowed_files  # at uid the bootstrap is copied there
+
+
+def shown_frame(s: Session, frame: Any) -> Any:
+    """``frame`` with a helper module's file named as the student wrote it (``lib/act.py``, not the sandbox's folder)."""
+    if frame.filename.startswith(s.workdir):
+        frame.filename = frame.filename[len(s.workdir):]
+    return frame
+
+
 def student_traceback(s: Session, exc: BaseException) -> str:
     import traceback
 
     try:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in s.student_files]
+        frames = [shown_frame(s, f) for f in traceback.extract_tb(exc.__traceback__) if is_student_file(s, f.filename)]
         if len(frames) > _MAX_FRAMES:
             omitted = len(frames) - _MAX_FRAMES
             shown = traceback.format_list(frames[:4]) + [f"  ... {omitted} more frames ...\n"] + traceback.format_list(frames[-(_MAX_FRAMES - 4):])
@@ -392,7 +407,7 @@ def outcome_of(s: Session, exc: BaseException, what: str) -> tuple[str, str]:
                           f"the memory limit of {s.memory >> 20} MB (\"failed to map segment from shared object\"); raise the "
                           "limit with --memory MB, or memory_mb in the assignment's [limits]\n" + student_traceback(s, exc))
     message = f"{what} raised {student_traceback(s, exc)}"
-    if isinstance(exc, TypeError) and not any(f.filename in s.student_files for f in traceback.extract_tb(exc.__traceback__)):
+    if isinstance(exc, TypeError) and not any(is_student_file(s, f.filename) for f in traceback.extract_tb(exc.__traceback__)):
         message += f"\n(the grader calls it as {what}; see the assignment's calling convention)"
     return "error", message
 

@@ -14,7 +14,9 @@ precision           0.75    the right algorithm in float32 arithmetic (or with a
 scale               0.5     right direction, a lost constant (2, N, N/2 ...); a negative
                             factor climbs the loss: no more than sign (rt19 F16)
 transpose           0.5     right numbers in the wrong layout
-shape               0.5     only when the values are right once reshaped, else 0
+shape               0.5     only when the values are right once reshaped, or once summed over
+                            the batch (a bias gradient left per sample: the reduction lost,
+                            as a lost N earns scale's 0.5), else 0
 partial             0.5 x   times the fraction of entries that are right
 sign                0.25    the right magnitude, but the update climbs the loss
 activation          0.25    a known slip in one derivative, structure right
@@ -161,7 +163,7 @@ def parameter_points(diagnosis: Diagnosis, max_points: float, *, policy: Scoring
     credit = float(policy.credit.get(diagnosis.code, 0.0))
     if diagnosis.code == "partial":
         credit *= float(diagnosis.detail.get("fraction_correct", 0.0))
-    elif diagnosis.code == "shape" and not diagnosis.detail.get("values_match"):
+    elif diagnosis.code == "shape" and not (diagnosis.detail.get("values_match") or diagnosis.detail.get("summed_match")):
         credit = 0.0
     elif diagnosis.code == "scale" and diagnosis.detail.get("negative"):
         credit = min(credit, float(policy.credit.get("sign", 0.0)))  # a sign flip times a factor is no better than one

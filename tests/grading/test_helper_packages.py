@@ -129,3 +129,23 @@ def test_a_package_module_and_a_helper_of_the_same_name_are_both_in_the_cache_ke
         assert grade(d, "--assignment", tmp_path / "a.toml", "--cache", cache, "--quiet", "--jobs", "1", "--csv", out) == 0
         scores += [r["diagnoses"] for r in csv.DictReader(out.open(encoding="utf-8-sig"))]
     assert scores == ["correct", "scale;correct"]  # the second run: dW1 twice too large, not the first run's cached grade
+
+
+@pytest.mark.parametrize("level", ["process", "uid", "namespaces"])
+def test_a_traceback_shows_the_helper_modules_frames_as_the_student_named_them(tmp_path: Path, level: str) -> None:
+    # the error is in lib/act.py: the student sees that frame, named as in their folder, and none of the grader's
+    from gradcheck.grading.isolation import Level, available_levels
+
+    why = available_levels()[Level.parse(level)]
+    if why is not None:
+        pytest.skip(f"{level} isolation is not available here: {why}")
+    d = write(tmp_path, {"hw1.py": FROM_PACKAGE, "lib/act.py": "def sigmoid(z):\n    return 1 / undefined_name\n"})
+    m = reference_models.get("xor_1layer")
+    rng = np.random.default_rng(0)
+    p = m.init_params(rng)
+    x, y = m.example_batch(rng, 4)
+    with Sandbox(d / "hw1.py", limits=LIMITS, isolation=level, extra_files=[d / "lib/act.py"]) as box:
+        r = box.call(p, x, y)
+    assert r.status == "error" and 'File "hw1.py", line 5, in backward' in r.message, r.message
+    assert 'File "lib/act.py", line 2, in sigmoid\n    return 1 / undefined_name' in r.message, r.message
+    assert "_child" not in r.message and "gradcheck" not in r.message and r.message.count('File "') == 2, r.message

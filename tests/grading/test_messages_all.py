@@ -26,6 +26,7 @@ FIELDS = {
     "bound": 1e-4,  # the largest near miss float32 or an epsilon explains
     "eps_text": "1e-7", "n_saturated": 6, "n_samples": 10,  # an epsilon inside a log (gradcheck.logeps)
     "call": 4, "limit": 1048576,  # the call of a session that ran out of time or output (rt23 F12)
+    "n_tied": 63, "value": 2.0, "analytic": -19.44, "numeric": 0.704, "ratio": -27.6,  # tied entries moved together
 }
 #: Words of code, units and product names a Korean sentence may contain.
 CODE_WORDS = {
@@ -39,6 +40,7 @@ CODE_WORDS = {
     "dgamma", "dout", "sum", "hat",  # a batch norm's dgamma = sum(dout * xhat) (xhat loses the field value x here)
     "deriv",  # 001's relu2deriv (the field value 2 is cut out of it here)
     "MNIST",  # the data set, by its name (ui.data_none)
+    "keepdims", "True",  # numpy's .sum(axis=0, keepdims=True), as a student writes it
 }
 
 
