@@ -323,6 +323,18 @@ class SubmissionSpec:
             "per_sample": self.per_sample,
         }
 
+    @property
+    def entry_name(self) -> str:
+        """The name the graded file must define: the class (class style), else the backward function.
+
+        Of a student's several files, only one defining it can be graded
+        (:func:`gradcheck.grading.identity.choose_file`).
+
+        >>> SubmissionSpec().entry_name, SubmissionSpec(style="class", class_name="Net").entry_name
+        ('backward', 'Net')
+        """
+        return str(self.class_name) if self.style == "class" else self.backward
+
     def check_against(self, param_names: tuple[str, ...] | list[str], *, where: str = "[submission]") -> None:
         """Check the parameter names this spec mentions against a model's.
 

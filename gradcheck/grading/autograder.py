@@ -25,8 +25,9 @@ The zip holds, at its root (Gradescope's autograder specification):
 Which file is graded: the same rule as ``gradcheck grade`` applies to a
 student's folder (:func:`gradcheck.grading.identity.choose_file`, searched
 recursively, hidden files and notebook checkpoints ignored): the file the
-assignment names (``file``), else the only ``.py`` or ``.ipynb``, else the
-only one no other one imports (``hw1.py`` doing ``from helper import f``
+assignment names (``file``), else, never a test file (``tests/test_hw1.py``),
+the only ``.py`` or ``.ipynb``, else the only one defining what the assignment
+calls (``backward``, or the class), else the only one no other one imports (``hw1.py`` doing ``from helper import f``
 makes ``helper.py`` a helper module, put beside it), else the one named like
 the template (``MODEL.py`` or ``MODEL.ipynb``); otherwise none, and
 results.json says why and lists the candidates.
@@ -283,8 +284,10 @@ class SubmissionChoice:
     helper_modules: tuple[str, ...] = ()
 
 
-def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern: str | None = None) -> SubmissionChoice:
-    """The file to grade in ``folder`` and its helpers (see the module docstring for the rule).
+def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern: str | None = None,
+                    needs: str | None = None) -> SubmissionChoice:
+    """The file to grade in ``folder`` and its helpers (see the module docstring for the rule; ``needs``: what the
+    assignment calls, :attr:`~gradcheck.grading.assignment.SubmissionSpec.entry_name`).
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -301,9 +304,9 @@ def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern:
 
     folder = Path(folder)
     if folder.is_dir():
-        c = pick_in_folder(folder, "the submission", file_pattern=file_pattern, model=model)
+        c = pick_in_folder(folder, "the submission", file_pattern=file_pattern, model=model, needs=needs)
     else:
-        c = choose_file([], "the submission", file_pattern=file_pattern, model=model)
+        c = choose_file([], "the submission", file_pattern=file_pattern, model=model, needs=needs)
     return SubmissionChoice(c.path, c.candidates, tuple(f for f, _ in c.helpers), c.reason, c.helper_modules)
 
 
@@ -319,6 +322,10 @@ _NO_MATCH = {"en": "the assignment grades a file named {pattern}; the submission
 _LINKS = {"en": "the submission holds symbolic links, which the grader does not follow ({names}); submit the files themselves.",
           "ko": "제출물에 심볼릭 링크가 있습니다 ({names}). 채점기는 링크를 따라가지 않으니 파일 자체를 제출하세요."}
 _SEVERAL_MATCH = {"en": "several files of the submission are named {pattern} ({names}).", "ko": "제출물에 {pattern} 이름의 파일이 여러 개 있습니다 ({names})."}
+_ONLY_TESTS = {"en": "the submission has only test files ({names}), which are never graded.",
+               "ko": "제출물에 테스트 파일({names})만 있습니다. 테스트 파일은 채점하지 않습니다."}
+_UNDEFINED = {"en": "none of the submission's files ({names}) defines {needs}, which the assignment calls.",
+              "ko": "제출물의 어느 파일({names})도 과제가 호출하는 {needs}을(를) 정의하지 않습니다."}
 _GRADER_FAILED = {
     "en": "The autograder itself failed, not your submission; your instructor has been shown the error. {error}",
     "ko": "제출물이 아니라 자동 채점기 자체에 오류가 났습니다. 담당 교수자에게 오류가 전달되었습니다. {error}",
@@ -477,9 +484,11 @@ def _run_in_root(root: Path, assignment: Path) -> Path:
     return _grade_into(root, a, results_dir, start)
 
 
-def _why(choice: SubmissionChoice, pattern: str | None, lang: str) -> str:
-    """Why no file of the submission is graded, for the student."""
+def _why(choice: SubmissionChoice, pattern: str | None, lang: str, needs: str = "backward") -> str:
+    """Why no file of the submission is graded, for the student (``needs``: what the assignment calls)."""
     names = ", ".join(choice.candidates)
+    if choice.reason in ("tests", "undefined"):
+        return (_ONLY_TESTS if choice.reason == "tests" else _UNDEFINED)[lang].format(names=names, needs=needs)
     if choice.reason == "no_match":
         return _NO_MATCH[lang].format(pattern=pattern, names=names or "-")
     if choice.reason == "links":
@@ -497,9 +506,9 @@ def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
     from gradcheck.grading.pipeline import grade_submission
     from gradcheck.grading.render_gradescope import gradescope_results
 
-    choice = find_submission(root / "submission", model=a.model, file_pattern=a.file)
+    choice = find_submission(root / "submission", model=a.model, file_pattern=a.file, needs=a.spec.entry_name)
     if choice.path is None:
-        text = _NO_FILE[a.lang].format(why=_why(choice, a.file, a.lang), model=a.model)
+        text = _NO_FILE[a.lang].format(why=_why(choice, a.file, a.lang, a.spec.entry_name), model=a.model)
         return _write_results(results_dir, _zero(a, text, "missing", time.monotonic() - start))
     print(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)}; helper modules: "
           f"{', '.join(h.name for h in choice.helpers) or 'none'})")

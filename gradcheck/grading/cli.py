@@ -281,7 +281,8 @@ def _id_pattern(args: argparse.Namespace) -> str:
 def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
     from gradcheck.grading.identity import collect_submissions, skipped_outputs
 
-    options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model}
+    options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model,
+               "needs": assignment.spec.entry_name}
     outputs = _outputs(args)
     own = skipped_outputs(args.paths, outputs)
     if own:  # grade . --feedback feedback: the second run would grade feedback/ as a student
@@ -409,11 +410,11 @@ def run(args: argparse.Namespace) -> int:
     _warn(batch)
     _warn_ids(args, batch)
     try:
-        _apply_overrides(batch, rules)
+        unapplied = _apply_overrides(batch, rules)
         left_out = _write_outputs(args, batch)
     except (OSError, ValueError) as exc:
         return _fail(args, 1, f"cannot write output: {exc}")
-    return 1 if batch.failures or left_out else 0
+    return 1 if batch.failures or left_out or unapplied else 0
 
 
 def _weak_isolation_warning() -> str:
@@ -468,7 +469,8 @@ def _warn(batch: _Batch) -> None:
     for sid, identities in ids.items():
         if len(identities) > 1:
             print(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
-                  "each is a row of the gradebook; keep one (an LMS import refuses them)", file=sys.stderr)
+                  "each is a row of the gradebook; keep one (an LMS import refuses them), or, if they are different students, "
+                  "give an --id-pattern that tells them apart (an override of this id is applied to none of them)", file=sys.stderr)
 
 
 #: Submissions named in the one-line warning about a class with no student ids (the rest are counted).
@@ -559,15 +561,22 @@ def _kept(batch: _Batch) -> str:
     return "kept in the cache" if batch.cache is not None else "not kept: no cache in this run"
 
 
-def _apply_overrides(batch: _Batch, rules: list[Any]) -> None:
-    """Manual decisions on top of the grader's results (never cached: they survive regrading)."""
-    from gradcheck.grading.overrides import apply_all
+def _apply_overrides(batch: _Batch, rules: list[Any]) -> int:
+    """Manual decisions on top of the grader's results (never cached: they survive regrading); returns how many were not applied
+    because their id names several submissions (each named: an error, never a grade raised for the wrong student)."""
+    from gradcheck.grading.overrides import apply_all, shared_rules
 
     if not rules:
-        return
+        return 0
+    shared = shared_rules(batch.results, rules)
     batch.results, unused = apply_all(batch.results, rules)
     for rule in unused:
         print(f"gradcheck grade: warning: overrides line {rule.line}: no submission has the student id {rule.student_id!r}", file=sys.stderr)
+    for rule, names in shared:
+        print(f"gradcheck grade: error: overrides line {rule.line}: {rule.student_id!r} names {len(names)} submissions "
+              f"({', '.join(map(repr, names))}), so it is applied to none: give the one meant by its file or folder name as "
+              "student_id (or an --id-pattern that tells the students apart)", file=sys.stderr)
+    return len(shared)
 
 
 Done = Callable[[int, GradingJob, "dict[str, Any] | None", str], None]
@@ -614,7 +623,7 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
 
 
 def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
-    """Write every output asked for; returns how many submissions the ``--lms`` file leaves out (no student id)."""
+    """Write every output asked for; returns how many students are missing from one (left out of the ``--lms`` file, a file not written)."""
     from gradcheck.grading.gradebook import class_summary, render_summary, write_csv
     from gradcheck.grading.identity import output_names
     from gradcheck.grading.render_gradescope import write_gradescope
@@ -651,14 +660,28 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
         from gradcheck.grading.report_html import write_report
 
         write_report(results, Path(args.report), lang=lang, data=data)
+    unwritten = 0
     if args.feedback:
         out = Path(args.feedback)
         out.mkdir(parents=True, exist_ok=True)
-        for i in order:
-            _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang))
+        unwritten += _each_student(order, lambda i: _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang)),
+                                   batch)
     if args.gradescope:
-        _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
-    return _write_lms(args, batch, results) if args.lms else 0
+        unwritten += _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
+    return unwritten + (_write_lms(args, batch, results) if args.lms else 0)
+
+
+def _each_student(order: list[int], write: Callable[[int], Any], batch: _Batch) -> int:
+    """``write(i)`` for each student's own file; one that fails is named and skipped, never the others'. Returns how many failed."""
+    failed = 0
+    for i in order:
+        try:
+            write(i)
+        except OSError as exc:
+            failed += 1
+            print(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {exc}; "
+                  "the other students' files are written", file=sys.stderr)
+    return failed
 
 
 def _write_lms(args: argparse.Namespace, batch: _Batch, results: list[Any]) -> int:
@@ -673,8 +696,11 @@ def _write_lms(args: argparse.Namespace, batch: _Batch, results: list[Any]) -> i
     return len(skipped)
 
 
-def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict[int, str], write: Callable[..., Any]) -> None:
-    """``FILE.json``: the one submission's ``results.json`` (never a directory); else a directory of ``NAME.json``."""
+def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict[int, str], write: Callable[..., Any]) -> int:
+    """``FILE.json``: the one submission's ``results.json`` (never a directory); else a directory of ``NAME.json``.
+
+    Returns how many students' files could not be written (:func:`_each_student`).
+    """
     options = {"lang": batch.lang, "visibility": batch.assignment.visibility, "stdout_visibility": batch.assignment.stdout_visibility}
     if target.suffix.lower() == ".json" and not target.is_dir():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -683,9 +709,8 @@ def _write_gradescope(target: Path, batch: _Batch, order: list[int], names: dict
 
             why = "; ".join(message.splitlines()[0] for _, message in batch.failures) or f"{len(order)} results for one results.json"
             write_grader_failure(target, f"grading failed: {why}")
-            return
+            return 0
         write(batch.results[order[0]], target, **options)
-        return
+        return 0
     target.mkdir(parents=True, exist_ok=True)
-    for i in order:
-        write(batch.results[i], target / f"{names[i]}.json", **options)
+    return _each_student(order, lambda i: write(batch.results[i], target / f"{names[i]}.json", **options), batch)

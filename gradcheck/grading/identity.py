@@ -25,9 +25,13 @@ Layouts of ``grade DIR`` (what LMS exports look like):
   ``..._assignsubmission_onlinetext_onlinetext.html`` and the files embedded
   in the text, is the student's too: named in ``notes``, never graded, and a
   student with only online text is refused, never absent), Blackboard
-  ``Assignment_user_attempt_YYYY-MM-DD-HH-MM-SS_FILE``; files of one
-  student's latest Blackboard attempt are graded, older attempts are listed
-  in ``superseded`` (and warned about), never graded as a second row.  The
+  ``Assignment Name_username_attempt_YYYY-MM-DD-HH-MM-SS_FILE`` and the
+  attempt's receipt ``..._attempt_YYYY-MM-DD-HH-MM-SS.txt`` (the username on
+  it is the student id when the id pattern finds none: :func:`_blackboard_users`;
+  text typed in its Submission Field is named in ``notes``, never graded);
+  files of one student's latest Blackboard attempt with a file are graded
+  (a later attempt without one is named in ``notes``), older attempts are
+  listed in ``superseded`` (and warned about), never graded as a second row.  The
   graded file is chosen by the rule below among the files' own names, and
   the others are helper modules, imported by their own names
   (``kim_123_456_helper.py`` as ``helper``: see :func:`staged`);
@@ -53,11 +57,15 @@ the same students, ids and grouping.
 One rule chooses the graded file of a student who handed in several
 (:func:`choose_file`, also the Gradescope autograder's): the file the
 assignment names (``file = "hw3.py"`` or a glob such as ``"hw3*.py"`` in
-``[submission]``), else the only ``.py`` / ``.ipynb``, else the only one no
+``[submission]``); else, never a test file (``test_*.py``, ``*_test.py``,
+``conftest.py``, anything in ``tests/``: GitHub Classroom's repos hold them),
+the only ``.py`` / ``.ipynb``; else of those that define what the assignment
+calls (its ``backward``, or its class), the only one; else the only one no
 other one imports (``from utils import sigmoid`` makes ``utils.py`` a
 helper), else the one named like the template's skeleton (``MODEL.py`` /
-``MODEL.ipynb``); with several candidates left, the student is refused with
-a message listing them (never a silent pick).  The other ``.py`` files
+``MODEL.ipynb``); with several candidates left, or none defining it, the
+student is refused with a message listing them and naming ``file =``
+(never a silent pick).  The other ``.py`` files
 beside the graded one are helper modules it may import.
 
 The student id is the first match of ``--id-pattern`` (its first group when
@@ -84,6 +92,7 @@ Examples
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import fnmatch
 import hashlib
@@ -103,10 +112,13 @@ __all__ = [
     "collect_submissions",
     "student_id",
     "safe_name",
+    "NAME_BYTES",
     "output_names",
     "FLAT_NAMES",
     "Choice",
     "choose_file",
+    "defines",
+    "is_test_file",
     "pick_in_folder",
     "folder_files",
     "folder_links",
@@ -194,10 +206,28 @@ def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|\s]+")
 
 
+#: The most UTF-8 bytes of a name :func:`safe_name` makes: file systems allow 255 bytes, and the writers add
+#: a suffix (``.md``, ``.json``), the temporary file's ``.NAME.PID.tmp`` and output_names' ``-1a2b3c4d``.
+NAME_BYTES = 200
+
+
 def safe_name(identity: str) -> str:
-    """A file name made from an identity (path separators and unsafe characters replaced)."""
+    """A file name made from an identity (path separators and unsafe characters replaced), at most :data:`NAME_BYTES` bytes.
+
+    A longer name is cut on a character boundary (``가`` is 3 bytes in UTF-8)
+    and ends with a hash of the whole identity, so two names that differ only
+    after the cut stay apart.
+
+    >>> name = safe_name("가" * 80 + ".py")  # 243 bytes: 63 syllables (189 bytes) and "-" and 8 hex digits are left
+    >>> len(name.encode()), name[60:]
+    (198, '가가가-cf4820a9')
+    """
     parts = [(_UNSAFE.sub("_", p).strip("._") or "_") for p in PurePosixPath(identity).parts]
-    return "__".join(parts)[:200]
+    name = "__".join(parts)
+    if len(name.encode()) <= NAME_BYTES:
+        return name
+    tag = "-" + hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return name.encode()[:NAME_BYTES - len(tag)].decode("utf-8", "ignore") + tag
 
 
 def output_names(submissions: Sequence[Submission]) -> list[str]:
@@ -316,28 +346,81 @@ def link_problem(where: str, links: Sequence[str]) -> str:
             "hand in the files themselves (a link to another file is not the student's own work)")
 
 
-def _imports(path: Path) -> set[str]:
-    """Top-level module names a ``.py`` or ``.ipynb`` file imports (nothing when it does not parse)."""
-    import ast
-
+def _trees(path: Path) -> list[ast.Module]:
+    """The parsed code cells of a ``.py`` or ``.ipynb`` file (none when it cannot be read; a cell that does not parse is left out)."""
     from gradcheck.grading.loader import load_submission
 
     try:
         cells = load_submission(path).cells
     except (OSError, ValueError):
-        return set()
-    names: set[str] = set()
+        return []
+    trees: list[ast.Module] = []
     for cell in cells:
         try:
-            tree = ast.parse(cell.source)
+            trees.append(ast.parse(cell.source))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
+    return trees
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level module names a ``.py`` or ``.ipynb`` file imports (nothing when it does not parse)."""
+    names: set[str] = set()
+    for tree in _trees(path):
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module.split(".")[0])
     return names
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements run when a module runs: ``body`` and the blocks of its ``if``, ``try``, ``with`` and loops, not functions' or classes'."""
+    for node in body:
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody"):
+                yield from _module_level([n for n in getattr(node, field, ()) if isinstance(n, ast.stmt)])
+            for handler in getattr(node, "handlers", ()):
+                yield from _module_level(handler.body)
+
+
+def _bound(node: ast.stmt) -> set[str]:
+    """The module-level names one statement binds (``*``: a star import may bind any)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def defines(path: Path, name: str) -> bool:
+    """Whether the file ``path`` binds ``name`` when it runs: a ``def``, ``class``, assignment or import at module level.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.py").write_text("from model import backward\\n"); _ = (d / "b.py").write_text("import model\\nmodel.backward(1)\\n")
+    >>> defines(d / "a.py", "backward"), defines(d / "b.py", "backward")
+    (True, False)
+    """
+    return any(name in _bound(node) or "*" in _bound(node) for tree in _trees(path) for node in _module_level(tree.body))
+
+
+#: Files a test runner collects, never a student's answer (GitHub Classroom's ``tests/test_hw1.py``, pytest's ``conftest.py``).
+_TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.(?:py|ipynb)$", re.IGNORECASE)
+_TEST_DIRS = frozenset({"test", "tests"})
+
+
+def is_test_file(name: str) -> bool:
+    """Whether ``name`` (relative to the student's folder) is a test file: ``test_*.py``, ``*_test.py``, ``conftest.py`` or in ``tests/``.
+
+    >>> [is_test_file(n) for n in ("tests/helpers.py", "test_hw1.py", "hw1_test.ipynb", "conftest.py", "hw1.py", "latest.py")]
+    [True, True, True, True, False, False]
+    """
+    p = PurePosixPath(name)
+    return bool(_TEST_FILE.match(p.name)) or any(part.lower() in _TEST_DIRS for part in p.parts[:-1])
 
 
 def _stem(name: str) -> str:
@@ -394,14 +477,20 @@ class Choice:
     older: tuple[Path, ...] = ()
 
 
-def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None) -> tuple[list[tuple[Path, str]], str]:
+def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None,
+            needs: str | None) -> tuple[list[tuple[Path, str]], str]:
     """The files the rule leaves (one: the graded file) and the reason when it is not one."""
-    candidates = [(f, n) for f, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES]
+    code = [(f, n) for f, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES]
     if file_pattern:
         named = [(f, n) for f, n in files if fnmatch.fnmatchcase(n, file_pattern) or fnmatch.fnmatchcase(PurePosixPath(n).name, file_pattern)]
         return named, "no_match" if not named else "several_match"
+    candidates = [(f, n) for f, n in code if not is_test_file(n)]
     if len(candidates) <= 1:
-        return candidates, "none"
+        return candidates, "tests" if code else "none"
+    if needs:  # a driver (train.py) or a scratch file that defines none of it is never the answer
+        candidates = [(f, n) for f, n in candidates if defines(f, needs)]
+        if len(candidates) <= 1:
+            return candidates, "undefined"
     top = _not_imported(candidates)  # the others are its helper modules
     if len(top) == 1 or not model:
         return top, "several"
@@ -410,16 +499,22 @@ def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: 
 
 
 def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None,
-                renamed: bool = False) -> Choice:
+                renamed: bool = False, needs: str | None = None) -> Choice:
     """The graded file of one student's ``files`` (``(path, name)``: the name relative to the student's folder).
 
     The one rule for every layout (a student's folder, an LMS's flat download
     grouped by student, a Gradescope submission): the file the assignment
-    names (``file_pattern``, a name or a glob); else the only ``.py`` /
-    ``.ipynb``; else the only one no other one imports; else the one named
-    like the template's skeleton (``MODEL.py`` / ``MODEL.ipynb``); else none
-    (refused, never a silent pick).  The ``.py`` files beside the graded one
-    are its helper modules.  ``where`` names the files in messages.
+    names (``file_pattern``, a name or a glob); else, of the ``.py`` /
+    ``.ipynb`` files that are no test files (:func:`is_test_file`: GitHub
+    Classroom's ``tests/test_hw1.py`` is never graded), the only one; else of
+    those that define ``needs`` (:func:`defines`; the assignment's backward
+    function or class, :attr:`~gradcheck.grading.assignment.SubmissionSpec.entry_name`:
+    a ``train.py`` that only imports the model is no candidate), the only one;
+    else the only one no other one imports; else the one named like the
+    template's skeleton (``MODEL.py`` / ``MODEL.ipynb``); else none (refused
+    naming the candidates and ``file =``, never a silent pick).  The ``.py``
+    files beside the graded one are its helper modules.  ``where`` names the
+    files in messages.
 
     ``renamed``: the names are Canvas's, where ``hw1-1.py`` is a later upload
     of ``hw1.py`` (``-2`` later still).  Of the names that differ only by
@@ -437,15 +532,16 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     older: tuple[Path, ...] = ()
     if renamed:
         files, older = _newest(files)
-    left, reason = _chosen(files, file_pattern, model)
+    left, reason = _chosen(files, file_pattern, model, needs)
     names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
     if len(left) != 1 and reason == "several":  # the files another one imports are helpers, no candidates
         kept = tuple(sorted(n for _, n in left))
-        imported = tuple(n for n in names if n not in kept)
-        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported), helper_modules=imported, older=older)
-    if len(left) != 1:
-        return Choice(None, candidates=names, reason=reason, problem=_problem(reason, where, names, [n for _, n in left], file_pattern),
+        imported = tuple(n for n in names if n not in kept and not is_test_file(n))
+        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported, needs), helper_modules=imported,
                       older=older)
+    if len(left) != 1:
+        problem = _problem(reason, where, names, [n for _, n in left], file_pattern, needs)
+        return Choice(None, candidates=names, reason=reason, problem=problem, older=older)
     path, name = left[0]
     folder = PurePosixPath(name).parent
     helpers = tuple((f, PurePosixPath(n).name) for f, n in files if n != name and n.lower().endswith(".py") and PurePosixPath(n).parent == folder)
@@ -494,20 +590,28 @@ def _newest(files: Sequence[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], 
     return kept, tuple(f for f, _ in files if f not in chosen)
 
 
-def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None) -> str:
+#: How a refusal says which setting decides.
+_FILE_SETTING = 'name the graded one with file = "NAME" (or a glob) in the assignment\'s [submission] table'
+
+
+def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None, needs: str | None) -> str:
     listing = ", ".join(names) or "none"
     if reason == "no_match":
         return f"no file matching {file_pattern!r} (the assignment's file) in {where}; its .py/.ipynb files: {listing}"
     if reason == "several_match":
         return f"several files match {file_pattern!r} (the assignment's file) in {where}: {', '.join(left)}; grade one by hand"
+    if reason == "tests":
+        return f"no .py or .ipynb file in {where} but test files, which are never graded: {listing}; {_FILE_SETTING}"
+    if reason == "undefined":
+        return f"none of the files in {where} defines {needs!r}, which the assignment calls: {listing}; {_FILE_SETTING}"
     return f"no .py or .ipynb file in {where}"
 
 
-def _several(where: str, candidates: Sequence[str], helpers: Sequence[str]) -> str:
+def _several(where: str, candidates: Sequence[str], helpers: Sequence[str], needs: str | None = None) -> str:
     """The refusal of several candidates, naming the files recognised as helper modules apart."""
     seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
-    return (f"several candidate files in {where}: {', '.join(candidates)}{seen}{_dash_n_hint(candidates)}; name the graded one with "
-            f'file = "NAME" (or a glob) in the assignment\'s [submission] table')
+    each = f" (each defines {needs!r})" if needs else ""
+    return f"several candidate files in {where}{each}: {', '.join(candidates)}{seen}{_dash_n_hint(candidates)}; {_FILE_SETTING}"
 
 
 def _dash_n_hint(candidates: Sequence[str]) -> str:
@@ -523,7 +627,8 @@ def _dash_n_hint(candidates: Sequence[str]) -> str:
     return f" ({said}: Canvas's -N shows only in its own file names, name_userid_fileid_FILE)"
 
 
-def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None) -> Choice:
+def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None,
+                   needs: str | None = None) -> Choice:
     """The graded file of a student's folder (:func:`choose_file`); refused (reason ``"links"``) when it holds symbolic links.
 
     >>> import tempfile
@@ -536,14 +641,14 @@ def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None,
     links = folder_links(folder)
     if links:
         return Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
-    return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], where, file_pattern=file_pattern, model=model)
+    return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], where, file_pattern=file_pattern, model=model, needs=needs)
 
 
-def _pick(folder: Path, file_pattern: str | None, model: str | None = None) -> Choice:
+def _pick(folder: Path, file_pattern: str | None, model: str | None = None, needs: str | None = None) -> Choice:
     """The graded file of a student's folder in a class folder (a folder that is itself a link is refused)."""
     if folder.is_symlink():
         return Choice(None, candidates=(_link_text(folder),), reason="links", problem=link_problem(repr(folder.name), [_link_text(folder)]))
-    return pick_in_folder(folder, repr(folder.name), file_pattern=file_pattern, model=model)
+    return pick_in_folder(folder, repr(folder.name), file_pattern=file_pattern, model=model, needs=needs)
 
 
 def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Submission:
@@ -567,7 +672,8 @@ FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
                           r"_(?:\d+_(?P<file>.+)|(?P<entry>text|link)\.html)$")),
     # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
     ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
-    ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})_(?P<file>.+)$")),
+    # each attempt's files _FILE, and its receipt .txt (Name: Full Name (username), Submission Field: the typed text, Files:)
+    ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})(?:_(?P<file>.+)|\.txt)$")),
 )
 #: Canvas renames a file whose name the student used before: ``hw1.py`` -> ``hw1-1.py``.
 _RENAMED = re.compile(r"-\d+(?=\.[^.]+$)")
@@ -583,6 +689,7 @@ _TEXT_ENTRIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Moodle's online text", re.compile(r"^.+?_\d+_assignsubmission_onlinetext_(?:.+)?$")),
     ("Canvas's text entry", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_text\.html$")),
     ("Canvas's website URL", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_link\.html$")),
+    ("Blackboard's submission text", re.compile(r"^.+_attempt_\d{4}(?:-\d{2}){5}\.txt$")),
 )
 
 
@@ -625,7 +732,8 @@ def _flat_key(name: str) -> tuple[_Key, str, str] | None:
         if m:
             found = m.groupdict()
             who = found["student"] or f"anon_{found.get('anon')}"  # Canvas's anonymous id when grading is anonymous
-            return (lms, found["name"] or "", who), found.get("attempt") or "", found["file"] or f"{found.get('entry')}.html"
+            own = found["file"] or (f"{found['entry']}.html" if found.get("entry") else "submission.txt")  # Blackboard's receipt
+            return (lms, found["name"] or "", who), found.get("attempt") or "", own
     return None
 
 
@@ -637,27 +745,100 @@ def _own_names(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
     return list(files)
 
 
+def _graded_attempt(files: list[tuple[Path, str, str]]) -> tuple[str, tuple[str, ...]]:
+    """The attempt graded, the latest holding a ``.py`` / ``.ipynb`` (else the latest), and a note naming the later ones, if any.
+
+    A Blackboard attempt may be text only (its receipt ``.txt`` and no file):
+    then an earlier attempt's code is graded, saying which and why.
+    """
+    attempts = sorted({attempt for _, attempt, _ in files}, reverse=True)
+    graded = next((a for a in attempts if any(_code(f) for f, at, _ in files if at == a)), attempts[0])
+    later = sorted(f.name for f, at, _ in files if at > graded)
+    if not later:
+        return graded, ()
+    return graded, (f"graded attempt {graded}, not the latest: the later attempts hold no .py or .ipynb file ({', '.join(later)}); "
+                    "if a later attempt counts, grade it by hand",)
+
+
+def _typed(f: Path) -> bool:
+    """Whether a text typed in the LMS is worth naming: any, but a Blackboard receipt whose Submission Field is empty."""
+    return not _text_entry(f.name).startswith("Blackboard") or bool(_receipt(f)[1])
+
+
 def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], file_pattern: str | None,
-           model: str | None) -> Submission:
-    """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`."""
-    latest = max(attempt for _, attempt, _ in files)
+           model: str | None, needs: str | None, user: str = "") -> Submission:
+    """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`.
+
+    ``user``: the student id when ``rx`` finds none (a Blackboard username, :func:`_blackboard_users`).
+    """
+    latest, later = _graded_attempt(files)
     mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
-    older = tuple(sorted(f.name for f, attempt, _ in files if attempt != latest))
-    where = f"the files of {key[0]} student {key[2]}"
+    older = tuple(sorted(f.name for f, attempt, _ in files if attempt < latest))
+    where = f"the files of {key[0]} student {user or key[2]}"
     links = [_link_text(f) for f, _ in mine if f.is_symlink()]
     if links:
         refused = Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
-        return _submission(mine[0][0].name, student_id(mine[0][0].name, rx), refused, superseded=older)
-    notes = tuple(online_text_note(f.name) for f, _ in mine if _online_text(f.name))
+        return _submission(mine[0][0].name, student_id(mine[0][0].name, rx) or user, refused, superseded=older)
+    notes = later + tuple(online_text_note(f.name) for f, at, _ in files if at >= latest and _online_text(f.name) and _typed(f))
     graded = [(f, own) for f, own in mine if not _online_text(f.name)]
     canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
-    choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, renamed=canvas)
+    choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, needs=needs, renamed=canvas)
     notes += not_code_note([f.name for f, _ in graded if not _code(f) and f != choice.path])
     ident = (choice.path or (graded or mine)[0][0]).name
-    return _submission(ident, student_id(ident, rx), choice, superseded=older + tuple(sorted(f.name for f in choice.older)), notes=notes)
+    return _submission(ident, student_id(ident, rx) or user, choice, superseded=older + tuple(sorted(f.name for f in choice.older)),
+                       notes=notes)
 
 
-def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+#: The most of a Blackboard receipt read: its head (name, text typed) is all the grader needs.
+_RECEIPT_BYTES = 1 << 16
+_RECEIPT_USER = re.compile(r"^Name:.*\((?P<user>[^()\s]+)\)\s*$", re.MULTILINE)
+_RECEIPT_TEXT = re.compile(r"^Submission Field:\s*\n(?P<text>.*?)(?=^Comments:|^Files:|\Z)", re.MULTILINE | re.DOTALL)
+#: What Blackboard writes in the Submission Field of an attempt with no text.
+_NO_TEXT = "There is no student submission text data for this assignment."
+
+
+def _receipt(path: Path) -> tuple[str, str]:
+    """The username and the typed text of a Blackboard receipt (``""`` each when absent or unreadable).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "HW1_kim_j_attempt_2024-05-03-10-00-00.txt"
+    >>> _ = p.write_text("Name: Kim J (kim_j)\\nAssignment: HW1\\n\\nSubmission Field:\\n" + _NO_TEXT + "\\n\\nComments:\\n")
+    >>> _receipt(p)
+    ('kim_j', '')
+    """
+    if not _text_entry(path.name).startswith("Blackboard") or path.is_symlink():
+        return "", ""
+    try:
+        with path.open("rb") as f:
+            text = f.read(_RECEIPT_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return "", ""
+    user, typed = _RECEIPT_USER.search(text), _RECEIPT_TEXT.search(text)
+    body = typed["text"].strip() if typed else ""
+    return (user["user"] if user else ""), ("" if body == _NO_TEXT else body)
+
+
+def _blackboard_users(groups: dict[_Key, list[tuple[Path, str, str]]]) -> dict[_Key, str]:
+    """Each Blackboard student's username, which may hold ``_`` as the assignment's name may.
+
+    Blackboard names files ``Assignment Name_username_attempt_...``: the
+    username is the one on the attempt's receipt (``Name: Kim J (kim_j)``)
+    when it ends the name so; else what follows the ``_``-ended part all the
+    folder's Blackboard names share (the assignment's name: ``HW1_kim_j`` and
+    ``HW1_park_j`` are ``kim_j`` and ``park_j``); of one student alone, the part
+    after the last ``_``.
+    """
+    heads = {key: f"{key[1]}_{key[2]}" for key in groups if key[0] == "blackboard"}
+    shared = os.path.commonprefix(list(heads.values()))
+    cut = shared.rfind("_") + 1
+    users: dict[_Key, str] = {}
+    for key, head in heads.items():
+        told = [u for u in (_receipt(f)[0] for f, _, _ in groups[key]) if u and head.endswith(f"_{u}")]
+        users[key] = told[0] if told else head[cut:] or key[2]
+    return users
+
+
+def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
     """The submissions of a folder's files: one per file, except that an LMS's files of one student are one."""
     groups: dict[_Key, list[tuple[Path, str, str]]] = {}
     for f in entries:
@@ -666,15 +847,16 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
             groups.setdefault(k[0], []).append((f, k[1], k[2]))
     # a student's several files are one submission; so is a file that is no code alone (named, never graded, the student a row)
     grouped = {key: files for key, files in groups.items() if len(files) > 1 or any(not _code(f) for f, _, _ in files)}
+    users = _blackboard_users(groups)
     out: list[tuple[Submission, Path]] = []
     done: set[_Key] = set()
     for f in entries:
         k = _flat_key(f.name)
         if k is None or k[0] not in grouped:
-            out.append((_file_submission(f, f.name, student_id(f.name, rx)), _key(f)))
+            out.append((_file_submission(f, f.name, student_id(f.name, rx) or (users.get(k[0], "") if k else "")), _key(f)))
         elif k[0] not in done:
             done.add(k[0])
-            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model), _key(f)))
+            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model, needs, users.get(k[0], "")), _key(f)))
     return out
 
 
@@ -696,6 +878,7 @@ def collect_submissions(
     id_pattern: str = DEFAULT_ID_PATTERN,
     file_pattern: str | None = None,
     model: str | None = None,
+    needs: str | None = None,
     single: bool = False,
     skip: Iterable[str | Path] = (),
 ) -> list[Submission]:
@@ -712,6 +895,10 @@ def collect_submissions(
     model : str, optional
         The assignment's model: among several candidates, ``MODEL.py`` /
         ``MODEL.ipynb`` (the template's name) is the graded one.
+    needs : str, optional
+        What the assignment calls (its backward function or class): of a
+        student's several files, only one that defines it is graded
+        (:func:`choose_file`).
     single : bool
         Every path together is one student's submission (a folder given
         is that student's folder: Gradescope's ``/autograder/submission``).
@@ -733,14 +920,17 @@ def collect_submissions(
     for p in given:
         if not p.exists():
             raise SubmissionsError(f"no such file or directory: {str(p)!r}")
+        if _zipped(p) and _flat_key(p.name) is None:  # a student's zip an LMS named is named in its row (not_code_note)
+            raise SubmissionsError(f"{str(p)!r} is a zip archive (an LMS's download of the class), not a submission: unzip it first "
+                                   f"(unzip {str(p)!r} -d FOLDER) and grade the folder")
     outputs = frozenset(Path(p).resolve() for p in skip)
     several = len(given) > 1  # students' entries named one by one (_is_entry)
     given = [p for p in given if p.resolve() not in outputs] or given  # an output named alone: an error below, as before
     if single:
-        return [_single(given, rx, file_pattern, model)]
+        return [_single(given, rx, file_pattern, model, needs)]
     out: list[Submission] = []
     seen: set[Path] = set()
-    for sub, key in _given_entries(given, rx, file_pattern, model, several):
+    for sub, key in _given_entries(given, rx, file_pattern, model, needs, several):
         if key not in seen:
             seen.add(key)
             out.append(sub)
@@ -748,13 +938,38 @@ def collect_submissions(
     for p in given:
         if p in read:
             continue
-        for sub, key in _in_path(p, rx, file_pattern, model, outputs):
+        for sub, key in _in_path(p, rx, file_pattern, model, needs, outputs):
             if key not in seen:
                 seen.add(key)
                 out.append(sub)
     if not out:
         raise SubmissionsError(f"no .py or .ipynb submissions found in {', '.join(map(str, given))}")
     return _hard_links(out)
+
+
+#: How a zip archive starts: a file's local header, or the end of an empty archive.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _zipped(p: Path) -> bool:
+    """Whether the file ``p`` is a zip archive (by its name or its first bytes): never graded as code.
+
+    >>> import tempfile, zipfile
+    >>> z = Path(tempfile.mkdtemp()) / "class.py"
+    >>> with zipfile.ZipFile(z, "w") as f:
+    ...     f.writestr("kim_1_2_hw1.py", "")
+    >>> _zipped(z), _zipped(z.parent)
+    (True, False)
+    """
+    if not p.is_file():
+        return False
+    if p.suffix.lower() == ".zip":
+        return True
+    try:
+        with p.open("rb") as f:
+            return f.read(4) in _ZIP_MAGIC
+    except OSError:
+        return False
 
 
 def _hard_links(submissions: list[Submission]) -> list[Submission]:
@@ -842,7 +1057,7 @@ def _entry_groups(given: list[Path], rx: re.Pattern[str], several: bool) -> dict
 
 
 def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
-                   model: str | None, several: bool) -> list[tuple[Submission, Path]]:
+                   model: str | None, needs: str | None, several: bool) -> list[tuple[Submission, Path]]:
     """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
 
     The entries of one folder are grouped and laid out together (a student's
@@ -855,14 +1070,14 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
     out: list[tuple[Submission, Path]] = []
     for entries in groups.values():
         files = [e for e in entries if e.is_file() or e.is_symlink() and not e.is_dir()]
-        found = _flat(files, rx, file_pattern, model) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model)
+        found = _flat(files, rx, file_pattern, model, needs) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model, needs)
         where = entries[0].parent.as_posix()
         out += sorted(((replace(s, identity=f"{where}/{s.identity}") if prefix else s, k) for s, k in found),
                       key=lambda item: item[0].identity)
     return out
 
 
-def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None,
+def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None,
              outputs: frozenset[Path] = frozenset()) -> list[tuple[Submission, Path]]:
     """The submissions of one path given: a file, or a folder of files and student folders (but ``outputs``)."""
     if p.is_file() or p.is_symlink() and not p.is_dir():
@@ -870,8 +1085,8 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
     entries = [e for e in sorted(p.iterdir()) if _visible(e) and _key(e) not in outputs]
     # code files, and every file an LMS named for a student (a .pdf, a .zip, a typed text: named, never silently left out)
     files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _flat_key(e.name) is not None)]
-    out = _flat(files, rx, file_pattern, model)
-    out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model)
+    out = _flat(files, rx, file_pattern, model, needs)
+    out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model, needs)
     return sorted(out, key=lambda item: item[0].identity)
 
 
@@ -880,29 +1095,29 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_$")
 
 
-def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> list[tuple[Submission, Path]]:
+def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
     """One submission per student folder; a student's Moodle plugin folders (same name and participant id) are one."""
     out: list[tuple[Submission, Path]] = []
     moodle: dict[tuple[str, str], list[Path]] = {}
     for d in dirs:
         m = MOODLE_FOLDER.match(d.name)
         if m is None:
-            sub = _lms_folder(d, rx, file_pattern, model) or _plain_folder(d, rx, file_pattern, model)
+            sub = _lms_folder(d, rx, file_pattern, model, needs) or _plain_folder(d, rx, file_pattern, model, needs)
             out.append((sub, _key(d)))  # a link: its own row
         else:
             moodle.setdefault((m["name"], m["student"]), []).append(d)
-    return out + [_moodle_student(folders, rx, file_pattern, model) for folders in moodle.values()]
+    return out + [_moodle_student(folders, rx, file_pattern, model, needs) for folders in moodle.values()]
 
 
-def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission:
+def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission:
     """A student's folder as one submission (:func:`_pick`), its files that are no code named in ``notes``."""
-    choice = _pick(folder, file_pattern, model)
+    choice = _pick(folder, file_pattern, model, needs)
     files = [] if folder.is_symlink() else folder_files(folder)  # a linked folder is refused, never walked
     other = [f.relative_to(folder).as_posix() for f in files if not _code(f) and f != choice.path]
     return _submission(folder.name, student_id(folder.name, rx), choice, notes=not_code_note(other))
 
 
-def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission | None:
+def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission | None:
     """A folder holding only one student's files under an LMS's own flat names (a download sorted into folders), graded as
     that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
     if folder.is_symlink() or folder_links(folder):
@@ -910,7 +1125,8 @@ def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, mod
     found = _one_students_keys(folder)
     if found is None:
         return None
-    sub = _group(found[0][1][0], [(f, k[1], k[2]) for f, k in found], rx, file_pattern, model)
+    key, files = found[0][1][0], [(f, k[1], k[2]) for f, k in found]
+    sub = _group(key, files, rx, file_pattern, model, needs, _blackboard_users({key: files}).get(key, ""))
     return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
 
 
@@ -924,7 +1140,7 @@ def _one_students_keys(folder: Path) -> list[tuple[Path, tuple[_Key, str, str]]]
     return [(f, k) for f, k in zip(files, keys) if k is not None]
 
 
-def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> tuple[Submission, Path]:
+def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> tuple[Submission, Path]:
     """A student's Moodle plugin folders as one submission: the files of every plugin but the online text, which is named, not graded."""
     text = [d for d in folders if _online_text(d.name)]
     graded = [d for d in folders if d not in text]
@@ -935,7 +1151,7 @@ def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str 
         return _submission(main.name, student_id(main.name, rx), refused), _key(main)
     found = [(f, d) for d in graded for f in folder_files(d)]
     files = [(f, f.relative_to(d).as_posix()) for f, d in found]
-    choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model)
+    choice = choose_file(files, repr(main.name), file_pattern=file_pattern, model=model, needs=needs)
     notes = tuple(online_text_note(d.name) for d in text)
     notes += not_code_note([f"{d.name}/{f.relative_to(d).as_posix()}" for f, d in found if not _code(f) and f != choice.path])
     return _submission(main.name, student_id(main.name, rx), choice, notes=notes), _key(main)
@@ -950,7 +1166,7 @@ def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:
     return ""
 
 
-def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None) -> Submission:
+def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission:
     """Every path given as one student's submission (``--gradescope results.json``)."""
     if len(paths) == 1 and paths[0].is_file():
         p = paths[0]
@@ -958,7 +1174,7 @@ def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     if len(paths) == 1:
         folder = paths[0]
         ident = folder.name or folder.as_posix()
-        return _submission(ident, student_id(ident, rx), pick_in_folder(folder, repr(ident), file_pattern=file_pattern, model=model))
+        return _submission(ident, student_id(ident, rx), pick_in_folder(folder, repr(ident), file_pattern=file_pattern, model=model, needs=needs))
     links = [_link_text(p) for p in paths if p.is_symlink()] + [link for p in paths if p.is_dir() for link in folder_links(p)]
     if links:
         return Submission(paths[0].as_posix(), None, problem=link_problem("the files given", links))
@@ -967,7 +1183,7 @@ def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     if len({n for _, n in files}) < len(files):
         names = ", ".join(p.as_posix() for p in paths)
         return Submission(paths[0].as_posix(), None, problem=f"two of the files given have the same name ({names}); give one student's files")
-    choice = choose_file(files, "the files given", file_pattern=file_pattern, model=model)
+    choice = choose_file(files, "the files given", file_pattern=file_pattern, model=model, needs=needs)
     chosen = choice.path or paths[0]
     return _submission(chosen.as_posix(), _id_of_file(chosen, rx), choice)
 

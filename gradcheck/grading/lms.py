@@ -186,7 +186,7 @@ def no_id_reason(identity: str, *, lms: str | None = None, id_pattern: str | Non
 
     >>> no_id_reason("anon_Zk3Qp_900023_hw1.py", lms="canvas")[:60]
     'a Canvas anonymous download: the file has an anonymous id, n'
-    >>> "--id-pattern '_([^_]+)_attempt_'" in no_id_reason("HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py")
+    >>> "the username" in no_id_reason("HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py")
     True
     """
     first = PurePosixPath(identity).parts[0] if identity else ""
@@ -199,8 +199,8 @@ def no_id_reason(identity: str, *, lms: str | None = None, id_pattern: str | Non
                 "submissions again and regrade, or enter the grade by hand")
     board = dict(FLAT_NAMES)["blackboard"].match(first)
     if board:
-        return (f"Blackboard's username {board['student']!r} is not a number the default id pattern finds; "
-                "give --id-pattern '_([^_]+)_attempt_' to take the username")
+        return (f"a Blackboard name whose username (here {board['student']!r} or more before it: usernames and assignment names "
+                "may hold '_') was not read: grade the download's folder, whose names and receipts (.txt) give the username")
     if lms is not None:
         return f"its name is not one {lms} writes, {NAME_FORMS[lms]}; enter the grade by hand"
     return ("the default id pattern finds no leading number or run of 5+ digits in its name; give --id-pattern REGEX "

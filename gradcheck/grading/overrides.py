@@ -37,7 +37,7 @@ from typing import Iterable, Mapping, Sequence
 
 from gradcheck.grading.results import Override, SubmissionResult
 
-__all__ = ["OverrideRule", "OverridesError", "parse_overrides", "load_overrides", "apply_overrides", "apply_all", "COLUMNS", "TOTAL"]
+__all__ = ["OverrideRule", "OverridesError", "parse_overrides", "load_overrides", "apply_overrides", "apply_all", "shared_rules", "COLUMNS", "TOTAL"]
 
 #: The columns of an overrides file.
 COLUMNS: tuple[str, ...] = ("student_id", "parameter", "score", "reason")
@@ -168,8 +168,32 @@ def apply_overrides(result: SubmissionResult, rules: Iterable[OverrideRule]) -> 
 
 
 def apply_all(results: Mapping[int, SubmissionResult], rules: Sequence[OverrideRule]) -> tuple[dict[int, SubmissionResult], list[OverrideRule]]:
-    """Apply ``rules`` to every result; also returns the rules that matched no submission."""
-    out = {i: apply_overrides(r, rules) for i, r in results.items()}
+    """Apply ``rules`` to every result; also returns the rules that matched no submission.
+
+    A rule whose ``student_id`` names several submissions (an id two students
+    share: an ``--id-pattern`` that cuts ``kim_j`` and ``park_j`` to ``j``) is
+    applied to none of them (:func:`shared_rules` names them).
+    """
+    shared = {rule.line for rule, _ in shared_rules(results, rules)}
+    kept = [rule for rule in rules if rule.line not in shared]
+    out = {i: apply_overrides(r, kept) for i, r in results.items()}
     names = {n for r in results.values() for n in (r.student_id, r.submission) if n}
     unused = [rule for rule in rules if rule.student_id not in names]
     return out, unused
+
+
+def shared_rules(results: Mapping[int, SubmissionResult], rules: Sequence[OverrideRule]) -> list[tuple[OverrideRule, list[str]]]:
+    """The rules that name more than one submission, each with the submissions it names (never applied: whose is it?).
+
+    >>> from gradcheck.grading.results import SubmissionResult
+    >>> rs = {0: SubmissionResult("HW1_kim_j_attempt_x.py", "m", 0, 2.0, 4.0, student_id="j"),
+    ...       1: SubmissionResult("HW1_park_j_attempt_x.py", "m", 0, 2.0, 4.0, student_id="j")}
+    >>> [(rule.line, names) for rule, names in shared_rules(rs, parse_overrides("student_id,parameter,score,reason\\nj,total,4,late\\n"))]
+    [(2, ['HW1_kim_j_attempt_x.py', 'HW1_park_j_attempt_x.py'])]
+    """
+    out: list[tuple[OverrideRule, list[str]]] = []
+    for rule in rules:
+        named = [r.submission for r in results.values() if rule.student_id in (r.student_id or r.submission, r.submission)]
+        if len(named) > 1:
+            out.append((rule, named))
+    return out

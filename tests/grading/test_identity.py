@@ -70,8 +70,14 @@ def export(tmp_path):
     two = d / "20230004_정수진"
     two.mkdir()
     (two / "hw3.py").write_text(GOOD)
-    (two / "hw3_old.ipynb").write_text("{}")
+    (two / "hw3_old.ipynb").write_text(notebook(SCALE))  # an older version, also defining backward
     return d
+
+
+def notebook(source: str) -> str:
+    """A notebook of one code cell."""
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 4})
 
 
 def test_collect_layouts(export):
@@ -132,7 +138,7 @@ def test_gradescope_results_json_is_a_file_when_a_submission_has_two_candidates(
     sub = tmp_path / "submission"
     sub.mkdir()
     (sub / "hw3.py").write_text(GOOD)
-    (sub / "hw3.ipynb").write_text("{}")
+    (sub / "hw3.ipynb").write_text(notebook(SCALE))  # both define backward
     target = tmp_path / "results" / "results.json"
     assert grade(sub, "--model", "xor_1layer", "--no-cache", "--quiet", "--gradescope", target) == 0
     assert target.is_file()

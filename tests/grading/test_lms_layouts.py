@@ -267,21 +267,23 @@ def test_anonymous_canvas_files_are_named_with_what_to_do(tmp_path: Path, capsys
         assert "has no student id" in line and "anonymous" in line and "de-anonymise" in line and "left out of the canvas file" in line
 
 
-@pytest.mark.parametrize("layout", ["blackboard", "github classroom"])
-def test_a_class_without_ids_is_said_once_naming_the_students(tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_class_without_ids_is_said_once_naming_the_students(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # rt19 F17: empty student ids, exit 0 and not a word; now one line names them with the --id-pattern that finds them (still exit 0: no import file)
-    files = ({"HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py": GOOD, "HW1_lee55_attempt_2026-11-29-09-00-00_hw1.py": GOOD}
-             if layout == "blackboard" else {"hw1-kim/hw1.py": GOOD, "hw1-lee/hw1.py": GOOD})
-    d = write(tmp_path / "class", files)
+    d = write(tmp_path / "class", {"hw1-kim/hw1.py": GOOD, "hw1-lee/hw1.py": GOOD})
     assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
-    err = capsys.readouterr().err
-    expected = "--id-pattern '_([^_]+)_attempt_'" if layout == "blackboard" else "--id-pattern REGEX"
-    lines = [x for x in err.splitlines() if "student id" in x]
-    assert len(lines) == 1 and "none of the 2 submissions has a student id" in lines[0] and expected in lines[0]
+    lines = [x for x in capsys.readouterr().err.splitlines() if "student id" in x]
+    assert len(lines) == 1 and "none of the 2 submissions has a student id" in lines[0] and "--id-pattern REGEX" in lines[0]
     assert all(repr(sub.identity) in lines[0] for sub in collect_submissions([d]))
-    pattern = "_([^_]+)_attempt_" if layout == "blackboard" else "^hw1-(.+)$"  # the suggested pattern does find them
-    found = sorted(s.student_id for s in collect_submissions([d], id_pattern=pattern))
-    assert found == (["kim123", "lee55"] if layout == "blackboard" else ["kim", "lee"])
+    found = sorted(s.student_id for s in collect_submissions([d], id_pattern="^hw1-(.+)$"))  # the suggested pattern does find them
+    assert found == ["kim", "lee"]
+
+
+def test_blackboard_usernames_are_ids_without_a_pattern(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # rt23 F4: Blackboard's usernames are read built in (rt19 F17 needed an --id-pattern, which cut kim_j to j)
+    d = write(tmp_path / "class", {"HW1_kim123_attempt_2026-11-30-23-59-00_hw1.py": GOOD, "HW1_lee55_attempt_2026-11-29-09-00-00_hw1.py": GOOD})
+    assert grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--csv", tmp_path / "g.csv") == 0
+    assert "student id" not in capsys.readouterr().err
+    assert [r["student_id"] for r in rows(tmp_path / "g.csv")] == ["kim123", "lee55"]
 
 
 def test_a_large_class_without_ids_is_one_line_and_a_student_without_one_among_ids_is_named(
