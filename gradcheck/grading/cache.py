@@ -5,7 +5,8 @@ result: the submission's content (and its helper modules'), its identity,
 the assignment (its file's bytes, and the parsed assignment, so ``--model``
 alone is covered too), every option that changes a verdict (seed, language,
 limits, shrinking, isolation level) and the gradcheck, Python and numpy
-versions.  Two students who hand in the same file have different keys.
+versions, and a hash of the grading code itself (:func:`code_hash`).  Two
+students who hand in the same file have different keys.
 
 Every entry carries an HMAC-SHA256 of its key and content, made with a
 secret created once per cache directory (:data:`KEY_FILE`, mode 0600,
@@ -28,8 +29,10 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import inspect
 import json
 import os
 import platform
@@ -39,7 +42,7 @@ from typing import Any, Mapping
 
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["CACHE_FORMAT", "KEY_FILE", "ResultCache", "cache_key", "versions"]
+__all__ = ["CACHE_FORMAT", "KEY_FILE", "ResultCache", "cache_key", "code_hash", "versions", "versions_line"]
 
 #: Bumped when the entry format or the key's meaning changes.
 CACHE_FORMAT = "4"  # 3: results carry helper_hashes; 4: a submission's randomness is seeded (rt20 F4: older entries froze a chance grade)
@@ -48,12 +51,50 @@ KEY_FILE = ".hmac-key"
 
 
 def versions() -> dict[str, str]:
-    """The versions a result depends on: gradcheck, Python and numpy."""
+    """The versions a result depends on: gradcheck, its code (:func:`code_hash`), Python and numpy.
+
+    The version number alone does not say which code grades: a clone
+    updated with ``git pull``, or an installed copy edited in place, keeps
+    it, and a cached grade written by the old code must not be served as
+    the new code's.
+    """
     import numpy
 
     from gradcheck import __version__
 
-    return {"gradcheck": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
+    return {"gradcheck": __version__, "code": code_hash(), "python": platform.python_version(),
+            "numpy": numpy.__version__}
+
+
+def versions_line() -> str:
+    """:func:`versions` as the gradebook and the HTML report show them (the code by its hash's first 12 digits).
+
+    >>> versions_line().startswith("gradcheck ") and " (code " in versions_line()
+    True
+    """
+    v = versions()
+    return f"gradcheck {v['gradcheck']} (code {v['code'][:12]}), Python {v['python']}, numpy {v['numpy']}"
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """SHA-256 (hex) of the code that grades: every file of the ``gradcheck`` and ``reference_models`` packages.
+
+    Each file's path inside its package and its bytes go in, in sorted
+    order (``__pycache__`` left out: it follows the sources).  Read once
+    per process, about 1.4 MB.
+    """
+    import gradcheck
+    import reference_models
+
+    digest = hashlib.sha256()
+    for package in (gradcheck, reference_models):
+        root = Path(inspect.getfile(package)).parent
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            data = path.read_bytes()
+            digest.update(f"{package.__name__}/{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def cache_key(

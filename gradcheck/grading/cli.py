@@ -259,12 +259,14 @@ def _isolation_level(args: argparse.Namespace) -> str:
 
 
 def _assignment_identity(assignment: Any, path: str | None) -> dict[str, Any]:
-    """What identifies the assignment in a cache key: its file's bytes and the parsed assignment
-    (so ``--model`` alone, with its default options, is covered too)."""
+    """What identifies the assignment in a cache key: its file's bytes, the parsed assignment
+    (so ``--model`` alone, with its default options, is covered too) and the notebook data the
+    submissions are called at (``$GRADCHECK_MNIST`` set or not: :func:`~gradcheck.grading.pipeline.notebook_data_identity`)."""
     from gradcheck.grading.assignment import dump_assignment
-    from gradcheck.grading.pipeline import file_sha256
+    from gradcheck.grading.pipeline import file_sha256, notebook_data_identity
 
-    return {"file": file_sha256(path) if path else "", "parsed": dump_assignment(assignment), "model_options": dict(assignment.model_options)}
+    return {"file": file_sha256(path) if path else "", "parsed": dump_assignment(assignment),
+            "model_options": dict(assignment.model_options), "data": notebook_data_identity(assignment.reference_model())}
 
 
 def _id_pattern(args: argparse.Namespace) -> str:
@@ -628,13 +630,15 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
     from gradcheck.grading.render_json import render_json
     from gradcheck.grading.render_junit import render_junit
     from gradcheck.grading.render_markdown import render_markdown
+    from gradcheck.grading.pipeline import notebook_data_identity
     from gradcheck.grading.render_text import print_report
 
     lang = batch.lang
     order = sorted(batch.results)
     results = [batch.results[i] for i in order]
     names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
-    summary = class_summary(results, isolation=_isolation_level(args))
+    data = notebook_data_identity(batch.assignment.reference_model())
+    summary = class_summary(results, isolation=_isolation_level(args), data=data)
     if not args.quiet and results:
         from rich.console import Console
 
@@ -655,7 +659,7 @@ def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
     if getattr(args, "report", None):
         from gradcheck.grading.report_html import write_report
 
-        write_report(results, Path(args.report), lang=lang)
+        write_report(results, Path(args.report), lang=lang, data=data)
     unwritten = 0
     if args.feedback:
         out = Path(args.feedback)

@@ -38,9 +38,10 @@ from typing import Callable, Iterable, Sequence
 from gradcheck.grading import i18n
 from gradcheck.grading.verdicts import CODES
 from gradcheck.grading.render_markdown import escape_cell, format_points
+from gradcheck.grading.cache import versions_line
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["BINS", "REVIEW_VERDICTS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_files", "identical_groups", "handed_out", "file_label", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "render_summary"]
+__all__ = ["BINS", "REVIEW_VERDICTS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_files", "identical_groups", "handed_out", "file_label", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "data_line", "render_summary"]
 
 #: Score bins as fractions of the maximum: ``[lo, hi)``, the last one is exactly full marks.
 BINS: tuple[tuple[str, float, float], ...] = (
@@ -268,7 +269,11 @@ class ClassSummary:
     isolation : str
         The sandbox's isolation level (empty when not known).
     versions : str
-        gradcheck, Python and numpy versions of the grader.
+        gradcheck (and its code's hash), Python and numpy versions of the grader.
+    data : str
+        The notebook data the submissions were called at
+        (:func:`~gradcheck.grading.pipeline.notebook_data_identity`: a hash, or
+        ``none`` when this machine has none, e.g. no MNIST); empty when not known.
     review : tuple of (str, str)
         ``(submission, reason)`` for every submission that needs a human look.
     identical : tuple of tuple of str
@@ -291,21 +296,21 @@ class ClassSummary:
     seeds: tuple[int, ...] = ()
     isolation: str = ""
     versions: str = ""
+    data: str = ""
     review: tuple[tuple[str, str], ...] = ()
     identical: tuple[tuple[str, ...], ...] = ()
 
 
-def _versions() -> str:
-    import platform
+def data_line(data: str, t: Callable[[str], str]) -> str:
+    """``data`` (:attr:`ClassSummary.data`) as the summaries show it: the hash's first 12 digits, or what ``none`` means.
 
-    import numpy
+    >>> data_line("sha256:" + "ab" * 32, str), data_line("none", lambda key: key)
+    ('sha256:abababababab', 'ui.data_none')
+    """
+    return t("ui.data_none") if data == "none" else data[:19]
 
-    import gradcheck
 
-    return f"gradcheck {gradcheck.__version__}, Python {platform.python_version()}, numpy {numpy.__version__}"
-
-
-def class_summary(results: Iterable[SubmissionResult], *, isolation: str = "") -> ClassSummary:
+def class_summary(results: Iterable[SubmissionResult], *, isolation: str = "", data: str = "") -> ClassSummary:
     """Summarise the class (see :class:`ClassSummary`).
 
     >>> rs = [SubmissionResult("a.py", "m", 3, 2.0, 2.0, source_hash="h"), SubmissionResult("b.py", "m", 3, 0.0, 2.0, verdict="crash")]
@@ -349,7 +354,8 @@ def class_summary(results: Iterable[SubmissionResult], *, isolation: str = "") -
         verdict_counts=dict(sorted(verdicts.items())),
         seeds=tuple(sorted({r.seed for r in items})),
         isolation=isolation or ", ".join(sorted({r.isolation for r in items if r.isolation})),
-        versions=_versions(),
+        versions=versions_line(),
+        data=data,
         review=tuple((r.submission, why) for r, why in needs_review(items)),
         identical=_identical_rows(items),
     )
@@ -381,6 +387,8 @@ def _summary_head(summary: ClassSummary, t: Callable[[str], str]) -> list[tuple[
         head.append((t("ui.isolation"), summary.isolation))
     if summary.versions:
         head.append((t("ui.versions"), summary.versions))
+    if summary.data:
+        head.append((t("ui.data"), data_line(summary.data, t)))
     return head
 
 

@@ -154,6 +154,8 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.assignment": {"en": "Assignment", "ko": "과제"},
     "ui.report_title": {"en": "Class report", "ko": "채점 보고서"},
     "ui.versions": {"en": "Versions", "ko": "버전"},
+    "ui.data": {"en": "Notebook data", "ko": "노트북 데이터"},
+    "ui.data_none": {"en": "none on this machine (e.g. no MNIST file): random points only", "ko": "이 컴퓨터에 없음 (예: MNIST 파일 없음): 무작위 점에서만 채점"},
     "ui.fact": {"en": "About this run", "ko": "채점 정보"},
     "ui.needs_review": {"en": "Submissions that need a human look", "ko": "직접 확인이 필요한 제출물"},
     "ui.nothing_to_review": {"en": "None: every submission ran, and no two files are identical.",

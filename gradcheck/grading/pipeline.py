@@ -58,6 +58,9 @@ __all__ = [
     "Caller",
     "FATAL_VERDICTS",
     "make_points",
+    "NOTEBOOK_SAMPLES",
+    "notebook_data_identity",
+    "notebook_sample",
     "python_caller",
     "sandbox_caller",
     "MAX_NOTES",
@@ -201,15 +204,49 @@ def make_points(model: Any, *, seed: int = 0, batch_sizes: Sequence[int] = (3, 5
         x = np.asarray(x, dtype=np.float64)
         x = x + 0.25 * rng.uniform(0.1, 1.0, x.shape) * rng.choice([-1.0, 1.0], x.shape)
         points.append(TestPoint(f"random-{n}", params, x, np.asarray(y, dtype=np.float64)))
-    if notebook:
-        try:
-            x, y = model.notebook_data()
-        except Exception:  # noqa: BLE001 - e.g. MNIST not on this machine
-            x = None
-        if x is not None:
-            x, y = np.asarray(x, dtype=np.float64)[:8], np.asarray(y, dtype=np.float64)[:8]
-            points.append(TestPoint("notebook", _spread(model.init_params(rng), rng), x, y))
+    sample = notebook_sample(model) if notebook else None
+    if sample is not None:
+        points.append(TestPoint("notebook", _spread(model.init_params(rng), rng), *sample))
     return points
+
+
+#: Samples of the notebook's data a submission is called at (:func:`make_points`).
+NOTEBOOK_SAMPLES = 8
+
+
+def notebook_sample(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first :data:`NOTEBOOK_SAMPLES` samples of ``model``'s notebook data (float64), None when it has none here.
+
+    MNIST is read from a local file (``$GRADCHECK_MNIST`` or Keras' cache,
+    :func:`reference_models.mnist.load_mnist`): which file, or none, is part
+    of what a grade depends on (:func:`notebook_data_identity`).
+    """
+    try:
+        x, y = model.notebook_data()
+    except Exception:  # noqa: BLE001 - e.g. MNIST not on this machine
+        return None
+    return np.asarray(x, dtype=np.float64)[:NOTEBOOK_SAMPLES], np.asarray(y, dtype=np.float64)[:NOTEBOOK_SAMPLES]
+
+
+def notebook_data_identity(model: Any) -> str:
+    """What a grade's notebook point depends on: the SHA-256 of the samples :func:`notebook_sample` gives, or "none".
+
+    Part of the cache key (:mod:`gradcheck.grading.cache`) and of the class
+    summary: a grade made without MNIST (no notebook point), or with
+    another ``mnist.npz``, is not the grade made with this one.
+
+    >>> import reference_models
+    >>> notebook_data_identity(reference_models.get("xor_2layer"))[:7]
+    'sha256:'
+    """
+    sample = notebook_sample(model)
+    if sample is None:
+        return "none"
+    digest = hashlib.sha256()
+    for arr in sample:
+        digest.update(repr(arr.shape).encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return f"sha256:{digest.hexdigest()}"
 
 
 # -- an in-process caller ------------------------------------------------------------

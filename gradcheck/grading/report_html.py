@@ -23,7 +23,6 @@ from __future__ import annotations
 import html
 import io
 import os
-import platform
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from gradcheck.grading import i18n
 from gradcheck.grading.gradebook import (
     REVIEW_VERDICTS,
     ClassSummary,
+    data_line,
     check_results,
     class_summary,
     file_label,
@@ -42,6 +42,7 @@ from gradcheck.grading.gradebook import (
     needs_review,
 )
 from gradcheck.grading.render_markdown import format_points, whole_file_failure
+from gradcheck.grading.cache import versions_line
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["REVIEW_VERDICTS", "identical_groups", "needs_review", "render_report", "write_report"]
@@ -126,14 +127,6 @@ def _anchor(i: int) -> str:
     return f"s{i + 1}"
 
 
-def _versions() -> str:
-    import numpy
-
-    import gradcheck
-
-    return f"gradcheck {gradcheck.__version__}, Python {platform.python_version()}, numpy {numpy.__version__}"
-
-
 def _header(items: Sequence[SubmissionResult], summary: ClassSummary, t: Any) -> list[str]:
     title = summary.title or t("ui.report_title")
     seeds = sorted({r.seed for r in items})
@@ -146,7 +139,8 @@ def _header(items: Sequence[SubmissionResult], summary: ClassSummary, t: Any) ->
         (t("ui.mean"), f"{_e(format_points(round(summary.mean, 4)))} / {_e(format_points(summary.max_score))}"),
         (t("ui.median"), _e(format_points(summary.median))),
         *([(t("ui.isolation"), _e(summary.isolation))] if summary.isolation else []),  # as the summary says it
-        (t("ui.versions"), _e(_versions())),
+        (t("ui.versions"), _e(versions_line())),
+        *([(t("ui.data"), _e(data_line(summary.data, t)))] if summary.data else []),
     ]
     return [f"<h1>{_e(title)}</h1>", _table([t("ui.fact"), ""], [[_e(k), v] for k, v in facts])]
 
@@ -224,7 +218,7 @@ def _feedback(i: int, r: SubmissionResult, t: Any) -> list[str]:
     return out
 
 
-def render_report(results: Iterable[SubmissionResult], *, lang: str = "en", plots: bool | None = None) -> str:
+def render_report(results: Iterable[SubmissionResult], *, lang: str = "en", plots: bool | None = None, data: str = "") -> str:
     """The class report as one HTML page.
 
     Parameters
@@ -234,6 +228,8 @@ def render_report(results: Iterable[SubmissionResult], *, lang: str = "en", plot
         Language of the labels (the feedback stays in the language it was graded in).
     plots : bool, optional
         Draw the plots (needs matplotlib); default: when matplotlib is installed.
+    data : str
+        The notebook data the run used (:attr:`~gradcheck.grading.gradebook.ClassSummary.data`); empty: not shown.
 
     Raises
     ------
@@ -250,7 +246,7 @@ def render_report(results: Iterable[SubmissionResult], *, lang: str = "en", plot
     def t(key: str) -> str:
         return i18n.text(key, lang=lang)
 
-    summary = class_summary(items)
+    summary = class_summary(items, data=data)
     body = _header(items, summary, t) + _distributions(summary, t, bool(plots)) + _review(items, t)
     body.append(f'<h2 id="feedback">{_e(t("ui.feedback_all"))}</h2>')
     for i, r in enumerate(items):

@@ -278,3 +278,76 @@ def test_the_pool_never_forks_the_grading_process_while_the_progress_bar_thread_
     assert rc == 0
     results = json.loads((tmp_path / "r.json").read_text())
     assert [(r["submission"], r["score"]) for r in results] == [("broken.py", 0.0), ("good.py", 2.0), ("notebook.py", 1.0)]  # as in test_directory_with_every_output
+
+
+def test_new_grading_code_under_the_same_version_is_not_served_old_grades(subs, tmp_path, monkeypatch):
+    # `git pull` in a clone, or an installed copy edited in place, keeps the version number: the cache key
+    # must follow the code itself, or a re-grade serves the old code's grades
+    from gradcheck.grading import cache as cache_module
+
+    cache = tmp_path / "cache"
+    assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet") == 0
+    graded = []
+    real = cli.grade_job
+    monkeypatch.setattr(cli, "grade_job", lambda job: graded.append(job.identity) or real(job))
+    assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet") == 0
+    assert graded == []  # the same code: from the cache
+    monkeypatch.setattr(cache_module, "code_hash", lambda: "0" * 64)  # what another copy of the code hashes to
+    assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet") == 0
+    assert graded == [str(subs / "good.py")]
+
+
+def test_the_code_hash_changes_with_one_byte_of_the_grading_code(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import gradcheck
+    import reference_models
+    from gradcheck.grading.cache import code_hash, versions_line
+
+    for package in (gradcheck, reference_models):
+        src = __import__("pathlib").Path(package.__file__).parent
+        shutil.copytree(src, tmp_path / src.name, ignore=shutil.ignore_patterns("__pycache__"))
+    probe = "from gradcheck.grading.cache import code_hash; print(code_hash())"
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def hashed() -> str:
+        return subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert hashed() == code_hash()  # a byte-identical copy: the same code, wherever it lies
+    target = tmp_path / "reference_models" / "xor.py"
+    target.write_bytes(target.read_bytes() + b" ")
+    assert hashed() not in (code_hash(), "")
+    assert f"(code {code_hash()[:12]})" in versions_line()
+
+
+def test_a_grade_made_without_the_notebook_data_is_not_served_once_it_is_there(tmp_path, monkeypatch):
+    # rt23 F1: a grade cached with no mnist.npz (random points only) was served after GRADCHECK_MNIST was set
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(Path(__file__).parent / "submissions" / "mnist_relu__correct__layer_deltas.py", subs / "alice.py")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.keras/datasets/mnist.npz
+    monkeypatch.delenv("GRADCHECK_MNIST", raising=False)
+    cache = tmp_path / "cache"
+    assert grade(subs, "--model", "mnist_relu", "--cache", cache, "--quiet", "--summary", tmp_path / "none.md") == 0
+    assert "**Notebook data:** none on this machine" in (tmp_path / "none.md").read_text(encoding="utf-8")
+    graded = []
+    real = cli.grade_job
+    monkeypatch.setattr(cli, "grade_job", lambda job: graded.append(job.identity) or real(job))
+    assert grade(subs, "--model", "mnist_relu", "--cache", cache, "--quiet") == 0
+    assert graded == []  # the same data (none): from the cache
+    rng = np.random.default_rng(0)
+    fake = tmp_path / "mnist.npz"
+    np.savez(fake, x_train=rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), y_train=rng.integers(0, 10, 12),
+             x_test=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), y_test=rng.integers(0, 10, 3))
+    monkeypatch.setenv("GRADCHECK_MNIST", str(fake))
+    assert grade(subs, "--model", "mnist_relu", "--cache", cache, "--quiet", "--summary", tmp_path / "mnist.md") == 0
+    assert graded == ["alice.py"]  # now with a notebook point: graded again
+    assert "**Notebook data:** sha256:" in (tmp_path / "mnist.md").read_text(encoding="utf-8")

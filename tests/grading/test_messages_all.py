@@ -39,6 +39,7 @@ CODE_WORDS = {
     "astype",  # numpy's cast, as a student writes it
     "dgamma", "dout", "sum", "hat",  # a batch norm's dgamma = sum(dout * xhat) (xhat loses the field value x here)
     "deriv",  # 001's relu2deriv (the field value 2 is cut out of it here)
+    "MNIST",  # the data set, by its name (ui.data_none)
     "keepdims", "True",  # numpy's .sum(axis=0, keepdims=True), as a student writes it
 }
 
