@@ -31,7 +31,7 @@ import pytest
 from gradcheck import check_gradients
 from gradcheck.numeric import numerical_gradient
 
-__all__ = ["SIZES", "TARGET_RATIO", "mlp_point"]
+__all__ = ["SIZES", "TARGET_RATIO", "mlp_point", "seeded_mlp"]
 
 #: ``name: (inputs, hidden, classes, batch)``: 2,410 and 13,258 parameters.
 SIZES: dict[str, tuple[int, int, int, int]] = {"64-32-10": (64, 32, 10, 32), "196-64-10": (196, 64, 10, 32)}
@@ -39,14 +39,19 @@ SIZES: dict[str, tuple[int, int, int, int]] = {"64-32-10": (64, 32, 10, 32), "19
 TARGET_RATIO = 1.2
 
 
-def mlp_point(size: str, seed: int = 0) -> tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``(f, grads, params)``: a user's MLP loss, its exact gradient, a seeded point."""
-    n_in, hidden, classes, batch = SIZES[size]
+def seeded_mlp(n_in: int, hidden: int, classes: int, batch: int,
+               seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """A two-layer MLP's seeded ``(params, x, labels)``: the point every opaque-function benchmark starts from."""
     rng = np.random.default_rng(seed)
     params = {"W1": rng.normal(0, n_in ** -0.5, (n_in, hidden)), "b1": rng.normal(0, 0.1, hidden),
               "W2": rng.normal(0, hidden ** -0.5, (hidden, classes)), "b2": rng.normal(0, 0.1, classes)}
-    x = rng.normal(size=(batch, n_in))
-    y = rng.integers(0, classes, batch)
+    return params, rng.normal(size=(batch, n_in)), rng.integers(0, classes, batch)
+
+
+def mlp_point(size: str, seed: int = 0) -> tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(f, grads, params)``: a user's MLP loss, its exact gradient, a seeded point."""
+    n_in, hidden, classes, batch = SIZES[size]
+    params, x, y = seeded_mlp(n_in, hidden, classes, batch, seed)
 
     def forward(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         a = np.tanh(x @ p["W1"] + p["b1"])

@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from benchmarks.test_bench_function import seeded_mlp
 from gradcheck import check_gradients
 
 __all__ = ["ROUNDS", "SIZES", "relu_point"]
@@ -50,11 +51,7 @@ def relu_point(size: str, seed: int = 0) -> tuple[Callable[[dict[str, np.ndarray
                                                   dict[str, np.ndarray]]:
     """``(f, grads, params)``: a user's ReLU MLP softmax cross-entropy loss, its exact gradient, a seeded point."""
     n_in, hidden, classes, batch = SIZES[size]
-    rng = np.random.default_rng(seed)
-    params = {"W1": rng.normal(0, n_in ** -0.5, (n_in, hidden)), "b1": rng.normal(0, 0.1, hidden),
-              "W2": rng.normal(0, hidden ** -0.5, (hidden, classes)), "b2": rng.normal(0, 0.1, classes)}
-    x = rng.normal(size=(batch, n_in))
-    y = rng.integers(0, classes, batch)
+    params, x, y = seeded_mlp(n_in, hidden, classes, batch, seed)
 
     def forward(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z1 = x @ p["W1"] + p["b1"]
