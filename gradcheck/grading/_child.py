@@ -474,14 +474,23 @@ def importable_here() -> None:
     importlib.invalidate_caches()
 
 
-def write_cell_file(name: str, text: str, append: bool) -> None:
+def write_cell_file(name: str, text: str, append: bool, where: str = "", *, notes: list[str] | None = None) -> None:
     """A ``%%writefile [-a] NAME`` cell: its body into ``NAME`` in the working directory, importable (as in Jupyter).
 
     The grader's loader writes this call (``loader.WRITEFILE_FUNCTION``),
-    only for a ``NAME`` inside the working directory (``loader.writefile_target``).
+    only for a ``NAME`` inside the working directory (``loader.writefile_target``);
+    ``where`` is the cell's name.  ``notes`` gets what happened: written, or
+    not written and why (the error is raised again, as Jupyter shows it in the cell).
     """
-    with open(name, "a" if append else "w", encoding="utf-8") as f:
-        f.write(text)
+    said = notes if notes is not None else []
+    done = "appended the cell to" if append else "wrote the cell as"
+    try:
+        with open(name, "a" if append else "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        said.append(f"{where}: did not write the cell to {name} (%%writefile): {type(exc).__name__}: {exc.strerror or exc}")
+        raise
+    said.append(f"{where}: {done} {name} (%%writefile), as Jupyter does")
     importable_here()
 
 
@@ -528,7 +537,9 @@ def run_cell(s: Session, cell: dict[str, Any], problems: list[tuple[str, str]], 
     return status
 
 
-def new_namespace(filename: str) -> dict[str, Any]:
+def new_namespace(filename: str, notes: list[str]) -> dict[str, Any]:
+    """The submission's module namespace; its ``%%writefile`` cells say in ``notes`` whether they wrote their file."""
+    import functools
     import types
 
     module = types.ModuleType("submission")
@@ -536,7 +547,7 @@ def new_namespace(filename: str) -> dict[str, Any]:
     ns = module.__dict__
     ns["display"] = lambda *a, **k: None
     ns["get_ipython"] = lambda: _IPythonStub()
-    ns["__gradcheck_writefile__"] = write_cell_file
+    ns["__gradcheck_writefile__"] = functools.partial(write_cell_file, notes=notes)
     sys.modules["submission"] = module
     return ns
 
@@ -575,8 +586,8 @@ def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
     seed_randomness(int(meta.get("seed", 0)))
     spec = meta["spec"]
     place_files(meta.get("files", []))
-    s.ns = new_namespace(meta.get("filename", "submission.py"))
     notes: list[str] = []
+    s.ns = new_namespace(meta.get("filename", "submission.py"), notes)
     problems: list[tuple[str, str]] = []
     for cell in meta["cells"]:
         if run_cell(s, cell, problems, notes) == "forbidden":

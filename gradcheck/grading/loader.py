@@ -16,7 +16,9 @@ What happens to a cell
     call that writes (appends) the body to ``NAME`` in the sandbox's working
     directory when the cell runs, as Jupyter does, so a later cell can import
     it (a name outside that directory, absolute or with ``..``, skips the
-    cell: :func:`writefile_target`); any other cell magic (``%%bash``,
+    cell: :func:`writefile_target`); the child notes that it wrote the file
+    only when the write worked, else that it did not and why (rt24 N3: a
+    folder that does not exist, or a link out of the sandbox's folder); any other cell magic (``%%bash``,
     ``%%html`` ...) skips the whole cell;
   - ``%time stmt`` and ``%timeit [-n N -r R] stmt`` become ``stmt`` (run once);
   - a line magic ``%matplotlib inline``, a shell escape ``!pip install x``
@@ -220,9 +222,8 @@ def _writefile(lines: list[str], first: int, filename: str, notes: list[str]) ->
         return None
     body = "\n".join(lines[first + 1:])
     body += "" if body.endswith("\n") else "\n"
-    notes.append(f"{filename}: {'appended the cell to' if append else 'wrote the cell as'} {name} (%%writefile), as Jupyter does")
     code = [""] * len(lines)
-    code[first] = f"{WRITEFILE_FUNCTION}({name!r}, {body!r}, {append})"
+    code[first] = f"{WRITEFILE_FUNCTION}({name!r}, {body!r}, {append}, {filename!r})"  # the child notes whether the write worked
     return "\n".join(code)
 
 

@@ -44,11 +44,11 @@ def test_writefile_cell_becomes_a_write_of_its_body_on_its_own_line() -> None:
     # rt23 F8: the body is handed to the child's writer as written, the line count kept for tracebacks
     code, notes, err = transform_source("%%writefile mysig.py\nimport numpy as np\ndef sigmoid(z):\n    return z", filename="c")
     assert err is None and code.split("\n")[1:] == ["", "", ""]
-    assert ast.literal_eval(code.split("\n")[0].partition("(")[2][:-1]) == ("mysig.py", "import numpy as np\ndef sigmoid(z):\n    return z\n", False)
-    assert code.startswith("__gradcheck_writefile__(") and notes == ("c: wrote the cell as mysig.py (%%writefile), as Jupyter does",)
+    assert ast.literal_eval(code.split("\n")[0].partition("(")[2][:-1]) == ("mysig.py", "import numpy as np\ndef sigmoid(z):\n    return z\n", False, "c")
+    # rt24 N3: nothing is said before the cell runs: the child notes whether the write worked (test_sandbox)
+    assert code.startswith("__gradcheck_writefile__(") and notes == ()
     code, notes, _ = transform_source("\n%%writefile -a 'lib/my act.py'\nX = 1\n", filename="c")
-    assert ast.literal_eval(code.split("\n")[1].partition("(")[2][:-1]) == ("lib/my act.py", "X = 1\n", True)
-    assert "appended the cell to lib/my act.py" in notes[0]
+    assert ast.literal_eval(code.split("\n")[1].partition("(")[2][:-1]) == ("lib/my act.py", "X = 1\n", True, "c")
 
 
 @pytest.mark.parametrize("line", ["/tmp/evil.py", "../evil.py", "lib/../../evil.py", "~/evil.py", "C:\\evil.py", "..\\evil.py", "", "-a", "a.py b.py", "'open"])
