@@ -55,7 +55,7 @@ import time
 import traceback
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -285,9 +285,10 @@ class SubmissionChoice:
 
 
 def find_submission(folder: str | os.PathLike[str], *, model: str, file_pattern: str | None = None,
-                    needs: str | None = None) -> SubmissionChoice:
+                    needs: Any = None) -> SubmissionChoice:
     """The file to grade in ``folder`` and its helpers (see the module docstring for the rule; ``needs``: what the
-    assignment calls, :attr:`~gradcheck.grading.assignment.SubmissionSpec.entry_name`).
+    assignment calls, :attr:`~gradcheck.grading.assignment.SubmissionSpec.entry_name` or its
+    :class:`~gradcheck.grading.identity.Entry`).
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -316,7 +317,13 @@ _NO_FILE = {
 }
 _NONE_FOUND = {"en": "the submission has no .py or .ipynb file.", "ko": "제출물에 .py나 .ipynb 파일이 없습니다."}
 _SEVERAL = {"en": "the submission has several candidate files ({names}).", "ko": "제출물에 후보 파일이 여러 개 있습니다 ({names})."}
-_HELPERS_SEEN = {"en": " {names}: imported by another file, taken as helper modules.", "ko": " {names}: 다른 파일이 import하므로 보조 모듈로 보았습니다."}
+_HELPERS_SEEN = {"en": " {names}: no {needs} the assignment can call, taken as helper modules.",
+                 "ko": " {names}: 과제가 호출할 수 있는 {needs}이(가) 없으므로 보조 모듈로 보았습니다."}
+_IMPORTED_SEEN = {"en": " {names}: imported by another file, taken as helper modules.", "ko": " {names}: 다른 파일이 import하므로 보조 모듈로 보았습니다."}
+_ONE_ANSWER = {"en": " Each defines {needs}: submit only the file with your answer, or make the others (a training script) import it "
+                     "without defining {needs} themselves (e.g. from hw1 import {needs}).",
+               "ko": " 모든 파일이 {needs}을(를) 정의합니다: 답이 든 파일만 제출하거나, 나머지 파일(학습 스크립트 등)은 {needs}을(를) "
+                     "직접 정의하지 말고 import만 하세요 (예: from hw1 import {needs})."}
 _NO_MATCH = {"en": "the assignment grades a file named {pattern}; the submission has {names}.",
              "ko": "이 과제는 {pattern} 이름의 파일을 채점합니다; 제출물에는 {names}이(가) 있습니다."}
 _LINKS = {"en": "the submission holds symbolic links, which the grader does not follow ({names}); submit the files themselves.",
@@ -484,7 +491,7 @@ def _run_in_root(root: Path, assignment: Path) -> Path:
     return _grade_into(root, a, results_dir, start)
 
 
-def _why(choice: SubmissionChoice, pattern: str | None, lang: str, needs: str = "backward") -> str:
+def _why(choice: SubmissionChoice, pattern: str | None, lang: str, needs: str | None = "backward") -> str:
     """Why no file of the submission is graded, for the student (``needs``: what the assignment calls)."""
     names = ", ".join(choice.candidates)
     if choice.reason in ("tests", "undefined"):
@@ -498,18 +505,22 @@ def _why(choice: SubmissionChoice, pattern: str | None, lang: str, needs: str = 
         return _SEVERAL_MATCH[lang].format(pattern=pattern, names=names)
     if not choice.candidates:
         return _NONE_FOUND[lang]
-    seen = _HELPERS_SEEN[lang].format(names=", ".join(choice.helper_modules)) if choice.helper_modules else ""
-    return _SEVERAL[lang].format(names=names) + seen
+    seen = (_HELPERS_SEEN if needs else _IMPORTED_SEEN)[lang].format(names=", ".join(choice.helper_modules), needs=needs) if choice.helper_modules else ""
+    return _SEVERAL[lang].format(names=names) + seen + (_ONE_ANSWER[lang].format(needs=needs) if needs else "")
 
 
 def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
     from gradcheck.grading.pipeline import grade_submission
     from gradcheck.grading.render_gradescope import gradescope_results
 
-    choice = find_submission(root / "submission", model=a.model, file_pattern=a.file, needs=a.spec.entry_name)
+    from gradcheck.grading.identity import Entry
+
+    choice = find_submission(root / "submission", model=a.model, file_pattern=a.file, needs=Entry.of(a.spec))
     if choice.path is None:
         text = _NO_FILE[a.lang].format(why=_why(choice, a.file, a.lang, a.spec.entry_name), model=a.model)
+        print(f"gradcheck: grading no file ({choice.reason}; candidates: {', '.join(choice.candidates) or 'none'})")
         return _write_results(results_dir, _zero(a, text, "missing", time.monotonic() - start))
+    graded = choice.path.relative_to(root / "submission").as_posix()
     print(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)}; helper modules: "
           f"{', '.join(h.name for h in choice.helpers) or 'none'})")
     try:
@@ -523,6 +534,7 @@ def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
         if exposed:
             print(f"gradcheck: {exposed}")
         result = grade_submission(choice.path, assignment=a, seed=a.seed, lang=a.lang, isolation=iso.level.value, extra_files=choice.helpers)
+        result = replace(result, graded_file=graded)  # the student's results page says which file it graded
         data = gradescope_results(result, visibility=a.visibility, stdout_visibility=a.stdout_visibility)
         data["extra_data"]["isolation"] = result.isolation
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails

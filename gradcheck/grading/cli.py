@@ -279,10 +279,10 @@ def _id_pattern(args: argparse.Namespace) -> str:
 
 
 def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
-    from gradcheck.grading.identity import collect_submissions, skipped_outputs
+    from gradcheck.grading.identity import Entry, collect_submissions, skipped_outputs
 
     options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model,
-               "needs": assignment.spec.entry_name}
+               "needs": Entry.of(assignment.spec)}
     outputs = _outputs(args)
     own = skipped_outputs(args.paths, outputs)
     if own:  # grade . --feedback feedback: the second run would grade feedback/ as a student
@@ -340,6 +340,17 @@ def _load_overrides(args: argparse.Namespace, assignment: Any) -> list[Any]:
         raise UsageError(f"--overrides: {exc}") from None
 
 
+def as_row(result: Any, sub: Any, what: str) -> Any:
+    """``result`` (of the file ``sub`` names, fresh or cached) as the class's row of ``sub``: its identity, student id,
+    the file graded and, when the class decided which file that is, why (a note for the student, after the others;
+    ``what``: what the assignment calls)."""
+    from gradcheck.grading.identity import usual_note
+
+    why = usual_note(sub, what, result.lang)
+    return replace(result, submission=sub.identity, student_id=sub.student_id, graded_file=sub.graded_name,
+                   messages=result.messages + ((why,) if why else ()))
+
+
 def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob]]:
     """Cached results into ``batch.results``, refused submissions too; the jobs left to grade."""
     from gradcheck.grading.cache import cache_key
@@ -361,7 +372,7 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
         if batch.cache is not None and args.regrade != "all":
             cached = batch.cache.get(key)
             if cached is not None and not (args.regrade == "errors" and cached.verdict in REGRADE_VERDICTS):
-                batch.results[i] = replace(cached, submission=sub.identity, student_id=sub.student_id)
+                batch.results[i] = as_row(cached, sub, batch.assignment.spec.entry_name)
                 continue
         job = GradingJob(str(sub.path), tuple(str(f) for f in sub.extra_files), sub.identity, sub.student_id, batch.assignment.model,
                          batch.seed, batch.assignment_path, limits_d, batch.lang, batch.shrink, _isolation_level(args))
@@ -452,6 +463,8 @@ def _open_cache(args: argparse.Namespace) -> Any:
 
 def _warn(batch: _Batch) -> None:
     """What the instructor must know about the run: failures, refused students, older attempts left out, ids used twice."""
+    from gradcheck.grading.identity import usual_note
+
     for identity, message in batch.failures:
         print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
     for sub in batch.submissions:
@@ -460,7 +473,8 @@ def _warn(batch: _Batch) -> None:
         if sub.superseded:
             print(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
                   f"{', '.join(sub.superseded)}", file=sys.stderr)
-        for note in sub.notes if sub.path is not None else ():
+        usual = usual_note(sub, batch.assignment.spec.entry_name)
+        for note in (*sub.notes, *((usual,) if usual else ())) if sub.path is not None else ():
             print(f"gradcheck grade: warning: {sub.identity!r} is graded; {note}", file=sys.stderr)
     ids: dict[str, list[str]] = {}
     for sub in batch.submissions:
@@ -591,8 +605,8 @@ def _recorder(batch: _Batch) -> Done:
             batch.failures.append((job.identity, error))
             return
         result = replace(SubmissionResult.from_dict(data), submission=job.identity, student_id=job.student_id)
-        batch.results[i] = result
-        if batch.cache is not None:
+        batch.results[i] = as_row(result, batch.submissions[i], batch.assignment.spec.entry_name)
+        if batch.cache is not None:  # the file's own result: which file the class's names decided is added on every run
             batch.cache.put(batch.keys[i], result)
 
     return done

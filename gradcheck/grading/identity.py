@@ -102,7 +102,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 __all__ = [
     "SUFFIXES",
@@ -118,6 +118,9 @@ __all__ = [
     "Choice",
     "choose_file",
     "defines",
+    "Entry",
+    "Needs",
+    "usual_note",
     "is_test_file",
     "pick_in_folder",
     "folder_files",
@@ -169,6 +172,16 @@ class Submission:
     notes : tuple of str
         What else of the student's was not graded, and why (a sentence
         each: Moodle's online text).
+    graded_name : str
+        The graded file's name among the student's files (``hw1.py``,
+        ``src/backprop.py``; a lone file: its own name); ``""`` when refused.
+    several : tuple of str
+        When refused for several candidate files: their names (what
+        :attr:`Entry.usual` may decide).
+    graded_over : tuple of str
+        When the class's usual name decided which file is graded
+        (:attr:`Entry.usual`): the student's other files that define what
+        the assignment calls (:func:`usual_note` says so); empty otherwise.
     """
 
     identity: str
@@ -179,6 +192,9 @@ class Submission:
     helper_names: tuple[str, ...] = ()
     superseded: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    graded_name: str = ""
+    several: tuple[str, ...] = ()
+    graded_over: tuple[str, ...] = ()
 
 
 def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
@@ -386,26 +402,127 @@ def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
                 yield from _module_level(handler.body)
 
 
-def _bound(node: ast.stmt) -> set[str]:
-    """The module-level names one statement binds (``*``: a star import may bind any)."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).split(".")[0] for a in node.names}
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+def _imported_names(tree: ast.Module) -> set[str]:
+    """The module-level names an import binds in ``tree`` (``hw1`` for ``import hw1``, ``backward`` for ``from hw1 import backward``)."""
+    return {(a.asname or a.name).split(".")[0] for node in _module_level(tree.body) if isinstance(node, (ast.Import, ast.ImportFrom))
+            for a in node.names}
+
+
+def _is_alias(value: ast.expr | None, imported: set[str]) -> bool:
+    """Whether ``value`` only names what an import brought in (``hw1.backward``, ``backward`` of ``from hw1 import backward``)."""
+    while isinstance(value, ast.Attribute):
+        value = value.value
+    return isinstance(value, ast.Name) and value.id in imported
+
+
+def _definitions(tree: ast.Module, name: str) -> list[ast.stmt]:
+    """The module-level statements of ``tree`` that define ``name``: a ``def``, a ``class``, an assignment of anything but an imported name.
+
+    An import is no definition (``from hw1 import backward`` re-exports the
+    function hw1.py defines), and neither is an assignment that only names
+    what an import brought in (``backward = hw1.backward``); an assignment of
+    anything else is (``backward = _backward``, ``backward = make(...)``,
+    ``backward = lambda params, x, y: ...``).
+    """
+    imported = _imported_names(tree)
+    found: list[ast.stmt] = []
+    for node in _module_level(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == name:
+                found.append(node)
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)) and not _is_alias(getattr(node, "value", None), imported):
+            found.append(node)
+    return found
 
 
 def defines(path: Path, name: str) -> bool:
-    """Whether the file ``path`` binds ``name`` when it runs: a ``def``, ``class``, assignment or import at module level.
+    """Whether the file ``path`` defines ``name`` when it runs: a ``def``, ``class`` or assignment at module level (:func:`_definitions`).
+
+    An import binds the name but defines nothing: a ``train.py`` doing
+    ``from hw1 import backward`` does not define ``backward``, hw1.py does.
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
-    >>> _ = (d / "a.py").write_text("from model import backward\\n"); _ = (d / "b.py").write_text("import model\\nmodel.backward(1)\\n")
-    >>> defines(d / "a.py", "backward"), defines(d / "b.py", "backward")
-    (True, False)
+    >>> _ = (d / "a.py").write_text("from model import backward\\n"); _ = (d / "b.py").write_text("import model\\nbackward = model.backward\\n")
+    >>> _ = (d / "c.py").write_text("def _bw(p, x, y):\\n    return p\\nbackward = _bw\\n")
+    >>> defines(d / "a.py", "backward"), defines(d / "b.py", "backward"), defines(d / "c.py", "backward")
+    (False, False, True)
     """
-    return any(name in _bound(node) or "*" in _bound(node) for tree in _trees(path) for node in _module_level(tree.body))
+    return any(_definitions(tree, name) for tree in _trees(path))
+
+
+def _takes(node: ast.stmt, n_args: int) -> bool:
+    """Whether a definition can be called with ``n_args`` positional arguments; ``True`` when the source cannot tell.
+
+    Only a plain ``def`` or a ``lambda`` assigned is read; a decorated ``def``, a
+    class or any other value may take anything (its call shape is not in the source).
+    """
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.decorator_list:
+        a = node.args
+    elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+        a = node.value.args
+    else:
+        return True
+    positional = len(a.posonlyargs) + len(a.args)
+    required = positional - len(a.defaults)
+    keyword_only = sum(d is None for d in a.kw_defaults)
+    return required <= n_args and (a.vararg is not None or n_args <= positional) and keyword_only == 0
+
+
+def _callable_as(path: Path, entry: "Entry") -> bool:
+    """Whether ``path`` defines ``entry.name`` in a form the assignment can call (:func:`_takes`; every form when ``entry.args`` is None).
+
+    A ``layers.py`` whose ``def backward(dout, cache)`` takes two arguments is
+    no answer to ``backward(params, x, y)``: it is a helper module.  When the
+    file defines the name several times, one definition that can take the
+    call is enough (which one runs last is not read from the source).
+    """
+    found = [node for tree in _trees(path) for node in _definitions(tree, entry.name)]
+    return bool(found) and (entry.args is None or any(_takes(node, entry.args) for node in found))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the assignment calls, as :func:`choose_file` reads a student's files for it.
+
+    Attributes
+    ----------
+    name : str
+        The function (function style) or class (class style) the graded
+        file must define (:attr:`~gradcheck.grading.assignment.SubmissionSpec.entry_name`).
+    args : int or None
+        How many positional arguments it is called with (function style:
+        ``backward(params, x, y)``, 3); ``None``: not checked (a class).
+    usual : str or None
+        The name the class's graded files have (``hw1.py``), set by
+        :func:`collect_submissions` when most of the class handed in a file
+        of that name: of a student's several candidates, that one is graded,
+        saying so.  ``None`` outside a class (the Gradescope autograder).
+    """
+
+    name: str
+    args: int | None = None
+    usual: str | None = None
+
+    @classmethod
+    def of(cls, spec: Any) -> "Entry":
+        """The entry of a :class:`~gradcheck.grading.assignment.SubmissionSpec`.
+
+        >>> from gradcheck.grading.assignment import SubmissionSpec
+        >>> Entry.of(SubmissionSpec()), Entry.of(SubmissionSpec(style="class", class_name="Net"))
+        (Entry(name='backward', args=3, usual=None), Entry(name='Net', args=None, usual=None))
+        """
+        return cls(spec.entry_name, len(spec.args) if spec.style == "function" else None)
+
+
+#: What :func:`choose_file` is told the assignment calls: a name, an :class:`Entry`, or nothing (no file is ruled out for it).
+Needs = Union[str, Entry, None]
+
+
+def _entry(needs: Needs) -> Entry | None:
+    return Entry(needs) if isinstance(needs, str) else needs
 
 
 #: Files a test runner collects, never a student's answer (GitHub Classroom's ``tests/test_hw1.py``, pytest's ``conftest.py``).
@@ -465,6 +582,10 @@ class Choice:
         names them, :func:`pick_in_folder`).
     problem : str or None
         The same as a sentence for the instructor.
+    over : tuple of str
+        When the class's usual name decided (:attr:`Entry.usual`): the other
+        files that define what the assignment calls, sorted (the student's
+        feedback names them: :func:`usual_note`); empty otherwise.
     """
 
     path: Path | None
@@ -475,11 +596,12 @@ class Choice:
     problem: str | None = None
     helper_modules: tuple[str, ...] = ()
     older: tuple[Path, ...] = ()
+    over: tuple[str, ...] = ()
 
 
 def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: str | None,
-            needs: str | None) -> tuple[list[tuple[Path, str]], str]:
-    """The files the rule leaves (one: the graded file) and the reason when it is not one."""
+            needs: Needs) -> tuple[list[tuple[Path, str]], str]:
+    """The files the rule leaves (one: the graded file) and the reason when it is not one (``"usual"``: one, by the class's name)."""
     code = [(f, n) for f, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES]
     if file_pattern:
         named = [(f, n) for f, n in files if fnmatch.fnmatchcase(n, file_pattern) or fnmatch.fnmatchcase(PurePosixPath(n).name, file_pattern)]
@@ -487,19 +609,27 @@ def _chosen(files: Sequence[tuple[Path, str]], file_pattern: str | None, model: 
     candidates = [(f, n) for f, n in code if not is_test_file(n)]
     if len(candidates) <= 1:
         return candidates, "tests" if code else "none"
-    if needs:  # a driver (train.py) or a scratch file that defines none of it is never the answer
-        candidates = [(f, n) for f, n in candidates if defines(f, needs)]
-        if len(candidates) <= 1:
-            return candidates, "undefined"
-    top = _not_imported(candidates)  # the others are its helper modules
-    if len(top) == 1 or not model:
-        return top, "several"
-    named = [(f, n) for f, n in top if _stem(n) == model]  # the name the template's skeleton has
-    return (named if len(named) == 1 else top), "several"
+    entry = _entry(needs)
+    if entry is None:  # nothing known of the answer: a module another file imports is its helper
+        return _named(_not_imported(candidates), model), "several"
+    # a driver (train.py) that defines none of it, or only imports it, is never the answer; nor a layers.py whose
+    # backward(dout, cache) cannot take the assignment's call, when another file's can (else the call's error says why)
+    definers = [(f, n) for f, n in candidates if defines(f, entry.name)]
+    if len(definers) <= 1:
+        return definers, "undefined"
+    left = _named([(f, n) for f, n in definers if _callable_as(f, entry)] or definers, model)
+    usual = [(f, n) for f, n in left if n == entry.usual]
+    return (left, "usual") if len(left) > 1 and len(usual) == 1 else (left, "several")
+
+
+def _named(candidates: list[tuple[Path, str]], model: str | None) -> list[tuple[Path, str]]:
+    """Of several candidates, the one named like the template's skeleton (``MODEL.py`` / ``MODEL.ipynb``) when there is one, else all."""
+    named = [(f, n) for f, n in candidates if _stem(n) == model]
+    return named if len(candidates) > 1 and len(named) == 1 else candidates
 
 
 def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: str | None = None, model: str | None = None,
-                renamed: bool = False, needs: str | None = None) -> Choice:
+                renamed: bool = False, needs: Needs = None) -> Choice:
     """The graded file of one student's ``files`` (``(path, name)``: the name relative to the student's folder).
 
     The one rule for every layout (a student's folder, an LMS's flat download
@@ -534,18 +664,20 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
         files, older = _newest(files)
     left, reason = _chosen(files, file_pattern, model, needs)
     names = tuple(sorted(n for _, n in files if PurePosixPath(n).suffix.lower() in SUFFIXES))
-    if len(left) != 1 and reason == "several":  # the files another one imports are helpers, no candidates
+    if len(left) != 1 and reason == "several":  # the files another one imports, or that define none of it, are helpers
         kept = tuple(sorted(n for _, n in left))
         imported = tuple(n for n in names if n not in kept and not is_test_file(n))
-        return Choice(None, candidates=kept, reason=reason, problem=_several(where, kept, imported, needs), helper_modules=imported,
+        return Choice(None, candidates=kept, reason=reason, problem=_several(where, left, imported, needs), helper_modules=imported,
                       older=older)
-    if len(left) != 1:
+    if len(left) != 1 and reason != "usual":
         problem = _problem(reason, where, names, [n for _, n in left], file_pattern, needs)
         return Choice(None, candidates=names, reason=reason, problem=problem, older=older)
-    path, name = left[0]
+    usual = _entry(needs).usual if reason == "usual" else None  # type: ignore[union-attr]
+    path, name = next((f, n) for f, n in left if usual is None or n == usual)
     folder = PurePosixPath(name).parent
     helpers = tuple((f, PurePosixPath(n).name) for f, n in files if n != name and n.lower().endswith(".py") and PurePosixPath(n).parent == folder)
-    return Choice(path, name, helpers + _packages(files, folder, [path, *(f for f, _ in helpers)]), names, older=older)
+    over = tuple(sorted(n for _, n in left if n != name)) if usual else ()
+    return Choice(path, name, helpers + _packages(files, folder, [path, *(f for f, _ in helpers)]), names, older=older, over=over)
 
 
 def _packages(files: Sequence[tuple[Path, str]], folder: PurePosixPath, importers: Sequence[Path]) -> tuple[tuple[Path, str], ...]:
@@ -594,7 +726,7 @@ def _newest(files: Sequence[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], 
 _FILE_SETTING = 'name the graded one with file = "NAME" (or a glob) in the assignment\'s [submission] table'
 
 
-def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None, needs: str | None) -> str:
+def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str], file_pattern: str | None, needs: Needs) -> str:
     listing = ", ".join(names) or "none"
     if reason == "no_match":
         return f"no file matching {file_pattern!r} (the assignment's file) in {where}; its .py/.ipynb files: {listing}"
@@ -607,11 +739,32 @@ def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str],
     return f"no .py or .ipynb file in {where}"
 
 
-def _several(where: str, candidates: Sequence[str], helpers: Sequence[str], needs: str | None = None) -> str:
-    """The refusal of several candidates, naming the files recognised as helper modules apart."""
-    seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
-    each = f" (each defines {needs!r})" if needs else ""
-    return f"several candidate files in {where}{each}: {', '.join(candidates)}{seen}{_dash_n_hint(candidates)}; {_FILE_SETTING}"
+def _several(where: str, candidates: Sequence[tuple[Path, str]], helpers: Sequence[str], needs: Needs = None) -> str:
+    """The refusal of several candidates, naming the files recognised as helper modules apart, and which imports which."""
+    entry = _entry(needs)
+    names = sorted(n for _, n in candidates)
+    if entry is None:
+        seen = f"; {', '.join(helpers)} (imported by another file: a helper module)" if helpers else ""
+        return f"several candidate files in {where}: {', '.join(names)}{seen}{_dash_n_hint(names)}; {_FILE_SETTING}"
+    seen = f"; {', '.join(helpers)} (no {entry.name!r} the assignment can call: a helper module)" if helpers else ""
+    return (f"several candidate files in {where} (each defines {entry.name!r}): {', '.join(names)}{seen}{_dash_n_hint(names)}"
+            f"{_importing(candidates)}; {_FILE_SETTING}")
+
+
+def _importing(candidates: Sequence[tuple[Path, str]]) -> str:
+    """Which candidates import another one: a driver wrapping the answer and an answer using a helper look alike, so none is guessed.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "hw1.py").write_text(""); _ = (d / "train.py").write_text("import hw1\\n")
+    >>> _importing([(d / "hw1.py", "hw1.py"), (d / "train.py", "train.py")])
+    ' (train.py imports hw1.py: a driver wrapping the answer, or the answer using a helper, which the grader does not guess)'
+    """
+    stems = {_stem(n): n for _, n in candidates if n.lower().endswith(".py")}
+    pairs = [f"{n} imports {stems[m]}" for f, n in sorted(candidates, key=lambda c: c[1]) for m in sorted(_imports(f)) if m in stems and stems[m] != n]
+    if not pairs:
+        return ""
+    return f" ({'; '.join(pairs)}: a driver wrapping the answer, or the answer using a helper, which the grader does not guess)"
 
 
 def _dash_n_hint(candidates: Sequence[str]) -> str:
@@ -628,7 +781,7 @@ def _dash_n_hint(candidates: Sequence[str]) -> str:
 
 
 def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None, model: str | None = None,
-                   needs: str | None = None) -> Choice:
+                   needs: Needs = None) -> Choice:
     """The graded file of a student's folder (:func:`choose_file`); refused (reason ``"links"``) when it holds symbolic links.
 
     >>> import tempfile
@@ -644,7 +797,7 @@ def pick_in_folder(folder: Path, where: str, *, file_pattern: str | None = None,
     return choose_file([(f, f.relative_to(folder).as_posix()) for f in folder_files(folder)], where, file_pattern=file_pattern, model=model, needs=needs)
 
 
-def _pick(folder: Path, file_pattern: str | None, model: str | None = None, needs: str | None = None) -> Choice:
+def _pick(folder: Path, file_pattern: str | None, model: str | None = None, needs: Needs = None) -> Choice:
     """The graded file of a student's folder in a class folder (a folder that is itself a link is refused)."""
     if folder.is_symlink():
         return Choice(None, candidates=(_link_text(folder),), reason="links", problem=link_problem(repr(folder.name), [_link_text(folder)]))
@@ -655,7 +808,9 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
     helpers = tuple(f for f, _ in choice.helpers)
     names = tuple(n for _, n in choice.helpers)
     renamed = names if any(f.name != PurePosixPath(n).name for f, n in choice.helpers) else ()  # a package's lib/act.py is not renamed
-    return Submission(identity, choice.path, sid, helpers, choice.problem, helper_names=renamed, **more)  # type: ignore[arg-type]
+    several = choice.candidates if choice.path is None and choice.reason == "several" else ()
+    return Submission(identity, choice.path, sid, helpers, choice.problem, helper_names=renamed, graded_name=choice.name,
+                      several=several, graded_over=choice.over, **more)  # type: ignore[arg-type]
 
 
 #: Canvas's anonymous id (``Anonymity.generate_short_id``: ``SecureRandom.base58(5)``, no 0, O, I or l).
@@ -766,7 +921,7 @@ def _typed(f: Path) -> bool:
 
 
 def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], file_pattern: str | None,
-           model: str | None, needs: str | None, user: str = "") -> Submission:
+           model: str | None, needs: Needs, user: str = "") -> Submission:
     """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`.
 
     ``user``: the student id when ``rx`` finds none (a Blackboard username, :func:`_blackboard_users`).
@@ -838,7 +993,7 @@ def _blackboard_users(groups: dict[_Key, list[tuple[Path, str, str]]]) -> dict[_
     return users
 
 
-def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
+def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs) -> list[tuple[Submission, Path]]:
     """The submissions of a folder's files: one per file, except that an LMS's files of one student are one."""
     groups: dict[_Key, list[tuple[Path, str, str]]] = {}
     for f in entries:
@@ -853,7 +1008,8 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     for f in entries:
         k = _flat_key(f.name)
         if k is None or k[0] not in grouped:
-            out.append((_file_submission(f, f.name, student_id(f.name, rx) or (users.get(k[0], "") if k else "")), _key(f)))
+            own = (_RENAMED.sub("", k[2]) if k[0][0] == "canvas" else k[2]) if k else f.name  # the name the student gave it
+            out.append((_file_submission(f, f.name, student_id(f.name, rx) or (users.get(k[0], "") if k else ""), own), _key(f)))
         elif k[0] not in done:
             done.add(k[0])
             out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model, needs, users.get(k[0], "")), _key(f)))
@@ -865,11 +1021,12 @@ def _key(entry: Path) -> Path:
     return entry.parent.resolve() / entry.name
 
 
-def _file_submission(path: Path, identity: str, sid: str) -> Submission:
-    """A submission of one file; refused when the file is a symbolic link (never followed: it may name a classmate's file)."""
+def _file_submission(path: Path, identity: str, sid: str, own: str = "") -> Submission:
+    """A submission of one file (``own``: its name as the student gave it, default its name); refused when the file is a
+    symbolic link (never followed: it may name a classmate's file)."""
     if path.is_symlink():
         return Submission(identity, None, sid, problem=link_problem(repr(path.name), [_link_text(path)]))
-    return Submission(identity, path, sid)
+    return Submission(identity, path, sid, graded_name=own or path.name)
 
 
 def collect_submissions(
@@ -878,7 +1035,7 @@ def collect_submissions(
     id_pattern: str = DEFAULT_ID_PATTERN,
     file_pattern: str | None = None,
     model: str | None = None,
-    needs: str | None = None,
+    needs: Needs = None,
     single: bool = False,
     skip: Iterable[str | Path] = (),
 ) -> list[Submission]:
@@ -895,10 +1052,13 @@ def collect_submissions(
     model : str, optional
         The assignment's model: among several candidates, ``MODEL.py`` /
         ``MODEL.ipynb`` (the template's name) is the graded one.
-    needs : str, optional
-        What the assignment calls (its backward function or class): of a
-        student's several files, only one that defines it is graded
-        (:func:`choose_file`).
+    needs : str or Entry, optional
+        What the assignment calls (its backward function or class; an
+        :class:`Entry` says how many arguments): of a student's several
+        files, only one that defines it is graded (:func:`choose_file`).
+        When most of the class's graded files have one name (``hw1.py``),
+        a student refused for several candidates, that name among them,
+        is graded by that name, saying so (:func:`_usual_name`).
     single : bool
         Every path together is one student's submission (a folder given
         is that student's folder: Gradescope's ``/autograder/submission``).
@@ -928,6 +1088,55 @@ def collect_submissions(
     given = [p for p in given if p.resolve() not in outputs] or given  # an output named alone: an error below, as before
     if single:
         return [_single(given, rx, file_pattern, model, needs)]
+    found = _collect(given, rx, file_pattern, model, needs, several, outputs)
+    entry, usual = _entry(needs), _usual_name(found, needs)
+    if entry is not None and usual is not None:  # a second look at the class: of a student's several candidates, the others' name
+        found = _collect(given, rx, file_pattern, model, replace(entry, usual=usual), several, outputs)
+    return _hard_links(found)
+
+
+def usual_note(sub: Submission, what: str, lang: str = "en") -> str | None:
+    """Why the class's usual name decided ``sub``'s graded file, for the student and the instructor; ``None`` when it did not.
+
+    >>> print(usual_note(Submission("dain", Path("hw1.py"), graded_name="hw1.py", graded_over=("train.py",)), "backward"))
+    Graded hw1.py: train.py defines backward too, and hw1.py is the file name most of the class handed in. If another file is your answer, tell your instructor: it is then graded by hand, or with file = "NAME" in the assignment.
+    """
+    from gradcheck.grading.i18n import render
+
+    if not sub.graded_over:
+        return None
+    fields = {"name": sub.graded_name, "others": ", ".join(sub.graded_over), "what": what, "s": "s" if len(sub.graded_over) == 1 else ""}
+    return render("choice.usual", fields, lang=lang)
+
+
+#: The fewest graded files of one name that make it the class's usual name (:func:`_usual_name`).
+USUAL_MIN = 3
+
+
+def _usual_name(subs: Sequence[Submission], needs: Needs) -> str | None:
+    """The name the class's graded files have, when a refused student's candidates include it; else ``None``.
+
+    The name of more than half of the files graded without the class's help,
+    and of :data:`USUAL_MIN` at least (with fewer, a name says nothing of a
+    class).  Only with ``needs`` (what the assignment calls is known).
+
+    >>> subs = [Submission(f"s{i}", Path("hw1.py"), graded_name="hw1.py") for i in range(3)] + [Submission("d", None, several=("hw1.py", "train.py"))]
+    >>> _usual_name(subs, "backward"), _usual_name(subs[:2] + subs[3:], "backward"), _usual_name(subs, None)
+    ('hw1.py', None, None)
+    """
+    import collections
+
+    counts = collections.Counter(s.graded_name for s in subs if s.path is not None and s.graded_name)
+    if _entry(needs) is None or not counts:
+        return None
+    name, n = counts.most_common(1)[0]
+    wanted = n >= USUAL_MIN and 2 * n > sum(counts.values())
+    return name if wanted and any(name in s.several for s in subs) else None
+
+
+def _collect(given: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs,
+             several: bool, outputs: frozenset[Path]) -> list[Submission]:
+    """The submissions of the paths given (:func:`collect_submissions`' one look at them)."""
     out: list[Submission] = []
     seen: set[Path] = set()
     for sub, key in _given_entries(given, rx, file_pattern, model, needs, several):
@@ -944,7 +1153,7 @@ def collect_submissions(
                 out.append(sub)
     if not out:
         raise SubmissionsError(f"no .py or .ipynb submissions found in {', '.join(map(str, given))}")
-    return _hard_links(out)
+    return out
 
 
 #: How a zip archive starts: a file's local header, or the end of an empty archive.
@@ -1057,7 +1266,7 @@ def _entry_groups(given: list[Path], rx: re.Pattern[str], several: bool) -> dict
 
 
 def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
-                   model: str | None, needs: str | None, several: bool) -> list[tuple[Submission, Path]]:
+                   model: str | None, needs: Needs, several: bool) -> list[tuple[Submission, Path]]:
     """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
 
     The entries of one folder are grouped and laid out together (a student's
@@ -1077,7 +1286,7 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
     return out
 
 
-def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None,
+def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs,
              outputs: frozenset[Path] = frozenset()) -> list[tuple[Submission, Path]]:
     """The submissions of one path given: a file, or a folder of files and student folders (but ``outputs``)."""
     if p.is_file() or p.is_symlink() and not p.is_dir():
@@ -1095,7 +1304,7 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_$")
 
 
-def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
+def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs) -> list[tuple[Submission, Path]]:
     """One submission per student folder; a student's Moodle plugin folders (same name and participant id) are one."""
     out: list[tuple[Submission, Path]] = []
     moodle: dict[tuple[str, str], list[Path]] = {}
@@ -1109,7 +1318,7 @@ def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
     return out + [_moodle_student(folders, rx, file_pattern, model, needs) for folders in moodle.values()]
 
 
-def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission:
+def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs) -> Submission:
     """A student's folder as one submission (:func:`_pick`), its files that are no code named in ``notes``."""
     choice = _pick(folder, file_pattern, model, needs)
     files = [] if folder.is_symlink() else folder_files(folder)  # a linked folder is refused, never walked
@@ -1117,7 +1326,7 @@ def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, m
     return _submission(folder.name, student_id(folder.name, rx), choice, notes=not_code_note(other))
 
 
-def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission | None:
+def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs) -> Submission | None:
     """A folder holding only one student's files under an LMS's own flat names (a download sorted into folders), graded as
     that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
     if folder.is_symlink() or folder_links(folder):
@@ -1140,7 +1349,7 @@ def _one_students_keys(folder: Path) -> list[tuple[Path, tuple[_Key, str, str]]]
     return [(f, k) for f, k in zip(files, keys) if k is not None]
 
 
-def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> tuple[Submission, Path]:
+def _moodle_student(folders: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs) -> tuple[Submission, Path]:
     """A student's Moodle plugin folders as one submission: the files of every plugin but the online text, which is named, not graded."""
     text = [d for d in folders if _online_text(d.name)]
     graded = [d for d in folders if d not in text]
@@ -1166,7 +1375,7 @@ def _id_of_file(p: Path, rx: re.Pattern[str]) -> str:
     return ""
 
 
-def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission:
+def _single(paths: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: Needs) -> Submission:
     """Every path given as one student's submission (``--gradescope results.json``)."""
     if len(paths) == 1 and paths[0].is_file():
         p = paths[0]

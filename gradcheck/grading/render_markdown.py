@@ -17,7 +17,7 @@ from typing import Any
 from gradcheck.grading import i18n
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["render_markdown", "format_points", "escape_cell", "whole_file_failure", "code_block"]
+__all__ = ["render_markdown", "format_points", "escape_cell", "whole_file_failure", "code_block", "inline_code"]
 
 
 #: Characters that end a line for Markdown renderers or :meth:`str.splitlines`.
@@ -51,6 +51,18 @@ def code_block(text: str) -> list[str]:
     return [fence, *text.splitlines(), fence]
 
 
+def inline_code(text: str) -> str:
+    """``text`` as inline Markdown code, fenced by more backticks than any run inside (``hw1.py`` -> ```hw1.py```).
+
+    >>> inline_code("hw1.py"), inline_code("a`b.py")
+    ('`hw1.py`', '`` a`b.py ``')
+    """
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _note(text: str) -> list[str]:
     """A note: one line as a list item; a first line and a traceback as the item and a code block."""
     head, _, rest = text.partition("\n")
@@ -81,6 +93,7 @@ def render_markdown(result: SubmissionResult, *, lang: str | None = None) -> str
     lines = [
         f"# {t('ui.feedback_title')}: {escape_cell(result.submission)}",
         "",
+        *([f"**{t('ui.graded_file')}:** {inline_code(escape_cell(result.graded_file))}  "] if result.graded_file else []),
         *([f"**{t('ui.assignment')}:** {escape_cell(result.title)}  "] if result.title else []),
         f"**{t('ui.model')}:** `{result.model}`  ",
         f"**{t('ui.seed')}:** {result.seed}  ",

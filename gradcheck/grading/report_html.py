@@ -197,6 +197,8 @@ def _twins(r: SubmissionResult, items: Sequence[SubmissionResult], t: Any) -> li
 def _feedback(i: int, r: SubmissionResult, t: Any) -> list[str]:
     score = f"{format_points(r.score)} / {format_points(r.max_score)}"
     out = [f'<h3 id="{_anchor(i)}">{_e(r.submission)} <small>({_e(t("ui.score"))}: {_e(score)}, <code>{_e(r.verdict)}</code>)</small></h3>']
+    if r.graded_file:
+        out.append(f"<p>{_e(t('ui.graded_file'))}: <code>{_e(r.graded_file)}</code></p>")
     rows = []
     for p in list(r.parameters) + ([r.forward] if r.forward is not None else []):
         name = t("ui.forward") if p is r.forward else p.name

@@ -249,6 +249,10 @@ class SubmissionResult:
         copied between students is found too (:func:`gradcheck.grading.gradebook.identical_files`).
     overrides : tuple of Override
         Manual decisions applied to this result (empty: the grader's own).
+    graded_file : str
+        Which of the student's files was graded, by its name among them
+        (``hw1.py``, ``src/backprop.py``); the feedback's header says it.
+        Empty when no file was graded (a refusal) or it is not known.
     """
 
     submission: str
@@ -272,6 +276,7 @@ class SubmissionResult:
     source_hash: str = ""
     overrides: tuple[Override, ...] = ()
     helper_hashes: tuple[tuple[str, str], ...] = ()
+    graded_file: str = ""
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -317,6 +322,7 @@ class SubmissionResult:
             "source_hash": self.source_hash,
             "overrides": [o.to_dict() for o in self.overrides],
             "helper_hashes": [[n, h] for n, h in self.helper_hashes],
+            "graded_file": self.graded_file,
         }
 
     @classmethod
@@ -348,4 +354,5 @@ class SubmissionResult:
             source_hash=str(data.get("source_hash", "")),
             overrides=tuple(Override.from_dict(o) for o in data.get("overrides", ())),
             helper_hashes=tuple((str(n), str(h)) for n, h in data.get("helper_hashes", ())),
+            graded_file=str(data.get("graded_file", "")),
         )

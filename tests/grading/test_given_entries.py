@@ -17,18 +17,18 @@ import pytest
 
 from gradcheck.grading.identity import collect_submissions
 from gradcheck.grading.lms import ID_PATTERNS
-from tests.grading.test_lms_layouts import GOOD, SCALE, USES_HELPER, grade, rows, write
+from tests.grading.test_lms_layouts import GOOD, HELPER_GOOD, SCALE, USES_HELPER, grade, rows, write
 
 CANVAS = {
     "kimminji_20001_555001_hw1.py": USES_HELPER,
-    "kimminji_20001_555002_helper.py": GOOD,
+    "kimminji_20001_555002_helper.py": HELPER_GOOD,
     "choiwoo_20004_555006_hw1.py": SCALE,  # the older upload
     "choiwoo_20004_555007_hw1-1.py": GOOD,  # the newest: graded
     "parkseo_20003_555005_hw1.py": GOOD,
 }
 MOODLE = {
     "Kim Minsu_1001_assignsubmission_file_/hw1.py": USES_HELPER,
-    "Kim Minsu_1001_assignsubmission_file_/helper.py": GOOD,
+    "Kim Minsu_1001_assignsubmission_file_/helper.py": HELPER_GOOD,
     "Lee Jiwoo_1002_assignsubmission_file_/hw1.py": SCALE,
     "Park Su_1003_assignsubmission_onlinetext_/onlinetext.html": "<p>forgot the file</p>",
 }
@@ -71,7 +71,7 @@ def test_an_online_text_folder_given_alone_is_a_refused_row(tmp_path: Path) -> N
 
 
 def test_folders_named_with_an_id_are_students_and_class_folders_stay_classes(tmp_path: Path) -> None:
-    write(tmp_path / "dl", {"2023001 Kim/hw1.py": GOOD, "2023001 Kim/helper.py": GOOD, "2023002 Lee/hw1.py": GOOD})
+    write(tmp_path / "dl", {"2023001 Kim/hw1.py": GOOD, "2023001 Kim/helper.py": HELPER_GOOD, "2023002 Lee/hw1.py": GOOD})
     subs = collect_submissions(sorted((tmp_path / "dl").iterdir()), model="hw1")
     assert [(s.identity, s.student_id) for s in subs] == [("2023001 Kim", "2023001"), ("2023002 Lee", "2023002")]
     # two section folders (no id in their names, students inside): each read as a class, as before

@@ -28,8 +28,10 @@ def backward(params, x, y):
     return {"W1": x.T @ d, "b1": d.sum(0, keepdims=True)}
 """
 SCALE = GOOD.replace("2 * (a - y) / len(y)", "(a - y)")  # half the gradient: 0.5 of each point (xor_1layer: 1 of 2)
-# hw1.py holds nothing but the import: every gradient comes from the helper module
-USES_HELPER = "from helper import backward\n"
+# hw1.py defines backward, and every gradient comes from the helper module (whose function has another name:
+# a helper.py defining backward(params, x, y) too would make two candidates, rt24 N1)
+USES_HELPER = "from helper import _backward\n\ndef backward(params, x, y):\n    return _backward(params, x, y)\n"
+HELPER_GOOD, HELPER_SCALE = (code.replace("def backward(", "def _backward(") for code in (GOOD, SCALE))
 
 
 def grade(*argv):
@@ -55,10 +57,10 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 
 CANVAS = {
     "kimminji_20001_555001_hw1.py": USES_HELPER,
-    "kimminji_20001_555002_helper.py": GOOD,
+    "kimminji_20001_555002_helper.py": HELPER_GOOD,
     # late, and uploaded a second time: Canvas adds late_ and renames helper.py -> helper-1.py
     "leejun_late_20002_555003_hw1-1.py": USES_HELPER,
-    "leejun_late_20002_555004_helper-1.py": SCALE,
+    "leejun_late_20002_555004_helper-1.py": HELPER_SCALE,
     "parkseo_20003_555005_hw1.py": GOOD,
 }
 
@@ -103,7 +105,7 @@ def test_a_name_that_mimics_another_student_is_not_merged_with_them(tmp_path: Pa
 
 def test_moodle_flat_download_is_grouped_too(tmp_path: Path) -> None:
     d = write(tmp_path / "moodle", {"Kim Minji_3001_assignsubmission_file_hw1.py": USES_HELPER,
-                                    "Kim Minji_3001_assignsubmission_file_helper.py": GOOD})
+                                    "Kim Minji_3001_assignsubmission_file_helper.py": HELPER_GOOD})
     (sub,) = collect_submissions([d], id_pattern=r"_(\d+)_assignsubmission_")
     assert (sub.identity, sub.student_id, sub.helper_names) == ("Kim Minji_3001_assignsubmission_file_hw1.py", "3001", ("helper.py",))
 
@@ -114,10 +116,10 @@ def test_moodle_flat_download_is_grouped_too(tmp_path: Path) -> None:
 # "anon_ANONYMOUSID" instead of name and id when the assignment is graded anonymously, then
 # "_FILEID_FILE".  So LATE follows the name, or comes first in an anonymous download.
 CANVAS_FORMS = {
-    "late after the name": {"ohsena_LATE_30001_700001_hw1.py": USES_HELPER, "ohsena_LATE_30001_700002_helper.py": GOOD},
-    "late first (anonymous download)": {"LATE_anon_q7Rm2_700003_hw1.py": USES_HELPER, "LATE_anon_q7Rm2_700004_helper.py": GOOD},
-    "anonymous": {"anon_Zt4Kx_700005_hw1.py": USES_HELPER, "anon_Zt4Kx_700006_helper.py": GOOD},
-    "late first, lower case (a renamed download)": {"late_yunha_30002_700007_hw1.py": USES_HELPER, "late_yunha_30002_700008_helper.py": GOOD},
+    "late after the name": {"ohsena_LATE_30001_700001_hw1.py": USES_HELPER, "ohsena_LATE_30001_700002_helper.py": HELPER_GOOD},
+    "late first (anonymous download)": {"LATE_anon_q7Rm2_700003_hw1.py": USES_HELPER, "LATE_anon_q7Rm2_700004_helper.py": HELPER_GOOD},
+    "anonymous": {"anon_Zt4Kx_700005_hw1.py": USES_HELPER, "anon_Zt4Kx_700006_helper.py": HELPER_GOOD},
+    "late first, lower case (a renamed download)": {"late_yunha_30002_700007_hw1.py": USES_HELPER, "late_yunha_30002_700008_helper.py": HELPER_GOOD},
 }
 
 
@@ -132,7 +134,7 @@ def test_every_canvas_name_form_groups_a_students_files(tmp_path: Path, form: st
 
 
 def test_a_file_left_out_of_the_lms_import_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    d = write(tmp_path / "canvas", {"late_yunha_30002_700007_hw1.py": USES_HELPER, "late_yunha_30002_700008_helper.py": GOOD,
+    d = write(tmp_path / "canvas", {"late_yunha_30002_700007_hw1.py": USES_HELPER, "late_yunha_30002_700008_helper.py": HELPER_GOOD,
                                     "hw1 (copy).py": GOOD})
     out = tmp_path / "out"
     status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "canvas.csv", "--csv", out / "g.csv")
@@ -149,7 +151,7 @@ BB = {
     "Homework 1_s2023001_attempt_2026-12-01-09-00-00_hw1.py": GOOD,
     "Homework 1_s2023001_attempt_2026-12-01-09-00-00.txt": "Name: S\n",
     "Homework 1_s2023002_attempt_2026-11-30-10-00-00_hw1.py": USES_HELPER,
-    "Homework 1_s2023002_attempt_2026-11-30-10-00-00_helper.py": SCALE,
+    "Homework 1_s2023002_attempt_2026-11-30-10-00-00_helper.py": HELPER_SCALE,
 }
 
 
@@ -173,7 +175,7 @@ def test_one_student_id_on_two_rows_is_warned_about(tmp_path: Path, capsys: pyte
 # -- one rule: a folder, the paths given, Gradescope -------------------------------------------------
 
 LAYOUTS = {
-    "helper": ({"hw1.py": USES_HELPER, "helper.py": GOOD}, None, "hw1.py"),
+    "helper": ({"hw1.py": USES_HELPER, "helper.py": HELPER_GOOD}, None, "hw1.py"),
     "template name": ({"xor_1layer.py": GOOD, "scratch.py": "x = 1\n"}, None, "xor_1layer.py"),
     "named by the assignment": ({"hw1.py": GOOD, "old.ipynb": "{}"}, "hw1.py", "hw1.py"),
     "ambiguous": ({"a.py": GOOD, "b.py": GOOD}, None, None),
@@ -192,7 +194,7 @@ def test_the_folder_grader_and_the_gradescope_autograder_choose_alike(tmp_path: 
 
 
 def test_gradescope_file_grades_the_paths_given_as_one_student(tmp_path: Path) -> None:
-    d = write(tmp_path / "gsx", {"hw1.py": USES_HELPER, "helper.py": GOOD})
+    d = write(tmp_path / "gsx", {"hw1.py": USES_HELPER, "helper.py": HELPER_GOOD})
     target = tmp_path / "results" / "results.json"
     assert grade(d / "hw1.py", d / "helper.py", "--model", "xor_1layer", "--no-cache", "--quiet", "--gradescope", target) == 0
     data = json.loads(target.read_text(encoding="utf-8"))
@@ -212,7 +214,7 @@ def test_run_autograder_grades_a_helper_module_submission(tmp_path: Path) -> Non
     from gradcheck.grading.autograder import run_gradescope
 
     root = tmp_path / "autograder"
-    write(root / "submission", {"hw1.py": USES_HELPER, "helper.py": GOOD})
+    write(root / "submission", {"hw1.py": USES_HELPER, "helper.py": HELPER_GOOD})
     (tmp_path / "a.toml").write_text('model = "xor_1layer"\n', encoding="utf-8")
     shutil.rmtree(root / "results", ignore_errors=True)
     data = json.loads(run_gradescope(root, tmp_path / "a.toml").read_text(encoding="utf-8"))
@@ -221,7 +223,7 @@ def test_run_autograder_grades_a_helper_module_submission(tmp_path: Path) -> Non
 
 def test_a_refusal_names_only_the_real_candidates_and_the_helpers_it_recognised(tmp_path: Path) -> None:
     # rt17 F18: two copies of the homework both import the helper; the helper is no candidate
-    d = write(tmp_path / "gs", {"hw1.py": USES_HELPER, "hw1_before.py": USES_HELPER, "helper.py": GOOD})
+    d = write(tmp_path / "gs", {"hw1.py": USES_HELPER, "hw1_before.py": USES_HELPER, "helper.py": HELPER_GOOD})
     (sub,) = collect_submissions([d / "hw1.py", d / "hw1_before.py", d / "helper.py"], single=True)
     assert sub.path is None
     assert "candidate files in the files given: hw1.py, hw1_before.py;" in sub.problem
@@ -237,7 +239,7 @@ def test_moodle_file_and_online_text_folders_are_one_student(tmp_path: Path, cap
     # rt19 F15: Moodle writes Name_ID_assignsubmission_file_/ and Name_ID_assignsubmission_onlinetext_/onlinetext.html
     # (mod/assign/locallib.php); the student was graded twice and the whole moodle file refused
     d = write(tmp_path / "moodle", {"Kim Minsu_1001_assignsubmission_file_/hw1.py": USES_HELPER,
-                                    "Kim Minsu_1001_assignsubmission_file_/helper.py": GOOD,
+                                    "Kim Minsu_1001_assignsubmission_file_/helper.py": HELPER_GOOD,
                                     "Kim Minsu_1001_assignsubmission_onlinetext_/onlinetext.html": "<p>see my file</p>",
                                     "Lee Jiwoo_1002_assignsubmission_file_/hw1.py": SCALE,
                                     "Park Su_1003_assignsubmission_onlinetext_/onlinetext.html": "<p>forgot the file</p>"})
@@ -308,7 +310,7 @@ def test_a_large_class_without_ids_is_one_line_and_a_student_without_one_among_i
 
 def test_moodle_flat_online_text_is_named_as_in_the_folder_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = write(tmp_path / "moodle", {"Kim Minsu_1001_assignsubmission_file_hw1.py": USES_HELPER,
-                                    "Kim Minsu_1001_assignsubmission_file_helper.py": GOOD,
+                                    "Kim Minsu_1001_assignsubmission_file_helper.py": HELPER_GOOD,
                                     "Kim Minsu_1001_assignsubmission_onlinetext_onlinetext.html": "<p>see my file</p>",
                                     "Lee Jiwoo_1002_assignsubmission_file_hw1.py": SCALE,
                                     "Park Su_1003_assignsubmission_onlinetext_onlinetext.html": "<p>forgot the file</p>",
@@ -343,8 +345,8 @@ def test_moodle_flat_student_with_one_file_and_online_text_is_one_submission(tmp
 # "LATE" (every late anonymous student one submission) nor as user "anon" with user id = the anonymous id
 # (five base58 characters; "anon_LATE_40771", with a 0, is the late user 40771 named "anon": test_canvas_names.py).
 def test_anon_late_order_is_read_as_an_anonymous_late_file(tmp_path: Path) -> None:
-    d = write(tmp_path / "canvas", {"anon_LATE_12362_900023_hw1.py": USES_HELPER, "anon_LATE_12362_900024_helper.py": GOOD,
-                                    "anon_LATE_4Q7x1_900031_hw1.py": USES_HELPER, "anon_LATE_4Q7x1_900032_helper.py": SCALE,
+    d = write(tmp_path / "canvas", {"anon_LATE_12362_900023_hw1.py": USES_HELPER, "anon_LATE_12362_900024_helper.py": HELPER_GOOD,
+                                    "anon_LATE_4Q7x1_900031_hw1.py": USES_HELPER, "anon_LATE_4Q7x1_900032_helper.py": HELPER_SCALE,
                                     "anon_late_Zk3Qp_900041_hw1.py": GOOD})
     subs = collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])
     got = sorted((s.path.name if s.path else None, s.helper_names, s.student_id) for s in subs)
@@ -363,7 +365,7 @@ def test_anon_late_order_is_read_as_an_anonymous_late_file(tmp_path: Path) -> No
 def test_a_folder_of_canvas_named_files_grades_the_newest_upload_and_names_the_older(tmp_path: Path,
                                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     d = write(tmp_path / "class", {"kimminji/kimminji_20001_555001_hw1.py": SCALE, "kimminji/kimminji_20001_555007_hw1-1.py": USES_HELPER,
-                                   "kimminji/kimminji_20001_555008_helper.py": GOOD,
+                                   "kimminji/kimminji_20001_555008_helper.py": HELPER_GOOD,
                                    "leejun/leejun_LATE_20002_555003_hw1.py": GOOD})
     subs = {s.identity: s for s in collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])}
     kim = subs["kimminji"]
@@ -389,20 +391,21 @@ def test_bare_dash_n_names_in_a_folder_are_refused_saying_why(tmp_path: Path) ->
 
 HELPER_A = '''
 import numpy as np
-def backward(params, x, y):
+def _backward(params, x, y):
     z = x @ params["W1"] + params["b1"]
     a = 1 / (1 + np.exp(-z))
     d = 2 * (a - y) / len(y) * a * (1 - a)
     return {"W1": x.T @ d, "b1": d.sum(0, keepdims=True)}
 '''
 # the same code, renamed file, other comments and layout: the normalised source is the same
-HELPER_B = "# my own work\nimport numpy as np\n\ndef backward(params,x,y):\n    z=x@params['W1']+params['b1']  # z\n" \
+HELPER_B = "# my own work\nimport numpy as np\n\ndef _backward(params,x,y):\n    z=x@params['W1']+params['b1']  # z\n" \
            "    a=1/(1+np.exp(-z))\n    d=2*(a-y)/len(y)*a*(1-a)\n    return {'W1':x.T@d,'b1':d.sum(0,keepdims=True)}\n"
 
 
 def test_a_helper_module_copied_between_students_is_named_with_both_students_and_the_file(tmp_path: Path) -> None:
-    d = write(tmp_path / "class", {"kim_20001/hw1.py": "from helper import backward\n", "kim_20001/helper.py": HELPER_A,
-                                   "lee_20002/hw1.py": "from utils import backward  # mine\nX = 1\n", "lee_20002/utils.py": HELPER_B,
+    d = write(tmp_path / "class", {"kim_20001/hw1.py": USES_HELPER, "kim_20001/helper.py": HELPER_A,
+                                   "lee_20002/hw1.py": "from utils import _backward  # mine\nX = 1\nbackward = lambda p, x, y: _backward(p, x, y)\n",
+                                   "lee_20002/utils.py": HELPER_B,
                                    "park_20003/hw1.py": "import consts\n" + GOOD, "park_20003/consts.py": "",
                                    "choi_20004/hw1.py": "import consts\n" + SCALE, "choi_20004/consts.py": "\n"})  # empty modules are no copied code
     out = tmp_path / "out"

@@ -89,8 +89,8 @@ def test_a_driver_that_imports_the_model_is_not_graded(tmp_path: Path) -> None:
                                  "20290002_b/model.py": SCALE, "20290002_b/train.py": "from model import backward\nprint(backward)\n"})
     subs = {s.identity: s for s in collect_submissions([d], needs="backward")}
     assert subs["20290001_a"].path is not None and subs["20290001_a"].path.name == "model.py"
-    # train.py binds backward and imports model (its helper module): grading it grades model's backward, as before
-    assert subs["20290002_b"].path is not None and subs["20290002_b"].path.name == "train.py"
+    # rt24 N4: train.py binds backward by an import, which defines nothing: model.py is graded, train.py is its helper
+    assert subs["20290002_b"].path is not None and subs["20290002_b"].path.name == "model.py"
 
 
 @pytest.mark.parametrize(("files", "said"), [
