@@ -27,10 +27,14 @@ student's folder (:func:`gradcheck.grading.identity.choose_file`, searched
 recursively, hidden files and notebook checkpoints ignored): the file the
 assignment names (``file``), else, never a test file (``tests/test_hw1.py``),
 the only ``.py`` or ``.ipynb``, else the only one defining what the assignment
-calls (``backward``, or the class), else the only one no other one imports (``hw1.py`` doing ``from helper import f``
-makes ``helper.py`` a helper module, put beside it), else the one named like
-the template (``MODEL.py`` or ``MODEL.ipynb``); otherwise none, and
-results.json says why and lists the candidates.
+calls (``backward``, or the class; an import defines nothing, so ``hw1.py``
+doing ``from helper import f`` makes ``helper.py`` a helper module, put beside
+it), of several such the ones whose ``def`` can take the assignment's call, else the one named like
+the template (``MODEL.py`` or ``MODEL.ipynb``); otherwise none (a ``train.py``
+defining its own ``backward`` around ``hw1.backward`` beside ``hw1.py``: there
+is no class here to say which name is usual), and results.json says why, lists
+the candidates and tells the student how to submit.  The results page names
+the graded file in its header.
 
 Examples
 --------

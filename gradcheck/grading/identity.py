@@ -60,12 +60,19 @@ assignment names (``file = "hw3.py"`` or a glob such as ``"hw3*.py"`` in
 ``[submission]``); else, never a test file (``test_*.py``, ``*_test.py``,
 ``conftest.py``, anything in ``tests/``: GitHub Classroom's repos hold them),
 the only ``.py`` / ``.ipynb``; else of those that define what the assignment
-calls (its ``backward``, or its class), the only one; else the only one no
-other one imports (``from utils import sigmoid`` makes ``utils.py`` a
-helper), else the one named like the template's skeleton (``MODEL.py`` /
-``MODEL.ipynb``); with several candidates left, or none defining it, the
-student is refused with a message listing them and naming ``file =``
-(never a silent pick).  The other ``.py`` files
+calls (its ``backward``, or its class: :func:`defines`, where an import
+defines nothing), the only one; of several that define it (rt24 N1: which
+one imports which decides nothing, as a ``train.py`` wrapping
+``hw1.backward`` and a ``hw1.py`` using a helper's look alike), not one whose
+plain ``def`` cannot take the assignment's call (:func:`_callable_as`), else
+the one named like the template's skeleton (``MODEL.py`` / ``MODEL.ipynb``),
+else, in a class, the name most of the class's graded files have
+(:func:`_usual_name`, said in the student's feedback: :func:`usual_note`);
+with several candidates left, or none defining it, the student is refused
+with a message listing them, which imports which, and naming ``file =``
+(never a silent pick).  Without knowing what the assignment calls, the one
+no other one imports is graded (``from utils import sigmoid`` makes
+``utils.py`` a helper).  The other ``.py`` files
 beside the graded one are helper modules it may import.
 
 The student id is the first match of ``--id-pattern`` (its first group when
@@ -638,13 +645,15 @@ def choose_file(files: Sequence[tuple[Path, str]], where: str, *, file_pattern: 
     ``.ipynb`` files that are no test files (:func:`is_test_file`: GitHub
     Classroom's ``tests/test_hw1.py`` is never graded), the only one; else of
     those that define ``needs`` (:func:`defines`; the assignment's backward
-    function or class, :attr:`~gradcheck.grading.assignment.SubmissionSpec.entry_name`:
-    a ``train.py`` that only imports the model is no candidate), the only one;
-    else the only one no other one imports; else the one named like the
-    template's skeleton (``MODEL.py`` / ``MODEL.ipynb``); else none (refused
-    naming the candidates and ``file =``, never a silent pick).  The ``.py``
-    files beside the graded one are its helper modules.  ``where`` names the
-    files in messages.
+    function or class, :class:`Entry`: a ``train.py`` that only imports the
+    model is no candidate), the only one; of several, those whose definition
+    can take the call (:func:`_callable_as`; imports decide nothing), then the
+    one named like the template's skeleton (``MODEL.py`` / ``MODEL.ipynb``),
+    then the class's usual name (:attr:`Entry.usual`, named in
+    :attr:`Choice.over`); else none (refused naming the candidates and
+    ``file =``, never a silent pick).  Without ``needs``: the only one no
+    other one imports, then ``MODEL``.  The ``.py`` files beside the graded
+    one are its helper modules.  ``where`` names the files in messages.
 
     ``renamed``: the names are Canvas's, where ``hw1-1.py`` is a later upload
     of ``hw1.py`` (``-2`` later still).  Of the names that differ only by
