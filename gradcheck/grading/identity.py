@@ -744,7 +744,9 @@ def _problem(reason: str, where: str, names: Sequence[str], left: Sequence[str],
     if reason == "tests":
         return f"no .py or .ipynb file in {where} but test files, which are never graded: {listing}; {_FILE_SETTING}"
     if reason == "undefined":
-        return f"none of the files in {where} defines {needs!r}, which the assignment calls: {listing}; {_FILE_SETTING}"
+        entry = _entry(needs)
+        what = entry.name if entry is not None else None
+        return f"none of the files in {where} defines {what!r}, which the assignment calls: {listing}; {_FILE_SETTING}"
     return f"no .py or .ipynb file in {where}"
 
 

@@ -38,6 +38,11 @@ def test_a_driver_wrapping_backward_is_refused_never_graded_in_place_of_the_modu
     assert "train.py imports hw1.py" in sub.problem and 'file = "NAME"' in sub.problem
 
 
+def test_a_refusal_names_what_the_assignment_calls_never_its_entry_object(tmp_path: Path) -> None:
+    (sub,) = collect_submissions([write(tmp_path / "c" / "x", {"hw1.py": REEXPORT, "util.py": "import numpy\n"}).parent], needs=XOR1)
+    assert sub.problem is not None and sub.problem.startswith("none of the files in 'x' defines 'backward', which the assignment calls")
+
+
 def test_the_name_most_of_the_class_has_decides_and_the_feedback_says_so(tmp_path: Path) -> None:
     # three classmates handed in hw1.py alone: dain's hw1.py is graded, and dain's feedback (en and ko) says why
     others = {f"hw1-{u}/hw1.py": GOOD for u in ("hoon", "mina", "jiwoo")}
