@@ -153,10 +153,12 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "ui.isolation": {"en": "Isolation level", "ko": "격리 수준"},
     "ui.graded_file": {"en": "Graded file", "ko": "채점한 파일"},
     "choice.usual": {
-        "en": "Graded {name}: {others} define{s} {what} too, and {name} is the file name most of the class handed in. If another "
-              "file is your answer, tell your instructor: it is then graded by hand, or with file = \"NAME\" in the assignment.",
-        "ko": "{name}을(를) 채점했습니다: {others}도 {what}을(를) 정의하지만, 반 학생 대부분이 제출한 파일 이름이 {name}입니다. 다른 "
-              "파일이 답이라면 담당 교수자에게 알리세요: 직접 채점하거나 과제의 file = \"NAME\" 설정으로 채점합니다.",
+        "en": "Graded {name}: of your files that define {function} ({name}, {names}), it is the one with the file name most of "
+              "the class handed in. If another file is your answer, tell your instructor: it is then graded by hand, or with "
+              "file = \"NAME\" in the assignment.",
+        "ko": "{name}을(를) 채점했습니다: {function}을(를) 정의한 파일({name}, {names}) 가운데 반 학생 대부분이 제출한 파일과 "
+              "이름이 같은 파일입니다. 다른 파일이 답이라면 담당 교수자에게 알리세요: 직접 채점하거나 과제의 file = \"NAME\" "
+              "설정으로 채점합니다.",
     },
     "ui.assignment": {"en": "Assignment", "ko": "과제"},
     "ui.report_title": {"en": "Class report", "ko": "채점 보고서"},

@@ -1110,13 +1110,13 @@ def usual_note(sub: Submission, what: str, lang: str = "en") -> str | None:
     """Why the class's usual name decided ``sub``'s graded file, for the student and the instructor; ``None`` when it did not.
 
     >>> print(usual_note(Submission("dain", Path("hw1.py"), graded_name="hw1.py", graded_over=("train.py",)), "backward"))
-    Graded hw1.py: train.py defines backward too, and hw1.py is the file name most of the class handed in. If another file is your answer, tell your instructor: it is then graded by hand, or with file = "NAME" in the assignment.
+    Graded hw1.py: of your files that define backward (hw1.py, train.py), it is the one with the file name most of the class handed in. If another file is your answer, tell your instructor: it is then graded by hand, or with file = "NAME" in the assignment.
     """
     from gradcheck.grading.i18n import render
 
     if not sub.graded_over:
         return None
-    fields = {"name": sub.graded_name, "others": ", ".join(sub.graded_over), "what": what, "s": "s" if len(sub.graded_over) == 1 else ""}
+    fields = {"name": sub.graded_name, "names": ", ".join(sub.graded_over), "function": what}
     return render("choice.usual", fields, lang=lang)
 
 

@@ -41,6 +41,7 @@ CODE_WORDS = {
     "deriv",  # 001's relu2deriv (the field value 2 is cut out of it here)
     "MNIST",  # the data set, by its name (ui.data_none)
     "keepdims", "True",  # numpy's .sum(axis=0, keepdims=True), as a student writes it
+    "file", "NAME",  # the assignment's setting file = "NAME" (choice.usual)
 }
 
 

@@ -54,8 +54,8 @@ def test_the_name_most_of_the_class_has_decides_and_the_feedback_says_so(tmp_pat
         assert rc == 0
         assert {r["student_id"]: r["score"] for r in rows(tmp_path / "g.csv")} == {"dain": "2", "hoon": "2", "jiwoo": "2", "mina": "2"}
         text = (fb / "dain.md").read_text(encoding="utf-8")
-        said = {"en": ("**Graded file:** `hw1.py`", "Graded hw1.py: train.py defines backward too"),
-                "ko": ("**채점한 파일:** `hw1.py`", "hw1.py을(를) 채점했습니다: train.py도 backward을(를) 정의하지만")}[lang]
+        said = {"en": ("**Graded file:** `hw1.py`", "Graded hw1.py: of your files that define backward (hw1.py, train.py)"),
+                "ko": ("**채점한 파일:** `hw1.py`", "hw1.py을(를) 채점했습니다: backward을(를) 정의한 파일(hw1.py, train.py)")}[lang]
         assert all(s in text for s in said), text
         assert said[1] not in (fb / "hoon.md").read_text(encoding="utf-8")  # only the student the class decided for
 
