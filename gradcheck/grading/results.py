@@ -253,6 +253,11 @@ class SubmissionResult:
         Which of the student's files was graded, by its name among them
         (``hw1.py``, ``src/backprop.py``); the feedback's header says it.
         Empty when no file was graded (a refusal) or it is not known.
+    review : tuple of str
+        Why a person should look at the submission whatever its grade, found
+        when the class folder was read
+        (:attr:`gradcheck.grading.identity.Submission.review`: ``"older_attempt"``,
+        ``"id_guessed"``); never cached, set on every run.
     """
 
     submission: str
@@ -277,6 +282,7 @@ class SubmissionResult:
     overrides: tuple[Override, ...] = ()
     helper_hashes: tuple[tuple[str, str], ...] = ()
     graded_file: str = ""
+    review: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -286,6 +292,7 @@ class SubmissionResult:
         object.__setattr__(self, "deductions", tuple(self.deductions))
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "helper_hashes", tuple((str(n), str(h)) for n, h in self.helper_hashes))
+        object.__setattr__(self, "review", tuple(self.review))
 
     @property
     def passed(self) -> bool:
@@ -323,6 +330,7 @@ class SubmissionResult:
             "overrides": [o.to_dict() for o in self.overrides],
             "helper_hashes": [[n, h] for n, h in self.helper_hashes],
             "graded_file": self.graded_file,
+            "review": list(self.review),
         }
 
     @classmethod
@@ -355,4 +363,5 @@ class SubmissionResult:
             overrides=tuple(Override.from_dict(o) for o in data.get("overrides", ())),
             helper_hashes=tuple((str(n), str(h)) for n, h in data.get("helper_hashes", ())),
             graded_file=str(data.get("graded_file", "")),
+            review=tuple(str(c) for c in data.get("review", ())),
         )

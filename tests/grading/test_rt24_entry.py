@@ -58,6 +58,9 @@ def test_the_name_most_of_the_class_has_decides_and_the_feedback_says_so(tmp_pat
                 "ko": ("**채점한 파일:** `hw1.py`", "hw1.py을(를) 채점했습니다: backward을(를) 정의한 파일(hw1.py, train.py)")}[lang]
         assert all(s in text for s in said), text
         assert said[1] not in (fb / "hoon.md").read_text(encoding="utf-8")  # only the student the class decided for
+    rc = grade(d, "--model", "xor_1layer", "--id-pattern", "^hw1-(.+)$", "--no-cache", "--quiet", "--summary", tmp_path / "s.md")
+    summary = (tmp_path / "s.md").read_text(encoding="utf-8")
+    assert "| hw1-dain | graded the file named as most of the class's" in summary  # listed for a human look
 
 
 def test_two_classmates_are_no_class_and_a_name_the_class_lacks_decides_nothing(tmp_path: Path) -> None:
