@@ -552,8 +552,7 @@ def check_point(
     if any(r != point.f0 for r in repeats) or not _same_along(point, rng):
         problems.append(f"{subject} is not deterministic: it returned different values for the same input "
                         f"({point.f0!r}, then {next((float(r) for r in repeats if r != point.f0), 'another value')!r} "
-                        "at the point or at a moved point; "
-                        "dropout or noise without a fixed seed?)")
+                        "at the point or at a moved point; dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
     counted = max(abs(point.f0), noise_floor, noise_scale)
     data, measured, notes = _given_below_float64(point, data_precision or {}, bool(low or force_float32 or low_precision),
@@ -1018,30 +1017,40 @@ F32_TELL_LEVEL = math.sqrt(float(np.finfo(np.float32).eps) * EPS64)
 def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float) -> bool:
     """Does ``point``'s loss round at float32's level, though the arrays it is given are float64?
 
-    Read along :func:`_float32_ray` at each of :data:`F32_TELL_SPACINGS`: values that do not move (ECnoise's
-    ``inform == 2``: the moves round away, as in float32; float64 resolves them) or noise above
-    :data:`F32_TELL_LEVEL` times ``counted`` (the loss's size) say float32, a noise ECnoise determines below
-    it says float64, kinks and trends say nothing.  float32 when some spacing says so and none says float64: a
-    float64 loss whose rays cross kinks at the longer spacing still reads its own rounding at the shorter,
-    which is read first (a float64 loss is told by its 8 values there: about 2x a 784-100-10 net's fast check).
-    Values that move at neither spacing say nothing either: a loss constant there (one that does not read its
-    arguments) rounds at no level.
+    Read along :func:`_float32_ray` at each of :data:`F32_TELL_SPACINGS`, the shorter first: a noise ECnoise
+    determines below :data:`F32_TELL_LEVEL` times the loss's size (:func:`_below_float32`) says float64 (a float64
+    loss whose rays cross kinks at the longer spacing still reads its own rounding at the shorter; a float64 loss
+    is told by its 8 values there: about 2x a 784-100-10 net's fast check).  float32 takes float32's signature
+    at both (:func:`_float32_signature`): noise above the level alone is also what kinks crossed inside a ray
+    read as (a float64 ReLU layer at inputs of 1e-8 read 2e-2 of its size), and values that never move are a
+    loss constant there.
     """
     along = _float32_ray(point, seed)
     if along is None:
         return False
-    said = moved = False
+    rays = []
     for spacing in F32_TELL_SPACINGS:
         values = _ray_values(along, spacing)
-        if values is None:  # kinks both ways: says nothing
-            moved = True
-            continue
-        if _below_float32(values, counted):
+        if values is not None and _below_float32(values, counted):
             return False
-        inform = ecnoise(values)[1]
-        said = said or inform in (1, 2)  # noise above the level, or values that do not move
-        moved = moved or bool(np.any(values != values[0]))
-    return said and moved
+        rays.append(values)
+    return _float32_signature(rays[0], rays[-1])
+
+
+def _float32_signature(short: np.ndarray | None, long: np.ndarray | None) -> bool:
+    """Do the values of the shorter and the longer ray read as float32's rounding, not as kinks?
+
+    Either the shorter ray's values do not move (ECnoise's ``inform == 2``: its moves round away, as in float32)
+    where the longer's do, or both carry a noise ECnoise determines, the same at both spacings
+    (:func:`_same_noise`): rounding does not grow with the spacing, kinks crossed inside a ray do.  A ray with
+    kinks both ways (None) says nothing.
+    """
+    if short is None or long is None:
+        return False
+    (s_short, i_short), (s_long, i_long) = ecnoise(short), ecnoise(long)
+    if i_short == 2:
+        return bool(np.any(long != long[0]))
+    return i_short == i_long == 1 and _same_noise([s_short, s_long])
 
 
 def _below_float32(values: np.ndarray, counted: float) -> bool:
