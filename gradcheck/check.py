@@ -1014,43 +1014,32 @@ F32_TELL_SPACINGS = (1e-6, 1e-4)
 F32_TELL_LEVEL = math.sqrt(float(np.finfo(np.float32).eps) * EPS64)
 
 
-def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float) -> bool:
+def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float, *, alone: bool = False) -> bool:
     """Does ``point``'s loss round at float32's level, though the arrays it is given are float64?
 
-    Read along :func:`_float32_ray` at each of :data:`F32_TELL_SPACINGS`, the shorter first: a noise ECnoise
-    determines below :data:`F32_TELL_LEVEL` times the loss's size (:func:`_below_float32`) says float64 (a float64
-    loss whose rays cross kinks at the longer spacing still reads its own rounding at the shorter; a float64 loss
-    is told by its 8 values there: about 2x a 784-100-10 net's fast check).  float32 takes float32's signature
-    at both (:func:`_float32_signature`): noise above the level alone is also what kinks crossed inside a ray
-    read as (a float64 ReLU layer at inputs of 1e-8 read 2e-2 of its size), and values that never move are a
-    loss constant there.
+    Read along :func:`_float32_ray` at each of :data:`F32_TELL_SPACINGS`: values that do not move (ECnoise's
+    ``inform == 2``: the moves round away, as in float32; float64 resolves them) or noise above
+    :data:`F32_TELL_LEVEL` times the loss's size say float32, a noise ECnoise determines below it says float64
+    (:func:`_below_float32`), kinks and trends say nothing.  float32 when some spacing says so and none says
+    float64: a float64 loss whose rays cross kinks at the longer spacing still reads its own rounding at the
+    shorter, which is read first (a float64 loss is told by its 8 values there: about 2x a 784-100-10 net's
+    fast check).  Values that move at neither spacing say nothing (a loss constant there).  ``alone``: no dtype
+    evidence at all, and the longer ray must move, free of kinks both ways: kinks crossed inside the shorter
+    ray read as noise above the level too (a float64 ReLU layer at inputs of 1e-8 read 2e-2 of its size, and its
+    longer ray crossed kinks both ways).
     """
     along = _float32_ray(point, seed)
     if along is None:
         return False
-    rays = []
-    for spacing in F32_TELL_SPACINGS:
-        values = _ray_values(along, spacing)
-        if values is not None and _below_float32(values, counted):
-            return False
-        rays.append(values)
-    return _float32_signature(rays[0], rays[-1])
-
-
-def _float32_signature(short: np.ndarray | None, long: np.ndarray | None) -> bool:
-    """Do the values of the shorter and the longer ray read as float32's rounding, not as kinks?
-
-    Either the shorter ray's values do not move (ECnoise's ``inform == 2``: its moves round away, as in float32)
-    where the longer's do, or both carry a noise ECnoise determines, the same at both spacings
-    (:func:`_same_noise`): rounding does not grow with the spacing, kinks crossed inside a ray do.  A ray with
-    kinks both ways (None) says nothing.
-    """
-    if short is None or long is None:
+    rays = [_ray_values(along, spacing) for spacing in F32_TELL_SPACINGS[:1]]
+    if rays[0] is not None and _below_float32(rays[0], counted):
         return False
-    (s_short, i_short), (s_long, i_long) = ecnoise(short), ecnoise(long)
-    if i_short == 2:
-        return bool(np.any(long != long[0]))
-    return i_short == i_long == 1 and _same_noise([s_short, s_long])
+    rays.append(_ray_values(along, F32_TELL_SPACINGS[1]))
+    read = [v for v in rays if v is not None]
+    if any(_below_float32(v, counted) for v in read) or (alone and rays[-1] is None):
+        return False
+    said = any(ecnoise(v)[1] in (1, 2) for v in read)  # noise above the level, or values that do not move
+    return said and any(bool(np.any(v != v[0])) for v in (rays[-1:] if alone else read))
 
 
 def _below_float32(values: np.ndarray, counted: float) -> bool:
@@ -1145,7 +1134,7 @@ def _given_below_float64(point: FunctionPoint, data: Mapping[str, str], evidence
     """
     if evidence or (strict and data):
         return dict(data), False, []
-    if not told and _rounds_in_float32(point, seed, counted):
+    if not told and _rounds_in_float32(point, seed, counted, alone=not data):
         return dict(data) or {MEASURED_FLOAT32: "float32"}, True, []
     if not data:
         return {}, False, []
