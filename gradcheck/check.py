@@ -1039,7 +1039,7 @@ def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float, *, alone
     if any(_below_float32(v, counted) for v in read) or (alone and rays[-1] is None):
         return False
     said = any(ecnoise(v)[1] in (1, 2) for v in read)  # noise above the level, or values that do not move
-    return said and any(bool(np.any(v != v[0])) for v in (rays[-1:] if alone else read))
+    return said and any(bool(np.any(v != v[0])) for v in (read[-1:] if alone else read))  # alone: read[-1] is long
 
 
 def _below_float32(values: np.ndarray, counted: float) -> bool:
