@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradcheck import guards
+from gradcheck.batchaxis import explains_unsummed
 from gradcheck._validate import (
     check_choice,
     check_int,
@@ -377,6 +378,7 @@ def _check_options(mode: str, seed: Any, probes: Any) -> None:
     check_int(seed, "seed", min_value=0)
 
 
+@explains_unsummed
 def check_gradients(
     f: Callable[[dict[str, np.ndarray]], float],
     grads: Mapping[str, Any],
@@ -1330,6 +1332,7 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
     return list(dict.fromkeys(problems)), analytic
 
 
+@explains_unsummed
 def check_model(
     model: Any,
     params: Mapping[str, Any],
