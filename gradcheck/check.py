@@ -1028,7 +1028,8 @@ def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float, *, alone
     fast check).  Values that move at neither spacing say nothing (a loss constant there).  ``alone``: no dtype
     evidence at all, and the longer ray must move, free of kinks both ways: kinks crossed inside the shorter
     ray read as noise above the level too (a float64 ReLU layer at inputs of 1e-8 read 2e-2 of its size, and its
-    longer ray crossed kinks both ways).
+    longer ray crossed kinks both ways), so the longer ray must read float32's rounding, and the same on a ray
+    10 times longer (:func:`_plateau_of_rounding`).
     """
     along = _float32_ray(point, seed)
     if along is None:
@@ -1041,7 +1042,33 @@ def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float, *, alone
     if any(_below_float32(v, counted) for v in read) or (alone and rays[-1] is None):
         return False
     said = any(ecnoise(v)[1] in (1, 2) for v in read)  # noise above the level, or values that do not move
-    return said and any(bool(np.any(v != v[0])) for v in (read[-1:] if alone else read))  # alone: read[-1] is long
+    if not alone:
+        return said and any(bool(np.any(v != v[0])) for v in read)
+    return said and _plateau_of_rounding(along, rays[0], read[-1], counted)
+
+
+def _plateau_of_rounding(along: Callable[[np.ndarray], np.ndarray], short: np.ndarray | None, long: np.ndarray,
+                         counted: float) -> bool:
+    """Do the rays' values read as float32's rounding, not as kinks crossed?  The longer ray's (``long``) move
+    and the shorter's (``short``) take at most half as many values as it has points (whole float32 spacings of
+    the loss, or none), or the longer's carry a noise above the level that a ray :data:`F32_CONFIRM_SPACING`
+    times longer reads within a factor 10 (rounding does not grow with the spacing, kinks crossed inside the
+    rays do, 10x; ECnoise's readings of one float32 loss at two spacings differed by up to 7x)."""
+    if short is not None and np.unique(short).size <= NOISE_POINTS // 2:
+        return bool(np.any(long != long[0]))
+    sigma, inform = ecnoise(long)
+    longer = _ray_values(along, F32_TELL_SPACINGS[-1] * F32_CONFIRM_SPACING)
+    if inform != 1 or longer is None or _below_float32(longer, counted):
+        return False
+    s_longer, i_longer = ecnoise(longer)
+    return i_longer == 1 and max(sigma, s_longer) <= 10.0 * min(sigma, s_longer)
+
+
+#: How much longer than the longer of :data:`F32_TELL_SPACINGS` the ray is that :func:`_plateau_of_rounding`
+#: reads the same rounding on.  A float64 5-3-2 ReLU net at inputs of 1e-8 (test_tiny_inputs_bars) read kinks as
+#: noise of 1e-10 .. 4e-9 of its loss at the shorter spacings, and float32 bars let a sign-flipped W1 pass; at
+#: 1e-4 and 1e-3 of the step its rays crossed kinks both ways or read 10x apart.
+F32_CONFIRM_SPACING = 10.0
 
 
 def _below_float32(values: np.ndarray, counted: float) -> bool:
@@ -1454,7 +1481,7 @@ def check_model(
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
     low = _model_low_precision(params, x, y, grads or returned, output)
     guards.require_finite(analytic, "grads")
-    low, measured, noted = _model_precision(model, work, xx, yy, low, losses[0], strict=strict, seed=seed)
+    low, measured, noted = _model_precision(model, work, xx, yy, low, losses[0], strict=strict, seed=seed, output=output)
     if "forward output" in low or measured:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
                                     tol=tol, mode=mode, seed=seed, probes=probes, workers=workers, strict=strict)
@@ -1888,28 +1915,54 @@ def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray,
                        low_precision=low, force_float32=True, n_samples=int(x.shape[0]) if x.ndim else None, **options)
 
 
-def _loss_point(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> FunctionPoint:
-    """``model.loss`` at ``work`` (copies of it), on copies of ``x`` and ``y``, as an opaque function."""
-    return FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
-                         {k: v.copy() for k, v in work.items()}, who=f"{getattr(model, 'name', type(model).__name__)}.loss")
+def _loss_point(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+                f0: float | None = None) -> FunctionPoint:
+    """``model.loss`` at ``work`` (copies of it), on copies of ``x`` and ``y``, as an opaque function (``f0``: its
+    value at the point, known already)."""
+    point = FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
+                          {k: v.copy() for k, v in work.items()}, who=f"{getattr(model, 'name', type(model).__name__)}.loss")
+    if f0 is not None:
+        point.f0 = f0
+    return point
 
 
 def _model_precision(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, low: Mapping[str, str],
-                     first: float, *, strict: bool, seed: int) -> tuple[dict[str, str], bool, list[str]]:
+                     first: float, *, strict: bool, seed: int, output: Any = None) -> tuple[dict[str, str], bool, list[str]]:
     """The arrays below float64 that widen a model check's error bars, whether its loss computes in float32 by its
     own rounding, and the note said when data below float64 does not (:func:`_given_below_float64`).
 
     ``params``, ``x`` and ``y`` are data: the model gets float64 copies of the parameters, and ``x``
     and ``y`` as given, which it may widen (``nn.Sequential`` does).  The gradients and the forward
-    output below float64 are evidence of a float32 computation.
+    output below float64 are evidence of a float32 computation.  With none of these, a forward ``output``
+    whose float64 values are float32 numbers (:func:`_float32_valued`: layers that compute in float32 and cast
+    back) has the loss measured as an opaque check's is (:func:`_rounds_in_float32`); other float64 models
+    pay nothing for it.
     """
     data = {k: d for k, d in low.items() if k != "forward output" and not k.startswith("grads[")}
+    if not low and _float32_valued(output):
+        return _given_below_float64(_loss_point(model, work, x, y, f0=first), {}, False, strict=strict, seed=seed,
+                                    counted=abs(first), subject=getattr(model, "name", "the model"))
     if not data or strict or len(data) < len(low):
         return dict(low), False, []
-    point = _loss_point(model, work, x, y)
-    point.f0 = first
-    return _given_below_float64(point, data, False, strict=strict, seed=seed, counted=abs(first),
-                                subject=getattr(model, "name", "the model"))
+    return _given_below_float64(_loss_point(model, work, x, y, f0=first), data, False, strict=strict, seed=seed,
+                                counted=abs(first), subject=getattr(model, "name", "the model"))
+
+
+def _float32_valued(output: Any) -> bool:
+    """Are the float64 values of ``output`` float32 numbers, two or more of them with over 17 significant bits?
+
+    A float64 result is a float32 number by chance with probability ``2**-29``; short ones (integers,
+    halves: an integer net's logits) are float32 numbers whatever computed them, so they do not count.
+
+    >>> _float32_valued(np.float32([0.1, 0.7]).astype(np.float64)), _float32_valued(np.array([0.1, 0.7]))
+    (True, False)
+    >>> _float32_valued(np.array([3.0, -2.5, 1024.0])), _float32_valued(None)
+    (False, False)
+    """
+    v = output if type(output) is np.ndarray else np.asarray(output if output is not None else np.nan)
+    if v.dtype != np.float64 or not np.all(np.isfinite(v)) or not np.array_equal(v.astype(np.float32), v):
+        return False
+    return int(np.count_nonzero(np.frexp(v)[0] * 2.0 ** 17 % 1.0)) >= 2
 
 
 def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any], str]:

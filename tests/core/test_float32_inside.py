@@ -7,7 +7,8 @@ below such a loss's resolution: many central differences came out exactly 0 with
 correct gradients failed as "wrong, fits no known mistake" with no warning.  Now every opaque check
 (check_gradients, check_layer, check_net; full and fast mode) measures it (``check._given_below_float64``,
 free for a float64 loss: ``check._reads_float64`` reads the check's own noise ray) and uses float32 steps and
-error bars, with a warning that says what was measured.
+error bars, with a warning that says what was measured; check_model does when its forward output's float64
+values are float32 numbers (``check._float32_valued``: layers that compute in float32 and cast back).
 
 The analytic gradients are the models' own float64 backward passes (``reference_models``), and the losses
 are the same models' losses with their arrays cast to float32: the float64 gradient differs from the float32
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 import reference_models
-from gradcheck import GradcheckPrecisionWarning, check_gradients, check_layer, format_result
+from gradcheck import GradcheckPrecisionWarning, check_gradients, check_layer, check_model, format_result, nn
 from gradcheck.check import MEASURED_WORDS
 
 F32 = np.float32
@@ -151,3 +152,61 @@ def test_a_loss_constant_near_the_point_is_not_called_float32():
         warnings.simplefilter("error")
         r = check_gradients(lambda q: 3.0, {"w": np.zeros(3)}, {"w": np.array([0.5, -1.0, 2.0])})
     assert r.warnings == ()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_float64_relu_layer_at_near_ties_is_not_called_float32(seed):
+    # inputs of 1e-8 times small integers: the shorter ray (5e-9 per value) crosses kinks, which read as noise at
+    # 2e-2 of the layer's size, and the longer crosses them both ways; with no dtype evidence that is no float32
+    x = 1e-8 * np.random.default_rng(seed + 70).integers(-2, 3, (3, 4)).astype(float)
+
+    def relu_forward(x):
+        return np.maximum(x, 0.0), x
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GradcheckPrecisionWarning)
+        r = check_layer(relu_forward, lambda dout, cache: dout * (cache > 0), {"x": x}, seed=seed)
+    assert r.passed and r.warnings == (), format_result(r)
+
+
+class F32Back(nn.Dense):
+    """A Dense layer computed in float32 whose output is cast back to float64: no array below float64 to see."""
+
+    def forward(self, params, a):
+        out = nn.Dense.forward(self, {k: params[k].astype(F32) for k in self.param_names}, a.astype(F32))
+        return np.asarray(out, dtype=np.float64)
+
+
+def _tanh_mlp_backward(p, x, y, w2_scale=1.0):
+    a = np.tanh(x @ p["W1"] + p["b1"])
+    z = a @ p["W2"] + p["b2"]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    dz = e / e.sum(axis=1, keepdims=True)
+    dz[np.arange(len(y)), y] -= 1.0
+    dz /= len(y)
+    da = dz @ p["W2"].T * (1.0 - a ** 2)
+    return {"W1": x.T @ da, "b1": da.sum(0), "W2": w2_scale * (a.T @ dz), "b2": dz.sum(0)}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_check_model_measures_layers_that_compute_in_float32_and_cast_back(seed):
+    # the model's forward output is float64 whose values are float32 numbers: its loss is measured (before, 10 of
+    # 10 seeds failed correct gradients); the same model in float64 is checked as before, with no warning
+    rng = np.random.default_rng(seed)
+    p = {"W1": rng.normal(size=(8, 16)) / 3, "b1": rng.normal(size=16) * 0.1, "W2": rng.normal(size=(16, 4)) / 4,
+         "b2": np.zeros(4)}
+    x, y = rng.normal(size=(8, 8)), rng.integers(0, 4, 8)
+
+    def model(layer):
+        return nn.Sequential(layer("W1", "b1"), nn.Tanh(), layer("W2", "b2"), loss=nn.SoftmaxCrossEntropy(), name="m")
+
+    with pytest.warns(GradcheckPrecisionWarning, match="rounds at float32's level, measured"):
+        r = check_model(model(F32Back), p, x, y, backward=_tanh_mlp_backward)
+    assert r.passed, format_result(r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradcheckPrecisionWarning)
+        bad = check_model(model(F32Back), p, x, y, backward=lambda p, x, y: _tanh_mlp_backward(p, x, y, 1.01))
+    assert not bad.passed and [c.name for c in bad.params if not c.passed] == ["W2"], format_result(bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GradcheckPrecisionWarning)
+        assert check_model(model(nn.Dense), p, x, y, backward=_tanh_mlp_backward).warnings == ()
