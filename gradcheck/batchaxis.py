@@ -19,8 +19,10 @@ Examples
 >>> try:
 ...     check_gradients(f, {"b": dout}, {"b": np.zeros(2)})
 ... except ValueError as e:
-...     print(str(e).split(": ", 1)[1][:132])
-it has an extra leading axis of 3 (one gradient per sample?); summed over axis 0 it matches the numerical gradient (all 2 entries wit
+...     print(e)
+grads['b'] has shape (3, 2), expected (2,) (the shape of params['b']): it has an extra leading axis of 3
+(one gradient per sample?); summed over axis 0 it matches the numerical gradient (all 2 entries within their
+error bars): ...: use .sum(axis=0)
 """
 from __future__ import annotations
 
