@@ -42,8 +42,10 @@ sandbox on its worker; this process alone writes the outputs and the cache.
 The preflight below runs on every worker of the cluster first.
 
 Exit status: 0 when every submission was graded (whatever the scores),
-1 when grading itself failed for at least one submission (the others are
-still graded and written), or when the ``--lms`` file leaves a submission
+1 when grading itself failed for at least one submission (its row has the
+verdict ``error``, 0 points and a message saying the grader failed; the
+others are still graded and written), when an output could not be written
+(named on stderr; the others are written), or when the ``--lms`` file leaves a submission
 out (no student id in its name, or one id on several submissions: each one is named with why;
 a class graded without ``--lms`` names every submission without an id too, but exits 0), or when an
 ``--overrides`` line applies to nobody or to several submissions (each line named, with the close ids),
@@ -177,13 +179,16 @@ def grade_job(job: GradingJob) -> dict[str, Any]:
     return replace(result, student_id=job.student_id).to_dict()
 
 
-def _crash_row(job: GradingJob, message: str) -> dict[str, Any]:
+def _crash_row(job: GradingJob, message: str) -> dict[str, Any] | None:
     """The ``crash`` row of a submission that destroyed its grading worker (every submission gets exactly one row)."""
     from gradcheck.grading.pipeline import crashed_result
 
-    return crashed_result(
-        job.path, job.model, seed=job.seed, assignment=job.assignment, lang=job.lang, isolation=job.isolation, message=message, name=job.identity,
-    ).to_dict()
+    try:
+        return crashed_result(
+            job.path, job.model, seed=job.seed, assignment=job.assignment, lang=job.lang, isolation=job.isolation, message=message, name=job.identity,
+        ).to_dict()
+    except Exception:  # noqa: BLE001 - the recorder makes the grader's failure row instead (every submission gets one)
+        return None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -191,8 +196,11 @@ def _write_atomic(path: Path, text: str) -> None:
         raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:  # a failure leaves no stray temporary file beside the outputs
+        tmp.unlink(missing_ok=True)
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, str | None, Any]:
@@ -233,7 +241,7 @@ def _progress(total: int, quiet: bool) -> Any:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a file name is the student's text, never rich markup
         console=Console(stderr=True),
         disable=quiet,
         transient=False,
@@ -457,27 +465,34 @@ def _open_cache(args: argparse.Namespace) -> Any:
     return ResultCache(args.cache)
 
 
+def _say(text: str) -> None:
+    """``text`` on stderr, through :func:`~gradcheck.grading.safetext.safe_text`: it quotes submissions' names and problems (rt26 F6)."""
+    from gradcheck.grading.safetext import safe_text
+
+    print(safe_text(text), file=sys.stderr)
+
+
 def _warn(batch: _Batch) -> None:
     """What the instructor must know about the run: failures, refused students, older attempts left out, ids used twice."""
     for identity, message in batch.failures:
-        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
+        _say(f"gradcheck grade: error: grading {identity!r} failed (its row says the grader failed, 0 points until graded again): {message}")
     for sub in batch.submissions:
         if sub.path is None:  # what else of the student's is not graded is said on the same line
-            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {'; '.join((str(sub.problem), *sub.notes))}", file=sys.stderr)
+            _say(f"gradcheck grade: warning: {sub.identity!r} was not graded: {'; '.join((str(sub.problem), *sub.notes))}")
         if sub.superseded:
-            print(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
-                  f"{', '.join(sub.superseded)}", file=sys.stderr)
+            _say(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
+                 f"{', '.join(sub.superseded)}")
         for note in sub.notes if sub.path is not None else ():
-            print(f"gradcheck grade: warning: {sub.identity!r} is graded; {note}", file=sys.stderr)
+            _say(f"gradcheck grade: warning: {sub.identity!r} is graded; {note}")
     ids: dict[str, list[str]] = {}
     for sub in batch.submissions:
         if sub.student_id:
             ids.setdefault(sub.student_id, []).append(sub.identity)
     for sid, identities in ids.items():
         if len(identities) > 1:
-            print(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
-                  "each is a row of the gradebook; keep one (an LMS import refuses them), or, if they are different students, "
-                  "give an --id-pattern that tells them apart (an override of this id is applied to none of them)", file=sys.stderr)
+            _say(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
+                 "each is a row of the gradebook; keep one (an LMS import refuses them), or, if they are different students, "
+                 "give an --id-pattern that tells them apart (an override of this id is applied to none of them)")
 
 
 #: Submissions named in the one-line warning about a class with no student ids (the rest are counted).
@@ -513,13 +528,13 @@ def _warn_ids(args: argparse.Namespace, batch: _Batch) -> None:
     if missing and len(missing) == len(batch.submissions):  # a class named without ids: one line, not one per student
         shown = ", ".join(map(repr, missing[:ID_WARN_NAMES])) + (f" and {len(missing) - ID_WARN_NAMES} more"
                                                                   if len(missing) > ID_WARN_NAMES else "")
-        print(f"gradcheck grade: warning: none of the {len(missing)} submissions has a student id "
-              f"({no_id_reason(missing[0], id_pattern=args.id_pattern)}): {shown}; the gradebook's student_id "
-              "column is empty", file=sys.stderr)
+        _say(f"gradcheck grade: warning: none of the {len(missing)} submissions has a student id "
+             f"({no_id_reason(missing[0], id_pattern=args.id_pattern)}): {shown}; the gradebook's student_id "
+             "column is empty")
         return
     for identity in missing:  # some have ids: the ones without are the odd ones out, each named
-        print(f"gradcheck grade: warning: {identity!r} has no student id ({no_id_reason(identity, id_pattern=args.id_pattern)}): "
-              "its gradebook row has an empty student_id", file=sys.stderr)
+        _say(f"gradcheck grade: warning: {identity!r} has no student id ({no_id_reason(identity, id_pattern=args.id_pattern)}): "
+             "its gradebook row has an empty student_id")
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -559,12 +574,13 @@ def _cannot_run(exc: ImportError | OSError) -> int:
 def _grade(args: argparse.Namespace, batch: _Batch, todo: list[tuple[int, GradingJob]]) -> int | None:
     """Grade ``todo`` into ``batch`` (progress bar, pool or cluster); the exit status to stop with, ``None`` to go on."""
     from gradcheck.grading._pool import PoolError
+    from gradcheck.grading.safetext import safe_text
 
     jobs = args.jobs or os.cpu_count() or 1
     try:
         with _progress(len(batch.submissions), args.quiet) as progress:
             task = progress.add_task("", total=len(batch.submissions), completed=len(batch.results))
-            advance = lambda name: progress.update(task, advance=1, description=name)  # noqa: E731
+            advance = lambda name: progress.update(task, advance=1, description=safe_text(name))  # noqa: E731
             if args.scheduler:
                 from gradcheck.grading.distributed import run_on_cluster
 
@@ -618,15 +634,31 @@ def _recorder(batch: _Batch) -> Done:
     from gradcheck.grading.results import SubmissionResult
 
     def done(i: int, job: GradingJob, data: dict[str, Any] | None, error: str) -> None:
-        if data is None:
+        try:
+            result = None if data is None else replace(SubmissionResult.from_dict(data), submission=job.identity, student_id=job.student_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            result, error = None, f"the grading worker sent back an unreadable result: {type(exc).__name__}: {exc}"
+        if result is None:
             batch.failures.append((job.identity, error))
+            batch.results[i] = _failure_row(batch, job, error)
             return
-        result = replace(SubmissionResult.from_dict(data), submission=job.identity, student_id=job.student_id)
         batch.results[i] = result
         if batch.cache is not None:
             batch.cache.put(batch.keys[i], result)
 
     return done
+
+
+def _failure_row(batch: _Batch, job: GradingJob, error: str) -> Any:
+    """The row of a submission whose grading raised in the grader (rt26 F8): verdict ``error``, 0, "the grader failed".
+
+    Never cached (the next run grades it again); the run exits with status 1.
+    Every submission gets exactly one row: a missing row would keep an old
+    grade in the LMS, which a student with a wrong answer could prefer.
+    """
+    from gradcheck.grading.pipeline import grader_failure_result
+
+    return grader_failure_result(job.identity, error, batch.assignment, seed=batch.seed, lang=batch.lang, student_id=job.student_id)
 
 
 def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance: Callable[[str], None]) -> None:
@@ -650,56 +682,98 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
     for item in broken:  # their worker died under them (killed, out of memory ...): again, each alone
         if run_pool([item], 1, finish):
             message = "the grading worker process died while grading this submission (it was killed, or ran out of memory)"
-            finish(item[0], item[1], _crash_row(item[1], message), "")
+            finish(item[0], item[1], _crash_row(item[1], message), f"{message}; and its crash row could not be made")
 
 
 def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
-    """Write every output asked for; returns how many students are missing from one (left out of the ``--lms`` file, a file not written)."""
-    from gradcheck.grading.gradebook import class_summary, render_summary, write_csv
-    from gradcheck.grading.identity import output_names
-    from gradcheck.grading.render_gradescope import write_gradescope
-    from gradcheck.grading.render_json import render_json
-    from gradcheck.grading.render_junit import render_junit
-    from gradcheck.grading.render_markdown import render_markdown
-    from gradcheck.grading.pipeline import notebook_data_identity
-    from gradcheck.grading.render_text import print_report
+    """Write every output asked for; returns how many are incomplete (a file not written, a student left out of one).
 
-    lang = batch.lang
+    Each output is written on its own: one that fails (for whatever reason)
+    is named on stderr and the others are still written (rt26 F12); each
+    student's own file likewise (:func:`_each_student`).
+    """
+    from gradcheck.grading.gradebook import class_summary
+    from gradcheck.grading.pipeline import notebook_data_identity
+
     order = sorted(batch.results)
     results = [batch.results[i] for i in order]
-    names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
     data = notebook_data_identity(batch.assignment.reference_model())
     summary = class_summary(results, isolation=_isolation_level(args), data=data)
-    if not args.quiet and results:
-        from rich.console import Console
+    failed = sum(not _write_one(label, write) for label, write in _class_outputs(args, batch, results, summary, data))
+    failed += _student_outputs(args, batch, order)
+    return failed + (_counted(f"--lms {args.lms}", lambda: _write_lms(args, batch, results), len(results)) if args.lms else 0)
 
-        console = Console(highlight=False)
-        print_report(results, console=console, lang=lang)
-        if len(results) > 1:
-            console.print(render_summary(summary, lang=lang), markup=False)
-    if args.json:
-        _write_atomic(Path(args.json), render_json(results))
-    if args.junit:
-        _write_atomic(Path(args.junit), render_junit(results))
-    if args.csv:
-        path = Path(args.csv)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_csv(results, path)
-    if args.summary:
-        _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))
-    if getattr(args, "report", None):
-        from gradcheck.grading.report_html import write_report
 
-        write_report(results, Path(args.report), lang=lang, data=data)
-    unwritten = 0
+def _write_one(label: str, write: Callable[[], Any]) -> bool:
+    """``write()``; ``False`` (with the error, naming ``label``, on stderr) when it fails: the other outputs are still written."""
+    try:
+        write()
+    except Exception as exc:  # noqa: BLE001 - one output that cannot be written never stops the others
+        print(f"gradcheck grade: error: cannot write {label}: {type(exc).__name__}: {exc}; the other outputs are written", file=sys.stderr)
+        return False
+    return True
+
+
+def _counted(label: str, write: Callable[[], int], students: int) -> int:
+    """``write()``'s count of students left out of an output; all ``students`` when it fails (:func:`_write_one`)."""
+    counted: list[int] = []
+    return counted[0] if _write_one(label, lambda: counted.append(write())) else students
+
+
+def _class_outputs(args: argparse.Namespace, batch: _Batch, results: list[Any], summary: Any, data: str) -> list[tuple[str, Callable[[], Any]]]:
+    """``(label, write)`` of each class-wide output asked for, the terminal report first."""
+    from gradcheck.grading.gradebook import render_summary, write_csv
+    from gradcheck.grading.render_json import render_json
+    from gradcheck.grading.render_junit import render_junit
+    from gradcheck.grading.report_html import write_report
+
+    lang = batch.lang
+    named: list[tuple[str | None, str, Callable[[], Any]]] = [
+        (args.json, "--json", lambda: _write_atomic(Path(args.json), render_json(results))),
+        (args.junit, "--junit", lambda: _write_atomic(Path(args.junit), render_junit(results))),
+        (args.csv, "--csv", lambda: write_csv(results, _parent_made(Path(args.csv)))),
+        (args.summary, "--summary", lambda: _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))),
+        (getattr(args, "report", None), "--report", lambda: write_report(results, Path(args.report), lang=lang, data=data)),
+    ]
+    out = [("the terminal report", lambda: _print_report(results, summary, lang))] if not args.quiet and results else []
+    return out + [(f"{option} {path}", write) for path, option, write in named if path]
+
+
+def _parent_made(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _print_report(results: list[Any], summary: Any, lang: str) -> None:
+    """The terminal report on stdout (then the class summary, for more than one submission)."""
+    from rich.console import Console
+
+    from gradcheck.grading.gradebook import render_summary
+    from gradcheck.grading.render_text import print_report
+
+    console = Console(highlight=False)
+    print_report(results, console=console, lang=lang)
+    if len(results) > 1:
+        console.print(render_summary(summary, lang=lang), markup=False)
+
+
+def _student_outputs(args: argparse.Namespace, batch: _Batch, order: list[int]) -> int:
+    """``--feedback`` and ``--gradescope``: each student's own file; returns how many could not be written."""
+    from gradcheck.grading.identity import output_names
+    from gradcheck.grading.render_gradescope import write_gradescope
+    from gradcheck.grading.render_markdown import render_markdown
+
+    names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
+    failed = 0
     if args.feedback:
         out = Path(args.feedback)
-        out.mkdir(parents=True, exist_ok=True)
-        unwritten += _each_student(order, lambda i: _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang)),
-                                   batch)
+        made = _write_one(f"--feedback {out}", lambda: out.mkdir(parents=True, exist_ok=True))
+        failed += _each_student(order, lambda i: _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=batch.lang)),
+                                batch) if made else len(order)
     if args.gradescope:
-        unwritten += _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
-    return unwritten + (_write_lms(args, batch, results) if args.lms else 0)
+        failed += _counted(f"--gradescope {args.gradescope}", lambda: _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope),
+                           len(order))
+    return failed
 
 
 def _each_student(order: list[int], write: Callable[[int], Any], batch: _Batch) -> int:
@@ -708,9 +782,9 @@ def _each_student(order: list[int], write: Callable[[int], Any], batch: _Batch) 
     for i in order:
         try:
             write(i)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stops one student's file (a long name, a full disk, a bug) stops only it
             failed += 1
-            print(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {exc}; "
+            print(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {type(exc).__name__}: {exc}; "
                   "the other students' files are written", file=sys.stderr)
     return failed
 

@@ -85,6 +85,12 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "The submission raised an exception: {error}",
         "ko": "제출물 실행 중 예외가 발생했습니다: {error}",
     },
+    "error.grader": {
+        "en": "The grader itself failed while grading this submission; this is no verdict on the code (0 points until the "
+              "instructor grades it again): {error}",
+        "ko": "이 제출물을 채점하는 동안 채점기 자체에 오류가 났습니다. 코드에 대한 판정이 아닙니다 (담당 교수자가 다시 채점할 때까지 "
+              "0점): {error}",
+    },
     "timeout": {
         "en": "The submission did not finish within the time limit of {seconds} s.",
         "ko": "제출물이 제한 시간 {seconds}초 안에 끝나지 않았습니다.",

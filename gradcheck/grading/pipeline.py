@@ -70,6 +70,7 @@ __all__ = [
     "grade_submission",
     "file_sha256",
     "refused_result",
+    "grader_failure_result",
 ]
 
 #: Notes kept per submission.
@@ -465,11 +466,20 @@ def _global_use(model: Any, points: Sequence[TestPoint], outcomes: Sequence[Call
 
 
 def _exact_at(model: Any, point: TestPoint, got: Any, name: str, x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether ``got`` is the exact gradient ``name`` at the point's parameters and the data ``x``, ``y`` (a module's globals).
+
+    A global of huge values (``np.full((4, 2), 1e308)``) overflows the
+    reference: a non-finite exact gradient is no finding (rt26 F8), never an
+    error of the grading (which would cost the submission its row).
+    """
     if len(x) != len(y):
         return False
     try:
-        expected = model.backward(point.params, np.array(x, dtype=np.float64), np.array(y, dtype=np.float64))[name]
-    except (ValueError, IndexError):  # the global does not fit the model after all
+        with np.errstate(all="ignore"):  # the overflow is the answer "no", not a warning for the instructor
+            expected = np.asarray(model.backward(point.params, np.array(x, dtype=np.float64), np.array(y, dtype=np.float64))[name])
+    except (ValueError, IndexError, TypeError):  # the global does not fit the model after all
+        return False
+    if expected.dtype.kind not in "fc" or not np.all(np.isfinite(expected)):
         return False
     return diagnose_parameter(name, got, expected, batch_size=len(x)).code == "correct"
 
@@ -1261,15 +1271,35 @@ def refused_result(identity: str, problem: str, assignment: Any, *, seed: int = 
     >>> r.verdict, r.score, r.max_score, r.messages
     ('missing', 0.0, 4.0, ('several candidate files: a.py, b.py',))
     """
-    from gradcheck.diagnose import Diagnosis
+    return _unrun_result(identity, Diagnosis("missing", "", problem), assignment, seed=seed, lang=lang, student_id=student_id)
 
+
+def grader_failure_result(identity: str, error: str, assignment: Any, *, seed: int = 0, lang: str = "en", student_id: str = "") -> SubmissionResult:
+    """The row of a submission whose grading raised an exception in the grader itself (rt26 F8).
+
+    Verdict ``error`` (so it is listed under "needs a human look"), nothing
+    earned, the assignment's ``max_score``; the message says the grader
+    failed (``error``'s first line), not the submission.  Every submission
+    gets exactly one row, whatever fails.
+
+    >>> from gradcheck.grading.assignment import parse_assignment
+    >>> r = grader_failure_result("kim.py", "ValueError: boom\\n  traceback", parse_assignment({"model": "xor_2layer"}))
+    >>> r.verdict, r.score, r.max_score, r.messages[0].startswith("The grader itself failed"), r.messages[0].endswith("ValueError: boom")
+    ('error', 0.0, 4.0, True, True)
+    """
+    lines = str(error).strip().splitlines()
+    d = runtime_diagnosis("error", lang=lang, template="error.grader", error=lines[0] if lines else "unknown error")
+    return _unrun_result(identity, d, assignment, seed=seed, lang=lang, student_id=student_id)
+
+
+def _unrun_result(identity: str, d: Diagnosis, assignment: Any, *, seed: int, lang: str, student_id: str) -> SubmissionResult:
+    """A result in which every parameter (and the forward check) gets ``d`` and 0: the verdict is ``d.code``, the message ``d.message``."""
     model = assignment.reference_model()
     policy = ScoringPolicy.from_mapping(assignment.scoring_options())
-    d = Diagnosis("missing", "", problem)
     s = score({k: d for k in model.param_shapes}, policy=policy, forward=d if policy.forward_points > 0 else None, runtime=d)
     return SubmissionResult(
-        submission=identity, model=assignment.model, seed=int(seed), score=s.score, max_score=s.max_score, diagnoses=("missing",),
-        parameters=s.parameters, forward=s.forward, verdict="missing", messages=(problem,), lang=lang, title=assignment.title, student_id=student_id,
+        submission=identity, model=assignment.model, seed=int(seed), score=s.score, max_score=s.max_score, diagnoses=(d.code,),
+        parameters=s.parameters, forward=s.forward, verdict=d.code, messages=(d.message,), lang=lang, title=assignment.title, student_id=student_id,
     )
 
 

@@ -158,7 +158,9 @@ def test_a_grader_failure_is_exit_1_and_spares_the_others(subs, tmp_path, monkey
     assert rc == 1
     assert "grading 'good.py'" in capsys.readouterr().err
     rows = list(csv.DictReader((tmp_path / "g.csv").open(encoding="utf-8-sig")))
-    assert [r["submission"] for r in rows] == ["broken.py", "notebook.py"]
+    # the grader's failure is good.py's row (0, "error", needs a human look), never a missing row (rt26 F8)
+    assert [(r["submission"], r["verdict"]) for r in rows] == [("broken.py", "syntax"), ("good.py", "error"), ("notebook.py", "ok")]
+    assert rows[1]["score"] == "0"
 
 
 def test_korean_feedback_and_single_gradescope_file(subs, tmp_path):
