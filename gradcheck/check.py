@@ -47,6 +47,7 @@ from gradcheck.numeric import (
     check_noise_scale,
     default_step,
     function_gradients,
+    gradient_reach,
     needs_refining,
     representable_step,
     to_scalar,
@@ -581,7 +582,7 @@ def check_point(
     else:
         checks, numeric = _fast_point(point, analytic, tols, rng=rng, probes=probes, precision=precision)
         checks = explain(checks, analytic, numeric, batch_size=n_samples)
-    checks, found, said = _bars_said(checks, numeric, analytic)
+    checks, found, said = _bars_said(checks, numeric, analytic, point.params, EPS64 * max(abs(point.f0), scale))
     problems += found
     warns += said
     checks, unread = _unread(checks, analytic, numeric, point, seed)
@@ -720,16 +721,24 @@ def _bars_note(c: ParamCheck, numeric: NumericGradient, analytic: np.ndarray) ->
 
 
 def _bars_said(checks: tuple[ParamCheck, ...], numeric: Mapping[str, NumericGradient],
-               analytic: Mapping[str, np.ndarray]) -> tuple[tuple[ParamCheck, ...], list[str], list[str]]:
+               analytic: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
+               ulp: float) -> tuple[tuple[ParamCheck, ...], list[str], list[str]]:
     """What the error bars of the tensors checked entry by entry say: each passing tensor's note
     (:func:`_bars_note`), a problem for those along which the loss did not move (:func:`_unmoved_problem`), and a
     warning for the others with entries that could not be resolved (:func:`_unresolved_warning`).
+
+    Neither problem nor warning for a tensor whose analytic gradient cannot move the loss by ``ulp`` (``eps`` times
+    the larger of ``|f|`` and the size the check counts its noise at: one rounding of the loss) even along a move of
+    the tensor's own size (:func:`gradcheck.numeric.gradient_reach`): that is a zero gradient to the loss, and a
+    right one is often rounding residue (a bias every logit shares has a softmax loss's gradient ``sum(p) - 1``,
+    1e-17 .. 1e-16, and a loss that moves not at all along it: a right gradient was said "could not be checked").
 
     Returns the checks with their notes, the problems and the warnings.
     """
     entrywise = {c.name for c in checks if c.mode == "full" and c.name in numeric}
     checks = tuple(_bars_note(c, numeric[c.name], analytic[c.name]) if c.name in entrywise else c for c in checks)
-    unresolved = _unresolved_entries(tuple(c for c in checks if c.name in entrywise), numeric, analytic)
+    shown = tuple(c for c in checks if c.name in entrywise and gradient_reach(analytic[c.name], params[c.name]) > ulp)
+    unresolved = _unresolved_entries(shown, numeric, analytic)
     unmoved = [k for k, wide in unresolved.items() if wide.all() and not np.any(numeric[k].value)]
     return checks, _unmoved_problem(unmoved), _unresolved_warning({k: m for k, m in unresolved.items() if k not in unmoved})
 

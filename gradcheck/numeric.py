@@ -32,6 +32,7 @@ __all__ = [
     "refine_kinks",
     "representable_step",
     "widen_unresolved",
+    "gradient_reach",
     "to_scalar",
     "unresolved",
 ]
@@ -416,6 +417,22 @@ def widen_unresolved(grads: Mapping[str, NumericGradient], fill: Fill, f0: float
         better = (acceptance_width(w) < acceptance_width(grads[k])) & wide[k]
         out[k] = _merged(grads[k], np.flatnonzero(better.reshape(-1)), _entries_of(w, better), kink="replace")
     return out
+
+
+def gradient_reach(analytic: np.ndarray, point: np.ndarray) -> float:
+    """``sum(max(|p_i|, 1) |a_i|)``: by how much, to first order, the gradient ``analytic`` says the loss changes
+    along a move of every entry by its own size (``max(|p_i|, 1)``, the unit of the check's steps) in the direction
+    of the gradient's signs; no move of that size in any direction changes it more.
+
+    Fast mode's probes move each entry by at most that much (:func:`gradcheck.directional.unresolved_probes`), and
+    a gradient that cannot move the loss by its rounding even there is no gradient the loss can show
+    (:func:`gradcheck.check.check_point`).
+
+    >>> gradient_reach(np.array([1e-17, -2.0]), np.array([0.5, 3.0]))
+    6.0
+    """
+    return float(np.sum(np.maximum(np.abs(np.asarray(point, dtype=np.float64)), 1.0).reshape(-1)
+                        * np.abs(np.asarray(analytic, dtype=np.float64)).reshape(-1)))
 
 
 def too_wide(grad: NumericGradient, largest: float | None = None) -> np.ndarray:

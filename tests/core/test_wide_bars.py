@@ -118,3 +118,32 @@ def test_fast_mode_probes_that_cannot_resolve_a_tensor_fall_back_to_its_entries(
     assert not r.passed and any(p.startswith("w could not be checked") for p in r.problems), r.problems
     ok = check_gradients(lambda p: float(np.sum(np.tanh(p["w"]))), {"w": grad}, {"w": w}, mode="fast")
     assert ok["w"].mode == "fast" and ok.passed == (factor == 1.0)  # without the constant: the probes decide
+
+
+Z = np.random.default_rng(3).normal(size=(6, 4))
+Y = np.random.default_rng(3).integers(0, 4, 6)
+
+
+def shared_bias_loss(p: dict[str, np.ndarray]) -> float:
+    """Softmax cross-entropy of logits ``Z @ W + c``: ``c`` shifts every logit, so the loss does not depend on it."""
+    s = Z @ p["W"] + p["c"][0]
+    s = s - s.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(Y)), Y]))
+
+
+def shared_bias_grad(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    s = Z @ p["W"] + p["c"][0]
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    d = e / e.sum(axis=1, keepdims=True)
+    d[np.arange(len(Y)), Y] -= 1.0
+    d /= len(Y)
+    return {"W": Z.T @ d, "c": np.array([d.sum()])}  # dc = sum(p) - 1 = 0, computed: rounding residue
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_zero_gradient_computed_as_rounding_residue_passes(seed: int) -> None:
+    p = {"W": np.random.default_rng(seed).normal(size=(4, 4)), "c": np.array([0.3])}
+    g = shared_bias_grad(p)
+    assert 0.0 < abs(g["c"][0]) < 1e-15  # the premise: residue, and a loss that does not move along c at all
+    r = check_gradients(shared_bias_loss, g, p)
+    assert r.passed and not r.problems and not r.warnings, (r.problems, r.warnings)
