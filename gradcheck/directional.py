@@ -727,15 +727,24 @@ def unresolved_probes(check: ParamCheck, analytic: np.ndarray, point: np.ndarray
     Every probe direction ``v`` has entries ``|v_i| <= max(|p_i|, 1)``
     (:func:`draw_directions`; rank-one probes only where ``|p| <= 1``, with
     weights at most 1), so no directional derivative of the analytic gradient
-    exceeds ``reach = sum(max(|p_i|, 1) |a_i|)`` (:func:`~gradcheck.numeric.gradient_reach`).  Where every counted probe's
-    threshold is at least :data:`~gradcheck.numeric.WIDEN_WHEN` of that
-    (the loss's rounding over the step is as large as any derivative a probe
-    can show: a constant ``1e12`` added to the loss, rt25 F10, where a
+    exceeds ``reach = sum(max(|p_i|, 1) |a_i|)``
+    (:func:`~gradcheck.numeric.gradient_reach`).  A probe's threshold ``c``
+    is its tolerance plus the difference it measured, over ``1 - rtol``
+    (:class:`~gradcheck.results.FastGuarantee`); a passing probe's difference
+    is within its tolerance, so its error-bar part ``k error`` is at least
+    ``c (1 - rtol) / 2`` less its floor, ``atol sum|v| + rtol sum|a v|`` (at
+    most ``atol sum(max(|p|, 1)) + rtol reach``: a large ``rtol`` of the
+    user's is no rounding of the loss).  Where that is at least
+    :data:`~gradcheck.numeric.WIDEN_WHEN` of ``reach`` for every counted
+    probe (the loss's rounding over the step is as large as any derivative a
+    probe can show: a constant ``1e12`` added to the loss, rt25 F10, where a
     gradient twice too large passed fast mode with no word), the probes could
     not resolve the tensor, and it is checked entry by entry, where the
-    entries that cannot be resolved are said (:func:`gradcheck.check.check_point`).  Not where ``reach`` is at
-    most ``ulp`` (one rounding of the loss): a gradient that cannot move the loss even along a move of the tensor's
-    own size is a zero gradient to it (a tensor the loss does not read would otherwise be checked entry by entry).
+    entries that cannot be resolved are said (:func:`gradcheck.check.check_point`).
+    Not where ``reach`` is at most ``ulp`` (one rounding of the loss): a
+    gradient that cannot move the loss even along a move of the tensor's own
+    size is a zero gradient to it (a tensor the loss does not read would
+    otherwise be checked entry by entry).
 
     >>> from gradcheck.compare import Tolerance
     >>> c = ParamCheck(name="w", shape=(100,), mode="fast", passed=True, n_entries=4, n_failed=0, n_kinks=0,
@@ -743,18 +752,19 @@ def unresolved_probes(check: ParamCheck, analytic: np.ndarray, point: np.ndarray
     ...                tolerance=Tolerance(), guarantee=FastGuarantee(thresholds=(3.5e3,) * 4, unit=1.0, n_entries=100))
     >>> unresolved_probes(c, np.full(100, 2.0), np.zeros(100))[:40]
     "fast mode's probes could not resolve w: "
-    >>> unresolved_probes(c, np.full(100, 100.0), np.zeros(100)) is None  # reach 1e4: thresholds below half of it
+    >>> unresolved_probes(c, np.full(100, 100.0), np.zeros(100)) is None  # reach 1e4: bars below half of it
     True
     """
-    g = check.guarantee
+    g, tol = check.guarantee, check.tolerance
     if not check.passed or g is None or not g.thresholds:
         return None
     reach = gradient_reach(analytic, point)
-    if reach <= ulp or min(g.thresholds) < WIDEN_WHEN * reach:
+    floor = tol.atol * float(np.sum(np.maximum(np.abs(np.asarray(point, dtype=np.float64)), 1.0))) + tol.rtol * reach
+    bars = min(g.thresholds) * (1.0 - tol.rtol) / 2.0 - floor
+    if reach <= ulp or bars < WIDEN_WHEN * reach:
         return None
-    return (f"fast mode's probes could not resolve {check.name}: each probe's threshold (at least "
-            f"{min(g.thresholds):.3g}) is at least half the largest directional derivative a probe can show "
-            f"({reach:.3g}): checked entry by entry")
+    return (f"fast mode's probes could not resolve {check.name}: each probe's error bar (at least {bars:.3g}) is at "
+            f"least half the largest directional derivative a probe can show ({reach:.3g}): checked entry by entry")
 
 
 def fast_check(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, *, rng: np.random.Generator,
