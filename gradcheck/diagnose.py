@@ -314,7 +314,13 @@ def is_exact_mistake(d: Diagnosis) -> bool:
     exact only when the finite difference itself would be ``correct``.  The
     grader keeps such a diagnosis when the forward count is the only
     evidence of a numerical gradient (a gradient check left in backward,
-    rt26 F7).
+    rt26 F7).  Measured (``python benchmarks/numerical_slips.py 5``):
+    honest slips (the test corpus's, rt26's) fit to at most 1.4e-13
+    (``activation``; ``sign`` 2.3e-15), 72 times inside; of 23,176
+    numerical tensors negated or scaled by 2 or ``N`` (central, forward,
+    4-point and Richardson differences, h = 1e-2 .. 1e-7, every reference
+    model up to 200 parameters), 4,071 fit exactly, every one of them a
+    finite difference that is itself ``correct`` by value.
 
     >>> r = np.array([[0.5, -1.25, 2.0]])
     >>> is_exact_mistake(diagnose_parameter("W", -r, r)), is_exact_mistake(diagnose_parameter("W", -r * (1 + 1e-9), r))
