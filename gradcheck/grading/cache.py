@@ -102,7 +102,7 @@ def _owner_only(st: os.stat_result, what: str, path: Path, forbidden: int) -> No
                             "someone else could have made or replaced it; delete it (a new key is made) or grade with --no-cache")
     if st.st_mode & forbidden:
         raise CacheKeyError(f"the cache key's {what} {str(path)!r} has mode {stat.S_IMODE(st.st_mode):04o}: other users could "
-                            f"{'read' if forbidden == 0o077 else 'replace'} it; it must be the grader's alone "
+                            f"{'read or change' if forbidden == 0o077 else 'replace what is in'} it; it must be the grader's alone "
                             f"({'0600' if forbidden == 0o077 else '0700'}): delete it (a new key is made) or grade with --no-cache")
 
 
