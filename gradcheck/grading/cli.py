@@ -484,7 +484,19 @@ def _open_cache(args: argparse.Namespace) -> Any:
         print(f"gradcheck grade: warning: the cache {thing} {str(what)!r} lies inside {str(folder)!r}, a folder being graded: the cache "
               "is not used (set XDG_CACHE_HOME / XDG_STATE_HOME or --cache outside it)", file=sys.stderr)
         return None
+    _note_old_layout(directory, given=bool(args.cache))
     return ResultCache(directory)
+
+
+def _note_old_layout(directory: Path, *, given: bool) -> None:
+    """One note when a cache of the layout before the per-user key is in view: its key and entries are not trusted (rt26 F9)."""
+    from gradcheck.grading.cache import key_path
+
+    old = directory if given else Path(".gradcheck-cache")
+    if (old / ".hmac-key").exists():
+        print(f"gradcheck grade: note: {str(old)!r} holds a key of its own (.hmac-key: a cache of gradcheck's former layout, or one "
+              f"someone else made): not trusted; the cache is {str(directory)!r}, signed with your key {str(key_path())!r} only",
+              file=sys.stderr)
 
 
 def _graded_folder_holding(paths: Sequence[str], candidates: Sequence[Path]) -> tuple[Path, Path] | None:

@@ -127,7 +127,8 @@ def test_the_rt26_repository_with_its_own_cache_is_graded_afresh_from_inside_it(
     assert _score(out) == WRONG_SCORE
     assert list(default_cache_dir().glob("*.json"))  # the grader's own cache was used ...
     assert sorted(p.name for p in (repo / ".gradcheck-cache").iterdir()) == sorted({*(p.name for p in forged.iterdir()), ".hmac-key", "cache-key"})
-    capsys.readouterr()  # ... and the student's named explicitly is refused, not read
+    assert "holds a key of its own" in capsys.readouterr().err  # ... the student's is named as not trusted,
+    # and, named explicitly, refused, not read
     assert grade("hw1.py", "--model", "xor_1layer", "--isolation", level, "--quiet", "--cache", ".gradcheck-cache", "--json", out) == 2
     assert "lies inside" in capsys.readouterr().err
 
