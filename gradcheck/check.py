@@ -539,6 +539,8 @@ def check_point(
     ``rediagnose(checks, analytic, numeric)``: the caller's own reading of a full-mode check's diagnoses, from
     what only it can see (check_net: each sample's loss, :func:`gradcheck.logeps.explain_log_epsilon`).
     """
+    # Long: the stages (determinism, precision and bars, gradients, verdicts, ties) in the order they
+    # depend on each other; they share a dozen locals, which each part would otherwise take as arguments.
     problems = list(problems)
     warns: list[str] = []
     point.f0 = point.value()
