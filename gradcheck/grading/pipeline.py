@@ -1052,6 +1052,8 @@ def _call_failure_detail(res: Any, limits: Any) -> dict[str, Any]:
         return {"megabytes": limits.memory_bytes >> 20, **later}
     if res.status == "output" and call > 0:
         return {"template": "output.session", "limit": limits.output_bytes, "call": call}
+    if later:  # crash.call names the call: the sandbox's own words need not say it again ("died of SIGSEGV during call 3")
+        return {**later, "error": str(res.message).replace(f" during call {call}", "")}
     return later
 
 
