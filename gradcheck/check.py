@@ -419,7 +419,8 @@ def check_gradients(
     say ``strict=True`` to refuse it).  So is one that returns float64 values
     but rounds at float32's level, measured along a ray of tiny steps (it casts
     its float64 arguments to float32 inside: :func:`_given_below_float64`),
-    with a warning that says so; a float64 loss costs no calls for this.
+    with a warning that says so (refused under ``strict=True``); a float64
+    loss costs no calls for this.
 
     Parameters
     ----------
