@@ -4,9 +4,8 @@ A failed gradient is a ``<failure>`` whose ``type`` is the diagnosis code and
 whose ``message`` is the sentence; a submission that did not run gets one
 ``<error>`` testcase with the runtime verdict; deductions are failed
 testcases of their own.  The XML is built with :mod:`xml.etree`, so every
-string is escaped; a student's control characters already arrive as visible
-escapes (:mod:`gradcheck.grading.safetext`, applied by the result objects),
-and any other character XML 1.0 forbids is removed.
+string is escaped, and characters XML 1.0 forbids (control characters a
+student's exception text may contain) are removed.
 
 Examples
 --------
@@ -15,7 +14,7 @@ Examples
 >>> p = ParameterResult("W1", "failed", "sign", "W1 <wrong> & \\x00 sign", 0.0, 1.0)
 >>> root = ET.fromstring(render_junit([SubmissionResult("a.py", "m", 0, 0.0, 1.0, ("sign",), (p,))]))
 >>> root.find("testsuite/testcase/failure").get("message")
-'W1 <wrong> & \\\\x00 sign'
+'W1 <wrong> &  sign'
 """
 from __future__ import annotations
 
