@@ -19,8 +19,11 @@ graded in parallel (``--jobs``, default: all cores), each in its own
 sandbox, by worker processes that are the grader's own fresh interpreters
 (:mod:`gradcheck.grading._pool`: safe beside any thread of the caller, and
 they never re-run the caller's script); a progress bar runs on stderr.  Every finished result is stored in
-an authenticated cache (:mod:`gradcheck.grading.cache`, default
-``.gradcheck-cache``), so an interrupted run picks up where it stopped;
+an authenticated cache (:mod:`gradcheck.grading.cache`, default the
+user's ``~/.cache/gradcheck/grades``; signed with the user's own key,
+``~/.local/state/gradcheck/cache-key``, never one found in a cache
+directory; a ``--cache DIR`` inside a folder being graded is refused), so
+an interrupted run picks up where it stopped;
 ``--regrade errors`` grades again the submissions whose cached verdict is
 ``error``, ``crash``, ``timeout`` or ``memory``, ``--regrade all`` every one.
 
@@ -70,12 +73,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-__all__ = ["register", "run", "collect_files", "UsageError", "SUFFIXES", "DEFAULT_CACHE", "REGRADE_VERDICTS", "GradingJob"]
+__all__ = ["register", "run", "collect_files", "UsageError", "SUFFIXES", "REGRADE_VERDICTS", "GradingJob"]
 
 #: File types a directory contributes.
 SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
-#: Default cache directory (relative to the working directory).
-DEFAULT_CACHE = ".gradcheck-cache"
 #: Cached verdicts ``--regrade errors`` grades again (they may come from the machine, not the student).
 REGRADE_VERDICTS: frozenset[str] = frozenset({"error", "crash", "timeout", "memory"})
 
@@ -106,7 +107,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--jobs", type=positive_int, default=None, help="parallel submissions (default: all cores)")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="S", help="seconds per call (wall clock and CPU)")
     p.add_argument("--memory", type=positive_int, default=None, metavar="MB", help="memory limit per submission")
-    p.add_argument("--cache", metavar="DIR", default=DEFAULT_CACHE, help=f"result cache for resuming (default {DEFAULT_CACHE})")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="result cache for resuming (default $XDG_CACHE_HOME/gradcheck/grades, else ~/.cache/gradcheck/grades; "
+                        "never inside a folder being graded)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--regrade", choices=("errors", "all"), default=None,
                    help="grade again what the cache holds: errors (verdict error, crash, timeout or memory) or all")
@@ -262,7 +265,7 @@ class _Batch:
     cache: Any
     results: dict[int, Any]
     failures: list[tuple[str, str]]
-    keys: dict[int, str]
+    inputs: dict[int, dict[str, Any]]  # what each job's result depends on (its cache key's preimage)
 
 
 def _isolation_level(args: argparse.Namespace) -> str:
@@ -310,7 +313,7 @@ def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
 def _outputs(args: argparse.Namespace) -> list[str]:
     """Every path this run writes (its files and folders, the cache): never read as a submission."""
     named = [args.json, args.junit, args.csv, args.summary, getattr(args, "report", None), args.feedback, args.gradescope,
-             None if args.no_cache else args.cache]
+             None if args.no_cache else _cache_dir(args)]
     if args.lms:
         named.append(args.lms_file or f"{args.lms}-grades.csv")
     return [str(p) for p in named if p]
@@ -355,7 +358,7 @@ def _load_overrides(args: argparse.Namespace, assignment: Any) -> list[Any]:
 
 def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob]]:
     """Cached results into ``batch.results``, refused submissions too; the jobs left to grade."""
-    from gradcheck.grading.cache import cache_key
+    from gradcheck.grading.cache import cache_inputs, cache_key
     from gradcheck.grading.pipeline import file_sha256, refused_result
     from gradcheck.grading.sandbox import helper_name
 
@@ -369,10 +372,10 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
             batch.results[i] = refused_result(sub.identity, why, batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
             continue
         extra = {helper_name(f, sub.path.parent): file_sha256(f) for f in sub.extra_files}  # lib/act.py and act.py are two files
-        key = cache_key(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)
-        batch.keys[i] = key
+        inputs = cache_inputs(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)
+        batch.inputs[i] = inputs
         if batch.cache is not None and args.regrade != "all":
-            cached = batch.cache.get(key)
+            cached = batch.cache.get(cache_key(inputs), inputs)
             if cached is not None and not (args.regrade == "errors" and cached.verdict in REGRADE_VERDICTS):
                 batch.results[i] = replace(cached, submission=sub.identity, student_id=sub.student_id)
                 continue
@@ -408,12 +411,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"gradcheck grade: {exposed}", file=sys.stderr)
     try:
         cache = _open_cache(args)
+    except UsageError as exc:
+        return _fail(args, 2, str(exc))
     except OSError as exc:
-        return _fail(args, 2, f"cannot use the cache directory {args.cache!r}: {exc}")
+        return _fail(args, 2, f"cannot use the cache {str(_cache_dir(args))!r}: {exc}")
     with staged(subs) as local:  # helper modules under the names they are imported by, while grading
         batch = _Batch(local, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                        args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
         todo = _plan(args, batch)
+        _warn_rejected(batch)
         stop = _preflight(args, batch) if todo else None
         if stop is None:
             with adopt_orphans(args.isolation):  # process: what a submission left running dies before any output is written
@@ -446,23 +452,88 @@ def _weak_isolation_warning() -> str:
     )
 
 
-def _open_cache(args: argparse.Namespace) -> Any:
-    """The run's :class:`ResultCache`; ``None`` with ``--no-cache``, and at ``process`` (with a warning saying why).
+def _cache_dir(args: argparse.Namespace) -> Path:
+    """The run's cache directory: ``--cache DIR``, else the user's own (:func:`~gradcheck.grading.cache.default_cache_dir`)."""
+    from gradcheck.grading.cache import default_cache_dir
 
-    At ``process`` the code under grade runs as the grader's user and can read
-    the cache's HMAC key (``DIR/.hmac-key``), so it could sign a forged entry:
-    such a cache is neither read nor written (nor its key created).
+    return Path(args.cache) if args.cache else default_cache_dir()
+
+
+def _open_cache(args: argparse.Namespace) -> Any:
+    """The run's :class:`ResultCache`; ``None`` with ``--no-cache``, at ``process`` and inside a folder being graded (each with a warning).
+
+    At ``process`` the code under grade runs as the grader's user and could
+    read the grader's cache key, then sign a forged entry: such a cache is
+    neither read nor written, and the key is deleted first (caches made
+    under it are graded afresh by the next run at a stronger level).
+
+    Raises
+    ------
+    UsageError
+        When ``--cache DIR`` lies inside a folder being graded (the default
+        directory or the key there: a warning, and no cache).
+    OSError
+        When the directory or the key cannot be made, read or trusted
+        (:class:`~gradcheck.grading.cache.CacheKeyError`).
     """
-    from gradcheck.grading.cache import KEY_FILE, ResultCache
+    from gradcheck.grading.cache import ResultCache, key_path, retire_key
 
     if args.no_cache:
         return None
+    directory = _cache_dir(args)
     if args.isolation == "process":
-        print(f"gradcheck grade: warning: the cache {args.cache!r} is neither read nor written at isolation 'process': its key "
-              f"({KEY_FILE}) is readable by the code under grade, which could sign a forged grade (use 'uid' or 'namespaces' to cache)",
+        retired = retire_key()
+        print(f"gradcheck grade: warning: the cache {str(directory)!r} is neither read nor written at isolation 'process': the code "
+              f"under grade runs as your user and could read the cache key {str(key_path())!r}, then sign a forged grade (use 'uid' or "
+              f"'namespaces' to cache){'; that key was deleted, so a later run grades its cached results afresh' if retired else ''}",
               file=sys.stderr)
         return None
-    return ResultCache(args.cache)
+    found = _graded_folder_holding(args.paths, [directory, key_path()])
+    if found is not None:
+        what, folder = found
+        thing = "directory" if what == directory else "key"
+        if args.cache and thing == "directory":
+            raise UsageError(f"--cache {args.cache}: the cache directory lies inside {str(folder)!r}, a folder being graded, where whoever "
+                             "handed it in could have put entries; give --cache a directory outside it (or leave --cache out for your "
+                             "own cache), or grade with --no-cache")
+        print(f"gradcheck grade: warning: the cache {thing} {str(what)!r} lies inside {str(folder)!r}, a folder being graded: the cache "
+              "is not used (set XDG_CACHE_HOME / XDG_STATE_HOME or --cache outside it)", file=sys.stderr)
+        return None
+    _note_old_layout(directory, given=bool(args.cache))
+    return ResultCache(directory)
+
+
+def _note_old_layout(directory: Path, *, given: bool) -> None:
+    """One note when a cache of the layout before the per-user key is in view: its key and entries are not trusted (rt26 F9)."""
+    from gradcheck.grading.cache import key_path
+
+    old = directory if given else Path(".gradcheck-cache")
+    if (old / ".hmac-key").exists():
+        print(f"gradcheck grade: note: {str(old)!r} holds a key of its own (.hmac-key: a cache of gradcheck's former layout, or one "
+              f"someone else made): not trusted; the cache is {str(directory)!r}, signed with your key {str(key_path())!r} only",
+              file=sys.stderr)
+
+
+def _graded_folder_holding(paths: Sequence[str], candidates: Sequence[Path]) -> tuple[Path, Path] | None:
+    """The first of ``candidates`` inside a folder being graded (a folder given, or the folder of a file given), with that folder."""
+    folders = [p if p.is_dir() else p.parent for p in (Path(os.path.realpath(x)) for x in paths)]
+    for cand in candidates:
+        real = Path(os.path.realpath(cand))
+        for folder in folders:
+            if real == folder or folder in real.parents:
+                return cand, folder
+    return None
+
+
+def _warn_rejected(batch: _Batch) -> None:
+    """One warning for the cache entries found but not served (another key's, damaged, or made from other files)."""
+    from gradcheck.grading.cache import key_path
+
+    n = getattr(batch.cache, "rejected", 0)
+    if n:
+        print(f"gradcheck grade: warning: {n} cached result{'s' if n != 1 else ''} in {str(batch.cache.directory)!r} "
+              f"{'were' if n != 1 else 'was'} not signed with your cache key ({str(key_path())!r}), {'were' if n != 1 else 'was'} "
+              "damaged or did not match the files graded: ignored, graded afresh", file=sys.stderr)
 
 
 def _say(text: str) -> None:
@@ -631,6 +702,7 @@ Done = Callable[[int, GradingJob, "dict[str, Any] | None", str], None]
 
 def _recorder(batch: _Batch) -> Done:
     """The coordinator's callback for a finished job: keeps the result and writes the cache (workers never do)."""
+    from gradcheck.grading.cache import cache_key
     from gradcheck.grading.results import SubmissionResult
 
     def done(i: int, job: GradingJob, data: dict[str, Any] | None, error: str) -> None:
@@ -644,7 +716,7 @@ def _recorder(batch: _Batch) -> Done:
             return
         batch.results[i] = result
         if batch.cache is not None:
-            batch.cache.put(batch.keys[i], result)
+            batch.cache.put(cache_key(batch.inputs[i]), result, batch.inputs[i])
 
     return done
 

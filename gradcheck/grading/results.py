@@ -306,8 +306,7 @@ class SubmissionResult:
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "helper_hashes", tuple((str(n), str(h)) for n, h in self.helper_hashes))
         object.__setattr__(self, "review", tuple(self.review))
-        _make_safe(self, "submission", "model", "diagnoses", "verdict", "messages", "lang", "title", "isolation", "student_id", "helper_hashes",
-                   "review")
+        _make_safe(self, "submission", "model", "diagnoses", "verdict", "messages", "lang", "title", "isolation", "student_id", "helper_hashes")
 
     @property
     def passed(self) -> bool:

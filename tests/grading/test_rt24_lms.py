@@ -143,8 +143,10 @@ def test_a_memory_or_crash_verdict_after_calls_that_returned_says_which_call(out
 @pytest.mark.parametrize(("line", "verdicts", "detail"), [
     # a MemoryError the child catches leaves the session alive: the third call returns
     ("raise MemoryError", ["ok", "memory", "ok"], {"megabytes": FAST.memory_bytes >> 20, "template": "memory.call", "call": 2}),
-    ("import os; os._exit(0)", ["ok", "crash", "crash"], {"template": "crash.call", "call": 2}),  # the process ends: so do the calls
-    ("import sys; sys.exit(3)", ["ok", "crash", "crash"], {"template": "crash.call", "call": 2}),
+    ("import os; os._exit(0)", ["ok", "crash", "crash"],  # the process ends: so do the calls
+     {"template": "crash.call", "call": 2, "error": "backward(params, x, y) called os._exit(0), which ends the process"}),
+    ("import sys; sys.exit(3)", ["ok", "crash", "crash"],
+     {"template": "crash.call", "call": 2, "error": "backward(params, x, y) called sys.exit(3) (or exit()/quit()), which ends the process"}),
 ])
 def test_the_sandbox_says_which_call_ran_out_of_memory_or_crashed(tmp_path: Path, line: str, verdicts: list[str], detail: dict) -> None:
     # rt24 N6: the first call returns, the second fails
@@ -156,6 +158,16 @@ def test_the_sandbox_says_which_call_ran_out_of_memory_or_crashed(tmp_path: Path
     assert [o.verdict for o in outcomes] == verdicts
     assert outcomes[1].detail == detail
     assert outcomes[2].detail == (detail if verdicts[2] != "ok" else {})  # a dead session's later calls say the call that ended it
+
+
+def test_a_crash_the_sandbox_saw_names_the_call_once(tmp_path: Path) -> None:
+    # the sandbox's own message ("the process died of SIGSEGV during call 2") under crash.call's "during call 2"
+    code = ("import os, signal\nn = [0]\ndef backward(params, x, y):\n    n[0] += 1\n    if n[0] == 2:\n"
+            "        os.kill(os.getpid(), signal.SIGSEGV)\n    return {k: v * 0 for k, v in params.items()}\n")
+    with Sandbox(write_one(tmp_path, code), limits=FAST) as box:
+        r = grade_with(sandbox_caller(box), XOR2, submission="segv.py")
+    assert r.verdict == "crash"
+    assert r.messages[0] == "The calls before call 2 finished, but the submission's process died during call 2: the process died of SIGSEGV"
 
 
 def test_a_failure_at_the_first_call_names_no_call(tmp_path: Path) -> None:
