@@ -468,7 +468,7 @@ class Sandbox:
         self._phase_out: list[bytes] = []
         self._res_buf = bytearray()
         self._spec_json = spec.to_json()
-        loaded = load_submission(self.path, skip_loops=spec.skip_loops, skip_main=spec.skip_main)
+        loaded = load_submission(self.path, skip_loops=spec.skip_loops, skip_main=spec.skip_main, max_source=self.limits.source_bytes)
         self.notes = loaded.notes
         self._skipped_loops = loaded.skipped_loops
         verdict = self._precheck(loaded)
@@ -583,7 +583,7 @@ class Sandbox:
     def _precheck(self, loaded: LoadedSubmission) -> tuple[str, str] | None:
         name = self.path.name
         if loaded.error is not None:
-            return "syntax", f"{name}: {loaded.error}"
+            return loaded.error_verdict, f"{name}: {loaded.error}"
         if not loaded.cells or not any(c.source.strip() for c in loaded.cells):
             return "missing", f"{name} has no code: {self._expected()} was not found"
         runnable = [c for c in loaded.cells if c.syntax_error is None]
