@@ -2,9 +2,10 @@
 
 Run by :class:`gradcheck.grading.sandbox.Sandbox` as::
 
-    python -I -B -X utf8 _child.py CONFIG_JSON
+    python -I -B -X utf8 _child.py fd:N
 
-(``CONFIG_JSON``: the pipe descriptors, the limits and the harness's
+(``N``: a descriptor holding the configuration's JSON, read and closed by
+:func:`read_config` before anything else: the pipe descriptors, the limits and the harness's
 directories) in a fresh working directory, in its own session.  It never
 imports the harness: the wire format (``_wire.py``, beside this file) is
 loaded *by path*, with numpy, before anything else; then a meta-path blocker
@@ -1027,9 +1028,28 @@ def install_guards(s: Session) -> None:
     sys.argv = ["submission"]
 
 
+def read_config(arg: str) -> dict[str, Any]:
+    """The configuration named on the command line: ``fd:N``, a descriptor holding its JSON, read and closed.
+
+    Never the JSON itself: a command line is readable by every user (rt26 L10; the grader's
+    ``isolation.config_fd`` writes it; ``_launcher.py`` and ``_child.py`` each have this copy: neither imports anything of the harness).
+    """
+    if not arg.startswith("fd:"):
+        raise ValueError(f"the configuration must be given as fd:N, got {arg[:40]!r}")
+    fd = int(arg[3:])
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks))
+
+
 def main(argv: list[str]) -> None:
     global _W, _Mapping
-    config = json.loads(argv[1])
+    config = read_config(argv[1])
     for fd in (int(config["cmd_fd"]), int(config["res_fd"])):
         os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
     set_limits(int(config["memory"]), int(config["file_bytes"]), int(config["session_cpu"]), float(config["load_cpu"]))

@@ -638,6 +638,31 @@ class Launch:
     workdir: str | None  # a host directory the grader removes at the end (``None`` at ``namespaces``)
     lease: UidLease | None
     child_workdir: str  # the child's working directory, as the child sees it
+    fds: tuple[int, ...] = ()  # the launcher's and the child's configuration (:func:`config_fd`): to pass, then close
+
+
+def config_fd(config: dict[str, Any]) -> int:
+    """A descriptor to read ``config`` from (JSON, from its start): an unnamed file only its holders can read.
+
+    A command line is readable by every user (``/proc/PID/cmdline``): the
+    launcher's and the child's configuration (the harness's directories,
+    i.e. where the answer key is; the child's bootstrap) are handed over
+    through a descriptor instead (rt26 L10).  The caller closes it.
+    """
+    import json
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(json.dumps(config).encode("utf-8"))
+        f.flush()
+        fd = os.dup(f.fileno())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _config_arg(fd: int) -> str:
+    """How a command line names a configuration descriptor (read by ``read_config`` of ``_launcher.py`` and ``_child.py``)."""
+    return f"fd:{fd}"
 
 
 def _setpriv(iso: Isolation, lease: UidLease | None) -> list[str]:
@@ -672,8 +697,9 @@ def plan_launch(
     ``scripts`` maps ``"launcher"``, ``"child"`` and ``"wire"`` to the
     harness's files; ``child_config`` is completed with the paths the child
     sees; ``launcher_config`` (descriptors, lifeline) with the level's plan.
+    Both configurations go through descriptors (:attr:`Launch.fds`), never
+    on a command line.
     """
-    import json
     import tempfile
 
     lease = lease_uid() if iso.level is not Level.PROCESS and not iso.userns else None
@@ -700,13 +726,15 @@ def plan_launch(
             plan = expose_plan([*python_paths(), workdir], list(hide), answer_key_paths()) if iso.mount_ns else None
             cfg.update(uid=lease.uid, gid=lease.gid, nproc=nproc, cleanup=workdir, expose=plan, setsid=True)
             child_config["nproc"] = nproc
-        child_argv = [*prefix, sys.executable, "-I", "-B", "-X", "utf8", child_script, json.dumps(child_config)]
-        cfg.update(argv=child_argv, env=env)
-        argv = [sys.executable, "-I", "-S", "-B", str(scripts["launcher"]), json.dumps(cfg)]
+        child_fd = config_fd(child_config)
+        child_argv = [*prefix, sys.executable, "-I", "-B", "-X", "utf8", child_script, _config_arg(child_fd)]
+        cfg.update(argv=child_argv, env=env, fds=[*cfg["fds"], child_fd])
+        launcher_fd = config_fd(cfg)
+        argv = [sys.executable, "-I", "-S", "-B", str(scripts["launcher"]), _config_arg(launcher_fd)]
         if cfg.get("expose"):
             assert iso.unshare is not None
             argv = [iso.unshare, "--mount", "--", *argv]
-        return Launch(argv, env, workdir, workdir, lease, workdir)
+        return Launch(argv, env, workdir, workdir, lease, workdir, (child_fd, launcher_fd))
     except BaseException:
         if lease is not None:
             lease.release()
@@ -723,8 +751,6 @@ def _plan_namespaces(
     tmp_bytes: int,
     lease: UidLease | None,
 ) -> Launch:
-    import json
-
     python = os.path.realpath(sys.executable)
     files = {f"{NS_HOME}/{scripts[k].name}": scripts[k].read_text(encoding="utf-8") for k in ("child", "wire")}
     child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site", *ns_site_dirs()], nproc=nproc)
@@ -734,12 +760,15 @@ def _plan_namespaces(
     if lease is None:  # a non-root grader: a nested user namespace in which the child is an ordinary user
         assert iso.unshare is not None
         prefix = [iso.unshare, "--user", f"--map-user={NS_USER}", f"--map-group={NS_USER}", "--", *prefix]
-    child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", json.dumps(child_config)]
+    child_fd = config_fd(child_config)
+    child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", _config_arg(child_fd)]
     sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *(d for d, _ in ns_site_binds())]
     root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
     cfg = dict(
         launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,
         uid=uid, gid=gid, nproc=nproc, setsid=True,  # in a nested user namespace too: counted per namespace since Linux 5.14
+        fds=[*launcher_config["fds"], child_fd],
     )
-    argv = [*_unshare_ns(iso), python, "-I", "-S", "-B", str(scripts["launcher"]), json.dumps(cfg)]
-    return Launch(argv, env, "/", None, lease, "/tmp")
+    launcher_fd = config_fd(cfg)
+    argv = [*_unshare_ns(iso), python, "-I", "-S", "-B", str(scripts["launcher"]), _config_arg(launcher_fd)]
+    return Launch(argv, env, "/", None, lease, "/tmp", (child_fd, launcher_fd))

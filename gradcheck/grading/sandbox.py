@@ -611,6 +611,7 @@ class Sandbox:
             "harness_dirs": _harness_dirs(),
         }
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg", **{v: "1" for v in _THREAD_VARS}}
+        config_fds: tuple[int, ...] = ()
         try:
             launch = _iso.plan_launch(
                 self._isolation,
@@ -622,7 +623,7 @@ class Sandbox:
                 tmp_bytes=lim.file_bytes,
                 hide=[str(self.path.resolve().parent), os.getcwd()],
             )
-            self._p.tmpdir, self._p.lease = launch.workdir, launch.lease
+            self._p.tmpdir, self._p.lease, config_fds = launch.workdir, launch.lease, launch.fds
             lease_fds = (launch.lease.fd,) if launch.lease is not None else ()
             self._p.proc = subprocess.Popen(
                 launch.argv,
@@ -631,11 +632,11 @@ class Sandbox:
                 stderr=subprocess.STDOUT,
                 cwd=launch.cwd,
                 env=launch.env,
-                pass_fds=(cmd_r, res_w, life_r, *lease_fds),
+                pass_fds=(cmd_r, res_w, life_r, *lease_fds, *config_fds),
                 start_new_session=True,
             )
         finally:
-            for fd in (cmd_r, res_w, life_r):
+            for fd in (cmd_r, res_w, life_r, *config_fds):
                 os.close(fd)
 
     def _start(self, loaded: LoadedSubmission) -> None:
