@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = [
-    "Level", "AUTO", "LEVEL_CHOICES", "answer_key_paths", "readable_by_others", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
+    "Level", "AUTO", "LEVEL_CHOICES", "answer_key_paths", "readable_by_others", "readable_copies", "scan_roots", "SHARED_TMP", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
     "resolve", "available_levels", "UidLease", "lease_uid", "adopt_orphans",
 ]
 
@@ -516,6 +516,55 @@ def answer_key_paths(cwd: str | None = None) -> list[str]:
     return sorted(found)
 
 
+#: World-writable folders covered at ``uid`` with a mount namespace (the child's working folder, and a virtual
+#: environment there, bound back): every user's copies of the project there (clones, build folders, environments in
+#: ``/tmp``) are out of view (rt26 F5).  The child's ``TMPDIR`` is its working folder.
+SHARED_TMP: tuple[str, ...] = ("/tmp", "/var/tmp")
+#: Top-level folders :func:`readable_copies` never looks in (the system's; ``/proc``, ``/sys`` are not files).
+_NOT_SCANNED = frozenset({"/proc", "/sys", "/dev", "/run", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                          "/etc", "/boot", "/var", "/snap", "/nix"})
+#: How deep :func:`readable_copies` looks below each top-level folder, and how many folders it opens at most.
+SCAN_DEPTH = 4
+SCAN_FOLDERS = 20000
+
+
+def scan_roots(covered: "tuple[str, ...] | list[str]" = ()) -> list[str]:
+    """The top-level folders :func:`readable_copies` looks in: every one but the system's and ``covered``, plus ``/var/tmp``."""
+    tops = [e.path for e in _scandir("/") if e.is_dir(follow_symlinks=False) and e.path not in _NOT_SCANNED]
+    return sorted(t for t in [*tops, "/var/tmp"] if t not in covered and readable_by_others(t))
+
+
+def readable_copies(roots: "list[str] | tuple[str, ...]", *, depth: int = SCAN_DEPTH, budget: int = SCAN_FOLDERS) -> list[str]:
+    """Copies of the answer key the sandbox's user can read: folders holding ``reference_models/__init__.py`` (a clone,
+    a build folder, an environment's packages) and ``gradcheck-*.whl`` wheels, up to ``depth`` folders below each root.
+
+    Only folders others can search are entered (what the sandbox's user can reach); hidden folders are skipped;
+    at most ``budget`` folders are opened.  Real paths, sorted.
+    """
+    found: set[str] = set()
+    todo = [(os.path.realpath(r), 0) for r in roots]
+    while todo and budget > 0:
+        folder, level = todo.pop()
+        budget -= 1
+        for e in _scandir(folder):
+            if e.name.startswith(".") or e.is_symlink():
+                continue
+            if e.is_file() and e.name.startswith("gradcheck-") and e.name.endswith(".whl") and readable_by_others(e.path):
+                found.add(e.path)
+            elif e.is_dir() and e.name == "reference_models" and readable_by_others(os.path.join(e.path, "__init__.py")):
+                found.add(e.path)
+            elif e.is_dir() and level < depth and e.stat().st_mode & 0o001:
+                todo.append((e.path, level + 1))
+    return sorted(found)
+
+
+def _scandir(folder: str) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(folder))
+    except OSError:
+        return []
+
+
 def _subfolders(folder: str) -> list[str]:
     try:
         return [e.path for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
@@ -567,6 +616,26 @@ def site_dirs() -> list[str]:
     return [os.path.realpath(d) for d in site.getsitepackages() if os.path.isdir(d)]
 
 
+def base_site_dirs() -> list[str]:
+    """The base interpreter's own site-packages when this interpreter is a virtual environment's that does not use them.
+
+    A virtual environment made without ``--system-site-packages`` imports
+    only its own packages; at ``namespaces`` the child sees the base
+    interpreter's whole prefix (its standard library), and these are
+    covered there so that the child has the environment's packages only.
+    Empty outside a virtual environment (the base's packages are then the
+    :func:`site_dirs`).
+    """
+    import sysconfig
+
+    if os.path.realpath(sys.prefix) == os.path.realpath(sys.base_prefix):
+        return []
+    base = {"base": sys.base_prefix, "platbase": sys.base_prefix, "installed_base": sys.base_prefix, "installed_platbase": sys.base_prefix}
+    found = {os.path.realpath(sysconfig.get_path(k, vars=base)) for k in ("purelib", "platlib")}
+    used = set(site_dirs())
+    return sorted(d for d in found if os.path.isdir(d) and d not in used)
+
+
 #: Where the ``namespaces`` view has its own mounts (tmpfs ``/tmp``, ``/proc``, ``/dev``, the bootstrap).
 _NS_OWN = ("/tmp", "/proc", "/dev", "/run/gradcheck")
 
@@ -600,8 +669,10 @@ def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sour
         binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
     binds.extend((d, shown) for d, shown in ns_site_binds() if not _inside(d, prefix))
     # the answer key installed beside the packages the child imports: in view, so covered (a `cat` in a subprocess
-    # reads what the child's audit hook refuses to open)
-    covers = sorted({shown + key[len(src):] for src, shown in binds for key in answer_key_paths("/") if _inside(key, src) and key != src})
+    # reads what the child's audit hook refuses to open); and the base interpreter's own packages, which a virtual
+    # environment's interpreter does not use (rt26 F3: `sys.path.append(...)` gave the child the base's sympy)
+    hidden = [*answer_key_paths("/"), *base_site_dirs()]
+    covers = sorted({shown + key[len(src):] for src, shown in binds for key in hidden if _inside(key, src) and key != src})
     return {
         "base": _mount_base(sources),
         "binds": binds,
@@ -723,7 +794,7 @@ def plan_launch(
             child_config["wire"] = os.path.join(boot, scripts["wire"].name)
             os.chown(workdir, lease.uid, lease.gid)
             prefix = _setpriv(iso, lease)
-            plan = expose_plan([*python_paths(), workdir], list(hide), answer_key_paths()) if iso.mount_ns else None
+            plan = expose_plan([*python_paths(), workdir], [*hide, *SHARED_TMP], [*answer_key_paths(), *base_site_dirs()]) if iso.mount_ns else None
             cfg.update(uid=lease.uid, gid=lease.gid, nproc=nproc, cleanup=workdir, expose=plan, setsid=True)
             child_config["nproc"] = nproc
         child_fd = config_fd(child_config)
