@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = [
-    "Level", "AUTO", "LEVEL_CHOICES", "answer_key_paths", "readable_by_others", "readable_copies", "scan_roots", "SHARED_TMP", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
+    "Level", "AUTO", "LEVEL_CHOICES", "answer_key_paths", "readable_by_others", "readable_copies", "scan_roots", "uncovered_copies", "SHARED_TMP", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
     "resolve", "available_levels", "UidLease", "lease_uid", "adopt_orphans",
 ]
 
@@ -558,6 +558,22 @@ def readable_copies(roots: "list[str] | tuple[str, ...]", *, depth: int = SCAN_D
     return sorted(found)
 
 
+_found: list[list[str]] = []
+
+
+def uncovered_copies() -> list[str]:
+    """The readable copies (:func:`readable_copies`) outside :data:`SHARED_TMP`, looked for once per process.
+
+    At ``uid`` with a mount namespace each folder among them is covered with an
+    empty tmpfs too (:func:`plan_launch`); a wheel, a file, is only named in the
+    grader's warning (``preflight.answer_key_exposure``).
+    """
+    with _probe_lock:
+        if not _found:
+            _found.append(readable_copies(scan_roots(SHARED_TMP)))
+        return list(_found[0])
+
+
 def _scandir(folder: str) -> list[os.DirEntry[str]]:
     try:
         return list(os.scandir(folder))
@@ -794,7 +810,7 @@ def plan_launch(
             child_config["wire"] = os.path.join(boot, scripts["wire"].name)
             os.chown(workdir, lease.uid, lease.gid)
             prefix = _setpriv(iso, lease)
-            plan = expose_plan([*python_paths(), workdir], [*hide, *SHARED_TMP], [*answer_key_paths(), *base_site_dirs()]) if iso.mount_ns else None
+            plan = expose_plan([*python_paths(), workdir], [*hide, *SHARED_TMP], _uid_keys()) if iso.mount_ns else None
             cfg.update(uid=lease.uid, gid=lease.gid, nproc=nproc, cleanup=workdir, expose=plan, setsid=True)
             child_config["nproc"] = nproc
         child_fd = config_fd(child_config)
@@ -810,6 +826,12 @@ def plan_launch(
         if lease is not None:
             lease.release()
         raise
+
+
+def _uid_keys() -> list[str]:
+    """What ``uid`` with a mount namespace covers beside the hidden folders: the answer key's copies the grader
+    finds (:func:`answer_key_paths`, the folders of :func:`uncovered_copies`) and the base interpreter's packages."""
+    return [*answer_key_paths(), *(c for c in uncovered_copies() if os.path.isdir(c)), *base_site_dirs()]
 
 
 def _plan_namespaces(

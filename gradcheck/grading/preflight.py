@@ -134,7 +134,8 @@ def answer_key_exposure(iso: Any, extra: Sequence[str] = (), *, scan: Sequence[s
     submission loads them file by file, by path, rt26 F5) are looked for
     too at ``uid`` (:func:`gradcheck.grading.isolation.readable_copies`,
     outside :data:`~gradcheck.grading.isolation.SHARED_TMP` when a mount
-    namespace covers those) and named the same way.
+    namespace covers those) and named the same way, but for the folders a
+    mount namespace covers (:func:`gradcheck.grading.isolation.uncovered_copies`).
 
     Parameters
     ----------
@@ -159,24 +160,29 @@ def answer_key_exposure(iso: Any, extra: Sequence[str] = (), *, scan: Sequence[s
                 f"({', '.join(keys)}): a submission that copies and imports them gets full marks. Grade at 'uid' or "
                 "'namespaces' (see docs/threat-model.md)")
     open_ = [k for k in keys if readable_by_others(k)]
-    open_ += _copies(scan, covered=[*covered, *open_])
+    copies = _copies(scan, covered=[*covered, *open_], shared_tmp_covered=covers)
+    open_ += [c for c in copies if not (covers and os.path.isdir(c))]  # with a mount namespace, a folder found is covered
     if not open_:
         return None
     where = ("copies of the reference solutions that isolation 'uid' does not cover (it covers /tmp, /var/tmp, the "
-             "submissions' folder and the grader's own copy)" if covers else
+             "submissions' folder and every copy of the source it finds, not a wheel)" if covers else
              "the reference solutions at isolation 'uid' (no mount namespace here to cover them)")
     return (f"WARNING: the sandbox's user can read {where}: {_named(open_)}. A submission that copies and imports them, "
             "or loads them by path, gets full marks. Before grading, run: "
             + "; ".join(f"chmod -R o-rwx {k}" for k in open_[:_NAMED]) + _more(open_) + " (or grade at 'namespaces'; see docs/threat-model.md)")
 
 
-def _copies(scan: Sequence[str] | None, *, covered: Sequence[str]) -> list[str]:
-    """Readable copies of the answer key in ``scan`` (default: every top-level folder but the system's), none under ``covered``."""
-    from gradcheck.grading.isolation import readable_copies, scan_roots
+def _copies(scan: Sequence[str] | None, *, covered: Sequence[str], shared_tmp_covered: bool) -> list[str]:
+    """Readable copies of the answer key in ``scan`` (default: every top-level folder but the system's, and, when a
+    mount namespace covers them, but :data:`~gradcheck.grading.isolation.SHARED_TMP`), none under ``covered``."""
+    from gradcheck.grading.isolation import readable_copies, scan_roots, uncovered_copies
 
-    roots = scan_roots(list(covered)) if scan is None else list(scan)
+    if scan is not None:
+        found = readable_copies(list(scan))
+    else:
+        found = uncovered_copies() if shared_tmp_covered else readable_copies(scan_roots())
     tops = [os.path.realpath(c) for c in covered]
-    return [c for c in readable_copies(roots) if not any(c == t or c.startswith(t.rstrip("/") + "/") for t in tops)]
+    return [c for c in found if not any(c == t or c.startswith(t.rstrip("/") + "/") for t in tops)]
 
 
 def _named(paths: list[str]) -> str:

@@ -93,14 +93,20 @@ def test_readable_copies_are_found_and_unreachable_ones_are_not(open_dir: Path) 
     assert str(hidden) not in isolation.readable_copies([str(open_dir)])
 
 
-def test_uid_with_a_mount_namespace_warns_of_copies_it_does_not_cover(open_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_uid_warns_of_the_copies_it_does_not_cover(open_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     pkg = _clone(open_dir)
+    wheel = open_dir / "gradcheck-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK")
+    os.chmod(wheel, 0o644)
     covering = Isolation(Level.UID, mount_ns=True)
     assert str(open_dir).startswith(isolation.SHARED_TMP)  # under /tmp: covered, so no warning for it
-    assert str(pkg) not in (answer_key_exposure(covering, scan=[str(open_dir)]) or "")
+    assert answer_key_exposure(covering, scan=[str(open_dir)]) is None
     monkeypatch.setattr(isolation, "SHARED_TMP", ())  # as if it were elsewhere (/work, /home)
     warning = answer_key_exposure(covering, scan=[str(open_dir)]) or ""
-    assert f"chmod -R o-rwx {pkg}" in warning and "loads them by path" in warning
+    assert f"chmod -R o-rwx {wheel}" in warning and "loads them by path" in warning
+    assert str(pkg) not in warning  # a folder: covered with the mount namespace
+    warning = answer_key_exposure(Isolation(Level.UID, mount_ns=False), scan=[str(open_dir)]) or ""
+    assert f"chmod -R o-rwx {pkg}" in warning and f"chmod -R o-rwx {wheel}" in warning  # nothing is covered
     assert answer_key_exposure(Isolation(Level.NAMESPACES), scan=[str(open_dir)]) is None
 
 
@@ -110,6 +116,22 @@ def test_a_world_readable_copy_in_tmp_is_out_of_the_sandboxs_view(tmp_path: Path
     if level == "uid" and not isolation.resolve("uid").mount_ns:
         pytest.skip("no mount namespace here: /tmp cannot be covered at uid (the grader warns instead)")
     pkg = _clone(open_dir)
+    body = f"    try:\n        print('KEY', open({str(pkg / '__init__.py')!r}).read())\n    except OSError as exc:\n        print('KEY', type(exc).__name__)\n"
+    _, r = run(tmp_path, level, body)
+    assert r.status == "ok", r.message
+    assert "KEY = 1" not in r.output and "KEY " in r.output, r.output
+
+
+@pytest.mark.parametrize("level", levels("uid", "namespaces"))
+def test_a_copy_the_grader_finds_outside_tmp_is_out_of_the_sandboxs_view(
+    tmp_path: Path, level: str, open_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    need(level)
+    if level == "uid" and not isolation.resolve("uid").mount_ns:
+        pytest.skip("no mount namespace here: copies cannot be covered at uid (the grader warns instead)")
+    pkg = _clone(open_dir)
+    monkeypatch.setattr(isolation, "SHARED_TMP", ())  # /tmp in view, as /work or /home is: only the cover of the copy hides it
+    monkeypatch.setattr(isolation, "uncovered_copies", lambda: [str(pkg)])
     body = f"    try:\n        print('KEY', open({str(pkg / '__init__.py')!r}).read())\n    except OSError as exc:\n        print('KEY', type(exc).__name__)\n"
     _, r = run(tmp_path, level, body)
     assert r.status == "ok", r.message
