@@ -161,15 +161,18 @@ def answer_key_exposure(iso: Any, extra: Sequence[str] = (), *, scan: Sequence[s
                 "'namespaces' (see docs/threat-model.md)")
     open_ = [k for k in keys if readable_by_others(k)]
     copies = _copies(scan, covered=[*covered, *open_], shared_tmp_covered=covers)
-    open_ += [c for c in copies if not (covers and os.path.isdir(c))]  # with a mount namespace, a folder found is covered
-    if not open_:
+    copies = [c for c in copies if not (covers and os.path.isdir(c))]  # with a mount namespace, a folder found is covered
+    if not open_ and not copies:
         return None
+    more = len(copies) - _NAMED
+    open_ += copies[:_NAMED]  # every key the grader knows of is named; of the copies found, the first few
     where = ("copies of the reference solutions that isolation 'uid' does not cover (it covers /tmp, /var/tmp, the "
              "submissions' folder and every copy of the source it finds, not a wheel)" if covers else
              "the reference solutions at isolation 'uid' (no mount namespace here to cover them)")
-    return (f"WARNING: the sandbox's user can read {where}: {_named(open_)}. A submission that copies and imports them, "
-            "or loads them by path, gets full marks. Before grading, run: "
-            + "; ".join(f"chmod -R o-rwx {k}" for k in open_[:_NAMED]) + _more(open_) + " (or grade at 'namespaces'; see docs/threat-model.md)")
+    return (f"WARNING: the sandbox's user can read {where}: {', '.join(open_)}" + (f" and {more} more found" if more > 0 else "")
+            + ". A submission that copies and imports them, or loads them by path, gets full marks. Before grading, run: "
+            + "; ".join(f"chmod -R o-rwx {k}" for k in open_) + (f"; and the same for the {more} more" if more > 0 else "")
+            + " (or grade at 'namespaces'; see docs/threat-model.md)")
 
 
 def _copies(scan: Sequence[str] | None, *, covered: Sequence[str], shared_tmp_covered: bool) -> list[str]:
@@ -183,11 +186,3 @@ def _copies(scan: Sequence[str] | None, *, covered: Sequence[str], shared_tmp_co
         found = uncovered_copies() if shared_tmp_covered else readable_copies(scan_roots())
     tops = [os.path.realpath(c) for c in covered]
     return [c for c in found if not any(c == t or c.startswith(t.rstrip("/") + "/") for t in tops)]
-
-
-def _named(paths: list[str]) -> str:
-    return ", ".join(paths[:_NAMED]) + (f" and {len(paths) - _NAMED} more" if len(paths) > _NAMED else "")
-
-
-def _more(paths: list[str]) -> str:
-    return f"; and the same for the {len(paths) - _NAMED} more" if len(paths) > _NAMED else ""
