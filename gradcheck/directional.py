@@ -106,7 +106,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.compare import Tolerance, judge, relative_error
-from gradcheck.numeric import EPS64
+from gradcheck.numeric import EPS64, WIDEN_WHEN, gradient_reach
 from gradcheck.recognise import StackRefused
 from gradcheck.results import EntryReport, FastGuarantee, ParamCheck
 from gradcheck.stencil import ROUNDOFF_GAIN, STENCIL, combine, roundoff, roundoff_error
@@ -721,6 +721,52 @@ def unbacked(check: ParamCheck, probes: int) -> str | None:
     return None
 
 
+def unresolved_probes(check: ParamCheck, analytic: np.ndarray, point: np.ndarray, ulp: float = 0.0) -> str | None:
+    """Why fast mode's probes of a passing tensor saw nothing (the note then), or None.
+
+    Every probe direction ``v`` has entries ``|v_i| <= max(|p_i|, 1)``
+    (:func:`draw_directions`; rank-one probes only where ``|p| <= 1``, with
+    weights at most 1), so no directional derivative of the analytic gradient
+    exceeds ``reach = sum(max(|p_i|, 1) |a_i|)``
+    (:func:`~gradcheck.numeric.gradient_reach`).  A probe's threshold ``c``
+    is its tolerance plus the difference it measured, over ``1 - rtol``
+    (:class:`~gradcheck.results.FastGuarantee`); a passing probe's difference
+    is within its tolerance, so its error-bar part ``k error`` is at least
+    ``c (1 - rtol) / 2`` less its floor, ``atol sum|v| + rtol sum|a v|`` (at
+    most ``atol sum(max(|p|, 1)) + rtol reach``: a large ``rtol`` of the
+    user's is no rounding of the loss).  Where that is at least
+    :data:`~gradcheck.numeric.WIDEN_WHEN` of ``reach`` for every counted
+    probe (the loss's rounding over the step is as large as any derivative a
+    probe can show: a constant ``1e12`` added to the loss, rt25 F10, where a
+    gradient twice too large passed fast mode with no word), the probes could
+    not resolve the tensor, and it is checked entry by entry, where the
+    entries that cannot be resolved are said (:func:`gradcheck.check.check_point`).
+    Not where ``reach`` is at most ``ulp`` (one rounding of the loss): a
+    gradient that cannot move the loss even along a move of the tensor's own
+    size is a zero gradient to it (a tensor the loss does not read would
+    otherwise be checked entry by entry).
+
+    >>> from gradcheck.compare import Tolerance
+    >>> c = ParamCheck(name="w", shape=(100,), mode="fast", passed=True, n_entries=4, n_failed=0, n_kinks=0,
+    ...                n_refined=0, max_abs_err=0.0, max_rel_err=0.0, worst=(), failed_indices=(),
+    ...                tolerance=Tolerance(), guarantee=FastGuarantee(thresholds=(3.5e3,) * 4, unit=1.0, n_entries=100))
+    >>> unresolved_probes(c, np.full(100, 2.0), np.zeros(100))[:40]
+    "fast mode's probes could not resolve w: "
+    >>> unresolved_probes(c, np.full(100, 100.0), np.zeros(100)) is None  # reach 1e4: bars below half of it
+    True
+    """
+    g, tol = check.guarantee, check.tolerance
+    if not check.passed or g is None or not g.thresholds:
+        return None
+    reach = gradient_reach(analytic, point)
+    floor = tol.atol * float(np.sum(np.maximum(np.abs(np.asarray(point, dtype=np.float64)), 1.0))) + tol.rtol * reach
+    bars = min(g.thresholds) * (1.0 - tol.rtol) / 2.0 - floor
+    if reach <= ulp or bars < WIDEN_WHEN * reach:
+        return None
+    return (f"fast mode's probes could not resolve {check.name}: each probe's error bar (at least {bars:.3g}) is at "
+            f"least half the largest directional derivative a probe can show ({reach:.3g}): checked entry by entry")
+
+
 def fast_check(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, *, rng: np.random.Generator,
                probes: int, entrywise: Callable[[], ParamCheck]) -> ParamCheck:
     """Fast mode's verdict for one tensor: :func:`check_directional`, or where its probes cannot back an OK
@@ -743,7 +789,8 @@ def fast_check(ev: Any, name: str, analytic: np.ndarray, tol: Tolerance, *, rng:
         its counts entries) with the reason as its first note.
     """
     check = check_directional(ev, name, analytic, tol, rng=rng, probes=probes)
-    why = unbacked(check, probes)
+    ulp = EPS64 * max(abs(float(ev.f0)), float(ev.noise_scale or 0.0))  # one rounding of the loss
+    why = unbacked(check, probes) or unresolved_probes(check, analytic, ev.params[name], ulp)
     if why is None:
         return check
     full = entrywise()

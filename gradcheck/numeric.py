@@ -32,6 +32,7 @@ __all__ = [
     "refine_kinks",
     "representable_step",
     "widen_unresolved",
+    "gradient_reach",
     "to_scalar",
     "unresolved",
 ]
@@ -418,10 +419,37 @@ def widen_unresolved(grads: Mapping[str, NumericGradient], fill: Fill, f0: float
     return out
 
 
-def too_wide(grad: NumericGradient) -> np.ndarray:
-    """Entries, not kinks, whose acceptance half-width ``k * error`` is at least :data:`WIDEN_WHEN` of the largest
-    ``|value|`` of their tensor (:func:`widen_unresolved`)."""
-    largest = float(np.max(np.abs(grad.value), initial=0.0))  # 0: nothing to resolve, no bar is below half of it
+def gradient_reach(analytic: np.ndarray, point: np.ndarray) -> float:
+    """``sum(max(|p_i|, 1) |a_i|)``: by how much, to first order, the gradient ``analytic`` says the loss changes
+    along a move of every entry by its own size (``max(|p_i|, 1)``, the unit of the check's steps) in the direction
+    of the gradient's signs; no move of that size in any direction changes it more.
+
+    Fast mode's probes move each entry by at most that much (:func:`gradcheck.directional.unresolved_probes`), and
+    a gradient that cannot move the loss by its rounding even there is no gradient the loss can show
+    (:func:`gradcheck.check.check_point`).
+
+    >>> gradient_reach(np.array([1e-17, -2.0]), np.array([0.5, 3.0]))
+    6.0
+    """
+    return float(np.sum(np.maximum(np.abs(np.asarray(point, dtype=np.float64)), 1.0).reshape(-1)
+                        * np.abs(np.asarray(analytic, dtype=np.float64)).reshape(-1)))
+
+
+def too_wide(grad: NumericGradient, largest: float | None = None) -> np.ndarray:
+    """Entries, not kinks, whose acceptance half-width ``k * error`` is at least :data:`WIDEN_WHEN` of ``largest``:
+    by default the largest ``|value|`` of their tensor (:func:`widen_unresolved`, which sees no analytic gradient).
+
+    The verdict's note (:func:`gradcheck.check.bar_fractions`) passes the larger of the numerical and the analytic
+    tensor's largest entries: where the loss does not move at the step at all (a constant of ``1e12`` added to it,
+    rt25 F10), every numerical entry is exactly 0, and bars of ``3.5e7`` were not "as large as" a gradient of 0.
+
+    >>> z = np.zeros(2)
+    >>> g = NumericGradient("w", z, np.array([1.0, 1e-9]), z, z, z, np.zeros(2, bool))
+    >>> too_wide(g), too_wide(g, largest=2.0)
+    (array([False, False]), array([ True, False]))
+    """
+    if largest is None:
+        largest = float(np.max(np.abs(grad.value), initial=0.0))  # 0: nothing to resolve, no bar is below half of it
     return ~np.asarray(grad.kink, bool) & (Tolerance().k * np.asarray(grad.error) >= WIDEN_WHEN * largest) & (largest > 0)
 
 
