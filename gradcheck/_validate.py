@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.batchaxis import shaped
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError, KeyMismatchError
 
 __all__ = [
@@ -168,9 +169,7 @@ def check_grads_match(grads: Any, params: Mapping[str, np.ndarray], *, name: str
         g = np.asarray(g)
         if g.dtype.kind not in "biuf":
             raise GradcheckTypeError(f"{name}[{key!r}] must be an array of real numbers, got {describe(grads[key])}")
-        if g.shape != np.shape(p):
-            raise GradcheckValueError(
-                f"{name}[{key!r}] has shape {g.shape}, expected {np.shape(p)} (the shape of params[{key!r}])"
-            )
+        g = shaped(g, np.shape(p), key, f"{name}[{key!r}] has shape {g.shape}, expected {np.shape(p)} "
+                   f"(the shape of params[{key!r}])")  # an extra batch axis says so (gradcheck.batchaxis)
         out[key] = np.array(g, dtype=np.float64, copy=True) if copy else np.asarray(g, dtype=np.float64)
     return out

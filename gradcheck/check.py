@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradcheck import guards
+from gradcheck.batchaxis import explains_unsummed
 from gradcheck._validate import (
     check_choice,
     check_int,
@@ -378,6 +379,7 @@ def _check_options(mode: str, seed: Any, probes: Any) -> None:
     check_int(seed, "seed", min_value=0)
 
 
+@explains_unsummed
 def check_gradients(
     f: Callable[[dict[str, np.ndarray]], float],
     grads: Mapping[str, Any],
@@ -414,7 +416,10 @@ def check_gradients(
     from its real rounding, not from its tiny value.  A function that
     returns float32 is checked with float32 steps and error bars from its
     rounding measured along rays of float32 steps (:func:`_float32_rounding`;
-    say ``strict=True`` to refuse it).
+    say ``strict=True`` to refuse it).  So is one that returns float64 values
+    but rounds at float32's level, measured along a ray of tiny steps (it casts
+    its float64 arguments to float32 inside: :func:`_given_below_float64`),
+    with a warning that says so; a float64 loss costs no calls for this.
 
     Parameters
     ----------
@@ -545,17 +550,17 @@ def check_point(
     if not np.isfinite(point.f0):
         raise GradcheckValueError(f"{subject} must be finite at the point to check, got {point.f0!r}")
     rng = np.random.default_rng(seed)
-    sigma, repeats = _noise_and_repeats(point, rng, counted=max(abs(point.f0), noise_floor))  # with a value at the point
+    sigma, repeats, ray = _noise_and_repeats(point, rng, counted=max(abs(point.f0), noise_floor))  # a value at the point
     repeats.append(point.value() if first is None else first)
     if any(r != point.f0 for r in repeats) or not _same_along(point, rng):
         problems.append(f"{subject} is not deterministic: it returned different values for the same input "
                         f"({point.f0!r}, then {next((float(r) for r in repeats if r != point.f0), 'another value')!r} "
-                        "at the point or at a moved point; "
-                        "dropout or noise without a fixed seed?)")
+                        "at the point or at a moved point; dropout or noise without a fixed seed?)")
     precision, low = _precision(point, strict, subject)
+    counted = max(abs(point.f0), noise_floor, noise_scale)
     data, measured, notes = _given_below_float64(point, data_precision or {}, bool(low or force_float32 or low_precision),
-                                                 strict=strict, seed=seed, counted=max(abs(point.f0), noise_floor),
-                                                 subject=subject)
+                                                 strict=strict, seed=seed, counted=counted, subject=subject,
+                                                 told=_reads_float64(ray, counted))
     warns += notes
     if force_float32 or measured:
         precision = np.float32
@@ -935,9 +940,12 @@ def _tie_move(params: Mapping[str, np.ndarray], rng: np.random.Generator) -> dic
     return {k: TIE_NUDGE * np.maximum(np.abs(v), 1.0) * rng.uniform(-1.0, 1.0, v.shape) for k, v in params.items()}
 
 
-def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator, counted: float) -> tuple[float, list[float]]:
-    """Measured noise of ``f`` along one seeded random ray that moves every parameter at once, and the values of
-    ``f`` at the point itself that the ray took (its first point, ``t = 0``, evaluated as the point).
+def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator,
+                       counted: float) -> tuple[float, list[float], np.ndarray | None]:
+    """Measured noise of ``f`` along one seeded random ray that moves every parameter at once, the values of
+    ``f`` at the point itself that the ray took (its first point, ``t = 0``, evaluated as the point), and the
+    ray's first values (at :data:`gradcheck.noise.STEPS`' first spacing; None: nothing moves), which
+    :func:`_reads_float64` reads for a float64 loss.
 
     Noise above ``eps * counted`` (the size of the numbers the check counts anyway) is confirmed on a
     shorter ray (:data:`gradcheck.noise.CONFIRM`): kinks inside the ray are not noise.
@@ -951,15 +959,17 @@ def _noise_and_repeats(point: FunctionPoint, rng: np.random.Generator, counted: 
     direction = {k: rng.standard_normal(v.shape) * np.maximum(np.abs(v), 1.0)
                  for k, v in point.params.items() if v.size}
     at_point: list[float] = []
+    rays: list[np.ndarray] = []
 
     def along(t: np.ndarray) -> np.ndarray:
         out = np.array([point.moved_value({k: (ti * h) * d for k, d in direction.items()}) if ti else point.value()
                         for ti in t])
         at_point.extend(float(v) for v, ti in zip(out, t) if not ti)
+        rays.append(out)
         return out
 
     sigma = measure_noise(along, floor=EPS64 * counted).sigma if direction else 0.0
-    return sigma, at_point or [point.value()]
+    return sigma, at_point or [point.value()], rays[0] if rays else None
 
 
 def _same_along(point: FunctionPoint, rng: np.random.Generator) -> bool:
@@ -1004,16 +1014,18 @@ def _float32_rounding(point: FunctionPoint, seed: int) -> Float32Rounding:
     spacings (:func:`_same_noise`: kinks inside the ray, not rounding; a
     confirmation on a 1000x shorter ray, as :func:`gradcheck.noise.measure_noise`
     does, moves nothing in float32), the blanket ``16 eps32 |f|`` of
-    :mod:`gradcheck.stencil`, as before.
+    :mod:`gradcheck.stencil`, as before.  Where the two differ, the shorter is read against
+    :data:`F32_PLATEAU_SPACINGS` too (:func:`_plateau`): kinks inflate the longer ray's reading, not rounding.
     """
     eps32 = float(np.finfo(np.float32).eps)
     blanket = ROUNDOFF_ULPS * eps32 * abs(point.f0)
     along = _float32_ray(point, seed)
-    noise = [_ray_noise(along, spacing) for spacing in F32_NOISE_SPACINGS] if along else [0.0]
+    noise = _plateau(along, [_ray_noise(along, spacing) for spacing in F32_NOISE_SPACINGS]) if along else [0.0]
     sigma = max(noise)
     if not 0.0 < sigma <= blanket and not _same_noise(noise):
         return Float32Rounding(0.0, blanket)
-    return Float32Rounding(sigma, max(F32_NOISE_SIGMAS * sigma, eps32 * abs(point.f0)))
+    rounded = float(np.float32(point.f0)) == point.f0  # a float32 number: the result itself rounds to float32
+    return Float32Rounding(sigma, max(F32_NOISE_SIGMAS * sigma, (eps32 if rounded else EPS64) * abs(point.f0)))
 
 
 #: Spacings of :func:`_float32_rounding`'s rays, in float32 steps (``eps32**(1/3) max(|p|, 1)``); the larger noise
@@ -1023,6 +1035,27 @@ def _float32_rounding(point: FunctionPoint, seed: int) -> Float32Rounding:
 #: failed).  At 1e-2 and 1e-1 of the step the parameters move by hundreds of their spacings and both read 2.4e-8 ..
 #: 4.4e-8 there.
 F32_NOISE_SPACINGS = (1e-2, 1e-1)
+
+
+#: Shorter spacings of :func:`_float32_rounding`'s ray, read in turn only where the two of
+#: :data:`F32_NOISE_SPACINGS` differ (:func:`_plateau`).  On a ReLU net (784-style inputs in [0, 1], 64-16-10, a
+#: batch of 8, the float32 loss cast back to float64) the rays read 1e-10 .. 3e-10 of the loss at 1e-5 .. 1e-2 of the step and 1e-7 .. 2e-6 at
+#: 1e-1, where they cross kinks: counted as rounding, that widened every error bar 1e4 times, W1's bars reached
+#: half its gradient, the entries were measured again at a 256x step across the kinks, and a correct W1 failed as
+#: "wrong" (1 seed in 5; a W2 scaled by 1.01 passed in 3 of 5).  Its seed 9 crosses kinks at 1e-2 too.
+F32_PLATEAU_SPACINGS = (1e-3, 1e-4)
+
+
+def _plateau(along: Callable[[np.ndarray], np.ndarray], noise: list[float]) -> list[float]:
+    """The noises of :data:`F32_NOISE_SPACINGS` (``noise``), or, where they differ (:func:`_same_noise`), the first
+    two adjacent ones that agree, reading on down :data:`F32_PLATEAU_SPACINGS`: rounding does not grow with the
+    spacing, kinks crossed inside the longer rays do.  ``noise`` where none agree."""
+    pair = noise
+    for spacing in F32_PLATEAU_SPACINGS:
+        if _same_noise(pair):
+            return pair
+        pair = [_ray_noise(along, spacing), pair[0]]
+    return pair if _same_noise(pair) else noise
 
 
 def _same_noise(noise: Sequence[float]) -> bool:
@@ -1059,11 +1092,18 @@ def _ray_noise(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> flo
 def _ray_reading(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> tuple[float, int]:
     """ECnoise's ``(sigma, inform)`` of ``along`` at ``spacing`` (:func:`gradcheck.noise.ecnoise`), on the mirror ray
     where the values show a kink inside (:func:`gradcheck.noise.kink_inside`); ``(0, 0)`` where both do."""
+    values = _ray_values(along, spacing)
+    return (0.0, 0) if values is None else ecnoise(values)
+
+
+def _ray_values(along: Callable[[np.ndarray], np.ndarray], spacing: float) -> np.ndarray | None:
+    """The values of ``along`` at ``spacing``, or of its mirror ray where they show a kink inside
+    (:func:`gradcheck.noise.kink_inside`); None where both do."""
     for sign in (1.0, -1.0):
         values = np.asarray(along(sign * spacing * np.arange(NOISE_POINTS)), dtype=np.float64)
         if not kink_inside(values):
-            return ecnoise(values)
-    return 0.0, 0
+            return values
+    return None
 
 
 #: Spacings of :func:`_rounds_in_float32`'s rays, in float32 steps ``eps32**(1/3) max(|p|, 1)``: every parameter
@@ -1081,26 +1121,81 @@ F32_TELL_SPACINGS = (1e-6, 1e-4)
 F32_TELL_LEVEL = math.sqrt(float(np.finfo(np.float32).eps) * EPS64)
 
 
-def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float) -> bool:
+def _rounds_in_float32(point: FunctionPoint, seed: int, counted: float, *, alone: bool = False) -> bool:
     """Does ``point``'s loss round at float32's level, though the arrays it is given are float64?
 
     Read along :func:`_float32_ray` at each of :data:`F32_TELL_SPACINGS`: values that do not move (ECnoise's
     ``inform == 2``: the moves round away, as in float32; float64 resolves them) or noise above
-    :data:`F32_TELL_LEVEL` times ``counted`` (the loss's size) say float32, a noise ECnoise determines below
-    it says float64, kinks and trends say nothing.  float32 when some spacing says so and none says float64: a
-    float64 loss whose rays cross kinks at the longer spacing still reads its own rounding at the shorter,
-    which is read first (a float64 loss is told by its 8 values there: about 2x a 784-100-10 net's fast check).
+    :data:`F32_TELL_LEVEL` times the loss's size say float32, a noise ECnoise determines below it says float64
+    (:func:`_below_float32`), kinks and trends say nothing.  float32 when some spacing says so and none says
+    float64: a float64 loss whose rays cross kinks at the longer spacing still reads its own rounding at the
+    shorter, which is read first (a float64 loss is told by its 8 values there: about 2x a 784-100-10 net's
+    fast check).  Values that move at neither spacing say nothing (a loss constant there).  ``alone``: no dtype
+    evidence at all, and the longer ray must move, free of kinks both ways: kinks crossed inside the shorter
+    ray read as noise above the level too (a float64 ReLU layer at inputs of 1e-8 read 2e-2 of its size, and its
+    longer ray crossed kinks both ways), so the longer ray must read float32's rounding, and the same on a ray
+    10 times longer (:func:`_plateau_of_rounding`).
     """
     along = _float32_ray(point, seed)
     if along is None:
         return False
-    said = False
-    for spacing in F32_TELL_SPACINGS:
-        sigma, inform = _ray_reading(along, spacing)
-        if inform == 1 and sigma <= F32_TELL_LEVEL * counted:
-            return False
-        said = said or inform in (1, 2)  # noise above the level, or values that do not move
-    return said
+    rays = [_ray_values(along, spacing) for spacing in F32_TELL_SPACINGS[:1]]
+    if rays[0] is not None and _below_float32(rays[0], counted):
+        return False
+    rays.append(_ray_values(along, F32_TELL_SPACINGS[1]))
+    read = [v for v in rays if v is not None]
+    if any(_below_float32(v, counted) for v in read) or (alone and rays[-1] is None):
+        return False
+    said = any(ecnoise(v)[1] in (1, 2) for v in read)  # noise above the level, or values that do not move
+    if not alone:
+        return said and any(bool(np.any(v != v[0])) for v in read)
+    return said and _plateau_of_rounding(along, rays[0], read[-1], counted)
+
+
+def _plateau_of_rounding(along: Callable[[np.ndarray], np.ndarray], short: np.ndarray | None, long: np.ndarray,
+                         counted: float) -> bool:
+    """Do the rays' values read as float32's rounding, not as kinks crossed?  The longer ray's (``long``) move
+    and the shorter's (``short``) take at most half as many values as it has points (whole float32 spacings of
+    the loss, or none), or the longer's carry a noise above the level that a ray :data:`F32_CONFIRM_SPACING`
+    times longer reads within a factor 10 (rounding does not grow with the spacing, kinks crossed inside the
+    rays do, 10x; ECnoise's readings of one float32 loss at two spacings differed by up to 7x)."""
+    if short is not None and np.unique(short).size <= NOISE_POINTS // 2:
+        return bool(np.any(long != long[0]))
+    sigma, inform = ecnoise(long)
+    longer = _ray_values(along, F32_TELL_SPACINGS[-1] * F32_CONFIRM_SPACING)
+    if inform != 1 or longer is None or _below_float32(longer, counted):
+        return False
+    s_longer, i_longer = ecnoise(longer)
+    return i_longer == 1 and max(sigma, s_longer) <= 10.0 * min(sigma, s_longer)
+
+
+#: How much longer than the longer of :data:`F32_TELL_SPACINGS` the ray is that :func:`_plateau_of_rounding`
+#: reads the same rounding on.  A float64 5-3-2 ReLU net at inputs of 1e-8 (test_tiny_inputs_bars) read kinks as
+#: noise of 1e-10 .. 4e-9 of its loss at the shorter spacings, and float32 bars let a sign-flipped W1 pass; at
+#: 1e-4 and 1e-3 of the step its rays crossed kinks both ways or read 10x apart.
+F32_CONFIRM_SPACING = 10.0
+
+
+def _below_float32(values: np.ndarray, counted: float) -> bool:
+    """Do a ray's ``values`` say float64: a noise ECnoise determines below :data:`F32_TELL_LEVEL` times the loss's
+    size, ``counted`` or the largest of the values (a loss that is 0 at the point, or 1e-8 of its terms there,
+    is measured against the values it takes)?  The one rule of :func:`_rounds_in_float32` and :func:`_reads_float64`."""
+    sigma, inform = ecnoise(values)
+    return inform == 1 and sigma <= F32_TELL_LEVEL * max(counted, float(np.max(np.abs(values))))
+
+
+def _reads_float64(ray: np.ndarray | None, counted: float) -> bool:
+    """Do the first values of :func:`_noise_and_repeats`' ray already say the loss computes in float64?
+
+    That ray moves every parameter by ``1e-3`` of float64's step, 6e-9 of ``max(|p|, 1)`` from value to value:
+    the shorter of :data:`F32_TELL_SPACINGS` within 25%, on a direction drawn alike.  Its noise determined below
+    the level (:func:`_below_float32`) is what :func:`_rounds_in_float32` reads first, so a float64 loss costs no
+    more calls (a float32 loss's values there move by whole float32 spacings of ``f``, or not at all).  Values
+    with a kink inside say nothing.
+    """
+    if ray is None or kink_inside(ray):
+        return False
+    return _below_float32(ray, counted)
 
 
 def _rounding_words(rounding: Float32Rounding | None, k: float) -> str:
@@ -1155,24 +1250,43 @@ def _model_low_precision(params: Mapping[str, Any], x: Any, y: Any, grads: Mappi
 
 
 def _given_below_float64(point: FunctionPoint, data: Mapping[str, str], evidence: bool, *, strict: bool, seed: int,
-                         counted: float, subject: str) -> tuple[dict[str, str], bool, list[str]]:
+                         counted: float, subject: str, told: bool = False) -> tuple[dict[str, str], bool, list[str]]:
     """Data given below float64: the arrays of it that widen the error bars, whether the loss computes in float32
     by its own rounding, and the note said when it does not.
 
     A float32 ``x`` is data rounded to float32; the check evaluates the loss at those values, in whatever
     precision the loss computes.  With other ``evidence`` of float32 (arrays the loss computes with, gradients,
-    a float32 loss or forward output), or under ``strict`` (which refuses any array below float64), the data is
-    named with it, unmeasured.  Otherwise it widens the error bars only when the loss rounds at float32's level
-    (:func:`_rounds_in_float32`; ``counted``: the loss's size): rt22 F1, a float32 ``x`` into a net that computes
-    in float64 passed a ``dW2`` off by ``1e-5`` that the same values in float64 failed.
+    a float32 loss or forward output), or under ``strict`` with such data (which refuses any array below
+    float64), the data is named with it, unmeasured.  Otherwise it widens the error bars only when the loss
+    rounds at float32's level (:func:`_rounds_in_float32`; ``counted``: the loss's size): rt22 F1, a float32
+    ``x`` into a net that computes in float64 passed a ``dW2`` off by ``1e-5`` that the same values in float64
+    failed.  With no data below float64 either, the loss is measured all the same: a loss that casts its
+    float64 arguments to float32 inside and returns a Python float shows its precision nowhere else, and its
+    central differences at float64's step are 0 or whole float32 spacings (toys4: correct gradients failed as
+    "wrong").  It is then named by :data:`MEASURED_FLOAT32`.  ``told``: the check's noise ray already said float64
+    (:func:`_reads_float64`: no calls; else :func:`_rounds_in_float32`'s 8, at most 32).
     """
-    if not data or strict or evidence:
+    if evidence or (strict and data):
         return dict(data), False, []
-    if _rounds_in_float32(point, seed, counted):
-        return dict(data), True, []
+    if not told and _rounds_in_float32(point, seed, counted, alone=not data):
+        return dict(data) or {MEASURED_FLOAT32: "float32"}, True, []
+    if not data:
+        return {}, False, []
     return {}, False, [f"{subject} is given arrays {_dtype_words(data)}: checked at their values, in float64; "
                        "it computes in float64 there (its loss does not round at float32's level), so its "
                        "gradient is judged with float64 error bars"]
+
+
+#: The key that names, among the arrays below float64, a loss measured to round at float32's level
+#: (:func:`_rounds_in_float32`) though nothing it is given or returns is below float64; its warning says
+#: :data:`MEASURED_WORDS` (:func:`float32_tolerances`).
+MEASURED_FLOAT32 = "its values (measured)"
+
+#: What the float32 warning says of such a loss: what was measured, and the one float64 loss that reads alike (a sum
+#: that cancels to far below its terms, whose float64 rounding is large for its size: ``noise_scale`` says so).
+MEASURED_WORDS = ("rounds at float32's level, measured along a ray of float32 steps, though its arguments and values "
+                  "are float64 (it computes in float32 inside, or it is a float64 sum that cancels far below its "
+                  "terms: check_gradients' noise_scale=, their size, says so)")
 
 
 def _dtype_words(low: Mapping[str, str]) -> str:
@@ -1196,7 +1310,8 @@ def float32_tolerances(tol: Tolerance, analytic: Mapping[str, np.ndarray], low: 
     """
     if not low:
         return {k: tol for k in analytic}, []
-    message = (f"{subject} computes {_dtype_words(low)}: its gradient is judged with float32 error bars, "
+    what = MEASURED_WORDS if MEASURED_FLOAT32 in low else f"computes {_dtype_words(low)}"
+    message = (f"{subject} {what}: its gradient is judged with float32 error bars, "
                f"rtol={F32_RTOL:g} and atol={F32_RTOL:g} times the largest entry of each parameter"
                f"{_rounding_words(rounding, tol.k)}")
     if strict:
@@ -1349,6 +1464,7 @@ def _model_problems(model: Any, params: dict, x: np.ndarray, y: np.ndarray, grad
     return list(dict.fromkeys(problems)), analytic
 
 
+@explains_unsummed
 def check_model(
     model: Any,
     params: Mapping[str, Any],
@@ -1470,7 +1586,7 @@ def check_model(
     point.thaw()  # the guarded calls are done: the engine's point, writable as the caller's copy always was
     low = _model_low_precision(params, x, y, grads or returned, output)
     guards.require_finite(analytic, "grads")
-    low, measured, noted = _model_precision(model, work, xx, yy, low, losses[0], strict=strict, seed=seed)
+    low, measured, noted = _model_precision(model, work, xx, yy, low, losses[0], strict=strict, seed=seed, output=output)
     if "forward output" in low or measured:  # the forward itself rounds to float32: float32 steps, through model.loss
         return _check_float32_model(model, work, xx, yy, analytic, losses[0], low, problems,
                                     tol=tol, mode=mode, seed=seed, probes=probes, workers=workers, strict=strict)
@@ -1904,28 +2020,54 @@ def _check_float32_model(model: Any, work: dict[str, np.ndarray], x: np.ndarray,
                        low_precision=low, force_float32=True, n_samples=int(x.shape[0]) if x.ndim else None, **options)
 
 
-def _loss_point(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> FunctionPoint:
-    """``model.loss`` at ``work`` (copies of it), on copies of ``x`` and ``y``, as an opaque function."""
-    return FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
-                         {k: v.copy() for k, v in work.items()}, who=f"{getattr(model, 'name', type(model).__name__)}.loss")
+def _loss_point(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+                f0: float | None = None) -> FunctionPoint:
+    """``model.loss`` at ``work`` (copies of it), on copies of ``x`` and ``y``, as an opaque function (``f0``: its
+    value at the point, known already)."""
+    point = FunctionPoint(lambda arrays: model.loss(dict(arrays), x.copy(), y.copy()),
+                          {k: v.copy() for k, v in work.items()}, who=f"{getattr(model, 'name', type(model).__name__)}.loss")
+    if f0 is not None:
+        point.f0 = f0
+    return point
 
 
 def _model_precision(model: Any, work: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, low: Mapping[str, str],
-                     first: float, *, strict: bool, seed: int) -> tuple[dict[str, str], bool, list[str]]:
+                     first: float, *, strict: bool, seed: int, output: Any = None) -> tuple[dict[str, str], bool, list[str]]:
     """The arrays below float64 that widen a model check's error bars, whether its loss computes in float32 by its
     own rounding, and the note said when data below float64 does not (:func:`_given_below_float64`).
 
     ``params``, ``x`` and ``y`` are data: the model gets float64 copies of the parameters, and ``x``
     and ``y`` as given, which it may widen (``nn.Sequential`` does).  The gradients and the forward
-    output below float64 are evidence of a float32 computation.
+    output below float64 are evidence of a float32 computation.  With none of these, a forward ``output``
+    whose float64 values are float32 numbers (:func:`_float32_valued`: layers that compute in float32 and cast
+    back) has the loss measured as an opaque check's is (:func:`_rounds_in_float32`); other float64 models
+    pay nothing for it.
     """
     data = {k: d for k, d in low.items() if k != "forward output" and not k.startswith("grads[")}
+    if not low and _float32_valued(output):
+        return _given_below_float64(_loss_point(model, work, x, y, f0=first), {}, False, strict=strict, seed=seed,
+                                    counted=abs(first), subject=getattr(model, "name", "the model"))
     if not data or strict or len(data) < len(low):
         return dict(low), False, []
-    point = _loss_point(model, work, x, y)
-    point.f0 = first
-    return _given_below_float64(point, data, False, strict=strict, seed=seed, counted=abs(first),
-                                subject=getattr(model, "name", "the model"))
+    return _given_below_float64(_loss_point(model, work, x, y, f0=first), data, False, strict=strict, seed=seed,
+                                counted=abs(first), subject=getattr(model, "name", "the model"))
+
+
+def _float32_valued(output: Any) -> bool:
+    """Are the float64 values of ``output`` float32 numbers, two or more of them with over 17 significant bits?
+
+    A float64 result is a float32 number by chance with probability ``2**-29``; short ones (integers,
+    halves: an integer net's logits) are float32 numbers whatever computed them, so they do not count.
+
+    >>> _float32_valued(np.float32([0.1, 0.7]).astype(np.float64)), _float32_valued(np.array([0.1, 0.7]))
+    (True, False)
+    >>> _float32_valued(np.array([3.0, -2.5, 1024.0])), _float32_valued(None)
+    (False, False)
+    """
+    v = output if type(output) is np.ndarray else np.asarray(output if output is not None else np.nan)
+    if v.dtype != np.float64 or not np.all(np.isfinite(v)) or not np.array_equal(v.astype(np.float32), v):
+        return False
+    return int(np.count_nonzero(np.frexp(v)[0] * 2.0 ** 17 % 1.0)) >= 2
 
 
 def _backward(model: Any, grads: Any, backward: Any) -> tuple[Callable[..., Any], str]:

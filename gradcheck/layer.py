@@ -68,6 +68,7 @@ import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import check_workers, describe
+from gradcheck.batchaxis import explains_unsummed, shaped
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError, KeyMismatchError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
 from gradcheck.mistakes import elementwise_mistakes
@@ -246,8 +247,8 @@ def _as_grad(value: Any, like: np.ndarray, name: str, who: str, others: Mapping[
     if arr.shape != like.shape:
         owners = [k for k, a in (others or {}).items() if k != name and np.shape(a) == arr.shape]
         hint = f"; it has the shape of {' and '.join(owners)}: gradients returned in the wrong order?" if owners else ""
-        raise GradcheckValueError(f"{who}: the gradient of {name} has shape {arr.shape}, expected {like.shape} "
-                         f"(the shape of {name}){hint}")
+        arr = shaped(arr, like.shape, name, f"{who}: the gradient of {name} has shape {arr.shape}, expected "
+                     f"{like.shape} (the shape of {name}){hint}")  # an extra batch axis says so (gradcheck.batchaxis)
     return np.array(arr, dtype=np.float64, copy=True)
 
 
@@ -286,6 +287,7 @@ def restoring(arrays: Mapping[str, np.ndarray], who: str) -> Iterator[None]:
             np.copyto(a, saved[k])
 
 
+@explains_unsummed
 def check_layer(
     forward: Any,
     backward: Any = None,

@@ -23,6 +23,7 @@ import numpy as np
 
 from gradcheck import guards
 from gradcheck._validate import check_grads_match, check_workers, describe
+from gradcheck.batchaxis import explains_unsummed
 from gradcheck.evaluations import counting_calls, is_numerical
 from gradcheck.errors import GradcheckTypeError, GradcheckValueError
 from gradcheck.check import _check_options, _tolerance, check_point, low_precision_arrays
@@ -58,6 +59,7 @@ def _method(net: Any, name: str, what: str) -> Any:
     return fn
 
 
+@explains_unsummed
 def check_net(
     net: Any,
     x: Any,

@@ -6,7 +6,7 @@
         [--gradescope FILE|DIR] [--junit FILE] [--feedback DIR] [--csv FILE]
         [--summary FILE] [--lang en|ko] [--seed N] [--jobs N] [--timeout S]
         [--memory MB] [--cache DIR | --no-cache] [--regrade errors|all]
-        [--id-pattern REGEX] [--lms canvas|moodle [--lms-file FILE]]
+        [--id-pattern REGEX] [--blackboard-assignment NAME] [--lms canvas|moodle [--lms-file FILE]]
         [--overrides FILE] [--report FILE] [--scheduler ADDRESS] [--no-shrink] [--quiet]
         [--isolation auto|namespaces|uid|process] [--require-isolation LEVEL]
 
@@ -45,7 +45,9 @@ Exit status: 0 when every submission was graded (whatever the scores),
 1 when grading itself failed for at least one submission (the others are
 still graded and written), or when the ``--lms`` file leaves a submission
 out (no student id in its name, or one id on several submissions: each one is named with why;
-a class graded without ``--lms`` names every submission without an id too, but exits 0) or when the grading workers could not start
+a class graded without ``--lms`` names every submission without an id too, but exits 0), or when an
+``--overrides`` line applies to nobody or to several submissions (each line named, with the close ids),
+or when the grading workers could not start
 (then nothing is written: no student is given a score for the machine's
 failure), 2 for a usage error or for limits too small for the grader's own
 sandboxed process (checked before anyone is graded, with a trivial submission:
@@ -109,6 +111,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--id-pattern", metavar="REGEX", default=None,
                    help=f"regular expression of the student id in a file or folder name (first group, if any; default {DEFAULT_ID_PATTERN!r}, "
                         "or the LMS's download naming with --lms)")
+    p.add_argument("--blackboard-assignment", metavar="NAME", default="",
+                   help="the assignment's name as Blackboard writes it at the start of its file names ('Homework 1' in "
+                        "'Homework 1_kim_j_attempt_...'): what follows it is the username (without receipts .txt it is otherwise a guess)")
     p.add_argument("--lms", choices=LMS_FORMATS, default=None, help="also write a grade import CSV for this LMS (--lms-file)")
     p.add_argument("--lms-file", metavar="FILE", default=None, help="where --lms writes (default LMS-grades.csv)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -282,7 +287,7 @@ def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
     from gradcheck.grading.identity import collect_submissions, skipped_outputs
 
     options = {"id_pattern": _id_pattern(args), "file_pattern": getattr(assignment, "file", None), "model": assignment.model,
-               "needs": assignment.spec.entry_name}
+               "needs": assignment.spec.entry_name, "blackboard_assignment": getattr(args, "blackboard_assignment", "") or ""}
     outputs = _outputs(args)
     own = skipped_outputs(args.paths, outputs)
     if own:  # grade . --feedback feedback: the second run would grade feedback/ as a student
@@ -407,8 +412,10 @@ def run(args: argparse.Namespace) -> int:
                 stop = _grade(args, batch, todo)
     if stop is not None:
         return _fail(args, stop)
+    batch.results = {i: replace(r, review=batch.submissions[i].review) for i, r in batch.results.items()}  # never cached: this run's reading
     _warn(batch)
     _warn_ids(args, batch)
+    _warn_guessed_ids(args, batch)
     try:
         unapplied = _apply_overrides(batch, rules)
         left_out = _write_outputs(args, batch)
@@ -475,6 +482,25 @@ def _warn(batch: _Batch) -> None:
 
 #: Submissions named in the one-line warning about a class with no student ids (the rest are counted).
 ID_WARN_NAMES = 5
+
+
+def _warn_guessed_ids(args: argparse.Namespace, batch: _Batch) -> None:
+    """One warning per cut of the Blackboard file names that may be wrong (:attr:`Submission.id_guess`): the part cut off, the ids, the fixes."""
+    guessed: dict[str, list[str]] = {}
+    for sub in batch.submissions:
+        if "id_guessed" in sub.review:
+            guessed.setdefault(sub.id_guess, []).append(sub.student_id)
+    given = getattr(args, "blackboard_assignment", "")
+    for prefix, ids in guessed.items():
+        shown = ", ".join(map(repr, ids[:ID_WARN_NAMES])) + (f" and {len(ids) - ID_WARN_NAMES} more" if len(ids) > ID_WARN_NAMES else "")
+        longer = f"{prefix.rstrip('_').rsplit('_', 1)[-1]}_{ids[0]}"  # the username if the assignment's name ends one "_" earlier
+        why = (f"their names do not start with --blackboard-assignment {given!r} and an underscore" if given else
+               "no receipt .txt names the username, and the assignment's name may end earlier, the usernames being longer "
+               f"({longer!r}, not {ids[0]!r}?)" if prefix else "the file names share no assignment's name")
+        print(f"gradcheck grade: warning: Blackboard student ids guessed: {shown}, what follows {prefix!r}, taken for the "
+              f"assignment's name; but {why}. Keep Blackboard's receipts (.txt) beside the files, or give the assignment's "
+              "name (--blackboard-assignment 'NAME', as it starts the file names), or an --id-pattern; these students are "
+              "listed under \"Submissions that need a human look\"", file=sys.stderr)
 
 
 def _warn_ids(args: argparse.Namespace, batch: _Batch) -> None:
@@ -562,21 +588,26 @@ def _kept(batch: _Batch) -> str:
 
 
 def _apply_overrides(batch: _Batch, rules: list[Any]) -> int:
-    """Manual decisions on top of the grader's results (never cached: they survive regrading); returns how many were not applied
-    because their id names several submissions (each named: an error, never a grade raised for the wrong student)."""
-    from gradcheck.grading.overrides import apply_all, shared_rules
+    """Manual decisions on top of the grader's results (never cached: they survive regrading); returns how many were not applied:
+    their id names no submission, or several (each named: an error, never a decision silently lost or given to the wrong student)."""
+    from gradcheck.grading.overrides import apply_all, close_ids, shared_rules
 
     if not rules:
         return 0
     shared = shared_rules(batch.results, rules)
+    graded = dict(batch.results)
     batch.results, unused = apply_all(batch.results, rules)
     for rule in unused:
-        print(f"gradcheck grade: warning: overrides line {rule.line}: no submission has the student id {rule.student_id!r}", file=sys.stderr)
+        close = close_ids(rule.student_id, graded)
+        print(f"gradcheck grade: error: overrides line {rule.line}: no submission has the student id {rule.student_id!r} (nor that "
+              f"file or folder name), so it is applied to nobody; {'close ids: ' + ', '.join(map(repr, close)) if close else 'no id is close'}"
+              "; give the id the gradebook's student_id column shows (or the file or folder name), or fix the ids (Blackboard: keep the "
+              "receipts .txt, --blackboard-assignment; else --id-pattern)", file=sys.stderr)
     for rule, names in shared:
         print(f"gradcheck grade: error: overrides line {rule.line}: {rule.student_id!r} names {len(names)} submissions "
               f"({', '.join(map(repr, names))}), so it is applied to none: give the one meant by its file or folder name as "
               "student_id (or an --id-pattern that tells the students apart)", file=sys.stderr)
-    return len(shared)
+    return len(shared) + len(unused)
 
 
 Done = Callable[[int, GradingJob, "dict[str, Any] | None", str], None]

@@ -41,7 +41,7 @@ from gradcheck.grading.render_markdown import escape_cell, format_points
 from gradcheck.grading.cache import versions_line
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["BINS", "REVIEW_VERDICTS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_files", "identical_groups", "handed_out", "file_label", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "data_line", "render_summary"]
+__all__ = ["BINS", "REVIEW_VERDICTS", "REVIEW_LABELS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_files", "identical_groups", "handed_out", "file_label", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "data_line", "render_summary"]
 
 #: Score bins as fractions of the maximum: ``[lo, hi)``, the last one is exactly full marks.
 BINS: tuple[tuple[str, float, float], ...] = (
@@ -156,8 +156,17 @@ for _key, _messages in {
                             "ko": "똑같은 파일 (주석과 서식을 빼면 같은 코드, 괄호 안은 보조 모듈)"},
     "ui.isolation": {"en": "Isolation level", "ko": "격리 수준"},
     "ui.review_identical": {"en": "identical to another submission", "ko": "다른 제출물과 똑같음"},
+    "ui.review_older_attempt": {"en": "an older attempt graded: the later ones hold no .py or .ipynb file (does a later one count?)",
+                                "ko": "이전 시도를 채점함: 이후 시도에는 코드 파일이 없음 (이후 시도를 인정해야 하나요?)"},
+    "ui.review_id_guessed": {"en": "student id guessed from the Blackboard file name (no receipt .txt): check it before an import",
+                             "ko": "블랙보드 파일 이름에서 추측한 학생 번호 (영수증 파일 없음): 성적을 올리기 전에 확인하세요"},
 }.items():
     i18n.register_template(_key, _messages)
+
+
+#: The words of each review reason that is no verdict code (:func:`needs_review`), as ``ui.`` templates.
+REVIEW_LABELS: dict[str, str] = {"identical": "ui.review_identical", "older_attempt": "ui.review_older_attempt",
+                                 "id_guessed": "ui.review_id_guessed"}
 
 
 #: A helper module the same in more than this share of the class (and in at least
@@ -220,13 +229,15 @@ def needs_review(results: Sequence[SubmissionResult]) -> list[tuple[SubmissionRe
     """``(result, reason)`` for every submission a person should look at, in input order.
 
     The reason is the run verdict (:data:`REVIEW_VERDICTS`) or ``"identical"``
-    when another submission has the same normalised source.
+    when another submission has the same normalised source; then one row for
+    each of the result's own :attr:`~SubmissionResult.review` codes (an older
+    Blackboard attempt graded, a guessed student id: :data:`REVIEW_LABELS`).
 
-    >>> rs = [SubmissionResult("a.py", "m", 0, 0.0, 1.0, verdict="timeout"),
+    >>> rs = [SubmissionResult("a.py", "m", 0, 0.0, 1.0, verdict="timeout", review=("id_guessed",)),
     ...       SubmissionResult("b.py", "m", 0, 1.0, 1.0, file_hash="f"),
     ...       SubmissionResult("c.py", "m", 0, 1.0, 1.0, file_hash="f")]
     >>> [(r.submission, why) for r, why in needs_review(rs)]
-    [('a.py', 'timeout'), ('b.py', 'identical'), ('c.py', 'identical')]
+    [('a.py', 'timeout'), ('a.py', 'id_guessed'), ('b.py', 'identical'), ('c.py', 'identical')]
     """
     same = {id(r) for group in identical_groups(results) for r in group}
     out = []
@@ -235,6 +246,7 @@ def needs_review(results: Sequence[SubmissionResult]) -> list[tuple[SubmissionRe
             out.append((r, r.verdict))
         elif id(r) in same:
             out.append((r, "identical"))
+        out += [(r, code) for code in r.review]
     return out
 
 
@@ -393,7 +405,7 @@ def _summary_head(summary: ClassSummary, t: Callable[[str], str]) -> list[tuple[
 
 
 def _summary_sections(summary: ClassSummary, t: Callable[[str], str]) -> list[tuple[str, list[tuple[str, str, int]]]]:
-    review_label = {"identical": t("ui.review_identical")}
+    review_label = {why: t(key) for why, key in REVIEW_LABELS.items()}
     sections = [
         (t("ui.distribution"), [(label, str(n), n) for label, n in summary.distribution]),
         (t("ui.verdict_counts"), [(v, str(n), n) for v, n in summary.verdict_counts.items()]),

@@ -18,7 +18,28 @@ from __future__ import annotations
 
 from gradcheck.messages import LANGUAGES, TEMPLATES, Language, check_lang, register_template, render, text
 
-__all__ = ["Language", "LANGUAGES", "TEMPLATES", "GRADING_TEMPLATES", "render", "text", "register_template", "check_lang"]
+__all__ = ["Language", "LANGUAGES", "TEMPLATES", "GRADING_TEMPLATES", "later_call", "render", "text", "register_template", "check_lang"]
+
+def later_call(en: str, ko: str, *, in_time: bool = False) -> dict[str, str]:
+    """The template of a verdict on call ``{call}`` of a session (never the first): that the calls before it
+    finished (``in_time``: within the time limit), then what call ``{call}`` did (``en``, ``ko``).
+
+    The one wording of "which call" for the timeout, the memory limit and a crash (rt24 N6).
+
+    >>> later_call("call {call} was stopped.", "{call}번째 호출이 중지되었습니다.")["en"]
+    'The calls before call {call} finished, but call {call} was stopped.'
+    """
+    return {"en": f"The calls before call {{call}} finished{' in time' if in_time else ''}, but {en}",
+            "ko": f"{{call}}번째 호출 전의 호출은 {'제한 시간 안에 ' if in_time else ''}끝났지만, {ko}"}
+
+
+#: What the memory verdict adds after saying the limit was passed (``memory``, ``memory.call``).
+_MEMORY_WHY = {
+    "en": " (an import of a compiled package counts: its library is mapped into the same address space). The limit is raised "
+          "with --memory MB, or memory_mb in the assignment's [limits].",
+    "ko": " (컴파일된 패키지를 불러오는 것도 포함됩니다: 그 라이브러리가 같은 주소 공간에 올라갑니다). 제한은 --memory MB 또는 "
+          "과제 파일 [limits]의 memory_mb로 늘릴 수 있습니다.",
+}
 
 #: ``GRADING_TEMPLATES[key][lang]``: the grader's templates, registered into
 #: :data:`gradcheck.messages.TEMPLATES` when this module is imported.
@@ -68,19 +89,14 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "The submission did not finish within the time limit of {seconds} s.",
         "ko": "제출물이 제한 시간 {seconds}초 안에 끝나지 않았습니다.",
     },
-    "timeout.call": {
-        "en": "The calls before call {call} finished in time, but call {call} did not finish within the time limit of {seconds} s "
-              "(per call) and was stopped.",
-        "ko": "{call}번째 호출 전의 호출은 제한 시간 안에 끝났지만, {call}번째 호출이 호출당 제한 시간 {seconds}초 안에 끝나지 않아 "
-              "중지되었습니다.",
-    },
+    "timeout.call": later_call("call {call} did not finish within the time limit of {seconds} s (per call) and was stopped.",
+                               "{call}번째 호출이 호출당 제한 시간 {seconds}초 안에 끝나지 않아 중지되었습니다.", in_time=True),
     "memory": {
-        "en": "The submission exceeded the memory limit of {megabytes} MB (an import of a compiled package counts: "
-              "its library is mapped into the same address space). The limit is raised with --memory MB, or memory_mb "
-              "in the assignment's [limits].",
-        "ko": "제출물이 메모리 제한 {megabytes} MB를 넘었습니다 (컴파일된 패키지를 불러오는 것도 포함됩니다: 그 라이브러리가 "
-              "같은 주소 공간에 올라갑니다). 제한은 --memory MB 또는 과제 파일 [limits]의 memory_mb로 늘릴 수 있습니다.",
+        "en": "The submission exceeded the memory limit of {megabytes} MB" + _MEMORY_WHY["en"],
+        "ko": "제출물이 메모리 제한 {megabytes} MB를 넘었습니다" + _MEMORY_WHY["ko"],
     },
+    "memory.call": later_call("call {call} exceeded the memory limit of {megabytes} MB and was stopped" + _MEMORY_WHY["en"],
+                              "{call}번째 호출이 메모리 제한 {megabytes} MB를 넘어 중지되었습니다" + _MEMORY_WHY["ko"]),
     "output": {
         "en": "The submission returned or printed something the grader cannot accept: {error}",
         "ko": "제출물이 채점기가 받을 수 없는 값을 반환하거나 출력했습니다: {error}",
@@ -99,6 +115,8 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "The submission's process died: {error}",
         "ko": "제출물의 프로세스가 비정상 종료되었습니다: {error}",
     },
+    "crash.call": later_call("the submission's process died during call {call}: {error}",
+                             "{call}번째 호출 중에 제출물의 프로세스가 비정상 종료되었습니다: {error}"),
     # -- the forward pass (an output, not a gradient) -------------------------
     "forward.correct": {
         "en": "The forward pass is correct: its output is the network's.",

@@ -108,6 +108,7 @@ __all__ = [
     "SUFFIXES",
     "DEFAULT_ID_PATTERN",
     "Submission",
+    "REVIEW_CODES",
     "SubmissionsError",
     "collect_submissions",
     "student_id",
@@ -134,6 +135,9 @@ __all__ = [
 SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
 #: Default ``--id-pattern``: a leading run of digits.
 DEFAULT_ID_PATTERN = r"^(\d+)|(?<!\d)(\d{5,})(?!\d)"
+#: Why a submission needs a human look whatever its grade (:attr:`Submission.review`): an older Blackboard
+#: attempt graded because the later ones hold no code; a student id guessed from a Blackboard file name.
+REVIEW_CODES: tuple[str, ...] = ("older_attempt", "id_guessed")
 #: Folders inside a student's folder that never hold submission files.
 _IGNORED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", "__MACOSX"})
 
@@ -169,6 +173,16 @@ class Submission:
     notes : tuple of str
         What else of the student's was not graded, and why (a sentence
         each: Moodle's online text).
+    review : tuple of str
+        Why a person should look at this submission whatever its grade
+        (:data:`REVIEW_CODES`: ``"older_attempt"``, a Blackboard attempt
+        older than the latest is graded; ``"id_guessed"``, the student id
+        is a guess, see ``id_guess``).
+    id_guess : str
+        When the student id is a Blackboard username guessed from the file
+        name (no receipt, no ``--blackboard-assignment``, and the cut is
+        ambiguous: :func:`_blackboard_users`): the part of the name cut off
+        as the assignment's (``"HW1_kim_"``); ``""`` otherwise.
     """
 
     identity: str
@@ -179,6 +193,8 @@ class Submission:
     helper_names: tuple[str, ...] = ()
     superseded: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    review: tuple[str, ...] = ()
+    id_guess: str = ""
 
 
 def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
@@ -766,27 +782,39 @@ def _typed(f: Path) -> bool:
 
 
 def _group(key: _Key, files: list[tuple[Path, str, str]], rx: re.Pattern[str], file_pattern: str | None,
-           model: str | None, needs: str | None, user: str = "") -> Submission:
+           model: str | None, needs: str | None, user: _User | None = None) -> Submission:
     """One student's files of a flat LMS download as one submission: the latest attempt, graded by :func:`choose_file`.
 
     ``user``: the student id when ``rx`` finds none (a Blackboard username, :func:`_blackboard_users`).
     """
+    user = user or _User()
     latest, later = _graded_attempt(files)
     mine = sorted((f, own) for f, attempt, own in files if attempt == latest)
     older = tuple(sorted(f.name for f, attempt, _ in files if attempt < latest))
-    where = f"the files of {key[0]} student {user or key[2]}"
+    where = f"the files of {key[0]} student {user.name or key[2]}"
     links = [_link_text(f) for f, _ in mine if f.is_symlink()]
     if links:
         refused = Choice(None, candidates=tuple(links), reason="links", problem=link_problem(where, links))
-        return _submission(mine[0][0].name, student_id(mine[0][0].name, rx) or user, refused, superseded=older)
+        return _with_user(_submission(mine[0][0].name, "", refused, superseded=older), rx, user)
     notes = later + tuple(online_text_note(f.name) for f, at, _ in files if at >= latest and _online_text(f.name) and _typed(f))
     graded = [(f, own) for f, own in mine if not _online_text(f.name)]
     canvas = key[0] == "canvas"  # its -N names are later uploads (choose_file's renamed)
     choice = choose_file(graded if canvas else _own_names(graded), where, file_pattern=file_pattern, model=model, needs=needs, renamed=canvas)
     notes += not_code_note([f.name for f, _ in graded if not _code(f) and f != choice.path])
     ident = (choice.path or (graded or mine)[0][0]).name
-    return _submission(ident, student_id(ident, rx) or user, choice, superseded=older + tuple(sorted(f.name for f in choice.older)),
-                       notes=notes)
+    sub = _submission(ident, "", choice, superseded=older + tuple(sorted(f.name for f in choice.older)), notes=notes,
+                      review=("older_attempt",) if later and choice.path is not None else ())
+    return _with_user(sub, rx, user)
+
+
+def _with_user(sub: Submission, rx: re.Pattern[str], user: _User) -> Submission:
+    """``sub`` with its student id: what ``rx`` finds in its name, else the Blackboard username ``user`` (flagged when a guess)."""
+    found = student_id(sub.identity, rx)
+    if found or not user.name:
+        return replace(sub, student_id=found)
+    if not user.guess:
+        return replace(sub, student_id=user.name)
+    return replace(sub, student_id=user.name, id_guess=user.guess, review=sub.review + ("id_guessed",))
 
 
 #: The most of a Blackboard receipt read: its head (name, text typed) is all the grader needs.
@@ -818,28 +846,63 @@ def _receipt(path: Path) -> tuple[str, str]:
     return (user["user"] if user else ""), ("" if body == _NO_TEXT else body)
 
 
-def _blackboard_users(groups: dict[_Key, list[tuple[Path, str, str]]]) -> dict[_Key, str]:
+@dataclass(frozen=True)
+class _User:
+    """A Blackboard student's username (``""``: none) and, when it is a guess, the part of the file name cut off before it."""
+
+    name: str = ""
+    guess: str = ""
+
+
+def _blackboard_users(groups: dict[_Key, list[tuple[Path, str, str]]], assignment: str = "") -> dict[_Key, _User]:
     """Each Blackboard student's username, which may hold ``_`` as the assignment's name may.
 
     Blackboard names files ``Assignment Name_username_attempt_...``: the
     username is the one on the attempt's receipt (``Name: Kim J (kim_j)``)
-    when it ends the name so; else what follows the ``_``-ended part all the
-    folder's Blackboard names share (the assignment's name: ``HW1_kim_j`` and
-    ``HW1_park_j`` are ``kim_j`` and ``park_j``); of one student alone, the part
-    after the last ``_``.
+    when it ends the name so; else what follows ``assignment_`` (the
+    assignment's name as the instructor gave it, ``--blackboard-assignment``,
+    else as the other students' receipts show it) when the name starts so;
+    else what follows the ``_``-ended part all the
+    folder's Blackboard names share (taken for the assignment's name:
+    ``HW1_kim_j`` and ``HW1_park_j`` are ``kim_j`` and ``park_j``; of one
+    student alone, the part after the last ``_``).
+
+    That last cut is a guess (:attr:`_User.guess`) when the part cut off
+    holds a ``_`` before its last one, so that the assignment's name may
+    end earlier and the usernames be longer (``HW1_kim_j`` and ``HW1_kim_s``
+    share ``HW1_kim_``: ``j`` and ``s``, or ``kim_j`` and ``kim_s``?), when
+    nothing is shared, or when the name does not start with ``assignment_``.
+
+    >>> keys = [("blackboard", "HW1_kim", u) for u in "js"]
+    >>> [(u.name, u.guess) for u in _blackboard_users({k: [] for k in keys}).values()]
+    [('j', 'HW1_kim_'), ('s', 'HW1_kim_')]
+    >>> [u.name for u in _blackboard_users({k: [] for k in keys}, "HW1").values()]
+    ['kim_j', 'kim_s']
     """
     heads = {key: f"{key[1]}_{key[2]}" for key in groups if key[0] == "blackboard"}
     shared = os.path.commonprefix(list(heads.values()))
     cut = shared.rfind("_") + 1
-    users: dict[_Key, str] = {}
+    told = {key: [u for u in (_receipt(f)[0] for f, _, _ in groups[key]) if u and head.endswith(f"_{u}")] for key, head in heads.items()}
+    shown = {heads[key][:-len(names[0]) - 1] for key, names in told.items() if names}  # the assignment's name, as the receipts cut it
+    assignment = assignment or (shown.pop() if len(shown) == 1 else "")
+    users: dict[_Key, _User] = {}
     for key, head in heads.items():
-        told = [u for u in (_receipt(f)[0] for f, _, _ in groups[key]) if u and head.endswith(f"_{u}")]
-        users[key] = told[0] if told else head[cut:] or key[2]
+        if told[key]:
+            users[key] = _User(told[key][0])
+        elif assignment and head.startswith(f"{assignment}_") and len(head) > len(assignment) + 1:
+            users[key] = _User(head[len(assignment) + 1:])
+        else:
+            sure = bool(shared[:cut]) and "_" not in shared[:cut - 1] and not assignment
+            users[key] = _User(head[cut:] or key[2], "" if sure else shared[:cut])
     return users
 
 
-def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
-    """The submissions of a folder's files: one per file, except that an LMS's files of one student are one."""
+def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None,
+          blackboard_assignment: str = "") -> list[tuple[Submission, Path]]:
+    """The submissions of a folder's files: one per file, except that an LMS's files of one student are one.
+
+    ``blackboard_assignment``: the assignment's name as Blackboard writes it in the file names (:func:`_blackboard_users`).
+    """
     groups: dict[_Key, list[tuple[Path, str, str]]] = {}
     for f in entries:
         k = _flat_key(f.name)
@@ -847,16 +910,17 @@ def _flat(entries: list[Path], rx: re.Pattern[str], file_pattern: str | None, mo
             groups.setdefault(k[0], []).append((f, k[1], k[2]))
     # a student's several files are one submission; so is a file that is no code alone (named, never graded, the student a row)
     grouped = {key: files for key, files in groups.items() if len(files) > 1 or any(not _code(f) for f, _, _ in files)}
-    users = _blackboard_users(groups)
+    users = _blackboard_users(groups, blackboard_assignment)
     out: list[tuple[Submission, Path]] = []
     done: set[_Key] = set()
     for f in entries:
         k = _flat_key(f.name)
         if k is None or k[0] not in grouped:
-            out.append((_file_submission(f, f.name, student_id(f.name, rx) or (users.get(k[0], "") if k else "")), _key(f)))
+            user = users.get(k[0], _User()) if k else _User()
+            out.append((_with_user(_file_submission(f, f.name, ""), rx, user), _key(f)))
         elif k[0] not in done:
             done.add(k[0])
-            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model, needs, users.get(k[0], "")), _key(f)))
+            out.append((_group(k[0], grouped[k[0]], rx, file_pattern, model, needs, users.get(k[0])), _key(f)))
     return out
 
 
@@ -881,6 +945,7 @@ def collect_submissions(
     needs: str | None = None,
     single: bool = False,
     skip: Iterable[str | Path] = (),
+    blackboard_assignment: str = "",
 ) -> list[Submission]:
     """The submissions named by ``paths`` (see the module docstring).
 
@@ -906,6 +971,10 @@ def collect_submissions(
         Paths never read as submissions, given or found in a folder given
         (the run's own outputs: ``grade .`` writing ``feedback/`` there);
         the caller says so (:func:`skipped_outputs`).
+    blackboard_assignment : str
+        The assignment's name as Blackboard writes it at the start of its
+        file names (``Homework 1`` in ``Homework 1_kim_j_attempt_...``):
+        what follows it is the username, never a guess (``--blackboard-assignment``).
 
     Raises
     ------
@@ -930,7 +999,7 @@ def collect_submissions(
         return [_single(given, rx, file_pattern, model, needs)]
     out: list[Submission] = []
     seen: set[Path] = set()
-    for sub, key in _given_entries(given, rx, file_pattern, model, needs, several):
+    for sub, key in _given_entries(given, rx, file_pattern, model, needs, several, blackboard_assignment):
         if key not in seen:
             seen.add(key)
             out.append(sub)
@@ -938,7 +1007,7 @@ def collect_submissions(
     for p in given:
         if p in read:
             continue
-        for sub, key in _in_path(p, rx, file_pattern, model, needs, outputs):
+        for sub, key in _in_path(p, rx, file_pattern, model, needs, outputs, blackboard_assignment):
             if key not in seen:
                 seen.add(key)
                 out.append(sub)
@@ -1057,7 +1126,7 @@ def _entry_groups(given: list[Path], rx: re.Pattern[str], several: bool) -> dict
 
 
 def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | None,
-                   model: str | None, needs: str | None, several: bool) -> list[tuple[Submission, Path]]:
+                   model: str | None, needs: str | None, several: bool, blackboard_assignment: str = "") -> list[tuple[Submission, Path]]:
     """The paths given that are entries of a class folder (:func:`_is_entry`), read as the class folder reads them.
 
     The entries of one folder are grouped and laid out together (a student's
@@ -1070,7 +1139,8 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
     out: list[tuple[Submission, Path]] = []
     for entries in groups.values():
         files = [e for e in entries if e.is_file() or e.is_symlink() and not e.is_dir()]
-        found = _flat(files, rx, file_pattern, model, needs) + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model, needs)
+        found = (_flat(files, rx, file_pattern, model, needs, blackboard_assignment)
+                 + _folders([e for e in entries if e.is_dir()], rx, file_pattern, model, needs, blackboard_assignment))
         where = entries[0].parent.as_posix()
         out += sorted(((replace(s, identity=f"{where}/{s.identity}") if prefix else s, k) for s, k in found),
                       key=lambda item: item[0].identity)
@@ -1078,15 +1148,15 @@ def _given_entries(given: list[Path], rx: re.Pattern[str], file_pattern: str | N
 
 
 def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None,
-             outputs: frozenset[Path] = frozenset()) -> list[tuple[Submission, Path]]:
+             outputs: frozenset[Path] = frozenset(), blackboard_assignment: str = "") -> list[tuple[Submission, Path]]:
     """The submissions of one path given: a file, or a folder of files and student folders (but ``outputs``)."""
     if p.is_file() or p.is_symlink() and not p.is_dir():
         return [(_file_submission(p, p.as_posix(), _id_of_file(p, rx)), _key(p))]
     entries = [e for e in sorted(p.iterdir()) if _visible(e) and _key(e) not in outputs]
     # code files, and every file an LMS named for a student (a .pdf, a .zip, a typed text: named, never silently left out)
     files = [e for e in entries if (e.is_file() or e.is_symlink()) and (e.suffix.lower() in SUFFIXES or _flat_key(e.name) is not None)]
-    out = _flat(files, rx, file_pattern, model, needs)
-    out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model, needs)
+    out = _flat(files, rx, file_pattern, model, needs, blackboard_assignment)
+    out += _folders([e for e in entries if e.is_dir() and e not in files], rx, file_pattern, model, needs, blackboard_assignment)
     return sorted(out, key=lambda item: item[0].identity)
 
 
@@ -1095,14 +1165,15 @@ def _in_path(p: Path, rx: re.Pattern[str], file_pattern: str | None, model: str 
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_$")
 
 
-def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> list[tuple[Submission, Path]]:
+def _folders(dirs: list[Path], rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None,
+             blackboard_assignment: str = "") -> list[tuple[Submission, Path]]:
     """One submission per student folder; a student's Moodle plugin folders (same name and participant id) are one."""
     out: list[tuple[Submission, Path]] = []
     moodle: dict[tuple[str, str], list[Path]] = {}
     for d in dirs:
         m = MOODLE_FOLDER.match(d.name)
         if m is None:
-            sub = _lms_folder(d, rx, file_pattern, model, needs) or _plain_folder(d, rx, file_pattern, model, needs)
+            sub = _lms_folder(d, rx, file_pattern, model, needs, blackboard_assignment) or _plain_folder(d, rx, file_pattern, model, needs)
             out.append((sub, _key(d)))  # a link: its own row
         else:
             moodle.setdefault((m["name"], m["student"]), []).append(d)
@@ -1117,7 +1188,8 @@ def _plain_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, m
     return _submission(folder.name, student_id(folder.name, rx), choice, notes=not_code_note(other))
 
 
-def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None) -> Submission | None:
+def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, model: str | None, needs: str | None,
+                blackboard_assignment: str = "") -> Submission | None:
     """A folder holding only one student's files under an LMS's own flat names (a download sorted into folders), graded as
     that download is (:func:`_group`: Canvas's ``-N`` re-uploads, prefixed helper modules); ``None`` for any other folder."""
     if folder.is_symlink() or folder_links(folder):
@@ -1126,8 +1198,11 @@ def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, mod
     if found is None:
         return None
     key, files = found[0][1][0], [(f, k[1], k[2]) for f, k in found]
-    sub = _group(key, files, rx, file_pattern, model, needs, _blackboard_users({key: files}).get(key, ""))
-    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx) or sub.student_id)
+    sub = _group(key, files, rx, file_pattern, model, needs, _blackboard_users({key: files}, blackboard_assignment).get(key))
+    own = student_id(folder.name, rx)  # the folder's name tells who it is: no guess from the file names is left
+    if own:
+        return replace(sub, identity=folder.name, student_id=own, id_guess="", review=tuple(c for c in sub.review if c != "id_guessed"))
+    return replace(sub, identity=folder.name)
 
 
 def _one_students_keys(folder: Path) -> list[tuple[Path, tuple[_Key, str, str]]] | None:

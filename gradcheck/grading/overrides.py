@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import os
@@ -37,7 +38,7 @@ from typing import Iterable, Mapping, Sequence
 
 from gradcheck.grading.results import Override, SubmissionResult
 
-__all__ = ["OverrideRule", "OverridesError", "parse_overrides", "load_overrides", "apply_overrides", "apply_all", "shared_rules", "COLUMNS", "TOTAL"]
+__all__ = ["OverrideRule", "OverridesError", "parse_overrides", "load_overrides", "apply_overrides", "apply_all", "shared_rules", "close_ids", "COLUMNS", "TOTAL"]
 
 #: The columns of an overrides file.
 COLUMNS: tuple[str, ...] = ("student_id", "parameter", "score", "reason")
@@ -180,6 +181,28 @@ def apply_all(results: Mapping[int, SubmissionResult], rules: Sequence[OverrideR
     names = {n for r in results.values() for n in (r.student_id, r.submission) if n}
     unused = [rule for rule in rules if rule.student_id not in names]
     return out, unused
+
+
+#: Close ids named when an override applies to nobody.
+CLOSE_SHOWN = 5
+
+
+def close_ids(student_id: str, results: Mapping[int, SubmissionResult]) -> list[str]:
+    """The ids of ``results`` an override for ``student_id`` may have meant, closest first: one holding the other
+    (``kim_j`` and ``j``, a username cut at a ``_``), then similar spellings (:func:`difflib.get_close_matches`).
+
+    An id is a submission's student id, or its identity when it has none.
+
+    >>> from gradcheck.grading.results import SubmissionResult
+    >>> rs = {0: SubmissionResult("HW1_kim_j_attempt_x.py", "m", 0, 4.0, 4.0, student_id="j"),
+    ...       1: SubmissionResult("b.py", "m", 0, 4.0, 4.0, student_id="kim_js"), 2: SubmissionResult("c.py", "m", 0, 4.0, 4.0, student_id="lee")}
+    >>> close_ids("kim_j", rs)
+    ['j', 'kim_js']
+    """
+    ids = sorted({r.student_id or r.submission for r in results.values()})
+    holding = [i for i in ids if i in student_id or student_id in i]
+    similar = difflib.get_close_matches(student_id, ids, n=CLOSE_SHOWN, cutoff=0.6)
+    return list(dict.fromkeys(holding + similar))[:CLOSE_SHOWN]
 
 
 def shared_rules(results: Mapping[int, SubmissionResult], rules: Sequence[OverrideRule]) -> list[tuple[OverrideRule, list[str]]]:

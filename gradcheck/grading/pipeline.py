@@ -1039,18 +1039,26 @@ def sandbox_caller(box: Any, *, model: Any = None) -> Caller:
 def _call_failure_detail(res: Any, limits: Any) -> dict[str, Any]:
     """Facts for the message of a failed sandbox call: the limit, and which call of the session ran out (rt23 F12).
 
-    A timeout after calls that returned says so (``timeout.call``); the
-    output limit is the whole session's (``output.session``), never one call's.
+    A timeout, the memory limit or a crash after calls that returned says so
+    (``timeout.call``, ``memory.call``, ``crash.call``: one wording,
+    :func:`gradcheck.grading.i18n.later_call`, rt24 N6); the output limit is
+    the whole session's (``output.session``), never one call's.
     """
     call = int(getattr(res, "call", 0))
+    later = {"template": f"{res.status}.call", "call": call} if call > 1 and res.status in _LATER_CALL else {}
     if res.status == "timeout":
-        more = {"template": "timeout.call", "call": call} if call > 1 else {}
-        return {"seconds": limits.wall_seconds, **more}
+        return {"seconds": limits.wall_seconds, **later}
     if res.status == "memory":
-        return {"megabytes": limits.memory_bytes >> 20}
+        return {"megabytes": limits.memory_bytes >> 20, **later}
     if res.status == "output" and call > 0:
         return {"template": "output.session", "limit": limits.output_bytes, "call": call}
-    return {}
+    if later:  # crash.call names the call: the sandbox's own words need not say it again ("died of SIGSEGV during call 3")
+        return {**later, "error": str(res.message).replace(f" during call {call}", "")}
+    return later
+
+
+#: The verdicts of a call whose message says which call it was when an earlier one returned (``VERDICT.call`` templates).
+_LATER_CALL = frozenset({"timeout", "memory", "crash"})
 
 
 def _missing_detail(facts: Mapping[str, Any], lang: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any
 
 from gradcheck.grading import i18n
 from gradcheck.grading.gradebook import (
+    REVIEW_LABELS,
     REVIEW_VERDICTS,
     ClassSummary,
     data_line,
@@ -175,6 +176,8 @@ def _review(items: Sequence[SubmissionResult], t: Any) -> list[str]:
     for r, why in flagged:
         if why == "identical":
             detail = _e(" ".join(_twins(r, items, t)))
+        elif why in REVIEW_LABELS:
+            detail = _e(t(REVIEW_LABELS[why]))
         else:
             detail = f"<pre>{_e(r.messages[0])}</pre>" if r.messages else ""
         link = f'<a href="#{_anchor(index[id(r)])}">{_e(r.submission)}</a>'

@@ -249,6 +249,11 @@ class SubmissionResult:
         copied between students is found too (:func:`gradcheck.grading.gradebook.identical_files`).
     overrides : tuple of Override
         Manual decisions applied to this result (empty: the grader's own).
+    review : tuple of str
+        Why a person should look at the submission whatever its grade, found
+        when the class folder was read
+        (:attr:`gradcheck.grading.identity.Submission.review`: ``"older_attempt"``,
+        ``"id_guessed"``); never cached, set on every run.
     """
 
     submission: str
@@ -272,6 +277,7 @@ class SubmissionResult:
     source_hash: str = ""
     overrides: tuple[Override, ...] = ()
     helper_hashes: tuple[tuple[str, str], ...] = ()
+    review: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_points(self.submission, self.score, self.max_score)
@@ -281,6 +287,7 @@ class SubmissionResult:
         object.__setattr__(self, "deductions", tuple(self.deductions))
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "helper_hashes", tuple((str(n), str(h)) for n, h in self.helper_hashes))
+        object.__setattr__(self, "review", tuple(self.review))
 
     @property
     def passed(self) -> bool:
@@ -317,6 +324,7 @@ class SubmissionResult:
             "source_hash": self.source_hash,
             "overrides": [o.to_dict() for o in self.overrides],
             "helper_hashes": [[n, h] for n, h in self.helper_hashes],
+            "review": list(self.review),
         }
 
     @classmethod
@@ -348,4 +356,5 @@ class SubmissionResult:
             source_hash=str(data.get("source_hash", "")),
             overrides=tuple(Override.from_dict(o) for o in data.get("overrides", ())),
             helper_hashes=tuple((str(n), str(h)) for n, h in data.get("helper_hashes", ())),
+            review=tuple(str(c) for c in data.get("review", ())),
         )

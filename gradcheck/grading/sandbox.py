@@ -126,9 +126,10 @@ class CallResult:
         counted it (see :func:`_evaluations`): ``forward_calls``,
         ``complex_values`` (non-negative int) and ``profiler_removed`` (bool).
     call : int
-        The session's number of the call that ended it (1: the first call),
-        for a call that failed with a :data:`DEAD_STATUSES` status or after
-        one; 0 otherwise.
+        The session's number of the call that failed (1: the first call):
+        this one's, for a call that did not return ``ok`` (a ``memory`` the
+        child caught too, rt24 N6); the one that ended the session, for a
+        call after a :data:`DEAD_STATUSES` status; 0 for a call that returned.
     """
 
     status: str
@@ -560,8 +561,7 @@ class Sandbox:
         )
         if status == "crash":
             self._die(status, message)
-            result = replace(result, call=self._died_in)
-        return result
+        return result if status == "ok" else replace(result, call=self._seq)
 
     def close(self) -> None:
         """Kill the child (and its process group), close the pipes, delete the working directory."""
