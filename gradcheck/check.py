@@ -419,7 +419,8 @@ def check_gradients(
     say ``strict=True`` to refuse it).  So is one that returns float64 values
     but rounds at float32's level, measured along a ray of tiny steps (it casts
     its float64 arguments to float32 inside: :func:`_given_below_float64`),
-    with a warning that says so; a float64 loss costs no calls for this.
+    with a warning that says so (refused under ``strict=True``); a float64
+    loss costs no calls for this.
 
     Parameters
     ----------
@@ -544,6 +545,8 @@ def check_point(
     ``rediagnose(checks, analytic, numeric)``: the caller's own reading of a full-mode check's diagnoses, from
     what only it can see (check_net: each sample's loss, :func:`gradcheck.logeps.explain_log_epsilon`).
     """
+    # Long: the stages (determinism, precision and bars, gradients, verdicts, ties) in the order they
+    # depend on each other; they share a dozen locals, which each part would otherwise take as arguments.
     problems = list(problems)
     warns: list[str] = []
     point.f0 = point.value()

@@ -367,12 +367,23 @@ def _zero(assignment: Any, text: str, tag: str, seconds: float) -> dict[str, Any
 
 
 def _write_results(results_dir: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as ``results.json`` (atomically); its strings may quote the submission's file names, so they go through
+    :func:`~gradcheck.grading.safetext.safe_tree` (a non-UTF-8 name must not cost the student the file: rt26 F12)."""
+    from gradcheck.grading.safetext import safe_tree
+
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / "results.json"
     tmp = results_dir / f".results.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+    tmp.write_text(json.dumps(safe_tree(data), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def _print_traceback() -> None:
+    """The current exception's traceback on stdout (Gradescope shows it to the instructor), its text made safe to print."""
+    from gradcheck.grading.safetext import safe_text
+
+    print(safe_text(traceback.format_exc()))
 
 
 def _hide_answer_key(root: Path) -> None:
@@ -463,6 +474,10 @@ def run_gradescope(root: str | os.PathLike[str], assignment: str | os.PathLike[s
         os.chdir(root)
     try:
         return _run_in_root(root, Path(assignment).absolute())
+    except Exception as exc:  # noqa: BLE001 - the last resort: Gradescope gets its results.json whatever failed (rt26 F12)
+        _print_traceback()
+        text = _GRADER_FAILED["en"].format(error=f"({type(exc).__name__})")
+        return _write_results(root / "results", {"score": 0.0, "output": text, "output_format": "text", "tests": []})
     finally:
         os.chdir(here)
 
@@ -478,7 +493,7 @@ def _run_in_root(root: Path, assignment: Path) -> Path:
         a = load_assignment(assignment)
         _max_score(a)  # the reference model must load too
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails
-        traceback.print_exc(file=sys.stdout)
+        _print_traceback()
         text = _GRADER_FAILED["en"].format(error=f"({type(exc).__name__})")
         return _write_results(results_dir, {"score": 0.0, "output": text, "output_format": "text", "tests": []})
     return _grade_into(root, a, results_dir, start)
@@ -505,13 +520,14 @@ def _why(choice: SubmissionChoice, pattern: str | None, lang: str, needs: str = 
 def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
     from gradcheck.grading.pipeline import grade_submission
     from gradcheck.grading.render_gradescope import gradescope_results
+    from gradcheck.grading.safetext import safe_text
 
     choice = find_submission(root / "submission", model=a.model, file_pattern=a.file, needs=a.spec.entry_name)
     if choice.path is None:
         text = _NO_FILE[a.lang].format(why=_why(choice, a.file, a.lang, a.spec.entry_name), model=a.model)
         return _write_results(results_dir, _zero(a, text, "missing", time.monotonic() - start))
-    print(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)}; helper modules: "
-          f"{', '.join(h.name for h in choice.helpers) or 'none'})")
+    print(safe_text(f"gradcheck: grading {choice.path} (candidates: {', '.join(choice.candidates)}; helper modules: "
+                    f"{', '.join(h.name for h in choice.helpers) or 'none'})"))
     try:
         from gradcheck.grading.isolation import resolve
         from gradcheck.grading.preflight import answer_key_exposure
@@ -526,7 +542,7 @@ def _grade_into(root: Path, a: Any, results_dir: Path, start: float) -> Path:
         data = gradescope_results(result, visibility=a.visibility, stdout_visibility=a.stdout_visibility)
         data["extra_data"]["isolation"] = result.isolation
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever fails
-        traceback.print_exc(file=sys.stdout)
+        _print_traceback()
         text = _GRADER_FAILED[a.lang].format(error=f"({type(exc).__name__})")
         data = _zero(a, text, "error", time.monotonic() - start)
     return _write_results(results_dir, data)

@@ -8,20 +8,32 @@ limits, shrinking, isolation level) and the gradcheck, Python and numpy
 versions, and a hash of the grading code itself (:func:`code_hash`).  Two
 students who hand in the same file have different keys.
 
-Every entry carries an HMAC-SHA256 of its key and content, made with a
-secret created once per cache directory (:data:`KEY_FILE`, mode 0600,
-readable by the grader alone).  An entry whose HMAC does not verify
-(tampered with, written by someone else, or from another cache) is ignored
-and the submission is graded again.  Only the grading (coordinating)
-process reads or writes the cache, and ``gradcheck grade`` does not use it
-at all at the ``process`` isolation level: there the code under grade runs
-as the grader's user and could read the key, so the HMAC proves nothing.
+Every entry carries an HMAC-SHA256 of its name, the inputs it was graded
+from (:func:`cache_inputs`) and its result, made with the grader's own
+secret: one per user, outside every cache directory and every graded
+folder (:func:`key_path`, ``$XDG_STATE_HOME/gradcheck/cache-key``, else
+``~/.local/state/gradcheck/cache-key``; created mode 0600 in a 0700
+directory, refused when it is a symlink, another user's, or readable or
+writable by others: :func:`load_key`).  A cache directory is only where
+entries are kept (:func:`default_cache_dir`, ``$XDG_CACHE_HOME/gradcheck/grades``,
+else ``~/.cache/gradcheck/grades``; or ``--cache DIR``), never what
+vouches for them: a directory that came with a student's repository, with
+a key of its own beside its entries, proves nothing (rt26 F9).  An entry
+whose HMAC does not verify (tampered with, written under another key: by
+another user, on another machine, by the layout before this one that kept
+a key in the cache directory) or whose inputs differ from the job's, or
+whose result is of another file, is not served, and the submission is
+graded again (:attr:`ResultCache.rejected` counts them, for one warning).
+Only the grading (coordinating) process reads or writes the cache, and
+``gradcheck grade`` does not use it at all at the ``process`` isolation
+level: there the code under grade runs as the grader's user and could
+read the key, so the key is deleted before such a run (:func:`retire_key`).
 
 Examples
 --------
->>> import tempfile
+>>> import secrets, tempfile
 >>> from gradcheck.grading.results import SubmissionResult
->>> cache = ResultCache(tempfile.mkdtemp())
+>>> cache = ResultCache(tempfile.mkdtemp(), key=secrets.token_bytes(32))
 >>> r = SubmissionResult("a.py", "xor_2layer", 0, 1.0, 2.0)
 >>> cache.put("k1", r)
 >>> cache.get("k1") == r, cache.get("k2")
@@ -37,17 +49,137 @@ import json
 import os
 import platform
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
 from gradcheck.grading.results import SubmissionResult
 
-__all__ = ["CACHE_FORMAT", "KEY_FILE", "ResultCache", "cache_key", "code_hash", "versions", "versions_line"]
+__all__ = [
+    "CACHE_FORMAT", "KEY_BYTES", "CacheKeyError", "ResultCache", "cache_inputs", "cache_key", "code_hash", "default_cache_dir",
+    "key_path", "load_key", "retire_key", "versions", "versions_line",
+]
 
 #: Bumped when the entry format or the key's meaning changes.
-CACHE_FORMAT = "4"  # 3: results carry helper_hashes; 4: a submission's randomness is seeded (rt20 F4: older entries froze a chance grade)
-#: The per-directory secret.
-KEY_FILE = ".hmac-key"
+CACHE_FORMAT = "5"  # 3: helper_hashes; 4: seeded randomness (rt20 F4); 5: the key per user, entries carry their inputs (rt26 F9)
+#: Length of the grader's secret.
+KEY_BYTES = 32
+
+
+class CacheKeyError(OSError):
+    """The grader's cache key cannot be trusted or made (its path and what to do are in the message)."""
+
+
+def _xdg_dir(variable: str, fallback: str) -> Path:
+    """``$variable`` when it is an absolute path (the XDG rule: a relative one is ignored), else ``~/fallback``."""
+    value = os.environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else Path.home() / fallback
+
+
+def key_path() -> Path:
+    """Where the grader's secret lives: ``$XDG_STATE_HOME/gradcheck/cache-key``, else ``~/.local/state/gradcheck/cache-key``.
+
+    One per user, never inside a cache directory: a cache directory can come
+    with the folder being graded, a key in it proves only that whoever made
+    the folder signed its entries.
+    """
+    return _xdg_dir("XDG_STATE_HOME", ".local/state") / "gradcheck" / "cache-key"
+
+
+def default_cache_dir() -> Path:
+    """Where results are kept without ``--cache``: ``$XDG_CACHE_HOME/gradcheck/grades``, else ``~/.cache/gradcheck/grades``.
+
+    The user's own cache, not the working directory (which may be a student's checkout).
+    """
+    return _xdg_dir("XDG_CACHE_HOME", ".cache") / "gradcheck" / "grades"
+
+
+def _owner_only(st: os.stat_result, what: str, path: Path, forbidden: int) -> None:
+    """Raise :class:`CacheKeyError` unless ``st`` is the grader's own and has none of the ``forbidden`` mode bits."""
+    euid = os.geteuid() if hasattr(os, "geteuid") else st.st_uid
+    if st.st_uid != euid:
+        raise CacheKeyError(f"the cache key's {what} {str(path)!r} belongs to uid {st.st_uid}, not to the grader (uid {euid}): "
+                            "someone else could have made or replaced it; delete it (a new key is made) or grade with --no-cache")
+    if st.st_mode & forbidden:
+        raise CacheKeyError(f"the cache key's {what} {str(path)!r} has mode {stat.S_IMODE(st.st_mode):04o}: other users could "
+                            f"{'read or change' if forbidden == 0o077 else 'replace what is in'} it; it must be the grader's alone "
+                            f"({'0600' if forbidden == 0o077 else '0700'}): delete it (a new key is made) or grade with --no-cache")
+
+
+def _check_key_dir(directory: Path) -> None:
+    """The key's directory: a real directory (no symlink), the grader's, writable by nobody else."""
+    st = directory.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise CacheKeyError(f"the cache key's directory {str(directory)!r} is not a directory (a symlink or a file); "
+                            "delete it (a new key is made) or grade with --no-cache")
+    _owner_only(st, "directory", directory, 0o022)
+
+
+def _create_key(path: Path) -> None:
+    """Write a new secret to ``path`` unless one is there (atomically: a reader never sees half a key)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES))
+        os.link(tmp, path)  # fails when another run made the key first: that one is used
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_key(path: str | os.PathLike[str] | None = None) -> bytes:
+    """The grader's secret at ``path`` (default :func:`key_path`), made on first use.
+
+    Its directory is created mode 0700; the key mode 0600.  Refused
+    (:class:`CacheKeyError`) when the key or its directory is a symlink or
+    not a regular file or directory, belongs to another user, or is open to
+    others (the key readable or writable by group or others, the directory
+    writable by them), or when the key is not :data:`KEY_BYTES` long: such
+    a key may be known to someone other than the grader.
+
+    Raises
+    ------
+    CacheKeyError
+        Why the key cannot be trusted, naming its path.
+    OSError
+        When it cannot be created or read.
+    """
+    key_file = Path(path) if path is not None else key_path()
+    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_key_dir(key_file.parent)
+    if not os.path.lexists(key_file):
+        _create_key(key_file)
+    try:
+        fd = os.open(key_file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))  # a FIFO never blocks
+    except OSError as exc:
+        if os.path.islink(key_file):
+            raise CacheKeyError(f"the cache key {str(key_file)!r} is a symlink; delete it (a new key is made) or grade with --no-cache") from None
+        raise exc
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise CacheKeyError(f"the cache key {str(key_file)!r} is not a regular file; delete it (a new key is made) or grade with --no-cache")
+        _owner_only(st, "file", key_file, 0o077)
+        key = fh.read(KEY_BYTES + 1)
+    if len(key) != KEY_BYTES:
+        raise CacheKeyError(f"the cache key {str(key_file)!r} is damaged ({len(key)} bytes, expected {KEY_BYTES}); "
+                            "delete it (a new key is made)")
+    return key
+
+
+def retire_key(path: str | os.PathLike[str] | None = None) -> bool:
+    """Delete the grader's secret (default :func:`key_path`) before code it must not read runs as the grader's user.
+
+    Entries made under it are then graded afresh.  Returns whether there was one.
+    """
+    key_file = Path(path) if path is not None else key_path()
+    try:
+        key_file.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def versions() -> dict[str, str]:
@@ -97,15 +229,15 @@ def code_hash() -> str:
     return digest.hexdigest()
 
 
-def cache_key(
+def cache_inputs(
     *,
     content: str,
     identity: str,
     assignment: Mapping[str, Any],
     options: Mapping[str, Any],
     extra: Mapping[str, str] | None = None,
-) -> str:
-    """The key of one grading job (hex SHA-256 of a canonical JSON of its inputs).
+) -> dict[str, Any]:
+    """What one grading job's result depends on: hashed into its :func:`cache_key`, stored in its entry, compared on a hit.
 
     Parameters
     ----------
@@ -114,31 +246,35 @@ def cache_key(
     identity : str
         The submission's identity (see :mod:`gradcheck.grading.identity`).
     assignment : mapping
-        What identifies the assignment (its file's hash, its model and options).
+        What identifies the assignment (its file's hash, its model and options, the notebook data).
     options : mapping
         Every verdict-changing option (seed, lang, shrink, limits, isolation ...).
     extra : mapping of str to str, optional
         Helper files' names to their SHA-256.
+    """
+    return {
+        "format": CACHE_FORMAT,
+        "content": content,
+        "identity": identity,
+        "extra": dict(sorted((extra or {}).items())),
+        "assignment": assignment,
+        "options": options,
+        "versions": versions(),
+    }
+
+
+def _canonical(inputs: Mapping[str, Any]) -> str:
+    return json.dumps(inputs, sort_keys=True, ensure_ascii=True, default=repr)
+
+
+def cache_key(inputs: Mapping[str, Any]) -> str:
+    """The key of one grading job: hex SHA-256 of a canonical JSON of its :func:`cache_inputs`.
 
     >>> k = dict(content="c", assignment={"model": "m"}, options={"seed": 0})
-    >>> cache_key(identity="alice.py", **k) == cache_key(identity="bob.py", **k)
+    >>> cache_key(cache_inputs(identity="alice.py", **k)) == cache_key(cache_inputs(identity="bob.py", **k))
     False
     """
-    blob = json.dumps(
-        {
-            "format": CACHE_FORMAT,
-            "content": content,
-            "identity": identity,
-            "extra": dict(sorted((extra or {}).items())),
-            "assignment": assignment,
-            "options": options,
-            "versions": versions(),
-        },
-        sort_keys=True,
-        ensure_ascii=True,
-        default=repr,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(_canonical(inputs).encode()).hexdigest()
 
 
 class ResultCache:
@@ -148,39 +284,34 @@ class ResultCache:
     ----------
     directory : str or Path
         Created (mode 0700) when missing.
+    key : bytes, optional
+        The secret entries are signed with (at least 32 bytes); default the
+        grader's own (:func:`load_key`), never a file in ``directory``.
+
+    Attributes
+    ----------
+    rejected : int
+        Entries found but not served (:meth:`get`): not authentic under
+        this key, damaged, or made from other inputs.
 
     Raises
     ------
+    CacheKeyError
+        When the grader's key cannot be trusted.
     OSError
-        When the directory or its key cannot be created or read.
+        When the directory or the key cannot be created or read.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], key: bytes | None = None) -> None:
+        if key is not None and (not isinstance(key, bytes) or len(key) < KEY_BYTES):
+            raise ValueError(f"key must be at least {KEY_BYTES} bytes, got {type(key).__name__} of length {len(key) if isinstance(key, bytes) else '-'}")
+        self._key = load_key() if key is None else key
         self.directory = Path(directory)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._key = self._secret()
+        self.rejected = 0
 
-    def _secret(self) -> bytes:
-        path = self.directory / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
-        st = path.lstat()
-        if not os.path.isfile(path) or os.path.islink(path):
-            raise OSError(f"the cache key {str(path)!r} is not a regular file")
-        if st.st_mode & 0o077:
-            os.chmod(path, 0o600)  # it must be the grader's alone
-        key = path.read_bytes()
-        if len(key) < 32:
-            raise OSError(f"the cache key {str(path)!r} is damaged ({len(key)} bytes); delete the cache directory")
-        return key
-
-    def _mac(self, key: str, body: str) -> str:
-        return hmac.new(self._key, f"{key}\n{body}".encode(), hashlib.sha256).hexdigest()
+    def _mac(self, key: str, inputs: str, body: str) -> str:
+        return hmac.new(self._key, f"{key}\n{inputs}\n{body}".encode(), hashlib.sha256).hexdigest()
 
     def _path(self, key: str) -> Path:
         """The entry's file: named by the key when it is a hex SHA-256, else by the key's SHA-256."""
@@ -188,27 +319,44 @@ class ResultCache:
             key = hashlib.sha256(key.encode()).hexdigest()
         return self.directory / f"{key}.json"
 
-    def get(self, key: str) -> SubmissionResult | None:
-        """The stored result of ``key``; ``None`` when absent, damaged or not authentic."""
+    def get(self, key: str, inputs: Mapping[str, Any] | None = None) -> SubmissionResult | None:
+        """The stored result of ``key``; ``None`` when absent, or (counted in :attr:`rejected`) when not served.
+
+        Not served: the entry is damaged, its HMAC does not verify under the
+        grader's key, the inputs it was graded from are not ``inputs``, or its
+        result is of another file than ``inputs["content"]`` (its ``file_hash``).
+        """
         if not isinstance(key, str):
             raise TypeError(f"key must be a str, got key={key!r}")
-        path = self._path(key)
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            body, mac = entry["result"], entry["mac"]
-            if not isinstance(body, str) or not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(key, body)):
+            text = self._path(key).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        result = self._verified(key, text, "" if inputs is None else _canonical(inputs))
+        if result is None or (inputs is not None and "content" in inputs and result.file_hash != inputs["content"]):
+            self.rejected += 1
+            return None
+        return result
+
+    def _verified(self, key: str, text: str, inputs: str) -> SubmissionResult | None:
+        """The result in an entry's ``text`` if its HMAC verifies and it was graded from ``inputs``, else ``None``."""
+        try:
+            entry = json.loads(text)
+            body, mac, stored = entry["result"], entry["mac"], entry.get("inputs", "")
+            if not all(isinstance(v, str) for v in (body, mac, stored)) or not hmac.compare_digest(mac, self._mac(key, stored, body)):
                 return None
-            return SubmissionResult.from_dict(json.loads(body))
-        except (OSError, ValueError, KeyError, TypeError):
+            return SubmissionResult.from_dict(json.loads(body)) if hmac.compare_digest(stored, inputs) else None
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def put(self, key: str, result: SubmissionResult) -> None:
-        """Store ``result`` under ``key`` (atomically: a reader never sees half an entry)."""
+    def put(self, key: str, result: SubmissionResult, inputs: Mapping[str, Any] | None = None) -> None:
+        """Store ``result`` under ``key``, with the ``inputs`` it was graded from (atomically: a reader never sees half an entry)."""
         if not isinstance(result, SubmissionResult):
             raise TypeError(f"result must be a SubmissionResult, got result={result!r}")
         path = self._path(key)
         body = json.dumps(result.to_dict(), ensure_ascii=False, sort_keys=True)
-        text = json.dumps({"result": body, "mac": self._mac(key, body)}, ensure_ascii=False)
+        stored = "" if inputs is None else _canonical(inputs)
+        text = json.dumps({"inputs": stored, "result": body, "mac": self._mac(key, stored, body)}, ensure_ascii=False)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -19,8 +19,11 @@ graded in parallel (``--jobs``, default: all cores), each in its own
 sandbox, by worker processes that are the grader's own fresh interpreters
 (:mod:`gradcheck.grading._pool`: safe beside any thread of the caller, and
 they never re-run the caller's script); a progress bar runs on stderr.  Every finished result is stored in
-an authenticated cache (:mod:`gradcheck.grading.cache`, default
-``.gradcheck-cache``), so an interrupted run picks up where it stopped;
+an authenticated cache (:mod:`gradcheck.grading.cache`, default the
+user's ``~/.cache/gradcheck/grades``; signed with the user's own key,
+``~/.local/state/gradcheck/cache-key``, never one found in a cache
+directory; a ``--cache DIR`` inside a folder being graded is refused), so
+an interrupted run picks up where it stopped;
 ``--regrade errors`` grades again the submissions whose cached verdict is
 ``error``, ``crash``, ``timeout`` or ``memory``, ``--regrade all`` every one.
 
@@ -42,8 +45,10 @@ sandbox on its worker; this process alone writes the outputs and the cache.
 The preflight below runs on every worker of the cluster first.
 
 Exit status: 0 when every submission was graded (whatever the scores),
-1 when grading itself failed for at least one submission (the others are
-still graded and written), or when the ``--lms`` file leaves a submission
+1 when grading itself failed for at least one submission (its row has the
+verdict ``error``, 0 points and a message saying the grader failed; the
+others are still graded and written), when an output could not be written
+(named on stderr; the others are written), or when the ``--lms`` file leaves a submission
 out (no student id in its name, or one id on several submissions: each one is named with why;
 a class graded without ``--lms`` names every submission without an id too, but exits 0), or when an
 ``--overrides`` line applies to nobody or to several submissions (each line named, with the close ids),
@@ -68,12 +73,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-__all__ = ["register", "run", "collect_files", "UsageError", "SUFFIXES", "DEFAULT_CACHE", "REGRADE_VERDICTS", "GradingJob"]
+__all__ = ["register", "run", "collect_files", "UsageError", "SUFFIXES", "REGRADE_VERDICTS", "GradingJob"]
 
 #: File types a directory contributes.
 SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
-#: Default cache directory (relative to the working directory).
-DEFAULT_CACHE = ".gradcheck-cache"
 #: Cached verdicts ``--regrade errors`` grades again (they may come from the machine, not the student).
 REGRADE_VERDICTS: frozenset[str] = frozenset({"error", "crash", "timeout", "memory"})
 
@@ -104,7 +107,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--jobs", type=positive_int, default=None, help="parallel submissions (default: all cores)")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="S", help="seconds per call (wall clock and CPU)")
     p.add_argument("--memory", type=positive_int, default=None, metavar="MB", help="memory limit per submission")
-    p.add_argument("--cache", metavar="DIR", default=DEFAULT_CACHE, help=f"result cache for resuming (default {DEFAULT_CACHE})")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="result cache for resuming (default $XDG_CACHE_HOME/gradcheck/grades, else ~/.cache/gradcheck/grades; "
+                        "never inside a folder being graded)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--regrade", choices=("errors", "all"), default=None,
                    help="grade again what the cache holds: errors (verdict error, crash, timeout or memory) or all")
@@ -177,13 +182,16 @@ def grade_job(job: GradingJob) -> dict[str, Any]:
     return replace(result, student_id=job.student_id).to_dict()
 
 
-def _crash_row(job: GradingJob, message: str) -> dict[str, Any]:
+def _crash_row(job: GradingJob, message: str) -> dict[str, Any] | None:
     """The ``crash`` row of a submission that destroyed its grading worker (every submission gets exactly one row)."""
     from gradcheck.grading.pipeline import crashed_result
 
-    return crashed_result(
-        job.path, job.model, seed=job.seed, assignment=job.assignment, lang=job.lang, isolation=job.isolation, message=message, name=job.identity,
-    ).to_dict()
+    try:
+        return crashed_result(
+            job.path, job.model, seed=job.seed, assignment=job.assignment, lang=job.lang, isolation=job.isolation, message=message, name=job.identity,
+        ).to_dict()
+    except Exception:  # noqa: BLE001 - the recorder makes the grader's failure row instead (every submission gets one)
+        return None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -191,8 +199,11 @@ def _write_atomic(path: Path, text: str) -> None:
         raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:  # a failure leaves no stray temporary file beside the outputs
+        tmp.unlink(missing_ok=True)
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, str | None, Any]:
@@ -233,7 +244,7 @@ def _progress(total: int, quiet: bool) -> Any:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a file name is the student's text, never rich markup
         console=Console(stderr=True),
         disable=quiet,
         transient=False,
@@ -254,7 +265,7 @@ class _Batch:
     cache: Any
     results: dict[int, Any]
     failures: list[tuple[str, str]]
-    keys: dict[int, str]
+    inputs: dict[int, dict[str, Any]]  # what each job's result depends on (its cache key's preimage)
 
 
 def _isolation_level(args: argparse.Namespace) -> str:
@@ -302,7 +313,7 @@ def _collect(args: argparse.Namespace, assignment: Any) -> list[Any]:
 def _outputs(args: argparse.Namespace) -> list[str]:
     """Every path this run writes (its files and folders, the cache): never read as a submission."""
     named = [args.json, args.junit, args.csv, args.summary, getattr(args, "report", None), args.feedback, args.gradescope,
-             None if args.no_cache else args.cache]
+             None if args.no_cache else _cache_dir(args)]
     if args.lms:
         named.append(args.lms_file or f"{args.lms}-grades.csv")
     return [str(p) for p in named if p]
@@ -347,7 +358,7 @@ def _load_overrides(args: argparse.Namespace, assignment: Any) -> list[Any]:
 
 def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob]]:
     """Cached results into ``batch.results``, refused submissions too; the jobs left to grade."""
-    from gradcheck.grading.cache import cache_key
+    from gradcheck.grading.cache import cache_inputs, cache_key
     from gradcheck.grading.pipeline import file_sha256, refused_result
     from gradcheck.grading.sandbox import helper_name
 
@@ -361,10 +372,10 @@ def _plan(args: argparse.Namespace, batch: _Batch) -> list[tuple[int, GradingJob
             batch.results[i] = refused_result(sub.identity, why, batch.assignment, seed=batch.seed, lang=batch.lang, student_id=sub.student_id)
             continue
         extra = {helper_name(f, sub.path.parent): file_sha256(f) for f in sub.extra_files}  # lib/act.py and act.py are two files
-        key = cache_key(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)
-        batch.keys[i] = key
+        inputs = cache_inputs(content=file_sha256(sub.path), identity=sub.identity, assignment=a_ident, options=options, extra=extra)
+        batch.inputs[i] = inputs
         if batch.cache is not None and args.regrade != "all":
-            cached = batch.cache.get(key)
+            cached = batch.cache.get(cache_key(inputs), inputs)
             if cached is not None and not (args.regrade == "errors" and cached.verdict in REGRADE_VERDICTS):
                 batch.results[i] = replace(cached, submission=sub.identity, student_id=sub.student_id)
                 continue
@@ -400,12 +411,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"gradcheck grade: {exposed}", file=sys.stderr)
     try:
         cache = _open_cache(args)
+    except UsageError as exc:
+        return _fail(args, 2, str(exc))
     except OSError as exc:
-        return _fail(args, 2, f"cannot use the cache directory {args.cache!r}: {exc}")
+        return _fail(args, 2, f"cannot use the cache {str(_cache_dir(args))!r}: {exc}")
     with staged(subs) as local:  # helper modules under the names they are imported by, while grading
         batch = _Batch(local, assignment, assignment_path, limits, assignment.seed if args.seed is None else args.seed,
                        args.lang or assignment.lang, not args.no_shrink, cache, {}, [], {})
         todo = _plan(args, batch)
+        _warn_rejected(batch)
         stop = _preflight(args, batch) if todo else None
         if stop is None:
             with adopt_orphans(args.isolation):  # process: what a submission left running dies before any output is written
@@ -438,46 +452,118 @@ def _weak_isolation_warning() -> str:
     )
 
 
-def _open_cache(args: argparse.Namespace) -> Any:
-    """The run's :class:`ResultCache`; ``None`` with ``--no-cache``, and at ``process`` (with a warning saying why).
+def _cache_dir(args: argparse.Namespace) -> Path:
+    """The run's cache directory: ``--cache DIR``, else the user's own (:func:`~gradcheck.grading.cache.default_cache_dir`)."""
+    from gradcheck.grading.cache import default_cache_dir
 
-    At ``process`` the code under grade runs as the grader's user and can read
-    the cache's HMAC key (``DIR/.hmac-key``), so it could sign a forged entry:
-    such a cache is neither read nor written (nor its key created).
+    return Path(args.cache) if args.cache else default_cache_dir()
+
+
+def _open_cache(args: argparse.Namespace) -> Any:
+    """The run's :class:`ResultCache`; ``None`` with ``--no-cache``, at ``process`` and inside a folder being graded (each with a warning).
+
+    At ``process`` the code under grade runs as the grader's user and could
+    read the grader's cache key, then sign a forged entry: such a cache is
+    neither read nor written, and the key is deleted first (caches made
+    under it are graded afresh by the next run at a stronger level).
+
+    Raises
+    ------
+    UsageError
+        When ``--cache DIR`` lies inside a folder being graded (the default
+        directory or the key there: a warning, and no cache).
+    OSError
+        When the directory or the key cannot be made, read or trusted
+        (:class:`~gradcheck.grading.cache.CacheKeyError`).
     """
-    from gradcheck.grading.cache import KEY_FILE, ResultCache
+    from gradcheck.grading.cache import ResultCache, key_path, retire_key
 
     if args.no_cache:
         return None
+    directory = _cache_dir(args)
     if args.isolation == "process":
-        print(f"gradcheck grade: warning: the cache {args.cache!r} is neither read nor written at isolation 'process': its key "
-              f"({KEY_FILE}) is readable by the code under grade, which could sign a forged grade (use 'uid' or 'namespaces' to cache)",
+        retired = retire_key()
+        print(f"gradcheck grade: warning: the cache {str(directory)!r} is neither read nor written at isolation 'process': the code "
+              f"under grade runs as your user and could read the cache key {str(key_path())!r}, then sign a forged grade (use 'uid' or "
+              f"'namespaces' to cache){'; that key was deleted, so a later run grades its cached results afresh' if retired else ''}",
               file=sys.stderr)
         return None
-    return ResultCache(args.cache)
+    found = _graded_folder_holding(args.paths, [directory, key_path()])
+    if found is not None:
+        what, folder = found
+        thing = "directory" if what == directory else "key"
+        if args.cache and thing == "directory":
+            raise UsageError(f"--cache {args.cache}: the cache directory lies inside {str(folder)!r}, a folder being graded, where whoever "
+                             "handed it in could have put entries; give --cache a directory outside it (or leave --cache out for your "
+                             "own cache), or grade with --no-cache")
+        print(f"gradcheck grade: warning: the cache {thing} {str(what)!r} lies inside {str(folder)!r}, a folder being graded: the cache "
+              "is not used (set XDG_CACHE_HOME / XDG_STATE_HOME or --cache outside it)", file=sys.stderr)
+        return None
+    _note_old_layout(directory, given=bool(args.cache))
+    return ResultCache(directory)
+
+
+def _note_old_layout(directory: Path, *, given: bool) -> None:
+    """One note when a cache of the layout before the per-user key is in view: its key and entries are not trusted (rt26 F9)."""
+    from gradcheck.grading.cache import key_path
+
+    old = directory if given else Path(".gradcheck-cache")
+    if (old / ".hmac-key").exists():
+        print(f"gradcheck grade: note: {str(old)!r} holds a key of its own (.hmac-key: a cache of gradcheck's former layout, or one "
+              f"someone else made): not trusted; the cache is {str(directory)!r}, signed with your key {str(key_path())!r} only",
+              file=sys.stderr)
+
+
+def _graded_folder_holding(paths: Sequence[str], candidates: Sequence[Path]) -> tuple[Path, Path] | None:
+    """The first of ``candidates`` inside a folder being graded (a folder given, or the folder of a file given), with that folder."""
+    folders = [p if p.is_dir() else p.parent for p in (Path(os.path.realpath(x)) for x in paths)]
+    for cand in candidates:
+        real = Path(os.path.realpath(cand))
+        for folder in folders:
+            if real == folder or folder in real.parents:
+                return cand, folder
+    return None
+
+
+def _warn_rejected(batch: _Batch) -> None:
+    """One warning for the cache entries found but not served (another key's, damaged, or made from other files)."""
+    from gradcheck.grading.cache import key_path
+
+    n = getattr(batch.cache, "rejected", 0)
+    if n:
+        print(f"gradcheck grade: warning: {n} cached result{'s' if n != 1 else ''} in {str(batch.cache.directory)!r} "
+              f"{'were' if n != 1 else 'was'} not signed with your cache key ({str(key_path())!r}), {'were' if n != 1 else 'was'} "
+              "damaged or did not match the files graded: ignored, graded afresh", file=sys.stderr)
+
+
+def _say(text: str) -> None:
+    """``text`` on stderr, through :func:`~gradcheck.grading.safetext.safe_text`: it quotes submissions' names and problems (rt26 F6)."""
+    from gradcheck.grading.safetext import safe_text
+
+    print(safe_text(text), file=sys.stderr)
 
 
 def _warn(batch: _Batch) -> None:
     """What the instructor must know about the run: failures, refused students, older attempts left out, ids used twice."""
     for identity, message in batch.failures:
-        print(f"gradcheck grade: error: grading {identity!r} failed: {message}", file=sys.stderr)
+        _say(f"gradcheck grade: error: grading {identity!r} failed (its row says the grader failed, 0 points until graded again): {message}")
     for sub in batch.submissions:
         if sub.path is None:  # what else of the student's is not graded is said on the same line
-            print(f"gradcheck grade: warning: {sub.identity!r} was not graded: {'; '.join((str(sub.problem), *sub.notes))}", file=sys.stderr)
+            _say(f"gradcheck grade: warning: {sub.identity!r} was not graded: {'; '.join((str(sub.problem), *sub.notes))}")
         if sub.superseded:
-            print(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
-                  f"{', '.join(sub.superseded)}", file=sys.stderr)
+            _say(f"gradcheck grade: warning: {sub.identity!r} is the student's latest attempt; older attempts not graded: "
+                 f"{', '.join(sub.superseded)}")
         for note in sub.notes if sub.path is not None else ():
-            print(f"gradcheck grade: warning: {sub.identity!r} is graded; {note}", file=sys.stderr)
+            _say(f"gradcheck grade: warning: {sub.identity!r} is graded; {note}")
     ids: dict[str, list[str]] = {}
     for sub in batch.submissions:
         if sub.student_id:
             ids.setdefault(sub.student_id, []).append(sub.identity)
     for sid, identities in ids.items():
         if len(identities) > 1:
-            print(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
-                  "each is a row of the gradebook; keep one (an LMS import refuses them), or, if they are different students, "
-                  "give an --id-pattern that tells them apart (an override of this id is applied to none of them)", file=sys.stderr)
+            _say(f"gradcheck grade: warning: student id {sid} has {len(identities)} submissions ({', '.join(map(repr, identities))}): "
+                 "each is a row of the gradebook; keep one (an LMS import refuses them), or, if they are different students, "
+                 "give an --id-pattern that tells them apart (an override of this id is applied to none of them)")
 
 
 #: Submissions named in the one-line warning about a class with no student ids (the rest are counted).
@@ -513,13 +599,13 @@ def _warn_ids(args: argparse.Namespace, batch: _Batch) -> None:
     if missing and len(missing) == len(batch.submissions):  # a class named without ids: one line, not one per student
         shown = ", ".join(map(repr, missing[:ID_WARN_NAMES])) + (f" and {len(missing) - ID_WARN_NAMES} more"
                                                                   if len(missing) > ID_WARN_NAMES else "")
-        print(f"gradcheck grade: warning: none of the {len(missing)} submissions has a student id "
-              f"({no_id_reason(missing[0], id_pattern=args.id_pattern)}): {shown}; the gradebook's student_id "
-              "column is empty", file=sys.stderr)
+        _say(f"gradcheck grade: warning: none of the {len(missing)} submissions has a student id "
+             f"({no_id_reason(missing[0], id_pattern=args.id_pattern)}): {shown}; the gradebook's student_id "
+             "column is empty")
         return
     for identity in missing:  # some have ids: the ones without are the odd ones out, each named
-        print(f"gradcheck grade: warning: {identity!r} has no student id ({no_id_reason(identity, id_pattern=args.id_pattern)}): "
-              "its gradebook row has an empty student_id", file=sys.stderr)
+        _say(f"gradcheck grade: warning: {identity!r} has no student id ({no_id_reason(identity, id_pattern=args.id_pattern)}): "
+             "its gradebook row has an empty student_id")
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -559,12 +645,13 @@ def _cannot_run(exc: ImportError | OSError) -> int:
 def _grade(args: argparse.Namespace, batch: _Batch, todo: list[tuple[int, GradingJob]]) -> int | None:
     """Grade ``todo`` into ``batch`` (progress bar, pool or cluster); the exit status to stop with, ``None`` to go on."""
     from gradcheck.grading._pool import PoolError
+    from gradcheck.grading.safetext import safe_text
 
     jobs = args.jobs or os.cpu_count() or 1
     try:
         with _progress(len(batch.submissions), args.quiet) as progress:
             task = progress.add_task("", total=len(batch.submissions), completed=len(batch.results))
-            advance = lambda name: progress.update(task, advance=1, description=name)  # noqa: E731
+            advance = lambda name: progress.update(task, advance=1, description=safe_text(name))  # noqa: E731
             if args.scheduler:
                 from gradcheck.grading.distributed import run_on_cluster
 
@@ -615,18 +702,35 @@ Done = Callable[[int, GradingJob, "dict[str, Any] | None", str], None]
 
 def _recorder(batch: _Batch) -> Done:
     """The coordinator's callback for a finished job: keeps the result and writes the cache (workers never do)."""
+    from gradcheck.grading.cache import cache_key
     from gradcheck.grading.results import SubmissionResult
 
     def done(i: int, job: GradingJob, data: dict[str, Any] | None, error: str) -> None:
-        if data is None:
+        try:
+            result = None if data is None else replace(SubmissionResult.from_dict(data), submission=job.identity, student_id=job.student_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            result, error = None, f"the grading worker sent back an unreadable result: {type(exc).__name__}: {exc}"
+        if result is None:
             batch.failures.append((job.identity, error))
+            batch.results[i] = _failure_row(batch, job, error)
             return
-        result = replace(SubmissionResult.from_dict(data), submission=job.identity, student_id=job.student_id)
         batch.results[i] = result
         if batch.cache is not None:
-            batch.cache.put(batch.keys[i], result)
+            batch.cache.put(cache_key(batch.inputs[i]), result, batch.inputs[i])
 
     return done
+
+
+def _failure_row(batch: _Batch, job: GradingJob, error: str) -> Any:
+    """The row of a submission whose grading raised in the grader (rt26 F8): verdict ``error``, 0, "the grader failed".
+
+    Never cached (the next run grades it again); the run exits with status 1.
+    Every submission gets exactly one row: a missing row would keep an old
+    grade in the LMS, which a student with a wrong answer could prefer.
+    """
+    from gradcheck.grading.pipeline import grader_failure_result
+
+    return grader_failure_result(job.identity, error, batch.assignment, seed=batch.seed, lang=batch.lang, student_id=job.student_id)
 
 
 def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance: Callable[[str], None]) -> None:
@@ -650,56 +754,98 @@ def _execute(todo: list[tuple[int, GradingJob]], jobs: int, done: Done, advance:
     for item in broken:  # their worker died under them (killed, out of memory ...): again, each alone
         if run_pool([item], 1, finish):
             message = "the grading worker process died while grading this submission (it was killed, or ran out of memory)"
-            finish(item[0], item[1], _crash_row(item[1], message), "")
+            finish(item[0], item[1], _crash_row(item[1], message), f"{message}; and its crash row could not be made")
 
 
 def _write_outputs(args: argparse.Namespace, batch: _Batch) -> int:
-    """Write every output asked for; returns how many students are missing from one (left out of the ``--lms`` file, a file not written)."""
-    from gradcheck.grading.gradebook import class_summary, render_summary, write_csv
-    from gradcheck.grading.identity import output_names
-    from gradcheck.grading.render_gradescope import write_gradescope
-    from gradcheck.grading.render_json import render_json
-    from gradcheck.grading.render_junit import render_junit
-    from gradcheck.grading.render_markdown import render_markdown
-    from gradcheck.grading.pipeline import notebook_data_identity
-    from gradcheck.grading.render_text import print_report
+    """Write every output asked for; returns how many are incomplete (a file not written, a student left out of one).
 
-    lang = batch.lang
+    Each output is written on its own: one that fails (for whatever reason)
+    is named on stderr and the others are still written (rt26 F12); each
+    student's own file likewise (:func:`_each_student`).
+    """
+    from gradcheck.grading.gradebook import class_summary
+    from gradcheck.grading.pipeline import notebook_data_identity
+
     order = sorted(batch.results)
     results = [batch.results[i] for i in order]
-    names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
     data = notebook_data_identity(batch.assignment.reference_model())
     summary = class_summary(results, isolation=_isolation_level(args), data=data)
-    if not args.quiet and results:
-        from rich.console import Console
+    failed = sum(not _write_one(label, write) for label, write in _class_outputs(args, batch, results, summary, data))
+    failed += _student_outputs(args, batch, order)
+    return failed + (_counted(f"--lms {args.lms}", lambda: _write_lms(args, batch, results), len(results)) if args.lms else 0)
 
-        console = Console(highlight=False)
-        print_report(results, console=console, lang=lang)
-        if len(results) > 1:
-            console.print(render_summary(summary, lang=lang), markup=False)
-    if args.json:
-        _write_atomic(Path(args.json), render_json(results))
-    if args.junit:
-        _write_atomic(Path(args.junit), render_junit(results))
-    if args.csv:
-        path = Path(args.csv)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_csv(results, path)
-    if args.summary:
-        _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))
-    if getattr(args, "report", None):
-        from gradcheck.grading.report_html import write_report
 
-        write_report(results, Path(args.report), lang=lang, data=data)
-    unwritten = 0
+def _write_one(label: str, write: Callable[[], Any]) -> bool:
+    """``write()``; ``False`` (with the error, naming ``label``, on stderr) when it fails: the other outputs are still written."""
+    try:
+        write()
+    except Exception as exc:  # noqa: BLE001 - one output that cannot be written never stops the others
+        print(f"gradcheck grade: error: cannot write {label}: {type(exc).__name__}: {exc}; the other outputs are written", file=sys.stderr)
+        return False
+    return True
+
+
+def _counted(label: str, write: Callable[[], int], students: int) -> int:
+    """``write()``'s count of students left out of an output; all ``students`` when it fails (:func:`_write_one`)."""
+    counted: list[int] = []
+    return counted[0] if _write_one(label, lambda: counted.append(write())) else students
+
+
+def _class_outputs(args: argparse.Namespace, batch: _Batch, results: list[Any], summary: Any, data: str) -> list[tuple[str, Callable[[], Any]]]:
+    """``(label, write)`` of each class-wide output asked for, the terminal report first."""
+    from gradcheck.grading.gradebook import render_summary, write_csv
+    from gradcheck.grading.render_json import render_json
+    from gradcheck.grading.render_junit import render_junit
+    from gradcheck.grading.report_html import write_report
+
+    lang = batch.lang
+    named: list[tuple[str | None, str, Callable[[], Any]]] = [
+        (args.json, "--json", lambda: _write_atomic(Path(args.json), render_json(results))),
+        (args.junit, "--junit", lambda: _write_atomic(Path(args.junit), render_junit(results))),
+        (args.csv, "--csv", lambda: write_csv(results, _parent_made(Path(args.csv)))),
+        (args.summary, "--summary", lambda: _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))),
+        (getattr(args, "report", None), "--report", lambda: write_report(results, Path(args.report), lang=lang, data=data)),
+    ]
+    out = [("the terminal report", lambda: _print_report(results, summary, lang))] if not args.quiet and results else []
+    return out + [(f"{option} {path}", write) for path, option, write in named if path]
+
+
+def _parent_made(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _print_report(results: list[Any], summary: Any, lang: str) -> None:
+    """The terminal report on stdout (then the class summary, for more than one submission)."""
+    from rich.console import Console
+
+    from gradcheck.grading.gradebook import render_summary
+    from gradcheck.grading.render_text import print_report
+
+    console = Console(highlight=False)
+    print_report(results, console=console, lang=lang)
+    if len(results) > 1:
+        console.print(render_summary(summary, lang=lang), markup=False)
+
+
+def _student_outputs(args: argparse.Namespace, batch: _Batch, order: list[int]) -> int:
+    """``--feedback`` and ``--gradescope``: each student's own file; returns how many could not be written."""
+    from gradcheck.grading.identity import output_names
+    from gradcheck.grading.render_gradescope import write_gradescope
+    from gradcheck.grading.render_markdown import render_markdown
+
+    names = dict(zip(range(len(batch.submissions)), output_names(batch.submissions)))
+    failed = 0
     if args.feedback:
         out = Path(args.feedback)
-        out.mkdir(parents=True, exist_ok=True)
-        unwritten += _each_student(order, lambda i: _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=lang)),
-                                   batch)
+        made = _write_one(f"--feedback {out}", lambda: out.mkdir(parents=True, exist_ok=True))
+        failed += _each_student(order, lambda i: _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=batch.lang)),
+                                batch) if made else len(order)
     if args.gradescope:
-        unwritten += _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope)
-    return unwritten + (_write_lms(args, batch, results) if args.lms else 0)
+        failed += _counted(f"--gradescope {args.gradescope}", lambda: _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope),
+                           len(order))
+    return failed
 
 
 def _each_student(order: list[int], write: Callable[[int], Any], batch: _Batch) -> int:
@@ -708,9 +854,9 @@ def _each_student(order: list[int], write: Callable[[int], Any], batch: _Batch) 
     for i in order:
         try:
             write(i)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stops one student's file (a long name, a full disk, a bug) stops only it
             failed += 1
-            print(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {exc}; "
+            print(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {type(exc).__name__}: {exc}; "
                   "the other students' files are written", file=sys.stderr)
     return failed
 

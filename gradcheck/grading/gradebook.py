@@ -134,9 +134,19 @@ def render_csv(results: Iterable[SubmissionResult]) -> str:
 
 
 def write_csv(results: Iterable[SubmissionResult], path: str | os.PathLike[str]) -> Path:
-    """Write the gradebook to ``path`` (UTF-8 with BOM, so spreadsheets read Korean)."""
+    """Write the gradebook to ``path`` (UTF-8 with BOM, so spreadsheets read Korean).
+
+    Atomically (a temporary file, then a rename): a failure leaves the old
+    gradebook, or none, never an empty or partial one (rt26 F12).
+    """
     path = Path(path)
-    path.write_text(render_csv(results), encoding="utf-8-sig", newline="")
+    text = render_csv(results)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8-sig", newline="")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

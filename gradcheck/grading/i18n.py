@@ -85,6 +85,12 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
         "en": "The submission raised an exception: {error}",
         "ko": "제출물 실행 중 예외가 발생했습니다: {error}",
     },
+    "error.grader": {
+        "en": "The grader itself failed while grading this submission; this is no verdict on the code (0 points until the "
+              "instructor grades it again): {error}",
+        "ko": "이 제출물을 채점하는 동안 채점기 자체에 오류가 났습니다. 코드에 대한 판정이 아닙니다 (담당 교수자가 다시 채점할 때까지 "
+              "0점): {error}",
+    },
     "timeout": {
         "en": "The submission did not finish within the time limit of {seconds} s.",
         "ko": "제출물이 제한 시간 {seconds}초 안에 끝나지 않았습니다.",
@@ -133,9 +139,11 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     "note.forward_calls": {
         "en": "One call of backward ran {function} on the batch {evaluations:,} times for {n_params:,} parameters, as often as "
               "a numerical gradient would; {params} were graded on their values, which are exact to backpropagation's precision "
-              "and carry no finite difference's rounding (a gradient check or debug calls left in backward?).",
+              "(the gradient, or exactly the values of the mistake diagnosed) and carry no finite difference's rounding "
+              "(a gradient check or debug calls left in backward?).",
         "ko": "backward를 한 번 호출하는 동안 {function}이(가) 배치에 대해 {evaluations:,}번 실행되었습니다 (매개변수 {n_params:,}개). "
-              "수치 미분만큼 많은 횟수입니다. {params}은(는) 값으로 채점했습니다: 역전파의 정밀도로 정확하고 유한 차분의 반올림 오차가 "
+              "수치 미분만큼 많은 횟수입니다. {params}은(는) 값으로 채점했습니다: 역전파의 정밀도로 정확하고 (기울기 그 자체이거나, "
+              "진단된 오류의 값과 정확히 일치합니다) 유한 차분의 반올림 오차가 "
               "없습니다 (backward에 기울기 검사나 디버그 호출이 남아 있나요?).",
     },
     # -- report vocabulary ----------------------------------------------------

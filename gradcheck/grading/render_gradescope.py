@@ -29,6 +29,7 @@ from gradcheck.grading import i18n
 from gradcheck.grading.assignment import VISIBILITIES
 from gradcheck.grading.render_markdown import render_markdown, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
+from gradcheck.grading.safetext import safe_text
 
 __all__ = ["VISIBILITIES", "OUTPUT_FORMATS", "gradescope_results", "grader_failure", "write_gradescope", "write_grader_failure"]
 
@@ -120,12 +121,13 @@ def grader_failure(error: str) -> dict[str, Any]:
     """A ``results.json`` giving 0 when the grader could not grade at all (a usage error, a broken machine).
 
     Gradescope needs the file whatever happens; without it the student sees
-    only "the autograder failed to execute".  ``error`` says why.
+    only "the autograder failed to execute".  ``error`` says why (it may
+    quote a submission: :func:`~gradcheck.grading.safetext.safe_text` is applied).
 
     >>> grader_failure("no such file or directory: 'hw1.py'")["score"]
     0.0
     """
-    return {"score": 0.0, "output": GRADER_FAILED.format(error=error), "output_format": "text", "tests": []}
+    return {"score": 0.0, "output": safe_text(GRADER_FAILED.format(error=error)), "output_format": "text", "tests": []}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> Path:

@@ -5,7 +5,7 @@ whose ``message`` is the sentence; a submission that did not run gets one
 ``<error>`` testcase with the runtime verdict; deductions are failed
 testcases of their own.  The XML is built with :mod:`xml.etree`, so every
 string is escaped, and characters XML 1.0 forbids (control characters a
-student's exception text may contain) are removed.
+student's exception text may contain) are removed (the grader's result objects show them as visible escapes first: `\\x00`).
 
 Examples
 --------
@@ -14,7 +14,7 @@ Examples
 >>> p = ParameterResult("W1", "failed", "sign", "W1 <wrong> & \\x00 sign", 0.0, 1.0)
 >>> root = ET.fromstring(render_junit([SubmissionResult("a.py", "m", 0, 0.0, 1.0, ("sign",), (p,))]))
 >>> root.find("testsuite/testcase/failure").get("message")
-'W1 <wrong> &  sign'
+'W1 <wrong> & \\\\x00 sign'
 """
 from __future__ import annotations
 

@@ -34,8 +34,17 @@ def format_points(x: float) -> str:
 
 
 def escape_cell(text: str) -> str:
-    """Make ``text`` safe inside one Markdown table cell (pipes, newlines)."""
-    text = str(text).replace("\\", "\\\\").replace("|", "\\|")
+    """Make ``text`` safe inside one Markdown table cell, heading or list item (pipes, newlines, raw HTML).
+
+    ``<``, ``>`` and ``&`` become entities, which every Markdown renderer shows
+    as the characters: a file named ``kim_40004_1_<svg onload=alert(4)>.py``
+    is text, never HTML run by a previewer or an LMS page (rt26 L1).
+
+    >>> escape_cell("kim_<svg onload=alert(4)>.py | a & b")
+    'kim_&lt;svg onload=alert(4)&gt;.py \\\\| a &amp; b'
+    """
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
     return "".join(" " if ch in _LINE_BREAKS or (ord(ch) < 32) else ch for ch in text)
 
 

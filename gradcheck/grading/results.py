@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from gradcheck.grading.safetext import safe_text, safe_tree
 from gradcheck.grading.verdicts import RESULT_STATUSES
 from gradcheck.jsonsafe import json_safe
 
@@ -40,6 +41,17 @@ STATUSES: tuple[str, ...] = RESULT_STATUSES
 def _check_status(status: str) -> None:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got status={status!r}")
+
+
+def _make_safe(obj: Any, *names: str) -> None:
+    """Each field ``names`` of the frozen ``obj`` through :func:`safe_text` (a str, a tuple of str) or :func:`safe_tree` (rt26 F12, F6).
+
+    Every result is built through here, from the pipeline or from a cache,
+    so no writer ever gets a lone surrogate, a control or a bidi character.
+    """
+    for name in names:
+        value = getattr(obj, name)
+        object.__setattr__(obj, name, safe_text(value) if isinstance(value, str) else safe_tree(value))
 
 
 def _check_points(name: str, points: float, max_points: float) -> None:
@@ -79,6 +91,7 @@ class ParameterResult:
         _check_status(self.status)
         _check_points(self.name, self.points, self.max_points)
         object.__setattr__(self, "detail", json_safe(dict(self.detail)))
+        _make_safe(self, "name", "diagnosis", "message", "detail")
 
     @property
     def passed(self) -> bool:
@@ -124,6 +137,7 @@ class Deduction:
     def __post_init__(self) -> None:
         _check_points(self.param, self.points, self.points)
         object.__setattr__(self, "detail", json_safe(dict(self.detail)))
+        _make_safe(self, "code", "param", "message", "detail")
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "param": self.param, "message": self.message, "points": float(self.points), "detail": json_safe(self.detail)}
@@ -145,6 +159,9 @@ class Override:
     original: float
     score: float
     reason: str
+
+    def __post_init__(self) -> None:
+        _make_safe(self, "parameter", "reason")
 
     def to_dict(self) -> dict[str, Any]:
         return {"parameter": self.parameter, "original": float(self.original), "score": float(self.score), "reason": self.reason}
@@ -184,6 +201,7 @@ class Counterexample:
     def __post_init__(self) -> None:
         for name in ("x", "y", "params", "expected", "got"):
             object.__setattr__(self, name, json_safe(getattr(self, name)))
+        _make_safe(self, "param", "x", "y", "params", "expected", "got", "diagnosis")
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -288,6 +306,7 @@ class SubmissionResult:
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "helper_hashes", tuple((str(n), str(h)) for n, h in self.helper_hashes))
         object.__setattr__(self, "review", tuple(self.review))
+        _make_safe(self, "submission", "model", "diagnoses", "verdict", "messages", "lang", "title", "isolation", "student_id", "helper_hashes")
 
     @property
     def passed(self) -> bool:

@@ -210,3 +210,11 @@ def test_check_model_measures_layers_that_compute_in_float32_and_cast_back(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", GradcheckPrecisionWarning)
         assert check_model(model(nn.Dense), p, x, y, backward=_tanh_mlp_backward).warnings == ()
+
+
+def test_strict_refuses_a_loss_measured_to_compute_in_float32():
+    # strict=True requires float64 throughout: a loss measured to round at float32's level is refused as a
+    # float32 value or array is, with what was measured
+    f, g, p = xor_case()
+    with pytest.raises(TypeError, match="strict=True requires float64 throughout: f rounds at float32's level"):
+        check_gradients(f, g, p, strict=True)

@@ -108,11 +108,14 @@ def test_resume_uses_the_cache_and_notices_changes(subs, tmp_path, monkeypatch):
     assert graded[-1] == str(subs / "notebook.py")
 
 
-def test_a_tampered_or_foreign_cache_entry_is_ignored_and_regraded(subs, tmp_path, monkeypatch):
+def test_a_tampered_or_foreign_cache_entry_is_ignored_and_regraded(subs, tmp_path, monkeypatch, capsys):
+    from gradcheck.grading.cache import ResultCache, key_path
+    from gradcheck.grading.results import SubmissionResult
+
     cache = tmp_path / "cache"
     assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet") == 0
-    key = cache / ".hmac-key"
-    assert key.stat().st_mode & 0o777 == 0o600  # the grader's alone
+    assert key_path().stat().st_mode & 0o777 == 0o600 and key_path().parent.stat().st_mode & 0o777 == 0o700  # the grader's alone
+    assert not [p for p in cache.iterdir() if p.suffix != ".json"]  # nothing but entries in the cache directory: no key there
     (entry,) = cache.glob("*.json")
     data = json.loads(entry.read_text())
     body = json.loads(data["result"])
@@ -121,28 +124,29 @@ def test_a_tampered_or_foreign_cache_entry_is_ignored_and_regraded(subs, tmp_pat
     entry.write_text(json.dumps(data))
     assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet", "--json", tmp_path / "r.json") == 0
     assert json.loads((tmp_path / "r.json").read_text())[0]["score"] == 2.0
-    # an entry made with another cache's key (a foreign entry) is ignored too
+    # an entry made under another grader's key (another user, another machine) is ignored too
+    ours = str(key_path().parent.parent)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-user"))
     other = tmp_path / "other"
     assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", other, "--quiet") == 0
     (foreign,) = other.glob("*.json")
     forged = json.loads(foreign.read_text())
     body = json.loads(forged["result"])
     body["score"] = 77.0
-    forged["result"] = json.dumps(body)
-    import hashlib
-    import hmac
-
-    forged["mac"] = hmac.new((other / ".hmac-key").read_bytes(), f"{foreign.stem}\n{forged['result']}".encode(), hashlib.sha256).hexdigest()
-    foreign.write_text(json.dumps(forged))
+    ResultCache(other).put(foreign.stem, SubmissionResult.from_dict(body), json.loads(forged["inputs"]))  # signed with that user's key
     assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", other, "--quiet", "--json", tmp_path / "r.json") == 0
     assert json.loads((tmp_path / "r.json").read_text())[0]["score"] == 77.0  # the right key: accepted (the check is not vacuous)
+    monkeypatch.setenv("XDG_STATE_HOME", ours)
     (entry,) = cache.glob("*.json")
     entry.write_text(foreign.read_text())
     graded = []
     real = cli.grade_job
     monkeypatch.setattr(cli, "grade_job", lambda job: graded.append(job.identity) or real(job))
+    capsys.readouterr()
     assert grade(subs / "good.py", "--model", "xor_1layer", "--cache", cache, "--quiet", "--json", tmp_path / "r.json") == 0
     assert json.loads((tmp_path / "r.json").read_text())[0]["score"] == 2.0 and len(graded) == 1
+    err = capsys.readouterr().err
+    assert err.count("1 cached result in") == 1 and "not signed with your cache key" in err, err
 
 
 def test_a_grader_failure_is_exit_1_and_spares_the_others(subs, tmp_path, monkeypatch, capsys):
@@ -158,7 +162,9 @@ def test_a_grader_failure_is_exit_1_and_spares_the_others(subs, tmp_path, monkey
     assert rc == 1
     assert "grading 'good.py'" in capsys.readouterr().err
     rows = list(csv.DictReader((tmp_path / "g.csv").open(encoding="utf-8-sig")))
-    assert [r["submission"] for r in rows] == ["broken.py", "notebook.py"]
+    # the grader's failure is good.py's row (0, "error", needs a human look), never a missing row (rt26 F8)
+    assert [(r["submission"], r["verdict"]) for r in rows] == [("broken.py", "syntax"), ("good.py", "error"), ("notebook.py", "ok")]
+    assert rows[1]["score"] == "0"
 
 
 def test_korean_feedback_and_single_gradescope_file(subs, tmp_path):
@@ -207,7 +213,7 @@ def test_argument_types():
         with pytest.raises(SystemExit):
             parser.parse_args(["grade", "a.py", *bad])
     args = parser.parse_args(["grade", "a.py", "--model", "m"])
-    assert args.func is cli.run and args.jobs is None and args.cache == cli.DEFAULT_CACHE
+    assert args.func is cli.run and args.jobs is None and args.cache is None  # the user's own cache
 
 
 KILLS_WORKER = """

@@ -612,19 +612,18 @@ WRONG_SIGN = SUB.replace("from helpers import sigmoid\n", "sigmoid = lambda z: 1
 
 
 def _forge_every_entry(cache: Path) -> int:
-    """What a submission at ``process`` can do: re-sign every entry of the cache as full marks with the readable key."""
-    import hashlib
-    import hmac
+    """What a submission at ``process`` can do: re-sign every entry of the cache as full marks with the grader's key, if it can read one."""
     import json
 
+    from gradcheck.grading.cache import ResultCache, key_path
+    from gradcheck.grading.results import SubmissionResult
+
     forged = 0
-    key_file = cache / ".hmac-key"
-    for entry in cache.glob("*.json") if key_file.exists() else ():
-        result = json.loads(json.loads(entry.read_text())["result"])
+    for entry in cache.glob("*.json") if key_path().exists() else ():
+        data = json.loads(entry.read_text())
+        result = json.loads(data["result"])
         result.update(score=result["max_score"])
-        body = json.dumps(result)
-        mac = hmac.new(key_file.read_bytes(), f"{entry.stem}\n{body}".encode(), hashlib.sha256).hexdigest()
-        entry.write_text(json.dumps({"result": body, "mac": mac}))
+        ResultCache(cache).put(entry.stem, SubmissionResult.from_dict(result), json.loads(data["inputs"]))
         forged += 1
     return forged
 
@@ -632,32 +631,41 @@ def _forge_every_entry(cache: Path) -> int:
 def test_at_process_the_cache_is_neither_read_nor_written_so_a_forged_entry_gives_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The red team's forgery (its key is readable at ``process``): the second run grades again and gives the same partial score."""
+    """The red team's forgery (the key is readable at ``process``): the second run grades again and gives the same partial score,
+    and a key made by an earlier run at a stronger level is deleted before the code under grade could read it."""
     import json
 
-    sub = tmp_path / "a.py"
+    from gradcheck.grading.cache import key_path, load_key
+
+    sub = tmp_path / "subs" / "a.py"
+    sub.parent.mkdir()
     sub.write_text(WRONG_SIGN)
     cache = tmp_path / "cache"
+    load_key()  # a key made by an earlier run at 'uid' or 'namespaces'
     common = ("--model", "xor_1layer", "--jobs", "1", "--quiet", "--no-shrink", "--isolation", "process", "--cache", cache)
     assert _grade_cli(sub, *common, "--json", tmp_path / "1.json") == 0
+    assert not key_path().exists()  # deleted before the submission ran: it read nothing it could sign with
     _forge_every_entry(cache)
     assert _grade_cli(sub, *common, "--json", tmp_path / "2.json") == 0
     first, second = (json.loads((tmp_path / f"{n}.json").read_text())[0] for n in (1, 2))
     assert first["score"] == second["score"] < second["max_score"], (first, second)
-    assert not (cache / ".hmac-key").exists() and not list(cache.glob("*.json"))
+    assert not key_path().exists() and not list(cache.glob("*.json"))
     err = capsys.readouterr().err
-    assert "neither read nor written at isolation 'process'" in err and ".hmac-key" in err, err
+    assert "neither read nor written at isolation 'process'" in err and str(key_path()) in err and "that key was deleted" in err, err
 
 
 @pytest.mark.parametrize("level", ["uid", "namespaces"])
 def test_at_the_stronger_levels_the_cache_is_still_used(tmp_path: Path, level: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from gradcheck.grading.cache import key_path
+
     need(level)
-    sub = tmp_path / "a.py"
+    sub = tmp_path / "subs" / "a.py"
+    sub.parent.mkdir()
     sub.write_text(WRONG_SIGN)
     cache = tmp_path / "cache"
     common = ("--model", "xor_1layer", "--jobs", "1", "--quiet", "--no-shrink", "--isolation", level, "--cache", cache)
     assert _grade_cli(sub, *common) == 0
-    assert len(list(cache.glob("*.json"))) == 1 and (cache / ".hmac-key").exists()
+    assert len(list(cache.glob("*.json"))) == 1 and key_path().exists() and not (cache / ".hmac-key").exists()
     assert "neither read nor written" not in capsys.readouterr().err
 
 

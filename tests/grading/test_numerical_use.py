@@ -322,3 +322,99 @@ def test_a_near_miss_with_many_forward_calls_is_still_a_numerical_gradient(tmp_p
     r = grade(path)
     assert r.score == 0 and {p.diagnosis for p in r.parameters} == {"finite_difference"}, r.parameters
     assert not any("graded on their values" in m for m in r.messages), r.messages
+
+
+#: rt26 F7: the central-difference check over every entry (2 P = 26 forward calls), left in after the gradient is computed.
+FULL_CHECK = """
+    for k, v in params.items():
+        num = np.zeros_like(v)
+        for i in np.ndindex(v.shape):
+            p = {a: b.copy() for a, b in params.items()}
+            p[k][i] += 1e-5; lp = loss(p, x, y); p[k][i] -= 2e-5; lm = loss(p, x, y)
+            num[i] = (lp - lm) / 2e-5
+        print(k, "relative error", np.max(np.abs(num - g[k])) / (np.max(np.abs(num)) + 1e-12))
+"""
+
+#: Common slips, each an edit of the exact backward (``old`` -> ``new``; "# slip" is the line after ``g``), its
+#: diagnoses and points (1 of 1 for ``correct``, DEFAULT_CREDIT's 1/4 for ``sign`` and ``activation``, 1/2 for
+#: ``scale`` and ``shape``).
+SLIPS = {
+    "sign": ("# slip", "g = {k: -v for k, v in g.items()}", ("sign",), 1.0),
+    "missing_1_over_N": ("# slip", "g = {k: N * v for k, v in g.items()}", ("scale",), 2.0),
+    "sigmoid_prime_as_a": ("a2 * (1 - a2)", "a2", ("activation",), 1.0),
+    "W2_as_a_row": ("# slip", "g['W2'] = g['W2'].reshape(1, -1)", ("correct", "shape"), 3.5),
+    "b1_unsummed": ("# slip", "g['b1'] = d1", ("correct", "shape"), 3.5),
+    "W1_off": ("# slip", "g['W1'] = g['W1'] + 1.0", ("wrong", "correct"), 3.0),  # no known mistake: wrong, 0 of 1
+}
+
+
+def slipped(slip: str, check: bool) -> str:
+    """The exact xor_2layer backward with ``slip`` in it, and the full gradient check left in when ``check``."""
+    old, new = SLIPS[slip][:2]
+    return (HEADER + XOR2_EXACT + "    # slip\n" + (FULL_CHECK if check else "") + "    return g\n").replace(old, new)
+
+
+@pytest.mark.parametrize("slip", [s for s in SLIPS if s != "W1_off"])
+def test_a_slip_with_a_gradient_check_left_in_keeps_its_diagnosis(tmp_path: Path, slip: str) -> None:
+    # rt26 F7: 26 forward calls per backward called every slipped gradient numerical (0 points), though its
+    # values are exactly -1x, N x ... the gradient: no finite-difference recipe returns those
+    codes, points = SLIPS[slip][2:]
+    path = tmp_path / "slip.py"
+    path.write_text(slipped(slip, check=True))
+    assert counts(path)["forward_calls"] == 2 * P
+    r = grade(path)
+    assert r.diagnoses == codes and r.score == points, r.parameters
+    note = [m for m in r.messages if "ran forward on the batch 26 times for 13 parameters" in m]
+    assert note and "W1, b1, W2, b2 were graded on their values" in note[0], r.messages
+    path.write_text(slipped(slip, check=False))  # the same grade as without the check
+    alone = grade(path)
+    assert (alone.diagnoses, alone.score) == (r.diagnoses, r.score)
+
+
+def test_a_slip_with_a_gradient_check_left_in_is_not_accused_in_korean(tmp_path: Path) -> None:
+    path = tmp_path / "slip.py"
+    path.write_text(slipped("sign", check=True))
+    r = grade(path, "ko")
+    assert r.diagnoses == ("sign",) and not any("수치 미분으로 계산" in p.message for p in r.parameters), r.parameters
+
+
+def test_a_far_wrong_gradient_beside_a_gradient_check_left_in_is_wrong_not_numerical(tmp_path: Path) -> None:
+    # a wrong gradient (off by O(1), no known mistake) earns nothing: calling it numerical would change no
+    # score, only accuse (before: W1 "was computed numerically")
+    path = tmp_path / "wrong.py"
+    path.write_text(slipped("W1_off", check=True))
+    r = grade(path)
+    assert r.parameters[0].diagnosis == "wrong" and "numerically" not in r.parameters[0].message, r.parameters[0]
+    assert r.diagnoses == SLIPS["W1_off"][2] and r.score == SLIPS["W1_off"][3], r.parameters
+    assert any("b1, W2, b2 were graded on their values" in m for m in r.messages), r.messages  # W1: not exact, not said to be
+
+
+#: A numerical gradient passed off as a slip: the central differences (h = 1e-5) negated, or times N.
+CENTRAL_AS_SLIP = {"negated": "{k: -v for k, v in g.items()}", "times_N": "{k: len(x) * v for k, v in g.items()}"}
+
+
+@pytest.mark.parametrize("disguise", list(CENTRAL_AS_SLIP))
+def test_a_numerical_gradient_disguised_as_a_slip_is_still_numerical(tmp_path: Path, disguise: str) -> None:
+    # the values fit -g or N g to a finite difference's error (~1e-10 of the largest entry), not exactly:
+    # the forward count still convicts every gradient
+    path = tmp_path / "cheat.py"
+    path.write_text(CENTRAL.replace("    return g\n", f"    return {CENTRAL_AS_SLIP[disguise]}\n"))
+    r = grade(path)
+    assert r.score == 0 and set(r.diagnoses) == {"finite_difference"}, r.parameters
+    assert "ran forward on the batch 26 times" in r.parameters[0].message, r.parameters[0].message
+
+
+#: rt26 F4: the exact gradients returned as complex128 (zero imaginary parts): only the result was cast.
+COMPLEX_CAST = HEADER + XOR2_EXACT + "    return {k: v.astype(complex) for k, v in g.items()}\n"
+
+
+def test_an_exact_gradient_returned_complex_is_a_type_error_not_the_complex_step(tmp_path: Path) -> None:
+    path = tmp_path / "cast.py"
+    path.write_text(COMPLEX_CAST)
+    p, x, y = point()
+    with Sandbox(path, limits=LIMITS) as box:
+        call = box.call(p, x, y)
+    assert call.status == "type" and call.evaluations["complex_values"] > 0, call  # the sandbox saw the cast's complex arrays
+    r = grade(path)
+    assert r.score == 0 and r.diagnoses == ("type",), r.parameters
+    assert "complex128" in r.parameters[0].message and "numerically" not in r.parameters[0].message, r.parameters[0].message

@@ -18,6 +18,7 @@ from gradcheck.grading.render_junit import render_junit
 from gradcheck.grading.render_markdown import render_markdown
 from gradcheck.grading.render_text import render_text
 from gradcheck.grading.results import Counterexample, Deduction, ParameterResult, SubmissionResult
+from gradcheck.grading.safetext import safe_text
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
 
@@ -131,7 +132,7 @@ def test_junit_is_valid_xml_with_right_counts(results):
     bob = suites[1]
     fails = bob.findall("testcase/failure")
     assert [f.get("type") for f in fails] == ["scale", "partial", "mutation"]
-    assert fails[0].get("message") == "W1 is the exact gradient times 2.5 | <b> & "
+    assert fails[0].get("message") == "W1 is the exact gradient times 2.5 | <b> & \\x01"  # the control made visible (rt26 F6)
     assert suites[2].find("testcase/error").get("type") == "timeout"
     props = {p.get("name"): p.get("value") for p in bob.findall("properties/property")}
     assert props["score"] == "2.25" and props["seed"] == "7"
@@ -143,7 +144,7 @@ def test_junit_is_valid_xml_with_right_counts(results):
 def test_markdown_feedback(results):
     md = render_markdown(results[1])
     assert "**Score:** 2.25 / 4" in md
-    assert "W1 is the exact gradient times 2.5 \\| <b> &" in md
+    assert "W1 is the exact gradient times 2.5 \\| &lt;b&gt; &amp;" in md  # text, never raw HTML (rt26 L1)
     assert "## Smallest failing example (dW2)" in md and "got: dW2 = [[0.1], [0.2], [0.4]]" in md
     assert "- The submission changed its argument x in place. (-1)" in md
     rows = [line for line in md.splitlines() if line.startswith("| ")]
@@ -183,13 +184,15 @@ FORMULAS = ['=HYPERLINK("evil.example")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\r
 def test_a_cell_a_spreadsheet_would_run_is_text_in_every_csv(name):
     # OWASP "CSV Injection": file names come from students
     r = SubmissionResult(f"{name}_12345_678_hw1.py", "m", 0, 0.5, 1.0, ("scale",), (P("W1", "scale", 0.5),), student_id="12345")
+    shown = name.replace("\r", "\\x0d")  # a result shows a carriage return as a visible escape (rt26 F6): then no formula
+    quoted = ("'" if shown[:1] in "=+-@\t" else "") + shown
     gradebook = list(csv.reader(io.StringIO(render_csv([r]), newline="")))
-    assert gradebook[1][1] == f"'{name}_12345_678_hw1.py"
+    assert gradebook[1][1] == f"{quoted}_12345_678_hw1.py"
     canvas = list(csv.reader(io.StringIO(render_lms([r], "canvas", title=name)[0], newline="")))
-    assert canvas[0][5] == "'" + name and canvas[1][0] == "'" + name
+    assert canvas[0][5] == "'" + name and canvas[1][0] == quoted  # the title is the instructor's text, as given
     moodle_r = SubmissionResult(f"{name}_12345_assignsubmission_file_", "m", 0, 0.5, 1.0, student_id="12345")
     moodle = list(csv.reader(io.StringIO(render_lms([moodle_r], "moodle", title="t")[0], newline="")))
-    assert moodle[1][1] == "'" + name
+    assert moodle[1][1] == quoted
 
 
 def test_numbers_stay_numbers_in_the_csv():
@@ -229,10 +232,11 @@ def test_property_any_text_survives_every_format(name, message, points):
     root = ET.fromstring(render_junit([r]))
     assert root.find("testsuite/testcase/failure") is not None
     gs = gradescope_results(r)
+    name, message = safe_text(name), safe_text(message)  # what a result holds of a student's text (tested in test_rt26_outputs)
     assert json.loads(json.dumps(gs))["tests"][0]["output"] == message
     rows = list(csv.reader(io.StringIO(render_csv([r]), newline="")))
     assert len(rows) == 2
-    assert rows[1][1] == name or (rows[1][1] == "'" + name and name[:1] in "=+-@\t\r")  # a would-be formula is text
+    assert rows[1][1] == name or (rows[1][1] == "'" + name and name[:1] in "=+-@\t")  # a would-be formula is text
     md = render_markdown(r)
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table) == 2 and all(line.count(" | ") >= 4 for line in table)
