@@ -332,7 +332,7 @@ def _fail(args: argparse.Namespace, status: int, message: str = "") -> int:
     from gradcheck.grading.render_gradescope import write_grader_failure
 
     if message:
-        print(f"gradcheck grade: error: {message}", file=sys.stderr)
+        _say(f"gradcheck grade: error: {message}")  # it may quote a file name
     target = _gradescope_file(args)
     if target is not None:
         try:
@@ -781,7 +781,7 @@ def _write_one(label: str, write: Callable[[], Any]) -> bool:
     try:
         write()
     except Exception as exc:  # noqa: BLE001 - one output that cannot be written never stops the others
-        print(f"gradcheck grade: error: cannot write {label}: {type(exc).__name__}: {exc}; the other outputs are written", file=sys.stderr)
+        _say(f"gradcheck grade: error: cannot write {label}: {type(exc).__name__}: {exc}; the other outputs are written")
         return False
     return True
 
@@ -856,8 +856,8 @@ def _each_student(order: list[int], write: Callable[[int], Any], batch: _Batch) 
             write(i)
         except Exception as exc:  # noqa: BLE001 - whatever stops one student's file (a long name, a full disk, a bug) stops only it
             failed += 1
-            print(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {type(exc).__name__}: {exc}; "
-                  "the other students' files are written", file=sys.stderr)
+            _say(f"gradcheck grade: error: cannot write the output of {batch.results[i].submission!r}: {type(exc).__name__}: {exc}; "
+                 "the other students' files are written")
     return failed
 
 
