@@ -148,3 +148,14 @@ def test_a_zero_gradient_computed_as_rounding_residue_passes(seed: int) -> None:
     assert 0.0 < abs(g["c"][0]) < 1e-15  # the premise: residue, and a loss that does not move along c at all
     r = check_gradients(shared_bias_loss, g, p)
     assert r.passed and not r.problems and not r.warnings, (r.problems, r.warnings)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.1])
+def test_bars_a_large_part_of_the_gradient_are_said_with_their_fraction_at_a_constant_of_1e10(factor: float) -> None:
+    # C = 1e10: the loss's rounding over the step (16 ulps of 1e10 over h = 6e-6, times 1.5 and k = 4) allows 0.14 on
+    # entries of at most 1 (the loss rounds at float64's level relative to its size: float64 steps); before, a
+    # gradient 10% too large passed with no word
+    r = offset_check(1e10, factor)
+    assert r.passed
+    assert percent(r["w"].notes) >= 10.0, r["w"].notes  # a 10% error passed: the bars are at least that wide
+    assert not r.problems  # no entry is as wide as half the gradient
