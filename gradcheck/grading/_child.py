@@ -2,9 +2,10 @@
 
 Run by :class:`gradcheck.grading.sandbox.Sandbox` as::
 
-    python -I -B -X utf8 _child.py CONFIG_JSON
+    python -I -B -X utf8 _child.py fd:N
 
-(``CONFIG_JSON``: the pipe descriptors, the limits and the harness's
+(``N``: a descriptor holding the configuration's JSON, read and closed by
+:func:`read_config` before anything else: the pipe descriptors, the limits and the harness's
 directories) in a fresh working directory, in its own session.  It never
 imports the harness: the wire format (``_wire.py``, beside this file) is
 loaded *by path*, with numpy, before anything else; then a meta-path blocker
@@ -52,6 +53,14 @@ _MAX_GLOBALS = 4
 _MAX_GLOBAL_SIZE = 4096
 #: Keys of a gradient the submission may use for a parameter ``s``: ``s``, ``ds``, ``d_s``, ``grad_s``, ``s_grad``.
 GRAD_KEY_FORMS = ("{}", "d{}", "d_{}", "grad_{}", "{}_grad")
+
+#: Top-level packages that compute derivatives for their caller (symbolic or automatic differentiation,
+#: numerical differentiation libraries).  The grader does not forbid them (only the harness is); a submission
+#: that imports one gets a note naming it, for the instructor to judge (rt26 F3).
+DIFFERENTIATING = frozenset({
+    "sympy", "symengine", "torch", "jax", "jaxlib", "autograd", "tensorflow", "keras", "theano", "aesara", "pytensor",
+    "mxnet", "chainer", "paddle", "mlx", "tinygrad", "casadi", "numdifftools", "findiff",
+})
 
 _os_read = os.read
 _os_write = os.write
@@ -245,6 +254,9 @@ class Session:
         self.blocker = Blocker(BLOCKED_ROOTS)
         self.cosmetic = CosmeticFinder(COSMETIC_ROOTS)
         self.audited: list[tuple[str, str]] = []  # the audit hook's own record (not reachable through sys.meta_path)
+        self.imported: set[str] = set()  # top-level names of every import the audit hook saw
+        self.preloaded: frozenset[str] = frozenset()  # top-level modules loaded before the submission ran
+        self.noted: set[str] = set()  # packages of DIFFERENTIATING already named in a note
         self.in_hook = False
         self.student_files: set[str] = set()
         self.workdir = os.path.join(os.getcwd(), "")  # the sandbox's own folder: every module in it is the student's
@@ -279,6 +291,8 @@ class Session:
         self.in_hook = True
         try:
             if event == "import":
+                if args and isinstance(args[0], str):
+                    self.imported.add(args[0].partition(".")[0])
                 check_import(self, args[0] if args else None)
             elif self.harness_dirs and args and isinstance(args[0], (str, bytes)):
                 check_open(self, args[0] if isinstance(args[0], str) else os.fsdecode(args[0]))
@@ -290,6 +304,25 @@ def check_import(s: Session, name: object) -> None:
     if isinstance(name, str) and name.partition(".")[0] in BLOCKED_ROOTS:
         s.audited.append(("import", name))
         raise ForbiddenImport(f"importing {name!r} is not allowed in a submission")
+
+
+def differentiating_notes(s: Session) -> list[str]:
+    """A note naming the packages of :data:`DIFFERENTIATING` the submission imported since the last note (each named once).
+
+    Seen by the audit hook's ``import`` events and in ``sys.modules`` (a module
+    loaded by path and placed there by hand raises no event).
+    """
+    loaded = {name.partition(".")[0] for name in list(sys.modules) if isinstance(name, str)} - s.preloaded
+    new = sorted(((loaded | s.imported) & DIFFERENTIATING) - s.noted)
+    if not new:
+        return []
+    s.noted.update(new)
+    tried = [n for n in new if n not in loaded]  # an import that failed (not installed here), or one removed from sys.modules
+    did = ", ".join(n for n in new if n in loaded) or None
+    what = " and ".join(w for w in (did and f"imported {did}", tried and f"tried to import {', '.join(tried)}") if w)
+    return [f"the submission {what}, which can compute derivatives (symbolic or automatic differentiation): "
+            "the grader does not forbid it and grades a backward pass it computes like a hand-written one; the instructor "
+            "decides whether that counts"]
 
 
 def check_open(s: Session, path: str) -> None:
@@ -571,6 +604,7 @@ def seed_randomness(seed: int) -> None:
 
 def load(s: Session, meta: dict[str, Any]) -> dict[str, Any]:
     """Run the submission's cells; the answer to the ``load`` frame."""
+    s.preloaded = frozenset(name.partition(".")[0] for name in list(sys.modules))
     sys.addaudithook(s.audit)  # from here on, for good: the submission cannot remove it
     seed_randomness(int(meta.get("seed", 0)))
     spec = meta["spec"]
@@ -992,6 +1026,7 @@ def serve(s: Session) -> None:
     meta, _ = read_frame(s)
     t1 = _perf()
     answer = load(s, meta)
+    answer["notes"] = [*answer["notes"], *differentiating_notes(s)]
     answer.update(import_seconds=s.import_seconds, load_seconds=_perf() - t1, has_forward=s.has_forward)
     send(s, answer, module_arrays(s.ns) if s.ns is not None else ())
     if s.ns is None:
@@ -1002,6 +1037,7 @@ def serve(s: Session) -> None:
             return
         result, out = call(s, meta, arrays)
         result["seq"] = meta.get("seq")
+        result["notes"] = [*result["notes"], *differentiating_notes(s)]
         try:
             send(s, result, out)
         except MemoryError:
@@ -1027,9 +1063,28 @@ def install_guards(s: Session) -> None:
     sys.argv = ["submission"]
 
 
+def read_config(arg: str) -> dict[str, Any]:
+    """The configuration named on the command line: ``fd:N``, a descriptor holding its JSON, read and closed.
+
+    Never the JSON itself: a command line is readable by every user (rt26 L10; the grader's
+    ``isolation.config_fd`` writes it; ``_launcher.py`` and ``_child.py`` each have this copy: neither imports anything of the harness).
+    """
+    if not arg.startswith("fd:"):
+        raise ValueError(f"the configuration must be given as fd:N, got {arg[:40]!r}")
+    fd = int(arg[3:])
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks))
+
+
 def main(argv: list[str]) -> None:
     global _W, _Mapping
-    config = json.loads(argv[1])
+    config = read_config(argv[1])
     for fd in (int(config["cmd_fd"]), int(config["res_fd"])):
         os.set_inheritable(fd, False)  # the submission's own subprocesses do not get the channels
     set_limits(int(config["memory"]), int(config["file_bytes"]), int(config["session_cpu"]), float(config["load_cpu"]))

@@ -2,7 +2,9 @@
 
 Run by :class:`gradcheck.grading.sandbox.Sandbox` as::
 
-    python -I -S -B _launcher.py CONFIG_JSON
+    python -I -S -B _launcher.py fd:N
+
+(``N``: a descriptor holding the configuration's JSON, :func:`read_config`)
 
 directly (level ``process``), under ``unshare --mount`` (level ``uid`` when
 the interpreter must be made reachable), or as pid 1 of new pid, mount,
@@ -322,6 +324,25 @@ def finish(cfg: dict[str, Any], child: int) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def read_config(arg: str) -> dict[str, Any]:
+    """The configuration named on the command line: ``fd:N``, a descriptor holding its JSON, read and closed.
+
+    Never the JSON itself: a command line is readable by every user (rt26 L10; the grader's
+    ``isolation.config_fd`` writes it; ``_launcher.py`` and ``_child.py`` each have this copy: neither imports anything of the harness).
+    """
+    if not arg.startswith("fd:"):
+        raise ValueError(f"the configuration must be given as fd:N, got {arg[:40]!r}")
+    fd = int(arg[3:])
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks))
+
+
 def mirror(status: int | None) -> None:
     """End the way the child ended."""
     if status is None:
@@ -339,7 +360,7 @@ def mirror(status: int | None) -> None:
 
 
 def main(argv: list[str]) -> None:
-    cfg = json.loads(argv[1])
+    cfg = read_config(argv[1])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # re-raising SIGXCPU must not dump a core
     if cfg["level"] != "process":
         libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # not traceable, /proc/1/* closed to the child

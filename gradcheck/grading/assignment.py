@@ -61,6 +61,8 @@ Schema
     output_kb = 1024               # stdout + stderr over the whole session
     session_cpu_seconds = 600      # CPU time over the whole session (hard limit)
     file_mb = 64                   # largest file the submission may write
+    source_kb = 4096               # code the grader runs: a notebook's code cells (its
+                                   # outputs and attachments do not count) or a .py file
 
     [gradescope]                   # the autograder's results.json
     visibility = "visible"         # hidden, after_due_date, after_published, visible
@@ -168,6 +170,12 @@ class Limits:
         Hard CPU-time limit over the session (the child cannot raise it).
     file_bytes : int
         Largest file the child may write (``RLIMIT_FSIZE``).
+    source_bytes : int
+        Largest submission the grader runs, counted in UTF-8 bytes of what it
+        runs: a ``.py`` file whole, a notebook's code cells (its outputs, such
+        as saved figures, and attachments do not count; see
+        :data:`gradcheck.grading.loader.MAX_NOTEBOOK_BYTES` for the file itself).
+        Beyond it the verdict is ``too_large``.
 
     Examples
     --------
@@ -186,6 +194,7 @@ class Limits:
     load_seconds: float = 20.0
     session_cpu_seconds: float = 600.0
     file_bytes: int = 64 << 20
+    source_bytes: int = 4 << 20
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -452,6 +461,7 @@ _LIMITS: dict[str, tuple[str, int]] = {
     "memory_mb": ("memory_bytes", _MB),
     "output_kb": ("output_bytes", _KB),
     "file_mb": ("file_bytes", _MB),
+    "source_kb": ("source_bytes", _KB),
 }
 
 
@@ -733,6 +743,7 @@ def dump_assignment(assignment: Assignment, *, comments: Mapping[str, str] | Non
         "output_kb": lim.output_bytes / _KB if lim.output_bytes % _KB else lim.output_bytes // _KB,
         "session_cpu_seconds": lim.session_cpu_seconds,
         "file_mb": lim.file_bytes / _MB if lim.file_bytes % _MB else lim.file_bytes // _MB,
+        "source_kb": lim.source_bytes / _KB if lim.source_bytes % _KB else lim.source_bytes // _KB,
     })
     table("gradescope", {"visibility": assignment.visibility, "stdout_visibility": assignment.stdout_visibility})
     return "\n".join(out) + "\n"

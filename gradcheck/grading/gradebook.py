@@ -145,7 +145,7 @@ def write_csv(results: Iterable[SubmissionResult], path: str | os.PathLike[str])
 
 #: Run verdicts that deserve a human look: the cause may be the sandbox, the
 #: machine or an unusual but legitimate submission, not a wrong gradient.
-REVIEW_VERDICTS: tuple[str, ...] = ("error", "crash", "timeout", "memory", "output", "forbidden", "missing")
+REVIEW_VERDICTS: tuple[str, ...] = ("error", "crash", "timeout", "memory", "output", "forbidden", "missing", "too_large")
 
 for _key, _messages in {
     "ui.full_marks": {"en": "Full marks", "ko": "만점"},

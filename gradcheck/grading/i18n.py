@@ -123,6 +123,10 @@ GRADING_TEMPLATES: dict[str, dict[str, str]] = {
     },
     "crash.call": later_call("the submission's process died during call {call}: {error}",
                              "{call}번째 호출 중에 제출물의 프로세스가 비정상 종료되었습니다: {error}"),
+    "too_large": {
+        "en": "The submission was not run: it is larger than the grader accepts: {error}",
+        "ko": "제출물이 채점기가 받는 크기보다 커서 실행하지 않았습니다: {error}",
+    },
     # -- the forward pass (an output, not a gradient) -------------------------
     "forward.correct": {
         "en": "The forward pass is correct: its output is the network's.",

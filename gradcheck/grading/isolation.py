@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = [
-    "Level", "AUTO", "LEVEL_CHOICES", "answer_key_paths", "readable_by_others", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
+    "Level", "AUTO", "LEVEL_CHOICES", "answer_key_paths", "readable_by_others", "readable_copies", "scan_roots", "uncovered_copies", "SHARED_TMP", "UID_RANGE", "UID_RANGE_ENV", "IsolationUnavailable", "Isolation",
     "resolve", "available_levels", "UidLease", "lease_uid", "adopt_orphans",
 ]
 
@@ -516,6 +516,71 @@ def answer_key_paths(cwd: str | None = None) -> list[str]:
     return sorted(found)
 
 
+#: World-writable folders covered at ``uid`` with a mount namespace (the child's working folder, and a virtual
+#: environment there, bound back): every user's copies of the project there (clones, build folders, environments in
+#: ``/tmp``) are out of view (rt26 F5).  The child's ``TMPDIR`` is its working folder.
+SHARED_TMP: tuple[str, ...] = ("/tmp", "/var/tmp")
+#: Top-level folders :func:`readable_copies` never looks in (the system's; ``/proc``, ``/sys`` are not files).
+_NOT_SCANNED = frozenset({"/proc", "/sys", "/dev", "/run", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                          "/etc", "/boot", "/var", "/snap", "/nix"})
+#: How deep :func:`readable_copies` looks below each top-level folder, and how many folders it opens at most.
+SCAN_DEPTH = 4
+SCAN_FOLDERS = 20000
+
+
+def scan_roots(covered: "tuple[str, ...] | list[str]" = ()) -> list[str]:
+    """The top-level folders :func:`readable_copies` looks in: every one but the system's and ``covered``, plus ``/var/tmp``."""
+    tops = [e.path for e in _scandir("/") if e.is_dir(follow_symlinks=False) and e.path not in _NOT_SCANNED]
+    return sorted(t for t in [*tops, "/var/tmp"] if t not in covered and readable_by_others(t))
+
+
+def readable_copies(roots: "list[str] | tuple[str, ...]", *, depth: int = SCAN_DEPTH, budget: int = SCAN_FOLDERS) -> list[str]:
+    """Copies of the answer key the sandbox's user can read: folders holding ``reference_models/__init__.py`` (a clone,
+    a build folder, an environment's packages) and ``gradcheck-*.whl`` wheels, up to ``depth`` folders below each root.
+
+    Only folders others can search are entered (what the sandbox's user can reach); hidden folders are skipped;
+    at most ``budget`` folders are opened.  Real paths, sorted.
+    """
+    found: set[str] = set()
+    todo = [(os.path.realpath(r), 0) for r in roots]
+    while todo and budget > 0:
+        folder, level = todo.pop()
+        budget -= 1
+        for e in _scandir(folder):
+            if e.name.startswith(".") or e.is_symlink():
+                continue
+            if e.is_file() and e.name.startswith("gradcheck-") and e.name.endswith(".whl") and readable_by_others(e.path):
+                found.add(e.path)
+            elif e.is_dir() and e.name == "reference_models" and readable_by_others(os.path.join(e.path, "__init__.py")):
+                found.add(e.path)
+            elif e.is_dir() and level < depth and e.stat().st_mode & 0o001:
+                todo.append((e.path, level + 1))
+    return sorted(found)
+
+
+_found: list[list[str]] = []
+
+
+def uncovered_copies() -> list[str]:
+    """The readable copies (:func:`readable_copies`) outside :data:`SHARED_TMP`, looked for once per process.
+
+    At ``uid`` with a mount namespace each folder among them is covered with an
+    empty tmpfs too (:func:`plan_launch`); a wheel, a file, is only named in the
+    grader's warning (``preflight.answer_key_exposure``).
+    """
+    with _probe_lock:
+        if not _found:
+            _found.append(readable_copies(scan_roots(SHARED_TMP)))
+        return list(_found[0])
+
+
+def _scandir(folder: str) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(folder))
+    except OSError:
+        return []
+
+
 def _subfolders(folder: str) -> list[str]:
     try:
         return [e.path for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
@@ -567,6 +632,26 @@ def site_dirs() -> list[str]:
     return [os.path.realpath(d) for d in site.getsitepackages() if os.path.isdir(d)]
 
 
+def base_site_dirs() -> list[str]:
+    """The base interpreter's own site-packages when this interpreter is a virtual environment's that does not use them.
+
+    A virtual environment made without ``--system-site-packages`` imports
+    only its own packages; at ``namespaces`` the child sees the base
+    interpreter's whole prefix (its standard library), and these are
+    covered there so that the child has the environment's packages only.
+    Empty outside a virtual environment (the base's packages are then the
+    :func:`site_dirs`).
+    """
+    import sysconfig
+
+    if os.path.realpath(sys.prefix) == os.path.realpath(sys.base_prefix):
+        return []
+    base = {"base": sys.base_prefix, "platbase": sys.base_prefix, "installed_base": sys.base_prefix, "installed_platbase": sys.base_prefix}
+    found = {os.path.realpath(sysconfig.get_path(k, vars=base)) for k in ("purelib", "platlib")}
+    used = set(site_dirs())
+    return sorted(d for d in found if os.path.isdir(d) and d not in used)
+
+
 #: Where the ``namespaces`` view has its own mounts (tmpfs ``/tmp``, ``/proc``, ``/dev``, the bootstrap).
 _NS_OWN = ("/tmp", "/proc", "/dev", "/run/gradcheck")
 
@@ -600,8 +685,10 @@ def root_plan(*, uid: int, gid: int, files: dict[str, str], tmp_bytes: int, sour
         binds.append((d, "/run/gradcheck/site/" + os.path.basename(d)))
     binds.extend((d, shown) for d, shown in ns_site_binds() if not _inside(d, prefix))
     # the answer key installed beside the packages the child imports: in view, so covered (a `cat` in a subprocess
-    # reads what the child's audit hook refuses to open)
-    covers = sorted({shown + key[len(src):] for src, shown in binds for key in answer_key_paths("/") if _inside(key, src) and key != src})
+    # reads what the child's audit hook refuses to open); and the base interpreter's own packages, which a virtual
+    # environment's interpreter does not use (rt26 F3: `sys.path.append(...)` gave the child the base's sympy)
+    hidden = [*answer_key_paths("/"), *base_site_dirs()]
+    covers = sorted({shown + key[len(src):] for src, shown in binds for key in hidden if _inside(key, src) and key != src})
     return {
         "base": _mount_base(sources),
         "binds": binds,
@@ -638,6 +725,31 @@ class Launch:
     workdir: str | None  # a host directory the grader removes at the end (``None`` at ``namespaces``)
     lease: UidLease | None
     child_workdir: str  # the child's working directory, as the child sees it
+    fds: tuple[int, ...] = ()  # the launcher's and the child's configuration (:func:`config_fd`): to pass, then close
+
+
+def config_fd(config: dict[str, Any]) -> int:
+    """A descriptor to read ``config`` from (JSON, from its start): an unnamed file only its holders can read.
+
+    A command line is readable by every user (``/proc/PID/cmdline``): the
+    launcher's and the child's configuration (the harness's directories,
+    i.e. where the answer key is; the child's bootstrap) are handed over
+    through a descriptor instead (rt26 L10).  The caller closes it.
+    """
+    import json
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(json.dumps(config).encode("utf-8"))
+        f.flush()
+        fd = os.dup(f.fileno())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _config_arg(fd: int) -> str:
+    """How a command line names a configuration descriptor (read by ``read_config`` of ``_launcher.py`` and ``_child.py``)."""
+    return f"fd:{fd}"
 
 
 def _setpriv(iso: Isolation, lease: UidLease | None) -> list[str]:
@@ -672,8 +784,9 @@ def plan_launch(
     ``scripts`` maps ``"launcher"``, ``"child"`` and ``"wire"`` to the
     harness's files; ``child_config`` is completed with the paths the child
     sees; ``launcher_config`` (descriptors, lifeline) with the level's plan.
+    Both configurations go through descriptors (:attr:`Launch.fds`), never
+    on a command line.
     """
-    import json
     import tempfile
 
     lease = lease_uid() if iso.level is not Level.PROCESS and not iso.userns else None
@@ -697,20 +810,28 @@ def plan_launch(
             child_config["wire"] = os.path.join(boot, scripts["wire"].name)
             os.chown(workdir, lease.uid, lease.gid)
             prefix = _setpriv(iso, lease)
-            plan = expose_plan([*python_paths(), workdir], list(hide), answer_key_paths()) if iso.mount_ns else None
+            plan = expose_plan([*python_paths(), workdir], [*hide, *SHARED_TMP], _uid_keys()) if iso.mount_ns else None
             cfg.update(uid=lease.uid, gid=lease.gid, nproc=nproc, cleanup=workdir, expose=plan, setsid=True)
             child_config["nproc"] = nproc
-        child_argv = [*prefix, sys.executable, "-I", "-B", "-X", "utf8", child_script, json.dumps(child_config)]
-        cfg.update(argv=child_argv, env=env)
-        argv = [sys.executable, "-I", "-S", "-B", str(scripts["launcher"]), json.dumps(cfg)]
+        child_fd = config_fd(child_config)
+        child_argv = [*prefix, sys.executable, "-I", "-B", "-X", "utf8", child_script, _config_arg(child_fd)]
+        cfg.update(argv=child_argv, env=env, fds=[*cfg["fds"], child_fd])
+        launcher_fd = config_fd(cfg)
+        argv = [sys.executable, "-I", "-S", "-B", str(scripts["launcher"]), _config_arg(launcher_fd)]
         if cfg.get("expose"):
             assert iso.unshare is not None
             argv = [iso.unshare, "--mount", "--", *argv]
-        return Launch(argv, env, workdir, workdir, lease, workdir)
+        return Launch(argv, env, workdir, workdir, lease, workdir, (child_fd, launcher_fd))
     except BaseException:
         if lease is not None:
             lease.release()
         raise
+
+
+def _uid_keys() -> list[str]:
+    """What ``uid`` with a mount namespace covers beside the hidden folders: the answer key's copies the grader
+    finds (:func:`answer_key_paths`, the folders of :func:`uncovered_copies`) and the base interpreter's packages."""
+    return [*answer_key_paths(), *(c for c in uncovered_copies() if os.path.isdir(c)), *base_site_dirs()]
 
 
 def _plan_namespaces(
@@ -723,8 +844,6 @@ def _plan_namespaces(
     tmp_bytes: int,
     lease: UidLease | None,
 ) -> Launch:
-    import json
-
     python = os.path.realpath(sys.executable)
     files = {f"{NS_HOME}/{scripts[k].name}": scripts[k].read_text(encoding="utf-8") for k in ("child", "wire")}
     child_config = dict(child_config, wire=f"{NS_HOME}/{scripts['wire'].name}", site=[f"{NS_HOME}/site", *ns_site_dirs()], nproc=nproc)
@@ -734,12 +853,15 @@ def _plan_namespaces(
     if lease is None:  # a non-root grader: a nested user namespace in which the child is an ordinary user
         assert iso.unshare is not None
         prefix = [iso.unshare, "--user", f"--map-user={NS_USER}", f"--map-group={NS_USER}", "--", *prefix]
-    child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", json.dumps(child_config)]
+    child_fd = config_fd(child_config)
+    child_argv = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", f"{NS_HOME}/{scripts['child'].name}", _config_arg(child_fd)]
     sources = [os.path.realpath(sys.base_prefix), *numpy_dirs(), *(d for d, _ in ns_site_binds())]
     root = root_plan(uid=uid, gid=gid, files=files, tmp_bytes=tmp_bytes, sources=sources)
     cfg = dict(
         launcher_config, level=Level.NAMESPACES.value, cwd="/tmp", argv=child_argv, env=env, root=root,
         uid=uid, gid=gid, nproc=nproc, setsid=True,  # in a nested user namespace too: counted per namespace since Linux 5.14
+        fds=[*launcher_config["fds"], child_fd],
     )
-    argv = [*_unshare_ns(iso), python, "-I", "-S", "-B", str(scripts["launcher"]), json.dumps(cfg)]
-    return Launch(argv, env, "/", None, lease, "/tmp")
+    launcher_fd = config_fd(cfg)
+    argv = [*_unshare_ns(iso), python, "-I", "-S", "-B", str(scripts["launcher"]), _config_arg(launcher_fd)]
+    return Launch(argv, env, "/", None, lease, "/tmp", (child_fd, launcher_fd))

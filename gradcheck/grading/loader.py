@@ -56,7 +56,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cell", "LoadedSubmission", "SkippedLoop", "is_setup_loop", "own_callables", "skipped_loop_hint", "load_submission", "transform_source", "decode_source", "source_fingerprint", "read_own_file", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS",
+__all__ = ["Cell", "LoadedSubmission", "MAX_SOURCE_BYTES", "MAX_NOTEBOOK_BYTES", "SkippedLoop", "is_setup_loop", "own_callables", "skipped_loop_hint", "load_submission", "transform_source", "decode_source", "source_fingerprint", "read_own_file", "FALLBACK_ENCODINGS", "KEEP_BODY_CELL_MAGICS",
            "WRITEFILE_FUNCTION", "writefile_target"]
 
 #: Cell magics whose body is run (once) with the magic line removed.
@@ -70,7 +70,13 @@ _TIME_MAGIC = re.compile(r"^(\s*)%(?:time|timeit)\s+(.*)$")
 _TIMEIT_OPTION = re.compile(r"^(?:-[nr]\s*\d+|-[a-z])\s+")
 _ASSIGN_MAGIC = re.compile(r"^(\s*)([A-Za-z_][\w\s,]*?)\s*=\s*(%|!)(.*)$")
 _HELP = re.compile(r"^(\s*)[\w.\[\]()]+\?{1,2}\s*$")
-_MAX_SOURCE = 4 << 20
+#: Default limit on the code a submission runs, in UTF-8 bytes: a ``.py`` file whole, a notebook's code
+#: cells (``source_kb`` in the assignment's ``[limits]``: :attr:`gradcheck.grading.assignment.Limits.source_bytes`).
+MAX_SOURCE_BYTES = 4 << 20
+#: Largest notebook file read at all (saved figures count here, not in the source limit): a cap on what parsing
+#: its JSON may cost the grader (a file of ``[0,0,0,...]`` makes a list four times its size), raised to the
+#: source limit when that is larger.
+MAX_NOTEBOOK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -133,10 +139,14 @@ class LoadedSubmission:
         What was skipped or rewritten, one sentence each.
     error : str or None
         Why the file could not be read at all (broken notebook JSON, not
-        UTF-8 ...): the sandbox turns it into the verdict ``syntax``.
+        UTF-8 ...): the sandbox turns it into the verdict ``error_verdict``.
     skipped_loops : tuple of SkippedLoop
         The top-level loops blanked out (``skip_loops``), for
         :func:`skipped_loop_hint`.
+    error_verdict : str
+        The verdict ``error`` earns: ``"syntax"``, or ``"too_large"`` for
+        more code than the source limit (or a notebook file over
+        :data:`MAX_NOTEBOOK_BYTES`).
     """
 
     path: str
@@ -145,6 +155,7 @@ class LoadedSubmission:
     notes: tuple[str, ...] = ()
     error: str | None = None
     skipped_loops: tuple[SkippedLoop, ...] = ()
+    error_verdict: str = "syntax"
 
 
 def _syntax_message(exc: BaseException) -> str:
@@ -577,12 +588,28 @@ def _transform(
     return "\n".join(lines), tuple(notes), None, tuple(loops)
 
 
+def _strip_outputs(data: object) -> None:
+    """Empty every cell's outputs and drop its attachments, in place: the grader never uses them (saved figures)."""
+    if not isinstance(data, dict):
+        return
+    worksheets = data.get("worksheets")
+    sheets = [data, *(worksheets if isinstance(worksheets, list) else [])]  # nbformat 3 keeps its cells in worksheets
+    for sheet in sheets:
+        cells = sheet.get("cells") if isinstance(sheet, dict) else None
+        for c in cells if isinstance(cells, list) else []:
+            if isinstance(c, dict):
+                if "outputs" in c:
+                    c["outputs"] = []
+                c.pop("attachments", None)
+
+
 def _read_notebook(text: str) -> tuple[list[str], str | None]:
     """Code cell sources of a notebook, or an error message.
 
-    The JSON is parsed first (for a clear message with line and column);
-    nbformat (optional: the ``grading`` extra) then upgrades old formats.
-    A notebook nbformat rejects is still read leniently from its JSON.
+    The JSON is parsed first (for a clear message with line and column),
+    and its outputs and attachments dropped; nbformat (optional: the
+    ``grading`` extra) then upgrades old formats.  A notebook nbformat
+    rejects is still read leniently from its JSON.
     """
     try:
         data = json.loads(text)
@@ -590,6 +617,8 @@ def _read_notebook(text: str) -> tuple[list[str], str | None]:
         return [], f"the notebook is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
     except RecursionError:
         return [], "the notebook JSON is nested too deeply"
+    _strip_outputs(data)
+    text = json.dumps(data)
     try:
         import nbformat
     except ImportError:
@@ -705,7 +734,8 @@ def read_own_file(path: str | Path) -> bytes:
         return f.read()
 
 
-def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: bool = True) -> LoadedSubmission:
+def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: bool = True,
+                    max_source: int = MAX_SOURCE_BYTES) -> LoadedSubmission:
     """Read a ``.py`` or ``.ipynb`` submission into cells.
 
     A file ending in ``.ipynb``, or any file whose text starts with ``{``
@@ -716,6 +746,10 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
     path : str or Path
     skip_loops, skip_main : bool
         See :func:`transform_source`.
+    max_source : int
+        The most code, in UTF-8 bytes, the submission may have (a notebook's
+        code cells; its outputs do not count): beyond it the file is not run
+        (:attr:`LoadedSubmission.error_verdict` ``too_large``).
 
     Raises
     ------
@@ -732,9 +766,12 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
         return LoadedSubmission(str(p), kind, (), (), f"the file is a symbolic link (to {os.readlink(p)!r}), which the grader does not follow")
     if not p.is_file():
         raise FileNotFoundError(f"no submission file at path={str(p)!r}")
+    if isinstance(max_source, bool) or not isinstance(max_source, int) or max_source < 1:
+        raise ValueError(f"max_source must be an int >= 1 (bytes), got max_source={max_source!r}")
     raw = read_own_file(p)
-    if len(raw) > _MAX_SOURCE:
-        return LoadedSubmission(str(p), kind, (), (), f"the file is {len(raw)} bytes; the limit is {_MAX_SOURCE}")
+    too_large = _too_large(p, kind, len(raw), max_source)
+    if too_large is not None:
+        return too_large
     text, decode_note, decode_error = decode_source(raw, python=kind == "py")
     if text is None:
         return LoadedSubmission(str(p), kind, (), (), decode_error)
@@ -752,6 +789,9 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
         sources, error = _read_notebook(text)
         if error is not None:
             return LoadedSubmission(str(p), kind, (), (), error)
+        code_bytes = sum(len(src.encode("utf-8", "surrogatepass")) for src in sources)
+        if code_bytes > max_source:
+            return _refused(p, kind, f"its code cells hold {code_bytes:,} bytes of code", max_source)
         names = [f"{p.name}, code cell {i + 1}" for i in range(len(sources))]
     cells: list[Cell] = []
     notes: list[str] = [f"{p.name}: {decode_note}"] if decode_note else []
@@ -764,6 +804,22 @@ def load_submission(path: str | Path, *, skip_loops: bool = True, skip_main: boo
         loops.extend(cell_loops)
         cells.append(Cell(i + 1, name, code, err))
     return LoadedSubmission(str(p), kind, tuple(cells), tuple(notes), None, tuple(loops))
+
+
+def _too_large(p: Path, kind: str, size: int, max_source: int) -> LoadedSubmission | None:
+    """The refusal of a file too large to read: a ``.py`` file over ``max_source``, a notebook over :data:`MAX_NOTEBOOK_BYTES`."""
+    if kind == "ipynb":
+        cap = max(MAX_NOTEBOOK_BYTES, max_source)
+        if size > cap:
+            return LoadedSubmission(str(p), kind, (), (), f"the notebook file is {size:,} bytes, outputs included; the grader reads "
+                                    f"notebooks of at most {cap:,} bytes (clearing the outputs makes it smaller)", error_verdict="too_large")
+        return None
+    return _refused(p, kind, f"the file is {size:,} bytes", max_source) if size > max_source else None
+
+
+def _refused(p: Path, kind: str, what: str, max_source: int) -> LoadedSubmission:
+    return LoadedSubmission(str(p), kind, (), (), f"{what}; the limit is {max_source:,} bytes of code (source_kb in the "
+                            "assignment's [limits])", error_verdict="too_large")
 
 
 def source_fingerprint(loaded: LoadedSubmission) -> str:
@@ -784,6 +840,6 @@ def source_fingerprint(loaded: LoadedSubmission) -> str:
     h = hashlib.sha256()
     for cell in loaded.cells:
         tree, _ = _parse(cell.source, cell.filename)
-        h.update((ast.dump(tree) if tree is not None and tree.body else cell.source.strip()).encode("utf-8"))
+        h.update((ast.dump(tree) if tree is not None and tree.body else cell.source.strip()).encode("utf-8", "surrogatepass"))  # a lone surrogate a notebook holds (rt27 NP1)
         h.update(b"\0")
     return h.hexdigest()

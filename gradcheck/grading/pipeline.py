@@ -76,7 +76,7 @@ __all__ = [
 #: Notes kept per submission.
 MAX_NOTES = 12
 #: Verdicts after which the submission is not called again.
-FATAL_VERDICTS: frozenset[str] = frozenset({"syntax", "timeout", "memory", "output", "forbidden", "crash", "missing"})
+FATAL_VERDICTS: frozenset[str] = frozenset({"syntax", "timeout", "memory", "output", "forbidden", "crash", "missing", "too_large"})
 #: Diagnoses a smaller input cannot explain better: no counterexample is searched for
 #: (nothing usable came back: an exception, a value that is not an array, no gradient).
 _NOT_SHRUNK: frozenset[str] = FATAL_VERDICTS | {"error", "output", "type", "missing", "nondeterministic"}
@@ -1241,7 +1241,7 @@ def grade_submission(
     from gradcheck.grading.loader import load_submission, source_fingerprint
 
     digest = file_sha256(path)
-    fingerprint = source_fingerprint(load_submission(path))  # before the run: what is graded, not what the run left on disk
+    fingerprint = source_fingerprint(load_submission(path, max_source=limits.source_bytes))  # before the run: what is graded, not what the run left on disk
     start = time.perf_counter()
     extra = [Path(f) for f in extra_files]
     for f in extra:

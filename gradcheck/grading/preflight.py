@@ -112,7 +112,11 @@ def _unimportable(message: str) -> str:
             "and searchable by other users (chmod o+rX), or grade at another --isolation level (see docs/threat-model.md)")
 
 
-def answer_key_exposure(iso: Any, extra: Sequence[str] = ()) -> str | None:
+#: How many paths a warning names before it says how many more there are.
+_NAMED = 8
+
+
+def answer_key_exposure(iso: Any, extra: Sequence[str] = (), *, scan: Sequence[str] | None = None) -> str | None:
     """A warning when the sandbox's user can read the reference solutions at ``iso``'s level; ``None`` when it cannot.
 
     At ``uid`` and ``process`` the sandbox shares the grader's filesystem.  A
@@ -126,25 +130,59 @@ def answer_key_exposure(iso: Any, extra: Sequence[str] = ()) -> str | None:
     (no group, "others") can read is named with the ``chmod`` that hides it.
     ``extra``: more paths of the solutions (the autograder's wheel).
 
+    Copies elsewhere (other users' clones, build folders, wheels: a
+    submission loads them file by file, by path, rt26 F5) are looked for
+    too at ``uid`` (:func:`gradcheck.grading.isolation.readable_copies`,
+    outside :data:`~gradcheck.grading.isolation.SHARED_TMP` when a mount
+    namespace covers those) and named the same way, but for the folders a
+    mount namespace covers (:func:`gradcheck.grading.isolation.uncovered_copies`).
+
     Parameters
     ----------
     iso : Isolation
         The run's resolved isolation.
     extra : sequence of str
         Further files or folders that hold the solutions.
+    scan : sequence of str, optional
+        The folders to look for copies in (default:
+        :func:`~gradcheck.grading.isolation.scan_roots`, every top-level folder but the system's).
     """
+    from gradcheck.grading import isolation
     from gradcheck.grading.isolation import Level, answer_key_paths, readable_by_others
 
-    if iso.level is Level.NAMESPACES or (iso.level is Level.UID and iso.mount_ns and not extra):
+    if iso.level is Level.NAMESPACES:
         return None
-    keys = [*answer_key_paths(), *extra]
+    covers = iso.level is Level.UID and iso.mount_ns
+    covered = [*isolation.SHARED_TMP, *answer_key_paths()] if covers else []
+    keys = [] if covers and not extra else [*answer_key_paths(), *extra]
     if iso.level is Level.PROCESS:
         return (f"WARNING: at isolation 'process' the submissions run as your own user and can read the reference solutions "
                 f"({', '.join(keys)}): a submission that copies and imports them gets full marks. Grade at 'uid' or "
                 "'namespaces' (see docs/threat-model.md)")
     open_ = [k for k in keys if readable_by_others(k)]
-    if not open_:
+    copies = _copies(scan, covered=[*covered, *open_], shared_tmp_covered=covers)
+    copies = [c for c in copies if not (covers and os.path.isdir(c))]  # with a mount namespace, a folder found is covered
+    if not open_ and not copies:
         return None
-    return ("WARNING: the sandbox's user can read the reference solutions at isolation 'uid' (no mount namespace here to "
-            f"cover them): {', '.join(open_)}. A submission that copies and imports them gets full marks. Before grading, run: "
-            + "; ".join(f"chmod -R o-rwx {k}" for k in open_) + " (or grade at 'namespaces'; see docs/threat-model.md)")
+    more = len(copies) - _NAMED
+    open_ += copies[:_NAMED]  # every key the grader knows of is named; of the copies found, the first few
+    where = ("copies of the reference solutions that isolation 'uid' does not cover (it covers /tmp, /var/tmp, the "
+             "submissions' folder and every copy of the source it finds, not a wheel)" if covers else
+             "the reference solutions at isolation 'uid' (no mount namespace here to cover them)")
+    return (f"WARNING: the sandbox's user can read {where}: {', '.join(open_)}" + (f" and {more} more found" if more > 0 else "")
+            + ". A submission that copies and imports them, or loads them by path, gets full marks. Before grading, run: "
+            + "; ".join(f"chmod -R o-rwx {k}" for k in open_) + (f"; and the same for the {more} more" if more > 0 else "")
+            + " (or grade at 'namespaces'; see docs/threat-model.md)")
+
+
+def _copies(scan: Sequence[str] | None, *, covered: Sequence[str], shared_tmp_covered: bool) -> list[str]:
+    """Readable copies of the answer key in ``scan`` (default: every top-level folder but the system's, and, when a
+    mount namespace covers them, but :data:`~gradcheck.grading.isolation.SHARED_TMP`), none under ``covered``."""
+    from gradcheck.grading.isolation import readable_copies, scan_roots, uncovered_copies
+
+    if scan is not None:
+        found = readable_copies(list(scan))
+    else:
+        found = uncovered_copies() if shared_tmp_covered else readable_copies(scan_roots())
+    tops = [os.path.realpath(c) for c in covered]
+    return [c for c in found if not any(c == t or c.startswith(t.rstrip("/") + "/") for t in tops)]

@@ -4,7 +4,7 @@ Sections: the assignment's title, seed, model, isolation level (as the summary n
 histogram; the submissions per diagnosis; the pass rate per parameter; the
 submissions that need a human look (a run that failed for a reason that
 may not be the student's: ``error``, ``crash``, ``timeout``, ``memory``,
-``output``, ``forbidden``; and identical files); then each student's
+``output``, ``forbidden``, ``too_large``; and identical files); then each student's
 feedback.  With matplotlib (``pip install "gradcheck[plot]"``) the three
 distributions are also drawn, as inline SVG; without it the report has the
 same tables and says how to get the plots.  Nothing is loaded from the

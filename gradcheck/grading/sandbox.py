@@ -469,7 +469,7 @@ class Sandbox:
         self._phase_out: list[bytes] = []
         self._res_buf = bytearray()
         self._spec_json = spec.to_json()
-        loaded = load_submission(self.path, skip_loops=spec.skip_loops, skip_main=spec.skip_main)
+        loaded = load_submission(self.path, skip_loops=spec.skip_loops, skip_main=spec.skip_main, max_source=self.limits.source_bytes)
         self.notes = loaded.notes
         self._skipped_loops = loaded.skipped_loops
         verdict = self._precheck(loaded)
@@ -583,7 +583,7 @@ class Sandbox:
     def _precheck(self, loaded: LoadedSubmission) -> tuple[str, str] | None:
         name = self.path.name
         if loaded.error is not None:
-            return "syntax", f"{name}: {loaded.error}"
+            return loaded.error_verdict, f"{name}: {loaded.error}"
         if not loaded.cells or not any(c.source.strip() for c in loaded.cells):
             return "missing", f"{name} has no code: {self._expected()} was not found"
         runnable = [c for c in loaded.cells if c.syntax_error is None]
@@ -611,6 +611,7 @@ class Sandbox:
             "harness_dirs": _harness_dirs(),
         }
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg", **{v: "1" for v in _THREAD_VARS}}
+        config_fds: tuple[int, ...] = ()
         try:
             launch = _iso.plan_launch(
                 self._isolation,
@@ -622,7 +623,7 @@ class Sandbox:
                 tmp_bytes=lim.file_bytes,
                 hide=[str(self.path.resolve().parent), os.getcwd()],
             )
-            self._p.tmpdir, self._p.lease = launch.workdir, launch.lease
+            self._p.tmpdir, self._p.lease, config_fds = launch.workdir, launch.lease, launch.fds
             lease_fds = (launch.lease.fd,) if launch.lease is not None else ()
             self._p.proc = subprocess.Popen(
                 launch.argv,
@@ -631,11 +632,11 @@ class Sandbox:
                 stderr=subprocess.STDOUT,
                 cwd=launch.cwd,
                 env=launch.env,
-                pass_fds=(cmd_r, res_w, life_r, *lease_fds),
+                pass_fds=(cmd_r, res_w, life_r, *lease_fds, *config_fds),
                 start_new_session=True,
             )
         finally:
-            for fd in (cmd_r, res_w, life_r):
+            for fd in (cmd_r, res_w, life_r, *config_fds):
                 os.close(fd)
 
     def _start(self, loaded: LoadedSubmission) -> None:

@@ -50,6 +50,7 @@ class ProcessVerdict(str, enum.Enum):
     OUTPUT = "output"
     FORBIDDEN = "forbidden"
     CRASH = "crash"
+    TOO_LARGE = "too_large"  # more code than the assignment's source_kb: not run
 
 
 #: Verdicts about the process that ran the submission.
@@ -70,6 +71,7 @@ class CallStatus(str, enum.Enum):
     OUTPUT = ProcessVerdict.OUTPUT.value
     FORBIDDEN = ProcessVerdict.FORBIDDEN.value
     CRASH = ProcessVerdict.CRASH.value
+    TOO_LARGE = ProcessVerdict.TOO_LARGE.value
     TYPE = GradientCode.TYPE.value  # the call returned something that is not gradients
 
 

@@ -40,11 +40,11 @@ def test_uid_without_a_mount_namespace_names_what_to_chmod(open_dir: Path) -> No
     wheel = open_dir / "gradcheck-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"PK")
     os.chmod(wheel, 0o644)
-    warning = answer_key_exposure(Isolation(Level.UID, mount_ns=False), [str(wheel)]) or ""
+    warning = answer_key_exposure(Isolation(Level.UID, mount_ns=False), [str(wheel)], scan=[]) or ""
     assert f"chmod -R o-rwx {wheel}" in warning
     os.chmod(wheel, 0o640)  # what the warning asks for
     assert not readable_by_others(str(wheel))
-    assert str(wheel) not in (answer_key_exposure(Isolation(Level.UID, mount_ns=False), [str(wheel)]) or "")
+    assert str(wheel) not in (answer_key_exposure(Isolation(Level.UID, mount_ns=False), [str(wheel)], scan=[]) or "")
 
 
 def test_readable_by_others_needs_every_folder_on_the_way(open_dir: Path) -> None:
