@@ -70,7 +70,10 @@ beside the graded one are helper modules it may import.
 
 The student id is the first match of ``--id-pattern`` (its first group when
 it has one; with several, the first that matched) in the identity's first
-component; the default, :data:`DEFAULT_ID_PATTERN`, takes a leading run of
+component, except in an LMS's name, where it is the id the LMS wrote, never
+one in the parts the student chose (:func:`_lms_id`: Moodle's full and file
+names, Canvas's name; in a student's folder, the files' names are all the
+student's and give no id); the default, :data:`DEFAULT_ID_PATTERN`, takes a leading run of
 digits (``"2023001234_홍길동"`` -> ``"2023001234"``, leading zeros kept), else
 the first run of five or more digits anywhere (``"홍길동_2023001234_assignsubmission_file_hw3.py"``,
 as Moodle names files, or ``"홍길동 (2023001234)"``).
@@ -107,6 +110,7 @@ from typing import Iterable, Iterator, Sequence
 __all__ = [
     "SUFFIXES",
     "DEFAULT_ID_PATTERN",
+    "MOODLE_ID_PATTERN",
     "Submission",
     "REVIEW_CODES",
     "SubmissionsError",
@@ -135,6 +139,10 @@ __all__ = [
 SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
 #: Default ``--id-pattern``: a leading run of digits.
 DEFAULT_ID_PATTERN = r"^(\d+)|(?<!\d)(\d{5,})(?!\d)"
+#: ``--lms moodle``'s ``--id-pattern``: the participant id Moodle writes before ``assignsubmission_``.
+MOODLE_ID_PATTERN = r"_(\d+)_assignsubmission_"
+#: The id patterns that, in an LMS's name, find the id the LMS wrote, never one in the name's student-written parts (:func:`_lms_id`).
+_LMS_AWARE = frozenset({DEFAULT_ID_PATTERN, MOODLE_ID_PATTERN})
 #: Why a submission needs a human look whatever its grade (:attr:`Submission.review`): an older Blackboard
 #: attempt graded because the later ones hold no code; a student id guessed from a Blackboard file name.
 REVIEW_CODES: tuple[str, ...] = ("older_attempt", "id_guessed")
@@ -216,7 +224,54 @@ def student_id(identity: str, pattern: str | re.Pattern[str]) -> str:
         return ""
     if "student" in rx.groupindex:  # an LMS's name (FLAT_NAMES): its user id, none in an anonymous download
         return m["student"] or ""
-    return next((g for g in m.groups() if g is not None), m.group(0))
+    group = next((i for i, g in enumerate(m.groups(), 1) if g is not None), 0)
+    lms = _lms_id(first, m.span(group), rx.pattern in _LMS_AWARE)
+    return m.group(group) if lms is None else lms
+
+
+def _lms_id(name: str, span: tuple[int, int], anywhere: bool) -> str | None:
+    """The id an LMS wrote in ``name`` (Moodle's participant id, Canvas's user id) when the id pattern's find ``span`` is a
+    Moodle id, or, ``anywhere`` (the default pattern, ``--lms``'s), wherever it is; ``None``: not an LMS's name, the find stands.
+
+    The rest of an LMS's name is the student's (a full name, a file name): an id found there is no one's.
+
+    >>> _lms_id("kim55555_10001_70001_hw1.py", (3, 8), True), _lms_id("kim55555_10001_70001_hw1.py", (3, 8), False)
+    ('10001', None)
+    """
+    moodle = _moodle_id(name, span, anywhere)
+    if moodle is not None or not anywhere:
+        return moodle
+    canvas = dict(FLAT_NAMES)["canvas"].match(name)
+    return None if canvas is None else canvas["student"] or ""
+
+
+#: Where Moodle writes a participant id: ``_12345_assignsubmission_PLUGIN_`` (overlapping finds: a full name may end so).
+_MOODLE_ID = re.compile(r"(?=(_(\d+)_assignsubmission_[a-z0-9]+_))")
+
+
+def _moodle_id(name: str, span: tuple[int, int], anywhere: bool = False) -> str | None:
+    """The participant id Moodle wrote in ``name`` when the id pattern's find ``span`` is one of its ``_ID_assignsubmission_``
+    ids (``anywhere``: wherever it is), else ``None`` (the pattern's find stands).
+
+    The full name before it and, without folders, the file name after it are
+    the student's (Moodle lets students edit their name): the id is the one
+    that ends a folder's name, else the only one; with several in a file's
+    name, which Moodle wrote cannot be told, and the id is ``""``.
+
+    >>> _moodle_id("Kim Jiwoo_55555_assignsubmission_file__10001_assignsubmission_file_", (10, 15))
+    '10001'
+    >>> _moodle_id("Kim_10001_assignsubmission_file_x_55555_assignsubmission_file_hw1.py", (4, 9))
+    ''
+    >>> _moodle_id("Kim_10001_assignsubmission_file_hw1.py", (4, 9)), _moodle_id("20230001_Kim.py", (0, 8))
+    ('10001', None)
+    """
+    found = list(_MOODLE_ID.finditer(name))
+    if not found or not anywhere and not any(m.span(2) == span for m in found):
+        return None
+    last = found[-1]
+    if len(found) == 1 or last.start() + len(last[1]) == len(name):
+        return last[2]
+    return ""
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|\s]+")
@@ -677,6 +732,10 @@ def _submission(identity: str, sid: str, choice: Choice, **more: object) -> Subm
 #: Canvas's anonymous id (``Anonymity.generate_short_id``: ``SecureRandom.base58(5)``, no 0, O, I or l).
 _ANON_ID = r"[1-9A-HJ-NP-Za-km-z]{5}(?![^_])"
 
+#: Blackboard's attempt in its file names, ``_attempt_YYYY-MM-DD-HH-MM-SS``, and a character before the first one.
+_ATTEMPT = r"_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})"
+_BEFORE_ATTEMPT = r"(?:(?!_attempt_\d{4}(?:-\d{2}){5}(?:_|\.txt$)).)"
+
 #: One student's files in an LMS's flat download: the student (``student``), the file's own
 #: name (``file``) and, for Blackboard, the attempt (``attempt``, a sortable timestamp).
 FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -686,10 +745,13 @@ FLAT_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
     # an uploaded file _FILEID_FILE, or a text entry / website URL _text.html / _link.html (no file id; named, not graded)
     ("canvas", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?(?P<anon>{_ANON_ID})|(?P<name>[^_]+)_(?i:late_)?(?P<student>\d+))"
                           r"_(?:\d+_(?P<file>.+)|(?P<entry>text|link)\.html)$")),
-    # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded)
-    ("moodle", re.compile(r"^(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
+    # every submission plugin: assignsubmission_file_ (graded) and assignsubmission_onlinetext_ (named, not graded); a name
+    # with two such ids is none (the full name before and the file name after are the student's: whose id, no one can tell)
+    ("moodle", re.compile(r"^(?!(?:.*?_\d+_assignsubmission_[a-z0-9]+(?=_)){2})"
+                          r"(?P<name>.+?)_(?P<student>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.+)$")),
     # each attempt's files _FILE, and its receipt .txt (Name: Full Name (username), Submission Field: the typed text, Files:)
-    ("blackboard", re.compile(r"^(?P<name>.+)_(?P<student>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})(?:_(?P<file>.+)|\.txt)$")),
+    # at the first _attempt_TIMESTAMP: what follows is the student's own file name (kimj_attempt_2099-..._hw1.py is a file)
+    ("blackboard", re.compile(rf"^(?P<name>{_BEFORE_ATTEMPT}+)_(?P<student>[^_]+){_ATTEMPT}(?:_(?P<file>.+)|\.txt)$")),
 )
 #: Canvas renames a file whose name the student used before: ``hw1.py`` -> ``hw1-1.py``.
 _RENAMED = re.compile(r"-\d+(?=\.[^.]+$)")
@@ -705,7 +767,7 @@ _TEXT_ENTRIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Moodle's online text", re.compile(r"^.+?_\d+_assignsubmission_onlinetext_(?:.+)?$")),
     ("Canvas's text entry", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_text\.html$")),
     ("Canvas's website URL", re.compile(rf"^(?i:late_)??(?:anon_(?i:late_)?{_ANON_ID}|[^_]+_(?i:late_)?\d+)_link\.html$")),
-    ("Blackboard's submission text", re.compile(r"^.+_attempt_\d{4}(?:-\d{2}){5}\.txt$")),
+    ("Blackboard's submission text", re.compile(rf"^{_BEFORE_ATTEMPT}+{_ATTEMPT}\.txt$")),
 )
 
 
@@ -1199,10 +1261,10 @@ def _lms_folder(folder: Path, rx: re.Pattern[str], file_pattern: str | None, mod
         return None
     key, files = found[0][1][0], [(f, k[1], k[2]) for f, k in found]
     sub = _group(key, files, rx, file_pattern, model, needs, _blackboard_users({key: files}, blackboard_assignment).get(key))
-    own = student_id(folder.name, rx)  # the folder's name tells who it is: no guess from the file names is left
-    if own:
-        return replace(sub, identity=folder.name, student_id=own, id_guess="", review=tuple(c for c in sub.review if c != "id_guessed"))
-    return replace(sub, identity=folder.name)
+    # the folder's name tells who it is, never the names of the files in it: in a student's own folder (a GitHub
+    # Classroom repo) they are the student's choice (lee_55555_70001_hw1.py in hw1-mallory is no one's id)
+    return replace(sub, identity=folder.name, student_id=student_id(folder.name, rx), id_guess="",
+                   review=tuple(c for c in sub.review if c != "id_guessed"))
 
 
 def _one_students_keys(folder: Path) -> list[tuple[Path, tuple[_Key, str, str]]] | None:

@@ -49,7 +49,7 @@ from typing import Iterable, Mapping
 
 from gradcheck.grading.atomic import write_atomic
 from gradcheck.grading.gradebook import csv_text
-from gradcheck.grading.identity import FLAT_NAMES, MOODLE_FOLDER, SUFFIXES
+from gradcheck.grading.identity import FLAT_NAMES, MOODLE_FOLDER, MOODLE_ID_PATTERN, SUFFIXES
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["LMS_FORMATS", "ID_PATTERNS", "NAME_FORMS", "render_lms", "write_lms", "display_name", "no_id_reason", "feedback_comment"]
@@ -59,7 +59,7 @@ LMS_FORMATS: tuple[str, ...] = ("canvas", "moodle")
 #: The student id in each LMS's download names (the default ``--id-pattern`` with ``--lms``).
 ID_PATTERNS: Mapping[str, str] = {
     "canvas": dict(FLAT_NAMES)["canvas"].pattern,  # the one Canvas naming rule: its group ``student``
-    "moodle": r"_(\d+)_assignsubmission_",
+    "moodle": MOODLE_ID_PATTERN,  # the id Moodle wrote, never one in the student's full name or file name
 }
 
 #: How each LMS's download names a student's files, for messages.

@@ -362,19 +362,20 @@ def test_anon_late_order_is_read_as_an_anonymous_late_file(tmp_path: Path) -> No
 
 def test_a_folder_of_canvas_named_files_grades_the_newest_upload_and_names_the_older(tmp_path: Path,
                                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    d = write(tmp_path / "class", {"kimminji/kimminji_20001_555001_hw1.py": SCALE, "kimminji/kimminji_20001_555007_hw1-1.py": USES_HELPER,
-                                   "kimminji/kimminji_20001_555008_helper.py": GOOD,
-                                   "leejun/leejun_LATE_20002_555003_hw1.py": GOOD})
-    subs = {s.identity: s for s in collect_submissions([d], id_pattern=ID_PATTERNS["canvas"])}
-    kim = subs["kimminji"]
+    d = write(tmp_path / "class", {"20001-kimminji/kimminji_20001_555001_hw1.py": SCALE, "20001-kimminji/kimminji_20001_555007_hw1-1.py": USES_HELPER,
+                                   "20001-kimminji/kimminji_20001_555008_helper.py": GOOD,
+                                   "20002-leejun/leejun_LATE_20002_555003_hw1.py": GOOD})
+    # the ids are the folders' (rt26 F11: never the names of the files in a student's folder)
+    subs = {s.identity: s for s in collect_submissions([d], id_pattern=r"^(\d+)-")}
+    kim = subs["20001-kimminji"]
     assert kim.path is not None and kim.path.name == "kimminji_20001_555007_hw1-1.py" and kim.student_id == "20001"
     assert kim.superseded == ("kimminji_20001_555001_hw1.py",) and kim.helper_names == ("helper.py",)
-    assert subs["leejun"].student_id == "20002"
+    assert subs["20002-leejun"].student_id == "20002"
     out = tmp_path / "out"
-    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--lms-file", out / "c.csv", "--csv", out / "g.csv")
+    status = grade(d, "--model", "xor_1layer", "--no-cache", "--quiet", "--lms", "canvas", "--id-pattern", r"^(\d+)-", "--lms-file", out / "c.csv", "--csv", out / "g.csv")
     assert status == 0
-    assert [(r["submission"], r["student_id"], r["score"]) for r in rows(out / "g.csv")] == [("kimminji", "20001", "2"), ("leejun", "20002", "2")]
-    assert "'kimminji' is the student's latest attempt; older attempts not graded: kimminji_20001_555001_hw1.py" in capsys.readouterr().err
+    assert [(r["submission"], r["student_id"], r["score"]) for r in rows(out / "g.csv")] == [("20001-kimminji", "20001", "2"), ("20002-leejun", "20002", "2")]
+    assert "'20001-kimminji' is the student's latest attempt; older attempts not graded: kimminji_20001_555001_hw1.py" in capsys.readouterr().err
 
 
 def test_bare_dash_n_names_in_a_folder_are_refused_saying_why(tmp_path: Path) -> None:
