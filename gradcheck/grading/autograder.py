@@ -251,10 +251,9 @@ def build_gradescope_zip(assignment: str | os.PathLike[str], out: str | os.PathL
             zf.writestr(_entry("run_autograder", 0o755), _RUN_AUTOGRADER.replace("@ROOT_ENV@", ROOT_ENV).replace("@DEFAULT_ROOT@", DEFAULT_ROOT))
             zf.writestr(_entry("assignment.toml", 0o644), src.read_bytes())
             zf.writestr(_entry(wheel.name, 0o644), wheel.read_bytes())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp_out.write_bytes(buf.getvalue())
-    os.replace(tmp_out, out)
+    from gradcheck.grading.atomic import write_atomic
+
+    write_atomic(out, buf.getvalue())
     return out
 
 
@@ -382,12 +381,9 @@ def _write_results(results_dir: Path, data: dict[str, Any]) -> Path:
     :func:`~gradcheck.grading.safetext.safe_tree` (a non-UTF-8 name must not cost the student the file: rt26 F12)."""
     from gradcheck.grading.safetext import safe_tree
 
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / "results.json"
-    tmp = results_dir / f".results.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(safe_tree(data), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from gradcheck.grading.atomic import write_atomic
+
+    return write_atomic(results_dir / "results.json", json.dumps(safe_tree(data), indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def _print_traceback() -> None:

@@ -53,6 +53,7 @@ import stat
 from pathlib import Path
 from typing import Any, Mapping
 
+from gradcheck.grading.atomic import write_atomic
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = [
@@ -357,8 +358,4 @@ class ResultCache:
         body = json.dumps(result.to_dict(), ensure_ascii=False, sort_keys=True)
         stored = "" if inputs is None else _canonical(inputs)
         text = json.dumps({"inputs": stored, "result": body, "mac": self._mac(key, stored, body)}, ensure_ascii=False)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text, private=True)

@@ -61,10 +61,6 @@ nothing is written), 130 when interrupted.
 """
 from __future__ import annotations
 
-from gradcheck._argtypes import positive_float, positive_int
-from gradcheck.messages import LANGUAGES
-from gradcheck._argtypes import seed as seed_type
-
 import argparse
 import os
 import sys
@@ -72,6 +68,11 @@ import traceback
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from gradcheck._argtypes import positive_float, positive_int
+from gradcheck._argtypes import seed as seed_type
+from gradcheck.grading.atomic import write_atomic
+from gradcheck.messages import LANGUAGES
 
 __all__ = ["register", "run", "collect_files", "UsageError", "SUFFIXES", "REGRADE_VERDICTS", "GradingJob"]
 
@@ -192,18 +193,6 @@ def _crash_row(job: GradingJob, message: str) -> dict[str, Any] | None:
         ).to_dict()
     except Exception:  # noqa: BLE001 - the recorder makes the grader's failure row instead (every submission gets one)
         return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a directory, not a file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:  # a failure leaves no stray temporary file beside the outputs
-        tmp.unlink(missing_ok=True)
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, str | None, Any]:
@@ -815,10 +804,10 @@ def _class_outputs(args: argparse.Namespace, batch: _Batch, results: list[Any], 
 
     lang = batch.lang
     named: list[tuple[str | None, str, Callable[[], Any]]] = [
-        (args.json, "--json", lambda: _write_atomic(Path(args.json), render_json(results))),
-        (args.junit, "--junit", lambda: _write_atomic(Path(args.junit), render_junit(results))),
+        (args.json, "--json", lambda: write_atomic(Path(args.json), render_json(results))),
+        (args.junit, "--junit", lambda: write_atomic(Path(args.junit), render_junit(results))),
         (args.csv, "--csv", lambda: write_csv(results, _parent_made(Path(args.csv)))),
-        (args.summary, "--summary", lambda: _write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))),
+        (args.summary, "--summary", lambda: write_atomic(Path(args.summary), render_summary(summary, fmt="markdown", lang=lang))),
         (getattr(args, "report", None), "--report", lambda: write_report(results, Path(args.report), lang=lang, data=data)),
     ]
     out = [("the terminal report", lambda: _print_report(results, summary, lang))] if not args.quiet and results else []
@@ -854,7 +843,7 @@ def _student_outputs(args: argparse.Namespace, batch: _Batch, order: list[int]) 
     if args.feedback:
         out = Path(args.feedback)
         made = _write_one(f"--feedback {out}", lambda: out.mkdir(parents=True, exist_ok=True))
-        failed += _each_student(order, lambda i: _write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=batch.lang)),
+        failed += _each_student(order, lambda i: write_atomic(out / f"{names[i]}.md", render_markdown(batch.results[i], lang=batch.lang)),
                                 batch) if made else len(order)
     if args.gradescope:
         failed += _counted(f"--gradescope {args.gradescope}", lambda: _write_gradescope(Path(args.gradescope), batch, order, names, write_gradescope),

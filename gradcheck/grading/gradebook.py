@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from gradcheck.grading import i18n
-from gradcheck.grading.verdicts import CODES
-from gradcheck.grading.render_markdown import escape_cell, format_points
+from gradcheck.grading.atomic import write_atomic
 from gradcheck.grading.cache import versions_line
+from gradcheck.grading.render_markdown import escape_cell, format_points
 from gradcheck.grading.results import SubmissionResult
+from gradcheck.grading.verdicts import CODES
 
 __all__ = ["BINS", "REVIEW_VERDICTS", "REVIEW_LABELS", "FORMULA_STARTS", "csv_cell", "csv_text", "identical_files", "identical_groups", "handed_out", "file_label", "needs_review", "ClassSummary", "gradebook_rows", "render_csv", "write_csv", "check_results", "class_summary", "data_line", "render_summary"]
 
@@ -139,15 +140,7 @@ def write_csv(results: Iterable[SubmissionResult], path: str | os.PathLike[str])
     Atomically (a temporary file, then a rename): a failure leaves the old
     gradebook, or none, never an empty or partial one (rt26 F12).
     """
-    path = Path(path)
-    text = render_csv(results)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8-sig", newline="")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, render_csv(results), encoding="utf-8-sig", newline="")
 
 
 #: Run verdicts that deserve a human look: the cause may be the sandbox, the

@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import html
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Iterable, Mapping
 
+from gradcheck.grading.atomic import write_atomic
 from gradcheck.grading.gradebook import csv_text
 from gradcheck.grading.identity import FLAT_NAMES, MOODLE_FOLDER, MOODLE_ID_PATTERN, SUFFIXES
 from gradcheck.grading.results import SubmissionResult
@@ -170,11 +171,7 @@ def write_lms(results: Iterable[SubmissionResult], lms: str, path: str | os.Path
               id_pattern: str | None = None) -> list[tuple[SubmissionResult, str]]:
     """Write :func:`render_lms` to ``path`` (UTF-8 with BOM); returns the results left out, each with why."""
     text, skipped = render_lms(results, lms, title=title, id_pattern=id_pattern)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8-sig", newline="")
-    os.replace(tmp, p)
+    write_atomic(path, text, encoding="utf-8-sig", newline="")
     return skipped
 
 

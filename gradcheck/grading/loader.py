@@ -841,6 +841,6 @@ def source_fingerprint(loaded: LoadedSubmission) -> str:
     h = hashlib.sha256()
     for cell in loaded.cells:
         tree, _ = _parse(cell.source, cell.filename)
-        h.update((ast.dump(tree) if tree is not None and tree.body else cell.source.strip()).encode("utf-8"))
+        h.update((ast.dump(tree) if tree is not None and tree.body else cell.source.strip()).encode("utf-8", "surrogatepass"))  # a lone surrogate a notebook holds (rt27 NP1)
         h.update(b"\0")
     return h.hexdigest()

@@ -27,6 +27,7 @@ from typing import Any
 
 from gradcheck.grading import i18n
 from gradcheck.grading.assignment import VISIBILITIES
+from gradcheck.grading.atomic import write_atomic
 from gradcheck.grading.render_markdown import render_markdown, whole_file_failure
 from gradcheck.grading.results import SubmissionResult
 from gradcheck.grading.safetext import safe_text
@@ -131,10 +132,7 @@ def grader_failure(error: str) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def write_grader_failure(path: str | os.PathLike[str], error: str) -> Path:

@@ -29,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.grading import i18n
+from gradcheck.grading.atomic import write_atomic
+from gradcheck.grading.cache import versions_line
 from gradcheck.grading.gradebook import (
     REVIEW_LABELS,
     REVIEW_VERDICTS,
     ClassSummary,
-    data_line,
     check_results,
     class_summary,
+    data_line,
     file_label,
     handed_out,
     identical_files,
@@ -43,7 +45,6 @@ from gradcheck.grading.gradebook import (
     needs_review,
 )
 from gradcheck.grading.render_markdown import format_points, whole_file_failure
-from gradcheck.grading.cache import versions_line
 from gradcheck.grading.results import SubmissionResult
 
 __all__ = ["REVIEW_VERDICTS", "identical_groups", "needs_review", "render_report", "write_report"]
@@ -268,10 +269,4 @@ def render_report(results: Iterable[SubmissionResult], *, lang: str = "en", plot
 
 def write_report(results: Iterable[SubmissionResult], path: str | os.PathLike[str], **options: Any) -> Path:
     """Write :func:`render_report` to ``path`` (UTF-8; atomically: a temporary file, then a rename)."""
-    path = Path(path)
-    text = render_report(results, **options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, render_report(results, **options))
