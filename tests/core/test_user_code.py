@@ -23,6 +23,7 @@ from gradcheck import (
     estimate_function_gradient,
     format_result,
 )
+from gradcheck.results import CheckResult
 from gradcheck.strategies import arrays_for_shapes
 
 RNG = np.random.default_rng(2024)
@@ -288,9 +289,20 @@ def test_correct_batchnorm_passes_on_every_draw(p, seed):
     _out, cache = L.batchnorm_forward(p["x"], p["gamma"], p["beta"])
     grads = dict(zip(("x", "gamma", "beta"), L.batchnorm_backward(dout, cache)))
     r = check_gradients(_bn_f(dout), grads, p)
-    assert r.passed and r.n_kinks == 0, format_result(r)  # smooth: no kink may excuse an entry
+    assert _passes_or_is_undecidable(r) and r.n_kinks == 0, format_result(r)  # smooth: no kink may excuse an entry
     r = check_layer(L.batchnorm_forward, L.batchnorm_backward, p, dout=dout)
-    assert r.passed and r.n_kinks == 0, format_result(r)
+    assert _passes_or_is_undecidable(r) and r.n_kinks == 0, format_result(r)
+
+
+def _passes_or_is_undecidable(r: CheckResult) -> bool:
+    """Passed, or failed only as "could not be checked": no entry mismatched, and the problems say the loss could not
+    resolve a tensor.  A draw of x all equal (zero variance) and gamma ~ 6e-18 makes dx ~ 2e-15, which moves the loss
+    by ~1e-20 over the check's step, far below its rounding: no finite difference can decide it, and a pass there
+    would say more than the check knows (rt25 F10's rule; hypothesis found this draw)."""
+    names = {c.name for c in r.params}
+    undecided = all(p.split(" could not be checked", 1)[0] in names for p in r.problems if " could not be checked" in p)
+    return r.passed or (bool(r.problems) and undecided and all(" could not be checked" in p for p in r.problems)
+                        and not any(c.n_failed for c in r.params))
 
 
 # -- opaque functions: edge cases -------------------------------------------------------
